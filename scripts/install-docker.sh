@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs and starts a Docker engine and Compose v2 on a Debian or Ubuntu host, as root.
+# The same script runs in three places: `npm run up:local` preflight on a bare host, the test
+# rig's SSH host image, and the EC2 host's user-data. Safe to run again: it only does what is
+# missing.
+#
+# Usage: install-docker.sh [LOGIN_USER]   (LOGIN_USER is added to the docker group)
+set -o errexit -o nounset -o pipefail
+
+log() { echo "install-docker: $*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  log "must run as root (try: sudo $0)"
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=/dev/null
+. /etc/os-release
+codename=${VERSION_CODENAME:-}
+
+apt_updated=false
+apt_install() {
+  if [ "$apt_updated" = false ]; then
+    apt-get update -qq || log "apt-get update reported problems; trying to install anyway"
+    apt_updated=true
+  fi
+  apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# Debian bookworm has no Compose v2 package: take the one from trixie (it depends only on libc6),
+# pinned low so nothing else on the host is upgraded from trixie.
+add_trixie_source() {
+  [ -f /etc/apt/sources.list.d/trixie.sources ] && return 0
+  log "adding the Debian trixie source (pinned low) for Compose v2"
+  mirror=$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+    | grep -oE 'https?://[^ ]+' | head -n 1 || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  cat >/etc/apt/sources.list.d/trixie.sources <<SRC
+Types: deb
+URIs: ${mirror%/}
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  cat >/etc/apt/preferences.d/trixie-low <<PIN
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+
+Package: docker-compose
+Pin: release n=trixie
+Pin-Priority: 500
+PIN
+  apt_updated=false
+}
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  log "installing the Docker engine (docker.io)"
+  apt_install docker.io ca-certificates iptables
+fi
+if ! command -v docker >/dev/null 2>&1; then
+  apt_install docker-cli
+fi
+
+if ! docker compose version >/dev/null 2>&1; then
+  if [ "$ID" = debian ] && [ "$codename" = bookworm ]; then
+    add_trixie_source
+    log "installing Compose v2 (docker-compose from trixie)"
+    apt_install docker-compose/trixie
+  else
+    log "installing Compose v2"
+    apt_install docker-compose-v2 2>/dev/null || apt_install docker-compose
+  fi
+fi
+
+# Start the engine: systemd where it runs, else in the background (containers, CI machines).
+if ! docker info >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ]; then
+    systemctl enable --now docker
+  else
+    log "starting dockerd in the background (log: /var/log/dockerd.log)"
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  if ! docker info >/dev/null 2>&1; then
+    log "the Docker engine did not answer within 60 s; see /var/log/dockerd.log"
+    exit 1
+  fi
+fi
+
+if [ $# -ge 1 ] && id "$1" >/dev/null 2>&1; then
+  usermod -aG docker "$1"
+fi
+
+log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo 'compose ?')"
