@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Entrypoint of the MyMDB PostgreSQL image: on first start initialises the data directory with
+# the superuser POSTGRES_USER / POSTGRES_PASSWORD and runs /docker-entrypoint-initdb.d/* once;
+# then runs the server as the postgres user.
+set -o errexit -o nounset -o pipefail
+
+log() { echo "db-entrypoint: $*" >&2; }
+
+# file_env VAR: lets VAR be given as VAR_FILE (a path, e.g. a Docker secret) instead.
+file_env() {
+  local var=$1 file_var="${1}_FILE"
+  if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+    log "both $var and $file_var are set; set only one"
+    exit 1
+  fi
+  if [ -n "${!file_var:-}" ]; then
+    export "$var"="$(<"${!file_var}")"
+  fi
+}
+
+# init_database: initdb, then run the init scripts against a server on the local socket only,
+# so nothing (and no health check) can connect before initialisation has finished.
+init_database() {
+  if [ -z "${POSTGRES_PASSWORD:-}" ]; then
+    log "the data directory is empty and POSTGRES_PASSWORD is not set; set POSTGRES_PASSWORD (see .env.example)"
+    exit 1
+  fi
+  log "initialising $PGDATA"
+  initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
+    --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+  {
+    echo "host all all all scram-sha-256"
+  } >>"$PGDATA/pg_hba.conf"
+  {
+    echo "listen_addresses = '*'"
+    echo "jit = off"
+  } >>"$PGDATA/postgresql.conf"
+
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+  local f
+  for f in /docker-entrypoint-initdb.d/*; do
+    case "$f" in
+      *.sh) log "running $f"; PGUSER="$POSTGRES_USER" PGDATABASE=postgres bash "$f" ;;
+      *.sql) log "running $f"; psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d postgres -f "$f" ;;
+      *) [ -e "$f" ] && log "ignoring $f" ;;
+    esac
+  done
+  pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  log "initialised"
+}
+
+if [ "${1:-}" = postgres ]; then
+  file_env POSTGRES_PASSWORD
+  export POSTGRES_USER=${POSTGRES_USER:-postgres}
+
+  if [ "$(id -u)" = 0 ]; then
+    # Volumes arrive owned by root: hand them to postgres, then run this script again as postgres.
+    mkdir -p "$PGDATA" /run/postgresql
+    chown postgres:postgres "$PGDATA" /run/postgresql
+    chmod 700 "$PGDATA"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+  fi
+
+  if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    # An interrupted initialisation leaves a partial directory: clear it so the next start retries.
+    trap 'log "initialisation failed; clearing $PGDATA so the next start retries"; find "$PGDATA" -mindepth 1 -delete' ERR
+    init_database
+    trap - ERR
+  fi
+fi
+
+exec "$@"
