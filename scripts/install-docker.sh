@@ -28,7 +28,7 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "$@"
 }
 
-# Debian bookworm has no Compose v2 package: take the one from trixie (it depends only on libc6),
+# Debian bookworm has no Compose v2 or buildx package: take trixie's (they depend only on libc6),
 # pinned low so nothing else on the host is upgraded from trixie.
 add_trixie_source() {
   [ -f /etc/apt/sources.list.d/trixie.sources ] && return 0
@@ -48,7 +48,7 @@ Package: *
 Pin: release n=trixie
 Pin-Priority: 100
 
-Package: docker-compose
+Package: docker-compose docker-buildx
 Pin: release n=trixie
 Pin-Priority: 500
 PIN
@@ -63,14 +63,15 @@ if ! command -v docker >/dev/null 2>&1; then
   apt_install docker-cli
 fi
 
-if ! docker compose version >/dev/null 2>&1; then
+# Compose v2, and buildx so that `docker build` uses BuildKit (cached, fast code-only rebuilds).
+if ! docker compose version >/dev/null 2>&1 || ! docker buildx version >/dev/null 2>&1; then
   if [ "$ID" = debian ] && [ "$codename" = bookworm ]; then
     add_trixie_source
-    log "installing Compose v2 (docker-compose from trixie)"
-    apt_install docker-compose/trixie
+    log "installing Compose v2 and buildx (docker-compose, docker-buildx from trixie)"
+    apt_install docker-compose/trixie docker-buildx/trixie
   else
-    log "installing Compose v2"
-    apt_install docker-compose-v2 2>/dev/null || apt_install docker-compose
+    log "installing Compose v2 and buildx"
+    apt_install docker-compose-v2 docker-buildx 2>/dev/null || apt_install docker-compose docker-buildx
   fi
 fi
 

@@ -12,7 +12,7 @@ IFS=',' read -r -a hosts <<<"${DJANGO_ALLOWED_HOSTS:-}"
 for host in "${hosts[@]}"; do
   host=$(echo "$host" | tr -d '[:space:]')
   [ -n "$host" ] || continue
-  if ! [[ $host =~ ^[A-Za-z0-9.*:_\[\]-]+$ ]]; then
+  if ! [[ $host =~ ^[][A-Za-z0-9.*:_-]+$ ]]; then
     echo "render_nginx_conf: DJANGO_ALLOWED_HOSTS entry '$host' is not a host name" >&2
     exit 1
   fi
