@@ -1,0 +1,309 @@
+// npm run build: builds the web and db images, tagged with the git commit and latest.
+import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
+import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { imageExists, checkEngine, preflight } from './lib/docker.ts'
+import { runChecked, showCommand } from './lib/sh.ts'
+import { imageVars } from './lib/vars.ts'
+
+export const HELP = `Usage: npm run build -- [options]
+
+Builds the two images of the stack with BuildKit:
+  web  \${MYMDB_WEB_IMAGE:-mymdb-web}  from Dockerfile            (context: the repository root)
+  db   \${MYMDB_DB_IMAGE:-mymdb-db}    from docker/psql/Dockerfile (context: docker/psql)
+each with --build-arg BASE_IMAGE=<base image> and tagged:
+  <git short commit>   with "-dirty" appended when tracked files have uncommitted changes
+                       (untracked files do not count); left out outside a git checkout
+  latest, and \${MYMDB_TAG} when set to something else (the tag Compose runs)
+
+Base image (MYMDB_BASE_IMAGE in .env, or --base):
+  auto       (default) debian:trixie-slim if it is present locally, else mymdb-base:trixie if it
+             was bootstrapped before, else try \`docker pull debian:trixie-slim\` (20 s at most),
+             else bootstrap mymdb-base:trixie from the Debian mirror (scripts/make-base-image.sh,
+             needs root, about a minute)
+  pull       docker pull debian:trixie-slim; fail if that does not work
+  bootstrap  mymdb-base:trixie, made with scripts/make-base-image.sh if missing
+  <image>    any other value: that image, used as is (e.g. debian:trixie-slim)
+
+Options:
+  --only web|db     build just one of the images
+  --base VALUE      base image choice, overrides MYMDB_BASE_IMAGE
+  --rebuild-base    bootstrap mymdb-base:trixie again even if it exists (implies bootstrap
+                    unless --base/MYMDB_BASE_IMAGE names an image)
+  --dry-run         print the plan (base image, tags, commands) and build nothing
+  --no-install      do not install Docker when it is missing (default: install it when root
+                    on Debian/Ubuntu, with scripts/install-docker.sh)
+  -h, --help        this help
+
+Exit codes: 0 built, 1 a command failed or Docker is not usable, 2 bad option or .env value.`
+
+export const DEBIAN_BASE = 'debian:trixie-slim'
+export const BOOTSTRAP_BASE = 'mymdb-base:trixie'
+export const PULL_TIMEOUT_MS = 20_000
+
+export type ImageName = 'web' | 'db'
+
+/** How the base image is obtained. */
+export type BaseStep =
+  | { kind: 'use'; image: string; why: string }
+  | { kind: 'pull'; image: string; timeoutMs?: number; why: string; orElse?: BaseStep }
+  | { kind: 'bootstrap'; image: string; rebuild: boolean; why: string }
+
+export interface BaseFacts {
+  /** debian:trixie-slim is present locally. */
+  debianLocal: boolean
+  /** mymdb-base:trixie is present locally. */
+  bootstrapLocal: boolean
+}
+
+/** Decides how to get the base image (pure). `mode` is MYMDB_BASE_IMAGE: auto, pull, bootstrap or an image. */
+export function planBase(mode: string, facts: BaseFacts, rebuildBase = false): BaseStep {
+  const bootstrap = (why: string): BaseStep =>
+    facts.bootstrapLocal && !rebuildBase
+      ? { kind: 'use', image: BOOTSTRAP_BASE, why: `${why}; ${BOOTSTRAP_BASE} exists locally` }
+      : { kind: 'bootstrap', image: BOOTSTRAP_BASE, rebuild: facts.bootstrapLocal, why }
+  switch (mode) {
+    case 'pull':
+      return { kind: 'pull', image: DEBIAN_BASE, why: 'MYMDB_BASE_IMAGE=pull' }
+    case 'bootstrap':
+      return bootstrap(rebuildBase ? 'bootstrap, --rebuild-base' : 'MYMDB_BASE_IMAGE=bootstrap')
+    case 'auto':
+      if (rebuildBase) return bootstrap('auto with --rebuild-base')
+      if (facts.debianLocal) return { kind: 'use', image: DEBIAN_BASE, why: `auto: ${DEBIAN_BASE} exists locally` }
+      if (facts.bootstrapLocal)
+        return { kind: 'use', image: BOOTSTRAP_BASE, why: `auto: ${BOOTSTRAP_BASE} exists locally, bootstrapped before` }
+      return {
+        kind: 'pull',
+        image: DEBIAN_BASE,
+        timeoutMs: PULL_TIMEOUT_MS,
+        why: `auto: no base image locally`,
+        orElse: { kind: 'bootstrap', image: BOOTSTRAP_BASE, rebuild: false, why: 'auto: the pull failed' },
+      }
+    default:
+      return { kind: 'use', image: mode, why: `MYMDB_BASE_IMAGE=${mode}` }
+  }
+}
+
+/** One line saying what planBase decided. */
+export function describeBase(step: BaseStep): string {
+  switch (step.kind) {
+    case 'use':
+      return `${step.image} (${step.why})`
+    case 'pull': {
+      const limit = step.timeoutMs ? ` within ${step.timeoutMs / 1000} s` : ''
+      const orElse = step.orElse ? `, else ${describeBase(step.orElse)}` : ''
+      return `docker pull ${step.image}${limit} (${step.why})${orElse}`
+    }
+    case 'bootstrap':
+      return `${step.rebuild ? 're-bootstrap' : 'bootstrap'} ${step.image} with scripts/make-base-image.sh (${step.why})`
+  }
+}
+
+/** The image tags: commit (+ "-dirty"), latest, and MYMDB_TAG; no duplicates. */
+export function imageTags(git: { commit: string; dirty: boolean } | null, composeTag = 'latest'): string[] {
+  const tags = [git ? `${git.commit}${git.dirty ? '-dirty' : ''}` : null, 'latest', composeTag]
+  return [...new Set(tags.filter((t): t is string => t !== null))]
+}
+
+export interface ImageBuild {
+  name: ImageName
+  refs: string[]
+  /** The docker build command (run in the repository root). */
+  cmd: string[]
+}
+
+export interface BuildPlanInput {
+  only?: ImageName
+  webImage: string
+  dbImage: string
+  tags: string[]
+  baseImage: string
+  revision?: string
+}
+
+/** The docker build commands (pure). Paths are relative to the repository root. */
+export function planImages(input: BuildPlanInput): ImageBuild[] {
+  const sources: Record<ImageName, { image: string; dockerfile: string; context: string }> = {
+    web: { image: input.webImage, dockerfile: 'Dockerfile', context: '.' },
+    db: { image: input.dbImage, dockerfile: 'docker/psql/Dockerfile', context: 'docker/psql' },
+  }
+  const names: ImageName[] = input.only ? [input.only] : ['web', 'db']
+  return names.map((name) => {
+    const { image, dockerfile, context } = sources[name]
+    const refs = input.tags.map((t) => `${image}:${t}`)
+    const cmd = [
+      'docker', 'build', '--progress=plain',
+      '--file', dockerfile,
+      '--build-arg', `BASE_IMAGE=${input.baseImage}`,
+      ...(input.revision ? ['--label', `org.opencontainers.image.revision=${input.revision}`] : []),
+      ...refs.flatMap((r) => ['--tag', r]),
+      context,
+    ]
+    return { name, refs, cmd }
+  })
+}
+
+/** The git commit of the checkout, or null outside git. */
+export async function gitInfo(deps: Pick<Deps, 'run' | 'root'>): Promise<{ commit: string; dirty: boolean } | null> {
+  const head = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], { cwd: deps.root })
+  if (!head.ok) return null
+  const status = await deps.run(['git', 'status', '--porcelain', '--untracked-files=no'], { cwd: deps.root })
+  return { commit: head.stdout.trim(), dirty: status.ok && status.stdout.trim() !== '' }
+}
+
+export interface BuildOptions {
+  only?: ImageName
+  /** MYMDB_BASE_IMAGE: auto, pull, bootstrap or an image. */
+  base: string
+  rebuildBase: boolean
+  dryRun: boolean
+  webImage: string
+  dbImage: string
+  composeTag: string
+  /** Environment of the docker commands (DOCKER_BUILDKIT=1 is added). */
+  env: Env
+}
+
+export function buildOptionsFrom(values: CleanEnv<typeof imageVars>, env: Env, flags: Partial<BuildOptions> = {}): BuildOptions {
+  return {
+    only: flags.only,
+    base: flags.base ?? values.MYMDB_BASE_IMAGE,
+    rebuildBase: flags.rebuildBase ?? false,
+    dryRun: flags.dryRun ?? false,
+    webImage: values.MYMDB_WEB_IMAGE,
+    dbImage: values.MYMDB_DB_IMAGE,
+    composeTag: values.MYMDB_TAG,
+    env,
+  }
+}
+
+/** Gets the base image as planned; returns the image to build from. */
+async function obtainBase(step: BaseStep, deps: Deps, env: Env): Promise<string> {
+  const { run, log, root } = deps
+  switch (step.kind) {
+    case 'use':
+      return step.image
+    case 'pull': {
+      const r = await log.step('base', `docker pull ${step.image}`, () =>
+        run(['docker', 'pull', step.image], { env, timeoutMs: step.timeoutMs, stream: log.prefixed('pull') }),
+      )
+      if (r.ok) return step.image
+      const why = r.exitCode === null ? `no answer within ${(step.timeoutMs ?? 0) / 1000} s` : `exit code ${r.exitCode}`
+      if (!step.orElse) {
+        throw new UserError(
+          `could not pull ${step.image} (${why}): check the registry connection, or set MYMDB_BASE_IMAGE=bootstrap in .env`,
+        )
+      }
+      log.warn(`[base] could not pull ${step.image} (${why}); falling back: ${describeBase(step.orElse)}`)
+      return obtainBase(step.orElse, deps, env)
+    }
+    case 'bootstrap': {
+      if ((process.getuid?.() ?? 0) !== 0)
+        throw new UserError(
+          `bootstrapping ${step.image} needs root: run sudo bash scripts/make-base-image.sh ${step.image}, then npm run build again`,
+        )
+      await log.step('base', `bootstrap ${step.image} (debootstrap, about a minute)`, () =>
+        runChecked(run, ['bash', 'scripts/make-base-image.sh', step.image], {
+          cwd: root,
+          env,
+          stream: log.prefixed('base'),
+          doing: `bootstrap the base image ${step.image}`,
+        }),
+        20,
+      )
+      return step.image
+    }
+  }
+}
+
+/**
+ * Plans and (unless dryRun) builds the images. Expects a reachable engine (except in dry-run,
+ * where local images count as absent when the engine does not answer). Returns the image refs.
+ */
+export async function buildImages(opts: BuildOptions, deps: Deps): Promise<string[]> {
+  const { run, log, root } = deps
+  const env: Env = { ...opts.env, DOCKER_BUILDKIT: '1' }
+
+  // plan
+  const engineUp = opts.dryRun ? (await checkEngine(run)) === null : true
+  const facts: BaseFacts = engineUp
+    ? { debianLocal: await imageExists(run, DEBIAN_BASE), bootstrapLocal: await imageExists(run, BOOTSTRAP_BASE) }
+    : { debianLocal: false, bootstrapLocal: false }
+  const baseStep = planBase(opts.base, facts, opts.rebuildBase)
+  const git = await gitInfo(deps)
+  if (!git) log.warn('[build] not a git checkout: tagging without a commit')
+  const tags = imageTags(git, opts.composeTag)
+  const input = { only: opts.only, webImage: opts.webImage, dbImage: opts.dbImage, tags, revision: git?.commit }
+
+  if (opts.dryRun) {
+    const baseShown = baseStep.kind === 'pull' && baseStep.orElse ? `${baseStep.image} (or ${baseStep.orElse.image})` : baseStep.image
+    log.info(`[build] dry run${engineUp ? '' : ' (Docker engine not reachable: local images counted as absent)'}`)
+    log.info(`[build] base image: ${describeBase(baseStep)}`)
+    for (const b of planImages({ ...input, baseImage: baseShown })) {
+      log.info(`[build] ${b.name}: ${b.refs.join(', ')}`)
+      log.info(`  $ DOCKER_BUILDKIT=1 ${showCommand(b.cmd)}`)
+    }
+    return []
+  }
+
+  // apply
+  log.info(`[build] base image: ${describeBase(baseStep)}`)
+  const baseImage = await obtainBase(baseStep, deps, env)
+  const builds = planImages({ ...input, baseImage })
+  for (const b of builds) {
+    await log.step('build', `${b.name} image ${b.refs[0]} (from ${baseImage})`, () =>
+      runChecked(run, b.cmd, { cwd: root, env, stream: log.prefixed(`build ${b.name}`), doing: `build the ${b.name} image` }),
+    )
+  }
+  return builds.flatMap((b) => b.refs)
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
+  return runTask(env, partial, async (deps) => {
+    // check: options
+    const flags = parseFlags(
+      argv,
+      {
+        help: { type: 'boolean', short: 'h' },
+        only: { type: 'string' },
+        base: { type: 'string' },
+        'rebuild-base': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        'no-install': { type: 'boolean' },
+      },
+      'npm run build -- --help',
+    )
+    if (flags.help) {
+      deps.log.info(HELP)
+      return 0
+    }
+    if (flags.only !== undefined && flags.only !== 'web' && flags.only !== 'db')
+      throw new ConfigError(`--only takes web or db, not "${flags.only}". See: npm run build -- --help`)
+
+    // check: environment (before anything touches Docker)
+    const raw = loadEnv(env, deps.envFile)
+    if (flags.base !== undefined) raw.MYMDB_BASE_IMAGE = flags.base
+    const values = checkEnv(imageVars, raw)
+
+    // check: Docker (a dry run only looks)
+    if (!flags['dry-run']) await preflight({ run: deps.run, log: deps.log, root: deps.root, compose: false, install: !flags['no-install'] })
+
+    // plan + apply
+    const opts = buildOptionsFrom(values, raw, {
+      only: flags.only as ImageName | undefined,
+      rebuildBase: flags['rebuild-base'] ?? false,
+      dryRun: flags['dry-run'] ?? false,
+    })
+    const start = Date.now()
+    const refs = await buildImages(opts, deps)
+
+    // summary
+    if (!opts.dryRun) {
+      deps.log.info(`[build] built in ${Math.round((Date.now() - start) / 1000)} s:`)
+      for (const r of refs) deps.log.info(`  ${r}`)
+    }
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)

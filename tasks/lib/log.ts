@@ -1,0 +1,74 @@
+// Progress and messages. Everything goes to stdout except errors (stderr). Tests pass their
+// own sinks to capture output.
+import { chalk } from 'zx'
+
+export type Sink = (text: string) => void
+
+export interface Log {
+  /** A progress or result line, e.g. log.info('[build] web image ...'). */
+  info(text: string): void
+  /** A warning (yellow). */
+  warn(text: string): void
+  /** An error line (red, stderr). */
+  error(text: string): void
+  /** A plain line on stderr (command output in error reports, stack traces). */
+  detail(text: string): void
+  /**
+   * Runs a long step with a start line `[tag] what ...`, a line every `tickSeconds` while it runs,
+   * and an end line with its duration: `[tag] what done (42 s)`.
+   */
+  step<T>(tag: string, what: string, fn: () => Promise<T>, tickSeconds?: number): Promise<T>
+  /** A sink that writes a process's output line by line, each line prefixed with `[tag] `. */
+  prefixed(tag: string): Sink & { flush(): void }
+}
+
+export function formatDuration(ms: number): string {
+  const s = ms / 1000
+  if (s < 10) return `${s.toFixed(1)} s`
+  if (s < 120) return `${Math.round(s)} s`
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`
+}
+
+export function createLog(out: Sink = (t) => process.stdout.write(t), err: Sink = (t) => process.stderr.write(t)): Log {
+  const log: Log = {
+    info: (text) => out(`${text}\n`),
+    warn: (text) => out(`${chalk.yellow(text)}\n`),
+    error: (text) => err(`${chalk.red(text)}\n`),
+    detail: (text) => err(`${text}\n`),
+    async step(tag, what, fn, tickSeconds = 30) {
+      const start = Date.now()
+      out(`${chalk.bold(`[${tag}]`)} ${what} ...\n`)
+      const timer = setInterval(
+        () => out(`${chalk.bold(`[${tag}]`)} ${what} ... still running (${formatDuration(Date.now() - start)})\n`),
+        tickSeconds * 1000,
+      )
+      timer.unref()
+      try {
+        const result = await fn()
+        out(`${chalk.bold(`[${tag}]`)} ${what} ${chalk.green('done')} (${formatDuration(Date.now() - start)})\n`)
+        return result
+      } catch (e) {
+        out(`${chalk.bold(`[${tag}]`)} ${what} ${chalk.red('failed')} (${formatDuration(Date.now() - start)})\n`)
+        throw e
+      } finally {
+        clearInterval(timer)
+      }
+    },
+    prefixed(tag) {
+      let pending = ''
+      const prefix = chalk.dim(`[${tag}] `)
+      const sink = ((text: string) => {
+        pending += text
+        const lines = pending.split(/\r?\n|\r/)
+        pending = lines.pop() ?? ''
+        for (const line of lines) out(`${prefix}${line}\n`)
+      }) as Sink & { flush(): void }
+      sink.flush = () => {
+        if (pending) out(`${prefix}${pending}\n`)
+        pending = ''
+      }
+      return sink
+    },
+  }
+  return log
+}

@@ -1,0 +1,118 @@
+// Task plumbing: the run-if-direct guard (runMain) and the error reporting that turns every
+// failure into an exit code (runTask). Tasks never call process.exit.
+import { realpathSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { CommandError, ConfigError, UserError } from './errors.ts'
+import { createLog, type Log } from './log.ts'
+import { REPO_ROOT } from './paths.ts'
+import { zxRunner, type Runner } from './sh.ts'
+
+export type Env = Record<string, string | undefined>
+
+/** What a task uses from the outside world; tests replace parts of it. */
+export interface Deps {
+  run: Runner
+  log: Log
+  /** The repository root: commands run there, `.env` is read from there. */
+  root: string
+  /** The env file (default: <root>/.env). */
+  envFile: string
+  /** Whether stdin is an interactive terminal (for confirmations). */
+  interactive: boolean
+  /** Asks a yes/no question (only called when interactive). */
+  confirm(question: string): Promise<boolean>
+}
+
+export type Main = (argv: string[], env: Env, deps?: Partial<Deps>) => Promise<number>
+
+async function askYesNo(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises')
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim())
+  } finally {
+    rl.close()
+  }
+}
+
+export function makeDeps(env: Env, partial: Partial<Deps> = {}): Deps {
+  const root = partial.root ?? REPO_ROOT
+  return {
+    run: partial.run ?? zxRunner(env),
+    log: partial.log ?? createLog(),
+    root,
+    envFile: partial.envFile ?? resolve(root, '.env'),
+    interactive: partial.interactive ?? Boolean(process.stdin.isTTY),
+    confirm: partial.confirm ?? askYesNo,
+  }
+}
+
+/** Prints an error the way this project reports failures and returns the exit code. */
+export function reportError(err: unknown, log: Log): number {
+  if (err instanceof CommandError) {
+    for (const line of err.format().split('\n')) log.error(line)
+    return 1
+  }
+  if (err instanceof UserError) {
+    const [first, ...rest] = err.message.split('\n')
+    log.error(first ?? '')
+    for (const line of rest) log.detail(line)
+    return err.exitCode
+  }
+  log.detail(err instanceof Error ? (err.stack ?? String(err)) : String(err))
+  return 1
+}
+
+/** Runs a task body with its dependencies; any failure becomes a report and an exit code. */
+export async function runTask(env: Env, partial: Partial<Deps> | undefined, body: (deps: Deps) => Promise<number | void>): Promise<number> {
+  const deps = makeDeps(env, partial)
+  try {
+    return (await body(deps)) ?? 0
+  } catch (err) {
+    return reportError(err, deps.log)
+  }
+}
+
+/** node:util parseArgs, strict; an unknown or malformed option is a ConfigError (exit 2). */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  usageHint: string,
+) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err)
+    throw new ConfigError(`${msg}. See: ${usageHint}`)
+  }
+}
+
+/** True when the module at `moduleUrl` is the script node was started with. */
+export function isEntryPoint(moduleUrl: string, argv1: string | undefined = process.argv[1]): boolean {
+  if (!argv1) return false
+  const real = (p: string) => {
+    try {
+      return realpathSync(p)
+    } catch {
+      return resolve(p)
+    }
+  }
+  const self = real(fileURLToPath(moduleUrl))
+  const started = real(argv1)
+  return self === started || self.replace(/\.[cm]?[jt]s$/, '') === started
+}
+
+/** The run-if-direct guard: `runMain(import.meta.url, main)` at the bottom of each task. */
+export function runMain(moduleUrl: string, main: Main): void {
+  if (!isEntryPoint(moduleUrl)) return
+  main(process.argv.slice(2), process.env).then(
+    (code) => {
+      process.exitCode = code
+    },
+    (err: unknown) => {
+      process.exitCode = reportError(err, createLog())
+    },
+  )
+}
