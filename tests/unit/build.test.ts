@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { BOOTSTRAP_BASE, DEBIAN_BASE, describeBase, imageTags, main, planBase, planImages, PULL_TIMEOUT_MS } from '../../tasks/build.ts'
+import { dockerOk, fakeRunner, noDocker, testDeps, type Answer } from './fakes.ts'
+
+const none = { debianLocal: false, bootstrapLocal: false }
+
+describe('planBase (base image resolution)', () => {
+  it('auto: the local debian:trixie-slim first', () => {
+    assert.deepEqual(planBase('auto', { debianLocal: true, bootstrapLocal: true }), {
+      kind: 'use',
+      image: DEBIAN_BASE,
+      why: `auto: ${DEBIAN_BASE} exists locally`,
+    })
+  })
+  it('auto: else a mymdb-base:trixie bootstrapped before', () => {
+    const s = planBase('auto', { debianLocal: false, bootstrapLocal: true })
+    assert.equal(s.kind, 'use')
+    assert.equal(s.image, BOOTSTRAP_BASE)
+  })
+  it('auto: else pull within 20 s, falling back to bootstrapping', () => {
+    const s = planBase('auto', none)
+    assert.equal(s.kind, 'pull')
+    assert.ok(s.kind === 'pull')
+    assert.equal(s.image, DEBIAN_BASE)
+    assert.equal(s.timeoutMs, PULL_TIMEOUT_MS)
+    assert.equal(PULL_TIMEOUT_MS, 20_000)
+    assert.deepEqual(s.orElse, { kind: 'bootstrap', image: BOOTSTRAP_BASE, rebuild: false, why: 'auto: the pull failed' })
+    assert.match(describeBase(s), /^docker pull debian:trixie-slim within 20 s .*, else bootstrap mymdb-base:trixie/)
+  })
+  it('pull: must pull, no time limit, no fallback (even when present locally)', () => {
+    const s = planBase('pull', { debianLocal: true, bootstrapLocal: true })
+    assert.deepEqual(s, { kind: 'pull', image: DEBIAN_BASE, why: 'MYMDB_BASE_IMAGE=pull' })
+  })
+  it('bootstrap: the local mymdb-base:trixie, made when missing, remade with --rebuild-base', () => {
+    assert.deepEqual(planBase('bootstrap', { debianLocal: true, bootstrapLocal: true }).image, BOOTSTRAP_BASE)
+    assert.equal(planBase('bootstrap', { debianLocal: true, bootstrapLocal: true }).kind, 'use')
+    assert.deepEqual(planBase('bootstrap', none), { kind: 'bootstrap', image: BOOTSTRAP_BASE, rebuild: false, why: 'MYMDB_BASE_IMAGE=bootstrap' })
+    const rebuild = planBase('bootstrap', { debianLocal: false, bootstrapLocal: true }, true)
+    assert.equal(rebuild.kind, 'bootstrap')
+    assert.ok(rebuild.kind === 'bootstrap' && rebuild.rebuild)
+    assert.equal(planBase('auto', { debianLocal: true, bootstrapLocal: true }, true).kind, 'bootstrap')
+  })
+  it('any other value: that image as is', () => {
+    assert.deepEqual(planBase('registry.example.com/debian:trixie-slim', none), {
+      kind: 'use',
+      image: 'registry.example.com/debian:trixie-slim',
+      why: 'MYMDB_BASE_IMAGE=registry.example.com/debian:trixie-slim',
+    })
+  })
+})
+
+describe('imageTags and planImages', () => {
+  it('tags: commit (+ -dirty), latest and MYMDB_TAG, without duplicates', () => {
+    assert.deepEqual(imageTags({ commit: 'abc1234', dirty: false }), ['abc1234', 'latest'])
+    assert.deepEqual(imageTags({ commit: 'abc1234', dirty: true }), ['abc1234-dirty', 'latest'])
+    assert.deepEqual(imageTags({ commit: 'abc1234', dirty: false }, 'v2'), ['abc1234', 'latest', 'v2'])
+    assert.deepEqual(imageTags(null, 'latest'), ['latest'])
+  })
+  it('the docker build commands of both images', () => {
+    const plan = planImages({ webImage: 'mymdb-web', dbImage: 'mymdb-db', tags: ['abc1234', 'latest'], baseImage: 'debian:trixie-slim', revision: 'abc1234' })
+    assert.deepEqual(plan.map((b) => b.name), ['web', 'db'])
+    assert.deepEqual(plan[0]?.refs, ['mymdb-web:abc1234', 'mymdb-web:latest'])
+    assert.deepEqual(plan[0]?.cmd, [
+      'docker', 'build', '--progress=plain', '--file', 'Dockerfile', '--build-arg', 'BASE_IMAGE=debian:trixie-slim',
+      '--label', 'org.opencontainers.image.revision=abc1234', '--tag', 'mymdb-web:abc1234', '--tag', 'mymdb-web:latest', '.',
+    ])
+    assert.deepEqual(plan[1]?.cmd.slice(3, 7), ['--file', 'docker/psql/Dockerfile', '--build-arg', 'BASE_IMAGE=debian:trixie-slim'])
+    assert.equal(plan[1]?.cmd.at(-1), 'docker/psql')
+  })
+  it('--only picks one image', () => {
+    const plan = planImages({ only: 'db', webImage: 'w', dbImage: 'd', tags: ['latest'], baseImage: 'b' })
+    assert.deepEqual(plan.map((b) => b.refs), [['d:latest']])
+  })
+})
+
+/** A Docker where debian:trixie-slim is local and git says abc1234, clean. */
+function docker(extra: (cmd: string) => Answer = () => undefined) {
+  return fakeRunner((cmd) => {
+    const e = extra(cmd)
+    if (e) return e
+    if (cmd === 'git rev-parse --short HEAD') return { stdout: 'abc1234\n' }
+    if (cmd.startsWith('git status')) return { stdout: '' }
+    if (cmd.startsWith('docker image inspect')) return cmd.endsWith(DEBIAN_BASE) ? { stdout: 'sha256:1' } : { exitCode: 1, stderr: 'No such image' }
+    return dockerOk(cmd)
+  })
+}
+
+describe('build main()', () => {
+  it('--help prints usage and runs nothing', async () => {
+    const run = noDocker()
+    const deps = testDeps(run)
+    assert.equal(await main(['--help'], {}, deps), 0)
+    assert.match(deps.log.text(), /Usage: npm run build/)
+    assert.match(deps.log.text(), /-dirty/)
+    assert.equal(run.calls.length, 0)
+  })
+  it('bad env or options: exit 2 before any command', async () => {
+    for (const [argv, env, msg] of [
+      [[], { MYMDB_TAG: 'bad tag' }, /MYMDB_TAG="bad tag"/],
+      [[], { MYMDB_WEB_IMAGE: 'Web' }, /Invalid:\n\s+MYMDB_WEB_IMAGE="Web"/],
+      [['--only', 'nginx'], {}, /--only takes web or db, not "nginx"/],
+      [['--base', 'no good'], {}, /MYMDB_BASE_IMAGE="no good"/],
+      [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
+    ] as const) {
+      const run = noDocker()
+      const deps = testDeps(run)
+      assert.equal(await main([...argv], { ...env }, deps), 2, deps.log.text())
+      assert.match(deps.log.err.join(''), msg)
+      assert.equal(run.calls.length, 0)
+    }
+  })
+  it('--dry-run prints the plan and builds nothing', async () => {
+    const run = docker()
+    const deps = testDeps(run)
+    assert.equal(await main(['--dry-run'], {}, deps), 0, deps.log.text())
+    const out = deps.log.text()
+    assert.match(out, /base image: debian:trixie-slim \(auto: debian:trixie-slim exists locally\)/)
+    assert.match(out, /web: mymdb-web:abc1234, mymdb-web:latest/)
+    assert.match(out, /\$ DOCKER_BUILDKIT=1 docker build .*--file docker\/psql\/Dockerfile .* docker\/psql\n/)
+    assert.ok(!run.commands().some((c) => /docker (build|pull)|make-base-image/.test(c)), run.commands().join('\n'))
+  })
+  it('builds both images with BuildKit, the base image and the tags', async () => {
+    const run = docker()
+    const deps = testDeps(run, { root: '/repo' })
+    assert.equal(await main([], { MYMDB_TAG: 'v1' }, deps), 0, deps.log.text())
+    const builds = run.calls.filter((c) => c.cmd[1] === 'build')
+    assert.equal(builds.length, 2)
+    for (const b of builds) {
+      assert.equal(b.opts?.cwd, '/repo')
+      assert.equal(b.opts?.env?.DOCKER_BUILDKIT, '1')
+      assert.ok(b.cmd.includes('BASE_IMAGE=debian:trixie-slim'))
+    }
+    assert.ok(builds[0]?.cmd.includes('mymdb-web:v1'))
+    const out = deps.log.text()
+    assert.match(out, /\[build\] web image mymdb-web:abc1234 \(from debian:trixie-slim\) done \(\d/)
+    assert.match(out, /mymdb-db:abc1234\n\s+mymdb-db:latest\n\s+mymdb-db:v1\n/)
+  })
+  it('auto without a local base: pulls with a time limit, falls back to bootstrapping', async () => {
+    const run = docker((cmd) => {
+      if (cmd.startsWith('docker image inspect')) return { exitCode: 1 }
+      if (cmd.startsWith('docker pull')) return { exitCode: null, signal: 'SIGTERM', ok: false }
+      return undefined
+    })
+    const deps = testDeps(run, { root: '/repo' })
+    const code = await main(['--only', 'db'], {}, deps)
+    const pull = run.calls.find((c) => c.cmd[1] === 'pull')
+    assert.equal(pull?.opts?.timeoutMs, 20_000)
+    assert.match(deps.log.text(), /could not pull debian:trixie-slim \(no answer within 20 s\); falling back/)
+    if (process.getuid?.() === 0) {
+      assert.equal(code, 0, deps.log.text())
+      assert.ok(run.commands().includes('bash scripts/make-base-image.sh mymdb-base:trixie'))
+      assert.ok(run.calls.find((c) => c.cmd[1] === 'build')?.cmd.includes('BASE_IMAGE=mymdb-base:trixie'))
+    } else {
+      assert.equal(code, 1)
+      assert.match(deps.log.err.join(''), /needs root: run sudo bash scripts\/make-base-image\.sh mymdb-base:trixie/)
+    }
+  })
+  it('a failed build reports $ command, exit code and stderr', async () => {
+    const run = docker((cmd) => (cmd.startsWith('docker build') ? { exitCode: 17, stderr: 'ERROR: failed to solve\n' } : undefined))
+    const deps = testDeps(run)
+    assert.equal(await main(['--only', 'web'], {}, deps), 1)
+    const err = deps.log.err.join('')
+    assert.match(err, /Could not build the web image\.\n\$ docker build --progress=plain .*\nexit code 17\nstderr:\n  ERROR: failed to solve/)
+  })
+})

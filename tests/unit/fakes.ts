@@ -1,0 +1,85 @@
+// Test doubles for task dependencies: a recording fake Runner and a captured Log.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createLog, type Log } from '../../tasks/lib/log.ts'
+import type { Deps } from '../../tasks/lib/main.ts'
+import { showCommand, type RunOptions, type RunResult, type Runner } from '../../tasks/lib/sh.ts'
+
+export interface FakeRunner extends Runner {
+  calls: { cmd: string[]; opts?: RunOptions }[]
+  /** The commands run, each joined with spaces. */
+  commands(): string[]
+}
+
+export type Answer = Partial<Omit<RunResult, 'command'>> | undefined
+
+/** A Runner that records calls and answers from `respond` (default: success, empty output). */
+export function fakeRunner(respond: (cmd: string) => Answer = () => undefined): FakeRunner {
+  const calls: FakeRunner['calls'] = []
+  const run = (async (cmd: readonly string[], opts?: RunOptions) => {
+    calls.push({ cmd: [...cmd], opts })
+    const a = respond(cmd.join(' ')) ?? {}
+    const exitCode = a.exitCode === undefined ? 0 : a.exitCode
+    return {
+      command: showCommand(cmd),
+      exitCode,
+      signal: a.signal ?? null,
+      stdout: a.stdout ?? '',
+      stderr: a.stderr ?? '',
+      ok: a.ok ?? exitCode === 0,
+    }
+  }) as FakeRunner
+  run.calls = calls
+  run.commands = () => calls.map((c) => c.cmd.join(' '))
+  return run
+}
+
+/** Answers for a working Docker: engine and Compose v2 present. */
+export function dockerOk(cmd: string): Answer {
+  if (cmd.startsWith('docker info')) return { stdout: '26.1.5\n' }
+  if (cmd.startsWith('docker compose version')) return { stdout: '2.26.1\n' }
+  return undefined
+}
+
+/** A Runner that fails the test if anything is run. */
+export function noDocker(): FakeRunner {
+  return fakeRunner((cmd) => {
+    throw new Error(`unexpected command: ${cmd}`)
+  })
+}
+
+export interface CapturedLog extends Log {
+  out: string[]
+  err: string[]
+  text(): string
+}
+
+const ANSI = /\x1b\[[0-9;]*m/g
+
+export function captureLog(): CapturedLog {
+  const out: string[] = []
+  const err: string[] = []
+  const log = createLog(
+    (t) => out.push(t.replace(ANSI, '')),
+    (t) => err.push(t.replace(ANSI, '')),
+  ) as CapturedLog
+  log.out = out
+  log.err = err
+  log.text = () => [...out, ...err].join('')
+  return log
+}
+
+/** A temporary directory, optionally with a .env file in it. */
+export function tempDir(envFileText?: string): { dir: string; envFile: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'mymdb-unit-'))
+  const envFile = join(dir, '.env')
+  if (envFileText !== undefined) writeFileSync(envFile, envFileText)
+  return { dir, envFile }
+}
+
+/** Deps for a task's main: captured log, given runner, no .env (unless given), never interactive. */
+export function testDeps(run: Runner, extra: Partial<Deps> = {}): Partial<Deps> & { log: CapturedLog } {
+  const log = captureLog()
+  return { run, envFile: tempDir().envFile, interactive: false, confirm: async () => false, ...extra, log }
+}

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { holdsPort, parsePs, unhealthy, volumeNames, withLocalDefaults, LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
+import { CommandError, ConfigError, UserError } from '../../tasks/lib/errors.ts'
+import { formatDuration } from '../../tasks/lib/log.ts'
+import { isEntryPoint, parseFlags, reportError } from '../../tasks/lib/main.ts'
+import { check, showCommand, zxRunner } from '../../tasks/lib/sh.ts'
+import { captureLog } from './fakes.ts'
+
+describe('errors and reporting', () => {
+  it('a UserError: one red line, its exit code, no stack', () => {
+    const log = captureLog()
+    assert.equal(reportError(new UserError('port 8080 is in use: set WEB_PORT'), log), 1)
+    assert.equal(reportError(new ConfigError('bad option'), log), 2)
+    assert.deepEqual(log.err, ['port 8080 is in use: set WEB_PORT\n', 'bad option\n'])
+  })
+  it('a failed command: $ command, exit code, stderr', () => {
+    const log = captureLog()
+    const err = new CommandError({ command: 'docker build .', exitCode: 17, stderr: 'no space left\n', doing: 'build the web image' })
+    assert.equal(reportError(err, log), 1)
+    assert.equal(log.err.join(''), 'Could not build the web image.\n$ docker build .\nexit code 17\nstderr:\n  no space left\n')
+  })
+  it('check() turns a failed RunResult into a CommandError; streamed output is cut to its tail', () => {
+    const stderr = Array.from({ length: 50 }, (_, i) => `line ${i}`).join('\n')
+    const r = { command: 'x', exitCode: 3, signal: null, stdout: '', stderr, ok: false }
+    assert.throws(() => check(r, 'do x', true), (e: unknown) => e instanceof CommandError && e.exitCode === 3 && !e.stderr.includes('line 39\n') && e.stderr.includes('line 49'))
+    const ok = { ...r, ok: true, exitCode: 0 }
+    assert.equal(check(ok), ok)
+  })
+  it('an unexpected error is printed in full (stack)', () => {
+    const log = captureLog()
+    assert.equal(reportError(new TypeError('boom'), log), 1)
+    assert.match(log.err.join(''), /TypeError: boom\n\s+at /)
+  })
+})
+
+describe('parseFlags', () => {
+  it('rejects unknown options with exit code 2 and a hint', () => {
+    assert.throws(() => parseFlags(['--aws'], { help: { type: 'boolean' } }, 'npm run stop -- --help'), (e: unknown) => {
+      assert.ok(e instanceof ConfigError)
+      assert.equal(e.exitCode, 2)
+      assert.match(e.message, /Unknown option '--aws'\. See: npm run stop -- --help/)
+      return true
+    })
+  })
+})
+
+describe('runner', () => {
+  it('runs an argument list without a shell splitting it, and never throws', async () => {
+    const run = zxRunner()
+    const r = await run(['node', '-e', 'console.log(process.argv[1]); console.error("err"); process.exit(3)', 'a b; echo x'])
+    assert.equal(r.stdout, 'a b; echo x\n')
+    assert.equal(r.stderr, 'err\n')
+    assert.equal(r.exitCode, 3)
+    assert.equal(r.ok, false)
+  })
+  it('streams output line by line with a prefix', async () => {
+    const log = captureLog()
+    const sink = log.prefixed('t')
+    await zxRunner()(['node', '-e', 'process.stdout.write("one\\ntw"); setTimeout(() => console.log("o"), 50)'], { stream: sink })
+    assert.deepEqual(log.out, ['[t] one\n', '[t] two\n'])
+  })
+  it('shows commands copy-pastable', () => {
+    assert.equal(showCommand(['docker', 'build', '--tag', 'a:b', '.']), 'docker build --tag a:b .')
+    assert.equal(showCommand(['echo', 'a b']), "echo $'a b'")
+  })
+  it('formats durations', () => {
+    assert.equal(formatDuration(1234), '1.2 s')
+    assert.equal(formatDuration(42_400), '42 s')
+    assert.equal(formatDuration(185_000), '3 min 5 s')
+  })
+})
+
+describe('isEntryPoint', () => {
+  it('compares the module with the script node started', () => {
+    const url = pathToFileURL('/work/x/tasks/build.ts').href
+    assert.equal(isEntryPoint(url, '/work/x/tasks/build.ts'), true)
+    assert.equal(isEntryPoint(url, '/work/x/tasks/build'), true)
+    assert.equal(isEntryPoint(url, '/work/x/tasks/stop.ts'), false)
+    assert.equal(isEntryPoint(url, undefined), false)
+  })
+})
+
+describe('compose helpers', () => {
+  it('volume names: <project>_db-data, <project>_media', () => {
+    assert.deepEqual(volumeNames('mymdb'), ['mymdb_db-data', 'mymdb_media'])
+    assert.deepEqual(volumeNames('mymdb-e2e'), ['mymdb-e2e_db-data', 'mymdb-e2e_media'])
+  })
+  it('parses compose ps JSON: one object a line, or an array', () => {
+    const web = { Name: 'mymdb-web-1', Service: 'web', State: 'running', Health: 'healthy', Publishers: [{ URL: '127.0.0.1', TargetPort: 80, PublishedPort: 8080, Protocol: 'tcp' }] }
+    const db = { Name: 'mymdb-db-1', Service: 'db', State: 'running', Health: 'unhealthy', Publishers: null }
+    const lines = parsePs(`${JSON.stringify(web)}\n${JSON.stringify(db)}\n`)
+    assert.deepEqual(parsePs(JSON.stringify([web, db])), lines)
+    assert.equal(lines.length, 2)
+    assert.equal(holdsPort(lines, 8080), true)
+    assert.equal(holdsPort(lines, 8081), false)
+    assert.deepEqual(unhealthy(lines), ['db'])
+    assert.deepEqual(parsePs(''), [])
+  })
+  it('local defaults fill only what is unset or empty', () => {
+    const env = withLocalDefaults({ WEB_PORT: '9000', DJANGO_SECRET_KEY: '', OTHER: 'x' })
+    assert.equal(env.WEB_PORT, '9000')
+    assert.equal(env.DJANGO_SECRET_KEY, LOCAL_DEFAULTS.DJANGO_SECRET_KEY)
+    assert.equal(env.OTHER, 'x')
+    assert.equal(env.WEB_BIND, '127.0.0.1')
+  })
+  it('the local secret key is marked local-only, 50+ characters, varied', () => {
+    const key = LOCAL_DEFAULTS.DJANGO_SECRET_KEY ?? ''
+    assert.match(key, /^local-only-not-secret-/)
+    assert.ok(key.length >= 50)
+    assert.ok(new Set(key).size >= 20)
+  })
+})

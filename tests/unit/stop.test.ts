@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { main, volumesToDelete } from '../../tasks/stop.ts'
+import { dockerOk, fakeRunner, noDocker, testDeps } from './fakes.ts'
+
+describe('stop', () => {
+  it('volume names: <project>_db-data and <project>_media, with what they hold', () => {
+    const v = volumesToDelete('mymdb')
+    assert.deepEqual(v.map((x) => x.volume), ['mymdb_db-data', 'mymdb_media'])
+    assert.match(v[0]?.holds ?? '', /users.*votes/)
+    assert.match(v[1]?.holds ?? '', /posters/)
+    assert.deepEqual(volumesToDelete('mymdb-e2e').map((x) => x.volume), ['mymdb-e2e_db-data', 'mymdb-e2e_media'])
+  })
+
+  it('--help and unknown flags (e.g. a future --aws) run nothing', async () => {
+    const run = noDocker()
+    const help = testDeps(run)
+    assert.equal(await main(['--help'], {}, help), 0)
+    assert.match(help.log.text(), /--delete-data/)
+    const aws = testDeps(run)
+    assert.equal(await main(['--aws'], {}, aws), 2)
+    assert.match(aws.log.err.join(''), /Unknown option '--aws'\. See: npm run stop -- --help/)
+    const bad = testDeps(run)
+    assert.equal(await main([], { COMPOSE_PROJECT_NAME: 'Bad Name' }, bad), 2)
+    assert.equal(run.calls.length, 0)
+  })
+
+  it('stops with docker compose down and keeps the volumes', async () => {
+    const run = fakeRunner(dockerOk)
+    const deps = testDeps(run, { root: '/repo' })
+    assert.equal(await main([], {}, deps), 0, deps.log.text())
+    const down = run.calls.find((c) => c.cmd.includes('down'))
+    assert.deepEqual(down?.cmd, ['docker', 'compose', '--project-name', 'mymdb', 'down', '--remove-orphans'])
+    assert.equal(down?.opts?.cwd, '/repo')
+    // compose interpolates the whole file even for down: the required variables get placeholders
+    assert.ok(down?.opts?.env?.DJANGO_SECRET_KEY)
+    assert.ok(!run.commands().some((c) => c.includes('volume')))
+    assert.match(deps.log.text(), /data kept in mymdb_db-data, mymdb_media/)
+  })
+
+  it('--delete-data lists the volumes and what is lost, then deletes them', async () => {
+    const run = fakeRunner((cmd) => (cmd === 'docker volume inspect t1_media' ? { exitCode: 1 } : dockerOk(cmd)))
+    const deps = testDeps(run)
+    assert.equal(await main(['--delete-data'], { COMPOSE_PROJECT_NAME: 't1' }, deps), 0, deps.log.text())
+    const out = deps.log.text()
+    assert.match(out, /t1_db-data\s+the PostgreSQL database: users, movies, votes/)
+    assert.match(out, /t1_media\s+uploaded files: movie posters .*\(does not exist\)/)
+    const cmds = run.commands()
+    const downAt = cmds.indexOf('docker compose --project-name t1 down --remove-orphans --volumes')
+    assert.ok(downAt >= 0, cmds.join('\n'))
+    assert.ok(out.indexOf('t1_db-data') < out.indexOf('docker compose down --volumes'))
+    // the volume still there after down (the fake says it exists) is removed explicitly
+    assert.ok(cmds.includes('docker volume rm t1_db-data'))
+    assert.match(out, /deleted: t1_db-data/)
+  })
+
+  it('--delete-data on a terminal asks first; no means nothing happens', async () => {
+    const run = fakeRunner(dockerOk)
+    let asked = ''
+    const deps = testDeps(run, { interactive: true, confirm: async (q) => ((asked = q), false) })
+    assert.equal(await main(['--delete-data'], {}, deps), 1)
+    assert.equal(asked, 'Delete them?')
+    assert.ok(!run.commands().some((c) => c.includes('down') || c.includes('volume rm')))
+    assert.match(deps.log.err.join(''), /nothing deleted or stopped/)
+
+    const run2 = fakeRunner(dockerOk)
+    const yes = testDeps(run2, { interactive: true, confirm: async () => assert.fail('--yes: no question') })
+    assert.equal(await main(['--delete-data', '--yes'], {}, yes), 0)
+  })
+})

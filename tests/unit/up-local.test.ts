@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
+import { describe, it } from 'node:test'
+import { EnvError } from '../../tasks/lib/env.ts'
+import { LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
+import { localSettings, main, siteUrl } from '../../tasks/up-local.ts'
+import { dockerOk, fakeRunner, noDocker, testDeps, type Answer } from './fakes.ts'
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r))
+  const port = (s.address() as { port: number }).port
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
+}
+
+/** Docker with both images present and nothing running, unless `extra` answers. */
+function docker(extra: (cmd: string) => Answer = () => undefined) {
+  return fakeRunner((cmd) => extra(cmd) ?? dockerOk(cmd))
+}
+
+describe('localSettings (local defaults)', () => {
+  it('fills every required variable with a local-only default', () => {
+    const { values, composeEnv } = localSettings({ PATH: '/usr/bin' })
+    assert.equal(values.DJANGO_SECRET_KEY, LOCAL_DEFAULTS.DJANGO_SECRET_KEY)
+    assert.equal(values.DJANGO_DB_PASSWORD, 'local-only-db-password')
+    assert.equal(values.POSTGRES_PASSWORD, 'local-only-postgres-password')
+    assert.deepEqual(values.DJANGO_ALLOWED_HOSTS, ['localhost', '127.0.0.1'])
+    assert.equal(values.WEB_BIND, '127.0.0.1')
+    assert.equal(values.WEB_PORT, 8080)
+    assert.equal(values.COMPOSE_PROJECT_NAME, 'mymdb')
+    // compose gets strings for everything, plus the rest of the environment
+    assert.equal(composeEnv.WEB_PORT, '8080')
+    assert.equal(composeEnv.DJANGO_SECURE_SSL, 'false')
+    assert.equal(composeEnv.PATH, '/usr/bin')
+  })
+  it('user values win over the defaults', () => {
+    const { values, composeEnv } = localSettings({
+      DJANGO_SECRET_KEY: 'u'.repeat(30) + 'V'.repeat(30),
+      WEB_PORT: '9090',
+      DJANGO_ALLOWED_HOSTS: 'mymdb.test',
+      COMPOSE_PROJECT_NAME: 'mymdb-e2e',
+    })
+    assert.equal(values.DJANGO_SECRET_KEY, 'u'.repeat(30) + 'V'.repeat(30))
+    assert.equal(values.WEB_PORT, 9090)
+    assert.deepEqual(values.DJANGO_ALLOWED_HOSTS, ['mymdb.test'])
+    assert.equal(composeEnv.COMPOSE_PROJECT_NAME, 'mymdb-e2e')
+  })
+  it('a wrong value is an EnvError (empty ones take the default)', () => {
+    assert.throws(() => localSettings({ WEB_PORT: 'abc' }), (e: unknown) => e instanceof EnvError && e.invalid[0]?.name === 'WEB_PORT')
+    assert.equal(localSettings({ WEB_PORT: '' }).values.WEB_PORT, 8080)
+  })
+  it('siteUrl', () => {
+    assert.equal(siteUrl('127.0.0.1', 8080), 'http://127.0.0.1:8080/')
+    assert.equal(siteUrl('0.0.0.0', 80), 'http://127.0.0.1:80/')
+    assert.equal(siteUrl('::1', 8080), 'http://[::1]:8080/')
+  })
+})
+
+describe('up:local main()', () => {
+  it('--help runs nothing', async () => {
+    const run = noDocker()
+    const deps = testDeps(run)
+    assert.equal(await main(['--help'], {}, deps), 0)
+    assert.match(deps.log.text(), /Usage: npm run up:local/)
+    assert.match(deps.log.text(), /DJANGO_DB_PASSWORD=local-only-db-password/)
+    assert.equal(run.calls.length, 0)
+  })
+  it('WEB_PORT=abc: exit 2 with the grouped message, before any docker call', async () => {
+    const run = noDocker()
+    const deps = testDeps(run)
+    assert.equal(await main([], { WEB_PORT: 'abc', DJANGO_LOG_LEVEL: 'LOUD' }, deps), 2)
+    const err = deps.log.err.join('')
+    assert.match(err, /^2 environment variables to fix:\n  Invalid:\n/)
+    assert.match(err, /WEB_PORT="abc" - expected a TCP port number \(1-65535\)/)
+    assert.match(err, /fix: set e\.g\. WEB_PORT=8080 in .*\.env/)
+    assert.match(err, /DJANGO_LOG_LEVEL="LOUD"/)
+    assert.equal(run.calls.length, 0)
+  })
+  it('a bad value in the .env file is reported the same way', async () => {
+    const { tempDir } = await import('./fakes.ts')
+    const run = noDocker()
+    const deps = testDeps(run, { envFile: tempDir('WEB_BIND=localhost\n').envFile })
+    assert.equal(await main([], {}, deps), 2)
+    assert.match(deps.log.err.join(''), /WEB_BIND="localhost" - expected an IP address/)
+  })
+  it('starts the stack: compose up --wait with the env, sample data, URL', async () => {
+    const port = await freePort()
+    const run = docker()
+    const deps = testDeps(run, { root: '/repo' })
+    const code = await main([], { COMPOSE_PROJECT_NAME: 'mymdb-unit', WEB_PORT: String(port), PATH: '/bin' }, deps)
+    assert.equal(code, 0, deps.log.text())
+    const cmds = run.commands()
+    const up = run.calls.find((c) => c.cmd.includes('up'))
+    assert.deepEqual(up?.cmd, ['docker', 'compose', '--project-name', 'mymdb-unit', 'up', '--detach', '--wait', '--wait-timeout', '120'])
+    assert.equal(up?.opts?.cwd, '/repo')
+    assert.equal(up?.opts?.env?.DJANGO_SECRET_KEY, LOCAL_DEFAULTS.DJANGO_SECRET_KEY)
+    assert.equal(up?.opts?.env?.WEB_PORT, String(port))
+    assert.equal(up?.opts?.env?.PATH, '/bin')
+    assert.ok(cmds.includes('docker compose --project-name mymdb-unit exec -T web python3 manage.py load_sample_catalogue --if-empty'))
+    assert.ok(!cmds.some((c) => c.startsWith('docker build')), 'images exist: no build')
+    assert.ok(cmds.indexOf('docker info --format {{.ServerVersion}}') < cmds.findIndex((c) => c.includes(' up ')))
+    const out = deps.log.text()
+    assert.match(out, new RegExp(`MyMDB is running: http://127\\.0\\.0\\.1:${port}/`))
+    assert.match(out, /stop with: npm run stop/)
+  })
+  it('builds only the missing image (and both with --build)', async () => {
+    const port = await freePort()
+    const run = docker((cmd) => {
+      if (cmd.startsWith('docker image inspect') && cmd.endsWith('mymdb-db:latest')) return { exitCode: 1, stderr: 'No such image' }
+      if (cmd.startsWith('git rev-parse')) return { stdout: 'abc1234\n' }
+      return undefined
+    })
+    const deps = testDeps(run)
+    assert.equal(await main([], { WEB_PORT: String(port) }, deps), 0, deps.log.text())
+    const builds = run.calls.filter((c) => c.cmd[1] === 'build')
+    assert.equal(builds.length, 1)
+    assert.ok(builds[0]?.cmd.includes('docker/psql'))
+
+    const run2 = docker((cmd) => (cmd.startsWith('git rev-parse') ? { stdout: 'abc1234\n' } : undefined))
+    assert.equal(await main(['--build'], { WEB_PORT: String(port) }, testDeps(run2)), 0)
+    assert.equal(run2.calls.filter((c) => c.cmd[1] === 'build').length, 2)
+  })
+  it('a busy port: exit 1 with the fix, nothing started', async () => {
+    const s = createServer()
+    await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r))
+    const port = (s.address() as { port: number }).port
+    try {
+      const run = docker()
+      const deps = testDeps(run)
+      assert.equal(await main([], { WEB_PORT: String(port) }, deps), 1)
+      assert.match(deps.log.err.join(''), new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use: .*WEB_PORT=`))
+      assert.ok(!run.commands().some((c) => c.includes(' up ')))
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()))
+    }
+  })
+  it('the port held by our own running stack is fine', async () => {
+    const s = createServer()
+    await new Promise<void>((r) => s.listen({ host: '127.0.0.1', port: 0 }, r))
+    const port = (s.address() as { port: number }).port
+    try {
+      const ps = JSON.stringify({ Name: 'mymdb-web-1', Service: 'web', State: 'running', Health: 'healthy', Publishers: [{ URL: '127.0.0.1', TargetPort: 80, PublishedPort: port, Protocol: 'tcp' }] })
+      const run = docker((cmd) => (cmd.includes(' ps ') ? { stdout: `${ps}\n` } : undefined))
+      const deps = testDeps(run)
+      assert.equal(await main([], { WEB_PORT: String(port) }, deps), 0, deps.log.text())
+      assert.match(deps.log.text(), /already running: updating/)
+    } finally {
+      await new Promise<void>((r) => s.close(() => r()))
+    }
+  })
+  it('when up --wait fails: compose ps, logs of unhealthy services, and the failed command', async () => {
+    const port = await freePort()
+    const ps = [
+      { Service: 'db', State: 'running', Health: 'healthy' },
+      { Service: 'web', State: 'running', Health: 'unhealthy' },
+    ].map((o) => JSON.stringify(o)).join('\n')
+    const run = docker((cmd) => {
+      if (cmd.includes(' up ')) return { exitCode: 1, stderr: 'container mymdb-web-1 is unhealthy\n' }
+      if (cmd.endsWith('ps --all --format json')) return { stdout: ps }
+      if (cmd.endsWith('ps --all')) return { stdout: 'NAME  STATUS\nmymdb-web-1  Up (unhealthy)\n' }
+      if (cmd.includes(' logs ')) return { stdout: 'web | Traceback: boom\n' }
+      return undefined
+    })
+    const deps = testDeps(run)
+    assert.equal(await main([], { WEB_PORT: String(port) }, deps), 1)
+    const err = deps.log.err.join('')
+    assert.match(err, /mymdb-web-1  Up \(unhealthy\)/)
+    assert.match(err, /\$ docker compose logs --tail 40 web\nweb \| Traceback: boom/)
+    assert.ok(!run.commands().some((c) => c.includes('logs') && c.endsWith(' db')))
+    assert.match(err, /\$ docker compose --project-name mymdb up --detach --wait --wait-timeout 120\nexit code 1\n/)
+    assert.ok(!run.commands().some((c) => c.includes('load_sample_catalogue')))
+  })
+})
