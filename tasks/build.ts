@@ -146,9 +146,10 @@ export function planImages(input: BuildPlanInput): ImageBuild[] {
 /** The git commit of the checkout, or null outside git. */
 export async function gitInfo(deps: Pick<Deps, 'run' | 'root'>): Promise<{ commit: string; dirty: boolean } | null> {
   const head = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], { cwd: deps.root })
-  if (!head.ok) return null
+  const commit = head.stdout.trim()
+  if (!head.ok || !/^[0-9a-f]{4,40}$/.test(commit)) return null
   const status = await deps.run(['git', 'status', '--porcelain', '--untracked-files=no'], { cwd: deps.root })
-  return { commit: head.stdout.trim(), dirty: status.ok && status.stdout.trim() !== '' }
+  return { commit, dirty: status.ok && status.stdout.trim() !== '' }
 }
 
 export interface BuildOptions {
@@ -236,10 +237,11 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
   const input = { only: opts.only, webImage: opts.webImage, dbImage: opts.dbImage, tags, revision: git?.commit }
 
   if (opts.dryRun) {
-    const baseShown = baseStep.kind === 'pull' && baseStep.orElse ? `${baseStep.image} (or ${baseStep.orElse.image})` : baseStep.image
     log.info(`[build] dry run${engineUp ? '' : ' (Docker engine not reachable: local images counted as absent)'}`)
     log.info(`[build] base image: ${describeBase(baseStep)}`)
-    for (const b of planImages({ ...input, baseImage: baseShown })) {
+    if (baseStep.kind === 'pull' && baseStep.orElse)
+      log.info(`[build] (the commands below show ${baseStep.image}; with ${baseStep.orElse.image} if the pull fails)`)
+    for (const b of planImages({ ...input, baseImage: baseStep.image })) {
       log.info(`[build] ${b.name}: ${b.refs.join(', ')}`)
       log.info(`  $ DOCKER_BUILDKIT=1 ${showCommand(b.cmd)}`)
     }

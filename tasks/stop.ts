@@ -60,7 +60,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     const { COMPOSE_PROJECT_NAME: project } = checkEnv(composeVars, raw)
 
     // check: Docker (nothing to install: without Docker nothing runs)
-    await preflight({ run, log, root, install: false })
+    await preflight({ run, log, root, install: false, noInstallNote: '' })
 
     // plan
     const containers = await composePs(run, { project, root, env: raw })

@@ -6,8 +6,9 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { UserError } from './errors.ts'
-import type { Log } from './log.ts'
-import { runChecked, type Runner } from './sh.ts'
+import { createLog, type Log } from './log.ts'
+import { REPO_ROOT } from './paths.ts'
+import { runChecked, zxRunner, type Runner } from './sh.ts'
 
 export interface Problem {
   check: 'engine' | 'compose' | 'port'
@@ -105,10 +106,12 @@ export function formatProblems(problems: Problem[]): string {
 }
 
 export interface PreflightOptions {
-  run: Runner
-  log: Log
-  /** Repository root (for scripts/install-docker.sh). */
-  root: string
+  /** Default: zx, with process.env. */
+  run?: Runner
+  /** Default: stdout/stderr. */
+  log?: Log
+  /** Repository root, for scripts/install-docker.sh (default: this checkout). */
+  root?: string
   /** Check Compose v2 as well (default true). */
   compose?: boolean
   /** Also check that this TCP port is free. */
@@ -117,10 +120,12 @@ export interface PreflightOptions {
   install?: boolean
   /** Override for tests: may we install here? (default: canAutoInstall()) */
   canInstall?: boolean
+  /** Said when install is false but installing would have helped (default: the --no-install note). */
+  noInstallNote?: string
 }
 
 /** Runs the Docker checks without changing anything. */
-export async function checkDocker(opts: Pick<PreflightOptions, 'run' | 'compose' | 'port'>): Promise<Problem[]> {
+export async function checkDocker(opts: Pick<PreflightOptions, 'compose' | 'port'> & { run: Runner }): Promise<Problem[]> {
   const problems: Problem[] = []
   const engine = await checkEngine(opts.run)
   if (engine) problems.push(engine)
@@ -143,10 +148,12 @@ export async function checkDocker(opts: Pick<PreflightOptions, 'run' | 'compose'
  * root on Debian/Ubuntu with installing allowed, runs scripts/install-docker.sh and checks again.
  * Throws a UserError listing every remaining problem with its fix.
  */
-export async function preflight(opts: PreflightOptions): Promise<void> {
+export async function preflight(options: PreflightOptions = {}): Promise<void> {
+  const opts = { ...options, run: options.run ?? zxRunner(), log: options.log ?? createLog(), root: options.root ?? REPO_ROOT }
+  const canInstall = opts.canInstall ?? canAutoInstall()
   let problems = await checkDocker(opts)
   const installable = problems.filter((p) => p.installable)
-  if (installable.length > 0 && opts.install !== false && (opts.canInstall ?? canAutoInstall())) {
+  if (installable.length > 0 && opts.install !== false && canInstall) {
     const script = join(opts.root, 'scripts', 'install-docker.sh')
     await opts.log.step('preflight', `${installable.map((p) => p.message).join('; ')}: running scripts/install-docker.sh`, () =>
       runChecked(opts.run, ['bash', script], {
@@ -158,11 +165,8 @@ export async function preflight(opts: PreflightOptions): Promise<void> {
     problems = await checkDocker(opts)
   }
   if (problems.length > 0) {
-    const canInstall = opts.canInstall ?? canAutoInstall()
-    const hint =
-      problems.some((p) => p.installable) && opts.install === false && canInstall
-        ? '\n(--no-install given: not installing Docker myself)'
-        : ''
+    const note = opts.noInstallNote ?? '(--no-install given: not installing Docker myself)'
+    const hint = problems.some((p) => p.installable) && opts.install === false && canInstall && note ? `\n${note}` : ''
     throw new UserError(formatProblems(problems) + hint, 1)
   }
 }

@@ -61,7 +61,7 @@ export function createLog(out: Sink = (t) => process.stdout.write(t), err: Sink 
         pending += text
         const lines = pending.split(/\r?\n|\r/)
         pending = lines.pop() ?? ''
-        for (const line of lines) out(`${prefix}${line}\n`)
+        for (const line of lines) if (line.trim() !== "") out(`${prefix}${line}\n`)
       }) as Sink & { flush(): void }
       sink.flush = () => {
         if (pending) out(`${prefix}${pending}\n`)

@@ -120,6 +120,15 @@ describe('build main()', () => {
     assert.match(out, /\$ DOCKER_BUILDKIT=1 docker build .*--file docker\/psql\/Dockerfile .* docker\/psql\n/)
     assert.ok(!run.commands().some((c) => /docker (build|pull)|make-base-image/.test(c)), run.commands().join('\n'))
   })
+  it('--dry-run works without a Docker engine (local images counted as absent)', async () => {
+    const run = fakeRunner((cmd) => (cmd.startsWith('docker') ? { exitCode: 1, stderr: 'Cannot connect to the Docker daemon' } : undefined))
+    const deps = testDeps(run)
+    assert.equal(await main(['--dry-run', '--only', 'web'], {}, deps), 0, deps.log.text())
+    assert.match(deps.log.text(), /Docker engine not reachable/)
+    assert.match(deps.log.text(), /with mymdb-base:trixie if the pull fails/)
+    assert.match(deps.log.text(), /--build-arg BASE_IMAGE=debian:trixie-slim --tag mymdb-web:latest \.\n/)
+    assert.match(deps.log.text(), /not a git checkout/)
+  })
   it('builds both images with BuildKit, the base image and the tags', async () => {
     const run = docker()
     const deps = testDeps(run, { root: '/repo' })

@@ -67,4 +67,14 @@ describe('stop', () => {
     const yes = testDeps(run2, { interactive: true, confirm: async () => assert.fail('--yes: no question') })
     assert.equal(await main(['--delete-data', '--yes'], {}, yes), 0)
   })
+
+  it('without Docker: says how to install it, never installs it itself', async () => {
+    const run = fakeRunner((cmd) => (cmd.startsWith('docker') ? { exitCode: 127, stderr: 'docker: command not found' } : undefined))
+    const deps = testDeps(run)
+    assert.equal(await main([], {}, deps), 1)
+    const err = deps.log.err.join('')
+    assert.match(err, /Docker is not installed: run: sudo bash scripts\/install-docker\.sh/)
+    assert.doesNotMatch(err, /--no-install/)
+    assert.ok(!run.commands().some((c) => c.includes('install-docker')))
+  })
 })
