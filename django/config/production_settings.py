@@ -1,0 +1,185 @@
+"""Production settings, read from environment variables (cookiecutter-django style).
+
+Every missing or invalid variable is collected and reported in ONE ImproperlyConfigured error
+at import time, so a misconfigured container fails at start with the whole list.
+
+Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS (comma-separated), DJANGO_DB_NAME,
+          DJANGO_DB_USER, DJANGO_DB_PASSWORD, DJANGO_DB_HOST
+Optional: DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_LOG_LEVEL (INFO),
+          DJANGO_SECURE_SSL (false), DJANGO_CSRF_TRUSTED_ORIGINS (comma-separated),
+          DJANGO_UPLOAD_S3_BUCKET, AWS_S3_REGION_NAME / AWS_DEFAULT_REGION, AWS_S3_ENDPOINT_URL,
+          DJANGO_STATIC_ROOT, DJANGO_MEDIA_ROOT (read in common_settings.py)
+"""
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .common_settings import *  # noqa: F401,F403
+from .common_settings import LOGGING, STORAGES
+
+_problems = []
+
+
+def _env(name):
+    """The variable's value with surrounding whitespace removed; '' when unset."""
+    return os.environ.get(name, "").strip()
+
+
+def _required(name):
+    value = _env(name)
+    if not value:
+        _problems.append(f"{name} (required, not set)")
+    return value
+
+
+def _csv(name):
+    """A comma-separated list: items stripped, empty items dropped."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def _int(name, default, minimum=0):
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        _problems.append(f"{name} (must be a whole number >= {minimum}, got {raw!r})")
+        return default
+    return value
+
+
+def _bool(name, default=False):
+    raw = _env(name).lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    _problems.append(f"{name} (must be true or false, got {raw!r})")
+    return default
+
+
+# ---------------------------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------------------------
+DEBUG = False
+SECRET_KEY = _required("DJANGO_SECRET_KEY")
+
+ALLOWED_HOSTS = _csv("DJANGO_ALLOWED_HOSTS")
+if not ALLOWED_HOSTS:
+    _problems.append("DJANGO_ALLOWED_HOSTS (required: comma-separated host names, none given)")
+
+CSRF_TRUSTED_ORIGINS = _csv("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# ---------------------------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------------------------
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _required("DJANGO_DB_NAME"),
+        "USER": _required("DJANGO_DB_USER"),
+        "PASSWORD": _required("DJANGO_DB_PASSWORD"),
+        "HOST": _required("DJANGO_DB_HOST"),
+        "PORT": str(_int("DJANGO_DB_PORT", 5432, minimum=1)),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cache: shared by all uWSGI processes, so it lives in the database (table mymdb_cache, made
+# by `manage.py createcachetable` at container start, after migrate).
+# ---------------------------------------------------------------------------------------------
+CACHE_TIMEOUT = _int("DJANGO_CACHE_TIMEOUT", 60)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "mymdb_cache",
+        "TIMEOUT": CACHE_TIMEOUT,
+    }
+}
+CACHE_MIDDLEWARE_SECONDS = CACHE_TIMEOUT
+
+# ---------------------------------------------------------------------------------------------
+# Logging (stdout, configured in common_settings.py; only the level is checked here)
+# ---------------------------------------------------------------------------------------------
+LOG_LEVEL = (_env("DJANGO_LOG_LEVEL") or "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    _problems.append(
+        f"DJANGO_LOG_LEVEL (must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r})"
+    )
+    LOG_LEVEL = "INFO"
+LOGGING["root"]["level"] = LOG_LEVEL
+LOGGING["loggers"]["django"]["level"] = LOG_LEVEL
+
+# ---------------------------------------------------------------------------------------------
+# Security
+# ---------------------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+
+SECURE_SSL = _bool("DJANGO_SECURE_SSL", default=False)
+if SECURE_SSL:
+    # TLS is terminated in front of the container (load balancer / proxy), which sets
+    # X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes speak plain HTTP
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SILENCED_SYSTEM_CHECKS = []
+else:
+    # No TLS in front of the site yet, so HTTPS redirects, HSTS and secure-only cookies would
+    # break it. `check --deploy` warns about exactly these four; they are silenced ONLY while
+    # DJANGO_SECURE_SSL is false. Turn on DJANGO_SECURE_SSL=true once TLS is in front.
+    SILENCED_SYSTEM_CHECKS = [
+        "security.W004",  # SECURE_HSTS_SECONDS not set
+        "security.W008",  # SECURE_SSL_REDIRECT not True
+        "security.W012",  # SESSION_COOKIE_SECURE not True
+        "security.W016",  # CSRF_COOKIE_SECURE not True
+    ]
+
+# ---------------------------------------------------------------------------------------------
+# Uploads: S3 when a bucket is named, else the local media directory
+# ---------------------------------------------------------------------------------------------
+UPLOAD_S3_BUCKET = _env("DJANGO_UPLOAD_S3_BUCKET")
+if UPLOAD_S3_BUCKET:
+    # No keys here: boto3's default credential chain is used (instance / task role, or the
+    # standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables, read by boto3 itself).
+    _s3_options = {
+        "bucket_name": UPLOAD_S3_BUCKET,
+        "location": "uploads",  # public read is granted on the uploads/ prefix only
+        "default_acl": None,  # the bucket has ACLs disabled (bucket owner enforced)
+        "querystring_auth": False,  # plain public URLs
+        "file_overwrite": False,
+    }
+    _region = _env("AWS_S3_REGION_NAME") or _env("AWS_DEFAULT_REGION")
+    if _region:
+        _s3_options["region_name"] = _region
+    _endpoint = _env("AWS_S3_ENDPOINT_URL")
+    if _endpoint:
+        _s3_options["endpoint_url"] = _endpoint
+        _s3_options["addressing_style"] = "path"
+    STORAGES = {
+        **STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options},
+    }
+
+# ---------------------------------------------------------------------------------------------
+# Report every problem at once
+# ---------------------------------------------------------------------------------------------
+if _problems:
+    raise ImproperlyConfigured(
+        "Production settings: missing or invalid environment variables: " + "; ".join(_problems)
+    )

@@ -1,0 +1,134 @@
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import cache_page, never_cache
+from django.views.decorators.vary import vary_on_cookie
+from django.views.generic import DetailView, ListView
+
+from .caching import get_top_movies
+from .forms import MovieImageForm, VoteForm
+from .middleware import health_response
+from .models import Movie, MovieImage, Person, Vote
+
+
+@never_cache
+def healthz(request):
+    """Reached only if HealthCheckMiddleware is missing; same answer."""
+    return health_response()
+
+
+# ---------------------------------------------------------------------------------------------
+# Movies
+# ---------------------------------------------------------------------------------------------
+# Cached per URL (so per ?page=) and per Cookie header (so per session), for
+# CACHE_MIDDLEWARE_SECONDS (the same value as the cache's TIMEOUT in our settings).
+# cache_page must be the outer decorator so it sees the Vary: Cookie header when storing.
+@method_decorator(cache_page(None), name="dispatch")
+@method_decorator(vary_on_cookie, name="dispatch")
+class MovieList(ListView):
+    model = Movie
+    paginate_by = 10
+    template_name = "core/movie_list.html"
+
+
+class TopMovies(ListView):
+    template_name = "core/top_movies_list.html"
+    context_object_name = "top_movies"
+
+    def get_queryset(self):
+        return get_top_movies(limit=10)
+
+
+def movie_detail_context(request, movie, image_form=None):
+    context = {"movie": movie, "object": movie}
+    context["posters"] = list(movie.movieimage_set.all())
+    context["score"] = movie.score or 0
+    if request.user.is_authenticated:
+        vote = Vote.objects.get_vote_or_unsaved_blank_vote(movie=movie, user=request.user)
+        if vote.pk:
+            vote_form_url = reverse(
+                "core:update_vote", kwargs={"movie_id": movie.pk, "pk": vote.pk}
+            )
+        else:
+            vote_form_url = reverse("core:create_vote", kwargs={"movie_id": movie.pk})
+        context["vote"] = vote
+        context["vote_form"] = VoteForm(instance=vote)
+        context["vote_form_url"] = vote_form_url
+        context["image_form"] = image_form or MovieImageForm()
+    return context
+
+
+class MovieDetail(DetailView):
+    queryset = Movie.objects.all_with_related_persons_and_score()
+    template_name = "core/movie_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(movie_detail_context(self.request, self.object))
+        return context
+
+
+def _movie_with_score(movie_id):
+    return get_object_or_404(Movie.objects.all_with_related_persons_and_score(), pk=movie_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Votes (POST only; anonymous users are sent to the login page)
+# ---------------------------------------------------------------------------------------------
+class CreateVote(LoginRequiredMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, movie_id):
+        movie = get_object_or_404(Movie, pk=movie_id)
+        # A second "create" by the same user (e.g. two tabs) updates their vote instead.
+        vote = Vote.objects.get_vote_or_unsaved_blank_vote(movie=movie, user=request.user)
+        form = VoteForm(data=request.POST, instance=vote)
+        if not form.is_valid():
+            return HttpResponseBadRequest("Invalid vote: value must be 1 or -1.")
+        form.save()
+        return redirect(movie)
+
+
+class UpdateVote(LoginRequiredMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, movie_id, pk):
+        vote = get_object_or_404(Vote, pk=pk, movie_id=movie_id)
+        if vote.user_id != request.user.pk:
+            raise PermissionDenied("You can only change your own vote.")
+        form = VoteForm(data=request.POST, instance=vote)
+        if not form.is_valid():
+            return HttpResponseBadRequest("Invalid vote: value must be 1 or -1.")
+        form.save()
+        return redirect(vote.movie)
+
+
+# ---------------------------------------------------------------------------------------------
+# Posters
+# ---------------------------------------------------------------------------------------------
+class MovieImageUpload(LoginRequiredMixin, View):
+    http_method_names = ["post"]
+
+    def post(self, request, movie_id):
+        movie = get_object_or_404(Movie, pk=movie_id)
+        form = MovieImageForm(data=request.POST, files=request.FILES)
+        if not form.is_valid():
+            context = movie_detail_context(request, _movie_with_score(movie_id), image_form=form)
+            return render(request, "core/movie_detail.html", context, status=400)
+        image = form.save(commit=False)
+        image.movie = movie
+        image.user = request.user
+        image.save()
+        return redirect(movie)
+
+
+# ---------------------------------------------------------------------------------------------
+# People
+# ---------------------------------------------------------------------------------------------
+class PersonDetail(DetailView):
+    queryset = Person.objects.all_with_prefetch_movies()
+    template_name = "core/person_detail.html"
