@@ -4,6 +4,7 @@ import { checkPortFree, imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { composeCmd, composePs, holdsPort, LOCAL_DEFAULTS, unhealthy, withLocalDefaults } from './lib/compose.ts'
+import { stripControls } from './lib/log.ts'
 import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
 import { check, runChecked } from './lib/sh.ts'
 import { stackVars } from './lib/vars.ts'
@@ -52,12 +53,12 @@ async function showDiagnostics(deps: Deps, project: string, env: RawEnv): Promis
   const { run, log, root } = deps
   const ps = await run(composeCmd(project, 'ps', '--all'), { cwd: root, env })
   log.detail('$ docker compose ps --all')
-  log.detail((ps.stdout + ps.stderr).trimEnd())
+  log.detail(stripControls(ps.stdout + ps.stderr).trimEnd())
   const bad = unhealthy(await composePs(run, { project, root, env }))
   for (const service of bad) {
     const logs = await run(composeCmd(project, 'logs', '--no-color', '--tail', '40', service), { cwd: root, env })
     log.detail(`$ docker compose logs --tail 40 ${service}`)
-    log.detail((logs.stdout + logs.stderr).trimEnd())
+    log.detail(stripControls(logs.stdout + logs.stderr).trimEnd())
   }
 }
 

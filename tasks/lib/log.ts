@@ -22,6 +22,11 @@ export interface Log {
   prefixed(tag: string): Sink & { flush(): void }
 }
 
+/** Removes terminal control sequences (colours, line clearing) from a command's output. */
+export function stripControls(text: string): string {
+  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+}
+
 export function formatDuration(ms: number): string {
   const s = ms / 1000
   if (s < 10) return `${s.toFixed(1)} s`
@@ -45,7 +50,9 @@ export function createLog(out: Sink = (t) => process.stdout.write(t), err: Sink 
       timer.unref()
       try {
         const result = await fn()
-        out(`${chalk.bold(`[${tag}]`)} ${what} ${chalk.green('done')} (${formatDuration(Date.now() - start)})\n`)
+        // A command result that failed (not thrown) still ends the step as failed.
+        const failed = typeof result === 'object' && result !== null && (result as { ok?: unknown }).ok === false
+        out(`${chalk.bold(`[${tag}]`)} ${what} ${failed ? chalk.red('failed') : chalk.green('done')} (${formatDuration(Date.now() - start)})\n`)
         return result
       } catch (e) {
         out(`${chalk.bold(`[${tag}]`)} ${what} ${chalk.red('failed')} (${formatDuration(Date.now() - start)})\n`)
@@ -61,10 +68,10 @@ export function createLog(out: Sink = (t) => process.stdout.write(t), err: Sink 
         pending += text
         const lines = pending.split(/\r?\n|\r/)
         pending = lines.pop() ?? ''
-        for (const line of lines) if (line.trim() !== "") out(`${prefix}${line}\n`)
+        for (const line of lines.map(stripControls)) if (line.trim() !== '') out(`${prefix}${line}\n`)
       }) as Sink & { flush(): void }
       sink.flush = () => {
-        if (pending) out(`${prefix}${pending}\n`)
+        if (pending.trim() !== '') out(`${prefix}${stripControls(pending)}\n`)
         pending = ''
       }
       return sink

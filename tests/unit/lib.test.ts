@@ -65,6 +65,23 @@ describe('runner', () => {
     assert.equal(showCommand(['docker', 'build', '--tag', 'a:b', '.']), 'docker build --tag a:b .')
     assert.equal(showCommand(['echo', 'a b']), "echo $'a b'")
   })
+  it('steps: start line, end line with duration; a failed result ends as failed', async () => {
+    const log = captureLog()
+    await log.step('up', 'compose up', async () => ({ ok: true }))
+    await log.step('up', 'compose up', async () => ({ ok: false }))
+    await assert.rejects(log.step('x', 'thing', async () => assert.fail('boom')))
+    assert.equal(log.out[0], '[up] compose up ...\n')
+    assert.match(log.out[1] ?? '', /^\[up\] compose up done \(\d\.\d s\)\n$/)
+    assert.match(log.out[3] ?? '', /^\[up\] compose up failed \(/)
+    assert.match(log.out[5] ?? '', /^\[x\] thing failed \(/)
+  })
+  it('prefixed output drops blank lines and terminal control sequences', () => {
+    const log = captureLog()
+    const sink = log.prefixed('logs')
+    sink('\x1b[2Kweb-1  | hello\n\n  \nlast')
+    sink.flush()
+    assert.deepEqual(log.out, ['[logs] web-1  | hello\n', '[logs] last\n'])
+  })
   it('formats durations', () => {
     assert.equal(formatDuration(1234), '1.2 s')
     assert.equal(formatDuration(42_400), '42 s')

@@ -159,7 +159,7 @@ describe('up:local main()', () => {
       if (cmd.includes(' up ')) return { exitCode: 1, stderr: 'container mymdb-web-1 is unhealthy\n' }
       if (cmd.endsWith('ps --all --format json')) return { stdout: ps }
       if (cmd.endsWith('ps --all')) return { stdout: 'NAME  STATUS\nmymdb-web-1  Up (unhealthy)\n' }
-      if (cmd.includes(' logs ')) return { stdout: 'web | Traceback: boom\n' }
+      if (cmd.includes(' logs ')) return { stdout: '\x1b[2Kweb | Traceback: boom\n' }
       return undefined
     })
     const deps = testDeps(run)
@@ -170,5 +170,6 @@ describe('up:local main()', () => {
     assert.ok(!run.commands().some((c) => c.includes('logs') && c.endsWith(' db')))
     assert.match(err, /\$ docker compose --project-name mymdb up --detach --wait --wait-timeout 120\nexit code 1\n/)
     assert.ok(!run.commands().some((c) => c.includes('load_sample_catalogue')))
+    assert.match(deps.log.out.join(''), /\[up\] docker compose up \(waiting up to 120 s for healthy services\) failed/)
   })
 })
