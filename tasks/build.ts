@@ -17,10 +17,10 @@ each with --build-arg BASE_IMAGE=<base image> and tagged:
   latest, and \${MYMDB_TAG} when set to something else (the tag Compose runs)
 
 Base image (MYMDB_BASE_IMAGE in .env, or --base):
-  auto       (default) debian:trixie-slim if it is present locally, else mymdb-base:trixie if it
-             was bootstrapped before, else try \`docker pull debian:trixie-slim\` (20 s at most),
-             else bootstrap mymdb-base:trixie from the Debian mirror (scripts/make-base-image.sh,
-             needs root, about a minute)
+  auto       (default) debian:trixie-slim if it is present locally, else try
+             \`docker pull debian:trixie-slim\` (20 s at most), and if that fails mymdb-base:trixie:
+             the local one, or bootstrapped from the Debian mirror when missing
+             (scripts/make-base-image.sh, needs root, about a minute)
   pull       docker pull debian:trixie-slim; fail if that does not work
   bootstrap  mymdb-base:trixie, made with scripts/make-base-image.sh if missing
   <image>    any other value: that image, used as is (e.g. debian:trixie-slim)
@@ -28,8 +28,8 @@ Base image (MYMDB_BASE_IMAGE in .env, or --base):
 Options:
   --only web|db     build just one of the images
   --base VALUE      base image choice, overrides MYMDB_BASE_IMAGE
-  --rebuild-base    bootstrap mymdb-base:trixie again even if it exists (implies bootstrap
-                    unless --base/MYMDB_BASE_IMAGE names an image)
+  --rebuild-base    with auto or bootstrap: make mymdb-base:trixie again (even if it exists)
+                    and build from it
   --dry-run         print the plan (base image, tags, commands) and build nothing
   --no-install      do not install Docker when it is missing (default: install it when root
                     on Debian/Ubuntu, with scripts/install-docker.sh)
@@ -70,14 +70,12 @@ export function planBase(mode: string, facts: BaseFacts, rebuildBase = false): B
     case 'auto':
       if (rebuildBase) return bootstrap('auto with --rebuild-base')
       if (facts.debianLocal) return { kind: 'use', image: DEBIAN_BASE, why: `auto: ${DEBIAN_BASE} exists locally` }
-      if (facts.bootstrapLocal)
-        return { kind: 'use', image: BOOTSTRAP_BASE, why: `auto: ${BOOTSTRAP_BASE} exists locally, bootstrapped before` }
       return {
         kind: 'pull',
         image: DEBIAN_BASE,
         timeoutMs: PULL_TIMEOUT_MS,
-        why: `auto: no base image locally`,
-        orElse: { kind: 'bootstrap', image: BOOTSTRAP_BASE, rebuild: false, why: 'auto: the pull failed' },
+        why: `auto: ${DEBIAN_BASE} not present locally`,
+        orElse: bootstrap('auto: the pull failed'),
       }
     default:
       return { kind: 'use', image: mode, why: `MYMDB_BASE_IMAGE=${mode}` }
