@@ -74,8 +74,9 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     if (deleteData) {
       for (const l of losses) if ((await run(['docker', 'volume', 'inspect', l.volume])).ok) existing.push(l.volume)
       log.warn('[stop] --delete-data: these volumes will be deleted, for good:')
+      const width = Math.max(...losses.map((l) => l.volume.length))
       for (const l of losses)
-        log.warn(`  ${l.volume}  ${l.holds}${existing.includes(l.volume) ? '' : ' (does not exist)'}`)
+        log.warn(`  ${l.volume.padEnd(width)}  ${l.holds}${existing.includes(l.volume) ? '' : ' (does not exist)'}`)
       if (existing.length > 0 && deps.interactive && !flags.yes && !(await deps.confirm('Delete them?')))
         throw new UserError('nothing deleted or stopped (not confirmed); to only stop, run: npm run stop')
     }
