@@ -10,6 +10,7 @@ Optional: DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_LOG_L
           DJANGO_UPLOAD_S3_BUCKET, AWS_S3_REGION_NAME / AWS_DEFAULT_REGION, AWS_S3_ENDPOINT_URL,
           DJANGO_STATIC_ROOT, DJANGO_MEDIA_ROOT (read in common_settings.py)
 """
+import importlib.util
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -171,6 +172,12 @@ if UPLOAD_S3_BUCKET:
     if _endpoint:
         _s3_options["endpoint_url"] = _endpoint
         _s3_options["addressing_style"] = "path"
+    if importlib.util.find_spec("storages.backends.s3") is None:
+        # Debian ships the S3 backend separately from python3-django-storages.
+        _problems.append(
+            "DJANGO_UPLOAD_S3_BUCKET (set, but storages.backends.s3 is not installed: "
+            "install python3-django-storages-s3, or django-storages[s3] from PyPI)"
+        )
     STORAGES = {
         **STORAGES,
         "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options},

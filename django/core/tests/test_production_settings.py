@@ -1,0 +1,233 @@
+"""production_settings.py is imported in a subprocess with a controlled environment."""
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+from django.test import SimpleTestCase
+
+REQUIRED = {
+    "DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 50,
+    "DJANGO_ALLOWED_HOSTS": "mymdb.example.com",
+    "DJANGO_DB_NAME": "mymdb",
+    "DJANGO_DB_USER": "mymdb",
+    "DJANGO_DB_PASSWORD": "secret",
+    "DJANGO_DB_HOST": "db.example.internal",
+}
+
+DUMP = """
+import json
+from django.conf import settings
+import config.production_settings as s
+print(json.dumps({
+    "DEBUG": s.DEBUG,
+    "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
+    "CSRF_TRUSTED_ORIGINS": s.CSRF_TRUSTED_ORIGINS,
+    "DATABASES": s.DATABASES,
+    "CACHES": s.CACHES,
+    "CACHE_MIDDLEWARE_SECONDS": s.CACHE_MIDDLEWARE_SECONDS,
+    "STORAGES": s.STORAGES,
+    "SILENCED_SYSTEM_CHECKS": s.SILENCED_SYSTEM_CHECKS,
+    "SECURE_SSL_REDIRECT": getattr(s, "SECURE_SSL_REDIRECT", False),
+    "SECURE_HSTS_SECONDS": getattr(s, "SECURE_HSTS_SECONDS", 0),
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": getattr(s, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False),
+    "SECURE_HSTS_PRELOAD": getattr(s, "SECURE_HSTS_PRELOAD", False),
+    "SESSION_COOKIE_SECURE": getattr(s, "SESSION_COOKIE_SECURE", False),
+    "CSRF_COOKIE_SECURE": getattr(s, "CSRF_COOKIE_SECURE", False),
+    "SECURE_PROXY_SSL_HEADER": getattr(s, "SECURE_PROXY_SSL_HEADER", None),
+    "SECURE_REDIRECT_EXEMPT": getattr(s, "SECURE_REDIRECT_EXEMPT", []),
+    "X_FRAME_OPTIONS": s.X_FRAME_OPTIONS,
+    "SECURE_CONTENT_TYPE_NOSNIFF": s.SECURE_CONTENT_TYPE_NOSNIFF,
+    "LOG_LEVEL": s.LOGGING["root"]["level"],
+    "LOG_HANDLER": s.LOGGING["handlers"]["stdout"]["class"],
+    "STATIC_ROOT": str(s.STATIC_ROOT),
+    "MEDIA_ROOT": str(s.MEDIA_ROOT),
+}))
+"""
+
+
+def clean_env(**overrides):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "AWS_"))
+    }
+    env.update(overrides)
+    return env
+
+
+def import_settings(env):
+    return subprocess.run(
+        [sys.executable, "-c", DUMP],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class ProductionSettingsTests(SimpleTestCase):
+    def load(self, **overrides):
+        result = import_settings(clean_env(**{**REQUIRED, **overrides}))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return json.loads(result.stdout)
+
+    def fail_with(self, env):
+        result = import_settings(env)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("ImproperlyConfigured", result.stderr)
+        return result.stderr
+
+    def test_missing_variables_are_all_named_at_once(self):
+        stderr = self.fail_with(clean_env())
+        for name in REQUIRED:
+            self.assertIn(name, stderr)
+
+    def test_blank_values_count_as_missing(self):
+        stderr = self.fail_with(clean_env(**{**REQUIRED, "DJANGO_SECRET_KEY": "  ", "DJANGO_ALLOWED_HOSTS": " , ,"}))
+        self.assertIn("DJANGO_SECRET_KEY", stderr)
+        self.assertIn("DJANGO_ALLOWED_HOSTS", stderr)
+        self.assertNotIn("DJANGO_DB_NAME", stderr)
+
+    def test_invalid_optional_values_are_named_with_missing_ones(self):
+        env = clean_env(
+            DJANGO_CACHE_TIMEOUT="soon",
+            DJANGO_DB_PORT="fivefourthreetwo",
+            DJANGO_SECURE_SSL="maybe",
+            DJANGO_LOG_LEVEL="LOUD",
+        )
+        stderr = self.fail_with(env)
+        for name in (*REQUIRED, "DJANGO_CACHE_TIMEOUT", "DJANGO_DB_PORT", "DJANGO_SECURE_SSL", "DJANGO_LOG_LEVEL"):
+            self.assertIn(name, stderr)
+
+    def test_allowed_hosts_comma_separated(self):
+        loaded = self.load(DJANGO_ALLOWED_HOSTS=" a.example.com, b.example.com ,,localhost, ")
+        self.assertEqual(loaded["ALLOWED_HOSTS"], ["a.example.com", "b.example.com", "localhost"])
+
+    def test_defaults(self):
+        loaded = self.load()
+        self.assertFalse(loaded["DEBUG"])
+        db = loaded["DATABASES"]["default"]
+        self.assertEqual(db["ENGINE"], "django.db.backends.postgresql")
+        self.assertEqual(
+            (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]),
+            ("mymdb", "mymdb", "secret", "db.example.internal", "5432"),
+        )
+        cache_conf = loaded["CACHES"]["default"]
+        self.assertEqual(cache_conf["BACKEND"], "django.core.cache.backends.db.DatabaseCache")
+        self.assertEqual(cache_conf["LOCATION"], "mymdb_cache")
+        self.assertEqual(cache_conf["TIMEOUT"], 60)
+        self.assertEqual(loaded["CACHE_MIDDLEWARE_SECONDS"], 60)
+        self.assertEqual(loaded["LOG_LEVEL"], "INFO")
+        self.assertEqual(loaded["LOG_HANDLER"], "logging.StreamHandler")
+        self.assertEqual(loaded["CSRF_TRUSTED_ORIGINS"], [])
+        self.assertEqual(loaded["X_FRAME_OPTIONS"], "DENY")
+        self.assertTrue(loaded["SECURE_CONTENT_TYPE_NOSNIFF"])
+        self.assertEqual(
+            loaded["STORAGES"]["default"]["BACKEND"], "django.core.files.storage.FileSystemStorage"
+        )
+        self.assertTrue(loaded["STATIC_ROOT"].endswith("gathered_static_files"))
+        self.assertTrue(loaded["MEDIA_ROOT"].endswith("media_root"))
+
+    def test_empty_cache_timeout_means_default(self):
+        self.assertEqual(self.load(DJANGO_CACHE_TIMEOUT="")["CACHES"]["default"]["TIMEOUT"], 60)
+        loaded = self.load(DJANGO_CACHE_TIMEOUT="300", DJANGO_DB_PORT="6543", DJANGO_LOG_LEVEL="warning")
+        self.assertEqual(loaded["CACHES"]["default"]["TIMEOUT"], 300)
+        self.assertEqual(loaded["CACHE_MIDDLEWARE_SECONDS"], 300)
+        self.assertEqual(loaded["DATABASES"]["default"]["PORT"], "6543")
+        self.assertEqual(loaded["LOG_LEVEL"], "WARNING")
+
+    def test_paths_from_environment(self):
+        loaded = self.load(DJANGO_STATIC_ROOT="/srv/static", DJANGO_MEDIA_ROOT="/srv/media")
+        self.assertEqual((loaded["STATIC_ROOT"], loaded["MEDIA_ROOT"]), ("/srv/static", "/srv/media"))
+
+    def test_ssl_off_silences_exactly_the_four_tls_warnings(self):
+        loaded = self.load()
+        self.assertEqual(
+            sorted(loaded["SILENCED_SYSTEM_CHECKS"]),
+            ["security.W004", "security.W008", "security.W012", "security.W016"],
+        )
+        self.assertFalse(loaded["SECURE_SSL_REDIRECT"])
+        self.assertFalse(loaded["SESSION_COOKIE_SECURE"])
+
+    def test_ssl_on(self):
+        loaded = self.load(DJANGO_SECURE_SSL="true", DJANGO_CSRF_TRUSTED_ORIGINS="https://a.example.com, https://b.example.com")
+        self.assertEqual(loaded["SILENCED_SYSTEM_CHECKS"], [])
+        self.assertTrue(loaded["SECURE_SSL_REDIRECT"])
+        self.assertEqual(loaded["SECURE_HSTS_SECONDS"], 31536000)
+        self.assertTrue(loaded["SECURE_HSTS_INCLUDE_SUBDOMAINS"])
+        self.assertTrue(loaded["SECURE_HSTS_PRELOAD"])
+        self.assertTrue(loaded["SESSION_COOKIE_SECURE"])
+        self.assertTrue(loaded["CSRF_COOKIE_SECURE"])
+        self.assertEqual(loaded["SECURE_PROXY_SSL_HEADER"], ["HTTP_X_FORWARDED_PROTO", "https"])
+        self.assertEqual(loaded["SECURE_REDIRECT_EXEMPT"], ["^healthz$"])
+        self.assertEqual(loaded["CSRF_TRUSTED_ORIGINS"], ["https://a.example.com", "https://b.example.com"])
+
+    def test_s3_uploads(self):
+        loaded = self.load(DJANGO_UPLOAD_S3_BUCKET="mymdb-uploads", AWS_S3_REGION_NAME="eu-west-1")
+        default = loaded["STORAGES"]["default"]
+        self.assertEqual(default["BACKEND"], "storages.backends.s3.S3Storage")
+        self.assertEqual(
+            default["OPTIONS"],
+            {
+                "bucket_name": "mymdb-uploads",
+                "location": "uploads",
+                "default_acl": None,
+                "querystring_auth": False,
+                "file_overwrite": False,
+                "region_name": "eu-west-1",
+            },
+        )
+        self.assertEqual(
+            loaded["STORAGES"]["staticfiles"]["BACKEND"],
+            "django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+
+    def test_s3_region_fallback_and_endpoint(self):
+        loaded = self.load(
+            DJANGO_UPLOAD_S3_BUCKET="b",
+            AWS_DEFAULT_REGION="us-east-2",
+            AWS_S3_ENDPOINT_URL="http://minio:9000",
+        )
+        options = loaded["STORAGES"]["default"]["OPTIONS"]
+        self.assertEqual(options["region_name"], "us-east-2")
+        self.assertEqual(options["endpoint_url"], "http://minio:9000")
+        self.assertEqual(options["addressing_style"], "path")
+
+    def test_check_deploy_passes_at_warning_level(self):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+            cwd=settings.BASE_DIR,
+            env=clean_env(DJANGO_SETTINGS_MODULE="config.production_settings", **REQUIRED),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_s3_storage_can_be_built_without_credentials(self):
+        code = (
+            "import django; django.setup()\n"
+            "from django.core.files.storage import default_storage as s\n"
+            "print(type(s._wrapped if hasattr(s, '_wrapped') else s).__name__)\n"
+            "s._setup(); print(s.url('movie_images/x.png'))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=settings.BASE_DIR,
+            env=clean_env(
+                DJANGO_SETTINGS_MODULE="config.production_settings",
+                DJANGO_UPLOAD_S3_BUCKET="mymdb-uploads",
+                AWS_S3_REGION_NAME="eu-west-1",
+                **REQUIRED,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("mymdb-uploads", result.stdout)
+        self.assertIn("/uploads/movie_images/x.png", result.stdout)
+        self.assertNotIn("X-Amz", result.stdout)
