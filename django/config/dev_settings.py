@@ -10,7 +10,9 @@ from .common_settings import INSTALLED_APPS, MIDDLEWARE
 # ---------------------------------------------------------------------------------------------
 DEBUG = True
 SECRET_KEY = "DEVELOPMENT-ONLY-INSECURE-KEY-never-use-this-in-production-!!!"
-ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = [
+    host.strip() for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if host.strip()
+] or ["localhost", "127.0.0.1", "[::1]"]
 INTERNAL_IPS = ["127.0.0.1"]
 
 # ---------------------------------------------------------------------------------------------

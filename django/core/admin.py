@@ -1,4 +1,6 @@
+import django
 from django.contrib import admin
+from django.db import models
 
 from .models import Movie, MovieImage, Person, Role, Vote
 
@@ -22,6 +24,9 @@ class MovieAdmin(admin.ModelAdmin):
     search_fields = ("title",)
     autocomplete_fields = ("director", "writers")
     inlines = (RoleInline,)
+    if django.VERSION >= (5, 0):
+        # Django 5 deprecates the implicit "http://" for scheme-less URLs typed into forms.
+        formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Role)
