@@ -111,6 +111,7 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertFalse(loaded["DEBUG"])
         db = loaded["DATABASES"]["default"]
         self.assertEqual(db["ENGINE"], "django.db.backends.postgresql")
+        self.assertEqual(db["OPTIONS"], {"connect_timeout": 5})
         self.assertEqual(
             (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]),
             ("mymdb", "mymdb", "secret", "db.example.internal", "5432"),
@@ -196,16 +197,28 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertEqual(options["endpoint_url"], "http://minio:9000")
         self.assertEqual(options["addressing_style"], "path")
 
-    def test_check_deploy_passes_at_warning_level(self):
-        result = subprocess.run(
+    def check_deploy(self, **overrides):
+        return subprocess.run(
             [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
             cwd=settings.BASE_DIR,
-            env=clean_env(DJANGO_SETTINGS_MODULE="config.production_settings", **REQUIRED),
+            env=clean_env(
+                DJANGO_SETTINGS_MODULE="config.production_settings", **{**REQUIRED, **overrides}
+            ),
             capture_output=True,
             text=True,
             timeout=120,
         )
-        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_check_deploy_passes_at_warning_level(self):
+        for ssl in ("false", "true"):
+            with self.subTest(DJANGO_SECURE_SSL=ssl):
+                result = self.check_deploy(DJANGO_SECURE_SSL=ssl)
+                self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_check_deploy_flags_a_weak_secret_key(self):
+        result = self.check_deploy(DJANGO_SECRET_KEY="short")
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("security.W009", result.stdout + result.stderr)
 
     def test_s3_storage_can_be_built_without_credentials(self):
         code = (
