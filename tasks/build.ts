@@ -30,6 +30,7 @@ Options:
   --base VALUE      base image choice, overrides MYMDB_BASE_IMAGE
   --rebuild-base    with auto or bootstrap: make mymdb-base:trixie again (even if it exists)
                     and build from it
+  --no-cache        build every layer again (fresh packages from the mirror; slower)
   --dry-run         print the plan (base image, tags, commands) and build nothing
   --no-install      do not install Docker when it is missing (default: install it when root
                     on Debian/Ubuntu, with scripts/install-docker.sh)
@@ -117,6 +118,7 @@ export interface BuildPlanInput {
   tags: string[]
   baseImage: string
   revision?: string
+  noCache?: boolean
 }
 
 /** The docker build commands (pure). Paths are relative to the repository root. */
@@ -133,6 +135,7 @@ export function planImages(input: BuildPlanInput): ImageBuild[] {
       'docker', 'build', '--progress=plain',
       '--file', dockerfile,
       '--build-arg', `BASE_IMAGE=${input.baseImage}`,
+      ...(input.noCache ? ['--no-cache'] : []),
       ...(input.revision ? ['--label', `org.opencontainers.image.revision=${input.revision}`] : []),
       ...refs.flatMap((r) => ['--tag', r]),
       context,
@@ -155,6 +158,7 @@ export interface BuildOptions {
   /** MYMDB_BASE_IMAGE: auto, pull, bootstrap or an image. */
   base: string
   rebuildBase: boolean
+  noCache?: boolean
   dryRun: boolean
   webImage: string
   dbImage: string
@@ -168,6 +172,7 @@ export function buildOptionsFrom(values: CleanEnv<typeof imageVars>, env: Env, f
     only: flags.only,
     base: flags.base ?? values.MYMDB_BASE_IMAGE,
     rebuildBase: flags.rebuildBase ?? false,
+    noCache: flags.noCache ?? false,
     dryRun: flags.dryRun ?? false,
     webImage: values.MYMDB_WEB_IMAGE,
     dbImage: values.MYMDB_DB_IMAGE,
@@ -232,7 +237,7 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
   const git = await gitInfo(deps)
   if (!git) log.warn('[build] not a git checkout: tagging without a commit')
   const tags = imageTags(git, opts.composeTag)
-  const input = { only: opts.only, webImage: opts.webImage, dbImage: opts.dbImage, tags, revision: git?.commit }
+  const input = { only: opts.only, webImage: opts.webImage, dbImage: opts.dbImage, tags, revision: git?.commit, noCache: opts.noCache }
 
   if (opts.dryRun) {
     log.info(`[build] dry run${engineUp ? '' : ' (Docker engine not reachable: local images counted as absent)'}`)
@@ -268,6 +273,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
         only: { type: 'string' },
         base: { type: 'string' },
         'rebuild-base': { type: 'boolean' },
+        'no-cache': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         'no-install': { type: 'boolean' },
       },
@@ -292,6 +298,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     const opts = buildOptionsFrom(values, raw, {
       only: flags.only as ImageName | undefined,
       rebuildBase: flags['rebuild-base'] ?? false,
+      noCache: flags['no-cache'] ?? false,
       dryRun: flags['dry-run'] ?? false,
     })
     const start = Date.now()

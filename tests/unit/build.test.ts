@@ -69,6 +69,11 @@ describe('imageTags and planImages', () => {
     assert.deepEqual(plan[1]?.cmd.slice(3, 7), ['--file', 'docker/psql/Dockerfile', '--build-arg', 'BASE_IMAGE=debian:trixie-slim'])
     assert.equal(plan[1]?.cmd.at(-1), 'docker/psql')
   })
+  it('--no-cache rebuilds every layer', () => {
+    const plan = planImages({ webImage: 'w', dbImage: 'd', tags: ['latest'], baseImage: 'b', noCache: true })
+    assert.ok(plan.every((b) => b.cmd.includes('--no-cache')))
+    assert.ok(!planImages({ webImage: 'w', dbImage: 'd', tags: ['latest'], baseImage: 'b' })[0]?.cmd.includes('--no-cache'))
+  })
   it('--only picks one image', () => {
     const plan = planImages({ only: 'db', webImage: 'w', dbImage: 'd', tags: ['latest'], baseImage: 'b' })
     assert.deepEqual(plan.map((b) => b.refs), [['d:latest']])

@@ -1,0 +1,64 @@
+// npm run bench: measures what the local-stack issue promises, on this machine, and appends the
+// figures to bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
+//   - cold build of both images (--no-cache; the base image is present) and a code-only rebuild
+//   - image sizes
+//   - `npm run up:local` until the first page answers: new volumes, then existing ones
+//   - `docker stop` of the web container
+// Runs its own Compose project (mymdb-bench, port 18090) and removes it afterwards.
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { $ } from 'zx'
+
+const REPO = new URL('..', import.meta.url).pathname
+const env = { ...process.env, COMPOSE_PROJECT_NAME: 'mymdb-bench', WEB_PORT: '18090' }
+const sh = $({ cwd: REPO, env, quiet: true })
+
+async function seconds(what: string, fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now()
+  await fn()
+  const s = (performance.now() - start) / 1000
+  console.log(`[bench] ${what}: ${s.toFixed(1)} s`)
+  return s
+}
+
+async function firstPage(): Promise<void> {
+  for (;;) {
+    const r = await fetch('http://127.0.0.1:18090/').catch(() => null)
+    if (r?.status === 200) return
+    await new Promise((res) => setTimeout(res, 100))
+  }
+}
+
+const results: [string, string][] = []
+const record = (k: string, v: string) => results.push([k, v])
+
+// build
+record('cold build, web + db (--no-cache, base present)', `${(await seconds('cold build', () => sh`npm run --silent build -- --no-cache`)).toFixed(0)} s`)
+const stamp = `${REPO}/django/.bench-stamp`
+writeFileSync(stamp, String(Date.now()))
+try {
+  record('code-only rebuild, web (one file in django/ changed)', `${(await seconds('code-only rebuild', () => sh`npm run --silent build -- --only web`)).toFixed(1)} s`)
+} finally {
+  rmSync(stamp)
+}
+await sh`npm run --silent build -- --only web`
+for (const image of ['mymdb-base:trixie', 'mymdb-web:latest', 'mymdb-db:latest']) {
+  const size = Number((await sh`docker image inspect --format {{.Size}} ${image}`.nothrow()).stdout.trim())
+  if (size) record(`image size ${image}`, `${(size / 1e6).toFixed(0)} MB`)
+}
+
+// run
+await sh`npm run --silent stop -- --delete-data`
+record('up:local to first page, new volumes (incl. sample data)', `${(await seconds('up (new)', async () => { await sh`npm run --silent up:local`; await firstPage() })).toFixed(1)} s`)
+await sh`npm run --silent stop`
+record('up:local to first page, existing volumes', `${(await seconds('up (existing)', async () => { await sh`npm run --silent up:local`; await firstPage() })).toFixed(1)} s`)
+record('docker stop of the web container', `${(await seconds('docker stop web', () => sh`docker compose stop web`)).toFixed(1)} s`)
+await sh`npm run --silent stop -- --delete-data`
+
+// summary
+const docker = (await sh`docker version --format {{.Server.Version}}`).stdout.trim()
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Docker ${docker}, Node ${process.version}`
+const rev = (await sh`git rev-parse --short HEAD`).stdout.trim()
+const table = results.map(([k, v]) => `| ${k} | ${v} |`).join('\n')
+appendFileSync(`${REPO}/bench/RESULTS.md`, `\n## ${new Date().toISOString().slice(0, 16)}Z, commit ${rev}\n${machine}\n\n| what | measured |\n| --- | --- |\n${table}\n`)
+console.log(table)
