@@ -97,3 +97,57 @@ export const stackVars = {
   ...imageVars,
   ...composeVars,
 }
+
+// --- AWS deploy (npm run deploy:aws and its steps) -----------------------------------------
+
+export const awsVars = {
+  AWS_REGION: awsRegion({ desc: 'AWS region to deploy to', example: 'us-west-2' }),
+  MYMDB_STAGE: str({
+    desc: 'stage name: every AWS resource is named mymdb-<stage> and tagged Project=mymdb, Stage=<stage>',
+    example: 'production',
+    default: 'production',
+    pattern: /^[a-z][a-z0-9-]{0,19}$/,
+    patternDesc: 'lowercase letters, digits and - (starting with a letter, at most 20)',
+  }),
+}
+
+/** The upload bucket, required by the deploy (optional for the local stack: see uploadVars). */
+export const bucketVars = {
+  DJANGO_UPLOAD_S3_BUCKET: bucketName({
+    desc: 'S3 bucket for uploaded posters (created by the deploy if missing)',
+    example: 'mymdb-uploads-yourname',
+  }),
+}
+
+export const registryVars = {
+  MYMDB_REGISTRY: str({
+    desc: 'where images are pushed: ecr (Amazon ECR of this account), docker.io/<user>, or <host[:port]>[/path]',
+    example: 'ecr',
+  }),
+  MYMDB_REGISTRY_USERNAME: str({ desc: 'registry user (Docker Hub or another registry; not for ecr)', example: 'yourname', optional: true }),
+  MYMDB_REGISTRY_PASSWORD: str({ desc: 'registry password or access token (not for ecr)', example: '<token>', optional: true, secret: true }),
+}
+
+export const hostVars = {
+  MYMDB_INSTANCE_TYPE: str({
+    desc: 'EC2 instance type of the host',
+    example: 't3.micro',
+    default: 't3.micro',
+    pattern: /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
+    patternDesc: 'an instance type like t3.micro',
+  }),
+  MYMDB_AMI_SSM_PARAMETER: str({
+    desc: 'public SSM parameter naming the AMI of the host (Debian 13 by default)',
+    example: '/aws/service/debian/release/13/latest/amd64',
+    default: '/aws/service/debian/release/13/latest/amd64',
+    pattern: /^\/[A-Za-z0-9_./-]+$/,
+    patternDesc: 'an SSM parameter path starting with /',
+  }),
+  MYMDB_AMI_ID: str({ desc: 'AMI of the host, instead of the SSM lookup', example: 'ami-0123456789abcdef0', optional: true, pattern: /^ami-[0-9a-f]{8,17}$/, patternDesc: 'ami- and 8 to 17 hex digits' }),
+  MYMDB_SSH_USER: str({ desc: 'login user of the AMI', example: 'admin', default: 'admin', pattern: /^[a-z_][a-z0-9_-]{0,31}$/, patternDesc: 'a Unix user name' }),
+  MYMDB_SSH_KEY_FILE: str({ desc: 'private key for SSH to the host (created with the key pair when the file does not exist; default ~/.ssh/mymdb-<stage>.pem)', example: '~/.ssh/mymdb-production.pem', optional: true }),
+  MYMDB_SSH_CIDR: str({ desc: 'who may SSH to the host (default: your current public IP /32)', example: '203.0.113.7/32', optional: true, pattern: /^\d{1,3}(\.\d{1,3}){3}\/(3[0-2]|[12]?\d)$/, patternDesc: 'an IPv4 CIDR like 203.0.113.7/32' }),
+  MYMDB_HOST_ADDRESS: str({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig)', example: '127.0.0.1', optional: true }),
+  MYMDB_HOST_SSH_PORT: port({ desc: 'SSH port of the host', example: '22', default: 22 }),
+  MYMDB_HOST_HTTP_PORT: port({ desc: 'HTTP port the site is checked on', example: '80', default: 80 }),
+}

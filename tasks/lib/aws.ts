@@ -1,0 +1,104 @@
+// AWS plumbing shared by the deploy steps: clients built from the task's env (region, the
+// standard AWS_ENDPOINT_URL for emulators, credentials from the SDK's default chain), the tags
+// that mark what a stage owns, and AWS errors a user can fix turned into one-line UserErrors.
+import { EC2Client } from '@aws-sdk/client-ec2'
+import { ECRClient } from '@aws-sdk/client-ecr'
+import { IAMClient } from '@aws-sdk/client-iam'
+import { S3Client } from '@aws-sdk/client-s3'
+import { SSMClient } from '@aws-sdk/client-ssm'
+import { STSClient } from '@aws-sdk/client-sts'
+import { UserError } from './errors.ts'
+import type { Env } from './main.ts'
+
+export const PROJECT_TAG = 'mymdb'
+
+export interface AwsClients {
+  region: string
+  s3: S3Client
+  ec2: EC2Client
+  iam: IAMClient
+  ssm: SSMClient
+  ecr: ECRClient
+  sts: STSClient
+}
+
+/**
+ * Clients for one region. The SDK reads credentials from its default chain (env, profile, SSO,
+ * instance role); AWS_ENDPOINT_URL (e.g. an emulator) and AWS_MAX_ATTEMPTS are taken from `env`
+ * so that a task called with an explicit env behaves like one started with that environment.
+ */
+export function awsClients(region: string, env: Env = process.env): AwsClients {
+  const endpoint = env.AWS_ENDPOINT_URL?.trim() || undefined
+  const maxAttempts = env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined
+  const common = { region, ...(endpoint ? { endpoint } : {}), ...(maxAttempts ? { maxAttempts } : {}) }
+  return {
+    region,
+    // Path-style addressing only for custom endpoints (emulators have no per-bucket DNS names).
+    s3: new S3Client({ ...common, forcePathStyle: Boolean(endpoint) }),
+    ec2: new EC2Client(common),
+    iam: new IAMClient(common),
+    ssm: new SSMClient(common),
+    ecr: new ECRClient(common),
+    sts: new STSClient(common),
+  }
+}
+
+/** The tags every resource of a stage carries; steps find existing resources by them. */
+export function stageTags(stage: string): { Key: string; Value: string }[] {
+  return [
+    { Key: 'Project', Value: PROJECT_TAG },
+    { Key: 'Stage', Value: stage },
+  ]
+}
+
+/** Base name of a stage's resources: `mymdb-<stage>`. */
+export function stageName(stage: string): string {
+  return `${PROJECT_TAG}-${stage}`
+}
+
+/** The error's AWS code (`name` in SDK v3), or ''. */
+export function awsErrorCode(err: unknown): string {
+  if (err && typeof err === 'object' && 'name' in err && typeof err.name === 'string') return err.name
+  return ''
+}
+
+const FIXES: Record<string, string> = {
+  CredentialsProviderError:
+    'no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE; see README "AWS"',
+  InvalidClientTokenId: 'the AWS access key is not valid: check AWS_PROFILE / `aws configure list`',
+  UnrecognizedClientException: 'the AWS access key is not valid: check AWS_PROFILE / `aws configure list`',
+  SignatureDoesNotMatch: 'the AWS secret key does not match the access key: check `aws configure list`',
+  ExpiredToken: 'the AWS session has expired: log in again (`aws sso login`)',
+  ExpiredTokenException: 'the AWS session has expired: log in again (`aws sso login`)',
+  AuthFailure: 'AWS refused the credentials: check AWS_PROFILE / `aws configure list`',
+  UnauthorizedOperation: 'these AWS credentials may not do this: use a user or role with EC2, S3 and IAM rights',
+  AccessDenied: 'these AWS credentials may not do this: use a user or role with EC2, S3 and IAM rights',
+  OptInRequired: 'this AWS account is not subscribed to the service or region: enable it in the console',
+  InvalidRegion: 'AWS_REGION is not a region of this account: pick one from `aws ec2 describe-regions`',
+  UnknownEndpoint: 'AWS_REGION does not look like an AWS region: e.g. AWS_REGION=us-west-2',
+  InstanceLimitExceeded: 'the EC2 instance quota of this region is used up: terminate an instance or ask AWS for more',
+  VcpuLimitExceeded: 'the EC2 vCPU quota of this region is used up: terminate an instance or ask AWS for more',
+  TooManyBuckets: 'this account has as many S3 buckets as it may: delete one or ask AWS for more',
+}
+
+/**
+ * Turns an AWS error a user can fix into a UserError (message: what happened, what to do);
+ * anything else is returned unchanged (it is a bug or an outage, shown in full).
+ */
+export function explainAwsError(err: unknown, doing: string): unknown {
+  const code = awsErrorCode(err)
+  const fix = FIXES[code]
+  if (fix) return new UserError(`could not ${doing}: ${fix} (${code})`)
+  if (err instanceof Error && /getaddrinfo|ENOTFOUND|ECONNREFUSED/.test(err.message))
+    return new UserError(`could not ${doing}: AWS is not reachable (${err.message}); check the network, AWS_REGION and AWS_ENDPOINT_URL`)
+  return err
+}
+
+/** Runs an AWS call, translating fixable errors (see explainAwsError). */
+export async function aws<T>(doing: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (err) {
+    throw explainAwsError(err, doing)
+  }
+}
