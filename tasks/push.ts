@@ -1,0 +1,194 @@
+// npm run push: tags the images with the git commit (and latest) and pushes them to a registry:
+// Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
+// Hub, or any registry address.
+import { CreateRepositoryCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr'
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
+import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
+import { aws, awsClients, awsErrorCode, stageTags, type AwsClients } from './lib/aws.ts'
+import { imageExists, preflight } from './lib/docker.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
+import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runChecked } from './lib/sh.ts'
+import { awsVars, imageVars, registryVars } from './lib/vars.ts'
+
+export const HELP = `Usage: npm run push -- [options]
+
+Pushes the web and db images of the current git commit to MYMDB_REGISTRY, tagged with the
+commit and latest (builds them first when they are missing):
+  ecr                    Amazon ECR of your account in AWS_REGION: repositories mymdb-web and
+                         mymdb-db are created if missing; docker login with a fresh SDK token
+  docker.io/<user>       Docker Hub (log in first with docker login, or set
+                         MYMDB_REGISTRY_USERNAME/MYMDB_REGISTRY_PASSWORD). New Docker Hub
+                         repositories are PUBLIC unless you make them private.
+  <host[:port]>[/path]   any other registry (credentials as for Docker Hub, if it needs them)
+
+Options:
+  --dry-run     print what would be pushed where, push nothing
+  -h, --help    this help
+
+Exit codes: 0 pushed, 1 a command or AWS failed, 2 bad option or .env value.`
+
+export type Registry =
+  | { kind: 'ecr' }
+  | { kind: 'dockerhub'; namespace: string }
+  | { kind: 'generic'; host: string; path: string }
+
+/** Reads MYMDB_REGISTRY (pure). Throws ConfigError for a value that names no registry. */
+export function parseRegistry(value: string): Registry {
+  const v = value.trim().replace(/\/+$/, '')
+  if (v === 'ecr') return { kind: 'ecr' }
+  const hub = /^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)(?:\/([a-z0-9]+(?:[._-][a-z0-9]+)*))?$/.exec(v)
+  if (hub?.[1]) return { kind: 'dockerhub', namespace: hub[1] }
+  if (hub) throw new ConfigError(`MYMDB_REGISTRY=${JSON.stringify(value)} names no registry: use ecr, docker.io/<user> (your Docker Hub user), or <host[:port]>[/path]`)
+  const generic = /^((?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::\d{1,5})?)((?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)$/.exec(v)
+  if (generic?.[1] && (generic[1].includes('.') || generic[1].includes(':') || generic[1] === 'localhost'))
+    return { kind: 'generic', host: generic[1], path: (generic[2] ?? '').replace(/^\//, '') }
+  throw new ConfigError(
+    `MYMDB_REGISTRY=${JSON.stringify(value)} names no registry: use ecr, docker.io/<user>, or <host[:port]>[/path] (see .env.example)`,
+  )
+}
+
+/** The registry host for `docker login` and the prefix of the pushed image names (pure). */
+export function registryPrefix(registry: Registry, ecrHost?: string): { loginHost: string; prefix: string } {
+  switch (registry.kind) {
+    case 'ecr':
+      if (!ecrHost) throw new Error('ECR host unknown')
+      return { loginHost: ecrHost, prefix: ecrHost }
+    case 'dockerhub':
+      return { loginHost: 'docker.io', prefix: `docker.io/${registry.namespace}` }
+    case 'generic':
+      return { loginHost: registry.host, prefix: registry.path ? `${registry.host}/${registry.path}` : registry.host }
+  }
+}
+
+/** ECR's authorization token is base64 "AWS:<password>" (pure). */
+export function decodeEcrToken(token: string): { username: string; password: string } {
+  const text = Buffer.from(token, 'base64').toString('utf8')
+  const i = text.indexOf(':')
+  if (i <= 0) throw new Error('unexpected ECR authorization token')
+  return { username: text.slice(0, i), password: text.slice(i + 1) }
+}
+
+/** The remote name of a local image: `<prefix>/<image name without any registry or path>`. */
+export function remoteImage(prefix: string, localImage: string): string {
+  return `${prefix}/${localImage.split('/').pop()}`
+}
+
+/** Makes sure the ECR repositories exist; returns the registry host `<account>.dkr.ecr.<region>.amazonaws.com`. */
+export async function ensureEcrRepositories(clients: AwsClients, names: string[], stage: string, dryRun: boolean, say: (line: string) => void): Promise<string> {
+  const identity = await aws('read the AWS account id', () => clients.sts.send(new GetCallerIdentityCommand({})))
+  for (const name of names) {
+    const exists = await clients.ecr.send(new DescribeRepositoriesCommand({ repositoryNames: [name] })).then(
+      () => true,
+      (err: unknown) => {
+        if (awsErrorCode(err) === 'RepositoryNotFoundException') return false
+        throw err
+      },
+    )
+    say(`[push] ECR repository ${name}: ${exists ? 'exists' : dryRun ? 'would be created' : 'create'}`)
+    if (!exists && !dryRun)
+      await aws(`create the ECR repository ${name}`, () =>
+        clients.ecr.send(new CreateRepositoryCommand({
+          repositoryName: name,
+          imageScanningConfiguration: { scanOnPush: true },
+          imageTagMutability: 'MUTABLE',
+          tags: stageTags(stage),
+        })),
+      )
+  }
+  return `${identity.Account}.dkr.ecr.${clients.region}.amazonaws.com`
+}
+
+export interface PushResult {
+  /** Image name prefix on the registry, e.g. 127.0.0.1:5000 or docker.io/you. */
+  prefix: string
+  /** The tag that identifies this commit (the deploy runs it). */
+  tag: string
+  refs: string[]
+}
+
+/** Tags and pushes both images; used by `npm run push` and by the deploy. */
+export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean } = {}): Promise<PushResult> {
+  const { run, log, root } = deps
+  const dryRun = opts.dryRun ?? false
+
+  // check
+  const raw = loadEnv(env, deps.envFile)
+  // One check for everything (AWS settings only matter for ecr), so every problem shows at once.
+  const isEcr = raw.MYMDB_REGISTRY?.trim() === 'ecr'
+  const values = checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? awsVars : {}) }, raw)
+  const registry = parseRegistry(values.MYMDB_REGISTRY)
+  const region = isEcr ? checkEnv(awsVars, raw) : null
+  if (registry.kind === 'ecr' && values.MYMDB_REGISTRY_USERNAME)
+    throw new ConfigError('MYMDB_REGISTRY_USERNAME is not used with ecr (the login comes from your AWS credentials): remove it from .env')
+  if (!dryRun) await preflight({ run, log, root, compose: false, install: false })
+
+  // plan
+  const git = await gitInfo(deps)
+  if (!git) throw new UserError('not a git checkout: images are tagged with the git commit; run from a clone')
+  const [tag] = imageTags(git)
+  if (!tag) throw new Error('no commit tag')
+  if (git.dirty) log.warn(`[push] the working tree has uncommitted changes: pushing ${tag} (commit your changes for a clean tag)`)
+  const local = [values.MYMDB_WEB_IMAGE, values.MYMDB_DB_IMAGE]
+  let ecrHost: string | undefined
+  if (registry.kind === 'ecr' && region) {
+    const clients = awsClients(region.AWS_REGION, raw)
+    ecrHost = await ensureEcrRepositories(clients, local.map((l) => l.split('/').pop() ?? l), region.MYMDB_STAGE, dryRun, log.info)
+    if (!dryRun) {
+      const auth = await aws('get an ECR login token', () => clients.ecr.send(new GetAuthorizationTokenCommand({})))
+      const token = auth.authorizationData?.[0]?.authorizationToken
+      if (!token) throw new UserError('ECR returned no login token: check the credentials and region')
+      const { username, password } = decodeEcrToken(token)
+      await login(deps, ecrHost, username, password)
+    }
+  }
+  const { loginHost, prefix } = registryPrefix(registry, ecrHost)
+  if (registry.kind === 'dockerhub')
+    log.warn(`[push] Docker Hub: repositories created by a push are PUBLIC unless you make them private (hub.docker.com > repository > settings)`)
+  const refs = local.flatMap((l) => [tag, 'latest'].map((t) => `${remoteImage(prefix, l)}:${t}`))
+  for (const r of refs) log.info(`[push] ${r}`)
+  if (dryRun) return { prefix, tag, refs }
+
+  // apply: the images of this commit (built when missing), logged in, tagged, pushed
+  const missing = []
+  for (const l of local) if (!(await imageExists(run, `${l}:${tag}`))) missing.push(l)
+  if (missing.length > 0) {
+    log.info(`[push] ${missing.map((m) => `${m}:${tag}`).join(', ')} not built yet: building`)
+    await buildImages(buildOptionsFrom(values, raw), deps)
+  }
+  if (registry.kind !== 'ecr' && values.MYMDB_REGISTRY_USERNAME) {
+    if (!values.MYMDB_REGISTRY_PASSWORD) throw new ConfigError('MYMDB_REGISTRY_USERNAME is set without MYMDB_REGISTRY_PASSWORD: set both (or neither, after docker login)')
+    await login(deps, loginHost, values.MYMDB_REGISTRY_USERNAME, values.MYMDB_REGISTRY_PASSWORD)
+  }
+  for (const l of local) {
+    for (const t of [tag, 'latest']) {
+      const ref = `${remoteImage(prefix, l)}:${t}`
+      await runChecked(run, ['docker', 'tag', `${l}:${tag}`, ref], { doing: `tag ${ref}` })
+      await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push') }))
+    }
+  }
+  return { prefix, tag, refs }
+}
+
+/** docker login, the password through stdin (never on a command line). */
+async function login(deps: Deps, host: string, username: string, password: string): Promise<void> {
+  await deps.log.step('push', `docker login ${host} as ${username}`, () =>
+    runChecked(deps.run, ['docker', 'login', '--username', username, '--password-stdin', host], { input: password, doing: `log in to ${host}` }),
+  )
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
+  return runTask(env, partial, async (deps) => {
+    const flags = parseFlags(argv, { help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' } }, 'npm run push -- --help')
+    if (flags.help) {
+      deps.log.info(HELP)
+      return 0
+    }
+    const result = await pushImages(env, deps, { dryRun: flags['dry-run'] ?? false })
+    deps.log.info(flags['dry-run'] ? '[push] dry run: nothing pushed' : `[push] pushed ${result.refs.length} tags to ${result.prefix}`)
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)
