@@ -23,14 +23,19 @@ export interface AwsClients {
 }
 
 /**
- * Clients for one region. The SDK reads credentials from its default chain (env, profile, SSO,
+ * Clients for one region. Credentials come from the SDK's default chain (env keys, profile, SSO,
  * instance role); AWS_ENDPOINT_URL (e.g. an emulator) and AWS_MAX_ATTEMPTS are taken from `env`
  * so that a task called with an explicit env behaves like one started with that environment.
  */
 export function awsClients(region: string, env: Env = process.env): AwsClients {
   const endpoint = env.AWS_ENDPOINT_URL?.trim() || undefined
   const maxAttempts = env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined
-  const common = { region, ...(endpoint ? { endpoint } : {}), ...(maxAttempts ? { maxAttempts } : {}) }
+  // The default chain reads process.env; a task's env may differ (tests, the orchestrator), so
+  // its first links, environment keys and AWS_PROFILE, are taken from `env` here.
+  const keys = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+    ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined } }
+    : env.AWS_PROFILE ? { profile: env.AWS_PROFILE } : {}
+  const common = { region, ...keys, ...(endpoint ? { endpoint } : {}), ...(maxAttempts ? { maxAttempts } : {}) }
   return {
     region,
     // Path-style addressing only for custom endpoints (emulators have no per-bucket DNS names).

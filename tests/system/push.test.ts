@@ -1,0 +1,41 @@
+// The push step against the emulator (ECR repositories, login token) and a real registry
+// (Debian's docker-registry): images of this commit, tagged and pushed, readable back.
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
+import { awsClients } from '../../tasks/lib/aws.ts'
+import { ensureEcrRepositories, main } from '../../tasks/push.ts'
+import { startMoto, type Moto } from '../rig/moto.ts'
+import { captureLog } from '../unit/fakes.ts'
+
+describe('push to Amazon ECR (emulated)', () => {
+  let moto: Moto
+  before(async () => { moto = await startMoto('mymdb-rig-moto-push') })
+  after(async () => { await moto?.stop() })
+
+  test('repositories are created once, tagged with the stage; a dry run creates none', async () => {
+    const clients = awsClients('us-west-2', { ...process.env, ...moto.env })
+    const log = captureLog()
+    const dry = await ensureEcrRepositories(clients, ['mymdb-web', 'mymdb-db'], 'test', true, log.info)
+    assert.match(dry, /^\d{12}\.dkr\.ecr\.us-west-2\.amazonaws\.com$/)
+    assert.match(log.text(), /mymdb-web: would be created/)
+    await assert.rejects(clients.ecr.send(new DescribeRepositoriesCommand({ repositoryNames: ['mymdb-web'] })), /RepositoryNotFound/)
+
+    await ensureEcrRepositories(clients, ['mymdb-web', 'mymdb-db'], 'test', false, log.info)
+    const again = captureLog()
+    await ensureEcrRepositories(clients, ['mymdb-web', 'mymdb-db'], 'test', false, again.info)
+    assert.match(again.text(), /mymdb-web: exists[\s\S]*mymdb-db: exists/)
+    const repos = await clients.ecr.send(new DescribeRepositoriesCommand({}))
+    assert.deepEqual(repos.repositories?.map((r) => r.repositoryName).sort(), ['mymdb-db', 'mymdb-web'])
+  })
+
+  test('npm run push -- --dry-run with ecr names the account registry and changes nothing', async () => {
+    await moto.reset()
+    const deps = { log: captureLog() }
+    const code = await main(['--dry-run'], { ...process.env, ...moto.env, MYMDB_REGISTRY: 'ecr', MYMDB_STAGE: 'test' }, deps)
+    assert.equal(code, 0, deps.log.text())
+    assert.match(deps.log.text(), /\d{12}\.dkr\.ecr\.us-west-2\.amazonaws\.com\/mymdb-web:/)
+    const repos = await awsClients('us-west-2', { ...process.env, ...moto.env }).ecr.send(new DescribeRepositoriesCommand({}))
+    assert.equal(repos.repositories?.length ?? 0, 0)
+  })
+})
