@@ -5,6 +5,7 @@
 # missing.
 #
 # Usage: install-docker.sh [LOGIN_USER]   (LOGIN_USER is added to the docker group)
+# INSTALL_DOCKER_NO_START=1 installs only (e.g. in an image build); the engine is not started.
 set -o errexit -o nounset -o pipefail
 
 log() { echo "install-docker: $*" >&2; }
@@ -76,7 +77,8 @@ if ! docker compose version >/dev/null 2>&1 || ! docker buildx version >/dev/nul
 fi
 
 # Start the engine: systemd where it runs, else in the background (containers, CI machines).
-if ! docker info >/dev/null 2>&1; then
+no_start=${INSTALL_DOCKER_NO_START:-0}
+if [ "$no_start" != 1 ] && ! docker info >/dev/null 2>&1; then
   if [ -d /run/systemd/system ]; then
     systemctl enable --now docker
   else
@@ -95,6 +97,11 @@ fi
 
 if [ $# -ge 1 ] && id "$1" >/dev/null 2>&1; then
   usermod -aG docker "$1"
+fi
+
+if [ "$no_start" = 1 ]; then
+  log "installed; engine not started (INSTALL_DOCKER_NO_START=1)"
+  exit 0
 fi
 
 log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo 'compose ?')"

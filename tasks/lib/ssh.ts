@@ -1,0 +1,285 @@
+// SSH to the deploy host (ssh2 underneath, in the style of node-ssh): one small helper used by
+// every task that works on the host.
+//
+//   const conn = await connect({ host, port, username, privateKey })
+//   try {
+//     await execChecked(conn, ['docker', 'compose', 'pull'], { cwd: 'mymdb', doing: 'pull the images' })
+//     await upload(conn, '~/mymdb/.env', text, 0o600)
+//   } finally {
+//     conn.end()
+//   }
+//
+// Remote commands run in the login user's shell (bash on Debian hosts), always as
+// `set -euo pipefail; <command>`. An argument list is shell-quoted argument by argument, so no
+// value is ever interpreted by the remote shell; a script (a string) is sent as written.
+import { randomBytes } from 'node:crypto'
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
+import { CommandError, UserError } from './errors.ts'
+import type { Sink } from './log.ts'
+
+export interface SshTarget {
+  host: string
+  port: number
+  username: string
+  /** The private key (OpenSSH or PEM text). */
+  privateKey: string | Buffer
+  /** Milliseconds to wait for the SSH handshake of one attempt (default 20 000). */
+  readyTimeout?: number
+}
+
+export interface ConnectOptions extends SshTarget {
+  /** Connection attempts before giving up (default 10): a host that is booting refuses or drops connections. */
+  attempts?: number
+  /** Milliseconds between attempts (default 2 000). */
+  retryDelayMs?: number
+  /** Called before each retry, e.g. to log "SSH not ready yet". */
+  onRetry?(attempt: number, error: Error): void
+}
+
+/** A command for the remote host: an argument list (quoted one by one) or a shell script. */
+export type RemoteCmd = readonly string[] | string
+
+export interface ExecOptions {
+  /** Directory to run in; relative to the login user's home (`~/x` means the same). */
+  cwd?: string
+  /** Data for the command's stdin (then closed). Use it for secrets, never the command line. */
+  stdin?: string
+  /** Receives stdout and stderr as they come. */
+  stream?: Sink & { flush?(): void }
+  /** Kill the channel after this many milliseconds (exit code null, signal "TIMEOUT"). */
+  timeoutMs?: number
+}
+
+export interface ExecResult {
+  /** The command as shown in reports: `$ <command>` (without the `set -euo pipefail;` prefix). */
+  command: string
+  code: number | null
+  signal: string | null
+  stdout: string
+  stderr: string
+}
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/
+
+/** Quotes one argument for a POSIX shell: plain words stay as they are, anything else in '…'. */
+export function shellQuote(s: string): string {
+  if (SAFE.test(s)) return s
+  return `'${s.replace(/'/g, `'\\''`)}'`
+}
+
+/** A remote path as a shell word: `~/x` becomes `x` (commands start in the home directory). */
+export function homeRelative(path: string): string {
+  if (path === '~') return '.'
+  return path.startsWith('~/') ? path.slice(2) : path
+}
+
+/** How a remote command is shown in messages. */
+export function showRemote(cmd: RemoteCmd, cwd?: string): string {
+  const body = typeof cmd === 'string' ? cmd.trim() : cmd.map(shellQuote).join(' ')
+  return cwd ? `cd ${shellQuote(homeRelative(cwd))} && ${body}` : body
+}
+
+/** The exact text sent to the remote shell: strict mode, then the (quoted) command. */
+export function remoteCommand(cmd: RemoteCmd, cwd?: string): string {
+  if (typeof cmd !== 'string' && cmd.length === 0) throw new Error('remoteCommand: empty argument list')
+  return `set -euo pipefail; ${showRemote(cmd, cwd)}`
+}
+
+function isAuthFailure(err: Error): boolean {
+  return /authentication methods failed|publickey/i.test(err.message) || (err as { level?: string }).level === 'client-authentication'
+}
+
+function connectOnce(target: SshTarget): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const conn = new Client()
+    const onReady = () => {
+      conn.removeListener('error', onError)
+      // Later errors (connection dropped) must not crash the process; calls on conn then fail.
+      conn.on('error', () => {})
+      resolve(conn)
+    }
+    const onError = (err: Error) => {
+      conn.removeListener('ready', onReady)
+      conn.end()
+      reject(err)
+    }
+    conn.once('ready', onReady)
+    conn.once('error', onError)
+    conn.connect({
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      privateKey: target.privateKey,
+      readyTimeout: target.readyTimeout ?? 20_000,
+      keepaliveInterval: 15_000,
+    })
+  })
+}
+
+/**
+ * Connects, retrying refused, dropped or timed-out connections (a host still booting) up to
+ * `attempts` times. A rejected key is not retried: UserError (exit 1) saying which key to use.
+ */
+export async function connect(opts: ConnectOptions): Promise<Client> {
+  const attempts = Math.max(1, opts.attempts ?? 10)
+  const where = `${opts.username}@${opts.host}:${opts.port}`
+  let last: Error | undefined
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      return await connectOnce(opts)
+    } catch (e) {
+      last = e instanceof Error ? e : new Error(String(e))
+      if (isAuthFailure(last))
+        throw new UserError(`SSH to ${where}: the host refused the key (${last.message}). Check MYMDB_SSH_KEY_FILE and MYMDB_SSH_USER.`)
+      if (attempt < attempts) {
+        opts.onRetry?.(attempt, last)
+        await new Promise((r) => setTimeout(r, opts.retryDelayMs ?? 2_000))
+      }
+    }
+  }
+  throw new UserError(`SSH to ${where}: no connection after ${attempts} attempts (last error: ${last?.message ?? 'unknown'})`)
+}
+
+/** Runs a command on the host. Never throws for a failing command: look at `code`. */
+export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Promise<ExecResult> {
+  const command = showRemote(cmd, opts.cwd)
+  const text = remoteCommand(cmd, opts.cwd)
+  return new Promise((resolve, reject) => {
+    conn.exec(text, (err, channel: ClientChannel) => {
+      if (err) {
+        reject(err)
+        return
+      }
+      let stdout = ''
+      let stderr = ''
+      let code: number | null = null
+      let signal: string | null = null
+      let timer: NodeJS.Timeout | undefined
+      const onOut = (d: Buffer) => {
+        const s = d.toString()
+        stdout += s
+        opts.stream?.(s)
+      }
+      const onErr = (d: Buffer) => {
+        const s = d.toString()
+        stderr += s
+        opts.stream?.(s)
+      }
+      const onExit = (c: number | null, sig?: string) => {
+        if (typeof c === 'number') code = c
+        if (sig) signal = sig
+      }
+      const cleanup = () => {
+        if (timer) clearTimeout(timer)
+        channel.removeListener('data', onOut)
+        channel.stderr.removeListener('data', onErr)
+        channel.removeListener('exit', onExit)
+        channel.removeListener('close', onClose)
+        channel.removeListener('error', onError)
+      }
+      const onClose = () => {
+        cleanup()
+        opts.stream?.flush?.()
+        resolve({ command, code, signal, stdout, stderr })
+      }
+      const onError = (e: Error) => {
+        cleanup()
+        channel.close()
+        reject(e)
+      }
+      channel.on('data', onOut)
+      channel.stderr.on('data', onErr)
+      channel.on('exit', onExit)
+      channel.on('close', onClose)
+      channel.on('error', onError)
+      if (opts.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          signal = 'TIMEOUT'
+          stderr += `\n(no answer within ${Math.round(opts.timeoutMs! / 1000)} s: stopped)`
+          channel.close()
+        }, opts.timeoutMs)
+      }
+      if (opts.stdin !== undefined) channel.end(opts.stdin)
+      else channel.end()
+    })
+  })
+}
+
+/** Throws CommandError (`$ command`, exit code, stderr) unless the remote command exited 0. */
+export function checkRemote(result: ExecResult, doing?: string): ExecResult {
+  if (result.code !== 0) {
+    const stderr = result.stderr.trim() !== '' ? result.stderr : result.stdout
+    throw new CommandError({ command: result.command, exitCode: result.code, signal: result.signal, stderr, doing })
+  }
+  return result
+}
+
+/** Runs a command on the host and throws a CommandError when it fails. */
+export async function execChecked(conn: Client, cmd: RemoteCmd, opts: ExecOptions & { doing?: string } = {}): Promise<ExecResult> {
+  return checkRemote(await exec(conn, cmd, opts), opts.doing)
+}
+
+function sftpOf(conn: Client): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) => conn.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))))
+}
+
+function call(fn: (cb: (err?: Error | null) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())))
+}
+
+/**
+ * Writes `content` to `remotePath` (`~/` = the login user's home) with `mode`: the parent
+ * directory is created, the data goes to a temporary name in the same directory (created with
+ * `mode`, so a secret is never readable by others) and is then renamed over the target, so
+ * readers see the old file or the new one, never half of it. The file belongs to the login user.
+ */
+export async function upload(conn: Client, remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
+  const path = homeRelative(remotePath)
+  const slash = path.lastIndexOf('/')
+  const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? '/' : '.'
+  const base = path.slice(slash + 1)
+  if (base === '' || base === '.' || base === '..') throw new Error(`upload: not a file path: ${remotePath}`)
+  await execChecked(conn, ['mkdir', '-p', '--', dir], { doing: `create ${dir} on the host` })
+  const tmp = `${dir === '.' ? '' : `${dir.replace(/\/$/, '')}/`}.${base}.tmp-${randomBytes(4).toString('hex')}`
+  const sftp = await sftpOf(conn)
+  let renamed = false
+  try {
+    const handle = await new Promise<Buffer>((resolve, reject) =>
+      sftp.open(tmp, 'wx', { mode }, (err, h) => (err ? reject(err) : resolve(h))),
+    )
+    try {
+      const data = Buffer.isBuffer(content) ? content : Buffer.from(content)
+      // The server's umask may have narrowed the mode; set it exactly before any data is written.
+      await call((cb) => sftp.fchmod(handle, mode, cb))
+      let offset = 0
+      while (offset < data.length) {
+        const n = Math.min(32 * 1024, data.length - offset)
+        await call((cb) => sftp.write(handle, data, offset, n, offset, cb))
+        offset += n
+      }
+    } finally {
+      await call((cb) => sftp.close(handle, cb))
+    }
+    // OpenSSH's posix-rename replaces an existing file atomically (plain SFTP rename refuses).
+    await call((cb) => sftp.ext_openssh_rename(tmp, path, cb))
+    renamed = true
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e)
+    throw new UserError(`could not upload ${remotePath} to the host over SFTP: ${why}`)
+  } finally {
+    if (!renamed) await call((cb) => sftp.unlink(tmp, cb)).catch(() => {})
+    sftp.end()
+  }
+}
+
+/** Reads a remote file's text over SFTP (`~/` = home). */
+export async function download(conn: Client, remotePath: string): Promise<string> {
+  const sftp = await sftpOf(conn)
+  try {
+    return await new Promise<string>((resolve, reject) =>
+      sftp.readFile(homeRelative(remotePath), (err: Error | undefined | null, data: Buffer) => (err ? reject(err) : resolve(data.toString()))),
+    )
+  } finally {
+    sftp.end()
+  }
+}

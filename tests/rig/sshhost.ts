@@ -1,0 +1,110 @@
+// The SSH deploy target of the test rig: a Debian container with sshd (login `admin`, key only)
+// and its own Docker engine, installed and started by scripts/install-docker.sh (see
+// tests/rig/sshhost/). It stands in for the EC2 host: tasks reach it at 127.0.0.1 on published
+// ports (22 -> sshPort, 80 -> httpPort). Its engine pulls from the rig registry: a socat
+// forwarder inside makes 127.0.0.1:<registry port> there reach the registry container, so an
+// image is called 127.0.0.1:<port>/mymdb-web:tag on this machine and on the SSH host alike.
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { $ } from 'zx'
+import { ensureRigNetwork, RIG_NETWORK } from './moto.ts'
+import { contextHash, publishedPort, rigBaseImage, type Registry } from './registry.ts'
+
+const REPO = new URL('../..', import.meta.url).pathname
+const CONTEXT = join(REPO, 'tests/rig/sshhost')
+const INSTALL_SCRIPT = join(REPO, 'scripts/install-docker.sh')
+
+/**
+ * What a container needs to run its own dockerd on this kind of machine (--privileged is refused:
+ * no CAP_SYS_RESOURCE). See /work/shared/ENVIRONMENT.md, "A second Docker host inside a container".
+ */
+export const INNER_DOCKER_FLAGS = [
+  '--cap-add', 'ALL',
+  '--cap-drop', 'SYS_RESOURCE',
+  '--security-opt', 'seccomp=unconfined',
+  '--security-opt', 'apparmor=unconfined',
+  '--security-opt', 'systempaths=unconfined',
+  '--device-cgroup-rule', 'a *:* rwm',
+  '-v', '/sys/fs/cgroup:/sys/fs/cgroup',
+]
+
+export interface SshHost {
+  host: '127.0.0.1'
+  sshPort: number
+  httpPort: number
+  user: 'admin'
+  container: string
+  volume: string
+  /** Runs a command as root inside the host (for test assertions and diagnostics). */
+  dockerExec(...cmd: string[]): Promise<{ exitCode: number | null; stdout: string; stderr: string }>
+  /** Removes the container and its /var/lib/docker volume. */
+  stop(): Promise<void>
+}
+
+export interface SshHostOptions {
+  /** One OpenSSH public key line for `admin`. */
+  authorizedKey: string
+  /** The rig registry the host's engine pulls from (optional). */
+  registry?: Pick<Registry, 'port' | 'container'>
+  name?: string
+  /** Seconds to wait for sshd and dockerd (default 120). */
+  readySeconds?: number
+}
+
+/** Builds the SSH host image unless one of the same inputs exists (context + install script). */
+export async function buildSshHostImage(): Promise<string> {
+  const files = readdirSync(CONTEXT).map((name) => ({ name, path: join(CONTEXT, name) }))
+  files.push({ name: 'install-docker.sh', path: INSTALL_SCRIPT })
+  const image = `mymdb-rig-sshhost:${contextHash(files)}`
+  if ((await $({ nothrow: true, quiet: true })`docker image inspect ${image}`).exitCode === 0) return image
+  // The Dockerfile copies scripts/install-docker.sh: build from a temporary context holding both.
+  const dir = mkdtempSync(join(tmpdir(), 'mymdb-sshhost-'))
+  try {
+    for (const f of files) copyFileSync(f.path, join(dir, f.name))
+    const base = await rigBaseImage()
+    await $({ quiet: true, env: { ...process.env, DOCKER_BUILDKIT: '1' } })`docker build -t ${image} --build-arg BASE_IMAGE=${base} ${dir}`
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return image
+}
+
+/** Starts a fresh SSH host and waits until sshd answers and its Docker engine is up. */
+export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
+  const name = opts.name ?? 'mymdb-rig-sshhost'
+  const volume = `${name}-docker`
+  const image = await buildSshHostImage()
+  await ensureRigNetwork()
+  await $({ nothrow: true, quiet: true })`docker rm -f -v ${name}`
+  await $({ nothrow: true, quiet: true })`docker volume rm ${volume}`
+  const stop = async () => {
+    await $({ nothrow: true, quiet: true })`docker rm -f -v ${name}`
+    await $({ nothrow: true, quiet: true })`docker volume rm ${volume}`
+  }
+  const env = ['-e', `AUTHORIZED_KEY=${opts.authorizedKey.trim()}`]
+  if (opts.registry) env.push('-e', `REGISTRY_FORWARD=${opts.registry.port}:${opts.registry.container}:5000`)
+  const dockerExec = (...cmd: string[]) => $({ nothrow: true, quiet: true })`docker exec ${name} ${cmd}`
+  try {
+    await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} -p 127.0.0.1::22 -p 127.0.0.1::80 ${env} ${image}`
+    const sshPort = await publishedPort(name, 22)
+    const httpPort = await publishedPort(name, 80)
+    const deadline = Date.now() + (opts.readySeconds ?? 120) * 1000
+    for (;;) {
+      const state = (await $({ nothrow: true, quiet: true })`docker inspect -f {{.State.Running}} ${name}`).stdout.trim()
+      if (state === 'true') {
+        const ready = await dockerExec('sh', '-c', 'pgrep -x sshd >/dev/null && docker info >/dev/null 2>&1')
+        if (ready.exitCode === 0) break
+      }
+      if (state !== 'true' || Date.now() > deadline) {
+        const logs = await $({ nothrow: true, quiet: true })`docker logs --tail 30 ${name}`
+        throw new Error(`SSH host ${name} did not come up (${state === 'true' ? 'timeout' : 'exited'}):\n${logs.stdout}${logs.stderr}`)
+      }
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    return { host: '127.0.0.1', sshPort, httpPort, user: 'admin', container: name, volume, dockerExec, stop }
+  } catch (e) {
+    await stop()
+    throw e
+  }
+}

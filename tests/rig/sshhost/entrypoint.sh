@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Starts the SSH host of the test rig the way an EC2 host comes up:
+#  1. the authorized key of `admin` from AUTHORIZED_KEY (one OpenSSH public key line) or from a
+#     file mounted at /run/rig/authorized_keys;
+#  2. scripts/install-docker.sh again (it finds everything installed and starts dockerd, as
+#     cloud-init runs the user-data);
+#  3. REGISTRY_FORWARD=<port>:<host>:<hostport> (optional): a socat forwarder so that
+#     127.0.0.1:<port> inside this host reaches the rig registry; the images are named
+#     127.0.0.1:<port>/... on the test machine and here alike, and Docker allows plain HTTP to
+#     127.0.0.0/8;
+#  4. sshd in the foreground.
+set -o errexit -o nounset -o pipefail
+
+log() { echo "sshhost: $*" >&2; }
+
+keys=/home/admin/.ssh/authorized_keys
+install -d -m 0700 -o admin -g admin /home/admin/.ssh
+if [ -n "${AUTHORIZED_KEY:-}" ]; then
+  printf '%s\n' "$AUTHORIZED_KEY" >"$keys"
+elif [ -f /run/rig/authorized_keys ]; then
+  cp /run/rig/authorized_keys "$keys"
+else
+  log "no AUTHORIZED_KEY and no /run/rig/authorized_keys: nobody can log in"
+  exit 1
+fi
+chown admin:admin "$keys"
+chmod 0600 "$keys"
+
+ssh-keygen -A >/dev/null
+install -d -m 0755 /run/sshd
+
+if [ -n "${REGISTRY_FORWARD:-}" ]; then
+  IFS=: read -r listen target target_port <<<"$REGISTRY_FORWARD"
+  log "forwarding 127.0.0.1:$listen to $target:$target_port"
+  socat "TCP-LISTEN:$listen,bind=127.0.0.1,fork,reuseaddr" "TCP:$target:$target_port" &
+fi
+
+/usr/local/sbin/install-docker.sh admin
+
+log "sshd listening on port 22"
+exec /usr/sbin/sshd -D -e
