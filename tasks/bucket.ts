@@ -1,0 +1,649 @@
+// The S3 bucket step of `npm run deploy:aws`: the upload bucket (DJANGO_UPLOAD_S3_BUCKET) in
+// AWS_REGION, tagged for the stage, ACLs disabled (bucket owner enforced), public read on the
+// uploads/ prefix only (bucket policy from AWS/mymdb-bucket-policy.json). Re-runnable: it reads
+// the bucket's current settings and writes only what differs.
+//
+// Standalone: npm exec tsx tasks/bucket.ts -- [--dry-run]
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetBucketLocationCommand,
+  GetBucketOwnershipControlsCommand,
+  GetBucketPolicyCommand,
+  GetBucketTaggingCommand,
+  GetPublicAccessBlockCommand,
+  HeadBucketCommand,
+  ListObjectVersionsCommand,
+  PutBucketOwnershipControlsCommand,
+  PutBucketPolicyCommand,
+  PutBucketTaggingCommand,
+  PutPublicAccessBlockCommand,
+  waitUntilBucketExists,
+  type BucketLocationConstraint,
+  type ObjectIdentifier,
+  type PublicAccessBlockConfiguration,
+  type S3Client,
+  type Tag,
+} from '@aws-sdk/client-s3'
+import { GetPublicAccessBlockCommand as GetAccountPublicAccessBlockCommand, S3ControlClient } from '@aws-sdk/client-s3-control'
+import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts'
+import { aws, awsClients, awsErrorCode, explainAwsError, PROJECT_TAG, stageTags } from './lib/aws.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
+import type { Log } from './lib/log.ts'
+import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { REPO_ROOT } from './lib/paths.ts'
+import { awsVars, bucketVars } from './lib/vars.ts'
+
+export const HELP = `Usage: npm exec tsx tasks/bucket.ts -- [options]   (a step of npm run deploy:aws)
+
+Creates or updates the S3 bucket for uploaded posters, DJANGO_UPLOAD_S3_BUCKET, in AWS_REGION:
+  - tags Project=${PROJECT_TAG}, Stage=<MYMDB_STAGE>
+  - object ownership "bucket owner enforced" (ACLs disabled; Django sets no ACL)
+  - Block Public Access: BlockPublicAcls and IgnorePublicAcls on, BlockPublicPolicy and
+    RestrictPublicBuckets off, so that the bucket policy below may be public
+  - bucket policy from AWS/mymdb-bucket-policy.json: anyone may GET objects under uploads/,
+    nothing else of the bucket is public (the bucket's policy is replaced by this one)
+It reads the current settings first and changes only what differs; a second run changes
+nothing. It warns when the account-wide Block Public Access setting would still block the
+policy, and says how to fix that.
+
+Settings (environment or .env): AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_STAGE (default
+production); credentials from the AWS SDK's default chain (aws configure, AWS_PROFILE, ...).
+
+Options:
+  --dry-run    print the plan (exists/create/update/unchanged per item), change nothing
+  -h, --help   this help
+
+Exit codes: 0 done, 1 AWS failed, 2 bad option or setting (also: bucket name taken by another
+account, bucket in another region).`
+
+export const UPLOAD_PREFIX = 'uploads/'
+export const POLICY_TEMPLATE_FILE = resolve(REPO_ROOT, 'AWS/mymdb-bucket-policy.json')
+export const OWNERSHIP = 'BucketOwnerEnforced'
+/** ACLs stay blocked; bucket policies may be public (for the uploads/ read grant). */
+export const PUBLIC_ACCESS_BLOCK: Required<Pick<PublicAccessBlockConfiguration, 'BlockPublicAcls' | 'IgnorePublicAcls' | 'BlockPublicPolicy' | 'RestrictPublicBuckets'>> = {
+  BlockPublicAcls: true,
+  IgnorePublicAcls: true,
+  BlockPublicPolicy: false,
+  RestrictPublicBuckets: false,
+}
+
+// --- the policy ---------------------------------------------------------------------------------
+
+export type PolicyDocument = { Version: string; Statement: Record<string, unknown>[] } & Record<string, unknown>
+
+let templateText: string | undefined
+
+function substitute(value: unknown, vars: Record<string, string>): unknown {
+  if (typeof value === 'string') return value.replace(/\$\{([A-Z_]+)\}/g, (m, name: string) => vars[name] ?? m)
+  if (Array.isArray(value)) return value.map((v) => substitute(v, vars))
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, vars)]))
+  return value
+}
+
+/**
+ * The bucket policy: the template AWS/mymdb-bucket-policy.json parsed, then `${BUCKET}` and
+ * `${PREFIX}` replaced inside its strings (never in the JSON text, so a value cannot break the
+ * JSON). Returns an object; send it with JSON.stringify. Deterministic (the template is read once).
+ */
+export function bucketPolicy(bucket: string, prefix = UPLOAD_PREFIX, template?: string): PolicyDocument {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new Error(`not an S3 bucket name: ${JSON.stringify(bucket)}`)
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/.test(prefix))
+    throw new Error(`the public prefix must be a path ending in / without wildcards, e.g. uploads/ (got ${JSON.stringify(prefix)})`)
+  const text = template ?? (templateText ??= readFileSync(POLICY_TEMPLATE_FILE, 'utf8'))
+  const policy = substitute(JSON.parse(text), { BUCKET: bucket, PREFIX: prefix }) as PolicyDocument
+  const left = JSON.stringify(policy).match(/\$\{[A-Za-z_]+\}/)
+  if (left) throw new Error(`the bucket policy template has an unknown placeholder ${left[0]}`)
+  if (policy.Version !== '2012-10-17' || !Array.isArray(policy.Statement) || policy.Statement.length === 0)
+    throw new Error('the bucket policy template needs Version 2012-10-17 and at least one Statement')
+  return policy
+}
+
+const asList = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v])
+const sortedJson = (v: unknown[]): string[] => v.map((x) => JSON.stringify(x)).sort()
+
+function normalizePrincipal(p: unknown): unknown {
+  if (p === '*') return { AWS: ['"*"'] }
+  if (p && typeof p === 'object')
+    return Object.fromEntries(Object.entries(p).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, sortedJson(asList(v))]))
+  return p
+}
+
+/** A policy in a canonical form: single values as lists, lists sorted, Principal "*" as {AWS: "*"}. */
+export function normalizePolicy(policy: unknown): unknown {
+  const doc = (typeof policy === 'string' ? JSON.parse(policy) : policy) as Record<string, unknown>
+  const statements = asList(doc?.Statement).map((s) => {
+    const st = s as Record<string, unknown>
+    const out: Record<string, unknown> = {}
+    for (const key of Object.keys(st).sort()) {
+      const v = st[key]
+      if (key === 'Principal' || key === 'NotPrincipal') out[key] = normalizePrincipal(v)
+      else if (['Action', 'NotAction', 'Resource', 'NotResource'].includes(key)) out[key] = sortedJson(asList(v))
+      else out[key] = v
+    }
+    return JSON.stringify(out)
+  })
+  return { Version: doc?.Version, Statement: statements.sort() }
+}
+
+/** Whether two policies (objects or JSON text) say the same. */
+export function samePolicy(a: unknown, b: unknown): boolean {
+  try {
+    return JSON.stringify(normalizePolicy(a)) === JSON.stringify(normalizePolicy(b))
+  } catch {
+    return false
+  }
+}
+
+// --- desired and current state, the plan ---------------------------------------------------------
+
+export interface DesiredBucket {
+  bucket: string
+  region: string
+  stage: string
+  tags: Tag[]
+  ownership: typeof OWNERSHIP
+  publicAccessBlock: typeof PUBLIC_ACCESS_BLOCK
+  policy: PolicyDocument
+}
+
+export function desiredBucket(bucket: string, region: string, stage: string): DesiredBucket {
+  return {
+    bucket,
+    region,
+    stage,
+    tags: stageTags(stage),
+    ownership: OWNERSHIP,
+    publicAccessBlock: { ...PUBLIC_ACCESS_BLOCK },
+    policy: bucketPolicy(bucket),
+  }
+}
+
+/** What the bucket has now (undefined fields: not set). */
+export interface BucketState {
+  region: string
+  tags: Tag[]
+  ownership?: string
+  publicAccessBlock?: PublicAccessBlockConfiguration
+  /** The policy JSON text. */
+  policy?: string
+}
+
+export type PlanItemName = 'bucket' | 'ownership' | 'public-access-block' | 'tags' | 'policy'
+export type PlanAction = 'exists' | 'create' | 'update' | 'unchanged'
+
+export interface PlanItem {
+  item: PlanItemName
+  action: PlanAction
+  /** What it is / what changes, for the plan line. */
+  detail: string
+}
+
+/** Whether an item needs a write. */
+export function mutates(item: PlanItem): boolean {
+  return item.action === 'create' || item.action === 'update'
+}
+
+/** The tag set to write: the bucket's other tags kept, the stage tags set. */
+export function mergedTags(current: Tag[], wanted: Tag[]): Tag[] {
+  const keys = new Set(wanted.map((t) => t.Key))
+  return [...current.filter((t) => !keys.has(t.Key)), ...wanted]
+}
+
+const pabText = (c: PublicAccessBlockConfiguration) =>
+  (['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'] as const)
+    .map((k) => `${k}=${c[k] ? 'on' : 'off'}`)
+    .join(' ')
+
+/**
+ * The plan, from the current state (undefined: no bucket) and the desired one. Pure. Throws a
+ * ConfigError when the bucket is in another region or belongs to another stage.
+ */
+export function planBucket(current: BucketState | undefined, desired: DesiredBucket): PlanItem[] {
+  const tagText = desired.tags.map((t) => `${t.Key}=${t.Value}`).join(', ')
+  const policyText = `public GetObject on ${UPLOAD_PREFIX}* only`
+  if (!current)
+    return [
+      { item: 'bucket', action: 'create', detail: `${desired.bucket} in ${desired.region}` },
+      { item: 'ownership', action: 'create', detail: desired.ownership },
+      { item: 'public-access-block', action: 'create', detail: pabText(desired.publicAccessBlock) },
+      { item: 'tags', action: 'create', detail: tagText },
+      { item: 'policy', action: 'create', detail: policyText },
+    ]
+
+  if (current.region !== desired.region)
+    throw new ConfigError(
+      `bucket ${desired.bucket} exists in ${current.region}, not in AWS_REGION=${desired.region}: ` +
+        `set AWS_REGION=${current.region}, or choose another DJANGO_UPLOAD_S3_BUCKET`,
+    )
+  const tag = (key: string) => current.tags.find((t) => t.Key === key)?.Value
+  if (tag('Project') === PROJECT_TAG && tag('Stage') !== undefined && tag('Stage') !== desired.stage)
+    throw new ConfigError(
+      `bucket ${desired.bucket} belongs to stage ${tag('Stage')} (tag Stage=${tag('Stage')}), not MYMDB_STAGE=${desired.stage}: ` +
+        'choose another DJANGO_UPLOAD_S3_BUCKET for this stage',
+    )
+
+  const state = (now: unknown, same: boolean): PlanAction => (now === undefined ? 'create' : same ? 'unchanged' : 'update')
+  const pab = current.publicAccessBlock
+  const pabSame = pab !== undefined && (Object.keys(desired.publicAccessBlock) as (keyof typeof PUBLIC_ACCESS_BLOCK)[]).every((k) => Boolean(pab[k]) === desired.publicAccessBlock[k])
+  const tagsSame = desired.tags.every((t) => tag(t.Key!) === t.Value)
+  return [
+    { item: 'bucket', action: 'exists', detail: `${desired.bucket} in ${current.region}` },
+    {
+      item: 'ownership',
+      action: state(current.ownership, current.ownership === desired.ownership),
+      detail: current.ownership && current.ownership !== desired.ownership ? `${current.ownership} -> ${desired.ownership}` : desired.ownership,
+    },
+    {
+      item: 'public-access-block',
+      action: state(pab, pabSame),
+      detail: pab && !pabSame ? `${pabText(pab)} -> ${pabText(desired.publicAccessBlock)}` : pabText(desired.publicAccessBlock),
+    },
+    { item: 'tags', action: current.tags.length === 0 ? 'create' : tagsSame ? 'unchanged' : 'update', detail: tagText },
+    {
+      item: 'policy',
+      action: state(current.policy, current.policy !== undefined && samePolicy(current.policy, desired.policy)),
+      detail: current.policy !== undefined && !samePolicy(current.policy, desired.policy) ? `${policyText} (replaces the current policy)` : policyText,
+    },
+  ]
+}
+
+/** One plan line, e.g. `[bucket] policy: unchanged (public GetObject on uploads/* only)`. */
+export function planLine(item: PlanItem): string {
+  return `[bucket] ${item.item}: ${item.action} (${item.detail})`
+}
+
+// --- AWS calls ------------------------------------------------------------------------------------
+
+export interface BucketClients {
+  region: string
+  s3: S3Client
+  sts: STSClient
+  s3control: S3ControlClient
+}
+
+/**
+ * An S3 Control client. With AWS_ENDPOINT_URL (an emulator) the endpoint is used as is: the
+ * SDK's rules would put the account id in front of the host (123456789012.127.0.0.1), which is
+ * not a valid URL.
+ */
+export function s3ControlClient(region: string, env: Env = process.env): S3ControlClient {
+  const endpoint = env.AWS_ENDPOINT_URL?.trim() || undefined
+  const maxAttempts = env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined
+  return new S3ControlClient({
+    region,
+    ...(maxAttempts ? { maxAttempts } : {}),
+    ...(endpoint ? { endpoint, endpointProvider: () => ({ url: new URL(endpoint) }) } : {}),
+  })
+}
+
+export function bucketClients(region: string, env: Env = process.env): BucketClients {
+  const { s3, sts } = awsClients(region, env)
+  return { region, s3, sts, s3control: s3ControlClient(region, env) }
+}
+
+/** The message for a bucket name owned by another account (BucketAlreadyExists, or 403 on HeadBucket). */
+export function bucketTakenError(bucket: string): ConfigError {
+  return new ConfigError(
+    `the bucket name ${bucket} is taken by another AWS account (bucket names are global): ` +
+      'choose another DJANGO_UPLOAD_S3_BUCKET, e.g. with your name or account id in it',
+  )
+}
+
+/**
+ * AWS errors of the bucket calls as messages: a name taken by another account and an invalid
+ * name are ConfigErrors naming DJANGO_UPLOAD_S3_BUCKET; the rest as explainAwsError.
+ */
+export function explainBucketError(err: unknown, bucket: string, doing: string): unknown {
+  const code = awsErrorCode(err)
+  if (code === 'BucketAlreadyExists') return bucketTakenError(bucket)
+  if (code === 'InvalidBucketName')
+    return new ConfigError(`AWS does not accept the bucket name ${bucket}: choose another DJANGO_UPLOAD_S3_BUCKET (InvalidBucketName)`)
+  return explainAwsError(err, doing)
+}
+
+async function call<T>(bucket: string, doing: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw explainBucketError(err, bucket, doing)
+  }
+}
+
+/** Runs a read; the error codes in `absent` (e.g. NoSuchBucketPolicy) mean "not set": undefined. */
+async function read<T>(bucket: string, doing: string, absent: string[], fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (absent.includes(awsErrorCode(err))) return undefined
+    throw explainBucketError(err, bucket, doing)
+  }
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode
+}
+
+/** The bucket's region, or undefined when there is no such bucket. */
+export async function headBucket(s3: S3Client, bucket: string): Promise<string | undefined> {
+  try {
+    const out = await s3.send(new HeadBucketCommand({ Bucket: bucket }))
+    if (out.BucketRegion) return out.BucketRegion
+  } catch (err) {
+    const status = httpStatus(err)
+    if (awsErrorCode(err) === 'NotFound' || awsErrorCode(err) === 'NoSuchBucket' || status === 404) return undefined
+    if (status === 403) throw bucketTakenError(bucket)
+    if (status === 301) {
+      const region = (err as { $response?: { headers?: Record<string, string> } }).$response?.headers?.['x-amz-bucket-region']
+      if (region) return region
+    }
+    throw explainBucketError(err, bucket, `look up bucket ${bucket}`)
+  }
+  const loc = await call(bucket, `get the region of bucket ${bucket}`, () => s3.send(new GetBucketLocationCommand({ Bucket: bucket })))
+  const c = loc.LocationConstraint as string | undefined
+  return !c ? 'us-east-1' : c === 'EU' ? 'eu-west-1' : c
+}
+
+export async function getBucketTags(s3: S3Client, bucket: string): Promise<Tag[]> {
+  const out = await read(bucket, `read the tags of bucket ${bucket}`, ['NoSuchTagSet'], () => s3.send(new GetBucketTaggingCommand({ Bucket: bucket })))
+  return out?.TagSet ?? []
+}
+
+export async function getOwnershipControls(s3: S3Client, bucket: string): Promise<string | undefined> {
+  const out = await read(bucket, `read the ownership controls of bucket ${bucket}`, ['OwnershipControlsNotFoundError'], () =>
+    s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket })),
+  )
+  return out?.OwnershipControls?.Rules?.[0]?.ObjectOwnership
+}
+
+export async function getPublicAccessBlock(s3: S3Client, bucket: string): Promise<PublicAccessBlockConfiguration | undefined> {
+  const out = await read(bucket, `read the public access block of bucket ${bucket}`, ['NoSuchPublicAccessBlockConfiguration'], () =>
+    s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket })),
+  )
+  return out?.PublicAccessBlockConfiguration
+}
+
+export async function getBucketPolicy(s3: S3Client, bucket: string): Promise<string | undefined> {
+  const out = await read(bucket, `read the policy of bucket ${bucket}`, ['NoSuchBucketPolicy'], () => s3.send(new GetBucketPolicyCommand({ Bucket: bucket })))
+  return out?.Policy
+}
+
+/** The bucket's current settings, or undefined when it does not exist. Reads only. */
+export async function getBucketState(s3: S3Client, bucket: string): Promise<BucketState | undefined> {
+  const region = await headBucket(s3, bucket)
+  if (region === undefined) return undefined
+  const [tags, ownership, publicAccessBlock, policy] = await Promise.all([
+    getBucketTags(s3, bucket),
+    getOwnershipControls(s3, bucket),
+    getPublicAccessBlock(s3, bucket),
+    getBucketPolicy(s3, bucket),
+  ])
+  return { region, tags, ownership, publicAccessBlock, policy }
+}
+
+/**
+ * Creates the bucket in `region` (LocationConstraint outside us-east-1 only). 'exists' when this
+ * account already owns it; a ConfigError when another account does.
+ */
+export async function createBucket(s3: S3Client, bucket: string, region: string): Promise<'created' | 'exists'> {
+  try {
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
+      }),
+    )
+  } catch (err) {
+    if (awsErrorCode(err) === 'BucketAlreadyOwnedByYou') return 'exists'
+    throw explainBucketError(err, bucket, `create bucket ${bucket} in ${region}`)
+  }
+  await call(bucket, `wait for bucket ${bucket}`, () => waitUntilBucketExists({ client: s3, maxWaitTime: 60, minDelay: 1 }, { Bucket: bucket }))
+  return 'created'
+}
+
+export async function putOwnershipControls(s3: S3Client, bucket: string, ownership: string = OWNERSHIP): Promise<void> {
+  await call(bucket, `set the ownership controls of bucket ${bucket}`, () =>
+    s3.send(new PutBucketOwnershipControlsCommand({ Bucket: bucket, OwnershipControls: { Rules: [{ ObjectOwnership: ownership as typeof OWNERSHIP }] } })),
+  )
+}
+
+export async function putPublicAccessBlock(s3: S3Client, bucket: string, config: PublicAccessBlockConfiguration = PUBLIC_ACCESS_BLOCK): Promise<void> {
+  await call(bucket, `set the public access block of bucket ${bucket}`, () =>
+    s3.send(new PutPublicAccessBlockCommand({ Bucket: bucket, PublicAccessBlockConfiguration: config })),
+  )
+}
+
+export async function putBucketTags(s3: S3Client, bucket: string, tags: Tag[]): Promise<void> {
+  await call(bucket, `tag bucket ${bucket}`, () => s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: tags } })))
+}
+
+/** Sets the policy (an object, sent as JSON.stringify: never hand-written JSON text). */
+export async function putBucketPolicy(s3: S3Client, bucket: string, policy: PolicyDocument): Promise<void> {
+  await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }))
+}
+
+// --- account-level Block Public Access -------------------------------------------------------------
+
+export type AccountBlock =
+  | { known: true; account: string; config?: PublicAccessBlockConfiguration }
+  | { known: false; reason: string }
+
+/** The account's Block Public Access setting (S3 Control), or why it cannot be told. Reads only. */
+export async function getAccountPublicAccessBlock(sts: STSClient, s3control: S3ControlClient): Promise<AccountBlock> {
+  const id = await aws('find the AWS account id (STS GetCallerIdentity)', () => sts.send(new GetCallerIdentityCommand({})))
+  const account = id.Account ?? ''
+  try {
+    const out = await s3control.send(new GetAccountPublicAccessBlockCommand({ AccountId: account }))
+    return { known: true, account, config: out.PublicAccessBlockConfiguration }
+  } catch (err) {
+    if (awsErrorCode(err) === 'NoSuchPublicAccessBlockConfiguration') return { known: true, account }
+    const code = awsErrorCode(err)
+    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err)
+    return { known: false, reason: `${code && code !== 'Error' ? `${code}: ` : ''}${msg}` }
+  }
+}
+
+/** The account-level flags that keep a public bucket policy from working (pure). */
+export function accountBlockingFlags(config: PublicAccessBlockConfiguration | undefined): string[] {
+  if (!config) return []
+  return (['BlockPublicPolicy', 'RestrictPublicBuckets'] as const).filter((k) => config[k])
+}
+
+export function accountBlockFix(account: string): string {
+  return (
+    `aws s3control put-public-access-block --account-id ${account} --public-access-block-configuration ` +
+    'BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=false,RestrictPublicBuckets=false ' +
+    '(or S3 console > "Block Public Access settings for this account"), then run this step again'
+  )
+}
+
+// --- delete (for the destroy step) ----------------------------------------------------------------
+
+export interface DeleteResult {
+  /** false: there was no such bucket. */
+  deleted: boolean
+  /** Object versions and delete markers removed. */
+  objects: number
+}
+
+/**
+ * Empties the bucket (every object version and delete marker) and deletes it. A missing bucket is
+ * fine ({deleted: false}). With `stage`, refuses a bucket not tagged Project=mymdb, Stage=<stage>.
+ * The caller decides whether it may: the destroy step requires a flag naming the bucket.
+ */
+export async function deleteBucket(s3: S3Client, bucket: string, opts: { stage?: string; log?: Log } = {}): Promise<DeleteResult> {
+  const exists = (await headBucket(s3, bucket)) !== undefined
+  if (!exists) return { deleted: false, objects: 0 }
+  if (opts.stage !== undefined) {
+    const tags = await getBucketTags(s3, bucket)
+    const tag = (k: string) => tags.find((t) => t.Key === k)?.Value
+    if (tag('Project') !== PROJECT_TAG || tag('Stage') !== opts.stage)
+      throw new UserError(
+        `refusing to delete bucket ${bucket}: it is not tagged Project=${PROJECT_TAG}, Stage=${opts.stage} ` +
+          `(it has ${tags.map((t) => `${t.Key}=${t.Value}`).join(', ') || 'no tags'})`,
+      )
+  }
+  let objects = 0
+  let keyMarker: string | undefined
+  let versionMarker: string | undefined
+  for (;;) {
+    const page = await call(bucket, `list the objects of bucket ${bucket}`, () =>
+      s3.send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker })),
+    )
+    const ids: ObjectIdentifier[] = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
+      .filter((v) => v.Key !== undefined)
+      .map((v) => ({ Key: v.Key!, ...(v.VersionId ? { VersionId: v.VersionId } : {}) }))
+    for (let i = 0; i < ids.length; i += 1000) {
+      const batch = ids.slice(i, i + 1000)
+      const out = await call(bucket, `delete objects of bucket ${bucket}`, () =>
+        s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } })),
+      )
+      if (out.Errors && out.Errors.length > 0) {
+        const e = out.Errors[0]!
+        throw new UserError(`could not delete ${out.Errors.length} object(s) of bucket ${bucket}, e.g. ${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim())
+      }
+      objects += batch.length
+    }
+    if (!page.IsTruncated) break
+    keyMarker = page.NextKeyMarker
+    versionMarker = page.NextVersionIdMarker
+  }
+  opts.log?.info(`[bucket] emptied ${bucket}: ${objects} object version(s) deleted`)
+  await call(bucket, `delete bucket ${bucket}`, () => s3.send(new DeleteBucketCommand({ Bucket: bucket })))
+  opts.log?.info(`[bucket] deleted ${bucket}`)
+  return { deleted: true, objects }
+}
+
+// --- apply ---------------------------------------------------------------------------------------
+
+/**
+ * Writes what the plan says differs, in order: bucket, ownership, public access block, tags,
+ * then the policy (after the public access block allows it). Returns the items written.
+ */
+export async function applyBucketPlan(
+  clients: BucketClients,
+  desired: DesiredBucket,
+  plan: PlanItem[],
+  current: BucketState | undefined,
+  opts: { log: Log; account?: AccountBlock },
+): Promise<PlanItemName[]> {
+  const { s3 } = clients
+  const { bucket } = desired
+  const { log } = opts
+  const todo = new Set(plan.filter(mutates).map((p) => p.item))
+  const done: PlanItemName[] = []
+  if (todo.has('bucket')) {
+    const result = await createBucket(s3, bucket, desired.region)
+    log.info(`[bucket] bucket: ${result === 'created' ? `created ${bucket} in ${desired.region}` : 'already ours'}`)
+    done.push('bucket')
+  }
+  if (todo.has('ownership')) {
+    await putOwnershipControls(s3, bucket, desired.ownership)
+    done.push('ownership')
+  }
+  if (todo.has('public-access-block')) {
+    await putPublicAccessBlock(s3, bucket, desired.publicAccessBlock)
+    done.push('public-access-block')
+  }
+  if (todo.has('tags')) {
+    await putBucketTags(s3, bucket, mergedTags(current?.tags ?? [], desired.tags))
+    done.push('tags')
+  }
+  if (todo.has('policy')) {
+    try {
+      await putBucketPolicy(s3, bucket, desired.policy)
+      done.push('policy')
+    } catch (err) {
+      // With the account-level BlockPublicPolicy on, AWS refuses a public policy (AccessDenied).
+      const account = opts.account
+      if (account?.known && accountBlockingFlags(account.config).includes('BlockPublicPolicy') && awsErrorCode(err) === 'AccessDenied')
+        log.warn(`[bucket] policy: NOT set: the account's Block Public Access (BlockPublicPolicy) refuses it. Fix: ${accountBlockFix(account.account)}`)
+      else throw explainBucketError(err, bucket, `set the policy of bucket ${bucket}`)
+    }
+  }
+  for (const item of done) if (item !== 'bucket') log.info(`[bucket] ${item}: ${plan.find((p) => p.item === item)?.action === 'create' ? 'set' : 'updated'}`)
+  return done
+}
+
+// --- the task ------------------------------------------------------------------------------------
+
+export interface BucketDeps extends Partial<Deps> {
+  /** Makes the AWS clients (tests wrap them, e.g. to count calls). */
+  clients?: (region: string, env: Env) => BucketClients
+}
+
+export async function main(argv: string[], env: Env, partial?: BucketDeps): Promise<number> {
+  return runTask(env, partial, async (deps) => {
+    const { log } = deps
+
+    // check: options
+    const flags = parseFlags(
+      argv,
+      {
+        help: { type: 'boolean', short: 'h' },
+        'dry-run': { type: 'boolean' },
+      },
+      'npm exec tsx tasks/bucket.ts -- --help',
+    )
+    if (flags.help) {
+      log.info(HELP)
+      return 0
+    }
+    const dryRun = Boolean(flags['dry-run'])
+
+    // check: settings (before any AWS call)
+    const raw = loadEnv(env, deps.envFile)
+    const values = checkEnv({ ...awsVars, ...bucketVars }, raw)
+    const region = values.AWS_REGION
+    const bucket = values.DJANGO_UPLOAD_S3_BUCKET
+    const stage = values.MYMDB_STAGE
+    const desired = desiredBucket(bucket, region, stage)
+    const clients = (partial?.clients ?? bucketClients)(region, raw)
+
+    // plan: current state (reads only), then what differs
+    const current = await getBucketState(clients.s3, bucket)
+    const plan = planBucket(current, desired)
+    log.info(`[bucket] ${bucket} (region ${region}, stage ${stage})${dryRun ? ' - dry run' : ''}`)
+    for (const item of plan) log.info(planLine(item))
+
+    // plan: would the account-wide Block Public Access still block the policy?
+    const account = await getAccountPublicAccessBlock(clients.sts, clients.s3control)
+    if (!account.known) {
+      log.info(
+        `[bucket] note: could not read the account-level Block Public Access (${account.reason}); ` +
+          'if uploads are not publicly readable, check "Block Public Access settings for this account" in the S3 console',
+      )
+    } else {
+      const flagsOn = accountBlockingFlags(account.config)
+      if (flagsOn.length > 0)
+        log.warn(
+          `[bucket] warning: account ${account.account} has Block Public Access ${flagsOn.join(' and ')} on: ` +
+            `the bucket policy cannot make ${UPLOAD_PREFIX} public. Fix: ${accountBlockFix(account.account)}`,
+        )
+    }
+
+    const changes = plan.filter(mutates)
+    if (dryRun) {
+      log.info(`[bucket] dry run: ${changes.length} change(s) planned, nothing changed`)
+      return 0
+    }
+
+    // apply
+    const done = changes.length > 0 ? await applyBucketPlan(clients, desired, plan, current, { log, account }) : []
+
+    // summary
+    const base = region === 'us-east-1' ? `https://${bucket}.s3.amazonaws.com` : `https://${bucket}.s3.${region}.amazonaws.com`
+    log.info(
+      `[bucket] ${done.length === 0 ? 'nothing to change' : `${done.length} change(s) made`}; ` +
+        `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${bucket} AWS_S3_REGION_NAME=${region})`,
+    )
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)
