@@ -93,7 +93,7 @@ function substitute(value: unknown, vars: Record<string, string>): unknown {
  */
 export function bucketPolicy(bucket: string, prefix = UPLOAD_PREFIX, template?: string): PolicyDocument {
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new Error(`not an S3 bucket name: ${JSON.stringify(bucket)}`)
-  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/.test(prefix))
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/$/.test(prefix) || prefix.split('/').some((seg) => seg === '.' || seg === '..'))
     throw new Error(`the public prefix must be a path ending in / without wildcards, e.g. uploads/ (got ${JSON.stringify(prefix)})`)
   const text = template ?? (templateText ??= readFileSync(POLICY_TEMPLATE_FILE, 'utf8'))
   const policy = substitute(JSON.parse(text), { BUCKET: bucket, PREFIX: prefix }) as PolicyDocument
@@ -268,15 +268,16 @@ export interface BucketClients {
 }
 
 /**
- * An S3 Control client. With AWS_ENDPOINT_URL (an emulator) the endpoint is used as is: the
- * SDK's rules would put the account id in front of the host (123456789012.127.0.0.1), which is
- * not a valid URL.
+ * An S3 Control client (awsClients has none) with the credentials of `sts` (those awsClients
+ * chose from `env`). With AWS_ENDPOINT_URL (an emulator) the endpoint is used as is: the SDK's
+ * rules would put the account id in front of the host (123456789012.127.0.0.1: not a valid URL).
  */
-export function s3ControlClient(region: string, env: Env = process.env): S3ControlClient {
+export function s3ControlClient(region: string, env: Env, sts: STSClient): S3ControlClient {
   const endpoint = env.AWS_ENDPOINT_URL?.trim() || undefined
   const maxAttempts = env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined
   return new S3ControlClient({
     region,
+    credentials: sts.config.credentials,
     ...(maxAttempts ? { maxAttempts } : {}),
     ...(endpoint ? { endpoint, endpointProvider: () => ({ url: new URL(endpoint) }) } : {}),
   })
@@ -284,7 +285,7 @@ export function s3ControlClient(region: string, env: Env = process.env): S3Contr
 
 export function bucketClients(region: string, env: Env = process.env): BucketClients {
   const { s3, sts } = awsClients(region, env)
-  return { region, s3, sts, s3control: s3ControlClient(region, env) }
+  return { region, s3, sts, s3control: s3ControlClient(region, env, sts) }
 }
 
 /** The message for a bucket name owned by another account (BucketAlreadyExists, or 403 on HeadBucket). */
