@@ -1,11 +1,13 @@
 // npm run stop: stops the local stack; its data stays unless --delete-data.
+import { stopHost, type AwsDeps } from './host.ts'
+import { awsClients } from './lib/aws.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
-import { UserError } from './lib/errors.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
 import { composeCmd, composePs, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
 import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
-import { composeVars } from './lib/vars.ts'
+import { awsVars, composeVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
 
@@ -18,9 +20,11 @@ Options:
   --delete-data   also delete those volumes (lists them first). On a terminal it asks for
                   confirmation unless --yes is given; without a terminal it goes ahead.
   --yes           do not ask
+  --aws           instead: stop the stage's EC2 host (MYMDB_STAGE in AWS_REGION, made by
+                  npm run deploy:aws); its disk and data stay, npm run deploy:aws starts it again
   -h, --help      this help
 
-Exit codes: 0 stopped, 1 Docker or a command failed (or deletion not confirmed), 2 bad option
+Exit codes: 0 stopped, 1 Docker, AWS or a command failed (or deletion not confirmed), 2 bad option
 or .env value.`
 
 export interface VolumeLoss {
@@ -34,7 +38,7 @@ export function volumesToDelete(project: string): VolumeLoss[] {
   return VOLUMES.map((v, i) => ({ volume: names[i] ?? `${project}_${v.key}`, holds: v.holds }))
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
   return runTask(env, partial, async (deps) => {
     const { run, log, root } = deps
 
@@ -45,6 +49,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
         help: { type: 'boolean', short: 'h' },
         'delete-data': { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
+        aws: { type: 'boolean' },
       },
       'npm run stop -- --help',
     )
@@ -53,6 +58,13 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
       return 0
     }
     const deleteData = flags['delete-data'] ?? false
+
+    if (flags.aws) {
+      if (deleteData) throw new ConfigError('--delete-data is for the local stack; --aws keeps the host\'s disk (to remove the host: npm run destroy:aws)')
+      const { AWS_REGION, MYMDB_STAGE } = checkEnv(awsVars, loadEnv(env, deps.envFile))
+      await stopHost((partial?.awsClients ?? awsClients)(AWS_REGION, env), MYMDB_STAGE, log)
+      return 0
+    }
 
     // check: settings. Compose reads the whole file even for `down`, so the variables it requires
     // get the local placeholders when unset (their values do not matter for stopping).

@@ -12,14 +12,19 @@ describe('stop', () => {
     assert.deepEqual(volumesToDelete('mymdb-e2e').map((x) => x.volume), ['mymdb-e2e_db-data', 'mymdb-e2e_media'])
   })
 
-  it('--help and unknown flags (e.g. a future --aws) run nothing', async () => {
+  it('--help and unknown flags run nothing', async () => {
     const run = noDocker()
     const help = testDeps(run)
     assert.equal(await main(['--help'], {}, help), 0)
     assert.match(help.log.text(), /--delete-data/)
+    assert.match(help.log.text(), /--aws/)
+    const unknown = testDeps(run)
+    assert.equal(await main(['--bogus'], {}, unknown), 2)
+    assert.match(unknown.log.err.join(''), /Unknown option '--bogus'\. See: npm run stop -- --help/)
+    // --aws without AWS_REGION: a settings error before Docker or AWS is asked anything
     const aws = testDeps(run)
-    assert.equal(await main(['--aws'], {}, aws), 2)
-    assert.match(aws.log.err.join(''), /Unknown option '--aws'\. See: npm run stop -- --help/)
+    assert.equal(await main(['--aws'], {}, { ...aws, awsClients: () => assert.fail('no AWS call') }), 2)
+    assert.match(aws.log.err.join(''), /AWS_REGION/)
     const bad = testDeps(run)
     assert.equal(await main([], { COMPOSE_PROJECT_NAME: 'Bad Name' }, bad), 2)
     assert.equal(run.calls.length, 0)

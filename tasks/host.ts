@@ -1,0 +1,891 @@
+// npm run deploy:aws, step "host": the stage's EC2 host and what it needs. Each resource is
+// found first (by name or tags) and only created or fixed when missing or wrong, so a re-run or a
+// run after an interruption converges on one of each:
+//   key pair        mymdb-<stage>       (private key kept in MYMDB_SSH_KEY_FILE, mode 0600)
+//   security group  mymdb-<stage>-web   (default VPC; 80/443 from anywhere, 22 from you only)
+//   IAM role        mymdb-<stage>-host  (+ instance profile; read/write the upload bucket only)
+//   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
+import { createHash, createPrivateKey, type JsonWebKey } from 'node:crypto'
+import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { homedir } from 'node:os'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateKeyPairCommand,
+  CreateSecurityGroupCommand,
+  DescribeInstancesCommand,
+  DescribeKeyPairsCommand,
+  DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
+  ImportKeyPairCommand,
+  RevokeSecurityGroupIngressCommand,
+  RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+  waitUntilInstanceRunning,
+  waitUntilInstanceStopped,
+  type Instance,
+  type IpPermission,
+  type RunInstancesCommandInput,
+} from '@aws-sdk/client-ec2'
+import {
+  AddRoleToInstanceProfileCommand,
+  CreateInstanceProfileCommand,
+  CreateRoleCommand,
+  GetInstanceProfileCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  PutRolePolicyCommand,
+} from '@aws-sdk/client-iam'
+import { GetParameterCommand } from '@aws-sdk/client-ssm'
+import ssh2 from 'ssh2'
+import { aws, awsClients, awsErrorCode, explainAwsError, stageName, stageTags, type AwsClients } from './lib/aws.ts'
+import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
+import type { Log } from './lib/log.ts'
+import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { REPO_ROOT } from './lib/paths.ts'
+import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
+
+export const HELP = `Usage: npm run host -- [options]   (step of npm run deploy:aws)
+
+Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in AWS_REGION:
+  key pair        mymdb-<stage>        private key in MYMDB_SSH_KEY_FILE (default
+                                       ~/.ssh/mymdb-<stage>.pem): created, or imported from that file
+  security group  mymdb-<stage>-web    default VPC; HTTP/HTTPS from anywhere, SSH only from
+                                       MYMDB_SSH_CIDR (default: your public IP /32)
+  IAM role        mymdb-<stage>-host   + instance profile: read/write DJANGO_UPLOAD_S3_BUCKET only
+  instance        mymdb-<stage>        MYMDB_INSTANCE_TYPE, AMI from MYMDB_AMI_ID or the SSM
+                                       parameter MYMDB_AMI_SSM_PARAMETER; user-data installs Docker
+                                       (scripts/install-docker.sh); IMDSv2 only
+Existing resources are reused (a stopped instance is started); nothing is created twice.
+Then it waits until the instance runs and its SSH port answers.
+
+Options:
+  --dry-run       only show the plan (what exists, what would be created or changed)
+  --no-wait-ssh   do not wait for the SSH port
+  -h, --help      this help
+
+Remove everything again with: npm run destroy:aws
+
+Exit codes: 0 host ready, 1 AWS or the host failed, 2 bad option or .env value.`
+
+/** Every variable the host step reads. */
+export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars }
+export type HostSettings = CleanEnv<typeof hostSpec>
+
+/** Instance states in which a stage's host counts as existing (terminated ones do not). */
+export const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped']
+
+/** Seconds to wait for the instance to run and for its SSH port. */
+export const RUNNING_TIMEOUT_SECONDS = 300
+export const SSH_TIMEOUT_SECONDS = 300
+
+/** Extra dependencies of the AWS tasks (tests replace them). */
+export interface AwsDeps {
+  /** Makes the AWS clients (default: awsClients from lib/aws.ts). */
+  awsClients?: (region: string, env: Env) => AwsClients
+  /** fetch, for the public IP lookup. */
+  fetch?: typeof fetch
+}
+
+// --- names and pure decisions ------------------------------------------------------------------
+
+/** Names of a stage's host resources. */
+export function hostNames(stage: string) {
+  const base = stageName(stage)
+  return {
+    instance: base,
+    keyPair: base,
+    securityGroup: `${base}-web`,
+    role: `${base}-host`,
+    instanceProfile: `${base}-host`,
+    policy: `${base}-bucket`,
+  }
+}
+
+/** The private key file: MYMDB_SSH_KEY_FILE (~ expanded) or ~/.ssh/mymdb-<stage>.pem. */
+export function keyFilePath(value: string | undefined, stage: string, home: string): string {
+  if (!value) return join(home, '.ssh', `${stageName(stage)}.pem`)
+  if (value === '~') return home
+  if (value.startsWith('~/')) return join(home, value.slice(2))
+  return isAbsolute(value) ? value : resolve(value)
+}
+
+export type KeyFile = { path: string; exists: false } | { path: string; exists: true; publicKey: string }
+
+/**
+ * Reads the private key file (if it exists) and derives its OpenSSH public key line. A file that
+ * exists but cannot be read or is not an unencrypted private key is a ConfigError (exit 2).
+ */
+export function inspectKeyFile(path: string, comment = 'mymdb'): KeyFile {
+  if (!existsSync(path)) return { path, exists: false }
+  let text: Buffer
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a file')
+    accessSync(path, fsConstants.R_OK)
+    text = readFileSync(path)
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err)
+    throw new ConfigError(
+      `cannot read the SSH key file ${path} (${why}): fix its permissions (chmod 600, owned by you), or set MYMDB_SSH_KEY_FILE to another file`,
+    )
+  }
+  const parsed = ssh2.utils.parseKey(text)
+  const key = Array.isArray(parsed) ? parsed[0] : parsed
+  let publicKey: string | null = null
+  if (key && !(key instanceof Error) && key.isPrivateKey()) publicKey = `${key.type} ${key.getPublicSSH().toString('base64')}`
+  else publicKey = publicKeyViaNode(text) // PKCS#8 PEM ("BEGIN PRIVATE KEY"), which ssh2 does not read
+  if (!publicKey)
+    throw new ConfigError(
+      `${path} is not a usable private key${key instanceof Error ? ` (${key.message})` : ''}: MYMDB_SSH_KEY_FILE must name an unencrypted OpenSSH or PEM private key (RSA or ed25519), or a file that does not exist yet (it is then created)`,
+    )
+  return { path, exists: true, publicKey: `${publicKey} ${comment}` }
+}
+
+/** The OpenSSH public key (`ssh-ed25519 AAAA...` / `ssh-rsa AAAA...`) of a PEM private key, via node:crypto. */
+export function publicKeyViaNode(pem: Buffer | string): string | null {
+  let jwk: JsonWebKey
+  try {
+    jwk = createPrivateKey(pem).export({ format: 'jwk' })
+  } catch {
+    return null
+  }
+  const str = (b: Buffer) => {
+    const len = Buffer.alloc(4)
+    len.writeUInt32BE(b.length)
+    return Buffer.concat([len, b])
+  }
+  const mpint = (b64url: string) => {
+    let b = Buffer.from(b64url, 'base64url')
+    while (b.length > 1 && b[0] === 0) b = b.subarray(1)
+    return str((b[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b)
+  }
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && jwk.x) {
+    const type = 'ssh-ed25519'
+    return `${type} ${Buffer.concat([str(Buffer.from(type)), str(Buffer.from(jwk.x, 'base64url'))]).toString('base64')}`
+  }
+  if (jwk.kty === 'RSA' && jwk.n && jwk.e) {
+    const type = 'ssh-rsa'
+    return `${type} ${Buffer.concat([str(Buffer.from(type)), mpint(jwk.e), mpint(jwk.n)]).toString('base64')}`
+  }
+  return null
+}
+
+export type KeyPairAction = 'exists' | 'import' | 'create'
+
+/** What to do about the key pair, given whether EC2 has it and whether the local file exists. */
+export function keyPairAction(inEc2: boolean, fileExists: boolean, keyName: string, path: string): KeyPairAction {
+  if (inEc2 && fileExists) return 'exists'
+  if (inEc2)
+    throw new UserError(
+      `key pair ${keyName} exists in EC2 but its private key file ${path} does not, and EC2 cannot give the private key again: ` +
+        `point MYMDB_SSH_KEY_FILE at the file you have, or delete the key pair (npm run destroy:aws, or aws ec2 delete-key-pair --key-name ${keyName}) so a new one is made`,
+    )
+  return fileExists ? 'import' : 'create'
+}
+
+export interface Rule {
+  port: number
+  cidr: string
+}
+
+/** The ingress rules of the web security group: 80/443 from anywhere (IPv4+IPv6), 22 from sshCidr. */
+export function desiredIngress(sshCidr: string): Rule[] {
+  const rules: Rule[] = []
+  for (const port of [80, 443]) rules.push({ port, cidr: '0.0.0.0/0' }, { port, cidr: '::/0' })
+  rules.push({ port: 22, cidr: sshCidr })
+  return rules
+}
+
+/** The group's current rules flattened to one rule per (port, CIDR) (TCP single ports only). */
+export function flattenIngress(perms: IpPermission[] | undefined): Rule[] {
+  const out: Rule[] = []
+  for (const p of perms ?? []) {
+    if (p.IpProtocol !== 'tcp' || p.FromPort === undefined || p.FromPort !== p.ToPort) continue
+    for (const r of p.IpRanges ?? []) if (r.CidrIp) out.push({ port: p.FromPort, cidr: r.CidrIp })
+    for (const r of p.Ipv6Ranges ?? []) if (r.CidrIpv6) out.push({ port: p.FromPort, cidr: r.CidrIpv6 })
+  }
+  return out
+}
+
+const same = (a: Rule, b: Rule) => a.port === b.port && a.cidr === b.cidr
+
+/**
+ * Rules to add (missing) and to revoke: SSH rules for any other source (e.g. your old IP), and
+ * anything opening the Docker API ports 2375/2376. Other rules are left alone.
+ */
+export function planIngress(current: Rule[], sshCidr: string): { add: Rule[]; revoke: Rule[] } {
+  const want = desiredIngress(sshCidr)
+  return {
+    add: want.filter((w) => !current.some((c) => same(c, w))),
+    revoke: current.filter((c) => (c.port === 22 && c.cidr !== sshCidr) || c.port === 2375 || c.port === 2376),
+  }
+}
+
+/** IpPermissions for rules (IPv4 and IPv6 ranges sorted out). */
+export function toIpPermissions(rules: Rule[]): IpPermission[] {
+  return rules.map((r) => ({
+    IpProtocol: 'tcp',
+    FromPort: r.port,
+    ToPort: r.port,
+    ...(r.cidr.includes(':')
+      ? { Ipv6Ranges: [{ CidrIpv6: r.cidr, Description: ruleDescription(r) }] }
+      : { IpRanges: [{ CidrIp: r.cidr, Description: ruleDescription(r) }] }),
+  }))
+}
+
+function ruleDescription(r: Rule): string {
+  return r.port === 22 ? 'SSH from the deployer' : r.port === 80 ? 'HTTP' : r.port === 443 ? 'HTTPS' : `port ${r.port}`
+}
+
+const POLICY_VERSION = '2012-10-17'
+
+/** The host role's trust policy (EC2 may assume it) and its inline policy (the bucket only). */
+export function hostPolicies(bucket: string): { trust: object; bucket: object } {
+  return {
+    trust: {
+      Version: POLICY_VERSION,
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    },
+    bucket: {
+      Version: POLICY_VERSION,
+      Statement: [
+        {
+          Sid: 'UploadObjects',
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+          Resource: `arn:aws:s3:::${bucket}/*`,
+        },
+        { Sid: 'ListUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${bucket}` },
+      ],
+    },
+  }
+}
+
+/** A policy document as IAM returns it (URL-encoded JSON), parsed; null when unreadable. */
+export function parsePolicyDocument(doc: string | undefined): unknown {
+  if (!doc) return null
+  for (const text of [doc, safeDecode(doc)]) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      // try the next form
+    }
+  }
+  return null
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** Deep equality of two JSON values (key order ignored). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(norm)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)]))
+        : v
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b))
+}
+
+const INSTALL_PATH = '/opt/mymdb/install-docker.sh'
+const HEREDOC = 'MYMDB_INSTALL_DOCKER_EOF'
+/** EC2 limit for user-data (before base64). */
+export const USER_DATA_LIMIT = 16 * 1024
+
+/**
+ * The instance's user-data: a bash script that writes install-docker.sh (verbatim) to the host
+ * and runs it for the login user (added to the docker group). Safe to run again.
+ */
+export function renderUserData(installScript: string, loginUser: string): string {
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(loginUser)) throw new Error(`not a Unix user name: ${loginUser}`)
+  if (installScript.split('\n').includes(HEREDOC)) throw new Error(`the install script contains the line ${HEREDOC}`)
+  const body = installScript.endsWith('\n') ? installScript : `${installScript}\n`
+  const text = `#!/bin/bash
+# MyMDB host setup (EC2 user-data, run by cloud-init as root on first boot): installs Docker,
+# Compose v2 and buildx with the project's scripts/install-docker.sh and lets ${loginUser} use Docker.
+# Safe to run again: the script only does what is missing.
+set -o errexit -o nounset -o pipefail
+install -d -m 0755 ${dirname(INSTALL_PATH)}
+cat >${INSTALL_PATH} <<'${HEREDOC}'
+${body}${HEREDOC}
+chmod 0755 ${INSTALL_PATH}
+${INSTALL_PATH} ${loginUser} 2>&1 | tee -a /var/log/mymdb-install-docker.log
+`
+  if (Buffer.byteLength(text) > USER_DATA_LIMIT) throw new Error(`user-data is larger than ${USER_DATA_LIMIT} bytes`)
+  return text
+}
+
+export interface LaunchSpec {
+  stage: string
+  amiId: string
+  instanceType: string
+  keyName: string
+  securityGroupId: string
+  instanceProfile: string
+  userData: string
+}
+
+/** A ClientToken that is the same for retries of one launch (same inputs), new after a destroy (new group id). */
+export function launchToken(spec: LaunchSpec): string {
+  const h = createHash('sha256')
+  for (const v of [spec.stage, spec.amiId, spec.instanceType, spec.keyName, spec.securityGroupId, spec.instanceProfile, spec.userData])
+    h.update(`${v}\0`)
+  return `${stageName(spec.stage)}-${h.digest('hex').slice(0, 32)}`.slice(0, 64)
+}
+
+/** The RunInstances request of the host (pure). */
+export function runInstancesInput(spec: LaunchSpec): RunInstancesCommandInput {
+  const tags = [{ Key: 'Name', Value: stageName(spec.stage) }, ...stageTags(spec.stage)]
+  return {
+    ImageId: spec.amiId,
+    InstanceType: spec.instanceType as RunInstancesCommandInput['InstanceType'],
+    MinCount: 1,
+    MaxCount: 1,
+    KeyName: spec.keyName,
+    SecurityGroupIds: [spec.securityGroupId],
+    IamInstanceProfile: { Name: spec.instanceProfile },
+    UserData: Buffer.from(spec.userData).toString('base64'),
+    // IMDSv2 only; hop limit 2 so that containers (one hop further) can still get the role's credentials.
+    MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' },
+    TagSpecifications: [
+      { ResourceType: 'instance', Tags: tags },
+      { ResourceType: 'volume', Tags: tags },
+    ],
+    ClientToken: launchToken(spec),
+  }
+}
+
+export interface HostInfo {
+  instanceId: string
+  state: string
+  publicIp?: string
+  publicDns?: string
+}
+
+export type Action = 'exists' | 'create' | 'update' | 'import' | 'start'
+
+export interface PlanItem {
+  resource: string
+  action: Action
+  detail: string
+}
+
+/** What is there now (read-only lookups), for planHost. */
+export interface HostState {
+  keyPairInEc2: boolean
+  keyFile: KeyFile
+  securityGroup: { id: string; ingress: Rule[] } | null
+  role: { exists: boolean; policy: unknown }
+  instanceProfile: { exists: boolean; roles: string[] } | null
+  instance: HostInfo | null
+}
+
+/** The plan (pure): one line per resource saying exists / create / update / import / start. */
+export function planHost(state: HostState, want: { stage: string; sshCidr: string; bucket: string }): PlanItem[] {
+  const n = hostNames(want.stage)
+  const items: PlanItem[] = []
+  const kp = keyPairAction(state.keyPairInEc2, state.keyFile.exists, n.keyPair, state.keyFile.path)
+  items.push({
+    resource: `key pair ${n.keyPair}`,
+    action: kp,
+    detail:
+      kp === 'exists'
+        ? `private key ${state.keyFile.path}`
+        : kp === 'import'
+          ? `public key of ${state.keyFile.path}`
+          : `ed25519, private key saved to ${state.keyFile.path}`,
+  })
+  if (!state.securityGroup) {
+    items.push({ resource: `security group ${n.securityGroup}`, action: 'create', detail: `80, 443 from anywhere; 22 from ${want.sshCidr}` })
+  } else {
+    const { add, revoke } = planIngress(state.securityGroup.ingress, want.sshCidr)
+    const changes = [...add.map((r) => `add ${r.port} from ${r.cidr}`), ...revoke.map((r) => `revoke ${r.port} from ${r.cidr}`)]
+    items.push({
+      resource: `security group ${n.securityGroup}`,
+      action: changes.length > 0 ? 'update' : 'exists',
+      detail: changes.length > 0 ? changes.join(', ') : `${state.securityGroup.id}; 22 from ${want.sshCidr}`,
+    })
+  }
+  const policy = hostPolicies(want.bucket).bucket
+  items.push({
+    resource: `IAM role ${n.role}`,
+    action: !state.role.exists ? 'create' : sameJson(state.role.policy, policy) ? 'exists' : 'update',
+    detail: !state.role.exists || !sameJson(state.role.policy, policy) ? `S3 access to ${want.bucket} only` : `S3 access to ${want.bucket}`,
+  })
+  const profile = state.instanceProfile
+  items.push({
+    resource: `instance profile ${n.instanceProfile}`,
+    action: !profile ? 'create' : profile.roles.includes(n.role) ? 'exists' : 'update',
+    detail: !profile || !profile.roles.includes(n.role) ? `with role ${n.role}` : `role ${n.role}`,
+  })
+  const inst = state.instance
+  items.push({
+    resource: `instance ${n.instance}`,
+    action: !inst ? 'create' : inst.state === 'stopped' || inst.state === 'stopping' ? 'start' : 'exists',
+    detail: inst ? `${inst.instanceId} (${inst.state})` : 'new',
+  })
+  return items
+}
+
+// --- lookups -----------------------------------------------------------------------------------
+
+/** The stage's host (not terminated), found by its Project/Stage tags; null when there is none. */
+export async function findHost(clients: AwsClients, stage: string, states: string[] = LIVE_STATES): Promise<HostInfo | null> {
+  const found: Instance[] = []
+  let NextToken: string | undefined
+  do {
+    const page = await aws('look up the host instance', () =>
+      clients.ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            ...stageTags(stage).map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] })),
+            { Name: 'instance-state-name', Values: states },
+          ],
+          NextToken,
+        }),
+      ),
+    )
+    for (const r of page.Reservations ?? []) found.push(...(r.Instances ?? []))
+    NextToken = page.NextToken
+  } while (NextToken)
+  if (found.length === 0) return null
+  // The oldest one is the host (a twin would be a bug; destroy removes all of them).
+  found.sort((a, b) => (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0))
+  const i = found[0] as Instance
+  return {
+    instanceId: i.InstanceId ?? '',
+    state: i.State?.Name ?? 'unknown',
+    publicIp: i.PublicIpAddress || undefined,
+    publicDns: i.PublicDnsName || undefined,
+  }
+}
+
+/** All of the stage's instances in `states` (destroy terminates every one). */
+export async function findHosts(clients: AwsClients, stage: string, states: string[]): Promise<string[]> {
+  const ids: string[] = []
+  let NextToken: string | undefined
+  do {
+    const page = await aws('look up the host instances', () =>
+      clients.ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            ...stageTags(stage).map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] })),
+            { Name: 'instance-state-name', Values: states },
+          ],
+          NextToken,
+        }),
+      ),
+    )
+    for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) if (i.InstanceId) ids.push(i.InstanceId)
+    NextToken = page.NextToken
+  } while (NextToken)
+  return ids
+}
+
+export async function keyPairExists(clients: AwsClients, name: string): Promise<boolean> {
+  try {
+    const r = await clients.ec2.send(new DescribeKeyPairsCommand({ KeyNames: [name] }))
+    return (r.KeyPairs ?? []).some((k) => k.KeyName === name)
+  } catch (err) {
+    if (awsErrorCode(err) === 'InvalidKeyPair.NotFound') return false
+    throw explainAwsError(err, 'look up the key pair')
+  }
+}
+
+export async function defaultVpcId(clients: AwsClients): Promise<string> {
+  const r = await aws('look up the default VPC', () =>
+    clients.ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] })),
+  )
+  const id = r.Vpcs?.[0]?.VpcId
+  if (!id)
+    throw new UserError(
+      `region ${clients.region} has no default VPC: create one with \`aws ec2 create-default-vpc --region ${clients.region}\``,
+    )
+  return id
+}
+
+/** The stage's web security group: by name in `vpcId`, or anywhere by name + stage tags. */
+export async function findSecurityGroup(clients: AwsClients, stage: string, vpcId?: string): Promise<{ id: string; ingress: Rule[] } | null> {
+  const name = hostNames(stage).securityGroup
+  const Filters = [
+    { Name: 'group-name', Values: [name] },
+    ...(vpcId ? [{ Name: 'vpc-id', Values: [vpcId] }] : stageTags(stage).map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] }))),
+  ]
+  const r = await aws('look up the security group', () => clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters })))
+  const g = r.SecurityGroups?.find((x) => x.GroupName === name)
+  return g?.GroupId ? { id: g.GroupId, ingress: flattenIngress(g.IpPermissions) } : null
+}
+
+function notFound(err: unknown): boolean {
+  return awsErrorCode(err) === 'NoSuchEntity' || awsErrorCode(err) === 'NoSuchEntityException'
+}
+
+export async function readRole(clients: AwsClients, stage: string): Promise<{ exists: boolean; policy: unknown }> {
+  const n = hostNames(stage)
+  try {
+    await clients.iam.send(new GetRoleCommand({ RoleName: n.role }))
+  } catch (err) {
+    if (notFound(err)) return { exists: false, policy: null }
+    throw explainAwsError(err, 'look up the IAM role')
+  }
+  try {
+    const p = await clients.iam.send(new GetRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy }))
+    return { exists: true, policy: parsePolicyDocument(p.PolicyDocument) }
+  } catch (err) {
+    if (notFound(err)) return { exists: true, policy: null }
+    throw explainAwsError(err, 'read the IAM role policy')
+  }
+}
+
+export async function readInstanceProfile(clients: AwsClients, stage: string): Promise<{ exists: boolean; roles: string[] } | null> {
+  try {
+    const r = await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: hostNames(stage).instanceProfile }))
+    return { exists: true, roles: (r.InstanceProfile?.Roles ?? []).map((x) => x.RoleName ?? '') }
+  } catch (err) {
+    if (notFound(err)) return null
+    throw explainAwsError(err, 'look up the instance profile')
+  }
+}
+
+/** Everything planHost needs, read without changing anything. */
+export async function readHostState(clients: AwsClients, stage: string, keyFile: KeyFile, vpcId: string): Promise<HostState> {
+  const n = hostNames(stage)
+  return {
+    keyPairInEc2: await keyPairExists(clients, n.keyPair),
+    keyFile,
+    securityGroup: await findSecurityGroup(clients, stage, vpcId),
+    role: await readRole(clients, stage),
+    instanceProfile: await readInstanceProfile(clients, stage),
+    instance: await findHost(clients, stage),
+  }
+}
+
+/** The AMI: MYMDB_AMI_ID, else the value of the SSM parameter MYMDB_AMI_SSM_PARAMETER. */
+export async function resolveAmi(clients: AwsClients, s: Pick<HostSettings, 'MYMDB_AMI_ID' | 'MYMDB_AMI_SSM_PARAMETER'>): Promise<string> {
+  if (s.MYMDB_AMI_ID) return s.MYMDB_AMI_ID
+  try {
+    const r = await clients.ssm.send(new GetParameterCommand({ Name: s.MYMDB_AMI_SSM_PARAMETER }))
+    const v = r.Parameter?.Value?.trim()
+    if (!v || !/^ami-[0-9a-f]+$/.test(v)) throw new UserError(`SSM parameter ${s.MYMDB_AMI_SSM_PARAMETER} is not an AMI id (${v ?? 'empty'}): set MYMDB_AMI_ID`)
+    return v
+  } catch (err) {
+    if (awsErrorCode(err) === 'ParameterNotFound')
+      throw new UserError(
+        `SSM parameter ${s.MYMDB_AMI_SSM_PARAMETER} does not exist in ${clients.region}: set MYMDB_AMI_ID=ami-... (an AMI of this region), or MYMDB_AMI_SSM_PARAMETER to an existing parameter`,
+      )
+    throw explainAwsError(err, `read the SSM parameter ${s.MYMDB_AMI_SSM_PARAMETER}`)
+  }
+}
+
+/** Your public IPv4 as a /32 (https://checkip.amazonaws.com). */
+export async function myPublicCidr(fetchFn: typeof fetch = fetch, timeoutMs = 5000): Promise<string> {
+  let text = ''
+  try {
+    const r = await fetchFn('https://checkip.amazonaws.com', { signal: AbortSignal.timeout(timeoutMs) })
+    if (!r.ok) throw new Error(`HTTP ${r.status}`)
+    text = (await r.text()).trim()
+  } catch (err) {
+    throw new UserError(
+      `could not find your public IP address (https://checkip.amazonaws.com: ${err instanceof Error ? err.message : String(err)}): set MYMDB_SSH_CIDR, e.g. MYMDB_SSH_CIDR=203.0.113.7/32`,
+    )
+  }
+  if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text))
+    throw new UserError(`https://checkip.amazonaws.com answered ${JSON.stringify(text.slice(0, 40))}, not an IPv4 address: set MYMDB_SSH_CIDR`)
+  return `${text}/32`
+}
+
+// --- steps (each finds first, then creates or fixes; safe to repeat) ----------------------------
+
+export async function ensureKeyPair(clients: AwsClients, stage: string, keyFile: KeyFile, log: Log): Promise<KeyPairAction> {
+  const name = hostNames(stage).keyPair
+  const action = keyPairAction(await keyPairExists(clients, name), keyFile.exists, name, keyFile.path)
+  const TagSpecifications = [{ ResourceType: 'key-pair' as const, Tags: [{ Key: 'Name', Value: name }, ...stageTags(stage)] }]
+  if (action === 'import' && keyFile.exists) {
+    await aws('import the key pair', () =>
+      clients.ec2.send(new ImportKeyPairCommand({ KeyName: name, PublicKeyMaterial: Buffer.from(keyFile.publicKey), TagSpecifications })),
+    )
+    log.info(`[host] key pair ${name}: imported the public key of ${keyFile.path}`)
+  } else if (action === 'create') {
+    const r = await aws('create the key pair', () =>
+      clients.ec2.send(new CreateKeyPairCommand({ KeyName: name, KeyType: 'ed25519', KeyFormat: 'pem', TagSpecifications })),
+    )
+    if (!r.KeyMaterial) throw new Error('CreateKeyPair returned no private key')
+    saveKeyFile(keyFile.path, r.KeyMaterial)
+    log.info(`[host] key pair ${name}: created; private key saved to ${keyFile.path} (mode 0600)`)
+  }
+  return action
+}
+
+/** Writes a private key with mode 0600 (its directory 0700 when created); never overwrites. */
+export function saveKeyFile(path: string, material: string): void {
+  const dir = dirname(path)
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
+  writeFileSync(path, material.endsWith('\n') ? material : `${material}\n`, { mode: 0o600, flag: 'wx' })
+  chmodSync(path, 0o600)
+}
+
+export async function ensureSecurityGroup(clients: AwsClients, stage: string, vpcId: string, sshCidr: string, log: Log): Promise<string> {
+  const name = hostNames(stage).securityGroup
+  let group = await findSecurityGroup(clients, stage, vpcId)
+  if (!group) {
+    const r = await aws('create the security group', () =>
+      clients.ec2.send(
+        new CreateSecurityGroupCommand({
+          GroupName: name,
+          Description: `MyMDB ${stage}: web from anywhere, SSH from the deployer`,
+          VpcId: vpcId,
+          TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: 'Name', Value: name }, ...stageTags(stage)] }],
+        }),
+      ),
+    )
+    group = { id: r.GroupId ?? '', ingress: [] }
+    log.info(`[host] security group ${name}: created (${group.id})`)
+  }
+  const { add, revoke } = planIngress(group.ingress, sshCidr)
+  const id = group.id
+  if (revoke.length > 0) {
+    await aws('revoke stale security group rules', () =>
+      clients.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(revoke) })),
+    )
+    log.info(`[host] security group ${name}: revoked ${revoke.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
+  }
+  if (add.length > 0) {
+    await aws('add security group rules', () =>
+      clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(add) })),
+    )
+    log.info(`[host] security group ${name}: allowed ${add.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
+  }
+  return id
+}
+
+export async function ensureHostRole(clients: AwsClients, stage: string, bucket: string, log: Log): Promise<void> {
+  const n = hostNames(stage)
+  const policies = hostPolicies(bucket)
+  const role = await readRole(clients, stage)
+  if (!role.exists) {
+    await aws('create the IAM role', () =>
+      clients.iam.send(
+        new CreateRoleCommand({
+          RoleName: n.role,
+          AssumeRolePolicyDocument: JSON.stringify(policies.trust),
+          Description: `MyMDB ${stage} host: access to the upload bucket`,
+          Tags: stageTags(stage),
+        }),
+      ),
+    )
+    log.info(`[host] IAM role ${n.role}: created`)
+  }
+  if (!sameJson(role.policy, policies.bucket)) {
+    await aws('set the IAM role policy', () =>
+      clients.iam.send(new PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
+    )
+    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${bucket} only`)
+  }
+  const profile = await readInstanceProfile(clients, stage)
+  if (!profile) {
+    await aws('create the instance profile', () =>
+      clients.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, Tags: stageTags(stage) })),
+    )
+    log.info(`[host] instance profile ${n.instanceProfile}: created`)
+  }
+  if (!profile?.roles.includes(n.role)) {
+    await aws('add the role to the instance profile', () =>
+      clients.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: n.role })),
+    )
+    log.info(`[host] instance profile ${n.instanceProfile}: holds role ${n.role}`)
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * Starts the launch (or reuses the stage's instance, starting it when stopped) and returns its id.
+ * A new instance profile takes a few seconds to be usable by EC2: that error is retried with the
+ * same ClientToken, so a retry can never make a second instance.
+ */
+export async function ensureInstance(clients: AwsClients, spec: Omit<LaunchSpec, 'amiId'> & { ami: () => Promise<string> }, log: Log): Promise<string> {
+  const name = hostNames(spec.stage).instance
+  const existing = await findHost(clients, spec.stage)
+  if (existing) {
+    if (existing.state === 'stopping') {
+      log.info(`[host] instance ${existing.instanceId} is stopping; waiting for it to stop before starting it`)
+      await waitUntilInstanceStopped({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [existing.instanceId] })
+    }
+    if (existing.state === 'stopped' || existing.state === 'stopping') {
+      await aws('start the instance', () => clients.ec2.send(new StartInstancesCommand({ InstanceIds: [existing.instanceId] })))
+      log.info(`[host] instance ${name}: started ${existing.instanceId} again`)
+    } else {
+      log.info(`[host] instance ${name}: ${existing.instanceId} exists (${existing.state})`)
+    }
+    return existing.instanceId
+  }
+  const input = runInstancesInput({ ...spec, amiId: await spec.ami() })
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const r = await clients.ec2.send(new RunInstancesCommand(input))
+      const id = r.Instances?.[0]?.InstanceId
+      if (!id) throw new Error('RunInstances returned no instance')
+      log.info(`[host] instance ${name}: launched ${id} (${input.InstanceType}, ${input.ImageId})`)
+      return id
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : ''
+      if (awsErrorCode(err) === 'InvalidParameterValue' && /instance profile|iamInstanceProfile/i.test(msg) && attempt < 12) {
+        log.info(`[host] the new instance profile is not visible to EC2 yet; retrying in 5 s (${attempt}/12)`)
+        await sleep(5000)
+        continue
+      }
+      throw explainAwsError(err, 'launch the instance')
+    }
+  }
+}
+
+export async function waitRunning(clients: AwsClients, instanceId: string): Promise<HostInfo> {
+  try {
+    await waitUntilInstanceRunning({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [instanceId] })
+  } catch (err) {
+    throw new UserError(`instance ${instanceId} did not reach "running" within ${RUNNING_TIMEOUT_SECONDS} s (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): see the EC2 console`)
+  }
+  const r = await aws('describe the instance', () => clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })))
+  const i = r.Reservations?.[0]?.Instances?.[0]
+  return { instanceId, state: i?.State?.Name ?? 'unknown', publicIp: i?.PublicIpAddress || undefined, publicDns: i?.PublicDnsName || undefined }
+}
+
+/** Tries a TCP connection to host:port until it succeeds (true) or timeoutMs passes (false). */
+export async function waitForTcp(host: string, port: number, timeoutMs: number, intervalMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const left = deadline - Date.now()
+    const ok = await new Promise<boolean>((done) => {
+      const sock = connect({ host, port })
+      const timer = setTimeout(() => finish(false), Math.max(100, Math.min(5000, left)))
+      function finish(v: boolean) {
+        clearTimeout(timer)
+        sock.destroy()
+        done(v)
+      }
+      sock.once('connect', () => finish(true))
+      sock.once('error', () => finish(false))
+    })
+    if (ok) return true
+    if (Date.now() + intervalMs > deadline) return false
+    await sleep(intervalMs)
+  }
+}
+
+/** Stops the stage's instance (its disk stays) and waits until it is stopped. Safe to repeat. */
+export async function stopHost(clients: AwsClients, stage: string, log: Log): Promise<HostInfo | null> {
+  const host = await findHost(clients, stage)
+  if (!host) {
+    log.info(`[stop] no EC2 host for stage ${stage} in ${clients.region}: nothing to stop`)
+    return null
+  }
+  if (host.state === 'stopped') {
+    log.info(`[stop] instance ${host.instanceId} is already stopped`)
+    return host
+  }
+  if (host.state !== 'stopping') await aws('stop the instance', () => clients.ec2.send(new StopInstancesCommand({ InstanceIds: [host.instanceId] })))
+  await log.step('stop', `stopping instance ${host.instanceId}`, () =>
+    waitUntilInstanceStopped({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [host.instanceId] }),
+  )
+  log.info(`[stop] instance ${host.instanceId} stopped; its disk (and the database on it) stays. Start it again: npm run deploy:aws`)
+  return { ...host, state: 'stopped', publicIp: undefined }
+}
+
+// --- the task ----------------------------------------------------------------------------------
+
+/** Checked settings + the key file, before any AWS call (EnvError/ConfigError: exit 2). */
+export function hostSettings(env: Env, envFile: string): { values: HostSettings; keyFile: KeyFile } {
+  const raw = loadEnv(env, envFile)
+  const values = checkEnv(hostSpec, raw)
+  const home = raw.HOME || homedir()
+  const keyFile = inspectKeyFile(keyFilePath(values.MYMDB_SSH_KEY_FILE, values.MYMDB_STAGE, home), stageName(values.MYMDB_STAGE))
+  return { values, keyFile }
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
+  return runTask(env, partial, async (deps) => {
+    const { log } = deps
+
+    // check: options and settings (nothing touches AWS before these pass)
+    const flags = parseFlags(
+      argv,
+      {
+        help: { type: 'boolean', short: 'h' },
+        'dry-run': { type: 'boolean' },
+        'no-wait-ssh': { type: 'boolean' },
+      },
+      'npm run host -- --help',
+    )
+    if (flags.help) {
+      log.info(HELP)
+      return 0
+    }
+    const dryRun = flags['dry-run'] ?? false
+    const { values: s, keyFile } = hostSettings(env, deps.envFile)
+    const installScript = readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8')
+    const userData = renderUserData(installScript, s.MYMDB_SSH_USER)
+    const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(partial?.fetch ?? fetch))
+    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, env)
+    const stage = s.MYMDB_STAGE
+    const n = hostNames(stage)
+
+    // plan
+    const vpcId = await defaultVpcId(clients)
+    const state = await readHostState(clients, stage, keyFile, vpcId)
+    const plan = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET })
+    log.info(`[host] stage ${stage} in ${s.AWS_REGION} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
+    const width = Math.max(...plan.map((p) => p.resource.length))
+    for (const p of plan) log.info(`[host]   ${p.resource.padEnd(width)}  ${p.action.padEnd(6)}  ${p.detail}`)
+    const ami = async () => {
+      const id = await resolveAmi(clients, s)
+      log.info(`[host] AMI ${id}${s.MYMDB_AMI_ID ? ' (MYMDB_AMI_ID)' : ` (from ${s.MYMDB_AMI_SSM_PARAMETER})`}`)
+      return id
+    }
+    if (dryRun) {
+      if (!state.instance) await ami()
+      log.info('[host] dry run: nothing was changed')
+      return 0
+    }
+
+    // apply
+    await ensureKeyPair(clients, stage, keyFile, log)
+    const securityGroupId = await ensureSecurityGroup(clients, stage, vpcId, sshCidr, log)
+    await ensureHostRole(clients, stage, s.DJANGO_UPLOAD_S3_BUCKET, log)
+    const instanceId = await ensureInstance(
+      clients,
+      { stage, ami, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, securityGroupId, instanceProfile: n.instanceProfile, userData },
+      log,
+    )
+    const host = await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)
+    const address = s.MYMDB_HOST_ADDRESS ?? host.publicIp
+    if (flags['no-wait-ssh']) {
+      log.info('[host] --no-wait-ssh: not waiting for SSH')
+    } else if (!address) {
+      throw new UserError(`instance ${instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
+    } else {
+      const port = s.MYMDB_HOST_SSH_PORT
+      const up = await log.step('host', `waiting for SSH on ${address}:${port}`, () => waitForTcp(address, port, SSH_TIMEOUT_SECONDS * 1000), 15)
+      if (!up)
+        throw new UserError(
+          `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${sshCidr}) is your address, and the instance's system log in the EC2 console`,
+        )
+    }
+
+    // summary
+    log.info(`[host] ready: ${instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
+    log.info(`[host] ssh -i ${keyFile.path} ${s.MYMDB_SSH_USER}@${address ?? host.publicIp ?? '<address>'}${s.MYMDB_HOST_SSH_PORT !== 22 ? ` -p ${s.MYMDB_HOST_SSH_PORT}` : ''}`)
+    log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)

@@ -1,0 +1,379 @@
+import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import ssh2 from 'ssh2'
+import { main as destroyMain, removalLines } from '../../tasks/destroy-aws.ts'
+import {
+  desiredIngress,
+  flattenIngress,
+  hostPolicies,
+  inspectKeyFile,
+  keyFilePath,
+  keyPairAction,
+  launchToken,
+  main,
+  myPublicCidr,
+  parsePolicyDocument,
+  planHost,
+  planIngress,
+  publicKeyViaNode,
+  renderUserData,
+  runInstancesInput,
+  sameJson,
+  saveKeyFile,
+  toIpPermissions,
+  waitForTcp,
+  type HostState,
+  type LaunchSpec,
+} from '../../tasks/host.ts'
+import type { AwsClients } from '../../tasks/lib/aws.ts'
+import { main as stopMain } from '../../tasks/stop.ts'
+import { noDocker, tempDir, testDeps } from './fakes.ts'
+
+const INSTALL = readFileSync(new URL('../../scripts/install-docker.sh', import.meta.url), 'utf8')
+
+/** An awsClients factory that fails the test when called (no AWS call may happen). */
+const noAws = () => {
+  throw new Error('unexpected AWS call')
+}
+
+const BASE_ENV = { AWS_REGION: 'us-west-2', DJANGO_UPLOAD_S3_BUCKET: 'mymdb-uploads-test', MYMDB_SSH_CIDR: '203.0.113.7/32' }
+
+function ed25519Pem(): string {
+  return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+}
+
+describe('host: pure parts', () => {
+  it('policies: EC2 trust; objects of the bucket and listing of the bucket only', () => {
+    const { trust, bucket } = hostPolicies('b1')
+    assert.deepEqual(trust, {
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    })
+    const st = (bucket as { Statement: { Action: string | string[]; Resource: string; Effect: string }[] }).Statement
+    assert.equal(st.length, 2)
+    assert.deepEqual(st[0]?.Action, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'])
+    assert.equal(st[0]?.Resource, 'arn:aws:s3:::b1/*')
+    assert.equal(st[1]?.Action, 's3:ListBucket')
+    assert.equal(st[1]?.Resource, 'arn:aws:s3:::b1')
+    assert.ok(st.every((s) => s.Effect === 'Allow'))
+    assert.ok(st.every((s) => [s.Action].flat().every((a) => !a.includes('*'))), 'no wildcard actions')
+  })
+
+  it('policy documents as IAM returns them (URL-encoded) compare equal regardless of key order', () => {
+    const doc = hostPolicies('b1').bucket
+    assert.ok(sameJson(parsePolicyDocument(encodeURIComponent(JSON.stringify(doc))), doc))
+    assert.ok(sameJson(parsePolicyDocument(JSON.stringify(doc)), doc))
+    assert.ok(sameJson({ a: 1, b: [1, { c: 2, d: 3 }] }, { b: [1, { d: 3, c: 2 }], a: 1 }))
+    assert.ok(!sameJson(parsePolicyDocument(JSON.stringify(hostPolicies('b2').bucket)), doc))
+    assert.equal(parsePolicyDocument(undefined), null)
+    assert.equal(parsePolicyDocument('%zz not json'), null)
+  })
+
+  it('user-data: bash that writes install-docker.sh verbatim and runs it for the login user', () => {
+    const ud = renderUserData(INSTALL, 'admin')
+    assert.ok(ud.startsWith('#!/bin/bash\n'))
+    assert.ok(ud.includes(INSTALL), 'the install script verbatim')
+    assert.match(ud, /set -o errexit/)
+    assert.match(ud, /<<'MYMDB_INSTALL_DOCKER_EOF'\n/, 'quoted heredoc: nothing in the script is expanded')
+    assert.match(ud, /^\/opt\/mymdb\/install-docker\.sh admin /m)
+    // idempotent: the file is overwritten (>), the script itself only does what is missing
+    assert.match(ud, /^cat >\/opt\/mymdb\/install-docker\.sh/m)
+    assert.doesNotMatch(ud, />>\/opt/)
+    assert.equal(renderUserData(INSTALL, 'admin'), ud, 'same input, same output')
+    assert.ok(Buffer.byteLength(ud) < 16 * 1024)
+    assert.throws(() => renderUserData(INSTALL, 'bad user; rm -rf /'), /not a Unix user name/)
+    assert.throws(() => renderUserData('echo\nMYMDB_INSTALL_DOCKER_EOF\n', 'admin'), /contains the line/)
+    assert.ok(renderUserData('echo hi', 'ubuntu').includes('echo hi\nMYMDB_INSTALL_DOCKER_EOF\n'))
+  })
+
+  it('ingress: 80/443 from anywhere (v4+v6), 22 from the deployer only, never the Docker API', () => {
+    const want = desiredIngress('198.51.100.9/32')
+    assert.deepEqual(
+      want.map((r) => `${r.port} ${r.cidr}`),
+      ['80 0.0.0.0/0', '80 ::/0', '443 0.0.0.0/0', '443 ::/0', '22 198.51.100.9/32'],
+    )
+    assert.ok(!want.some((r) => r.port === 2375 || r.port === 2376))
+    const perms = toIpPermissions(want)
+    assert.deepEqual(perms[1], { IpProtocol: 'tcp', FromPort: 80, ToPort: 80, Ipv6Ranges: [{ CidrIpv6: '::/0', Description: 'HTTP' }] })
+    assert.deepEqual(flattenIngress(perms), want)
+  })
+
+  it('ingress re-runs: add what is missing, revoke the old SSH source and Docker API rules, leave the rest', () => {
+    assert.deepEqual(planIngress(desiredIngress('1.1.1.1/32'), '1.1.1.1/32'), { add: [], revoke: [] })
+    const current = [
+      { port: 80, cidr: '0.0.0.0/0' },
+      { port: 22, cidr: '1.1.1.1/32' },
+      { port: 2376, cidr: '0.0.0.0/0' },
+      { port: 8080, cidr: '10.0.0.0/8' },
+    ]
+    const { add, revoke } = planIngress(current, '2.2.2.2/32')
+    assert.deepEqual(add.map((r) => `${r.port} ${r.cidr}`), ['80 ::/0', '443 0.0.0.0/0', '443 ::/0', '22 2.2.2.2/32'])
+    assert.deepEqual(revoke.map((r) => `${r.port} ${r.cidr}`), ['22 1.1.1.1/32', '2376 0.0.0.0/0'])
+  })
+
+  it('RunInstances request: IMDSv2 with hop limit 2, tags on instance and volume, profile, base64 user-data', () => {
+    const spec: LaunchSpec = {
+      stage: 'qa',
+      amiId: 'ami-12345678',
+      instanceType: 't3.small',
+      keyName: 'mymdb-qa',
+      securityGroupId: 'sg-1',
+      instanceProfile: 'mymdb-qa-host',
+      userData: '#!/bin/bash\necho hi\n',
+    }
+    const input = runInstancesInput(spec)
+    assert.deepEqual(input.MetadataOptions, { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' })
+    assert.equal(Buffer.from(input.UserData ?? '', 'base64').toString(), spec.userData)
+    assert.deepEqual(input.IamInstanceProfile, { Name: 'mymdb-qa-host' })
+    assert.deepEqual(input.SecurityGroupIds, ['sg-1'])
+    assert.equal(input.KeyName, 'mymdb-qa')
+    assert.equal(input.MinCount, 1)
+    assert.equal(input.MaxCount, 1)
+    assert.deepEqual(input.TagSpecifications?.map((t) => t.ResourceType), ['instance', 'volume'])
+    for (const t of input.TagSpecifications ?? [])
+      assert.deepEqual(t.Tags, [
+        { Key: 'Name', Value: 'mymdb-qa' },
+        { Key: 'Project', Value: 'mymdb' },
+        { Key: 'Stage', Value: 'qa' },
+      ])
+    // same launch -> same token (a retry cannot make a twin); after a destroy the group is new -> new token
+    assert.equal(input.ClientToken, launchToken(spec))
+    assert.ok((input.ClientToken ?? '').length <= 64)
+    assert.notEqual(launchToken({ ...spec, securityGroupId: 'sg-2' }), input.ClientToken)
+  })
+
+  it('key pair decisions: exists / import / create, and the unrecoverable case', () => {
+    assert.equal(keyPairAction(true, true, 'k', '/f'), 'exists')
+    assert.equal(keyPairAction(false, true, 'k', '/f'), 'import')
+    assert.equal(keyPairAction(false, false, 'k', '/f'), 'create')
+    assert.throws(() => keyPairAction(true, false, 'mymdb-x', '/home/u/.ssh/mymdb-x.pem'), (err: Error) => {
+      assert.match(err.message, /\/home\/u\/\.ssh\/mymdb-x\.pem/)
+      assert.match(err.message, /MYMDB_SSH_KEY_FILE/)
+      assert.match(err.message, /destroy:aws|delete-key-pair/)
+      return true
+    })
+  })
+
+  it('key file path: default ~/.ssh/mymdb-<stage>.pem, ~ expanded', () => {
+    assert.equal(keyFilePath(undefined, 'qa', '/home/u'), '/home/u/.ssh/mymdb-qa.pem')
+    assert.equal(keyFilePath('~/keys/k.pem', 'qa', '/home/u'), '/home/u/keys/k.pem')
+    assert.equal(keyFilePath('/abs/k.pem', 'qa', '/home/u'), '/abs/k.pem')
+  })
+
+  it('plan: everything to create on an empty account, everything exists afterwards', () => {
+    const empty: HostState = {
+      keyPairInEc2: false,
+      keyFile: { path: '/k.pem', exists: false },
+      securityGroup: null,
+      role: { exists: false, policy: null },
+      instanceProfile: null,
+      instance: null,
+    }
+    const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1' }
+    assert.deepEqual(planHost(empty, want).map((p) => `${p.resource}: ${p.action}`), [
+      'key pair mymdb-qa: create',
+      'security group mymdb-qa-web: create',
+      'IAM role mymdb-qa-host: create',
+      'instance profile mymdb-qa-host: create',
+      'instance mymdb-qa: create',
+    ])
+    const done: HostState = {
+      keyPairInEc2: true,
+      keyFile: { path: '/k.pem', exists: true, publicKey: 'ssh-ed25519 AAAA' },
+      securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32') },
+      role: { exists: true, policy: hostPolicies('b1').bucket },
+      instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
+      instance: { instanceId: 'i-1', state: 'running' },
+    }
+    assert.ok(planHost(done, want).every((p) => p.action === 'exists'))
+    // changes: new IP, other bucket, profile without role, stopped instance, local key only
+    const changed = planHost(
+      {
+        ...done,
+        keyPairInEc2: false,
+        role: { exists: true, policy: hostPolicies('old').bucket },
+        instanceProfile: { exists: true, roles: [] },
+        instance: { instanceId: 'i-1', state: 'stopped' },
+      },
+      { ...want, sshCidr: '2.2.2.2/32' },
+    )
+    assert.deepEqual(changed.map((p) => p.action), ['import', 'update', 'update', 'update', 'start'])
+    assert.match(changed[1]?.detail ?? '', /add 22 from 2\.2\.2\.2\/32, revoke 22 from 1\.1\.1\.1\/32/)
+    assert.throws(() => planHost({ ...done, keyFile: { path: '/k.pem', exists: false } }, want), /cannot give the private key again/)
+  })
+
+  it('public IP lookup: a /32 from checkip, a clear error otherwise', async () => {
+    const answer = (body: string, status = 200) => (async () => new Response(body, { status })) as unknown as typeof fetch
+    assert.equal(await myPublicCidr(answer('203.0.113.7\n')), '203.0.113.7/32')
+    await assert.rejects(myPublicCidr(answer('<html>', 200)), /not an IPv4 address: set MYMDB_SSH_CIDR/)
+    await assert.rejects(myPublicCidr(answer('', 503)), /HTTP 503.*set MYMDB_SSH_CIDR/)
+    const offline = (async () => {
+      throw new TypeError('fetch failed')
+    }) as unknown as typeof fetch
+    await assert.rejects(myPublicCidr(offline), /could not find your public IP address .*fetch failed/)
+  })
+
+  it('waitForTcp: true once something listens, false after the bound', async () => {
+    const server = createServer((s) => s.end())
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as { port: number }).port
+    assert.equal(await waitForTcp('127.0.0.1', port, 2000), true)
+    await new Promise((r) => server.close(r))
+    const t0 = Date.now()
+    assert.equal(await waitForTcp('127.0.0.1', port, 600, 200), false)
+    assert.ok(Date.now() - t0 < 3000)
+  })
+
+  it('destroy lines: one per resource, none when nothing is left', () => {
+    assert.deepEqual(removalLines({ instances: [], securityGroup: null, keyPair: false, instanceProfile: null, role: false }, 'qa'), [])
+    assert.deepEqual(
+      removalLines({ instances: ['i-1'], securityGroup: 'sg-1', keyPair: true, instanceProfile: { roles: ['r'] }, role: true }, 'qa'),
+      [
+        'instance mymdb-qa i-1 (and its disk)',
+        'security group mymdb-qa-web sg-1',
+        'key pair mymdb-qa',
+        'instance profile mymdb-qa-host',
+        'IAM role mymdb-qa-host (and its policies)',
+      ],
+    )
+  })
+})
+
+describe('host: key files', () => {
+  it('a missing file is fine (created later); a private key gives its OpenSSH public key', () => {
+    const { dir } = tempDir()
+    assert.deepEqual(inspectKeyFile(join(dir, 'none.pem')), { path: join(dir, 'none.pem'), exists: false })
+    const ed = join(dir, 'ed.pem')
+    writeFileSync(ed, ed25519Pem(), { mode: 0o600 })
+    const k = inspectKeyFile(ed, 'mymdb-qa')
+    assert.ok(k.exists)
+    assert.match(k.exists ? k.publicKey : '', /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/=]+ mymdb-qa$/)
+    // node:crypto and ssh2 agree on the public key (PKCS#1 RSA and OpenSSH-format keys go through ssh2)
+    const rsa = join(dir, 'rsa.pem')
+    writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 })
+    const r = inspectKeyFile(rsa)
+    assert.match(r.exists ? r.publicKey : '', /^ssh-rsa AAAAB3NzaC1yc2E/)
+  })
+
+  it('unreadable, not a key, or a directory: ConfigError (exit 2)', () => {
+    const { dir } = tempDir()
+    const junk = join(dir, 'junk.pem')
+    writeFileSync(junk, 'hello')
+    assert.throws(() => inspectKeyFile(junk), (e: Error & { exitCode?: number }) => e.exitCode === 2 && /not a usable private key/.test(e.message))
+    const sub = join(dir, 'sub')
+    mkdirSync(sub)
+    assert.throws(() => inspectKeyFile(sub), (e: Error & { exitCode?: number }) => e.exitCode === 2 && /cannot read the SSH key file/.test(e.message))
+    if (process.getuid?.() !== 0) {
+      const locked = join(dir, 'locked.pem')
+      writeFileSync(locked, ed25519Pem())
+      chmodSync(locked, 0o000)
+      assert.throws(() => inspectKeyFile(locked), /cannot read the SSH key file/)
+    }
+  })
+
+  it('saveKeyFile: mode 0600, ~/.ssh created 0700, never overwrites', () => {
+    const { dir } = tempDir()
+    const path = join(dir, 'home', '.ssh', 'mymdb-qa.pem')
+    saveKeyFile(path, 'KEY')
+    assert.equal(statSync(path).mode & 0o777, 0o600)
+    assert.equal(statSync(join(dir, 'home', '.ssh')).mode & 0o777, 0o700)
+    assert.equal(readFileSync(path, 'utf8'), 'KEY\n')
+    assert.throws(() => saveKeyFile(path, 'OTHER'), /EEXIST/)
+    assert.equal(readFileSync(path, 'utf8'), 'KEY\n')
+  })
+})
+
+describe('host: main without AWS', () => {
+  it('--help, unknown flags', async () => {
+    const help = testDeps(noDocker())
+    assert.equal(await main(['--help'], {}, { ...help, awsClients: noAws }), 0)
+    assert.match(help.log.text(), /--dry-run/)
+    assert.match(help.log.text(), /--no-wait-ssh/)
+    const bad = testDeps(noDocker())
+    assert.equal(await main(['--bogus'], BASE_ENV, { ...bad, awsClients: noAws }), 2)
+  })
+
+  it('bad settings: exit 2 listing them, and no AWS call', async () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ AWS_REGION: '' }, /AWS_REGION/],
+      [{ DJANGO_UPLOAD_S3_BUCKET: '' }, /DJANGO_UPLOAD_S3_BUCKET/],
+      [{ MYMDB_SSH_CIDR: '1.2.3.4' }, /MYMDB_SSH_CIDR="1\.2\.3\.4" - expected an IPv4 CIDR/],
+      [{ MYMDB_SSH_CIDR: '300.2.3.4/32' }, /MYMDB_SSH_CIDR/],
+      [{ MYMDB_AMI_ID: 'ubuntu' }, /MYMDB_AMI_ID/],
+      [{ MYMDB_STAGE: 'Prod' }, /MYMDB_STAGE/],
+      [{ MYMDB_INSTANCE_TYPE: 'big' }, /MYMDB_INSTANCE_TYPE/],
+    ]
+    for (const [over, re] of cases) {
+      const deps = testDeps(noDocker())
+      const { dir } = tempDir()
+      assert.equal(await main([], { ...BASE_ENV, HOME: dir, ...over }, { ...deps, awsClients: noAws }), 2, JSON.stringify(over))
+      assert.match(deps.log.err.join(''), re)
+    }
+  })
+
+  it('an unusable key file: exit 2, no AWS call', async () => {
+    const { dir } = tempDir()
+    const junk = join(dir, 'junk.pem')
+    writeFileSync(junk, 'not a key')
+    const deps = testDeps(noDocker())
+    assert.equal(await main([], { ...BASE_ENV, HOME: dir, MYMDB_SSH_KEY_FILE: junk }, { ...deps, awsClients: noAws }), 2)
+    assert.match(deps.log.err.join(''), /junk\.pem is not a usable private key/)
+  })
+
+  it('no MYMDB_SSH_CIDR and no way to look up the IP: says to set it, no AWS call', async () => {
+    const { dir } = tempDir()
+    const deps = testDeps(noDocker())
+    const offline = (async () => {
+      throw new TypeError('fetch failed')
+    }) as unknown as typeof fetch
+    const env = { ...BASE_ENV, HOME: dir, MYMDB_SSH_CIDR: '' }
+    assert.equal(await main([], env, { ...deps, awsClients: noAws, fetch: offline }), 1)
+    assert.match(deps.log.err.join(''), /set MYMDB_SSH_CIDR/)
+  })
+
+  it('destroy and stop --aws: bad settings exit 2 before AWS; stop --aws never touches Docker', async () => {
+    const d = testDeps(noDocker())
+    assert.equal(await destroyMain([], { AWS_REGION: 'nowhere' }, { ...d, awsClients: noAws }), 2)
+    assert.match(d.log.err.join(''), /AWS_REGION/)
+    const h = testDeps(noDocker())
+    assert.equal(await destroyMain(['--help'], {}, h), 0)
+    assert.match(h.log.text(), /--delete-key-file/)
+    const s = testDeps(noDocker())
+    assert.equal(await stopMain(['--aws'], { MYMDB_STAGE: 'Bad' }, { ...s, awsClients: noAws }), 2)
+    assert.match(s.log.err.join(''), /MYMDB_STAGE/)
+    const both = testDeps(noDocker())
+    assert.equal(await stopMain(['--aws', '--delete-data'], { AWS_REGION: 'us-west-2' }, { ...both, awsClients: noAws }), 2)
+  })
+
+  it('stop --aws asks AWS, not Docker', async () => {
+    const calls: string[] = []
+    const fakeClients = {
+      region: 'us-west-2',
+      ec2: {
+        send: async (cmd: { constructor: { name: string } }) => {
+          calls.push(cmd.constructor.name)
+          return { Reservations: [] }
+        },
+      },
+    } as unknown as AwsClients
+    const deps = testDeps(noDocker())
+    assert.equal(await stopMain(['--aws'], { AWS_REGION: 'us-west-2', MYMDB_STAGE: 'qa' }, { ...deps, awsClients: () => fakeClients }), 0, deps.log.text())
+    assert.deepEqual(calls, ['DescribeInstancesCommand'])
+    assert.match(deps.log.text(), /no EC2 host for stage qa in us-west-2: nothing to stop/)
+  })
+})
+
+describe('host: public key derivation', () => {
+  it('node:crypto fallback matches ssh2 for RSA', () => {
+    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
+    const k = ssh2.utils.parseKey(pem)
+    assert.ok(!(k instanceof Error) && !Array.isArray(k))
+    const viaSsh2 = `ssh-rsa ${(k as { getPublicSSH(): Buffer }).getPublicSSH().toString('base64')}`
+    assert.equal(publicKeyViaNode(pem), viaSsh2)
+    assert.equal(publicKeyViaNode('nope'), null)
+  })
+})
