@@ -129,6 +129,8 @@ export async function connect(opts: ConnectOptions): Promise<Client> {
       return await connectOnce(opts)
     } catch (e) {
       last = e instanceof Error ? e : new Error(String(e))
+      if (/parse privateKey|privateKey value does not contain/i.test(last.message))
+        throw new UserError(`SSH to ${where}: the private key cannot be used (${last.message}). Check MYMDB_SSH_KEY_FILE.`)
       if (isAuthFailure(last))
         throw new UserError(`SSH to ${where}: the host refused the key (${last.message}). Check MYMDB_SSH_KEY_FILE and MYMDB_SSH_USER.`)
       if (attempt < attempts) {
@@ -281,5 +283,29 @@ export async function download(conn: Client, remotePath: string): Promise<string
     )
   } finally {
     sftp.end()
+  }
+}
+
+/** An open SSH session to the host, as the tasks use it (tests pass a fake one). */
+export interface Remote {
+  /** `user@host:port`, for messages. */
+  where: string
+  exec(cmd: RemoteCmd, opts?: ExecOptions): Promise<ExecResult>
+  execChecked(cmd: RemoteCmd, opts?: ExecOptions & { doing?: string }): Promise<ExecResult>
+  upload(remotePath: string, content: string | Buffer, mode?: number): Promise<void>
+  close(): void
+}
+
+export type OpenRemote = (opts: ConnectOptions) => Promise<Remote>
+
+/** Connects (with retries) and returns the session as a Remote. */
+export const openRemote: OpenRemote = async (opts) => {
+  const conn = await connect(opts)
+  return {
+    where: `${opts.username}@${opts.host}:${opts.port}`,
+    exec: (cmd, o) => exec(conn, cmd, o),
+    execChecked: (cmd, o) => execChecked(conn, cmd, o),
+    upload: (path, content, mode) => upload(conn, path, content, mode),
+    close: () => conn.end(),
   }
 }

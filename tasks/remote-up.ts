@@ -1,0 +1,456 @@
+// remote-up: starts (or updates) MyMDB on the deploy host over SSH. The host already has Docker
+// (its user-data runs scripts/install-docker.sh) and the images are in a registry. Uploads
+// docker-compose.yml and a production .env, pulls, `compose up --wait`, checks the migrations,
+// loads the sample catalogue into an empty database and checks the site over HTTP.
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { resolve } from 'node:path'
+import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
+import { formatDuration, stripControls } from './lib/log.ts'
+import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { checkRemote, openRemote, showRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
+import { awsVars, dbVars, djangoVars, hostVars, imageVars, registryVars, serverVars, uploadVars } from './lib/vars.ts'
+
+export const HELP = `Usage: tsx tasks/remote-up.ts [options]
+
+Starts or updates MyMDB on the deploy host over SSH: uploads docker-compose.yml and a
+production .env (mode 0600) to ~/mymdb/, logs in to the registry when MYMDB_REGISTRY_USERNAME
+and MYMDB_REGISTRY_PASSWORD are set, runs \`docker compose pull\` and
+\`docker compose up -d --wait\`, checks that the migrations ran, loads the sample catalogue
+into an empty database, and checks /healthz and / over HTTP. Safe to run again: the database
+volume stays, only changed containers are recreated.
+
+Settings (environment and .env; see .env.example):
+  MYMDB_HOST_ADDRESS      the host's address (required unless --address is given)
+  MYMDB_HOST_SSH_PORT     SSH port (default 22); MYMDB_SSH_USER login user (default admin)
+  MYMDB_SSH_KEY_FILE      private key (default ~/.ssh/mymdb-<MYMDB_STAGE>.pem)
+  MYMDB_HOST_HTTP_PORT    port the site is checked on (default 80)
+  MYMDB_REGISTRY          registry address, e.g. registry.example.com:5000 or 127.0.0.1:5000;
+                          images are <MYMDB_REGISTRY>/mymdb-web:<MYMDB_TAG> and .../mymdb-db
+  MYMDB_TAG               image tag (default latest)
+  DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD   required, no defaults here
+  DJANGO_ALLOWED_HOSTS    host names of the site (the first one is used for the check)
+  DJANGO_UPLOAD_S3_BUCKET, AWS_S3_REGION_NAME, AWS_S3_ENDPOINT_URL   optional
+
+Options:
+  --address ADDR  the host's address (instead of MYMDB_HOST_ADDRESS)
+  --dry-run       check the settings and show what would be done; connect to nothing
+  -h, --help      this help
+
+Exit codes: 0 running, 1 SSH or a remote command failed, 2 bad option or setting.`
+
+/** Where the files go on the host (relative to the login user's home). */
+export const REMOTE_DIR = '~/mymdb'
+export const WAIT_TIMEOUT_SECONDS = 180
+/** How long to wait for Docker on a host whose user-data may still be installing it. */
+export const DOCKER_WAIT_SECONDS = 300
+
+export const remoteSpec = {
+  ...djangoVars,
+  ...dbVars,
+  ...uploadVars,
+  UWSGI_PROCESSES: serverVars.UWSGI_PROCESSES,
+  UWSGI_THREADS: serverVars.UWSGI_THREADS,
+  MYMDB_TAG: imageVars.MYMDB_TAG,
+  ...registryVars,
+  MYMDB_STAGE: awsVars.MYMDB_STAGE,
+  MYMDB_SSH_USER: hostVars.MYMDB_SSH_USER,
+  MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
+  MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
+  MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
+  MYMDB_HOST_HTTP_PORT: hostVars.MYMDB_HOST_HTTP_PORT,
+}
+
+export type RemoteSettings = CleanEnv<typeof remoteSpec>
+
+// --- the production .env -------------------------------------------------------------------
+
+/**
+ * The keys of the production .env, in order. Values left out when unset (optional ones only).
+ * WEB_BIND/WEB_PORT: the host publishes the site on all its addresses, port 80.
+ */
+export const ENV_FILE_KEYS = [
+  'COMPOSE_PROJECT_NAME',
+  'WEB_BIND',
+  'WEB_PORT',
+  'MYMDB_WEB_IMAGE',
+  'MYMDB_DB_IMAGE',
+  'MYMDB_TAG',
+  'DJANGO_SECRET_KEY',
+  'DJANGO_ALLOWED_HOSTS',
+  'DJANGO_LOG_LEVEL',
+  'DJANGO_CACHE_TIMEOUT',
+  'DJANGO_SECURE_SSL',
+  'DJANGO_DB_NAME',
+  'DJANGO_DB_USER',
+  'DJANGO_DB_PASSWORD',
+  'POSTGRES_PASSWORD',
+  'UWSGI_PROCESSES',
+  'UWSGI_THREADS',
+  'DJANGO_UPLOAD_S3_BUCKET',
+  'AWS_S3_REGION_NAME',
+  'AWS_S3_ENDPOINT_URL',
+] as const
+
+export type EnvFileKey = (typeof ENV_FILE_KEYS)[number]
+
+const REQUIRED_KEYS: readonly EnvFileKey[] = [
+  'WEB_BIND',
+  'WEB_PORT',
+  'MYMDB_WEB_IMAGE',
+  'MYMDB_DB_IMAGE',
+  'MYMDB_TAG',
+  'DJANGO_SECRET_KEY',
+  'DJANGO_ALLOWED_HOSTS',
+  'DJANGO_DB_PASSWORD',
+  'POSTGRES_PASSWORD',
+]
+
+/**
+ * One value in Compose's .env format: single-quoted, so that nothing in it is interpolated or
+ * unescaped (`$`, `#`, `"`, `\` and spaces stay as they are). A value Compose cannot read back
+ * exactly that way (a ' or a line break in it, or a trailing \) is refused: ConfigError.
+ */
+export function envFileValue(key: string, value: string): string {
+  if (/['\n\r]/.test(value) || value.endsWith('\\') || value.includes('\0'))
+    throw new ConfigError(`${key}: the value contains a single quote, a line break or a trailing backslash, which the host's .env cannot hold exactly; choose another value`)
+  return `'${value}'`
+}
+
+/** The text of the host's ~/mymdb/.env. Pure. Throws ConfigError for a missing required key. */
+export function productionEnvFile(values: Partial<Record<EnvFileKey, string | number | boolean | undefined>>): string {
+  const missing = REQUIRED_KEYS.filter((k) => values[k] === undefined || String(values[k]).trim() === '')
+  if (missing.length > 0) throw new ConfigError(`production .env: no value for ${missing.join(', ')}`)
+  const lines = ['# Written by remote-up (MyMDB Deploy). Replaced on every deploy: change the settings where you deploy from.']
+  for (const key of ENV_FILE_KEYS) {
+    const v = values[key]
+    if (v === undefined || String(v).trim() === '') continue
+    lines.push(`${key}=${envFileValue(key, String(v))}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/** The .env values for checked settings and a registry address. */
+export function envFileValues(s: RemoteSettings, registry: string): Record<EnvFileKey, string | undefined> {
+  const prefix = registry.replace(/\/+$/, '')
+  return {
+    COMPOSE_PROJECT_NAME: 'mymdb',
+    WEB_BIND: '0.0.0.0',
+    WEB_PORT: '80',
+    MYMDB_WEB_IMAGE: `${prefix}/mymdb-web`,
+    MYMDB_DB_IMAGE: `${prefix}/mymdb-db`,
+    MYMDB_TAG: s.MYMDB_TAG,
+    DJANGO_SECRET_KEY: s.DJANGO_SECRET_KEY,
+    DJANGO_ALLOWED_HOSTS: s.DJANGO_ALLOWED_HOSTS.join(','),
+    DJANGO_LOG_LEVEL: s.DJANGO_LOG_LEVEL,
+    DJANGO_CACHE_TIMEOUT: String(s.DJANGO_CACHE_TIMEOUT),
+    DJANGO_SECURE_SSL: String(s.DJANGO_SECURE_SSL),
+    DJANGO_DB_NAME: s.DJANGO_DB_NAME,
+    DJANGO_DB_USER: s.DJANGO_DB_USER,
+    DJANGO_DB_PASSWORD: s.DJANGO_DB_PASSWORD,
+    POSTGRES_PASSWORD: s.POSTGRES_PASSWORD,
+    UWSGI_PROCESSES: String(s.UWSGI_PROCESSES),
+    UWSGI_THREADS: String(s.UWSGI_THREADS),
+    DJANGO_UPLOAD_S3_BUCKET: s.DJANGO_UPLOAD_S3_BUCKET,
+    AWS_S3_REGION_NAME: s.AWS_S3_REGION_NAME,
+    AWS_S3_ENDPOINT_URL: s.AWS_S3_ENDPOINT_URL,
+  }
+}
+
+// --- plan ---------------------------------------------------------------------------------
+
+/** The Host header for the checks: the first allowed host (".example.com" -> example.com). */
+export function checkHostName(allowed: string[]): string {
+  const first = allowed[0] ?? 'localhost'
+  if (first.startsWith('*.')) return `www.${first.slice(2)}`
+  if (first.startsWith('.')) return first.slice(1)
+  return first
+}
+
+export function expandHome(path: string, home = homedir()): string {
+  return path === '~' ? home : path.startsWith('~/') ? resolve(home, path.slice(2)) : resolve(path)
+}
+
+export interface RemoteUpPlan {
+  address: string
+  sshPort: number
+  user: string
+  keyFile: string
+  registry: string
+  login?: { username: string; password: string }
+  images: { web: string; db: string }
+  httpPort: number
+  hostName: string
+  envFile: string
+}
+
+/** Checks the settings (throws EnvError/ConfigError, exit 2) and works out what to do. Pure. */
+export function planRemoteUp(raw: RawEnv, opts: { address?: string; registry?: string } = {}): RemoteUpPlan {
+  const s = checkEnv(remoteSpec, raw)
+  const address = opts.address ?? s.MYMDB_HOST_ADDRESS
+  if (!address) throw new ConfigError('no host address: set MYMDB_HOST_ADDRESS (e.g. MYMDB_HOST_ADDRESS=203.0.113.7) or pass --address')
+  const registry = (opts.registry ?? s.MYMDB_REGISTRY).replace(/\/+$/, '')
+  if (registry === 'ecr')
+    throw new ConfigError('MYMDB_REGISTRY=ecr: remote-up needs the registry address (<account>.dkr.ecr.<region>.amazonaws.com); the AWS deploy passes it')
+  if (!/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._/-]+)?$/.test(registry))
+    throw new ConfigError(`MYMDB_REGISTRY=${JSON.stringify(registry)}: expected a registry address like registry.example.com:5000 or docker.io/yourname`)
+  const { MYMDB_REGISTRY_USERNAME: username, MYMDB_REGISTRY_PASSWORD: password } = s
+  if ((username === undefined) !== (password === undefined))
+    throw new ConfigError('set both MYMDB_REGISTRY_USERNAME and MYMDB_REGISTRY_PASSWORD for a registry login, or neither')
+  const values = envFileValues(s, registry)
+  return {
+    address,
+    sshPort: s.MYMDB_HOST_SSH_PORT,
+    user: s.MYMDB_SSH_USER,
+    keyFile: expandHome(s.MYMDB_SSH_KEY_FILE ?? `~/.ssh/mymdb-${s.MYMDB_STAGE}.pem`),
+    registry,
+    login: username !== undefined && password !== undefined ? { username, password } : undefined,
+    images: { web: `${values.MYMDB_WEB_IMAGE}:${s.MYMDB_TAG}`, db: `${values.MYMDB_DB_IMAGE}:${s.MYMDB_TAG}` },
+    httpPort: s.MYMDB_HOST_HTTP_PORT,
+    hostName: checkHostName(s.DJANGO_ALLOWED_HOSTS),
+    envFile: productionEnvFile(values),
+  }
+}
+
+/** The registry host of an image prefix (docker.io/yourname -> docker.io) for `docker login`. */
+export function registryHost(registry: string): string {
+  return registry.split('/')[0] ?? registry
+}
+
+/** `docker compose ...` in ~/mymdb on the host. */
+export function compose(...args: string[]): string[] {
+  return ['docker', 'compose', ...args]
+}
+
+/** The remote commands of a run, in order (for --dry-run and the tests). */
+export function remoteSteps(plan: RemoteUpPlan): string[] {
+  const steps = ['docker info; docker compose version', `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)`]
+  if (plan.login) steps.push(showRemote(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
+  steps.push(
+    ...[
+      compose('pull', '--quiet'),
+      compose('up', '--detach', '--wait', '--wait-timeout', String(WAIT_TIMEOUT_SECONDS)),
+      compose('exec', '-T', 'web', 'python3', 'manage.py', 'migrate', '--check'),
+      compose('exec', '-T', 'web', 'python3', 'manage.py', 'load_sample_catalogue', '--if-empty'),
+    ].map((c) => showRemote(c, REMOTE_DIR)),
+  )
+  return steps
+}
+
+// --- HTTP check ---------------------------------------------------------------------------
+
+export interface HttpReply {
+  status: number
+  body: string
+}
+export type HttpGet = (url: string, hostHeader: string) => Promise<HttpReply>
+
+/** GET with an explicit Host header (fetch cannot set one), 10 s timeout. */
+export const httpGet: HttpGet = (url, hostHeader) =>
+  new Promise((resolvePromise, reject) => {
+    const u = new URL(url)
+    const req = http.request(
+      { host: u.hostname, port: u.port || 80, path: u.pathname + u.search, method: 'GET', headers: { host: hostHeader }, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+        res.on('error', reject)
+      },
+    )
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')))
+    req.on('error', reject)
+    req.end()
+  })
+
+/** Polls `url` until it answers 200, for up to `seconds`. Throws UserError with the last answer. */
+export async function waitFor200(get: HttpGet, url: string, hostHeader: string, seconds: number, pauseMs = 2_000): Promise<HttpReply> {
+  const deadline = Date.now() + seconds * 1000
+  let last = ''
+  for (;;) {
+    try {
+      const r = await get(url, hostHeader)
+      if (r.status === 200) return r
+      last = `HTTP ${r.status}: ${r.body.slice(0, 200).trim()}`
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e)
+    }
+    if (Date.now() >= deadline)
+      throw new UserError(
+        `the site does not answer ${url} (Host: ${hostHeader}) with 200 within ${seconds} s; last: ${last}. Is the port open to you (security group), and does DJANGO_ALLOWED_HOSTS hold ${hostHeader}?`,
+      )
+    await new Promise((r) => setTimeout(r, pauseMs))
+  }
+}
+
+// --- apply --------------------------------------------------------------------------------
+
+export interface RemoteUpDeps extends Partial<Deps> {
+  /** Opens the SSH session (default: ssh2). */
+  openRemote?: OpenRemote
+  /** The HTTP client of the final check. */
+  httpGet?: HttpGet
+  /** Reads the private key file. */
+  readKey?: (path: string) => string
+  /** Seconds between polls (Docker on the host, HTTP); tests use 0. */
+  pollSeconds?: number
+}
+
+async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): Promise<void> {
+  const start = Date.now()
+  let told = false
+  for (;;) {
+    const r = await remote.exec('docker info --format "{{.ServerVersion}}" && docker compose version --short')
+    if (r.code === 0) return
+    if (Date.now() - start > DOCKER_WAIT_SECONDS * 1000)
+      throw new UserError(
+        `Docker or Compose v2 is not working on the host after ${DOCKER_WAIT_SECONDS} s (its user-data runs scripts/install-docker.sh; see /var/log/cloud-init-output.log there): ${stripControls(r.stderr).trim().split('\n').slice(-3).join(' ')}`,
+      )
+    if (!told) deps.log.info('[remote] waiting for Docker on the host (the host may still be installing it)')
+    told = true
+    await new Promise((res) => setTimeout(res, pollSeconds * 1000))
+  }
+}
+
+async function showDiagnostics(remote: Remote, deps: Deps): Promise<void> {
+  for (const cmd of [compose('ps', '--all'), compose('logs', '--no-color', '--tail', '40')]) {
+    const r = await remote.exec(cmd, { cwd: REMOTE_DIR })
+    deps.log.detail(`$ ${showRemote(cmd, REMOTE_DIR)}`)
+    deps.log.detail(stripControls(r.stdout + r.stderr).trimEnd())
+  }
+}
+
+/** The whole run against an already checked plan: SSH, files, compose, checks. Returns the site URL. */
+export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDeps = {}): Promise<string> {
+  const { log } = deps
+  const poll = extra.pollSeconds ?? 2
+  const read = extra.readKey ?? ((p: string) => readFileSync(p, 'utf8'))
+  let privateKey: string
+  try {
+    privateKey = read(plan.keyFile)
+  } catch (e) {
+    throw new ConfigError(`cannot read the SSH key ${plan.keyFile} (${e instanceof Error ? e.message : String(e)}): set MYMDB_SSH_KEY_FILE`)
+  }
+  const composeFile = readFileSync(resolve(deps.root, 'docker-compose.yml'))
+  const open = extra.openRemote ?? openRemote
+  const where = `${plan.user}@${plan.address}:${plan.sshPort}`
+  const remote = await log.step('ssh', `connect to ${where}`, () =>
+    open({
+      host: plan.address,
+      port: plan.sshPort,
+      username: plan.user,
+      privateKey,
+      attempts: 15,
+      retryDelayMs: poll * 1000,
+      onRetry: (n, e) => log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
+    }),
+  )
+  try {
+    await waitForDocker(remote, deps, poll)
+
+    await log.step('files', `upload ${REMOTE_DIR}/docker-compose.yml and ${REMOTE_DIR}/.env`, async () => {
+      await remote.upload(`${REMOTE_DIR}/docker-compose.yml`, composeFile, 0o644)
+      await remote.upload(`${REMOTE_DIR}/.env`, plan.envFile, 0o600)
+    })
+
+    if (plan.login) {
+      const host = registryHost(plan.registry)
+      await log.step('login', `docker login ${host}`, () =>
+        remote.execChecked(['docker', 'login', '--username', plan.login!.username, '--password-stdin', host], {
+          stdin: plan.login!.password,
+          doing: `log in to the registry ${host}`,
+        }),
+      )
+    }
+
+    await log.step('pull', `docker compose pull (${plan.images.web}, ${plan.images.db})`, () =>
+      remote.execChecked(compose('pull', '--quiet'), {
+        cwd: REMOTE_DIR,
+        stream: log.prefixed('pull'),
+        doing: `pull the images from ${plan.registry}`,
+      }),
+    )
+
+    const up = await log.step('up', `docker compose up (waiting up to ${WAIT_TIMEOUT_SECONDS} s for healthy services)`, () =>
+      remote.exec(compose('up', '--detach', '--wait', '--wait-timeout', String(WAIT_TIMEOUT_SECONDS)), {
+        cwd: REMOTE_DIR,
+        stream: log.prefixed('compose'),
+      }),
+    )
+    if (up.code !== 0) {
+      await showDiagnostics(remote, deps)
+      checkRemote(up, `start the stack on the host: not every service became healthy within ${WAIT_TIMEOUT_SECONDS} s (status and logs above)`)
+    }
+
+    await log.step('migrate', 'check that the database migrations ran', () =>
+      remote.execChecked(compose('exec', '-T', 'web', 'python3', 'manage.py', 'migrate', '--check'), {
+        cwd: REMOTE_DIR,
+        doing: 'check the database migrations (the web container runs them at start; see `docker compose logs web` on the host)',
+      }),
+    )
+
+    await log.step('data', 'sample catalogue (only if the database is empty)', () =>
+      remote.execChecked(compose('exec', '-T', 'web', 'python3', 'manage.py', 'load_sample_catalogue', '--if-empty'), {
+        cwd: REMOTE_DIR,
+        stream: log.prefixed('catalogue'),
+        doing: 'load the sample catalogue',
+      }),
+    )
+  } finally {
+    remote.close()
+  }
+
+  const base = `http://${plan.address.includes(':') ? `[${plan.address}]` : plan.address}:${plan.httpPort}`
+  const get = extra.httpGet ?? httpGet
+  await log.step('check', `GET ${base}/healthz and / (Host: ${plan.hostName})`, async () => {
+    await waitFor200(get, `${base}/healthz`, plan.hostName, 60, poll * 1000)
+    await waitFor200(get, `${base}/`, plan.hostName, 30, poll * 1000)
+  })
+  return plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`
+}
+
+export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Promise<number> {
+  return runTask(env, partial, async (deps) => {
+    const { log } = deps
+    // check: options and settings (before any connection)
+    const flags = parseFlags(
+      argv,
+      {
+        help: { type: 'boolean', short: 'h' },
+        'dry-run': { type: 'boolean' },
+        address: { type: 'string' },
+      },
+      'tsx tasks/remote-up.ts --help',
+    )
+    if (flags.help) {
+      log.info(HELP)
+      return 0
+    }
+    const plan = planRemoteUp(loadEnv(env, deps.envFile), { address: flags.address })
+
+    // plan
+    log.info(`[remote] host ${plan.user}@${plan.address}:${plan.sshPort} (key ${plan.keyFile})`)
+    log.info(`[remote] images ${plan.images.web}, ${plan.images.db}${plan.login ? ` (login as ${plan.login.username})` : ''}`)
+    log.info(`[remote] site checked at http://${plan.address}:${plan.httpPort}/ with Host: ${plan.hostName}`)
+    if (flags['dry-run']) {
+      log.info('[remote] dry run: would run on the host, in order:')
+      for (const step of remoteSteps(plan)) log.info(`  ${step}`)
+      log.info('[remote] nothing was done')
+      return 0
+    }
+
+    // apply
+    const start = Date.now()
+    const url = await remoteUp(plan, deps, partial)
+
+    // summary
+    log.info('')
+    log.info(`MyMDB is running on ${plan.address} (${formatDuration(Date.now() - start)}): ${url}`)
+    if (plan.address !== plan.hostName) log.info(`(checked at http://${plan.address}:${plan.httpPort}/ with Host: ${plan.hostName})`)
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)

@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { EnvError } from '../../tasks/lib/env.ts'
+import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
+import { showRemote, type ExecResult, type Remote, type RemoteCmd } from '../../tasks/lib/ssh.ts'
+import {
+  checkHostName,
+  ENV_FILE_KEYS,
+  envFileValue,
+  main,
+  planRemoteUp,
+  productionEnvFile,
+  remoteSteps,
+  waitFor200,
+  type HttpGet,
+} from '../../tasks/remote-up.ts'
+import { noDocker, testDeps } from './fakes.ts'
+
+const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
+
+const ENV = {
+  MYMDB_HOST_ADDRESS: '127.0.0.1',
+  MYMDB_HOST_SSH_PORT: '2222',
+  MYMDB_HOST_HTTP_PORT: '8081',
+  MYMDB_SSH_KEY_FILE: '/keys/id',
+  MYMDB_REGISTRY: '127.0.0.1:5000',
+  MYMDB_TAG: 'abc123',
+  DJANGO_SECRET_KEY: SECRET,
+  DJANGO_DB_PASSWORD: 'db-pw',
+  POSTGRES_PASSWORD: 'pg-pw',
+  DJANGO_ALLOWED_HOSTS: 'mymdb.example.com,203.0.113.7',
+}
+
+/** Parses the .env the way Compose reads single-quoted values (literal up to the closing quote). */
+function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^([A-Z0-9_]+)='([^']*)'$/.exec(line)
+    assert.ok(m, `not KEY='value': ${line}`)
+    out[m[1]!] = m[2]!
+  }
+  return out
+}
+
+interface FakeRemote extends Remote {
+  commands: string[]
+  stdin: (string | undefined)[]
+  uploads: { path: string; content: string; mode?: number }[]
+  closed: boolean
+}
+
+/** A Remote that records everything; `fail(cmd)` returns a failing result for some commands. */
+function fakeRemote(fail: (cmd: string) => Partial<ExecResult> | undefined = () => undefined): FakeRemote {
+  const r: FakeRemote = {
+    where: 'admin@127.0.0.1:2222',
+    commands: [],
+    stdin: [],
+    uploads: [],
+    closed: false,
+    async exec(cmd: RemoteCmd, opts = {}) {
+      const command = showRemote(cmd, opts.cwd)
+      r.commands.push(command)
+      r.stdin.push(opts.stdin)
+      const f = fail(command)
+      return { command, code: 0, signal: null, stdout: '', stderr: '', ...f }
+    },
+    async execChecked(cmd, opts = {}) {
+      const res = await r.exec(cmd, opts)
+      if (res.code !== 0) {
+        const { checkRemote } = await import('../../tasks/lib/ssh.ts')
+        return checkRemote(res, opts.doing)
+      }
+      return res
+    },
+    async upload(path, content, mode) {
+      r.uploads.push({ path, content: content.toString(), mode })
+    },
+    close() {
+      r.closed = true
+    },
+  }
+  return r
+}
+
+function okHttp(): HttpGet & { calls: string[] } {
+  const calls: string[] = []
+  const get = (async (url: string, host: string) => {
+    calls.push(`${url} Host: ${host}`)
+    return { status: 200, body: 'ok' }
+  }) as HttpGet & { calls: string[] }
+  get.calls = calls
+  return get
+}
+
+function deps(remote: FakeRemote | undefined, http = okHttp()) {
+  return {
+    ...testDeps(noDocker()),
+    openRemote: async () => {
+      if (!remote) throw new Error('must not connect')
+      return remote
+    },
+    httpGet: http,
+    readKey: () => 'PRIVATE KEY',
+    pollSeconds: 0,
+  }
+}
+
+describe('productionEnvFile', () => {
+  const plan = planRemoteUp(ENV)
+  const values = parseEnvFile(plan.envFile)
+
+  it('holds every needed key, with the registry prefix and the production bind', () => {
+    assert.equal(values.WEB_BIND, '0.0.0.0')
+    assert.equal(values.WEB_PORT, '80')
+    assert.equal(values.MYMDB_WEB_IMAGE, '127.0.0.1:5000/mymdb-web')
+    assert.equal(values.MYMDB_DB_IMAGE, '127.0.0.1:5000/mymdb-db')
+    assert.equal(values.MYMDB_TAG, 'abc123')
+    assert.equal(values.DJANGO_SECRET_KEY, SECRET)
+    assert.equal(values.DJANGO_DB_PASSWORD, 'db-pw')
+    assert.equal(values.POSTGRES_PASSWORD, 'pg-pw')
+    assert.equal(values.DJANGO_ALLOWED_HOSTS, 'mymdb.example.com,203.0.113.7')
+    assert.equal(values.DJANGO_DB_NAME, 'mymdb')
+    assert.equal(values.DJANGO_SECURE_SSL, 'false')
+    for (const k of Object.keys(values)) assert.ok((ENV_FILE_KEYS as readonly string[]).includes(k))
+  })
+  it('leaves unset optional values out (no empty or "undefined" values)', () => {
+    assert.ok(!('DJANGO_UPLOAD_S3_BUCKET' in values))
+    assert.ok(!('AWS_S3_ENDPOINT_URL' in values))
+    assert.doesNotMatch(plan.envFile, /undefined|=''/)
+  })
+  it('includes the bucket settings when set', () => {
+    const v = parseEnvFile(
+      planRemoteUp({ ...ENV, DJANGO_UPLOAD_S3_BUCKET: 'mymdb-uploads', AWS_S3_REGION_NAME: 'us-west-2', AWS_S3_ENDPOINT_URL: 'http://127.0.0.1:5001' }).envFile,
+    )
+    assert.equal(v.DJANGO_UPLOAD_S3_BUCKET, 'mymdb-uploads')
+    assert.equal(v.AWS_S3_REGION_NAME, 'us-west-2')
+    assert.equal(v.AWS_S3_ENDPOINT_URL, 'http://127.0.0.1:5001')
+  })
+  it('single-quotes values, so $, #, spaces, " and \\ are taken literally by Compose', () => {
+    assert.equal(envFileValue('X', 'a $B #c "d" \\e'), `'a $B #c "d" \\e'`)
+    assert.match(plan.envFile, /^DJANGO_SECRET_KEY='k+\$HOME #x "q" \\ \$\{A\}'$/m)
+  })
+  it('refuses values the .env format cannot hold exactly', () => {
+    for (const bad of ["it's", 'a\nb', 'a\rb', 'trailing\\'])
+      assert.throws(() => envFileValue('DJANGO_DB_PASSWORD', bad), (e: unknown) => e instanceof ConfigError && /DJANGO_DB_PASSWORD/.test(e.message))
+    assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "o'brien" }), ConfigError)
+  })
+  it('refuses to write a file without a required value', () => {
+    assert.throws(() => productionEnvFile({ WEB_BIND: '0.0.0.0' }), (e: unknown) => e instanceof ConfigError && /DJANGO_SECRET_KEY/.test(e.message))
+  })
+})
+
+describe('planRemoteUp', () => {
+  it('requires the production secrets: no local defaults', () => {
+    const { DJANGO_SECRET_KEY: _a, DJANGO_DB_PASSWORD: _b, POSTGRES_PASSWORD: _c, ...rest } = ENV
+    assert.throws(
+      () => planRemoteUp(rest),
+      (e: unknown) =>
+        e instanceof EnvError &&
+        ['DJANGO_SECRET_KEY', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD'].every((n) => e.missing.some((p) => p.name === n)),
+    )
+  })
+  it('needs a host address (env or --address)', () => {
+    const { MYMDB_HOST_ADDRESS: _a, ...rest } = ENV
+    assert.throws(() => planRemoteUp(rest), (e: unknown) => e instanceof ConfigError && /MYMDB_HOST_ADDRESS/.test(e.message))
+    assert.equal(planRemoteUp(rest, { address: '198.51.100.2' }).address, '198.51.100.2')
+  })
+  it('images, ports, key file and the check host', () => {
+    const p = planRemoteUp(ENV)
+    assert.deepEqual(p.images, { web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123' })
+    assert.equal(p.sshPort, 2222)
+    assert.equal(p.httpPort, 8081)
+    assert.equal(p.user, 'admin')
+    assert.equal(p.keyFile, '/keys/id')
+    assert.equal(p.hostName, 'mymdb.example.com')
+    assert.equal(p.login, undefined)
+    const { MYMDB_SSH_KEY_FILE: _k, ...rest } = ENV
+    assert.match(planRemoteUp({ ...rest, MYMDB_STAGE: 'staging' }).keyFile, /\/\.ssh\/mymdb-staging\.pem$/)
+  })
+  it('registry: an address, not ecr; login needs both user and password', () => {
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'ecr' }), ConfigError)
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'bad registry' }), ConfigError)
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY_USERNAME: 'me' }), ConfigError)
+    const p = planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'docker.io/me/', MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok' })
+    assert.equal(p.images.web, 'docker.io/me/mymdb-web:abc123')
+    assert.deepEqual(p.login, { username: 'me', password: 'tok' })
+  })
+  it('checkHostName', () => {
+    assert.equal(checkHostName(['example.com', 'x']), 'example.com')
+    assert.equal(checkHostName(['.example.com']), 'example.com')
+    assert.equal(checkHostName(['*.example.com']), 'www.example.com')
+  })
+})
+
+describe('remote-up main()', () => {
+  it('--help connects to nothing', async () => {
+    const d = deps(undefined)
+    assert.equal(await main(['--help'], {}, d), 0)
+    assert.match(d.log.text(), /Usage: tsx tasks\/remote-up\.ts/)
+  })
+  it('an unknown option is exit 2', async () => {
+    const d = deps(undefined)
+    assert.equal(await main(['--nope'], ENV, d), 2)
+  })
+  it('missing settings: exit 2 before any connection, secrets listed', async () => {
+    const d = deps(undefined)
+    assert.equal(await main([], { MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_REGISTRY: 'r:5000', DJANGO_ALLOWED_HOSTS: 'a.test' }, d), 2)
+    assert.match(d.log.text(), /DJANGO_SECRET_KEY[\s\S]*DJANGO_DB_PASSWORD[\s\S]*POSTGRES_PASSWORD/)
+  })
+  it('--dry-run lists the steps, connects to nothing, shows no secret', async () => {
+    const d = deps(undefined)
+    assert.equal(await main(['--dry-run'], { ...ENV, MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok-secret' }, d), 0)
+    const text = d.log.text()
+    assert.match(text, /cd mymdb && docker compose pull --quiet/)
+    assert.match(text, /docker login --username me --password-stdin 127\.0\.0\.1:5000 \(password on stdin\)/)
+    assert.match(text, /nothing was done/)
+    assert.doesNotMatch(text, /tok-secret|db-pw|pg-pw|kkkk/)
+  })
+  it('uploads the files, pulls, starts, checks migrations, loads the catalogue, checks HTTP', async () => {
+    const remote = fakeRemote()
+    const http = okHttp()
+    const d = deps(remote, http)
+    const code = await main([], ENV, d)
+    assert.equal(code, 0, d.log.text())
+    assert.deepEqual(
+      remote.uploads.map((u) => [u.path, u.mode]),
+      [
+        ['~/mymdb/docker-compose.yml', 0o644],
+        ['~/mymdb/.env', 0o600],
+      ],
+    )
+    assert.match(remote.uploads[0]!.content, /^services:/m)
+    assert.equal(remote.uploads[1]!.content, planRemoteUp(ENV).envFile)
+    const steps = remote.commands.slice(1)
+    assert.deepEqual(steps, [
+      'cd mymdb && docker compose pull --quiet',
+      'cd mymdb && docker compose up --detach --wait --wait-timeout 180',
+      'cd mymdb && docker compose exec -T web python3 manage.py migrate --check',
+      'cd mymdb && docker compose exec -T web python3 manage.py load_sample_catalogue --if-empty',
+    ])
+    assert.deepEqual(steps, remoteSteps(planRemoteUp(ENV)).slice(2))
+    assert.ok(remote.closed)
+    assert.deepEqual(http.calls, ['http://127.0.0.1:8081/healthz Host: mymdb.example.com', 'http://127.0.0.1:8081/ Host: mymdb.example.com'])
+    assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*http:\/\/mymdb\.example\.com:8081\//)
+    assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
+  })
+  it('--address wins over MYMDB_HOST_ADDRESS', async () => {
+    const http = okHttp()
+    const d = deps(fakeRemote(), http)
+    assert.equal(await main(['--address', '127.0.0.2'], ENV, d), 0)
+    assert.match(http.calls[0]!, /^http:\/\/127\.0\.0\.2:8081\/healthz/)
+  })
+  it('logs in with the password on stdin, never on the command line', async () => {
+    const remote = fakeRemote()
+    const d = deps(remote)
+    assert.equal(await main([], { ...ENV, MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok-secret' }, d), 0)
+    const i = remote.commands.findIndex((c) => c.startsWith('docker login'))
+    assert.equal(remote.commands[i], 'docker login --username me --password-stdin 127.0.0.1:5000')
+    assert.equal(remote.stdin[i], 'tok-secret')
+    assert.ok(remote.commands.every((c) => !c.includes('tok-secret')))
+    assert.ok(i < remote.commands.findIndex((c) => c.includes('compose pull')))
+  })
+  it('a failing pull: exit 1 with $ command, exit code and stderr; nothing started', async () => {
+    const remote = fakeRemote((c) => (c.includes('compose pull') ? { code: 18, stderr: 'Get "http://127.0.0.1:1/v2/": connection refused\n' } : undefined))
+    const d = deps(remote)
+    assert.equal(await main([], ENV, d), 1)
+    const text = d.log.text()
+    assert.match(text, /Could not pull the images from 127\.0\.0\.1:5000\./)
+    assert.match(text, /\$ cd mymdb && docker compose pull --quiet/)
+    assert.match(text, /exit code 18/)
+    assert.match(text, /connection refused/)
+    assert.ok(!remote.commands.some((c) => c.includes('compose up')))
+    assert.ok(remote.closed)
+  })
+  it('services not healthy: shows ps and logs, then fails', async () => {
+    const remote = fakeRemote((c) =>
+      c.includes('compose up') ? { code: 1, stderr: 'container mymdb-web-1 is unhealthy\n' } : c.includes('compose ps') ? { stdout: 'mymdb-web-1 unhealthy\n' } : undefined,
+    )
+    const d = deps(remote)
+    assert.equal(await main([], ENV, d), 1)
+    const text = d.log.text()
+    assert.match(text, /\$ cd mymdb && docker compose ps --all\nmymdb-web-1 unhealthy/)
+    assert.match(text, /docker compose logs --no-color --tail 40/)
+    assert.match(text, /is unhealthy/)
+    assert.ok(!remote.commands.some((c) => c.includes('migrate')))
+  })
+  it('Docker missing on the host: waits, then a UserError naming install-docker.sh', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'] })
+    let n = 0
+    const remote = fakeRemote((c) => {
+      if (!c.startsWith('docker info')) return undefined
+      n++
+      t.mock.timers.tick(200_000)
+      return { code: 127, stderr: 'bash: docker: command not found\n' }
+    })
+    const d = deps(remote)
+    assert.equal(await main([], ENV, d), 1)
+    assert.ok(n >= 2)
+    assert.match(d.log.text(), /install-docker\.sh[\s\S]*command not found/)
+    assert.deepEqual(remote.uploads, [])
+  })
+})
+
+describe('waitFor200', () => {
+  it('returns the first 200', async () => {
+    let n = 0
+    const get: HttpGet = async () => (++n < 3 ? { status: 503, body: 'starting' } : { status: 200, body: 'ok' })
+    assert.equal((await waitFor200(get, 'http://127.0.0.1:1/healthz', 'h', 5, 0)).body, 'ok')
+    assert.equal(n, 3)
+  })
+  it('fails with the last answer', async () => {
+    const get: HttpGet = async () => ({ status: 400, body: 'Bad Request' })
+    await assert.rejects(waitFor200(get, 'http://127.0.0.1:1/', 'wrong.test', 0, 0), (e: unknown) => e instanceof UserError && /HTTP 400: Bad Request[\s\S]*wrong\.test/.test(e.message))
+  })
+})

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { describe, it } from 'node:test'
+import ssh2 from 'ssh2'
+import { CommandError, UserError } from '../../tasks/lib/errors.ts'
+import { checkRemote, connect, homeRelative, remoteCommand, shellQuote, showRemote } from '../../tasks/lib/ssh.ts'
+
+/** What bash makes of a quoted argument list: each argument on its own, NUL-separated. */
+function roundTrip(args: string[]): string[] {
+  const script = `printf '%s\\0' ${args.map(shellQuote).join(' ')}`
+  return execFileSync('bash', ['-c', script], { encoding: 'utf8' }).split('\0').slice(0, -1)
+}
+
+describe('shellQuote', () => {
+  it('leaves plain words alone', () => {
+    for (const w of ['docker', 'compose', '--wait-timeout', '180', '127.0.0.1:5000/mymdb-web:test', 'a=b,c@d%e+f']) assert.equal(shellQuote(w), w)
+  })
+  it('quotes spaces, $, quotes, globs, newlines and the empty string', () => {
+    assert.equal(shellQuote(''), "''")
+    assert.equal(shellQuote('a b'), "'a b'")
+    assert.equal(shellQuote('$HOME'), "'$HOME'")
+    assert.equal(shellQuote("it's"), `'it'\\''s'`)
+    assert.equal(shellQuote('*'), "'*'")
+    assert.equal(shellQuote('~/x'), "'~/x'")
+    assert.equal(shellQuote('a\nb'), "'a\nb'")
+  })
+  it('bash reads every argument back exactly', () => {
+    const nasty = ['', ' ', 'a b', '$HOME', '${X:-y}', '$(id)', '`id`', "it's", `"dq"`, "'", "''", 'a\nb', 'tab\there', '\\', 'x\\', '*', '; rm -rf /', '#c', '!x', 'ünï', '-n']
+    assert.deepEqual(roundTrip(nasty), nasty)
+  })
+})
+
+describe('remoteCommand', () => {
+  it('prefixes strict mode and quotes each argument', () => {
+    assert.equal(remoteCommand(['echo', 'a b', '$X']), "set -euo pipefail; echo 'a b' '$X'")
+  })
+  it('sends a script as written', () => {
+    assert.equal(remoteCommand('docker info && docker compose version'), 'set -euo pipefail; docker info && docker compose version')
+  })
+  it('runs in a directory relative to the home directory (~/ dropped, quoted)', () => {
+    assert.equal(remoteCommand(['docker', 'compose', 'pull'], '~/mymdb'), 'set -euo pipefail; cd mymdb && docker compose pull')
+    assert.equal(remoteCommand(['ls'], '~/my dir'), "set -euo pipefail; cd 'my dir' && ls")
+    assert.equal(showRemote(['ls'], '/srv/x'), 'cd /srv/x && ls')
+  })
+  it('refuses an empty argument list', () => {
+    assert.throws(() => remoteCommand([]))
+  })
+  it('a quoted argv runs as one command under bash, with the strict mode on', () => {
+    const out = execFileSync('bash', ['-c', remoteCommand(['printf', '%s|', 'a b', "c'd", '$HOME'])], { encoding: 'utf8' })
+    assert.equal(out, "a b|c'd|$HOME|")
+    // pipefail: a failing first stage fails the pipeline
+    assert.throws(() => execFileSync('bash', ['-c', remoteCommand('false | true')], { stdio: 'ignore' }))
+  })
+  it('homeRelative', () => {
+    assert.equal(homeRelative('~/mymdb/.env'), 'mymdb/.env')
+    assert.equal(homeRelative('~'), '.')
+    assert.equal(homeRelative('/etc/x'), '/etc/x')
+  })
+})
+
+describe('checkRemote', () => {
+  it('passes exit code 0 through', () => {
+    const r = { command: 'true', code: 0, signal: null, stdout: 'x', stderr: '' }
+    assert.equal(checkRemote(r), r)
+  })
+  it('throws a CommandError with $ command, exit code and stderr', () => {
+    const r = { command: 'cd mymdb && docker compose pull', code: 18, signal: null, stdout: '', stderr: 'Error response from daemon: connection refused\n' }
+    try {
+      checkRemote(r, 'pull the images')
+      assert.fail('no error')
+    } catch (e) {
+      assert.ok(e instanceof CommandError)
+      const text = e.format()
+      assert.match(text, /^Could not pull the images\./)
+      assert.match(text, /\$ cd mymdb && docker compose pull/)
+      assert.match(text, /exit code 18/)
+      assert.match(text, /connection refused/)
+    }
+  })
+  it('a command killed or timed out reports the signal', () => {
+    const r = { command: 'sleep 99', code: null, signal: 'TIMEOUT', stdout: '', stderr: '' }
+    assert.throws(() => checkRemote(r), (e: unknown) => e instanceof CommandError && /killed by TIMEOUT/.test(e.format()))
+  })
+  it('falls back to stdout when stderr is empty', () => {
+    const r = { command: 'x', code: 1, signal: null, stdout: 'told on stdout', stderr: '' }
+    assert.throws(() => checkRemote(r), (e: unknown) => e instanceof CommandError && /told on stdout/.test(e.format()))
+  })
+})
+
+describe('connect', () => {
+  it('gives up after the given attempts with a UserError naming the host', async () => {
+    // Port 1 on loopback: refused at once.
+    const retries: number[] = []
+    const { private: privateKey } = ssh2.utils.generateKeyPairSync('ed25519')
+    await assert.rejects(
+      connect({ host: '127.0.0.1', port: 1, username: 'admin', privateKey, attempts: 2, retryDelayMs: 10, onRetry: (n) => retries.push(n) }),
+      (e: unknown) => e instanceof UserError && /admin@127\.0\.0\.1:1: no connection after 2 attempts/.test(e.message),
+    )
+    assert.deepEqual(retries, [1])
+  })
+  it('an unreadable key is not retried', async () => {
+    const retries: number[] = []
+    await assert.rejects(
+      connect({ host: '127.0.0.1', port: 1, username: 'admin', privateKey: 'not a key', attempts: 5, retryDelayMs: 10, onRetry: (n) => retries.push(n) }),
+      (e: unknown) => e instanceof UserError && /private key cannot be used/.test(e.message),
+    )
+    assert.deepEqual(retries, [])
+  })
+})
