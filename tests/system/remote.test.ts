@@ -1,0 +1,176 @@
+// remote-up against the test rig: a registry container and an SSH host container with its own
+// Docker engine (tests/rig/). The images built by tests/prepare.ts are pushed to the registry by
+// this machine's Docker; the SSH host's engine pulls them (~570 MB) the way the EC2 host would.
+import assert from 'node:assert/strict'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import ssh2 from 'ssh2'
+import { $ } from 'zx'
+import { connect, exec } from '../../tasks/lib/ssh.ts'
+import { main } from '../../tasks/remote-up.ts'
+import { startRegistry, type Registry } from '../rig/registry.ts'
+import { startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { captureLog } from '../unit/fakes.ts'
+
+const REPO = new URL('../..', import.meta.url).pathname
+const TAG = 'test'
+const HOST_NAME = 'mymdb.test'
+// `$`, `#`, spaces and quotes must reach Django unchanged through the remote .env.
+const SECRET_KEY = 'rig-secret $HOME #not-a-comment "dq" ${X:-y} \\n-abcdefghijklmnopqrstuvwxyz0123'
+
+function get(port: number, path: string, host = HOST_NAME): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`
+
+describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 }, () => {
+  let registry: Registry | undefined
+  let host: SshHost | undefined
+  let dir: string
+  let keyFile: string
+  let privateKey: string
+  const pushed: string[] = []
+  const timings: string[] = []
+
+  const env = (extra: Record<string, string> = {}) => ({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    MYMDB_HOST_ADDRESS: '127.0.0.1',
+    MYMDB_HOST_SSH_PORT: String(host!.sshPort),
+    MYMDB_HOST_HTTP_PORT: String(host!.httpPort),
+    MYMDB_SSH_USER: host!.user,
+    MYMDB_SSH_KEY_FILE: keyFile,
+    MYMDB_REGISTRY: registry!.address,
+    MYMDB_TAG: TAG,
+    DJANGO_SECRET_KEY: SECRET_KEY,
+    DJANGO_DB_PASSWORD: 'rig-db-password',
+    POSTGRES_PASSWORD: 'rig-postgres-password',
+    DJANGO_ALLOWED_HOSTS: `${HOST_NAME},127.0.0.1`,
+    DJANGO_CACHE_TIMEOUT: '1',
+    ...extra,
+  })
+
+  const run = async (extra: Record<string, string> = {}) => {
+    const log = captureLog()
+    const start = Date.now()
+    const code = await main([], env(extra), { log, envFile: join(dir, 'no.env'), pollSeconds: 1 })
+    return { code, text: log.text(), took: seconds(start) }
+  }
+
+  const onHost = async (script: string) => {
+    const conn = await connect({ host: '127.0.0.1', port: host!.sshPort, username: 'admin', privateKey, attempts: 3 })
+    try {
+      return await exec(conn, script)
+    } finally {
+      conn.end()
+    }
+  }
+
+  const dbContainerId = async () => {
+    const r = await onHost('cd mymdb && docker compose ps -q db')
+    assert.equal(r.code, 0, r.stderr)
+    return r.stdout.trim()
+  }
+
+  before(async () => {
+    let t = Date.now()
+    dir = mkdtempSync(join(tmpdir(), 'mymdb-remote-'))
+    const keys = ssh2.utils.generateKeyPairSync('ed25519')
+    privateKey = keys.private
+    keyFile = join(dir, 'id_ed25519')
+    writeFileSync(keyFile, keys.private)
+    chmodSync(keyFile, 0o600)
+
+    for (const image of ['mymdb-web:latest', 'mymdb-db:latest']) {
+      if ((await $({ nothrow: true, quiet: true })`docker image inspect ${image}`).exitCode !== 0) {
+        await $({ cwd: REPO, quiet: true })`npm run build`
+        break
+      }
+    }
+
+    registry = await startRegistry('mymdb-rig-registry-remote')
+    host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-remote' })
+    timings.push(`rig up (registry + SSH host with dockerd): ${seconds(t)}`)
+
+    t = Date.now()
+    for (const name of ['mymdb-web', 'mymdb-db']) {
+      const ref = `${registry.address}/${name}:${TAG}`
+      await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
+      pushed.push(ref)
+      await $({ quiet: true })`docker push ${ref}`
+    }
+    timings.push(`push of both images to the rig registry: ${seconds(t)}`)
+  })
+
+  after(async () => {
+    for (const line of timings) console.log(`# ${line}`)
+    await host?.stop()
+    await registry?.stop()
+    for (const ref of pushed) await $({ nothrow: true, quiet: true })`docker rmi ${ref}`
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('deploys: the site answers through the host with the sample catalogue', async () => {
+    const r = await run()
+    timings.push(`first remote-up (pull ~570 MB inside the host, up, checks): ${r.took}`)
+    assert.equal(r.code, 0, r.text)
+    assert.match(r.text, /MyMDB is running on 127\.0\.0\.1/)
+    assert.match(r.text, new RegExp(`http://${HOST_NAME.replace('.', '\\.')}:${host!.httpPort}/`))
+    const health = await get(host!.httpPort, '/healthz')
+    assert.equal(health.status, 200)
+    const home = await get(host!.httpPort, '/')
+    assert.equal(home.status, 200)
+    assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/)
+  })
+
+  it('the remote .env is mode 600, owned by admin, and its values reach the containers unchanged', async () => {
+    const st = await onHost('stat -c "%a %U %G" mymdb/.env mymdb/docker-compose.yml')
+    assert.equal(st.code, 0, st.stderr)
+    assert.deepEqual(st.stdout.trim().split('\n'), ['600 admin admin', '644 admin admin'])
+    const images = await onHost('cd mymdb && docker compose config --images')
+    assert.match(images.stdout, new RegExp(`${registry!.address.replace(/\./g, '\\.')}/mymdb-web:${TAG}`))
+    const key = await onHost('cd mymdb && docker compose exec -T web printenv DJANGO_SECRET_KEY')
+    assert.equal(key.code, 0, key.stderr)
+    assert.equal(key.stdout.replace(/\n$/, ''), SECRET_KEY)
+    const bind = await onHost('grep -E "^(WEB_BIND|WEB_PORT)=" mymdb/.env')
+    assert.deepEqual(bind.stdout.trim().split('\n'), ["WEB_BIND='0.0.0.0'", "WEB_PORT='80'"])
+  })
+
+  it('a second run succeeds and keeps the database container (and its data)', async () => {
+    const before = await dbContainerId()
+    assert.notEqual(before, '')
+    const r = await run()
+    timings.push(`second remote-up (nothing to pull or recreate): ${r.took}`)
+    assert.equal(r.code, 0, r.text)
+    assert.equal(await dbContainerId(), before)
+    assert.match(r.text, /already present|nothing loaded/i)
+    assert.match((await get(host!.httpPort, '/')).body, /Star Wars/)
+  })
+
+  it('a failing remote command ends with exit code 1 and shows `$ command`, its exit code and stderr', async () => {
+    const t = Date.now()
+    const r = await run({ MYMDB_REGISTRY: '127.0.0.1:1' })
+    timings.push(`failing remote-up (bad registry): ${seconds(t)}`)
+    assert.equal(r.code, 1, r.text)
+    assert.match(r.text, /Could not pull the images from 127\.0\.0\.1:1/)
+    assert.match(r.text, /\$ cd mymdb && docker compose pull --quiet/)
+    assert.match(r.text, /exit code [1-9]/)
+    assert.match(r.text, /stderr:\n.*127\.0\.0\.1:1/)
+    // The running stack is untouched by the failed pull.
+    assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
+  })
+})
