@@ -3,7 +3,7 @@
 // uploads/ prefix only (bucket policy from AWS/mymdb-bucket-policy.json). Re-runnable: it reads
 // the bucket's current settings and writes only what differs.
 //
-// Standalone: npm exec tsx tasks/bucket.ts -- [--dry-run]
+// Standalone: npx tsx tasks/bucket.ts [--dry-run]
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import {
@@ -38,7 +38,7 @@ import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts
 import { REPO_ROOT } from './lib/paths.ts'
 import { awsVars, bucketVars } from './lib/vars.ts'
 
-export const HELP = `Usage: npm exec tsx tasks/bucket.ts -- [options]   (a step of npm run deploy:aws)
+export const HELP = `Usage: npx tsx tasks/bucket.ts [options]   (a step of npm run deploy:aws)
 
 Creates or updates the S3 bucket for uploaded posters, DJANGO_UPLOAD_S3_BUCKET, in AWS_REGION:
   - tags Project=${PROJECT_TAG}, Stage=<MYMDB_STAGE>
@@ -522,6 +522,8 @@ export async function deleteBucket(s3: S3Client, bucket: string, opts: { stage?:
 
 // --- apply ---------------------------------------------------------------------------------------
 
+export const POLICY_RETRY_DELAYS_MS = [1000, 2000, 4000, 8000]
+
 /**
  * Writes what the plan says differs, in order: bucket, ownership, public access block, tags,
  * then the policy (after the public access block allows it). Returns the items written.
@@ -531,7 +533,7 @@ export async function applyBucketPlan(
   desired: DesiredBucket,
   plan: PlanItem[],
   current: BucketState | undefined,
-  opts: { log: Log; account?: AccountBlock },
+  opts: { log: Log; account?: AccountBlock; retryDelaysMs?: number[] },
 ): Promise<PlanItemName[]> {
   const { s3 } = clients
   const { bucket } = desired
@@ -556,8 +558,22 @@ export async function applyBucketPlan(
     done.push('tags')
   }
   if (todo.has('policy')) {
+    // Right after the public access block was opened, AWS may still refuse a public policy for a
+    // few seconds (AccessDenied): then the policy is tried again.
+    const delays = done.includes('public-access-block') ? (opts.retryDelaysMs ?? POLICY_RETRY_DELAYS_MS) : []
     try {
-      await putBucketPolicy(s3, bucket, desired.policy)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await putBucketPolicy(s3, bucket, desired.policy)
+          break
+        } catch (err) {
+          const delay = delays[attempt]
+          const accountBlocks = opts.account?.known && accountBlockingFlags(opts.account.config).includes('BlockPublicPolicy')
+          if (delay === undefined || accountBlocks || awsErrorCode(err) !== 'AccessDenied') throw err
+          log.info(`[bucket] policy: AccessDenied just after the public access block changed; trying again in ${delay / 1000} s`)
+          await new Promise((r) => setTimeout(r, delay))
+        }
+      }
       done.push('policy')
     } catch (err) {
       // With the account-level BlockPublicPolicy on, AWS refuses a public policy (AccessDenied).
@@ -576,6 +592,8 @@ export async function applyBucketPlan(
 export interface BucketDeps extends Partial<Deps> {
   /** Makes the AWS clients (tests wrap them, e.g. to count calls). */
   clients?: (region: string, env: Env) => BucketClients
+  /** Waits before trying the policy again (default POLICY_RETRY_DELAYS_MS). */
+  policyRetryDelaysMs?: number[]
 }
 
 export async function main(argv: string[], env: Env, partial?: BucketDeps): Promise<number> {
@@ -589,7 +607,7 @@ export async function main(argv: string[], env: Env, partial?: BucketDeps): Prom
         help: { type: 'boolean', short: 'h' },
         'dry-run': { type: 'boolean' },
       },
-      'npm exec tsx tasks/bucket.ts -- --help',
+      'npx tsx tasks/bucket.ts --help',
     )
     if (flags.help) {
       log.info(HELP)
@@ -635,7 +653,7 @@ export async function main(argv: string[], env: Env, partial?: BucketDeps): Prom
     }
 
     // apply
-    const done = changes.length > 0 ? await applyBucketPlan(clients, desired, plan, current, { log, account }) : []
+    const done = changes.length > 0 ? await applyBucketPlan(clients, desired, plan, current, { log, account, retryDelaysMs: partial?.policyRetryDelaysMs }) : []
 
     // summary
     const base = region === 'us-east-1' ? `https://${bucket}.s3.amazonaws.com` : `https://${bucket}.s3.${region}.amazonaws.com`

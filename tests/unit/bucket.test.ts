@@ -399,6 +399,18 @@ describe('bucket main()', () => {
     assert.equal(await main([], ENV, deps), 1)
     assert.match(deps.log.err.join(''), /could not set the policy of bucket .*: these AWS credentials may not do this/)
   })
+  it('AccessDenied on the policy right after opening the public access block: tried again', async () => {
+    let refusals = 1
+    const s3 = fakeS3(goodState({ policy: undefined, publicAccessBlock: undefined }), (name) =>
+      name === 'PutBucketPolicy' && refusals-- > 0 ? awsError('AccessDenied', 403) : undefined,
+    )
+    const f = fakeClients(s3)
+    const deps = { ...testDeps(noDocker()), clients: () => f.clients, policyRetryDelaysMs: [0, 0] }
+    assert.equal(await main([], ENV, deps), 0, deps.log.text())
+    assert.deepEqual(s3.calls.filter((c) => MUTATING.test(c.name)).map((c) => c.name), ['PutPublicAccessBlock', 'PutBucketPolicy', 'PutBucketPolicy'])
+    assert.match(deps.log.text(), /trying again/)
+    assert.match(deps.log.text(), /policy: set/)
+  })
   it('the account setting cannot be read: a soft note, exit 0', async () => {
     const f = fakeClients(fakeS3(goodState()), () => new TypeError('Invalid URL'))
     const deps = { ...testDeps(noDocker()), clients: () => f.clients }
