@@ -845,13 +845,14 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     log.info(`[host] stage ${stage} in ${s.AWS_REGION} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
     const width = Math.max(...plan.map((p) => p.resource.length))
     for (const p of plan) log.info(`[host]   ${p.resource.padEnd(width)}  ${p.action.padEnd(6)}  ${p.detail}`)
+    // The AMI is looked up before anything is created (a missing parameter must not leave half a host).
     const ami = async () => {
       const id = await resolveAmi(clients, s)
       log.info(`[host] AMI ${id}${s.MYMDB_AMI_ID ? ' (MYMDB_AMI_ID)' : ` (from ${s.MYMDB_AMI_SSM_PARAMETER})`}`)
       return id
     }
+    const amiId = state.instance ? undefined : await ami()
     if (dryRun) {
-      if (!state.instance) await ami()
       log.info('[host] dry run: nothing was changed')
       return 0
     }
@@ -862,7 +863,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     await ensureHostRole(clients, stage, s.DJANGO_UPLOAD_S3_BUCKET, log)
     const instanceId = await ensureInstance(
       clients,
-      { stage, ami, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, securityGroupId, instanceProfile: n.instanceProfile, userData },
+      { stage, ami: async () => amiId ?? (await ami()), instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, securityGroupId, instanceProfile: n.instanceProfile, userData },
       log,
     )
     const host = await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)

@@ -218,7 +218,7 @@ describe('host: pure parts', () => {
   })
 
   it('waitForTcp: true once something listens, false after the bound', async () => {
-    const server = createServer((s) => s.end())
+    const server = createServer((s) => s.on('error', () => {}).end())
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     const port = (server.address() as { port: number }).port
     assert.equal(await waitForTcp('127.0.0.1', port, 2000), true)

@@ -1,0 +1,333 @@
+// The host step, destroy:aws and stop --aws against moto (the AWS emulator of the rig). Nothing
+// here dials the fake public addresses moto hands out: MYMDB_HOST_ADDRESS is 127.0.0.1 and the
+// "SSH port" is a TCP listener this test opens.
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
+import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
+import { PutParameterCommand } from '@aws-sdk/client-ssm'
+import { main as destroyMain } from '../../tasks/destroy-aws.ts'
+import {
+  defaultVpcId,
+  ensureHostRole,
+  ensureKeyPair,
+  ensureSecurityGroup,
+  flattenIngress,
+  hostPolicies,
+  hostSettings,
+  main as hostMain,
+  parsePolicyDocument,
+  renderUserData,
+  sameJson,
+} from '../../tasks/host.ts'
+import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
+import { main as stopMain } from '../../tasks/stop.ts'
+import { startMoto, type Moto } from '../rig/moto.ts'
+import { captureLog, tempDir } from '../unit/fakes.ts'
+
+const REPO = new URL('../..', import.meta.url).pathname
+const BUCKET = 'mymdb-uploads-systest'
+const SSH_CIDR = '198.51.100.7/32'
+
+let moto: Moto
+let sshServer: Server
+let sshPort = 0
+let home = ''
+let clients: AwsClients
+/** Every RunInstances request the tasks sent (moto drops MetadataOptions, so check what was sent). */
+const launches: RunInstancesCommandInput[] = []
+
+/** awsClients with a middleware that records RunInstances requests. */
+function recordingClients(region: string, env: Record<string, string | undefined>): AwsClients {
+  const c = awsClients(region, env)
+  c.ec2.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'RunInstancesCommand') launches.push(structuredClone(args.input as RunInstancesCommandInput))
+      return next(args)
+    },
+    { step: 'initialize', name: 'recordRunInstances' },
+  )
+  return c
+}
+
+function envFor(stage: string, over: Record<string, string> = {}): Record<string, string | undefined> {
+  return {
+    ...process.env,
+    ...moto.env,
+    HOME: home,
+    MYMDB_STAGE: stage,
+    DJANGO_UPLOAD_S3_BUCKET: BUCKET,
+    MYMDB_SSH_CIDR: SSH_CIDR,
+    MYMDB_AMI_SSM_PARAMETER: '/mymdb-test/ami',
+    MYMDB_AMI_ID: '',
+    MYMDB_SSH_KEY_FILE: '',
+    MYMDB_HOST_ADDRESS: '127.0.0.1',
+    MYMDB_HOST_SSH_PORT: String(sshPort),
+    ...over,
+  }
+}
+
+async function run(main: typeof hostMain, argv: string[], env: Record<string, string | undefined>) {
+  const log = captureLog()
+  const code = await main(argv, env, { log, envFile: tempDir().envFile, interactive: false, awsClients: recordingClients })
+  return { code, out: log.text(), log }
+}
+
+async function instancesOf(stage: string): Promise<Instance[]> {
+  const r = await clients.ec2.send(
+    new DescribeInstancesCommand({
+      Filters: [
+        { Name: 'tag:Stage', Values: [stage] },
+        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+      ],
+    }),
+  )
+  return (r.Reservations ?? []).flatMap((x) => x.Instances ?? [])
+}
+
+async function groupsNamed(name: string) {
+  const r = await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }] }))
+  return r.SecurityGroups ?? []
+}
+
+async function keyPairs(): Promise<string[]> {
+  return ((await clients.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).map((k) => k.KeyName ?? '')
+}
+
+async function iamExists(fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn()
+    return true
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchEntity' || (err as { name?: string }).name === 'NoSuchEntityException') return false
+    throw err
+  }
+}
+
+before(async () => {
+  moto = await startMoto('mymdb-rig-moto-host')
+  clients = awsClients('us-west-2', moto.env)
+  home = mkdtempSync(join(tmpdir(), 'mymdb-host-home-'))
+  // The "SSH port": answers like an SSH server would, never anything else.
+  sshServer = createServer((s) => {
+    s.on('error', () => {}) // the task hangs up as soon as it connected
+    s.end('SSH-2.0-test\r\n')
+  })
+  await new Promise<void>((r) => sshServer.listen(0, '127.0.0.1', r))
+  sshPort = (sshServer.address() as { port: number }).port
+  // moto has no public SSM parameters: seed the AMI parameter with one of its (old) AMIs.
+  const images = (await clients.ec2.send(new DescribeImagesCommand({}))).Images ?? []
+  const ami = images.find((i) => /ubuntu|debian/i.test(i.Name ?? '')) ?? images[0]
+  assert.ok(ami?.ImageId, 'moto lists AMIs')
+  await clients.ssm.send(new PutParameterCommand({ Name: '/mymdb-test/ami', Value: ami.ImageId, Type: 'String' }))
+})
+
+after(async () => {
+  await new Promise((r) => sshServer?.close(r))
+  await moto?.stop()
+})
+
+describe('host step on moto', () => {
+  it('invalid settings: exit 2 and nothing is created', async () => {
+    const junk = join(home, 'junk.pem')
+    writeFileSync(junk, 'not a key')
+    const dirAsKey = join(home, 'a-dir.pem')
+    mkdirSync(dirAsKey)
+    const bad: Record<string, string>[] = [{ MYMDB_SSH_CIDR: '1.2.3.4' }, { MYMDB_SSH_KEY_FILE: junk }, { MYMDB_SSH_KEY_FILE: dirAsKey }, { DJANGO_UPLOAD_S3_BUCKET: 'Bad_Bucket' }]
+    for (const over of bad) {
+      const r = await run(hostMain, [], envFor('bad', over))
+      assert.equal(r.code, 2, `${JSON.stringify(over)}: ${r.out}`)
+    }
+    assert.deepEqual(await instancesOf('bad'), [])
+    assert.deepEqual(await groupsNamed('mymdb-bad-web'), [])
+    assert.deepEqual(await keyPairs(), [])
+    assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-bad-host' }))), false)
+    assert.equal(launches.length, 0)
+  })
+
+  it('no AMI (the SSM parameter is missing): says to set MYMDB_AMI_ID, before creating anything', async () => {
+    const r = await run(hostMain, [], envFor('bad', { MYMDB_AMI_SSM_PARAMETER: '/no/such/parameter' }))
+    assert.equal(r.code, 1, r.out)
+    assert.match(r.out, /SSM parameter \/no\/such\/parameter does not exist in us-west-2: set MYMDB_AMI_ID=/)
+    assert.deepEqual(await keyPairs(), [])
+    assert.deepEqual(await groupsNamed('mymdb-bad-web'), [])
+    assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-bad-host' }))), false)
+    assert.ok(!existsSync(join(home, '.ssh', 'mymdb-bad.pem')))
+  })
+
+  it('--dry-run: the plan, and nothing changes', async () => {
+    const r = await run(hostMain, ['--dry-run'], envFor('one'))
+    assert.equal(r.code, 0, r.out)
+    for (const res of ['key pair mymdb-one', 'security group mymdb-one-web', 'IAM role mymdb-one-host', 'instance profile mymdb-one-host', 'instance mymdb-one'])
+      assert.match(r.out, new RegExp(`${res}\\s+create`))
+    assert.match(r.out, /AMI ami-\w+ \(from \/mymdb-test\/ami\)/)
+    assert.deepEqual(await keyPairs(), [])
+    assert.deepEqual(await groupsNamed('mymdb-one-web'), [])
+    assert.equal(launches.length, 0)
+    assert.ok(!existsSync(join(home, '.ssh', 'mymdb-one.pem')))
+  })
+
+  let firstId = ''
+
+  it('first run creates key pair, security group, role, profile and a running IMDSv2 instance', async () => {
+    const r = await run(hostMain, [], envFor('one'))
+    assert.equal(r.code, 0, r.out)
+    assert.match(r.out, /waiting for SSH on 127\.0\.0\.1:\d+ done/)
+
+    // key file: written 0600 in a 0700 ~/.ssh, and EC2 has the key pair
+    const keyFile = join(home, '.ssh', 'mymdb-one.pem')
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600)
+    assert.equal(statSync(join(home, '.ssh')).mode & 0o777, 0o700)
+    assert.match(readFileSync(keyFile, 'utf8'), /PRIVATE KEY/)
+    assert.deepEqual(await keyPairs(), ['mymdb-one'])
+
+    // security group: exactly 80/443 from anywhere, 22 from the deployer only; no Docker API
+    const groups = await groupsNamed('mymdb-one-web')
+    assert.equal(groups.length, 1)
+    assert.equal(groups[0]?.VpcId, await defaultVpcId(clients))
+    const rules = flattenIngress(groups[0]?.IpPermissions).map((x) => `${x.port} ${x.cidr}`).sort()
+    assert.deepEqual(rules, ['22 198.51.100.7/32', '443 0.0.0.0/0', '443 ::/0', '80 0.0.0.0/0', '80 ::/0'])
+    assert.ok(!(groups[0]?.IpPermissions ?? []).some((p) => (p.FromPort ?? 0) <= 2376 && (p.ToPort ?? 0) >= 2375))
+
+    // role: EC2 trust, bucket-only inline policy; profile holds the role
+    const role = await clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-host' }))
+    assert.ok(sameJson(parsePolicyDocument(role.Role?.AssumeRolePolicyDocument), hostPolicies(BUCKET).trust))
+    const pol = await clients.iam.send(new GetRolePolicyCommand({ RoleName: 'mymdb-one-host', PolicyName: 'mymdb-one-bucket' }))
+    assert.ok(sameJson(parsePolicyDocument(pol.PolicyDocument), hostPolicies(BUCKET).bucket))
+    const profile = await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'mymdb-one-host' }))
+    assert.deepEqual(profile.InstanceProfile?.Roles?.map((x) => x.RoleName), ['mymdb-one-host'])
+
+    // instance: running, tagged, key, group, profile, user-data
+    const insts = await instancesOf('one')
+    assert.equal(insts.length, 1)
+    const i = insts[0] as Instance
+    firstId = i.InstanceId ?? ''
+    assert.equal(i.State?.Name, 'running')
+    assert.equal(i.KeyName, 'mymdb-one')
+    assert.equal(i.InstanceType, 't3.micro')
+    assert.deepEqual(i.SecurityGroups?.map((g) => g.GroupName), ['mymdb-one-web'])
+    assert.match(i.IamInstanceProfile?.Arn ?? '', /instance-profile\/mymdb-one-host$/)
+    const tags = Object.fromEntries((i.Tags ?? []).map((t) => [t.Key, t.Value]))
+    assert.deepEqual({ Name: tags.Name, Project: tags.Project, Stage: tags.Stage }, { Name: 'mymdb-one', Project: 'mymdb', Stage: 'one' })
+    const ud = await clients.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: firstId, Attribute: 'userData' }))
+    const install = readFileSync(join(REPO, 'scripts', 'install-docker.sh'), 'utf8')
+    assert.equal(Buffer.from(ud.UserData?.Value ?? '', 'base64').toString(), renderUserData(install, 'admin'))
+
+    // the request sent: IMDSv2 required, hop limit 2, a client token, tags on instance + volume
+    assert.equal(launches.length, 1)
+    const req = launches[0] as RunInstancesCommandInput
+    assert.deepEqual(req.MetadataOptions, { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' })
+    assert.ok(req.ClientToken)
+    assert.deepEqual(req.TagSpecifications?.map((t) => t.ResourceType), ['instance', 'volume'])
+  })
+
+  it('second run creates nothing: same instance, one group, one key pair', async () => {
+    const r = await run(hostMain, [], envFor('one'))
+    assert.equal(r.code, 0, r.out)
+    assert.doesNotMatch(r.out, /\s(create|update|import|start)\s/)
+    assert.equal(launches.length, 1, 'no second RunInstances')
+    const insts = await instancesOf('one')
+    assert.deepEqual(insts.map((i) => i.InstanceId), [firstId])
+    assert.equal((await groupsNamed('mymdb-one-web')).length, 1)
+    assert.deepEqual(await keyPairs(), ['mymdb-one'])
+  })
+
+  it('a new deployer IP: the old SSH rule is revoked, the new one added, the rest untouched', async () => {
+    const r = await run(hostMain, ['--no-wait-ssh'], envFor('one', { MYMDB_SSH_CIDR: '203.0.113.9/32' }))
+    assert.equal(r.code, 0, r.out)
+    assert.match(r.out, /security group mymdb-one-web\s+update\s+add 22 from 203\.0\.113\.9\/32, revoke 22 from 198\.51\.100\.7\/32/)
+    const rules = flattenIngress((await groupsNamed('mymdb-one-web'))[0]?.IpPermissions).map((x) => `${x.port} ${x.cidr}`).sort()
+    assert.deepEqual(rules, ['22 203.0.113.9/32', '443 0.0.0.0/0', '443 ::/0', '80 0.0.0.0/0', '80 ::/0'])
+    assert.equal(launches.length, 1)
+  })
+
+  it('key pair in EC2 but no local key file: a clear error, nothing launched', async () => {
+    const r = await run(hostMain, [], envFor('one', { MYMDB_SSH_KEY_FILE: join(home, 'elsewhere.pem') }))
+    assert.equal(r.code, 1, r.out)
+    assert.match(r.out, /key pair mymdb-one exists in EC2 but its private key file .*elsewhere\.pem does not/)
+    assert.deepEqual((await instancesOf('one')).map((i) => i.InstanceId), [firstId])
+  })
+
+  it('stop --aws stops the instance (disk kept); again is a no-op; the host step starts it again', async () => {
+    const s1 = await run(stopMain, ['--aws'], envFor('one'))
+    assert.equal(s1.code, 0, s1.out)
+    assert.match(s1.out, new RegExp(`instance ${firstId} stopped`))
+    assert.equal((await instancesOf('one'))[0]?.State?.Name, 'stopped')
+    const s2 = await run(stopMain, ['--aws'], envFor('one'))
+    assert.equal(s2.code, 0, s2.out)
+    assert.match(s2.out, /already stopped/)
+
+    const r = await run(hostMain, [], envFor('one'))
+    assert.equal(r.code, 0, r.out)
+    assert.match(r.out, /instance mymdb-one\s+start/)
+    const insts = await instancesOf('one')
+    assert.deepEqual(insts.map((i) => [i.InstanceId, i.State?.Name]), [[firstId, 'running']])
+    assert.equal(launches.length, 1)
+  })
+
+  it('destroy --dry-run lists and keeps; destroy removes all but the bucket and key file; again: nothing to remove', async () => {
+    const dry = await run(destroyMain, ['--dry-run'], envFor('one'))
+    assert.equal(dry.code, 0, dry.out)
+    assert.match(dry.out, new RegExp(`instance mymdb-one ${firstId}`))
+    assert.equal((await instancesOf('one')).length, 1)
+
+    const d1 = await run(destroyMain, [], envFor('one'))
+    assert.equal(d1.code, 0, d1.out)
+    assert.match(d1.out, /removed: instance i-\w+, security group mymdb-one-web, key pair mymdb-one, instance profile mymdb-one-host, IAM role mymdb-one-host/)
+    assert.match(d1.out, /local private key .*mymdb-one\.pem is kept/)
+    const all = (await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [firstId] }))).Reservations?.[0]?.Instances?.[0]
+    assert.equal(all?.State?.Name, 'terminated')
+    assert.deepEqual(await groupsNamed('mymdb-one-web'), [])
+    assert.deepEqual(await keyPairs(), [])
+    assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-host' }))), false)
+    assert.equal(await iamExists(() => clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'mymdb-one-host' }))), false)
+    assert.ok(existsSync(join(home, '.ssh', 'mymdb-one.pem')))
+
+    const d2 = await run(destroyMain, [], envFor('one'))
+    assert.equal(d2.code, 0, d2.out)
+    assert.match(d2.out, /nothing to remove/)
+  })
+
+  it('after a destroy the kept key file is imported, and a new instance launched', async () => {
+    const r = await run(hostMain, [], envFor('one'))
+    assert.equal(r.code, 0, r.out)
+    assert.match(r.out, /key pair mymdb-one: imported the public key of/)
+    const insts = await instancesOf('one')
+    assert.equal(insts.length, 1)
+    assert.notEqual(insts[0]?.InstanceId, firstId)
+    assert.equal(launches.length, 2)
+    assert.notEqual(launches[1]?.ClientToken, launches[0]?.ClientToken, 'a new launch gets a new client token')
+    const d = await run(destroyMain, ['--delete-key-file'], envFor('one'))
+    assert.equal(d.code, 0, d.out)
+    assert.ok(!existsSync(join(home, '.ssh', 'mymdb-one.pem')))
+  })
+
+  it('an interrupted run (stopped after the security group) converges with no twins', async () => {
+    const env = envFor('two')
+    const { values, keyFile } = hostSettings(env, tempDir().envFile)
+    const log = captureLog()
+    await ensureKeyPair(clients, 'two', keyFile, log)
+    await ensureSecurityGroup(clients, 'two', await defaultVpcId(clients), values.MYMDB_SSH_CIDR ?? '', log)
+    await ensureHostRole(clients, 'two', BUCKET, log) // created, but the launch never happened
+
+    const r = await run(hostMain, [], env)
+    assert.equal(r.code, 0, r.out)
+    assert.match(r.out, /key pair mymdb-two\s+exists/)
+    assert.match(r.out, /security group mymdb-two-web\s+exists/)
+    assert.match(r.out, /IAM role mymdb-two-host\s+exists/)
+    assert.match(r.out, /instance mymdb-two\s+create/)
+    const again = await run(hostMain, ['--no-wait-ssh'], env)
+    assert.equal(again.code, 0, again.out)
+    assert.equal((await instancesOf('two')).length, 1)
+    assert.equal((await groupsNamed('mymdb-two-web')).length, 1)
+    assert.deepEqual(await keyPairs(), ['mymdb-two'])
+
+    const d = await run(destroyMain, [], env)
+    assert.equal(d.code, 0, d.out)
+    assert.equal((await instancesOf('two')).length, 0)
+  })
+})
