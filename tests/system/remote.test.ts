@@ -117,7 +117,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   })
 
   after(async () => {
-    for (const line of timings) console.log(`# ${line}`)
+    for (const line of timings) console.log(`timing: ${line}`)
     await host?.stop()
     await registry?.stop()
     for (const ref of pushed) await $({ nothrow: true, quiet: true })`docker rmi ${ref}`
