@@ -3,7 +3,7 @@
 // uploads/ prefix only (bucket policy from AWS/mymdb-bucket-policy.json). Re-runnable: it reads
 // the bucket's current settings and writes only what differs.
 //
-// Standalone: npx tsx tasks/bucket.ts [--dry-run]
+// Standalone: npm run bucket [-- --dry-run]
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import {
@@ -38,7 +38,7 @@ import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts
 import { REPO_ROOT } from './lib/paths.ts'
 import { awsVars, bucketVars } from './lib/vars.ts'
 
-export const HELP = `Usage: npx tsx tasks/bucket.ts [options]   (a step of npm run deploy:aws)
+export const HELP = `Usage: npm run bucket -- [options]   (a step of npm run deploy:aws)
 
 Creates or updates the S3 bucket for uploaded posters, DJANGO_UPLOAD_S3_BUCKET, in AWS_REGION:
   - tags Project=${PROJECT_TAG}, Stage=<MYMDB_STAGE>
@@ -607,7 +607,7 @@ export async function main(argv: string[], env: Env, partial?: BucketDeps): Prom
         help: { type: 'boolean', short: 'h' },
         'dry-run': { type: 'boolean' },
       },
-      'npx tsx tasks/bucket.ts --help',
+      'npm run bucket -- --help',
     )
     if (flags.help) {
       log.info(HELP)

@@ -331,7 +331,7 @@ describe('bucket main()', () => {
   it('--help calls no AWS', async () => {
     const deps = { ...testDeps(noDocker()), clients: noAws }
     assert.equal(await main(['--help'], {}, deps), 0)
-    assert.match(deps.log.text(), /Usage: .*tasks\/bucket\.ts/)
+    assert.match(deps.log.text(), /Usage: npm run bucket/)
     assert.match(deps.log.text(), /--dry-run/)
   })
   it('an unknown option: exit 2', async () => {
