@@ -13,7 +13,7 @@ import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts
 import { checkRemote, openRemote, showRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
 import { awsVars, dbVars, djangoVars, hostVars, imageVars, registryVars, serverVars, uploadVars } from './lib/vars.ts'
 
-export const HELP = `Usage: tsx tasks/remote-up.ts [options]
+export const HELP = `Usage: npm run remote:up -- [options]
 
 Starts or updates MyMDB on the deploy host over SSH: uploads docker-compose.yml and a
 production .env (mode 0600) to ~/mymdb/, logs in to the registry when MYMDB_REGISTRY_USERNAME

@@ -197,7 +197,7 @@ describe('remote-up main()', () => {
   it('--help connects to nothing', async () => {
     const d = deps(undefined)
     assert.equal(await main(['--help'], {}, d), 0)
-    assert.match(d.log.text(), /Usage: tsx tasks\/remote-up\.ts/)
+    assert.match(d.log.text(), /Usage: npm run remote:up/)
   })
   it('an unknown option is exit 2', async () => {
     const d = deps(undefined)
