@@ -422,7 +422,7 @@ export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Pr
         'dry-run': { type: 'boolean' },
         address: { type: 'string' },
       },
-      'tsx tasks/remote-up.ts --help',
+      'npm run remote:up -- --help',
     )
     if (flags.help) {
       log.info(HELP)
