@@ -14,6 +14,7 @@ import {
   AuthorizeSecurityGroupIngressCommand,
   CreateKeyPairCommand,
   CreateSecurityGroupCommand,
+  DeleteKeyPairCommand,
   DescribeInstancesCommand,
   DescribeKeyPairsCommand,
   DescribeSecurityGroupsCommand,
@@ -48,7 +49,7 @@ import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts
 import { REPO_ROOT } from './lib/paths.ts'
 import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
 
-export const HELP = `Usage: npm run host -- [options]   (step of npm run deploy:aws)
+export const HELP = `Usage: npm run host -- [options]   (or npx tsx tasks/host.ts; a step of npm run deploy:aws)
 
 Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in AWS_REGION:
   key pair        mymdb-<stage>        private key in MYMDB_SSH_KEY_FILE (default
@@ -189,6 +190,8 @@ export function keyPairAction(inEc2: boolean, fileExists: boolean, keyName: stri
 export interface Rule {
   port: number
   cidr: string
+  /** The rule's description as the group has it (kept so that a revoke names the exact rule). */
+  description?: string
 }
 
 /** The ingress rules of the web security group: 80/443 from anywhere (IPv4+IPv6), 22 from sshCidr. */
@@ -204,8 +207,9 @@ export function flattenIngress(perms: IpPermission[] | undefined): Rule[] {
   const out: Rule[] = []
   for (const p of perms ?? []) {
     if (p.IpProtocol !== 'tcp' || p.FromPort === undefined || p.FromPort !== p.ToPort) continue
-    for (const r of p.IpRanges ?? []) if (r.CidrIp) out.push({ port: p.FromPort, cidr: r.CidrIp })
-    for (const r of p.Ipv6Ranges ?? []) if (r.CidrIpv6) out.push({ port: p.FromPort, cidr: r.CidrIpv6 })
+    for (const r of p.IpRanges ?? []) if (r.CidrIp) out.push({ port: p.FromPort, cidr: r.CidrIp, ...(r.Description ? { description: r.Description } : {}) })
+    for (const r of p.Ipv6Ranges ?? [])
+      if (r.CidrIpv6) out.push({ port: p.FromPort, cidr: r.CidrIpv6, ...(r.Description ? { description: r.Description } : {}) })
   }
   return out
 }
@@ -224,16 +228,20 @@ export function planIngress(current: Rule[], sshCidr: string): { add: Rule[]; re
   }
 }
 
-/** IpPermissions for rules (IPv4 and IPv6 ranges sorted out). */
-export function toIpPermissions(rules: Rule[]): IpPermission[] {
-  return rules.map((r) => ({
-    IpProtocol: 'tcp',
-    FromPort: r.port,
-    ToPort: r.port,
-    ...(r.cidr.includes(':')
-      ? { Ipv6Ranges: [{ CidrIpv6: r.cidr, Description: ruleDescription(r) }] }
-      : { IpRanges: [{ CidrIp: r.cidr, Description: ruleDescription(r) }] }),
-  }))
+/**
+ * IpPermissions for rules (IPv4 and IPv6 ranges sorted out). New rules get our description;
+ * rules to revoke keep the one they have (`existing`), so that the request names them exactly.
+ */
+export function toIpPermissions(rules: Rule[], existing = false): IpPermission[] {
+  return rules.map((r) => {
+    const Description = existing ? r.description : ruleDescription(r)
+    return {
+      IpProtocol: 'tcp',
+      FromPort: r.port,
+      ToPort: r.port,
+      ...(r.cidr.includes(':') ? { Ipv6Ranges: [{ CidrIpv6: r.cidr, Description }] } : { IpRanges: [{ CidrIp: r.cidr, Description }] }),
+    }
+  })
 }
 
 function ruleDescription(r: Rule): string {
@@ -618,8 +626,16 @@ export async function ensureKeyPair(clients: AwsClients, stage: string, keyFile:
     const r = await aws('create the key pair', () =>
       clients.ec2.send(new CreateKeyPairCommand({ KeyName: name, KeyType: 'ed25519', KeyFormat: 'pem', TagSpecifications })),
     )
-    if (!r.KeyMaterial) throw new Error('CreateKeyPair returned no private key')
-    saveKeyFile(keyFile.path, r.KeyMaterial)
+    try {
+      if (!r.KeyMaterial) throw new Error('CreateKeyPair returned no private key')
+      saveKeyFile(keyFile.path, r.KeyMaterial)
+    } catch (err) {
+      // Without the private key the key pair is useless: remove it so that the next run can make it again.
+      await clients.ec2.send(new DeleteKeyPairCommand({ KeyName: name })).catch(() => undefined)
+      throw new UserError(
+        `could not save the private key of ${name} to ${keyFile.path} (${err instanceof Error ? err.message : String(err)}); the key pair was deleted again: fix the directory or set MYMDB_SSH_KEY_FILE`,
+      )
+    }
     log.info(`[host] key pair ${name}: created; private key saved to ${keyFile.path} (mode 0600)`)
   }
   return action
@@ -654,7 +670,7 @@ export async function ensureSecurityGroup(clients: AwsClients, stage: string, vp
   const id = group.id
   if (revoke.length > 0) {
     await aws('revoke stale security group rules', () =>
-      clients.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(revoke) })),
+      clients.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(revoke, true) })),
     )
     log.info(`[host] security group ${name}: revoked ${revoke.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
   }

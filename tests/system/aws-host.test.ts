@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3'
 import { PutParameterCommand } from '@aws-sdk/client-ssm'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import {
@@ -124,6 +125,8 @@ before(async () => {
   const ami = images.find((i) => /ubuntu|debian/i.test(i.Name ?? '')) ?? images[0]
   assert.ok(ami?.ImageId, 'moto lists AMIs')
   await clients.ssm.send(new PutParameterCommand({ Name: '/mymdb-test/ami', Value: ami.ImageId, Type: 'String' }))
+  // the upload bucket (made by the bucket step): destroy must leave it alone
+  await clients.s3.send(new CreateBucketCommand({ Bucket: BUCKET, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }))
 })
 
 after(async () => {
@@ -157,6 +160,16 @@ describe('host step on moto', () => {
     assert.deepEqual(await groupsNamed('mymdb-bad-web'), [])
     assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-bad-host' }))), false)
     assert.ok(!existsSync(join(home, '.ssh', 'mymdb-bad.pem')))
+  })
+
+  it('the private key cannot be saved: the new key pair is deleted again, nothing else is created', async () => {
+    const notADir = join(home, 'plain-file')
+    writeFileSync(notADir, '')
+    const r = await run(hostMain, [], envFor('bad', { MYMDB_SSH_KEY_FILE: join(notADir, 'k.pem') }))
+    assert.equal(r.code, 1, r.out)
+    assert.match(r.out, /could not save the private key of mymdb-bad to .*plain-file\/k\.pem .*the key pair was deleted again/)
+    assert.deepEqual(await keyPairs(), [])
+    assert.deepEqual(await groupsNamed('mymdb-bad-web'), [])
   })
 
   it('--dry-run: the plan, and nothing changes', async () => {
@@ -286,6 +299,7 @@ describe('host step on moto', () => {
     assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-host' }))), false)
     assert.equal(await iamExists(() => clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'mymdb-one-host' }))), false)
     assert.ok(existsSync(join(home, '.ssh', 'mymdb-one.pem')))
+    await clients.s3.send(new HeadBucketCommand({ Bucket: BUCKET })) // still there
 
     const d2 = await run(destroyMain, [], envFor('one'))
     assert.equal(d2.code, 0, d2.out)

@@ -99,7 +99,13 @@ describe('host: pure parts', () => {
     assert.ok(!want.some((r) => r.port === 2375 || r.port === 2376))
     const perms = toIpPermissions(want)
     assert.deepEqual(perms[1], { IpProtocol: 'tcp', FromPort: 80, ToPort: 80, Ipv6Ranges: [{ CidrIpv6: '::/0', Description: 'HTTP' }] })
-    assert.deepEqual(flattenIngress(perms), want)
+    assert.deepEqual(flattenIngress(perms).map((r) => ({ port: r.port, cidr: r.cidr })), want)
+    assert.deepEqual(flattenIngress(perms).map((r) => r.description), ['HTTP', 'HTTP', 'HTTPS', 'HTTPS', 'SSH from the deployer'])
+    // a rule to revoke is named as the group has it (its own description, or none)
+    assert.deepEqual(toIpPermissions([{ port: 22, cidr: '1.1.1.1/32', description: 'old' }, { port: 2375, cidr: '::/0' }], true), [
+      { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '1.1.1.1/32', Description: 'old' }] },
+      { IpProtocol: 'tcp', FromPort: 2375, ToPort: 2375, Ipv6Ranges: [{ CidrIpv6: '::/0', Description: undefined }] },
+    ])
   })
 
   it('ingress re-runs: add what is missing, revoke the old SSH source and Docker API rules, leave the rest', () => {
