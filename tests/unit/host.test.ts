@@ -8,6 +8,7 @@ import ssh2 from 'ssh2'
 import { main as destroyMain, removalLines } from '../../tasks/destroy-aws.ts'
 import {
   desiredIngress,
+  findHost,
   flattenIngress,
   hostPolicies,
   inspectKeyFile,
@@ -381,5 +382,61 @@ describe('host: public key derivation', () => {
     const viaSsh2 = `ssh-rsa ${(k as { getPublicSSH(): Buffer }).getPublicSSH().toString('base64')}`
     assert.equal(publicKeyViaNode(pem), viaSsh2)
     assert.equal(publicKeyViaNode('nope'), null)
+  })
+})
+
+/** Fake clients answering by command name; records what was sent. */
+function fakeClients(answers: Record<string, () => unknown>): AwsClients & { sent: string[] } {
+  const sent: string[] = []
+  const send = async (cmd: { constructor: { name: string } }) => {
+    const name = cmd.constructor.name.replace(/Command$/, '')
+    sent.push(name)
+    const a = answers[name]
+    if (!a) throw new Error(`unexpected AWS call ${name}`)
+    return a()
+  }
+  const noSuchEntity = Object.assign(new Error('not found'), { name: 'NoSuchEntity' })
+  return {
+    region: 'us-west-2',
+    ec2: { send },
+    iam: {
+      send: async (cmd: { constructor: { name: string } }) => {
+        const name = cmd.constructor.name.replace(/Command$/, '')
+        sent.push(name)
+        if (answers[name]) return answers[name]()
+        throw noSuchEntity
+      },
+    },
+    sent,
+  } as unknown as AwsClients & { sent: string[] }
+}
+
+describe('destroy and findHost with a fake AWS', () => {
+  const instances = {
+    DescribeInstances: () => ({
+      Reservations: [
+        { Instances: [{ InstanceId: 'i-new', State: { Name: 'running' }, LaunchTime: new Date(2026, 1, 2) }] },
+        { Instances: [{ InstanceId: 'i-old', State: { Name: 'stopped' }, LaunchTime: new Date(2026, 1, 1), PublicIpAddress: '', PublicDnsName: '' }] },
+      ],
+    }),
+    DescribeSecurityGroups: () => ({ SecurityGroups: [] }),
+    DescribeKeyPairs: () => ({ KeyPairs: [] }),
+  }
+
+  it('findHost: the oldest of the stage, with empty addresses as undefined', async () => {
+    const c = fakeClients(instances)
+    assert.deepEqual(await findHost(c, 'qa'), { instanceId: 'i-old', state: 'stopped', publicIp: undefined, publicDns: undefined })
+  })
+
+  it('on a terminal, destroy asks first; "no" removes nothing', async () => {
+    const c = fakeClients(instances)
+    let asked = ''
+    const deps = testDeps(noDocker(), { interactive: true, confirm: async (q) => ((asked = q), false) })
+    const env = { AWS_REGION: 'us-west-2', MYMDB_STAGE: 'qa', HOME: tempDir().dir }
+    assert.equal(await destroyMain([], env, { ...deps, awsClients: () => c }), 1)
+    assert.equal(asked, 'Remove them?')
+    assert.match(deps.log.text(), /instance mymdb-qa i-new \(and its disk\)/)
+    assert.match(deps.log.err.join(''), /nothing removed \(not confirmed\)/)
+    assert.ok(!c.sent.some((n) => /Terminate|Delete|Remove/.test(n)), c.sent.join(' '))
   })
 })
