@@ -446,8 +446,8 @@ export function planHost(state: HostState, want: { stage: string; sshCidr: strin
 
 // --- lookups -----------------------------------------------------------------------------------
 
-/** The stage's host (not terminated), found by its Project/Stage tags; null when there is none. */
-export async function findHost(clients: AwsClients, stage: string, states: string[] = LIVE_STATES): Promise<HostInfo | null> {
+/** The stage's instances in `states`, found by their Project/Stage tags. */
+async function stageInstances(clients: AwsClients, stage: string, states: string[]): Promise<Instance[]> {
   const found: Instance[] = []
   let NextToken: string | undefined
   do {
@@ -465,6 +465,12 @@ export async function findHost(clients: AwsClients, stage: string, states: strin
     for (const r of page.Reservations ?? []) found.push(...(r.Instances ?? []))
     NextToken = page.NextToken
   } while (NextToken)
+  return found
+}
+
+/** The stage's host (not terminated), found by its Project/Stage tags; null when there is none. */
+export async function findHost(clients: AwsClients, stage: string, states: string[] = LIVE_STATES): Promise<HostInfo | null> {
+  const found = await stageInstances(clients, stage, states)
   if (found.length === 0) return null
   // The oldest one is the host (a twin would be a bug; destroy removes all of them).
   found.sort((a, b) => (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0))
@@ -477,26 +483,9 @@ export async function findHost(clients: AwsClients, stage: string, states: strin
   }
 }
 
-/** All of the stage's instances in `states` (destroy terminates every one). */
+/** The ids of all of the stage's instances in `states` (destroy terminates every one). */
 export async function findHosts(clients: AwsClients, stage: string, states: string[]): Promise<string[]> {
-  const ids: string[] = []
-  let NextToken: string | undefined
-  do {
-    const page = await aws('look up the host instances', () =>
-      clients.ec2.send(
-        new DescribeInstancesCommand({
-          Filters: [
-            ...stageTags(stage).map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] })),
-            { Name: 'instance-state-name', Values: states },
-          ],
-          NextToken,
-        }),
-      ),
-    )
-    for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) if (i.InstanceId) ids.push(i.InstanceId)
-    NextToken = page.NextToken
-  } while (NextToken)
-  return ids
+  return (await stageInstances(clients, stage, states)).flatMap((i) => (i.InstanceId ? [i.InstanceId] : []))
 }
 
 export async function keyPairExists(clients: AwsClients, name: string): Promise<boolean> {
