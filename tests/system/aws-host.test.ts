@@ -2,7 +2,7 @@
 // here dials the fake public addresses moto hands out: MYMDB_HOST_ADDRESS is 127.0.0.1 and the
 // "SSH port" is a TCP listener this test opens.
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -132,6 +132,7 @@ before(async () => {
 after(async () => {
   await new Promise((r) => sshServer?.close(r))
   await moto?.stop()
+  if (home) rmSync(home, { recursive: true, force: true })
 })
 
 describe('host step on moto', () => {
