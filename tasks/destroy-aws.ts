@@ -36,7 +36,7 @@ import {
   type AwsDeps,
 } from './host.ts'
 
-export const HELP = `Usage: npm run destroy:aws -- [options]   (or npx tsx tasks/destroy-aws.ts)
+export const HELP = `Usage: npm run destroy:aws -- [options]
 
 Removes the EC2 host of the stage (MYMDB_STAGE, default production) in AWS_REGION and what
 belongs to it:

@@ -49,7 +49,7 @@ import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts
 import { REPO_ROOT } from './lib/paths.ts'
 import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
 
-export const HELP = `Usage: npm run host -- [options]   (or npx tsx tasks/host.ts; a step of npm run deploy:aws)
+export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
 Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in AWS_REGION:
   key pair        mymdb-<stage>        private key in MYMDB_SSH_KEY_FILE (default
