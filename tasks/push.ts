@@ -106,6 +106,8 @@ export interface PushResult {
   /** The tag that identifies this commit (the deploy runs it). */
   tag: string
   refs: string[]
+  /** ECR only: the fresh login, for the host to pull with. */
+  login?: { username: string; password: string }
 }
 
 /** Tags and pushes both images; used by `npm run push` and by the deploy. */
@@ -132,6 +134,7 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
   if (git.dirty) log.warn(`[push] the working tree has uncommitted changes: pushing ${tag} (commit your changes for a clean tag)`)
   const local = [values.MYMDB_WEB_IMAGE, values.MYMDB_DB_IMAGE]
   let ecrHost: string | undefined
+  let ecrLogin: PushResult['login']
   if (registry.kind === 'ecr' && region) {
     const clients = awsClients(region.AWS_REGION, raw)
     ecrHost = await ensureEcrRepositories(clients, local.map((l) => l.split('/').pop() ?? l), region.MYMDB_STAGE, dryRun, log.info)
@@ -139,8 +142,8 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
       const auth = await aws('get an ECR login token', () => clients.ecr.send(new GetAuthorizationTokenCommand({})))
       const token = auth.authorizationData?.[0]?.authorizationToken
       if (!token) throw new UserError('ECR returned no login token: check the credentials and region')
-      const { username, password } = decodeEcrToken(token)
-      await login(deps, ecrHost, username, password)
+      ecrLogin = decodeEcrToken(token)
+      await login(deps, ecrHost, ecrLogin.username, ecrLogin.password)
     }
   }
   const { loginHost, prefix } = registryPrefix(registry, ecrHost)
@@ -168,7 +171,7 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
       await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push') }))
     }
   }
-  return { prefix, tag, refs }
+  return { prefix, tag, refs, login: ecrLogin }
 }
 
 /** docker login, the password through stdin (never on a command line). */

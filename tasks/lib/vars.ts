@@ -54,6 +54,17 @@ export const uploadVars = {
     example: 'http://minio:9000',
     optional: true,
   }),
+  MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: str({
+    desc: 'access key the web container uploads with, only where it has no instance role (the EC2 deploy gives it one)',
+    example: 'AKIA...',
+    optional: true,
+  }),
+  MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: str({
+    desc: 'secret key for MYMDB_UPLOAD_AWS_ACCESS_KEY_ID',
+    example: '<secret>',
+    optional: true,
+    secret: true,
+  }),
 }
 
 export const serverVars = {

@@ -1,0 +1,126 @@
+// npm run deploy:aws: MyMDB on an EC2 host of the stage, uploads on S3, from this machine.
+// Four steps, each idempotent and each also runnable alone: push (npm run push), bucket
+// (npm run bucket), host (npm run host), start over SSH (npm run remote:up). A second run
+// against an unchanged setup changes nothing; an interrupted run completes on the next one.
+import { main as bucketMain } from './bucket.ts'
+import { findHost, main as hostMain } from './host.ts'
+import { awsClients } from './lib/aws.ts'
+import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
+import { UserError } from './lib/errors.ts'
+import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { awsVars, bucketVars, hostVars, registryVars } from './lib/vars.ts'
+import { pushImages, type PushResult } from './push.ts'
+import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
+
+export const HELP = `Usage: npm run deploy:aws -- [options]
+
+Deploys MyMDB to AWS in four steps, each safe to run again:
+  1. push    the web and db images of this commit to MYMDB_REGISTRY      (npm run push)
+  2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET, public under uploads/ (npm run bucket)
+  3. host    key pair, security group, IAM role, EC2 instance with Docker  (npm run host)
+  4. start   compose file + production .env over SSH, pull, up, checks     (npm run remote:up)
+Every setting is checked first (all problems at once, before anything is created). A run
+that stopped half-way (Ctrl-C, lost connection, an AWS error) is completed by running it
+again: existing resources are found by their tags and reused, never created twice.
+
+Settings: see .env.example (AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_REGISTRY, the
+production secrets DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD, ...).
+AWS credentials come from the AWS SDK's default chain (aws configure, AWS_PROFILE, SSO).
+The site's host names: DJANGO_ALLOWED_HOSTS (optional) plus the instance's public DNS name
+and IP, added by this step.
+
+Options:
+  --dry-run    show the plan of every step (what exists, what would be created or changed),
+               change nothing (no push, no AWS write, no SSH)
+  -h, --help   this help
+
+Stop the host (keeps its disk):  npm run stop -- --aws
+Remove the host and its parts:   npm run destroy:aws
+
+Exit codes: 0 deployed, 1 a step failed (run again after fixing), 2 bad option or setting.`
+
+/** Everything the four steps read, checked at once. Allowed hosts are optional here: the
+ * instance's public name is added once it is known. */
+export const deploySpec = {
+  ...remoteSpec,
+  ...awsVars,
+  ...registryVars,
+  ...hostVars,
+  ...bucketVars,
+  DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
+}
+
+/** The settings of the start step: this commit's tag, the site's names, the registry login. Pure. */
+export function remoteEnv(raw: RawEnv, push: Pick<PushResult, 'tag' | 'login'>, host: { publicDns?: string; publicIp?: string }): RawEnv {
+  const names = [...(raw.DJANGO_ALLOWED_HOSTS ?? '').split(','), host.publicDns, host.publicIp]
+    .map((n) => n?.trim() ?? '')
+    .filter((n, i, all) => n !== '' && all.indexOf(n) === i)
+  return {
+    ...raw,
+    MYMDB_TAG: push.tag,
+    DJANGO_ALLOWED_HOSTS: names.join(','),
+    AWS_S3_REGION_NAME: raw.AWS_S3_REGION_NAME || raw.AWS_REGION,
+    ...(push.login ? { MYMDB_REGISTRY_USERNAME: push.login.username, MYMDB_REGISTRY_PASSWORD: push.login.password } : {}),
+  }
+}
+
+export type DeployDeps = RemoteUpDeps & Parameters<typeof hostMain>[2]
+
+export async function main(argv: string[], env: Env, partial?: DeployDeps): Promise<number> {
+  return runTask(env, partial, async (deps: Deps) => {
+    const { log } = deps
+    const flags = parseFlags(argv, { help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' } }, 'npm run deploy:aws -- --help')
+    if (flags.help) {
+      log.info(HELP)
+      return 0
+    }
+    const dryRun = flags['dry-run'] ?? false
+    const stepArgs = dryRun ? ['--dry-run'] : []
+
+    // check: every setting of every step, before anything happens
+    const raw = loadEnv(env, deps.envFile)
+    const values = checkEnv(deploySpec, raw)
+    const start = Date.now()
+    const stepDeps = { ...partial, ...deps }
+    const failed = (step: string) =>
+      new UserError(`[deploy] step ${step} failed (see above); fix it and run npm run deploy:aws again: finished steps are found as they are`)
+
+    // 1. push
+    log.info(`[deploy] 1/4 push images to ${values.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
+    const pushed = await pushImages(raw, deps, { dryRun })
+
+    // 2. bucket
+    log.info(`[deploy] 2/4 upload bucket ${values.DJANGO_UPLOAD_S3_BUCKET}`)
+    if ((await bucketMain(stepArgs, raw, stepDeps)) !== 0) throw failed('bucket')
+
+    // 3. host
+    log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
+    if ((await hostMain(stepArgs, raw, stepDeps)) !== 0) throw failed('host')
+    const host = await findHost(awsClients(values.AWS_REGION, raw), values.MYMDB_STAGE)
+    if (!host && dryRun) {
+      log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
+      return 0
+    }
+    const address = values.MYMDB_HOST_ADDRESS ?? host?.publicIp
+    if (!host || !address)
+      throw new UserError('[deploy] the host has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS')
+
+    // 4. start over SSH
+    log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
+    const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix })
+    if (dryRun) {
+      for (const step of remoteSteps(plan)) log.info(`[remote] would run: ${step}`)
+      log.info('[deploy] dry run: nothing was changed')
+      return 0
+    }
+    const url = await remoteUp(plan, deps, partial)
+
+    // summary
+    log.info('')
+    log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - start) / 1000)} s)`)
+    log.info('[deploy] stop the host with: npm run stop -- --aws; remove it with: npm run destroy:aws')
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)

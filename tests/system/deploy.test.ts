@@ -1,0 +1,195 @@
+// npm run deploy:aws end to end against the rig: moto for AWS, Debian's docker-registry, and an
+// SSH host with its own Docker engine (set up by scripts/install-docker.sh, like the EC2 host's
+// user-data). The deploy reaches the "instance" only through MYMDB_HOST_ADDRESS=127.0.0.1 and
+// the rig's published ports; every connection it opens is recorded and must go to loopback.
+import assert from 'node:assert/strict'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
+import { ListBucketsCommand } from '@aws-sdk/client-s3'
+import ssh2 from 'ssh2'
+import { main as bucketMain } from '../../tasks/bucket.ts'
+import { main as deployMain } from '../../tasks/deploy-aws.ts'
+import { findHost, main as hostMain } from '../../tasks/host.ts'
+import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
+import { main as pushMain } from '../../tasks/push.ts'
+import { startMoto, type Moto } from '../rig/moto.ts'
+import { startRegistry, type Registry } from '../rig/registry.ts'
+import { startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { captureLog } from '../unit/fakes.ts'
+
+const BUCKET = 'mymdb-rig-uploads'
+const STAGE = 'rig'
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC', 'base64')
+
+// Every outgoing TCP connection of this process (the deploy runs in it): host and port.
+const dialled: string[] = []
+const realConnect = net.Socket.prototype.connect
+net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
+  // net.connect() passes its normalized arguments as one array.
+  const first = (Array.isArray(args[0]) ? args[0][0] : args[0]) as { host?: string; port?: number; path?: string } | number
+  if (typeof first === 'object' && first !== null && !first.path) dialled.push(`${first.host ?? 'localhost'}:${first.port}`)
+  if (typeof first === 'number') dialled.push(`${typeof args[1] === 'string' ? args[1] : 'localhost'}:${first}`)
+  return (realConnect as (...a: unknown[]) => net.Socket).apply(this, args)
+} as typeof net.Socket.prototype.connect
+
+function get(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
+  let moto: Moto
+  let registry: Registry
+  let host: SshHost
+  let clients: AwsClients
+  let dir: string
+  let env: Record<string, string | undefined>
+  const timings: string[] = []
+
+  const run = async (main: typeof deployMain, argv: string[] = [], extra: Record<string, string> = {}) => {
+    const log = captureLog()
+    const start = Date.now()
+    const code = await main(argv, { ...env, ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1 } as never)
+    return { code, text: log.text(), seconds: (Date.now() - start) / 1000 }
+  }
+  const instances = async () =>
+    (await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] })))
+      .Reservations?.flatMap((r) => r.Instances ?? []) ?? []
+  const onHost = (script: string) => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`)
+
+  before(async () => {
+    const start = Date.now()
+    dir = mkdtempSync(join(tmpdir(), 'mymdb-deploy-'))
+    const keys = ssh2.utils.generateKeyPairSync('ed25519')
+    const keyFile = join(dir, 'mymdb-rig.pem')
+    writeFileSync(keyFile, keys.private)
+    chmodSync(keyFile, 0o600)
+    moto = await startMoto('mymdb-rig-moto-deploy')
+    registry = await startRegistry('mymdb-rig-registry-deploy')
+    host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-deploy' })
+    clients = awsClients('us-west-2', { ...process.env, ...moto.env })
+    // moto knows no public SSM AMI parameters: name one of its AMIs directly.
+    const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images?.find((i) => /debian|ubuntu/i.test(i.Name ?? ''))
+    assert.ok(ami?.ImageId)
+    env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      ...moto.env,
+      MYMDB_STAGE: STAGE,
+      DJANGO_UPLOAD_S3_BUCKET: BUCKET,
+      MYMDB_REGISTRY: registry.address,
+      MYMDB_AMI_ID: ami.ImageId,
+      MYMDB_SSH_KEY_FILE: keyFile,
+      MYMDB_SSH_CIDR: '203.0.113.7/32',
+      MYMDB_HOST_ADDRESS: '127.0.0.1',
+      MYMDB_HOST_SSH_PORT: String(host.sshPort),
+      MYMDB_HOST_HTTP_PORT: String(host.httpPort),
+      DJANGO_SECRET_KEY: 'rig-only-5d1f9a2c7e4b8d0f3a6c9e2b5d8f1a4c7e0b3d6f9a2c5e8b1d4f7a0c3e6b',
+      DJANGO_DB_PASSWORD: 'rig-db-password',
+      POSTGRES_PASSWORD: 'rig-postgres-password',
+      DJANGO_CACHE_TIMEOUT: '1',
+      // The web container on the SSH host reaches the emulator on the rig network, with keys
+      // (the rig has no instance role to give it credentials).
+      AWS_S3_ENDPOINT_URL: moto.internalEndpoint,
+      MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: 'rig',
+      MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: 'rig-secret',
+    }
+    timings.push(`rig up: ${((Date.now() - start) / 1000).toFixed(1)} s`)
+  })
+
+  after(async () => {
+    for (const t of timings) console.log(`timing: ${t}`)
+    await host?.stop()
+    await registry?.stop()
+    await moto?.stop()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('bad settings: every problem reported at once, exit 2, nothing created', async () => {
+    const r = await run(deployMain, [], { DJANGO_SECRET_KEY: '', DJANGO_UPLOAD_S3_BUCKET: 'Not_A_Bucket', AWS_REGION: 'mars-1' })
+    assert.equal(r.code, 2, r.text)
+    for (const name of ['DJANGO_SECRET_KEY', 'DJANGO_UPLOAD_S3_BUCKET', 'AWS_REGION']) assert.match(r.text, new RegExp(name))
+    assert.equal((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.length ?? 0, 0)
+    assert.equal((await instances()).length, 0)
+  })
+
+  it('--dry-run shows the plan and changes nothing', async () => {
+    const r = await run(deployMain, ['--dry-run'])
+    assert.equal(r.code, 0, r.text)
+    assert.match(r.text, /\[bucket\] bucket: create/)
+    assert.equal((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.length ?? 0, 0)
+    assert.equal((await instances()).length, 0)
+    const catalog = await fetch(`http://${registry.address}/v2/_catalog`).then((res) => res.json() as Promise<{ repositories: string[] }>)
+    assert.deepEqual(catalog.repositories, [])
+  })
+
+  it('interrupted after each of push, bucket and host: the next deploy completes with no twins', async () => {
+    assert.equal((await run(pushMain)).code, 0)
+    assert.equal((await run(bucketMain)).code, 0)
+    assert.equal((await run(hostMain)).code, 0)
+    const r = await run(deployMain)
+    timings.push(`first complete deploy (after the interrupted steps): ${r.seconds.toFixed(1)} s`)
+    assert.equal(r.code, 0, r.text)
+    assert.equal((await instances()).length, 1)
+    const groups = await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))
+    assert.equal(groups.SecurityGroups?.length, 1)
+    const keyPairs = await clients.ec2.send(new DescribeKeyPairsCommand({}))
+    assert.equal(keyPairs.KeyPairs?.filter((k) => k.KeyName === `mymdb-${STAGE}`).length, 1)
+    assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), [BUCKET])
+  })
+
+  it('MyMDB serves its pages through the host, under the instance public name', async () => {
+    const info = await findHost(clients, STAGE)
+    assert.ok(info?.publicDns)
+    const home = await get(host.httpPort, '/', info.publicDns)
+    assert.equal(home.status, 200)
+    assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/)
+    assert.equal((await get(host.httpPort, '/healthz', '10.1.2.3')).status, 200)
+    const migrations = await onHost('docker compose exec -T web python3 manage.py migrate --check')
+    assert.equal(migrations.exitCode, 0, migrations.stderr)
+  })
+
+  it('an uploaded poster lands in the bucket under uploads/ and is publicly readable', async () => {
+    const code = [
+      'from django.core.files.base import ContentFile',
+      'from django.core.files.storage import default_storage',
+      `name = default_storage.save("movie_images/rig.png", ContentFile(bytes.fromhex("${PNG.toString('hex')}")))`,
+      'print(name)',
+    ].join('; ')
+    const saved = await onHost(`docker compose exec -T web python3 manage.py shell -c '${code}'`)
+    assert.equal(saved.exitCode, 0, saved.stderr)
+    const key = `uploads/${saved.stdout.trim().split('\n').pop()}`
+    const anonymous = await fetch(`${moto.endpoint}/${BUCKET}/${key}`)
+    assert.equal(anonymous.status, 200)
+    assert.deepEqual(Buffer.from(await anonymous.arrayBuffer()), PNG)
+  })
+
+  it('a second deploy changes nothing: same instance, same database container', async () => {
+    const before = { instance: (await instances())[0]?.InstanceId, db: (await onHost('docker compose ps -q db')).stdout.trim() }
+    const r = await run(deployMain)
+    timings.push(`no-op re-deploy: ${r.seconds.toFixed(1)} s`)
+    assert.equal(r.code, 0, r.text)
+    assert.doesNotMatch(r.text, /: create\b/)
+    assert.deepEqual({ instance: (await instances())[0]?.InstanceId, db: (await onHost('docker compose ps -q db')).stdout.trim() }, before)
+    assert.equal((await instances()).length, 1)
+  })
+
+  it('the deploy never dialled anything but loopback', () => {
+    assert.ok(dialled.length > 0)
+    const outside = dialled.filter((d) => !/^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\]):\d+$/.test(d))
+    assert.deepEqual(outside, [])
+  })
+})
