@@ -1,0 +1,14 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { it } from 'node:test'
+import { deploySpec } from '../../tasks/deploy-aws.ts'
+import * as vars from '../../tasks/lib/vars.ts'
+
+it('.env.example documents every variable a task reads', () => {
+  const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+  const documented = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]))
+  const groups = Object.values(vars).filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v))
+  const names = new Set([...groups.flatMap((g) => Object.keys(g)), ...Object.keys(deploySpec)])
+  const undocumented = [...names].filter((n) => !documented.has(n))
+  assert.deepEqual(undocumented, [], `add to .env.example: ${undocumented.join(', ')}`)
+})
