@@ -1,6 +1,7 @@
 // npm run destroy:aws: removes what the host step created for a stage: the instance (and its
 // disk), the security group, the key pair, the instance profile and the IAM role. The upload
-// bucket is left alone. Safe to run again: what is gone is skipped.
+// bucket is left alone unless --delete-bucket names it exactly. Safe to run again: what is gone
+// is skipped.
 import { existsSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import {
@@ -9,6 +10,7 @@ import {
   TerminateInstancesCommand,
   waitUntilInstanceTerminated,
 } from '@aws-sdk/client-ec2'
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import {
   DeleteInstanceProfileCommand,
   DeleteRoleCommand,
@@ -18,12 +20,13 @@ import {
   ListRolePoliciesCommand,
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam'
-import { aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
+import { deleteBucket, getBucketTags, headBucket } from './bucket.ts'
+import { aws, awsClients, awsErrorCode, PROJECT_TAG, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
-import { UserError } from './lib/errors.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
-import { awsVars, hostVars } from './lib/vars.ts'
+import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
 import {
   findHosts,
   findSecurityGroup,
@@ -44,19 +47,24 @@ belongs to it:
   security group  mymdb-<stage>-web
   key pair        mymdb-<stage>        the local private key file stays unless --delete-key-file
   instance profile and IAM role  mymdb-<stage>-host (with its inline policy)
-The upload bucket (DJANGO_UPLOAD_S3_BUCKET) and its files are not touched.
+The upload bucket (DJANGO_UPLOAD_S3_BUCKET) and its files are not touched, unless
+--delete-bucket names it.
 Running it again is safe: it says "nothing to remove".
 
 Options:
   --dry-run          only list what would be removed
   --delete-key-file  also delete the local private key file (MYMDB_SSH_KEY_FILE)
+  --delete-bucket NAME
+                     also delete the upload bucket and every file in it: this deletes ALL
+                     UPLOADED POSTERS, for good. NAME must be DJANGO_UPLOAD_S3_BUCKET, exactly;
+                     the bucket must be tagged Project=${PROJECT_TAG}, Stage=<stage>
   --yes              do not ask (on a terminal it asks before removing anything)
   -h, --help         this help
 
 Exit codes: 0 removed (or nothing to remove), 1 AWS failed or not confirmed, 2 bad option or
 .env value.`
 
-/** Only these settings matter for removing (the bucket is not needed). */
+/** Only these settings matter for removing (the bucket only with --delete-bucket). */
 export const destroySpec = {
   ...awsVars,
   MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
@@ -64,15 +72,43 @@ export const destroySpec = {
 
 const GONE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down']
 
+/** The upload bucket, when --delete-bucket named it and it exists. */
+export interface BucketInventory {
+  name: string
+  /** Objects on the first listing page: '0' .. '1000', or '1000+'. */
+  objects: string
+  /** Whether it is tagged Project=mymdb, Stage=<stage> (deleteBucket refuses it otherwise). */
+  ours: boolean
+  /** Its tags as text, for the refusal message. */
+  tags: string
+}
+
 export interface Inventory {
   instances: string[]
   securityGroup: string | null
   keyPair: boolean
   instanceProfile: { roles: string[] } | null
   role: boolean
+  /** Only looked up with --delete-bucket; null: not asked for, or no such bucket. */
+  bucket?: BucketInventory | null
 }
 
-export async function inventory(clients: AwsClients, stage: string): Promise<Inventory> {
+/** The bucket to delete (reads only): null when it does not exist. */
+export async function bucketInventory(clients: AwsClients, bucket: string, stage: string): Promise<BucketInventory | null> {
+  if ((await headBucket(clients.s3, bucket)) === undefined) return null
+  const tags = await getBucketTags(clients.s3, bucket)
+  const tag = (k: string) => tags.find((t) => t.Key === k)?.Value
+  const page = await aws(`list the files of bucket ${bucket}`, () => clients.s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 })))
+  const count = page.KeyCount ?? page.Contents?.length ?? 0
+  return {
+    name: bucket,
+    objects: page.IsTruncated ? `${count}+` : String(count),
+    ours: tag('Project') === PROJECT_TAG && tag('Stage') === stage,
+    tags: tags.map((t) => `${t.Key}=${t.Value}`).join(', ') || 'no tags',
+  }
+}
+
+export async function inventory(clients: AwsClients, stage: string, opts: { bucket?: string } = {}): Promise<Inventory> {
   const n = hostNames(stage)
   const profile = await readInstanceProfile(clients, stage)
   return {
@@ -81,7 +117,21 @@ export async function inventory(clients: AwsClients, stage: string): Promise<Inv
     keyPair: await keyPairExists(clients, n.keyPair),
     instanceProfile: profile ? { roles: profile.roles } : null,
     role: (await readRole(clients, stage)).exists,
+    ...(opts.bucket !== undefined ? { bucket: await bucketInventory(clients, opts.bucket, stage) } : {}),
   }
+}
+
+/**
+ * The check of --delete-bucket NAME (pure): NAME must be DJANGO_UPLOAD_S3_BUCKET exactly, so that
+ * a bucket is only deleted by someone who typed its name.
+ */
+export function checkDeleteBucket(name: string, configured: string): string {
+  if (name !== configured)
+    throw new ConfigError(
+      `--delete-bucket must be given the upload bucket's name exactly (DJANGO_UPLOAD_S3_BUCKET=${configured}), ` +
+        `not ${JSON.stringify(name)}; nothing was removed`,
+    )
+  return name
 }
 
 /** What would be removed, one line each (pure); empty when there is nothing. */
@@ -93,6 +143,7 @@ export function removalLines(inv: Inventory, stage: string): string[] {
   if (inv.keyPair) lines.push(`key pair ${n.keyPair}`)
   if (inv.instanceProfile) lines.push(`instance profile ${n.instanceProfile}`)
   if (inv.role) lines.push(`IAM role ${n.role} (and its policies)`)
+  if (inv.bucket) lines.push(`S3 bucket ${inv.bucket.name} and all its files (${inv.bucket.objects} objects)`)
   return lines
 }
 
@@ -152,6 +203,11 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
     await aws('delete the IAM role', () => clients.iam.send(new DeleteRoleCommand({ RoleName: n.role })))
     removed.push(`IAM role ${n.role}`)
   }
+  if (inv.bucket) {
+    // deleteBucket checks the stage tags again: a bucket of another stage is refused.
+    const result = await deleteBucket(clients.s3, inv.bucket.name, { stage, log })
+    if (result.deleted) removed.push(`S3 bucket ${inv.bucket.name} (${result.objects} object versions)`)
+  }
   return removed
 }
 
@@ -166,6 +222,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
         help: { type: 'boolean', short: 'h' },
         'dry-run': { type: 'boolean' },
         'delete-key-file': { type: 'boolean' },
+        'delete-bucket': { type: 'string' },
         yes: { type: 'boolean', short: 'y' },
       },
       'npm run destroy:aws -- --help',
@@ -175,13 +232,19 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
       return 0
     }
     const raw = loadEnv(env, deps.envFile)
-    const s = checkEnv(destroySpec, raw)
+    const deleteBucketName = flags['delete-bucket']
+    // With --delete-bucket the bucket setting is needed too, and NAME must match it.
+    const s =
+      deleteBucketName !== undefined
+        ? checkEnv({ ...destroySpec, ...bucketVars }, raw)
+        : { ...checkEnv(destroySpec, raw), DJANGO_UPLOAD_S3_BUCKET: undefined }
+    const bucket = deleteBucketName !== undefined ? checkDeleteBucket(deleteBucketName, s.DJANGO_UPLOAD_S3_BUCKET ?? '') : undefined
     const stage = s.MYMDB_STAGE
     const keyFile = keyFilePath(s.MYMDB_SSH_KEY_FILE, stage, raw.HOME || homedir())
     const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, env)
 
     // plan
-    const inv = await inventory(clients, stage)
+    const inv = await inventory(clients, stage, { bucket })
     const lines = removalLines(inv, stage)
     const keyFileThere = existsSync(keyFile)
     if (lines.length === 0) {
@@ -194,7 +257,13 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     }
     log.warn(`[destroy] stage ${stage} in ${s.AWS_REGION}: ${flags['dry-run'] ? 'would remove' : 'removing'}:`)
     for (const l of lines) log.warn(`  ${l}`)
-    log.info('[destroy] the upload bucket is kept')
+    if (bucket === undefined) log.info('[destroy] the upload bucket is kept')
+    else if (inv.bucket === null) log.info(`[destroy] there is no bucket ${bucket}`)
+    if (inv.bucket && !inv.bucket.ours)
+      throw new UserError(
+        `refusing to delete bucket ${inv.bucket.name}: it is not tagged Project=${PROJECT_TAG}, Stage=${stage} ` +
+          `(it has ${inv.bucket.tags}); nothing was removed`,
+      )
     if (flags['dry-run']) {
       log.info('[destroy] dry run: nothing was removed')
       return 0

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
-import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, HeadBucketCommand, PutBucketTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { PutParameterCommand } from '@aws-sdk/client-ssm'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import {
@@ -97,6 +97,16 @@ async function groupsNamed(name: string) {
 
 async function keyPairs(): Promise<string[]> {
   return ((await clients.ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? []).map((k) => k.KeyName ?? '')
+}
+
+async function bucketExists(bucket: string): Promise<boolean> {
+  try {
+    await clients.s3.send(new HeadBucketCommand({ Bucket: bucket }))
+    return true
+  } catch (err) {
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false
+    throw err
+  }
 }
 
 async function iamExists(fn: () => Promise<unknown>): Promise<boolean> {
@@ -344,5 +354,40 @@ describe('host step on moto', () => {
     const d = await run(destroyMain, [], env)
     assert.equal(d.code, 0, d.out)
     assert.equal((await instancesOf('two')).length, 0)
+  })
+
+  it('destroy --delete-bucket: wrong name exit 2, dry run keeps, another stage refused, then bucket and files gone', async () => {
+    const bucket = 'mymdb-uploads-systest-del'
+    await clients.s3.send(new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }))
+    await clients.s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: [{ Key: 'Project', Value: 'mymdb' }, { Key: 'Stage', Value: 'three' }] } }))
+    for (const key of ['uploads/a.jpg', 'uploads/b.jpg', 'other/c.txt'])
+      await clients.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'poster' }))
+    const env = envFor('three', { DJANGO_UPLOAD_S3_BUCKET: bucket })
+
+    const wrong = await run(destroyMain, ['--delete-bucket', 'mymdb-uploads-systest'], env)
+    assert.equal(wrong.code, 2, wrong.out)
+    assert.match(wrong.out, /--delete-bucket must be given the upload bucket's name exactly/)
+    assert.ok(await bucketExists(bucket))
+
+    const dry = await run(destroyMain, ['--delete-bucket', bucket, '--dry-run'], env)
+    assert.equal(dry.code, 0, dry.out)
+    assert.match(dry.out, /S3 bucket mymdb-uploads-systest-del and all its files \(3 objects\)/)
+    assert.ok(await bucketExists(bucket))
+
+    // the same bucket seen from another stage: refused by its tags
+    const other = await run(destroyMain, ['--delete-bucket', bucket], envFor('four', { DJANGO_UPLOAD_S3_BUCKET: bucket }))
+    assert.equal(other.code, 1, other.out)
+    assert.match(other.out, /refusing to delete bucket mymdb-uploads-systest-del: it is not tagged Project=mymdb, Stage=four/)
+    assert.ok(await bucketExists(bucket))
+
+    const d = await run(destroyMain, ['--delete-bucket', bucket], env)
+    assert.equal(d.code, 0, d.out)
+    assert.match(d.out, /removed: S3 bucket mymdb-uploads-systest-del \(3 object versions\)/)
+    assert.equal(await bucketExists(bucket), false)
+    assert.ok(await bucketExists(BUCKET), 'the other bucket is untouched')
+
+    const again = await run(destroyMain, ['--delete-bucket', bucket], env)
+    assert.equal(again.code, 0, again.out)
+    assert.match(again.out, /nothing to remove/)
   })
 })
