@@ -7,7 +7,7 @@ import * as vars from '../../tasks/lib/vars.ts'
 it('.env.example documents every variable a task reads', () => {
   const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
   const documented = new Set([...example.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]))
-  const groups = Object.values(vars).filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v))
+  const groups: object[] = Object.values(vars).filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v))
   const names = new Set([...groups.flatMap((g) => Object.keys(g)), ...Object.keys(deploySpec)])
   const undocumented = [...names].filter((n) => !documented.has(n))
   assert.deepEqual(undocumented, [], `add to .env.example: ${undocumented.join(', ')}`)
