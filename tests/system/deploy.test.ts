@@ -9,6 +9,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { spawn } from 'node:child_process'
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import { ListBucketsCommand } from '@aws-sdk/client-s3'
 import ssh2 from 'ssh2'
@@ -134,6 +135,32 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await instances()).length, 0)
     const catalog = await fetch(`http://${registry.address}/v2/_catalog`).then((res) => res.json() as Promise<{ repositories: string[] }>)
     assert.deepEqual(catalog.repositories, [])
+  })
+
+  it('Ctrl-C while the host step creates resources: nothing half-made blocks the next run', async () => {
+    // The real command in a child process, interrupted the way a user would, mid-step.
+    const child = spawn('npx', ['tsx', 'tasks/deploy-aws.ts'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, which Ctrl-C signals as a whole (npx, tsx, node)
+    })
+    let out = ''
+    let interrupted = false
+    const exited = new Promise<number | null>((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 130 : null))))
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (/\[host\] (key pair|security group)/.test(out) && !interrupted && child.pid) {
+        interrupted = true
+        process.kill(-child.pid, 'SIGINT')
+      }
+    })
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const code = await exited
+    assert.notEqual(code, 0, out)
+    assert.match(out, /\[deploy\] 3\/4/)
+    assert.doesNotMatch(out, /\[deploy\] 4\/4/, 'stopped in the host step')
+    assert.ok((await instances()).length <= 1)
   })
 
   it('interrupted after each of push, bucket and host: the next deploy completes with no twins', async () => {
