@@ -71,6 +71,33 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       .Reservations?.flatMap((r) => r.Instances ?? []) ?? []
   const onHost = (script: string) => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`)
 
+  /** Runs the real command in a child process and Ctrl-Cs it (SIGINT to its whole process group,
+   * as a terminal does) when its output matches `when`; returns the output. */
+  const interruptDeployAt = async (when: RegExp): Promise<string> => {
+    const child = spawn('npx', ['tsx', 'tasks/deploy-aws.ts'], {
+      cwd: new URL('../..', import.meta.url).pathname,
+      env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    let out = ''
+    let interrupted = false
+    const exited = new Promise<number | null>((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 130 : null))))
+    const watch = (d: Buffer) => {
+      out += d.toString()
+      if (when.test(out) && !interrupted && child.pid) {
+        interrupted = true
+        process.kill(-child.pid, 'SIGINT')
+      }
+    }
+    child.stdout.on('data', watch)
+    child.stderr.on('data', watch)
+    const code = await exited
+    assert.ok(interrupted, `never reached ${when}:\n${out}`)
+    assert.notEqual(code, 0, out)
+    return out
+  }
+
   before(async () => {
     const start = Date.now()
     dir = mkdtempSync(join(tmpdir(), 'mymdb-deploy-'))
@@ -138,35 +165,19 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('Ctrl-C while the host step creates resources: nothing half-made blocks the next run', async () => {
-    // The real command in a child process, interrupted the way a user would, mid-step.
-    const child = spawn('npx', ['tsx', 'tasks/deploy-aws.ts'], {
-      cwd: new URL('../..', import.meta.url).pathname,
-      env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group, which Ctrl-C signals as a whole (npx, tsx, node)
-    })
-    let out = ''
-    let interrupted = false
-    const exited = new Promise<number | null>((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 130 : null))))
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (/\[host\] (key pair|security group)/.test(out) && !interrupted && child.pid) {
-        interrupted = true
-        process.kill(-child.pid, 'SIGINT')
-      }
-    })
-    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    const code = await exited
-    assert.notEqual(code, 0, out)
+    const out = await interruptDeployAt(/\[host\] +(key pair|security group)/)
     assert.match(out, /\[deploy\] 3\/4/)
     assert.doesNotMatch(out, /\[deploy\] 4\/4/, 'stopped in the host step')
     assert.ok((await instances()).length <= 1)
   })
 
-  it('interrupted after each of push, bucket and host: the next deploy completes with no twins', async () => {
+  it('interrupted after push, after bucket, after host and during the pull: the next deploy completes with no twins', async () => {
     assert.equal((await run(pushMain)).code, 0)
     assert.equal((await run(bucketMain)).code, 0)
     assert.equal((await run(hostMain)).code, 0)
+    // and one Ctrl-C in the middle of the last step, while the host pulls the images
+    const out = await interruptDeployAt(/\[pull\] docker compose pull/)
+    assert.match(out, /\[deploy\] 4\/4/)
     const r = await run(deployMain)
     timings.push(`first complete deploy (after the interrupted steps): ${r.seconds.toFixed(1)} s`)
     assert.equal(r.code, 0, r.text)
