@@ -2,10 +2,9 @@
 // tests/rig/moto/Dockerfile on the local base image, on the rig's docker network, its port
 // published on 127.0.0.1 only. State lives in memory; reset() wipes it between tests.
 import { $ } from 'zx'
+import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK, rigIp } from './docker.ts'
 
-const REPO = new URL('../..', import.meta.url).pathname
-export const MOTO_IMAGE = 'mymdb-moto:latest'
-export const RIG_NETWORK = 'mymdb-rig'
+const CONTEXT = new URL('moto', import.meta.url).pathname
 
 export interface Moto {
   /** http://127.0.0.1:<port>: what AWS_ENDPOINT_URL is set to for the tasks under test. */
@@ -18,27 +17,19 @@ export interface Moto {
   stop(): Promise<void>
 }
 
-/** Builds the moto image if missing, from the same base image `npm run build` used. */
-export async function buildMotoImage(baseImage = 'mymdb-base:trixie'): Promise<void> {
-  const present = await $({ nothrow: true, quiet: true })`docker image inspect ${MOTO_IMAGE}`
-  if (present.exitCode === 0) return
-  const base = (await $({ nothrow: true, quiet: true })`docker image inspect debian:trixie-slim`).exitCode === 0 ? 'debian:trixie-slim' : baseImage
-  await $({ quiet: true, env: { ...process.env, DOCKER_BUILDKIT: '1' } })`docker build -t ${MOTO_IMAGE} --build-arg BASE_IMAGE=${base} ${REPO}/tests/rig/moto`
-}
-
-export async function ensureRigNetwork(): Promise<void> {
-  const exists = await $({ nothrow: true, quiet: true })`docker network inspect ${RIG_NETWORK}`
-  if (exists.exitCode !== 0) await $({ quiet: true })`docker network create ${RIG_NETWORK}`
+/** Builds the moto image unless one of the same inputs exists; returns its tag. */
+export function buildMotoImage(): Promise<string> {
+  return buildRigImage('mymdb-rig-moto', CONTEXT)
 }
 
 /** Starts a fresh emulator (a container named `name`), waits until it answers. */
 export async function startMoto(name = 'mymdb-rig-moto'): Promise<Moto> {
-  await buildMotoImage()
+  const image = await buildMotoImage()
   await ensureRigNetwork()
   await $({ nothrow: true, quiet: true })`docker rm -f ${name}`
-  await $({ quiet: true })`docker run -d --name ${name} --network ${RIG_NETWORK} -e MOTO_PORT=5000 -p 127.0.0.1::5000 ${MOTO_IMAGE} moto_server -H 0.0.0.0 -p 5000`
-  const port = (await $({ quiet: true })`docker port ${name} 5000/tcp`).stdout.trim().split('\n')[0]?.split(':').pop()
-  const ip = (await $({ quiet: true })`docker inspect -f ${`{{(index .NetworkSettings.Networks "${RIG_NETWORK}").IPAddress}}`} ${name}`).stdout.trim()
+  await $({ quiet: true })`docker run -d --name ${name} --network ${RIG_NETWORK} -p 127.0.0.1::5000 ${image} moto_server -H 0.0.0.0 -p 5000`
+  const port = await publishedPort(name, 5000)
+  const ip = await rigIp(name)
   const endpoint = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
   for (;;) {

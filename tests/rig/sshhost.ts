@@ -4,12 +4,10 @@
 // ports (22 -> sshPort, 80 -> httpPort). Its engine pulls from the rig registry: a socat
 // forwarder inside makes 127.0.0.1:<registry port> there reach the registry container, so an
 // image is called 127.0.0.1:<port>/mymdb-web:tag on this machine and on the SSH host alike.
-import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { $ } from 'zx'
-import { ensureRigNetwork, RIG_NETWORK } from './moto.ts'
-import { contextHash, publishedPort, rigBaseImage, type Registry } from './registry.ts'
+import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK } from './docker.ts'
+import type { Registry } from './registry.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const CONTEXT = join(REPO, 'tests/rig/sshhost')
@@ -53,21 +51,9 @@ export interface SshHostOptions {
 }
 
 /** Builds the SSH host image unless one of the same inputs exists (context + install script). */
-export async function buildSshHostImage(): Promise<string> {
-  const files = readdirSync(CONTEXT).map((name) => ({ name, path: join(CONTEXT, name) }))
-  files.push({ name: 'install-docker.sh', path: INSTALL_SCRIPT })
-  const image = `mymdb-rig-sshhost:${contextHash(files)}`
-  if ((await $({ nothrow: true, quiet: true })`docker image inspect ${image}`).exitCode === 0) return image
-  // The Dockerfile copies scripts/install-docker.sh: build from a temporary context holding both.
-  const dir = mkdtempSync(join(tmpdir(), 'mymdb-sshhost-'))
-  try {
-    for (const f of files) copyFileSync(f.path, join(dir, f.name))
-    const base = await rigBaseImage()
-    await $({ quiet: true, env: { ...process.env, DOCKER_BUILDKIT: '1' } })`docker build -t ${image} --build-arg BASE_IMAGE=${base} ${dir}`
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-  return image
+export function buildSshHostImage(): Promise<string> {
+  // The Dockerfile copies scripts/install-docker.sh: it is part of the context and of the hash.
+  return buildRigImage('mymdb-rig-sshhost', CONTEXT, [{ name: 'install-docker.sh', path: INSTALL_SCRIPT }])
 }
 
 /** Starts a fresh SSH host and waits until sshd answers and its Docker engine is up. */

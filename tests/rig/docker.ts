@@ -1,0 +1,61 @@
+// What the rig's containers (moto, registry, SSH host) share: one docker network, images built
+// from the project's own base image and tagged by a hash of their inputs (so a changed file
+// rebuilds, an unchanged one is built once per machine), and lookups of published ports and IPs.
+import { createHash } from 'node:crypto'
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { $ } from 'zx'
+
+export const RIG_NETWORK = 'mymdb-rig'
+
+export async function ensureRigNetwork(): Promise<void> {
+  const exists = await $({ nothrow: true, quiet: true })`docker network inspect ${RIG_NETWORK}`
+  if (exists.exitCode !== 0) await $({ quiet: true })`docker network create ${RIG_NETWORK}`
+}
+
+/** Hash of the files of a build context: the image tag, so any change rebuilds. */
+export function contextHash(files: { name: string; path: string }[]): string {
+  const h = createHash('sha256')
+  for (const f of [...files].sort((a, b) => a.name.localeCompare(b.name))) h.update(f.name).update('\0').update(readFileSync(f.path)).update('\0')
+  return h.digest('hex').slice(0, 12)
+}
+
+/** Image of the base the project's own builds use: debian:trixie-slim when present, else mymdb-base:trixie. */
+export async function rigBaseImage(fallback = 'mymdb-base:trixie'): Promise<string> {
+  const slim = await $({ nothrow: true, quiet: true })`docker image inspect debian:trixie-slim`
+  return slim.exitCode === 0 ? 'debian:trixie-slim' : fallback
+}
+
+/**
+ * Builds `<name>:<hash of the inputs>` from the files of `contextDir` plus `extraFiles` (copied
+ * into a temporary context), unless that image exists. Returns the image.
+ */
+export async function buildRigImage(name: string, contextDir: string, extraFiles: { name: string; path: string }[] = []): Promise<string> {
+  const files = [...readdirSync(contextDir).map((f) => ({ name: f, path: join(contextDir, f) })), ...extraFiles]
+  const image = `${name}:${contextHash(files)}`
+  if ((await $({ nothrow: true, quiet: true })`docker image inspect ${image}`).exitCode === 0) return image
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`))
+  try {
+    for (const f of files) copyFileSync(f.path, join(dir, f.name))
+    const base = await rigBaseImage()
+    await $({ quiet: true, env: { ...process.env, DOCKER_BUILDKIT: '1' } })`docker build -t ${image} --build-arg BASE_IMAGE=${base} ${dir}`
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return image
+}
+
+/** Port of `container` that Docker published for `containerPort`/tcp on 127.0.0.1. */
+export async function publishedPort(container: string, containerPort: number): Promise<number> {
+  const out = (await $({ quiet: true })`docker port ${container} ${`${containerPort}/tcp`}`).stdout
+  const line = out.split('\n').find((l) => l.startsWith('127.0.0.1:'))
+  const port = Number(line?.split(':').pop())
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`${container}: no port published for ${containerPort}/tcp (docker port said: ${out.trim()})`)
+  return port
+}
+
+/** The container's address on the rig network. */
+export async function rigIp(container: string): Promise<string> {
+  return (await $({ quiet: true })`docker inspect -f ${`{{(index .NetworkSettings.Networks "${RIG_NETWORK}").IPAddress}}`} ${container}`).stdout.trim()
+}
