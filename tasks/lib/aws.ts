@@ -35,7 +35,9 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
   const keys = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
     ? { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined } }
     : env.AWS_PROFILE ? { profile: env.AWS_PROFILE } : {}
-  const common = { region, ...keys, ...(endpoint ? { endpoint } : {}), ...(maxAttempts ? { maxAttempts } : {}) }
+  // A call that gets no answer fails (and is retried) instead of hanging the deploy forever.
+  const requestHandler = { connectionTimeout: 10_000, requestTimeout: 60_000, throwOnRequestTimeout: true }
+  const common = { region, ...keys, requestHandler, ...(endpoint ? { endpoint } : {}), ...(maxAttempts ? { maxAttempts } : {}) }
   return {
     region,
     // Path-style addressing only for custom endpoints (emulators have no per-bucket DNS names).
@@ -86,6 +88,9 @@ const FIXES: Record<string, string> = {
   TooManyBuckets: 'this account has as many S3 buckets as it may: delete one or ask AWS for more',
 }
 
+/** A call cut off half-way: reset, timed out, closed (the request may or may not have been done). */
+const NETWORK_BROKE = /ECONNRESET|EPIPE|ETIMEDOUT|ECONNABORTED|socket hang up|TimeoutError|RequestTimeout/
+
 /**
  * Turns an AWS error a user can fix into a UserError (message: what happened, what to do);
  * anything else is returned unchanged (it is a bug or an outage, shown in full).
@@ -96,6 +101,11 @@ export function explainAwsError(err: unknown, doing: string): unknown {
   if (fix) return new UserError(`could not ${doing}: ${fix} (${code})`)
   if (err instanceof Error && /getaddrinfo|ENOTFOUND|ECONNREFUSED/.test(err.message))
     return new UserError(`could not ${doing}: AWS is not reachable (${err.message}); check the network, AWS_REGION and AWS_ENDPOINT_URL`)
+  const sysCode = (err as { code?: unknown } | null)?.code
+  if (err instanceof Error && (NETWORK_BROKE.test(err.message) || NETWORK_BROKE.test(code) || (typeof sysCode === 'string' && NETWORK_BROKE.test(sysCode))))
+    return new UserError(
+      `could not ${doing}: the connection to AWS broke (${err.message}). What was done before stays and is found again: run the same npm command again`,
+    )
   return err
 }
 

@@ -85,6 +85,25 @@ export function remoteCommand(cmd: RemoteCmd, cwd?: string): string {
   return `set -euo pipefail; ${showRemote(cmd, cwd)}`
 }
 
+/**
+ * The connection broke while a command ran or a file was sent (network gone, host rebooted,
+ * no answer to 4 keepalives 15 s apart: about a minute). What ran may have stopped half-way on the host.
+ */
+export class SshConnectionLost extends UserError {
+  constructor(where: string, during: string) {
+    super(
+      `the SSH connection to ${where} was lost during ${during}; it may have stopped half-way on the host. Run the same npm command again: it starts that step over`,
+    )
+    this.name = 'SshConnectionLost'
+  }
+}
+
+/** `user@host:port` of a connection, for messages. */
+function whereOf(conn: Client): string {
+  const c = (conn as unknown as { config?: { host?: string; port?: number; username?: string } }).config
+  return c ? `${c.username ?? '?'}@${c.host ?? '?'}:${c.port ?? 22}` : 'the host'
+}
+
 function isAuthFailure(err: Error): boolean {
   return /authentication methods failed|publickey/i.test(err.message) || (err as { level?: string }).level === 'client-authentication'
 }
@@ -111,7 +130,9 @@ function connectOnce(target: SshTarget): Promise<Client> {
       username: target.username,
       privateKey: target.privateKey,
       readyTimeout: target.readyTimeout ?? 20_000,
+      // A link gone silent is noticed when 4 keepalives in a row get no answer (about a minute).
       keepaliveInterval: 15_000,
+      keepaliveCountMax: 3,
     })
   })
 }
@@ -142,14 +163,24 @@ export async function connect(opts: ConnectOptions): Promise<Client> {
   throw new UserError(`SSH to ${where}: no connection after ${attempts} attempts (last error: ${last?.message ?? 'unknown'})`)
 }
 
-/** Runs a command on the host. Never throws for a failing command: look at `code`. */
+/**
+ * Runs a command on the host. Never throws for a failing command: look at `code`. Throws
+ * SshConnectionLost when the connection breaks before the command's exit status arrived.
+ */
 export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Promise<ExecResult> {
   const command = showRemote(cmd, opts.cwd)
   const text = remoteCommand(cmd, opts.cwd)
   return new Promise((resolve, reject) => {
+    // ssh2 emits the connection's 'close' before it closes the channels that were open on it.
+    let connectionLost = false
+    const onConnClose = () => {
+      connectionLost = true
+    }
+    conn.once('close', onConnClose)
     conn.exec(text, (err, channel: ClientChannel) => {
       if (err) {
-        reject(err)
+        conn.removeListener('close', onConnClose)
+        reject(connectionLost || /not connected|no response from server/i.test(err.message) ? new SshConnectionLost(whereOf(conn), `\`${command}\``) : err)
         return
       }
       let stdout = ''
@@ -173,6 +204,7 @@ export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Prom
       }
       const cleanup = () => {
         if (timer) clearTimeout(timer)
+        conn.removeListener('close', onConnClose)
         channel.removeListener('data', onOut)
         channel.stderr.removeListener('data', onErr)
         channel.removeListener('exit', onExit)
@@ -182,7 +214,8 @@ export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Prom
       const onClose = () => {
         cleanup()
         opts.stream?.flush?.()
-        resolve({ command, code, signal, stdout, stderr })
+        if (connectionLost && code === null && signal === null) reject(new SshConnectionLost(whereOf(conn), `\`${command}\``))
+        else resolve({ command, code, signal, stdout, stderr })
       }
       const onError = (e: Error) => {
         cleanup()
@@ -221,8 +254,12 @@ export async function execChecked(conn: Client, cmd: RemoteCmd, opts: ExecOption
   return checkRemote(await exec(conn, cmd, opts), opts.doing)
 }
 
-function sftpOf(conn: Client): Promise<SFTPWrapper> {
-  return new Promise((resolve, reject) => conn.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))))
+const GONE = /not connected|no response from server|channel (is )?closed|connection (closed|lost)/i
+
+function sftpOf(conn: Client, doing: string): Promise<SFTPWrapper> {
+  return new Promise((resolve, reject) =>
+    conn.sftp((err, sftp) => (err ? reject(GONE.test(err.message) ? new SshConnectionLost(whereOf(conn), doing) : err) : resolve(sftp))),
+  )
 }
 
 function call(fn: (cb: (err?: Error | null) => void) => void): Promise<void> {
@@ -243,7 +280,7 @@ export async function upload(conn: Client, remotePath: string, content: string |
   if (base === '' || base === '.' || base === '..') throw new Error(`upload: not a file path: ${remotePath}`)
   await execChecked(conn, ['mkdir', '-p', '--', dir], { doing: `create ${dir} on the host` })
   const tmp = `${dir === '.' ? '' : `${dir.replace(/\/$/, '')}/`}.${base}.tmp-${randomBytes(4).toString('hex')}`
-  const sftp = await sftpOf(conn)
+  const sftp = await sftpOf(conn, `the upload of ${remotePath}`)
   let renamed = false
   try {
     const handle = await new Promise<Buffer>((resolve, reject) =>
@@ -267,6 +304,7 @@ export async function upload(conn: Client, remotePath: string, content: string |
     renamed = true
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e)
+    if (GONE.test(why)) throw new SshConnectionLost(whereOf(conn), `the upload of ${remotePath}`)
     throw new UserError(`could not upload ${remotePath} to the host over SFTP: ${why}`)
   } finally {
     if (!renamed) await call((cb) => sftp.unlink(tmp, cb)).catch(() => {})
@@ -276,7 +314,7 @@ export async function upload(conn: Client, remotePath: string, content: string |
 
 /** Reads a remote file's text over SFTP (`~/` = home). */
 export async function download(conn: Client, remotePath: string): Promise<string> {
-  const sftp = await sftpOf(conn)
+  const sftp = await sftpOf(conn, `the download of ${remotePath}`)
   try {
     return await new Promise<string>((resolve, reject) =>
       sftp.readFile(homeRelative(remotePath), (err: Error | undefined | null, data: Buffer) => (err ? reject(err) : resolve(data.toString()))),

@@ -27,6 +27,7 @@ import {
 } from '../../tasks/host.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
+import { startFaultProxy } from '../rig/faultproxy.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { captureLog, tempDir } from '../unit/fakes.ts'
 
@@ -354,6 +355,33 @@ describe('host step on moto', () => {
     const d = await run(destroyMain, [], env)
     assert.equal(d.code, 0, d.out)
     assert.equal((await instancesOf('two')).length, 0)
+  })
+
+  it('the answer to the launch is lost (connection reset mid-call): exit 1 saying run again; the next run finds the instance, no twin', async () => {
+    // Between the task and moto: RunInstances reaches moto (the instance exists), its answer never
+    // comes back, and the SDK's retries are cut before they reach moto (moto ignores the ClientToken
+    // that makes retries safe on AWS).
+    const proxy = await startFaultProxy(Number(new URL(moto.endpoint).port))
+    try {
+      const lost = proxy.loseAnswerTo('Action=RunInstances')
+      const broken = await run(hostMain, ['--no-wait-ssh'], envFor('three', { AWS_ENDPOINT_URL: `http://127.0.0.1:${proxy.port}`, AWS_MAX_ATTEMPTS: '3' }))
+      assert.equal(broken.code, 1, broken.out)
+      assert.match(broken.out, /could not launch the instance: the connection to AWS broke \(.+\)\. .*run the same npm command again/)
+      assert.doesNotMatch(broken.out, /\n\s+at /, 'a one-line message, not a stack trace')
+      assert.equal(lost.count(), 3, 'the SDK tried three times')
+      assert.equal((await instancesOf('three')).length, 1, 'the first launch happened')
+
+      const again = await run(hostMain, ['--no-wait-ssh'], envFor('three'))
+      assert.equal(again.code, 0, again.out)
+      assert.match(again.out, /instance mymdb-three\s+exists/)
+      assert.equal((await instancesOf('three')).length, 1)
+      assert.equal((await groupsNamed('mymdb-three-web')).length, 1)
+    } finally {
+      await proxy.close()
+    }
+    const d = await run(destroyMain, ['--delete-key-file'], envFor('three'))
+    assert.equal(d.code, 0, d.out)
+    assert.equal((await instancesOf('three')).length, 0)
   })
 
   it('destroy --delete-bucket: wrong name exit 2, dry run keeps, another stage refused, then bucket and files gone', async () => {

@@ -11,6 +11,7 @@ import ssh2 from 'ssh2'
 import { $ } from 'zx'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { main } from '../../tasks/remote-up.ts'
+import { startFaultProxy } from '../rig/faultproxy.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog } from '../unit/fakes.ts'
@@ -64,11 +65,17 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     ...extra,
   })
 
-  const run = async (extra: Record<string, string> = {}) => {
+  /** Runs remote-up; `onOutput` sees the output so far, about every 100 ms. */
+  const run = async (extra: Record<string, string> = {}, onOutput?: (text: string) => void) => {
     const log = captureLog()
     const start = Date.now()
-    const code = await main([], env(extra), { log, envFile: join(dir, 'no.env'), pollSeconds: 1 })
-    return { code, text: log.text(), took: seconds(start) }
+    const watch = onOutput ? setInterval(() => onOutput(log.text()), 100) : undefined
+    try {
+      const code = await main([], env(extra), { log, envFile: join(dir, 'no.env'), pollSeconds: 1 })
+      return { code, text: log.text(), took: seconds(start) }
+    } finally {
+      clearInterval(watch)
+    }
   }
 
   const onHost = async (script: string) => {
@@ -124,6 +131,31 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
+  /** Runs remote-up through a fault proxy that breaks the SSH link once the output matches `when`. */
+  const runBreakingSsh = async (when: RegExp, brk: 'cut' | 'freeze') => {
+    const proxy = await startFaultProxy(host!.sshPort)
+    try {
+      let broken = false
+      const r = await run({ MYMDB_HOST_SSH_PORT: String(proxy.port) }, (text) => {
+        if (!broken && when.test(text)) {
+          broken = true
+          proxy[brk]()
+        }
+      })
+      assert.ok(broken, r.text)
+      return r
+    } finally {
+      await proxy.close()
+    }
+  }
+
+  it('the SSH connection breaks during the pull: exit 1 saying so and to run again (the next test runs again)', async () => {
+    const r = await runBreakingSsh(/\[pull\] docker compose pull/, 'cut')
+    assert.equal(r.code, 1, r.text)
+    assert.match(r.text, /the SSH connection to admin@127\.0\.0\.1:\d+ was lost during `cd mymdb && docker compose pull --quiet`.*Run the same npm command again/)
+    assert.doesNotMatch(r.text, /\n\s+at /, 'a one-line message, not a stack trace')
+  })
+
   it('deploys: the site answers through the host with the sample catalogue', async () => {
     const r = await run()
     timings.push(`first remote-up (pull ~570 MB inside the host, up, checks): ${r.took}`)
@@ -171,6 +203,14 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     assert.match(r.text, /exit code [1-9]/)
     assert.match(r.text, /stderr:\n.*127\.0\.0\.1:1/)
     // The running stack is untouched by the failed pull.
+    assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
+  })
+
+  it('the link goes silent during the start (no reset, nothing passes): keepalives notice it, exit 1; the site keeps running', async () => {
+    const r = await runBreakingSsh(/\[up\] docker compose up/, 'freeze')
+    timings.push(`silent SSH link noticed and reported: ${r.took}`)
+    assert.equal(r.code, 1, r.text)
+    assert.match(r.text, /the SSH connection to admin@127\.0\.0\.1:\d+ was lost during `cd mymdb && docker compose up/)
     assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
   })
 })

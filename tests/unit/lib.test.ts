@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
+import { explainAwsError } from '../../tasks/lib/aws.ts'
 import { holdsPort, parsePs, unhealthy, volumeNames, withLocalDefaults, LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
 import { CommandError, ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { formatDuration } from '../../tasks/lib/log.ts'
@@ -32,6 +33,29 @@ describe('errors and reporting', () => {
     const log = captureLog()
     assert.equal(reportError(new TypeError('boom'), log), 1)
     assert.match(log.err.join(''), /TypeError: boom\n\s+at /)
+  })
+})
+
+describe('explainAwsError', () => {
+  it('fixable AWS errors become one line saying what to do', () => {
+    const e = explainAwsError(Object.assign(new Error('no quota'), { name: 'InstanceLimitExceeded' }), 'launch the instance')
+    assert.ok(e instanceof UserError)
+    assert.match(e.message, /^could not launch the instance: the EC2 instance quota .* \(InstanceLimitExceeded\)$/)
+  })
+  it('a call cut off (reset, timeout) says the connection broke and to run the same command again', () => {
+    for (const err of [
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+      Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }),
+      Object.assign(new Error('request has exceeded the configured 60000 ms requestTimeout'), { name: 'TimeoutError', code: 'ETIMEDOUT' }),
+    ]) {
+      const e = explainAwsError(err, 'create the security group')
+      assert.ok(e instanceof UserError, err.message)
+      assert.match(e.message, /^could not create the security group: the connection to AWS broke \(.+\)\. .*run the same npm command again$/)
+    }
+  })
+  it('anything else (a bug, an outage) is passed on unchanged', () => {
+    const err = Object.assign(new Error('We encountered an internal error'), { name: 'InternalError' })
+    assert.equal(explainAwsError(err, 'create the bucket'), err)
   })
 })
 
