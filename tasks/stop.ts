@@ -1,13 +1,19 @@
-// npm run stop: stops the local stack; its data stays unless --delete-data.
-import { stopHost, type AwsDeps } from './host.ts'
+// npm run stop: stops the local stack; its data stays unless --delete-data. With --aws: stops the
+// stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { findHost, keyFilePath, stopHost, type AwsDeps } from './host.ts'
 import { awsClients } from './lib/aws.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { composeCmd, composePs, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
 import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import type { Log } from './lib/log.ts'
 import { runChecked } from './lib/sh.ts'
-import { awsVars, composeVars } from './lib/vars.ts'
+import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
+import { awsVars, composeVars, hostVars } from './lib/vars.ts'
+import { REMOTE_DIR } from './remote-up.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
 
@@ -21,7 +27,9 @@ Options:
                   confirmation unless --yes is given; without a terminal it goes ahead.
   --yes           do not ask
   --aws           instead: stop the stage's EC2 host (MYMDB_STAGE in AWS_REGION, made by
-                  npm run deploy:aws); its disk and data stay, npm run deploy:aws starts it again
+                  npm run deploy:aws). First its containers are stopped over SSH (the database
+                  shuts down cleanly; when SSH does not work it says so and goes on), then
+                  the instance. Its disk and data stay; npm run deploy:aws starts it again
   -h, --help      this help
 
 Exit codes: 0 stopped, 1 Docker, AWS or a command failed (or deletion not confirmed), 2 bad option
@@ -38,7 +46,43 @@ export function volumesToDelete(project: string): VolumeLoss[] {
   return VOLUMES.map((v, i) => ({ volume: names[i] ?? `${project}_${v.key}`, holds: v.holds }))
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
+/** What stop --aws reads: the stage, and how to reach its host over SSH. */
+export const stopAwsSpec = {
+  ...awsVars,
+  MYMDB_SSH_USER: hostVars.MYMDB_SSH_USER,
+  MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
+  MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
+  MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
+}
+
+/** The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). */
+export const STOP_CONTAINERS = `d=${REMOTE_DIR.replace('~/', '')}; if [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop; else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi`
+
+/**
+ * Stops the containers on the host before the instance goes down. Best effort: a host that
+ * cannot be reached is reported and the caller stops the instance anyway (Docker then stops the
+ * containers as the host shuts down). Returns whether it worked.
+ */
+export async function stopRemoteContainers(target: () => ConnectOptions, log: Log, open: OpenRemote = openRemote): Promise<boolean> {
+  try {
+    const t = target()
+    const remote = await log.step('stop', `connect to ${t.username}@${t.host}:${t.port}`, () => open(t))
+    try {
+      const r = await log.step('stop', 'docker compose stop on the host (the database shuts down cleanly)', () =>
+        remote.exec(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
+      )
+      if (r.code !== 0) throw new Error(`\`${r.command}\` exited with ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
+    } finally {
+      remote.close()
+    }
+    return true
+  } catch (e) {
+    log.warn(`[stop] could not stop the containers first (${e instanceof Error ? e.message : String(e)}); stopping the instance anyway: Docker stops them as the host shuts down`)
+    return false
+  }
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps & { openRemote?: OpenRemote }): Promise<number> {
   return runTask(env, partial, async (deps) => {
     const { run, log, root } = deps
 
@@ -61,8 +105,20 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
 
     if (flags.aws) {
       if (deleteData) throw new ConfigError('--delete-data is for the local stack; --aws keeps the host\'s disk (to remove the host: npm run destroy:aws)')
-      const { AWS_REGION, MYMDB_STAGE } = checkEnv(awsVars, loadEnv(env, deps.envFile))
-      await stopHost((partial?.awsClients ?? awsClients)(AWS_REGION, env), MYMDB_STAGE, log)
+      const raw = loadEnv(env, deps.envFile)
+      const s = checkEnv(stopAwsSpec, raw)
+      const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, env)
+      const host = await findHost(clients, s.MYMDB_STAGE)
+      const address = s.MYMDB_HOST_ADDRESS ?? host?.publicIp
+      if (host?.state === 'running' && address) {
+        const keyFile = keyFilePath(s.MYMDB_SSH_KEY_FILE, s.MYMDB_STAGE, raw.HOME || homedir())
+        await stopRemoteContainers(
+          () => ({ host: address, port: s.MYMDB_HOST_SSH_PORT, username: s.MYMDB_SSH_USER, privateKey: readFileSync(keyFile), attempts: 2, readyTimeout: 15_000 }),
+          log,
+          partial?.openRemote,
+        )
+      }
+      await stopHost(clients, s.MYMDB_STAGE, log)
       return 0
     }
 

@@ -113,17 +113,22 @@ function connectOnce(target: SshTarget): Promise<Client> {
     const conn = new Client()
     const onReady = () => {
       conn.removeListener('error', onError)
+      conn.removeListener('close', onClose)
       // Later errors (connection dropped) must not crash the process; calls on conn then fail.
       conn.on('error', () => {})
       resolve(conn)
     }
     const onError = (err: Error) => {
       conn.removeListener('ready', onReady)
+      conn.removeListener('close', onClose)
       conn.end()
       reject(err)
     }
+    // A server that hangs up after its banner ends the socket without an 'error' from ssh2.
+    const onClose = () => onError(new Error('the connection was closed during the SSH handshake'))
     conn.once('ready', onReady)
     conn.once('error', onError)
+    conn.once('close', onClose)
     conn.connect({
       host: target.host,
       port: target.port,

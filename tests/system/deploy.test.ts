@@ -3,7 +3,7 @@
 // user-data). The deploy reaches the "instance" only through MYMDB_HOST_ADDRESS=127.0.0.1 and
 // the rig's published ports; every connection it opens is recorded and must go to loopback.
 import assert from 'node:assert/strict'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -11,13 +11,16 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { spawn } from 'node:child_process'
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
+import { GetRoleCommand } from '@aws-sdk/client-iam'
 import { ListBucketsCommand } from '@aws-sdk/client-s3'
 import ssh2 from 'ssh2'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
+import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { findHost, main as hostMain } from '../../tasks/host.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
 import { main as pushMain } from '../../tasks/push.ts'
+import { main as stopMain } from '../../tasks/stop.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
@@ -58,6 +61,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   let clients: AwsClients
   let dir: string
   let env: Record<string, string | undefined>
+  let keyFile: string
+  let posterKey = ''
   const timings: string[] = []
 
   const run = async (main: typeof deployMain, argv: string[] = [], extra: Record<string, string> = {}) => {
@@ -102,7 +107,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const start = Date.now()
     dir = mkdtempSync(join(tmpdir(), 'mymdb-deploy-'))
     const keys = ssh2.utils.generateKeyPairSync('ed25519')
-    const keyFile = join(dir, 'mymdb-rig.pem')
+    keyFile = join(dir, 'mymdb-rig.pem')
     writeFileSync(keyFile, keys.private)
     chmodSync(keyFile, 0o600)
     moto = await startMoto('mymdb-rig-moto-deploy')
@@ -210,6 +215,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const saved = await onHost(`docker compose exec -T web python3 manage.py shell -c '${code}'`)
     assert.equal(saved.exitCode, 0, saved.stderr)
     const key = `uploads/${saved.stdout.trim().split('\n').pop()}`
+    posterKey = key
     const anonymous = await fetch(`${moto.endpoint}/${BUCKET}/${key}`)
     assert.equal(anonymous.status, 200)
     assert.deepEqual(Buffer.from(await anonymous.arrayBuffer()), PNG)
@@ -223,6 +229,45 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.doesNotMatch(r.text, /: create\b/)
     assert.deepEqual({ instance: (await instances())[0]?.InstanceId, db: (await onHost('docker compose ps -q db')).stdout.trim() }, before)
     assert.equal((await instances()).length, 1)
+  })
+
+  it('stop --aws: containers stopped over SSH, then the instance; the database volume stays, and deploy:aws brings back the same data', async () => {
+    const user = (code: string) => onHost(`docker compose exec -T web python3 manage.py shell -c '${code}'`)
+    const made = await user('from django.contrib.auth.models import User; User.objects.create_user("kept-by-stop", password="Kept-by-stop-1")')
+    assert.equal(made.exitCode, 0, made.stderr)
+
+    const s = await run(stopMain, ['--aws'])
+    assert.equal(s.code, 0, s.text)
+    assert.match(s.text, /\[stop\] docker compose stop on the host/)
+    assert.equal((await instances())[0]?.State?.Name, 'stopped')
+    assert.equal((await onHost('docker compose ps --quiet')).stdout.trim(), '', 'no container of MyMDB runs on the host')
+    const exited = await onHost('docker compose ps --all --format "{{.Service}} {{.State}}"')
+    assert.deepEqual(exited.stdout.trim().split('\n').sort(), ['db exited', 'web exited'])
+    assert.match((await host.dockerExec('docker', 'volume', 'ls', '--quiet')).stdout, /^mymdb_db-data$/m)
+
+    const r = await run(deployMain)
+    timings.push(`deploy after stop --aws (instance started, containers up): ${r.seconds.toFixed(1)} s`)
+    assert.equal(r.code, 0, r.text)
+    assert.match(r.text, /instance mymdb-rig: started i-\w+ again/)
+    assert.equal((await instances())[0]?.State?.Name, 'running')
+    const kept = await user('from django.contrib.auth.models import User; print(User.objects.filter(username="kept-by-stop").count())')
+    assert.equal(kept.stdout.trim().split('\n').pop(), '1', kept.stderr)
+    assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)
+  })
+
+  it('destroy:aws removes instance, security group, key pair and role; the bucket, its uploads and the local key file stay', async () => {
+    const d = await run(destroyMain, ['--yes'])
+    assert.equal(d.code, 0, d.text)
+    assert.equal((await instances()).length, 0)
+    const groups = await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))
+    assert.equal(groups.SecurityGroups?.length ?? 0, 0)
+    const keyPairs = await clients.ec2.send(new DescribeKeyPairsCommand({}))
+    assert.equal(keyPairs.KeyPairs?.filter((k) => k.KeyName === `mymdb-${STAGE}`).length, 0)
+    await assert.rejects(clients.iam.send(new GetRoleCommand({ RoleName: `mymdb-${STAGE}-host` })), /NoSuchEntity|cannot be found/)
+    assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), [BUCKET])
+    assert.ok(posterKey)
+    assert.equal((await fetch(`${moto.endpoint}/${BUCKET}/${posterKey}`)).status, 200, 'the uploaded poster is still public')
+    assert.ok(existsSync(keyFile))
   })
 
   it('the deploy never dialled anything but loopback', () => {
