@@ -786,9 +786,9 @@ export async function waitForTcp(host: string, port: number, timeoutMs: number, 
   }
 }
 
-/** Stops the stage's instance (its disk stays) and waits until it is stopped. Safe to repeat. */
-export async function stopHost(clients: AwsClients, stage: string, log: Log): Promise<HostInfo | null> {
-  const host = await findHost(clients, stage)
+/** Stops the stage's instance (its disk stays) and waits until it is stopped. Safe to repeat. `found`: the result of findHost, when known. */
+export async function stopHost(clients: AwsClients, stage: string, log: Log, found?: HostInfo | null): Promise<HostInfo | null> {
+  const host = found === undefined ? await findHost(clients, stage) : found
   if (!host) {
     log.info(`[stop] no EC2 host for stage ${stage} in ${clients.region}: nothing to stop`)
     return null

@@ -118,7 +118,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
           partial?.openRemote,
         )
       }
-      await stopHost(clients, s.MYMDB_STAGE, log)
+      await stopHost(clients, s.MYMDB_STAGE, log, host)
       return 0
     }
 
