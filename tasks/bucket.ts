@@ -34,7 +34,7 @@ import { aws, awsClients, awsErrorCode, explainAwsError, PROJECT_TAG, stageTags 
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
 import { awsVars, bucketVars } from './lib/vars.ts'
 
@@ -60,6 +60,15 @@ Options:
 
 Exit codes: 0 done, 1 AWS failed, 2 bad option or setting (also: bucket name taken by another
 account, bucket in another region).`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run bucket',
+  help: HELP,
+  options: {
+    'dry-run': { type: 'boolean' },
+  },
+} as const
 
 export const UPLOAD_PREFIX = 'uploads/'
 export const POLICY_TEMPLATE_FILE = resolve(REPO_ROOT, 'AWS/mymdb-bucket-policy.json')
@@ -597,22 +606,10 @@ export interface BucketDeps extends Partial<Deps> {
 }
 
 export async function main(argv: string[], env: Env, partial?: BucketDeps): Promise<number> {
-  return runTask(env, partial, async (deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
 
     // check: options
-    const flags = parseFlags(
-      argv,
-      {
-        help: { type: 'boolean', short: 'h' },
-        'dry-run': { type: 'boolean' },
-      },
-      'npm run bucket -- --help',
-    )
-    if (flags.help) {
-      log.info(HELP)
-      return 0
-    }
     const dryRun = Boolean(flags['dry-run'])
 
     // check: settings (before any AWS call)

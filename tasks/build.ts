@@ -1,7 +1,7 @@
 // npm run build: builds the web and db images, tagged with the git commit and latest.
 import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { imageExists, checkEngine, preflight } from './lib/docker.ts'
 import { runChecked, showCommand } from './lib/sh.ts'
 import { imageVars } from './lib/vars.ts'
@@ -37,6 +37,20 @@ Options:
   -h, --help        this help
 
 Exit codes: 0 built, 1 a command failed or Docker is not usable, 2 bad option or .env value.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run build',
+  help: HELP,
+  options: {
+    only: { type: 'string' },
+    base: { type: 'string' },
+    'rebuild-base': { type: 'boolean' },
+    'no-cache': { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+    'no-install': { type: 'boolean' },
+  },
+} as const
 
 export const DEBIAN_BASE = 'debian:trixie-slim'
 export const BOOTSTRAP_BASE = 'mymdb-base:trixie'
@@ -264,25 +278,8 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
-  return runTask(env, partial, async (deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: options
-    const flags = parseFlags(
-      argv,
-      {
-        help: { type: 'boolean', short: 'h' },
-        only: { type: 'string' },
-        base: { type: 'string' },
-        'rebuild-base': { type: 'boolean' },
-        'no-cache': { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        'no-install': { type: 'boolean' },
-      },
-      'npm run build -- --help',
-    )
-    if (flags.help) {
-      deps.log.info(HELP)
-      return 0
-    }
     if (flags.only !== undefined && flags.only !== 'web' && flags.only !== 'db')
       throw new ConfigError(`--only takes web or db, not "${flags.only}". See: npm run build -- --help`)
 

@@ -7,7 +7,7 @@ import { findHost, main as hostMain } from './host.ts'
 import { awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { awsVars, bucketVars, hostVars, registryVars } from './lib/vars.ts'
 import { pushImages, type PushResult } from './push.ts'
 import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
@@ -39,6 +39,15 @@ Remove the host and its parts:   npm run destroy:aws
 
 Exit codes: 0 deployed, 1 a step failed (run again after fixing), 2 bad option or setting.`
 
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run deploy:aws',
+  help: HELP,
+  options: {
+    'dry-run': { type: 'boolean' },
+  },
+} as const
+
 /** Everything the four steps read, checked at once. Allowed hosts are optional here: the
  * instance's public name is added once it is known. */
 export const deploySpec = {
@@ -67,13 +76,8 @@ export function remoteEnv(raw: RawEnv, push: Pick<PushResult, 'tag' | 'login'>, 
 export type DeployDeps = RemoteUpDeps & Parameters<typeof hostMain>[2]
 
 export async function main(argv: string[], env: Env, partial?: DeployDeps): Promise<number> {
-  return runTask(env, partial, async (deps: Deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
-    const flags = parseFlags(argv, { help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' } }, 'npm run deploy:aws -- --help')
-    if (flags.help) {
-      log.info(HELP)
-      return 0
-    }
     const dryRun = flags['dry-run'] ?? false
     const stepArgs = dryRun ? ['--dry-run'] : []
 

@@ -25,7 +25,7 @@ import { aws, awsClients, awsErrorCode, PROJECT_TAG, type AwsClients } from './l
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
 import {
   findHosts,
@@ -63,6 +63,18 @@ Options:
 
 Exit codes: 0 removed (or nothing to remove), 1 AWS failed or not confirmed, 2 bad option or
 .env value.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run destroy:aws',
+  help: HELP,
+  options: {
+    'dry-run': { type: 'boolean' },
+    'delete-key-file': { type: 'boolean' },
+    'delete-bucket': { type: 'string' },
+    yes: { type: 'boolean', short: 'y' },
+  },
+} as const
 
 /** Only these settings matter for removing (the bucket only with --delete-bucket). */
 export const destroySpec = {
@@ -212,25 +224,10 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
-  return runTask(env, partial, async (deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
 
     // check
-    const flags = parseFlags(
-      argv,
-      {
-        help: { type: 'boolean', short: 'h' },
-        'dry-run': { type: 'boolean' },
-        'delete-key-file': { type: 'boolean' },
-        'delete-bucket': { type: 'string' },
-        yes: { type: 'boolean', short: 'y' },
-      },
-      'npm run destroy:aws -- --help',
-    )
-    if (flags.help) {
-      log.info(HELP)
-      return 0
-    }
     const raw = loadEnv(env, deps.envFile)
     const deleteBucketName = flags['delete-bucket']
     // With --delete-bucket the bucket setting is needed too, and NAME must match it.

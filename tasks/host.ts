@@ -45,7 +45,7 @@ import { aws, awsClients, awsErrorCode, explainAwsError, stageName, stageTags, t
 import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
 import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
 
@@ -71,6 +71,16 @@ Options:
 Remove everything again with: npm run destroy:aws
 
 Exit codes: 0 host ready, 1 AWS or the host failed, 2 bad option or .env value.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run host',
+  help: HELP,
+  options: {
+    'dry-run': { type: 'boolean' },
+    'no-wait-ssh': { type: 'boolean' },
+  },
+} as const
 
 /** Every variable the host step reads. */
 export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars }
@@ -817,23 +827,10 @@ export function hostSettings(env: Env, envFile: string): { values: HostSettings;
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
-  return runTask(env, partial, async (deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
 
     // check: options and settings (nothing touches AWS before these pass)
-    const flags = parseFlags(
-      argv,
-      {
-        help: { type: 'boolean', short: 'h' },
-        'dry-run': { type: 'boolean' },
-        'no-wait-ssh': { type: 'boolean' },
-      },
-      'npm run host -- --help',
-    )
-    if (flags.help) {
-      log.info(HELP)
-      return 0
-    }
     const dryRun = flags['dry-run'] ?? false
     const { values: s, keyFile } = hostSettings(env, deps.envFile)
     const installScript = readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8')

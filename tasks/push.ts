@@ -8,7 +8,7 @@ import { aws, awsClients, awsErrorCode, stageTags, type AwsClients } from './lib
 import { imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
 import { awsVars, imageVars, registryVars } from './lib/vars.ts'
 
@@ -28,6 +28,15 @@ Options:
   -h, --help    this help
 
 Exit codes: 0 pushed, 1 a command or AWS failed, 2 bad option or .env value.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run push',
+  help: HELP,
+  options: {
+    'dry-run': { type: 'boolean' },
+  },
+} as const
 
 export type Registry =
   | { kind: 'ecr' }
@@ -182,12 +191,7 @@ async function login(deps: Deps, host: string, username: string, password: strin
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
-  return runTask(env, partial, async (deps) => {
-    const flags = parseFlags(argv, { help: { type: 'boolean', short: 'h' }, 'dry-run': { type: 'boolean' } }, 'npm run push -- --help')
-    if (flags.help) {
-      deps.log.info(HELP)
-      return 0
-    }
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const result = await pushImages(env, deps, { dryRun: flags['dry-run'] ?? false })
     deps.log.info(flags['dry-run'] ? '[push] dry run: nothing pushed' : `[push] pushed ${result.refs.length} tags to ${result.prefix}`)
     return 0

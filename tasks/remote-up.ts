@@ -9,7 +9,7 @@ import { resolve } from 'node:path'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { formatDuration, stripControls } from './lib/log.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { checkRemote, openRemote, showRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
 import { awsVars, dbVars, djangoVars, hostVars, imageVars, registryVars, serverVars, uploadVars } from './lib/vars.ts'
 
@@ -40,6 +40,16 @@ Options:
   -h, --help      this help
 
 Exit codes: 0 running, 1 SSH or a remote command failed, 2 bad option or setting.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run remote:up',
+  help: HELP,
+  options: {
+    'dry-run': { type: 'boolean' },
+    address: { type: 'string' },
+  },
+} as const
 
 /** Where the files go on the host (relative to the login user's home). */
 export const REMOTE_DIR = '~/mymdb'
@@ -416,22 +426,9 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
 }
 
 export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Promise<number> {
-  return runTask(env, partial, async (deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
     // check: options and settings (before any connection)
-    const flags = parseFlags(
-      argv,
-      {
-        help: { type: 'boolean', short: 'h' },
-        'dry-run': { type: 'boolean' },
-        address: { type: 'string' },
-      },
-      'npm run remote:up -- --help',
-    )
-    if (flags.help) {
-      log.info(HELP)
-      return 0
-    }
     const plan = planRemoteUp(loadEnv(env, deps.envFile), { address: flags.address })
 
     // plan

@@ -8,7 +8,7 @@ import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { composeCmd, composePs, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
 import { runChecked } from './lib/sh.ts'
 import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
@@ -34,6 +34,17 @@ Options:
 
 Exit codes: 0 stopped, 1 Docker, AWS or a command failed (or deletion not confirmed), 2 bad option
 or .env value.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run stop',
+  help: HELP,
+  options: {
+    'delete-data': { type: 'boolean' },
+    yes: { type: 'boolean', short: 'y' },
+    aws: { type: 'boolean' },
+  },
+} as const
 
 export interface VolumeLoss {
   volume: string
@@ -83,24 +94,10 @@ export async function stopRemoteContainers(target: () => ConnectOptions, log: Lo
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps & { openRemote?: OpenRemote }): Promise<number> {
-  return runTask(env, partial, async (deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { run, log, root } = deps
 
     // check: options
-    const flags = parseFlags(
-      argv,
-      {
-        help: { type: 'boolean', short: 'h' },
-        'delete-data': { type: 'boolean' },
-        yes: { type: 'boolean', short: 'y' },
-        aws: { type: 'boolean' },
-      },
-      'npm run stop -- --help',
-    )
-    if (flags.help) {
-      log.info(HELP)
-      return 0
-    }
     const deleteData = flags['delete-data'] ?? false
 
     if (flags.aws) {

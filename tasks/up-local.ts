@@ -5,7 +5,7 @@ import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/
 import { UserError } from './lib/errors.ts'
 import { composeCmd, composePs, holdsPort, LOCAL_DEFAULTS, unhealthy, withLocalDefaults } from './lib/compose.ts'
 import { stripControls } from './lib/log.ts'
-import { parseFlags, runMain, runTask, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { check, runChecked } from './lib/sh.ts'
 import { stackVars } from './lib/vars.ts'
 
@@ -29,6 +29,16 @@ Options:
   -h, --help      this help
 
 Exit codes: 0 running, 1 Docker or a command failed, 2 bad option or .env value.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run up:local',
+  help: HELP,
+  options: {
+    build: { type: 'boolean' },
+    'no-install': { type: 'boolean' },
+  },
+} as const
 
 export const WAIT_TIMEOUT_SECONDS = 120
 
@@ -63,23 +73,8 @@ async function showDiagnostics(deps: Deps, project: string, env: RawEnv): Promis
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
-  return runTask(env, partial, async (deps) => {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { run, log, root } = deps
-
-    // check: options
-    const flags = parseFlags(
-      argv,
-      {
-        help: { type: 'boolean', short: 'h' },
-        build: { type: 'boolean' },
-        'no-install': { type: 'boolean' },
-      },
-      'npm run up:local -- --help',
-    )
-    if (flags.help) {
-      log.info(HELP)
-      return 0
-    }
 
     // check: settings (before anything touches Docker)
     const { values, composeEnv } = localSettings(loadEnv(env, deps.envFile))

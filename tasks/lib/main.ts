@@ -75,8 +75,10 @@ export async function runTask(env: Env, partial: Partial<Deps> | undefined, body
   }
 }
 
+type Options = NonNullable<ParseArgsConfig['options']>
+
 /** node:util parseArgs, strict; an unknown or malformed option is a ConfigError (exit 2). */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+export function parseFlags<T extends Options>(
   argv: string[],
   options: T,
   usageHint: string,
@@ -87,6 +89,38 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
     const msg = err instanceof Error ? err.message.split('\n')[0] : String(err)
     throw new ConfigError(`${msg}. See: ${usageHint}`)
   }
+}
+
+/** The parsed options of a task (see parseFlags). */
+export type Flags<T extends Options> = ReturnType<typeof parseFlags<T>>
+
+/** A task's command line: the npm command, its --help text, its options (-h/--help are added). */
+export interface Cli<T extends Options> {
+  command: string
+  help: string
+  options: T
+}
+
+/**
+ * runTask for a task's main(): parses `argv` (a bad option is exit 2 pointing at --help),
+ * answers -h/--help with the help text, and otherwise runs `body` with the options.
+ */
+export async function runCli<T extends Options>(
+  argv: string[],
+  env: Env,
+  partial: Partial<Deps> | undefined,
+  cli: Cli<T>,
+  body: (deps: Deps, flags: Flags<T>) => Promise<number | void>,
+): Promise<number> {
+  return runTask(env, partial, async (deps) => {
+    const options: Options = { ...cli.options, help: { type: 'boolean', short: 'h' } }
+    const flags: Record<string, unknown> = parseFlags(argv, options, `${cli.command} -- --help`)
+    if (flags.help === true) {
+      deps.log.info(cli.help)
+      return 0
+    }
+    return body(deps, flags as Flags<T>)
+  })
 }
 
 /** True when the module at `moduleUrl` is the script node was started with. */

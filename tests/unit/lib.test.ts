@@ -5,7 +5,7 @@ import { explainAwsError } from '../../tasks/lib/aws.ts'
 import { holdsPort, parsePs, unhealthy, volumeNames, withLocalDefaults, LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
 import { CommandError, ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { formatDuration } from '../../tasks/lib/log.ts'
-import { isEntryPoint, parseFlags, reportError } from '../../tasks/lib/main.ts'
+import { isEntryPoint, parseFlags, reportError, runCli } from '../../tasks/lib/main.ts'
 import { check, showCommand, zxRunner } from '../../tasks/lib/sh.ts'
 import { captureLog } from './fakes.ts'
 
@@ -33,6 +33,27 @@ describe('errors and reporting', () => {
     const log = captureLog()
     assert.equal(reportError(new TypeError('boom'), log), 1)
     assert.match(log.err.join(''), /TypeError: boom\n\s+at /)
+  })
+})
+
+describe('runCli', () => {
+  const cli = { command: 'npm run thing', help: 'Usage: npm run thing', options: { 'dry-run': { type: 'boolean' }, only: { type: 'string' } } } as const
+  it('-h and --help print the help and run nothing', async () => {
+    for (const argv of [['-h'], ['--help'], ['--dry-run', '--help']]) {
+      const log = captureLog()
+      assert.equal(await runCli(argv, {}, { log }, cli, async () => assert.fail('ran')), 0)
+      assert.equal(log.text(), 'Usage: npm run thing\n')
+    }
+  })
+  it('passes the parsed options to the body', async () => {
+    let seen: unknown
+    assert.equal(await runCli(['--dry-run', '--only', 'web'], {}, { log: captureLog() }, cli, async (_deps, flags) => { seen = flags; return 3 }), 3)
+    assert.deepEqual({ ...(seen as object) }, { 'dry-run': true, only: 'web' })
+  })
+  it('an unknown option: exit 2 pointing at --help, the body never runs', async () => {
+    const log = captureLog()
+    assert.equal(await runCli(['--dryrun'], {}, { log }, cli, async () => assert.fail('ran')), 2)
+    assert.match(log.text(), /Unknown option '--dryrun'.*See: npm run thing -- --help/)
   })
 })
 
