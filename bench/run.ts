@@ -1,13 +1,15 @@
-// npm run bench: measures what the local-stack issue promises, on this machine, and appends the
-// figures to bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
+// npm run bench [-- local|deploy]: measures, on this machine, and appends the figures to
+// bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
+// local (own Compose project mymdb-bench, port 18090, removed afterwards):
 //   - cold build of both images (--no-cache; the base image is present) and a code-only rebuild
 //   - image sizes
 //   - `npm run up:local` until the first page answers: new volumes, then existing ones
 //   - `docker stop` of the web container
-// Runs its own Compose project (mymdb-bench, port 18090) and removes it afterwards.
+// deploy: npm run deploy:aws and friends against a fresh test rig (bench/deploy.ts).
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { $ } from 'zx'
+import { benchDeploy } from './deploy.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 const env = { ...process.env, COMPOSE_PROJECT_NAME: 'mymdb-bench', WEB_PORT: '18090' }
@@ -31,29 +33,36 @@ async function firstPage(): Promise<void> {
 
 const results: [string, string][] = []
 const record = (k: string, v: string) => results.push([k, v])
+const only = process.argv[2]
+if (only && only !== 'local' && only !== 'deploy') throw new Error(`npm run bench -- [local|deploy], not ${only}`)
 
-// build
-record('cold build, web + db (--no-cache, base present)', `${(await seconds('cold build', () => sh`npm run --silent build -- --no-cache`)).toFixed(0)} s`)
-const stamp = `${REPO}/django/.bench-stamp`
-writeFileSync(stamp, String(Date.now()))
-try {
-  record('code-only rebuild, web (one file in django/ changed)', `${(await seconds('code-only rebuild', () => sh`npm run --silent build -- --only web`)).toFixed(1)} s`)
-} finally {
-  rmSync(stamp)
-}
-await sh`npm run --silent build -- --only web`
-for (const image of ['mymdb-base:trixie', 'mymdb-web:latest', 'mymdb-db:latest']) {
-  const size = Number((await sh`docker image inspect --format {{.Size}} ${image}`.nothrow()).stdout.trim())
-  if (size) record(`image size ${image}`, `${(size / 1e6).toFixed(0)} MB`)
-}
+if (only !== 'deploy') await benchLocal()
+if (only !== 'local') await benchDeploy(record)
 
-// run
-await sh`npm run --silent stop -- --delete-data`
-record('up:local to first page, new volumes (incl. sample data)', `${(await seconds('up (new)', async () => { await sh`npm run --silent up:local`; await firstPage() })).toFixed(1)} s`)
-await sh`npm run --silent stop`
-record('up:local to first page, existing volumes', `${(await seconds('up (existing)', async () => { await sh`npm run --silent up:local`; await firstPage() })).toFixed(1)} s`)
-record('docker stop of the web container', `${(await seconds('docker stop web', () => sh`docker compose stop web`)).toFixed(1)} s`)
-await sh`npm run --silent stop -- --delete-data`
+async function benchLocal(): Promise<void> {
+  // build
+  record('cold build, web + db (--no-cache, base present)', `${(await seconds('cold build', () => sh`npm run --silent build -- --no-cache`)).toFixed(0)} s`)
+  const stamp = `${REPO}/django/.bench-stamp`
+  writeFileSync(stamp, String(Date.now()))
+  try {
+    record('code-only rebuild, web (one file in django/ changed)', `${(await seconds('code-only rebuild', () => sh`npm run --silent build -- --only web`)).toFixed(1)} s`)
+  } finally {
+    rmSync(stamp)
+  }
+  await sh`npm run --silent build -- --only web`
+  for (const image of ['mymdb-base:trixie', 'mymdb-web:latest', 'mymdb-db:latest']) {
+    const size = Number((await sh`docker image inspect --format {{.Size}} ${image}`.nothrow()).stdout.trim())
+    if (size) record(`image size ${image}`, `${(size / 1e6).toFixed(0)} MB`)
+  }
+
+  // run
+  await sh`npm run --silent stop -- --delete-data`
+  record('up:local to first page, new volumes (incl. sample data)', `${(await seconds('up (new)', async () => { await sh`npm run --silent up:local`; await firstPage() })).toFixed(1)} s`)
+  await sh`npm run --silent stop`
+  record('up:local to first page, existing volumes', `${(await seconds('up (existing)', async () => { await sh`npm run --silent up:local`; await firstPage() })).toFixed(1)} s`)
+  record('docker stop of the web container', `${(await seconds('docker stop web', () => sh`docker compose stop web`)).toFixed(1)} s`)
+  await sh`npm run --silent stop -- --delete-data`
+}
 
 // summary
 const docker = (await sh`docker version --format {{.Server.Version}}`).stdout.trim()

@@ -31,13 +31,20 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
   await ensureRigNetwork()
   await $({ nothrow: true, quiet: true })`docker rm -f -v ${name}`
   await $({ quiet: true })`docker run -d --name ${name} --network ${RIG_NETWORK} -p 127.0.0.1::5000 ${image}`
+  let address = ''
   const stop = async () => {
     await $({ nothrow: true, quiet: true })`docker rm -f -v ${name}`
+    // The local tags pushed here (127.0.0.1:<port>/...) would pile up run after run.
+    if (!address) return
+    const tags = (await $({ nothrow: true, quiet: true })`docker image ls --format {{.Repository}}:{{.Tag}}`).stdout
+      .split('\n')
+      .filter((t) => t.startsWith(`${address}/`))
+    if (tags.length > 0) await $({ nothrow: true, quiet: true })`docker rmi ${tags}`
   }
   try {
     const port = await publishedPort(name, 5000)
     const ip = await rigIp(name)
-    const address = `127.0.0.1:${port}`
+    address = `127.0.0.1:${port}`
     const deadline = Date.now() + 30_000
     for (;;) {
       const ok = await fetch(`http://${address}/v2/`).then((r) => r.ok, () => false)

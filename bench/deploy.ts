@@ -1,0 +1,73 @@
+// npm run bench -- deploy: the AWS path against a fresh test rig (moto, Debian's docker-registry,
+// an SSH host with its own Docker engine; see tests/rig/), through the real commands, as a user
+// runs them: first deploy:aws (push, bucket, host, start over SSH), a no-op re-deploy, stop --aws,
+// deploy:aws after the stop, destroy:aws. The rig is removed afterwards.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DescribeImagesCommand } from '@aws-sdk/client-ec2'
+import ssh2 from 'ssh2'
+import { $ } from 'zx'
+import { awsClients } from '../tasks/lib/aws.ts'
+import { startMoto } from '../tests/rig/moto.ts'
+import { startRegistry } from '../tests/rig/registry.ts'
+import { startSshHost } from '../tests/rig/sshhost.ts'
+
+const REPO = new URL('..', import.meta.url).pathname
+
+export async function benchDeploy(record: (what: string, value: string) => void): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mymdb-bench-deploy-'))
+  const keys = ssh2.utils.generateKeyPairSync('ed25519')
+  const keyFile = join(dir, 'mymdb-bench.pem')
+  writeFileSync(keyFile, keys.private)
+  chmodSync(keyFile, 0o600)
+  let start = performance.now()
+  const moto = await startMoto('mymdb-bench-moto')
+  const registry = await startRegistry('mymdb-bench-registry')
+  const host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-bench-sshhost' })
+  record('deploy rig up (moto, registry, SSH host with its dockerd)', `${((performance.now() - start) / 1000).toFixed(1)} s`)
+  try {
+    const clients = awsClients('us-west-2', { ...process.env, ...moto.env })
+    const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images?.find((i) => /debian|ubuntu/i.test(i.Name ?? ''))
+    const env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      FORCE_COLOR: '0',
+      ...moto.env,
+      AWS_MAX_ATTEMPTS: '3',
+      MYMDB_STAGE: 'bench',
+      DJANGO_UPLOAD_S3_BUCKET: 'mymdb-bench-uploads',
+      MYMDB_REGISTRY: registry.address,
+      MYMDB_AMI_ID: ami?.ImageId ?? '',
+      MYMDB_SSH_KEY_FILE: keyFile,
+      MYMDB_SSH_CIDR: '203.0.113.7/32',
+      MYMDB_HOST_ADDRESS: '127.0.0.1',
+      MYMDB_HOST_SSH_PORT: String(host.sshPort),
+      MYMDB_HOST_HTTP_PORT: String(host.httpPort),
+      DJANGO_SECRET_KEY: 'bench-only-5d1f9a2c7e4b8d0f3a6c9e2b5d8f1a4c7e0b3d6f9a2c5e8b1d4f7a0c3e6b',
+      DJANGO_DB_PASSWORD: 'bench-db-password',
+      POSTGRES_PASSWORD: 'bench-postgres-password',
+      AWS_S3_ENDPOINT_URL: moto.internalEndpoint,
+      MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: 'bench',
+      MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: 'bench-secret',
+    }
+    const sh = $({ cwd: REPO, env, quiet: true })
+    const timed = async (what: string, fn: () => Promise<unknown>) => {
+      start = performance.now()
+      await fn()
+      const s = (performance.now() - start) / 1000
+      console.log(`[bench] ${what}: ${s.toFixed(1)} s`)
+      record(what, `${s.toFixed(1)} s`)
+    }
+    await timed('first deploy:aws on the rig (push ~570 MB, bucket, host, pull and start over SSH)', () => sh`npx tsx tasks/deploy-aws.ts`)
+    await timed('no-op re-deploy:aws', () => sh`npx tsx tasks/deploy-aws.ts`)
+    await timed('stop --aws (containers over SSH, then the instance)', () => sh`npx tsx tasks/stop.ts --aws`)
+    await timed('deploy:aws after stop --aws', () => sh`npx tsx tasks/deploy-aws.ts`)
+    await timed('destroy:aws', () => sh`npx tsx tasks/destroy-aws.ts --yes`)
+  } finally {
+    await host.stop()
+    await registry.stop()
+    await moto.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
