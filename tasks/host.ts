@@ -886,7 +886,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     // summary
     log.info(`[host] ready: ${instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
     log.info(`[host] ssh -i ${keyFile.path} ${s.MYMDB_SSH_USER}@${address ?? host.publicIp ?? '<address>'}${s.MYMDB_HOST_SSH_PORT !== 22 ? ` -p ${s.MYMDB_HOST_SSH_PORT}` : ''}`)
-    log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
+    if (!state.instance) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
     return 0
   })
 }
