@@ -4,7 +4,8 @@
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
 import { main as bucketMain } from './bucket.ts'
 import { findHost, main as hostMain } from './host.ts'
-import { awsClients } from './lib/aws.ts'
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
+import { aws, awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
@@ -19,9 +20,10 @@ Deploys MyMDB to AWS in four steps, each safe to run again:
   2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET, public under uploads/ (npm run bucket)
   3. host    key pair, security group, IAM role, EC2 instance with Docker  (npm run host)
   4. start   compose file + production .env over SSH, pull, up, checks     (npm run remote:up)
-Every setting is checked first (all problems at once, before anything is created). A run
-that stopped half-way (Ctrl-C, lost connection, an AWS error) is completed by running it
-again: existing resources are found by their tags and reused, never created twice.
+Every setting is checked first (all problems at once), then the AWS credentials (sts
+get-caller-identity), before anything is pushed or created. A run that stopped half-way
+(Ctrl-C, lost connection, an AWS error) is completed by running it again: existing
+resources are found by their tags and reused, never created twice.
 
 Settings: see .env.example (AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_REGISTRY, the
 production secrets DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD, ...).
@@ -86,6 +88,11 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
     const values = checkEnv(deploySpec, raw)
     const start = Date.now()
     const stepDeps = { ...partial, ...deps }
+    const clients = (partial?.awsClients ?? awsClients)(values.AWS_REGION, raw)
+
+    // check: the AWS credentials work, before anything is pushed or created
+    const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new GetCallerIdentityCommand({})))
+    log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${values.AWS_REGION}, stage ${values.MYMDB_STAGE}`)
     const failed = (step: string) =>
       new UserError(`[deploy] step ${step} failed (see above); fix it and run npm run deploy:aws again: finished steps are found as they are`)
 
@@ -100,7 +107,7 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
     // 3. host
     log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
     if ((await hostMain(stepArgs, raw, stepDeps)) !== 0) throw failed('host')
-    const host = await findHost(awsClients(values.AWS_REGION, raw), values.MYMDB_STAGE)
+    const host = await findHost(clients, values.MYMDB_STAGE)
     if (!host && dryRun) {
       log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
       return 0

@@ -159,6 +159,27 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await instances()).length, 0)
   })
 
+  it('no AWS credentials: one line saying how to give them, exit 1, before anything is pushed or created', async () => {
+    // The SDK's default chain reads this process's environment and files; point it at nothing,
+    // and keep it from asking the instance metadata address (it is not loopback).
+    const saved = { ...process.env }
+    Object.assign(process.env, { AWS_EC2_METADATA_DISABLED: 'true', AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), AWS_CONFIG_FILE: join(dir, 'none') })
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k]
+    try {
+      const r = await run(deployMain, [], { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' })
+      assert.equal(r.code, 1, r.text)
+      assert.match(r.text, /could not check the AWS credentials \(sts get-caller-identity\): no AWS credentials found: run `aws configure`/)
+      assert.doesNotMatch(r.text, /\[deploy\] 1\/4/)
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k]
+      Object.assign(process.env, saved)
+    }
+    const catalog = await fetch(`http://${registry.address}/v2/_catalog`).then((res) => res.json() as Promise<{ repositories: string[] }>)
+    assert.deepEqual(catalog.repositories, [])
+    assert.equal((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.length ?? 0, 0)
+    assert.equal((await instances()).length, 0)
+  })
+
   it('--dry-run shows the plan and changes nothing', async () => {
     const r = await run(deployMain, ['--dry-run'])
     assert.equal(r.code, 0, r.text)
