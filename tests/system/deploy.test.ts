@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process'
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import { GetRoleCommand } from '@aws-sdk/client-iam'
 import { ListBucketsCommand } from '@aws-sdk/client-s3'
+import { chromium } from 'playwright-core'
 import ssh2 from 'ssh2'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
@@ -130,6 +131,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       MYMDB_HOST_ADDRESS: '127.0.0.1',
       MYMDB_HOST_SSH_PORT: String(host.sshPort),
       MYMDB_HOST_HTTP_PORT: String(host.httpPort),
+      // the browser of the tests reaches the site at 127.0.0.1:<port>
+      DJANGO_ALLOWED_HOSTS: '127.0.0.1',
       DJANGO_SECRET_KEY: 'rig-only-5d1f9a2c7e4b8d0f3a6c9e2b5d8f1a4c7e0b3d6f9a2c5e8b1d4f7a0c3e6b',
       DJANGO_DB_PASSWORD: 'rig-db-password',
       POSTGRES_PASSWORD: 'rig-postgres-password',
@@ -226,18 +229,33 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(migrations.exitCode, 0, migrations.stderr)
   })
 
-  it('an uploaded poster lands in the bucket under uploads/ and is publicly readable', async () => {
-    const code = [
-      'from django.core.files.base import ContentFile',
-      'from django.core.files.storage import default_storage',
-      `name = default_storage.save("movie_images/rig.png", ContentFile(bytes.fromhex("${PNG.toString('hex')}")))`,
-      'print(name)',
-    ].join('; ')
-    const saved = await onHost(`docker compose exec -T web python3 manage.py shell -c '${code}'`)
-    assert.equal(saved.exitCode, 0, saved.stderr)
-    const key = `uploads/${saved.stdout.trim().split('\n').pop()}`
-    posterKey = key
-    const anonymous = await fetch(`${moto.endpoint}/${BUCKET}/${key}`)
+  it('in a browser on the deployed site: register, upload a poster; it lands in the bucket under uploads/ and anyone can read it', async () => {
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+    try {
+      const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
+      await page.goto('/user/register')
+      await page.fill('#id_username', 'rig-poster')
+      await page.fill('#id_password1', 'correct-horse-battery-staple-42')
+      await page.fill('#id_password2', 'correct-horse-battery-staple-42')
+      await page.click('#register-button')
+      assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
+      await page.goto('/')
+      await page.locator('ul.movie-list li a').first().click()
+      await page.setInputFiles('#id_image', { name: 'poster.png', mimeType: 'image/png', buffer: PNG })
+      await page.click('#upload-button')
+      const src = await page.locator('img.poster').first().getAttribute('src')
+      assert.ok(src, 'the poster is shown on the movie page')
+      // The page links the bucket (the rig's emulator, path style): /<bucket>/uploads/<name>.
+      const path = new URL(src).pathname
+      assert.match(path, new RegExp(`^/${BUCKET}/uploads/.+\\.png$`))
+      posterKey = path.slice(`/${BUCKET}/`.length)
+    } finally {
+      await browser.close()
+    }
+    const anonymous = await fetch(`${moto.endpoint}/${BUCKET}/${posterKey}`)
     assert.equal(anonymous.status, 200)
     assert.deepEqual(Buffer.from(await anonymous.arrayBuffer()), PNG)
   })
