@@ -107,6 +107,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
       const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, env)
       const host = await findHost(clients, s.MYMDB_STAGE)
       const address = s.MYMDB_HOST_ADDRESS ?? host?.publicIp
+      if (host?.state === 'running' && !address)
+        log.warn(`[stop] instance ${host.instanceId} has no public IP (and MYMDB_HOST_ADDRESS is not set): its containers are not stopped first`)
       if (host?.state === 'running' && address) {
         const keyFile = keyFilePath(s.MYMDB_SSH_KEY_FILE, s.MYMDB_STAGE, raw.HOME || homedir())
         await stopRemoteContainers(

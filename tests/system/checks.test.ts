@@ -1,103 +1,103 @@
 // What we ship, checked with the field's own tools against the images `tests/prepare.ts` built:
 // shellcheck, nginx -t, docker compose config, manage.py check --deploy, the Django test suite.
-import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { after, describe, test } from 'node:test';
-import { $ } from 'zx';
-import { REPO } from './stack.ts';
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { after, describe, test } from 'node:test'
+import { $ } from 'zx'
+import { REPO } from './stack.ts'
 
-const WEB = 'mymdb-web:latest';
-const sh = $({ cwd: REPO, nothrow: true, quiet: true });
+const WEB = 'mymdb-web:latest'
+const sh = $({ cwd: REPO, nothrow: true, quiet: true })
 
 // Production-like settings for one-off containers of the web image (values are test-only).
 const PRODUCTION_ENV = {
   DJANGO_SECRET_KEY: 'test-only-4f9c2b7e1d8a6c3f5e0b9d2a7c4e1f8b3d6a9c2e5f7b0d3a6c9e2f5b8d1a4c7',
   DJANGO_ALLOWED_HOSTS: 'mymdb.example.com,localhost',
   DJANGO_DB_NAME: 'mymdb', DJANGO_DB_USER: 'mymdb', DJANGO_DB_PASSWORD: 'test-only-db', DJANGO_DB_HOST: 'db',
-};
-const envFlags = (env: Record<string, string>) => Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+}
+const envFlags = (env: Record<string, string>) => Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`])
 
 describe('shell scripts', () => {
   test('shellcheck finds nothing in any tracked shell script', async () => {
     const files = (await sh`git ls-files`).stdout.split('\n').filter((f) => {
-      if (!f) return false;
-      if (f.endsWith('.sh')) return true;
-      const first = readFileSync(`${REPO}/${f}`, 'utf8').split('\n', 1)[0] ?? '';
-      return /^#!.*\b(ba)?sh\b/.test(first);
-    });
-    assert.ok(files.includes('runit/boot') && files.includes('scripts/install-docker.sh'), `found: ${files}`);
-    const r = await sh`shellcheck --external-sources ${files}`;
-    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
-  });
-});
+      if (!f) return false
+      if (f.endsWith('.sh')) return true
+      const first = readFileSync(`${REPO}/${f}`, 'utf8').split('\n', 1)[0] ?? ''
+      return /^#!.*\b(ba)?sh\b/.test(first)
+    })
+    assert.ok(files.includes('runit/boot') && files.includes('scripts/install-docker.sh'), `found: ${files}`)
+    const r = await sh`shellcheck --external-sources ${files}`
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr)
+  })
+})
 
 describe('web image', () => {
   test('nginx -t accepts the rendered site configuration', async () => {
     // With an EC2 public DNS name, as the deploy adds: longer than nginx's default hash bucket.
     const hosts = 'mymdb.example.com,localhost,ec2-203-0-113-254.ap-southeast-2.compute.amazonaws.com'
     const r = await sh`docker run --rm -e DJANGO_ALLOWED_HOSTS=${hosts} ${WEB} sh -c ${
-      '/mymdb/scripts/render_nginx_conf.sh /etc/nginx/mymdb.conf.template /etc/nginx/conf.d/mymdb.conf && nginx -t'}`;
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.match(r.stderr, /test is successful/);
-  });
+      '/mymdb/scripts/render_nginx_conf.sh /etc/nginx/mymdb.conf.template /etc/nginx/conf.d/mymdb.conf && nginx -t'}`
+    assert.equal(r.exitCode, 0, r.stderr)
+    assert.match(r.stderr, /test is successful/)
+  })
 
   test('manage.py check --deploy passes under production settings', async () => {
-    const r = await sh`docker run --rm ${envFlags(PRODUCTION_ENV)} ${WEB} python3 manage.py check --deploy --fail-level WARNING`;
-    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /no issues/);
-  });
+    const r = await sh`docker run --rm ${envFlags(PRODUCTION_ENV)} ${WEB} python3 manage.py check --deploy --fail-level WARNING`
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /no issues/)
+  })
 
   test('production settings refuse to start without their variables, naming all of them', async () => {
-    const r = await sh`docker run --rm ${WEB} python3 manage.py check`;
-    assert.notEqual(r.exitCode, 0);
+    const r = await sh`docker run --rm ${WEB} python3 manage.py check`
+    assert.notEqual(r.exitCode, 0)
     for (const name of ['DJANGO_SECRET_KEY', 'DJANGO_ALLOWED_HOSTS', 'DJANGO_DB_PASSWORD', 'DJANGO_DB_HOST']) {
-      assert.match(r.stderr, new RegExp(name));
+      assert.match(r.stderr, new RegExp(name))
     }
-  });
+  })
 
   test('no secret in the image: no secret-looking variable in its config or history', async () => {
-    const inspect = JSON.parse((await sh`docker image inspect ${WEB}`).stdout)[0];
-    const env: string[] = inspect.Config.Env;
-    assert.ok(env.every((e) => !/SECRET|PASSWORD/.test(e.split('=')[0] ?? '')), env.join('\n'));
-    const history = (await sh`docker history --no-trunc --format '{{.CreatedBy}}' ${WEB}`).stdout;
-    assert.doesNotMatch(history, /DJANGO_SECRET_KEY=|PASSWORD=/);
-  });
-});
+    const inspect = JSON.parse((await sh`docker image inspect ${WEB}`).stdout)[0]
+    const env: string[] = inspect.Config.Env
+    assert.ok(env.every((e) => !/SECRET|PASSWORD/.test(e.split('=')[0] ?? '')), env.join('\n'))
+    const history = (await sh`docker history --no-trunc --format '{{.CreatedBy}}' ${WEB}`).stdout
+    assert.doesNotMatch(history, /DJANGO_SECRET_KEY=|PASSWORD=/)
+  })
+})
 
 describe('compose file', () => {
-  const localEnv = { ...process.env, DJANGO_SECRET_KEY: 'x'.repeat(50), DJANGO_DB_PASSWORD: 'p', POSTGRES_PASSWORD: 'p' };
+  const localEnv = { ...process.env, DJANGO_SECRET_KEY: 'x'.repeat(50), DJANGO_DB_PASSWORD: 'p', POSTGRES_PASSWORD: 'p' }
 
   test('docker compose config accepts it; the database is never published', async () => {
-    const r = await $({ cwd: REPO, env: localEnv, nothrow: true, quiet: true })`docker compose config --format json`;
-    assert.equal(r.exitCode, 0, r.stderr);
-    const config = JSON.parse(r.stdout);
-    assert.equal(config.services.db.ports, undefined);
-    assert.ok(config.volumes['db-data'], 'the database has a named volume');
-    assert.equal(config.services.web.ports[0].host_ip, '127.0.0.1');
-    assert.ok(config.services.web.healthcheck && config.services.db.healthcheck);
-  });
+    const r = await $({ cwd: REPO, env: localEnv, nothrow: true, quiet: true })`docker compose config --format json`
+    assert.equal(r.exitCode, 0, r.stderr)
+    const config = JSON.parse(r.stdout)
+    assert.equal(config.services.db.ports, undefined)
+    assert.ok(config.volumes['db-data'], 'the database has a named volume')
+    assert.equal(config.services.web.ports[0].host_ip, '127.0.0.1')
+    assert.ok(config.services.web.healthcheck && config.services.db.healthcheck)
+  })
 
   test('docker compose config names a missing secret', async () => {
-    const env = { ...localEnv, DJANGO_SECRET_KEY: '' };
-    const r = await $({ cwd: REPO, env, nothrow: true, quiet: true })`docker compose config -q`;
-    assert.notEqual(r.exitCode, 0);
-    assert.match(r.stderr, /DJANGO_SECRET_KEY/);
-  });
-});
+    const env = { ...localEnv, DJANGO_SECRET_KEY: '' }
+    const r = await $({ cwd: REPO, env, nothrow: true, quiet: true })`docker compose config -q`
+    assert.notEqual(r.exitCode, 0)
+    assert.match(r.stderr, /DJANGO_SECRET_KEY/)
+  })
+})
 
 describe('Django test suite', () => {
   const env = { ...process.env, COMPOSE_PROJECT_NAME: 'mymdb-djtest', DJANGO_SECRET_KEY: PRODUCTION_ENV.DJANGO_SECRET_KEY,
-    DJANGO_DB_PASSWORD: 'test-only-db', POSTGRES_PASSWORD: 'test-only-pg', WEB_PORT: '18081' };
-  const dc = $({ cwd: REPO, env, nothrow: true, quiet: true });
-  after(async () => { await dc`docker compose down --volumes`; });
+    DJANGO_DB_PASSWORD: 'test-only-db', POSTGRES_PASSWORD: 'test-only-pg', WEB_PORT: '18081' }
+  const dc = $({ cwd: REPO, env, nothrow: true, quiet: true })
+  after(async () => { await dc`docker compose down --volumes`; })
 
   test('passes inside the web image against PostgreSQL', async () => {
-    const up = await dc`docker compose up --detach --wait db`;
-    assert.equal(up.exitCode, 0, up.stderr);
-    const r = await dc`docker compose run --rm --no-deps -T web python3 manage.py test --noinput`;
-    const ran = /Ran (\d+) tests?/.exec(r.stderr);
-    console.log(`# Django suite: ${ran?.[0] ?? 'no count'}`);
-    assert.equal(r.exitCode, 0, r.stderr.slice(-4000));
-    assert.ok(Number(ran?.[1]) >= 20, 'the suite ran');
-  });
-});
+    const up = await dc`docker compose up --detach --wait db`
+    assert.equal(up.exitCode, 0, up.stderr)
+    const r = await dc`docker compose run --rm --no-deps -T web python3 manage.py test --noinput`
+    const ran = /Ran (\d+) tests?/.exec(r.stderr)
+    console.log(`# Django suite: ${ran?.[0] ?? 'no count'}`)
+    assert.equal(r.exitCode, 0, r.stderr.slice(-4000))
+    assert.ok(Number(ran?.[1]) >= 20, 'the suite ran')
+  })
+})

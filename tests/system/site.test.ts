@@ -1,170 +1,170 @@
 // End to end: `npm run up:local` on its own project and port, then a real browser (Debian's
 // chromium via playwright-core) through nginx + uWSGI + Django + PostgreSQL, then the stack's
 // resilience: restart keeps data, a killed uWSGI comes back, docker stop is clean.
-import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { BASE_URL, compose, npmRun, request, waitFor } from './stack.ts';
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { BASE_URL, compose, npmRun, request, waitFor } from './stack.ts'
 
 // A valid 1x1 PNG: Django's ImageField opens uploads with Pillow, so the poster must be real.
 const PNG = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC',
   'base64',
-);
-const USER = `ada${Date.now() % 100000}`;
-const PASSWORD = 'correct-horse-battery-staple-42';
+)
+const USER = `ada${Date.now() % 100000}`
+const PASSWORD = 'correct-horse-battery-staple-42'
 
-let browser: Browser;
-let page: Page;
-let movieUrl = '';
-let movieTitle = '';
-let posterPath = '';
+let browser: Browser
+let page: Page
+let movieUrl = ''
+let movieTitle = ''
+let posterPath = ''
 
 async function logIn(p: Page) {
-  await p.goto('/user/login');
-  await p.fill('#id_username', USER);
-  await p.fill('#id_password', PASSWORD);
-  await p.click('#login-button');
-  await p.waitForSelector('#logged-in-as');
+  await p.goto('/user/login')
+  await p.fill('#id_username', USER)
+  await p.fill('#id_password', PASSWORD)
+  await p.click('#login-button')
+  await p.waitForSelector('#logged-in-as')
 }
 
 before(async () => {
   // Start from nothing, as on a new machine: no leftovers of an earlier run.
-  await npmRun('stop', '--delete-data');
-  const up = await npmRun('up:local');
-  assert.equal(up.exitCode, 0, `npm run up:local failed:\n${up.stdout}\n${up.stderr}`);
-  assert.match(up.stdout, new RegExp(BASE_URL.replace(/\./g, '\\.')), 'up:local prints the URL');
+  await npmRun('stop', '--delete-data')
+  const up = await npmRun('up:local')
+  assert.equal(up.exitCode, 0, `npm run up:local failed:\n${up.stdout}\n${up.stderr}`)
+  assert.match(up.stdout, new RegExp(BASE_URL.replace(/\./g, '\\.')), 'up:local prints the URL')
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = await browser.newPage({ baseURL: BASE_URL });
-});
+  })
+  page = await browser.newPage({ baseURL: BASE_URL })
+})
 
 after(async () => {
-  await browser?.close();
-  if (!process.env.KEEP_STACK) await npmRun('stop', '--delete-data');
-});
+  await browser?.close()
+  if (!process.env.KEEP_STACK) await npmRun('stop', '--delete-data')
+})
 
 describe('MyMDB in a browser', () => {
   test('the home page lists the sample catalogue, 10 per page', async () => {
-    await page.goto('/');
-    const titles = await page.locator('ul.movie-list li a').allTextContents();
-    assert.equal(titles.length, 10);
-    assert.match(await page.locator('nav.pagination').innerText(), /Page 1 of \d+/);
-    movieTitle = titles[3] ?? '';
-    movieUrl = (await page.locator('ul.movie-list li a').nth(3).getAttribute('href')) ?? '';
-    assert.match(movieUrl, /^\/movie\/\d+\/$/);
-  });
+    await page.goto('/')
+    const titles = await page.locator('ul.movie-list li a').allTextContents()
+    assert.equal(titles.length, 10)
+    assert.match(await page.locator('nav.pagination').innerText(), /Page 1 of \d+/)
+    movieTitle = titles[3] ?? ''
+    movieUrl = (await page.locator('ul.movie-list li a').nth(3).getAttribute('href')) ?? ''
+    assert.match(movieUrl, /^\/movie\/\d+\/$/)
+  })
 
   test('register, log out, log in', async () => {
-    await page.goto('/user/register');
-    await page.fill('#id_username', USER);
-    await page.fill('#id_password1', PASSWORD);
-    await page.fill('#id_password2', PASSWORD);
-    await page.click('#register-button');
-    assert.equal(await page.locator('#logged-in-as').innerText(), `Logged in as ${USER}`);
-    await page.click('#logout-button');
-    await page.waitForSelector('#login-link');
-    await logIn(page);
-  });
+    await page.goto('/user/register')
+    await page.fill('#id_username', USER)
+    await page.fill('#id_password1', PASSWORD)
+    await page.fill('#id_password2', PASSWORD)
+    await page.click('#register-button')
+    assert.equal(await page.locator('#logged-in-as').innerText(), `Logged in as ${USER}`)
+    await page.click('#logout-button')
+    await page.waitForSelector('#login-link')
+    await logIn(page)
+  })
 
   test('vote, then change the vote', async () => {
-    await page.goto(movieUrl);
-    assert.equal(await page.locator('h1').first().innerText().then((t) => t.startsWith(movieTitle)), true);
-    await page.click('#vote-up');
-    await page.waitForURL(`**${movieUrl}`);
-    assert.equal(await page.locator('#score').innerText(), '1');
-    await page.click('#vote-down');
-    await page.waitForURL(`**${movieUrl}`);
-    assert.equal(await page.locator('#score').innerText(), '-1');
-    assert.match(await page.locator('#your-vote').innerText(), /down/);
-    await page.click('#vote-up');
-    assert.equal(await page.locator('#score').innerText(), '1');
-  });
+    await page.goto(movieUrl)
+    assert.equal(await page.locator('h1').first().innerText().then((t) => t.startsWith(movieTitle)), true)
+    await page.click('#vote-up')
+    await page.waitForURL(`**${movieUrl}`)
+    assert.equal(await page.locator('#score').innerText(), '1')
+    await page.click('#vote-down')
+    await page.waitForURL(`**${movieUrl}`)
+    assert.equal(await page.locator('#score').innerText(), '-1')
+    assert.match(await page.locator('#your-vote').innerText(), /down/)
+    await page.click('#vote-up')
+    assert.equal(await page.locator('#score').innerText(), '1')
+  })
 
   test('upload a poster and see it on the page', async () => {
-    await page.goto(movieUrl);
-    await page.setInputFiles('#id_image', { name: 'poster.png', mimeType: 'image/png', buffer: PNG });
-    await page.click('#upload-button');
-    const src = await page.locator('img.poster').first().getAttribute('src');
-    assert.ok(src, 'the poster is shown on the movie page');
-    posterPath = new URL(src, BASE_URL).pathname;
-    assert.match(posterPath, /^\/media\/.+\.png$/);
-    const poster = await request(posterPath);
-    assert.equal(poster.status, 200);
-    assert.equal(poster.headers['content-type'], 'image/png');
-    assert.deepEqual(poster.body, PNG);
-  });
+    await page.goto(movieUrl)
+    await page.setInputFiles('#id_image', { name: 'poster.png', mimeType: 'image/png', buffer: PNG })
+    await page.click('#upload-button')
+    const src = await page.locator('img.poster').first().getAttribute('src')
+    assert.ok(src, 'the poster is shown on the movie page')
+    posterPath = new URL(src, BASE_URL).pathname
+    assert.match(posterPath, /^\/media\/.+\.png$/)
+    const poster = await request(posterPath)
+    assert.equal(poster.status, 200)
+    assert.equal(poster.headers['content-type'], 'image/png')
+    assert.deepEqual(poster.body, PNG)
+  })
 
   test('the voted movie is in the top 10', async () => {
-    await page.goto('/movies/top');
-    const top = await page.locator('ol.top-movies li').first().innerText();
-    assert.ok(top.startsWith(movieTitle), `first of top 10 is "${top}", expected ${movieTitle}`);
-    assert.match(top, /score 1$/);
-  });
+    await page.goto('/movies/top')
+    const top = await page.locator('ol.top-movies li').first().innerText()
+    assert.ok(top.startsWith(movieTitle), `first of top 10 is "${top}", expected ${movieTitle}`)
+    assert.match(top, /score 1$/)
+  })
 
   test('an upload over 2 MB is refused with 413', async () => {
-    await page.goto(movieUrl);
-    const big = Buffer.alloc(3 * 1024 * 1024, 1);
-    await page.setInputFiles('#id_image', { name: 'huge.png', mimeType: 'image/png', buffer: big });
-    const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#upload-button')]);
-    assert.equal(response.status(), 413);
-  });
-});
+    await page.goto(movieUrl)
+    const big = Buffer.alloc(3 * 1024 * 1024, 1)
+    await page.setInputFiles('#id_image', { name: 'huge.png', mimeType: 'image/png', buffer: big })
+    const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#upload-button')])
+    assert.equal(response.status(), 413)
+  })
+})
 
 describe('nginx in front', () => {
   test('static CSS is served by nginx, not Django', async () => {
-    const css = await request('/static/core/mymdb.css');
-    assert.equal(css.status, 200);
-    assert.match(String(css.headers['content-type']), /text\/css/);
+    const css = await request('/static/core/mymdb.css')
+    assert.equal(css.status, 200)
+    assert.match(String(css.headers['content-type']), /text\/css/)
     // nginx's `expires 1h`; Django would add its security headers (X-Frame-Options) instead.
-    assert.equal(css.headers['cache-control'], 'max-age=3600');
-    assert.equal(css.headers['x-frame-options'], undefined);
-  });
+    assert.equal(css.headers['cache-control'], 'max-age=3600')
+    assert.equal(css.headers['x-frame-options'], undefined)
+  })
 
   test('a request for an unknown host is dropped, the health probe still answers', async () => {
-    await assert.rejects(request('/', { host: 'evil.example' }), /socket hang up|ECONNRESET/);
-    const health = await request('/healthz', { host: '10.0.0.7' });
-    assert.equal(health.status, 200);
-  });
-});
+    await assert.rejects(request('/', { host: 'evil.example' }), /socket hang up|ECONNRESET/)
+    const health = await request('/healthz', { host: '10.0.0.7' })
+    assert.equal(health.status, 200)
+  })
+})
 
 describe('resilience', () => {
   test('npm run stop, then up:local again, keeps users, votes and posters', async () => {
-    const stop = await npmRun('stop');
-    assert.equal(stop.exitCode, 0, stop.stderr);
-    assert.equal((await compose('ps', '-q')).stdout.trim(), '', 'no container left running');
-    const up = await npmRun('up:local');
-    assert.equal(up.exitCode, 0, up.stderr);
+    const stop = await npmRun('stop')
+    assert.equal(stop.exitCode, 0, stop.stderr)
+    assert.equal((await compose('ps', '-q')).stdout.trim(), '', 'no container left running')
+    const up = await npmRun('up:local')
+    assert.equal(up.exitCode, 0, up.stderr)
 
-    const fresh = await browser.newPage({ baseURL: BASE_URL });
-    await logIn(fresh);
-    await fresh.goto(movieUrl);
-    assert.equal(await fresh.locator('#score').innerText(), '1');
-    assert.match(await fresh.locator('#your-vote').innerText(), /up/);
-    assert.equal((await request(posterPath)).status, 200);
-    await fresh.close();
-  });
+    const fresh = await browser.newPage({ baseURL: BASE_URL })
+    await logIn(fresh)
+    await fresh.goto(movieUrl)
+    assert.equal(await fresh.locator('#score').innerText(), '1')
+    assert.match(await fresh.locator('#your-vote').innerText(), /up/)
+    assert.equal((await request(posterPath)).status, 200)
+    await fresh.close()
+  })
 
   test('killing uWSGI brings the site back within seconds', async () => {
-    const pidFile = '/etc/service/uwsgi/supervise/pid';
-    const before = (await compose('exec', '-T', 'web', 'cat', pidFile)).stdout.trim();
-    await compose('exec', '-T', 'web', 'sh', '-c', `kill -9 $(cat ${pidFile})`);
-    const seconds = await waitFor('site back after kill', 30, async () => (await request('/')).status === 200);
-    const now = (await compose('exec', '-T', 'web', 'cat', pidFile)).stdout.trim();
-    assert.notEqual(now, before, 'runit started a new uWSGI');
-    console.log(`# site back ${seconds.toFixed(1)} s after uWSGI was killed`);
-  });
+    const pidFile = '/etc/service/uwsgi/supervise/pid'
+    const before = (await compose('exec', '-T', 'web', 'cat', pidFile)).stdout.trim()
+    await compose('exec', '-T', 'web', 'sh', '-c', `kill -9 $(cat ${pidFile})`)
+    const seconds = await waitFor('site back after kill', 30, async () => (await request('/')).status === 200)
+    const now = (await compose('exec', '-T', 'web', 'cat', pidFile)).stdout.trim()
+    assert.notEqual(now, before, 'runit started a new uWSGI')
+    console.log(`# site back ${seconds.toFixed(1)} s after uWSGI was killed`)
+  })
 
   test('docker stop of the web container finishes gracefully within 3 s', async () => {
-    const id = (await compose('ps', '-q', 'web')).stdout.trim();
+    const id = (await compose('ps', '-q', 'web')).stdout.trim()
     // With -t 3 Docker SIGKILLs after 3 s (exit code 137): exit code 0 means a clean stop in time.
-    await compose('stop', '-t', '3', 'web');
-    const code = (await compose('ps', '-a', '--format', '{{.ExitCode}}', 'web')).stdout.trim();
-    assert.equal(code, '0', `web container ${id} exited with ${code}`);
-    const logs = (await compose('logs', '--tail', '20', 'web')).stdout;
-    assert.match(logs, /goodbye to uWSGI/);
-  });
-});
+    await compose('stop', '-t', '3', 'web')
+    const code = (await compose('ps', '-a', '--format', '{{.ExitCode}}', 'web')).stdout.trim()
+    assert.equal(code, '0', `web container ${id} exited with ${code}`)
+    const logs = (await compose('logs', '--tail', '20', 'web')).stdout
+    assert.match(logs, /goodbye to uWSGI/)
+  })
+})

@@ -1,12 +1,12 @@
 // Shared by the system tests: the test stack's coordinates and small HTTP/compose helpers.
 // Tests use their own Compose project and port, so a developer's own `up:local` stack is untouched.
-import http from 'node:http';
-import { $ } from 'zx';
+import http from 'node:http'
+import { $ } from 'zx'
 
-export const PROJECT = 'mymdb-test';
-export const PORT = 18080;
-export const BASE_URL = `http://127.0.0.1:${PORT}`;
-export const REPO = new URL('../..', import.meta.url).pathname;
+export const PROJECT = 'mymdb-test'
+export const PORT = 18080
+export const BASE_URL = `http://127.0.0.1:${PORT}`
+export const REPO = new URL('../..', import.meta.url).pathname
 
 /** Environment for running the tasks (npm run up:local / stop) against the test stack. */
 export const stackEnv = {
@@ -16,16 +16,16 @@ export const stackEnv = {
   WEB_BIND: '127.0.0.1',
   // Short cache so tests see fresh pages without waiting.
   DJANGO_CACHE_TIMEOUT: '1',
-};
+}
 
 /** Runs an npm script of this repo with the test stack's environment. */
 export function npmRun(script: string, ...args: string[]) {
-  return $({ cwd: REPO, env: stackEnv, nothrow: true, quiet: !process.env.VERBOSE })`npm run --silent ${script} -- ${args}`;
+  return $({ cwd: REPO, env: stackEnv, nothrow: true, quiet: !process.env.VERBOSE })`npm run --silent ${script} -- ${args}`
 }
 
 /** `docker compose` for the test stack. */
 export function compose(...args: string[]) {
-  return $({ cwd: REPO, env: stackEnv, quiet: true })`docker compose ${args}`;
+  return $({ cwd: REPO, env: stackEnv, quiet: true })`docker compose ${args}`
 }
 
 export interface Reply { status: number; headers: http.IncomingHttpHeaders; body: Buffer }
@@ -39,25 +39,25 @@ export function request(path: string, opts: { host?: string; method?: string; bo
         headers: { host: opts.host ?? `localhost:${PORT}`, ...opts.headers },
       },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
+        const chunks: Buffer[] = []
+        res.on('data', (c) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+        res.on('error', reject)
       },
-    );
-    req.on('error', reject);
-    req.end(opts.body);
-  });
+    )
+    req.on('error', reject)
+    req.end(opts.body)
+  })
 }
 
 /** Polls until `check` resolves true, or fails after `seconds`. Returns the seconds it took. */
 export async function waitFor(what: string, seconds: number, check: () => Promise<boolean>): Promise<number> {
-  const start = Date.now();
+  const start = Date.now()
   for (;;) {
     try {
-      if (await check()) return (Date.now() - start) / 1000;
+      if (await check()) return (Date.now() - start) / 1000
     } catch { /* not yet */ }
-    if (Date.now() - start > seconds * 1000) throw new Error(`${what}: not within ${seconds} s`);
-    await new Promise((r) => setTimeout(r, 250));
+    if (Date.now() - start > seconds * 1000) throw new Error(`${what}: not within ${seconds} s`)
+    await new Promise((r) => setTimeout(r, 250))
   }
 }
