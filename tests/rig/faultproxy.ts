@@ -24,7 +24,8 @@ export interface FaultProxy {
   close(): Promise<void>
 }
 
-export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<FaultProxy> {
+/** Listens on 127.0.0.1:`listenPort` (default: any free port) and forwards to targetHost:targetPort. */
+export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.1', listenPort = 0): Promise<FaultProxy> {
   const open = new Set<net.Socket>()
   let rule: { marker: string; seen: number } | undefined
   let frozen = false
@@ -66,7 +67,10 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
       })
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(listenPort, '127.0.0.1', resolve)
+  })
   return {
     port: (server.address() as net.AddressInfo).port,
     cut() {

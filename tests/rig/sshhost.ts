@@ -46,6 +46,8 @@ export interface SshHostOptions {
   /** The rig registry the host's engine pulls from (optional). */
   registry?: Pick<Registry, 'port' | 'container'>
   name?: string
+  /** Registry names without a port (e.g. the ECR one) under which this host's engine finds the rig registry (HTTPS on 127.0.0.1:443). */
+  registryAliases?: string[]
   /** Seconds to wait for sshd and dockerd (default 120). */
   readySeconds?: number
 }
@@ -70,6 +72,9 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   }
   const env = ['-e', `AUTHORIZED_KEY=${opts.authorizedKey.trim()}`]
   if (opts.registry) env.push('-e', `REGISTRY_FORWARD=${opts.registry.port}:${opts.registry.container}:5000`)
+  const aliases = opts.registry ? (opts.registryAliases ?? []) : []
+  if (opts.registry && aliases.length > 0) env.push('-e', `REGISTRY_TLS_FORWARD=${opts.registry.container}:5000`)
+  for (const alias of aliases) env.push('--add-host', `${alias}:127.0.0.1`)
   const dockerExec = (...cmd: string[]) => $({ nothrow: true, quiet: true })`docker exec ${name} ${cmd}`
   try {
     await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} -p 127.0.0.1::22 -p 127.0.0.1::80 ${env} ${image}`

@@ -12,9 +12,12 @@ import { after, before, describe, it } from 'node:test'
 import { spawn } from 'node:child_process'
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import { GetRoleCommand } from '@aws-sdk/client-iam'
+import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
 import { ListBucketsCommand } from '@aws-sdk/client-s3'
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { chromium } from 'playwright-core'
 import ssh2 from 'ssh2'
+import { $ } from 'zx'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
@@ -22,6 +25,7 @@ import { findHost, main as hostMain } from '../../tasks/host.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
 import { main as pushMain } from '../../tasks/push.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
+import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
@@ -64,6 +68,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   let env: Record<string, string | undefined>
   let keyFile: string
   let posterKey = ''
+  let ecrHost = ''
   const timings: string[] = []
 
   const run = async (main: typeof deployMain, argv: string[] = [], extra: Record<string, string> = {}) => {
@@ -113,8 +118,10 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     chmodSync(keyFile, 0o600)
     moto = await startMoto('mymdb-rig-moto-deploy')
     registry = await startRegistry('mymdb-rig-registry-deploy')
-    host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-deploy' })
     clients = awsClients('us-west-2', { ...process.env, ...moto.env })
+    // The account's ECR registry name; the SSH host's engine finds the rig registry under it.
+    ecrHost = `${(await clients.sts.send(new GetCallerIdentityCommand({}))).Account}.dkr.ecr.us-west-2.amazonaws.com`
+    host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-deploy', registryAliases: [ecrHost] })
     // moto knows no public SSM AMI parameters: name one of its AMIs directly.
     const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images?.find((i) => /debian|ubuntu/i.test(i.Name ?? ''))
     assert.ok(ami?.ImageId)
@@ -307,6 +314,28 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.ok(posterKey)
     assert.equal((await fetch(`${moto.endpoint}/${BUCKET}/${posterKey}`)).status, 200, 'the uploaded poster is still public')
     assert.ok(existsSync(keyFile))
+  })
+
+  it('MYMDB_REGISTRY=ecr: repositories made in ECR, images pushed under the account registry with the SDK token; the host logs in with it and runs them', { skip: ecrMappingUnavailable() || undefined }, async () => {
+    const ecr = await mapEcrHost(ecrHost, registry.port)
+    try {
+      const r = await run(deployMain, [], { MYMDB_REGISTRY: 'ecr' })
+      assert.equal(r.code, 0, r.text)
+      assert.match(r.text, new RegExp(`\\[push\\] docker login ${ecrHost.replace(/\./g, '\\.')} as AWS`))
+      assert.match(r.text, /\[login\] docker login/)
+      const repos = await clients.ecr.send(new DescribeRepositoriesCommand({}))
+      assert.deepEqual(repos.repositories?.map((x) => x.repositoryName).sort(), ['mymdb-db', 'mymdb-web'])
+      const images = await onHost('docker compose ps --format "{{.Service}} {{.Image}}"')
+      assert.deepEqual(images.stdout.trim().split('\n').sort().map((l) => l.replace(/:[^:]+$/, '')), [`db ${ecrHost}/mymdb-db`, `web ${ecrHost}/mymdb-web`])
+      const auths = await host.dockerExec('cat', '/home/admin/.docker/config.json')
+      assert.ok(ecrHost in (JSON.parse(auths.stdout) as { auths: Record<string, unknown> }).auths, 'the host logged in to the ECR registry')
+      assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)
+      assert.equal((await instances()).length, 1)
+    } finally {
+      await ecr.close()
+      const tags = (await $({ nothrow: true, quiet: true })`docker image ls --format {{.Repository}}:{{.Tag}}`).stdout.split('\n').filter((t) => t.startsWith(`${ecrHost}/`))
+      if (tags.length > 0) await $({ nothrow: true, quiet: true })`docker rmi ${tags}`
+    }
   })
 
   it('the deploy never dialled anything but loopback', () => {
