@@ -119,6 +119,9 @@ export interface PushResult {
   login?: { username: string; password: string }
 }
 
+/** docker push lines left out of the progress (per-layer states); "Pushed" and the digest stay. */
+export const LAYER_CHATTER = /^[0-9a-f]{12}: (Preparing|Waiting|Layer already exists)$/
+
 /** Tags and pushes both images; used by `npm run push` and by the deploy. */
 export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean } = {}): Promise<PushResult> {
   const { run, log, root } = deps
@@ -177,7 +180,7 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
     for (const t of [tag, 'latest']) {
       const ref = `${remoteImage(prefix, l)}:${t}`
       await runChecked(run, ['docker', 'tag', `${l}:${tag}`, ref], { doing: `tag ${ref}` })
-      await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push') }))
+      await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
     }
   }
   return { prefix, tag, refs, login: ecrLogin }

@@ -18,8 +18,11 @@ export interface Log {
    * and an end line with its duration: `[tag] what done (42 s)`.
    */
   step<T>(tag: string, what: string, fn: () => Promise<T>, tickSeconds?: number): Promise<T>
-  /** A sink that writes a process's output line by line, each line prefixed with `[tag] `. */
-  prefixed(tag: string): Sink & { flush(): void }
+  /**
+   * A sink that writes a process's output line by line, each line prefixed with `[tag] `; lines
+   * matching `skip` (chatter such as per-layer states) are left out.
+   */
+  prefixed(tag: string, skip?: RegExp): Sink & { flush(): void }
 }
 
 /** Removes terminal control sequences (colours, line clearing) from a command's output. */
@@ -61,17 +64,20 @@ export function createLog(out: Sink = (t) => process.stdout.write(t), err: Sink 
         clearInterval(timer)
       }
     },
-    prefixed(tag) {
+    prefixed(tag, skip) {
       let pending = ''
       const prefix = chalk.dim(`[${tag}] `)
+      const write = (line: string) => {
+        if (line.trim() !== '' && !skip?.test(line)) out(`${prefix}${line}\n`)
+      }
       const sink = ((text: string) => {
         pending += text
         const lines = pending.split(/\r?\n|\r/)
         pending = lines.pop() ?? ''
-        for (const line of lines.map(stripControls)) if (line.trim() !== '') out(`${prefix}${line}\n`)
+        for (const line of lines) write(stripControls(line))
       }) as Sink & { flush(): void }
       sink.flush = () => {
-        if (pending.trim() !== '') out(`${prefix}${stripControls(pending)}\n`)
+        write(stripControls(pending))
         pending = ''
       }
       return sink

@@ -5,6 +5,7 @@ import { explainAwsError } from '../../tasks/lib/aws.ts'
 import { holdsPort, parsePs, unhealthy, volumeNames, withLocalDefaults, LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
 import { CommandError, ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { formatDuration } from '../../tasks/lib/log.ts'
+import { LAYER_CHATTER } from '../../tasks/push.ts'
 import { isEntryPoint, parseFlags, reportError, runCli } from '../../tasks/lib/main.ts'
 import { check, showCommand, zxRunner } from '../../tasks/lib/sh.ts'
 import { captureLog } from './fakes.ts'
@@ -126,6 +127,14 @@ describe('runner', () => {
     sink('\x1b[2Kweb-1  | hello\n\n  \nlast')
     sink.flush()
     assert.deepEqual(log.out, ['[logs] web-1  | hello\n', '[logs] last\n'])
+  })
+  it("docker push progress keeps what changes (Pushed, the digest) and leaves out per-layer chatter", () => {
+    const log = captureLog()
+    const sink = log.prefixed('push', LAYER_CHATTER)
+    sink('The push refers to repository [r/mymdb-web]\n5f70bf18a086: Preparing\n363477185443: Waiting\n')
+    sink('c9255e55589f: Layer already exists\n5f70bf18a086: Pushed\nlatest: digest: sha256:cf69 size: 3644')
+    sink.flush()
+    assert.deepEqual(log.out, ['[push] The push refers to repository [r/mymdb-web]\n', '[push] 5f70bf18a086: Pushed\n', '[push] latest: digest: sha256:cf69 size: 3644\n'])
   })
   it('formats durations', () => {
     assert.equal(formatDuration(1234), '1.2 s')
