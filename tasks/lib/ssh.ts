@@ -121,7 +121,8 @@ function connectOnce(target: SshTarget): Promise<Client> {
     const onError = (err: Error) => {
       conn.removeListener('ready', onReady)
       conn.removeListener('close', onClose)
-      conn.end()
+      // destroy, not end: a half-closed socket would keep the process alive after the task.
+      conn.destroy()
       reject(err)
     }
     // A server that hangs up after its banner ends the socket without an 'error' from ssh2.

@@ -3,7 +3,7 @@
 // "SSH port" is a TCP listener this test opens.
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:net'
+import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -37,6 +37,7 @@ const SSH_CIDR = '198.51.100.7/32'
 
 let moto: Moto
 let sshServer: Server
+const sshSockets = new Set<Socket>()
 let sshPort = 0
 let home = ''
 let clients: AwsClients
@@ -126,6 +127,8 @@ before(async () => {
   home = mkdtempSync(join(tmpdir(), 'mymdb-host-home-'))
   // The "SSH port": answers like an SSH server would, never anything else.
   sshServer = createServer((s) => {
+    sshSockets.add(s)
+    s.on('close', () => sshSockets.delete(s))
     s.on('error', () => {}) // the task hangs up as soon as it connected
     s.end('SSH-2.0-test\r\n')
   })
@@ -141,8 +144,10 @@ before(async () => {
 })
 
 after(async () => {
-  await new Promise((r) => sshServer?.close(r))
   await moto?.stop()
+  // close() waits for open connections: end those a task left half-open.
+  for (const s of sshSockets) s.destroy()
+  await new Promise((r) => sshServer?.close(r))
   if (home) rmSync(home, { recursive: true, force: true })
 })
 
