@@ -218,7 +218,8 @@ export function planRemoteUp(raw: RawEnv, opts: { address?: string; registry?: s
     address,
     sshPort: s.MYMDB_HOST_SSH_PORT,
     user: s.MYMDB_SSH_USER,
-    keyFile: expandHome(s.MYMDB_SSH_KEY_FILE ?? `~/.ssh/mymdb-${s.MYMDB_STAGE}.pem`),
+    // the same file the host step creates or imports (host.ts keyFilePath), with the same HOME
+    keyFile: expandHome(s.MYMDB_SSH_KEY_FILE ?? `~/.ssh/mymdb-${s.MYMDB_STAGE}.pem`, raw.HOME || homedir()),
     registry,
     login: username !== undefined && password !== undefined ? { username, password } : undefined,
     images: { web: `${values.MYMDB_WEB_IMAGE}:${s.MYMDB_TAG}`, db: `${values.MYMDB_DB_IMAGE}:${s.MYMDB_TAG}` },

@@ -177,6 +177,9 @@ describe('planRemoteUp', () => {
     assert.equal(p.login, undefined)
     const { MYMDB_SSH_KEY_FILE: _k, ...rest } = ENV
     assert.match(planRemoteUp({ ...rest, MYMDB_STAGE: 'staging' }).keyFile, /\/\.ssh\/mymdb-staging\.pem$/)
+    // HOME of the task's environment, as the host step uses it to save the key
+    assert.equal(planRemoteUp({ ...rest, MYMDB_STAGE: 'staging', HOME: '/home/u' }).keyFile, '/home/u/.ssh/mymdb-staging.pem')
+    assert.equal(planRemoteUp({ ...ENV, MYMDB_SSH_KEY_FILE: '~/k.pem', HOME: '/home/u' }).keyFile, '/home/u/k.pem')
   })
   it('registry: an address, not ecr; login needs both user and password', () => {
     assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'ecr' }), ConfigError)
