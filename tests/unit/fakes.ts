@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { createLog, type Log } from '../../tasks/lib/log.ts'
 import type { Deps } from '../../tasks/lib/main.ts'
 import { showCommand, type RunOptions, type RunResult, type Runner } from '../../tasks/lib/sh.ts'
+import { checkRemote, showRemote, type ExecResult, type Remote, type RemoteCmd } from '../../tasks/lib/ssh.ts'
 
 export interface FakeRunner extends Runner {
   calls: { cmd: string[]; opts?: RunOptions }[]
@@ -82,4 +83,40 @@ export function tempDir(envFileText?: string): { dir: string; envFile: string } 
 export function testDeps(run: Runner, extra: Partial<Deps> = {}): Partial<Deps> & { log: CapturedLog } {
   const log = captureLog()
   return { run, envFile: tempDir().envFile, interactive: false, confirm: async () => false, ...extra, log }
+}
+
+export interface FakeRemote extends Remote {
+  commands: string[]
+  stdin: (string | undefined)[]
+  uploads: { path: string; content: string; mode?: number }[]
+  closed: boolean
+}
+
+/** A Remote that records everything; `fail(cmd)` returns a failing result for some commands. */
+export function fakeRemote(fail: (cmd: string) => Partial<ExecResult> | undefined = () => undefined): FakeRemote {
+  const r: FakeRemote = {
+    where: 'admin@127.0.0.1:2222',
+    commands: [],
+    stdin: [],
+    uploads: [],
+    closed: false,
+    async exec(cmd: RemoteCmd, opts = {}) {
+      const command = showRemote(cmd, opts.cwd)
+      r.commands.push(command)
+      r.stdin.push(opts.stdin)
+      const f = fail(command)
+      return { command, code: 0, signal: null, stdout: '', stderr: '', ...f }
+    },
+    async execChecked(cmd, opts = {}) {
+      const res = await r.exec(cmd, opts)
+      return res.code !== 0 ? checkRemote(res, opts.doing) : res
+    },
+    async upload(path, content, mode) {
+      r.uploads.push({ path, content: content.toString(), mode })
+    },
+    close() {
+      r.closed = true
+    },
+  }
+  return r
 }

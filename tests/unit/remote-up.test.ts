@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { EnvError } from '../../tasks/lib/env.ts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
-import { showRemote, type ExecResult, type Remote, type RemoteCmd } from '../../tasks/lib/ssh.ts'
 import {
   checkHostName,
   ENV_FILE_KEYS,
@@ -14,7 +13,7 @@ import {
   waitFor200,
   type HttpGet,
 } from '../../tasks/remote-up.ts'
-import { noDocker, testDeps } from './fakes.ts'
+import { fakeRemote, noDocker, testDeps, type FakeRemote } from './fakes.ts'
 
 const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
 
@@ -43,45 +42,6 @@ function parseEnvFile(text: string): Record<string, string> {
   return out
 }
 
-interface FakeRemote extends Remote {
-  commands: string[]
-  stdin: (string | undefined)[]
-  uploads: { path: string; content: string; mode?: number }[]
-  closed: boolean
-}
-
-/** A Remote that records everything; `fail(cmd)` returns a failing result for some commands. */
-function fakeRemote(fail: (cmd: string) => Partial<ExecResult> | undefined = () => undefined): FakeRemote {
-  const r: FakeRemote = {
-    where: 'admin@127.0.0.1:2222',
-    commands: [],
-    stdin: [],
-    uploads: [],
-    closed: false,
-    async exec(cmd: RemoteCmd, opts = {}) {
-      const command = showRemote(cmd, opts.cwd)
-      r.commands.push(command)
-      r.stdin.push(opts.stdin)
-      const f = fail(command)
-      return { command, code: 0, signal: null, stdout: '', stderr: '', ...f }
-    },
-    async execChecked(cmd, opts = {}) {
-      const res = await r.exec(cmd, opts)
-      if (res.code !== 0) {
-        const { checkRemote } = await import('../../tasks/lib/ssh.ts')
-        return checkRemote(res, opts.doing)
-      }
-      return res
-    },
-    async upload(path, content, mode) {
-      r.uploads.push({ path, content: content.toString(), mode })
-    },
-    close() {
-      r.closed = true
-    },
-  }
-  return r
-}
 
 function okHttp(): HttpGet & { calls: string[] } {
   const calls: string[] = []

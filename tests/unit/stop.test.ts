@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { main, volumesToDelete } from '../../tasks/stop.ts'
-import { dockerOk, fakeRunner, noDocker, testDeps } from './fakes.ts'
+import { SshConnectionLost } from '../../tasks/lib/ssh.ts'
+import { main, STOP_CONTAINERS, stopRemoteContainers, volumesToDelete } from '../../tasks/stop.ts'
+import { captureLog, dockerOk, fakeRemote, fakeRunner, noDocker, testDeps } from './fakes.ts'
 
 describe('stop', () => {
   it('volume names: <project>_db-data and <project>_media, with what they hold', () => {
@@ -81,5 +82,35 @@ describe('stop', () => {
     assert.match(err, /Docker is not installed: run: sudo bash scripts\/install-docker\.sh/)
     assert.doesNotMatch(err, /--no-install/)
     assert.ok(!run.commands().some((c) => c.includes('install-docker')))
+  })
+})
+
+describe('stop --aws: the containers first, over SSH (best effort)', () => {
+  const target = () => ({ host: '203.0.113.7', port: 22, username: 'admin', privateKey: 'KEY' })
+
+  it('runs docker compose stop in ~/mymdb when MyMDB is there, then closes the session', async () => {
+    const log = captureLog()
+    const remote = fakeRemote()
+    assert.equal(await stopRemoteContainers(target, log, async () => remote), true)
+    assert.deepEqual(remote.commands, [STOP_CONTAINERS])
+    assert.match(STOP_CONTAINERS, /if \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop; else/)
+    assert.ok(remote.closed)
+    assert.doesNotMatch(log.text(), /could not/)
+  })
+
+  it('a failing command, a lost connection or an unreadable key: a warning saying why, and false (the instance is stopped anyway)', async () => {
+    const failing = fakeRemote(() => ({ code: 1, stderr: 'permission denied while trying to connect to the Docker daemon socket' }))
+    const cases: [Parameters<typeof stopRemoteContainers>[0], Parameters<typeof stopRemoteContainers>[2], RegExp][] = [
+      [target, async () => failing, /exited with 1: permission denied/],
+      [target, async () => { throw new SshConnectionLost('admin@203.0.113.7:22', 'the connection') }, /SSH connection to admin@203\.0\.113\.7:22 was lost/],
+      [() => { throw new Error("ENOENT: no such file or directory, open '/home/u/.ssh/mymdb-production.pem'") }, async () => assert.fail('no connection without a key'), /ENOENT.*mymdb-production\.pem/],
+    ]
+    for (const [t, open, why] of cases) {
+      const log = captureLog()
+      assert.equal(await stopRemoteContainers(t, log, open), false)
+      assert.match(log.text(), /\[stop\] could not stop the containers first \(.+\); stopping the instance anyway/)
+      assert.match(log.text(), why)
+    }
+    assert.ok(failing.closed, 'the session is closed after a failing command too')
   })
 })
