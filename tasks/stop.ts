@@ -11,7 +11,7 @@ import { composeCmd, composePs, VOLUMES, volumeNames, withLocalDefaults } from '
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
 import { runChecked } from './lib/sh.ts'
-import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
+import { homeRelative, openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
 import { awsVars, composeVars, hostVars } from './lib/vars.ts'
 import { REMOTE_DIR } from './remote-up.ts'
 
@@ -67,7 +67,7 @@ export const stopAwsSpec = {
 }
 
 /** The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). */
-export const STOP_CONTAINERS = `d=${REMOTE_DIR.replace('~/', '')}; if [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop; else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi`
+export const STOP_CONTAINERS = `d=${homeRelative(REMOTE_DIR)}; if [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop; else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi`
 
 /**
  * Stops the containers on the host before the instance goes down. Best effort: a host that

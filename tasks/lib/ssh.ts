@@ -98,6 +98,9 @@ export class SshConnectionLost extends UserError {
   }
 }
 
+/** ssh2's messages for a request on a connection that is gone. */
+const GONE = /not connected|no response from server|channel (is )?closed|connection (closed|lost)/i
+
 /** `user@host:port` of a connection, for messages. */
 function whereOf(conn: Client): string {
   const c = (conn as unknown as { config?: { host?: string; port?: number; username?: string } }).config
@@ -186,7 +189,7 @@ export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Prom
     conn.exec(text, (err, channel: ClientChannel) => {
       if (err) {
         conn.removeListener('close', onConnClose)
-        reject(connectionLost || /not connected|no response from server/i.test(err.message) ? new SshConnectionLost(whereOf(conn), `\`${command}\``) : err)
+        reject(connectionLost || GONE.test(err.message) ? new SshConnectionLost(whereOf(conn), `\`${command}\``) : err)
         return
       }
       let stdout = ''
@@ -259,8 +262,6 @@ export function checkRemote(result: ExecResult, doing?: string): ExecResult {
 export async function execChecked(conn: Client, cmd: RemoteCmd, opts: ExecOptions & { doing?: string } = {}): Promise<ExecResult> {
   return checkRemote(await exec(conn, cmd, opts), opts.doing)
 }
-
-const GONE = /not connected|no response from server|channel (is )?closed|connection (closed|lost)/i
 
 function sftpOf(conn: Client, doing: string): Promise<SFTPWrapper> {
   return new Promise((resolve, reject) =>

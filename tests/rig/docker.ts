@@ -59,3 +59,11 @@ export async function publishedPort(container: string, containerPort: number): P
 export async function rigIp(container: string): Promise<string> {
   return (await $({ quiet: true })`docker inspect -f ${`{{(index .NetworkSettings.Networks "${RIG_NETWORK}").IPAddress}}`} ${container}`).stdout.trim()
 }
+
+/** Removes this machine's image tags under `prefix/` (e.g. what was pushed to a rig registry). */
+export async function removeLocalTags(prefix: string): Promise<void> {
+  const tags = (await $({ nothrow: true, quiet: true })`docker image ls --format {{.Repository}}:{{.Tag}}`).stdout
+    .split('\n')
+    .filter((t) => t.startsWith(`${prefix}/`))
+  if (tags.length > 0) await $({ nothrow: true, quiet: true })`docker rmi ${tags}`
+}

@@ -4,7 +4,7 @@
 // registry by default). Other rig containers (the SSH host) reach it at `internalAddress`.
 import { join } from 'node:path'
 import { $ } from 'zx'
-import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK, rigIp } from './docker.ts'
+import { buildRigImage, ensureRigNetwork, publishedPort, removeLocalTags, RIG_NETWORK, rigIp } from './docker.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const CONTEXT = join(REPO, 'tests/rig/registry')
@@ -35,11 +35,7 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
   const stop = async () => {
     await $({ nothrow: true, quiet: true })`docker rm -f -v ${name}`
     // The local tags pushed here (127.0.0.1:<port>/...) would pile up run after run.
-    if (!address) return
-    const tags = (await $({ nothrow: true, quiet: true })`docker image ls --format {{.Repository}}:{{.Tag}}`).stdout
-      .split('\n')
-      .filter((t) => t.startsWith(`${address}/`))
-    if (tags.length > 0) await $({ nothrow: true, quiet: true })`docker rmi ${tags}`
+    if (address) await removeLocalTags(address)
   }
   try {
     const port = await publishedPort(name, 5000)

@@ -4,7 +4,6 @@
 // the rig's published ports; every connection it opens is recorded and must go to loopback.
 import assert from 'node:assert/strict'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,14 +16,15 @@ import { ListBucketsCommand } from '@aws-sdk/client-s3'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { chromium } from 'playwright-core'
 import ssh2 from 'ssh2'
-import { $ } from 'zx'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { findHost, main as hostMain } from '../../tasks/host.ts'
+import { httpGet } from '../../tasks/remote-up.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
 import { main as pushMain } from '../../tasks/push.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
+import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
@@ -46,18 +46,9 @@ net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
   return (realConnect as (...a: unknown[]) => net.Socket).apply(this, args)
 } as typeof net.Socket.prototype.connect
 
-function get(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
+
+/** GET of the SSH host's published port with a Host header (the task's own HTTP check). */
+const get = (port: number, path: string, host: string) => httpGet(`http://127.0.0.1:${port}${path}`, host)
 
 describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   let moto: Moto
@@ -333,8 +324,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.equal((await instances()).length, 1)
     } finally {
       await ecr.close()
-      const tags = (await $({ nothrow: true, quiet: true })`docker image ls --format {{.Repository}}:{{.Tag}}`).stdout.split('\n').filter((t) => t.startsWith(`${ecrHost}/`))
-      if (tags.length > 0) await $({ nothrow: true, quiet: true })`docker rmi ${tags}`
+      await removeLocalTags(ecrHost)
     }
   })
 

@@ -3,14 +3,13 @@
 // this machine's Docker; the SSH host's engine pulls them (~570 MB) the way the EC2 host would.
 import assert from 'node:assert/strict'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import ssh2 from 'ssh2'
 import { $ } from 'zx'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
-import { main } from '../../tasks/remote-up.ts'
+import { httpGet, main } from '../../tasks/remote-up.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
@@ -22,19 +21,9 @@ const HOST_NAME = 'mymdb.test'
 // `$`, `#`, spaces and quotes must reach Django unchanged through the remote .env.
 const SECRET_KEY = 'rig-secret $HOME #not-a-comment "dq" ${X:-y} \\n-abcdefghijklmnopqrstuvwxyz0123'
 
-function get(port: number, path: string, host = HOST_NAME): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
+
+/** GET of the SSH host's published port with a Host header (the task's own HTTP check). */
+const get = (port: number, path: string, host = HOST_NAME) => httpGet(`http://127.0.0.1:${port}${path}`, host)
 
 const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`
 
