@@ -30,13 +30,13 @@ import {
 } from '@aws-sdk/client-s3'
 import { GetPublicAccessBlockCommand as GetAccountPublicAccessBlockCommand, S3ControlClient } from '@aws-sdk/client-s3-control'
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts'
-import { aws, awsClients, awsErrorCode, explainAwsError, PROJECT_TAG, stageTags } from './lib/aws.ts'
+import { aws, awsClients, awsErrorCode, explainAwsError } from './lib/aws.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
-import { awsVars, bucketVars } from './lib/vars.ts'
+import { awsVars, bucketVars, PROJECT_TAG, stageTags } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run bucket -- [options]   (a step of npm run deploy:aws)
 

@@ -283,10 +283,10 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     if (flags.only !== undefined && flags.only !== 'web' && flags.only !== 'db')
       throw new ConfigError(`--only takes web or db, not "${flags.only}". See: npm run build -- --help`)
 
-    // check: environment (before anything touches Docker)
+    // check: environment and --base (checked as MYMDB_BASE_IMAGE), before anything touches Docker
     const raw = loadEnv(env, deps.envFile)
     if (flags.base !== undefined) raw.MYMDB_BASE_IMAGE = flags.base
-    const values = checkEnv(imageVars, raw)
+    const values = checkEnv(imageVars, raw, { options: flags.base !== undefined ? { MYMDB_BASE_IMAGE: '--base' } : {} })
 
     // check: Docker (a dry run only looks)
     if (!flags['dry-run']) await preflight({ run: deps.run, log: deps.log, root: deps.root, compose: false, install: !flags['no-install'] })

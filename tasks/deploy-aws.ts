@@ -9,7 +9,7 @@ import { aws, awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { awsVars, bucketVars, hostVars, registryVars } from './lib/vars.ts'
+import { awsVars, bucketVars, hostVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
 import { pushImages, type PushResult } from './push.ts'
 import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
 
@@ -61,6 +61,9 @@ export const deploySpec = {
   DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
 }
 
+/** Rules across the settings of the four steps: the registry login, the SSH key file. */
+export const deployRules = [...registryRules, sshKeyRule]
+
 /** The settings of the start step: this commit's tag, the site's names, the registry login. Pure. */
 export function remoteEnv(raw: RawEnv, push: Pick<PushResult, 'tag' | 'login'>, host: { publicDns?: string; publicIp?: string }): RawEnv {
   const names = [...(raw.DJANGO_ALLOWED_HOSTS ?? '').split(','), host.publicDns, host.publicIp]
@@ -85,7 +88,7 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
 
     // check: every setting of every step, before anything happens
     const raw = loadEnv(env, deps.envFile)
-    const values = checkEnv(deploySpec, raw)
+    const values = checkEnv(deploySpec, raw, { rules: deployRules })
     const start = Date.now()
     const stepDeps = { ...partial, ...deps }
     const clients = (partial?.awsClients ?? awsClients)(values.AWS_REGION, raw)
@@ -93,8 +96,9 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
     // check: the AWS credentials work, before anything is pushed or created
     const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new GetCallerIdentityCommand({})))
     log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${values.AWS_REGION}, stage ${values.MYMDB_STAGE}`)
-    const failed = (step: string) =>
-      new UserError(`[deploy] step ${step} failed (see above); fix it and run npm run deploy:aws again: finished steps are found as they are`)
+    // A step's exit code stays: 2 (a setting to fix) or 1 (run again after fixing).
+    const failed = (step: string, code: number) =>
+      new UserError(`[deploy] step ${step} failed (see above); fix it and run npm run deploy:aws again: finished steps are found as they are`, code === 2 ? 2 : 1)
 
     // 1. push
     log.info(`[deploy] 1/4 push images to ${values.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
@@ -102,11 +106,13 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
 
     // 2. bucket
     log.info(`[deploy] 2/4 upload bucket ${values.DJANGO_UPLOAD_S3_BUCKET}`)
-    if ((await bucketMain(stepArgs, raw, stepDeps)) !== 0) throw failed('bucket')
+    const bucketCode = await bucketMain(stepArgs, raw, stepDeps)
+    if (bucketCode !== 0) throw failed('bucket', bucketCode)
 
     // 3. host
     log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
-    if ((await hostMain(stepArgs, raw, stepDeps)) !== 0) throw failed('host')
+    const hostCode = await hostMain(stepArgs, raw, stepDeps)
+    if (hostCode !== 0) throw failed('host', hostCode)
     const host = await findHost(clients, values.MYMDB_STAGE)
     if (!host && dryRun) {
       log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')

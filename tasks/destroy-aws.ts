@@ -21,23 +21,23 @@ import {
   RemoveRoleFromInstanceProfileCommand,
 } from '@aws-sdk/client-iam'
 import { deleteBucket, getBucketTags, headBucket } from './bucket.ts'
-import { aws, awsClients, awsErrorCode, PROJECT_TAG, type AwsClients } from './lib/aws.ts'
+import { aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
+import { awsVars, bucketVars, hostVars, PROJECT_TAG } from './lib/vars.ts'
 import {
   findHosts,
   findSecurityGroup,
   hostNames,
-  keyFilePath,
   keyPairExists,
   readInstanceProfile,
   readRole,
   RUNNING_TIMEOUT_SECONDS,
   type AwsDeps,
 } from './host.ts'
+import { keyFilePath } from './lib/sshkey.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
 
@@ -238,7 +238,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     const bucket = deleteBucketName !== undefined ? checkDeleteBucket(deleteBucketName, s.DJANGO_UPLOAD_S3_BUCKET ?? '') : undefined
     const stage = s.MYMDB_STAGE
     const keyFile = keyFilePath(s.MYMDB_SSH_KEY_FILE, stage, raw.HOME || homedir())
-    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, env)
+    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
 
     // plan
     const inv = await inventory(clients, stage, { bucket })

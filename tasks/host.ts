@@ -5,11 +5,10 @@
 //   security group  mymdb-<stage>-web   (default VPC; 80/443 from anywhere, 22 from you only)
 //   IAM role        mymdb-<stage>-host  (+ instance profile; read/write the upload bucket only)
 //   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
-import { createHash, createPrivateKey, type JsonWebKey } from 'node:crypto'
-import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { homedir } from 'node:os'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import {
   AuthorizeSecurityGroupIngressCommand,
   CreateKeyPairCommand,
@@ -40,14 +39,14 @@ import {
   PutRolePolicyCommand,
 } from '@aws-sdk/client-iam'
 import { GetParameterCommand } from '@aws-sdk/client-ssm'
-import ssh2 from 'ssh2'
-import { aws, awsClients, awsErrorCode, explainAwsError, stageName, stageTags, type AwsClients } from './lib/aws.ts'
-import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
-import { ConfigError, UserError } from './lib/errors.ts'
+import { aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
+import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
+import { UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
-import { awsVars, bucketVars, hostVars } from './lib/vars.ts'
+import { inspectKeyFile, saveKeyFile, type KeyFile } from './lib/sshkey.ts'
+import { awsVars, bucketVars, hostVars, sshKeyPath, sshKeyRule, stageName, stageTags } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
@@ -114,74 +113,6 @@ export function hostNames(stage: string) {
     instanceProfile: `${base}-host`,
     policy: `${base}-bucket`,
   }
-}
-
-/** The private key file: MYMDB_SSH_KEY_FILE (~ expanded) or ~/.ssh/mymdb-<stage>.pem. */
-export function keyFilePath(value: string | undefined, stage: string, home: string): string {
-  if (!value) return join(home, '.ssh', `${stageName(stage)}.pem`)
-  if (value === '~') return home
-  if (value.startsWith('~/')) return join(home, value.slice(2))
-  return isAbsolute(value) ? value : resolve(value)
-}
-
-export type KeyFile = { path: string; exists: false } | { path: string; exists: true; publicKey: string }
-
-/**
- * Reads the private key file (if it exists) and derives its OpenSSH public key line. A file that
- * exists but cannot be read or is not an unencrypted private key is a ConfigError (exit 2).
- */
-export function inspectKeyFile(path: string, comment = 'mymdb'): KeyFile {
-  if (!existsSync(path)) return { path, exists: false }
-  let text: Buffer
-  try {
-    if (!statSync(path).isFile()) throw new Error('not a file')
-    accessSync(path, fsConstants.R_OK)
-    text = readFileSync(path)
-  } catch (err) {
-    const why = err instanceof Error ? err.message : String(err)
-    throw new ConfigError(
-      `cannot read the SSH key file ${path} (${why}): fix its permissions (chmod 600, owned by you), or set MYMDB_SSH_KEY_FILE to another file`,
-    )
-  }
-  const parsed = ssh2.utils.parseKey(text)
-  const key = Array.isArray(parsed) ? parsed[0] : parsed
-  let publicKey: string | null = null
-  if (key && !(key instanceof Error) && key.isPrivateKey()) publicKey = `${key.type} ${key.getPublicSSH().toString('base64')}`
-  else publicKey = publicKeyViaNode(text) // PKCS#8 PEM ("BEGIN PRIVATE KEY"), which ssh2 does not read
-  if (!publicKey)
-    throw new ConfigError(
-      `${path} is not a usable private key${key instanceof Error ? ` (${key.message})` : ''}: MYMDB_SSH_KEY_FILE must name an unencrypted OpenSSH or PEM private key (RSA or ed25519), or a file that does not exist yet (it is then created)`,
-    )
-  return { path, exists: true, publicKey: `${publicKey} ${comment}` }
-}
-
-/** The OpenSSH public key (`ssh-ed25519 AAAA...` / `ssh-rsa AAAA...`) of a PEM private key, via node:crypto. */
-export function publicKeyViaNode(pem: Buffer | string): string | null {
-  let jwk: JsonWebKey
-  try {
-    jwk = createPrivateKey(pem).export({ format: 'jwk' })
-  } catch {
-    return null
-  }
-  const str = (b: Buffer) => {
-    const len = Buffer.alloc(4)
-    len.writeUInt32BE(b.length)
-    return Buffer.concat([len, b])
-  }
-  const mpint = (b64url: string) => {
-    let b = Buffer.from(b64url, 'base64url')
-    while (b.length > 1 && b[0] === 0) b = b.subarray(1)
-    return str((b[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b)
-  }
-  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && jwk.x) {
-    const type = 'ssh-ed25519'
-    return `${type} ${Buffer.concat([str(Buffer.from(type)), str(Buffer.from(jwk.x, 'base64url'))]).toString('base64')}`
-  }
-  if (jwk.kty === 'RSA' && jwk.n && jwk.e) {
-    const type = 'ssh-rsa'
-    return `${type} ${Buffer.concat([str(Buffer.from(type)), mpint(jwk.e), mpint(jwk.n)]).toString('base64')}`
-  }
-  return null
 }
 
 export type KeyPairAction = 'exists' | 'import' | 'create'
@@ -640,14 +571,6 @@ export async function ensureKeyPair(clients: AwsClients, stage: string, keyFile:
   return action
 }
 
-/** Writes a private key with mode 0600 (its directory 0700 when created); never overwrites. */
-export function saveKeyFile(path: string, material: string): void {
-  const dir = dirname(path)
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
-  writeFileSync(path, material.endsWith('\n') ? material : `${material}\n`, { mode: 0o600, flag: 'wx' })
-  chmodSync(path, 0o600)
-}
-
 export async function ensureSecurityGroup(clients: AwsClients, stage: string, vpcId: string, sshCidr: string, log: Log): Promise<string> {
   const name = hostNames(stage).securityGroup
   let group = await findSecurityGroup(clients, stage, vpcId)
@@ -818,12 +741,11 @@ export async function stopHost(clients: AwsClients, stage: string, log: Log, fou
 // --- the task ----------------------------------------------------------------------------------
 
 /** Checked settings + the key file, before any AWS call (EnvError/ConfigError: exit 2). */
-export function hostSettings(env: Env, envFile: string): { values: HostSettings; keyFile: KeyFile } {
+export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings; keyFile: KeyFile } {
   const raw = loadEnv(env, envFile)
-  const values = checkEnv(hostSpec, raw)
-  const home = raw.HOME || homedir()
-  const keyFile = inspectKeyFile(keyFilePath(values.MYMDB_SSH_KEY_FILE, values.MYMDB_STAGE, home), stageName(values.MYMDB_STAGE))
-  return { values, keyFile }
+  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule] })
+  const keyFile = inspectKeyFile(sshKeyPath(values, raw), stageName(values.MYMDB_STAGE))
+  return { raw, values, keyFile }
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
@@ -832,11 +754,11 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
 
     // check: options and settings (nothing touches AWS before these pass)
     const dryRun = flags['dry-run'] ?? false
-    const { values: s, keyFile } = hostSettings(env, deps.envFile)
+    const { raw, values: s, keyFile } = hostSettings(env, deps.envFile)
     const installScript = readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8')
     const userData = renderUserData(installScript, s.MYMDB_SSH_USER)
     const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(partial?.fetch ?? fetch))
-    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, env)
+    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
     const stage = s.MYMDB_STAGE
     const n = hostNames(stage)
 

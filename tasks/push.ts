@@ -4,13 +4,13 @@
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
-import { aws, awsClients, awsErrorCode, stageTags, type AwsClients } from './lib/aws.ts'
+import { aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
 import { imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
-import { ConfigError, UserError } from './lib/errors.ts'
+import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
-import { awsVars, imageVars, registryVars } from './lib/vars.ts'
+import { awsVars, imageVars, parseRegistry, registryImage, registryRules, registryVars, stageTags, type Registry } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 
@@ -38,26 +38,6 @@ export const CLI = {
   },
 } as const
 
-export type Registry =
-  | { kind: 'ecr' }
-  | { kind: 'dockerhub'; namespace: string }
-  | { kind: 'generic'; host: string; path: string }
-
-/** Reads MYMDB_REGISTRY (pure). Throws ConfigError for a value that names no registry. */
-export function parseRegistry(value: string): Registry {
-  const v = value.trim().replace(/\/+$/, '')
-  if (v === 'ecr') return { kind: 'ecr' }
-  const hub = /^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)(?:\/([a-z0-9]+(?:[._-][a-z0-9]+)*))?$/.exec(v)
-  if (hub?.[1]) return { kind: 'dockerhub', namespace: hub[1] }
-  if (hub) throw new ConfigError(`MYMDB_REGISTRY=${JSON.stringify(value)} names no registry: use ecr, docker.io/<user> (your Docker Hub user), or <host[:port]>[/path]`)
-  const generic = /^((?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::\d{1,5})?)((?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)$/.exec(v)
-  if (generic?.[1] && (generic[1].includes('.') || generic[1].includes(':') || generic[1] === 'localhost'))
-    return { kind: 'generic', host: generic[1], path: (generic[2] ?? '').replace(/^\//, '') }
-  throw new ConfigError(
-    `MYMDB_REGISTRY=${JSON.stringify(value)} names no registry: use ecr, docker.io/<user>, or <host[:port]>[/path] (see .env.example)`,
-  )
-}
-
 /** The registry host for `docker login` and the prefix of the pushed image names (pure). */
 export function registryPrefix(registry: Registry, ecrHost?: string): { loginHost: string; prefix: string } {
   switch (registry.kind) {
@@ -77,11 +57,6 @@ export function decodeEcrToken(token: string): { username: string; password: str
   const i = text.indexOf(':')
   if (i <= 0) throw new Error('unexpected ECR authorization token')
   return { username: text.slice(0, i), password: text.slice(i + 1) }
-}
-
-/** The remote name of a local image: `<prefix>/<image name without any registry or path>`. */
-export function remoteImage(prefix: string, localImage: string): string {
-  return `${prefix}/${localImage.split('/').pop()}`
 }
 
 /** Makes sure the ECR repositories exist; returns the registry host `<account>.dkr.ecr.<region>.amazonaws.com`. */
@@ -127,15 +102,12 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
   const { run, log, root } = deps
   const dryRun = opts.dryRun ?? false
 
-  // check
+  // check: every setting (the AWS ones only matter for ecr), all problems at once
   const raw = loadEnv(env, deps.envFile)
-  // One check for everything (AWS settings only matter for ecr), so every problem shows at once.
   const isEcr = raw.MYMDB_REGISTRY?.trim() === 'ecr'
-  const values = checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? awsVars : {}) }, raw)
+  const values = checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? awsVars : {}) }, raw, { rules: registryRules })
   const registry = parseRegistry(values.MYMDB_REGISTRY)
   const region = isEcr ? checkEnv(awsVars, raw) : null
-  if (registry.kind === 'ecr' && values.MYMDB_REGISTRY_USERNAME)
-    throw new ConfigError('MYMDB_REGISTRY_USERNAME is not used with ecr (the login comes from your AWS credentials): remove it from .env')
   if (!dryRun) await preflight({ run, log, root, compose: false, install: false })
 
   // plan
@@ -161,7 +133,7 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
   const { loginHost, prefix } = registryPrefix(registry, ecrHost)
   if (registry.kind === 'dockerhub')
     log.warn(`[push] Docker Hub: repositories created by a push are PUBLIC unless you make them private (hub.docker.com > repository > settings)`)
-  const refs = local.flatMap((l) => [tag, 'latest'].map((t) => `${remoteImage(prefix, l)}:${t}`))
+  const refs = local.flatMap((l) => [tag, 'latest'].map((t) => `${registryImage(prefix, l)}:${t}`))
   for (const r of refs) log.info(`[push] ${r}`)
   if (dryRun) return { prefix, tag, refs }
 
@@ -172,13 +144,11 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
     log.info(`[push] ${missing.map((m) => `${m}:${tag}`).join(', ')} not built yet: building`)
     await buildImages(buildOptionsFrom(values, raw), deps)
   }
-  if (registry.kind !== 'ecr' && values.MYMDB_REGISTRY_USERNAME) {
-    if (!values.MYMDB_REGISTRY_PASSWORD) throw new ConfigError('MYMDB_REGISTRY_USERNAME is set without MYMDB_REGISTRY_PASSWORD: set both (or neither, after docker login)')
+  if (registry.kind !== 'ecr' && values.MYMDB_REGISTRY_USERNAME && values.MYMDB_REGISTRY_PASSWORD)
     await login(deps, loginHost, values.MYMDB_REGISTRY_USERNAME, values.MYMDB_REGISTRY_PASSWORD)
-  }
   for (const l of local) {
     for (const t of [tag, 'latest']) {
-      const ref = `${remoteImage(prefix, l)}:${t}`
+      const ref = `${registryImage(prefix, l)}:${t}`
       await runChecked(run, ['docker', 'tag', `${l}:${tag}`, ref], { doing: `tag ${ref}` })
       await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
     }

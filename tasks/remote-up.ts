@@ -4,14 +4,13 @@
 // loads the sample catalogue into an empty database and checks the site over HTTP.
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { resolve } from 'node:path'
-import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
+import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { formatDuration, stripControls } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { checkRemote, openRemote, showRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
-import { awsVars, dbVars, djangoVars, hostVars, imageVars, registryVars, serverVars, uploadVars } from './lib/vars.ts'
+import { awsVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryImage, registryRules, registryVars, serverVars, sshKeyExistsRule, sshKeyPath, uploadVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -57,12 +56,13 @@ export const WAIT_TIMEOUT_SECONDS = 180
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
 export const DOCKER_WAIT_SECONDS = 300
 
+/** What the start on the host reads; the secrets must be production ones (not up:local's). */
 export const remoteSpec = {
-  ...djangoVars,
-  ...dbVars,
-  ...uploadVars,
+  ...productionOnly({ ...djangoVars, ...dbVars, ...uploadVars }),
   UWSGI_PROCESSES: serverVars.UWSGI_PROCESSES,
   UWSGI_THREADS: serverVars.UWSGI_THREADS,
+  MYMDB_WEB_IMAGE: imageVars.MYMDB_WEB_IMAGE,
+  MYMDB_DB_IMAGE: imageVars.MYMDB_DB_IMAGE,
   MYMDB_TAG: imageVars.MYMDB_TAG,
   ...registryVars,
   MYMDB_STAGE: awsVars.MYMDB_STAGE,
@@ -144,15 +144,14 @@ export function productionEnvFile(values: Partial<Record<EnvFileKey, string | nu
   return `${lines.join('\n')}\n`
 }
 
-/** The .env values for checked settings and a registry address. */
+/** The .env values for checked settings and a registry address (the images as push names them). */
 export function envFileValues(s: RemoteSettings, registry: string): Record<EnvFileKey, string | undefined> {
-  const prefix = registry.replace(/\/+$/, '')
   return {
     COMPOSE_PROJECT_NAME: 'mymdb',
     WEB_BIND: '0.0.0.0',
     WEB_PORT: '80',
-    MYMDB_WEB_IMAGE: `${prefix}/mymdb-web`,
-    MYMDB_DB_IMAGE: `${prefix}/mymdb-db`,
+    MYMDB_WEB_IMAGE: registryImage(registry, s.MYMDB_WEB_IMAGE),
+    MYMDB_DB_IMAGE: registryImage(registry, s.MYMDB_DB_IMAGE),
     MYMDB_TAG: s.MYMDB_TAG,
     DJANGO_SECRET_KEY: s.DJANGO_SECRET_KEY,
     DJANGO_ALLOWED_HOSTS: s.DJANGO_ALLOWED_HOSTS.join(','),
@@ -183,9 +182,6 @@ export function checkHostName(allowed: string[]): string {
   return first
 }
 
-export function expandHome(path: string, home = homedir()): string {
-  return path === '~' ? home : path.startsWith('~/') ? resolve(home, path.slice(2)) : resolve(path)
-}
 
 export interface RemoteUpPlan {
   address: string
@@ -200,26 +196,53 @@ export interface RemoteUpPlan {
   envFile: string
 }
 
-/** Checks the settings (throws EnvError/ConfigError, exit 2) and works out what to do. Pure. */
-export function planRemoteUp(raw: RawEnv, opts: { address?: string; registry?: string } = {}): RemoteUpPlan {
-  const s = checkEnv(remoteSpec, raw)
-  const address = opts.address ?? s.MYMDB_HOST_ADDRESS
-  if (!address) throw new ConfigError('no host address: set MYMDB_HOST_ADDRESS (e.g. MYMDB_HOST_ADDRESS=203.0.113.7) or pass --address')
-  const registry = (opts.registry ?? s.MYMDB_REGISTRY).replace(/\/+$/, '')
-  if (registry === 'ecr')
-    throw new ConfigError('MYMDB_REGISTRY=ecr: remote-up needs the registry address (<account>.dkr.ecr.<region>.amazonaws.com); the AWS deploy passes it')
-  if (!/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._/-]+)?$/.test(registry))
-    throw new ConfigError(`MYMDB_REGISTRY=${JSON.stringify(registry)}: expected a registry address like registry.example.com:5000 or docker.io/yourname`)
+/** The host's address is needed (MYMDB_HOST_ADDRESS or --address). */
+const addressRule: Rule<RemoteSettings> = {
+  names: ['MYMDB_HOST_ADDRESS'],
+  check: (v) => (v.MYMDB_HOST_ADDRESS === undefined ? "is needed: the host's address (or pass --address)" : null),
+}
+
+/** Alone, this step cannot ask ECR for its address: the deploy passes it. */
+const registryAddressRule: Rule<RemoteSettings> = {
+  names: ['MYMDB_REGISTRY'],
+  check: (v) =>
+    v.MYMDB_REGISTRY === 'ecr'
+      ? 'ecr: this step needs the registry address (<account>.dkr.ecr.<region>.amazonaws.com); npm run deploy:aws passes it'
+      : null,
+}
+
+export interface PlanOptions {
+  /** The host address (from --address, or the host the deploy found). */
+  address?: string
+  /** True when `address` came from the --address option (problems then name the option). */
+  addressFromOption?: boolean
+  /** The registry prefix the images were pushed to (the deploy passes it). */
+  registry?: string
+  /** More rules to check with the settings (e.g. that the key file exists). */
+  rules?: readonly Rule<RemoteSettings>[]
+}
+
+/** Checks the settings, all problems at once (EnvError, exit 2), and works out what to do. Pure but for `rules`. */
+export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan {
+  const env: RawEnv = {
+    ...raw,
+    ...(opts.address !== undefined ? { MYMDB_HOST_ADDRESS: opts.address } : {}),
+    ...(opts.registry !== undefined ? { MYMDB_REGISTRY: opts.registry } : {}),
+  }
+  const s = checkEnv(remoteSpec, env, {
+    rules: [addressRule, registryAddressRule, ...registryRules, ...(opts.rules ?? [])],
+    options: opts.addressFromOption ? { MYMDB_HOST_ADDRESS: '--address' } : {},
+  })
+  const address = s.MYMDB_HOST_ADDRESS as string
+  const registry = s.MYMDB_REGISTRY
   const { MYMDB_REGISTRY_USERNAME: username, MYMDB_REGISTRY_PASSWORD: password } = s
-  if ((username === undefined) !== (password === undefined))
-    throw new ConfigError('set both MYMDB_REGISTRY_USERNAME and MYMDB_REGISTRY_PASSWORD for a registry login, or neither')
   const values = envFileValues(s, registry)
   return {
     address,
     sshPort: s.MYMDB_HOST_SSH_PORT,
     user: s.MYMDB_SSH_USER,
-    // the same file the host step creates or imports (host.ts keyFilePath), with the same HOME
-    keyFile: expandHome(s.MYMDB_SSH_KEY_FILE ?? `~/.ssh/mymdb-${s.MYMDB_STAGE}.pem`, raw.HOME || homedir()),
+    // the same file the host step creates or imports, with the same HOME
+    keyFile: sshKeyPath(s, env),
     registry,
     login: username !== undefined && password !== undefined ? { username, password } : undefined,
     images: { web: `${values.MYMDB_WEB_IMAGE}:${s.MYMDB_TAG}`, db: `${values.MYMDB_DB_IMAGE}:${s.MYMDB_TAG}` },
@@ -430,7 +453,7 @@ export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Pr
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
     // check: options and settings (before any connection)
-    const plan = planRemoteUp(loadEnv(env, deps.envFile), { address: flags.address })
+    const plan = planRemoteUp(loadEnv(env, deps.envFile), { address: flags.address, addressFromOption: flags.address !== undefined, rules: [sshKeyExistsRule] })
 
     // plan
     log.info(`[remote] host ${plan.user}@${plan.address}:${plan.sshPort} (key ${plan.keyFile})`)

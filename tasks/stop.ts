@@ -2,7 +2,8 @@
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { findHost, keyFilePath, stopHost, type AwsDeps } from './host.ts'
+import { findHost, stopHost, type AwsDeps } from './host.ts'
+import { keyFilePath } from './lib/sshkey.ts'
 import { awsClients } from './lib/aws.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
@@ -104,7 +105,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
       if (deleteData) throw new ConfigError('--delete-data is for the local stack; --aws keeps the host\'s disk (to remove the host: npm run destroy:aws)')
       const raw = loadEnv(env, deps.envFile)
       const s = checkEnv(stopAwsSpec, raw)
-      const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, env)
+      const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
       const host = await findHost(clients, s.MYMDB_STAGE)
       const address = s.MYMDB_HOST_ADDRESS ?? host?.publicIp
       if (host?.state === 'running' && !address)

@@ -110,7 +110,23 @@ MYMDB_MAX_POSTER_BYTES = 2 * 1024 * 1024
 # ---------------------------------------------------------------------------------------------
 # Logging: everything to stdout, where Docker / runit collect it
 # ---------------------------------------------------------------------------------------------
-LOG_LEVEL = (os.environ.get("DJANGO_LOG_LEVEL") or "INFO").strip().upper()
+# DJANGO_LOG_LEVEL: one of LOG_LEVELS in any letter case (the tasks' checker accepts the same and
+# passes it on upper-cased); unset or blank means INFO. production_settings.py refuses any other
+# value, naming the variable; with other settings an invalid value falls back to INFO here.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(raw):
+    """The level DJANGO_LOG_LEVEL names, upper-cased; INFO when blank; None when it names none."""
+    value = (raw or "").strip()
+    if not value:
+        return "INFO"
+    # ASCII only: str.upper() would also turn the dotless "ı" of "crıtıcal" into "I".
+    level = value.upper()
+    return level if value.isascii() and level in LOG_LEVELS else None
+
+
+LOG_LEVEL = parse_log_level(os.environ.get("DJANGO_LOG_LEVEL")) or "INFO"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -16,7 +16,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .common_settings import *  # noqa: F401,F403
-from .common_settings import LOGGING, STORAGES
+from .common_settings import LOGGING, STORAGES, parse_log_level
 
 _problems = []
 
@@ -111,10 +111,11 @@ CACHE_MIDDLEWARE_SECONDS = CACHE_TIMEOUT
 # ---------------------------------------------------------------------------------------------
 # Logging (stdout, configured in common_settings.py; only the level is checked here)
 # ---------------------------------------------------------------------------------------------
-LOG_LEVEL = (_env("DJANGO_LOG_LEVEL") or "INFO").upper()
-if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+LOG_LEVEL = parse_log_level(_env("DJANGO_LOG_LEVEL"))
+if LOG_LEVEL is None:
     _problems.append(
-        f"DJANGO_LOG_LEVEL (must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r})"
+        "DJANGO_LOG_LEVEL (must be DEBUG, INFO, WARNING, ERROR or CRITICAL, in any letter case, "
+        f"got {_env('DJANGO_LOG_LEVEL')!r})"
     )
     LOG_LEVEL = "INFO"
 LOGGING["root"]["level"] = LOG_LEVEL

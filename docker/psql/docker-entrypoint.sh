@@ -6,7 +6,8 @@ set -o errexit -o nounset -o pipefail
 
 log() { echo "db-entrypoint: $*" >&2; }
 
-# file_env VAR: lets VAR be given as VAR_FILE (a path, e.g. a Docker secret) instead.
+# file_env VAR: lets VAR be given as VAR_FILE (a path, e.g. a Docker secret) instead. VAR_FILE is
+# unset once read, so the second pass of this script (as postgres, below) sees only VAR.
 file_env() {
   local var=$1 file_var="${1}_FILE"
   if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
@@ -14,8 +15,13 @@ file_env() {
     exit 1
   fi
   if [ -n "${!file_var:-}" ]; then
+    if [ ! -r "${!file_var}" ]; then
+      log "cannot read $file_var (${!file_var})"
+      exit 1
+    fi
     export "$var"="$(<"${!file_var}")"
   fi
+  unset "$file_var"
 }
 
 # init_database: initdb, then run the init scripts against a server on the local socket only,
@@ -51,6 +57,7 @@ init_database() {
 
 if [ "${1:-}" = postgres ]; then
   file_env POSTGRES_PASSWORD
+  file_env DJANGO_DB_PASSWORD  # read by /docker-entrypoint-initdb.d/make_database.sh
   export POSTGRES_USER=${POSTGRES_USER:-postgres}
 
   if [ "$(id -u)" = 0 ]; then

@@ -10,7 +10,6 @@ import { STSClient } from '@aws-sdk/client-sts'
 import { UserError } from './errors.ts'
 import type { Env } from './main.ts'
 
-export const PROJECT_TAG = 'mymdb'
 
 export interface AwsClients {
   region: string
@@ -48,19 +47,6 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
     ecr: new ECRClient(common),
     sts: new STSClient(common),
   }
-}
-
-/** The tags every resource of a stage carries; steps find existing resources by them. */
-export function stageTags(stage: string): { Key: string; Value: string }[] {
-  return [
-    { Key: 'Project', Value: PROJECT_TAG },
-    { Key: 'Stage', Value: stage },
-  ]
-}
-
-/** Base name of a stage's resources: `mymdb-<stage>`. */
-export function stageName(stage: string): string {
-  return `${PROJECT_TAG}-${stage}`
 }
 
 /** The error's AWS code (`name` in SDK v3), or ''. */

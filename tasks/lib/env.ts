@@ -61,32 +61,45 @@ export interface Problem {
   reason?: string
   /** Only for invalid values: the value as shown (secret values are not shown). */
   shown?: string
+  /** Set when the value came from a command-line option (e.g. --base) rather than the environment. */
+  option?: string
 }
 
 /** All problems of one checkEnv call. Exit code 2 (a configuration problem the user fixes). */
 export class EnvError extends UserError {
   readonly missing: Problem[]
   readonly invalid: Problem[]
-  constructor(missing: Problem[], invalid: Problem[], fileHint = '.env') {
-    super(formatProblems(missing, invalid, fileHint), 2)
+  readonly fileProblems: FileProblem[]
+  constructor(missing: Problem[], invalid: Problem[], fileHint = '.env', fileProblems: FileProblem[] = []) {
+    super(formatProblems(missing, invalid, fileHint, fileProblems), 2)
     this.name = 'EnvError'
     this.missing = missing
     this.invalid = invalid
+    this.fileProblems = fileProblems
   }
 }
 
-function formatProblems(missing: Problem[], invalid: Problem[], fileHint: string): string {
-  const count = missing.length + invalid.length
-  const lines = [`${count} environment variable${count === 1 ? '' : 's'} to fix:`]
+function formatProblems(missing: Problem[], invalid: Problem[], fileHint: string, fileProblems: FileProblem[]): string {
+  const vars = missing.length + invalid.length
+  const count = vars + fileProblems.length
+  const lines = [
+    fileProblems.length === 0 ? `${count} environment variable${count === 1 ? '' : 's'} to fix:` : `${count} problem${count === 1 ? '' : 's'} with the settings to fix:`,
+  ]
   const fix = (p: Problem) =>
-    `      fix: set ${p.example !== undefined ? `e.g. ${p.name}=${p.example}` : p.name} in ${fileHint} (see .env.example)`
+    p.option
+      ? `      fix: pass ${p.example !== undefined ? `e.g. ${p.option} ${p.example}` : `another ${p.option}`} (see --help)`
+      : `      fix: set ${p.example !== undefined ? `e.g. ${p.name}=${p.example}` : p.name} in ${fileHint} (see .env.example)`
+  if (fileProblems.length > 0) {
+    lines.push('  Not settings (a line must be NAME=value, a # comment, or blank):')
+    for (const f of fileProblems) lines.push(`    ${f.file} line ${f.line}: ${JSON.stringify(f.text)}`)
+  }
   if (missing.length > 0) {
     lines.push('  Missing:')
     for (const p of missing) lines.push(`    ${p.name} - ${p.desc}`, fix(p))
   }
   if (invalid.length > 0) {
     lines.push('  Invalid:')
-    for (const p of invalid) lines.push(`    ${p.name}=${p.shown} - ${p.reason}; ${p.desc}`, fix(p))
+    for (const p of invalid) lines.push(`    ${p.option ? `${p.option} ${p.shown}` : `${p.name}=${p.shown}`} - ${p.reason}; ${p.desc}`, fix(p))
   }
   return lines.join('\n')
 }
@@ -102,13 +115,34 @@ function showValue(raw: string, secret: boolean): string {
 }
 
 /**
- * Checks `env` against `spec`. Pure: reads only its arguments. Returns the typed values, or
- * throws one EnvError listing every missing and invalid variable.
+ * A rule over several checked values (a pair that goes together, a file that must be a private
+ * key, ...). It runs only when every variable it names passed its own check. It returns what is
+ * wrong, or null; the problem is reported against `names[0]`, the variable to fix.
  */
-export function checkEnv<S extends Spec>(spec: S, env: RawEnv, opts: { fileHint?: string } = {}): CleanEnv<S> {
+export interface Rule<V = Record<string, any>> {
+  names: readonly string[]
+  check(values: V, raw: RawEnv): string | null
+}
+
+export interface CheckOptions<S extends Spec> {
+  /** Where the fix goes (default .env). */
+  fileHint?: string
+  /** Rules across variables, checked after each variable's own check. */
+  rules?: readonly Rule<CleanEnv<S>>[]
+  /** Variables whose value came from a command-line option: NAME -> option, e.g. MYMDB_BASE_IMAGE -> --base. */
+  options?: Partial<Record<keyof S & string, string>>
+}
+
+/**
+ * Checks `env` against `spec` and `rules`. Pure: reads only its arguments. Returns the typed
+ * values, or throws one EnvError listing every missing and invalid variable and every malformed
+ * line of the env file (see loadEnv).
+ */
+export function checkEnv<S extends Spec>(spec: S, env: RawEnv, opts: CheckOptions<S> = {}): CleanEnv<S> {
   const out: Record<string, unknown> = {}
   const missing: Problem[] = []
   const invalid: Problem[] = []
+  const options = (opts.options ?? {}) as Record<string, string | undefined>
   for (const [name, v] of Object.entries(spec)) {
     const raw = env[name]
     if (isBlank(raw)) {
@@ -121,10 +155,29 @@ export function checkEnv<S extends Spec>(spec: S, env: RawEnv, opts: { fileHint?
       out[name] = v.parse(raw)
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err)
-      invalid.push({ name, desc: v.desc, example: v.example, reason, shown: showValue(raw, v.secret) })
+      invalid.push({ name, desc: v.desc, example: v.example, reason, shown: showValue(raw, v.secret), option: options[name] })
     }
   }
-  if (missing.length > 0 || invalid.length > 0) throw new EnvError(missing, invalid, opts.fileHint)
+  const failed = new Set([...missing, ...invalid].map((p) => p.name))
+  for (const rule of opts.rules ?? []) {
+    if (rule.names.some((n) => failed.has(n))) continue
+    const reason = rule.check(out as CleanEnv<S>, env)
+    if (reason === null) continue
+    const name = rule.names[0] ?? '?'
+    const v = spec[name]
+    const raw = env[name] ?? ''
+    invalid.push({
+      name,
+      desc: v?.desc ?? '',
+      example: v?.example,
+      reason,
+      shown: isBlank(raw) ? '(not set)' : showValue(raw, v?.secret ?? false),
+      option: options[name],
+    })
+    failed.add(name)
+  }
+  const fileProblems = (env as { [FILE_PROBLEMS]?: FileProblem[] })[FILE_PROBLEMS] ?? []
+  if (missing.length > 0 || invalid.length > 0 || fileProblems.length > 0) throw new EnvError(missing, invalid, opts.fileHint, fileProblems)
   return out as CleanEnv<S>
 }
 
@@ -138,22 +191,75 @@ export function formatEnv<S extends Spec>(spec: S, values: CleanEnv<S>): Record<
   return out
 }
 
+/** A line of the env file that is not a setting, a comment or blank (dotenv would drop it silently). */
+export interface FileProblem {
+  file: string
+  line: number
+  text: string
+}
+
+/**
+ * Where loadEnv keeps the malformed lines of the file it read, so that checkEnv reports them
+ * together with every other problem. A symbol key: invisible to Object.entries, copied by `{...raw}`.
+ */
+export const FILE_PROBLEMS = Symbol('env file problems')
+
+// dotenv's own line grammar (dotenv/lib/main.js LINE): what it does not match, it drops.
+const DOTENV_LINE = /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/gm
+
+/** The lines of an env file that dotenv would ignore although they are neither blank nor comments (pure). */
+export function malformedLines(text: string, file = '.env'): FileProblem[] {
+  const src = text.replace(/\r\n?/g, '\n')
+  const covered = new Array<boolean>(src.length + 1).fill(false)
+  for (const m of src.matchAll(DOTENV_LINE)) for (let i = m.index; i < m.index + m[0].length; i++) covered[i] = true
+  const problems: FileProblem[] = []
+  let offset = 0
+  src.split('\n').forEach((line, n) => {
+    const trimmed = line.trim()
+    const start = offset + line.indexOf(trimmed)
+    offset += line.length + 1
+    if (trimmed === '' || trimmed.startsWith('#')) return
+    if (!covered[start]) problems.push({ file, line: n + 1, text: trimmed.length > 60 ? `${trimmed.slice(0, 57)}...` : trimmed })
+  })
+  return problems
+}
+
 /**
  * The environment as a plain object: `env` (default process.env) merged over the variables of
  * `file` (default `.env`, parsed with dotenv, never written into process.env). A variable set in
- * `env` wins over the file, even when empty (as with Docker Compose). A missing file is fine.
+ * `env` wins over the file, even when empty (as with Docker Compose). A missing file is fine; its
+ * malformed lines are carried along (FILE_PROBLEMS) and reported by checkEnv.
  */
 export function loadEnv(env: RawEnv = process.env, file = '.env'): RawEnv {
   const path = resolve(file)
-  const fromFile = existsSync(path) ? dotenv.parse(readFileSync(path)) : {}
-  const merged: RawEnv = { ...fromFile }
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : ''
+  const merged: RawEnv = { ...dotenv.parse(text) }
   for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v
+  const inherited = (env as { [FILE_PROBLEMS]?: FileProblem[] })[FILE_PROBLEMS] ?? []
+  const problems = [...inherited, ...malformedLines(text, file.startsWith('/') ? relativeName(path) : file)]
+  if (problems.length > 0) Object.assign(merged, { [FILE_PROBLEMS]: dedupe(problems) })
   return merged
+}
+
+function relativeName(path: string): string {
+  const rel = path.startsWith(`${process.cwd()}/`) ? path.slice(process.cwd().length + 1) : path
+  return rel
+}
+
+function dedupe(problems: FileProblem[]): FileProblem[] {
+  const seen = new Set<string>()
+  return problems.filter((p) => {
+    const key = `${p.file}:${p.line}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 // --- validator helpers --------------------------------------------------------------------------
 
-function makeValidator<T>(
+/** A validator of its own kind: `parse` throws an Error saying what is wrong. */
+export function makeValidator<T>(
   opts: VarOptions<T>,
   expected: string,
   parse: (raw: string) => T,
@@ -368,4 +474,63 @@ export function imageTag<O extends VarOptions<string>>(opts: O): Typed<string, O
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(raw)) fail(`expected ${expected}`)
     return raw
   }) as Typed<string, O>
+}
+
+/** A host name or an IP address (no scheme, no port, no path), e.g. 203.0.113.7 or host.example.com. */
+export function hostAddress<O extends VarOptions<string>>(opts: O): Typed<string, O> {
+  const expected = 'a host name or IP address, e.g. 203.0.113.7 (no http://, no port, no path)'
+  return makeValidator<string>(opts, expected, (raw) => {
+    const v = raw.trim()
+    if (isIP(v.replace(/^\[|\]$/g, '')) === 0 && !isHostName(v)) fail(`expected ${expected}`)
+    return v
+  }) as Typed<string, O>
+}
+
+export interface CidrOptions extends VarOptions<string> {
+  /** The shortest prefix allowed (e.g. 8: nothing wider than a /8). */
+  minPrefix?: number
+}
+
+/** An IPv4 CIDR block, e.g. 203.0.113.7/32. */
+export function cidr<O extends CidrOptions>(opts: O): Typed<string, O> {
+  const expected = 'an IPv4 CIDR like 203.0.113.7/32'
+  const min = opts.minPrefix ?? 0
+  return makeValidator<string>(opts, expected, (raw) => {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(raw.trim())
+    if (!m || isIP(m[1] ?? '') !== 4 || Number(m[2]) > 32) return fail(`expected ${expected}`)
+    const prefix = Number(m[2])
+    if (prefix < min)
+      fail(prefix === 0 ? 'opens it to the whole internet' : `opens it to ${2 ** (32 - prefix)} addresses (at most a /${min} is allowed)`)
+    return raw.trim()
+  }) as Typed<string, O>
+}
+
+/** An image reference: [registry[:port]/]name[:tag][@sha256:digest], the name in lowercase. */
+export function imageRef<O extends VarOptions<string>>(opts: O, keywords: readonly string[] = []): Typed<string, O> {
+  const expected = `${keywords.length > 0 ? `${keywords.join(', ')} or ` : ''}an image like debian:trixie-slim (lowercase name, optional registry/ and :tag)`
+  const name = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+  const re = new RegExp(`^(?:[a-zA-Z0-9.-]+(?::\\d+)?/)?${name}(?:/${name})*(?::[\\w][\\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`)
+  return makeValidator<string>(opts, expected, (raw) => {
+    if (keywords.includes(raw)) return raw
+    // A first part without . or : is not a registry host: it must be lowercase like any name part.
+    const first = raw.split('/')[0] ?? ''
+    const hasRegistry = raw.includes('/') && /[.:]|^localhost$/.test(first)
+    if (!re.test(raw) || (!hasRegistry && /[A-Z]/.test(first))) fail(`expected ${expected}`)
+    return raw
+  }) as Typed<string, O>
+}
+
+/**
+ * `v` with one more check on the raw value (e.g. a value a .env file cannot hold, a placeholder
+ * that production refuses). `check` returns what is wrong, or null.
+ */
+export function refine<T>(v: Validator<T>, check: (raw: string) => string | null): Validator<T> {
+  return {
+    ...v,
+    parse(raw: string) {
+      const problem = check(raw)
+      if (problem !== null) fail(problem)
+      return v.parse(raw)
+    },
+  }
 }

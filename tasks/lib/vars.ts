@@ -1,7 +1,74 @@
-// The project's variables (see .env.example), as env.ts specs. Tasks combine the groups they need.
-import { awsRegion, bool, bucketName, hostList, imageName, imageTag, int, ipAddress, oneOf, port, str, url } from './env.ts'
+// The project's settings model: every variable (see .env.example) as an env.ts spec, with all of
+// its rules: format, allowed values, pairs that go together (rules), values production refuses.
+// Tasks combine the groups they need and check them all at once, before anything happens.
+import { homedir } from 'node:os'
+import {
+  awsRegion,
+  bool,
+  bucketName,
+  cidr,
+  hostAddress,
+  hostList,
+  imageName,
+  imageRef,
+  imageTag,
+  int,
+  ipAddress,
+  makeValidator,
+  port,
+  refine,
+  str,
+  url,
+  type RawEnv,
+  type Rule,
+  type Spec,
+  type Validator,
+} from './env.ts'
+import { inspectKeyFile, keyFilePath } from './sshkey.ts'
 
-export const djangoVars = {
+/**
+ * Marks the secrets that `npm run up:local` generates for this checkout (and the fixed ones of
+ * earlier versions): fine on 127.0.0.1, refused by everything that deploys.
+ */
+export const LOCAL_ONLY_PREFIX = 'local-only-'
+
+/**
+ * Every stack variable ends up in a .env file (here for Compose, and on the host), written in
+ * single quotes so that nothing in it is interpolated: a value such a file cannot hold exactly is
+ * refused up front.
+ */
+function envFileSafe(raw: string): string | null {
+  if (/['\n\r\0]/.test(raw) || raw.endsWith('\\'))
+    return 'contains a single quote, a line break or a trailing backslash, which a .env file cannot hold exactly'
+  return null
+}
+
+/** `spec` with envFileSafe on each variable. */
+function fileSafe<S extends Spec>(spec: S): S {
+  return Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, refine(v, envFileSafe)])) as S
+}
+
+/** `spec` with each variable refusing the local-only values of up:local (for what deploys). */
+export function productionOnly<S extends Spec>(spec: S): S {
+  const notLocal = (raw: string) =>
+    raw.startsWith(LOCAL_ONLY_PREFIX) ? `is a local-only value of npm run up:local; production needs its own secret` : null
+  return Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, v.secret ? refine(v, notLocal) : v])) as S
+}
+
+const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const
+
+/** A Python log level name, any case (the Django settings accept the same); passed on in upper case. */
+function logLevel(opts: { desc: string; example: string; default: (typeof LOG_LEVELS)[number] }): Validator<(typeof LOG_LEVELS)[number]> {
+  const expected = `one of ${LOG_LEVELS.join(', ')}`
+  return makeValidator(opts, expected, (raw) => {
+    // ASCII first: 'ınfo'.toUpperCase() is 'INFO' too.
+    const v = raw.trim().toUpperCase() as (typeof LOG_LEVELS)[number]
+    if (!/^[A-Za-z]+$/.test(raw.trim()) || !LOG_LEVELS.includes(v)) throw new Error(`expected ${expected}`)
+    return v
+  })
+}
+
+export const djangoVars = fileSafe({
   DJANGO_SECRET_KEY: str({
     desc: 'secret key for signing sessions (50+ random characters)',
     example: "<output of: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'>",
@@ -12,22 +79,18 @@ export const djangoVars = {
     desc: 'host names the site answers to, comma-separated',
     example: 'localhost,127.0.0.1',
   }),
-  DJANGO_LOG_LEVEL: oneOf(['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const, {
-    desc: "log level of Django's stdout logging",
-    example: 'INFO',
-    default: 'INFO',
-  }),
+  DJANGO_LOG_LEVEL: logLevel({ desc: "log level of Django's stdout logging", example: 'INFO', default: 'INFO' }),
   DJANGO_CACHE_TIMEOUT: int({ desc: 'seconds pages stay cached', example: '60', default: 60, min: 0, max: 86400 }),
   DJANGO_SECURE_SSL: bool({
     desc: 'true only when TLS terminates in front of the site (HTTPS redirect, HSTS, secure cookies)',
     example: 'false',
     default: false,
   }),
-}
+})
 
 const DB_IDENT = { pattern: /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, patternDesc: 'letters, digits and _ (not starting with a digit, at most 63)' }
 
-export const dbVars = {
+export const dbVars = fileSafe({
   DJANGO_DB_NAME: str({ desc: "the application's database", example: 'mymdb', default: 'mymdb', ...DB_IDENT }),
   DJANGO_DB_USER: str({ desc: "the application's database role", example: 'mymdb', default: 'mymdb', ...DB_IDENT }),
   DJANGO_DB_PASSWORD: str({
@@ -40,9 +103,9 @@ export const dbVars = {
     example: '<output of: openssl rand -hex 24>',
     secret: true,
   }),
-}
+})
 
-export const uploadVars = {
+export const uploadVars = fileSafe({
   DJANGO_UPLOAD_S3_BUCKET: bucketName({
     desc: 'S3 bucket for uploads (empty: the local media volume)',
     example: 'mymdb-uploads',
@@ -65,31 +128,28 @@ export const uploadVars = {
     optional: true,
     secret: true,
   }),
-}
+})
 
-export const serverVars = {
+export const serverVars = fileSafe({
   UWSGI_PROCESSES: int({ desc: 'uWSGI worker processes', example: '2', default: 2, min: 1, max: 64 }),
   UWSGI_THREADS: int({ desc: 'threads per uWSGI process', example: '4', default: 4, min: 1, max: 64 }),
   WEB_BIND: ipAddress({ desc: 'host address the site is published on', example: '127.0.0.1', default: '127.0.0.1' }),
   WEB_PORT: port({ desc: 'host port the site is published on', example: '8080', default: 8080 }),
-}
+})
 
 export const BASE_IMAGE_MODES = ['auto', 'pull', 'bootstrap'] as const
 
-export const imageVars = {
+export const imageVars = fileSafe({
   MYMDB_WEB_IMAGE: imageName({ desc: 'name of the web image', example: 'mymdb-web', default: 'mymdb-web' }),
   MYMDB_DB_IMAGE: imageName({ desc: 'name of the db image', example: 'mymdb-db', default: 'mymdb-db' }),
   MYMDB_TAG: imageTag({ desc: 'image tag Compose runs', example: 'latest', default: 'latest' }),
-  MYMDB_BASE_IMAGE: str({
-    desc: 'base image of both Dockerfiles: auto, pull, bootstrap, or an image tag',
-    example: 'auto',
-    default: 'auto',
-    pattern: /^(auto|pull|bootstrap|[A-Za-z0-9][A-Za-z0-9._/:@-]*)$/,
-    patternDesc: 'auto, pull, bootstrap or an image reference like debian:trixie-slim',
-  }),
-}
+  MYMDB_BASE_IMAGE: imageRef(
+    { desc: 'base image of both Dockerfiles: auto, pull, bootstrap, or an image', example: 'auto', default: 'auto' },
+    BASE_IMAGE_MODES,
+  ),
+})
 
-export const composeVars = {
+export const composeVars = fileSafe({
   COMPOSE_PROJECT_NAME: str({
     desc: 'Compose project name (containers, network and volumes are prefixed with it)',
     example: 'mymdb',
@@ -97,7 +157,7 @@ export const composeVars = {
     pattern: /^[a-z0-9][a-z0-9_-]*$/,
     patternDesc: 'lowercase letters, digits, _ and - (starting with a letter or digit)',
   }),
-}
+})
 
 /** Everything the stack (docker-compose.yml) needs to run. */
 export const stackVars = {
@@ -110,6 +170,23 @@ export const stackVars = {
 }
 
 // --- AWS deploy (npm run deploy:aws and its steps) -----------------------------------------
+
+/** The Project tag of everything the deploy creates. */
+export const PROJECT_TAG = 'mymdb'
+
+/** The tags every resource of a stage carries; steps find existing resources by them. */
+export function stageTags(stage: string): { Key: string; Value: string }[] {
+  return [
+    { Key: 'Project', Value: PROJECT_TAG },
+    { Key: 'Stage', Value: stage },
+  ]
+}
+
+/** Base name of a stage's resources: `mymdb-<stage>`. */
+export function stageName(stage: string): string {
+  return `${PROJECT_TAG}-${stage}`
+}
+
 
 export const awsVars = {
   AWS_REGION: awsRegion({ desc: 'AWS region to deploy to', example: 'us-west-2' }),
@@ -130,23 +207,93 @@ export const bucketVars = {
   }),
 }
 
+export type Registry =
+  | { kind: 'ecr' }
+  | { kind: 'dockerhub'; namespace: string }
+  | { kind: 'generic'; host: string; path: string }
+
+const REGISTRY_FIX = 'use ecr, docker.io/<user> (your Docker Hub user), or <host[:port]>[/path]'
+
+/** Reads MYMDB_REGISTRY (pure). Throws an Error for a value that names no registry. */
+export function parseRegistry(value: string): Registry {
+  const v = value.trim().replace(/\/+$/, '')
+  if (v === 'ecr') return { kind: 'ecr' }
+  const hub = /^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)(?:\/([a-z0-9]+(?:[._-][a-z0-9]+)*))?$/.exec(v)
+  if (hub?.[1]) return { kind: 'dockerhub', namespace: hub[1] }
+  if (hub) throw new Error(`Docker Hub needs your user: docker.io/<user>`)
+  const generic = /^((?:[a-zA-Z0-9-]+\.)*[a-zA-Z0-9-]+(?::\d{1,5})?)((?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)$/.exec(v)
+  if (generic?.[1] && (generic[1].includes('.') || generic[1].includes(':') || generic[1] === 'localhost'))
+    return { kind: 'generic', host: generic[1], path: (generic[2] ?? '').replace(/^\//, '') }
+  if (/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(v)) throw new Error(`names no registry (a user name alone? for Docker Hub: docker.io/${v}); ${REGISTRY_FIX}`)
+  throw new Error(`names no registry; ${REGISTRY_FIX}`)
+}
+
+/** The name of a local image on a registry: `<prefix>/<image name without registry or path>`. */
+export function registryImage(prefix: string, localImage: string): string {
+  return `${prefix.replace(/\/+$/, '')}/${localImage.split('/').pop()}`
+}
+
 export const registryVars = {
-  MYMDB_REGISTRY: str({
-    desc: 'where images are pushed: ecr (Amazon ECR of this account), docker.io/<user>, or <host[:port]>[/path]',
-    example: 'ecr',
-  }),
+  MYMDB_REGISTRY: makeValidator<string>(
+    {
+      desc: 'where images are pushed: ecr (Amazon ECR of this account), docker.io/<user>, or <host[:port]>[/path]',
+      example: 'ecr',
+    },
+    'ecr, docker.io/<user>, or <host[:port]>[/path]',
+    (raw) => {
+      parseRegistry(raw)
+      return raw.trim().replace(/\/+$/, '')
+    },
+  ),
   MYMDB_REGISTRY_USERNAME: str({ desc: 'registry user (Docker Hub or another registry; not for ecr)', example: 'yourname', optional: true }),
   MYMDB_REGISTRY_PASSWORD: str({ desc: 'registry password or access token (not for ecr)', example: '<token>', optional: true, secret: true }),
 }
 
+type RegistryValues = { MYMDB_REGISTRY: string; MYMDB_REGISTRY_USERNAME?: string; MYMDB_REGISTRY_PASSWORD?: string }
+
+/** The registry login: both or neither; none with ecr (its login comes from the AWS credentials). */
+export const registryRules: Rule<RegistryValues>[] = [
+  {
+    names: ['MYMDB_REGISTRY_USERNAME', 'MYMDB_REGISTRY'],
+    check: (v) =>
+      v.MYMDB_REGISTRY === 'ecr' && v.MYMDB_REGISTRY_USERNAME !== undefined
+        ? 'is not used with MYMDB_REGISTRY=ecr (the login comes from your AWS credentials): remove it'
+        : null,
+  },
+  {
+    names: ['MYMDB_REGISTRY_PASSWORD', 'MYMDB_REGISTRY_USERNAME'],
+    check: (v) =>
+      v.MYMDB_REGISTRY_USERNAME !== undefined && v.MYMDB_REGISTRY_PASSWORD === undefined
+        ? 'is needed with MYMDB_REGISTRY_USERNAME: set both (or neither, after docker login)'
+        : null,
+  },
+  {
+    names: ['MYMDB_REGISTRY_USERNAME', 'MYMDB_REGISTRY_PASSWORD'],
+    check: (v) =>
+      v.MYMDB_REGISTRY !== 'ecr' && v.MYMDB_REGISTRY_USERNAME === undefined && v.MYMDB_REGISTRY_PASSWORD !== undefined
+        ? 'is needed with MYMDB_REGISTRY_PASSWORD: set both (or neither)'
+        : null,
+  },
+]
+
+// Sizes EC2 has; families: letters, a generation digit, options (t3, t3a, m7i-flex, c6in, u-6tb1).
+const INSTANCE_TYPE = /^([a-z]+(?:-[a-z0-9]+)?\d[a-z0-9]*(?:-[a-z0-9]+)?)\.(nano|micro|small|medium|large|xlarge|[1-9]\d*xlarge|metal(?:-\d+xl)?)$/
+// Graviton (arm64) families: a "g" among the option letters after the generation (t4g, m7gd, c6gn), or a1.
+const ARM_FAMILY = /^(a1|[a-z]+\d+[a-z]*g[a-z]*)$/
+
+/** An EC2 instance type of a family and size that exist, for amd64 (the images are built here for amd64). */
+function instanceType(opts: { desc: string; example: string; default: string }): Validator<string> {
+  const expected = 'an EC2 instance type like t3.micro'
+  return makeValidator(opts, expected, (raw) => {
+    const m = INSTANCE_TYPE.exec(raw.trim())
+    if (!m) throw new Error(`expected ${expected} (a family like t3, m7i and a size like micro, large, 2xlarge)`)
+    if (ARM_FAMILY.test(m[1] ?? '')) throw new Error('is an arm64 (Graviton) type, but the images are built for amd64: use e.g. t3.micro or t3a.small')
+    return raw.trim()
+  })
+}
+
 export const hostVars = {
-  MYMDB_INSTANCE_TYPE: str({
-    desc: 'EC2 instance type of the host',
-    example: 't3.micro',
-    default: 't3.micro',
-    pattern: /^[a-z][a-z0-9-]*\.[a-z0-9]+$/,
-    patternDesc: 'an instance type like t3.micro',
-  }),
+  MYMDB_INSTANCE_TYPE: instanceType({ desc: 'EC2 instance type of the host', example: 't3.micro', default: 't3.micro' }),
   MYMDB_AMI_SSM_PARAMETER: str({
     desc: 'public SSM parameter naming the AMI of the host (Debian 13 by default)',
     example: '/aws/service/debian/release/13/latest/amd64',
@@ -157,8 +304,41 @@ export const hostVars = {
   MYMDB_AMI_ID: str({ desc: 'AMI of the host, instead of the SSM lookup', example: 'ami-0123456789abcdef0', optional: true, pattern: /^ami-[0-9a-f]{8,17}$/, patternDesc: 'ami- and 8 to 17 hex digits' }),
   MYMDB_SSH_USER: str({ desc: 'login user of the AMI', example: 'admin', default: 'admin', pattern: /^[a-z_][a-z0-9_-]{0,31}$/, patternDesc: 'a Unix user name' }),
   MYMDB_SSH_KEY_FILE: str({ desc: 'private key for SSH to the host (created with the key pair when the file does not exist; default ~/.ssh/mymdb-<stage>.pem)', example: '~/.ssh/mymdb-production.pem', optional: true }),
-  MYMDB_SSH_CIDR: str({ desc: 'who may SSH to the host (default: your current public IP /32)', example: '203.0.113.7/32', optional: true, pattern: /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/(3[0-2]|[12]?\d)$/, patternDesc: 'an IPv4 CIDR like 203.0.113.7/32' }),
-  MYMDB_HOST_ADDRESS: str({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig)', example: '127.0.0.1', optional: true, pattern: /^[A-Za-z0-9][A-Za-z0-9.:-]*$/, patternDesc: 'a host name or IP address' }),
+  MYMDB_SSH_CIDR: cidr({ desc: 'who may SSH to the host (default: your current public IP /32)', example: '203.0.113.7/32', optional: true, minPrefix: 8 }),
+  MYMDB_HOST_ADDRESS: hostAddress({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig)', example: '127.0.0.1', optional: true }),
   MYMDB_HOST_SSH_PORT: port({ desc: 'SSH port of the host', example: '22', default: 22 }),
   MYMDB_HOST_HTTP_PORT: port({ desc: 'HTTP port the site is checked on', example: '80', default: 80 }),
+}
+
+type KeyValues = { MYMDB_SSH_KEY_FILE?: string; MYMDB_STAGE: string }
+
+/** The private key file of a stage's host: MYMDB_SSH_KEY_FILE, or ~/.ssh/mymdb-<stage>.pem under HOME. */
+export function sshKeyPath(v: KeyValues, raw: RawEnv): string {
+  return keyFilePath(v.MYMDB_SSH_KEY_FILE, v.MYMDB_STAGE, raw.HOME || homedir())
+}
+
+/** The key file, when it exists, is an unencrypted private key (not the .pub, not a certificate). */
+export const sshKeyRule: Rule<KeyValues> = {
+  names: ['MYMDB_SSH_KEY_FILE', 'MYMDB_STAGE'],
+  check: (v, raw) => {
+    try {
+      inspectKeyFile(sshKeyPath(v, raw))
+      return null
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e)
+    }
+  },
+}
+
+/** The key file must exist (for the steps that only use it: the start over SSH, stop, ssh). */
+export const sshKeyExistsRule: Rule<KeyValues> = {
+  names: ['MYMDB_SSH_KEY_FILE', 'MYMDB_STAGE'],
+  check: (v, raw) => {
+    const path = sshKeyPath(v, raw)
+    try {
+      return inspectKeyFile(path).exists ? null : `${path} does not exist: run npm run host (it creates the key), or point MYMDB_SSH_KEY_FILE at your key`
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e)
+    }
+  },
 }

@@ -1,12 +1,15 @@
 // What we ship, checked with the field's own tools against the images `tests/prepare.ts` built:
 // shellcheck, nginx -t, docker compose config, manage.py check --deploy, the Django test suite.
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { $ } from 'zx'
-import { REPO } from './stack.ts'
+import { REPO, waitFor } from './stack.ts'
 
 const WEB = 'mymdb-web:latest'
+const DB = 'mymdb-db:latest'
 const sh = $({ cwd: REPO, nothrow: true, quiet: true })
 
 // Production-like settings for one-off containers of the web image (values are test-only).
@@ -55,12 +58,61 @@ describe('web image', () => {
     }
   })
 
+  test('carries only the scripts it runs, none of the host-side ones', async () => {
+    const r = await sh`docker run --rm --entrypoint ls ${WEB} /mymdb/scripts`
+    assert.equal(r.exitCode, 0, r.stderr)
+    const scripts = r.stdout.split('\n').filter(Boolean).sort()
+    assert.ok(!scripts.includes('install-docker.sh') && !scripts.includes('make-base-image.sh'), scripts.join(' '))
+    assert.deepEqual(scripts, ['collect_static.sh', 'install_packages.sh', 'render_nginx_conf.sh', 'wait_for_db.sh'])
+  })
+
   test('no secret in the image: no secret-looking variable in its config or history', async () => {
     const inspect = JSON.parse((await sh`docker image inspect ${WEB}`).stdout)[0]
     const env: string[] = inspect.Config.Env
     assert.ok(env.every((e) => !/SECRET|PASSWORD/.test(e.split('=')[0] ?? '')), env.join('\n'))
     const history = (await sh`docker history --no-trunc --format '{{.CreatedBy}}' ${WEB}`).stdout
     assert.doesNotMatch(history, /DJANGO_SECRET_KEY=|PASSWORD=/)
+  })
+})
+
+describe('db image', () => {
+  test('takes POSTGRES_PASSWORD and DJANGO_DB_PASSWORD from read-only *_FILE secrets', async () => {
+    // The entrypoint reads the files as root, then runs itself again as postgres: that second
+    // pass must not see VAR and VAR_FILE both set. The files end in a newline, as `echo` writes.
+    const name = `mymdb-dbfile-test-${process.pid}`
+    const dir = mkdtempSync(join(tmpdir(), 'mymdb-secrets-'))
+    writeFileSync(join(dir, 'postgres_password'), 'test-only-pg-file\n', { mode: 0o400 })
+    writeFileSync(join(dir, 'db_password'), 'test-only-db-file\n', { mode: 0o400 })
+    const psql = (user: string, password: string, db: string) =>
+      sh`docker exec -e PGPASSWORD=${password} ${name} psql --host=127.0.0.1 --username=${user} --dbname=${db} --no-psqlrc --tuples-only --no-align --command=${'select 1'}`
+    try {
+      const env = envFlags({
+        POSTGRES_PASSWORD_FILE: '/run/secrets/postgres_password', DJANGO_DB_PASSWORD_FILE: '/run/secrets/db_password',
+        DJANGO_DB_NAME: 'filedb', DJANGO_DB_USER: 'fileuser',
+      })
+      const run = await sh`docker run --detach --name ${name} --volume ${`${dir}:/run/secrets:ro`} ${env} ${DB}`
+      assert.equal(run.exitCode, 0, run.stderr)
+      let status = ''
+      // TCP, as the compose health check: during initialisation the server listens on its socket only.
+      await waitFor('pg_isready in the db container', 90, async () => {
+        status = (await sh`docker inspect --format ${'{{.State.Status}}'} ${name}`).stdout.trim()
+        if (status !== 'running') return true
+        return (await sh`docker exec ${name} pg_isready --host=127.0.0.1 --username=postgres --dbname=postgres`).exitCode === 0
+      })
+      assert.equal(status, 'running', `the db container stopped:\n${(await sh`docker logs ${name}`).stderr}`)
+
+      const app = await psql('fileuser', 'test-only-db-file', 'filedb')
+      assert.equal(app.exitCode, 0, app.stderr)
+      assert.equal(app.stdout.trim(), '1')
+      const superuser = await psql('postgres', 'test-only-pg-file', 'postgres')
+      assert.equal(superuser.exitCode, 0, superuser.stderr)
+      const wrong = await psql('fileuser', 'not-the-password', 'filedb')
+      assert.notEqual(wrong.exitCode, 0, 'a wrong password is refused (the check above means something)')
+      assert.match(wrong.stderr, /password authentication failed/)
+    } finally {
+      await sh`docker rm --force --volumes ${name}`
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

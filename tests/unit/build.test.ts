@@ -106,7 +106,7 @@ describe('build main()', () => {
       [[], { MYMDB_TAG: 'bad tag' }, /MYMDB_TAG="bad tag"/],
       [[], { MYMDB_WEB_IMAGE: 'Web' }, /Invalid:\n\s+MYMDB_WEB_IMAGE="Web"/],
       [['--only', 'nginx'], {}, /--only takes web or db, not "nginx"/],
-      [['--base', 'no good'], {}, /MYMDB_BASE_IMAGE="no good"/],
+      [['--base', 'no good'], {}, /--base "no good"/],
       [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
     ] as const) {
       const run = noDocker()

@@ -2,6 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import ssh2 from 'ssh2'
 import { createLog, type Log } from '../../tasks/lib/log.ts'
 import type { Deps } from '../../tasks/lib/main.ts'
 import { showCommand, type RunOptions, type RunResult, type Runner } from '../../tasks/lib/sh.ts'
@@ -77,6 +78,13 @@ export function tempDir(envFileText?: string): { dir: string; envFile: string } 
   const envFile = join(dir, '.env')
   if (envFileText !== undefined) writeFileSync(envFile, envFileText)
   return { dir, envFile }
+}
+
+/** A new OpenSSH ed25519 private key in a temporary directory (mode 0600); returns its path. */
+export function testKeyFile(): string {
+  const path = join(tempDir().dir, 'id_test')
+  writeFileSync(path, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 })
+  return path
 }
 
 /** Deps for a task's main: captured log, given runner, no .env (unless given), never interactive. */

@@ -11,8 +11,6 @@ import {
   findHost,
   flattenIngress,
   hostPolicies,
-  inspectKeyFile,
-  keyFilePath,
   keyPairAction,
   launchToken,
   main,
@@ -20,16 +18,15 @@ import {
   parsePolicyDocument,
   planHost,
   planIngress,
-  publicKeyViaNode,
   renderUserData,
   runInstancesInput,
   sameJson,
-  saveKeyFile,
   toIpPermissions,
   waitForTcp,
   type HostState,
   type LaunchSpec,
 } from '../../tasks/host.ts'
+import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
 import type { AwsClients } from '../../tasks/lib/aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { noDocker, tempDir, testDeps } from './fakes.ts'
@@ -43,8 +40,9 @@ const noAws = () => {
 
 const BASE_ENV = { AWS_REGION: 'us-west-2', DJANGO_UPLOAD_S3_BUCKET: 'mymdb-uploads-test', MYMDB_SSH_CIDR: '203.0.113.7/32' }
 
+/** An ed25519 private key in OpenSSH format (what EC2 hands out and the SSH client reads). */
 function ed25519Pem(): string {
-  return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  return ssh2.utils.generateKeyPairSync('ed25519').private
 }
 
 describe('host: pure parts', () => {
@@ -259,11 +257,21 @@ describe('host: key files', () => {
     const k = inspectKeyFile(ed, 'mymdb-qa')
     assert.ok(k.exists)
     assert.match(k.exists ? k.publicKey : '', /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/=]+ mymdb-qa$/)
-    // node:crypto and ssh2 agree on the public key (PKCS#1 RSA and OpenSSH-format keys go through ssh2)
+    // PEM (PKCS#1) RSA keys are read too
     const rsa = join(dir, 'rsa.pem')
     writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 })
     const r = inspectKeyFile(rsa)
     assert.match(r.exists ? r.publicKey : '', /^ssh-rsa AAAAB3NzaC1yc2E/)
+  })
+
+  it('a public key, or a PKCS#8 key the SSH client cannot use: ConfigError naming the fix', () => {
+    const { dir } = tempDir()
+    const pub = join(dir, 'id.pub')
+    writeFileSync(pub, `${ssh2.utils.generateKeyPairSync('ed25519').public} me@laptop\n`)
+    assert.throws(() => inspectKeyFile(pub), (e: Error & { exitCode?: number }) => e.exitCode === 2 && /is a public key: MYMDB_SSH_KEY_FILE must name the private key/.test(e.message))
+    const p8 = join(dir, 'p8.pem')
+    writeFileSync(p8, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    assert.throws(() => inspectKeyFile(p8), /is a PKCS#8 private key, which the SSH client cannot use: convert it to OpenSSH format with ssh-keygen -p/)
   })
 
   it('unreadable, not a key, or a directory: ConfigError (exit 2)', () => {
@@ -374,16 +382,6 @@ describe('host: main without AWS', () => {
   })
 })
 
-describe('host: public key derivation', () => {
-  it('node:crypto fallback matches ssh2 for RSA', () => {
-    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()
-    const k = ssh2.utils.parseKey(pem)
-    assert.ok(!(k instanceof Error) && !Array.isArray(k))
-    const viaSsh2 = `ssh-rsa ${(k as { getPublicSSH(): Buffer }).getPublicSSH().toString('base64')}`
-    assert.equal(publicKeyViaNode(pem), viaSsh2)
-    assert.equal(publicKeyViaNode('nope'), null)
-  })
-})
 
 /** Fake clients answering by command name; records what was sent. */
 function fakeClients(answers: Record<string, () => unknown>): AwsClients & { sent: string[] } {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { decodeEcrToken, main, parseRegistry, registryPrefix, remoteImage } from '../../tasks/push.ts'
+import { decodeEcrToken, main, registryPrefix } from '../../tasks/push.ts'
+import { parseRegistry, registryImage } from '../../tasks/lib/vars.ts'
 import { fakeRunner, noDocker, testDeps } from './fakes.ts'
 
 describe('parseRegistry', () => {
@@ -13,7 +14,7 @@ describe('parseRegistry', () => {
   })
   it('refuses values that name no registry, saying what is accepted', () => {
     for (const bad of ['ada', 'docker.io/', 'http://registry:5000', 'reg istry.io', 'docker.io/Ada']) {
-      assert.throws(() => parseRegistry(bad), /names no registry: use ecr, docker\.io\/<user>/, bad)
+      assert.throws(() => parseRegistry(bad), /names no registry|Docker Hub needs your user/, bad)
     }
   })
 })
@@ -24,8 +25,8 @@ describe('image names', () => {
     assert.deepEqual(registryPrefix({ kind: 'generic', host: 'r.example:5000', path: 'team' }), { loginHost: 'r.example:5000', prefix: 'r.example:5000/team' })
     const ecr = '123456789012.dkr.ecr.us-west-2.amazonaws.com'
     assert.deepEqual(registryPrefix({ kind: 'ecr' }, ecr), { loginHost: ecr, prefix: ecr })
-    assert.equal(remoteImage('127.0.0.1:5000', 'mymdb-web'), '127.0.0.1:5000/mymdb-web')
-    assert.equal(remoteImage('docker.io/ada', 'local/mymdb-db'), 'docker.io/ada/mymdb-db')
+    assert.equal(registryImage('127.0.0.1:5000', 'mymdb-web'), '127.0.0.1:5000/mymdb-web')
+    assert.equal(registryImage('docker.io/ada', 'local/mymdb-db'), 'docker.io/ada/mymdb-db')
   })
   it('decodes the ECR login token', () => {
     const token = Buffer.from('AWS:secret:with:colons').toString('base64')

@@ -13,11 +13,11 @@ import {
   waitFor200,
   type HttpGet,
 } from '../../tasks/remote-up.ts'
-import { fakeRemote, noDocker, testDeps, type FakeRemote } from './fakes.ts'
+import { fakeRemote, noDocker, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
 
 const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
 
-const ENV = {
+const ENV_PLAN = {
   MYMDB_HOST_ADDRESS: '127.0.0.1',
   MYMDB_HOST_SSH_PORT: '2222',
   MYMDB_HOST_HTTP_PORT: '8081',
@@ -29,6 +29,7 @@ const ENV = {
   POSTGRES_PASSWORD: 'pg-pw',
   DJANGO_ALLOWED_HOSTS: 'mymdb.example.com,203.0.113.7',
 }
+const ENV = ENV_PLAN
 
 /** Parses the .env the way Compose reads single-quoted values (literal up to the closing quote). */
 function parseEnvFile(text: string): Record<string, string> {
@@ -104,7 +105,7 @@ describe('productionEnvFile', () => {
   it('refuses values the .env format cannot hold exactly', () => {
     for (const bad of ["it's", 'a\nb', 'a\rb', 'trailing\\'])
       assert.throws(() => envFileValue('DJANGO_DB_PASSWORD', bad), (e: unknown) => e instanceof ConfigError && /DJANGO_DB_PASSWORD/.test(e.message))
-    assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "o'brien" }), ConfigError)
+    assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "o'brien" }), (e: unknown) => e instanceof EnvError && /POSTGRES_PASSWORD=.* - contains a single quote/.test(e.message))
   })
   it('refuses to write a file without a required value', () => {
     assert.throws(() => productionEnvFile({ WEB_BIND: '0.0.0.0' }), (e: unknown) => e instanceof ConfigError && /DJANGO_SECRET_KEY/.test(e.message))
@@ -123,7 +124,7 @@ describe('planRemoteUp', () => {
   })
   it('needs a host address (env or --address)', () => {
     const { MYMDB_HOST_ADDRESS: _a, ...rest } = ENV
-    assert.throws(() => planRemoteUp(rest), (e: unknown) => e instanceof ConfigError && /MYMDB_HOST_ADDRESS/.test(e.message))
+    assert.throws(() => planRemoteUp(rest), (e: unknown) => e instanceof EnvError && /MYMDB_HOST_ADDRESS/.test(e.message))
     assert.equal(planRemoteUp(rest, { address: '198.51.100.2' }).address, '198.51.100.2')
   })
   it('images, ports, key file and the check host', () => {
@@ -142,9 +143,17 @@ describe('planRemoteUp', () => {
     assert.equal(planRemoteUp({ ...ENV, MYMDB_SSH_KEY_FILE: '~/k.pem', HOME: '/home/u' }).keyFile, '/home/u/k.pem')
   })
   it('registry: an address, not ecr; login needs both user and password', () => {
-    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'ecr' }), ConfigError)
-    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'bad registry' }), ConfigError)
-    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY_USERNAME: 'me' }), ConfigError)
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'ecr' }), /MYMDB_REGISTRY="ecr" - ecr: this step needs the registry address/)
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'bad registry' }), /MYMDB_REGISTRY="bad registry" - names no registry/)
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY_USERNAME: 'me' }), /MYMDB_REGISTRY_PASSWORD=\(not set\) - is needed with MYMDB_REGISTRY_USERNAME/)
+    // custom image names: the host pulls what push pushed (<registry>/<last part of the name>)
+    const custom = planRemoteUp({ ...ENV, MYMDB_WEB_IMAGE: 'team/movies-web', MYMDB_DB_IMAGE: 'movies-db' })
+    assert.deepEqual(custom.images, { web: '127.0.0.1:5000/movies-web:abc123', db: '127.0.0.1:5000/movies-db:abc123' })
+    // an --address is checked like MYMDB_HOST_ADDRESS, and the problem names the option
+    assert.throws(() => planRemoteUp(ENV, { address: 'https://203.0.113.7', addressFromOption: true }), /--address "https:\/\/203\.0\.113\.7" - expected a host name or IP address/)
+    // production refuses up:local's secrets and values a .env cannot hold
+    assert.throws(() => planRemoteUp({ ...ENV, DJANGO_DB_PASSWORD: 'local-only-db-password' }), /DJANGO_DB_PASSWORD=\(hidden, 22 characters\) - is a local-only value of npm run up:local/)
+    assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "it's-a-secret" }), /POSTGRES_PASSWORD=\(hidden, 13 characters\) - contains a single quote/)
     const p = planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'docker.io/me/', MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok' })
     assert.equal(p.images.web, 'docker.io/me/mymdb-web:abc123')
     assert.deepEqual(p.login, { username: 'me', password: 'tok' })
@@ -157,6 +166,8 @@ describe('planRemoteUp', () => {
 })
 
 describe('remote-up main()', () => {
+  // main() checks that the key file is a private key before it connects
+  const ENV = { ...ENV_PLAN, MYMDB_SSH_KEY_FILE: testKeyFile() }
   it('--help connects to nothing', async () => {
     const d = deps(undefined)
     assert.equal(await main(['--help'], {}, d), 0)

@@ -40,6 +40,7 @@ print(json.dumps({
     "X_FRAME_OPTIONS": s.X_FRAME_OPTIONS,
     "SECURE_CONTENT_TYPE_NOSNIFF": s.SECURE_CONTENT_TYPE_NOSNIFF,
     "LOG_LEVEL": s.LOGGING["root"]["level"],
+    "DJANGO_LOGGER_LEVEL": s.LOGGING["loggers"]["django"]["level"],
     "LOG_HANDLER": s.LOGGING["handlers"]["stdout"]["class"],
     "STATIC_ROOT": str(s.STATIC_ROOT),
     "MEDIA_ROOT": str(s.MEDIA_ROOT),
@@ -139,6 +140,49 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertEqual(loaded["CACHE_MIDDLEWARE_SECONDS"], 300)
         self.assertEqual(loaded["DATABASES"]["default"]["PORT"], "6543")
         self.assertEqual(loaded["LOG_LEVEL"], "WARNING")
+
+    def test_log_level_is_one_of_five_names_in_any_letter_case(self):
+        # The same rule as the tasks' checker (tasks/lib/vars.ts): DEBUG, INFO, WARNING, ERROR,
+        # CRITICAL in any letter case, passed on upper-cased; blank means INFO.
+        for raw, level in (
+            ("warning", "WARNING"),
+            ("CRITICAL", "CRITICAL"),
+            ("Debug", "DEBUG"),
+            (" error ", "ERROR"),
+            ("  ", "INFO"),
+        ):
+            with self.subTest(DJANGO_LOG_LEVEL=raw):
+                loaded = self.load(DJANGO_LOG_LEVEL=raw)
+                self.assertEqual((loaded["LOG_LEVEL"], loaded["DJANGO_LOGGER_LEVEL"]), (level, level))
+
+    def test_other_log_levels_are_refused_naming_the_variable(self):
+        # WARN and FATAL are names Python's logging knows, but not ones the checker accepts; the
+        # dotless "ı" upper-cases to "I" in Python (and JavaScript), so it must not pass as INFO.
+        for raw in ("LOUD", "loud", "warn", "FATAL", "ınfo", "crıtıcal"):
+            with self.subTest(DJANGO_LOG_LEVEL=raw):
+                stderr = self.fail_with(clean_env(**{**REQUIRED, "DJANGO_LOG_LEVEL": raw}))
+                self.assertIn("DJANGO_LOG_LEVEL (must be DEBUG, INFO, WARNING, ERROR or CRITICAL", stderr)
+                if raw.isascii():
+                    self.assertIn(f"got {raw!r}", stderr)  # what was given, not its upper case
+                for name in REQUIRED:
+                    self.assertNotIn(name, stderr)
+
+    def test_common_settings_log_level_blank_or_invalid_means_info(self):
+        # Development settings do not validate: a value logging cannot use falls back to INFO
+        # instead of failing deep inside logging.config at start.
+        code = "import config.common_settings as s; print(s.LOGGING['root']['level'])"
+        for raw, level in (("warning", "WARNING"), ("  ", "INFO"), ("LOUD", "INFO")):
+            with self.subTest(DJANGO_LOG_LEVEL=raw):
+                result = subprocess.run(
+                    [sys.executable, "-c", code],
+                    cwd=settings.BASE_DIR,
+                    env=clean_env(DJANGO_LOG_LEVEL=raw),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(result.stdout.strip(), level)
 
     def test_paths_from_environment(self):
         loaded = self.load(DJANGO_STATIC_ROOT="/srv/static", DJANGO_MEDIA_ROOT="/srv/media")
