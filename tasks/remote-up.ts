@@ -3,13 +3,16 @@
 // docker-compose.yml and a production .env, pulls, `compose up --wait`, checks the migrations,
 // loads the sample catalogue into an empty database and checks the site over HTTP.
 import http from 'node:http'
+import { hostname, userInfo } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { formatDuration, stripControls } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { checkRemote, openRemote, showRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
+import { homeRelative, retryUntil, runChecked, showCommand } from './lib/sh.ts'
+import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
+import { hostStack, REMOTE_DIR, showStackCommand, stackCommands, startStack } from './lib/stack.ts'
 import { awsVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryImage, registryRules, registryVars, serverVars, sshKeyExistsRule, sshKeyPath, uploadVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
@@ -50,9 +53,6 @@ export const CLI = {
   },
 } as const
 
-/** Where the files go on the host (relative to the login user's home). */
-export const REMOTE_DIR = '~/mymdb'
-export const WAIT_TIMEOUT_SECONDS = 180
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
 export const DOCKER_WAIT_SECONDS = 300
 
@@ -257,22 +257,16 @@ export function registryHost(registry: string): string {
   return registry.split('/')[0] ?? registry
 }
 
-/** `docker compose ...` in ~/mymdb on the host. */
-export function compose(...args: string[]): string[] {
-  return ['docker', 'compose', ...args]
-}
-
 /** The remote commands of a run, in order (for --dry-run and the tests). */
 export function remoteSteps(plan: RemoteUpPlan): string[] {
+  const stack = hostStack({ where: 'the host', run: async () => Promise.reject(new Error('a plan runs nothing')) })
   const steps = ['docker info; docker compose version', `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)`]
-  if (plan.login) steps.push(showRemote(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
+  if (plan.login) steps.push(showCommand(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
   steps.push(
-    ...[
-      compose('pull', '--quiet'),
-      compose('up', '--detach', '--wait', '--wait-timeout', String(WAIT_TIMEOUT_SECONDS)),
-      compose('exec', '-T', 'web', 'python3', 'manage.py', 'migrate', '--check'),
-      compose('exec', '-T', 'web', 'python3', 'manage.py', 'load_sample_catalogue', '--if-empty'),
-    ].map((c) => showRemote(c, REMOTE_DIR)),
+    ...[stack.compose('pull', '--quiet'), stackCommands.up(stack), stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) =>
+      showStackCommand(stack, c),
+    ),
+    `append a line to ${DEPLOY_LOG} (when, who, which images)`,
   )
   return steps
 }
@@ -305,22 +299,19 @@ export const httpGet: HttpGet = (url, hostHeader) =>
 
 /** Polls `url` until it answers 200, for up to `seconds`. Throws UserError with the last answer. */
 export async function waitFor200(get: HttpGet, url: string, hostHeader: string, seconds: number, pauseMs = 2_000): Promise<HttpReply> {
-  const deadline = Date.now() + seconds * 1000
-  let last = ''
-  for (;;) {
-    try {
+  return retryUntil(
+    Math.max(1, Math.ceil((seconds * 1000) / Math.max(pauseMs, 50))),
+    pauseMs,
+    async () => {
       const r = await get(url, hostHeader)
       if (r.status === 200) return r
-      last = `HTTP ${r.status}: ${r.body.slice(0, 200).trim()}`
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e)
-    }
-    if (Date.now() >= deadline)
-      throw new UserError(
+      throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 200).trim()}`)
+    },
+    (last) =>
+      new UserError(
         `the site does not answer ${url} (Host: ${hostHeader}) with 200 within ${seconds} s; last: ${last}. Is the port open to you (security group), and does DJANGO_ALLOWED_HOSTS hold ${hostHeader}?`,
-      )
-    await new Promise((r) => setTimeout(r, pauseMs))
-  }
+      ),
+  )
 }
 
 // --- apply --------------------------------------------------------------------------------
@@ -336,28 +327,34 @@ export interface RemoteUpDeps extends Partial<Deps> {
   pollSeconds?: number
 }
 
+/** Waits until Docker and Compose v2 answer on the host (its user-data may still be installing them). */
 async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): Promise<void> {
-  const start = Date.now()
   let told = false
-  for (;;) {
-    const r = await remote.exec('docker info --format "{{.ServerVersion}}" && docker compose version --short')
-    if (r.code === 0) return
-    if (Date.now() - start > DOCKER_WAIT_SECONDS * 1000)
-      throw new UserError(
-        `Docker or Compose v2 is not working on the host after ${DOCKER_WAIT_SECONDS} s (its user-data runs scripts/install-docker.sh; see /var/log/cloud-init-output.log there): ${stripControls(r.stderr).trim().split('\n').slice(-3).join(' ')}`,
-      )
-    if (!told) deps.log.info('[remote] waiting for Docker on the host (the host may still be installing it)')
-    told = true
-    await new Promise((res) => setTimeout(res, pollSeconds * 1000))
-  }
+  const times = Math.max(1, Math.ceil(DOCKER_WAIT_SECONDS / Math.max(pollSeconds, 0.05)))
+  await retryUntil(
+    times,
+    pollSeconds * 1000,
+    async () => {
+      const r = await remote.run(['sh', '-c', 'docker info --format "{{.ServerVersion}}" && docker compose version --short'])
+      if (r.ok) return true
+      if (!told) deps.log.info('[remote] waiting for Docker on the host (the host may still be installing it)')
+      told = true
+      throw new Error(stripControls(r.stderr).trim().split('\n').slice(-3).join(' '))
+    },
+    (last) =>
+      new UserError(
+        `Docker or Compose v2 is not working on the host after ${DOCKER_WAIT_SECONDS} s (its user-data runs scripts/install-docker.sh; see /var/log/cloud-init-output.log there): ${last}`,
+      ),
+  )
 }
 
-async function showDiagnostics(remote: Remote, deps: Deps): Promise<void> {
-  for (const cmd of [compose('ps', '--all'), compose('logs', '--no-color', '--tail', '40')]) {
-    const r = await remote.exec(cmd, { cwd: REMOTE_DIR })
-    deps.log.detail(`$ ${showRemote(cmd, REMOTE_DIR)}`)
-    deps.log.detail(stripControls(r.stdout + r.stderr).trimEnd())
-  }
+/** Where the host keeps one JSON line per deploy (npm run status shows the last). */
+export const DEPLOY_LOG = `${REMOTE_DIR}/deploys.log`
+
+/** One line of the deploy log (pure): when, who, which images. */
+export function deployRecord(plan: Pick<RemoteUpPlan, 'images'>, by: string, at: Date): string {
+  const tag = plan.images.web.split(':').pop() ?? ''
+  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: plan.images.web, db: plan.images.db })}\n`
 }
 
 /** The whole run against an already checked plan: SSH, files, compose, checks. Returns the site URL. */
@@ -396,46 +393,26 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     if (plan.login) {
       const host = registryHost(plan.registry)
       await log.step('login', `docker login ${host}`, () =>
-        remote.execChecked(['docker', 'login', '--username', plan.login!.username, '--password-stdin', host], {
-          stdin: plan.login!.password,
+        runChecked(remote.run, ['docker', 'login', '--username', plan.login!.username, '--password-stdin', host], {
+          input: plan.login!.password,
           doing: `log in to the registry ${host}`,
         }),
       )
     }
 
+    const stack = hostStack(remote)
     await log.step('pull', `docker compose pull (${plan.images.web}, ${plan.images.db})`, () =>
-      remote.execChecked(compose('pull', '--quiet'), {
+      runChecked(remote.run, stack.compose('pull', '--quiet'), {
         cwd: REMOTE_DIR,
         stream: log.prefixed('pull'),
         doing: `pull the images from ${plan.registry}`,
       }),
     )
-
-    const up = await log.step('up', `docker compose up (waiting up to ${WAIT_TIMEOUT_SECONDS} s for healthy services)`, () =>
-      remote.exec(compose('up', '--detach', '--wait', '--wait-timeout', String(WAIT_TIMEOUT_SECONDS)), {
-        cwd: REMOTE_DIR,
-        stream: log.prefixed('compose'),
-      }),
-    )
-    if (up.code !== 0) {
-      await showDiagnostics(remote, deps)
-      checkRemote(up, `start the stack on the host: not every service became healthy within ${WAIT_TIMEOUT_SECONDS} s (status and logs above)`)
-    }
-
-    await log.step('migrate', 'check that the database migrations ran', () =>
-      remote.execChecked(compose('exec', '-T', 'web', 'python3', 'manage.py', 'migrate', '--check'), {
-        cwd: REMOTE_DIR,
-        doing: 'check the database migrations (the web container runs them at start; see `docker compose logs web` on the host)',
-      }),
-    )
-
-    await log.step('data', 'sample catalogue (only if the database is empty)', () =>
-      remote.execChecked(compose('exec', '-T', 'web', 'python3', 'manage.py', 'load_sample_catalogue', '--if-empty'), {
-        cwd: REMOTE_DIR,
-        stream: log.prefixed('catalogue'),
-        doing: 'load the sample catalogue',
-      }),
-    )
+    await startStack(stack, log)
+    await runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
+      input: deployRecord(plan, `${userInfo().username}@${hostname()}`, new Date()),
+      doing: `record the deploy in ${DEPLOY_LOG}`,
+    })
   } finally {
     remote.close()
   }

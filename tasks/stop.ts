@@ -8,13 +8,14 @@ import { awsClients } from './lib/aws.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { composeCmd, composePs, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
+import { composeCmd, composePs, LOCAL_DEFAULTS, newLocalSecrets, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
 import { runChecked } from './lib/sh.ts'
-import { homeRelative, openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
+import { homeRelative } from './lib/sh.ts'
+import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
+import { REMOTE_DIR } from './lib/stack.ts'
 import { awsVars, composeVars, hostVars } from './lib/vars.ts'
-import { REMOTE_DIR } from './remote-up.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
 
@@ -68,7 +69,7 @@ export const stopAwsSpec = {
 }
 
 /** The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). */
-export const STOP_CONTAINERS = `d=${homeRelative(REMOTE_DIR)}; if [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop; else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi`
+export const STOP_CONTAINERS = ['sh', '-c', `d=${homeRelative(REMOTE_DIR)}; if [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop; else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi`]
 
 /**
  * Stops the containers on the host before the instance goes down. Best effort: a host that
@@ -81,9 +82,9 @@ export async function stopRemoteContainers(target: () => ConnectOptions, log: Lo
     const remote = await log.step('stop', `connect to ${t.username}@${t.host}:${t.port}`, () => open(t))
     try {
       const r = await log.step('stop', 'docker compose stop on the host (the database shuts down cleanly)', () =>
-        remote.exec(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
+        remote.run(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
       )
-      if (r.code !== 0) throw new Error(`\`${r.command}\` exited with ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
+      if (!r.ok) throw new Error(`\`${r.command}\` exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
     } finally {
       remote.close()
     }
@@ -122,9 +123,9 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
       return 0
     }
 
-    // check: settings. Compose reads the whole file even for `down`, so the variables it requires
-    // get the local placeholders when unset (their values do not matter for stopping).
-    const raw = withLocalDefaults(loadEnv(env, deps.envFile))
+    // check: settings. Compose reads the whole file even for `down`, so the secrets it requires
+    // get throw-away values when unset (their values do not matter for stopping).
+    const raw = withLocalDefaults(loadEnv(env, deps.envFile), { ...LOCAL_DEFAULTS, ...newLocalSecrets() })
     const { COMPOSE_PROJECT_NAME: project } = checkEnv(composeVars, raw)
 
     // check: Docker (nothing to install: without Docker nothing runs)

@@ -3,10 +3,20 @@ import { buildImages, buildOptionsFrom, type ImageName } from './build.ts'
 import { checkPortFree, imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
-import { composeCmd, composePs, holdsPort, LOCAL_DEFAULTS, unhealthy, withLocalDefaults } from './lib/compose.ts'
-import { stripControls } from './lib/log.ts'
+import {
+  composePs,
+  holdsPort,
+  LEGACY_DB_SECRETS,
+  LOCAL_DEFAULTS,
+  LOCAL_SECRETS,
+  missingSecrets,
+  newLocalSecrets,
+  saveLocalSecrets,
+  withLocalDefaults,
+  type LocalSecret,
+} from './lib/compose.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { check, runChecked } from './lib/sh.ts'
+import { localStack, startStack } from './lib/stack.ts'
 import { stackVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run up:local -- [options]
@@ -20,6 +30,9 @@ local-only default:
 ${Object.entries(LOCAL_DEFAULTS)
   .map(([k, v]) => `  ${k}=${v}`)
   .join('\n')}
+  ${LOCAL_SECRETS.join(', ')}: generated once for this checkout (random, marked
+  local-only: every deploy refuses them) and kept in .env (mode 0600), so that plain
+  docker compose ps / logs / exec work in this folder too.
 COMPOSE_PROJECT_NAME (default mymdb) runs a separate copy, e.g. with another WEB_PORT.
 
 Options:
@@ -49,27 +62,18 @@ export function siteUrl(bind: string, port: number): string {
 }
 
 /**
- * The stack's settings: environment + .env, local defaults for what is unset, checked.
- * Throws EnvError (exit 2). `composeEnv` is the complete environment for `docker compose`.
+ * The stack's settings: environment + .env, local defaults for what is unset, `secrets` for the
+ * secrets that are unset, checked. Throws EnvError (exit 2). `composeEnv` is the complete
+ * environment for `docker compose`; `generated` names the secrets that came from `secrets`.
  */
-export function localSettings(raw: RawEnv): { values: CleanEnv<typeof stackVars>; composeEnv: RawEnv } {
-  const filled = withLocalDefaults(raw)
+export function localSettings(
+  raw: RawEnv,
+  secrets: Readonly<Partial<Record<LocalSecret, string>>> = newLocalSecrets(),
+): { values: CleanEnv<typeof stackVars>; composeEnv: RawEnv; generated: LocalSecret[] } {
+  const generated = missingSecrets(raw)
+  const filled = withLocalDefaults(raw, { ...LOCAL_DEFAULTS, ...Object.fromEntries(generated.map((k) => [k, secrets[k] ?? ''])) })
   const values = checkEnv(stackVars, filled)
-  return { values, composeEnv: { ...filled, ...formatEnv(stackVars, values) } }
-}
-
-/** Shows `docker compose ps` and the last log lines of the services that are not healthy. */
-async function showDiagnostics(deps: Deps, project: string, env: RawEnv): Promise<void> {
-  const { run, log, root } = deps
-  const ps = await run(composeCmd(project, 'ps', '--all'), { cwd: root, env })
-  log.detail('$ docker compose ps --all')
-  log.detail(stripControls(ps.stdout + ps.stderr).trimEnd())
-  const bad = unhealthy(await composePs(run, { project, root, env }))
-  for (const service of bad) {
-    const logs = await run(composeCmd(project, 'logs', '--no-color', '--tail', '40', service), { cwd: root, env })
-    log.detail(`$ docker compose logs --tail 40 ${service}`)
-    log.detail(stripControls(logs.stdout + logs.stderr).trimEnd())
-  }
+  return { values, composeEnv: { ...filled, ...formatEnv(stackVars, values) }, generated }
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
@@ -77,7 +81,10 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     const { run, log, root } = deps
 
     // check: settings (before anything touches Docker)
-    const { values, composeEnv } = localSettings(loadEnv(env, deps.envFile))
+    const raw = loadEnv(env, deps.envFile)
+    const checked = localSettings(raw)
+    const { values, generated } = checked
+    let composeEnv = checked.composeEnv
     const project = values.COMPOSE_PROJECT_NAME
     const url = siteUrl(values.WEB_BIND, values.WEB_PORT)
 
@@ -104,34 +111,26 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
         .join(', ')}`,
     )
 
+    // apply: secrets for this checkout, once. A database volume made by an earlier version with
+    // its fixed passwords only opens with them: those are kept for it.
+    if (generated.length > 0) {
+      const legacy = (await run(['docker', 'volume', 'inspect', `${project}_db-data`])).ok
+      const secrets = Object.fromEntries(
+        generated.map((k) => [k, (legacy ? LEGACY_DB_SECRETS[k] : undefined) ?? String(composeEnv[k])]),
+      ) as Partial<Record<LocalSecret, string>>
+      composeEnv = localSettings(raw, secrets).composeEnv
+      saveLocalSecrets(deps.envFile, secrets)
+      log.info(`[up] generated local-only ${generated.join(', ')}${legacy ? ' (database passwords as the existing volume has them)' : ''}: kept in ${deps.envFile} (mode 0600)`)
+    }
+
     // apply: images
     if (toBuild.length > 0) {
       const opts = buildOptionsFrom(values, composeEnv, { only: toBuild.length === 1 ? toBuild[0] : undefined })
       await buildImages(opts, deps)
     }
 
-    // apply: start and wait until healthy
-    const up = await log.step('up', `docker compose up (waiting up to ${WAIT_TIMEOUT_SECONDS} s for healthy services)`, () =>
-      run(composeCmd(project, 'up', '--detach', '--wait', '--wait-timeout', String(WAIT_TIMEOUT_SECONDS)), {
-        cwd: root,
-        env: composeEnv,
-        stream: log.prefixed('compose'),
-      }),
-    )
-    if (!up.ok) {
-      await showDiagnostics(deps, project, composeEnv)
-      check(up, `start the stack: not every service became healthy within ${WAIT_TIMEOUT_SECONDS} s (status and logs above; npm run stop stops what did start)`, true)
-    }
-
-    // apply: sample data (only into an empty database)
-    await log.step('data', 'sample catalogue (only if the database is empty)', () =>
-      runChecked(run, composeCmd(project, 'exec', '-T', 'web', 'python3', 'manage.py', 'load_sample_catalogue', '--if-empty'), {
-        cwd: root,
-        env: composeEnv,
-        stream: log.prefixed('catalogue'),
-        doing: 'load the sample catalogue',
-      }),
-    )
+    // apply: start, wait until healthy, migrations checked, sample data into an empty database
+    await startStack(localStack(run, root, project, composeEnv), log, WAIT_TIMEOUT_SECONDS)
 
     // summary
     log.info('')

@@ -1,22 +1,29 @@
-// Running commands. Tasks get a Runner (zx underneath) so that tests can pass a fake one and
-// check that nothing ran.
-import { $, quote } from 'zx'
-import { CommandError } from './errors.ts'
+// Running commands, here or on the deploy host: one Runner type, one result, one quoting, one
+// error format. Here it is zx's `$` (zxRunner); on the host it is ssh2 (ssh.ts, Remote.run), with
+// the same call shape, so a step does not care where it runs. Tests pass a fake Runner.
+import { CommandError, UserError } from './errors.ts'
 import type { Sink } from './log.ts'
 
 export interface RunOptions {
+  /** Directory to run in. On the host: relative to the login user's home (`~/x` means the same). */
   cwd?: string
-  /** The complete environment of the process (default: the task's environment). */
+  /** The complete environment of the process (here only; the host's commands read its .env). */
   env?: Record<string, string | undefined>
-  /** Kill the command after this many milliseconds. */
+  /** Stop the command after this many milliseconds (exit code null, signal set). */
   timeoutMs?: number
   /** Write stdout and stderr, as they come, to this sink (e.g. log.prefixed('build')). */
   stream?: Sink & { flush?(): void }
-  /** Data for stdin. */
+  /** Data for stdin (then closed). Use it for secrets, never the command line. */
   input?: string
+  /**
+   * Connect the command to this terminal (stdin, stdout, stderr; a TTY on the host): for
+   * `manage.py shell`, `createsuperuser`, a login shell. Nothing is captured.
+   */
+  interactive?: boolean
 }
 
 export interface RunResult {
+  /** The command as shown in reports (`$ <command>`). */
   command: string
   exitCode: number | null
   signal: string | null
@@ -25,16 +32,36 @@ export interface RunResult {
   ok: boolean
 }
 
-/** Runs a command given as an argument list (never through string concatenation). Never throws on failure. */
-export type Runner = (cmd: readonly string[], opts?: RunOptions) => Promise<RunResult>
+/** A command as an argument list (never a string that a shell would split). */
+export type Cmd = readonly string[]
 
-/** How a command is shown: `docker build --tag 'a b' .` */
-export function showCommand(cmd: readonly string[]): string {
-  return cmd.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : quote(a))).join(' ')
+/** Runs a command. Never throws because the command failed: look at `ok`. */
+export type Runner = (cmd: Cmd, opts?: RunOptions) => Promise<RunResult>
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/
+
+/** Quotes one argument for a POSIX shell: plain words stay as they are, anything else in '…'. */
+export function shellQuote(s: string): string {
+  if (SAFE.test(s)) return s
+  return `'${s.replace(/'/g, `'\\''`)}'`
 }
 
+/** A remote path as a shell word: `~/x` becomes `x` (commands start in the home directory). */
+export function homeRelative(path: string): string {
+  if (path === '~') return '.'
+  return path.startsWith('~/') ? path.slice(2) : path
+}
+
+/** How a command is shown, and (with `cd`) what a shell runs: `cd mymdb && docker compose pull`. */
+export function showCommand(cmd: Cmd, cd?: string): string {
+  const body = cmd.map(shellQuote).join(' ')
+  return cd ? `cd ${shellQuote(homeRelative(cd))} && ${body}` : body
+}
+
+/** The local Runner: zx's `$` with `defaultEnv` unless a call gives its own. */
 export function zxRunner(defaultEnv: Record<string, string | undefined> = process.env): Runner {
   return async (cmd, opts = {}) => {
+    const { $ } = await import('zx')
     const p = $({
       cwd: opts.cwd,
       env: (opts.env ?? defaultEnv) as NodeJS.ProcessEnv,
@@ -43,8 +70,9 @@ export function zxRunner(defaultEnv: Record<string, string | undefined> = proces
       nothrow: true,
       timeout: opts.timeoutMs,
       input: opts.input,
+      ...(opts.interactive ? { stdio: 'inherit' as const } : {}),
     })`${cmd}`
-    if (opts.stream) {
+    if (opts.stream && !opts.interactive) {
       const sink = opts.stream
       p.stdout.on('data', (d: Buffer) => sink(d.toString()))
       p.stderr.on('data', (d: Buffer) => sink(d.toString()))
@@ -65,17 +93,53 @@ export function zxRunner(defaultEnv: Record<string, string | undefined> = proces
 /**
  * Throws a CommandError (`$ cmd`, exit code, stderr) unless the command succeeded. With
  * `streamed`, the output was shown already: only the last lines of stderr go into the report.
+ * A command that said nothing on stderr is reported with its stdout.
  */
 export function check(result: RunResult, doing?: string, streamed = false): RunResult {
   if (!result.ok) {
-    const lines = result.stderr.trimEnd().split('\n')
-    const stderr = streamed && lines.length > 10 ? ['(last lines; full output above)', ...lines.slice(-10)].join('\n') : result.stderr
+    const text = result.stderr.trim() !== '' ? result.stderr : result.stdout
+    const lines = text.trimEnd().split('\n')
+    const stderr = streamed && lines.length > 10 ? ['(last lines; full output above)', ...lines.slice(-10)].join('\n') : text
     throw new CommandError({ command: result.command, exitCode: result.exitCode, signal: result.signal, stderr, doing })
   }
   return result
 }
 
 /** Runs and throws a CommandError on failure. */
-export async function runChecked(run: Runner, cmd: readonly string[], opts: RunOptions & { doing?: string } = {}): Promise<RunResult> {
+export async function runChecked(run: Runner, cmd: Cmd, opts: RunOptions & { doing?: string } = {}): Promise<RunResult> {
   return check(await run(cmd, opts), opts.doing, opts.stream !== undefined)
+}
+
+/**
+ * Runs `attempt` until it returns a value (not undefined), `times` times at most, `pauseMs`
+ * apart (zx's retry); then throws `giveUp(last)` with the last failure seen. A UserError from
+ * an attempt ends it at once (a rejected key will not be accepted on the next try).
+ */
+export async function retryUntil<T>(
+  times: number,
+  pauseMs: number,
+  attempt: (n: number) => Promise<T | undefined>,
+  giveUp: (last: string) => Error,
+): Promise<T> {
+  const { retry } = await import('zx')
+  let n = 0
+  let last = 'no answer'
+  let outcome: { value: T } | { final: Error }
+  try {
+    outcome = await retry(Math.max(1, times), pauseMs, async () => {
+      n += 1
+      try {
+        const value = await attempt(n)
+        if (value !== undefined) return { value }
+      } catch (e) {
+        if (e instanceof UserError) return { final: e }
+        last = e instanceof Error ? e.message : String(e)
+      }
+      throw new Error(last)
+    })
+  } catch {
+    throw giveUp(last)
+  }
+  if ('final' in outcome) throw outcome.final
+  return outcome.value
 }

@@ -1,21 +1,22 @@
 // SSH to the deploy host (ssh2 underneath, in the style of node-ssh): one small helper used by
-// every task that works on the host.
+// every task that works on the host. `openRemote` gives a Remote whose `run` has the shape of
+// the local Runner (sh.ts): the same options, result, quoting and error reports.
 //
-//   const conn = await connect({ host, port, username, privateKey })
+//   const remote = await openRemote({ host, port, username, privateKey })
 //   try {
-//     await execChecked(conn, ['docker', 'compose', 'pull'], { cwd: 'mymdb', doing: 'pull the images' })
-//     await upload(conn, '~/mymdb/.env', text, 0o600)
+//     await runChecked(remote.run, ['docker', 'compose', 'pull'], { cwd: '~/mymdb', doing: 'pull the images' })
+//     await remote.upload('~/mymdb/.env', text, 0o600)
 //   } finally {
-//     conn.end()
+//     remote.close()
 //   }
 //
 // Remote commands run in the login user's shell (bash on Debian hosts), always as
-// `set -euo pipefail; <command>`. An argument list is shell-quoted argument by argument, so no
-// value is ever interpreted by the remote shell; a script (a string) is sent as written.
+// `set -euo pipefail; <command>`, each argument shell-quoted, so that no value is ever
+// interpreted by the remote shell.
 import { randomBytes } from 'node:crypto'
 import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
-import { CommandError, UserError } from './errors.ts'
-import type { Sink } from './log.ts'
+import { UserError } from './errors.ts'
+import { homeRelative, retryUntil, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 
 export interface SshTarget {
   host: string
@@ -36,53 +37,10 @@ export interface ConnectOptions extends SshTarget {
   onRetry?(attempt: number, error: Error): void
 }
 
-/** A command for the remote host: an argument list (quoted one by one) or a shell script. */
-export type RemoteCmd = readonly string[] | string
-
-export interface ExecOptions {
-  /** Directory to run in; relative to the login user's home (`~/x` means the same). */
-  cwd?: string
-  /** Data for the command's stdin (then closed). Use it for secrets, never the command line. */
-  stdin?: string
-  /** Receives stdout and stderr as they come. */
-  stream?: Sink & { flush?(): void }
-  /** Kill the channel after this many milliseconds (exit code null, signal "TIMEOUT"). */
-  timeoutMs?: number
-}
-
-export interface ExecResult {
-  /** The command as shown in reports: `$ <command>` (without the `set -euo pipefail;` prefix). */
-  command: string
-  code: number | null
-  signal: string | null
-  stdout: string
-  stderr: string
-}
-
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/
-
-/** Quotes one argument for a POSIX shell: plain words stay as they are, anything else in '…'. */
-export function shellQuote(s: string): string {
-  if (SAFE.test(s)) return s
-  return `'${s.replace(/'/g, `'\\''`)}'`
-}
-
-/** A remote path as a shell word: `~/x` becomes `x` (commands start in the home directory). */
-export function homeRelative(path: string): string {
-  if (path === '~') return '.'
-  return path.startsWith('~/') ? path.slice(2) : path
-}
-
-/** How a remote command is shown in messages. */
-export function showRemote(cmd: RemoteCmd, cwd?: string): string {
-  const body = typeof cmd === 'string' ? cmd.trim() : cmd.map(shellQuote).join(' ')
-  return cwd ? `cd ${shellQuote(homeRelative(cwd))} && ${body}` : body
-}
-
-/** The exact text sent to the remote shell: strict mode, then the (quoted) command. */
-export function remoteCommand(cmd: RemoteCmd, cwd?: string): string {
-  if (typeof cmd !== 'string' && cmd.length === 0) throw new Error('remoteCommand: empty argument list')
-  return `set -euo pipefail; ${showRemote(cmd, cwd)}`
+/** The exact text sent to the remote shell: strict mode, then the quoted command. */
+export function remoteCommand(cmd: Cmd, cwd?: string): string {
+  if (cmd.length === 0) throw new Error('remoteCommand: empty argument list')
+  return `set -euo pipefail; ${showCommand(cmd, cwd)}`
 }
 
 /**
@@ -153,32 +111,35 @@ function connectOnce(target: SshTarget): Promise<Client> {
 export async function connect(opts: ConnectOptions): Promise<Client> {
   const attempts = Math.max(1, opts.attempts ?? 10)
   const where = `${opts.username}@${opts.host}:${opts.port}`
-  let last: Error | undefined
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    try {
-      return await connectOnce(opts)
-    } catch (e) {
-      last = e instanceof Error ? e : new Error(String(e))
-      if (/parse privateKey|privateKey value does not contain/i.test(last.message))
-        throw new UserError(`SSH to ${where}: the private key cannot be used (${last.message}). Check MYMDB_SSH_KEY_FILE.`)
-      if (isAuthFailure(last))
-        throw new UserError(`SSH to ${where}: the host refused the key (${last.message}). Check MYMDB_SSH_KEY_FILE and MYMDB_SSH_USER.`)
-      if (attempt < attempts) {
-        opts.onRetry?.(attempt, last)
-        await new Promise((r) => setTimeout(r, opts.retryDelayMs ?? 2_000))
+  return retryUntil(
+    attempts,
+    opts.retryDelayMs ?? 2_000,
+    async (n) => {
+      try {
+        return await connectOnce(opts)
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e))
+        if (/parse privateKey|privateKey value does not contain/i.test(err.message))
+          throw new UserError(`SSH to ${where}: the private key cannot be used (${err.message}). Check MYMDB_SSH_KEY_FILE.`)
+        if (isAuthFailure(err))
+          throw new UserError(`SSH to ${where}: the host refused the key (${err.message}). Check MYMDB_SSH_KEY_FILE and MYMDB_SSH_USER.`)
+        if (n < attempts) opts.onRetry?.(n, err)
+        throw err
       }
-    }
-  }
-  throw new UserError(`SSH to ${where}: no connection after ${attempts} attempts (last error: ${last?.message ?? 'unknown'})`)
+    },
+    (last) => new UserError(`SSH to ${where}: no connection after ${attempts} attempts (last error: ${last})`),
+  )
 }
 
 /**
- * Runs a command on the host. Never throws for a failing command: look at `code`. Throws
+ * Runs a command on the host. Never throws for a failing command: look at `ok`. Throws
  * SshConnectionLost when the connection breaks before the command's exit status arrived.
  */
-export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Promise<ExecResult> {
-  const command = showRemote(cmd, opts.cwd)
+export function exec(conn: Client, cmd: Cmd, opts: RunOptions = {}): Promise<RunResult> {
+  const command = showCommand(cmd, opts.cwd)
   const text = remoteCommand(cmd, opts.cwd)
+  if (opts.env) throw new Error('exec: commands on the host take no environment (its .env holds the settings)')
+  const tty = opts.interactive === true && process.stdin.isTTY === true
   return new Promise((resolve, reject) => {
     // ssh2 emits the connection's 'close' before it closes the channels that were open on it.
     let connectionLost = false
@@ -186,7 +147,8 @@ export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Prom
       connectionLost = true
     }
     conn.once('close', onConnClose)
-    conn.exec(text, (err, channel: ClientChannel) => {
+    const pty = tty ? { term: process.env.TERM || 'xterm', rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 } : false
+    conn.exec(text, { pty }, (err, channel: ClientChannel) => {
       if (err) {
         conn.removeListener('close', onConnClose)
         reject(connectionLost || GONE.test(err.message) ? new SshConnectionLost(whereOf(conn), `\`${command}\``) : err)
@@ -194,23 +156,28 @@ export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Prom
       }
       let stdout = ''
       let stderr = ''
-      let code: number | null = null
+      let exitCode: number | null = null
       let signal: string | null = null
       let timer: NodeJS.Timeout | undefined
       const onOut = (d: Buffer) => {
+        if (opts.interactive) return void process.stdout.write(d)
         const s = d.toString()
         stdout += s
         opts.stream?.(s)
       }
       const onErr = (d: Buffer) => {
+        if (opts.interactive) return void process.stderr.write(d)
         const s = d.toString()
         stderr += s
         opts.stream?.(s)
       }
       const onExit = (c: number | null, sig?: string) => {
-        if (typeof c === 'number') code = c
+        if (typeof c === 'number') exitCode = c
         if (sig) signal = sig
       }
+      const onResize = () => channel.setWindow(process.stdout.rows || 24, process.stdout.columns || 80, 0, 0)
+      const onStdin = (d: Buffer) => channel.write(d)
+      const onStdinEnd = () => channel.end()
       const cleanup = () => {
         if (timer) clearTimeout(timer)
         conn.removeListener('close', onConnClose)
@@ -219,12 +186,19 @@ export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Prom
         channel.removeListener('exit', onExit)
         channel.removeListener('close', onClose)
         channel.removeListener('error', onError)
+        if (opts.interactive) {
+          process.stdin.removeListener('data', onStdin)
+          process.stdin.removeListener('end', onStdinEnd)
+          process.stdout.removeListener('resize', onResize)
+          if (tty) process.stdin.setRawMode(false)
+          process.stdin.pause()
+        }
       }
       const onClose = () => {
         cleanup()
         opts.stream?.flush?.()
-        if (connectionLost && code === null && signal === null) reject(new SshConnectionLost(whereOf(conn), `\`${command}\``))
-        else resolve({ command, code, signal, stdout, stderr })
+        if (connectionLost && exitCode === null && signal === null) reject(new SshConnectionLost(whereOf(conn), `\`${command}\``))
+        else resolve({ command, exitCode, signal, stdout, stderr, ok: exitCode === 0 })
       }
       const onError = (e: Error) => {
         cleanup()
@@ -243,24 +217,17 @@ export function exec(conn: Client, cmd: RemoteCmd, opts: ExecOptions = {}): Prom
           channel.close()
         }, opts.timeoutMs)
       }
-      if (opts.stdin !== undefined) channel.end(opts.stdin)
+      if (opts.interactive) {
+        // This terminal becomes the host's: keys go there as typed (Ctrl-C included), output comes back.
+        if (tty) process.stdin.setRawMode(true)
+        process.stdin.on('data', onStdin)
+        process.stdin.on('end', onStdinEnd)
+        process.stdout.on('resize', onResize)
+        process.stdin.resume()
+      } else if (opts.input !== undefined) channel.end(opts.input)
       else channel.end()
     })
   })
-}
-
-/** Throws CommandError (`$ command`, exit code, stderr) unless the remote command exited 0. */
-export function checkRemote(result: ExecResult, doing?: string): ExecResult {
-  if (result.code !== 0) {
-    const stderr = result.stderr.trim() !== '' ? result.stderr : result.stdout
-    throw new CommandError({ command: result.command, exitCode: result.code, signal: result.signal, stderr, doing })
-  }
-  return result
-}
-
-/** Runs a command on the host and throws a CommandError when it fails. */
-export async function execChecked(conn: Client, cmd: RemoteCmd, opts: ExecOptions & { doing?: string } = {}): Promise<ExecResult> {
-  return checkRemote(await exec(conn, cmd, opts), opts.doing)
 }
 
 function sftpOf(conn: Client, doing: string): Promise<SFTPWrapper> {
@@ -285,7 +252,7 @@ export async function upload(conn: Client, remotePath: string, content: string |
   const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? '/' : '.'
   const base = path.slice(slash + 1)
   if (base === '' || base === '.' || base === '..') throw new Error(`upload: not a file path: ${remotePath}`)
-  await execChecked(conn, ['mkdir', '-p', '--', dir], { doing: `create ${dir} on the host` })
+  await runChecked((c, o) => exec(conn, c, o), ['mkdir', '-p', '--', dir], { doing: `create ${dir} on the host` })
   const tmp = `${dir === '.' ? '' : `${dir.replace(/\/$/, '')}/`}.${base}.tmp-${randomBytes(4).toString('hex')}`
   const sftp = await sftpOf(conn, `the upload of ${remotePath}`)
   let renamed = false
@@ -335,8 +302,8 @@ export async function download(conn: Client, remotePath: string): Promise<string
 export interface Remote {
   /** `user@host:port`, for messages. */
   where: string
-  exec(cmd: RemoteCmd, opts?: ExecOptions): Promise<ExecResult>
-  execChecked(cmd: RemoteCmd, opts?: ExecOptions & { doing?: string }): Promise<ExecResult>
+  /** Runs a command on the host: the local Runner's shape (options, result, errors). */
+  run: Runner
   upload(remotePath: string, content: string | Buffer, mode?: number): Promise<void>
   close(): void
 }
@@ -348,8 +315,7 @@ export const openRemote: OpenRemote = async (opts) => {
   const conn = await connect(opts)
   return {
     where: `${opts.username}@${opts.host}:${opts.port}`,
-    exec: (cmd, o) => exec(conn, cmd, o),
-    execChecked: (cmd, o) => execChecked(conn, cmd, o),
+    run: (cmd, o) => exec(conn, cmd, o),
     upload: (path, content, mode) => upload(conn, path, content, mode),
     close: () => conn.end(),
   }

@@ -70,7 +70,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   const onHost = async (script: string) => {
     const conn = await connect({ host: '127.0.0.1', port: host!.sshPort, username: 'admin', privateKey, attempts: 3 })
     try {
-      return await exec(conn, script)
+      return await exec(conn, ['sh', '-c', script])
     } finally {
       conn.end()
     }
@@ -78,7 +78,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
 
   const dbContainerId = async () => {
     const r = await onHost('cd mymdb && docker compose ps -q db')
-    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.exitCode, 0, r.stderr)
     return r.stdout.trim()
   }
 
@@ -160,12 +160,12 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
 
   it('the remote .env is mode 600, owned by admin, and its values reach the containers unchanged', async () => {
     const st = await onHost('stat -c "%a %U %G" mymdb/.env mymdb/docker-compose.yml')
-    assert.equal(st.code, 0, st.stderr)
+    assert.equal(st.exitCode, 0, st.stderr)
     assert.deepEqual(st.stdout.trim().split('\n'), ['600 admin admin', '644 admin admin'])
     const images = await onHost('cd mymdb && docker compose config --images')
     assert.match(images.stdout, new RegExp(`${registry!.address.replace(/\./g, '\\.')}/mymdb-web:${TAG}`))
     const key = await onHost('cd mymdb && docker compose exec -T web printenv DJANGO_SECRET_KEY')
-    assert.equal(key.code, 0, key.stderr)
+    assert.equal(key.exitCode, 0, key.stderr)
     assert.equal(key.stdout.replace(/\n$/, ''), SECRET_KEY)
     const bind = await onHost('grep -E "^(WEB_BIND|WEB_PORT)=" mymdb/.env')
     assert.deepEqual(bind.stdout.trim().split('\n'), ["WEB_BIND='0.0.0.0'", "WEB_PORT='80'"])

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { BASE_URL, compose, npmRun, request, waitFor } from './stack.ts'
+import { $ } from 'zx'
+import { BASE_URL, compose, npmRun, PROJECT, REPO, request, waitFor } from './stack.ts'
 
 // A valid 1x1 PNG: Django's ImageField opens uploads with Pillow, so the poster must be real.
 const PNG = Buffer.from(
@@ -111,6 +112,23 @@ describe('MyMDB in a browser', () => {
     await page.setInputFiles('#id_image', { name: 'huge.png', mimeType: 'image/png', buffer: big })
     const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#upload-button')])
     assert.equal(response.status(), 413)
+  })
+})
+
+describe('the project folder after up:local', () => {
+  test('plain docker compose ps / logs / exec work with no setting in the environment', async () => {
+    // Only what a shell has: the secrets come from the .env that up:local wrote for this checkout.
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, COMPOSE_PROJECT_NAME: PROJECT }
+    const sh = $({ cwd: REPO, env, nothrow: true, quiet: true })
+    const ps = await sh`docker compose ps --format {{.Service}}`
+    assert.equal(ps.exitCode, 0, ps.stderr)
+    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'web'])
+    const logs = await sh`docker compose logs --no-color --tail 50 web`
+    assert.equal(logs.exitCode, 0, logs.stderr)
+    assert.match(logs.stdout, /uwsgi|nginx|WSGI/i)
+    const check = await sh`docker compose exec -T web python3 manage.py check`
+    assert.equal(check.exitCode, 0, check.stderr)
+    assert.match(check.stdout, /no issues/)
   })
 })
 

@@ -6,7 +6,7 @@ import ssh2 from 'ssh2'
 import { createLog, type Log } from '../../tasks/lib/log.ts'
 import type { Deps } from '../../tasks/lib/main.ts'
 import { showCommand, type RunOptions, type RunResult, type Runner } from '../../tasks/lib/sh.ts'
-import { checkRemote, showRemote, type ExecResult, type Remote, type RemoteCmd } from '../../tasks/lib/ssh.ts'
+import type { Remote } from '../../tasks/lib/ssh.ts'
 
 export interface FakeRunner extends Runner {
   calls: { cmd: string[]; opts?: RunOptions }[]
@@ -101,23 +101,20 @@ export interface FakeRemote extends Remote {
 }
 
 /** A Remote that records everything; `fail(cmd)` returns a failing result for some commands. */
-export function fakeRemote(fail: (cmd: string) => Partial<ExecResult> | undefined = () => undefined): FakeRemote {
+export function fakeRemote(fail: (cmd: string) => Partial<RunResult> | undefined = () => undefined): FakeRemote {
   const r: FakeRemote = {
     where: 'admin@127.0.0.1:2222',
     commands: [],
     stdin: [],
     uploads: [],
     closed: false,
-    async exec(cmd: RemoteCmd, opts = {}) {
-      const command = showRemote(cmd, opts.cwd)
+    async run(cmd, opts = {}) {
+      const command = showCommand(cmd, opts.cwd)
       r.commands.push(command)
-      r.stdin.push(opts.stdin)
+      r.stdin.push(opts.input)
       const f = fail(command)
-      return { command, code: 0, signal: null, stdout: '', stderr: '', ...f }
-    },
-    async execChecked(cmd, opts = {}) {
-      const res = await r.exec(cmd, opts)
-      return res.code !== 0 ? checkRemote(res, opts.doing) : res
+      const exitCode = f?.exitCode === undefined ? 0 : f.exitCode
+      return { command, exitCode, signal: null, stdout: '', stderr: '', ...f, ok: exitCode === 0 }
     },
     async upload(path, content, mode) {
       r.uploads.push({ path, content: content.toString(), mode })

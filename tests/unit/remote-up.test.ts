@@ -212,8 +212,15 @@ describe('remote-up main()', () => {
       'cd mymdb && docker compose up --detach --wait --wait-timeout 180',
       'cd mymdb && docker compose exec -T web python3 manage.py migrate --check',
       'cd mymdb && docker compose exec -T web python3 manage.py load_sample_catalogue --if-empty',
+      "sh -c 'cat >> mymdb/deploys.log'",
     ])
-    assert.deepEqual(steps, remoteSteps(planRemoteUp(ENV)).slice(2))
+    assert.deepEqual(steps.slice(0, -1), remoteSteps(planRemoteUp(ENV)).slice(2, -1))
+    // the deploy is recorded on the host: when, who, which images
+    const record = JSON.parse(remote.stdin.at(-1) ?? '{}')
+    assert.equal(record.tag, 'abc123')
+    assert.equal(record.web, '127.0.0.1:5000/mymdb-web:abc123')
+    assert.match(record.by, /.+@.+/)
+    assert.ok(Math.abs(Date.parse(record.at) - Date.now()) < 60_000)
     assert.ok(remote.closed)
     assert.deepEqual(http.calls, ['http://127.0.0.1:8081/healthz Host: mymdb.example.com', 'http://127.0.0.1:8081/ Host: mymdb.example.com'])
     assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*http:\/\/mymdb\.example\.com:8081\//)
@@ -236,7 +243,7 @@ describe('remote-up main()', () => {
     assert.ok(i < remote.commands.findIndex((c) => c.includes('compose pull')))
   })
   it('a failing pull: exit 1 with $ command, exit code and stderr; nothing started', async () => {
-    const remote = fakeRemote((c) => (c.includes('compose pull') ? { code: 18, stderr: 'Get "http://127.0.0.1:1/v2/": connection refused\n' } : undefined))
+    const remote = fakeRemote((c) => (c.includes('compose pull') ? { exitCode: 18, stderr: 'Get "http://127.0.0.1:1/v2/": connection refused\n' } : undefined))
     const d = deps(remote)
     assert.equal(await main([], ENV, d), 1)
     const text = d.log.text()
@@ -249,7 +256,7 @@ describe('remote-up main()', () => {
   })
   it('services not healthy: shows ps and logs, then fails', async () => {
     const remote = fakeRemote((c) =>
-      c.includes('compose up') ? { code: 1, stderr: 'container mymdb-web-1 is unhealthy\n' } : c.includes('compose ps') ? { stdout: 'mymdb-web-1 unhealthy\n' } : undefined,
+      c.includes('compose up') ? { exitCode: 1, stderr: 'container mymdb-web-1 is unhealthy\n' } : c.includes('compose ps') ? { stdout: 'mymdb-web-1 unhealthy\n' } : undefined,
     )
     const d = deps(remote)
     assert.equal(await main([], ENV, d), 1)
@@ -263,10 +270,10 @@ describe('remote-up main()', () => {
     t.mock.timers.enable({ apis: ['Date'] })
     let n = 0
     const remote = fakeRemote((c) => {
-      if (!c.startsWith('docker info')) return undefined
+      if (!c.includes('docker info')) return undefined
       n++
       t.mock.timers.tick(200_000)
-      return { code: 127, stderr: 'bash: docker: command not found\n' }
+      return { exitCode: 127, stderr: 'bash: docker: command not found\n' }
     })
     const d = deps(remote)
     assert.equal(await main([], ENV, d), 1)

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import ssh2 from 'ssh2'
 import { CommandError, UserError } from '../../tasks/lib/errors.ts'
-import { checkRemote, connect, homeRelative, remoteCommand, shellQuote, showRemote } from '../../tasks/lib/ssh.ts'
+import { check, homeRelative, shellQuote, showCommand, type RunResult } from '../../tasks/lib/sh.ts'
+import { connect, remoteCommand } from '../../tasks/lib/ssh.ts'
 
 /** What bash makes of a quoted argument list: each argument on its own, NUL-separated. */
 function roundTrip(args: string[]): string[] {
@@ -34,13 +35,13 @@ describe('remoteCommand', () => {
   it('prefixes strict mode and quotes each argument', () => {
     assert.equal(remoteCommand(['echo', 'a b', '$X']), "set -euo pipefail; echo 'a b' '$X'")
   })
-  it('sends a script as written', () => {
-    assert.equal(remoteCommand('docker info && docker compose version'), 'set -euo pipefail; docker info && docker compose version')
+  it('a script is an argument of sh -c, quoted like any other', () => {
+    assert.equal(remoteCommand(['sh', '-c', 'docker info && docker compose version']), "set -euo pipefail; sh -c 'docker info && docker compose version'")
   })
   it('runs in a directory relative to the home directory (~/ dropped, quoted)', () => {
     assert.equal(remoteCommand(['docker', 'compose', 'pull'], '~/mymdb'), 'set -euo pipefail; cd mymdb && docker compose pull')
     assert.equal(remoteCommand(['ls'], '~/my dir'), "set -euo pipefail; cd 'my dir' && ls")
-    assert.equal(showRemote(['ls'], '/srv/x'), 'cd /srv/x && ls')
+    assert.equal(showCommand(['ls'], '/srv/x'), 'cd /srv/x && ls')
   })
   it('refuses an empty argument list', () => {
     assert.throws(() => remoteCommand([]))
@@ -49,7 +50,7 @@ describe('remoteCommand', () => {
     const out = execFileSync('bash', ['-c', remoteCommand(['printf', '%s|', 'a b', "c'd", '$HOME'])], { encoding: 'utf8' })
     assert.equal(out, "a b|c'd|$HOME|")
     // pipefail: a failing first stage fails the pipeline
-    assert.throws(() => execFileSync('bash', ['-c', remoteCommand('false | true')], { stdio: 'ignore' }))
+    assert.throws(() => execFileSync('bash', ['-c', `${remoteCommand(['true'])}; false | true`], { stdio: 'ignore' }))
   })
   it('homeRelative', () => {
     assert.equal(homeRelative('~/mymdb/.env'), 'mymdb/.env')
@@ -58,15 +59,19 @@ describe('remoteCommand', () => {
   })
 })
 
-describe('checkRemote', () => {
-  it('passes exit code 0 through', () => {
-    const r = { command: 'true', code: 0, signal: null, stdout: 'x', stderr: '' }
-    assert.equal(checkRemote(r), r)
+describe('check: one error format for commands here and on the host', () => {
+  const result = (o: Partial<RunResult>): RunResult => {
+    const exitCode = o.exitCode === undefined ? 0 : o.exitCode
+    return { command: 'true', signal: null, stdout: '', stderr: '', ...o, exitCode, ok: exitCode === 0 }
+  }
+  it('passes a success through', () => {
+    const r = result({ stdout: 'x' })
+    assert.equal(check(r), r)
   })
   it('throws a CommandError with $ command, exit code and stderr', () => {
-    const r = { command: 'cd mymdb && docker compose pull', code: 18, signal: null, stdout: '', stderr: 'Error response from daemon: connection refused\n' }
+    const r = result({ command: 'cd mymdb && docker compose pull', exitCode: 18, stderr: 'Error response from daemon: connection refused\n' })
     try {
-      checkRemote(r, 'pull the images')
+      check(r, 'pull the images')
       assert.fail('no error')
     } catch (e) {
       assert.ok(e instanceof CommandError)
@@ -78,12 +83,12 @@ describe('checkRemote', () => {
     }
   })
   it('a command killed or timed out reports the signal', () => {
-    const r = { command: 'sleep 99', code: null, signal: 'TIMEOUT', stdout: '', stderr: '' }
-    assert.throws(() => checkRemote(r), (e: unknown) => e instanceof CommandError && /killed by TIMEOUT/.test(e.format()))
+    const r = result({ command: 'sleep 99', exitCode: null, signal: 'TIMEOUT' })
+    assert.throws(() => check(r), (e: unknown) => e instanceof CommandError && /killed by TIMEOUT/.test(e.format()))
   })
   it('falls back to stdout when stderr is empty', () => {
-    const r = { command: 'x', code: 1, signal: null, stdout: 'told on stdout', stderr: '' }
-    assert.throws(() => checkRemote(r), (e: unknown) => e instanceof CommandError && /told on stdout/.test(e.format()))
+    const r = result({ command: 'x', exitCode: 1, stdout: 'told on stdout' })
+    assert.throws(() => check(r), (e: unknown) => e instanceof CommandError && /told on stdout/.test(e.format()))
   })
 })
 

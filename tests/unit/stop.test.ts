@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { showCommand } from '../../tasks/lib/sh.ts'
 import { describe, it } from 'node:test'
 import { SshConnectionLost } from '../../tasks/lib/ssh.ts'
 import { main, STOP_CONTAINERS, stopRemoteContainers, volumesToDelete } from '../../tasks/stop.ts'
@@ -92,14 +93,14 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
     const log = captureLog()
     const remote = fakeRemote()
     assert.equal(await stopRemoteContainers(target, log, async () => remote), true)
-    assert.deepEqual(remote.commands, [STOP_CONTAINERS])
-    assert.match(STOP_CONTAINERS, /if \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop; else/)
+    assert.deepEqual(remote.commands, [showCommand(STOP_CONTAINERS)])
+    assert.match(STOP_CONTAINERS[2] ?? '', /if \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop; else/)
     assert.ok(remote.closed)
     assert.doesNotMatch(log.text(), /could not/)
   })
 
   it('a failing command, a lost connection or an unreadable key: a warning saying why, and false (the instance is stopped anyway)', async () => {
-    const failing = fakeRemote(() => ({ code: 1, stderr: 'permission denied while trying to connect to the Docker daemon socket' }))
+    const failing = fakeRemote(() => ({ exitCode: 1, stderr: 'permission denied while trying to connect to the Docker daemon socket' }))
     const cases: [Parameters<typeof stopRemoteContainers>[0], Parameters<typeof stopRemoteContainers>[2], RegExp][] = [
       [target, async () => failing, /exited with 1: permission denied/],
       [target, async () => { throw new SshConnectionLost('admin@203.0.113.7:22', 'the connection') }, /SSH connection to admin@203\.0\.113\.7:22 was lost/],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { describe, it } from 'node:test'
 import { EnvError } from '../../tasks/lib/env.ts'
-import { LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
+import { readFileSync, statSync } from 'node:fs'
 import { localSettings, main, siteUrl } from '../../tasks/up-local.ts'
 import { dockerOk, fakeRunner, noDocker, testDeps, type Answer } from './fakes.ts'
 
@@ -14,17 +14,20 @@ async function freePort(): Promise<number> {
   return port
 }
 
-/** Docker with both images present and nothing running, unless `extra` answers. */
+/** Docker with both images present, no volumes and nothing running, unless `extra` answers. */
 function docker(extra: (cmd: string) => Answer = () => undefined) {
-  return fakeRunner((cmd) => extra(cmd) ?? dockerOk(cmd))
+  return fakeRunner((cmd) => extra(cmd) ?? (cmd.startsWith('docker volume inspect') ? { exitCode: 1 } : dockerOk(cmd)))
 }
 
 describe('localSettings (local defaults)', () => {
-  it('fills every required variable with a local-only default', () => {
-    const { values, composeEnv } = localSettings({ PATH: '/usr/bin' })
-    assert.equal(values.DJANGO_SECRET_KEY, LOCAL_DEFAULTS.DJANGO_SECRET_KEY)
-    assert.equal(values.DJANGO_DB_PASSWORD, 'local-only-db-password')
-    assert.equal(values.POSTGRES_PASSWORD, 'local-only-postgres-password')
+  it('fills every required variable with a local-only default or a new random local-only secret', () => {
+    const { values, composeEnv, generated } = localSettings({ PATH: '/usr/bin' })
+    assert.deepEqual(generated, ['DJANGO_SECRET_KEY', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD'])
+    assert.match(values.DJANGO_SECRET_KEY, /^local-only-[A-Za-z0-9_-]{43}$/)
+    assert.match(values.DJANGO_DB_PASSWORD, /^local-only-[0-9a-f]{48}$/)
+    assert.match(values.POSTGRES_PASSWORD, /^local-only-[0-9a-f]{48}$/)
+    // random: another checkout gets others
+    assert.notEqual(localSettings({}).values.DJANGO_SECRET_KEY, values.DJANGO_SECRET_KEY)
     assert.deepEqual(values.DJANGO_ALLOWED_HOSTS, ['localhost', '127.0.0.1'])
     assert.equal(values.WEB_BIND, '127.0.0.1')
     assert.equal(values.WEB_PORT, 8080)
@@ -42,6 +45,7 @@ describe('localSettings (local defaults)', () => {
       COMPOSE_PROJECT_NAME: 'mymdb-e2e',
     })
     assert.equal(values.DJANGO_SECRET_KEY, 'u'.repeat(30) + 'V'.repeat(30))
+    assert.deepEqual(localSettings({ DJANGO_SECRET_KEY: 'u'.repeat(60) }).generated, ['DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD'])
     assert.equal(values.WEB_PORT, 9090)
     assert.deepEqual(values.DJANGO_ALLOWED_HOSTS, ['mymdb.test'])
     assert.equal(composeEnv.COMPOSE_PROJECT_NAME, 'mymdb-e2e')
@@ -63,7 +67,7 @@ describe('up:local main()', () => {
     const deps = testDeps(run)
     assert.equal(await main(['--help'], {}, deps), 0)
     assert.match(deps.log.text(), /Usage: npm run up:local/)
-    assert.match(deps.log.text(), /DJANGO_DB_PASSWORD=local-only-db-password/)
+    assert.match(deps.log.text(), /DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD: generated once for this checkout/)
     assert.equal(run.calls.length, 0)
   })
   it('WEB_PORT=abc: exit 2 with the grouped message, before any docker call', async () => {
@@ -94,7 +98,13 @@ describe('up:local main()', () => {
     const up = run.calls.find((c) => c.cmd.includes('up'))
     assert.deepEqual(up?.cmd, ['docker', 'compose', '--project-name', 'mymdb-unit', 'up', '--detach', '--wait', '--wait-timeout', '120'])
     assert.equal(up?.opts?.cwd, '/repo')
-    assert.equal(up?.opts?.env?.DJANGO_SECRET_KEY, LOCAL_DEFAULTS.DJANGO_SECRET_KEY)
+    // the generated secrets: kept in the env file (0600), and the same ones given to compose
+    const kept = readFileSync(deps.envFile as string, 'utf8')
+    assert.equal((statSync(deps.envFile as string).mode & 0o777).toString(8), '600')
+    const key = /^DJANGO_SECRET_KEY='(local-only-[^']+)'$/m.exec(kept)?.[1]
+    assert.ok(key, kept)
+    assert.equal(up?.opts?.env?.DJANGO_SECRET_KEY, key)
+    assert.match(kept, /^DJANGO_DB_PASSWORD='local-only-[0-9a-f]{48}'$/m)
     assert.equal(up?.opts?.env?.WEB_PORT, String(port))
     assert.equal(up?.opts?.env?.PATH, '/bin')
     assert.ok(cmds.includes('docker compose --project-name mymdb-unit exec -T web python3 manage.py load_sample_catalogue --if-empty'))
@@ -103,6 +113,34 @@ describe('up:local main()', () => {
     const out = deps.log.text()
     assert.match(out, new RegExp(`MyMDB is running: http://127\\.0\\.0\\.1:${port}/`))
     assert.match(out, /stop with: npm run stop/)
+  })
+  it('generates the secrets once: a second run uses the kept ones and writes nothing', async () => {
+    const { tempDir } = await import('./fakes.ts')
+    const port = await freePort()
+    const { envFile } = tempDir('# mine\nWEB_PORT=' + port + '\n')
+    const first = testDeps(docker(), { envFile })
+    assert.equal(await main([], { COMPOSE_PROJECT_NAME: 'mymdb-unit' }, first), 0, first.log.text())
+    const kept = readFileSync(envFile, 'utf8')
+    assert.match(kept, /^# mine\nWEB_PORT=\d+\n\n# Local-only secrets generated/)
+    const run = docker()
+    const second = testDeps(run, { envFile })
+    assert.equal(await main([], { COMPOSE_PROJECT_NAME: 'mymdb-unit' }, second), 0, second.log.text())
+    assert.equal(readFileSync(envFile, 'utf8'), kept)
+    assert.doesNotMatch(second.log.text(), /generated/)
+    const up = run.calls.find((c) => c.cmd.includes('up'))
+    assert.equal(`DJANGO_DB_PASSWORD='${up?.opts?.env?.DJANGO_DB_PASSWORD}'`, /^DJANGO_DB_PASSWORD=.*$/m.exec(kept)?.[0])
+  })
+  it('a database volume of an earlier version keeps the fixed passwords it was made with', async () => {
+    const { tempDir } = await import('./fakes.ts')
+    const port = await freePort()
+    const { envFile } = tempDir()
+    const run = docker((cmd) => (cmd === 'docker volume inspect mymdb-unit_db-data' ? { stdout: '[]' } : undefined))
+    const deps = testDeps(run, { envFile })
+    assert.equal(await main([], { COMPOSE_PROJECT_NAME: 'mymdb-unit', WEB_PORT: String(port) }, deps), 0, deps.log.text())
+    const kept = readFileSync(envFile, 'utf8')
+    assert.match(kept, /^DJANGO_DB_PASSWORD='local-only-db-password'$/m)
+    assert.match(kept, /^POSTGRES_PASSWORD='local-only-postgres-password'$/m)
+    assert.match(kept, /^DJANGO_SECRET_KEY='local-only-[A-Za-z0-9_-]{43}'$/m)
   })
   it('builds only the missing image (and both with --build)', async () => {
     const port = await freePort()
@@ -166,7 +204,7 @@ describe('up:local main()', () => {
     assert.equal(await main([], { WEB_PORT: String(port) }, deps), 1)
     const err = deps.log.err.join('')
     assert.match(err, /mymdb-web-1  Up \(unhealthy\)/)
-    assert.match(err, /\$ docker compose logs --tail 40 web\nweb \| Traceback: boom/)
+    assert.match(err, /\$ docker compose --project-name mymdb logs --no-color --tail 40 web\nweb \| Traceback: boom/)
     assert.ok(!run.commands().some((c) => c.includes('logs') && c.endsWith(' db')))
     assert.match(err, /\$ docker compose --project-name mymdb up --detach --wait --wait-timeout 120\nexit code 1\n/)
     assert.ok(!run.commands().some((c) => c.includes('load_sample_catalogue')))
