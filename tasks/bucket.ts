@@ -6,31 +6,10 @@
 // Standalone: npm run bucket [-- --dry-run]
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  GetBucketLocationCommand,
-  GetBucketOwnershipControlsCommand,
-  GetBucketPolicyCommand,
-  GetBucketTaggingCommand,
-  GetPublicAccessBlockCommand,
-  HeadBucketCommand,
-  ListObjectVersionsCommand,
-  PutBucketOwnershipControlsCommand,
-  PutBucketPolicyCommand,
-  PutBucketTaggingCommand,
-  PutPublicAccessBlockCommand,
-  waitUntilBucketExists,
-  type BucketLocationConstraint,
-  type ObjectIdentifier,
-  type PublicAccessBlockConfiguration,
-  type S3Client,
-  type Tag,
-} from '@aws-sdk/client-s3'
-import { GetPublicAccessBlockCommand as GetAccountPublicAccessBlockCommand, S3ControlClient } from '@aws-sdk/client-s3-control'
-import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts'
-import { aws, awsClients, awsErrorCode, explainAwsError } from './lib/aws.ts'
+import type { BucketLocationConstraint, ObjectIdentifier, PublicAccessBlockConfiguration, S3Client, Tag } from '@aws-sdk/client-s3'
+import type { STSClient } from '@aws-sdk/client-sts'
+import type { S3ControlClient } from '@aws-sdk/client-s3-control'
+import { S3, S3Control, STS, aws, awsClients, awsErrorCode, explainAwsError } from './lib/aws.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
@@ -284,7 +263,7 @@ export interface BucketClients {
 export function s3ControlClient(region: string, env: Env, sts: STSClient): S3ControlClient {
   const endpoint = env.AWS_ENDPOINT_URL?.trim() || undefined
   const maxAttempts = env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined
-  return new S3ControlClient({
+  return new S3Control.S3ControlClient({
     region,
     credentials: sts.config.credentials,
     ...(maxAttempts ? { maxAttempts } : {}),
@@ -342,7 +321,7 @@ function httpStatus(err: unknown): number | undefined {
 /** The bucket's region, or undefined when there is no such bucket. */
 export async function headBucket(s3: S3Client, bucket: string): Promise<string | undefined> {
   try {
-    const out = await s3.send(new HeadBucketCommand({ Bucket: bucket }))
+    const out = await s3.send(new S3.HeadBucketCommand({ Bucket: bucket }))
     if (out.BucketRegion) return out.BucketRegion
   } catch (err) {
     const status = httpStatus(err)
@@ -354,32 +333,32 @@ export async function headBucket(s3: S3Client, bucket: string): Promise<string |
     }
     throw explainBucketError(err, bucket, `look up bucket ${bucket}`)
   }
-  const loc = await call(bucket, `get the region of bucket ${bucket}`, () => s3.send(new GetBucketLocationCommand({ Bucket: bucket })))
+  const loc = await call(bucket, `get the region of bucket ${bucket}`, () => s3.send(new S3.GetBucketLocationCommand({ Bucket: bucket })))
   const c = loc.LocationConstraint as string | undefined
   return !c ? 'us-east-1' : c === 'EU' ? 'eu-west-1' : c
 }
 
 export async function getBucketTags(s3: S3Client, bucket: string): Promise<Tag[]> {
-  const out = await read(bucket, `read the tags of bucket ${bucket}`, ['NoSuchTagSet'], () => s3.send(new GetBucketTaggingCommand({ Bucket: bucket })))
+  const out = await read(bucket, `read the tags of bucket ${bucket}`, ['NoSuchTagSet'], () => s3.send(new S3.GetBucketTaggingCommand({ Bucket: bucket })))
   return out?.TagSet ?? []
 }
 
 export async function getOwnershipControls(s3: S3Client, bucket: string): Promise<string | undefined> {
   const out = await read(bucket, `read the ownership controls of bucket ${bucket}`, ['OwnershipControlsNotFoundError'], () =>
-    s3.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket })),
+    s3.send(new S3.GetBucketOwnershipControlsCommand({ Bucket: bucket })),
   )
   return out?.OwnershipControls?.Rules?.[0]?.ObjectOwnership
 }
 
 export async function getPublicAccessBlock(s3: S3Client, bucket: string): Promise<PublicAccessBlockConfiguration | undefined> {
   const out = await read(bucket, `read the public access block of bucket ${bucket}`, ['NoSuchPublicAccessBlockConfiguration'], () =>
-    s3.send(new GetPublicAccessBlockCommand({ Bucket: bucket })),
+    s3.send(new S3.GetPublicAccessBlockCommand({ Bucket: bucket })),
   )
   return out?.PublicAccessBlockConfiguration
 }
 
 export async function getBucketPolicy(s3: S3Client, bucket: string): Promise<string | undefined> {
-  const out = await read(bucket, `read the policy of bucket ${bucket}`, ['NoSuchBucketPolicy'], () => s3.send(new GetBucketPolicyCommand({ Bucket: bucket })))
+  const out = await read(bucket, `read the policy of bucket ${bucket}`, ['NoSuchBucketPolicy'], () => s3.send(new S3.GetBucketPolicyCommand({ Bucket: bucket })))
   return out?.Policy
 }
 
@@ -403,7 +382,7 @@ export async function getBucketState(s3: S3Client, bucket: string): Promise<Buck
 export async function createBucket(s3: S3Client, bucket: string, region: string): Promise<'created' | 'exists'> {
   try {
     await s3.send(
-      new CreateBucketCommand({
+      new S3.CreateBucketCommand({
         Bucket: bucket,
         ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
       }),
@@ -412,29 +391,29 @@ export async function createBucket(s3: S3Client, bucket: string, region: string)
     if (awsErrorCode(err) === 'BucketAlreadyOwnedByYou') return 'exists'
     throw explainBucketError(err, bucket, `create bucket ${bucket} in ${region}`)
   }
-  await call(bucket, `wait for bucket ${bucket}`, () => waitUntilBucketExists({ client: s3, maxWaitTime: 60, minDelay: 1 }, { Bucket: bucket }))
+  await call(bucket, `wait for bucket ${bucket}`, () => S3.waitUntilBucketExists({ client: s3, maxWaitTime: 60, minDelay: 1 }, { Bucket: bucket }))
   return 'created'
 }
 
 export async function putOwnershipControls(s3: S3Client, bucket: string, ownership: string = OWNERSHIP): Promise<void> {
   await call(bucket, `set the ownership controls of bucket ${bucket}`, () =>
-    s3.send(new PutBucketOwnershipControlsCommand({ Bucket: bucket, OwnershipControls: { Rules: [{ ObjectOwnership: ownership as typeof OWNERSHIP }] } })),
+    s3.send(new S3.PutBucketOwnershipControlsCommand({ Bucket: bucket, OwnershipControls: { Rules: [{ ObjectOwnership: ownership as typeof OWNERSHIP }] } })),
   )
 }
 
 export async function putPublicAccessBlock(s3: S3Client, bucket: string, config: PublicAccessBlockConfiguration = PUBLIC_ACCESS_BLOCK): Promise<void> {
   await call(bucket, `set the public access block of bucket ${bucket}`, () =>
-    s3.send(new PutPublicAccessBlockCommand({ Bucket: bucket, PublicAccessBlockConfiguration: config })),
+    s3.send(new S3.PutPublicAccessBlockCommand({ Bucket: bucket, PublicAccessBlockConfiguration: config })),
   )
 }
 
 export async function putBucketTags(s3: S3Client, bucket: string, tags: Tag[]): Promise<void> {
-  await call(bucket, `tag bucket ${bucket}`, () => s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: tags } })))
+  await call(bucket, `tag bucket ${bucket}`, () => s3.send(new S3.PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: tags } })))
 }
 
 /** Sets the policy (an object, sent as JSON.stringify: never hand-written JSON text). */
 export async function putBucketPolicy(s3: S3Client, bucket: string, policy: PolicyDocument): Promise<void> {
-  await s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }))
+  await s3.send(new S3.PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }))
 }
 
 // --- account-level Block Public Access -------------------------------------------------------------
@@ -445,10 +424,10 @@ export type AccountBlock =
 
 /** The account's Block Public Access setting (S3 Control), or why it cannot be told. Reads only. */
 export async function getAccountPublicAccessBlock(sts: STSClient, s3control: S3ControlClient): Promise<AccountBlock> {
-  const id = await aws('find the AWS account id (STS GetCallerIdentity)', () => sts.send(new GetCallerIdentityCommand({})))
+  const id = await aws('find the AWS account id (STS GetCallerIdentity)', () => sts.send(new STS.GetCallerIdentityCommand({})))
   const account = id.Account ?? ''
   try {
-    const out = await s3control.send(new GetAccountPublicAccessBlockCommand({ AccountId: account }))
+    const out = await s3control.send(new S3Control.GetPublicAccessBlockCommand({ AccountId: account }))
     return { known: true, account, config: out.PublicAccessBlockConfiguration }
   } catch (err) {
     if (awsErrorCode(err) === 'NoSuchPublicAccessBlockConfiguration') return { known: true, account }
@@ -503,7 +482,7 @@ export async function deleteBucket(s3: S3Client, bucket: string, opts: { stage?:
   let versionMarker: string | undefined
   for (;;) {
     const page = await call(bucket, `list the objects of bucket ${bucket}`, () =>
-      s3.send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker })),
+      s3.send(new S3.ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker })),
     )
     const ids: ObjectIdentifier[] = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
       .filter((v) => v.Key !== undefined)
@@ -511,7 +490,7 @@ export async function deleteBucket(s3: S3Client, bucket: string, opts: { stage?:
     for (let i = 0; i < ids.length; i += 1000) {
       const batch = ids.slice(i, i + 1000)
       const out = await call(bucket, `delete objects of bucket ${bucket}`, () =>
-        s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } })),
+        s3.send(new S3.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } })),
       )
       if (out.Errors && out.Errors.length > 0) {
         const e = out.Errors[0]!
@@ -524,7 +503,7 @@ export async function deleteBucket(s3: S3Client, bucket: string, opts: { stage?:
     versionMarker = page.NextVersionIdMarker
   }
   opts.log?.info(`[bucket] emptied ${bucket}: ${objects} object version(s) deleted`)
-  await call(bucket, `delete bucket ${bucket}`, () => s3.send(new DeleteBucketCommand({ Bucket: bucket })))
+  await call(bucket, `delete bucket ${bucket}`, () => s3.send(new S3.DeleteBucketCommand({ Bucket: bucket })))
   opts.log?.info(`[bucket] deleted ${bucket}`)
   return { deleted: true, objects }
 }

@@ -4,8 +4,7 @@
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
 import { main as bucketMain } from './bucket.ts'
 import { findHost, main as hostMain } from './host.ts'
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
-import { aws, awsClients } from './lib/aws.ts'
+import { STS, aws, awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
@@ -94,7 +93,7 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
     const clients = (partial?.awsClients ?? awsClients)(values.AWS_REGION, raw)
 
     // check: the AWS credentials work, before anything is pushed or created
-    const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new GetCallerIdentityCommand({})))
+    const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
     log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${values.AWS_REGION}, stage ${values.MYMDB_STAGE}`)
     // A step's exit code stays: 2 (a setting to fix) or 1 (run again after fixing).
     const failed = (step: string, code: number) =>

@@ -4,24 +4,8 @@
 // is skipped.
 import { existsSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
-import {
-  DeleteKeyPairCommand,
-  DeleteSecurityGroupCommand,
-  TerminateInstancesCommand,
-  waitUntilInstanceTerminated,
-} from '@aws-sdk/client-ec2'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
-import {
-  DeleteInstanceProfileCommand,
-  DeleteRoleCommand,
-  DeleteRolePolicyCommand,
-  DetachRolePolicyCommand,
-  ListAttachedRolePoliciesCommand,
-  ListRolePoliciesCommand,
-  RemoveRoleFromInstanceProfileCommand,
-} from '@aws-sdk/client-iam'
 import { deleteBucket, getBucketTags, headBucket } from './bucket.ts'
-import { aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
+import { EC2, IAM, S3, aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
@@ -110,7 +94,7 @@ export async function bucketInventory(clients: AwsClients, bucket: string, stage
   if ((await headBucket(clients.s3, bucket)) === undefined) return null
   const tags = await getBucketTags(clients.s3, bucket)
   const tag = (k: string) => tags.find((t) => t.Key === k)?.Value
-  const page = await aws(`list the files of bucket ${bucket}`, () => clients.s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 })))
+  const page = await aws(`list the files of bucket ${bucket}`, () => clients.s3.send(new S3.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 })))
   const count = page.KeyCount ?? page.Contents?.length ?? 0
   return {
     name: bucket,
@@ -166,9 +150,9 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
   const n = hostNames(stage)
   const removed: string[] = []
   if (inv.instances.length > 0) {
-    await aws('terminate the instance', () => clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: inv.instances })))
+    await aws('terminate the instance', () => clients.ec2.send(new EC2.TerminateInstancesCommand({ InstanceIds: inv.instances })))
     await log.step('destroy', `terminating ${inv.instances.join(', ')}`, () =>
-      waitUntilInstanceTerminated({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: inv.instances }),
+      EC2.waitUntilInstanceTerminated({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: inv.instances }),
     15)
     for (const id of inv.instances) removed.push(`instance ${id}`)
   }
@@ -177,7 +161,7 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
     // The network interface of a just-terminated instance can hold the group for a little while.
     for (let attempt = 1; ; attempt++) {
       try {
-        await clients.ec2.send(new DeleteSecurityGroupCommand({ GroupId: id }))
+        await clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id }))
         break
       } catch (err) {
         const code = awsErrorCode(err)
@@ -193,26 +177,26 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
     removed.push(`security group ${n.securityGroup}`)
   }
   if (inv.keyPair) {
-    await aws('delete the key pair', () => clients.ec2.send(new DeleteKeyPairCommand({ KeyName: n.keyPair })))
+    await aws('delete the key pair', () => clients.ec2.send(new EC2.DeleteKeyPairCommand({ KeyName: n.keyPair })))
     removed.push(`key pair ${n.keyPair}`)
   }
   if (inv.instanceProfile) {
     for (const role of inv.instanceProfile.roles)
       await aws('remove the role from the instance profile', () =>
-        clients.iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: role })),
+        clients.iam.send(new IAM.RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: role })),
       )
-    await aws('delete the instance profile', () => clients.iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: n.instanceProfile })))
+    await aws('delete the instance profile', () => clients.iam.send(new IAM.DeleteInstanceProfileCommand({ InstanceProfileName: n.instanceProfile })))
     removed.push(`instance profile ${n.instanceProfile}`)
   }
   if (inv.role) {
-    const inline = await aws('list the role policies', () => clients.iam.send(new ListRolePoliciesCommand({ RoleName: n.role })))
+    const inline = await aws('list the role policies', () => clients.iam.send(new IAM.ListRolePoliciesCommand({ RoleName: n.role })))
     for (const name of inline.PolicyNames ?? [])
-      await aws('delete a role policy', () => clients.iam.send(new DeleteRolePolicyCommand({ RoleName: n.role, PolicyName: name })))
-    const attached = await aws('list the attached policies', () => clients.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: n.role })))
+      await aws('delete a role policy', () => clients.iam.send(new IAM.DeleteRolePolicyCommand({ RoleName: n.role, PolicyName: name })))
+    const attached = await aws('list the attached policies', () => clients.iam.send(new IAM.ListAttachedRolePoliciesCommand({ RoleName: n.role })))
     for (const p of attached.AttachedPolicies ?? [])
       if (p.PolicyArn)
-        await aws('detach a role policy', () => clients.iam.send(new DetachRolePolicyCommand({ RoleName: n.role, PolicyArn: p.PolicyArn })))
-    await aws('delete the IAM role', () => clients.iam.send(new DeleteRoleCommand({ RoleName: n.role })))
+        await aws('detach a role policy', () => clients.iam.send(new IAM.DetachRolePolicyCommand({ RoleName: n.role, PolicyArn: p.PolicyArn })))
+    await aws('delete the IAM role', () => clients.iam.send(new IAM.DeleteRoleCommand({ RoleName: n.role })))
     removed.push(`IAM role ${n.role}`)
   }
   if (inv.bucket) {

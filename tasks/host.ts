@@ -9,37 +9,8 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { dirname, join } from 'node:path'
-import {
-  AuthorizeSecurityGroupIngressCommand,
-  CreateKeyPairCommand,
-  CreateSecurityGroupCommand,
-  DeleteKeyPairCommand,
-  DescribeInstancesCommand,
-  DescribeKeyPairsCommand,
-  DescribeSecurityGroupsCommand,
-  DescribeVpcsCommand,
-  ImportKeyPairCommand,
-  RevokeSecurityGroupIngressCommand,
-  RunInstancesCommand,
-  StartInstancesCommand,
-  StopInstancesCommand,
-  waitUntilInstanceRunning,
-  waitUntilInstanceStopped,
-  type Instance,
-  type IpPermission,
-  type RunInstancesCommandInput,
-} from '@aws-sdk/client-ec2'
-import {
-  AddRoleToInstanceProfileCommand,
-  CreateInstanceProfileCommand,
-  CreateRoleCommand,
-  GetInstanceProfileCommand,
-  GetRoleCommand,
-  GetRolePolicyCommand,
-  PutRolePolicyCommand,
-} from '@aws-sdk/client-iam'
-import { GetParameterCommand } from '@aws-sdk/client-ssm'
-import { aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
+import type { Instance, IpPermission, RunInstancesCommandInput } from '@aws-sdk/client-ec2'
+import { EC2, IAM, SSM, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
@@ -394,7 +365,7 @@ async function stageInstances(clients: AwsClients, stage: string, states: string
   do {
     const page = await aws('look up the host instance', () =>
       clients.ec2.send(
-        new DescribeInstancesCommand({
+        new EC2.DescribeInstancesCommand({
           Filters: [
             ...stageTags(stage).map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] })),
             { Name: 'instance-state-name', Values: states },
@@ -431,7 +402,7 @@ export async function findHosts(clients: AwsClients, stage: string, states: stri
 
 export async function keyPairExists(clients: AwsClients, name: string): Promise<boolean> {
   try {
-    const r = await clients.ec2.send(new DescribeKeyPairsCommand({ KeyNames: [name] }))
+    const r = await clients.ec2.send(new EC2.DescribeKeyPairsCommand({ KeyNames: [name] }))
     return (r.KeyPairs ?? []).some((k) => k.KeyName === name)
   } catch (err) {
     if (awsErrorCode(err) === 'InvalidKeyPair.NotFound') return false
@@ -441,7 +412,7 @@ export async function keyPairExists(clients: AwsClients, name: string): Promise<
 
 export async function defaultVpcId(clients: AwsClients): Promise<string> {
   const r = await aws('look up the default VPC', () =>
-    clients.ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] })),
+    clients.ec2.send(new EC2.DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] })),
   )
   const id = r.Vpcs?.[0]?.VpcId
   if (!id)
@@ -458,7 +429,7 @@ export async function findSecurityGroup(clients: AwsClients, stage: string, vpcI
     { Name: 'group-name', Values: [name] },
     ...(vpcId ? [{ Name: 'vpc-id', Values: [vpcId] }] : stageTags(stage).map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] }))),
   ]
-  const r = await aws('look up the security group', () => clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters })))
+  const r = await aws('look up the security group', () => clients.ec2.send(new EC2.DescribeSecurityGroupsCommand({ Filters })))
   const g = r.SecurityGroups?.find((x) => x.GroupName === name)
   return g?.GroupId ? { id: g.GroupId, ingress: flattenIngress(g.IpPermissions) } : null
 }
@@ -470,13 +441,13 @@ function notFound(err: unknown): boolean {
 export async function readRole(clients: AwsClients, stage: string): Promise<{ exists: boolean; policy: unknown }> {
   const n = hostNames(stage)
   try {
-    await clients.iam.send(new GetRoleCommand({ RoleName: n.role }))
+    await clients.iam.send(new IAM.GetRoleCommand({ RoleName: n.role }))
   } catch (err) {
     if (notFound(err)) return { exists: false, policy: null }
     throw explainAwsError(err, 'look up the IAM role')
   }
   try {
-    const p = await clients.iam.send(new GetRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy }))
+    const p = await clients.iam.send(new IAM.GetRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy }))
     return { exists: true, policy: parsePolicyDocument(p.PolicyDocument) }
   } catch (err) {
     if (notFound(err)) return { exists: true, policy: null }
@@ -486,7 +457,7 @@ export async function readRole(clients: AwsClients, stage: string): Promise<{ ex
 
 export async function readInstanceProfile(clients: AwsClients, stage: string): Promise<{ exists: boolean; roles: string[] } | null> {
   try {
-    const r = await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: hostNames(stage).instanceProfile }))
+    const r = await clients.iam.send(new IAM.GetInstanceProfileCommand({ InstanceProfileName: hostNames(stage).instanceProfile }))
     return { exists: true, roles: (r.InstanceProfile?.Roles ?? []).map((x) => x.RoleName ?? '') }
   } catch (err) {
     if (notFound(err)) return null
@@ -511,7 +482,7 @@ export async function readHostState(clients: AwsClients, stage: string, keyFile:
 export async function resolveAmi(clients: AwsClients, s: Pick<HostSettings, 'MYMDB_AMI_ID' | 'MYMDB_AMI_SSM_PARAMETER'>): Promise<string> {
   if (s.MYMDB_AMI_ID) return s.MYMDB_AMI_ID
   try {
-    const r = await clients.ssm.send(new GetParameterCommand({ Name: s.MYMDB_AMI_SSM_PARAMETER }))
+    const r = await clients.ssm.send(new SSM.GetParameterCommand({ Name: s.MYMDB_AMI_SSM_PARAMETER }))
     const v = r.Parameter?.Value?.trim()
     if (!v || !/^ami-[0-9a-f]+$/.test(v)) throw new UserError(`SSM parameter ${s.MYMDB_AMI_SSM_PARAMETER} is not an AMI id (${v ?? 'empty'}): set MYMDB_AMI_ID`)
     return v
@@ -549,19 +520,19 @@ export async function ensureKeyPair(clients: AwsClients, stage: string, keyFile:
   const TagSpecifications = [{ ResourceType: 'key-pair' as const, Tags: [{ Key: 'Name', Value: name }, ...stageTags(stage)] }]
   if (action === 'import' && keyFile.exists) {
     await aws('import the key pair', () =>
-      clients.ec2.send(new ImportKeyPairCommand({ KeyName: name, PublicKeyMaterial: Buffer.from(keyFile.publicKey), TagSpecifications })),
+      clients.ec2.send(new EC2.ImportKeyPairCommand({ KeyName: name, PublicKeyMaterial: Buffer.from(keyFile.publicKey), TagSpecifications })),
     )
     log.info(`[host] key pair ${name}: imported the public key of ${keyFile.path}`)
   } else if (action === 'create') {
     const r = await aws('create the key pair', () =>
-      clients.ec2.send(new CreateKeyPairCommand({ KeyName: name, KeyType: 'ed25519', KeyFormat: 'pem', TagSpecifications })),
+      clients.ec2.send(new EC2.CreateKeyPairCommand({ KeyName: name, KeyType: 'ed25519', KeyFormat: 'pem', TagSpecifications })),
     )
     try {
       if (!r.KeyMaterial) throw new Error('CreateKeyPair returned no private key')
       saveKeyFile(keyFile.path, r.KeyMaterial)
     } catch (err) {
       // Without the private key the key pair is useless: remove it so that the next run can make it again.
-      await clients.ec2.send(new DeleteKeyPairCommand({ KeyName: name })).catch(() => undefined)
+      await clients.ec2.send(new EC2.DeleteKeyPairCommand({ KeyName: name })).catch(() => undefined)
       throw new UserError(
         `could not save the private key of ${name} to ${keyFile.path} (${err instanceof Error ? err.message : String(err)}); the key pair was deleted again: fix the directory or set MYMDB_SSH_KEY_FILE`,
       )
@@ -577,7 +548,7 @@ export async function ensureSecurityGroup(clients: AwsClients, stage: string, vp
   if (!group) {
     const r = await aws('create the security group', () =>
       clients.ec2.send(
-        new CreateSecurityGroupCommand({
+        new EC2.CreateSecurityGroupCommand({
           GroupName: name,
           Description: `MyMDB ${stage}: web from anywhere, SSH from the deployer`,
           VpcId: vpcId,
@@ -592,13 +563,13 @@ export async function ensureSecurityGroup(clients: AwsClients, stage: string, vp
   const id = group.id
   if (revoke.length > 0) {
     await aws('revoke stale security group rules', () =>
-      clients.ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(revoke, true) })),
+      clients.ec2.send(new EC2.RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(revoke, true) })),
     )
     log.info(`[host] security group ${name}: revoked ${revoke.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
   }
   if (add.length > 0) {
     await aws('add security group rules', () =>
-      clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(add) })),
+      clients.ec2.send(new EC2.AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(add) })),
     )
     log.info(`[host] security group ${name}: allowed ${add.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
   }
@@ -612,7 +583,7 @@ export async function ensureHostRole(clients: AwsClients, stage: string, bucket:
   if (!role.exists) {
     await aws('create the IAM role', () =>
       clients.iam.send(
-        new CreateRoleCommand({
+        new IAM.CreateRoleCommand({
           RoleName: n.role,
           AssumeRolePolicyDocument: JSON.stringify(policies.trust),
           Description: `MyMDB ${stage} host: access to the upload bucket`,
@@ -624,20 +595,20 @@ export async function ensureHostRole(clients: AwsClients, stage: string, bucket:
   }
   if (!sameJson(role.policy, policies.bucket)) {
     await aws('set the IAM role policy', () =>
-      clients.iam.send(new PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
+      clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
     )
     log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${bucket} only`)
   }
   const profile = await readInstanceProfile(clients, stage)
   if (!profile) {
     await aws('create the instance profile', () =>
-      clients.iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, Tags: stageTags(stage) })),
+      clients.iam.send(new IAM.CreateInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, Tags: stageTags(stage) })),
     )
     log.info(`[host] instance profile ${n.instanceProfile}: created`)
   }
   if (!profile?.roles.includes(n.role)) {
     await aws('add the role to the instance profile', () =>
-      clients.iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: n.role })),
+      clients.iam.send(new IAM.AddRoleToInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: n.role })),
     )
     log.info(`[host] instance profile ${n.instanceProfile}: holds role ${n.role}`)
   }
@@ -656,10 +627,10 @@ export async function ensureInstance(clients: AwsClients, spec: Omit<LaunchSpec,
   if (existing) {
     if (existing.state === 'stopping') {
       log.info(`[host] instance ${existing.instanceId} is stopping; waiting for it to stop before starting it`)
-      await waitUntilInstanceStopped({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [existing.instanceId] })
+      await EC2.waitUntilInstanceStopped({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [existing.instanceId] })
     }
     if (existing.state === 'stopped' || existing.state === 'stopping') {
-      await aws('start the instance', () => clients.ec2.send(new StartInstancesCommand({ InstanceIds: [existing.instanceId] })))
+      await aws('start the instance', () => clients.ec2.send(new EC2.StartInstancesCommand({ InstanceIds: [existing.instanceId] })))
       log.info(`[host] instance ${name}: started ${existing.instanceId} again`)
     } else {
       log.info(`[host] instance ${name}: ${existing.instanceId} exists (${existing.state})`)
@@ -669,7 +640,7 @@ export async function ensureInstance(clients: AwsClients, spec: Omit<LaunchSpec,
   const input = runInstancesInput({ ...spec, amiId: await spec.ami() })
   for (let attempt = 1; ; attempt++) {
     try {
-      const r = await clients.ec2.send(new RunInstancesCommand(input))
+      const r = await clients.ec2.send(new EC2.RunInstancesCommand(input))
       const id = r.Instances?.[0]?.InstanceId
       if (!id) throw new Error('RunInstances returned no instance')
       log.info(`[host] instance ${name}: launched ${id} (${input.InstanceType}, ${input.ImageId})`)
@@ -688,11 +659,11 @@ export async function ensureInstance(clients: AwsClients, spec: Omit<LaunchSpec,
 
 export async function waitRunning(clients: AwsClients, instanceId: string): Promise<HostInfo> {
   try {
-    await waitUntilInstanceRunning({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [instanceId] })
+    await EC2.waitUntilInstanceRunning({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [instanceId] })
   } catch (err) {
     throw new UserError(`instance ${instanceId} did not reach "running" within ${RUNNING_TIMEOUT_SECONDS} s (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): see the EC2 console`)
   }
-  const r = await aws('describe the instance', () => clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })))
+  const r = await aws('describe the instance', () => clients.ec2.send(new EC2.DescribeInstancesCommand({ InstanceIds: [instanceId] })))
   const i = r.Reservations?.[0]?.Instances?.[0]
   return { instanceId, state: i?.State?.Name ?? 'unknown', publicIp: i?.PublicIpAddress || undefined, publicDns: i?.PublicDnsName || undefined }
 }
@@ -730,9 +701,9 @@ export async function stopHost(clients: AwsClients, stage: string, log: Log, fou
     log.info(`[stop] instance ${host.instanceId} is already stopped`)
     return host
   }
-  if (host.state !== 'stopping') await aws('stop the instance', () => clients.ec2.send(new StopInstancesCommand({ InstanceIds: [host.instanceId] })))
+  if (host.state !== 'stopping') await aws('stop the instance', () => clients.ec2.send(new EC2.StopInstancesCommand({ InstanceIds: [host.instanceId] })))
   await log.step('stop', `stopping instance ${host.instanceId}`, () =>
-    waitUntilInstanceStopped({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [host.instanceId] }),
+    EC2.waitUntilInstanceStopped({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [host.instanceId] }),
   )
   log.info(`[stop] instance ${host.instanceId} stopped; its disk (and the database on it) stays. Start it again: npm run deploy:aws`)
   return { ...host, state: 'stopped', publicIp: undefined }

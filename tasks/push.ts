@@ -1,10 +1,8 @@
 // npm run push: tags the images with the git commit (and latest) and pushes them to a registry:
 // Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
 // Hub, or any registry address.
-import { CreateRepositoryCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr'
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
-import { aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
+import { ECR, STS, aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
 import { imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
@@ -61,9 +59,9 @@ export function decodeEcrToken(token: string): { username: string; password: str
 
 /** Makes sure the ECR repositories exist; returns the registry host `<account>.dkr.ecr.<region>.amazonaws.com`. */
 export async function ensureEcrRepositories(clients: AwsClients, names: string[], stage: string, dryRun: boolean, say: (line: string) => void): Promise<string> {
-  const identity = await aws('read the AWS account id', () => clients.sts.send(new GetCallerIdentityCommand({})))
+  const identity = await aws('read the AWS account id', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
   for (const name of names) {
-    const exists = await clients.ecr.send(new DescribeRepositoriesCommand({ repositoryNames: [name] })).then(
+    const exists = await clients.ecr.send(new ECR.DescribeRepositoriesCommand({ repositoryNames: [name] })).then(
       () => true,
       (err: unknown) => {
         if (awsErrorCode(err) === 'RepositoryNotFoundException') return false
@@ -73,7 +71,7 @@ export async function ensureEcrRepositories(clients: AwsClients, names: string[]
     say(`[push] ECR repository ${name}: ${exists ? 'exists' : dryRun ? 'would be created' : 'create'}`)
     if (!exists && !dryRun)
       await aws(`create the ECR repository ${name}`, () =>
-        clients.ecr.send(new CreateRepositoryCommand({
+        clients.ecr.send(new ECR.CreateRepositoryCommand({
           repositoryName: name,
           imageScanningConfiguration: { scanOnPush: true },
           imageTagMutability: 'MUTABLE',
@@ -123,7 +121,7 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
     const clients = awsClients(region.AWS_REGION, raw)
     ecrHost = await ensureEcrRepositories(clients, local.map((l) => l.split('/').pop() ?? l), region.MYMDB_STAGE, dryRun, log.info)
     if (!dryRun) {
-      const auth = await aws('get an ECR login token', () => clients.ecr.send(new GetAuthorizationTokenCommand({})))
+      const auth = await aws('get an ECR login token', () => clients.ecr.send(new ECR.GetAuthorizationTokenCommand({})))
       const token = auth.authorizationData?.[0]?.authorizationToken
       if (!token) throw new UserError('ECR returned no login token: check the credentials and region')
       ecrLogin = decodeEcrToken(token)

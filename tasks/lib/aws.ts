@@ -1,15 +1,24 @@
 // AWS plumbing shared by the deploy steps: clients built from the task's env (region, the
 // standard AWS_ENDPOINT_URL for emulators, credentials from the SDK's default chain), the tags
 // that mark what a stage owns, and AWS errors a user can fix turned into one-line UserErrors.
-import { EC2Client } from '@aws-sdk/client-ec2'
-import { ECRClient } from '@aws-sdk/client-ecr'
-import { IAMClient } from '@aws-sdk/client-iam'
-import { S3Client } from '@aws-sdk/client-s3'
-import { SSMClient } from '@aws-sdk/client-ssm'
-import { STSClient } from '@aws-sdk/client-sts'
+import type { EC2Client } from '@aws-sdk/client-ec2'
+import type { ECRClient } from '@aws-sdk/client-ecr'
+import type { IAMClient } from '@aws-sdk/client-iam'
+import type { S3Client } from '@aws-sdk/client-s3'
+import type { SSMClient } from '@aws-sdk/client-ssm'
+import type { STSClient } from '@aws-sdk/client-sts'
 import { UserError } from './errors.ts'
+import { lazy } from './lazy.ts'
 import type { Env } from './main.ts'
 
+// The SDK packages, each loaded when first used (see lazy.ts): `new EC2.DescribeInstancesCommand(...)`.
+export const EC2 = lazy<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2')
+export const ECR = lazy<typeof import('@aws-sdk/client-ecr')>('@aws-sdk/client-ecr')
+export const IAM = lazy<typeof import('@aws-sdk/client-iam')>('@aws-sdk/client-iam')
+export const S3 = lazy<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3')
+export const S3Control = lazy<typeof import('@aws-sdk/client-s3-control')>('@aws-sdk/client-s3-control')
+export const SSM = lazy<typeof import('@aws-sdk/client-ssm')>('@aws-sdk/client-ssm')
+export const STS = lazy<typeof import('@aws-sdk/client-sts')>('@aws-sdk/client-sts')
 
 export interface AwsClients {
   region: string
@@ -40,12 +49,12 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
   return {
     region,
     // Path-style addressing only for custom endpoints (emulators have no per-bucket DNS names).
-    s3: new S3Client({ ...common, forcePathStyle: Boolean(endpoint) }),
-    ec2: new EC2Client(common),
-    iam: new IAMClient(common),
-    ssm: new SSMClient(common),
-    ecr: new ECRClient(common),
-    sts: new STSClient(common),
+    s3: new S3.S3Client({ ...common, forcePathStyle: Boolean(endpoint) }),
+    ec2: new EC2.EC2Client(common),
+    iam: new IAM.IAMClient(common),
+    ssm: new SSM.SSMClient(common),
+    ecr: new ECR.ECRClient(common),
+    sts: new STS.STSClient(common),
   }
 }
 

@@ -1,6 +1,12 @@
 // Progress and messages. Everything goes to stdout except errors (stderr). Tests pass their
 // own sinks to capture output.
-import { chalk } from 'zx'
+import { styleText } from 'node:util'
+
+// Colours only on a terminal (or with FORCE_COLOR), never with NO_COLOR; the standard library's
+// styleText, so that no package is loaded for it.
+const COLOR = process.env.FORCE_COLOR !== undefined ? process.env.FORCE_COLOR !== '0' : process.stdout.isTTY === true && process.env.NO_COLOR === undefined
+const paint = (style: Parameters<typeof styleText>[0]) => (text: string) => (COLOR ? styleText(style, text) : text)
+const chalk = { yellow: paint('yellow'), red: paint('red'), green: paint('green'), bold: paint('bold'), dim: paint('dim') }
 
 export type Sink = (text: string) => void
 

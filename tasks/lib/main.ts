@@ -83,8 +83,12 @@ export function parseFlags<T extends Options>(
   options: T,
   usageHint: string,
 ) {
+  return parseCommandLine(argv, options, usageHint, false).values
+}
+
+function parseCommandLine<T extends Options>(argv: string[], options: T, usageHint: string, allowPositionals: boolean) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values
+    return parseArgs({ args: argv, options, strict: true, allowPositionals })
   } catch (err) {
     const msg = err instanceof Error ? err.message.split('\n')[0] : String(err)
     throw new ConfigError(`${msg}. See: ${usageHint}`)
@@ -99,6 +103,19 @@ export interface Cli<T extends Options> {
   command: string
   help: string
   options: T
+  /**
+   * Arguments besides the options: 'args' (anywhere, e.g. a service name), or 'rest' (the task's
+   * options come first; from the first other word on, everything is passed on as it is, e.g. to
+   * manage.py). Default: none.
+   */
+  positionals?: 'args' | 'rest'
+}
+
+/** 'rest' command lines: the task's own options, and the words from the first non-option (or after --) on. */
+export function splitRest(argv: readonly string[]): { own: string[]; rest: string[] } {
+  const i = argv.findIndex((a) => a === '--' || !a.startsWith('-'))
+  if (i < 0) return { own: [...argv], rest: [] }
+  return { own: argv.slice(0, i), rest: argv.slice(argv[i] === '--' ? i + 1 : i) }
 }
 
 /**
@@ -110,16 +127,19 @@ export async function runCli<T extends Options>(
   env: Env,
   partial: Partial<Deps> | undefined,
   cli: Cli<T>,
-  body: (deps: Deps, flags: Flags<T>) => Promise<number | void>,
+  body: (deps: Deps, flags: Flags<T>, args: string[]) => Promise<number | void>,
 ): Promise<number> {
   return runTask(env, partial, async (deps) => {
     const options: Options = { ...cli.options, help: { type: 'boolean', short: 'h' } }
-    const flags: Record<string, unknown> = parseFlags(argv, options, `${cli.command} -- --help`)
+    const hint = `${cli.command} -- --help`
+    const { own, rest } = cli.positionals === 'rest' ? splitRest(argv) : { own: argv, rest: [] }
+    const parsed = parseCommandLine(own, options, hint, cli.positionals === 'args')
+    const flags: Record<string, unknown> = parsed.values
     if (flags.help === true) {
       deps.log.info(cli.help)
       return 0
     }
-    return body(deps, flags as Flags<T>)
+    return body(deps, flags as Flags<T>, cli.positionals === 'rest' ? rest : parsed.positionals)
   })
 }
 

@@ -14,9 +14,13 @@
 // `set -euo pipefail; <command>`, each argument shell-quoted, so that no value is ever
 // interpreted by the remote shell.
 import { randomBytes } from 'node:crypto'
-import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2'
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2'
 import { UserError } from './errors.ts'
+import { lazy } from './lazy.ts'
 import { homeRelative, retryUntil, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
+
+/** ssh2, loaded when the first connection is made. */
+const SSH2 = lazy<typeof import('ssh2')>('ssh2')
 
 export interface SshTarget {
   host: string
@@ -71,7 +75,7 @@ function isAuthFailure(err: Error): boolean {
 
 function connectOnce(target: SshTarget): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const conn = new Client()
+    const conn = new SSH2.Client()
     const onReady = () => {
       conn.removeListener('error', onError)
       conn.removeListener('close', onClose)

@@ -2,9 +2,11 @@
 // public key, for importing the key pair), and writing a new one safely.
 import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import ssh2 from 'ssh2'
+import { lazy } from './lazy.ts'
 import { stageName } from './vars.ts'
 import { ConfigError } from './errors.ts'
+
+const SSH2 = lazy<typeof import('ssh2')>('ssh2')
 
 /** The private key file: MYMDB_SSH_KEY_FILE (~ expanded) or ~/.ssh/mymdb-<stage>.pem. */
 export function keyFilePath(value: string | undefined, stage: string, home: string): string {
@@ -33,7 +35,7 @@ export function inspectKeyFile(path: string, comment = 'mymdb'): KeyFile {
       `cannot read the SSH key file ${path} (${why}): fix its permissions (chmod 600, owned by you), or set MYMDB_SSH_KEY_FILE to another file`,
     )
   }
-  const parsed = ssh2.utils.parseKey(text)
+  const parsed = SSH2.utils.parseKey(text)
   const key = Array.isArray(parsed) ? parsed[0] : parsed
   if (key && !(key instanceof Error) && key.isPrivateKey()) {
     const publicKey = `${key.type} ${key.getPublicSSH().toString('base64')}`

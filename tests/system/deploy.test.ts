@@ -30,6 +30,9 @@ import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog } from '../unit/fakes.ts'
+import { $ } from 'zx'
+
+const REPO = new URL('../..', import.meta.url).pathname
 
 const BUCKET = 'mymdb-rig-uploads'
 const STAGE = 'rig'
@@ -266,6 +269,42 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.doesNotMatch(r.text, /: create\b/)
     assert.deepEqual({ instance: (await instances())[0]?.InstanceId, db: (await onHost('docker compose ps -q db')).stdout.trim() }, before)
     assert.equal((await instances()).length, 1)
+  })
+
+  it('operate the deployed site from here: status, logs, manage and ssh (the real commands, over SSH)', async () => {
+    // The npm commands as a user types them, in child processes, stdin given where they read it.
+    const task = (file: string, args: string[], input?: string) =>
+      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: input ?? '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
+    const status = await task('status', ['--aws'])
+    assert.equal(status.exitCode, 0, status.stderr)
+    assert.match(status.stdout, /stage rig in us-west-2: instance i-\w+ running/)
+    assert.match(status.stdout, /^ {2}web +running \(healthy\), up .+, image 127\.0\.0\.1:\d+\/mymdb-web:\S+, commit [0-9a-f]{7,}/m)
+    assert.match(status.stdout, /^ {2}db +running \(healthy\)/m)
+    assert.match(status.stdout, /^ {2}database {2}\d+ (kB|MB)$/m)
+    assert.match(status.stdout, /^ {2}disk {6}[\d.]+ GB free of [\d.]+ GB/m)
+    assert.match(status.stdout, /^ {2}deployed {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by \S+@\S+, tag \S+$/m)
+
+    const logs = await task('logs', ['--aws', 'web', '--lines', '5'])
+    assert.equal(logs.exitCode, 0, logs.stderr)
+    const lines = logs.stdout.trim().split('\n')
+    assert.ok(lines.length >= 1 && lines.length <= 5, logs.stdout)
+    assert.match(lines[0] ?? '', /^web-1 +\| \d{4}-\d\d-\d\dT/)
+
+    const made = await task('manage', ['--aws', 'createsuperuser', '--noinput', '--username', 'rig-admin', '--email', 'admin@example.com'])
+    assert.equal(made.exitCode, 0, made.stderr)
+    const shell = await task('manage', ['--aws', 'shell'], 'from django.contrib.auth.models import User\nprint("superuser:", User.objects.get(username="rig-admin").is_superuser)\n')
+    assert.equal(shell.exitCode, 0, shell.stderr)
+    assert.match(shell.stdout, /superuser: True/)
+    const unknown = await task('manage', ['--aws', 'no_such_command'])
+    assert.equal(unknown.exitCode, 1, unknown.stdout)
+    assert.match(unknown.stderr, /Unknown command: 'no_such_command'/)
+
+    const ps = await task('ssh', ['cd mymdb && docker compose ps --format "{{.Service}}"'])
+    assert.equal(ps.exitCode, 0, ps.stderr)
+    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'web'])
+    const login = await task('ssh', [], 'echo "hello from $(whoami) in $PWD"\nexit 7\n')
+    assert.equal(login.exitCode, 7, login.stderr)
+    assert.match(login.stdout, /hello from admin in \/home\/admin/)
   })
 
   it('stop --aws: containers stopped over SSH, then the instance; the database volume stays, and deploy:aws brings back the same data', async () => {

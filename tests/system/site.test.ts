@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { $ } from 'zx'
-import { BASE_URL, compose, npmRun, PROJECT, REPO, request, waitFor } from './stack.ts'
+import { BASE_URL, compose, npmRun, PROJECT, REPO, request, stackEnv, waitFor } from './stack.ts'
 
 // A valid 1x1 PNG: Django's ImageField opens uploads with Pillow, so the poster must be real.
 const PNG = Buffer.from(
@@ -129,6 +129,49 @@ describe('the project folder after up:local', () => {
     const check = await sh`docker compose exec -T web python3 manage.py check`
     assert.equal(check.exitCode, 0, check.stderr)
     assert.match(check.stdout, /no issues/)
+  })
+})
+
+describe('operate the local stack: status, logs, manage', () => {
+  const task = (script: string, args: string[], input = '') =>
+    $({ cwd: REPO, env: { ...stackEnv, FORCE_COLOR: '0' }, nothrow: true, quiet: true, input })`npm run --silent ${script} -- ${args}`
+
+  test('npm run status: both containers healthy, the image and commit, database size, free disk', async () => {
+    const r = await task('status', [])
+    assert.equal(r.exitCode, 0, r.stderr)
+    assert.match(r.stdout, /MyMDB on this machine \(project mymdb-test\)/)
+    const revision = (await $({ quiet: true })`docker image inspect --format ${'{{index .Config.Labels "org.opencontainers.image.revision"}}'} mymdb-web:latest`).stdout.trim()
+    assert.match(r.stdout, new RegExp(`^ {2}web +running \\(healthy\\), up .+, image mymdb-web:latest, commit ${revision}$`, 'm'))
+    assert.match(r.stdout, /^ {2}db +running \(healthy\)/m)
+    assert.match(r.stdout, /^ {2}database {2}\d+ (kB|MB)$/m)
+    assert.match(r.stdout, /^ {2}disk {6}[\d.]+ GB free of/m)
+  })
+
+  test('npm run logs: the last lines of one service, with times', async () => {
+    const r = await task('logs', ['db', '--lines', '3'])
+    assert.equal(r.exitCode, 0, r.stderr)
+    const lines = r.stdout.trim().split('\n')
+    assert.equal(lines.length, 3, r.stdout)
+    for (const line of lines) assert.match(line, /^db-1 +\| \d{4}-\d\d-\d\dT/)
+    const bad = await task('logs', ['nginx'])
+    assert.equal(bad.exitCode, 2)
+    assert.match(bad.stderr, /no service "nginx": web or db/)
+  })
+
+  test('npm run manage: a command, a shell reading stdin, and manage.py exit codes', async () => {
+    const check = await task('manage', ['check', '--deploy', '--fail-level', 'CRITICAL'])
+    assert.equal(check.exitCode, 0, check.stderr)
+    const made = await task('manage', ['createsuperuser', '--noinput', '--username', 'local-admin', '--email', 'admin@example.com'])
+    assert.equal(made.exitCode, 0, made.stderr)
+    const shell = await task('manage', ['shell'], 'from django.contrib.auth.models import User\nprint("superuser:", User.objects.get(username="local-admin").is_superuser)\n')
+    assert.equal(shell.exitCode, 0, shell.stderr)
+    assert.match(shell.stdout, /superuser: True/)
+    const plan = await task('manage', ['migrate', '--plan'])
+    assert.equal(plan.exitCode, 0, plan.stderr)
+    assert.match(plan.stdout, /No planned migration operations/)
+    const unknown = await task('manage', ['no_such_command'])
+    assert.equal(unknown.exitCode, 1)
+    assert.match(unknown.stderr, /Unknown command: 'no_such_command'/)
   })
 })
 

@@ -39,6 +39,10 @@ const COMMANDS: Record<string, string> = {
   'remote-up': 'remote:up',
   'deploy-aws': 'deploy:aws',
   'destroy-aws': 'destroy:aws',
+  status: 'status',
+  logs: 'logs',
+  manage: 'manage',
+  ssh: 'ssh',
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex')
@@ -78,6 +82,14 @@ const CASES: Case[] = [
   ...Object.keys(COMMANDS).map((task): Case => ({ task, args: ['--frobnicate'], what: 'an unknown option', names: ['--frobnicate'] })),
   { task: 'deploy-aws', what: 'an arm64 instance type (the images are amd64)', set: { MYMDB_INSTANCE_TYPE: 't4g.small' }, names: ['MYMDB_INSTANCE_TYPE'] },
   { task: 'up-local', what: 'a log level that does not exist', set: { DJANGO_LOG_LEVEL: 'LOUD' }, names: ['DJANGO_LOG_LEVEL'] },
+  { task: 'status', args: ['--aws'], what: 'a stage name with capitals', set: { MYMDB_STAGE: 'Prod' }, names: ['MYMDB_STAGE'] },
+  { task: 'status', what: 'a Compose project name with a space', set: { COMPOSE_PROJECT_NAME: 'my mdb' }, names: ['COMPOSE_PROJECT_NAME'] },
+  { task: 'logs', args: ['nginx', '--lines', 'many'], what: 'a service that does not exist and a bad --lines', names: ['nginx', '--lines'] },
+  { task: 'logs', args: ['--aws', '--since', 'yesterday'], what: 'an age that is not one', names: ['--since'] },
+  { task: 'manage', args: ['--aws', 'check'], what: 'an SSH key file that does not exist', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/none.pem' }, names: ['MYMDB_SSH_KEY_FILE'] },
+  { task: 'manage', what: 'no manage.py arguments', names: ['manage.py'] },
+  { task: 'ssh', what: 'a region that does not exist', set: { AWS_REGION: 'nowhere' }, names: ['AWS_REGION'] },
+  { task: 'ssh', what: 'the .pub file as the key', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/mymdb-test.pub' }, homeFiles: { '.ssh/mymdb-test.pub': publicKeyLine('x') }, names: ['MYMDB_SSH_KEY_FILE'] },
 ]
 
 let sandbox: Sandbox

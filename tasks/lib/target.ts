@@ -1,0 +1,116 @@
+// Where the operate tasks (status, logs, manage, ssh) act: the stack on this machine, or with
+// --aws the stage's EC2 host over SSH (found by its tags, or reached at MYMDB_HOST_ADDRESS).
+// Settings are checked before anything connects; AWS is asked only when it has to be.
+import { readFileSync } from 'node:fs'
+import type { HostInfo } from '../host.ts'
+import type { AwsClients } from './aws.ts'
+import { LOCAL_DEFAULTS, newLocalSecrets, withLocalDefaults } from './compose.ts'
+import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
+import { UserError } from './errors.ts'
+import type { Log } from './log.ts'
+import type { Deps, Env } from './main.ts'
+import { openRemote, type OpenRemote, type Remote } from './ssh.ts'
+import { hostStack, localStack, type Stack } from './stack.ts'
+import { awsVars, composeVars, hostVars, sshKeyExistsRule, sshKeyPath } from './vars.ts'
+
+/** What the operate tasks need of a test: fake AWS clients, a fake SSH session. */
+export interface TargetDeps {
+  awsClients?: (region: string, env: Env) => AwsClients
+  openRemote?: OpenRemote
+}
+
+/** The settings that reach the stage's host. */
+export const hostAccessSpec = {
+  ...awsVars,
+  MYMDB_SSH_USER: hostVars.MYMDB_SSH_USER,
+  MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
+  MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
+  MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
+}
+export type HostAccessSettings = CleanEnv<typeof hostAccessSpec>
+
+/** Checks the host access settings (exit 2 listing all problems); the key file must exist. */
+export function checkHostAccess(raw: RawEnv): HostAccessSettings {
+  return checkEnv(hostAccessSpec, raw, { rules: [sshKeyExistsRule] })
+}
+
+/** Checks the local stack's settings; the secrets compose needs to read its file get throw-away values when unset. */
+export function checkLocal(raw: RawEnv): { project: string; env: RawEnv } {
+  const env = withLocalDefaults(raw, { ...LOCAL_DEFAULTS, ...newLocalSecrets() })
+  return { project: checkEnv(composeVars, raw).COMPOSE_PROJECT_NAME, env }
+}
+
+/** The stack on this machine, as the operate tasks use it. */
+export function localTarget(deps: Deps, local: { project: string; env: RawEnv }): Stack {
+  return localStack(deps.run, deps.root, local.project, local.env)
+}
+
+/**
+ * The stage's instance (when `lookUp`, or when there is no MYMDB_HOST_ADDRESS) and the address
+ * to reach it at: MYMDB_HOST_ADDRESS, or the public IP of a running instance.
+ */
+export async function findTarget(
+  s: HostAccessSettings,
+  raw: RawEnv,
+  deps: TargetDeps,
+  lookUp: boolean,
+): Promise<{ address: string | undefined; instance: HostInfo | null | undefined }> {
+  let instance: HostInfo | null | undefined
+  if (lookUp || !s.MYMDB_HOST_ADDRESS) {
+    // The AWS SDK is loaded only here: --help and the checks stay fast.
+    const [{ awsClients }, { findHost }] = await Promise.all([import('./aws.ts'), import('../host.ts')])
+    const clients = (deps.awsClients ?? awsClients)(s.AWS_REGION, raw)
+    instance = await findHost(clients, s.MYMDB_STAGE)
+  }
+  return { address: s.MYMDB_HOST_ADDRESS ?? (instance?.state === 'running' ? instance.publicIp : undefined), instance }
+}
+
+/** The address to connect to, or a UserError saying why there is none (no host, stopped, no IP). */
+export function reachable(s: HostAccessSettings, found: { address: string | undefined; instance: HostInfo | null | undefined }): string {
+  const { address, instance } = found
+  if (address) return address
+  if (!instance) throw new UserError(`no EC2 host for stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: deploy first with npm run deploy:aws`)
+  if (instance.state !== 'running') throw new UserError(`the host ${instance.instanceId} is ${instance.state}: start it again with npm run deploy:aws`)
+  throw new UserError(`the host ${instance.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
+}
+
+/** Opens the SSH session to the host and gives its stack. Close it with `remote.close()`. */
+export async function openTarget(
+  s: HostAccessSettings,
+  raw: RawEnv,
+  address: string,
+  deps: TargetDeps,
+  log: Log,
+): Promise<{ remote: Remote; stack: Stack }> {
+  const open = deps.openRemote ?? openRemote
+  const username = s.MYMDB_SSH_USER
+  const remote = await open({
+    host: address,
+    port: s.MYMDB_HOST_SSH_PORT,
+    username,
+    privateKey: readFileSync(sshKeyPath(s, raw)),
+    attempts: 3,
+    onRetry: (n, e) => log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
+  })
+  return { remote, stack: hostStack(remote) }
+}
+
+export interface Target {
+  stack: Stack
+  /** The stage's instance, when AWS was asked (--aws). */
+  instance?: HostInfo | null
+  /** Ends the SSH session (nothing here). */
+  close(): void
+}
+
+/**
+ * The stack to act on: this machine's, or (aws) the host's over SSH. Checks the settings first
+ * (exit 2 listing all problems), then finds and connects to the host.
+ */
+export async function resolveTarget(aws: boolean, raw: RawEnv, deps: Deps, extra: TargetDeps = {}): Promise<Target> {
+  if (!aws) return { stack: localTarget(deps, checkLocal(raw)), close: () => {} }
+  const s = checkHostAccess(raw)
+  const found = await findTarget(s, raw, extra, false)
+  const { remote, stack } = await openTarget(s, raw, reachable(s, found), extra, deps.log)
+  return { stack, instance: found.instance, close: () => remote.close() }
+}

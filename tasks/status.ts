@@ -1,0 +1,172 @@
+// npm run status [-- --aws]: what runs, here or on the stage's EC2 host: containers and their
+// health, uptime, image and commit, database size, free disk, and (on the host) the last deploy.
+import { loadEnv } from './lib/env.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runIn, stackPs, type Stack } from './lib/stack.ts'
+import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
+
+export const HELP = `Usage: npm run status -- [--aws]
+
+Shows what runs: each container of the stack with its state and health, how long it has been
+up, its image and the git commit it was built from; the database size; the free disk where
+Docker keeps its data.
+
+  (default)  the stack on this machine (COMPOSE_PROJECT_NAME, default mymdb)
+  --aws      the stage's EC2 host (MYMDB_STAGE in AWS_REGION): the instance's state and address
+             from AWS, then the same over SSH, and the last deploy (when, who, which commit)
+
+Options:
+  --aws       the EC2 host instead of this machine
+  -h, --help  this help
+
+Exit codes: 0 shown (whatever the state), 1 Docker, AWS or SSH failed, 2 bad option or setting.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run status',
+  help: HELP,
+  options: { aws: { type: 'boolean' } },
+} as const
+
+export interface ServiceStatus {
+  service: string
+  state: string
+  health: string
+  /** ISO time the container started (running ones). */
+  startedAt?: string
+  image?: string
+  /** The git commit of the image (its org.opencontainers.image.revision label). */
+  revision?: string
+}
+
+export interface StatusReport {
+  services: ServiceStatus[]
+  /** e.g. "12 MB" (null: the database did not answer). */
+  databaseSize: string | null
+  disk: { availableKb: number; totalKb: number; mount: string } | null
+  /** The last line of ~/mymdb/deploys.log on the host. */
+  lastDeploy?: { at: string; by: string; tag: string } | null
+}
+
+const INSPECT_FORMAT = '{{.Name}}|{{.State.StartedAt}}|{{.Config.Image}}|{{index .Config.Labels "org.opencontainers.image.revision"}}'
+
+/** Parses `docker inspect --format INSPECT_FORMAT` lines (pure). */
+export function parseInspect(stdout: string): Map<string, { startedAt: string; image: string; revision: string }> {
+  const out = new Map<string, { startedAt: string; image: string; revision: string }>()
+  for (const line of stdout.split('\n')) {
+    const [name, startedAt = '', image = '', revision = ''] = line.trim().split('|')
+    if (name) out.set(name.replace(/^\//, ''), { startedAt, image, revision: revision === '<no value>' ? '' : revision })
+  }
+  return out
+}
+
+/** Parses the last line of `df -Pk` (pure). */
+export function parseDf(stdout: string): StatusReport['disk'] {
+  const f = stdout.trim().split('\n').pop()?.split(/\s+/) ?? []
+  const total = Number(f[1])
+  const available = Number(f[3])
+  if (!Number.isFinite(total) || !Number.isFinite(available) || f.length < 6) return null
+  return { totalKb: total, availableKb: available, mount: f[5] ?? '' }
+}
+
+/** Parses one line of the deploy log (pure); null when it is not one. */
+export function parseDeployLine(line: string): { at: string; by: string; tag: string } | null {
+  try {
+    const o = JSON.parse(line) as { at?: unknown; by?: unknown; tag?: unknown }
+    return typeof o.at === 'string' && typeof o.by === 'string' && typeof o.tag === 'string' ? { at: o.at, by: o.by, tag: o.tag } : null
+  } catch {
+    return null
+  }
+}
+
+/** Reads the status of a stack (here or on the host). Read-only. */
+export async function collectStatus(stack: Stack, onHost: boolean): Promise<StatusReport> {
+  const ps = await stackPs(stack)
+  const names = ps.map((p) => p.Name).filter(Boolean)
+  const inspected = names.length > 0 ? parseInspect((await runIn(stack, ['docker', 'inspect', '--format', INSPECT_FORMAT, ...names])).stdout) : new Map()
+  const services = ps.map((p) => ({ service: p.Service, state: p.State, health: p.Health, ...(inspected.get(p.Name) ?? {}) }))
+  const dbUp = ps.some((p) => p.Service === 'db' && p.State === 'running')
+  const size = dbUp
+    ? await runIn(stack, stack.compose('exec', '-T', '--user', 'postgres', 'db', 'psql', '--no-psqlrc', '-tAc', 'select pg_size_pretty(sum(pg_database_size(datname))) from pg_database'))
+    : null
+  const df = await runIn(stack, ['sh', '-c', 'df -Pk "$(docker info --format "{{.DockerRootDir}}")" | tail -n 1'])
+  const report: StatusReport = {
+    services,
+    databaseSize: size?.ok ? size.stdout.trim() : null,
+    disk: df.ok ? parseDf(df.stdout) : null,
+  }
+  if (onHost) {
+    const last = await runIn(stack, ['sh', '-c', 'tail -n 1 deploys.log 2>/dev/null || true'])
+    report.lastDeploy = parseDeployLine(last.stdout.trim())
+  }
+  return report
+}
+
+/** How long something has been up: 40 s, 5 min, 2 h 3 min, 3 d 4 h (pure). */
+export function formatAge(ms: number): string {
+  const min = Math.floor(ms / 60_000)
+  if (min < 1) return `${Math.max(0, Math.round(ms / 1000))} s`
+  if (min < 60) return `${min} min`
+  const h = Math.floor(min / 60)
+  if (h < 24) return `${h} h ${min % 60} min`
+  return `${Math.floor(h / 24)} d ${h % 24} h`
+}
+
+function gb(kb: number): string {
+  return `${(kb / 1024 / 1024).toFixed(1)} GB`
+}
+
+/** The report as lines (pure). */
+export function formatStatus(r: StatusReport, now = new Date()): string[] {
+  const lines: string[] = []
+  if (r.services.length === 0) lines.push('  no containers: not running (start it with npm run up:local, or npm run deploy:aws on AWS)')
+  const width = Math.max(0, ...r.services.map((s) => s.service.length))
+  for (const s of r.services) {
+    const state = `${s.state}${s.health ? ` (${s.health})` : ''}`
+    const started = s.state === 'running' && s.startedAt ? Date.parse(s.startedAt) : NaN
+    const up = Number.isFinite(started) ? `up ${formatAge(now.getTime() - started)}` : ''
+    const image = s.image ? `image ${s.image}` : ''
+    const commit = s.revision ? `commit ${s.revision}` : ''
+    lines.push(`  ${s.service.padEnd(width)}  ${[state, up, image, commit].filter(Boolean).join(', ')}`)
+  }
+  lines.push(`  database  ${r.databaseSize ?? '(not running)'}`)
+  if (r.disk) lines.push(`  disk      ${gb(r.disk.availableKb)} free of ${gb(r.disk.totalKb)} (${r.disk.mount}, where Docker keeps its data)`)
+  if (r.lastDeploy !== undefined)
+    lines.push(`  deployed  ${r.lastDeploy ? `${r.lastDeploy.at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} by ${r.lastDeploy.by}, tag ${r.lastDeploy.tag}` : '(no record)'}`)
+  return lines
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
+    const { log } = deps
+    const raw = loadEnv(env, deps.envFile)
+
+    if (!flags.aws) {
+      const local = checkLocal(raw)
+      const stack = localTarget(deps, local)
+      log.info(`[status] MyMDB on this machine (project ${local.project})`)
+      for (const line of formatStatus(await collectStatus(stack, false))) log.info(line)
+      return 0
+    }
+
+    const s = checkHostAccess(raw)
+    const found = await findTarget(s, raw, partial ?? {}, true)
+    const { instance } = found
+    log.info(
+      `[status] stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: instance ${instance ? `${instance.instanceId} ${instance.state}${instance.publicIp ? `, ${instance.publicIp}` : ''}${instance.publicDns ? ` (${instance.publicDns})` : ''}` : 'none'}${s.MYMDB_HOST_ADDRESS ? `; reached at ${s.MYMDB_HOST_ADDRESS}` : ''}`,
+    )
+    if (instance && instance.state !== 'running') {
+      log.info(`  the instance is ${instance.state}: nothing runs (start it again with npm run deploy:aws)`)
+      return 0
+    }
+    const { remote, stack } = await openTarget(s, raw, reachable(s, found), partial ?? {}, log)
+    try {
+      for (const line of formatStatus(await collectStatus(stack, true))) log.info(line)
+    } finally {
+      remote.close()
+    }
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)

@@ -1,0 +1,217 @@
+// status, logs, manage, ssh without Docker or a host: their options, the commands they run here
+// and on the host (fake runner / fake SSH session), what they show, and that bad input stops
+// them before anything connects.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { AwsClients } from '../../tasks/lib/aws.ts'
+import { ConfigError } from '../../tasks/lib/errors.ts'
+import { splitRest } from '../../tasks/lib/main.ts'
+import { logsOptions, main as logsMain } from '../../tasks/logs.ts'
+import { main as manageMain } from '../../tasks/manage.ts'
+import { main as sshMain } from '../../tasks/ssh.ts'
+import { formatAge, formatStatus, main as statusMain, parseDeployLine, parseDf, parseInspect } from '../../tasks/status.ts'
+import { fakeRemote, fakeRunner, noDocker, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
+
+const PS = [
+  { Name: 'mymdb-web-1', Service: 'web', State: 'running', Health: 'healthy', Publishers: [] },
+  { Name: 'mymdb-db-1', Service: 'db', State: 'running', Health: 'healthy', Publishers: [] },
+]
+const INSPECT = '/mymdb-web-1|2026-11-27T10:00:00.5Z|127.0.0.1:5000/mymdb-web:abc1234|abc1234\n/mymdb-db-1|2026-11-27T09:00:00Z|127.0.0.1:5000/mymdb-db:abc1234|<no value>\n'
+const DF = 'Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda 264000000 20000000 83886080 20% /\n'
+
+/** Answers of a stack that runs (for the fake runner here and the fake session there). */
+function stackAnswers(cmd: string) {
+  if (/compose( --project-name \S+)? ps --all --format json/.test(cmd)) return { stdout: PS.map((p) => JSON.stringify(p)).join('\n') }
+  if (cmd.startsWith('docker inspect')) return { stdout: INSPECT }
+  if (cmd.includes('pg_database_size')) return { stdout: '12 MB\n' }
+  if (cmd.includes('df -Pk')) return { stdout: DF.split('\n')[1] ?? '' }
+  if (cmd.includes('deploys.log')) return { stdout: '{"at":"2026-11-27T10:00:00.123Z","by":"ada@laptop","tag":"abc1234","web":"x","db":"y"}\n' }
+  return undefined
+}
+
+/** AWS with one running host of stage qa at 203.0.113.7. */
+function awsWithHost(state = 'running'): () => AwsClients {
+  return () =>
+    ({
+      region: 'us-west-2',
+      ec2: {
+        send: async () => ({
+          Reservations: [{ Instances: [{ InstanceId: 'i-0abc', State: { Name: state }, PublicIpAddress: state === 'running' ? '203.0.113.7' : '', PublicDnsName: '' }] }],
+        }),
+      },
+    }) as unknown as AwsClients
+}
+
+const noAws = () => {
+  throw new Error('AWS clients were made')
+}
+
+function hostEnv() {
+  return { AWS_REGION: 'us-west-2', MYMDB_STAGE: 'qa', MYMDB_SSH_KEY_FILE: testKeyFile() }
+}
+
+/** A fake session factory that records where it connected. */
+function opener(remote: FakeRemote) {
+  const opened: string[] = []
+  return {
+    opened,
+    openRemote: async (o: { host: string; port: number; username: string }) => {
+      opened.push(`${o.username}@${o.host}:${o.port}`)
+      return remote
+    },
+  }
+}
+
+describe('status', () => {
+  it('parses docker inspect, df and the deploy log', () => {
+    assert.deepEqual(parseInspect(INSPECT).get('mymdb-db-1'), { startedAt: '2026-11-27T09:00:00Z', image: '127.0.0.1:5000/mymdb-db:abc1234', revision: '' })
+    assert.deepEqual(parseDf(DF), { totalKb: 264000000, availableKb: 83886080, mount: '/' })
+    assert.equal(parseDf('garbage'), null)
+    assert.deepEqual(parseDeployLine('{"at":"a","by":"b","tag":"c"}'), { at: 'a', by: 'b', tag: 'c' })
+    assert.equal(parseDeployLine('not json'), null)
+  })
+  it('formatAge', () => {
+    assert.deepEqual([40_000, 5 * 60_000, 123 * 60_000, 76 * 3600_000].map(formatAge), ['40 s', '5 min', '2 h 3 min', '3 d 4 h'])
+  })
+  it('formats each service with state, health, uptime, image and commit', () => {
+    const lines = formatStatus(
+      {
+        services: [{ service: 'web', state: 'running', health: 'healthy', startedAt: '2026-11-27T10:00:00Z', image: 'mymdb-web:latest', revision: 'abc1234' }],
+        databaseSize: '12 MB',
+        disk: { totalKb: 10 * 1024 * 1024, availableKb: 4 * 1024 * 1024, mount: '/' },
+        lastDeploy: { at: '2026-11-27T10:00:00.123Z', by: 'ada@laptop', tag: 'abc1234' },
+      },
+      new Date('2026-11-27T12:03:00Z'),
+    )
+    assert.deepEqual(lines, [
+      '  web  running (healthy), up 2 h 3 min, image mymdb-web:latest, commit abc1234',
+      '  database  12 MB',
+      '  disk      4.0 GB free of 10.0 GB (/, where Docker keeps its data)',
+      '  deployed  2026-11-27 10:00:00 UTC by ada@laptop, tag abc1234',
+    ])
+  })
+  it('here: the local stack through the runner, read-only', async () => {
+    const run = fakeRunner(stackAnswers)
+    const d = testDeps(run, { root: '/repo' })
+    assert.equal(await statusMain([], { COMPOSE_PROJECT_NAME: 'mymdb-unit' }, d), 0, d.log.text())
+    const text = d.log.text()
+    assert.match(text, /MyMDB on this machine \(project mymdb-unit\)/)
+    assert.match(text, /web\s+running \(healthy\), up .*, image 127\.0\.0\.1:5000\/mymdb-web:abc1234, commit abc1234/)
+    assert.match(text, /database {2}12 MB/)
+    assert.match(text, /80\.0 GB free/)
+    assert.doesNotMatch(text, /deployed/)
+    assert.ok(run.commands().every((c) => /^(docker compose --project-name mymdb-unit (ps|exec -T --user postgres db psql)|docker inspect|sh -c df)/.test(c)), run.commands().join('\n'))
+  })
+  it('--aws: the instance from AWS, then the same over SSH, and the last deploy', async () => {
+    const remote = fakeRemote(stackAnswers)
+    const o = opener(remote)
+    const d = testDeps(noDocker())
+    assert.equal(await statusMain(['--aws'], hostEnv(), { ...d, awsClients: awsWithHost(), openRemote: o.openRemote }), 0, d.log.text())
+    assert.deepEqual(o.opened, ['admin@203.0.113.7:22'])
+    const text = d.log.text()
+    assert.match(text, /stage qa in us-west-2: instance i-0abc running, 203\.0\.113\.7/)
+    assert.match(text, /deployed {2}2026-11-27 10:00:00 UTC by ada@laptop, tag abc1234/)
+    assert.ok(remote.commands.includes('cd mymdb && docker compose ps --all --format json'))
+    assert.ok(remote.closed)
+  })
+  it('--aws with a stopped instance says so and connects to nothing', async () => {
+    const d = testDeps(noDocker())
+    const o = opener(fakeRemote())
+    assert.equal(await statusMain(['--aws'], hostEnv(), { ...d, awsClients: awsWithHost('stopped'), openRemote: o.openRemote }), 0)
+    assert.match(d.log.text(), /i-0abc stopped[\s\S]*the instance is stopped: nothing runs/)
+    assert.deepEqual(o.opened, [])
+  })
+  it('--aws with bad settings: exit 2 naming them, before AWS or SSH', async () => {
+    const d = testDeps(noDocker())
+    const o = opener(fakeRemote())
+    assert.equal(await statusMain(['--aws'], { AWS_REGION: 'nowhere', MYMDB_SSH_KEY_FILE: '/nonexistent/key' }, { ...d, awsClients: noAws, openRemote: o.openRemote }), 2)
+    assert.match(d.log.err.join(''), /AWS_REGION[\s\S]*MYMDB_SSH_KEY_FILE="\/nonexistent\/key" - \/nonexistent\/key does not exist/)
+    assert.deepEqual(o.opened, [])
+  })
+})
+
+describe('logs', () => {
+  it('options: service, --follow, --since, --lines, all problems at once', () => {
+    assert.deepEqual(logsOptions([], {}), { service: undefined, follow: false, since: undefined, lines: 100 })
+    assert.deepEqual(logsOptions(['web'], { follow: true, since: '10m', lines: '5' }), { service: 'web', follow: true, since: '10m', lines: 5 })
+    assert.deepEqual(logsOptions(['db'], { since: '2026-11-27T10:00' }).since, '2026-11-27T10:00')
+    assert.throws(
+      () => logsOptions(['nginx'], { since: 'yesterday', lines: '-3' }),
+      (e: unknown) => e instanceof ConfigError && /no service "nginx"/.test(e.message) && /--since "yesterday"/.test(e.message) && /--lines "-3"/.test(e.message),
+    )
+  })
+  it('here: docker compose logs with the options, attached to this terminal', async () => {
+    const run = fakeRunner()
+    const d = testDeps(run, { root: '/repo' })
+    assert.equal(await logsMain(['web', '--since', '10m', '-n', '20', '--follow'], {}, d), 0)
+    assert.deepEqual(run.calls[0]?.cmd, ['docker', 'compose', '--project-name', 'mymdb', 'logs', '--no-color', '--timestamps', '--follow', '--since', '10m', '--tail', '20', 'web'])
+    assert.equal(run.calls[0]?.opts?.interactive, true)
+    assert.equal(run.calls[0]?.opts?.cwd, '/repo')
+  })
+  it('--aws: the same command in ~/mymdb on the host, found by MYMDB_HOST_ADDRESS without asking AWS', async () => {
+    const remote = fakeRemote()
+    const o = opener(remote)
+    const d = testDeps(noDocker())
+    const env = { ...hostEnv(), MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: '2222' }
+    assert.equal(await logsMain(['--aws', 'db'], env, { ...d, awsClients: noAws, openRemote: o.openRemote }), 0, d.log.text())
+    assert.deepEqual(o.opened, ['admin@127.0.0.1:2222'])
+    assert.deepEqual(remote.commands, ['cd mymdb && docker compose logs --no-color --timestamps --tail 100 db'])
+    assert.ok(remote.closed)
+  })
+  it('a bad option: exit 2 before anything runs', async () => {
+    const d = testDeps(noDocker())
+    assert.equal(await logsMain(['--lines', 'many'], {}, d), 2)
+    assert.match(d.log.err.join(''), /--lines "many"/)
+  })
+})
+
+describe('manage', () => {
+  it('the task options come first; everything from the first other word on goes to manage.py', () => {
+    assert.deepEqual(splitRest(['--aws', 'migrate', '--plan']), { own: ['--aws'], rest: ['migrate', '--plan'] })
+    assert.deepEqual(splitRest(['--', '--version']), { own: [], rest: ['--version'] })
+    assert.deepEqual(splitRest(['-h']), { own: ['-h'], rest: [] })
+  })
+  it('here: manage.py in the web container, -T without a terminal, its exit code', async () => {
+    const run = fakeRunner((c) => (c.includes('showmigrations') ? { exitCode: 3 } : undefined))
+    const d = testDeps(run)
+    assert.equal(await manageMain(['migrate', '--plan'], {}, { ...d, tty: false }), 0)
+    assert.deepEqual(run.calls[0]?.cmd, ['docker', 'compose', '--project-name', 'mymdb', 'exec', '-T', 'web', 'python3', 'manage.py', 'migrate', '--plan'])
+    assert.equal(await manageMain(['showmigrations'], {}, { ...d, tty: false }), 3)
+    // from a terminal: a TTY for prompts and shells
+    assert.equal(await manageMain(['createsuperuser'], {}, { ...d, tty: true }), 0)
+    assert.deepEqual(run.calls.at(-1)?.cmd.slice(4), ['exec', 'web', 'python3', 'manage.py', 'createsuperuser'])
+  })
+  it('--aws: on the host, arguments quoted one by one', async () => {
+    const remote = fakeRemote()
+    const o = opener(remote)
+    const d = testDeps(noDocker())
+    assert.equal(await manageMain(['--aws', 'shell', '-c', 'print("a b")'], hostEnv(), { ...d, tty: false, awsClients: awsWithHost(), openRemote: o.openRemote }), 0)
+    assert.deepEqual(remote.commands, [`cd mymdb && docker compose exec -T web python3 manage.py shell -c 'print("a b")'`])
+  })
+  it('no arguments, or an unknown option before them: exit 2', async () => {
+    const d = testDeps(noDocker())
+    assert.equal(await manageMain([], {}, d), 2)
+    assert.match(d.log.err.join(''), /give manage\.py its arguments/)
+    assert.equal(await manageMain(['--frobnicate', 'check'], {}, d), 2)
+  })
+})
+
+describe('ssh', () => {
+  it('a login shell on the host, or one command run by its shell', async () => {
+    const remote = fakeRemote((c) => (c.includes('false') ? { exitCode: 1 } : undefined))
+    const o = opener(remote)
+    const d = testDeps(noDocker())
+    const deps = { ...d, awsClients: awsWithHost(), openRemote: o.openRemote }
+    assert.equal(await sshMain([], hostEnv(), deps), 0)
+    assert.equal(await sshMain(['docker', 'ps'], hostEnv(), deps), 0)
+    assert.equal(await sshMain(['false'], hostEnv(), deps), 1)
+    assert.deepEqual(remote.commands, ['bash --login', "sh -c 'docker ps'", 'sh -c false'])
+    assert.deepEqual(o.opened, ['admin@203.0.113.7:22', 'admin@203.0.113.7:22', 'admin@203.0.113.7:22'])
+  })
+  it('no host for the stage: a one-line fix', async () => {
+    const none = () => ({ region: 'us-west-2', ec2: { send: async () => ({ Reservations: [] }) } }) as unknown as AwsClients
+    const d = testDeps(noDocker())
+    assert.equal(await sshMain([], hostEnv(), { ...d, awsClients: none, openRemote: opener(fakeRemote()).openRemote }), 1)
+    assert.match(d.log.err.join(''), /no EC2 host for stage qa in us-west-2: deploy first with npm run deploy:aws/)
+  })
+})
