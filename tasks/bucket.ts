@@ -9,8 +9,8 @@ import { resolve } from 'node:path'
 import type { BucketLocationConstraint, ObjectIdentifier, PublicAccessBlockConfiguration, S3Client, Tag } from '@aws-sdk/client-s3'
 import type { STSClient } from '@aws-sdk/client-sts'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
-import { S3, S3Control, STS, aws, awsClients, awsErrorCode, explainAwsError } from './lib/aws.ts'
-import { checkEnv, loadEnv } from './lib/env.ts'
+import { S3, S3Control, STS, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
+import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
@@ -272,8 +272,12 @@ export function s3ControlClient(region: string, env: Env, sts: STSClient): S3Con
 }
 
 export function bucketClients(region: string, env: Env = process.env): BucketClients {
-  const { s3, sts } = awsClients(region, env)
-  return { region, s3, sts, s3control: s3ControlClient(region, env, sts) }
+  return bucketClientsFrom(awsClients(region, env), env)
+}
+
+/** The bucket step's clients from clients made already (the deploy's). */
+export function bucketClientsFrom(clients: Pick<AwsClients, 'region' | 's3' | 'sts'>, env: Env): BucketClients {
+  return { region: clients.region, s3: clients.s3, sts: clients.sts, s3control: s3ControlClient(clients.region, env, clients.sts) }
 }
 
 /** The message for a bucket name owned by another account (BucketAlreadyExists, or 403 on HeadBucket). */
@@ -584,59 +588,67 @@ export interface BucketDeps extends Partial<Deps> {
   policyRetryDelaysMs?: number[]
 }
 
+/** The settings the bucket step reads. */
+export const bucketSpec = { ...awsVars, ...bucketVars }
+export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE'>
+
+/**
+ * The bucket step for checked settings: reads the bucket's current settings (once), shows the
+ * plan, and unless a dry run applies exactly that plan. Returns the number of changes made.
+ */
+export async function bucketStep(v: BucketSettings, clients: BucketClients, log: Log, opts: { dryRun?: boolean; retryDelaysMs?: number[] } = {}): Promise<number> {
+  const { AWS_REGION: region, DJANGO_UPLOAD_S3_BUCKET: bucket, MYMDB_STAGE: stage } = v
+  const desired = desiredBucket(bucket, region, stage)
+
+  // plan: current state (reads only), then what differs
+  const current = await getBucketState(clients.s3, bucket)
+  const plan = planBucket(current, desired)
+  log.info(`[bucket] ${bucket} (region ${region}, stage ${stage})${opts.dryRun ? ' - dry run' : ''}`)
+  for (const item of plan) log.info(planLine(item))
+
+  // plan: would the account-wide Block Public Access still block the policy?
+  const account = await getAccountPublicAccessBlock(clients.sts, clients.s3control)
+  if (!account.known) {
+    log.info(
+      `[bucket] note: could not read the account-level Block Public Access (${account.reason}); ` +
+        'if uploads are not publicly readable, check "Block Public Access settings for this account" in the S3 console',
+    )
+  } else {
+    const flagsOn = accountBlockingFlags(account.config)
+    if (flagsOn.length > 0)
+      log.warn(
+        `[bucket] warning: account ${account.account} has Block Public Access ${flagsOn.join(' and ')} on: ` +
+          `the bucket policy cannot make ${UPLOAD_PREFIX} public. Fix: ${accountBlockFix(account.account)}`,
+      )
+  }
+
+  const changes = plan.filter(mutates)
+  if (opts.dryRun) {
+    log.info(`[bucket] dry run: ${changes.length} change(s) planned, nothing changed`)
+    return 0
+  }
+
+  // apply
+  const done = changes.length > 0 ? await applyBucketPlan(clients, desired, plan, current, { log, account, retryDelaysMs: opts.retryDelaysMs }) : []
+
+  // summary
+  const base = region === 'us-east-1' ? `https://${bucket}.s3.amazonaws.com` : `https://${bucket}.s3.${region}.amazonaws.com`
+  log.info(
+    `[bucket] ${done.length === 0 ? 'nothing to change' : `${done.length} change(s) made`}; ` +
+      `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${bucket} AWS_S3_REGION_NAME=${region})`,
+  )
+  return done.length
+}
+
 export async function main(argv: string[], env: Env, partial?: BucketDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
-    const { log } = deps
-
-    // check: options
-    const dryRun = Boolean(flags['dry-run'])
-
     // check: settings (before any AWS call)
     const raw = loadEnv(env, deps.envFile)
-    const values = checkEnv({ ...awsVars, ...bucketVars }, raw)
-    const region = values.AWS_REGION
-    const bucket = values.DJANGO_UPLOAD_S3_BUCKET
-    const stage = values.MYMDB_STAGE
-    const desired = desiredBucket(bucket, region, stage)
-    const clients = (partial?.clients ?? bucketClients)(region, raw)
+    const values = checkEnv(bucketSpec, raw)
 
-    // plan: current state (reads only), then what differs
-    const current = await getBucketState(clients.s3, bucket)
-    const plan = planBucket(current, desired)
-    log.info(`[bucket] ${bucket} (region ${region}, stage ${stage})${dryRun ? ' - dry run' : ''}`)
-    for (const item of plan) log.info(planLine(item))
-
-    // plan: would the account-wide Block Public Access still block the policy?
-    const account = await getAccountPublicAccessBlock(clients.sts, clients.s3control)
-    if (!account.known) {
-      log.info(
-        `[bucket] note: could not read the account-level Block Public Access (${account.reason}); ` +
-          'if uploads are not publicly readable, check "Block Public Access settings for this account" in the S3 console',
-      )
-    } else {
-      const flagsOn = accountBlockingFlags(account.config)
-      if (flagsOn.length > 0)
-        log.warn(
-          `[bucket] warning: account ${account.account} has Block Public Access ${flagsOn.join(' and ')} on: ` +
-            `the bucket policy cannot make ${UPLOAD_PREFIX} public. Fix: ${accountBlockFix(account.account)}`,
-        )
-    }
-
-    const changes = plan.filter(mutates)
-    if (dryRun) {
-      log.info(`[bucket] dry run: ${changes.length} change(s) planned, nothing changed`)
-      return 0
-    }
-
-    // apply
-    const done = changes.length > 0 ? await applyBucketPlan(clients, desired, plan, current, { log, account, retryDelaysMs: partial?.policyRetryDelaysMs }) : []
-
-    // summary
-    const base = region === 'us-east-1' ? `https://${bucket}.s3.amazonaws.com` : `https://${bucket}.s3.${region}.amazonaws.com`
-    log.info(
-      `[bucket] ${done.length === 0 ? 'nothing to change' : `${done.length} change(s) made`}; ` +
-        `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${bucket} AWS_S3_REGION_NAME=${region})`,
-    )
+    // plan + apply
+    const clients = (partial?.clients ?? bucketClients)(values.AWS_REGION, raw)
+    await bucketStep(values, clients, deps.log, { dryRun: flags['dry-run'] ?? false, retryDelaysMs: partial?.policyRetryDelaysMs })
     return 0
   })
 }

@@ -2,13 +2,13 @@
 // Four steps, each idempotent and each also runnable alone: push (npm run push), bucket
 // (npm run bucket), host (npm run host), start over SSH (npm run remote:up). A second run
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
-import { main as bucketMain } from './bucket.ts'
-import { findHost, main as hostMain } from './host.ts'
+import { bucketClientsFrom, bucketStep } from './bucket.ts'
+import { hostStep, type AwsDeps } from './host.ts'
 import { STS, aws, awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { awsVars, bucketVars, hostVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
+import { awsVars, bucketVars, hostVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
 import { pushImages, type PushResult } from './push.ts'
 import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
 
@@ -52,6 +52,7 @@ export const CLI = {
 /** Everything the four steps read, checked at once. Allowed hosts are optional here: the
  * instance's public name is added once it is known. */
 export const deploySpec = {
+  ...imageVars,
   ...remoteSpec,
   ...awsVars,
   ...registryVars,
@@ -77,47 +78,47 @@ export function remoteEnv(raw: RawEnv, push: Pick<PushResult, 'tag' | 'login'>, 
   }
 }
 
-export type DeployDeps = RemoteUpDeps & Parameters<typeof hostMain>[2]
+export type DeployDeps = RemoteUpDeps & AwsDeps
 
 export async function main(argv: string[], env: Env, partial?: DeployDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
     const dryRun = flags['dry-run'] ?? false
-    const stepArgs = dryRun ? ['--dry-run'] : []
 
     // check: every setting of every step, before anything happens
     const raw = loadEnv(env, deps.envFile)
     const values = checkEnv(deploySpec, raw, { rules: deployRules })
     const start = Date.now()
-    const stepDeps = { ...partial, ...deps }
     const clients = (partial?.awsClients ?? awsClients)(values.AWS_REGION, raw)
 
     // check: the AWS credentials work, before anything is pushed or created
     const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
     log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${values.AWS_REGION}, stage ${values.MYMDB_STAGE}`)
-    // A step's exit code stays: 2 (a setting to fix) or 1 (run again after fixing).
-    const failed = (step: string, code: number) =>
-      new UserError(`[deploy] step ${step} failed (see above); fix it and run npm run deploy:aws again: finished steps are found as they are`, code === 2 ? 2 : 1)
+    // A failed step keeps its own report and exit code (2: a setting to fix; 1: run again after fixing).
+    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn()
+      } catch (e) {
+        log.error(`[deploy] step ${name} failed (below); fix it and run npm run deploy:aws again: finished steps are found as they are`)
+        throw e
+      }
+    }
 
     // 1. push
     log.info(`[deploy] 1/4 push images to ${values.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
-    const pushed = await pushImages(raw, deps, { dryRun })
+    const pushed = await step('push', () => pushImages(values, raw, deps, { dryRun, clients }))
 
     // 2. bucket
     log.info(`[deploy] 2/4 upload bucket ${values.DJANGO_UPLOAD_S3_BUCKET}`)
-    const bucketCode = await bucketMain(stepArgs, raw, stepDeps)
-    if (bucketCode !== 0) throw failed('bucket', bucketCode)
+    await step('bucket', () => bucketStep(values, bucketClientsFrom(clients, raw), log, { dryRun }))
 
     // 3. host
     log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
-    const hostCode = await hostMain(stepArgs, raw, stepDeps)
-    if (hostCode !== 0) throw failed('host', hostCode)
-    const host = await findHost(clients, values.MYMDB_STAGE)
+    const { host, address } = await step('host', () => hostStep(values, raw, clients, log, { dryRun, fetch: partial?.fetch }))
     if (!host && dryRun) {
       log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
       return 0
     }
-    const address = values.MYMDB_HOST_ADDRESS ?? host?.publicIp
     if (!host || !address)
       throw new UserError('[deploy] the host has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS')
 
@@ -125,15 +126,16 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
     log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
     const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix })
     if (dryRun) {
-      for (const step of remoteSteps(plan)) log.info(`[remote] would run: ${step}`)
+      for (const s of remoteSteps(plan)) log.info(`[remote] would run: ${s}`)
       log.info('[deploy] dry run: nothing was changed')
       return 0
     }
-    const url = await remoteUp(plan, deps, partial)
+    const url = await step('start', () => remoteUp(plan, deps, partial))
 
     // summary
     log.info('')
     log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - start) / 1000)} s)`)
+    log.info('[deploy] operate it: npm run status -- --aws | logs -- --aws | manage -- --aws <command> | ssh')
     log.info('[deploy] stop the host with: npm run stop -- --aws; remove it with: npm run destroy:aws')
     return 0
   })

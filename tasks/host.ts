@@ -16,6 +16,7 @@ import { UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
+import { retryUntil } from './lib/sh.ts'
 import { inspectKeyFile, saveKeyFile, type KeyFile } from './lib/sshkey.ts'
 import { awsVars, bucketVars, hostVars, sshKeyPath, sshKeyRule, stageName, stageTags } from './lib/vars.ts'
 
@@ -309,8 +310,26 @@ export interface HostState {
   instance: HostInfo | null
 }
 
-/** The plan (pure): one line per resource saying exists / create / update / import / start. */
-export function planHost(state: HostState, want: { stage: string; sshCidr: string; bucket: string }): PlanItem[] {
+/**
+ * The plan (pure): for each resource what apply will do, exactly; `items` says it in one line
+ * per resource (exists / create / update / import / start). applyHostPlan executes this plan and
+ * reads nothing again.
+ */
+export interface HostPlan {
+  stage: string
+  vpcId: string
+  sshCidr: string
+  bucket: string
+  items: PlanItem[]
+  keyPair: { action: KeyPairAction; keyFile: KeyFile }
+  /** id null: create the group (then add every rule). */
+  securityGroup: { id: string | null; add: Rule[]; revoke: Rule[] }
+  role: { create: boolean; putPolicy: boolean }
+  profile: { create: boolean; addRole: boolean }
+  instance: { action: 'exists' | 'start' | 'create'; existing: HostInfo | null }
+}
+
+export function planHost(state: HostState, want: { stage: string; sshCidr: string; bucket: string; vpcId?: string }): HostPlan {
   const n = hostNames(want.stage)
   const items: PlanItem[] = []
   const kp = keyPairAction(state.keyPairInEc2, state.keyFile.exists, n.keyPair, state.keyFile.path)
@@ -324,36 +343,47 @@ export function planHost(state: HostState, want: { stage: string; sshCidr: strin
           ? `public key of ${state.keyFile.path}`
           : `ed25519, private key saved to ${state.keyFile.path}`,
   })
-  if (!state.securityGroup) {
+  const sg = state.securityGroup
+  const ingress = sg ? planIngress(sg.ingress, want.sshCidr) : { add: desiredIngress(want.sshCidr), revoke: [] }
+  if (!sg) {
     items.push({ resource: `security group ${n.securityGroup}`, action: 'create', detail: `80, 443 from anywhere; 22 from ${want.sshCidr}` })
   } else {
-    const { add, revoke } = planIngress(state.securityGroup.ingress, want.sshCidr)
-    const changes = [...add.map((r) => `add ${r.port} from ${r.cidr}`), ...revoke.map((r) => `revoke ${r.port} from ${r.cidr}`)]
+    const changes = [...ingress.add.map((r) => `add ${r.port} from ${r.cidr}`), ...ingress.revoke.map((r) => `revoke ${r.port} from ${r.cidr}`)]
     items.push({
       resource: `security group ${n.securityGroup}`,
       action: changes.length > 0 ? 'update' : 'exists',
-      detail: changes.length > 0 ? changes.join(', ') : `${state.securityGroup.id}; 22 from ${want.sshCidr}`,
+      detail: changes.length > 0 ? changes.join(', ') : `${sg.id}; 22 from ${want.sshCidr}`,
     })
   }
   const policy = hostPolicies(want.bucket).bucket
+  const policyOk = state.role.exists && sameJson(state.role.policy, policy)
   items.push({
     resource: `IAM role ${n.role}`,
-    action: !state.role.exists ? 'create' : sameJson(state.role.policy, policy) ? 'exists' : 'update',
-    detail: !state.role.exists || !sameJson(state.role.policy, policy) ? `S3 access to ${want.bucket} only` : `S3 access to ${want.bucket}`,
+    action: !state.role.exists ? 'create' : policyOk ? 'exists' : 'update',
+    detail: policyOk ? `S3 access to ${want.bucket}` : `S3 access to ${want.bucket} only`,
   })
   const profile = state.instanceProfile
+  const hasRole = profile?.roles.includes(n.role) ?? false
   items.push({
     resource: `instance profile ${n.instanceProfile}`,
-    action: !profile ? 'create' : profile.roles.includes(n.role) ? 'exists' : 'update',
-    detail: !profile || !profile.roles.includes(n.role) ? `with role ${n.role}` : `role ${n.role}`,
+    action: !profile ? 'create' : hasRole ? 'exists' : 'update',
+    detail: hasRole ? `role ${n.role}` : `with role ${n.role}`,
   })
   const inst = state.instance
-  items.push({
-    resource: `instance ${n.instance}`,
-    action: !inst ? 'create' : inst.state === 'stopped' || inst.state === 'stopping' ? 'start' : 'exists',
-    detail: inst ? `${inst.instanceId} (${inst.state})` : 'new',
-  })
-  return items
+  const instanceAction = !inst ? 'create' : inst.state === 'stopped' || inst.state === 'stopping' ? 'start' : 'exists'
+  items.push({ resource: `instance ${n.instance}`, action: instanceAction, detail: inst ? `${inst.instanceId} (${inst.state})` : 'new' })
+  return {
+    stage: want.stage,
+    vpcId: want.vpcId ?? '',
+    sshCidr: want.sshCidr,
+    bucket: want.bucket,
+    items,
+    keyPair: { action: kp, keyFile: state.keyFile },
+    securityGroup: { id: sg?.id ?? null, ...ingress },
+    role: { create: !state.role.exists, putPolicy: !policyOk },
+    profile: { create: !profile, addRole: !hasRole },
+    instance: { action: instanceAction, existing: inst },
+  }
 }
 
 // --- lookups -----------------------------------------------------------------------------------
@@ -512,12 +542,12 @@ export async function myPublicCidr(fetchFn: typeof fetch = fetch, timeoutMs = 50
   return `${text}/32`
 }
 
-// --- steps (each finds first, then creates or fixes; safe to repeat) ----------------------------
+// --- apply (each part does what the plan says, and nothing else) -------------------------------
 
-export async function ensureKeyPair(clients: AwsClients, stage: string, keyFile: KeyFile, log: Log): Promise<KeyPairAction> {
-  const name = hostNames(stage).keyPair
-  const action = keyPairAction(await keyPairExists(clients, name), keyFile.exists, name, keyFile.path)
-  const TagSpecifications = [{ ResourceType: 'key-pair' as const, Tags: [{ Key: 'Name', Value: name }, ...stageTags(stage)] }]
+export async function applyKeyPair(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'keyPair'>, log: Log): Promise<void> {
+  const name = hostNames(plan.stage).keyPair
+  const { action, keyFile } = plan.keyPair
+  const TagSpecifications = [{ ResourceType: 'key-pair' as const, Tags: [{ Key: 'Name', Value: name }, ...stageTags(plan.stage)] }]
   if (action === 'import' && keyFile.exists) {
     await aws('import the key pair', () =>
       clients.ec2.send(new EC2.ImportKeyPairCommand({ KeyName: name, PublicKeyMaterial: Buffer.from(keyFile.publicKey), TagSpecifications })),
@@ -539,74 +569,72 @@ export async function ensureKeyPair(clients: AwsClients, stage: string, keyFile:
     }
     log.info(`[host] key pair ${name}: created; private key saved to ${keyFile.path} (mode 0600)`)
   }
-  return action
 }
 
-export async function ensureSecurityGroup(clients: AwsClients, stage: string, vpcId: string, sshCidr: string, log: Log): Promise<string> {
-  const name = hostNames(stage).securityGroup
-  let group = await findSecurityGroup(clients, stage, vpcId)
-  if (!group) {
+/** Creates the group when the plan says so, then revokes and adds the planned rules. Returns its id. */
+export async function applySecurityGroup(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'vpcId' | 'securityGroup'>, log: Log): Promise<string> {
+  const name = hostNames(plan.stage).securityGroup
+  let id = plan.securityGroup.id
+  if (id === null) {
     const r = await aws('create the security group', () =>
       clients.ec2.send(
         new EC2.CreateSecurityGroupCommand({
           GroupName: name,
-          Description: `MyMDB ${stage}: web from anywhere, SSH from the deployer`,
-          VpcId: vpcId,
-          TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: 'Name', Value: name }, ...stageTags(stage)] }],
+          Description: `MyMDB ${plan.stage}: web from anywhere, SSH from the deployer`,
+          VpcId: plan.vpcId,
+          TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: 'Name', Value: name }, ...stageTags(plan.stage)] }],
         }),
       ),
     )
-    group = { id: r.GroupId ?? '', ingress: [] }
-    log.info(`[host] security group ${name}: created (${group.id})`)
+    id = r.GroupId ?? ''
+    log.info(`[host] security group ${name}: created (${id})`)
   }
-  const { add, revoke } = planIngress(group.ingress, sshCidr)
-  const id = group.id
+  const groupId = id
+  const { add, revoke } = plan.securityGroup
   if (revoke.length > 0) {
     await aws('revoke stale security group rules', () =>
-      clients.ec2.send(new EC2.RevokeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(revoke, true) })),
+      clients.ec2.send(new EC2.RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: toIpPermissions(revoke, true) })),
     )
     log.info(`[host] security group ${name}: revoked ${revoke.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
   }
   if (add.length > 0) {
     await aws('add security group rules', () =>
-      clients.ec2.send(new EC2.AuthorizeSecurityGroupIngressCommand({ GroupId: id, IpPermissions: toIpPermissions(add) })),
+      clients.ec2.send(new EC2.AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: toIpPermissions(add) })),
     )
     log.info(`[host] security group ${name}: allowed ${add.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
   }
-  return id
+  return groupId
 }
 
-export async function ensureHostRole(clients: AwsClients, stage: string, bucket: string, log: Log): Promise<void> {
-  const n = hostNames(stage)
-  const policies = hostPolicies(bucket)
-  const role = await readRole(clients, stage)
-  if (!role.exists) {
+export async function applyHostRole(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'bucket' | 'role' | 'profile'>, log: Log): Promise<void> {
+  const n = hostNames(plan.stage)
+  const policies = hostPolicies(plan.bucket)
+  if (plan.role.create) {
     await aws('create the IAM role', () =>
       clients.iam.send(
         new IAM.CreateRoleCommand({
           RoleName: n.role,
           AssumeRolePolicyDocument: JSON.stringify(policies.trust),
-          Description: `MyMDB ${stage} host: access to the upload bucket`,
-          Tags: stageTags(stage),
+          Description: `MyMDB ${plan.stage} host: access to the upload bucket`,
+          Tags: stageTags(plan.stage),
         }),
       ),
     )
     log.info(`[host] IAM role ${n.role}: created`)
   }
-  if (!sameJson(role.policy, policies.bucket)) {
+  if (plan.role.putPolicy) {
     await aws('set the IAM role policy', () =>
       clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
     )
-    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${bucket} only`)
+    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only`)
   }
-  const profile = await readInstanceProfile(clients, stage)
-  if (!profile) {
+  if (plan.profile.create) {
     await aws('create the instance profile', () =>
-      clients.iam.send(new IAM.CreateInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, Tags: stageTags(stage) })),
+      clients.iam.send(new IAM.CreateInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, Tags: stageTags(plan.stage) })),
     )
     log.info(`[host] instance profile ${n.instanceProfile}: created`)
   }
-  if (!profile?.roles.includes(n.role)) {
+  if (plan.profile.addRole) {
     await aws('add the role to the instance profile', () =>
       clients.iam.send(new IAM.AddRoleToInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: n.role })),
     )
@@ -614,22 +642,23 @@ export async function ensureHostRole(clients: AwsClients, stage: string, bucket:
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** A new instance profile is not visible to EC2 for a few seconds: RunInstances is tried again, this often. */
+export const PROFILE_RETRIES = 12
 
 /**
- * Starts the launch (or reuses the stage's instance, starting it when stopped) and returns its id.
- * A new instance profile takes a few seconds to be usable by EC2: that error is retried with the
- * same ClientToken, so a retry can never make a second instance.
+ * The planned instance: the existing one (started when stopped), or a new launch. A new
+ * instance profile takes a few seconds to be usable by EC2: that error is retried with the same
+ * ClientToken, so a retry can never make a second instance. Returns the instance id.
  */
-export async function ensureInstance(clients: AwsClients, spec: Omit<LaunchSpec, 'amiId'> & { ami: () => Promise<string> }, log: Log): Promise<string> {
-  const name = hostNames(spec.stage).instance
-  const existing = await findHost(clients, spec.stage)
-  if (existing) {
+export async function applyInstance(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'instance'>, launch: () => Promise<LaunchSpec>, log: Log, retryDelayMs = 5000): Promise<string> {
+  const name = hostNames(plan.stage).instance
+  const existing = plan.instance.existing
+  if (existing && plan.instance.action !== 'create') {
     if (existing.state === 'stopping') {
       log.info(`[host] instance ${existing.instanceId} is stopping; waiting for it to stop before starting it`)
       await EC2.waitUntilInstanceStopped({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: [existing.instanceId] })
     }
-    if (existing.state === 'stopped' || existing.state === 'stopping') {
+    if (plan.instance.action === 'start') {
       await aws('start the instance', () => clients.ec2.send(new EC2.StartInstancesCommand({ InstanceIds: [existing.instanceId] })))
       log.info(`[host] instance ${name}: started ${existing.instanceId} again`)
     } else {
@@ -637,24 +666,35 @@ export async function ensureInstance(clients: AwsClients, spec: Omit<LaunchSpec,
     }
     return existing.instanceId
   }
-  const input = runInstancesInput({ ...spec, amiId: await spec.ami() })
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const r = await clients.ec2.send(new EC2.RunInstancesCommand(input))
-      const id = r.Instances?.[0]?.InstanceId
-      if (!id) throw new Error('RunInstances returned no instance')
-      log.info(`[host] instance ${name}: launched ${id} (${input.InstanceType}, ${input.ImageId})`)
-      return id
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : ''
-      if (awsErrorCode(err) === 'InvalidParameterValue' && /instance profile|iamInstanceProfile/i.test(msg) && attempt < 12) {
-        log.info(`[host] the new instance profile is not visible to EC2 yet; retrying in 5 s (${attempt}/12)`)
-        await sleep(5000)
-        continue
+  const input = runInstancesInput(await launch())
+  const profileNotReady = (err: unknown) =>
+    awsErrorCode(err) === 'InvalidParameterValue' && /instance profile|iamInstanceProfile/i.test(err instanceof Error ? err.message : '')
+  return retryUntil(
+    PROFILE_RETRIES,
+    retryDelayMs,
+    async (n) => {
+      try {
+        const r = await clients.ec2.send(new EC2.RunInstancesCommand(input))
+        const id = r.Instances?.[0]?.InstanceId
+        if (!id) throw new UserError('RunInstances returned no instance')
+        log.info(`[host] instance ${name}: launched ${id} (${input.InstanceType}, ${input.ImageId})`)
+        return id
+      } catch (err) {
+        if (!profileNotReady(err) || n >= PROFILE_RETRIES) throw new Final(explainAwsError(err, 'launch the instance'))
+        log.info(`[host] the new instance profile is not visible to EC2 yet; retrying in ${retryDelayMs / 1000} s (${n}/${PROFILE_RETRIES})`)
+        throw err
       }
-      throw explainAwsError(err, 'launch the instance')
-    }
-  }
+    },
+    (last) => new UserError(`could not launch the instance: ${last}`),
+    (err) => err instanceof Final,
+  ).catch((err: unknown) => {
+    throw err instanceof Final ? err.error : err
+  })
+}
+
+/** Wraps an error that ends a retry at once. */
+class Final {
+  constructor(readonly error: unknown) {}
 }
 
 export async function waitRunning(clients: AwsClients, instanceId: string): Promise<HostInfo> {
@@ -671,23 +711,20 @@ export async function waitRunning(clients: AwsClients, instanceId: string): Prom
 /** Tries a TCP connection to host:port until it succeeds (true) or timeoutMs passes (false). */
 export async function waitForTcp(host: string, port: number, timeoutMs: number, intervalMs = 3000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const left = deadline - Date.now()
-    const ok = await new Promise<boolean>((done) => {
+  const attempt = () =>
+    new Promise<true>((done, fail) => {
       const sock = connect({ host, port })
-      const timer = setTimeout(() => finish(false), Math.max(100, Math.min(5000, left)))
-      function finish(v: boolean) {
+      const timer = setTimeout(() => finish(new Error('no answer')), Math.max(100, Math.min(5000, deadline - Date.now())))
+      function finish(err?: Error) {
         clearTimeout(timer)
         sock.destroy()
-        done(v)
+        if (err) fail(err)
+        else done(true)
       }
-      sock.once('connect', () => finish(true))
-      sock.once('error', () => finish(false))
+      sock.once('connect', () => finish())
+      sock.once('error', (e) => finish(e))
     })
-    if (ok) return true
-    if (Date.now() + intervalMs > deadline) return false
-    await sleep(intervalMs)
-  }
+  return retryUntil(Math.max(1, Math.ceil(timeoutMs / Math.max(intervalMs, 1))), intervalMs, attempt, () => new Error('closed')).catch(() => false)
 }
 
 /** Stops the stage's instance (its disk stays) and waits until it is stopped. Safe to repeat. `found`: the result of findHost, when known. */
@@ -711,75 +748,104 @@ export async function stopHost(clients: AwsClients, stage: string, log: Log, fou
 
 // --- the task ----------------------------------------------------------------------------------
 
-/** Checked settings + the key file, before any AWS call (EnvError/ConfigError: exit 2). */
-export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings; keyFile: KeyFile } {
+/** The settings, checked (EnvError, exit 2), with the key file's rule: before any AWS call. */
+export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings } {
   const raw = loadEnv(env, envFile)
-  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule] })
-  const keyFile = inspectKeyFile(sshKeyPath(values, raw), stageName(values.MYMDB_STAGE))
-  return { raw, values, keyFile }
+  return { raw, values: checkEnv(hostSpec, raw, { rules: [sshKeyRule] }) }
+}
+
+export interface HostResult {
+  /** The instance; null only in a dry run before it exists. */
+  host: HostInfo | null
+  /** Where to reach it: MYMDB_HOST_ADDRESS, or its public IP. */
+  address?: string
+  /** The private key file of the stage. */
+  keyFile: string
+  /** Launched by this run: its user-data is still installing Docker. */
+  launched: boolean
+}
+
+export interface HostStepOptions {
+  dryRun?: boolean
+  /** Wait until the SSH port answers (default true). */
+  waitSsh?: boolean
+  /** fetch, for the public IP lookup when MYMDB_SSH_CIDR is not set. */
+  fetch?: typeof fetch
+}
+
+/**
+ * The host step for checked settings: reads what exists (once), shows the plan, and unless a dry
+ * run applies exactly that plan, then waits for the instance and its SSH port. Returns the host.
+ */
+export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients, log: Log, opts: HostStepOptions = {}): Promise<HostResult> {
+  const stage = s.MYMDB_STAGE
+  const n = hostNames(stage)
+  const keyFile = inspectKeyFile(sshKeyPath(s, raw), stageName(stage))
+  const userData = renderUserData(readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8'), s.MYMDB_SSH_USER)
+  const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(opts.fetch ?? fetch))
+
+  // plan: what exists (read once), and what to do about each resource
+  const vpcId = await defaultVpcId(clients)
+  const state = await readHostState(clients, stage, keyFile, vpcId)
+  const plan = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, vpcId })
+  log.info(`[host] stage ${stage} in ${s.AWS_REGION} (default VPC ${vpcId})${opts.dryRun ? ' - dry run, nothing changes' : ''}`)
+  const width = Math.max(...plan.items.map((p) => p.resource.length))
+  for (const p of plan.items) log.info(`[host]   ${p.resource.padEnd(width)}  ${p.action.padEnd(6)}  ${p.detail}`)
+  // The AMI is looked up before anything is created (a missing parameter must not leave half a host).
+  const amiId = plan.instance.action === 'create' ? await resolveAmi(clients, s) : undefined
+  if (amiId) log.info(`[host] AMI ${amiId}${s.MYMDB_AMI_ID ? ' (MYMDB_AMI_ID)' : ` (from ${s.MYMDB_AMI_SSM_PARAMETER})`}`)
+  if (opts.dryRun) {
+    log.info('[host] dry run: nothing was changed')
+    const host = plan.instance.existing
+    return { host, address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, keyFile: keyFile.path, launched: false }
+  }
+
+  // apply: exactly the plan
+  await applyKeyPair(clients, plan, log)
+  const securityGroupId = await applySecurityGroup(clients, plan, log)
+  await applyHostRole(clients, plan, log)
+  const launch = async (): Promise<LaunchSpec> => ({
+    stage,
+    amiId: amiId ?? (await resolveAmi(clients, s)),
+    instanceType: s.MYMDB_INSTANCE_TYPE,
+    keyName: n.keyPair,
+    securityGroupId,
+    instanceProfile: n.instanceProfile,
+    userData,
+  })
+  const instanceId = await applyInstance(clients, plan, launch, log)
+  const host = await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)
+  const address = s.MYMDB_HOST_ADDRESS ?? host.publicIp
+  if (opts.waitSsh === false) {
+    log.info('[host] not waiting for SSH')
+  } else if (!address) {
+    throw new UserError(`instance ${instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
+  } else {
+    const port = s.MYMDB_HOST_SSH_PORT
+    const up = await log.step('host', `waiting for SSH on ${address}:${port}`, () => waitForTcp(address, port, SSH_TIMEOUT_SECONDS * 1000), 15)
+    if (!up)
+      throw new UserError(
+        `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${sshCidr}) is your address, and the instance's system log in the EC2 console`,
+      )
+  }
+  const launched = plan.instance.action === 'create'
+  log.info(`[host] ready: ${instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
+  if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
+  return { host, address, keyFile: keyFile.path, launched }
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
-    const { log } = deps
-
     // check: options and settings (nothing touches AWS before these pass)
-    const dryRun = flags['dry-run'] ?? false
-    const { raw, values: s, keyFile } = hostSettings(env, deps.envFile)
-    const installScript = readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8')
-    const userData = renderUserData(installScript, s.MYMDB_SSH_USER)
-    const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(partial?.fetch ?? fetch))
+    const { raw, values: s } = hostSettings(env, deps.envFile)
+
+    // plan + apply
     const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
-    const stage = s.MYMDB_STAGE
-    const n = hostNames(stage)
-
-    // plan
-    const vpcId = await defaultVpcId(clients)
-    const state = await readHostState(clients, stage, keyFile, vpcId)
-    const plan = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET })
-    log.info(`[host] stage ${stage} in ${s.AWS_REGION} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
-    const width = Math.max(...plan.map((p) => p.resource.length))
-    for (const p of plan) log.info(`[host]   ${p.resource.padEnd(width)}  ${p.action.padEnd(6)}  ${p.detail}`)
-    // The AMI is looked up before anything is created (a missing parameter must not leave half a host).
-    const ami = async () => {
-      const id = await resolveAmi(clients, s)
-      log.info(`[host] AMI ${id}${s.MYMDB_AMI_ID ? ' (MYMDB_AMI_ID)' : ` (from ${s.MYMDB_AMI_SSM_PARAMETER})`}`)
-      return id
-    }
-    const amiId = state.instance ? undefined : await ami()
-    if (dryRun) {
-      log.info('[host] dry run: nothing was changed')
-      return 0
-    }
-
-    // apply
-    await ensureKeyPair(clients, stage, keyFile, log)
-    const securityGroupId = await ensureSecurityGroup(clients, stage, vpcId, sshCidr, log)
-    await ensureHostRole(clients, stage, s.DJANGO_UPLOAD_S3_BUCKET, log)
-    const instanceId = await ensureInstance(
-      clients,
-      { stage, ami: async () => amiId ?? (await ami()), instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, securityGroupId, instanceProfile: n.instanceProfile, userData },
-      log,
-    )
-    const host = await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)
-    const address = s.MYMDB_HOST_ADDRESS ?? host.publicIp
-    if (flags['no-wait-ssh']) {
-      log.info('[host] --no-wait-ssh: not waiting for SSH')
-    } else if (!address) {
-      throw new UserError(`instance ${instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
-    } else {
-      const port = s.MYMDB_HOST_SSH_PORT
-      const up = await log.step('host', `waiting for SSH on ${address}:${port}`, () => waitForTcp(address, port, SSH_TIMEOUT_SECONDS * 1000), 15)
-      if (!up)
-        throw new UserError(
-          `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${sshCidr}) is your address, and the instance's system log in the EC2 console`,
-        )
-    }
+    const r = await hostStep(s, raw, clients, deps.log, { dryRun: flags['dry-run'] ?? false, waitSsh: !flags['no-wait-ssh'], fetch: partial?.fetch })
 
     // summary
-    log.info(`[host] ready: ${instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
-    log.info(`[host] ssh -i ${keyFile.path} ${s.MYMDB_SSH_USER}@${address ?? host.publicIp ?? '<address>'}${s.MYMDB_HOST_SSH_PORT !== 22 ? ` -p ${s.MYMDB_HOST_SSH_PORT}` : ''}`)
-    if (!state.instance) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
+    if (r.host && !flags['dry-run'])
+      deps.log.info(`[host] ssh -i ${r.keyFile} ${s.MYMDB_SSH_USER}@${r.address ?? '<address>'}${s.MYMDB_HOST_SSH_PORT !== 22 ? ` -p ${s.MYMDB_HOST_SSH_PORT}` : ''}   (or: npm run ssh)`)
     return 0
   })
 }

@@ -4,7 +4,7 @@
 import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
 import { ECR, STS, aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
 import { imageExists, preflight } from './lib/docker.ts'
-import { checkEnv, loadEnv } from './lib/env.ts'
+import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
@@ -95,17 +95,21 @@ export interface PushResult {
 /** docker push lines left out of the progress (per-layer states); "Pushed" and the digest stay. */
 export const LAYER_CHATTER = /^[0-9a-f]{12}: (Preparing|Waiting|Layer already exists)$/
 
-/** Tags and pushes both images; used by `npm run push` and by the deploy. */
-export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean } = {}): Promise<PushResult> {
+/** The settings push reads (AWS_REGION and MYMDB_STAGE only matter for ecr). */
+export type PushSettings = CleanEnv<typeof registryVars> & CleanEnv<typeof imageVars> & Partial<CleanEnv<typeof awsVars>>
+
+/** Checks push's settings, all problems at once (EnvError, exit 2). */
+export function pushSettings(raw: RawEnv): PushSettings {
+  const isEcr = raw.MYMDB_REGISTRY?.trim() === 'ecr'
+  return checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? awsVars : {}) }, raw, { rules: registryRules })
+}
+
+/** Tags and pushes both images for checked settings; used by `npm run push` and by the deploy. */
+export async function pushImages(values: PushSettings, raw: RawEnv, deps: Deps, opts: { dryRun?: boolean; clients?: AwsClients } = {}): Promise<PushResult> {
   const { run, log, root } = deps
   const dryRun = opts.dryRun ?? false
-
-  // check: every setting (the AWS ones only matter for ecr), all problems at once
-  const raw = loadEnv(env, deps.envFile)
-  const isEcr = raw.MYMDB_REGISTRY?.trim() === 'ecr'
-  const values = checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? awsVars : {}) }, raw, { rules: registryRules })
   const registry = parseRegistry(values.MYMDB_REGISTRY)
-  const region = isEcr ? checkEnv(awsVars, raw) : null
+  const region = registry.kind === 'ecr' && values.AWS_REGION && values.MYMDB_STAGE ? { AWS_REGION: values.AWS_REGION, MYMDB_STAGE: values.MYMDB_STAGE } : null
   if (!dryRun) await preflight({ run, log, root, compose: false, install: false })
 
   // plan
@@ -118,7 +122,7 @@ export async function pushImages(env: Env, deps: Deps, opts: { dryRun?: boolean 
   let ecrHost: string | undefined
   let ecrLogin: PushResult['login']
   if (registry.kind === 'ecr' && region) {
-    const clients = awsClients(region.AWS_REGION, raw)
+    const clients = opts.clients ?? awsClients(region.AWS_REGION, raw)
     ecrHost = await ensureEcrRepositories(clients, local.map((l) => l.split('/').pop() ?? l), region.MYMDB_STAGE, dryRun, log.info)
     if (!dryRun) {
       const auth = await aws('get an ECR login token', () => clients.ecr.send(new ECR.GetAuthorizationTokenCommand({})))
@@ -163,7 +167,8 @@ async function login(deps: Deps, host: string, username: string, password: strin
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
-    const result = await pushImages(env, deps, { dryRun: flags['dry-run'] ?? false })
+    const raw = loadEnv(env, deps.envFile)
+    const result = await pushImages(pushSettings(raw), raw, deps, { dryRun: flags['dry-run'] ?? false })
     deps.log.info(flags['dry-run'] ? '[push] dry run: nothing pushed' : `[push] pushed ${result.refs.length} tags to ${result.prefix}`)
     return 0
   })

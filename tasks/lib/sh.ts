@@ -112,19 +112,20 @@ export async function runChecked(run: Runner, cmd: Cmd, opts: RunOptions & { doi
 
 /**
  * Runs `attempt` until it returns a value (not undefined), `times` times at most, `pauseMs`
- * apart (zx's retry); then throws `giveUp(last)` with the last failure seen. A UserError from
- * an attempt ends it at once (a rejected key will not be accepted on the next try).
+ * apart (zx's retry); then throws `giveUp(last)` with the last failure seen. An error that
+ * `isFinal` (default: a UserError, e.g. a rejected key) ends it at once and is thrown as it is.
  */
 export async function retryUntil<T>(
   times: number,
   pauseMs: number,
   attempt: (n: number) => Promise<T | undefined>,
   giveUp: (last: string) => Error,
+  isFinal: (err: unknown) => boolean = (err) => err instanceof UserError,
 ): Promise<T> {
   const { retry } = await import('zx')
   let n = 0
   let last = 'no answer'
-  let outcome: { value: T } | { final: Error }
+  let outcome: { value: T } | { final: unknown }
   try {
     outcome = await retry(Math.max(1, times), pauseMs, async () => {
       n += 1
@@ -132,7 +133,7 @@ export async function retryUntil<T>(
         const value = await attempt(n)
         if (value !== undefined) return { value }
       } catch (e) {
-        if (e instanceof UserError) return { final: e }
+        if (isFinal(e)) return { final: e }
         last = e instanceof Error ? e.message : String(e)
       }
       throw new Error(last)

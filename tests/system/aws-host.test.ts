@@ -14,9 +14,11 @@ import { PutParameterCommand } from '@aws-sdk/client-ssm'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import {
   defaultVpcId,
-  ensureHostRole,
-  ensureKeyPair,
-  ensureSecurityGroup,
+  applyHostRole,
+  applyKeyPair,
+  applySecurityGroup,
+  planHost,
+  readHostState,
   flattenIngress,
   hostPolicies,
   hostSettings,
@@ -25,6 +27,8 @@ import {
   renderUserData,
   sameJson,
 } from '../../tasks/host.ts'
+import { inspectKeyFile } from '../../tasks/lib/sshkey.ts'
+import { sshKeyPath } from '../../tasks/lib/vars.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
@@ -341,11 +345,14 @@ describe('host step on moto', () => {
 
   it('an interrupted run (stopped after the security group) converges with no twins', async () => {
     const env = envFor('two')
-    const { values, keyFile } = hostSettings(env, tempDir().envFile)
+    const { raw, values } = hostSettings(env, tempDir().envFile)
     const log = captureLog()
-    await ensureKeyPair(clients, 'two', keyFile, log)
-    await ensureSecurityGroup(clients, 'two', await defaultVpcId(clients), values.MYMDB_SSH_CIDR ?? '', log)
-    await ensureHostRole(clients, 'two', BUCKET, log) // created, but the launch never happened
+    const vpcId = await defaultVpcId(clients)
+    const keyFile = inspectKeyFile(sshKeyPath(values, raw), 'mymdb-two')
+    const plan = planHost(await readHostState(clients, 'two', keyFile, vpcId), { stage: 'two', sshCidr: values.MYMDB_SSH_CIDR ?? '', bucket: BUCKET, vpcId })
+    await applyKeyPair(clients, plan, log)
+    await applySecurityGroup(clients, plan, log)
+    await applyHostRole(clients, plan, log) // created, but the launch never happened
 
     const r = await run(hostMain, [], env)
     assert.equal(r.code, 0, r.out)

@@ -30,6 +30,7 @@ import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog } from '../unit/fakes.ts'
+import { stripControls } from '../../tasks/lib/log.ts'
 import { $ } from 'zx'
 
 const REPO = new URL('../..', import.meta.url).pathname
@@ -286,7 +287,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
     const logs = await task('logs', ['--aws', 'web', '--lines', '5'])
     assert.equal(logs.exitCode, 0, logs.stderr)
-    const lines = logs.stdout.trim().split('\n')
+    // (Compose starts its lines with a clear-line sequence, even without a terminal)
+    const lines = stripControls(logs.stdout).trim().split('\n')
     assert.ok(lines.length >= 1 && lines.length <= 5, logs.stdout)
     assert.match(lines[0] ?? '', /^web-1 +\| \d{4}-\d\d-\d\dT/)
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { $ } from 'zx'
+import { stripControls } from '../../tasks/lib/log.ts'
 import { BASE_URL, compose, npmRun, PROJECT, REPO, request, stackEnv, waitFor } from './stack.ts'
 
 // A valid 1x1 PNG: Django's ImageField opens uploads with Pillow, so the poster must be real.
@@ -150,7 +151,7 @@ describe('operate the local stack: status, logs, manage', () => {
   test('npm run logs: the last lines of one service, with times', async () => {
     const r = await task('logs', ['db', '--lines', '3'])
     assert.equal(r.exitCode, 0, r.stderr)
-    const lines = r.stdout.trim().split('\n')
+    const lines = stripControls(r.stdout).trim().split('\n')
     assert.equal(lines.length, 3, r.stdout)
     for (const line of lines) assert.match(line, /^db-1 +\| \d{4}-\d\d-\d\dT/)
     const bad = await task('logs', ['nginx'])

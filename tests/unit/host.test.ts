@@ -25,11 +25,15 @@ import {
   waitForTcp,
   type HostState,
   type LaunchSpec,
+  applyHostRole,
+  applyInstance,
+  applyKeyPair,
+  applySecurityGroup,
 } from '../../tasks/host.ts'
 import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
 import type { AwsClients } from '../../tasks/lib/aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
-import { noDocker, tempDir, testDeps } from './fakes.ts'
+import { noDocker, tempDir, testDeps, captureLog } from './fakes.ts'
 
 const INSTALL = readFileSync(new URL('../../scripts/install-docker.sh', import.meta.url), 'utf8')
 
@@ -179,7 +183,7 @@ describe('host: pure parts', () => {
       instance: null,
     }
     const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1' }
-    assert.deepEqual(planHost(empty, want).map((p) => `${p.resource}: ${p.action}`), [
+    assert.deepEqual(planHost(empty, want).items.map((p) => `${p.resource}: ${p.action}`), [
       'key pair mymdb-qa: create',
       'security group mymdb-qa-web: create',
       'IAM role mymdb-qa-host: create',
@@ -194,7 +198,7 @@ describe('host: pure parts', () => {
       instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
       instance: { instanceId: 'i-1', state: 'running' },
     }
-    assert.ok(planHost(done, want).every((p) => p.action === 'exists'))
+    assert.ok(planHost(done, want).items.every((p) => p.action === 'exists'))
     // changes: new IP, other bucket, profile without role, stopped instance, local key only
     const changed = planHost(
       {
@@ -206,8 +210,11 @@ describe('host: pure parts', () => {
       },
       { ...want, sshCidr: '2.2.2.2/32' },
     )
-    assert.deepEqual(changed.map((p) => p.action), ['import', 'update', 'update', 'update', 'start'])
-    assert.match(changed[1]?.detail ?? '', /add 22 from 2\.2\.2\.2\/32, revoke 22 from 1\.1\.1\.1\/32/)
+    assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'update', 'start'])
+    // what apply will do, exactly
+    assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }] })
+    assert.deepEqual([changed.role, changed.profile, changed.instance.action], [{ create: false, putPolicy: true }, { create: false, addRole: true }, 'start'])
+    assert.match(changed.items[1]?.detail ?? '', /add 22 from 2\.2\.2\.2\/32, revoke 22 from 1\.1\.1\.1\/32/)
     assert.throws(() => planHost({ ...done, keyFile: { path: '/k.pem', exists: false } }, want), /cannot give the private key again/)
   })
 
@@ -346,7 +353,9 @@ describe('host: main without AWS', () => {
       throw new TypeError('fetch failed')
     }) as unknown as typeof fetch
     const env = { ...BASE_ENV, HOME: dir, MYMDB_SSH_CIDR: '' }
-    assert.equal(await main([], env, { ...deps, awsClients: noAws, fetch: offline }), 1)
+    const noCall = { send: async () => assert.fail('an AWS call was made') }
+    const clients = () => ({ region: 'us-west-2', ec2: noCall, iam: noCall, ssm: noCall }) as unknown as AwsClients
+    assert.equal(await main([], env, { ...deps, awsClients: clients, fetch: offline }), 1)
     assert.match(deps.log.err.join(''), /set MYMDB_SSH_CIDR/)
   })
 
@@ -436,5 +445,76 @@ describe('destroy and findHost with a fake AWS', () => {
     assert.match(deps.log.text(), /instance mymdb-qa i-new \(and its disk\)/)
     assert.match(deps.log.err.join(''), /nothing removed \(not confirmed\)/)
     assert.ok(!c.sent.some((n) => /Terminate|Delete|Remove/.test(n)), c.sent.join(' '))
+  })
+})
+
+describe('host: apply executes the plan and reads nothing again', () => {
+  const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', vpcId: 'vpc-1' }
+  /** Fake clients that answer every write and record it; a read fails the test. */
+  const writer = () => {
+    const sent: string[] = []
+    const send = async (cmd: { constructor: { name: string }; input?: unknown }) => {
+      const name = cmd.constructor.name.replace(/Command$/, '')
+      if (/^(Describe|Get|List)/.test(name)) throw new Error(`apply read AWS again: ${name}`)
+      sent.push(name)
+      if (name === 'CreateKeyPair') return { KeyMaterial: ssh2.utils.generateKeyPairSync('ed25519').private }
+      if (name === 'CreateSecurityGroup') return { GroupId: 'sg-new' }
+      if (name === 'RunInstances') return { Instances: [{ InstanceId: 'i-new' }] }
+      return {}
+    }
+    return { sent, clients: { region: 'us-west-2', ec2: { send }, iam: { send } } as unknown as AwsClients }
+  }
+  const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n' })
+
+  it('an empty account: exactly the creations the plan lists, in order', async () => {
+    const { dir } = tempDir()
+    const plan = planHost(
+      { keyPairInEc2: false, keyFile: { path: join(dir, 'k.pem'), exists: false }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null },
+      want,
+    )
+    const { sent, clients } = writer()
+    const log = captureLog()
+    await applyKeyPair(clients, plan, log)
+    assert.equal(await applySecurityGroup(clients, plan, log), 'sg-new')
+    await applyHostRole(clients, plan, log)
+    assert.equal(await applyInstance(clients, plan, launch, log), 'i-new')
+    assert.deepEqual(sent, ['CreateKeyPair', 'CreateSecurityGroup', 'AuthorizeSecurityGroupIngress', 'CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'RunInstances'])
+  })
+  it('everything in place: apply sends nothing at all', async () => {
+    const plan = planHost(
+      {
+        keyPairInEc2: true,
+        keyFile: { path: '/k.pem', exists: true, publicKey: 'ssh-ed25519 AAAA' },
+        securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32') },
+        role: { exists: true, policy: hostPolicies('b1').bucket },
+        instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
+        instance: { instanceId: 'i-1', state: 'running' },
+      },
+      want,
+    )
+    const { sent, clients } = writer()
+    const log = captureLog()
+    await applyKeyPair(clients, plan, log)
+    assert.equal(await applySecurityGroup(clients, plan, log), 'sg-1')
+    await applyHostRole(clients, plan, log)
+    assert.equal(await applyInstance(clients, plan, () => assert.fail('no launch'), log), 'i-1')
+    assert.deepEqual(sent, [])
+  })
+  it('a new instance profile not yet visible to EC2: the same launch again, then the instance', async () => {
+    let tries = 0
+    const send = async () => {
+      tries++
+      if (tries < 3) throw Object.assign(new Error('Value (mymdb-qa-host) for parameter iamInstanceProfile.name is invalid'), { name: 'InvalidParameterValue' })
+      return { Instances: [{ InstanceId: 'i-late' }] }
+    }
+    const plan = planHost(
+      { keyPairInEc2: true, keyFile: { path: '/k.pem', exists: true, publicKey: 'x' }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null },
+      want,
+    )
+    const log = captureLog()
+    const id = await applyInstance({ region: 'us-west-2', ec2: { send } } as unknown as AwsClients, plan, launch, log, 0)
+    assert.equal(id, 'i-late')
+    assert.equal(tries, 3)
+    assert.match(log.text(), /not visible to EC2 yet; retrying in 0 s \(2\/12\)/)
   })
 })
