@@ -1,4 +1,4 @@
-// npm run bench [-- local|deploy]: measures, on this machine, and appends the figures to
+// npm run bench [-- local|deploy|startup]: measures, on this machine, and appends the figures to
 // bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
 // local (own Compose project mymdb-bench, port 18090, removed afterwards):
 //   - cold build of both images (--no-cache; the base image is present) and a code-only rebuild
@@ -6,10 +6,12 @@
 //   - `npm run up:local` until the first page answers: new volumes, then existing ones
 //   - `docker stop` of the web container
 // deploy: npm run deploy:aws and friends against a fresh test rig (bench/deploy.ts).
+// startup: every task's --help and bad-settings exit through npm run (bench/startup.ts).
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { $ } from 'zx'
 import { benchDeploy } from './deploy.ts'
+import { benchStartup } from './startup.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 const env = { ...process.env, COMPOSE_PROJECT_NAME: 'mymdb-bench', WEB_PORT: '18090' }
@@ -34,10 +36,11 @@ async function firstPage(): Promise<void> {
 const results: [string, string][] = []
 const record = (k: string, v: string) => results.push([k, v])
 const only = process.argv[2]
-if (only && only !== 'local' && only !== 'deploy') throw new Error(`npm run bench -- [local|deploy], not ${only}`)
+if (only && !['local', 'deploy', 'startup'].includes(only)) throw new Error(`npm run bench -- [local|deploy|startup], not ${only}`)
 
-if (only !== 'deploy') await benchLocal()
-if (only !== 'local') await benchDeploy(record)
+if (!only || only === 'startup') await benchStartup(record)
+if (!only || only === 'local') await benchLocal()
+if (!only || only === 'deploy') await benchDeploy(record)
 
 async function benchLocal(): Promise<void> {
   // build

@@ -255,29 +255,13 @@ export interface BucketClients {
   s3control: S3ControlClient
 }
 
-/**
- * An S3 Control client (awsClients has none) with the credentials of `sts` (those awsClients
- * chose from `env`). With AWS_ENDPOINT_URL (an emulator) the endpoint is used as is: the SDK's
- * rules would put the account id in front of the host (123456789012.127.0.0.1: not a valid URL).
- */
-export function s3ControlClient(region: string, env: Env, sts: STSClient): S3ControlClient {
-  const endpoint = env.AWS_ENDPOINT_URL?.trim() || undefined
-  const maxAttempts = env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined
-  return new S3Control.S3ControlClient({
-    region,
-    credentials: sts.config.credentials,
-    ...(maxAttempts ? { maxAttempts } : {}),
-    ...(endpoint ? { endpoint, endpointProvider: () => ({ url: new URL(endpoint) }) } : {}),
-  })
-}
-
 export function bucketClients(region: string, env: Env = process.env): BucketClients {
-  return bucketClientsFrom(awsClients(region, env), env)
+  return bucketClientsFrom(awsClients(region, env))
 }
 
 /** The bucket step's clients from clients made already (the deploy's). */
-export function bucketClientsFrom(clients: Pick<AwsClients, 'region' | 's3' | 'sts'>, env: Env): BucketClients {
-  return { region: clients.region, s3: clients.s3, sts: clients.sts, s3control: s3ControlClient(clients.region, env, clients.sts) }
+export function bucketClientsFrom(clients: Pick<AwsClients, 'region' | 's3' | 'sts' | 's3control'>): BucketClients {
+  return { region: clients.region, s3: clients.s3, sts: clients.sts, s3control: clients.s3control }
 }
 
 /** The message for a bucket name owned by another account (BucketAlreadyExists, or 403 on HeadBucket). */

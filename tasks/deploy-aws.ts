@@ -110,7 +110,7 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
 
     // 2. bucket
     log.info(`[deploy] 2/4 upload bucket ${values.DJANGO_UPLOAD_S3_BUCKET}`)
-    await step('bucket', () => bucketStep(values, bucketClientsFrom(clients, raw), log, { dryRun }))
+    await step('bucket', () => bucketStep(values, bucketClientsFrom(clients), log, { dryRun }))
 
     // 3. host
     log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)

@@ -8,13 +8,13 @@ import { awsClients } from './lib/aws.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { composeCmd, composePs, LOCAL_DEFAULTS, newLocalSecrets, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
+import { LOCAL_DEFAULTS, newLocalSecrets, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
 import { runChecked } from './lib/sh.ts'
 import { homeRelative } from './lib/sh.ts'
 import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
-import { REMOTE_DIR } from './lib/stack.ts'
+import { localStack, REMOTE_DIR, stackPs } from './lib/stack.ts'
 import { awsVars, composeVars, hostVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
@@ -132,7 +132,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     await preflight({ run, log, root, install: false, noInstallNote: '' })
 
     // plan
-    const containers = await composePs(run, { project, root, env: raw })
+    const stack = localStack(run, root, project, raw)
+    const containers = await stackPs(stack)
     log.info(
       containers.length > 0
         ? `[stop] project ${project}: ${containers.map((c) => `${c.Service} (${c.State})`).join(', ')}`
@@ -152,7 +153,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
 
     // apply
     await log.step('stop', `docker compose down${deleteData ? ' --volumes' : ''}`, () =>
-      runChecked(run, composeCmd(project, 'down', '--remove-orphans', ...(deleteData ? ['--volumes'] : [])), {
+      runChecked(run, stack.compose('down', '--remove-orphans', ...(deleteData ? ['--volumes'] : [])), {
         cwd: root,
         env: raw,
         stream: log.prefixed('compose'),

@@ -4,7 +4,6 @@ import { checkPortFree, imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import {
-  composePs,
   holdsPort,
   LEGACY_DB_SECRETS,
   LOCAL_DEFAULTS,
@@ -16,7 +15,7 @@ import {
   type LocalSecret,
 } from './lib/compose.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { localStack, startStack } from './lib/stack.ts'
+import { localStack, stackPs, startStack } from './lib/stack.ts'
 import { stackVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run up:local -- [options]
@@ -90,7 +89,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
 
     // check: Docker, then the port (unless our own stack already publishes it)
     await preflight({ run, log, root, install: !flags['no-install'] })
-    const ours = holdsPort(await composePs(run, { project, root, env: composeEnv }), values.WEB_PORT)
+    const ours = holdsPort(await stackPs(localStack(run, root, project, composeEnv)), values.WEB_PORT)
     if (!ours) {
       const problem = await checkPortFree(values.WEB_BIND, values.WEB_PORT)
       if (problem) throw new UserError(`${problem.message}: ${problem.fix}`)

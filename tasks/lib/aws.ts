@@ -5,6 +5,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2'
 import type { ECRClient } from '@aws-sdk/client-ecr'
 import type { IAMClient } from '@aws-sdk/client-iam'
 import type { S3Client } from '@aws-sdk/client-s3'
+import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { SSMClient } from '@aws-sdk/client-ssm'
 import type { STSClient } from '@aws-sdk/client-sts'
 import { UserError } from './errors.ts'
@@ -28,6 +29,8 @@ export interface AwsClients {
   ssm: SSMClient
   ecr: ECRClient
   sts: STSClient
+  /** S3 Control (the account-wide Block Public Access). */
+  s3control: S3ControlClient
 }
 
 /**
@@ -55,6 +58,9 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
     ssm: new SSM.SSMClient(common),
     ecr: new ECR.ECRClient(common),
     sts: new STS.STSClient(common),
+    // With an endpoint (an emulator) it is used as is: the SDK's rules would put the account id
+    // in front of the host (123456789012.127.0.0.1: not a valid URL).
+    s3control: new S3Control.S3ControlClient({ ...common, ...(endpoint ? { endpointProvider: () => ({ url: new URL(endpoint) }) } : {}) }),
   }
 }
 

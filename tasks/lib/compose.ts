@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto'
 import { appendFileSync, chmodSync, existsSync, readFileSync } from 'node:fs'
 import type { RawEnv } from './env.ts'
-import type { Runner } from './sh.ts'
 import { LOCAL_ONLY_PREFIX } from './vars.ts'
 
 /** The project name in docker-compose.yml (`name: mymdb`); COMPOSE_PROJECT_NAME overrides it. */
@@ -20,10 +19,6 @@ export function volumeNames(project: string): string[] {
   return VOLUMES.map((v) => `${project}_${v.key}`)
 }
 
-/** `docker compose --project-name <project> …` (run in the repository root, next to docker-compose.yml). */
-export function composeCmd(project: string, ...args: string[]): string[] {
-  return ['docker', 'compose', '--project-name', project, ...args]
-}
 
 /** Non-secret local defaults of `npm run up:local` (docker-compose.yml has the same ones). */
 export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
@@ -113,16 +108,6 @@ export function parsePs(stdout: string): PsEntry[] {
   })
 }
 
-/** The project's containers (all states). An empty list when Compose cannot tell. */
-export async function composePs(run: Runner, opts: { project: string; root: string; env: RawEnv }): Promise<PsEntry[]> {
-  const r = await run(composeCmd(opts.project, 'ps', '--all', '--format', 'json'), { cwd: opts.root, env: opts.env })
-  if (!r.ok) return []
-  try {
-    return parsePs(r.stdout)
-  } catch {
-    return []
-  }
-}
 
 /** True when a running container of the project publishes `port` (so a busy port is our own stack). */
 export function holdsPort(entries: PsEntry[], port: number): boolean {

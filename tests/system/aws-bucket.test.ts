@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { PutPublicAccessBlockCommand as PutAccountPublicAccessBlockCommand } from '@aws-sdk/client-s3-control'
 import { awsClients } from '../../tasks/lib/aws.ts'
-import { bucketClients, bucketPolicy, deleteBucket, main, s3ControlClient, type BucketClients } from '../../tasks/bucket.ts'
+import { bucketClients, bucketPolicy, deleteBucket, main, type BucketClients } from '../../tasks/bucket.ts'
 import type { Env } from '../../tasks/lib/main.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { noDocker, testDeps } from '../unit/fakes.ts'
@@ -216,8 +216,7 @@ describe('bucket step against moto', () => {
   })
 
   it('warns when the account-level Block Public Access blocks public policies (moto stores, does not enforce)', async () => {
-    const { sts } = awsClients('us-west-2', moto.env)
-    await s3ControlClient('us-west-2', moto.env, sts).send(
+    await awsClients('us-west-2', moto.env).s3control.send(
       new PutAccountPublicAccessBlockCommand({
         AccountId: '123456789012',
         PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: false, RestrictPublicBuckets: true },

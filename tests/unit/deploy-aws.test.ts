@@ -106,3 +106,26 @@ describe('deploy:aws main', () => {
     assert.deepEqual(run.commands(), [])
   })
 })
+
+describe('deploy:aws keeps a step exit code', () => {
+  it('a bucket name taken by another account (a setting to fix, exit 2 in npm run bucket) is exit 2 here too', async () => {
+    const { fakeRunner, dockerOk } = await import('./fakes.ts')
+    // git says which commit is pushed; the dry run pushes nothing
+    const run = fakeRunner((c) => (c.startsWith('git rev-parse') ? { stdout: 'abc1234\n' } : c.startsWith('git status') ? { stdout: '' } : dockerOk(c)))
+    const sent: string[] = []
+    const send = async (cmd: { constructor: { name: string } }) => {
+      const name = cmd.constructor.name.replace(/Command$/, '')
+      sent.push(name)
+      if (name === 'GetCallerIdentity') return { Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/ada' }
+      if (name === 'HeadBucket') throw Object.assign(new Error('Forbidden'), { name: 'Forbidden', $metadata: { httpStatusCode: 403 } })
+      throw new Error(`unexpected AWS call ${name}`)
+    }
+    const clients = () => ({ region: 'us-west-2', sts: { send }, s3: { send }, s3control: { send }, ec2: { send }, iam: { send }, ssm: { send }, ecr: { send } }) as never
+    const d = testDeps(run)
+    const code = await main(['--dry-run'], { ...GOOD, MYMDB_REGISTRY: '127.0.0.1:5000', MYMDB_SSH_CIDR: '203.0.113.7/32' }, { ...d, awsClients: clients, openRemote: noSsh })
+    assert.equal(code, 2, d.log.text())
+    assert.match(d.log.text(), /\[deploy\] step bucket failed/)
+    assert.match(d.log.text(), /mymdb-uploads-qa/)
+    assert.deepEqual(sent, ['GetCallerIdentity', 'HeadBucket'])
+  })
+})
