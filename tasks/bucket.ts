@@ -15,6 +15,7 @@ import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
+import { retryUntil } from './lib/sh.ts'
 import { awsVars, bucketVars, PROJECT_TAG, stageTags } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run bucket -- [options]   (a step of npm run deploy:aws)
@@ -537,19 +538,26 @@ export async function applyBucketPlan(
     // Right after the public access block was opened, AWS may still refuse a public policy for a
     // few seconds (AccessDenied): then the policy is tried again.
     const delays = done.includes('public-access-block') ? (opts.retryDelaysMs ?? POLICY_RETRY_DELAYS_MS) : []
+    const accountBlocks = opts.account?.known === true && accountBlockingFlags(opts.account.config).includes('BlockPublicPolicy')
+    const retryable = (err: unknown) => !accountBlocks && awsErrorCode(err) === 'AccessDenied'
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await putBucketPolicy(s3, bucket, desired.policy)
-          break
-        } catch (err) {
-          const delay = delays[attempt]
-          const accountBlocks = opts.account?.known && accountBlockingFlags(opts.account.config).includes('BlockPublicPolicy')
-          if (delay === undefined || accountBlocks || awsErrorCode(err) !== 'AccessDenied') throw err
-          log.info(`[bucket] policy: AccessDenied just after the public access block changed; trying again in ${delay / 1000} s`)
-          await new Promise((r) => setTimeout(r, delay))
-        }
-      }
+      await retryUntil(
+        delays.length + 1,
+        delays,
+        async (n) => {
+          try {
+            await putBucketPolicy(s3, bucket, desired.policy)
+            return true
+          } catch (err) {
+            const delay = delays[n - 1]
+            if (delay !== undefined && retryable(err))
+              log.info(`[bucket] policy: AccessDenied just after the public access block changed; trying again in ${delay / 1000} s`)
+            throw err
+          }
+        },
+        (_last, err) => err,
+        (err) => !retryable(err),
+      )
       done.push('policy')
     } catch (err) {
       // With the account-level BlockPublicPolicy on, AWS refuses a public policy (AccessDenied).

@@ -8,7 +8,7 @@ import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
-import { awsVars, imageVars, parseRegistry, registryImage, registryRules, registryVars, stageTags, type Registry } from './lib/vars.ts'
+import { awsVars, imageVars, parseRegistry, registryImage, registryRules, registryVars, repositoryName, stageTags, type Registry } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 
@@ -123,7 +123,7 @@ export async function pushImages(values: PushSettings, raw: RawEnv, deps: Deps, 
   let ecrLogin: PushResult['login']
   if (registry.kind === 'ecr' && region) {
     const clients = opts.clients ?? awsClients(region.AWS_REGION, raw)
-    ecrHost = await ensureEcrRepositories(clients, local.map((l) => l.split('/').pop() ?? l), region.MYMDB_STAGE, dryRun, log.info)
+    ecrHost = await ensureEcrRepositories(clients, local.map(repositoryName), region.MYMDB_STAGE, dryRun, log.info)
     if (!dryRun) {
       const auth = await aws('get an ECR login token', () => clients.ecr.send(new ECR.GetAuthorizationTokenCommand({})))
       const token = auth.authorizationData?.[0]?.authorizationToken

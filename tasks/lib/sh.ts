@@ -111,35 +111,41 @@ export async function runChecked(run: Runner, cmd: Cmd, opts: RunOptions & { doi
 }
 
 /**
- * Runs `attempt` until it returns a value (not undefined), `times` times at most, `pauseMs`
- * apart (zx's retry); then throws `giveUp(last)` with the last failure seen. An error that
- * `isFinal` (default: a UserError, e.g. a rejected key) ends it at once and is thrown as it is.
+ * Runs `attempt` until it returns a value (not undefined), `times` times at most, `pauses` apart
+ * (milliseconds: one for every pause, or one per pause in turn; zx's retry); then throws
+ * `giveUp(last message, last error)`. An error that `isFinal` (default: a UserError, e.g. a
+ * rejected key) ends it at once and is thrown as it is.
  */
 export async function retryUntil<T>(
   times: number,
-  pauseMs: number,
+  pauses: number | readonly number[],
   attempt: (n: number) => Promise<T | undefined>,
-  giveUp: (last: string) => Error,
+  giveUp: (last: string, lastError: unknown) => unknown,
   isFinal: (err: unknown) => boolean = (err) => err instanceof UserError,
 ): Promise<T> {
   const { retry } = await import('zx')
+  const delays = (function* () {
+    for (let i = 0; ; i++) yield typeof pauses === 'number' ? pauses : (pauses[i] ?? pauses[pauses.length - 1] ?? 0)
+  })()
   let n = 0
   let last = 'no answer'
+  let lastError: unknown
   let outcome: { value: T } | { final: unknown }
   try {
-    outcome = await retry(Math.max(1, times), pauseMs, async () => {
+    outcome = await retry(Math.max(1, times), delays, async () => {
       n += 1
       try {
         const value = await attempt(n)
         if (value !== undefined) return { value }
       } catch (e) {
         if (isFinal(e)) return { final: e }
+        lastError = e
         last = e instanceof Error ? e.message : String(e)
       }
       throw new Error(last)
     })
   } catch {
-    throw giveUp(last)
+    throw giveUp(last, lastError)
   }
   if ('final' in outcome) throw outcome.final
   return outcome.value

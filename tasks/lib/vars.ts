@@ -228,9 +228,14 @@ export function parseRegistry(value: string): Registry {
   throw new Error(`names no registry; ${REGISTRY_FIX}`)
 }
 
-/** The name of a local image on a registry: `<prefix>/<image name without registry or path>`. */
+/** The repository of a local image on a registry: its last path part (team/movies-web -> movies-web). */
+export function repositoryName(localImage: string): string {
+  return localImage.split('/').pop() ?? localImage
+}
+
+/** The name of a local image on a registry: `<prefix>/<repository>`; push pushes it, the host pulls it. */
 export function registryImage(prefix: string, localImage: string): string {
-  return `${prefix.replace(/\/+$/, '')}/${localImage.split('/').pop()}`
+  return `${prefix.replace(/\/+$/, '')}/${repositoryName(localImage)}`
 }
 
 export const registryVars = {
