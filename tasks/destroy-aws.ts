@@ -5,11 +5,12 @@
 import { existsSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { deleteBucket, getBucketTags, headBucket } from './bucket.ts'
-import { EC2, IAM, S3, aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
+import { EC2, IAM, S3, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { retryUntil } from './lib/sh.ts'
 import { awsVars, bucketVars, hostVars, PROJECT_TAG } from './lib/vars.ts'
 import {
   findHosts,
@@ -143,10 +144,11 @@ export function removalLines(inv: Inventory, stage: string): string[] {
   return lines
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Tries to delete the security group while a terminated instance's network interface still holds it. */
+const SG_DELETE_ATTEMPTS = 20
 
 /** Removes everything in `inv`, in dependency order. Returns the lines of what was removed. */
-export async function removeAll(clients: AwsClients, stage: string, inv: Inventory, log: Log): Promise<string[]> {
+export async function removeAll(clients: AwsClients, stage: string, inv: Inventory, log: Log, retryDelayMs = 5000): Promise<string[]> {
   const n = hostNames(stage)
   const removed: string[] = []
   if (inv.instances.length > 0) {
@@ -159,21 +161,23 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
   if (inv.securityGroup) {
     const id = inv.securityGroup
     // The network interface of a just-terminated instance can hold the group for a little while.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id }))
-        break
-      } catch (err) {
-        const code = awsErrorCode(err)
-        if (code === 'InvalidGroup.NotFound') break
-        if (code === 'DependencyViolation' && attempt < 20) {
-          log.info(`[destroy] security group ${id} is still in use; retrying in 5 s (${attempt}/20)`)
-          await sleep(5000)
-          continue
+    const inUse = (err: unknown) => awsErrorCode(err) === 'DependencyViolation'
+    await retryUntil(
+      SG_DELETE_ATTEMPTS,
+      retryDelayMs,
+      async (attempt) => {
+        try {
+          await clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id }))
+        } catch (err) {
+          if (awsErrorCode(err) === 'InvalidGroup.NotFound') return true
+          if (inUse(err) && attempt < SG_DELETE_ATTEMPTS) log.info(`[destroy] security group ${id} is still in use; retrying in ${retryDelayMs / 1000} s (${attempt}/${SG_DELETE_ATTEMPTS})`)
+          throw err
         }
-        throw err
-      }
-    }
+        return true
+      },
+      (_last, err) => explainAwsError(err, `delete the security group ${id}`),
+      (err) => !inUse(err),
+    )
     removed.push(`security group ${n.securityGroup}`)
   }
   if (inv.keyPair) {

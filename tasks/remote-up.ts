@@ -21,8 +21,8 @@ Starts or updates MyMDB on the deploy host over SSH: uploads docker-compose.yml 
 production .env (mode 0600) to ~/mymdb/, logs in to the registry when MYMDB_REGISTRY_USERNAME
 and MYMDB_REGISTRY_PASSWORD are set, runs \`docker compose pull\` and
 \`docker compose up -d --wait\`, checks that the migrations ran, loads the sample catalogue
-into an empty database, and checks /healthz and / over HTTP. Safe to run again: the database
-volume stays, only changed containers are recreated.
+into an empty database, records the deploy in ~/mymdb/deploys.log and checks /healthz and /
+over HTTP. Safe to run again: the database volume stays, only changed containers are recreated.
 
 Settings (environment and .env; see .env.example):
   MYMDB_HOST_ADDRESS      the host's address (required unless --address is given)
@@ -30,9 +30,11 @@ Settings (environment and .env; see .env.example):
   MYMDB_SSH_KEY_FILE      private key (default ~/.ssh/mymdb-<MYMDB_STAGE>.pem)
   MYMDB_HOST_HTTP_PORT    port the site is checked on (default 80)
   MYMDB_REGISTRY          registry address, e.g. registry.example.com:5000 or 127.0.0.1:5000;
-                          images are <MYMDB_REGISTRY>/mymdb-web:<MYMDB_TAG> and .../mymdb-db
+                          images are <MYMDB_REGISTRY>/<last part of MYMDB_WEB_IMAGE>:<MYMDB_TAG>
+                          and the same for MYMDB_DB_IMAGE (as npm run push names them)
   MYMDB_TAG               image tag (default latest)
   DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD   required, no defaults here
+                          (up:local's local-only values are refused)
   DJANGO_ALLOWED_HOSTS    host names of the site (the first one is used for the check)
   DJANGO_UPLOAD_S3_BUCKET, AWS_S3_REGION_NAME, AWS_S3_ENDPOINT_URL   optional
 

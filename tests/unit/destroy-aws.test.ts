@@ -184,3 +184,36 @@ describe('destroy:aws --delete-bucket', () => {
     assert.ok(!c.sent.some((n) => /Bucket|Object/.test(n)), c.sent.join(' '))
   })
 })
+
+describe('destroy: a security group still held by a terminated instance', () => {
+  it('is deleted again until it goes (DependencyViolation), then reported removed', async () => {
+    const { removeAll } = await import('../../tasks/destroy-aws.ts')
+    const { captureLog } = await import('./fakes.ts')
+    let tries = 0
+    const ec2 = {
+      send: async () => {
+        tries++
+        if (tries < 3) throw Object.assign(new Error('resource sg-1 has a dependent object'), { name: 'DependencyViolation' })
+        return {}
+      },
+    }
+    const log = captureLog()
+    const removed = await removeAll({ region: 'us-west-2', ec2 } as unknown as AwsClients, 'qa', { instances: [], securityGroup: 'sg-1', keyPair: false, instanceProfile: null, role: false }, log, 0)
+    assert.deepEqual(removed, ['security group mymdb-qa-web'])
+    assert.equal(tries, 3)
+    assert.match(log.text(), /security group sg-1 is still in use; retrying in 0 s \(2\/20\)/)
+  })
+  it('another error ends it at once', async () => {
+    const { removeAll } = await import('../../tasks/destroy-aws.ts')
+    const { captureLog } = await import('./fakes.ts')
+    let tries = 0
+    const ec2 = {
+      send: async () => {
+        tries++
+        throw Object.assign(new Error('no'), { name: 'UnauthorizedOperation' })
+      },
+    }
+    await assert.rejects(removeAll({ region: 'us-west-2', ec2 } as unknown as AwsClients, 'qa', { instances: [], securityGroup: 'sg-1', keyPair: false, instanceProfile: null, role: false }, captureLog(), 0), /no/)
+    assert.equal(tries, 1)
+  })
+})
