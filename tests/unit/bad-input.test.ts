@@ -43,6 +43,9 @@ const COMMANDS: Record<string, string> = {
   logs: 'logs',
   manage: 'manage',
   ssh: 'ssh',
+  backup: 'backup',
+  backups: 'backups',
+  restore: 'restore',
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex')
@@ -88,6 +91,9 @@ const CASES: Case[] = [
   { task: 'logs', args: ['--aws', '--since', 'yesterday'], what: 'an age that is not one', names: ['--since'] },
   { task: 'manage', args: ['--aws', 'check'], what: 'an SSH key file that does not exist', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/none.pem' }, names: ['MYMDB_SSH_KEY_FILE'] },
   { task: 'manage', what: 'no manage.py arguments', names: ['manage.py'] },
+  { task: 'restore', what: 'no backup file named', names: ['backup file'] },
+  { task: 'restore', args: ['/nonexistent/none.tar'], what: 'a backup file that does not exist', names: ['none.tar'] },
+  { task: 'backup', what: 'a Compose project name with a space', set: { COMPOSE_PROJECT_NAME: 'my mdb' }, names: ['COMPOSE_PROJECT_NAME'] },
   { task: 'ssh', what: 'a region that does not exist', set: { AWS_REGION: 'nowhere' }, names: ['AWS_REGION'] },
   { task: 'ssh', what: 'the .pub file as the key', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/mymdb-test.pub' }, homeFiles: { '.ssh/mymdb-test.pub': publicKeyLine('x') }, names: ['MYMDB_SSH_KEY_FILE'] },
 ]

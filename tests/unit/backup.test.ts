@@ -1,0 +1,50 @@
+// The backup format and its commands, without Docker: names, the manifest check, and that the
+// shell redirections hold any path.
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { backupCommands, backupName, fromFile, parseManifest, toFile } from '../../tasks/lib/backup.ts'
+import { main as restoreMain } from '../../tasks/restore.ts'
+import { localStack } from '../../tasks/lib/stack.ts'
+import { noDocker, tempDir, testDeps } from './fakes.ts'
+
+const GOOD = { format: 'mymdb-backup', version: 1, createdAt: '2026-11-27T16:32:25.881Z', source: 'mymdb', database: 'mymdb', revision: 'abc1234', postgres: '17.12', media: true }
+
+describe('backup format', () => {
+  it('names: project and UTC time, sortable', () => {
+    assert.equal(backupName('mymdb', new Date('2026-11-27T16:32:25.881Z')), 'mymdb-mymdb-20261127T163225Z.tar')
+  })
+  it('a manifest is checked: format, version, the facts', () => {
+    assert.deepEqual(parseManifest(JSON.stringify(GOOD)), GOOD)
+    assert.throws(() => parseManifest('{'), /not JSON/)
+    assert.throws(() => parseManifest(JSON.stringify({ ...GOOD, format: 'other' })), /not a mymdb-backup/)
+    assert.throws(() => parseManifest(JSON.stringify({ ...GOOD, version: 2 })), /version 2 of the backup format; this MyMDB reads version 1/)
+    assert.throws(() => parseManifest(JSON.stringify({ ...GOOD, database: '' })), /no database/)
+  })
+  it('toFile / fromFile: the shell writes and reads the file, whatever its name', () => {
+    const { dir } = tempDir()
+    const path = join(dir, "a b $x 'q'.dump")
+    const out = toFile(['printf', '%s', 'the dump'], path)
+    execFileSync(out[0]!, out.slice(1))
+    assert.equal(readFileSync(path, 'utf8'), 'the dump')
+    writeFileSync(path, 'from the file')
+    const cmd = fromFile(['cat'], path)
+    assert.equal(execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' }), 'from the file')
+  })
+  it('the restore runs in one transaction, owned by the application role', () => {
+    const cmd = backupCommands.restore(localStack(noDocker(), '/repo', 'mymdb')).join(' ')
+    assert.match(cmd, /^docker compose --project-name mymdb exec -T --user postgres db sh -c pg_restore --clean --if-exists --no-owner --role="\$DJANGO_DB_USER" --single-transaction --exit-on-error/)
+  })
+})
+
+describe('restore: checks before anything changes', () => {
+  it('no file, or one that does not exist: exit 2 before any command', async () => {
+    const d = testDeps(noDocker())
+    assert.equal(await restoreMain([], {}, d), 2)
+    assert.match(d.log.err.join(''), /name one backup file/)
+    assert.equal(await restoreMain([join(tempDir().dir, 'none.tar')], {}, d), 2)
+    assert.match(d.log.err.join(''), /is not a file/)
+  })
+})
