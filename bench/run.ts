@@ -1,4 +1,4 @@
-// npm run bench [-- local|deploy|startup]: measures, on this machine, and appends the figures to
+// npm run bench [-- local|deploy|startup|backup]: measures, on this machine, and appends the figures to
 // bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
 // local (own Compose project mymdb-bench, port 18090, removed afterwards):
 //   - cold build of both images (--no-cache; the base image is present) and a code-only rebuild
@@ -7,9 +7,11 @@
 //   - `docker stop` of the web container
 // deploy: npm run deploy:aws and friends against a fresh test rig (bench/deploy.ts).
 // startup: every task's --help and bad-settings exit through npm run (bench/startup.ts).
+// backup: backup and restore time and size, sample catalogue and 100 000 votes (bench/backup.ts).
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { $ } from 'zx'
+import { benchBackup } from './backup.ts'
 import { benchDeploy } from './deploy.ts'
 import { benchStartup } from './startup.ts'
 
@@ -36,11 +38,12 @@ async function firstPage(): Promise<void> {
 const results: [string, string][] = []
 const record = (k: string, v: string) => results.push([k, v])
 const only = process.argv[2]
-if (only && !['local', 'deploy', 'startup'].includes(only)) throw new Error(`npm run bench -- [local|deploy|startup], not ${only}`)
+if (only && !['local', 'deploy', 'startup', 'backup'].includes(only)) throw new Error(`npm run bench -- [local|deploy|startup|backup], not ${only}`)
 
 if (!only || only === 'startup') await benchStartup(record)
 if (!only || only === 'local') await benchLocal()
 if (!only || only === 'deploy') await benchDeploy(record)
+if (!only || only === 'backup') await benchBackup(record)
 
 async function benchLocal(): Promise<void> {
   // build
