@@ -20,6 +20,9 @@ const CASES: { script: string; args: string[]; env: Record<string, string> }[] =
   { script: 'logs', args: ['--lines', 'many'], env: {} },
   { script: 'manage', args: [], env: {} },
   { script: 'ssh', args: [], env: { AWS_REGION: 'nowhere' } },
+  { script: 'backup', args: [], env: { COMPOSE_PROJECT_NAME: 'Bad Name' } },
+  { script: 'backups', args: [], env: { COMPOSE_PROJECT_NAME: 'Bad Name' } },
+  { script: 'restore', args: [], env: {} },
 ]
 
 async function median(times: number, fn: () => Promise<void>): Promise<number> {
