@@ -2,8 +2,9 @@
 // and the uploads when they are in the media volume) into one file, default ./backups/.
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { BACKUP_FORMAT, BACKUP_VERSION, backupCommands, backupName, databaseFacts, DEFAULT_BACKUP_DIR, toFile, type Manifest } from './lib/backup.ts'
-import { loadEnv } from './lib/env.ts'
+import { BACKUP_FORMAT, BACKUP_VERSION, backupCommands, backupName, databaseFacts, toFile, type Manifest } from './lib/backup.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
+import { backupVars } from './lib/vars.ts'
 import { UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
@@ -14,7 +15,7 @@ import { checkLocal, localTarget } from './lib/target.ts'
 export const HELP = `Usage: npm run backup -- [--to DIR]
 
 Backs up the running MyMDB stack on this machine into one file, DIR/mymdb-<project>-<time>.tar
-(default DIR: ./backups, git-ignored):
+(default DIR: MYMDB_BACKUP_DIR, default ./backups, git-ignored):
   db.dump        pg_dump of the database (custom format), taken online: a consistent snapshot
                  while the site keeps running
   media.tar      the uploaded posters in the media volume (not when uploads go to S3)
@@ -84,8 +85,9 @@ export async function backupStack(stack: Stack, dir: string, source: string, log
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: settings and options
-    const local = checkLocal(loadEnv(env, deps.envFile))
-    const dir = resolve(deps.root, flags.to ?? DEFAULT_BACKUP_DIR)
+    const raw = loadEnv(env, deps.envFile)
+    const local = checkLocal(raw)
+    const dir = resolve(deps.root, flags.to ?? checkEnv(backupVars, raw).MYMDB_BACKUP_DIR)
 
     // apply
     mkdirSync(dir, { recursive: true })

@@ -1,14 +1,15 @@
 // npm run backups [-- --in DIR]: the backups in a folder (default ./backups), newest first.
 import { readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { DEFAULT_BACKUP_DIR, readManifest } from './lib/backup.ts'
-import { loadEnv } from './lib/env.ts'
+import { readManifest } from './lib/backup.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
+import { backupVars } from './lib/vars.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { checkLocal, localTarget } from './lib/target.ts'
 
 export const HELP = `Usage: npm run backups -- [--in DIR]
 
-Lists the MyMDB backups in DIR (default ./backups), newest first: when it was taken, its size,
+Lists the MyMDB backups in DIR (default MYMDB_BACKUP_DIR, default ./backups), newest first: when it was taken, its size,
 the database, whether the uploads are in it, and the git commit that was running.
 
 Options:
@@ -26,8 +27,9 @@ export const CLI = {
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
-    const local = checkLocal(loadEnv(env, deps.envFile))
-    const dir = resolve(deps.root, flags.in ?? DEFAULT_BACKUP_DIR)
+    const raw = loadEnv(env, deps.envFile)
+    const local = checkLocal(raw)
+    const dir = resolve(deps.root, flags.in ?? checkEnv(backupVars, raw).MYMDB_BACKUP_DIR)
     const files = (() => {
       try {
         return readdirSync(dir).filter((f) => f.endsWith('.tar'))

@@ -4,8 +4,9 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { backupStack } from './backup.ts'
-import { backupCommands, DEFAULT_BACKUP_DIR, fromFile, readManifest } from './lib/backup.ts'
-import { loadEnv } from './lib/env.ts'
+import { backupCommands, fromFile, readManifest } from './lib/backup.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
+import { backupVars } from './lib/vars.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
@@ -17,7 +18,7 @@ export const HELP = `Usage: npm run restore -- <backup file> [options]
 Restores a backup made by npm run backup into the running MyMDB stack on this machine:
   1. checks the file: a MyMDB backup whose database dump reads whole (nothing is touched before)
   2. asks for confirmation on a terminal (everything entered since the backup is replaced)
-  3. takes a safety backup of the current data into ./backups (npm run backups lists it)
+  3. takes a safety backup of the current data into MYMDB_BACKUP_DIR (default ./backups)
   4. replaces the uploads (when the backup holds them), stops the web container
   5. replaces the database in one transaction: if it fails half-way, the database is as it was
   6. starts the web container (it applies the migrations of this code) and waits until healthy
@@ -47,7 +48,9 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     if (args.length !== 1) throw new ConfigError('name one backup file, e.g. npm run restore -- backups/mymdb-mymdb-20261127T163000Z.tar (npm run backups lists them)')
     const file = resolve(args[0] ?? '')
     if (!existsSync(file) || !statSync(file).isFile()) throw new ConfigError(`${file} is not a file (npm run backups lists the backups)`)
-    const local = checkLocal(loadEnv(env, deps.envFile))
+    const raw = loadEnv(env, deps.envFile)
+    const local = checkLocal(raw)
+    const { MYMDB_BACKUP_DIR } = checkEnv(backupVars, raw)
     const stack = localTarget(deps, local)
     const manifest = await readManifest(stack, file).catch((e: unknown) => {
       throw new ConfigError(`${file} is not a MyMDB backup: ${e instanceof Error ? e.message : String(e)}`)
@@ -71,7 +74,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
 
       // apply: safety backup, uploads, database, web
       if (!flags['no-safety-backup']) {
-        const safety = await backupStack(stack, resolve(deps.root, DEFAULT_BACKUP_DIR), local.project, log)
+        mkdirSync(resolve(deps.root, MYMDB_BACKUP_DIR), { recursive: true })
+        const safety = await backupStack(stack, resolve(deps.root, MYMDB_BACKUP_DIR), local.project, log)
         log.info(`[restore] safety backup of the current data: ${safety.file}`)
       }
       if (manifest.media)

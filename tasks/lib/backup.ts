@@ -8,8 +8,6 @@ import { runIn, type Stack } from './stack.ts'
 
 export const BACKUP_FORMAT = 'mymdb-backup'
 export const BACKUP_VERSION = 1
-/** Where backups go unless --to says otherwise (git-ignored). */
-export const DEFAULT_BACKUP_DIR = 'backups'
 
 export interface Manifest {
   format: typeof BACKUP_FORMAT

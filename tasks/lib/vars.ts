@@ -159,6 +159,14 @@ export const composeVars = fileSafe({
   }),
 })
 
+export const backupVars = {
+  MYMDB_BACKUP_DIR: str({
+    desc: 'folder of local backups (npm run backup writes there, npm run backups lists it, npm run restore puts its safety backup there)',
+    example: 'backups',
+    default: 'backups',
+  }),
+}
+
 /** Everything the stack (docker-compose.yml) needs to run. */
 export const stackVars = {
   ...djangoVars,

@@ -11,7 +11,8 @@ import { REPO, waitFor } from './stack.ts'
 
 const PROJECT = 'mymdb-backup-test'
 const PORT = 18084
-const env = { ...process.env, COMPOSE_PROJECT_NAME: PROJECT, WEB_PORT: String(PORT), WEB_BIND: '127.0.0.1', FORCE_COLOR: '0' }
+const safety = mkdtempSync(join(tmpdir(), 'mymdb-safety-backups-'))
+const env = { ...process.env, COMPOSE_PROJECT_NAME: PROJECT, WEB_PORT: String(PORT), WEB_BIND: '127.0.0.1', FORCE_COLOR: '0', MYMDB_BACKUP_DIR: safety }
 const task = (script: string, args: string[] = [], input = '') =>
   $({ cwd: REPO, env, nothrow: true, quiet: true, input })`npm run --silent ${script} -- ${args}`
 /** Python in the web container (manage.py shell), its last output line. */
@@ -54,8 +55,7 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
 
   after(async () => {
     await task('stop', ['--delete-data', '--yes'])
-    if (dir) rmSync(dir, { recursive: true, force: true })
-    rmSync(join(REPO, 'backups'), { recursive: true, force: true })
+    for (const d of [dir, safety]) if (d) rmSync(d, { recursive: true, force: true })
   })
 
   test('npm run backup: one file, readable by its owner only, listed by npm run backups', async () => {
@@ -81,7 +81,8 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
 
     const r = await task('restore', ['--yes', backup])
     assert.equal(r.exitCode, 0, r.stderr)
-    assert.match(r.stdout, /safety backup of the current data: .*\/backups\/mymdb-/)
+    assert.match(r.stdout, /safety backup of the current data: .*mymdb-safety-backups-\w+\/mymdb-/)
+    assert.equal(readdirSync(safety).length, 1, 'the safety backup is in MYMDB_BACKUP_DIR')
     assert.equal(await keeper(), 'True 1')
     assert.equal(await get(poster), 200)
     assert.equal(await get('/healthz'), 200)
