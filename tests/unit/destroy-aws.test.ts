@@ -186,34 +186,30 @@ describe('destroy:aws --delete-bucket', () => {
 })
 
 describe('destroy: a security group still held by a terminated instance', () => {
-  it('is deleted again until it goes (DependencyViolation), then reported removed', async () => {
+  /** removeAll of just the group, with DeleteSecurityGroup answered by `answer` (attempt number). */
+  const removeGroup = async (answer: (n: number) => unknown) => {
     const { removeAll } = await import('../../tasks/destroy-aws.ts')
     const { captureLog } = await import('./fakes.ts')
     let tries = 0
-    const ec2 = {
-      send: async () => {
-        tries++
-        if (tries < 3) throw Object.assign(new Error('resource sg-1 has a dependent object'), { name: 'DependencyViolation' })
-        return {}
-      },
-    }
+    const ec2 = { send: async () => answer(++tries) }
     const log = captureLog()
-    const removed = await removeAll({ region: 'us-west-2', ec2 } as unknown as AwsClients, 'qa', { instances: [], securityGroup: 'sg-1', keyPair: false, instanceProfile: null, role: false }, log, 0)
-    assert.deepEqual(removed, ['security group mymdb-qa-web'])
-    assert.equal(tries, 3)
-    assert.match(log.text(), /security group sg-1 is still in use; retrying in 0 s \(2\/20\)/)
+    const inv = { instances: [], securityGroup: 'sg-1', keyPair: false, instanceProfile: null, role: false }
+    const removed = removeAll({ region: 'us-west-2', ec2 } as unknown as AwsClients, 'qa', inv, log, 0)
+    return { removed, log, tries: () => tries }
+  }
+  const fail = (name: string) => {
+    throw Object.assign(new Error(`${name}: refused`), { name })
+  }
+
+  it('is deleted again until it goes (DependencyViolation), then reported removed', async () => {
+    const r = await removeGroup((n) => (n < 3 ? fail('DependencyViolation') : {}))
+    assert.deepEqual(await r.removed, ['security group mymdb-qa-web'])
+    assert.equal(r.tries(), 3)
+    assert.match(r.log.text(), /security group sg-1 is still in use; retrying in 0 s \(2\/20\)/)
   })
   it('another error ends it at once', async () => {
-    const { removeAll } = await import('../../tasks/destroy-aws.ts')
-    const { captureLog } = await import('./fakes.ts')
-    let tries = 0
-    const ec2 = {
-      send: async () => {
-        tries++
-        throw Object.assign(new Error('no'), { name: 'UnauthorizedOperation' })
-      },
-    }
-    await assert.rejects(removeAll({ region: 'us-west-2', ec2 } as unknown as AwsClients, 'qa', { instances: [], securityGroup: 'sg-1', keyPair: false, instanceProfile: null, role: false }, captureLog(), 0), /no/)
-    assert.equal(tries, 1)
+    const r = await removeGroup(() => fail('UnauthorizedOperation'))
+    await assert.rejects(r.removed, /UnauthorizedOperation: refused/)
+    assert.equal(r.tries(), 1)
   })
 })

@@ -44,6 +44,18 @@ const noAws = () => {
 
 const BASE_ENV = { AWS_REGION: 'us-west-2', DJANGO_UPLOAD_S3_BUCKET: 'mymdb-uploads-test', MYMDB_SSH_CIDR: '203.0.113.7/32' }
 
+/** What an account holds after a complete host step of stage qa (SSH from 1.1.1.1, bucket b1). */
+function allInPlace(): HostState {
+  return {
+    keyPairInEc2: true,
+    keyFile: { path: '/k.pem', exists: true, publicKey: 'ssh-ed25519 AAAA' },
+    securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32') },
+    role: { exists: true, policy: hostPolicies('b1').bucket },
+    instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
+    instance: { instanceId: 'i-1', state: 'running' },
+  }
+}
+
 /** An ed25519 private key in OpenSSH format (what EC2 hands out and the SSH client reads). */
 function ed25519Pem(): string {
   return ssh2.utils.generateKeyPairSync('ed25519').private
@@ -190,14 +202,7 @@ describe('host: pure parts', () => {
       'instance profile mymdb-qa-host: create',
       'instance mymdb-qa: create',
     ])
-    const done: HostState = {
-      keyPairInEc2: true,
-      keyFile: { path: '/k.pem', exists: true, publicKey: 'ssh-ed25519 AAAA' },
-      securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32') },
-      role: { exists: true, policy: hostPolicies('b1').bucket },
-      instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
-      instance: { instanceId: 'i-1', state: 'running' },
-    }
+    const done = allInPlace()
     assert.ok(planHost(done, want).items.every((p) => p.action === 'exists'))
     // changes: new IP, other bucket, profile without role, stopped instance, local key only
     const changed = planHost(
@@ -465,6 +470,16 @@ describe('host: apply executes the plan and reads nothing again', () => {
     return { sent, clients: { region: 'us-west-2', ec2: { send }, iam: { send } } as unknown as AwsClients }
   }
   const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n' })
+  /** Every apply part, in the order hostStep runs them; what was sent and what came back. */
+  const applyAll = async (plan: ReturnType<typeof planHost>, launchSpec: () => Promise<LaunchSpec>) => {
+    const { sent, clients } = writer()
+    const log = captureLog()
+    await applyKeyPair(clients, plan, log)
+    const groupId = await applySecurityGroup(clients, plan, log)
+    await applyHostRole(clients, plan, log)
+    const instanceId = await applyInstance(clients, plan, launchSpec, log)
+    return { sent, groupId, instanceId }
+  }
 
   it('an empty account: exactly the creations the plan lists, in order', async () => {
     const { dir } = tempDir()
@@ -472,32 +487,14 @@ describe('host: apply executes the plan and reads nothing again', () => {
       { keyPairInEc2: false, keyFile: { path: join(dir, 'k.pem'), exists: false }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null },
       want,
     )
-    const { sent, clients } = writer()
-    const log = captureLog()
-    await applyKeyPair(clients, plan, log)
-    assert.equal(await applySecurityGroup(clients, plan, log), 'sg-new')
-    await applyHostRole(clients, plan, log)
-    assert.equal(await applyInstance(clients, plan, launch, log), 'i-new')
+    const { sent, groupId, instanceId } = await applyAll(plan, launch)
+    assert.deepEqual([groupId, instanceId], ['sg-new', 'i-new'])
     assert.deepEqual(sent, ['CreateKeyPair', 'CreateSecurityGroup', 'AuthorizeSecurityGroupIngress', 'CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'RunInstances'])
   })
   it('everything in place: apply sends nothing at all', async () => {
-    const plan = planHost(
-      {
-        keyPairInEc2: true,
-        keyFile: { path: '/k.pem', exists: true, publicKey: 'ssh-ed25519 AAAA' },
-        securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32') },
-        role: { exists: true, policy: hostPolicies('b1').bucket },
-        instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
-        instance: { instanceId: 'i-1', state: 'running' },
-      },
-      want,
-    )
-    const { sent, clients } = writer()
-    const log = captureLog()
-    await applyKeyPair(clients, plan, log)
-    assert.equal(await applySecurityGroup(clients, plan, log), 'sg-1')
-    await applyHostRole(clients, plan, log)
-    assert.equal(await applyInstance(clients, plan, () => assert.fail('no launch'), log), 'i-1')
+    const plan = planHost(allInPlace(), want)
+    const { sent, groupId, instanceId } = await applyAll(plan, () => assert.fail('no launch'))
+    assert.deepEqual([groupId, instanceId], ['sg-1', 'i-1'])
     assert.deepEqual(sent, [])
   })
   it('a new instance profile not yet visible to EC2: the same launch again, then the instance', async () => {
