@@ -8,8 +8,7 @@ import { backupVars } from './lib/vars.ts'
 import { UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { runChecked } from './lib/sh.ts'
-import { stackPs, type Stack } from './lib/stack.ts'
+import { runIn, runInChecked, stackPs, type Stack } from './lib/stack.ts'
 import { checkLocal, localTarget } from './lib/target.ts'
 
 export const HELP = `Usage: npm run backup -- [--to DIR]
@@ -46,8 +45,7 @@ export async function backupStack(stack: Stack, dir: string, source: string, log
   if (!running('db')) throw new UserError(`the database of ${source} is not running: start it (npm run up:local), then back up`)
   const file = `${dir.replace(/\/+$/, '')}/${backupName(source, now)}`
   const work = `${file}.partial.d`
-  const opts = { cwd: stack.cwd, ...(stack.env ? { env: stack.env } : {}) }
-  const sh = (cmd: readonly string[], doing: string) => runChecked(stack.run, cmd, { ...opts, doing })
+  const sh = (cmd: readonly string[], doing: string) => runInChecked(stack, cmd, { doing })
   await sh(['mkdir', '-p', '-m', '700', work], `create ${work}`)
   try {
     const facts = await databaseFacts(stack)
@@ -60,7 +58,7 @@ export async function backupStack(stack: Stack, dir: string, source: string, log
     if (media) await log.step('backup', 'uploads in the media volume', () => sh(toFile(backupCommands.media(stack), `${work}/media.tar`), 'archive the uploads'))
     const revision = ps.find((p) => p.Service === 'web')?.Name
     const label = revision
-      ? (await stack.run(['docker', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', revision], opts)).stdout.trim()
+      ? (await runIn(stack, ['docker', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', revision])).stdout.trim()
       : ''
     const manifest: Manifest = {
       format: BACKUP_FORMAT,
@@ -72,13 +70,13 @@ export async function backupStack(stack: Stack, dir: string, source: string, log
       postgres: facts.postgres,
       media,
     }
-    await runChecked(stack.run, ['sh', '-c', 'cat > "$0"', `${work}/manifest.json`], { ...opts, input: `${JSON.stringify(manifest, null, 2)}\n`, doing: 'write the manifest' })
+    await runInChecked(stack, ['sh', '-c', 'cat > "$0"', `${work}/manifest.json`], { input: `${JSON.stringify(manifest, null, 2)}\n`, doing: 'write the manifest' })
     // It holds password hashes and every account: readable by its owner only.
     await sh(['sh', '-c', 'umask 077 && tar -C "$0" -cf "$1" manifest.json db.dump "$@"', work, `${file}.partial`, ...(media ? ['media.tar'] : [])], 'pack the backup')
     await sh(['mv', `${file}.partial`, file], `name the backup ${file}`)
     return { file, manifest }
   } finally {
-    await stack.run(['rm', '-rf', work, `${file}.partial`], opts)
+    await runIn(stack, ['rm', '-rf', work, `${file}.partial`])
   }
 }
 

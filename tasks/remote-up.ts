@@ -12,7 +12,7 @@ import { formatDuration, stripControls } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { homeRelative, retryUntil, runChecked, showCommand } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
-import { hostStack, REMOTE_DIR, showStackCommand, stackCommands, startStack } from './lib/stack.ts'
+import { hostStack, REMOTE_DIR, runInChecked, showStackCommand, stackCommands, startStack } from './lib/stack.ts'
 import { awsVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryImage, registryRules, registryVars, serverVars, sshKeyExistsRule, sshKeyPath, uploadVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
@@ -404,8 +404,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
 
     const stack = hostStack(remote)
     await log.step('pull', `docker compose pull (${plan.images.web}, ${plan.images.db})`, () =>
-      runChecked(remote.run, stack.compose('pull', '--quiet'), {
-        cwd: REMOTE_DIR,
+      runInChecked(stack, stack.compose('pull', '--quiet'), {
         stream: log.prefixed('pull'),
         doing: `pull the images from ${plan.registry}`,
       }),

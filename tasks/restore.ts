@@ -9,8 +9,7 @@ import { checkEnv, loadEnv } from './lib/env.ts'
 import { backupVars } from './lib/vars.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { runChecked } from './lib/sh.ts'
-import { runIn, stackPs, startStack } from './lib/stack.ts'
+import { runIn, runInChecked, stackPs, startStack } from './lib/stack.ts'
 import { checkLocal, localTarget } from './lib/target.ts'
 
 export const HELP = `Usage: npm run restore -- <backup file> [options]
@@ -61,11 +60,10 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     log.info(`[restore] ${file}: database ${manifest.database} of ${manifest.source}, taken ${manifest.createdAt}${manifest.revision ? ` (commit ${manifest.revision})` : ''}${manifest.media ? ', with the uploads' : ''}`)
 
     // check: the dump reads whole before anything changes
-    const opts = { cwd: stack.cwd, ...(stack.env ? { env: stack.env } : {}) }
     const work = `${file}.restore.d`
     mkdirSync(work, { recursive: true })
     try {
-      await runChecked(stack.run, ['tar', '-C', work, '-xf', file], { ...opts, doing: `unpack ${file}` })
+      await runInChecked(stack, ['tar', '-C', work, '-xf', file], { doing: `unpack ${file}` })
       const listed = await runIn(stack, fromFile(backupCommands.listDump(stack), `${work}/db.dump`))
       if (!listed.ok) throw new ConfigError(`${file} is damaged: its database dump does not read (${listed.stderr.trim().split('\n').pop() ?? ''}); nothing was changed`)
 
@@ -80,9 +78,9 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
       }
       if (manifest.media)
         await log.step('restore', 'uploads into the media volume', () =>
-          runChecked(stack.run, fromFile(backupCommands.restoreMedia(stack), `${work}/media.tar`), { ...opts, doing: 'restore the uploads' }),
+          runInChecked(stack, fromFile(backupCommands.restoreMedia(stack), `${work}/media.tar`), { doing: 'restore the uploads' }),
         )
-      await log.step('restore', 'stop the web container', () => runChecked(stack.run, stack.compose('stop', 'web'), { ...opts, doing: 'stop the web container' }))
+      await log.step('restore', 'stop the web container', () => runInChecked(stack, stack.compose('stop', 'web'), { doing: 'stop the web container' }))
       const restored = await log.step('restore', `database ${manifest.database} (one transaction)`, () =>
         runIn(stack, fromFile(backupCommands.restore(stack), `${work}/db.dump`)),
       )
@@ -94,7 +92,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
       }
       await startStack(stack, log, 120)
     } finally {
-      await stack.run(['rm', '-rf', work], opts)
+      await runIn(stack, ['rm', '-rf', work])
     }
 
     // summary

@@ -2,7 +2,7 @@
 // health, uptime, image and commit, database size, free disk, and (on the host) the last deploy.
 import { loadEnv } from './lib/env.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { runIn, stackPs, type Stack } from './lib/stack.ts'
+import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 
 export const HELP = `Usage: npm run status -- [--aws]
@@ -87,7 +87,7 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
   const services = ps.map((p) => ({ service: p.Service, state: p.State, health: p.Health, ...(inspected.get(p.Name) ?? {}) }))
   const dbUp = ps.some((p) => p.Service === 'db' && p.State === 'running')
   const size = dbUp
-    ? await runIn(stack, stack.compose('exec', '-T', '--user', 'postgres', 'db', 'psql', '--no-psqlrc', '-tAc', 'select pg_size_pretty(sum(pg_database_size(datname))) from pg_database'))
+    ? await runIn(stack, inDb(stack, 'psql --no-psqlrc -tAc "select pg_size_pretty(sum(pg_database_size(datname))) from pg_database"'))
     : null
   const df = await runIn(stack, ['sh', '-c', 'df -Pk "$(docker info --format "{{.DockerRootDir}}")" | tail -n 1'])
   const report: StatusReport = {

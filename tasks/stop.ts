@@ -1,21 +1,19 @@
 // npm run stop: stops the local stack; its data stays unless --delete-data. With --aws: stops the
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
 import { readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { findHost, stopHost, type AwsDeps } from './host.ts'
-import { keyFilePath } from './lib/sshkey.ts'
 import { awsClients } from './lib/aws.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { LOCAL_DEFAULTS, newLocalSecrets, VOLUMES, volumeNames, withLocalDefaults } from './lib/compose.ts'
+import { VOLUMES, volumeNames } from './lib/compose.ts'
+import { checkLocal, hostAccessSpec } from './lib/target.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
-import { runChecked } from './lib/sh.ts'
-import { homeRelative } from './lib/sh.ts'
+import { homeRelative, runChecked } from './lib/sh.ts'
 import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
-import { localStack, REMOTE_DIR, stackPs } from './lib/stack.ts'
-import { awsVars, composeVars, hostVars } from './lib/vars.ts'
+import { localStack, REMOTE_DIR, runInChecked, stackPs } from './lib/stack.ts'
+import { sshKeyPath } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
 
@@ -59,14 +57,6 @@ export function volumesToDelete(project: string): VolumeLoss[] {
   return VOLUMES.map((v, i) => ({ volume: names[i] ?? `${project}_${v.key}`, holds: v.holds }))
 }
 
-/** What stop --aws reads: the stage, and how to reach its host over SSH. */
-export const stopAwsSpec = {
-  ...awsVars,
-  MYMDB_SSH_USER: hostVars.MYMDB_SSH_USER,
-  MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
-  MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
-  MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
-}
 
 /** The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). */
 export const STOP_CONTAINERS = ['sh', '-c', `d=${homeRelative(REMOTE_DIR)}; if [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop; else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi`]
@@ -105,14 +95,14 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     if (flags.aws) {
       if (deleteData) throw new ConfigError('--delete-data is for the local stack; --aws keeps the host\'s disk (to remove the host: npm run destroy:aws)')
       const raw = loadEnv(env, deps.envFile)
-      const s = checkEnv(stopAwsSpec, raw)
+      const s = checkEnv(hostAccessSpec, raw)
       const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
       const host = await findHost(clients, s.MYMDB_STAGE)
       const address = s.MYMDB_HOST_ADDRESS ?? host?.publicIp
       if (host?.state === 'running' && !address)
         log.warn(`[stop] instance ${host.instanceId} has no public IP (and MYMDB_HOST_ADDRESS is not set): its containers are not stopped first`)
       if (host?.state === 'running' && address) {
-        const keyFile = keyFilePath(s.MYMDB_SSH_KEY_FILE, s.MYMDB_STAGE, raw.HOME || homedir())
+        const keyFile = sshKeyPath(s, raw)
         await stopRemoteContainers(
           () => ({ host: address, port: s.MYMDB_HOST_SSH_PORT, username: s.MYMDB_SSH_USER, privateKey: readFileSync(keyFile), attempts: 2, readyTimeout: 15_000 }),
           log,
@@ -125,8 +115,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
 
     // check: settings. Compose reads the whole file even for `down`, so the secrets it requires
     // get throw-away values when unset (their values do not matter for stopping).
-    const raw = withLocalDefaults(loadEnv(env, deps.envFile), { ...LOCAL_DEFAULTS, ...newLocalSecrets() })
-    const { COMPOSE_PROJECT_NAME: project } = checkEnv(composeVars, raw)
+    const { project, env: raw } = checkLocal(loadEnv(env, deps.envFile))
 
     // check: Docker (nothing to install: without Docker nothing runs)
     await preflight({ run, log, root, install: false, noInstallNote: '' })
@@ -153,9 +142,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
 
     // apply
     await log.step('stop', `docker compose down${deleteData ? ' --volumes' : ''}`, () =>
-      runChecked(run, stack.compose('down', '--remove-orphans', ...(deleteData ? ['--volumes'] : [])), {
-        cwd: root,
-        env: raw,
+      runInChecked(stack, stack.compose('down', '--remove-orphans', ...(deleteData ? ['--volumes'] : [])), {
         stream: log.prefixed('compose'),
         doing: 'stop the stack',
       }),

@@ -3,8 +3,7 @@
 // Everything runs through the stack's runner with shell redirection, so the bytes never pass
 // through Node and the same commands work here and on the host.
 import type { Cmd } from './sh.ts'
-import { runChecked } from './sh.ts'
-import { runIn, type Stack } from './stack.ts'
+import { inDb, runIn, runInChecked, type Stack } from './stack.ts'
 
 export const BACKUP_FORMAT = 'mymdb-backup'
 export const BACKUP_VERSION = 1
@@ -55,11 +54,6 @@ export function fromFile(cmd: Cmd, path: string): Cmd {
   return ['sh', '-c', '"$@" < "$0"', path, ...cmd]
 }
 
-/** A command in the db container as postgres (local socket, peer authentication), with the container's environment. */
-export function inDb(s: Stack, script: string): Cmd {
-  return s.compose('exec', '-T', '--user', 'postgres', 'db', 'sh', '-c', script)
-}
-
 export const backupCommands = {
   /** pg_dump, custom format: a consistent snapshot of a running database. */
   dump: (s: Stack) => inDb(s, 'pg_dump --format=custom --no-password --dbname "$DJANGO_DB_NAME"'),
@@ -81,7 +75,7 @@ export const backupCommands = {
 
 /** Facts for the manifest: the database name and the server version. */
 export async function databaseFacts(s: Stack): Promise<{ database: string; postgres: string }> {
-  const r = await runChecked(s.run, backupCommands.facts(s), { cwd: s.cwd, ...(s.env ? { env: s.env } : {}), doing: 'ask the database its name and version' })
+  const r = await runInChecked(s, backupCommands.facts(s), { doing: 'ask the database its name and version' })
   const [database = '', postgres = ''] = r.stdout.trim().split('\n')
   return { database, postgres }
 }

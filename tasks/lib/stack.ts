@@ -90,6 +90,16 @@ export function runIn(s: Stack, cmd: Cmd, opts: RunOptions = {}): Promise<RunRes
   return s.run(cmd, { cwd: s.cwd, ...(s.env ? { env: s.env } : {}), ...opts })
 }
 
+/** runIn, and a CommandError (`$ cmd`, exit code, stderr) when the command fails. */
+export function runInChecked(s: Stack, cmd: Cmd, opts: RunOptions & { doing?: string } = {}): Promise<RunResult> {
+  return runChecked(s.run, cmd, { cwd: s.cwd, ...(s.env ? { env: s.env } : {}), ...opts })
+}
+
+/** A shell script in the db container as postgres (local socket, peer authentication), with the container's environment. */
+export function inDb(s: Stack, script: string): Cmd {
+  return s.compose('exec', '-T', '--user', 'postgres', 'db', 'sh', '-c', script)
+}
+
 /** The stack's containers (all states). An empty list when Compose cannot tell. */
 export async function stackPs(s: Stack): Promise<PsEntry[]> {
   const r = await runIn(s, stackCommands.ps(s))
@@ -130,16 +140,12 @@ export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_
     check(up, `start the stack on ${s.where}: not every service became healthy within ${waitSeconds} s (status and logs above)`, true)
   }
   await log.step('migrate', 'check that the database migrations ran', () =>
-    runChecked(s.run, stackCommands.migrateCheck(s), {
-      cwd: s.cwd,
-      ...(s.env ? { env: s.env } : {}),
+    runInChecked(s, stackCommands.migrateCheck(s), {
       doing: 'check the database migrations (the web container runs them at start; see npm run logs -- web)',
     }),
   )
   await log.step('data', 'sample catalogue (only if the database is empty)', () =>
-    runChecked(s.run, stackCommands.sampleData(s), {
-      cwd: s.cwd,
-      ...(s.env ? { env: s.env } : {}),
+    runInChecked(s, stackCommands.sampleData(s), {
       stream: log.prefixed('catalogue'),
       doing: 'load the sample catalogue',
     }),

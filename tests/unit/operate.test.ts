@@ -100,7 +100,7 @@ describe('status', () => {
     assert.match(text, /database {2}12 MB/)
     assert.match(text, /80\.0 GB free/)
     assert.doesNotMatch(text, /deployed/)
-    assert.ok(run.commands().every((c) => /^(docker compose --project-name mymdb-unit (ps|exec -T --user postgres db psql)|docker inspect|sh -c df)/.test(c)), run.commands().join('\n'))
+    assert.ok(run.commands().every((c) => /^(docker compose --project-name mymdb-unit (ps|exec -T --user postgres db sh -c psql)|docker inspect|sh -c df)/.test(c)), run.commands().join('\n'))
   })
   it('--aws: the instance from AWS, then the same over SSH, and the last deploy', async () => {
     const remote = fakeRemote(stackAnswers)
