@@ -22,9 +22,10 @@ COPY uwsgi/ /mymdb/uwsgi/
 COPY runit/nginx/ /etc/service/nginx/
 COPY runit/uwsgi/ /etc/service/uwsgi/
 COPY runit/boot /usr/local/sbin/boot
-# Only the scripts the image runs (runit/uwsgi/run, runit/nginx/run, the RUN below); the host-side
-# ones (install-docker.sh, make-base-image.sh) stay out of the image.
-COPY scripts/collect_static.sh scripts/wait_for_db.sh scripts/render_nginx_conf.sh /mymdb/scripts/
+# Only the scripts the image runs (runit/uwsgi/run, runit/nginx/run, the RUN below, and the backup
+# upload the host runs in a throw-away web container); the host-side ones (install-docker.sh,
+# make-base-image.sh) stay out of the image.
+COPY scripts/collect_static.sh scripts/wait_for_db.sh scripts/render_nginx_conf.sh scripts/s3_backup.py /mymdb/scripts/
 COPY requirements.*.txt /mymdb/
 COPY django/ /mymdb/django/
 

@@ -1,33 +1,98 @@
-// npm run backups [-- --in DIR]: the backups in a folder (default ./backups), newest first.
+// npm run backups [-- --in DIR] [-- --aws]: the backups in a folder (default ./backups) or in the
+// stage's backup bucket, newest first.
 import { readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { readManifest } from './lib/backup.ts'
-import { checkEnv, loadEnv } from './lib/env.ts'
-import { backupVars } from './lib/vars.ts'
+import { checkEnv, loadEnv, type RawEnv } from './lib/env.ts'
+import { ConfigError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { checkLocal, localTarget } from './lib/target.ts'
+import { checkLocal, localTarget, type TargetDeps } from './lib/target.ts'
+import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars } from './lib/vars.ts'
 
-export const HELP = `Usage: npm run backups -- [--in DIR]
+export const HELP = `Usage: npm run backups -- [--in DIR] [--aws]
 
-Lists the MyMDB backups in DIR (default MYMDB_BACKUP_DIR, default ./backups), newest first: when it was taken, its size,
-the database, whether the uploads are in it, and the git commit that was running.
+Lists the MyMDB backups, newest first: when it was taken, its size, the database, whether the
+uploads are in it, the git commit that was running, and why it was taken (manual, scheduled,
+safety, pre-migrate, final).
+
+  (default)  the files in DIR (default MYMDB_BACKUP_DIR, default ./backups)
+  --aws      the stage's private backup bucket (MYMDB_BACKUP_BUCKET, default
+             <DJANGO_UPLOAD_S3_BUCKET>-backups), with your AWS credentials
 
 Options:
-  --in DIR    the folder to list
+  --in DIR    the folder to list (not with --aws)
+  --aws       the backup bucket instead of a folder
   -h, --help  this help
 
-Exit codes: 0 listed, 2 bad option or setting.`
+Exit codes: 0 listed, 1 AWS failed, 2 bad option or setting.`
 
 /** The command line: its options (-h/--help come with runCli). */
 export const CLI = {
   command: 'npm run backups',
   help: HELP,
-  options: { in: { type: 'string' } },
+  options: { in: { type: 'string' }, aws: { type: 'boolean' } },
 } as const
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
+export interface Listed {
+  /** ISO time it was taken ('' when unknown). */
+  at: string
+  size: number
+  database: string
+  media: boolean
+  revision: string
+  reason: string
+  /** The file, or the object's name in the bucket. */
+  where: string
+}
+
+/** One line of the list (pure). */
+export function listLine(b: Listed): string {
+  const at = b.at ? b.at.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC') : '(time unknown)'
+  const size = `${(b.size / 1e6).toFixed(1)} MB`
+  return `  ${at}  ${size.padStart(9)}  ${b.database}${b.media ? ' + uploads' : ''}  ${b.revision ? `commit ${b.revision}  ` : ''}${b.reason ? `${b.reason}  ` : ''}${b.where}`
+}
+
+/** The backups in the stage's bucket, with the facts the host stored as object metadata. */
+export async function bucketBackups(raw: RawEnv, deps: TargetDeps): Promise<{ bucket: string; items: Listed[] }> {
+  const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
+  const bucket = backupBucketName(v)
+  const { awsClients, aws, S3 } = await import('./lib/aws.ts')
+  const { s3 } = (deps.awsClients ?? awsClients)(v.AWS_REGION, raw)
+  const items: Listed[] = []
+  let token: string | undefined
+  do {
+    const page = await aws(`list the backups in s3://${bucket}`, () => s3.send(new S3.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token })))
+    for (const o of page.Contents ?? []) {
+      if (!o.Key?.endsWith('.tar')) continue
+      const head = await aws(`read backup ${o.Key}`, () => s3.send(new S3.HeadObjectCommand({ Bucket: bucket, Key: o.Key })))
+      const meta = head.Metadata ?? {}
+      items.push({
+        at: meta['created-at'] ?? o.LastModified?.toISOString() ?? '',
+        size: o.Size ?? 0,
+        database: meta.database ?? '?',
+        media: false,
+        revision: meta.revision ?? '',
+        reason: meta.reason ?? '',
+        where: o.Key,
+      })
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+  return { bucket, items }
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const raw = loadEnv(env, deps.envFile)
+    if (flags.aws) {
+      if (flags.in !== undefined) throw new ConfigError('--in is for local folders; with --aws the backups are listed from the backup bucket')
+      const { bucket, items } = await bucketBackups(raw, partial ?? {})
+      items.sort((a, b) => b.at.localeCompare(a.at))
+      deps.log.info(items.length > 0 ? `[backups] ${items.length} in s3://${bucket}:` : `[backups] none in s3://${bucket} (make one with npm run backup -- --aws)`)
+      for (const b of items) deps.log.info(listLine(b))
+      if (items.length > 0) deps.log.info(`[backups] restore one with: npm run restore -- <name> --aws`)
+      return 0
+    }
     const local = checkLocal(raw)
     const dir = resolve(deps.root, flags.in ?? checkEnv(backupVars, raw).MYMDB_BACKUP_DIR)
     const files = (() => {
@@ -41,10 +106,10 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     const rows: { at: string; line: string }[] = []
     for (const f of files) {
       const path = join(dir, f)
-      const size = `${(statSync(path).size / 1e6).toFixed(1)} MB`
+      const size = statSync(path).size
       try {
         const m = await readManifest(stack, path)
-        rows.push({ at: m.createdAt, line: `  ${m.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}  ${size.padStart(9)}  ${m.database}${m.media ? ' + uploads' : ''}  ${m.revision ? `commit ${m.revision}  ` : ''}${path}` })
+        rows.push({ at: m.createdAt, line: listLine({ at: m.createdAt, size, database: m.database, media: m.media, revision: m.revision, reason: m.reason, where: path }) })
       } catch (e) {
         rows.push({ at: '', line: `  (not a MyMDB backup: ${e instanceof Error ? e.message : String(e)})  ${path}` })
       }

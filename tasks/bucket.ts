@@ -6,7 +6,7 @@
 // Standalone: npm run bucket [-- --dry-run]
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { BucketLocationConstraint, ObjectIdentifier, PublicAccessBlockConfiguration, S3Client, Tag } from '@aws-sdk/client-s3'
+import type { BucketLocationConstraint, LifecycleRule, ObjectIdentifier, PublicAccessBlockConfiguration, S3Client, Tag } from '@aws-sdk/client-s3'
 import type { STSClient } from '@aws-sdk/client-sts'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import { S3, S3Control, STS, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
@@ -16,7 +16,7 @@ import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
 import { retryUntil } from './lib/sh.ts'
-import { awsVars, bucketVars, PROJECT_TAG, stageTags } from './lib/vars.ts'
+import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars, PROJECT_TAG, stageTags } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run bucket -- [options]   (a step of npm run deploy:aws)
 
@@ -133,17 +133,23 @@ export function samePolicy(a: unknown, b: unknown): boolean {
 
 export interface DesiredBucket {
   bucket: string
+  /** The setting that names it (for messages). */
+  setting: string
   region: string
   stage: string
   tags: Tag[]
   ownership: typeof OWNERSHIP
   publicAccessBlock: typeof PUBLIC_ACCESS_BLOCK
-  policy: PolicyDocument
+  /** The upload bucket: its public-read policy. */
+  policy?: PolicyDocument
+  /** The backup bucket: default encryption, versioning, and the days a backup is kept. */
+  backups?: { keepDays: number }
 }
 
 export function desiredBucket(bucket: string, region: string, stage: string): DesiredBucket {
   return {
     bucket,
+    setting: 'DJANGO_UPLOAD_S3_BUCKET',
     region,
     stage,
     tags: stageTags(stage),
@@ -151,6 +157,57 @@ export function desiredBucket(bucket: string, region: string, stage: string): De
     publicAccessBlock: { ...PUBLIC_ACCESS_BLOCK },
     policy: bucketPolicy(bucket),
   }
+}
+
+/** Every public access blocked: nothing of the backup bucket can ever be made public. */
+export const PRIVATE_ACCESS_BLOCK: typeof PUBLIC_ACCESS_BLOCK = { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true }
+/** The id of the backup bucket's lifecycle rule. */
+export const LIFECYCLE_RULE_ID = 'mymdb-expire-backups'
+export const ENCRYPTION = 'AES256'
+
+/**
+ * The stage's backup bucket: private (all four Block Public Access flags, no policy), encrypted at
+ * rest (SSE-S3 by default), versioned (an overwrite or delete keeps the old version), and a
+ * lifecycle rule that deletes backups, and replaced versions, after `keepDays`.
+ */
+export function desiredBackupBucket(bucket: string, region: string, stage: string, keepDays: number): DesiredBucket {
+  settingOfBucket.set(bucket, 'MYMDB_BACKUP_BUCKET')
+  return {
+    bucket,
+    setting: 'MYMDB_BACKUP_BUCKET',
+    region,
+    stage,
+    tags: stageTags(stage),
+    ownership: OWNERSHIP,
+    publicAccessBlock: { ...PRIVATE_ACCESS_BLOCK },
+    backups: { keepDays },
+  }
+}
+
+/** The lifecycle rule of the backup bucket (pure). */
+export function backupLifecycleRule(keepDays: number): LifecycleRule {
+  return {
+    ID: LIFECYCLE_RULE_ID,
+    Status: 'Enabled',
+    Filter: { Prefix: '' },
+    Expiration: { Days: keepDays },
+    NoncurrentVersionExpiration: { NoncurrentDays: keepDays },
+    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+  }
+}
+
+/** Whether the bucket's lifecycle rules are exactly ours for `keepDays` (pure). */
+export function sameLifecycle(rules: LifecycleRule[] | undefined, keepDays: number): boolean {
+  if (!rules || rules.length !== 1) return false
+  const r = rules[0]!
+  return (
+    r.ID === LIFECYCLE_RULE_ID &&
+    r.Status === 'Enabled' &&
+    (r.Filter?.Prefix ?? r.Prefix ?? '') === '' &&
+    r.Expiration?.Days === keepDays &&
+    r.NoncurrentVersionExpiration?.NoncurrentDays === keepDays &&
+    r.AbortIncompleteMultipartUpload?.DaysAfterInitiation === 1
+  )
 }
 
 /** What the bucket has now (undefined fields: not set). */
@@ -161,9 +218,14 @@ export interface BucketState {
   publicAccessBlock?: PublicAccessBlockConfiguration
   /** The policy JSON text. */
   policy?: string
+  /** The default encryption's algorithm (AES256, aws:kms, ...). */
+  encryption?: string
+  /** Enabled, Suspended, or undefined (never enabled). */
+  versioning?: string
+  lifecycle?: LifecycleRule[]
 }
 
-export type PlanItemName = 'bucket' | 'ownership' | 'public-access-block' | 'tags' | 'policy'
+export type PlanItemName = 'bucket' | 'ownership' | 'public-access-block' | 'tags' | 'policy' | 'encryption' | 'versioning' | 'lifecycle'
 export type PlanAction = 'exists' | 'create' | 'update' | 'unchanged'
 
 export interface PlanItem {
@@ -196,28 +258,56 @@ const pabText = (c: PublicAccessBlockConfiguration) =>
 export function planBucket(current: BucketState | undefined, desired: DesiredBucket): PlanItem[] {
   const tagText = desired.tags.map((t) => `${t.Key}=${t.Value}`).join(', ')
   const policyText = `public GetObject on ${UPLOAD_PREFIX}* only`
+  const keep = desired.backups?.keepDays
+  const lifecycleText = `delete backups and replaced versions after ${keep} day(s)`
+  const state = (now: unknown, same: boolean): PlanAction => (now === undefined ? 'create' : same ? 'unchanged' : 'update')
+  const extra = (c: BucketState | undefined): PlanItem[] => [
+    ...(desired.policy
+      ? [
+          {
+            item: 'policy' as const,
+            action: state(c?.policy, c?.policy !== undefined && samePolicy(c.policy, desired.policy)),
+            detail: c?.policy !== undefined && !samePolicy(c.policy, desired.policy) ? `${policyText} (replaces the current policy)` : policyText,
+          },
+        ]
+      : []),
+    ...(keep !== undefined
+      ? [
+          {
+            item: 'encryption' as const,
+            action: state(c?.encryption, c?.encryption === ENCRYPTION),
+            detail: c?.encryption && c.encryption !== ENCRYPTION ? `${c.encryption} -> SSE-S3 (${ENCRYPTION})` : `SSE-S3 (${ENCRYPTION}) by default`,
+          },
+          { item: 'versioning' as const, action: state(c?.versioning, c?.versioning === 'Enabled'), detail: 'Enabled' },
+          {
+            item: 'lifecycle' as const,
+            action: state(c?.lifecycle, sameLifecycle(c?.lifecycle, keep)),
+            detail: c?.lifecycle && !sameLifecycle(c.lifecycle, keep) ? `${lifecycleText} (replaces the current rules)` : lifecycleText,
+          },
+        ]
+      : []),
+  ]
   if (!current)
     return [
       { item: 'bucket', action: 'create', detail: `${desired.bucket} in ${desired.region}` },
       { item: 'ownership', action: 'create', detail: desired.ownership },
       { item: 'public-access-block', action: 'create', detail: pabText(desired.publicAccessBlock) },
       { item: 'tags', action: 'create', detail: tagText },
-      { item: 'policy', action: 'create', detail: policyText },
+      ...extra(undefined),
     ]
 
   if (current.region !== desired.region)
     throw new ConfigError(
       `bucket ${desired.bucket} exists in ${current.region}, not in AWS_REGION=${desired.region}: ` +
-        `set AWS_REGION=${current.region}, or choose another DJANGO_UPLOAD_S3_BUCKET`,
+        `set AWS_REGION=${current.region}, or choose another ${desired.setting}`,
     )
   const tag = (key: string) => current.tags.find((t) => t.Key === key)?.Value
   if (tag('Project') === PROJECT_TAG && tag('Stage') !== undefined && tag('Stage') !== desired.stage)
     throw new ConfigError(
       `bucket ${desired.bucket} belongs to stage ${tag('Stage')} (tag Stage=${tag('Stage')}), not MYMDB_STAGE=${desired.stage}: ` +
-        'choose another DJANGO_UPLOAD_S3_BUCKET for this stage',
+        `choose another ${desired.setting} for this stage`,
     )
 
-  const state = (now: unknown, same: boolean): PlanAction => (now === undefined ? 'create' : same ? 'unchanged' : 'update')
   const pab = current.publicAccessBlock
   const pabSame = pab !== undefined && (Object.keys(desired.publicAccessBlock) as (keyof typeof PUBLIC_ACCESS_BLOCK)[]).every((k) => Boolean(pab[k]) === desired.publicAccessBlock[k])
   const tagsSame = desired.tags.every((t) => tag(t.Key!) === t.Value)
@@ -234,11 +324,7 @@ export function planBucket(current: BucketState | undefined, desired: DesiredBuc
       detail: pab && !pabSame ? `${pabText(pab)} -> ${pabText(desired.publicAccessBlock)}` : pabText(desired.publicAccessBlock),
     },
     { item: 'tags', action: current.tags.length === 0 ? 'create' : tagsSame ? 'unchanged' : 'update', detail: tagText },
-    {
-      item: 'policy',
-      action: state(current.policy, current.policy !== undefined && samePolicy(current.policy, desired.policy)),
-      detail: current.policy !== undefined && !samePolicy(current.policy, desired.policy) ? `${policyText} (replaces the current policy)` : policyText,
-    },
+    ...extra(current),
   ]
 }
 
@@ -265,11 +351,15 @@ export function bucketClientsFrom(clients: Pick<AwsClients, 'region' | 's3' | 's
   return { region: clients.region, s3: clients.s3, sts: clients.sts, s3control: clients.s3control }
 }
 
+/** The setting that names a bucket, for messages: the backup bucket's is registered by desiredBucket. */
+const settingOfBucket = new Map<string, string>()
+const settingOf = (bucket: string) => settingOfBucket.get(bucket) ?? 'DJANGO_UPLOAD_S3_BUCKET'
+
 /** The message for a bucket name owned by another account (BucketAlreadyExists, or 403 on HeadBucket). */
 export function bucketTakenError(bucket: string): ConfigError {
   return new ConfigError(
     `the bucket name ${bucket} is taken by another AWS account (bucket names are global): ` +
-      'choose another DJANGO_UPLOAD_S3_BUCKET, e.g. with your name or account id in it',
+      `choose another ${settingOf(bucket)}, e.g. with your name or account id in it`,
   )
 }
 
@@ -281,7 +371,7 @@ export function explainBucketError(err: unknown, bucket: string, doing: string):
   const code = awsErrorCode(err)
   if (code === 'BucketAlreadyExists') return bucketTakenError(bucket)
   if (code === 'InvalidBucketName')
-    return new ConfigError(`AWS does not accept the bucket name ${bucket}: choose another DJANGO_UPLOAD_S3_BUCKET (InvalidBucketName)`)
+    return new ConfigError(`AWS does not accept the bucket name ${bucket}: choose another ${settingOf(bucket)} (InvalidBucketName)`)
   return explainAwsError(err, doing)
 }
 
@@ -352,16 +442,40 @@ export async function getBucketPolicy(s3: S3Client, bucket: string): Promise<str
 }
 
 /** The bucket's current settings, or undefined when it does not exist. Reads only. */
-export async function getBucketState(s3: S3Client, bucket: string): Promise<BucketState | undefined> {
+export async function getBucketEncryption(s3: S3Client, bucket: string): Promise<string | undefined> {
+  const out = await read(bucket, `read the default encryption of bucket ${bucket}`, ['ServerSideEncryptionConfigurationNotFoundError'], () =>
+    s3.send(new S3.GetBucketEncryptionCommand({ Bucket: bucket })),
+  )
+  return out?.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm
+}
+
+export async function getBucketVersioning(s3: S3Client, bucket: string): Promise<string | undefined> {
+  const out = await call(bucket, `read the versioning of bucket ${bucket}`, () => s3.send(new S3.GetBucketVersioningCommand({ Bucket: bucket })))
+  return out.Status
+}
+
+export async function getBucketLifecycle(s3: S3Client, bucket: string): Promise<LifecycleRule[] | undefined> {
+  const out = await read(bucket, `read the lifecycle rules of bucket ${bucket}`, ['NoSuchLifecycleConfiguration'], () =>
+    s3.send(new S3.GetBucketLifecycleConfigurationCommand({ Bucket: bucket })),
+  )
+  return out?.Rules
+}
+
+/** The bucket's current settings, those `desired` has (undefined: no such bucket). Reads only. */
+export async function getBucketState(s3: S3Client, bucket: string, desired?: Pick<DesiredBucket, 'policy' | 'backups'>): Promise<BucketState | undefined> {
   const region = await headBucket(s3, bucket)
   if (region === undefined) return undefined
-  const [tags, ownership, publicAccessBlock, policy] = await Promise.all([
+  const backups = desired?.backups !== undefined
+  const [tags, ownership, publicAccessBlock, policy, encryption, versioning, lifecycle] = await Promise.all([
     getBucketTags(s3, bucket),
     getOwnershipControls(s3, bucket),
     getPublicAccessBlock(s3, bucket),
-    getBucketPolicy(s3, bucket),
+    backups ? undefined : getBucketPolicy(s3, bucket),
+    backups ? getBucketEncryption(s3, bucket) : undefined,
+    backups ? getBucketVersioning(s3, bucket) : undefined,
+    backups ? getBucketLifecycle(s3, bucket) : undefined,
   ])
-  return { region, tags, ownership, publicAccessBlock, policy }
+  return { region, tags, ownership, publicAccessBlock, policy, encryption, versioning, lifecycle }
 }
 
 /**
@@ -534,7 +648,8 @@ export async function applyBucketPlan(
     await putBucketTags(s3, bucket, mergedTags(current?.tags ?? [], desired.tags))
     done.push('tags')
   }
-  if (todo.has('policy')) {
+  if (todo.has('policy') && desired.policy) {
+    const policy = desired.policy
     // Right after the public access block was opened, AWS may still refuse a public policy for a
     // few seconds (AccessDenied): then the policy is tried again.
     const delays = done.includes('public-access-block') ? (opts.retryDelaysMs ?? POLICY_RETRY_DELAYS_MS) : []
@@ -546,7 +661,7 @@ export async function applyBucketPlan(
         delays,
         async (n) => {
           try {
-            await putBucketPolicy(s3, bucket, desired.policy)
+            await putBucketPolicy(s3, bucket, policy)
             return true
           } catch (err) {
             const delay = delays[n - 1]
@@ -567,6 +682,30 @@ export async function applyBucketPlan(
       else throw explainBucketError(err, bucket, `set the policy of bucket ${bucket}`)
     }
   }
+  if (todo.has('encryption')) {
+    await call(bucket, `set the default encryption of bucket ${bucket}`, () =>
+      s3.send(
+        new S3.PutBucketEncryptionCommand({
+          Bucket: bucket,
+          ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: ENCRYPTION } }] },
+        }),
+      ),
+    )
+    done.push('encryption')
+  }
+  if (todo.has('versioning')) {
+    await call(bucket, `turn on versioning of bucket ${bucket}`, () =>
+      s3.send(new S3.PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } })),
+    )
+    done.push('versioning')
+  }
+  if (todo.has('lifecycle') && desired.backups) {
+    const rule = backupLifecycleRule(desired.backups.keepDays)
+    await call(bucket, `set the lifecycle rule of bucket ${bucket}`, () =>
+      s3.send(new S3.PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: [rule] } })),
+    )
+    done.push('lifecycle')
+  }
   for (const item of done) if (item !== 'bucket') log.info(`[bucket] ${item}: ${plan.find((p) => p.item === item)?.action === 'create' ? 'set' : 'updated'}`)
   return done
 }
@@ -581,24 +720,29 @@ export interface BucketDeps extends Partial<Deps> {
 }
 
 /** The settings the bucket step reads. */
-export const bucketSpec = { ...awsVars, ...bucketVars }
-export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE'>
+export const bucketSpec = { ...awsVars, ...bucketVars, ...backupBucketVars }
+export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE' | 'MYMDB_BACKUP_BUCKET' | 'MYMDB_BACKUP_KEEP_DAYS'>
 
 /**
- * The bucket step for checked settings: reads the bucket's current settings (once), shows the
+ * The bucket step for checked settings: reads both buckets' current settings (once), shows the
  * plan, and unless a dry run applies exactly that plan. Returns the number of changes made.
  */
 export async function bucketStep(v: BucketSettings, clients: BucketClients, log: Log, opts: { dryRun?: boolean; retryDelaysMs?: number[] } = {}): Promise<number> {
   const { AWS_REGION: region, DJANGO_UPLOAD_S3_BUCKET: bucket, MYMDB_STAGE: stage } = v
-  const desired = desiredBucket(bucket, region, stage)
+  const buckets = [desiredBucket(bucket, region, stage), desiredBackupBucket(backupBucketName(v), region, stage, v.MYMDB_BACKUP_KEEP_DAYS)]
 
   // plan: current state (reads only), then what differs
-  const current = await getBucketState(clients.s3, bucket)
-  const plan = planBucket(current, desired)
-  log.info(`[bucket] ${bucket} (region ${region}, stage ${stage})${opts.dryRun ? ' - dry run' : ''}`)
-  for (const item of plan) log.info(planLine(item))
+  const plans: { desired: DesiredBucket; current: BucketState | undefined; plan: PlanItem[] }[] = []
+  for (const desired of buckets) {
+    const current = await getBucketState(clients.s3, desired.bucket, desired)
+    plans.push({ desired, current, plan: planBucket(current, desired) })
+  }
+  for (const { desired, plan } of plans) {
+    log.info(`[bucket] ${desired.bucket} (${desired.backups ? 'backups, private' : 'uploads'}; region ${region}, stage ${stage})${opts.dryRun ? ' - dry run' : ''}`)
+    for (const item of plan) log.info(planLine(item))
+  }
 
-  // plan: would the account-wide Block Public Access still block the policy?
+  // plan: would the account-wide Block Public Access still block the upload bucket's policy?
   const account = await getAccountPublicAccessBlock(clients.sts, clients.s3control)
   if (!account.known) {
     log.info(
@@ -614,29 +758,32 @@ export async function bucketStep(v: BucketSettings, clients: BucketClients, log:
       )
   }
 
-  const changes = plan.filter(mutates)
+  const changes = plans.flatMap((p) => p.plan.filter(mutates))
   if (opts.dryRun) {
     log.info(`[bucket] dry run: ${changes.length} change(s) planned, nothing changed`)
     return 0
   }
 
   // apply
-  const done = changes.length > 0 ? await applyBucketPlan(clients, desired, plan, current, { log, account, retryDelaysMs: opts.retryDelaysMs }) : []
+  let made = 0
+  for (const { desired, current, plan } of plans)
+    if (plan.some(mutates)) made += (await applyBucketPlan(clients, desired, plan, current, { log, account, retryDelaysMs: opts.retryDelaysMs })).length
 
   // summary
   const base = region === 'us-east-1' ? `https://${bucket}.s3.amazonaws.com` : `https://${bucket}.s3.${region}.amazonaws.com`
   log.info(
-    `[bucket] ${done.length === 0 ? 'nothing to change' : `${done.length} change(s) made`}; ` +
-      `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${bucket} AWS_S3_REGION_NAME=${region})`,
+    `[bucket] ${made === 0 ? 'nothing to change' : `${made} change(s) made`}; ` +
+      `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${bucket} AWS_S3_REGION_NAME=${region}); ` +
+      `private backups in s3://${buckets[1]!.bucket}, kept ${v.MYMDB_BACKUP_KEEP_DAYS} day(s)`,
   )
-  return done.length
+  return made
 }
 
 export async function main(argv: string[], env: Env, partial?: BucketDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: settings (before any AWS call)
     const raw = loadEnv(env, deps.envFile)
-    const values = checkEnv(bucketSpec, raw)
+    const values = checkEnv(bucketSpec, raw, { rules: backupBucketRules })
 
     // plan + apply
     const clients = (partial?.clients ?? bucketClients)(values.AWS_REGION, raw)

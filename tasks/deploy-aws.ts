@@ -8,7 +8,7 @@ import { STS, aws, awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { awsVars, bucketVars, hostVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
+import { awsVars, backupBucketRules, backupBucketVars, bucketVars, hostVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
 import { pushImages, type PushResult } from './push.ts'
 import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
 
@@ -58,11 +58,12 @@ export const deploySpec = {
   ...registryVars,
   ...hostVars,
   ...bucketVars,
+  ...backupBucketVars,
   DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
 }
 
-/** Rules across the settings of the four steps: the registry login, the SSH key file. */
-export const deployRules = [...registryRules, sshKeyRule]
+/** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
+export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules]
 
 /** The settings of the start step: this commit's tag, the site's names, the registry login. Pure. */
 export function remoteEnv(raw: RawEnv, push: Pick<PushResult, 'tag' | 'login'>, host: { publicDns?: string; publicIp?: string }): RawEnv {
@@ -114,7 +115,7 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
 
     // 3. host
     log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
-    const { host, address } = await step('host', () => hostStep(values, raw, clients, log, { dryRun, fetch: partial?.fetch }))
+    const { host, address, backup } = await step('host', () => hostStep(values, raw, clients, log, { dryRun, fetch: partial?.fetch }))
     if (!host && dryRun) {
       log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
       return 0
@@ -124,7 +125,7 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
 
     // 4. start over SSH
     log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
-    const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix })
+    const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix, backup })
     if (dryRun) {
       for (const s of remoteSteps(plan)) log.info(`[remote] would run: ${s}`)
       log.info('[deploy] dry run: nothing was changed')

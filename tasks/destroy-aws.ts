@@ -18,6 +18,7 @@ import {
   hostNames,
   keyPairExists,
   readInstanceProfile,
+  readBackupRole,
   readRole,
   RUNNING_TIMEOUT_SECONDS,
   type AwsDeps,
@@ -86,6 +87,8 @@ export interface Inventory {
   keyPair: boolean
   instanceProfile: { roles: string[] } | null
   role: boolean
+  /** The backup role (the backups themselves stay in their bucket). */
+  backupRole: boolean
   /** Only looked up with --delete-bucket; null: not asked for, or no such bucket. */
   bucket?: BucketInventory | null
 }
@@ -114,6 +117,7 @@ export async function inventory(clients: AwsClients, stage: string, opts: { buck
     keyPair: await keyPairExists(clients, n.keyPair),
     instanceProfile: profile ? { roles: profile.roles } : null,
     role: (await readRole(clients, stage)).exists,
+    backupRole: (await readBackupRole(clients, stage)).exists,
     ...(opts.bucket !== undefined ? { bucket: await bucketInventory(clients, opts.bucket, stage) } : {}),
   }
 }
@@ -140,6 +144,7 @@ export function removalLines(inv: Inventory, stage: string): string[] {
   if (inv.keyPair) lines.push(`key pair ${n.keyPair}`)
   if (inv.instanceProfile) lines.push(`instance profile ${n.instanceProfile}`)
   if (inv.role) lines.push(`IAM role ${n.role} (and its policies)`)
+  if (inv.backupRole) lines.push(`IAM role ${n.backupRole} (and its policies; the backups stay in their bucket)`)
   if (inv.bucket) lines.push(`S3 bucket ${inv.bucket.name} and all its files (${inv.bucket.objects} objects)`)
   return lines
 }
@@ -192,16 +197,17 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
     await aws('delete the instance profile', () => clients.iam.send(new IAM.DeleteInstanceProfileCommand({ InstanceProfileName: n.instanceProfile })))
     removed.push(`instance profile ${n.instanceProfile}`)
   }
-  if (inv.role) {
-    const inline = await aws('list the role policies', () => clients.iam.send(new IAM.ListRolePoliciesCommand({ RoleName: n.role })))
+  for (const [there, role] of [[inv.role, n.role], [inv.backupRole, n.backupRole]] as const) {
+    if (!there) continue
+    const inline = await aws('list the role policies', () => clients.iam.send(new IAM.ListRolePoliciesCommand({ RoleName: role })))
     for (const name of inline.PolicyNames ?? [])
-      await aws('delete a role policy', () => clients.iam.send(new IAM.DeleteRolePolicyCommand({ RoleName: n.role, PolicyName: name })))
-    const attached = await aws('list the attached policies', () => clients.iam.send(new IAM.ListAttachedRolePoliciesCommand({ RoleName: n.role })))
+      await aws('delete a role policy', () => clients.iam.send(new IAM.DeleteRolePolicyCommand({ RoleName: role, PolicyName: name })))
+    const attached = await aws('list the attached policies', () => clients.iam.send(new IAM.ListAttachedRolePoliciesCommand({ RoleName: role })))
     for (const p of attached.AttachedPolicies ?? [])
       if (p.PolicyArn)
-        await aws('detach a role policy', () => clients.iam.send(new IAM.DetachRolePolicyCommand({ RoleName: n.role, PolicyArn: p.PolicyArn })))
-    await aws('delete the IAM role', () => clients.iam.send(new IAM.DeleteRoleCommand({ RoleName: n.role })))
-    removed.push(`IAM role ${n.role}`)
+        await aws('detach a role policy', () => clients.iam.send(new IAM.DetachRolePolicyCommand({ RoleName: role, PolicyArn: p.PolicyArn })))
+    await aws('delete the IAM role', () => clients.iam.send(new IAM.DeleteRoleCommand({ RoleName: role })))
+    removed.push(`IAM role ${role}`)
   }
   if (inv.bucket) {
     // deleteBucket checks the stage tags again: a bucket of another stage is refused.

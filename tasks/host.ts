@@ -5,12 +5,12 @@
 //   security group  mymdb-<stage>-web   (default VPC; 80/443 from anywhere, 22 from you only)
 //   IAM role        mymdb-<stage>-host  (+ instance profile; read/write the upload bucket only)
 //   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { dirname, join } from 'node:path'
 import type { Instance, IpPermission, RunInstancesCommandInput } from '@aws-sdk/client-ec2'
-import { EC2, IAM, SSM, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
+import { EC2, IAM, SSM, STS, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
@@ -18,7 +18,7 @@ import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { REPO_ROOT } from './lib/paths.ts'
 import { retryUntil } from './lib/sh.ts'
 import { inspectKeyFile, saveKeyFile, type KeyFile } from './lib/sshkey.ts'
-import { awsVars, bucketVars, hostVars, sshKeyPath, sshKeyRule, stageName, stageTags } from './lib/vars.ts'
+import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars, hostVars, sshKeyPath, sshKeyRule, stageName, stageTags } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
@@ -54,7 +54,7 @@ export const CLI = {
 } as const
 
 /** Every variable the host step reads. */
-export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars }
+export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars, MYMDB_BACKUP_BUCKET: backupBucketVars.MYMDB_BACKUP_BUCKET }
 export type HostSettings = CleanEnv<typeof hostSpec>
 
 /** Instance states in which a stage's host counts as existing (terminated ones do not). */
@@ -84,6 +84,8 @@ export function hostNames(stage: string) {
     role: `${base}-host`,
     instanceProfile: `${base}-host`,
     policy: `${base}-bucket`,
+    backupRole: `${base}-backup`,
+    backupPolicy: `${base}-backup-write`,
   }
 }
 
@@ -163,8 +165,17 @@ function ruleDescription(r: Rule): string {
 
 const POLICY_VERSION = '2012-10-17'
 
-/** The host role's trust policy (EC2 may assume it) and its inline policy (the bucket only). */
-export function hostPolicies(bucket: string): { trust: object; bucket: object } {
+/** An IAM role's ARN (pure). */
+export function roleArn(account: string, name: string): string {
+  return `arn:aws:iam::${account}:role/${name}`
+}
+
+/**
+ * The host role's trust policy (EC2 may assume it) and its inline policy: the upload bucket, and
+ * assuming the backup role (which only works with the external id, kept on the host outside
+ * every container).
+ */
+export function hostPolicies(bucket: string, backupRole?: string): { trust: object; bucket: object } {
   return {
     trust: {
       Version: POLICY_VERSION,
@@ -180,9 +191,42 @@ export function hostPolicies(bucket: string): { trust: object; bucket: object } 
           Resource: `arn:aws:s3:::${bucket}/*`,
         },
         { Sid: 'ListUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${bucket}` },
+        ...(backupRole ? [{ Sid: 'AssumeBackupRole', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: backupRole }] : []),
       ],
     },
   }
+}
+
+/**
+ * The backup role: assumed by the host role only with the external id, and allowed to write
+ * backups into the backup bucket and nothing else (not read, list or delete them).
+ */
+export function backupPolicies(hostRole: string, externalId: string, backupBucket: string): { trust: object; write: object } {
+  return {
+    trust: {
+      Version: POLICY_VERSION,
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { AWS: hostRole },
+          Action: 'sts:AssumeRole',
+          Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+        },
+      ],
+    },
+    write: {
+      Version: POLICY_VERSION,
+      Statement: [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: `arn:aws:s3:::${backupBucket}/*` }],
+    },
+  }
+}
+
+/** The external id in a backup role's trust policy, when it has the shape backupPolicies gives (pure). */
+export function externalIdOf(trust: unknown): string | undefined {
+  const st = (trust as { Statement?: unknown })?.Statement
+  const first = (Array.isArray(st) ? st[0] : st) as { Condition?: { StringEquals?: Record<string, unknown> } } | undefined
+  const id = first?.Condition?.StringEquals?.['sts:ExternalId']
+  return typeof id === 'string' && /^[0-9a-f]{48}$/.test(id) ? id : undefined
 }
 
 /** A policy document as IAM returns it (URL-encoded JSON), parsed; null when unreadable. */
@@ -306,8 +350,11 @@ export interface HostState {
   keyFile: KeyFile
   securityGroup: { id: string; ingress: Rule[] } | null
   role: { exists: boolean; policy: unknown }
+  backupRole: { exists: boolean; trust: unknown; policy: unknown }
   instanceProfile: { exists: boolean; roles: string[] } | null
   instance: HostInfo | null
+  /** The AWS account (for the roles' ARNs). */
+  account: string
 }
 
 /**
@@ -325,11 +372,17 @@ export interface HostPlan {
   /** id null: create the group (then add every rule). */
   securityGroup: { id: string | null; add: Rule[]; revoke: Rule[] }
   role: { create: boolean; putPolicy: boolean }
+  /** The backup role, its trust (with the external id) and its write policy. */
+  backup: { bucket: string; roleArn: string; hostRoleArn: string; externalId: string; create: boolean; putTrust: boolean; putPolicy: boolean }
   profile: { create: boolean; addRole: boolean }
   instance: { action: 'exists' | 'start' | 'create'; existing: HostInfo | null }
 }
 
-export function planHost(state: HostState, want: { stage: string; sshCidr: string; bucket: string; vpcId?: string }): HostPlan {
+export function planHost(
+  state: HostState,
+  want: { stage: string; sshCidr: string; bucket: string; backupBucket: string; vpcId?: string },
+  newExternalId: () => string = () => randomBytes(24).toString('hex'),
+): HostPlan {
   const n = hostNames(want.stage)
   const items: PlanItem[] = []
   const kp = keyPairAction(state.keyPairInEc2, state.keyFile.exists, n.keyPair, state.keyFile.path)
@@ -355,12 +408,23 @@ export function planHost(state: HostState, want: { stage: string; sshCidr: strin
       detail: changes.length > 0 ? changes.join(', ') : `${sg.id}; 22 from ${want.sshCidr}`,
     })
   }
-  const policy = hostPolicies(want.bucket).bucket
+  const hostRoleArn = roleArn(state.account, n.role)
+  const backupRoleArn = roleArn(state.account, n.backupRole)
+  const policy = hostPolicies(want.bucket, backupRoleArn).bucket
   const policyOk = state.role.exists && sameJson(state.role.policy, policy)
   items.push({
     resource: `IAM role ${n.role}`,
     action: !state.role.exists ? 'create' : policyOk ? 'exists' : 'update',
-    detail: policyOk ? `S3 access to ${want.bucket}` : `S3 access to ${want.bucket} only`,
+    detail: policyOk ? `S3 access to ${want.bucket}` : `S3 access to ${want.bucket} only, may assume ${n.backupRole}`,
+  })
+  const externalId = externalIdOf(state.backupRole.trust) ?? newExternalId()
+  const backup = backupPolicies(hostRoleArn, externalId, want.backupBucket)
+  const trustOk = state.backupRole.exists && sameJson(state.backupRole.trust, backup.trust)
+  const writeOk = state.backupRole.exists && sameJson(state.backupRole.policy, backup.write)
+  items.push({
+    resource: `IAM role ${n.backupRole}`,
+    action: !state.backupRole.exists ? 'create' : trustOk && writeOk ? 'exists' : 'update',
+    detail: `writes backups to ${want.backupBucket} only; assumed by ${n.role} with its external id`,
   })
   const profile = state.instanceProfile
   const hasRole = profile?.roles.includes(n.role) ?? false
@@ -381,6 +445,15 @@ export function planHost(state: HostState, want: { stage: string; sshCidr: strin
     keyPair: { action: kp, keyFile: state.keyFile },
     securityGroup: { id: sg?.id ?? null, ...ingress },
     role: { create: !state.role.exists, putPolicy: !policyOk },
+    backup: {
+      bucket: want.backupBucket,
+      roleArn: backupRoleArn,
+      hostRoleArn,
+      externalId,
+      create: !state.backupRole.exists,
+      putTrust: state.backupRole.exists && !trustOk,
+      putPolicy: !writeOk,
+    },
     profile: { create: !profile, addRole: !hasRole },
     instance: { action: instanceAction, existing: inst },
   }
@@ -485,6 +558,26 @@ export async function readRole(clients: AwsClients, stage: string): Promise<{ ex
   }
 }
 
+/** The backup role: whether it exists, its trust policy (with the external id) and its write policy. */
+export async function readBackupRole(clients: AwsClients, stage: string): Promise<{ exists: boolean; trust: unknown; policy: unknown }> {
+  const n = hostNames(stage)
+  let trust: unknown
+  try {
+    const r = await clients.iam.send(new IAM.GetRoleCommand({ RoleName: n.backupRole }))
+    trust = parsePolicyDocument(r.Role?.AssumeRolePolicyDocument)
+  } catch (err) {
+    if (notFound(err)) return { exists: false, trust: null, policy: null }
+    throw explainAwsError(err, 'look up the backup role')
+  }
+  try {
+    const p = await clients.iam.send(new IAM.GetRolePolicyCommand({ RoleName: n.backupRole, PolicyName: n.backupPolicy }))
+    return { exists: true, trust, policy: parsePolicyDocument(p.PolicyDocument) }
+  } catch (err) {
+    if (notFound(err)) return { exists: true, trust, policy: null }
+    throw explainAwsError(err, 'read the backup role policy')
+  }
+}
+
 export async function readInstanceProfile(clients: AwsClients, stage: string): Promise<{ exists: boolean; roles: string[] } | null> {
   try {
     const r = await clients.iam.send(new IAM.GetInstanceProfileCommand({ InstanceProfileName: hostNames(stage).instanceProfile }))
@@ -503,8 +596,10 @@ export async function readHostState(clients: AwsClients, stage: string, keyFile:
     keyFile,
     securityGroup: await findSecurityGroup(clients, stage, vpcId),
     role: await readRole(clients, stage),
+    backupRole: await readBackupRole(clients, stage),
     instanceProfile: await readInstanceProfile(clients, stage),
     instance: await findHost(clients, stage),
+    account: (await aws('find the AWS account id (STS GetCallerIdentity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))).Account ?? '',
   }
 }
 
@@ -606,9 +701,9 @@ export async function applySecurityGroup(clients: AwsClients, plan: Pick<HostPla
   return groupId
 }
 
-export async function applyHostRole(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'bucket' | 'role' | 'profile'>, log: Log): Promise<void> {
+export async function applyHostRole(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'bucket' | 'role' | 'profile' | 'backup'>, log: Log): Promise<void> {
   const n = hostNames(plan.stage)
-  const policies = hostPolicies(plan.bucket)
+  const policies = hostPolicies(plan.bucket, plan.backup.roleArn)
   if (plan.role.create) {
     await aws('create the IAM role', () =>
       clients.iam.send(
@@ -626,7 +721,34 @@ export async function applyHostRole(clients: AwsClients, plan: Pick<HostPlan, 's
     await aws('set the IAM role policy', () =>
       clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
     )
-    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only`)
+    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only (and assuming ${n.backupRole})`)
+  }
+  // The backup role trusts the host role: that one exists by now.
+  const backup = backupPolicies(plan.backup.hostRoleArn, plan.backup.externalId, plan.backup.bucket)
+  if (plan.backup.create) {
+    await aws('create the backup role', () =>
+      clients.iam.send(
+        new IAM.CreateRoleCommand({
+          RoleName: n.backupRole,
+          AssumeRolePolicyDocument: JSON.stringify(backup.trust),
+          Description: `MyMDB ${plan.stage} backups: write into ${plan.backup.bucket} only`,
+          Tags: stageTags(plan.stage),
+        }),
+      ),
+    )
+    log.info(`[host] IAM role ${n.backupRole}: created`)
+  }
+  if (plan.backup.putTrust) {
+    await aws('set the trust policy of the backup role', () =>
+      clients.iam.send(new IAM.UpdateAssumeRolePolicyCommand({ RoleName: n.backupRole, PolicyDocument: JSON.stringify(backup.trust) })),
+    )
+    log.info(`[host] IAM role ${n.backupRole}: trust updated (assumed by ${n.role} with the external id)`)
+  }
+  if (plan.backup.putPolicy) {
+    await aws('set the backup role policy', () =>
+      clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.backupRole, PolicyName: n.backupPolicy, PolicyDocument: JSON.stringify(backup.write) })),
+    )
+    log.info(`[host] IAM role ${n.backupRole}: policy ${n.backupPolicy} allows writing backups to ${plan.backup.bucket} only`)
   }
   if (plan.profile.create) {
     await aws('create the instance profile', () =>
@@ -751,7 +873,7 @@ export async function stopHost(clients: AwsClients, stage: string, log: Log, fou
 /** The settings, checked (EnvError, exit 2), with the key file's rule: before any AWS call. */
 export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings } {
   const raw = loadEnv(env, envFile)
-  return { raw, values: checkEnv(hostSpec, raw, { rules: [sshKeyRule] }) }
+  return { raw, values: checkEnv(hostSpec, raw, { rules: [sshKeyRule, ...backupBucketRules] }) }
 }
 
 export interface HostResult {
@@ -763,6 +885,15 @@ export interface HostResult {
   keyFile: string
   /** Launched by this run: its user-data is still installing Docker. */
   launched: boolean
+  /** What the host's backups need (written to ~/mymdb/backup.env by the start step). */
+  backup: BackupTarget
+}
+
+/** Where and as whom the host writes its backups. */
+export interface BackupTarget {
+  bucket: string
+  roleArn: string
+  externalId: string
 }
 
 export interface HostStepOptions {
@@ -787,7 +918,7 @@ export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients
   // plan: what exists (read once), and what to do about each resource
   const vpcId = await defaultVpcId(clients)
   const state = await readHostState(clients, stage, keyFile, vpcId)
-  const plan = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, vpcId })
+  const plan = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, backupBucket: backupBucketName(s), vpcId })
   log.info(`[host] stage ${stage} in ${s.AWS_REGION} (default VPC ${vpcId})${opts.dryRun ? ' - dry run, nothing changes' : ''}`)
   const width = Math.max(...plan.items.map((p) => p.resource.length))
   for (const p of plan.items) log.info(`[host]   ${p.resource.padEnd(width)}  ${p.action.padEnd(6)}  ${p.detail}`)
@@ -797,7 +928,7 @@ export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients
   if (opts.dryRun) {
     log.info('[host] dry run: nothing was changed')
     const host = plan.instance.existing
-    return { host, address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, keyFile: keyFile.path, launched: false }
+    return { host, address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, keyFile: keyFile.path, launched: false, backup: backupTarget(plan) }
   }
 
   // apply: exactly the plan
@@ -831,7 +962,11 @@ export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients
   const launched = plan.instance.action === 'create'
   log.info(`[host] ready: ${instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
   if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
-  return { host, address, keyFile: keyFile.path, launched }
+  return { host, address, keyFile: keyFile.path, launched, backup: backupTarget(plan) }
+}
+
+function backupTarget(plan: HostPlan): BackupTarget {
+  return { bucket: plan.backup.bucket, roleArn: plan.backup.roleArn, externalId: plan.backup.externalId }
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {

@@ -6,6 +6,8 @@ import http from 'node:http'
 import { hostname, userInfo } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
+import type { BackupTarget } from './host.ts'
+import { BACKUP_ENV_FILE } from './lib/backup.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { formatDuration, stripControls } from './lib/log.ts'
@@ -196,6 +198,8 @@ export interface RemoteUpPlan {
   httpPort: number
   hostName: string
   envFile: string
+  /** ~/mymdb/backup.env: the backup bucket and role (the deploy passes them; not when run alone). */
+  backupEnv?: string
 }
 
 /** The host's address is needed (MYMDB_HOST_ADDRESS or --address). */
@@ -222,6 +226,20 @@ export interface PlanOptions {
   registry?: string
   /** More rules to check with the settings (e.g. that the key file exists). */
   rules?: readonly Rule<RemoteSettings>[]
+  /** Where and as whom the host writes backups (the host step's result). */
+  backup?: BackupTarget
+}
+
+/** The host's ~/mymdb/backup.env (pure): read by the backup script, never by a container. */
+export function backupEnvFile(b: BackupTarget): string {
+  return [
+    '# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.',
+    '# The external id lets the host role assume the backup role; no container is given this file.',
+    `MYMDB_BACKUP_BUCKET=${envFileValue('MYMDB_BACKUP_BUCKET', b.bucket)}`,
+    `MYMDB_BACKUP_ROLE_ARN=${envFileValue('MYMDB_BACKUP_ROLE_ARN', b.roleArn)}`,
+    `MYMDB_BACKUP_EXTERNAL_ID=${envFileValue('MYMDB_BACKUP_EXTERNAL_ID', b.externalId)}`,
+    '',
+  ].join('\n')
 }
 
 /** Checks the settings, all problems at once (EnvError, exit 2), and works out what to do. Pure but for `rules`. */
@@ -251,6 +269,7 @@ export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan 
     httpPort: s.MYMDB_HOST_HTTP_PORT,
     hostName: checkHostName(s.DJANGO_ALLOWED_HOSTS),
     envFile: productionEnvFile(values),
+    ...(opts.backup ? { backupEnv: backupEnvFile(opts.backup) } : {}),
   }
 }
 
@@ -262,7 +281,7 @@ export function registryHost(registry: string): string {
 /** The remote commands of a run, in order (for --dry-run and the tests). */
 export function remoteSteps(plan: RemoteUpPlan): string[] {
   const stack = hostStack({ where: 'the host', run: async () => Promise.reject(new Error('a plan runs nothing')) })
-  const steps = ['docker info; docker compose version', `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)`]
+  const steps = ['docker info; docker compose version', `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`]
   if (plan.login) steps.push(showCommand(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
   steps.push(
     ...[stack.compose('pull', '--quiet'), stackCommands.up(stack), stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) =>
@@ -390,6 +409,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     await log.step('files', `upload ${REMOTE_DIR}/docker-compose.yml and ${REMOTE_DIR}/.env`, async () => {
       await remote.upload(`${REMOTE_DIR}/docker-compose.yml`, composeFile, 0o644)
       await remote.upload(`${REMOTE_DIR}/.env`, plan.envFile, 0o600)
+      if (plan.backupEnv) await remote.upload(`${REMOTE_DIR}/${BACKUP_ENV_FILE}`, plan.backupEnv, 0o600)
     })
 
     if (plan.login) {

@@ -2,10 +2,15 @@
 // format: online and consistent) and media.tar (the uploads, when they live in the media volume).
 // Everything runs through the stack's runner with shell redirection, so the bytes never pass
 // through Node and the same commands work here and on the host.
-import type { Cmd } from './sh.ts'
-import { inDb, runIn, runInChecked, type Stack } from './stack.ts'
+import { shellQuote, type Cmd, type RunResult } from './sh.ts'
+import type { Log } from './log.ts'
+import { UserError } from './errors.ts'
+import { inDb, runIn, type Stack } from './stack.ts'
+import { check } from './sh.ts'
 
 export const BACKUP_FORMAT = 'mymdb-backup'
+/** On the host, next to the compose file: the backup bucket and role (written by the deploy, mode 0600). */
+export const BACKUP_ENV_FILE = 'backup.env'
 export const BACKUP_VERSION = 1
 
 export interface Manifest {
@@ -21,13 +26,12 @@ export interface Manifest {
   postgres: string
   /** Whether media.tar is in the file. */
   media: boolean
+  /** Why it was taken: manual, scheduled, safety (before a restore), pre-migrate, final. */
+  reason: string
 }
 
-/** The file name of a backup (pure): mymdb-<source>-20261127T163000Z.tar. */
-export function backupName(source: string, at: Date): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-  return `mymdb-${source}-${stamp}.tar`
-}
+export const BACKUP_REASONS = ['manual', 'scheduled', 'safety', 'pre-migrate', 'final'] as const
+export type BackupReason = (typeof BACKUP_REASONS)[number]
 
 /** Reads and checks a manifest's text (pure); throws an Error saying why it is not one. */
 export function parseManifest(text: string): Manifest {
@@ -41,7 +45,7 @@ export function parseManifest(text: string): Manifest {
   if (m.version !== BACKUP_VERSION) throw new Error(`it is version ${String(m.version)} of the backup format; this MyMDB reads version ${BACKUP_VERSION}`)
   for (const k of ['createdAt', 'source', 'database', 'postgres'] as const)
     if (typeof m[k] !== 'string' || m[k] === '') throw new Error(`its manifest.json has no ${k}`)
-  return { revision: '', media: false, ...m } as Manifest
+  return { revision: '', media: false, reason: 'manual', ...m } as Manifest
 }
 
 /** `cmd`, its stdout written to `path` (by the shell where it runs, never through Node). */
@@ -73,13 +77,6 @@ export const backupCommands = {
   facts: (s: Stack) => inDb(s, 'printf "%s\\n%s\\n" "$DJANGO_DB_NAME" "$(psql --no-psqlrc -tAc "show server_version")"'),
 }
 
-/** Facts for the manifest: the database name and the server version. */
-export async function databaseFacts(s: Stack): Promise<{ database: string; postgres: string }> {
-  const r = await runInChecked(s, backupCommands.facts(s), { doing: 'ask the database its name and version' })
-  const [database = '', postgres = ''] = r.stdout.trim().split('\n')
-  return { database, postgres }
-}
-
 /** The manifest inside a backup file, read with tar (where the stack runs). */
 export async function readManifest(s: Stack, file: string): Promise<Manifest> {
   const r = await runIn(s, ['tar', '-xOf', file, 'manifest.json'])
@@ -90,4 +87,116 @@ export async function readManifest(s: Stack, file: string): Promise<Manifest> {
   if (!names.includes('db.dump')) throw new Error('it has no db.dump')
   if (manifest.media && !names.includes('media.tar')) throw new Error('its manifest says it holds the uploads, but media.tar is missing')
   return manifest
+}
+
+// --- taking a backup: one script, here, on the host, and from the host's schedule ----------------
+
+export interface BackupScriptOptions {
+  /** The folder of the file where the stack runs: absolute here, relative to ~/mymdb on the host. */
+  dir: string
+  /** Names the file: the Compose project here, the stage on the host. */
+  source: string
+  reason: BackupReason
+  /** Archive the media volume too (not when the uploads are in S3). */
+  media: boolean
+  /**
+   * Upload the file to the backup bucket with s3_backup.py in a throw-away web container, then
+   * delete it: `envFile` (next to the compose file) names the bucket and the backup role.
+   */
+  upload?: { envFile: string }
+}
+
+const q = (cmd: Cmd) => cmd.map(shellQuote).join(' ')
+
+/** The last line a backup script prints: `MYMDB_BACKUP <size> <file>`. */
+export const RESULT_MARK = 'MYMDB_BACKUP'
+
+/**
+ * The backup as one POSIX shell script (pure), built from the stack's commands: the same script
+ * runs here (`npm run backup`), on the host over SSH (`--aws`) and from the host's schedule, so
+ * there is one way to take a backup. The file appears complete or not at all; it is readable by
+ * its owner only. Progress goes to stderr; stdout ends with the manifest and the result line.
+ */
+export function backupScript(s: Stack, o: BackupScriptOptions): string {
+  const inspectRevision = ['docker', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}']
+  const upload = o.upload
+    ? [
+        `echo "upload to the backup bucket" >&2`,
+        `set -a; . ./${o.upload.envFile}; set +a`,
+        `${q(s.compose('run', '--rm', '--no-deps', '-T', '-e', 'MYMDB_BACKUP_BUCKET', '-e', 'MYMDB_BACKUP_ROLE_ARN', '-e', 'MYMDB_BACKUP_EXTERNAL_ID', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'put'))} "$name" "$database" "$revision" "$created" "$reason" < "$file" >&2`,
+        `rm -f "$file"`,
+        `file="s3://$MYMDB_BACKUP_BUCKET/$name"`,
+      ]
+    : []
+  return [
+    'set -eu',
+    'umask 077',
+    `dir=${shellQuote(o.dir.replace(/\/+$/, '') || '.')}`,
+    `source=${shellQuote(o.source)}`,
+    `reason=${shellQuote(o.reason)}`,
+    'at=$(date -u +%s)',
+    'created=$(date -u -d "@$at" +%Y-%m-%dT%H:%M:%SZ)',
+    'name="mymdb-$source-$(date -u -d "@$at" +%Y%m%dT%H%M%SZ).tar"',
+    'file="$dir/$name"',
+    'work="$file.partial.d"',
+    `running=" $(${q(s.compose('ps', '--status', 'running', '--services'))} | tr '\\n' ' ') "`,
+    'case "$running" in *" db "*) ;; *) echo "the database is not running" >&2; exit 3 ;; esac',
+    'mkdir -p "$dir"',
+    `trap 'rm -rf "$work" "$file.partial"' EXIT`,
+    'mkdir -m 700 "$work"',
+    `facts=$(${q(backupCommands.facts(s))})`,
+    `database=$(printf '%s\\n' "$facts" | sed -n 1p)`,
+    `postgres=$(printf '%s\\n' "$facts" | sed -n 2p)`,
+    'echo "pg_dump of $database (PostgreSQL $postgres)" >&2',
+    `${q(backupCommands.dump(s))} > "$work/db.dump"`,
+    'media=false',
+    ...(o.media
+      ? [
+          'case "$running" in',
+          `  *" web "*) echo "uploads in the media volume" >&2; ${q(backupCommands.media(s))} > "$work/media.tar"; media=true ;;`,
+          '  *) echo "warning: the web container is not running: the uploads in the media volume are NOT in this backup (start the stack for a full one)" >&2 ;;',
+          'esac',
+        ]
+      : []),
+    'revision=',
+    `web=$(${q(s.compose('ps', '--quiet', 'web'))})`,
+    `if [ -n "$web" ]; then revision=$(${q(inspectRevision)} "$web" 2>/dev/null || true); fi`,
+    '[ "$revision" != "<no value>" ] || revision=',
+    `j() { printf '"%s"' "$(printf '%s' "$1" | sed 's/[\\\\"]/\\\\&/g')"; }`,
+    `printf '{"format":"${BACKUP_FORMAT}","version":${BACKUP_VERSION},"createdAt":%s,"source":%s,"database":%s,"revision":%s,"postgres":%s,"media":%s,"reason":%s}\\n' ` +
+      '"$(j "$created")" "$(j "$source")" "$(j "$database")" "$(j "$revision")" "$(j "$postgres")" "$media" "$(j "$reason")" > "$work/manifest.json"',
+    'if [ "$media" = true ]; then set -- media.tar; else set --; fi',
+    'tar -C "$work" -cf "$file.partial" manifest.json db.dump "$@"',
+    'mv "$file.partial" "$file"',
+    'size=$(stat -c %s "$file")',
+    ...upload,
+    'cat "$work/manifest.json"',
+    `echo "${RESULT_MARK} $size $file"`,
+  ].join('\n')
+}
+
+export interface BackupResult {
+  /** The file where the stack runs, or s3://bucket/name when uploaded. */
+  file: string
+  size: number
+  manifest: Manifest
+}
+
+/** Reads what a backup script printed (pure): the manifest and the result line. */
+export function parseBackupOutput(stdout: string): BackupResult {
+  const lines = stdout.trim().split('\n')
+  const last = lines.pop() ?? ''
+  const m = new RegExp(`^${RESULT_MARK} (\\d+) (.+)$`).exec(last)
+  if (!m) throw new Error(`the backup printed no result line (got: ${last.slice(0, 200)})`)
+  return { size: Number(m[1]), file: m[2] ?? '', manifest: parseManifest(lines.pop() ?? '') }
+}
+
+/** Runs the backup script where the stack runs, its progress shown as `[backup] ...` lines. */
+export async function takeBackup(s: Stack, o: BackupScriptOptions, log: Log): Promise<BackupResult> {
+  const r: RunResult = await log.step('backup', `${o.reason} backup of ${o.source} on ${s.where}`, () =>
+    runIn(s, ['sh', '-c', backupScript(s, o)], { stream: log.prefixed('backup', new RegExp(`^(\\{|${RESULT_MARK} )`)) }),
+  )
+  if (r.exitCode === 3) throw new UserError(`the database of ${o.source} is not running on ${s.where}: start the stack, then back up`)
+  check(r, `back up ${o.source} on ${s.where}`, true)
+  return parseBackupOutput(r.stdout)
 }

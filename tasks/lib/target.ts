@@ -97,6 +97,8 @@ export async function openTarget(
 
 export interface Target {
   stack: Stack
+  /** Names backups: the Compose project here, the stage on the host. */
+  source: string
   /** The stage's instance, when AWS was asked (--aws). */
   instance?: HostInfo | null
   /** Ends the SSH session (nothing here). */
@@ -108,9 +110,12 @@ export interface Target {
  * (exit 2 listing all problems), then finds and connects to the host.
  */
 export async function resolveTarget(aws: boolean, raw: RawEnv, deps: Deps, extra: TargetDeps = {}): Promise<Target> {
-  if (!aws) return { stack: localTarget(deps, checkLocal(raw)), close: () => {} }
+  if (!aws) {
+    const local = checkLocal(raw)
+    return { stack: localTarget(deps, local), source: local.project, close: () => {} }
+  }
   const s = checkHostAccess(raw)
   const found = await findTarget(s, raw, extra, false)
   const { remote, stack } = await openTarget(s, raw, reachable(s, found), extra, deps.log)
-  return { stack, instance: found.instance, close: () => remote.close() }
+  return { stack, source: s.MYMDB_STAGE, instance: found.instance, close: () => remote.close() }
 }

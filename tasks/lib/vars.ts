@@ -215,6 +215,39 @@ export const bucketVars = {
   }),
 }
 
+/** The stage's private backup bucket (npm run backup -- --aws and the host's schedule write there). */
+export const backupBucketVars = {
+  MYMDB_BACKUP_BUCKET: bucketName({
+    desc: "private S3 bucket for the stage's backups, created by the deploy (default: <DJANGO_UPLOAD_S3_BUCKET>-backups)",
+    example: 'mymdb-uploads-yourname-backups',
+    optional: true,
+  }),
+  MYMDB_BACKUP_KEEP_DAYS: int({ desc: 'days a backup stays in the backup bucket (a lifecycle rule deletes older ones)', example: '14', default: 14, min: 1, max: 3650 }),
+}
+
+/** What reaches the backup bucket: region, stage, the bucket names, and the endpoint of an emulator. */
+export const backupBucketSpec = { ...awsVars, ...bucketVars, ...backupBucketVars, AWS_S3_ENDPOINT_URL: uploadVars.AWS_S3_ENDPOINT_URL }
+
+type BackupBucketValues = { MYMDB_BACKUP_BUCKET?: string; DJANGO_UPLOAD_S3_BUCKET: string }
+
+/** The backup bucket: MYMDB_BACKUP_BUCKET, or the upload bucket's name with -backups. */
+export function backupBucketName(v: BackupBucketValues): string {
+  return v.MYMDB_BACKUP_BUCKET ?? `${v.DJANGO_UPLOAD_S3_BUCKET}-backups`
+}
+
+/** The backup bucket is a bucket of its own, and its derived name fits S3's 63 characters. */
+export const backupBucketRules: Rule<BackupBucketValues>[] = [
+  {
+    names: ['MYMDB_BACKUP_BUCKET', 'DJANGO_UPLOAD_S3_BUCKET'],
+    check: (v) =>
+      v.MYMDB_BACKUP_BUCKET === undefined && v.DJANGO_UPLOAD_S3_BUCKET.length > 55
+        ? `is too long to name the backup bucket after it (${v.DJANGO_UPLOAD_S3_BUCKET}-backups is over 63 characters): set MYMDB_BACKUP_BUCKET`
+        : v.MYMDB_BACKUP_BUCKET === v.DJANGO_UPLOAD_S3_BUCKET
+          ? 'must not be the upload bucket: backups need a private bucket of their own'
+          : null,
+  },
+]
+
 export type Registry =
   | { kind: 'ecr' }
   | { kind: 'dockerhub'; namespace: string }

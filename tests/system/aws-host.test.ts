@@ -349,7 +349,7 @@ describe('host step on moto', () => {
     const log = captureLog()
     const vpcId = await defaultVpcId(clients)
     const keyFile = inspectKeyFile(sshKeyPath(values, raw), 'mymdb-two')
-    const plan = planHost(await readHostState(clients, 'two', keyFile, vpcId), { stage: 'two', sshCidr: values.MYMDB_SSH_CIDR ?? '', bucket: BUCKET, vpcId })
+    const plan = planHost(await readHostState(clients, 'two', keyFile, vpcId), { stage: 'two', sshCidr: values.MYMDB_SSH_CIDR ?? '', bucket: BUCKET, backupBucket: `${BUCKET}-backups`, vpcId })
     await applyKeyPair(clients, plan, log)
     await applySecurityGroup(clients, plan, log)
     await applyHostRole(clients, plan, log) // created, but the launch never happened

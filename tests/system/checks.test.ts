@@ -63,7 +63,7 @@ describe('web image', () => {
     assert.equal(r.exitCode, 0, r.stderr)
     const scripts = r.stdout.split('\n').filter(Boolean).sort()
     assert.ok(!scripts.includes('install-docker.sh') && !scripts.includes('make-base-image.sh'), scripts.join(' '))
-    assert.deepEqual(scripts, ['collect_static.sh', 'install_packages.sh', 'render_nginx_conf.sh', 'wait_for_db.sh'])
+    assert.deepEqual(scripts, ['collect_static.sh', 'install_packages.sh', 'render_nginx_conf.sh', 's3_backup.py', 'wait_for_db.sh'])
   })
 
   test('no secret in the image: no secret-looking variable in its config or history', async () => {

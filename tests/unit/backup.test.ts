@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { backupCommands, backupName, fromFile, parseManifest, toFile } from '../../tasks/lib/backup.ts'
+import { backupCommands, backupScript, fromFile, parseBackupOutput, parseManifest, toFile } from '../../tasks/lib/backup.ts'
 import { main as restoreMain } from '../../tasks/restore.ts'
 import { localStack } from '../../tasks/lib/stack.ts'
 import { noDocker, tempDir, testDeps } from './fakes.ts'
@@ -13,11 +13,20 @@ import { noDocker, tempDir, testDeps } from './fakes.ts'
 const GOOD = { format: 'mymdb-backup', version: 1, createdAt: '2026-11-27T16:32:25.881Z', source: 'mymdb', database: 'mymdb', revision: 'abc1234', postgres: '17.12', media: true }
 
 describe('backup format', () => {
-  it('names: project and UTC time, sortable', () => {
-    assert.equal(backupName('mymdb', new Date('2026-11-27T16:32:25.881Z')), 'mymdb-mymdb-20261127T163225Z.tar')
+  it('the backup script is valid POSIX sh, with and without the upload; its output is read back', () => {
+    const s = localStack(noDocker(), '/repo', 'mymdb')
+    for (const upload of [undefined, { envFile: 'backup.env' }]) {
+      const script = backupScript(s, { dir: "/tmp/a b'c", source: 'mymdb', reason: 'manual', media: true, upload })
+      execFileSync('sh', ['-n', '-c', script])
+      assert.ok(script.includes(`dir='/tmp/a b'\\''c'`), script)
+      assert.equal(script.includes('s3_backup.py'), upload !== undefined)
+    }
+    const r = parseBackupOutput(`${JSON.stringify(GOOD)}\nMYMDB_BACKUP 1234 /b/mymdb-mymdb-20261127T163225Z.tar\n`)
+    assert.deepEqual(r, { size: 1234, file: '/b/mymdb-mymdb-20261127T163225Z.tar', manifest: { ...GOOD, reason: 'manual' } })
+    assert.throws(() => parseBackupOutput('oops'), /no result line/)
   })
   it('a manifest is checked: format, version, the facts', () => {
-    assert.deepEqual(parseManifest(JSON.stringify(GOOD)), GOOD)
+    assert.deepEqual(parseManifest(JSON.stringify(GOOD)), { ...GOOD, reason: 'manual' })
     assert.throws(() => parseManifest('{'), /not JSON/)
     assert.throws(() => parseManifest(JSON.stringify({ ...GOOD, format: 'other' })), /not a mymdb-backup/)
     assert.throws(() => parseManifest(JSON.stringify({ ...GOOD, version: 2 })), /version 2 of the backup format; this MyMDB reads version 1/)

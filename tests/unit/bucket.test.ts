@@ -6,6 +6,8 @@ import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { STSClient } from '@aws-sdk/client-sts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import {
+  backupLifecycleRule,
+  desiredBackupBucket,
   accountBlockingFlags,
   bucketPolicy,
   createBucket,
@@ -54,6 +56,7 @@ function awsError(code: string, status = 400, message = code): Error {
 }
 
 const BUCKET = 'mymdb-uploads-unit'
+const BACKUP_BUCKET = `${BUCKET}-backups`
 const MUTATING = /^(Create|Put|Delete)/
 
 /** A bucket that is exactly as the step wants it (tags, PAB, ownership, policy). */
@@ -71,16 +74,29 @@ function goodState(extra: Partial<BucketState> = {}): BucketState {
   }
 }
 
+/** The backup bucket exactly as the step wants it (private, encrypted, versioned, expiring). */
+function goodBackupState(extra: Partial<BucketState> = {}): BucketState {
+  return {
+    ...goodState({ policy: undefined }),
+    publicAccessBlock: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true },
+    encryption: 'AES256',
+    versioning: 'Enabled',
+    lifecycle: [backupLifecycleRule(14)],
+    ...extra,
+  }
+}
+
 /**
- * S3 answering reads from `state` (undefined: no bucket; CreateBucket makes an empty one); writes
- * succeed unless `writes` answers.
+ * S3 answering reads from `initial` for the upload bucket and `backups` for the backup bucket
+ * (undefined / null: no bucket; CreateBucket makes an empty one); writes succeed unless `writes` answers.
  */
-function fakeS3(initial: BucketState | undefined, writes: Responder = () => undefined): FakeClient {
-  let state = initial
+function fakeS3(initial: BucketState | undefined, writes: Responder = () => undefined, backups: BucketState | null = goodBackupState()): FakeClient {
+  const states = new Map<string, BucketState | undefined>([[BUCKET, initial], [BACKUP_BUCKET, backups ?? undefined]])
   return fakeClient((name, input) => {
+    const state = states.get(input.Bucket) ?? (input.Bucket === BUCKET || input.Bucket === BACKUP_BUCKET ? undefined : initial)
     if (name === 'CreateBucket') {
       const answer = writes(name, input)
-      if (!answer) state = { region: input.CreateBucketConfiguration?.LocationConstraint ?? 'us-east-1', tags: [] }
+      if (!answer) states.set(input.Bucket, { region: input.CreateBucketConfiguration?.LocationConstraint ?? 'us-east-1', tags: [] })
       return answer
     }
     if (name === 'HeadBucket') return state ? { BucketRegion: state.region } : awsError('NotFound', 404)
@@ -90,6 +106,12 @@ function fakeS3(initial: BucketState | undefined, writes: Responder = () => unde
     if (name === 'GetPublicAccessBlock')
       return state?.publicAccessBlock ? { PublicAccessBlockConfiguration: state.publicAccessBlock } : awsError('NoSuchPublicAccessBlockConfiguration', 404)
     if (name === 'GetBucketPolicy') return state?.policy ? { Policy: state.policy } : awsError('NoSuchBucketPolicy', 404)
+    if (name === 'GetBucketEncryption')
+      return state?.encryption
+        ? { ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: state.encryption } }] } }
+        : awsError('ServerSideEncryptionConfigurationNotFoundError', 404)
+    if (name === 'GetBucketVersioning') return state?.versioning ? { Status: state.versioning } : {}
+    if (name === 'GetBucketLifecycleConfiguration') return state?.lifecycle ? { Rules: state.lifecycle } : awsError('NoSuchLifecycleConfiguration', 404)
     return writes(name, input)
   })
 }
@@ -364,6 +386,47 @@ describe('bucket main()', () => {
     assert.match(deps.log.text(), /\[bucket\] bucket: create/)
     assert.match(deps.log.text(), /5 change\(s\) made/)
   })
+  it('no backup bucket: made private (all public access blocked, no policy), encrypted, versioned, expiring after MYMDB_BACKUP_KEEP_DAYS', async () => {
+    const s3b = fakeS3(goodState(), undefined, null)
+    const f = fakeClients(s3b)
+    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    assert.equal(await main([], { ...ENV, MYMDB_BACKUP_KEEP_DAYS: '30' }, deps), 0, deps.log.text())
+    const writes = s3b.calls.filter((c) => MUTATING.test(c.name))
+    assert.ok(writes.every((c) => c.input.Bucket === BACKUP_BUCKET), 'the upload bucket is as wanted')
+    assert.deepEqual(writes.map((c) => c.name), [
+      'CreateBucket',
+      'PutBucketOwnershipControls',
+      'PutPublicAccessBlock',
+      'PutBucketTagging',
+      'PutBucketEncryption',
+      'PutBucketVersioning',
+      'PutBucketLifecycleConfiguration',
+    ])
+    const input = (name: string) => writes.find((c) => c.name === name)!.input
+    assert.deepEqual(input('PutPublicAccessBlock').PublicAccessBlockConfiguration, { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true })
+    assert.equal(input('PutBucketEncryption').ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.SSEAlgorithm, 'AES256')
+    assert.equal(input('PutBucketVersioning').VersioningConfiguration.Status, 'Enabled')
+    const rule = input('PutBucketLifecycleConfiguration').LifecycleConfiguration.Rules[0]
+    assert.deepEqual([rule.Expiration.Days, rule.NoncurrentVersionExpiration.NoncurrentDays, rule.Status], [30, 30, 'Enabled'])
+    assert.match(deps.log.text(), /private backups in s3:\/\/mymdb-uploads-unit-backups, kept 30 day\(s\)/)
+  })
+  it('a backup bucket that keeps backups 14 days while 7 are wanted, or lost its encryption: updated', () => {
+    const desired = desiredBackupBucket(BACKUP_BUCKET, 'us-west-2', 'test', 7)
+    const plan = planBucket(goodBackupState({ encryption: 'aws:kms' }), desired)
+    assert.deepEqual(
+      plan.filter((p) => p.action !== 'unchanged').map((p) => `${p.item}: ${p.action}`),
+      ['bucket: exists', 'encryption: update', 'lifecycle: update'],
+    )
+    assert.ok(!plan.some((p) => p.item === 'policy'), 'the backup bucket has no policy at all')
+    assert.throws(() => planBucket(goodBackupState({ region: 'eu-west-1' }), desired), /choose another MYMDB_BACKUP_BUCKET/)
+  })
+  it('MYMDB_BACKUP_BUCKET: not the upload bucket; a derived name must fit 63 characters', async () => {
+    const deps = { ...testDeps(noDocker()), clients: noAws }
+    assert.equal(await main([], { ...ENV, MYMDB_BACKUP_BUCKET: BUCKET }, deps), 2)
+    assert.match(deps.log.err.join(''), /MYMDB_BACKUP_BUCKET.*must not be the upload bucket/)
+    assert.equal(await main([], { ...ENV, DJANGO_UPLOAD_S3_BUCKET: 'b'.repeat(60) }, deps), 2)
+    assert.match(deps.log.err.join(''), /too long to name the backup bucket after it.*set MYMDB_BACKUP_BUCKET/)
+  })
   it('--dry-run: the plan, no mutating call', async () => {
     const f = fakeClients(fakeS3(goodState({ tags: [] })))
     const deps = { ...testDeps(noDocker()), clients: () => f.clients }
@@ -378,7 +441,8 @@ describe('bucket main()', () => {
     const deps = { ...testDeps(noDocker()), clients: () => f.clients }
     assert.equal(await main([], ENV, deps), 0)
     assert.ok(!f.s3.calls.some((c) => MUTATING.test(c.name)))
-    assert.equal((deps.log.text().match(/: unchanged \(/g) ?? []).length, 4)
+    // 4 of the upload bucket, 6 of the backup bucket
+    assert.equal((deps.log.text().match(/: unchanged \(/g) ?? []).length, 10)
     assert.match(deps.log.text(), /nothing to change/)
   })
   it('account-level Block Public Access on: a warning with the fix; a refused policy is a warning too', async () => {

@@ -10,6 +10,7 @@ import {
   desiredIngress,
   findHost,
   flattenIngress,
+  backupPolicies,
   hostPolicies,
   keyPairAction,
   launchToken,
@@ -50,11 +51,21 @@ function allInPlace(): HostState {
     keyPairInEc2: true,
     keyFile: { path: '/k.pem', exists: true, publicKey: 'ssh-ed25519 AAAA' },
     securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32') },
-    role: { exists: true, policy: hostPolicies('b1').bucket },
+    role: { exists: true, policy: hostPolicies('b1', 'arn:aws:iam::123456789012:role/mymdb-qa-backup').bucket },
+    backupRole: {
+      exists: true,
+      trust: backupPolicies('arn:aws:iam::123456789012:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups').trust,
+      policy: backupPolicies('arn:aws:iam::123456789012:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups').write,
+    },
     instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
     instance: { instanceId: 'i-1', state: 'running' },
+    account: '123456789012',
   }
 }
+
+const EXTERNAL_ID = 'e'.repeat(48)
+/** An empty account's state (account 123456789012). */
+const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, account: '123456789012' }
 
 /** An ed25519 private key in OpenSSH format (what EC2 hands out and the SSH client reads). */
 function ed25519Pem(): string {
@@ -179,6 +190,27 @@ describe('host: pure parts', () => {
     })
   })
 
+  it('backup role: assumed by the host role only with the external id; writes backups, nothing else', () => {
+    const { trust, write } = backupPolicies('arn:aws:iam::1:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups') as { trust: any; write: any }
+    assert.deepEqual(trust.Statement, [
+      { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::1:role/mymdb-qa-host' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:ExternalId': EXTERNAL_ID } } },
+    ])
+    assert.deepEqual(write.Statement, [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: 'arn:aws:s3:::b1-backups/*' }])
+    // the host role may assume it; its S3 access stays the upload bucket's
+    const host = hostPolicies('b1', 'arn:aws:iam::1:role/mymdb-qa-backup').bucket as { Statement: any[] }
+    assert.deepEqual(host.Statement.flatMap((st) => [st.Resource].flat()).sort(), ['arn:aws:iam::1:role/mymdb-qa-backup', 'arn:aws:s3:::b1', 'arn:aws:s3:::b1/*'])
+    // a re-run keeps the external id the host has; a new role gets a new random one
+    const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', backupBucket: 'b1-backups' }
+    assert.equal(planHost(allInPlace(), want, () => assert.fail('no new id')).backup.externalId, EXTERNAL_ID)
+    const fresh = planHost({ ...allInPlace(), backupRole: { exists: false, trust: null, policy: null } }, want)
+    assert.match(fresh.backup.externalId, /^[0-9a-f]{48}$/)
+    assert.notEqual(fresh.backup.externalId, EXTERNAL_ID)
+    assert.deepEqual([fresh.backup.create, fresh.backup.putPolicy, fresh.backup.roleArn], [true, true, 'arn:aws:iam::123456789012:role/mymdb-qa-backup'])
+    // another backup bucket: the write policy is replaced, the trust kept
+    const moved = planHost(allInPlace(), { ...want, backupBucket: 'other-backups' })
+    assert.deepEqual([moved.backup.create, moved.backup.putTrust, moved.backup.putPolicy], [false, false, true])
+  })
+
   it('key file path: default ~/.ssh/mymdb-<stage>.pem, ~ expanded', () => {
     assert.equal(keyFilePath(undefined, 'qa', '/home/u'), '/home/u/.ssh/mymdb-qa.pem')
     assert.equal(keyFilePath('~/keys/k.pem', 'qa', '/home/u'), '/home/u/keys/k.pem')
@@ -193,12 +225,14 @@ describe('host: pure parts', () => {
       role: { exists: false, policy: null },
       instanceProfile: null,
       instance: null,
+      ...NOTHING,
     }
-    const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1' }
+    const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', backupBucket: 'b1-backups' }
     assert.deepEqual(planHost(empty, want).items.map((p) => `${p.resource}: ${p.action}`), [
       'key pair mymdb-qa: create',
       'security group mymdb-qa-web: create',
       'IAM role mymdb-qa-host: create',
+      'IAM role mymdb-qa-backup: create',
       'instance profile mymdb-qa-host: create',
       'instance mymdb-qa: create',
     ])
@@ -215,7 +249,7 @@ describe('host: pure parts', () => {
       },
       { ...want, sshCidr: '2.2.2.2/32' },
     )
-    assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'update', 'start'])
+    assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'exists', 'update', 'start'])
     // what apply will do, exactly
     assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }] })
     assert.deepEqual([changed.role, changed.profile, changed.instance.action], [{ create: false, putPolicy: true }, { create: false, addRole: true }, 'start'])
@@ -246,15 +280,16 @@ describe('host: pure parts', () => {
   })
 
   it('destroy lines: one per resource, none when nothing is left', () => {
-    assert.deepEqual(removalLines({ instances: [], securityGroup: null, keyPair: false, instanceProfile: null, role: false }, 'qa'), [])
+    assert.deepEqual(removalLines({ instances: [], securityGroup: null, keyPair: false, instanceProfile: null, role: false, backupRole: false }, 'qa'), [])
     assert.deepEqual(
-      removalLines({ instances: ['i-1'], securityGroup: 'sg-1', keyPair: true, instanceProfile: { roles: ['r'] }, role: true }, 'qa'),
+      removalLines({ instances: ['i-1'], securityGroup: 'sg-1', keyPair: true, instanceProfile: { roles: ['r'] }, role: true, backupRole: true }, 'qa'),
       [
         'instance mymdb-qa i-1 (and its disk)',
         'security group mymdb-qa-web sg-1',
         'key pair mymdb-qa',
         'instance profile mymdb-qa-host',
         'IAM role mymdb-qa-host (and its policies)',
+        'IAM role mymdb-qa-backup (and its policies; the backups stay in their bucket)',
       ],
     )
   })
@@ -454,7 +489,7 @@ describe('destroy and findHost with a fake AWS', () => {
 })
 
 describe('host: apply executes the plan and reads nothing again', () => {
-  const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', vpcId: 'vpc-1' }
+  const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', backupBucket: 'b1-backups', vpcId: 'vpc-1' }
   /** Fake clients that answer every write and record it; a read fails the test. */
   const writer = () => {
     const sent: string[] = []
@@ -484,12 +519,12 @@ describe('host: apply executes the plan and reads nothing again', () => {
   it('an empty account: exactly the creations the plan lists, in order', async () => {
     const { dir } = tempDir()
     const plan = planHost(
-      { keyPairInEc2: false, keyFile: { path: join(dir, 'k.pem'), exists: false }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null },
+      { keyPairInEc2: false, keyFile: { path: join(dir, 'k.pem'), exists: false }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null, ...NOTHING },
       want,
     )
     const { sent, groupId, instanceId } = await applyAll(plan, launch)
     assert.deepEqual([groupId, instanceId], ['sg-new', 'i-new'])
-    assert.deepEqual(sent, ['CreateKeyPair', 'CreateSecurityGroup', 'AuthorizeSecurityGroupIngress', 'CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'RunInstances'])
+    assert.deepEqual(sent, ['CreateKeyPair', 'CreateSecurityGroup', 'AuthorizeSecurityGroupIngress', 'CreateRole', 'PutRolePolicy', 'CreateRole', 'PutRolePolicy', 'CreateInstanceProfile', 'AddRoleToInstanceProfile', 'RunInstances'])
   })
   it('everything in place: apply sends nothing at all', async () => {
     const plan = planHost(allInPlace(), want)
@@ -505,7 +540,7 @@ describe('host: apply executes the plan and reads nothing again', () => {
       return { Instances: [{ InstanceId: 'i-late' }] }
     }
     const plan = planHost(
-      { keyPairInEc2: true, keyFile: { path: '/k.pem', exists: true, publicKey: 'x' }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null },
+      { keyPairInEc2: true, keyFile: { path: '/k.pem', exists: true, publicKey: 'x' }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null, ...NOTHING },
       want,
     )
     const log = captureLog()
