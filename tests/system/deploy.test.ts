@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import { GetRoleCommand } from '@aws-sdk/client-iam'
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
-import { ListBucketsCommand } from '@aws-sdk/client-s3'
+import { HeadObjectCommand, ListBucketsCommand } from '@aws-sdk/client-s3'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { chromium } from 'playwright-core'
 import ssh2 from 'ssh2'
@@ -36,6 +36,7 @@ import { $ } from 'zx'
 const REPO = new URL('../..', import.meta.url).pathname
 
 const BUCKET = 'mymdb-rig-uploads'
+const BACKUP_BUCKET = `${BUCKET}-backups`
 const STAGE = 'rig'
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC', 'base64')
 
@@ -63,6 +64,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   let env: Record<string, string | undefined>
   let keyFile: string
   let posterKey = ''
+  let backupName = ''
   let ecrHost = ''
   const timings: string[] = []
 
@@ -217,7 +219,9 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(groups.SecurityGroups?.length, 1)
     const keyPairs = await clients.ec2.send(new DescribeKeyPairsCommand({}))
     assert.equal(keyPairs.KeyPairs?.filter((k) => k.KeyName === `mymdb-${STAGE}`).length, 1)
-    assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), [BUCKET])
+    await assert.rejects(clients.iam.send(new GetRoleCommand({ RoleName: `mymdb-${STAGE}-backup` })), /NoSuchEntity|cannot be found/)
+    assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name).sort(), [BUCKET, BACKUP_BUCKET])
+    assert.ok((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: backupName }))).ContentLength, 'the backups stay')
   })
 
   it('MyMDB serves its pages through the host, under the instance public name', async () => {
@@ -309,6 +313,37 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(login.stdout, /hello from admin in \/home\/admin/)
   })
 
+  it('backup -- --aws: taken on the host, uploaded by the backup role into the private bucket (encrypted), listed; nobody reads it anonymously', async () => {
+    const task = (file: string, args: string[]) =>
+      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
+    // the deploy wrote the host's backup settings, for the host's eyes only, and gave them to no container
+    const perms = await host.dockerExec('stat', '-c', '%a %U', '/home/admin/mymdb/backup.env')
+    assert.equal(perms.stdout.trim(), '600 admin', perms.stderr)
+    const inWeb = await onHost('docker compose exec -T web env')
+    assert.doesNotMatch(inWeb.stdout, /MYMDB_BACKUP_EXTERNAL_ID|MYMDB_BACKUP_ROLE_ARN/)
+
+    const r = await task('backup', ['--aws'])
+    timings.push(`backup --aws (sample catalogue + 2 users): ${r.stdout.match(/, ([\d.]+ s)\)/)?.[1] ?? '?'}`)
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr)
+    const name = /s3:\/\/[^/]+\/(mymdb-rig-\d{8}T\d{6}Z\.tar)/.exec(r.stdout)?.[1]
+    assert.ok(name, r.stdout)
+    backupName = name
+    const object = await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: name }))
+    assert.equal(object.ServerSideEncryption, 'AES256')
+    assert.equal(object.Metadata?.database, 'mymdb')
+    assert.equal(object.Metadata?.reason, 'manual')
+    assert.ok((object.ContentLength ?? 0) > 1000)
+    assert.equal((await onHost('ls backups')).stdout.trim(), '', 'no copy is left on the host')
+
+    const list = await task('backups', ['--aws'])
+    assert.equal(list.exitCode, 0, list.stderr)
+    assert.match(list.stdout, new RegExp(`\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC +[\\d.]+ MB {2}mymdb {2}commit [0-9a-f]{7,} {2}manual {2}${name}`))
+
+    // private: no anonymous read, no listing
+    assert.equal((await fetch(`${moto.endpoint}/${BACKUP_BUCKET}/${name}`)).status, 403)
+    assert.equal((await fetch(`${moto.endpoint}/${BACKUP_BUCKET}/`)).status, 403)
+  })
+
   it('stop --aws: containers stopped over SSH, then the instance; the database volume stays, and deploy:aws brings back the same data', async () => {
     const user = (code: string) => onHost(`docker compose exec -T web python3 manage.py shell -c '${code}'`)
     const made = await user('from django.contrib.auth.models import User; User.objects.create_user("kept-by-stop", password="Kept-by-stop-1")')
@@ -333,7 +368,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)
   })
 
-  it('destroy:aws removes instance, security group, key pair and role; the bucket, its uploads and the local key file stay', async () => {
+  it('destroy:aws removes instance, security group, key pair and roles; the buckets, the uploads, the backups and the local key file stay', async () => {
     const d = await run(destroyMain, ['--yes'])
     assert.equal(d.code, 0, d.text)
     assert.equal((await instances()).length, 0)
@@ -342,10 +377,52 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const keyPairs = await clients.ec2.send(new DescribeKeyPairsCommand({}))
     assert.equal(keyPairs.KeyPairs?.filter((k) => k.KeyName === `mymdb-${STAGE}`).length, 0)
     await assert.rejects(clients.iam.send(new GetRoleCommand({ RoleName: `mymdb-${STAGE}-host` })), /NoSuchEntity|cannot be found/)
-    assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), [BUCKET])
+    await assert.rejects(clients.iam.send(new GetRoleCommand({ RoleName: `mymdb-${STAGE}-backup` })), /NoSuchEntity|cannot be found/)
+    assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name).sort(), [BUCKET, BACKUP_BUCKET])
+    assert.ok((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: backupName }))).ContentLength, 'the backups stay')
     assert.ok(posterKey)
     assert.equal((await fetch(`${moto.endpoint}/${BUCKET}/${posterKey}`)).status, 200, 'the uploaded poster is still public')
     assert.ok(existsSync(keyFile))
+  })
+
+  it('disaster recovery: the host and its disk are gone; deploy:aws makes a new one, restore -- --aws brings back the data; the user logs in', async () => {
+    // destroy:aws terminated the instance and its disk: on the rig host, that is its data
+    const wipe = await host.dockerExec('sh', '-c', 'cd /home/admin/mymdb && docker compose down --volumes && cd / && rm -rf /home/admin/mymdb')
+    assert.equal(wipe.exitCode, 0, wipe.stderr)
+    const d = await run(deployMain)
+    assert.equal(d.code, 0, d.text)
+    assert.match(d.text, /instance mymdb-rig +create/)
+    const count = await onHost(`docker compose exec -T web python3 manage.py shell -c 'from django.contrib.auth.models import User; print(User.objects.filter(username="rig-poster").count())'`)
+    assert.equal(count.stdout.trim().split('\n').pop(), '0', 'a new, empty site')
+
+    const task = (file: string, args: string[]) =>
+      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
+    const missing = await task('restore', ['mymdb-rig-20000101T000000Z.tar', '--aws', '--yes'])
+    assert.equal(missing.exitCode, 2, missing.stdout)
+    assert.match(missing.stderr, /no backup mymdb-rig-20000101T000000Z\.tar in s3:\/\/mymdb-rig-uploads-backups/)
+    const start = Date.now()
+    const r = await task('restore', [backupName, '--aws', '--yes'])
+    timings.push(`restore --aws (with a safety backup): ${((Date.now() - start) / 1000).toFixed(1)} s`)
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /safety backup of the current data: s3:\/\/mymdb-rig-uploads-backups\/mymdb-rig-\d{8}T\d{6}Z\.tar/)
+    assert.equal((await onHost('ls')).stdout.includes('restore.d'), false, 'the download is cleaned up')
+
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+    try {
+      const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
+      await page.goto('/user/login')
+      await page.fill('#id_username', 'rig-poster')
+      await page.fill('#id_password', 'correct-horse-battery-staple-42')
+      await page.click('#login-button')
+      assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
+    } finally {
+      await browser.close()
+    }
+    const poster = await onHost(`docker compose exec -T web python3 manage.py shell -c 'from core.models import MovieImage; print(MovieImage.objects.filter(user__username="rig-poster").count())'`)
+    assert.equal(poster.stdout.trim().split('\n').pop(), '1', 'the poster record is back (its file never left the upload bucket)')
   })
 
   it('MYMDB_REGISTRY=ecr: repositories made in ECR, images pushed under the account registry with the SDK token; the host logs in with it and runs them', { skip: ecrMappingUnavailable() || undefined }, async () => {
