@@ -4,7 +4,8 @@
 # rig's SSH host image, and the EC2 host's user-data. Safe to run again: it only does what is
 # missing.
 #
-# Usage: install-docker.sh [LOGIN_USER]   (LOGIN_USER is added to the docker group)
+# Usage: install-docker.sh [LOGIN_USER]   (a deploy host: LOGIN_USER is added to the docker group,
+#                                          and cron is installed for the scheduled backups)
 # INSTALL_DOCKER_NO_START=1 installs only (e.g. in an image build); the engine is not started.
 set -o errexit -o nounset -o pipefail
 
@@ -76,6 +77,13 @@ if ! docker compose version >/dev/null 2>&1 || ! docker buildx version >/dev/nul
   fi
 fi
 
+# On a deploy host (a LOGIN_USER given), cron runs the scheduled backups (the deploy puts the job
+# into the login user's crontab).
+if [ $# -ge 1 ] && ! command -v cron >/dev/null 2>&1; then
+  log "installing cron (for the scheduled backups)"
+  apt_install cron
+fi
+
 # Start the engine: systemd where it runs, else in the background (containers, CI machines).
 no_start=${INSTALL_DOCKER_NO_START:-0}
 if [ "$no_start" != 1 ] && ! docker info >/dev/null 2>&1; then
@@ -97,6 +105,16 @@ fi
 
 if [ $# -ge 1 ] && id "$1" >/dev/null 2>&1; then
   usermod -aG docker "$1"
+fi
+
+# cron: systemd starts it where it runs; elsewhere (the test rig's host) it is started here.
+if [ $# -ge 1 ] && [ "$no_start" != 1 ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl enable --now cron
+  elif ! { [ -f /var/run/crond.pid ] && kill -0 "$(cat /var/run/crond.pid)" 2>/dev/null; }; then
+    log "starting cron"
+    cron
+  fi
 fi
 
 if [ "$no_start" = 1 ]; then

@@ -3,7 +3,7 @@
 // stage's host into the private backup bucket. Both run the same script (lib/backup.ts).
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { BACKUP_ENV_FILE, takeBackup, type BackupResult } from './lib/backup.ts'
+import { BACKUP_ENV_FILE, hostBackupOptions, takeBackup, type BackupResult } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
@@ -43,9 +43,6 @@ export const CLI = {
   options: { to: { type: 'string' }, aws: { type: 'boolean' } },
 } as const
 
-/** Where the host keeps a backup while it is made (relative to ~/mymdb). */
-export const HOST_BACKUP_DIR = 'backups'
-
 /** A backup of this machine's stack into `dir` (the uploads too, unless they go to S3). */
 export function backupLocal(stack: Stack, dir: string, source: string, log: Log, reason: 'manual' | 'safety' = 'manual'): Promise<BackupResult> {
   mkdirSync(dir, { recursive: true })
@@ -61,7 +58,7 @@ export async function backupHost(stack: Stack, stage: string, log: Log, reason: 
   const env = await runIn(stack, ['test', '-f', BACKUP_ENV_FILE])
   if (!env.ok)
     throw new UserError(`the host ${stack.where} has no ~/mymdb/${BACKUP_ENV_FILE} (it names the backup bucket): deploy with this version first (npm run deploy:aws)`)
-  return takeBackup(stack, { dir: HOST_BACKUP_DIR, source: stage, reason, media: false, upload: { envFile: BACKUP_ENV_FILE } }, log)
+  return takeBackup(stack, hostBackupOptions(stage, reason), log)
 }
 
 export function summary(r: BackupResult, seconds: number): string {

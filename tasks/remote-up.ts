@@ -7,7 +7,7 @@ import { hostname, userInfo } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { BackupTarget } from './host.ts'
-import { BACKUP_ENV_FILE } from './lib/backup.ts'
+import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, backupScript, cronLine, hostBackupOptions, installCronCmd } from './lib/backup.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { formatDuration, stripControls } from './lib/log.ts'
@@ -15,7 +15,7 @@ import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { homeRelative, retryUntil, runChecked, showCommand } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
 import { hostStack, REMOTE_DIR, runInChecked, showStackCommand, stackCommands, startStack } from './lib/stack.ts'
-import { awsVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryImage, registryRules, registryVars, serverVars, sshKeyExistsRule, sshKeyPath, uploadVars } from './lib/vars.ts'
+import { awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryImage, registryRules, registryVars, serverVars, sshKeyExistsRule, sshKeyPath, uploadVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -75,6 +75,7 @@ export const remoteSpec = {
   MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
   MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
   MYMDB_HOST_HTTP_PORT: hostVars.MYMDB_HOST_HTTP_PORT,
+  ...backupScheduleVars,
 }
 
 export type RemoteSettings = CleanEnv<typeof remoteSpec>
@@ -200,6 +201,8 @@ export interface RemoteUpPlan {
   envFile: string
   /** ~/mymdb/backup.env: the backup bucket and role (the deploy passes them; not when run alone). */
   backupEnv?: string
+  /** The host's backup script and its crontab line (null: MYMDB_BACKUP_SCHEDULE=off), with backupEnv. */
+  schedule?: { script: string; line: string | null; stage: string }
 }
 
 /** The host's address is needed (MYMDB_HOST_ADDRESS or --address). */
@@ -269,9 +272,21 @@ export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan 
     httpPort: s.MYMDB_HOST_HTTP_PORT,
     hostName: checkHostName(s.DJANGO_ALLOWED_HOSTS),
     envFile: productionEnvFile(values),
-    ...(opts.backup ? { backupEnv: backupEnvFile(opts.backup) } : {}),
+    ...(opts.backup
+      ? {
+          backupEnv: backupEnvFile(opts.backup),
+          schedule: {
+            script: `${backupScript(hostStack({ where: 'the host', run: planOnly }), hostBackupOptions(s.MYMDB_STAGE, 'scheduled'))}\n`,
+            line: cronLine(s.MYMDB_BACKUP_SCHEDULE),
+            stage: s.MYMDB_STAGE,
+          },
+        }
+      : {}),
   }
 }
+
+/** The runner of a plan: a plan runs nothing. */
+const planOnly = () => Promise.reject(new Error('a plan runs nothing'))
 
 /** The registry host of an image prefix (docker.io/yourname -> docker.io) for `docker login`. */
 export function registryHost(registry: string): string {
@@ -280,7 +295,7 @@ export function registryHost(registry: string): string {
 
 /** The remote commands of a run, in order (for --dry-run and the tests). */
 export function remoteSteps(plan: RemoteUpPlan): string[] {
-  const stack = hostStack({ where: 'the host', run: async () => Promise.reject(new Error('a plan runs nothing')) })
+  const stack = hostStack({ where: 'the host', run: planOnly })
   const steps = ['docker info; docker compose version', `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`]
   if (plan.login) steps.push(showCommand(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
   steps.push(
@@ -289,6 +304,12 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
     ),
     `append a line to ${DEPLOY_LOG} (when, who, which images)`,
   )
+  if (plan.schedule)
+    steps.push(
+      plan.schedule.line
+        ? `upload ${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}; crontab: ${plan.schedule.line}`
+        : `remove the backup schedule from the crontab (MYMDB_BACKUP_SCHEDULE=off)`,
+    )
   return steps
 }
 
@@ -434,6 +455,13 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
       input: deployRecord(plan, `${userInfo().username}@${hostname()}`, new Date()),
       doing: `record the deploy in ${DEPLOY_LOG}`,
     })
+    if (plan.schedule) {
+      const { script, line } = plan.schedule
+      await log.step('schedule', line ? `backups on the host: ${line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {
+        await remote.upload(`${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}`, script, 0o700)
+        await runChecked(remote.run, installCronCmd(line), { doing: 'set the backup schedule in the crontab' })
+      })
+    }
   } finally {
     remote.close()
   }

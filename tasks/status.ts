@@ -1,6 +1,8 @@
 // npm run status [-- --aws]: what runs, here or on the stage's EC2 host: containers and their
 // health, uptime, image and commit, database size, free disk, and (on the host) the last deploy.
+import { BACKUP_LOG, CRON_MARK, LAST_BACKUP_OUTPUT, parseBackupLog, type BackupRecord } from './lib/backup.ts'
 import { loadEnv } from './lib/env.ts'
+import { stripControls } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
@@ -46,6 +48,8 @@ export interface StatusReport {
   disk: { availableKb: number; totalKb: number; mount: string } | null
   /** The last line of ~/mymdb/deploys.log on the host. */
   lastDeploy?: { at: string; by: string; tag: string } | null
+  /** On the host: the last backups (backups.log), the schedule, and the last scheduled run's output. */
+  backups?: { lastOk: BackupRecord | null; last: BackupRecord | null; schedule: string | null; output: string }
 }
 
 const INSPECT_FORMAT = '{{.Name}}|{{.State.StartedAt}}|{{.Config.Image}}|{{index .Config.Labels "org.opencontainers.image.revision"}}'
@@ -98,6 +102,15 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
   if (onHost) {
     const last = await runIn(stack, ['sh', '-c', 'tail -n 1 deploys.log 2>/dev/null || true'])
     report.lastDeploy = parseDeployLine(last.stdout.trim())
+    const log = parseBackupLog((await runIn(stack, ['sh', '-c', `tail -n 100 ${BACKUP_LOG} 2>/dev/null || true`])).stdout)
+    const cron = await runIn(stack, ['sh', '-c', `crontab -l 2>/dev/null | grep -F -e '${CRON_MARK}' || true`])
+    const output = await runIn(stack, ['sh', '-c', `tail -n 3 ${LAST_BACKUP_OUTPUT} 2>/dev/null || true`])
+    report.backups = {
+      lastOk: log.filter((r) => r.ok).pop() ?? null,
+      last: log.at(-1) ?? null,
+      schedule: cron.stdout.trim() ? cron.stdout.trim().split(' cd ')[0] ?? null : null,
+      output: stripControls(output.stdout).trim(),
+    }
   }
   return report
 }
@@ -111,6 +124,8 @@ export function formatAge(ms: number): string {
   if (h < 24) return `${h} h ${min % 60} min`
   return `${Math.floor(h / 24)} d ${h % 24} h`
 }
+
+const utc = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC')
 
 function gb(kb: number): string {
   return `${(kb / 1024 / 1024).toFixed(1)} GB`
@@ -132,7 +147,14 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
   lines.push(`  database  ${r.databaseSize ?? '(not running)'}`)
   if (r.disk) lines.push(`  disk      ${gb(r.disk.availableKb)} free of ${gb(r.disk.totalKb)} (${r.disk.mount}, where Docker keeps its data)`)
   if (r.lastDeploy !== undefined)
-    lines.push(`  deployed  ${r.lastDeploy ? `${r.lastDeploy.at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} by ${r.lastDeploy.by}, tag ${r.lastDeploy.tag}` : '(no record)'}`)
+    lines.push(`  deployed  ${r.lastDeploy ? `${utc(r.lastDeploy.at)} by ${r.lastDeploy.by}, tag ${r.lastDeploy.tag}` : '(no record)'}`)
+  if (r.backups) {
+    const { lastOk, last, schedule, output } = r.backups
+    lines.push(`  backup    ${lastOk ? `${utc(lastOk.at)} (${formatAge(now.getTime() - Date.parse(lastOk.at))} ago), ${(lastOk.size / 1e6).toFixed(1)} MB, ${lastOk.reason}: ${lastOk.file}` : '(none yet: npm run backup -- --aws)'}`)
+    if (last && !last.ok)
+      lines.push(`  backup    FAILED at ${utc(last.at)} (${last.reason})${last.reason === 'scheduled' && output ? `; ~/mymdb/${LAST_BACKUP_OUTPUT} ends: ${output.split('\n').pop()}` : ''}`)
+    lines.push(`  schedule  ${schedule ? `${schedule} (cron on the host, its time zone)` : 'none (MYMDB_BACKUP_SCHEDULE=off, or deployed before backups existed)'}`)
+  }
   return lines
 }
 

@@ -104,9 +104,65 @@ export interface BackupScriptOptions {
    * delete it: `envFile` (next to the compose file) names the bucket and the backup role.
    */
   upload?: { envFile: string }
+  /**
+   * Appends one JSON line per run to this file (next to the compose file), success or failure:
+   * npm run status shows the last backup and a failed one from it.
+   */
+  record?: string
 }
 
 const q = (cmd: Cmd) => cmd.map(shellQuote).join(' ')
+
+// --- on the host: the files next to its compose file, and the schedule ---------------------------
+
+/** Where the host keeps a backup while it is made (relative to ~/mymdb). */
+export const HOST_BACKUP_DIR = 'backups'
+/** One JSON line per backup on the host, success or failure (npm run status reads the last). */
+export const BACKUP_LOG = 'backups.log'
+/** The host's backup script, run by its schedule. */
+export const BACKUP_SCRIPT_FILE = 'backup.sh'
+/** The output of the last scheduled run. */
+export const LAST_BACKUP_OUTPUT = 'last-backup.log'
+/** Marks the schedule's line in the login user's crontab. */
+export const CRON_MARK = '# mymdb-backup'
+
+/** A backup of the host's stack into the backup bucket, recorded in backups.log (the uploads are in S3). */
+export function hostBackupOptions(stage: string, reason: BackupReason): BackupScriptOptions {
+  return { dir: HOST_BACKUP_DIR, source: stage, reason, media: false, upload: { envFile: BACKUP_ENV_FILE }, record: BACKUP_LOG }
+}
+
+/** The crontab line of the schedule (pure); null: no schedule. */
+export function cronLine(schedule: string): string | null {
+  if (schedule === 'off') return null
+  return `${schedule} cd "$HOME/mymdb" && sh ${BACKUP_SCRIPT_FILE} > ${LAST_BACKUP_OUTPUT} 2>&1 ${CRON_MARK}`
+}
+
+/** Puts `line` into the login user's crontab in place of an earlier one (null: removes it); other lines stay. */
+export function installCronCmd(line: string | null): Cmd {
+  return ['sh', '-c', '{ crontab -l 2>/dev/null | grep -v -F -e "$0" || true; if [ -n "$1" ]; then printf "%s\n" "$1"; fi; } | crontab -', CRON_MARK, line ?? '']
+}
+
+export interface BackupRecord {
+  at: string
+  reason: string
+  ok: boolean
+  size: number
+  file: string
+}
+
+/** The records of backups.log (pure), oldest first; lines that are not one are skipped. */
+export function parseBackupLog(text: string): BackupRecord[] {
+  const out: BackupRecord[] = []
+  for (const line of text.split('\n')) {
+    try {
+      const r = JSON.parse(line) as Partial<BackupRecord>
+      if (typeof r.at === 'string' && typeof r.ok === 'boolean') out.push({ at: r.at, reason: String(r.reason ?? ''), ok: r.ok, size: Number(r.size ?? 0), file: String(r.file ?? '') })
+    } catch {
+      // not a record
+    }
+  }
+  return out
+}
 
 /** The last line a backup script prints: `MYMDB_BACKUP <size> <file>`. */
 export const RESULT_MARK = 'MYMDB_BACKUP'
@@ -139,10 +195,14 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     'name="mymdb-$source-$(date -u -d "@$at" +%Y%m%dT%H%M%SZ).tar"',
     'file="$dir/$name"',
     'work="$file.partial.d"',
+    'size=0',
+    o.record
+      ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"file":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$file" >> ${shellQuote(o.record)}; }`
+      : 'rec() { :; }',
+    `trap 'rc=$?; rm -rf "$work" "$file.partial"; [ "$rc" = 0 ] || rec false' EXIT`,
     `running=" $(${q(s.compose('ps', '--status', 'running', '--services'))} | tr '\\n' ' ') "`,
     'case "$running" in *" db "*) ;; *) echo "the database is not running" >&2; exit 3 ;; esac',
     'mkdir -p "$dir"',
-    `trap 'rm -rf "$work" "$file.partial"' EXIT`,
     'mkdir -m 700 "$work"',
     `facts=$(${q(backupCommands.facts(s))})`,
     `database=$(printf '%s\\n' "$facts" | sed -n 1p)`,
@@ -170,6 +230,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     'mv "$file.partial" "$file"',
     'size=$(stat -c %s "$file")',
     ...upload,
+    'rec true',
     'cat "$work/manifest.json"',
     `echo "${RESULT_MARK} $size $file"`,
   ].join('\n')

@@ -215,6 +215,44 @@ export const bucketVars = {
   }),
 }
 
+const CRON_FIELDS: [string, number, number][] = [
+  ['minute', 0, 59],
+  ['hour', 0, 23],
+  ['day of month', 1, 31],
+  ['month', 1, 12],
+  ['day of week', 0, 7],
+]
+
+/** A cron schedule (5 fields of numbers, *, ranges, lists and steps, or @hourly/@daily/@weekly/@monthly), or off. */
+function cronSchedule(opts: { desc: string; example: string; default: string }): Validator<string> {
+  const expected = 'a cron schedule like "17 3 * * *" (minute hour day-of-month month day-of-week, UTC), @daily, or off'
+  return makeValidator(opts, expected, (raw) => {
+    const v = raw.trim().replace(/\s+/g, ' ')
+    if (v === 'off' || ['@hourly', '@daily', '@weekly', '@monthly'].includes(v)) return v
+    const fields = v.split(' ')
+    if (fields.length !== 5) throw new Error(`has ${fields.length} field(s); expected ${expected}`)
+    fields.forEach((f, i) => {
+      const [name, min, max] = CRON_FIELDS[i]!
+      for (const part of f.split(',')) {
+        const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(part)
+        const nums = m ? [m[2], m[3]].filter((x): x is string => x !== undefined).map(Number) : []
+        if (!m || nums.some((n) => n < min || n > max) || (m[4] !== undefined && Number(m[4]) === 0))
+          throw new Error(`the ${name} field "${f}" is not ${min}-${max}, *, a range, a list or a step; expected ${expected}`)
+      }
+    })
+    return v
+  })
+}
+
+/** When the host backs itself up, without the deployer's machine. */
+export const backupScheduleVars = {
+  MYMDB_BACKUP_SCHEDULE: cronSchedule({
+    desc: "when the host backs itself up into the backup bucket (cron, the host's time, UTC on EC2), or off",
+    example: '17 3 * * *',
+    default: '17 3 * * *',
+  }),
+}
+
 /** The stage's private backup bucket (npm run backup -- --aws and the host's schedule write there). */
 export const backupBucketVars = {
   MYMDB_BACKUP_BUCKET: bucketName({

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import { GetRoleCommand } from '@aws-sdk/client-iam'
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
-import { HeadObjectCommand, ListBucketsCommand } from '@aws-sdk/client-s3'
+import { GetBucketPolicyCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListBucketsCommand } from '@aws-sdk/client-s3'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { chromium } from 'playwright-core'
 import ssh2 from 'ssh2'
@@ -219,9 +219,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(groups.SecurityGroups?.length, 1)
     const keyPairs = await clients.ec2.send(new DescribeKeyPairsCommand({}))
     assert.equal(keyPairs.KeyPairs?.filter((k) => k.KeyName === `mymdb-${STAGE}`).length, 1)
-    await assert.rejects(clients.iam.send(new GetRoleCommand({ RoleName: `mymdb-${STAGE}-backup` })), /NoSuchEntity|cannot be found/)
     assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name).sort(), [BUCKET, BACKUP_BUCKET])
-    assert.ok((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: backupName }))).ContentLength, 'the backups stay')
   })
 
   it('MyMDB serves its pages through the host, under the instance public name', async () => {
@@ -339,9 +337,12 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(list.exitCode, 0, list.stderr)
     assert.match(list.stdout, new RegExp(`\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC +[\\d.]+ MB {2}mymdb {2}commit [0-9a-f]{7,} {2}manual {2}${name}`))
 
-    // private: no anonymous read, no listing
+    // private: no anonymous read (the emulator enforces that; it answers anonymous listings of any
+    // bucket, so the listing is checked by the settings that keep AWS from answering one)
     assert.equal((await fetch(`${moto.endpoint}/${BACKUP_BUCKET}/${name}`)).status, 403)
-    assert.equal((await fetch(`${moto.endpoint}/${BACKUP_BUCKET}/`)).status, 403)
+    const block = await clients.s3.send(new GetPublicAccessBlockCommand({ Bucket: BACKUP_BUCKET }))
+    assert.deepEqual(block.PublicAccessBlockConfiguration, { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true })
+    await assert.rejects(clients.s3.send(new GetBucketPolicyCommand({ Bucket: BACKUP_BUCKET })), /NoSuchBucketPolicy|does not exist/)
   })
 
   it('stop --aws: containers stopped over SSH, then the instance; the database volume stays, and deploy:aws brings back the same data', async () => {
@@ -423,6 +424,41 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     }
     const poster = await onHost(`docker compose exec -T web python3 manage.py shell -c 'from core.models import MovieImage; print(MovieImage.objects.filter(user__username="rig-poster").count())'`)
     assert.equal(poster.stdout.trim().split('\n').pop(), '1', 'the poster record is back (its file never left the upload bucket)')
+  })
+
+  it('scheduled backups: cron on the host runs the backup script nightly; triggered, its backup lands in the bucket; status shows it, and a failed one', async () => {
+    const task = (file: string, args: string[]) =>
+      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
+    const cron = await host.dockerExec('crontab', '-l', '-u', 'admin')
+    assert.equal(cron.exitCode, 0, cron.stderr)
+    const line = cron.stdout.split('\n').find((l) => l.endsWith('# mymdb-backup'))
+    assert.ok(line, cron.stdout)
+    assert.match(line, /^17 3 \* \* \* cd "\$HOME\/mymdb" && sh backup\.sh > last-backup\.log 2>&1 # mymdb-backup$/)
+    assert.equal((await host.dockerExec('sh', '-c', 'kill -0 "$(cat /var/run/crond.pid)"')).exitCode, 0, 'cron runs on the host')
+    // what cron runs, as cron runs it: the login user, sh, its home, a minimal PATH
+    const command = line.split(' ').slice(5).join(' ')
+    const trigger = () => host.dockerExec('su', 'admin', '-s', '/bin/sh', '-c', `cd && env -i HOME=/home/admin PATH=/usr/bin:/bin sh -c '${command.replace(/'/g, "'\\''")}'`)
+    const ran = await trigger()
+    assert.equal(ran.exitCode, 0, `${ran.stdout}${ran.stderr}${(await onHost('cat last-backup.log')).stdout}`)
+    const record = JSON.parse((await onHost('tail -n 1 backups.log')).stdout) as { ok: boolean; reason: string; file: string }
+    assert.deepEqual([record.ok, record.reason], [true, 'scheduled'])
+    const key = record.file.replace(`s3://${BACKUP_BUCKET}/`, '')
+    assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key }))).Metadata?.reason, 'scheduled')
+    const status = await task('status', ['--aws'])
+    assert.equal(status.exitCode, 0, status.stderr)
+    assert.match(status.stdout, new RegExp(`^ {2}backup {4}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(.+ ago\\), [\\d.]+ MB, scheduled: s3://${BACKUP_BUCKET}/${key}$`, 'm'))
+    assert.match(status.stdout, /^ {2}schedule {2}17 3 \* \* \* \(cron on the host/m)
+    assert.doesNotMatch(status.stdout, /FAILED/)
+
+    // a scheduled run that fails (here: its settings are gone) is visible in status
+    assert.equal((await onHost('mv backup.env backup.env.away')).exitCode, 0)
+    try {
+      assert.notEqual((await trigger()).exitCode, 0)
+      const failed = await task('status', ['--aws'])
+      assert.match(failed.stdout, /^ {2}backup {4}FAILED at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(scheduled\); ~\/mymdb\/last-backup\.log ends: .*backup\.env/m)
+    } finally {
+      await onHost('mv backup.env.away backup.env')
+    }
   })
 
   it('MYMDB_REGISTRY=ecr: repositories made in ECR, images pushed under the account registry with the SDK token; the host logs in with it and runs them', { skip: ecrMappingUnavailable() || undefined }, async () => {

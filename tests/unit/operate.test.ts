@@ -10,6 +10,7 @@ import { logsOptions, main as logsMain } from '../../tasks/logs.ts'
 import { main as manageMain } from '../../tasks/manage.ts'
 import { main as sshMain } from '../../tasks/ssh.ts'
 import { formatAge, formatStatus, main as statusMain, parseDeployLine, parseDf, parseInspect } from '../../tasks/status.ts'
+import { parseBackupLog } from '../../tasks/lib/backup.ts'
 import { fakeRemote, fakeRunner, noDocker, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
 
 const PS = [
@@ -89,6 +90,22 @@ describe('status', () => {
       '  disk      4.0 GB free of 10.0 GB (/, where Docker keeps its data)',
       '  deployed  2026-11-27 10:00:00 UTC by ada@laptop, tag abc1234',
     ])
+  })
+  it('on the host: the last backup, a failed one with the end of its output, and the schedule', () => {
+    const ok = { at: '2026-11-27T03:17:05Z', reason: 'scheduled', ok: true, size: 312000, file: 's3://b/mymdb-p-20261127T031705Z.tar' }
+    const base = { services: [], databaseSize: null, disk: null }
+    const now = new Date('2026-11-27T12:17:05Z')
+    assert.deepEqual(formatStatus({ ...base, backups: { lastOk: ok, last: ok, schedule: '17 3 * * *', output: '' } }, now).slice(-2), [
+      '  backup    2026-11-27 03:17:05 UTC (9 h 0 min ago), 0.3 MB, scheduled: s3://b/mymdb-p-20261127T031705Z.tar',
+      '  schedule  17 3 * * * (cron on the host, its time zone)',
+    ])
+    const failed = { ...ok, at: '2026-11-28T03:17:02Z', ok: false, size: 0 }
+    assert.deepEqual(formatStatus({ ...base, backups: { lastOk: ok, last: failed, schedule: null, output: 'pg_dump ...\nthe database is not running' } }, now).slice(-3), [
+      '  backup    2026-11-27 03:17:05 UTC (9 h 0 min ago), 0.3 MB, scheduled: s3://b/mymdb-p-20261127T031705Z.tar',
+      '  backup    FAILED at 2026-11-28 03:17:02 UTC (scheduled); ~/mymdb/last-backup.log ends: the database is not running',
+      '  schedule  none (MYMDB_BACKUP_SCHEDULE=off, or deployed before backups existed)',
+    ])
+    assert.deepEqual(parseBackupLog(`${JSON.stringify(ok)}\nnot json\n${JSON.stringify(failed)}\n`), [ok, failed])
   })
   it('here: the local stack through the runner, read-only', async () => {
     const run = fakeRunner(stackAnswers)

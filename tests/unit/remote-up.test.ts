@@ -142,6 +142,24 @@ describe('planRemoteUp', () => {
     assert.equal(planRemoteUp({ ...rest, MYMDB_STAGE: 'staging', HOME: '/home/u' }).keyFile, '/home/u/.ssh/mymdb-staging.pem')
     assert.equal(planRemoteUp({ ...ENV, MYMDB_SSH_KEY_FILE: '~/k.pem', HOME: '/home/u' }).keyFile, '/home/u/k.pem')
   })
+  it('with the backup target (the deploy): backup.env, the backup script and its crontab line; off removes the line', () => {
+    const backup = { bucket: 'b-backups', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
+    assert.equal(planRemoteUp(ENV).schedule, undefined, 'alone, remote:up knows no backup bucket')
+    const p = planRemoteUp(ENV, { backup })
+    assert.equal(
+      p.backupEnv,
+      `# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.\n# The external id lets the host role assume the backup role; no container is given this file.\nMYMDB_BACKUP_BUCKET='b-backups'\nMYMDB_BACKUP_ROLE_ARN='arn:aws:iam::1:role/mymdb-production-backup'\nMYMDB_BACKUP_EXTERNAL_ID='${'e'.repeat(48)}'\n`,
+    )
+    assert.equal(p.schedule?.line, '17 3 * * * cd "$HOME/mymdb" && sh backup.sh > last-backup.log 2>&1 # mymdb-backup')
+    assert.match(p.schedule?.script ?? '', /^reason=scheduled$/m)
+    assert.match(p.schedule?.script ?? '', /s3_backup\.py/)
+    assert.match(p.schedule?.script ?? '', />> backups\.log; }/)
+    assert.match(remoteSteps(p).join('\n'), /crontab: 17 3 \* \* \* cd/)
+    assert.equal(planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: '@daily' }, { backup }).schedule?.line?.startsWith('@daily cd '), true)
+    assert.equal(planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: 'off' }, { backup }).schedule?.line, null)
+    for (const bad of ['17 3 * *', '61 3 * * *', '17 3 * * 8', 'nightly', '*/0 * * * *'])
+      assert.throws(() => planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: bad }, { backup }), (e: unknown) => e instanceof EnvError && /MYMDB_BACKUP_SCHEDULE/.test(e.message), bad)
+  })
   it('registry: an address, not ecr; login needs both user and password', () => {
     assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'ecr' }), /MYMDB_REGISTRY="ecr" - ecr: this step needs the registry address/)
     assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'bad registry' }), /MYMDB_REGISTRY="bad registry" - names no registry/)
