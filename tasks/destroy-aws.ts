@@ -6,13 +6,16 @@ import { existsSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { deleteBucket, getBucketTags, headBucket } from './bucket.ts'
 import { EC2, IAM, S3, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
-import { checkEnv, loadEnv } from './lib/env.ts'
+import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
+import { backupHost } from './backup.ts'
+import { hostAccessSpec, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { retryUntil } from './lib/sh.ts'
-import { awsVars, bucketVars, hostVars, PROJECT_TAG } from './lib/vars.ts'
+import { bucketVars, PROJECT_TAG, sshKeyExistsRule } from './lib/vars.ts'
 import {
+  findHost,
   findHosts,
   findSecurityGroup,
   hostNames,
@@ -33,12 +36,18 @@ belongs to it:
   security group  mymdb-<stage>-web
   key pair        mymdb-<stage>        the local private key file stays unless --delete-key-file
   instance profile and IAM role  mymdb-<stage>-host (with its inline policy)
+  IAM role       mymdb-<stage>-backup (the backups themselves stay in the backup bucket)
+Before anything is removed, a final backup of the running host goes into the backup bucket
+(npm run backups -- --aws lists it; npm run restore -- <name> --aws after a new deploy). When it
+cannot be taken (the host is stopped, unreachable, or the backup fails) nothing is removed,
+unless --no-final-backup is given.
 The upload bucket (DJANGO_UPLOAD_S3_BUCKET) and its files are not touched, unless
---delete-bucket names it.
+--delete-bucket names it; the backup bucket is never removed by this command.
 Running it again is safe: it says "nothing to remove".
 
 Options:
   --dry-run          only list what would be removed
+  --no-final-backup  destroy without a final backup (the database on the host is lost)
   --delete-key-file  also delete the local private key file (MYMDB_SSH_KEY_FILE)
   --delete-bucket NAME
                      also delete the upload bucket and every file in it: this deletes ALL
@@ -57,16 +66,14 @@ export const CLI = {
   options: {
     'dry-run': { type: 'boolean' },
     'delete-key-file': { type: 'boolean' },
+    'no-final-backup': { type: 'boolean' },
     'delete-bucket': { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
   },
 } as const
 
-/** Only these settings matter for removing (the bucket only with --delete-bucket). */
-export const destroySpec = {
-  ...awsVars,
-  MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
-}
+/** Only these settings matter for removing (the bucket only with --delete-bucket); SSH for the final backup. */
+export const destroySpec = hostAccessSpec
 
 const GONE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down']
 
@@ -217,7 +224,36 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
   return removed
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
+/**
+ * The final backup of the stage's host into the backup bucket. Any reason it cannot be taken is a
+ * UserError that names --no-final-backup: then nothing has been removed.
+ */
+async function takeFinalBackup(s: CleanEnv<typeof hostAccessSpec>, raw: RawEnv, clients: AwsClients, deps: Deps, extra: TargetDeps): Promise<void> {
+  const refuse = (why: string) =>
+    new UserError(`no final backup (${why}), so nothing was removed: fix that and run again, or pass --no-final-backup to destroy without one (the database on the host is then lost)`)
+  const host = await findHost(clients, s.MYMDB_STAGE)
+  if (host && host.state !== 'running') throw refuse(`the host ${host.instanceId} is ${host.state}; start it with npm run deploy:aws`)
+  let address: string
+  try {
+    checkEnv(hostAccessSpec, raw, { rules: [sshKeyExistsRule] })
+    address = reachable(s, { address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, instance: host })
+  } catch (e) {
+    throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
+  }
+  const { remote, stack } = await openTarget(s, raw, address, extra, deps.log).catch((e: unknown) => {
+    throw refuse(`cannot reach the host: ${e instanceof Error ? e.message : String(e)}`)
+  })
+  try {
+    const r = await backupHost(stack, s.MYMDB_STAGE, deps.log, 'final').catch((e: unknown) => {
+      throw refuse(e instanceof Error ? e.message : String(e))
+    })
+    deps.log.info(`[destroy] final backup: ${r.file} (restore it after a new deploy with npm run restore -- ${r.file.split('/').pop()} --aws)`)
+  } finally {
+    remote.close()
+  }
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps & TargetDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
 
@@ -255,6 +291,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
         `refusing to delete bucket ${inv.bucket.name}: it is not tagged Project=${PROJECT_TAG}, Stage=${stage} ` +
           `(it has ${inv.bucket.tags}); nothing was removed`,
       )
+    const finalBackup = !flags['no-final-backup'] && inv.instances.length > 0
+    log.info(finalBackup ? '[destroy] first a final backup of the host into the backup bucket' : inv.instances.length > 0 ? '[destroy] no final backup (--no-final-backup): the database on the host is lost' : '[destroy] no host: no final backup')
     if (flags['dry-run']) {
       log.info('[destroy] dry run: nothing was removed')
       return 0
@@ -262,7 +300,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     if (deps.interactive && !flags.yes && !(await deps.confirm('Remove them?')))
       throw new UserError('nothing removed (not confirmed)')
 
-    // apply
+    // apply: the final backup, then the removal
+    if (finalBackup) await takeFinalBackup(s, raw, clients, deps, partial ?? {})
     const removed = await removeAll(clients, stage, inv, log)
 
     // summary

@@ -7,14 +7,14 @@ import { hostname, userInfo } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { BackupTarget } from './host.ts'
-import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, backupScript, cronLine, hostBackupOptions, installCronCmd } from './lib/backup.ts'
+import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, backupScript, cronLine, hostBackupOptions, installCronCmd, takeBackup } from './lib/backup.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { formatDuration, stripControls } from './lib/log.ts'
+import { formatDuration, stripControls, type Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { homeRelative, retryUntil, runChecked, showCommand } from './lib/sh.ts'
+import { homeRelative, retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
-import { hostStack, REMOTE_DIR, runInChecked, showStackCommand, stackCommands, startStack } from './lib/stack.ts'
+import { hostStack, REMOTE_DIR, runIn, runInChecked, showStackCommand, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
 import { awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryImage, registryRules, registryVars, serverVars, sshKeyExistsRule, sshKeyPath, uploadVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
@@ -299,9 +299,9 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
   const steps = ['docker info; docker compose version', `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`]
   if (plan.login) steps.push(showCommand(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
   steps.push(
-    ...[stack.compose('pull', '--quiet'), stackCommands.up(stack), stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) =>
-      showStackCommand(stack, c),
-    ),
+    showStackCommand(stack, stack.compose('pull', '--quiet')),
+    ...(plan.schedule ? [`${showStackCommand(stack, migrateCheckNew(stack))}; when it fails: a backup into the backup bucket first`] : []),
+    ...[stackCommands.up(stack), stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) => showStackCommand(stack, c)),
     `append a line to ${DEPLOY_LOG} (when, who, which images)`,
   )
   if (plan.schedule)
@@ -399,6 +399,31 @@ export function deployRecord(plan: Pick<RemoteUpPlan, 'images'>, by: string, at:
   return `${JSON.stringify({ at: at.toISOString(), by, tag, web: plan.images.web, db: plan.images.db })}\n`
 }
 
+/** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
+export function migrateCheckNew(stack: Stack): Cmd {
+  return stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'migrate', '--check')
+}
+
+/**
+ * Before a version whose migrations change the schema starts: a backup into the backup bucket
+ * (reason pre-migrate). A database that does not run yet has nothing to lose. When the backup
+ * fails, the deploy stops here and the running version keeps serving.
+ */
+export async function backupBeforeMigrations(stack: Stack, stage: string, log: Log): Promise<void> {
+  const ps = await stackPs(stack)
+  if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return
+  const check = await runIn(stack, migrateCheckNew(stack))
+  if (check.ok) {
+    log.info('[backup] the new version has no migrations to apply: no backup needed before it starts')
+    return
+  }
+  log.info('[backup] the new version changes the database (manage.py migrate --check): a backup first')
+  const r = await takeBackup(stack, hostBackupOptions(stage, 'pre-migrate'), log).catch((e: unknown) => {
+    throw new UserError(`the backup before the migrations failed, so the new version was not started (the old one still runs): ${e instanceof Error ? e.message : String(e)}`)
+  })
+  log.info(`[backup] before the migrations: ${r.file}`)
+}
+
 /** The whole run against an already checked plan: SSH, files, compose, checks. Returns the site URL. */
 export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDeps = {}): Promise<string> {
   const { log } = deps
@@ -450,6 +475,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
         doing: `pull the images from ${plan.registry}`,
       }),
     )
+    if (plan.schedule) await backupBeforeMigrations(stack, plan.schedule.stage, log)
     await startStack(stack, log)
     await runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
       input: deployRecord(plan, `${userInfo().username}@${hostname()}`, new Date()),

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
-import { CreateBucketCommand, HeadBucketCommand, PutBucketTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutBucketTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { AssumeRoleCommand } from '@aws-sdk/client-sts'
 import { PutParameterCommand } from '@aws-sdk/client-ssm'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import {
@@ -431,5 +432,52 @@ describe('host step on moto', () => {
     const again = await run(destroyMain, ['--delete-bucket', bucket], env)
     assert.equal(again.code, 0, again.out)
     assert.match(again.out, /nothing to remove/)
+  })
+})
+
+describe('the host and backup roles, with IAM enforced by the emulator', { timeout: 5 * 60_000 }, () => {
+  // moto checks identity policies once its auth is switched on (POST /moto-api/reset-auth); it
+  // does not check a trust policy's conditions, so the external id itself is not exercised here.
+  let moto: Moto
+  before(async () => {
+    moto = await startMoto('mymdb-rig-moto-iam')
+  })
+  after(async () => {
+    await moto?.stop()
+  })
+
+  it('the host role reaches the upload bucket only; the backup role may write backups and nothing else: not read, list or delete them', async () => {
+    const admin = awsClients('us-west-2', { ...process.env, ...moto.env })
+    const put = (c: AwsClients, Bucket: string, Key: string) => c.s3.send(new PutObjectCommand({ Bucket, Key, Body: 'x' }))
+    for (const Bucket of ['iam-uploads', 'iam-uploads-backups', 'someone-else']) await admin.s3.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }))
+    await put(admin, 'iam-uploads-backups', 'mymdb-iam-20261127T031700Z.tar')
+    // the roles exactly as the host step plans and applies them
+    const state = await readHostState(admin, 'iam', inspectKeyFile(join(tempDir().dir, 'none.pem'), 'mymdb-iam'), '')
+    const plan = planHost(state, { stage: 'iam', sshCidr: '203.0.113.7/32', bucket: 'iam-uploads', backupBucket: 'iam-uploads-backups' })
+    await applyHostRole(admin, plan, captureLog())
+    // what the instance gets from IMDS: the host role's credentials
+    const creds = async (c: AwsClients, RoleArn: string, ExternalId?: string) => {
+      const cr = (await c.sts.send(new AssumeRoleCommand({ RoleArn, RoleSessionName: 'test', ExternalId }))).Credentials!
+      return awsClients('us-west-2', { ...process.env, ...moto.env, AWS_ACCESS_KEY_ID: cr.AccessKeyId, AWS_SECRET_ACCESS_KEY: cr.SecretAccessKey, AWS_SESSION_TOKEN: cr.SessionToken })
+    }
+    const host = await creds(admin, plan.backup.hostRoleArn)
+    const enforce = await fetch(`${moto.endpoint}/moto-api/reset-auth`, { method: 'POST', body: '0' })
+    assert.equal(enforce.status, 200)
+    try {
+      const denied = (p: Promise<unknown>) => assert.rejects(p, /AccessDenied|not authorized/)
+      await put(host, 'iam-uploads', 'uploads/p.png')
+      await denied(put(host, 'someone-else', 'x'))
+      await denied(put(host, 'iam-uploads-backups', 'x.tar'))
+      await denied(host.s3.send(new GetObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))
+      const backup = await creds(host, plan.backup.roleArn, plan.backup.externalId)
+      await put(backup, 'iam-uploads-backups', 'mymdb-iam-20261128T031700Z.tar')
+      await denied(backup.s3.send(new GetObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))
+      await denied(backup.s3.send(new DeleteObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))
+      await denied(backup.s3.send(new ListObjectsV2Command({ Bucket: 'iam-uploads-backups' })))
+      await denied(put(backup, 'iam-uploads', 'uploads/q.png'))
+      await denied(put(backup, 'someone-else', 'x'))
+    } finally {
+      await fetch(`${moto.endpoint}/moto-api/reset-auth`, { method: 'POST', body: 'inf' })
+    }
   })
 })

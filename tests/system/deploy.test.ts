@@ -372,6 +372,11 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   it('destroy:aws removes instance, security group, key pair and roles; the buckets, the uploads, the backups and the local key file stay', async () => {
     const d = await run(destroyMain, ['--yes'])
     assert.equal(d.code, 0, d.text)
+    // first a final backup of the running host, into the backup bucket
+    const final = /final backup: s3:\/\/[^/]+\/(mymdb-rig-\d{8}T\d{6}Z\.tar)/.exec(d.text)?.[1]
+    assert.ok(final, d.text)
+    assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: final }))).Metadata?.reason, 'final')
+    assert.ok(d.text.indexOf('final backup:') < d.text.indexOf('removed:'))
     assert.equal((await instances()).length, 0)
     const groups = await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))
     assert.equal(groups.SecurityGroups?.length ?? 0, 0)

@@ -22,12 +22,15 @@ interface FakeBucket {
 }
 
 /** Fake clients: no host resources of the stage; S3 holds `bucket` (undefined: no bucket). */
-function fakeAws(bucket: FakeBucket | undefined): AwsClients & { sent: string[] } {
+function fakeAws(bucket: FakeBucket | undefined, instance?: { id: string; state: string }): AwsClients & { sent: string[] } {
   const sent: string[] = []
   const state = { bucket }
   const name = (cmd: { constructor: { name: string } }) => cmd.constructor.name.replace(/Command$/, '')
   const ec2: Record<string, () => unknown> = {
-    DescribeInstances: () => ({ Reservations: [] }),
+    DescribeInstances: () =>
+      instance
+        ? { Reservations: [{ Instances: [{ InstanceId: instance.id, State: { Name: instance.state }, Tags: [{ Key: 'Name', Value: 'mymdb-qa' }] }] }] }
+        : { Reservations: [] },
     DescribeSecurityGroups: () => ({ SecurityGroups: [] }),
     DescribeKeyPairs: () => ({ KeyPairs: [] }),
   }
@@ -211,5 +214,28 @@ describe('destroy: a security group still held by a terminated instance', () => 
     const r = await removeGroup(() => fail('UnauthorizedOperation'))
     await assert.rejects(r.removed, /UnauthorizedOperation: refused/)
     assert.equal(r.tries(), 1)
+  })
+})
+
+describe('destroy:aws: the final backup', () => {
+  it('a stopped host cannot be backed up: exit 1 naming --no-final-backup, nothing removed', async () => {
+    const c = fakeAws(undefined, { id: 'i-1', state: 'stopped' })
+    const r = await destroy(['--yes'], c)
+    assert.equal(r.code, 1, r.out)
+    assert.match(r.err, /no final backup \(the host i-1 is stopped; start it with npm run deploy:aws\), so nothing was removed: .*--no-final-backup/)
+    assert.deepEqual(writes(c.sent), [])
+  })
+  it('a running host without the SSH key: exit 1, nothing removed', async () => {
+    const c = fakeAws(undefined, { id: 'i-1', state: 'running' })
+    const r = await destroy(['--yes'], c, { ...ENV, MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_SSH_KEY_FILE: '/nonexistent/k.pem' })
+    assert.equal(r.code, 1, r.out)
+    assert.match(r.err, /no final backup \(.*\/nonexistent\/k\.pem does not exist.*\), so nothing was removed/)
+    assert.deepEqual(writes(c.sent), [])
+  })
+  it('--dry-run says whether a final backup comes first', async () => {
+    const c = fakeAws(undefined, { id: 'i-1', state: 'running' })
+    assert.match((await destroy(['--dry-run'], c)).out, /first a final backup of the host into the backup bucket/)
+    assert.match((await destroy(['--dry-run', '--no-final-backup'], c)).out, /no final backup \(--no-final-backup\): the database on the host is lost/)
+    assert.deepEqual(writes(c.sent), [])
   })
 })

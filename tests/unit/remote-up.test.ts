@@ -10,6 +10,7 @@ import {
   planRemoteUp,
   productionEnvFile,
   remoteSteps,
+  remoteUp,
   waitFor200,
   type HttpGet,
 } from '../../tasks/remote-up.ts'
@@ -243,6 +244,38 @@ describe('remote-up main()', () => {
     assert.deepEqual(http.calls, ['http://127.0.0.1:8081/healthz Host: mymdb.example.com', 'http://127.0.0.1:8081/ Host: mymdb.example.com'])
     assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*http:\/\/mymdb\.example\.com:8081\//)
     assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
+  })
+  it('with the backup target: backup.env and backup.sh uploaded, the crontab set; a schema change gets a backup before the new version starts', async () => {
+    const backup = { bucket: 'b-backups', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
+    const manifest = { format: 'mymdb-backup', version: 1, createdAt: '2026-11-27T10:00:00Z', source: 'production', database: 'mymdb', revision: '', postgres: '17', media: false, reason: 'pre-migrate' }
+    const answers = (cmd: string) =>
+      cmd.includes('ps --all --format json')
+        ? { stdout: '{"Service":"db","State":"running","Name":"mymdb-db-1","Health":"healthy"}\n' }
+        : cmd.includes('run --rm --no-deps -T --entrypoint python3 web manage.py migrate --check')
+          ? { exitCode: 1, stdout: '  core\n    0002_new\n' }
+          : cmd.includes('reason=pre-migrate')
+            ? { stdout: `${JSON.stringify(manifest)}\nMYMDB_BACKUP 1234 s3://b-backups/mymdb-production-20261127T100000Z.tar\n` }
+            : undefined
+    const remote = fakeRemote(answers)
+    const d = deps(remote)
+    await remoteUp(planRemoteUp(ENV, { backup }), { ...d, root: new URL('../..', import.meta.url).pathname } as never, d)
+    assert.deepEqual(remote.uploads.map((u) => [u.path, u.mode]), [
+      ['~/mymdb/docker-compose.yml', 0o644],
+      ['~/mymdb/.env', 0o600],
+      ['~/mymdb/backup.env', 0o600],
+      ['~/mymdb/backup.sh', 0o700],
+    ])
+    const i = (re: RegExp) => remote.commands.findIndex((c) => re.test(c))
+    assert.ok(i(/migrate --check'?$/) < i(/reason=pre-migrate/), remote.commands.join('\n'))
+    assert.ok(i(/reason=pre-migrate/) < i(/compose up --detach/), 'the backup comes before the new version starts')
+    assert.ok(i(/crontab -/) > i(/compose up --detach/))
+    assert.match(d.log.text(), /before the migrations: s3:\/\/b-backups\/mymdb-production-20261127T100000Z\.tar/)
+
+    // the backup fails: the new version is not started
+    const failing = fakeRemote((cmd) => (cmd.includes('reason=pre-migrate') ? { exitCode: 1, stderr: 'no space left' } : answers(cmd)))
+    const d2 = deps(failing)
+    await assert.rejects(remoteUp(planRemoteUp(ENV, { backup }), { ...d2, root: new URL('../..', import.meta.url).pathname } as never, d2), /the backup before the migrations failed, so the new version was not started \(the old one still runs\)/)
+    assert.ok(!failing.commands.some((c) => /compose up --detach/.test(c)))
   })
   it('--address wins over MYMDB_HOST_ADDRESS', async () => {
     const http = okHttp()
