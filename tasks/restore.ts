@@ -11,8 +11,8 @@ import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runIn, runInChecked, stackPs, startStack, type Stack } from './lib/stack.ts'
-import { checkHostAccess, resolveTarget, type TargetDeps } from './lib/target.ts'
-import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars } from './lib/vars.ts'
+import { hostAccessSpec, resolveTarget, type TargetDeps } from './lib/target.ts'
+import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars, sshKeyExistsRule } from './lib/vars.ts'
 import { shellQuote } from './lib/sh.ts'
 
 export const HELP = `Usage: npm run restore -- <backup> [options]
@@ -148,8 +148,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
       )
     const raw = loadEnv(env, deps.envFile)
     const arg = args[0] ?? ''
-    const confirm = async () =>
-      !deps.interactive || flags.yes === true || deps.confirm(`Replace the data of ${aws ? `stage ${raw.MYMDB_STAGE || 'production'}` : 'this machine'} with this backup? Everything entered since it was taken is lost.`)
+    const confirm = (where: string) => async () =>
+      !deps.interactive || flags.yes === true || deps.confirm(`Replace the data of ${where} with this backup? Everything entered since it was taken is lost.`)
     const safetyWanted = !flags['no-safety-backup']
 
     if (!aws) {
@@ -164,7 +164,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
         name: file,
         project: target.source,
         log,
-        confirm,
+        confirm: confirm(`${target.source} on this machine`),
         safety: safetyWanted ? () => backupLocal(target.stack, resolve(deps.root, MYMDB_BACKUP_DIR), target.source, log, 'safety') : undefined,
       })
       log.info(`[restore] done: ${target.source} runs with the data of ${manifest.createdAt}`)
@@ -174,8 +174,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     // --aws: the settings of both the host and the bucket are checked before anything connects
     const name = arg.replace(/^s3:\/\/[^/]+\//, '')
     if (!/^[A-Za-z0-9._-]+\.tar$/.test(name)) throw new ConfigError(`${arg} is not the name of a backup (like mymdb-production-20261127T031700Z.tar; npm run backups -- --aws lists them)`)
-    checkHostAccess(raw)
-    checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
+    checkEnv({ ...hostAccessSpec, ...backupBucketSpec }, raw, { rules: [sshKeyExistsRule, ...backupBucketRules] })
     const { url, bucket } = await presignedBackupUrl(raw, name, partial ?? {})
     const target = await resolveTarget(true, raw, deps, partial)
     try {
@@ -194,7 +193,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
           name,
           project: `stage ${target.source}`,
           log,
-          confirm,
+          confirm: confirm(`stage ${target.source} on ${stack.where}`),
           safety: safetyWanted ? () => backupHost(stack, target.source, log, 'safety') : undefined,
         })
         log.info(`[restore] done: stage ${target.source} on ${stack.where} runs with the data of ${manifest.createdAt}`)

@@ -94,6 +94,12 @@ const CASES: Case[] = [
   { task: 'restore', what: 'no backup file named', names: ['backup file'] },
   { task: 'restore', args: ['/nonexistent/none.tar'], what: 'a backup file that does not exist', names: ['none.tar'] },
   { task: 'backup', what: 'a Compose project name with a space', set: { COMPOSE_PROJECT_NAME: 'my mdb' }, names: ['COMPOSE_PROJECT_NAME'] },
+  { task: 'backup', args: ['--aws', '--to', 'somewhere'], what: '--to with --aws', names: ['--to'] },
+  { task: 'backups', args: ['--aws'], what: 'a backup bucket name with capitals', set: { MYMDB_BACKUP_BUCKET: 'Bad_Name' }, names: ['MYMDB_BACKUP_BUCKET'] },
+  { task: 'restore', args: ['--aws', 'not-a-backup'], what: 'a name that is no backup with --aws', names: ['not-a-backup'] },
+  { task: 'restore', args: ['--aws', 'mymdb-test-20261127T031700Z.tar'], what: 'a bad region and a backup bucket that is the upload bucket, at once', set: { AWS_REGION: 'nowhere', MYMDB_BACKUP_BUCKET: 'mymdb-uploads-test' }, names: ['AWS_REGION', 'MYMDB_BACKUP_BUCKET'] },
+  { task: 'deploy-aws', what: 'a backup schedule with minute 61', set: { MYMDB_BACKUP_SCHEDULE: '61 3 * * *' }, names: ['MYMDB_BACKUP_SCHEDULE'] },
+  { task: 'bucket', what: 'backups kept 0 days', set: { MYMDB_BACKUP_KEEP_DAYS: '0' }, names: ['MYMDB_BACKUP_KEEP_DAYS'] },
   { task: 'ssh', what: 'a region that does not exist', set: { AWS_REGION: 'nowhere' }, names: ['AWS_REGION'] },
   { task: 'ssh', what: 'the .pub file as the key', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/mymdb-test.pub' }, homeFiles: { '.ssh/mymdb-test.pub': publicKeyLine('x') }, names: ['MYMDB_SSH_KEY_FILE'] },
 ]
