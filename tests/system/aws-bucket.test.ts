@@ -5,7 +5,10 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import {
+  GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand,
   GetBucketLocationCommand,
+  GetBucketVersioningCommand,
   GetBucketOwnershipControlsCommand,
   GetBucketPolicyCommand,
   GetBucketTaggingCommand,
@@ -28,6 +31,8 @@ import { startMoto, type Moto } from '../rig/moto.ts'
 import { noDocker, testDeps } from '../unit/fakes.ts'
 
 const BUCKET = 'mymdb-uploads-systest'
+const BACKUPS = `${BUCKET}-backups`
+const BACKUP_WRITES = ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketEncryption', 'PutBucketVersioning', 'PutBucketLifecycleConfiguration']
 const MUTATING = /^(Create|Put|Delete)/
 
 let moto: Moto
@@ -133,20 +138,46 @@ describe('bucket step against moto', () => {
     // unit tests check that the policy grants no s3:ListBucket)
   })
 
+  it('the backup bucket: all public access blocked and no policy, encrypted by default, versioned, expiring; no anonymous read', async () => {
+    const r = await run([], { MYMDB_BACKUP_KEEP_DAYS: '21' })
+    assert.equal(r.code, 0, r.err)
+    const c = s3()
+    assert.deepEqual((await c.send(new GetPublicAccessBlockCommand({ Bucket: BACKUPS }))).PublicAccessBlockConfiguration, {
+      BlockPublicAcls: true,
+      IgnorePublicAcls: true,
+      BlockPublicPolicy: true,
+      RestrictPublicBuckets: true,
+    })
+    await assert.rejects(c.send(new GetBucketPolicyCommand({ Bucket: BACKUPS })), /NoSuchBucketPolicy|does not exist/)
+    const sse = await c.send(new GetBucketEncryptionCommand({ Bucket: BACKUPS }))
+    assert.equal(sse.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm, 'AES256')
+    assert.equal((await c.send(new GetBucketVersioningCommand({ Bucket: BACKUPS }))).Status, 'Enabled')
+    const rules = (await c.send(new GetBucketLifecycleConfigurationCommand({ Bucket: BACKUPS }))).Rules ?? []
+    assert.deepEqual(rules.map((x) => [x.ID, x.Status, x.Expiration?.Days, x.NoncurrentVersionExpiration?.NoncurrentDays]), [['mymdb-expire-backups', 'Enabled', 21, 21]])
+    assert.deepEqual(
+      (await c.send(new GetBucketTaggingCommand({ Bucket: BACKUPS }))).TagSet?.map((t) => `${t.Key}=${t.Value}`).sort(),
+      ['Project=mymdb', 'Stage=test'],
+    )
+    await c.send(new PutObjectCommand({ Bucket: BACKUPS, Key: 'mymdb-test-20261127T031700Z.tar', Body: 'x' }))
+    assert.equal((await fetch(`${moto.endpoint}/${BACKUPS}/mymdb-test-20261127T031700Z.tar`)).status, 403)
+    // keeping them longer later: only the rule changes
+    const longer = await run([], { MYMDB_BACKUP_KEEP_DAYS: '30' })
+    assert.deepEqual(longer.mutating, ['PutBucketLifecycleConfiguration'])
+  })
   it('a second run prints unchanged and makes no mutating call', async () => {
     const first = await run()
     assert.equal(first.code, 0, first.err)
-    assert.deepEqual(first.mutating, ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketPolicy'])
+    assert.deepEqual(first.mutating, ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketPolicy', ...BACKUP_WRITES])
     const policyBefore = (await s3().send(new GetBucketPolicyCommand({ Bucket: BUCKET }))).Policy
 
     const second = await run()
     assert.equal(second.code, 0, second.err)
     assert.deepEqual(second.mutating, [], second.calls.join())
     assert.match(second.out, /\[bucket\] bucket: exists/)
-    for (const item of ['ownership', 'public-access-block', 'tags', 'policy']) assert.match(second.out, new RegExp(`\\[bucket\\] ${item}: unchanged`))
+    for (const item of ['ownership', 'public-access-block', 'tags', 'policy', 'encryption', 'versioning', 'lifecycle']) assert.match(second.out, new RegExp(`\\[bucket\\] ${item}: unchanged`))
     assert.match(second.out, /nothing to change/)
     assert.equal((await s3().send(new GetBucketPolicyCommand({ Bucket: BUCKET }))).Policy, policyBefore)
-    assert.deepEqual(await bucketNames(), [BUCKET])
+    assert.deepEqual((await bucketNames()).sort(), [BUCKET, BACKUPS])
   })
 
   it('writes only what drifted, keeping other tags', async () => {
@@ -178,7 +209,7 @@ describe('bucket step against moto', () => {
     const r = await run(['--dry-run'])
     assert.equal(r.code, 0, r.err)
     assert.match(r.out, /bucket: create/)
-    assert.match(r.out, /dry run: 5 change\(s\) planned, nothing changed/)
+    assert.match(r.out, /dry run: 12 change\(s\) planned, nothing changed/)
     assert.deepEqual(r.mutating, [])
     assert.deepEqual(await bucketNames(), [])
   })
@@ -237,12 +268,12 @@ describe('bucket step against moto', () => {
     await c.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'uploads/b.png' }))
     // a stage that is not the bucket's: refused, nothing deleted
     await assert.rejects(deleteBucket(c, BUCKET, { stage: 'production' }), /refusing to delete bucket/)
-    assert.deepEqual(await bucketNames(), [BUCKET])
+    assert.deepEqual((await bucketNames()).sort(), [BUCKET, BACKUPS])
 
     const result = await deleteBucket(c, BUCKET, { stage: 'test' })
     assert.deepEqual(result, { deleted: true, objects: 4 }) // a.png x2, b.png, b's delete marker
     await assert.rejects(c.send(new HeadBucketCommand({ Bucket: BUCKET })), (e: unknown) => (e as Error).name === 'NotFound')
-    assert.deepEqual(await bucketNames(), [])
+    assert.deepEqual(await bucketNames(), [BACKUPS])
     // again: nothing to delete
     assert.deepEqual(await deleteBucket(c, BUCKET), { deleted: false, objects: 0 })
   })

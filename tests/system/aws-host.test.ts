@@ -21,6 +21,8 @@ import {
   planHost,
   readHostState,
   flattenIngress,
+  backupPolicies,
+  externalIdOf,
   hostPolicies,
   hostSettings,
   main as hostMain,
@@ -232,7 +234,17 @@ describe('host step on moto', () => {
     const role = await clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-host' }))
     assert.ok(sameJson(parsePolicyDocument(role.Role?.AssumeRolePolicyDocument), hostPolicies(BUCKET).trust))
     const pol = await clients.iam.send(new GetRolePolicyCommand({ RoleName: 'mymdb-one-host', PolicyName: 'mymdb-one-bucket' }))
-    assert.ok(sameJson(parsePolicyDocument(pol.PolicyDocument), hostPolicies(BUCKET).bucket))
+    const account = role.Role?.Arn?.split(':')[4] ?? ''
+    assert.ok(sameJson(parsePolicyDocument(pol.PolicyDocument), hostPolicies(BUCKET, `arn:aws:iam::${account}:role/mymdb-one-backup`).bucket))
+    // the backup role: trusted by the host role with an external id, writes the backup bucket only
+    const backupRole = await clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-backup' }))
+    const trust = parsePolicyDocument(backupRole.Role?.AssumeRolePolicyDocument)
+    const externalId = externalIdOf(trust)
+    assert.ok(externalId, JSON.stringify(trust))
+    const backupPolicy = await clients.iam.send(new GetRolePolicyCommand({ RoleName: 'mymdb-one-backup', PolicyName: 'mymdb-one-backup-write' }))
+    const expected = backupPolicies(`arn:aws:iam::${account}:role/mymdb-one-host`, externalId, `${BUCKET}-backups`)
+    assert.ok(sameJson(trust, expected.trust))
+    assert.ok(sameJson(parsePolicyDocument(backupPolicy.PolicyDocument), expected.write))
     const profile = await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'mymdb-one-host' }))
     assert.deepEqual(profile.InstanceProfile?.Roles?.map((x) => x.RoleName), ['mymdb-one-host'])
 
@@ -312,20 +324,28 @@ describe('host step on moto', () => {
     assert.match(dry.out, new RegExp(`instance mymdb-one ${firstId}`))
     assert.equal((await instancesOf('one')).length, 1)
 
-    const d1 = await run(destroyMain, [], envFor('one'))
+    // the host here answers the SSH port but is no SSH server: no final backup, so nothing goes
+    const refused = await run(destroyMain, [], envFor('one'))
+    assert.equal(refused.code, 1, refused.out)
+    assert.match(refused.out, /no final backup \(cannot reach the host: .*\), so nothing was removed: .*--no-final-backup/)
+    assert.equal((await instancesOf('one')).length, 1)
+    assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-backup' }))), true)
+
+    const d1 = await run(destroyMain, ['--no-final-backup'], envFor('one'))
     assert.equal(d1.code, 0, d1.out)
-    assert.match(d1.out, /removed: instance i-\w+, security group mymdb-one-web, key pair mymdb-one, instance profile mymdb-one-host, IAM role mymdb-one-host/)
+    assert.match(d1.out, /removed: instance i-\w+, security group mymdb-one-web, key pair mymdb-one, instance profile mymdb-one-host, IAM role mymdb-one-host, IAM role mymdb-one-backup/)
     assert.match(d1.out, /local private key .*mymdb-one\.pem is kept/)
     const all = (await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [firstId] }))).Reservations?.[0]?.Instances?.[0]
     assert.equal(all?.State?.Name, 'terminated')
     assert.deepEqual(await groupsNamed('mymdb-one-web'), [])
     assert.deepEqual(await keyPairs(), [])
     assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-host' }))), false)
+    assert.equal(await iamExists(() => clients.iam.send(new GetRoleCommand({ RoleName: 'mymdb-one-backup' }))), false)
     assert.equal(await iamExists(() => clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'mymdb-one-host' }))), false)
     assert.ok(existsSync(join(home, '.ssh', 'mymdb-one.pem')))
     await clients.s3.send(new HeadBucketCommand({ Bucket: BUCKET })) // still there
 
-    const d2 = await run(destroyMain, [], envFor('one'))
+    const d2 = await run(destroyMain, ['--no-final-backup'], envFor('one'))
     assert.equal(d2.code, 0, d2.out)
     assert.match(d2.out, /nothing to remove/)
   })
@@ -339,7 +359,7 @@ describe('host step on moto', () => {
     assert.notEqual(insts[0]?.InstanceId, firstId)
     assert.equal(launches.length, 2)
     assert.notEqual(launches[1]?.ClientToken, launches[0]?.ClientToken, 'a new launch gets a new client token')
-    const d = await run(destroyMain, ['--delete-key-file'], envFor('one'))
+    const d = await run(destroyMain, ['--delete-key-file', '--no-final-backup'], envFor('one'))
     assert.equal(d.code, 0, d.out)
     assert.ok(!existsSync(join(home, '.ssh', 'mymdb-one.pem')))
   })
@@ -367,7 +387,7 @@ describe('host step on moto', () => {
     assert.equal((await groupsNamed('mymdb-two-web')).length, 1)
     assert.deepEqual(await keyPairs(), ['mymdb-two'])
 
-    const d = await run(destroyMain, [], env)
+    const d = await run(destroyMain, ['--no-final-backup'], env)
     assert.equal(d.code, 0, d.out)
     assert.equal((await instancesOf('two')).length, 0)
   })
@@ -394,7 +414,7 @@ describe('host step on moto', () => {
     } finally {
       await proxy.close()
     }
-    const d = await run(destroyMain, ['--delete-key-file'], envFor('three'))
+    const d = await run(destroyMain, ['--delete-key-file', '--no-final-backup'], envFor('three'))
     assert.equal(d.code, 0, d.out)
     assert.equal((await instancesOf('three')).length, 0)
   })
@@ -418,18 +438,18 @@ describe('host step on moto', () => {
     assert.ok(await bucketExists(bucket))
 
     // the same bucket seen from another stage: refused by its tags
-    const other = await run(destroyMain, ['--delete-bucket', bucket], envFor('four', { DJANGO_UPLOAD_S3_BUCKET: bucket }))
+    const other = await run(destroyMain, ['--delete-bucket', bucket, '--no-final-backup'], envFor('four', { DJANGO_UPLOAD_S3_BUCKET: bucket }))
     assert.equal(other.code, 1, other.out)
     assert.match(other.out, /refusing to delete bucket mymdb-uploads-systest-del: it is not tagged Project=mymdb, Stage=four/)
     assert.ok(await bucketExists(bucket))
 
-    const d = await run(destroyMain, ['--delete-bucket', bucket], env)
+    const d = await run(destroyMain, ['--delete-bucket', bucket, '--no-final-backup'], env)
     assert.equal(d.code, 0, d.out)
     assert.match(d.out, /removed: S3 bucket mymdb-uploads-systest-del \(3 object versions\)/)
     assert.equal(await bucketExists(bucket), false)
     assert.ok(await bucketExists(BUCKET), 'the other bucket is untouched')
 
-    const again = await run(destroyMain, ['--delete-bucket', bucket], env)
+    const again = await run(destroyMain, ['--delete-bucket', bucket, '--no-final-backup'], env)
     assert.equal(again.code, 0, again.out)
     assert.match(again.out, /nothing to remove/)
   })

@@ -20,7 +20,7 @@ import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { findHost, main as hostMain } from '../../tasks/host.ts'
-import { httpGet } from '../../tasks/remote-up.ts'
+import { httpGet, planRemoteUp, remoteUp } from '../../tasks/remote-up.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
 import { main as pushMain } from '../../tasks/push.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
@@ -429,6 +429,44 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     }
     const poster = await onHost(`docker compose exec -T web python3 manage.py shell -c 'from core.models import MovieImage; print(MovieImage.objects.filter(user__username="rig-poster").count())'`)
     assert.equal(poster.stdout.trim().split('\n').pop(), '1', 'the poster record is back (its file never left the upload bucket)')
+  })
+
+  it('a new version with a schema change: the start step backs up before it starts it (reason pre-migrate); without one, no backup', async () => {
+    // the web image plus one migration that changes the schema, and the same db image, under a new tag
+    const web = `${registry.address}/mymdb-web:premigrate`
+    const migration = [
+      'from django.db import migrations',
+      'class Migration(migrations.Migration):',
+      '    dependencies = [("core", "0001_initial")]',
+      '    operations = [migrations.RunSQL("CREATE TABLE rig_premigrate (id integer)", "DROP TABLE rig_premigrate")]',
+    ].join('\\n')
+    const build = await $({ quiet: true, nothrow: true, input: `FROM mymdb-web:latest\nRUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py\n` })`docker build -q -t ${web} -`
+    assert.equal(build.exitCode, 0, build.stderr)
+    try {
+      await $({ quiet: true })`docker tag mymdb-db:latest ${registry.address}/mymdb-db:premigrate`
+      await $({ quiet: true })`docker push -q ${web}`
+      await $({ quiet: true })`docker push -q ${registry.address}/mymdb-db:premigrate`
+      const target = Object.fromEntries(
+        (await onHost('cat backup.env')).stdout.split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]),
+      )
+      const backup = { bucket: target.MYMDB_BACKUP_BUCKET!, roleArn: target.MYMDB_BACKUP_ROLE_ARN!, externalId: target.MYMDB_BACKUP_EXTERNAL_ID! }
+      const start = async (tag: string) => {
+        const log = captureLog()
+        await remoteUp(planRemoteUp({ ...env, MYMDB_TAG: tag }, { address: '127.0.0.1', registry: registry.address, backup }), { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never } as never, { pollSeconds: 1 })
+        return log.text()
+      }
+      const text = await start('premigrate')
+      const key = /before the migrations: s3:\/\/[^/]+\/(mymdb-rig-\d{8}T\d{6}Z\.tar)/.exec(text)?.[1]
+      assert.ok(key, text)
+      assert.ok(text.indexOf('before the migrations:') < text.indexOf('docker compose up'), text)
+      assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key }))).Metadata?.reason, 'pre-migrate')
+      const applied = await onHost(`docker compose exec -T --user postgres db psql -tAc "select count(*) from django_migrations where name = '0002_rig_premigrate'" mymdb`)
+      assert.equal(applied.stdout.trim(), '1', applied.stderr)
+      // the same version again: nothing to migrate, no backup
+      assert.match(await start('premigrate'), /no migrations to apply: no backup needed/)
+    } finally {
+      await $({ quiet: true, nothrow: true })`docker rmi ${web} ${registry.address}/mymdb-db:premigrate`
+    }
   })
 
   it('scheduled backups: cron on the host runs the backup script nightly; triggered, its backup lands in the bucket; status shows it, and a failed one', async () => {
