@@ -1,7 +1,7 @@
 // npm run bench -- deploy: the AWS path against a fresh test rig (moto, Debian's docker-registry,
 // an SSH host with its own Docker engine; see tests/rig/), through the real commands, as a user
 // runs them: first deploy:aws (push, bucket, host, start over SSH), a no-op re-deploy, stop --aws,
-// deploy:aws after the stop, destroy:aws. The rig is removed afterwards.
+// deploy:aws after the stop, backup and restore --aws, destroy:aws. The rig is removed afterwards.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -63,7 +63,12 @@ export async function benchDeploy(record: (what: string, value: string) => void)
     await timed('no-op re-deploy:aws', () => sh`node --import tsx tasks/deploy-aws.ts`)
     await timed('stop --aws (containers over SSH, then the instance)', () => sh`node --import tsx tasks/stop.ts --aws`)
     await timed('deploy:aws after stop --aws', () => sh`node --import tsx tasks/deploy-aws.ts`)
-    await timed('destroy:aws', () => sh`node --import tsx tasks/destroy-aws.ts --yes`)
+    let name = ''
+    await timed('backup --aws (sample catalogue; dump on the host, upload into the backup bucket)', async () => {
+      name = /s3:\/\/[^/]+\/(\S+\.tar)/.exec((await sh`node --import tsx tasks/backup.ts --aws`).stdout)?.[1] ?? ''
+    })
+    await timed('restore --aws (download on the host, safety backup, restore, web restarted and healthy)', () => sh`node --import tsx tasks/restore.ts ${name} --aws --yes`)
+    await timed('destroy:aws (with its final backup)', () => sh`node --import tsx tasks/destroy-aws.ts --yes`)
   } finally {
     await host.stop()
     await registry.stop()

@@ -704,19 +704,13 @@ export async function applySecurityGroup(clients: AwsClients, plan: Pick<HostPla
 export async function applyHostRole(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'bucket' | 'role' | 'profile' | 'backup'>, log: Log): Promise<void> {
   const n = hostNames(plan.stage)
   const policies = hostPolicies(plan.bucket, plan.backup.roleArn)
-  if (plan.role.create) {
-    await aws('create the IAM role', () =>
-      clients.iam.send(
-        new IAM.CreateRoleCommand({
-          RoleName: n.role,
-          AssumeRolePolicyDocument: JSON.stringify(policies.trust),
-          Description: `MyMDB ${plan.stage} host: access to the upload bucket`,
-          Tags: stageTags(plan.stage),
-        }),
-      ),
+  const createRole = async (name: string, trust: object, description: string) => {
+    await aws(`create the IAM role ${name}`, () =>
+      clients.iam.send(new IAM.CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: JSON.stringify(trust), Description: description, Tags: stageTags(plan.stage) })),
     )
-    log.info(`[host] IAM role ${n.role}: created`)
+    log.info(`[host] IAM role ${name}: created`)
   }
+  if (plan.role.create) await createRole(n.role, policies.trust, `MyMDB ${plan.stage} host: access to the upload bucket`)
   if (plan.role.putPolicy) {
     await aws('set the IAM role policy', () =>
       clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
@@ -725,19 +719,7 @@ export async function applyHostRole(clients: AwsClients, plan: Pick<HostPlan, 's
   }
   // The backup role trusts the host role: that one exists by now.
   const backup = backupPolicies(plan.backup.hostRoleArn, plan.backup.externalId, plan.backup.bucket)
-  if (plan.backup.create) {
-    await aws('create the backup role', () =>
-      clients.iam.send(
-        new IAM.CreateRoleCommand({
-          RoleName: n.backupRole,
-          AssumeRolePolicyDocument: JSON.stringify(backup.trust),
-          Description: `MyMDB ${plan.stage} backups: write into ${plan.backup.bucket} only`,
-          Tags: stageTags(plan.stage),
-        }),
-      ),
-    )
-    log.info(`[host] IAM role ${n.backupRole}: created`)
-  }
+  if (plan.backup.create) await createRole(n.backupRole, backup.trust, `MyMDB ${plan.stage} backups: write into ${plan.backup.bucket} only`)
   if (plan.backup.putTrust) {
     await aws('set the trust policy of the backup role', () =>
       clients.iam.send(new IAM.UpdateAssumeRolePolicyCommand({ RoleName: n.backupRole, PolicyDocument: JSON.stringify(backup.trust) })),

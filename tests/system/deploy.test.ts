@@ -52,6 +52,13 @@ net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
 } as typeof net.Socket.prototype.connect
 
 
+/** Headless chromium from Debian. */
+const launchBrowser = () =>
+  chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+
 /** GET of the SSH host's published port with a Host header (the task's own HTTP check). */
 const get = (port: number, path: string, host: string) => httpGet(`http://127.0.0.1:${port}${path}`, host)
 
@@ -77,6 +84,9 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   const instances = async () =>
     (await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] })))
       .Reservations?.flatMap((r) => r.Instances ?? []) ?? []
+  /** An npm command as a user types it, in a child process (stdin given where it reads it). */
+  const task = (file: string, args: string[], input = '') =>
+    $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input })`node --import tsx ${`tasks/${file}.ts`} ${args}`
   const onHost = (script: string) => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`)
 
   /** Runs the real command in a child process and Ctrl-Cs it (SIGINT to its whole process group,
@@ -234,10 +244,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('in a browser on the deployed site: register, upload a poster; it lands in the bucket under uploads/ and anyone can read it', async () => {
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    })
+    const browser = await launchBrowser()
     try {
       const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
       await page.goto('/user/register')
@@ -275,9 +282,6 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('operate the deployed site from here: status, logs, manage and ssh (the real commands, over SSH)', async () => {
-    // The npm commands as a user types them, in child processes, stdin given where they read it.
-    const task = (file: string, args: string[], input?: string) =>
-      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: input ?? '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
     const status = await task('status', ['--aws'])
     assert.equal(status.exitCode, 0, status.stderr)
     assert.match(status.stdout, /stage rig in us-west-2: instance i-\w+ running/)
@@ -312,8 +316,6 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('backup -- --aws: taken on the host, uploaded by the backup role into the private bucket (encrypted), listed; nobody reads it anonymously', async () => {
-    const task = (file: string, args: string[]) =>
-      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
     // the deploy wrote the host's backup settings, for the host's eyes only, and gave them to no container
     const perms = await host.dockerExec('stat', '-c', '%a %U', '/home/admin/mymdb/backup.env')
     assert.equal(perms.stdout.trim(), '600 admin', perms.stderr)
@@ -401,8 +403,6 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const count = await onHost(`docker compose exec -T web python3 manage.py shell -c 'from django.contrib.auth.models import User; print(User.objects.filter(username="rig-poster").count())'`)
     assert.equal(count.stdout.trim().split('\n').pop(), '0', 'a new, empty site')
 
-    const task = (file: string, args: string[]) =>
-      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
     const missing = await task('restore', ['mymdb-rig-20000101T000000Z.tar', '--aws', '--yes'])
     assert.equal(missing.exitCode, 2, missing.stdout)
     assert.match(missing.stderr, /no backup mymdb-rig-20000101T000000Z\.tar in s3:\/\/mymdb-rig-uploads-backups/)
@@ -413,10 +413,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(r.stdout, /safety backup of the current data: s3:\/\/mymdb-rig-uploads-backups\/mymdb-rig-\d{8}T\d{6}Z\.tar/)
     assert.equal((await onHost('ls')).stdout.includes('restore.d'), false, 'the download is cleaned up')
 
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    })
+    const browser = await launchBrowser()
     try {
       const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
       await page.goto('/user/login')
@@ -470,8 +467,6 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('scheduled backups: cron on the host runs the backup script nightly; triggered, its backup lands in the bucket; status shows it, and a failed one', async () => {
-    const task = (file: string, args: string[]) =>
-      $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input: '' })`node --import tsx ${`tasks/${file}.ts`} ${args}`
     const cron = await host.dockerExec('crontab', '-l', '-u', 'admin')
     assert.equal(cron.exitCode, 0, cron.stderr)
     const line = cron.stdout.split('\n').find((l) => l.endsWith('# mymdb-backup'))
