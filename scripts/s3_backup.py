@@ -31,7 +31,7 @@ def session():
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         if name in os.environ and not os.environ[name].strip():
             del os.environ[name]
-    region = env("AWS_S3_REGION_NAME") or env("AWS_REGION") or env("AWS_DEFAULT_REGION")
+    region = env("MYMDB_BACKUP_REGION") or env("AWS_S3_REGION_NAME") or env("AWS_REGION") or env("AWS_DEFAULT_REGION")
     return boto3.session.Session(region_name=region), region, env("AWS_S3_ENDPOINT_URL")
 
 

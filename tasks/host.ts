@@ -874,6 +874,8 @@ export interface HostResult {
 /** Where and as whom the host writes its backups. */
 export interface BackupTarget {
   bucket: string
+  /** The bucket's region (AWS_REGION of the deploy). */
+  region: string
   roleArn: string
   externalId: string
 }
@@ -910,7 +912,7 @@ export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients
   if (opts.dryRun) {
     log.info('[host] dry run: nothing was changed')
     const host = plan.instance.existing
-    return { host, address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, keyFile: keyFile.path, launched: false, backup: backupTarget(plan) }
+    return { host, address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, keyFile: keyFile.path, launched: false, backup: backupTarget(plan, s.AWS_REGION) }
   }
 
   // apply: exactly the plan
@@ -944,11 +946,11 @@ export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients
   const launched = plan.instance.action === 'create'
   log.info(`[host] ready: ${instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
   if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
-  return { host, address, keyFile: keyFile.path, launched, backup: backupTarget(plan) }
+  return { host, address, keyFile: keyFile.path, launched, backup: backupTarget(plan, s.AWS_REGION) }
 }
 
-function backupTarget(plan: HostPlan): BackupTarget {
-  return { bucket: plan.backup.bucket, roleArn: plan.backup.roleArn, externalId: plan.backup.externalId }
+function backupTarget(plan: HostPlan, region: string): BackupTarget {
+  return { bucket: plan.backup.bucket, region, roleArn: plan.backup.roleArn, externalId: plan.backup.externalId }
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {

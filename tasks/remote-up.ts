@@ -239,6 +239,7 @@ export function backupEnvFile(b: BackupTarget): string {
     '# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.',
     '# The external id lets the host role assume the backup role; no container is given this file.',
     `MYMDB_BACKUP_BUCKET=${envFileValue('MYMDB_BACKUP_BUCKET', b.bucket)}`,
+    `MYMDB_BACKUP_REGION=${envFileValue('MYMDB_BACKUP_REGION', b.region)}`,
     `MYMDB_BACKUP_ROLE_ARN=${envFileValue('MYMDB_BACKUP_ROLE_ARN', b.roleArn)}`,
     `MYMDB_BACKUP_EXTERNAL_ID=${envFileValue('MYMDB_BACKUP_EXTERNAL_ID', b.externalId)}`,
     '',

@@ -179,7 +179,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     ? [
         `echo "upload to the backup bucket" >&2`,
         `set -a; . ./${o.upload.envFile}; set +a`,
-        `${q(s.compose('run', '--rm', '--no-deps', '-T', '-e', 'MYMDB_BACKUP_BUCKET', '-e', 'MYMDB_BACKUP_ROLE_ARN', '-e', 'MYMDB_BACKUP_EXTERNAL_ID', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'put'))} "$name" "$database" "$revision" "$created" "$reason" < "$file" >&2`,
+        `${q(s.compose('run', '--rm', '--no-deps', '-T', '-e', 'MYMDB_BACKUP_BUCKET', '-e', 'MYMDB_BACKUP_REGION', '-e', 'MYMDB_BACKUP_ROLE_ARN', '-e', 'MYMDB_BACKUP_EXTERNAL_ID', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'put'))} "$name" "$database" "$revision" "$created" "$reason" < "$file" >&2`,
         `rm -f "$file"`,
         `file="s3://$MYMDB_BACKUP_BUCKET/$name"`,
       ]

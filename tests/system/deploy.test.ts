@@ -446,10 +446,11 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       const target = Object.fromEntries(
         (await onHost('cat backup.env')).stdout.split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]),
       )
-      const backup = { bucket: target.MYMDB_BACKUP_BUCKET!, roleArn: target.MYMDB_BACKUP_ROLE_ARN!, externalId: target.MYMDB_BACKUP_EXTERNAL_ID! }
+      const backup = { bucket: target.MYMDB_BACKUP_BUCKET!, region: target.MYMDB_BACKUP_REGION!, roleArn: target.MYMDB_BACKUP_ROLE_ARN!, externalId: target.MYMDB_BACKUP_EXTERNAL_ID! }
+      assert.equal(backup.region, 'us-west-2')
       const start = async (tag: string) => {
         const log = captureLog()
-        await remoteUp(planRemoteUp({ ...env, MYMDB_TAG: tag }, { address: '127.0.0.1', registry: registry.address, backup }), { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never } as never, { pollSeconds: 1 })
+        await remoteUp(planRemoteUp({ ...env, MYMDB_TAG: tag, AWS_S3_REGION_NAME: 'us-west-2' }, { address: '127.0.0.1', registry: registry.address, backup }), { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never } as never, { pollSeconds: 1 })
         return log.text()
       }
       const text = await start('premigrate')

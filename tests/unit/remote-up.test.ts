@@ -144,12 +144,12 @@ describe('planRemoteUp', () => {
     assert.equal(planRemoteUp({ ...ENV, MYMDB_SSH_KEY_FILE: '~/k.pem', HOME: '/home/u' }).keyFile, '/home/u/k.pem')
   })
   it('with the backup target (the deploy): backup.env, the backup script and its crontab line; off removes the line', () => {
-    const backup = { bucket: 'b-backups', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
+    const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
     assert.equal(planRemoteUp(ENV).schedule, undefined, 'alone, remote:up knows no backup bucket')
     const p = planRemoteUp(ENV, { backup })
     assert.equal(
       p.backupEnv,
-      `# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.\n# The external id lets the host role assume the backup role; no container is given this file.\nMYMDB_BACKUP_BUCKET='b-backups'\nMYMDB_BACKUP_ROLE_ARN='arn:aws:iam::1:role/mymdb-production-backup'\nMYMDB_BACKUP_EXTERNAL_ID='${'e'.repeat(48)}'\n`,
+      `# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.\n# The external id lets the host role assume the backup role; no container is given this file.\nMYMDB_BACKUP_BUCKET='b-backups'\nMYMDB_BACKUP_REGION='us-west-2'\nMYMDB_BACKUP_ROLE_ARN='arn:aws:iam::1:role/mymdb-production-backup'\nMYMDB_BACKUP_EXTERNAL_ID='${'e'.repeat(48)}'\n`,
     )
     assert.equal(p.schedule?.line, '17 3 * * * cd "$HOME/mymdb" && sh backup.sh > last-backup.log 2>&1 # mymdb-backup')
     assert.match(p.schedule?.script ?? '', /^reason=scheduled$/m)
@@ -246,7 +246,7 @@ describe('remote-up main()', () => {
     assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
   })
   it('with the backup target: backup.env and backup.sh uploaded, the crontab set; a schema change gets a backup before the new version starts', async () => {
-    const backup = { bucket: 'b-backups', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
+    const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
     const manifest = { format: 'mymdb-backup', version: 1, createdAt: '2026-11-27T10:00:00Z', source: 'production', database: 'mymdb', revision: '', postgres: '17', media: false, reason: 'pre-migrate' }
     const answers = (cmd: string) =>
       cmd.includes('ps --all --format json')
