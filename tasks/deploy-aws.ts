@@ -2,6 +2,7 @@
 // Four steps, each idempotent and each also runnable alone: push (npm run push), bucket
 // (npm run bucket), host (npm run host), start over SSH (npm run remote:up). A second run
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
+import { holderText, readLock, withLock } from './lib/lock.ts'
 import { bucketClientsFrom, bucketStep } from './bucket.ts'
 import { hostStep, type AwsDeps } from './host.ts'
 import { STS, aws, awsClients } from './lib/aws.ts'
@@ -95,50 +96,60 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
     // check: the AWS credentials work, before anything is pushed or created
     const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
     log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${values.AWS_REGION}, stage ${values.MYMDB_STAGE}`)
-    // A failed step keeps its own report and exit code (2: a setting to fix; 1: run again after fixing).
-    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-      try {
-        return await fn()
-      } catch (e) {
-        log.error(`[deploy] step ${name} failed (below); fix it and run npm run deploy:aws again: finished steps are found as they are`)
-        throw e
-      }
-    }
-
-    // 1. push
-    log.info(`[deploy] 1/4 push images to ${values.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
-    const pushed = await step('push', () => pushImages(values, raw, deps, { dryRun, clients }))
-
-    // 2. bucket
-    log.info(`[deploy] 2/4 upload bucket ${values.DJANGO_UPLOAD_S3_BUCKET}`)
-    await step('bucket', () => bucketStep(values, bucketClientsFrom(clients), log, { dryRun }))
-
-    // 3. host
-    log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
-    const { host, address, backup } = await step('host', () => hostStep(values, raw, clients, log, { dryRun, fetch: partial?.fetch }))
-    if (!host && dryRun) {
-      log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
-      return 0
-    }
-    if (!host || !address)
-      throw new UserError('[deploy] the host has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS')
-
-    // 4. start over SSH
-    log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
-    const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix, backup })
+    // One deploy, stop or destroy of a stage at a time (a dry run changes nothing: it only reports a lock).
     if (dryRun) {
-      for (const s of remoteSteps(plan)) log.info(`[remote] would run: ${s}`)
-      log.info('[deploy] dry run: nothing was changed')
+      const holder = await aws('read the deploy lock', () => readLock(clients.ssm, values.MYMDB_STAGE))
+      if (holder) log.warn(`[deploy] note: stage ${values.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
+      return deploySteps()
+    }
+    return withLock(clients.ssm, values.MYMDB_STAGE, 'npm run deploy:aws', deploySteps)
+
+    async function deploySteps(): Promise<number> {
+      // A failed step keeps its own report and exit code (2: a setting to fix; 1: run again after fixing).
+      const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+        try {
+          return await fn()
+        } catch (e) {
+          log.error(`[deploy] step ${name} failed (below); fix it and run npm run deploy:aws again: finished steps are found as they are`)
+          throw e
+        }
+      }
+
+      // 1. push
+      log.info(`[deploy] 1/4 push images to ${values.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
+      const pushed = await step('push', () => pushImages(values, raw, deps, { dryRun, clients }))
+
+      // 2. bucket
+      log.info(`[deploy] 2/4 upload bucket ${values.DJANGO_UPLOAD_S3_BUCKET}`)
+      await step('bucket', () => bucketStep(values, bucketClientsFrom(clients), log, { dryRun }))
+
+      // 3. host
+      log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
+      const { host, address, backup } = await step('host', () => hostStep(values, raw, clients, log, { dryRun, fetch: partial?.fetch }))
+      if (!host && dryRun) {
+        log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
+        return 0
+      }
+      if (!host || !address)
+        throw new UserError('[deploy] the host has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS')
+
+      // 4. start over SSH
+      log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
+      const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix, backup })
+      if (dryRun) {
+        for (const s of remoteSteps(plan)) log.info(`[remote] would run: ${s}`)
+        log.info('[deploy] dry run: nothing was changed')
+        return 0
+      }
+      const url = await step('start', () => remoteUp(plan, deps, { ...partial, startedAt: start }))
+
+      // summary
+      log.info('')
+      log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - start) / 1000)} s)`)
+      log.info('[deploy] operate it: npm run status -- --aws | logs -- --aws | manage -- --aws <command> | ssh')
+      log.info('[deploy] stop the host with: npm run stop -- --aws; remove it with: npm run destroy:aws')
       return 0
     }
-    const url = await step('start', () => remoteUp(plan, deps, partial))
-
-    // summary
-    log.info('')
-    log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - start) / 1000)} s)`)
-    log.info('[deploy] operate it: npm run status -- --aws | logs -- --aws | manage -- --aws <command> | ssh')
-    log.info('[deploy] stop the host with: npm run stop -- --aws; remove it with: npm run destroy:aws')
-    return 0
   })
 }
 

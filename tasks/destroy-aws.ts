@@ -8,6 +8,7 @@ import { deleteBucket, getBucketTags, headBucket } from './bucket.ts'
 import { EC2, IAM, S3, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { backupHost } from './backup.ts'
+import { withLock } from './lib/lock.ts'
 import { hostAccessSpec, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
@@ -300,9 +301,11 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     if (deps.interactive && !flags.yes && !(await deps.confirm('Remove them?')))
       throw new UserError('nothing removed (not confirmed)')
 
-    // apply: the final backup, then the removal
-    if (finalBackup) await takeFinalBackup(s, raw, clients, deps, partial ?? {})
-    const removed = await removeAll(clients, stage, inv, log)
+    // apply: the final backup, then the removal (holding the stage's lock)
+    const removed = await withLock(clients.ssm, stage, 'npm run destroy:aws', async () => {
+      if (finalBackup) await takeFinalBackup(s, raw, clients, deps, partial ?? {})
+      return removeAll(clients, stage, inv, log)
+    })
 
     // summary
     log.info(`[destroy] removed: ${removed.join(', ')}`)

@@ -368,6 +368,8 @@ export interface RemoteUpDeps extends Partial<Deps> {
   readKey?: (path: string) => string
   /** Seconds between polls (Docker on the host, HTTP); tests use 0. */
   pollSeconds?: number
+  /** When the whole deploy started (epoch ms; default: when this step started), for the history. */
+  startedAt?: number
 }
 
 /** Waits until Docker and Compose v2 answer on the host (its user-data may still be installing them). */
@@ -394,10 +396,11 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
 /** Where the host keeps one JSON line per deploy (npm run status shows the last). */
 export const DEPLOY_LOG = `${REMOTE_DIR}/deploys.log`
 
-/** One line of the deploy log (pure): when, who, which images. */
-export function deployRecord(plan: Pick<RemoteUpPlan, 'images'>, by: string, at: Date): string {
+/** One line of the deploy log (pure): when it started, who, which images, how it ended and how long it took. */
+export function deployRecord(plan: Pick<RemoteUpPlan, 'images'>, by: string, at: Date, end: { ok: boolean; seconds: number; error?: string }): string {
   const tag = plan.images.web.split(':').pop() ?? ''
-  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: plan.images.web, db: plan.images.db })}\n`
+  const error = end.error === undefined ? {} : { error: end.error.split('\n')[0]?.slice(0, 300) }
+  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: plan.images.web, db: plan.images.db, result: end.ok ? 'ok' : 'failed', seconds: Math.round(end.seconds), ...error })}\n`
 }
 
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
@@ -470,18 +473,28 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     }
 
     const stack = hostStack(remote)
-    await log.step('pull', `docker compose pull (${plan.images.web}, ${plan.images.db})`, () =>
-      runInChecked(stack, stack.compose('pull', '--quiet'), {
-        stream: log.prefixed('pull'),
-        doing: `pull the images from ${plan.registry}`,
-      }),
-    )
-    if (plan.schedule) await backupBeforeMigrations(stack, plan.schedule.stage, log)
-    await startStack(stack, log)
-    await runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
-      input: deployRecord(plan, `${userInfo().username}@${hostname()}`, new Date()),
-      doing: `record the deploy in ${DEPLOY_LOG}`,
-    })
+    const by = `${userInfo().username}@${hostname()}`
+    const startedAt = new Date(extra.startedAt ?? Date.now())
+    const record = (end: { ok: boolean; error?: string }) =>
+      runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
+        input: deployRecord(plan, by, startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }),
+        doing: `record the deploy in ${DEPLOY_LOG}`,
+      })
+    try {
+      await log.step('pull', `docker compose pull (${plan.images.web}, ${plan.images.db})`, () =>
+        runInChecked(stack, stack.compose('pull', '--quiet'), {
+          stream: log.prefixed('pull'),
+          doing: `pull the images from ${plan.registry}`,
+        }),
+      )
+      if (plan.schedule) await backupBeforeMigrations(stack, plan.schedule.stage, log)
+      await startStack(stack, log)
+    } catch (e) {
+      // the history keeps failed deploys too (best effort: the connection may be what failed)
+      await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)
+      throw e
+    }
+    await record({ ok: true })
     if (plan.schedule) {
       const { script, line } = plan.schedule
       await log.step('schedule', line ? `backups on the host: ${line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {

@@ -2,7 +2,9 @@
 // health, uptime, image and commit, database size, free disk, and (on the host) the last deploy.
 import { BACKUP_LOG, CRON_MARK, LAST_BACKUP_OUTPUT, parseBackupLog, type BackupRecord } from './lib/backup.ts'
 import { loadEnv } from './lib/env.ts'
-import { stripControls } from './lib/log.ts'
+import { formatAge, stripControls } from './lib/log.ts'
+
+export { formatAge }
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
@@ -46,8 +48,8 @@ export interface StatusReport {
   /** e.g. "12 MB" (null: the database did not answer). */
   databaseSize: string | null
   disk: { availableKb: number; totalKb: number; mount: string } | null
-  /** The last line of ~/mymdb/deploys.log on the host. */
-  lastDeploy?: { at: string; by: string; tag: string } | null
+  /** The last deploys of ~/mymdb/deploys.log on the host, newest first. */
+  deploys?: DeployLine[]
   /** On the host: the last backups (backups.log), the schedule, and the last scheduled run's output. */
   backups?: { lastOk: BackupRecord | null; last: BackupRecord | null; schedule: string | null; output: string }
 }
@@ -74,14 +76,35 @@ export function parseDf(stdout: string): StatusReport['disk'] {
 }
 
 /** Parses one line of the deploy log (pure); null when it is not one. */
-export function parseDeployLine(line: string): { at: string; by: string; tag: string } | null {
+export interface DeployLine {
+  at: string
+  by: string
+  tag: string
+  /** ok, failed; '' in records of earlier versions. */
+  result: string
+  seconds?: number
+  error?: string
+}
+
+export function parseDeployLine(line: string): DeployLine | null {
   try {
-    const o = JSON.parse(line) as { at?: unknown; by?: unknown; tag?: unknown }
-    return typeof o.at === 'string' && typeof o.by === 'string' && typeof o.tag === 'string' ? { at: o.at, by: o.by, tag: o.tag } : null
+    const o = JSON.parse(line) as Partial<Record<keyof DeployLine, unknown>>
+    if (typeof o.at !== 'string' || typeof o.by !== 'string' || typeof o.tag !== 'string') return null
+    return {
+      at: o.at,
+      by: o.by,
+      tag: o.tag,
+      result: typeof o.result === 'string' ? o.result : '',
+      ...(typeof o.seconds === 'number' ? { seconds: o.seconds } : {}),
+      ...(typeof o.error === 'string' ? { error: o.error } : {}),
+    }
   } catch {
     return null
   }
 }
+
+/** How many deploys status shows. */
+export const DEPLOYS_SHOWN = 5
 
 /** Reads the status of a stack (here or on the host). Read-only. */
 export async function collectStatus(stack: Stack, onHost: boolean): Promise<StatusReport> {
@@ -100,8 +123,12 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
     disk: df.ok ? parseDf(df.stdout) : null,
   }
   if (onHost) {
-    const last = await runIn(stack, ['sh', '-c', 'tail -n 1 deploys.log 2>/dev/null || true'])
-    report.lastDeploy = parseDeployLine(last.stdout.trim())
+    const last = await runIn(stack, ['sh', '-c', `tail -n ${DEPLOYS_SHOWN} deploys.log 2>/dev/null || true`])
+    report.deploys = last.stdout
+      .split('\n')
+      .map(parseDeployLine)
+      .filter((d): d is DeployLine => d !== null)
+      .reverse()
     const log = parseBackupLog((await runIn(stack, ['sh', '-c', `tail -n 100 ${BACKUP_LOG} 2>/dev/null || true`])).stdout)
     const cron = await runIn(stack, ['sh', '-c', `crontab -l 2>/dev/null | grep -F -e '${CRON_MARK}' || true`])
     const output = await runIn(stack, ['sh', '-c', `tail -n 3 ${LAST_BACKUP_OUTPUT} 2>/dev/null || true`])
@@ -113,16 +140,6 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
     }
   }
   return report
-}
-
-/** How long something has been up: 40 s, 5 min, 2 h 3 min, 3 d 4 h (pure). */
-export function formatAge(ms: number): string {
-  const min = Math.floor(ms / 60_000)
-  if (min < 1) return `${Math.max(0, Math.round(ms / 1000))} s`
-  if (min < 60) return `${min} min`
-  const h = Math.floor(min / 60)
-  if (h < 24) return `${h} h ${min % 60} min`
-  return `${Math.floor(h / 24)} d ${h % 24} h`
 }
 
 const utc = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC')
@@ -146,8 +163,14 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
   }
   lines.push(`  database  ${r.databaseSize ?? '(not running)'}`)
   if (r.disk) lines.push(`  disk      ${gb(r.disk.availableKb)} free of ${gb(r.disk.totalKb)} (${r.disk.mount}, where Docker keeps its data)`)
-  if (r.lastDeploy !== undefined)
-    lines.push(`  deployed  ${r.lastDeploy ? `${utc(r.lastDeploy.at)} by ${r.lastDeploy.by}, tag ${r.lastDeploy.tag}` : '(no record)'}`)
+  if (r.deploys !== undefined) {
+    if (r.deploys.length === 0) lines.push('  deployed  (no record)')
+    r.deploys.forEach((d, i) => {
+      const took = d.seconds === undefined ? '' : ` in ${formatAge(d.seconds * 1000)}`
+      const end = d.result === 'failed' ? `, FAILED${took}${d.error ? `: ${d.error}` : ''}` : d.result === 'ok' ? `, ok${took}` : ''
+      lines.push(`  ${i === 0 ? 'deployed' : '        '}  ${utc(d.at)} by ${d.by}, tag ${d.tag}${end}`)
+    })
+  }
   if (r.backups) {
     const { lastOk, last, schedule, output } = r.backups
     lines.push(`  backup    ${lastOk ? `${utc(lastOk.at)} (${formatAge(now.getTime() - Date.parse(lastOk.at))} ago), ${(lastOk.size / 1e6).toFixed(1)} MB, ${lastOk.reason}: ${lastOk.file}` : '(none yet: npm run backup -- --aws)'}`)

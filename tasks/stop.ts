@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { findHost, stopHost, type AwsDeps } from './host.ts'
 import { awsClients } from './lib/aws.ts'
+import { withLock } from './lib/lock.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
@@ -97,20 +98,22 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
       const raw = loadEnv(env, deps.envFile)
       const s = checkEnv(hostAccessSpec, raw)
       const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
-      const host = await findHost(clients, s.MYMDB_STAGE)
-      const address = s.MYMDB_HOST_ADDRESS ?? host?.publicIp
-      if (host?.state === 'running' && !address)
-        log.warn(`[stop] instance ${host.instanceId} has no public IP (and MYMDB_HOST_ADDRESS is not set): its containers are not stopped first`)
-      if (host?.state === 'running' && address) {
-        const keyFile = sshKeyPath(s, raw)
-        await stopRemoteContainers(
-          () => ({ host: address, port: s.MYMDB_HOST_SSH_PORT, username: s.MYMDB_SSH_USER, privateKey: readFileSync(keyFile), attempts: 2, readyTimeout: 15_000 }),
-          log,
-          partial?.openRemote,
-        )
-      }
-      await stopHost(clients, s.MYMDB_STAGE, log, host)
-      return 0
+      return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run stop -- --aws', async () => {
+        const host = await findHost(clients, s.MYMDB_STAGE)
+        const address = s.MYMDB_HOST_ADDRESS ?? host?.publicIp
+        if (host?.state === 'running' && !address)
+          log.warn(`[stop] instance ${host.instanceId} has no public IP (and MYMDB_HOST_ADDRESS is not set): its containers are not stopped first`)
+        if (host?.state === 'running' && address) {
+          const keyFile = sshKeyPath(s, raw)
+          await stopRemoteContainers(
+            () => ({ host: address, port: s.MYMDB_HOST_SSH_PORT, username: s.MYMDB_SSH_USER, privateKey: readFileSync(keyFile), attempts: 2, readyTimeout: 15_000 }),
+            log,
+            partial?.openRemote,
+          )
+        }
+        await stopHost(clients, s.MYMDB_STAGE, log, host)
+        return 0
+      })
     }
 
     // check: settings. Compose reads the whole file even for `down`, so the secrets it requires

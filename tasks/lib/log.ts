@@ -36,6 +36,16 @@ export function stripControls(text: string): string {
   return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
 }
 
+/** How long ago, or how long something has been up: 40 s, 5 min, 2 h 3 min, 3 d 4 h (pure). */
+export function formatAge(ms: number): string {
+  const min = Math.floor(ms / 60_000)
+  if (min < 1) return `${Math.max(0, Math.round(ms / 1000))} s`
+  if (min < 60) return `${min} min`
+  const h = Math.floor(min / 60)
+  if (h < 24) return `${h} h ${min % 60} min`
+  return `${Math.floor(h / 24)} d ${h % 24} h`
+}
+
 export function formatDuration(ms: number): string {
   const s = ms / 1000
   if (s < 10) return `${s.toFixed(1)} s`

@@ -14,6 +14,7 @@ import { GetRoleCommand } from '@aws-sdk/client-iam'
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
 import { GetBucketPolicyCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListBucketsCommand } from '@aws-sdk/client-s3'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm'
 import { chromium } from 'playwright-core'
 import ssh2 from 'ssh2'
 import { main as bucketMain } from '../../tasks/bucket.ts'
@@ -281,6 +282,46 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await instances()).length, 1)
   })
 
+  it('one deploy at a time: a second one fails naming the first (who, since when); Ctrl-C releases the lock; a stale lock is released by npm run unlock', async () => {
+    const lock = { Name: `/mymdb/${STAGE}/deploy-lock` }
+    const child = spawn('node', ['--import', 'tsx', 'tasks/deploy-aws.ts'], {
+      cwd: REPO,
+      env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    })
+    let out = ''
+    const exited = new Promise<number | null>((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 130 : null))))
+    const started = new Promise<void>((res) => {
+      const watch = (d: Buffer) => {
+        out += d.toString()
+        if (/\[deploy\] 1\/4/.test(out)) res()
+      }
+      child.stdout.on('data', watch)
+      child.stderr.on('data', watch)
+    })
+    await Promise.race([started, exited.then(() => assert.fail(`the first deploy ended early:\n${out}`))])
+    const second = await run(deployMain)
+    assert.equal(second.code, 1, second.text)
+    assert.match(second.text, new RegExp(`stage rig is locked by \\S+@\\S+ \\(npm run deploy:aws, pid ${child.pid}\\) since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, \\d+ s ago`))
+    assert.doesNotMatch(second.text, /\[deploy\] 1\/4/, 'the second deploy did nothing')
+    process.kill(-child.pid!, 'SIGINT')
+    assert.notEqual(await exited, 0)
+    await assert.rejects(clients.ssm.send(new GetParameterCommand(lock)), /ParameterNotFound/, 'Ctrl-C released the lock')
+
+    // a run killed outright leaves its lock: reported, then released on purpose
+    await clients.ssm.send(new PutParameterCommand({ ...lock, Type: 'String', Value: JSON.stringify({ by: 'gone@laptop', command: 'npm run deploy:aws', pid: 4242, since: '2026-11-27T03:00:00Z' }) }))
+    const stale = await run(deployMain)
+    assert.equal(stale.code, 1)
+    assert.match(stale.text, /locked by gone@laptop \(npm run deploy:aws, pid 4242\) since 2026-11-27 03:00:00 UTC.*npm run unlock/)
+    const unlock = await task('unlock', ['--yes'])
+    assert.equal(unlock.exitCode, 0, unlock.stderr)
+    assert.match(unlock.stdout, /locked by gone@laptop[\s\S]*released/)
+    const after = await run(deployMain)
+    assert.equal(after.code, 0, after.text)
+    await assert.rejects(clients.ssm.send(new GetParameterCommand(lock)), /ParameterNotFound/, 'released at the end')
+  })
+
   it('operate the deployed site from here: status, logs, manage and ssh (the real commands, over SSH)', async () => {
     const status = await task('status', ['--aws'])
     assert.equal(status.exitCode, 0, status.stderr)
@@ -289,7 +330,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(status.stdout, /^ {2}db +running \(healthy\)/m)
     assert.match(status.stdout, /^ {2}database {2}\d+ (kB|MB)$/m)
     assert.match(status.stdout, /^ {2}disk {6}[\d.]+ GB free of [\d.]+ GB/m)
-    assert.match(status.stdout, /^ {2}deployed {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by \S+@\S+, tag \S+$/m)
+    assert.match(status.stdout, /^ {2}deployed {2}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by \S+@\S+, tag \S+, ok in \d+ (s|min)$/m)
 
     const logs = await task('logs', ['--aws', 'web', '--lines', '5'])
     assert.equal(logs.exitCode, 0, logs.stderr)

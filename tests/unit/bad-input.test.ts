@@ -46,6 +46,7 @@ const COMMANDS: Record<string, string> = {
   backup: 'backup',
   backups: 'backups',
   restore: 'restore',
+  unlock: 'unlock',
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex')
@@ -95,6 +96,7 @@ const CASES: Case[] = [
   { task: 'restore', args: ['/nonexistent/none.tar'], what: 'a backup file that does not exist', names: ['none.tar'] },
   { task: 'backup', what: 'a Compose project name with a space', set: { COMPOSE_PROJECT_NAME: 'my mdb' }, names: ['COMPOSE_PROJECT_NAME'] },
   { task: 'backup', args: ['--aws', '--to', 'somewhere'], what: '--to with --aws', names: ['--to'] },
+  { task: 'unlock', what: 'a stage name with a space', set: { MYMDB_STAGE: 'my stage' }, names: ['MYMDB_STAGE'] },
   { task: 'backups', args: ['--aws'], what: 'a backup bucket name with capitals', set: { MYMDB_BACKUP_BUCKET: 'Bad_Name' }, names: ['MYMDB_BACKUP_BUCKET'] },
   { task: 'restore', args: ['--aws', 'not-a-backup'], what: 'a name that is no backup with --aws', names: ['not-a-backup'] },
   { task: 'restore', args: ['--aws', 'mymdb-test-20261127T031700Z.tar'], what: 'a bad region and a backup bucket that is the upload bucket, at once', set: { AWS_REGION: 'nowhere', MYMDB_BACKUP_BUCKET: 'mymdb-uploads-test' }, names: ['AWS_REGION', 'MYMDB_BACKUP_BUCKET'] },

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { main, remoteEnv } from '../../tasks/deploy-aws.ts'
-import { noDocker, testDeps } from './fakes.ts'
+import { fakeSsm, noDocker, testDeps } from './fakes.ts'
 
 const HOST = { publicDns: 'ec2-203-0-113-5.us-west-2.compute.amazonaws.com', publicIp: '203.0.113.5' }
 const PUSH = { tag: 'git-abc1234' }
@@ -120,7 +120,7 @@ describe('deploy:aws keeps a step exit code', () => {
       if (name === 'HeadBucket') throw Object.assign(new Error('Forbidden'), { name: 'Forbidden', $metadata: { httpStatusCode: 403 } })
       throw new Error(`unexpected AWS call ${name}`)
     }
-    const clients = () => ({ region: 'us-west-2', sts: { send }, s3: { send }, s3control: { send }, ec2: { send }, iam: { send }, ssm: { send }, ecr: { send } }) as never
+    const clients = () => ({ region: 'us-west-2', sts: { send }, s3: { send }, s3control: { send }, ec2: { send }, iam: { send }, ssm: fakeSsm(), ecr: { send } }) as never
     const d = testDeps(run)
     const code = await main(['--dry-run'], { ...GOOD, MYMDB_REGISTRY: '127.0.0.1:5000', MYMDB_SSH_CIDR: '203.0.113.7/32' }, { ...d, awsClients: clients, openRemote: noSsh })
     assert.equal(code, 2, d.log.text())

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test'
 import { checkDeleteBucket, main, removalLines } from '../../tasks/destroy-aws.ts'
 import type { AwsClients } from '../../tasks/lib/aws.ts'
 import { ConfigError } from '../../tasks/lib/errors.ts'
-import { noDocker, tempDir, testDeps } from './fakes.ts'
+import { fakeSsm, noDocker, tempDir, testDeps } from './fakes.ts'
 
 const BUCKET = 'mymdb-uploads-qa'
 
@@ -83,6 +83,7 @@ function fakeAws(bucket: FakeBucket | undefined, instance?: { id: string; state:
         return s3(n, cmd.input)
       },
     },
+    ssm: fakeSsm(),
     sent,
     get bucket() {
       return state.bucket

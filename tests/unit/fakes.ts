@@ -125,3 +125,32 @@ export function fakeRemote(fail: (cmd: string) => Partial<RunResult> | undefined
   }
   return r
 }
+
+/**
+ * An SSM client holding parameters in memory: PutParameter (refusing an existing name unless
+ * Overwrite, as SSM does), GetParameter, DeleteParameter. For the deploy lock in unit tests.
+ */
+export function fakeSsm(params = new Map<string, string>()): { send(cmd: { constructor: { name: string }; input: Record<string, any> }): Promise<unknown>; params: Map<string, string> } {
+  const error = (name: string) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: 400 } })
+  return {
+    params,
+    async send(cmd) {
+      const name = cmd.constructor.name.replace(/Command$/, '')
+      const key = String(cmd.input.Name)
+      if (name === 'PutParameter') {
+        if (params.has(key) && !cmd.input.Overwrite) throw error('ParameterAlreadyExists')
+        params.set(key, String(cmd.input.Value))
+        return {}
+      }
+      if (name === 'GetParameter') {
+        if (!params.has(key)) throw error('ParameterNotFound')
+        return { Parameter: { Name: key, Value: params.get(key) } }
+      }
+      if (name === 'DeleteParameter') {
+        if (!params.delete(key)) throw error('ParameterNotFound')
+        return {}
+      }
+      throw new Error(`unexpected SSM call ${name}`)
+    },
+  }
+}

@@ -34,7 +34,7 @@ import {
 import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
 import type { AwsClients } from '../../tasks/lib/aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
-import { noDocker, tempDir, testDeps, captureLog } from './fakes.ts'
+import { fakeSsm, noDocker, tempDir, testDeps, captureLog } from './fakes.ts'
 
 const INSTALL = readFileSync(new URL('../../scripts/install-docker.sh', import.meta.url), 'utf8')
 
@@ -423,6 +423,7 @@ describe('host: main without AWS', () => {
           return { Reservations: [] }
         },
       },
+      ssm: fakeSsm(),
     } as unknown as AwsClients
     const deps = testDeps(noDocker())
     assert.equal(await stopMain(['--aws'], { AWS_REGION: 'us-west-2', MYMDB_STAGE: 'qa' }, { ...deps, awsClients: () => fakeClients }), 0, deps.log.text())

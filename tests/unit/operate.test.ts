@@ -68,7 +68,8 @@ describe('status', () => {
     assert.deepEqual(parseInspect(INSPECT).get('mymdb-db-1'), { startedAt: '2026-11-27T09:00:00Z', image: '127.0.0.1:5000/mymdb-db:abc1234', revision: '' })
     assert.deepEqual(parseDf(DF), { totalKb: 264000000, availableKb: 83886080, mount: '/' })
     assert.equal(parseDf('garbage'), null)
-    assert.deepEqual(parseDeployLine('{"at":"a","by":"b","tag":"c"}'), { at: 'a', by: 'b', tag: 'c' })
+    assert.deepEqual(parseDeployLine('{"at":"a","by":"b","tag":"c"}'), { at: 'a', by: 'b', tag: 'c', result: '' })
+    assert.deepEqual(parseDeployLine('{"at":"a","by":"b","tag":"c","result":"failed","seconds":3,"error":"x"}'), { at: 'a', by: 'b', tag: 'c', result: 'failed', seconds: 3, error: 'x' })
     assert.equal(parseDeployLine('not json'), null)
   })
   it('formatAge', () => {
@@ -80,7 +81,11 @@ describe('status', () => {
         services: [{ service: 'web', state: 'running', health: 'healthy', startedAt: '2026-11-27T10:00:00Z', image: 'mymdb-web:latest', revision: 'abc1234' }],
         databaseSize: '12 MB',
         disk: { totalKb: 10 * 1024 * 1024, availableKb: 4 * 1024 * 1024, mount: '/' },
-        lastDeploy: { at: '2026-11-27T10:00:00.123Z', by: 'ada@laptop', tag: 'abc1234' },
+        deploys: [
+          { at: '2026-11-27T10:00:00.123Z', by: 'ada@laptop', tag: 'abc1234', result: 'ok', seconds: 31 },
+          { at: '2026-11-27T09:00:00Z', by: 'bob@ci', tag: 'abc1233', result: 'failed', seconds: 75, error: 'the site does not answer' },
+          { at: '2026-11-26T09:00:00Z', by: 'bob@ci', tag: 'abc1232', result: '' },
+        ],
       },
       new Date('2026-11-27T12:03:00Z'),
     )
@@ -88,7 +93,9 @@ describe('status', () => {
       '  web  running (healthy), up 2 h 3 min, image mymdb-web:latest, commit abc1234',
       '  database  12 MB',
       '  disk      4.0 GB free of 10.0 GB (/, where Docker keeps its data)',
-      '  deployed  2026-11-27 10:00:00 UTC by ada@laptop, tag abc1234',
+      '  deployed  2026-11-27 10:00:00 UTC by ada@laptop, tag abc1234, ok in 31 s',
+      '            2026-11-27 09:00:00 UTC by bob@ci, tag abc1233, FAILED in 1 min: the site does not answer',
+      '            2026-11-26 09:00:00 UTC by bob@ci, tag abc1232',
     ])
   })
   it('on the host: the last backup, a failed one with the end of its output, and the schedule', () => {

@@ -237,6 +237,8 @@ describe('remote-up main()', () => {
     // the deploy is recorded on the host: when, who, which images
     const record = JSON.parse(remote.stdin.at(-1) ?? '{}')
     assert.equal(record.tag, 'abc123')
+    assert.equal(record.result, 'ok')
+    assert.equal(typeof record.seconds, 'number')
     assert.equal(record.web, '127.0.0.1:5000/mymdb-web:abc123')
     assert.match(record.by, /.+@.+/)
     assert.ok(Math.abs(Date.parse(record.at) - Date.now()) < 60_000)
@@ -304,6 +306,11 @@ describe('remote-up main()', () => {
     assert.match(text, /connection refused/)
     assert.ok(!remote.commands.some((c) => c.includes('compose up')))
     assert.ok(remote.closed)
+    // the history keeps the failed deploy
+    const record = JSON.parse(remote.stdin.at(-1) ?? '{}')
+    assert.equal(remote.commands.at(-1), "sh -c 'cat >> mymdb/deploys.log'")
+    assert.deepEqual([record.result, record.tag, typeof record.seconds], ['failed', 'abc123', 'number'])
+    assert.match(record.error, /could not pull the images from 127\.0\.0\.1:5000/)
   })
   it('services not healthy: shows ps and logs, then fails', async () => {
     const remote = fakeRemote((c) =>

@@ -1,0 +1,50 @@
+// npm run unlock [-- --yes]: releases the deploy lock of a stage that a killed run left behind.
+import { awsClients, type AwsClients } from './lib/aws.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
+import { UserError } from './lib/errors.ts'
+import { holderText, lockName, readLock } from './lib/lock.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { SSM, aws } from './lib/aws.ts'
+import { awsVars } from './lib/vars.ts'
+
+export const HELP = `Usage: npm run unlock -- [--yes]
+
+deploy:aws, stop --aws and destroy:aws hold a lock while they run, so that only one of them
+changes a stage (MYMDB_STAGE in AWS_REGION) at a time; they release it when they end, also on
+Ctrl-C. A run that was killed outright (kill -9, a machine that went off) leaves it behind, and
+the next run then says who held it and since when. This command shows the lock and releases it.
+Release it only when that run is really gone.
+
+Options:
+  --yes       do not ask (on a terminal it asks first)
+  -h, --help  this help
+
+Exit codes: 0 released (or there was none), 1 AWS failed or not confirmed, 2 bad option or setting.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run unlock',
+  help: HELP,
+  options: { yes: { type: 'boolean', short: 'y' } },
+} as const
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & { awsClients?: (region: string, env: Env) => AwsClients }): Promise<number> {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
+    const raw = loadEnv(env, deps.envFile)
+    const s = checkEnv(awsVars, raw)
+    const { ssm } = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
+    const holder = await aws(`read the deploy lock ${lockName(s.MYMDB_STAGE)}`, () => readLock(ssm, s.MYMDB_STAGE))
+    if (!holder) {
+      deps.log.info(`[unlock] stage ${s.MYMDB_STAGE} in ${s.AWS_REGION} is not locked`)
+      return 0
+    }
+    deps.log.info(`[unlock] stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}`)
+    if (deps.interactive && !flags.yes && !(await deps.confirm('Is that run gone (killed, or its machine off)? Release the lock?')))
+      throw new UserError('the lock stays (not confirmed)')
+    await aws(`release the deploy lock ${lockName(s.MYMDB_STAGE)}`, () => ssm.send(new SSM.DeleteParameterCommand({ Name: lockName(s.MYMDB_STAGE) })))
+    deps.log.info('[unlock] released')
+    return 0
+  })
+}
+
+runMain(import.meta.url, main)
