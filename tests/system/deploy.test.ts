@@ -348,6 +348,9 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(unknown.exitCode, 1, unknown.stdout)
     assert.match(unknown.stderr, /Unknown command: 'no_such_command'/)
 
+    // the host's container logs are capped as here (the same compose file)
+    const logConfig = await onHost('docker inspect --format "{{json .HostConfig.LogConfig}}" $(docker compose ps -q)')
+    for (const c of logConfig.stdout.trim().split('\n')) assert.deepEqual(JSON.parse(c), { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } })
     const ps = await task('ssh', ['cd mymdb && docker compose ps --format "{{.Service}}"'])
     assert.equal(ps.exitCode, 0, ps.stderr)
     assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'web'])

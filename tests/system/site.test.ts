@@ -131,6 +131,12 @@ describe('the project folder after up:local', () => {
     assert.equal(check.exitCode, 0, check.stderr)
     assert.match(check.stdout, /no issues/)
   })
+  test("both containers' logs are capped: json-file, 3 files of 10 MB", async () => {
+    const ids = (await compose('ps', '-q')).stdout.trim().split('\n')
+    assert.equal(ids.length, 2)
+    const configs = (await $({ quiet: true })`docker inspect --format ${'{{json .HostConfig.LogConfig}}'} ${ids}`).stdout.trim().split('\n')
+    for (const c of configs) assert.deepEqual(JSON.parse(c), { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } })
+  })
 })
 
 describe('operate the local stack: status, logs, manage', () => {
