@@ -23,6 +23,8 @@ import {
   keyPairExists,
   readInstanceProfile,
   readBackupRole,
+  readElasticIp,
+  type ElasticIp,
   readRole,
   RUNNING_TIMEOUT_SECONDS,
   type AwsDeps,
@@ -97,6 +99,8 @@ export interface Inventory {
   role: boolean
   /** The backup role (the backups themselves stay in their bucket). */
   backupRole: boolean
+  /** The stage's fixed address (released: it is gone for good). */
+  elasticIp?: ElasticIp | null
   /** Only looked up with --delete-bucket; null: not asked for, or no such bucket. */
   bucket?: BucketInventory | null
 }
@@ -126,6 +130,7 @@ export async function inventory(clients: AwsClients, stage: string, opts: { buck
     instanceProfile: profile ? { roles: profile.roles } : null,
     role: (await readRole(clients, stage)).exists,
     backupRole: (await readBackupRole(clients, stage)).exists,
+    elasticIp: await readElasticIp(clients, stage),
     ...(opts.bucket !== undefined ? { bucket: await bucketInventory(clients, opts.bucket, stage) } : {}),
   }
 }
@@ -150,6 +155,7 @@ export function removalLines(inv: Inventory, stage: string): string[] {
   for (const id of inv.instances) lines.push(`instance ${n.instance} ${id} (and its disk)`)
   if (inv.securityGroup) lines.push(`security group ${n.securityGroup} ${inv.securityGroup}`)
   if (inv.keyPair) lines.push(`key pair ${n.keyPair}`)
+  if (inv.elasticIp) lines.push(`elastic IP ${inv.elasticIp.publicIp} (released: a DNS record pointing at it must change)`)
   if (inv.instanceProfile) lines.push(`instance profile ${n.instanceProfile}`)
   if (inv.role) lines.push(`IAM role ${n.role} (and its policies)`)
   if (inv.backupRole) lines.push(`IAM role ${n.backupRole} (and its policies; the backups stay in their bucket)`)
@@ -196,6 +202,14 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
   if (inv.keyPair) {
     await aws('delete the key pair', () => clients.ec2.send(new EC2.DeleteKeyPairCommand({ KeyName: n.keyPair })))
     removed.push(`key pair ${n.keyPair}`)
+  }
+  if (inv.elasticIp) {
+    const { allocationId, associationId, instanceId, publicIp } = inv.elasticIp
+    // terminating the instance ended its association; one with another instance is ended here
+    if (associationId && instanceId && !inv.instances.includes(instanceId))
+      await aws('disassociate the elastic IP', () => clients.ec2.send(new EC2.DisassociateAddressCommand({ AssociationId: associationId })))
+    await aws('release the elastic IP', () => clients.ec2.send(new EC2.ReleaseAddressCommand({ AllocationId: allocationId })))
+    removed.push(`elastic IP ${publicIp}`)
   }
   if (inv.instanceProfile) {
     for (const role of inv.instanceProfile.roles)

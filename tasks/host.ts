@@ -353,8 +353,18 @@ export interface HostState {
   backupRole: { exists: boolean; trust: unknown; policy: unknown }
   instanceProfile: { exists: boolean; roles: string[] } | null
   instance: HostInfo | null
+  /** The stage's Elastic IP (found by its tags), and the instance it is associated with. */
+  elasticIp: ElasticIp | null
   /** The AWS account (for the roles' ARNs). */
   account: string
+}
+
+export interface ElasticIp {
+  allocationId: string
+  publicIp: string
+  /** The instance it is associated with, if any. */
+  instanceId?: string
+  associationId?: string
 }
 
 /**
@@ -376,6 +386,8 @@ export interface HostPlan {
   backup: { bucket: string; roleArn: string; hostRoleArn: string; externalId: string; create: boolean; putTrust: boolean; putPolicy: boolean }
   profile: { create: boolean; addRole: boolean }
   instance: { action: 'exists' | 'start' | 'create'; existing: HostInfo | null }
+  /** The fixed address: allocate one (existing null), and associate it unless it is with the instance already. */
+  elasticIp: { existing: ElasticIp | null }
 }
 
 export function planHost(
@@ -436,6 +448,13 @@ export function planHost(
   const inst = state.instance
   const instanceAction = !inst ? 'create' : inst.state === 'stopped' || inst.state === 'stopping' ? 'start' : 'exists'
   items.push({ resource: `instance ${n.instance}`, action: instanceAction, detail: inst ? `${inst.instanceId} (${inst.state})` : 'new' })
+  const eip = state.elasticIp
+  const eipWithInstance = eip !== null && inst !== null && eip.instanceId === inst.instanceId
+  items.push({
+    resource: `elastic IP ${n.instance}`,
+    action: !eip ? 'create' : eipWithInstance ? 'exists' : 'update',
+    detail: !eip ? 'a fixed public address for the instance' : eipWithInstance ? eip.publicIp : `${eip.publicIp}, associate with the instance`,
+  })
   return {
     stage: want.stage,
     vpcId: want.vpcId ?? '',
@@ -456,6 +475,7 @@ export function planHost(
     },
     profile: { create: !profile, addRole: !hasRole },
     instance: { action: instanceAction, existing: inst },
+    elasticIp: { existing: eip },
   }
 }
 
@@ -588,6 +608,21 @@ export async function readInstanceProfile(clients: AwsClients, stage: string): P
   }
 }
 
+/** The stage's Elastic IP, found by its Project/Stage tags (null: none). */
+export async function readElasticIp(clients: AwsClients, stage: string): Promise<ElasticIp | null> {
+  const r = await aws('look up the elastic IP', () =>
+    clients.ec2.send(new EC2.DescribeAddressesCommand({ Filters: stageTags(stage).map((t) => ({ Name: `tag:${t.Key}`, Values: [t.Value] })) })),
+  )
+  const a = r.Addresses?.find((x) => x.AllocationId && x.PublicIp)
+  if (!a) return null
+  return {
+    allocationId: a.AllocationId!,
+    publicIp: a.PublicIp!,
+    ...(a.InstanceId ? { instanceId: a.InstanceId } : {}),
+    ...(a.AssociationId ? { associationId: a.AssociationId } : {}),
+  }
+}
+
 /** Everything planHost needs, read without changing anything. */
 export async function readHostState(clients: AwsClients, stage: string, keyFile: KeyFile, vpcId: string): Promise<HostState> {
   const n = hostNames(stage)
@@ -599,6 +634,7 @@ export async function readHostState(clients: AwsClients, stage: string, keyFile:
     backupRole: await readBackupRole(clients, stage),
     instanceProfile: await readInstanceProfile(clients, stage),
     instance: await findHost(clients, stage),
+    elasticIp: await readElasticIp(clients, stage),
     account: (await aws('find the AWS account id (STS GetCallerIdentity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))).Account ?? '',
   }
 }
@@ -744,6 +780,30 @@ export async function applyHostRole(clients: AwsClients, plan: Pick<HostPlan, 's
     )
     log.info(`[host] instance profile ${n.instanceProfile}: holds role ${n.role}`)
   }
+}
+
+/**
+ * The stage's fixed address: allocated (tagged) when there is none, associated with the instance
+ * unless it is already. Returns the address.
+ */
+export async function applyElasticIp(clients: AwsClients, plan: Pick<HostPlan, 'stage' | 'elasticIp'>, instanceId: string, log: Log): Promise<string> {
+  const name = hostNames(plan.stage).instance
+  let eip = plan.elasticIp.existing
+  if (!eip) {
+    const a = await aws('allocate the elastic IP', () =>
+      clients.ec2.send(
+        new EC2.AllocateAddressCommand({ Domain: 'vpc', TagSpecifications: [{ ResourceType: 'elastic-ip', Tags: [{ Key: 'Name', Value: name }, ...stageTags(plan.stage)] }] }),
+      ),
+    )
+    eip = { allocationId: a.AllocationId ?? '', publicIp: a.PublicIp ?? '' }
+    log.info(`[host] elastic IP ${name}: allocated ${eip.publicIp}`)
+  }
+  if (eip.instanceId !== instanceId) {
+    const { allocationId } = eip
+    await aws('associate the elastic IP with the instance', () => clients.ec2.send(new EC2.AssociateAddressCommand({ AllocationId: allocationId, InstanceId: instanceId })))
+    log.info(`[host] elastic IP ${name}: ${eip.publicIp} now points at ${instanceId}`)
+  }
+  return eip.publicIp
 }
 
 /** A new instance profile is not visible to EC2 for a few seconds: RunInstances is tried again, this often. */
@@ -929,7 +989,10 @@ export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients
     userData,
   })
   const instanceId = await applyInstance(clients, plan, launch, log)
-  const host = await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)
+  await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)
+  const fixedIp = await applyElasticIp(clients, plan, instanceId, log)
+  // described again for the public name that goes with the fixed address; the address is the elastic IP's
+  const host = { ...(await waitRunning(clients, instanceId)), publicIp: fixedIp }
   const address = s.MYMDB_HOST_ADDRESS ?? host.publicIp
   if (opts.waitSsh === false) {
     log.info('[host] not waiting for SSH')

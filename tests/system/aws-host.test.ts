@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
+import { DescribeAddressesCommand, DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutBucketTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { AssumeRoleCommand } from '@aws-sdk/client-sts'
@@ -102,6 +102,12 @@ async function instancesOf(stage: string): Promise<Instance[]> {
 async function groupsNamed(name: string) {
   const r = await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }] }))
   return r.SecurityGroups ?? []
+}
+
+/** The stage's elastic IPs (found by tag). */
+async function stageAddresses(stage: string) {
+  const r = await clients.ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: 'tag:Stage', Values: [stage] }] }))
+  return r.Addresses ?? []
 }
 
 async function keyPairs(): Promise<string[]> {
@@ -209,6 +215,7 @@ describe('host step on moto', () => {
   })
 
   let firstId = ''
+  let firstEip = ''
 
   it('first run creates key pair, security group, role, profile and a running IMDSv2 instance', async () => {
     const r = await run(hostMain, [], envFor('one'))
@@ -270,6 +277,13 @@ describe('host step on moto', () => {
     assert.deepEqual(req.MetadataOptions, { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' })
     assert.ok(req.ClientToken)
     assert.deepEqual(req.TagSpecifications?.map((t) => t.ResourceType), ['instance', 'volume'])
+
+    // the fixed address: one elastic IP, tagged, associated with the instance, its public address
+    const eips = await stageAddresses('one')
+    assert.equal(eips.length, 1)
+    firstEip = eips[0]?.PublicIp ?? ''
+    assert.equal(eips[0]?.InstanceId, firstId)
+    assert.equal(i.PublicIpAddress, firstEip)
   })
 
   it('second run creates nothing: same instance, one group, one key pair', async () => {
@@ -281,6 +295,7 @@ describe('host step on moto', () => {
     assert.deepEqual(insts.map((i) => i.InstanceId), [firstId])
     assert.equal((await groupsNamed('mymdb-one-web')).length, 1)
     assert.deepEqual(await keyPairs(), ['mymdb-one'])
+    assert.deepEqual((await stageAddresses('one')).map((a) => [a.PublicIp, a.InstanceId]), [[firstEip, firstId]])
   })
 
   it('a new deployer IP: the old SSH rule is revoked, the new one added, the rest untouched', async () => {
@@ -316,6 +331,11 @@ describe('host step on moto', () => {
     const insts = await instancesOf('one')
     assert.deepEqual(insts.map((i) => [i.InstanceId, i.State?.Name]), [[firstId, 'running']])
     assert.equal(launches.length, 1)
+    // the address survived the stop: the same one, on the same instance
+    assert.deepEqual((await stageAddresses('one')).map((a) => [a.PublicIp, a.InstanceId]), [[firstEip, firstId]])
+    // (moto gives a restarted instance a new public IP despite its elastic IP; AWS keeps the elastic
+    // one, and the host step reports the elastic IP either way)
+    assert.match(r.out, new RegExp(`ready: ${firstId} at ${firstEip.replace(/\./g, '\\.')}`))
   })
 
   it('destroy --dry-run lists and keeps; destroy removes all but the bucket and key file; again: nothing to remove', async () => {
@@ -333,7 +353,8 @@ describe('host step on moto', () => {
 
     const d1 = await run(destroyMain, ['--no-final-backup'], envFor('one'))
     assert.equal(d1.code, 0, d1.out)
-    assert.match(d1.out, /removed: instance i-\w+, security group mymdb-one-web, key pair mymdb-one, instance profile mymdb-one-host, IAM role mymdb-one-host, IAM role mymdb-one-backup/)
+    assert.match(d1.out, /removed: instance i-\w+, security group mymdb-one-web, key pair mymdb-one, elastic IP [\d.]+, instance profile mymdb-one-host, IAM role mymdb-one-host, IAM role mymdb-one-backup/)
+    assert.deepEqual(await stageAddresses('one'), [], 'the elastic IP is released')
     assert.match(d1.out, /local private key .*mymdb-one\.pem is kept/)
     const all = (await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [firstId] }))).Reservations?.[0]?.Instances?.[0]
     assert.equal(all?.State?.Name, 'terminated')

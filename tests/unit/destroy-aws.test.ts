@@ -33,6 +33,7 @@ function fakeAws(bucket: FakeBucket | undefined, instance?: { id: string; state:
         : { Reservations: [] },
     DescribeSecurityGroups: () => ({ SecurityGroups: [] }),
     DescribeKeyPairs: () => ({ KeyPairs: [] }),
+    DescribeAddresses: () => ({ Addresses: [] }),
   }
   const notFound = (code: string) => Object.assign(new Error(code), { name: code, $metadata: { httpStatusCode: 404 } })
   const s3 = (n: string, input: Record<string, unknown>): unknown => {

@@ -26,6 +26,7 @@ import {
   waitForTcp,
   type HostState,
   type LaunchSpec,
+  applyElasticIp,
   applyHostRole,
   applyInstance,
   applyKeyPair,
@@ -59,13 +60,14 @@ function allInPlace(): HostState {
     },
     instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
     instance: { instanceId: 'i-1', state: 'running' },
+    elasticIp: { allocationId: 'eipalloc-1', publicIp: '198.51.100.10', instanceId: 'i-1', associationId: 'eipassoc-1' },
     account: '123456789012',
   }
 }
 
 const EXTERNAL_ID = 'e'.repeat(48)
 /** An empty account's state (account 123456789012). */
-const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, account: '123456789012' }
+const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, elasticIp: null, account: '123456789012' }
 
 /** An ed25519 private key in OpenSSH format (what EC2 hands out and the SSH client reads). */
 function ed25519Pem(): string {
@@ -235,6 +237,7 @@ describe('host: pure parts', () => {
       'IAM role mymdb-qa-backup: create',
       'instance profile mymdb-qa-host: create',
       'instance mymdb-qa: create',
+      'elastic IP mymdb-qa: create',
     ])
     const done = allInPlace()
     assert.ok(planHost(done, want).items.every((p) => p.action === 'exists'))
@@ -249,7 +252,7 @@ describe('host: pure parts', () => {
       },
       { ...want, sshCidr: '2.2.2.2/32' },
     )
-    assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'exists', 'update', 'start'])
+    assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'exists', 'update', 'start', 'exists'])
     // what apply will do, exactly
     assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }] })
     assert.deepEqual([changed.role, changed.profile, changed.instance.action], [{ create: false, putPolicy: true }, { create: false, addRole: true }, 'start'])
@@ -469,6 +472,7 @@ describe('destroy and findHost with a fake AWS', () => {
     }),
     DescribeSecurityGroups: () => ({ SecurityGroups: [] }),
     DescribeKeyPairs: () => ({ KeyPairs: [] }),
+    DescribeAddresses: () => ({ Addresses: [] }),
   }
 
   it('findHost: the oldest of the stage, with empty addresses as undefined', async () => {
@@ -549,5 +553,32 @@ describe('host: apply executes the plan and reads nothing again', () => {
     assert.equal(id, 'i-late')
     assert.equal(tries, 3)
     assert.match(log.text(), /not visible to EC2 yet; retrying in 0 s \(2\/12\)/)
+  })
+})
+
+describe('host: the elastic IP', () => {
+  it('none: allocated with the stage tags, then associated; unassociated: associated; with the instance: no call', async () => {
+    const log = captureLog()
+    const sent: { name: string; input: any }[] = []
+    const clients = {
+      region: 'us-west-2',
+      ec2: {
+        send: async (cmd: { constructor: { name: string }; input: any }) => {
+          const name = cmd.constructor.name.replace(/Command$/, '')
+          sent.push({ name, input: cmd.input })
+          return name === 'AllocateAddress' ? { AllocationId: 'eipalloc-9', PublicIp: '198.51.100.9' } : {}
+        },
+      },
+    } as unknown as AwsClients
+    assert.equal(await applyElasticIp(clients, { stage: 'qa', elasticIp: { existing: null } }, 'i-1', log), '198.51.100.9')
+    assert.deepEqual(sent.map((s) => s.name), ['AllocateAddress', 'AssociateAddress'])
+    assert.deepEqual(sent[0]?.input.TagSpecifications[0].Tags, [{ Key: 'Name', Value: 'mymdb-qa' }, { Key: 'Project', Value: 'mymdb' }, { Key: 'Stage', Value: 'qa' }])
+    assert.deepEqual(sent[1]?.input, { AllocationId: 'eipalloc-9', InstanceId: 'i-1' })
+    sent.length = 0
+    await applyElasticIp(clients, { stage: 'qa', elasticIp: { existing: { allocationId: 'eipalloc-9', publicIp: '198.51.100.9' } } }, 'i-2', log)
+    assert.deepEqual(sent.map((s) => s.name), ['AssociateAddress'])
+    sent.length = 0
+    await applyElasticIp(clients, { stage: 'qa', elasticIp: { existing: { allocationId: 'eipalloc-9', publicIp: '198.51.100.9', instanceId: 'i-2' } } }, 'i-2', log)
+    assert.deepEqual(sent, [])
   })
 })
