@@ -9,7 +9,7 @@ import { STS, aws, awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { awsVars, backupBucketRules, backupBucketVars, bucketVars, hostVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
+import { awsVars, backupBucketRules, backupBucketVars, bucketVars, hostVars, releaseVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
 import { pushImages, type PushResult } from './push.ts'
 import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
 
@@ -60,6 +60,7 @@ export const deploySpec = {
   ...hostVars,
   ...bucketVars,
   ...backupBucketVars,
+  ...releaseVars,
   DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
 }
 

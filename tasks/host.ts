@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { dirname, join } from 'node:path'
 import type { Instance, IpPermission, RunInstancesCommandInput } from '@aws-sdk/client-ec2'
-import { EC2, IAM, SSM, STS, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
+import { EC2, IAM, SSM, STS, aws, awsClients, sameJson, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
@@ -71,6 +71,8 @@ export interface AwsDeps {
   /** fetch, for the public IP lookup. */
   fetch?: typeof fetch
 }
+
+export { sameJson }
 
 // --- names and pure decisions ------------------------------------------------------------------
 
@@ -248,17 +250,6 @@ function safeDecode(s: string): string {
   } catch {
     return s
   }
-}
-
-/** Deep equality of two JSON values (key order ignored). */
-export function sameJson(a: unknown, b: unknown): boolean {
-  const norm = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(norm)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)]))
-        : v
-  return JSON.stringify(norm(a)) === JSON.stringify(norm(b))
 }
 
 const INSTALL_PATH = '/opt/mymdb/install-docker.sh'

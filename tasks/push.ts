@@ -2,13 +2,13 @@
 // Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
 // Hub, or any registry address.
 import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
-import { ECR, STS, aws, awsClients, awsErrorCode, type AwsClients } from './lib/aws.ts'
+import { ECR, STS, aws, awsClients, awsErrorCode, sameJson, type AwsClients } from './lib/aws.ts'
 import { imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
-import { awsVars, imageVars, parseRegistry, registryImage, registryRules, registryVars, repositoryName, stageTags, type Registry } from './lib/vars.ts'
+import { awsVars, imageVars, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, stageTags, type Registry } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 
@@ -57,8 +57,25 @@ export function decodeEcrToken(token: string): { username: string; password: str
   return { username: text.slice(0, i), password: text.slice(i + 1) }
 }
 
-/** Makes sure the ECR repositories exist; returns the registry host `<account>.dkr.ecr.<region>.amazonaws.com`. */
-export async function ensureEcrRepositories(clients: AwsClients, names: string[], stage: string, dryRun: boolean, say: (line: string) => void): Promise<string> {
+/** The ECR lifecycle policy (pure): the newest `keep` images of a repository stay, older ones expire. */
+export function ecrLifecyclePolicy(keep: number): { rules: Record<string, unknown>[] } {
+  return {
+    rules: [
+      {
+        rulePriority: 1,
+        description: `keep the newest ${keep} images for rollbacks (MYMDB_KEEP_RELEASES)`,
+        selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: keep },
+        action: { type: 'expire' },
+      },
+    ],
+  }
+}
+
+/**
+ * Makes sure the ECR repositories exist, with the lifecycle policy that keeps `keep` releases;
+ * returns the registry host `<account>.dkr.ecr.<region>.amazonaws.com`.
+ */
+export async function ensureEcrRepositories(clients: AwsClients, names: string[], stage: string, dryRun: boolean, say: (line: string) => void, keep = 3): Promise<string> {
   const identity = await aws('read the AWS account id', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
   for (const name of names) {
     const exists = await clients.ecr.send(new ECR.DescribeRepositoriesCommand({ repositoryNames: [name] })).then(
@@ -78,6 +95,21 @@ export async function ensureEcrRepositories(clients: AwsClients, names: string[]
           tags: stageTags(stage),
         })),
       )
+    // the lifecycle policy: read, and written when it differs or cannot be read (setting it again
+    // changes nothing; the emulator answers this read in a form the SDK rejects)
+    const wanted = ecrLifecyclePolicy(keep)
+    const current = exists
+      ? await clients.ecr.send(new ECR.GetLifecyclePolicyCommand({ repositoryName: name })).then(
+          (r) => r.lifecyclePolicyText,
+          () => undefined,
+        )
+      : undefined
+    const same = current !== undefined && sameJson(JSON.parse(current), wanted)
+    say(`[push] ECR repository ${name}: lifecycle policy (keep the newest ${keep} images) ${same ? 'unchanged' : dryRun ? 'would be set' : 'set'}`)
+    if (!same && !dryRun)
+      await aws(`set the lifecycle policy of ${name}`, () =>
+        clients.ecr.send(new ECR.PutLifecyclePolicyCommand({ repositoryName: name, lifecyclePolicyText: JSON.stringify(wanted) })),
+      )
   }
   return `${identity.Account}.dkr.ecr.${clients.region}.amazonaws.com`
 }
@@ -96,12 +128,12 @@ export interface PushResult {
 export const LAYER_CHATTER = /^[0-9a-f]{12}: (Preparing|Waiting|Layer already exists)$/
 
 /** The settings push reads (AWS_REGION and MYMDB_STAGE only matter for ecr). */
-export type PushSettings = CleanEnv<typeof registryVars> & CleanEnv<typeof imageVars> & Partial<CleanEnv<typeof awsVars>>
+export type PushSettings = CleanEnv<typeof registryVars> & CleanEnv<typeof imageVars> & Partial<CleanEnv<typeof awsVars>> & Partial<CleanEnv<typeof releaseVars>>
 
 /** Checks push's settings, all problems at once (EnvError, exit 2). */
 export function pushSettings(raw: RawEnv): PushSettings {
   const isEcr = raw.MYMDB_REGISTRY?.trim() === 'ecr'
-  return checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? awsVars : {}) }, raw, { rules: registryRules })
+  return checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? { ...awsVars, ...releaseVars } : {}) }, raw, { rules: registryRules })
 }
 
 /** Tags and pushes both images for checked settings; used by `npm run push` and by the deploy. */
@@ -123,7 +155,7 @@ export async function pushImages(values: PushSettings, raw: RawEnv, deps: Deps, 
   let ecrLogin: PushResult['login']
   if (registry.kind === 'ecr' && region) {
     const clients = opts.clients ?? awsClients(region.AWS_REGION, raw)
-    ecrHost = await ensureEcrRepositories(clients, local.map(repositoryName), region.MYMDB_STAGE, dryRun, log.info)
+    ecrHost = await ensureEcrRepositories(clients, local.map(repositoryName), region.MYMDB_STAGE, dryRun, log.info, values.MYMDB_KEEP_RELEASES ?? 3)
     if (!dryRun) {
       const auth = await aws('get an ECR login token', () => clients.ecr.send(new ECR.GetAuthorizationTokenCommand({})))
       const token = auth.authorizationData?.[0]?.authorizationToken

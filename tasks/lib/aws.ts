@@ -118,3 +118,14 @@ export async function aws<T>(doing: string, call: () => Promise<T>): Promise<T> 
     throw explainAwsError(err, doing)
   }
 }
+
+/** Deep equality of two JSON values (key order ignored). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(norm)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)]))
+        : v
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b))
+}

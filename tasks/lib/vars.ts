@@ -253,6 +253,11 @@ export const backupScheduleVars = {
   }),
 }
 
+/** How many releases are kept for rollbacks. */
+export const releaseVars = {
+  MYMDB_KEEP_RELEASES: int({ desc: 'releases (images) kept for rollbacks: ECR expires older ones by a lifecycle policy that push sets', example: '3', default: 3, min: 1, max: 100 }),
+}
+
 /** The stage's private backup bucket (npm run backup -- --aws and the host's schedule write there). */
 export const backupBucketVars = {
   MYMDB_BACKUP_BUCKET: bucketName({

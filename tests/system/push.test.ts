@@ -21,10 +21,32 @@ describe('push to Amazon ECR (emulated)', () => {
     assert.match(log.text(), /mymdb-web: would be created/)
     await assert.rejects(clients.ecr.send(new DescribeRepositoriesCommand({ repositoryNames: ['mymdb-web'] })), /RepositoryNotFound/)
 
-    await ensureEcrRepositories(clients, ['mymdb-web', 'mymdb-db'], 'test', false, log.info)
+    await ensureEcrRepositories(clients, ['mymdb-web', 'mymdb-db'], 'test', false, log.info, 5)
+    // each repository keeps the newest 5 images (MYMDB_KEEP_RELEASES), read back from the emulator
+    // (read with a plain request: moto's answer has a timestamp the SDK refuses to parse)
+    const readPolicy = async (repositoryName: string) => {
+      const res = await fetch(`${moto.endpoint}/`, {
+        method: 'POST',
+        headers: {
+          'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.GetLifecyclePolicy',
+          'content-type': 'application/x-amz-json-1.1',
+          authorization: 'AWS4-HMAC-SHA256 Credential=test/20261127/us-west-2/ecr/aws4_request, SignedHeaders=host, Signature=0',
+        },
+        body: JSON.stringify({ repositoryName }),
+      })
+      return JSON.parse(((await res.json()) as { lifecyclePolicyText: string }).lifecyclePolicyText)
+    }
+    for (const repositoryName of ['mymdb-web', 'mymdb-db']) {
+      const policy = await readPolicy(repositoryName)
+      assert.deepEqual(policy.rules.map((r: { selection: unknown; action: unknown }) => [r.selection, r.action]), [
+        [{ tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 5 }, { type: 'expire' }],
+      ])
+    }
     const again = captureLog()
-    await ensureEcrRepositories(clients, ['mymdb-web', 'mymdb-db'], 'test', false, again.info)
+    await ensureEcrRepositories(clients, ['mymdb-web', 'mymdb-db'], 'test', false, again.info, 5)
     assert.match(again.text(), /mymdb-web: exists[\s\S]*mymdb-db: exists/)
+    await ensureEcrRepositories(clients, ['mymdb-web'], 'test', false, captureLog().info, 2)
+    assert.equal((await readPolicy('mymdb-web')).rules[0].selection.countNumber, 2)
     const repos = await clients.ecr.send(new DescribeRepositoriesCommand({}))
     assert.deepEqual(repos.repositories?.map((r) => r.repositoryName).sort(), ['mymdb-db', 'mymdb-web'])
   })
