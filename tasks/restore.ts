@@ -2,6 +2,7 @@
 // on the stage's host: the file checked first, a safety backup, web stopped, the database replaced
 // in one transaction (a damaged file changes nothing), the uploads replaced, web started (it runs
 // the migrations), the site checked. The same steps here and on the host, through the runner.
+import type { AwsClients } from './lib/aws.ts'
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { backupHost, backupLocal } from './backup.ts'
@@ -110,12 +111,11 @@ export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
 }
 
 /** A presigned GET of a backup in the bucket, for the host (pure settings in, URL out). */
-async function presignedBackupUrl(raw: RawEnv, name: string, deps: TargetDeps): Promise<{ url: string; bucket: string }> {
+async function presignedBackupUrl(raw: RawEnv, name: string, clients: AwsClients): Promise<{ url: string; bucket: string }> {
   const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
   const bucket = backupBucketName(v)
-  const { awsClients, S3, explainAwsError } = await import('./lib/aws.ts')
+  const { S3, explainAwsError } = await import('./lib/aws.ts')
   const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner')
-  const clients = (deps.awsClients ?? awsClients)(v.AWS_REGION, raw)
   try {
     await clients.s3.send(new S3.HeadObjectCommand({ Bucket: bucket, Key: name }))
   } catch (err) {
@@ -174,35 +174,42 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     // --aws: the settings of both the host and the bucket are checked before anything connects
     const name = arg.replace(/^s3:\/\/[^/]+\//, '')
     if (!/^[A-Za-z0-9._-]+\.tar$/.test(name)) throw new ConfigError(`${arg} is not the name of a backup (like mymdb-production-20261127T031700Z.tar; npm run backups -- --aws lists them)`)
-    checkEnv({ ...hostAccessSpec, ...backupBucketSpec }, raw, { rules: [sshKeyExistsRule, ...backupBucketRules] })
-    const { url, bucket } = await presignedBackupUrl(raw, name, partial ?? {})
-    const target = await resolveTarget(true, raw, deps, partial)
-    try {
-      const { stack } = target
-      const file = `${HOST_RESTORE_DIR}/${name}`
-      await runInChecked(stack, ['mkdir', '-p', '-m', '700', HOST_RESTORE_DIR], { doing: `create ~/mymdb/${HOST_RESTORE_DIR}` })
+    const settings = checkEnv({ ...hostAccessSpec, ...backupBucketSpec }, raw, { rules: [sshKeyExistsRule, ...backupBucketRules] })
+    const [{ awsClients }, { withLock }] = await Promise.all([import('./lib/aws.ts'), import('./lib/lock.ts')])
+    const clients = (partial?.awsClients ?? awsClients)(settings.AWS_REGION, raw)
+    const { url, bucket } = await presignedBackupUrl(raw, name, clients)
+    // a restore changes the stage like a deploy: one at a time
+    return withLock(clients.ssm, settings.MYMDB_STAGE, 'npm run restore -- --aws', () => restoreOnHost(url, bucket))
+
+    async function restoreOnHost(url: string, bucket: string): Promise<number> {
+      const target = await resolveTarget(true, raw, deps, partial)
       try {
-        const get = stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'get', url)
-        await log.step('restore', `download s3://${bucket}/${name} on the host`, () =>
-          runInChecked(stack, ['sh', '-c', `${get.map(shellQuote).join(' ')} > "$0"`, file], { doing: `download ${name} on the host` }),
-        )
-        const manifest = await restoreBackup({
-          stack,
-          file,
-          work: `${file}.d`,
-          name,
-          project: `stage ${target.source}`,
-          log,
-          confirm: confirm(`stage ${target.source} on ${stack.where}`),
-          safety: safetyWanted ? () => backupHost(stack, target.source, log, 'safety') : undefined,
-        })
-        log.info(`[restore] done: stage ${target.source} on ${stack.where} runs with the data of ${manifest.createdAt}`)
+        const { stack } = target
+        const file = `${HOST_RESTORE_DIR}/${name}`
+        await runInChecked(stack, ['mkdir', '-p', '-m', '700', HOST_RESTORE_DIR], { doing: `create ~/mymdb/${HOST_RESTORE_DIR}` })
+        try {
+          const get = stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'get', url)
+          await log.step('restore', `download s3://${bucket}/${name} on the host`, () =>
+            runInChecked(stack, ['sh', '-c', `${get.map(shellQuote).join(' ')} > "$0"`, file], { doing: `download ${name} on the host` }),
+          )
+          const manifest = await restoreBackup({
+            stack,
+            file,
+            work: `${file}.d`,
+            name,
+            project: `stage ${target.source}`,
+            log,
+            confirm: confirm(`stage ${target.source} on ${stack.where}`),
+            safety: safetyWanted ? () => backupHost(stack, target.source, log, 'safety') : undefined,
+          })
+          log.info(`[restore] done: stage ${target.source} on ${stack.where} runs with the data of ${manifest.createdAt}`)
+        } finally {
+          await runIn(stack, ['rm', '-rf', HOST_RESTORE_DIR])
+        }
+        return 0
       } finally {
-        await runIn(stack, ['rm', '-rf', HOST_RESTORE_DIR])
+        target.close()
       }
-      return 0
-    } finally {
-      target.close()
     }
   })
 }

@@ -1,7 +1,7 @@
 // One deploy at a time per stage. The lock is an SSM parameter, /mymdb/<stage>/deploy-lock,
 // created with PutParameter without Overwrite: creating it is atomic, so of two runs one gets
-// ParameterAlreadyExists and is told who holds the lock and since when. deploy:aws, stop --aws
-// and destroy:aws take it; it is released when they end, also on Ctrl-C. A lock left by a run
+// ParameterAlreadyExists and is told who holds the lock and since when. deploy:aws, stop --aws,
+// destroy:aws and restore --aws take it; it is released when they end, also on Ctrl-C. A lock left by a run
 // that was killed outright stays until `npm run unlock` releases it.
 import { hostname, userInfo } from 'node:os'
 import type { SSMClient } from '@aws-sdk/client-ssm'
