@@ -6,18 +6,18 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2'
-import ssh2 from 'ssh2'
 import { $ } from 'zx'
 import { awsClients } from '../tasks/lib/aws.ts'
 import { startMoto } from '../tests/rig/moto.ts'
 import { startRegistry } from '../tests/rig/registry.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
+import { sshKeyPair } from '../tests/unit/fakes.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 
 export async function benchDeploy(record: (what: string, value: string) => void): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mymdb-bench-deploy-'))
-  const keys = ssh2.utils.generateKeyPairSync('ed25519')
+  const keys = sshKeyPair()
   const keyFile = join(dir, 'mymdb-bench.pem')
   writeFileSync(keyFile, keys.private)
   chmodSync(keyFile, 0o600)

@@ -6,17 +6,17 @@
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { join } from 'node:path'
-import ssh2 from 'ssh2'
 import { $ } from 'zx'
 import { rigBaseImage } from '../tests/rig/docker.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
+import { sshKeyPair } from '../tests/unit/fakes.ts'
 
 const DIR = new URL('./swarm/', import.meta.url).pathname
 const RATE = 30
 
 export async function benchSwarm(record: (what: string, value: string) => void): Promise<void> {
   await $({ cwd: DIR, quiet: true })`docker build -q --build-arg BASE_IMAGE=${await rigBaseImage()} -f Dockerfile.proxy -t mymdb-proxy:spike .`
-  const host = await startSshHost({ authorizedKey: ssh2.utils.generateKeyPairSync('ed25519').public, name: 'mymdb-bench-swarm' })
+  const host = await startSshHost({ authorizedKey: sshKeyPair().public, name: 'mymdb-bench-swarm' })
   const sh = (script: string, input?: string) => $({ nothrow: true, quiet: true, input })`docker exec -i ${host.container} sh -c ${script}`
   const get = (path: string) =>
     new Promise<number>((res) => {

@@ -16,7 +16,6 @@ import { GetBucketPolicyCommand, GetPublicAccessBlockCommand, HeadObjectCommand,
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm'
 import { chromium } from 'playwright-core'
-import ssh2 from 'ssh2'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
@@ -30,7 +29,7 @@ import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { captureLog } from '../unit/fakes.ts'
+import { captureLog, sshKeyPair } from '../unit/fakes.ts'
 import { stripControls } from '../../tasks/lib/log.ts'
 import { $ } from 'zx'
 
@@ -120,7 +119,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   before(async () => {
     const start = Date.now()
     dir = mkdtempSync(join(tmpdir(), 'mymdb-deploy-'))
-    const keys = ssh2.utils.generateKeyPairSync('ed25519')
+    const keys = sshKeyPair()
     keyFile = join(dir, 'mymdb-rig.pem')
     writeFileSync(keyFile, keys.private)
     chmodSync(keyFile, 0o600)

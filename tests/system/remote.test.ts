@@ -6,14 +6,13 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import ssh2 from 'ssh2'
 import { $ } from 'zx'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { httpGet, main } from '../../tasks/remote-up.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { captureLog } from '../unit/fakes.ts'
+import { captureLog, sshKeyPair } from '../unit/fakes.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const TAG = 'test'
@@ -85,7 +84,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   before(async () => {
     let t = Date.now()
     dir = mkdtempSync(join(tmpdir(), 'mymdb-remote-'))
-    const keys = ssh2.utils.generateKeyPairSync('ed25519')
+    const keys = sshKeyPair()
     privateKey = keys.private
     keyFile = join(dir, 'id_ed25519')
     writeFileSync(keyFile, keys.private)

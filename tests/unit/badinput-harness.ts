@@ -9,7 +9,6 @@
 //  - files: the project copy and the task's HOME are snapshotted (path -> mtime, size, mode)
 //    before and after the run.
 import { execFileSync, spawn } from 'node:child_process'
-import ssh2 from 'ssh2'
 import {
   chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync,
   rmSync, symlinkSync, writeFileSync,
@@ -19,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { sshKeyPair } from './fakes.ts'
 
 const PROJECT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
@@ -118,12 +118,12 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, label: string):
 
 /** A private key for SSH: ed25519, OpenSSH format (what the SSH client reads). */
 export function privateKeyPem(): string {
-  return ssh2.utils.generateKeyPairSync('ed25519').private
+  return sshKeyPair().private
 }
 
 /** An OpenSSH public key line, as in ~/.ssh/id_ed25519.pub. */
 export function publicKeyLine(comment: string): string {
-  return `${ssh2.utils.generateKeyPairSync('ed25519').public} ${comment}\n`
+  return `${sshKeyPair().public} ${comment}\n`
 }
 
 // --- the sandbox ----------------------------------------------------------------------------

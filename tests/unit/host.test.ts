@@ -4,7 +4,6 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import ssh2 from 'ssh2'
 import { main as destroyMain, removalLines } from '../../tasks/destroy-aws.ts'
 import {
   desiredIngress,
@@ -35,7 +34,7 @@ import {
 import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
 import type { AwsClients } from '../../tasks/lib/aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
-import { fakeSsm, noDocker, tempDir, testDeps, captureLog } from './fakes.ts'
+import { captureLog, fakeSsm, noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
 
 const INSTALL = readFileSync(new URL('../../scripts/install-docker.sh', import.meta.url), 'utf8')
 
@@ -71,7 +70,7 @@ const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, elas
 
 /** An ed25519 private key in OpenSSH format (what EC2 hands out and the SSH client reads). */
 function ed25519Pem(): string {
-  return ssh2.utils.generateKeyPairSync('ed25519').private
+  return sshKeyPair().private
 }
 
 describe('host: pure parts', () => {
@@ -317,7 +316,7 @@ describe('host: key files', () => {
   it('a public key, or a PKCS#8 key the SSH client cannot use: ConfigError naming the fix', () => {
     const { dir } = tempDir()
     const pub = join(dir, 'id.pub')
-    writeFileSync(pub, `${ssh2.utils.generateKeyPairSync('ed25519').public} me@laptop\n`)
+    writeFileSync(pub, `${sshKeyPair().public} me@laptop\n`)
     assert.throws(() => inspectKeyFile(pub), (e: Error & { exitCode?: number }) => e.exitCode === 2 && /is a public key: MYMDB_SSH_KEY_FILE must name the private key/.test(e.message))
     const p8 = join(dir, 'p8.pem')
     writeFileSync(p8, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
@@ -502,7 +501,7 @@ describe('host: apply executes the plan and reads nothing again', () => {
       const name = cmd.constructor.name.replace(/Command$/, '')
       if (/^(Describe|Get|List)/.test(name)) throw new Error(`apply read AWS again: ${name}`)
       sent.push(name)
-      if (name === 'CreateKeyPair') return { KeyMaterial: ssh2.utils.generateKeyPairSync('ed25519').private }
+      if (name === 'CreateKeyPair') return { KeyMaterial: sshKeyPair().private }
       if (name === 'CreateSecurityGroup') return { GroupId: 'sg-new' }
       if (name === 'RunInstances') return { Instances: [{ InstanceId: 'i-new' }] }
       return {}

@@ -226,9 +226,10 @@ describe('ssh', () => {
     const o = opener(remote)
     const d = testDeps(noDocker())
     const deps = { ...d, awsClients: awsWithHost(), openRemote: o.openRemote }
-    assert.equal(await sshMain([], hostEnv(), deps), 0)
-    assert.equal(await sshMain(['docker', 'ps'], hostEnv(), deps), 0)
-    assert.equal(await sshMain(['false'], hostEnv(), deps), 1)
+    // (the log as the message: an exit 2 here says why)
+    assert.equal(await sshMain([], hostEnv(), deps), 0, d.log.text())
+    assert.equal(await sshMain(['docker', 'ps'], hostEnv(), deps), 0, d.log.text())
+    assert.equal(await sshMain(['false'], hostEnv(), deps), 1, d.log.text())
     assert.deepEqual(remote.commands, ['bash --login', "sh -c 'docker ps'", 'sh -c false'])
     assert.deepEqual(o.opened, ['admin@203.0.113.7:22', 'admin@203.0.113.7:22', 'admin@203.0.113.7:22'])
   })

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import ssh2 from 'ssh2'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { main as hostMain } from '../../tasks/host.ts'
 import { checkEnv, cidr, EnvError, hostAddress, imageRef, loadEnv, malformedLines, type RawEnv } from '../../tasks/lib/env.ts'
@@ -21,7 +20,7 @@ import {
   djangoVars,
 } from '../../tasks/lib/vars.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
-import { noDocker, tempDir, testDeps } from './fakes.ts'
+import { noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
 
 /** The problems of a check, as "NAME: reason" lines (or [] when it passes). */
 function problems(fn: () => unknown): string[] {
@@ -134,7 +133,7 @@ describe('rules across settings', () => {
     const { dir } = tempDir()
     const spec = { ...awsVars, MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE }
     const run = (file: string) => problems(() => checkEnv(spec, { AWS_REGION: 'us-west-2', MYMDB_SSH_KEY_FILE: file, HOME: dir }, { rules: [sshKeyRule] }))
-    const keys = ssh2.utils.generateKeyPairSync('ed25519')
+    const keys = sshKeyPair()
     writeFileSync(join(dir, 'id'), keys.private, { mode: 0o600 })
     writeFileSync(join(dir, 'id.pub'), keys.public)
     assert.deepEqual(run(join(dir, 'id')), [])

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { describe, it } from 'node:test'
-import ssh2 from 'ssh2'
 import { CommandError, UserError } from '../../tasks/lib/errors.ts'
 import { check, homeRelative, shellQuote, showCommand, type RunResult } from '../../tasks/lib/sh.ts'
 import { connect, remoteCommand } from '../../tasks/lib/ssh.ts'
+import { sshKeyPair } from './fakes.ts'
 
 /** What bash makes of a quoted argument list: each argument on its own, NUL-separated. */
 function roundTrip(args: string[]): string[] {
@@ -96,7 +96,7 @@ describe('connect', () => {
   it('gives up after the given attempts with a UserError naming the host', async () => {
     // Port 1 on loopback: refused at once.
     const retries: number[] = []
-    const { private: privateKey } = ssh2.utils.generateKeyPairSync('ed25519')
+    const { private: privateKey } = sshKeyPair()
     await assert.rejects(
       connect({ host: '127.0.0.1', port: 1, username: 'admin', privateKey, attempts: 2, retryDelayMs: 10, onRetry: (n) => retries.push(n) }),
       (e: unknown) => e instanceof UserError && /admin@127\.0\.0\.1:1: no connection after 2 attempts/.test(e.message),
