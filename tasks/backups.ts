@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { readManifest } from './lib/backup.ts'
 import { checkEnv, loadEnv, type RawEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
+import { utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { checkLocal, localTarget, type TargetDeps } from './lib/target.ts'
 import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars } from './lib/vars.ts'
@@ -47,7 +48,7 @@ export interface Listed {
 
 /** One line of the list (pure). */
 export function listLine(b: Listed): string {
-  const at = b.at ? b.at.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC') : '(time unknown)'
+  const at = b.at ? utcTime(b.at) : '(time unknown)'
   const size = `${(b.size / 1e6).toFixed(1)} MB`
   return `  ${at}  ${size.padStart(9)}  ${b.database}${b.media ? ' + uploads' : ''}  ${b.revision ? `commit ${b.revision}  ` : ''}${b.reason ? `${b.reason}  ` : ''}${b.where}`
 }

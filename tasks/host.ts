@@ -72,8 +72,6 @@ export interface AwsDeps {
   fetch?: typeof fetch
 }
 
-export { sameJson }
-
 // --- names and pure decisions ------------------------------------------------------------------
 
 /** Names of a stage's host resources. */

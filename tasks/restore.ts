@@ -7,14 +7,14 @@ import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { backupHost, backupLocal } from './backup.ts'
 import { backupCommands, fromFile, readManifest, type BackupResult, type Manifest } from './lib/backup.ts'
-import { checkEnv, loadEnv, type RawEnv } from './lib/env.ts'
+import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runIn, runInChecked, stackPs, startStack, type Stack } from './lib/stack.ts'
 import { hostAccessSpec, resolveTarget, type TargetDeps } from './lib/target.ts'
 import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars, sshKeyExistsRule } from './lib/vars.ts'
-import { shellQuote } from './lib/sh.ts'
+import { showCommand } from './lib/sh.ts'
 
 export const HELP = `Usage: npm run restore -- <backup> [options]
 
@@ -110,12 +110,10 @@ export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
   return manifest
 }
 
-/** A presigned GET of a backup in the bucket, for the host (pure settings in, URL out). */
-async function presignedBackupUrl(raw: RawEnv, name: string, clients: AwsClients): Promise<{ url: string; bucket: string }> {
-  const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
+/** A GET of a backup in the bucket, signed for the host (after checking the backup is there). */
+async function presignedBackupUrl(v: CleanEnv<typeof backupBucketSpec>, name: string, clients: AwsClients): Promise<{ url: string; bucket: string }> {
   const bucket = backupBucketName(v)
-  const { S3, explainAwsError } = await import('./lib/aws.ts')
-  const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner')
+  const [{ S3, explainAwsError }, { getSignedUrl }] = await Promise.all([import('./lib/aws.ts'), import('@aws-sdk/s3-request-presigner')])
   try {
     await clients.s3.send(new S3.HeadObjectCommand({ Bucket: bucket, Key: name }))
   } catch (err) {
@@ -177,7 +175,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     const settings = checkEnv({ ...hostAccessSpec, ...backupBucketSpec }, raw, { rules: [sshKeyExistsRule, ...backupBucketRules] })
     const [{ awsClients }, { withLock }] = await Promise.all([import('./lib/aws.ts'), import('./lib/lock.ts')])
     const clients = (partial?.awsClients ?? awsClients)(settings.AWS_REGION, raw)
-    const { url, bucket } = await presignedBackupUrl(raw, name, clients)
+    const { url, bucket } = await presignedBackupUrl(settings, name, clients)
     // a restore changes the stage like a deploy: one at a time
     return withLock(clients.ssm, settings.MYMDB_STAGE, 'npm run restore -- --aws', () => restoreOnHost(url, bucket))
 
@@ -188,9 +186,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
         const file = `${HOST_RESTORE_DIR}/${name}`
         await runInChecked(stack, ['mkdir', '-p', '-m', '700', HOST_RESTORE_DIR], { doing: `create ~/mymdb/${HOST_RESTORE_DIR}` })
         try {
-          const get = stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'get', url)
-          await log.step('restore', `download s3://${bucket}/${name} on the host`, () =>
-            runInChecked(stack, ['sh', '-c', `${get.map(shellQuote).join(' ')} > "$0"`, file], { doing: `download ${name} on the host` }),
+            await log.step('restore', `download s3://${bucket}/${name} on the host`, () =>
+            runInChecked(stack, ['sh', '-c', `${showCommand(backupCommands.download(stack, url))} > "$0"`, file], { doing: `download ${name} on the host` }),
           )
           const manifest = await restoreBackup({
             stack,

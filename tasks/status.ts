@@ -2,9 +2,7 @@
 // health, uptime, image and commit, database size, free disk, and (on the host) the last deploy.
 import { BACKUP_LOG, CRON_MARK, LAST_BACKUP_OUTPUT, parseBackupLog, type BackupRecord } from './lib/backup.ts'
 import { loadEnv } from './lib/env.ts'
-import { formatAge, stripControls } from './lib/log.ts'
-
-export { formatAge }
+import { formatAge, stripControls, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
@@ -142,7 +140,6 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
   return report
 }
 
-const utc = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC')
 
 function gb(kb: number): string {
   return `${(kb / 1024 / 1024).toFixed(1)} GB`
@@ -168,14 +165,14 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
     r.deploys.forEach((d, i) => {
       const took = d.seconds === undefined ? '' : ` in ${formatAge(d.seconds * 1000)}`
       const end = d.result === 'failed' ? `, FAILED${took}${d.error ? `: ${d.error}` : ''}` : d.result === 'ok' ? `, ok${took}` : ''
-      lines.push(`  ${i === 0 ? 'deployed' : '        '}  ${utc(d.at)} by ${d.by}, tag ${d.tag}${end}`)
+      lines.push(`  ${i === 0 ? 'deployed' : '        '}  ${utcTime(d.at)} by ${d.by}, tag ${d.tag}${end}`)
     })
   }
   if (r.backups) {
     const { lastOk, last, schedule, output } = r.backups
-    lines.push(`  backup    ${lastOk ? `${utc(lastOk.at)} (${formatAge(now.getTime() - Date.parse(lastOk.at))} ago), ${(lastOk.size / 1e6).toFixed(1)} MB, ${lastOk.reason}: ${lastOk.file}` : '(none yet: npm run backup -- --aws)'}`)
+    lines.push(`  backup    ${lastOk ? `${utcTime(lastOk.at)} (${formatAge(now.getTime() - Date.parse(lastOk.at))} ago), ${(lastOk.size / 1e6).toFixed(1)} MB, ${lastOk.reason}: ${lastOk.file}` : '(none yet: npm run backup -- --aws)'}`)
     if (last && !last.ok)
-      lines.push(`  backup    FAILED at ${utc(last.at)} (${last.reason})${last.reason === 'scheduled' && output ? `; ~/mymdb/${LAST_BACKUP_OUTPUT} ends: ${output.split('\n').pop()}` : ''}`)
+      lines.push(`  backup    FAILED at ${utcTime(last.at)} (${last.reason})${last.reason === 'scheduled' && output ? `; ~/mymdb/${LAST_BACKUP_OUTPUT} ends: ${output.split('\n').pop()}` : ''}`)
     lines.push(`  schedule  ${schedule ? `${schedule} (cron on the host, its time zone)` : 'none (MYMDB_BACKUP_SCHEDULE=off, or deployed before backups existed)'}`)
   }
   return lines

@@ -2,7 +2,7 @@
 // format: online and consistent) and media.tar (the uploads, when they live in the media volume).
 // Everything runs through the stack's runner with shell redirection, so the bytes never pass
 // through Node and the same commands work here and on the host.
-import { shellQuote, type Cmd, type RunResult } from './sh.ts'
+import { shellQuote, showCommand, type Cmd, type RunResult } from './sh.ts'
 import type { Log } from './log.ts'
 import { UserError } from './errors.ts'
 import { inDb, runIn, type Stack } from './stack.ts'
@@ -30,8 +30,7 @@ export interface Manifest {
   reason: string
 }
 
-export const BACKUP_REASONS = ['manual', 'scheduled', 'safety', 'pre-migrate', 'final'] as const
-export type BackupReason = (typeof BACKUP_REASONS)[number]
+export type BackupReason = 'manual' | 'scheduled' | 'safety' | 'pre-migrate' | 'final'
 
 /** Reads and checks a manifest's text (pure); throws an Error saying why it is not one. */
 export function parseManifest(text: string): Manifest {
@@ -46,11 +45,6 @@ export function parseManifest(text: string): Manifest {
   for (const k of ['createdAt', 'source', 'database', 'postgres'] as const)
     if (typeof m[k] !== 'string' || m[k] === '') throw new Error(`its manifest.json has no ${k}`)
   return { revision: '', media: false, reason: 'manual', ...m } as Manifest
-}
-
-/** `cmd`, its stdout written to `path` (by the shell where it runs, never through Node). */
-export function toFile(cmd: Cmd, path: string): Cmd {
-  return ['sh', '-c', '"$@" > "$0"', path, ...cmd]
 }
 
 /** `cmd`, its stdin read from `path`. */
@@ -74,6 +68,8 @@ export const backupCommands = {
   /** Replaces the uploads with the archive's (the web container must run). */
   restoreMedia: (s: Stack) =>
     s.compose('exec', '-T', 'web', 'sh', '-c', 'find /mymdb/media -mindepth 1 -delete && tar -C /mymdb/media -xf -'),
+  /** A presigned URL downloaded to stdout, in a throw-away web container (on the host). */
+  download: (s: Stack, url: string) => s.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'get', url),
   facts: (s: Stack) => inDb(s, 'printf "%s\\n%s\\n" "$DJANGO_DB_NAME" "$(psql --no-psqlrc -tAc "show server_version")"'),
 }
 
@@ -111,7 +107,7 @@ export interface BackupScriptOptions {
   record?: string
 }
 
-const q = (cmd: Cmd) => cmd.map(shellQuote).join(' ')
+const q = (cmd: Cmd) => showCommand(cmd)
 
 // --- on the host: the files next to its compose file, and the schedule ---------------------------
 

@@ -7,7 +7,7 @@ import { hostname, userInfo } from 'node:os'
 import type { SSMClient } from '@aws-sdk/client-ssm'
 import { SSM, aws, awsErrorCode, explainAwsError } from './aws.ts'
 import { UserError } from './errors.ts'
-import { formatAge } from './log.ts'
+import { formatAge, utcTime } from './log.ts'
 
 export interface LockHolder {
   /** user@machine */
@@ -37,7 +37,7 @@ export function parseHolder(value: string | undefined): LockHolder | null {
 export function holderText(h: LockHolder, now = new Date()): string {
   const at = Date.parse(h.since)
   const ago = Number.isFinite(at) ? `, ${formatAge(Math.max(0, now.getTime() - at))} ago` : ''
-  return `${h.by} (${h.command}, pid ${h.pid}) since ${h.since.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC')}${ago}`
+  return `${h.by} (${h.command}, pid ${h.pid}) since ${utcTime(h.since)}${ago}`
 }
 
 /** The stage's lock holder, or null when it is free. */

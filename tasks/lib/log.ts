@@ -46,6 +46,11 @@ export function formatAge(ms: number): string {
   return `${Math.floor(h / 24)} d ${h % 24} h`
 }
 
+/** An ISO time as `2026-11-27 18:00:00 UTC` (pure). */
+export function utcTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC')
+}
+
 export function formatDuration(ms: number): string {
   const s = ms / 1000
   if (s < 10) return `${s.toFixed(1)} s`

@@ -28,8 +28,8 @@ import {
   main as hostMain,
   parsePolicyDocument,
   renderUserData,
-  sameJson,
 } from '../../tasks/host.ts'
+import { sameJson } from '../../tasks/lib/aws.ts'
 import { inspectKeyFile } from '../../tasks/lib/sshkey.ts'
 import { sshKeyPath } from '../../tasks/lib/vars.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'

@@ -20,7 +20,6 @@ import {
   planIngress,
   renderUserData,
   runInstancesInput,
-  sameJson,
   toIpPermissions,
   waitForTcp,
   type HostState,
@@ -31,6 +30,7 @@ import {
   applyKeyPair,
   applySecurityGroup,
 } from '../../tasks/host.ts'
+import { sameJson } from '../../tasks/lib/aws.ts'
 import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
 import type { AwsClients } from '../../tasks/lib/aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
