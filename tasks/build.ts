@@ -1,16 +1,17 @@
-// npm run build: builds the web and db images, tagged with the git commit and latest.
+// npm run build: builds the stack's images (web, db, proxy), tagged with the git commit and latest.
 import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { imageExists, checkEngine, preflight } from './lib/docker.ts'
 import { runChecked, showCommand } from './lib/sh.ts'
-import { imageVars } from './lib/vars.ts'
+import { IMAGE_NAMES, imageVars, localImages, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run build -- [options]
 
-Builds the two images of the stack with BuildKit:
-  web  \${MYMDB_WEB_IMAGE:-mymdb-web}  from Dockerfile            (context: the repository root)
-  db   \${MYMDB_DB_IMAGE:-mymdb-db}    from docker/psql/Dockerfile (context: docker/psql)
+Builds the images of the stack with BuildKit:
+  web    \${MYMDB_WEB_IMAGE:-mymdb-web}      from Dockerfile             (context: the repository root)
+  db     \${MYMDB_DB_IMAGE:-mymdb-db}        from docker/psql/Dockerfile  (context: docker/psql)
+  proxy  \${MYMDB_PROXY_IMAGE:-mymdb-proxy}  from docker/proxy/Dockerfile (context: docker/proxy)
 each with --build-arg BASE_IMAGE=<base image> and tagged:
   <git short commit>   with "-dirty" appended when tracked files have uncommitted changes
                        (untracked files do not count); left out outside a git checkout
@@ -26,7 +27,7 @@ Base image (MYMDB_BASE_IMAGE in .env, or --base):
   <image>    any other value: that image, used as is (e.g. debian:trixie-slim)
 
 Options:
-  --only web|db     build just one of the images
+  --only web|db|proxy  build just one of the images
   --base VALUE      base image choice, overrides MYMDB_BASE_IMAGE
   --rebuild-base    with auto or bootstrap: make mymdb-base:trixie again (even if it exists)
                     and build from it
@@ -56,7 +57,12 @@ export const DEBIAN_BASE = 'debian:trixie-slim'
 export const BOOTSTRAP_BASE = 'mymdb-base:trixie'
 export const PULL_TIMEOUT_MS = 20_000
 
-export type ImageName = 'web' | 'db'
+/** Where each image is built from (paths relative to the repository root). */
+export const IMAGE_SOURCES: Record<ImageName, { dockerfile: string; context: string }> = {
+  web: { dockerfile: 'Dockerfile', context: '.' },
+  db: { dockerfile: 'docker/psql/Dockerfile', context: 'docker/psql' },
+  proxy: { dockerfile: 'docker/proxy/Dockerfile', context: 'docker/proxy' },
+}
 
 /** How the base image is obtained. */
 export type BaseStep =
@@ -127,30 +133,30 @@ export interface ImageBuild {
 
 export interface BuildPlanInput {
   only?: ImageName
-  webImage: string
-  dbImage: string
+  /** The local image names (localImages). */
+  images: Record<ImageName, string>
   tags: string[]
   baseImage: string
   revision?: string
   noCache?: boolean
 }
 
-/** The docker build commands (pure). Paths are relative to the repository root. */
+/**
+ * The docker build commands (pure). Paths are relative to the repository root. Only the web image
+ * carries the commit as a label: the db and proxy images of an unchanged Dockerfile stay the same
+ * image (same id, same digest in the registry), so a deploy leaves their containers running.
+ */
 export function planImages(input: BuildPlanInput): ImageBuild[] {
-  const sources: Record<ImageName, { image: string; dockerfile: string; context: string }> = {
-    web: { image: input.webImage, dockerfile: 'Dockerfile', context: '.' },
-    db: { image: input.dbImage, dockerfile: 'docker/psql/Dockerfile', context: 'docker/psql' },
-  }
-  const names: ImageName[] = input.only ? [input.only] : ['web', 'db']
+  const names: readonly ImageName[] = input.only ? [input.only] : IMAGE_NAMES
   return names.map((name) => {
-    const { image, dockerfile, context } = sources[name]
-    const refs = input.tags.map((t) => `${image}:${t}`)
+    const { dockerfile, context } = IMAGE_SOURCES[name]
+    const refs = input.tags.map((t) => `${input.images[name]}:${t}`)
     const cmd = [
       'docker', 'build', '--progress=plain',
       '--file', dockerfile,
       '--build-arg', `BASE_IMAGE=${input.baseImage}`,
       ...(input.noCache ? ['--no-cache'] : []),
-      ...(input.revision ? ['--label', `org.opencontainers.image.revision=${input.revision}`] : []),
+      ...(input.revision && name === 'web' ? ['--label', `org.opencontainers.image.revision=${input.revision}`] : []),
       ...refs.flatMap((r) => ['--tag', r]),
       context,
     ]
@@ -174,8 +180,7 @@ export interface BuildOptions {
   rebuildBase: boolean
   noCache?: boolean
   dryRun: boolean
-  webImage: string
-  dbImage: string
+  images: Record<ImageName, string>
   composeTag: string
   /** Environment of the docker commands (DOCKER_BUILDKIT=1 is added). */
   env: Env
@@ -188,8 +193,7 @@ export function buildOptionsFrom(values: CleanEnv<typeof imageVars>, env: Env, f
     rebuildBase: flags.rebuildBase ?? false,
     noCache: flags.noCache ?? false,
     dryRun: flags.dryRun ?? false,
-    webImage: values.MYMDB_WEB_IMAGE,
-    dbImage: values.MYMDB_DB_IMAGE,
+    images: localImages(values),
     composeTag: values.MYMDB_TAG,
     env,
   }
@@ -251,7 +255,7 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
   const git = await gitInfo(deps)
   if (!git) log.warn('[build] not a git checkout: tagging without a commit')
   const tags = imageTags(git, opts.composeTag)
-  const input = { only: opts.only, webImage: opts.webImage, dbImage: opts.dbImage, tags, revision: git?.commit, noCache: opts.noCache }
+  const input = { only: opts.only, images: opts.images, tags, revision: git?.commit, noCache: opts.noCache }
 
   if (opts.dryRun) {
     log.info(`[build] dry run${engineUp ? '' : ' (Docker engine not reachable: local images counted as absent)'}`)
@@ -280,8 +284,8 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: options
-    if (flags.only !== undefined && flags.only !== 'web' && flags.only !== 'db')
-      throw new ConfigError(`--only takes web or db, not "${flags.only}". See: npm run build -- --help`)
+    if (flags.only !== undefined && !(IMAGE_NAMES as readonly string[]).includes(flags.only))
+      throw new ConfigError(`--only takes ${IMAGE_NAMES.join(', ')}, not "${flags.only}". See: npm run build -- --help`)
 
     // check: environment and --base (checked as MYMDB_BASE_IMAGE), before anything touches Docker
     const raw = loadEnv(env, deps.envFile)

@@ -9,7 +9,7 @@ import { STS, aws, awsClients } from './lib/aws.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { awsVars, backupBucketRules, backupBucketVars, bucketVars, hostVars, releaseVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
+import { acmeCaRootRule, awsVars, backupBucketRules, backupBucketVars, bucketVars, hostVars, releaseVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
 import { pushImages, type PushResult } from './push.ts'
 import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
 
@@ -65,7 +65,7 @@ export const deploySpec = {
 }
 
 /** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
-export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules]
+export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules, acmeCaRootRule]
 
 /** The settings of the start step: this commit's tag, the site's names, the registry login. Pure. */
 export function remoteEnv(raw: RawEnv, push: Pick<PushResult, 'tag' | 'login'>, host: { publicDns?: string; publicIp?: string }): RawEnv {
@@ -136,7 +136,7 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
 
       // 4. start over SSH
       log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
-      const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix, backup })
+      const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix, backup, digests: pushed.digests, ...(host.publicIp ? { publicIp: host.publicIp } : {}) })
       if (dryRun) {
         for (const s of remoteSteps(plan)) log.info(`[remote] would run: ${s}`)
         log.info('[deploy] dry run: nothing was changed')

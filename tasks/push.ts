@@ -8,7 +8,7 @@ import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
-import { awsVars, imageVars, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, stageTags, type Registry } from './lib/vars.ts'
+import { awsVars, IMAGE_NAMES, imageVars, localImages, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, stageTags, type ImageName, type Registry } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 
@@ -122,6 +122,13 @@ export interface PushResult {
   refs: string[]
   /** ECR only: the fresh login, for the host to pull with. */
   login?: { username: string; password: string }
+  /** The registry's digest of each pushed image (sha256:...): the host pins the db and proxy by it. */
+  digests?: Partial<Record<ImageName, string>>
+}
+
+/** The digest in `docker push` output ("<tag>: digest: sha256:<64 hex> size: <n>"), or undefined. */
+export function pushedDigest(output: string): string | undefined {
+  return /digest: (sha256:[0-9a-f]{64})/.exec(output)?.[1]
 }
 
 /** docker push lines left out of the progress (per-layer states); "Pushed" and the digest stay. */
@@ -150,7 +157,8 @@ export async function pushImages(values: PushSettings, raw: RawEnv, deps: Deps, 
   const [tag] = imageTags(git)
   if (!tag) throw new Error('no commit tag')
   if (git.dirty) log.warn(`[push] the working tree has uncommitted changes: pushing ${tag} (commit your changes for a clean tag)`)
-  const local = [values.MYMDB_WEB_IMAGE, values.MYMDB_DB_IMAGE]
+  const images = localImages(values)
+  const local = Object.values(images)
   let ecrHost: string | undefined
   let ecrLogin: PushResult['login']
   if (registry.kind === 'ecr' && region) {
@@ -180,14 +188,17 @@ export async function pushImages(values: PushSettings, raw: RawEnv, deps: Deps, 
   }
   if (registry.kind !== 'ecr' && values.MYMDB_REGISTRY_USERNAME && values.MYMDB_REGISTRY_PASSWORD)
     await login(deps, loginHost, values.MYMDB_REGISTRY_USERNAME, values.MYMDB_REGISTRY_PASSWORD)
-  for (const l of local) {
+  const digests: Partial<Record<ImageName, string>> = {}
+  for (const name of IMAGE_NAMES) {
+    const l = images[name]
     for (const t of [tag, 'latest']) {
       const ref = `${registryImage(prefix, l)}:${t}`
       await runChecked(run, ['docker', 'tag', `${l}:${tag}`, ref], { doing: `tag ${ref}` })
-      await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
+      const pushed = await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
+      digests[name] ??= pushedDigest(pushed.stdout)
     }
   }
-  return { prefix, tag, refs, login: ecrLogin }
+  return { prefix, tag, refs, login: ecrLogin, digests }
 }
 
 /** docker login, the password through stdin (never on a command line). */

@@ -2,7 +2,10 @@
 // (its user-data runs scripts/install-docker.sh) and the images are in a registry. Uploads
 // docker-compose.yml and a production .env, pulls, `compose up --wait`, checks the migrations,
 // loads the sample catalogue into an empty database and checks the site over HTTP.
+import { Resolver } from 'node:dns/promises'
 import http from 'node:http'
+import https from 'node:https'
+import { isIP } from 'node:net'
 import { hostname, userInfo } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -15,7 +18,7 @@ import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { homeRelative, retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
 import { hostStack, REMOTE_DIR, runIn, runInChecked, showStackCommand, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
-import { awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryImage, registryRules, registryVars, serverVars, sshKeyExistsRule, sshKeyPath, uploadVars } from './lib/vars.ts'
+import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -67,7 +70,9 @@ export const remoteSpec = {
   UWSGI_THREADS: serverVars.UWSGI_THREADS,
   MYMDB_WEB_IMAGE: imageVars.MYMDB_WEB_IMAGE,
   MYMDB_DB_IMAGE: imageVars.MYMDB_DB_IMAGE,
+  MYMDB_PROXY_IMAGE: imageVars.MYMDB_PROXY_IMAGE,
   MYMDB_TAG: imageVars.MYMDB_TAG,
+  ...siteVars,
   ...registryVars,
   MYMDB_STAGE: awsVars.MYMDB_STAGE,
   MYMDB_SSH_USER: hostVars.MYMDB_SSH_USER,
@@ -84,15 +89,25 @@ export type RemoteSettings = CleanEnv<typeof remoteSpec>
 
 /**
  * The keys of the production .env, in order. Values left out when unset (optional ones only).
- * WEB_BIND/WEB_PORT: the host publishes the site on all its addresses, port 80.
+ * WEB_BIND/WEB_PORT/WEB_HTTPS_PORT: the host publishes the site on all its addresses, ports 80
+ * and 443. The db and proxy images are pinned (by digest when the deploy pushed them).
  */
 export const ENV_FILE_KEYS = [
   'COMPOSE_PROJECT_NAME',
   'WEB_BIND',
   'WEB_PORT',
+  'WEB_HTTPS_PORT',
   'MYMDB_WEB_IMAGE',
   'MYMDB_DB_IMAGE',
+  'MYMDB_PROXY_IMAGE',
   'MYMDB_TAG',
+  'MYMDB_DB_REF',
+  'MYMDB_PROXY_REF',
+  'MYMDB_DOMAIN',
+  'MYMDB_ACME_CA',
+  'MYMDB_ACME_EMAIL',
+  'MYMDB_ACME_CA_ROOT_B64',
+  'MYMDB_ACME_RENEW_INTERVAL',
   'DJANGO_SECRET_KEY',
   'DJANGO_ALLOWED_HOSTS',
   'DJANGO_LOG_LEVEL',
@@ -116,9 +131,13 @@ export type EnvFileKey = (typeof ENV_FILE_KEYS)[number]
 const REQUIRED_KEYS: readonly EnvFileKey[] = [
   'WEB_BIND',
   'WEB_PORT',
+  'WEB_HTTPS_PORT',
   'MYMDB_WEB_IMAGE',
   'MYMDB_DB_IMAGE',
+  'MYMDB_PROXY_IMAGE',
   'MYMDB_TAG',
+  'MYMDB_DB_REF',
+  'MYMDB_PROXY_REF',
   'DJANGO_SECRET_KEY',
   'DJANGO_ALLOWED_HOSTS',
   'DJANGO_DB_PASSWORD',
@@ -149,20 +168,55 @@ export function productionEnvFile(values: Partial<Record<EnvFileKey, string | nu
   return `${lines.join('\n')}\n`
 }
 
-/** The .env values for checked settings and a registry address (the images as push names them). */
-export function envFileValues(s: RemoteSettings, registry: string): Record<EnvFileKey, string | undefined> {
+/**
+ * The image each service runs on the host: web by the commit's tag, db and proxy by the digest
+ * the push reported (the same digest on the next deploy leaves the container running), or by
+ * the tag when no digest is known (this step run alone).
+ */
+export function hostImages(s: Pick<RemoteSettings, 'MYMDB_WEB_IMAGE' | 'MYMDB_DB_IMAGE' | 'MYMDB_PROXY_IMAGE' | 'MYMDB_TAG'>, registry: string, digests: Partial<Record<ImageName, string>> = {}): Record<ImageName, string> {
+  const local = localImages(s)
+  const ref = (name: ImageName) => {
+    const image = registryImage(registry, local[name])
+    const digest = name === 'web' ? undefined : digests[name]
+    return digest ? `${image}@${digest}` : `${image}:${s.MYMDB_TAG}`
+  }
+  return { web: ref('web'), db: ref('db'), proxy: ref('proxy') }
+}
+
+/** DJANGO_ALLOWED_HOSTS on the host: the domain first (the checks use the first name), then the others. */
+export function hostNames(s: Pick<RemoteSettings, 'DJANGO_ALLOWED_HOSTS' | 'MYMDB_DOMAIN'>): string[] {
+  return [...new Set([...(s.MYMDB_DOMAIN ? [s.MYMDB_DOMAIN] : []), ...s.DJANGO_ALLOWED_HOSTS])]
+}
+
+/**
+ * The .env values for checked settings and a registry address (the images as push names them).
+ * With MYMDB_DOMAIN: the ACME settings for the front, and Django's HTTPS settings on
+ * (DJANGO_SECURE_SSL: HSTS, secure cookies, the proxy's X-Forwarded-Proto trusted).
+ */
+export function envFileValues(s: RemoteSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}, caRoot?: string): Record<EnvFileKey, string | undefined> {
+  const images = hostImages(s, registry, digests)
+  const domain = s.MYMDB_DOMAIN
   return {
     COMPOSE_PROJECT_NAME: 'mymdb',
     WEB_BIND: '0.0.0.0',
     WEB_PORT: '80',
+    WEB_HTTPS_PORT: '443',
     MYMDB_WEB_IMAGE: registryImage(registry, s.MYMDB_WEB_IMAGE),
     MYMDB_DB_IMAGE: registryImage(registry, s.MYMDB_DB_IMAGE),
+    MYMDB_PROXY_IMAGE: registryImage(registry, s.MYMDB_PROXY_IMAGE),
     MYMDB_TAG: s.MYMDB_TAG,
+    MYMDB_DB_REF: images.db,
+    MYMDB_PROXY_REF: images.proxy,
+    MYMDB_DOMAIN: domain,
+    MYMDB_ACME_CA: domain ? s.MYMDB_ACME_CA : undefined,
+    MYMDB_ACME_EMAIL: domain ? s.MYMDB_ACME_EMAIL : undefined,
+    MYMDB_ACME_CA_ROOT_B64: domain && caRoot ? Buffer.from(caRoot).toString('base64') : undefined,
+    MYMDB_ACME_RENEW_INTERVAL: domain ? s.MYMDB_ACME_RENEW_INTERVAL : undefined,
     DJANGO_SECRET_KEY: s.DJANGO_SECRET_KEY,
-    DJANGO_ALLOWED_HOSTS: s.DJANGO_ALLOWED_HOSTS.join(','),
+    DJANGO_ALLOWED_HOSTS: hostNames(s).join(','),
     DJANGO_LOG_LEVEL: s.DJANGO_LOG_LEVEL,
     DJANGO_CACHE_TIMEOUT: String(s.DJANGO_CACHE_TIMEOUT),
-    DJANGO_SECURE_SSL: String(s.DJANGO_SECURE_SSL),
+    DJANGO_SECURE_SSL: String(domain ? true : s.DJANGO_SECURE_SSL),
     DJANGO_DB_NAME: s.DJANGO_DB_NAME,
     DJANGO_DB_USER: s.DJANGO_DB_USER,
     DJANGO_DB_PASSWORD: s.DJANGO_DB_PASSWORD,
@@ -195,9 +249,11 @@ export interface RemoteUpPlan {
   keyFile: string
   registry: string
   login?: { username: string; password: string }
-  images: { web: string; db: string }
+  images: Record<ImageName, string>
   httpPort: number
   hostName: string
+  /** With MYMDB_DOMAIN: the site over HTTPS, and the DNS record it waits for first. */
+  https?: HttpsPlan
   envFile: string
   /** ~/mymdb/backup.env: the backup bucket and role (the deploy passes them; not when run alone). */
   backupEnv?: string
@@ -220,6 +276,20 @@ const registryAddressRule: Rule<RemoteSettings> = {
       : null,
 }
 
+export interface HttpsPlan {
+  domain: string
+  /** The ACME directory the certificate comes from. */
+  ca: string
+  /** The port the HTTPS check goes to (MYMDB_HOST_HTTPS_PORT). */
+  port: number
+  /** The address the domain must resolve to (the host's public IP), when known. */
+  ip?: string
+  /** Seconds to wait for the DNS record (MYMDB_DNS_WAIT). */
+  dnsWait: number
+  /** MYMDB_DNS_SERVER, or the system resolver. */
+  dnsServer?: string
+}
+
 export interface PlanOptions {
   /** The host address (from --address, or the host the deploy found). */
   address?: string
@@ -231,6 +301,10 @@ export interface PlanOptions {
   rules?: readonly Rule<RemoteSettings>[]
   /** Where and as whom the host writes backups (the host step's result). */
   backup?: BackupTarget
+  /** The digests push reported (the host pins the db and proxy images by them). */
+  digests?: Partial<Record<ImageName, string>>
+  /** The host's public IP: MYMDB_DOMAIN must resolve to it (default: the address, when it is an IP). */
+  publicIp?: string
 }
 
 /** The host's ~/mymdb/backup.env (pure): read by the backup script, never by a container. */
@@ -254,13 +328,15 @@ export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan 
     ...(opts.registry !== undefined ? { MYMDB_REGISTRY: opts.registry } : {}),
   }
   const s = checkEnv(remoteSpec, env, {
-    rules: [addressRule, registryAddressRule, ...registryRules, ...(opts.rules ?? [])],
+    rules: [addressRule, registryAddressRule, acmeCaRootRule, ...registryRules, ...(opts.rules ?? [])],
     options: opts.addressFromOption ? { MYMDB_HOST_ADDRESS: '--address' } : {},
   })
   const address = s.MYMDB_HOST_ADDRESS as string
   const registry = s.MYMDB_REGISTRY
   const { MYMDB_REGISTRY_USERNAME: username, MYMDB_REGISTRY_PASSWORD: password } = s
-  const values = envFileValues(s, registry)
+  const caRoot = s.MYMDB_ACME_CA_ROOT === undefined ? undefined : (readAcmeCaRoot(s.MYMDB_ACME_CA_ROOT, env) ?? undefined)
+  const values = envFileValues(s, registry, opts.digests, caRoot)
+  const ip = opts.publicIp ?? (isIP(address) !== 0 ? address : undefined)
   return {
     address,
     sshPort: s.MYMDB_HOST_SSH_PORT,
@@ -269,9 +345,12 @@ export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan 
     keyFile: sshKeyPath(s, env),
     registry,
     login: username !== undefined && password !== undefined ? { username, password } : undefined,
-    images: { web: `${values.MYMDB_WEB_IMAGE}:${s.MYMDB_TAG}`, db: `${values.MYMDB_DB_IMAGE}:${s.MYMDB_TAG}` },
+    images: hostImages(s, registry, opts.digests),
     httpPort: s.MYMDB_HOST_HTTP_PORT,
-    hostName: checkHostName(s.DJANGO_ALLOWED_HOSTS),
+    hostName: checkHostName(hostNames(s)),
+    ...(s.MYMDB_DOMAIN
+      ? { https: { domain: s.MYMDB_DOMAIN, ca: s.MYMDB_ACME_CA, port: s.MYMDB_HOST_HTTPS_PORT, ...(ip ? { ip } : {}), dnsWait: s.MYMDB_DNS_WAIT, ...(s.MYMDB_DNS_SERVER ? { dnsServer: s.MYMDB_DNS_SERVER } : {}) } }
+      : {}),
     envFile: productionEnvFile(values),
     ...(opts.backup
       ? {
@@ -297,7 +376,10 @@ export function registryHost(registry: string): string {
 /** The remote commands of a run, in order (for --dry-run and the tests). */
 export function remoteSteps(plan: RemoteUpPlan): string[] {
   const stack = hostStack({ where: 'the host', run: planOnly })
-  const steps = ['docker info; docker compose version', `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`]
+  const steps = [
+    ...(plan.https ? [`wait until ${plan.https.domain} resolves to ${plan.https.ip ?? 'an address'} (DNS record: ${dnsRecord(plan.https)})`] : []),
+    'docker info; docker compose version',
+    `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`]
   if (plan.login) steps.push(showCommand(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
   steps.push(
     showStackCommand(stack, stack.compose('pull', '--quiet')),
@@ -319,19 +401,25 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
 export interface HttpReply {
   status: number
   body: string
+  location?: string
 }
 export type HttpGet = (url: string, hostHeader: string) => Promise<HttpReply>
 
-/** GET with an explicit Host header (fetch cannot set one), 10 s timeout. */
+/**
+ * GET with an explicit Host header (fetch cannot set one), 10 s timeout; for https:// URLs the
+ * certificate must be valid for that name (Node's CAs, and NODE_EXTRA_CA_CERTS).
+ */
 export const httpGet: HttpGet = (url, hostHeader) =>
   new Promise((resolvePromise, reject) => {
     const u = new URL(url)
-    const req = http.request(
-      { host: u.hostname, port: u.port || 80, path: u.pathname + u.search, method: 'GET', headers: { host: hostHeader }, timeout: 10_000 },
+    const secure = u.protocol === 'https:'
+    const options = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (secure ? 443 : 80), path: u.pathname + u.search, method: 'GET', headers: { host: hostHeader }, timeout: 10_000 }
+    const req = (secure ? https : http).request(
+      secure ? { ...options, servername: hostHeader } : options,
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))
+        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), location: res.headers.location }))
         res.on('error', reject)
       },
     )
@@ -341,7 +429,7 @@ export const httpGet: HttpGet = (url, hostHeader) =>
   })
 
 /** Polls `url` until it answers 200, for up to `seconds`. Throws UserError with the last answer. */
-export async function waitFor200(get: HttpGet, url: string, hostHeader: string, seconds: number, pauseMs = 2_000): Promise<HttpReply> {
+export async function waitFor200(get: HttpGet, url: string, hostHeader: string, seconds: number, pauseMs = 2_000, hint?: string): Promise<HttpReply> {
   return retryUntil(
     Math.max(1, Math.ceil((seconds * 1000) / Math.max(pauseMs, 50))),
     pauseMs,
@@ -352,8 +440,71 @@ export async function waitFor200(get: HttpGet, url: string, hostHeader: string, 
     },
     (last) =>
       new UserError(
-        `the site does not answer ${url} (Host: ${hostHeader}) with 200 within ${seconds} s; last: ${last}. Is the port open to you (security group), and does DJANGO_ALLOWED_HOSTS hold ${hostHeader}?`,
+        `the site does not answer ${url} (Host: ${hostHeader}) with 200 within ${seconds} s; last: ${last}. ${hint ?? `Is the port open to you (security group), and does DJANGO_ALLOWED_HOSTS hold ${hostHeader}?`}`,
       ),
+  )
+}
+
+// --- DNS ----------------------------------------------------------------------------------
+
+/** The IPv4 addresses of a name ([] when it has none); `server` is ip[:port] or the system resolver. */
+export type ResolveA = (name: string, server?: string) => Promise<string[]>
+
+export const resolveA: ResolveA = async (name, server) => {
+  const r = new Resolver({ timeout: 5_000, tries: 2 })
+  if (server) r.setServers([server])
+  try {
+    return await r.resolve4(name)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'ENOTFOUND' || code === 'ENODATA') return []
+    throw e
+  }
+}
+
+/** The DNS record the site needs (pure), as a DNS provider shows it. */
+export function dnsRecord(h: Pick<HttpsPlan, 'domain' | 'ip'>): string {
+  return `${h.domain}.  A  ${h.ip ?? "<the host's public IP>"}`
+}
+
+/**
+ * Waits until MYMDB_DOMAIN resolves to the host's address (to anything, when the address is not
+ * known), so the CA's check of the name reaches this host: asking for a certificate before that
+ * fails and counts against the CA's rate limits. Says which record to create, and what the name
+ * resolves to meanwhile. Throws UserError after `dnsWait` seconds.
+ */
+export async function waitForDns(h: HttpsPlan, log: Log, resolve: ResolveA = resolveA, pollMs = 5_000): Promise<void> {
+  const via = h.dnsServer ? ` (asking ${h.dnsServer})` : ''
+  const look = async () => {
+    try {
+      return { ips: await resolve(h.domain, h.dnsServer) }
+    } catch (e) {
+      return { ips: [], error: e instanceof Error ? e.message : String(e) }
+    }
+  }
+  const ok = (ips: string[]) => (h.ip ? ips.includes(h.ip) : ips.length > 0)
+  const describe = (r: { ips: string[]; error?: string }) => (r.error ? `the lookup failed: ${r.error}` : r.ips.length > 0 ? `it resolves to ${r.ips.join(', ')}` : 'it does not resolve yet')
+  let last = await look()
+  if (ok(last.ips)) {
+    log.info(`[dns] ${h.domain} resolves to ${last.ips.join(', ')}${via}`)
+    return
+  }
+  log.info(`[dns] create this DNS record at your DNS provider (${describe(last)}):`)
+  log.info(`[dns]   ${dnsRecord(h)}`)
+  log.info(`[dns] waiting up to ${h.dnsWait} s for it${via} before asking for a certificate (MYMDB_DNS_WAIT) ...`)
+  const deadline = Date.now() + h.dnsWait * 1000
+  let shown = describe(last)
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))))
+    last = await look()
+    if (ok(last.ips)) {
+      log.info(`[dns] ${h.domain} resolves to ${last.ips.join(', ')}`)
+      return
+    }
+    if (describe(last) !== shown) log.info(`[dns] ${h.domain}: ${(shown = describe(last))}`)
+  }
+  throw new UserError(
+    `${h.domain} does not resolve to ${h.ip ?? 'an address'} after ${h.dnsWait} s (${describe(last)}). Create the DNS record "${dnsRecord(h)}", then run the deploy again (the host and its data stay); MYMDB_DNS_WAIT sets how long to wait`,
   )
 }
 
@@ -366,8 +517,10 @@ export interface RemoteUpDeps extends Partial<Deps> {
   httpGet?: HttpGet
   /** Reads the private key file. */
   readKey?: (path: string) => string
-  /** Seconds between polls (Docker on the host, HTTP); tests use 0. */
+  /** Seconds between polls (Docker on the host, HTTP, DNS); tests use 0. */
   pollSeconds?: number
+  /** Looks up the domain's addresses (default: DNS). */
+  resolveA?: ResolveA
   /** When the whole deploy started (epoch ms; default: when this step started), for the history. */
   startedAt?: number
 }
@@ -400,7 +553,7 @@ export const DEPLOY_LOG = `${REMOTE_DIR}/deploys.log`
 export function deployRecord(plan: Pick<RemoteUpPlan, 'images'>, by: string, at: Date, end: { ok: boolean; seconds: number; error?: string }): string {
   const tag = plan.images.web.split(':').pop() ?? ''
   const error = end.error === undefined ? {} : { error: end.error.split('\n')[0]?.slice(0, 300) }
-  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: plan.images.web, db: plan.images.db, result: end.ok ? 'ok' : 'failed', seconds: Math.round(end.seconds), ...error })}\n`
+  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: plan.images.web, db: plan.images.db, proxy: plan.images.proxy, result: end.ok ? 'ok' : 'failed', seconds: Math.round(end.seconds), ...error })}\n`
 }
 
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
@@ -440,6 +593,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     throw new ConfigError(`cannot read the SSH key ${plan.keyFile} (${e instanceof Error ? e.message : String(e)}): set MYMDB_SSH_KEY_FILE`)
   }
   const composeFile = readFileSync(resolve(deps.root, 'docker-compose.yml'))
+  if (plan.https) await log.step('dns', `${plan.https.domain} resolves to ${plan.https.ip ?? 'an address'}`, () => waitForDns(plan.https!, log, extra.resolveA, poll * 1000 || 50))
   const open = extra.openRemote ?? openRemote
   const where = `${plan.user}@${plan.address}:${plan.sshPort}`
   const remote = await log.step('ssh', `connect to ${where}`, () =>
@@ -481,7 +635,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
         doing: `record the deploy in ${DEPLOY_LOG}`,
       })
     try {
-      await log.step('pull', `docker compose pull (${plan.images.web}, ${plan.images.db})`, () =>
+      await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
         runInChecked(stack, stack.compose('pull', '--quiet'), {
           stream: log.prefixed('pull'),
           doing: `pull the images from ${plan.registry}`,
@@ -506,14 +660,31 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     remote.close()
   }
 
-  const base = `http://${plan.address.includes(':') ? `[${plan.address}]` : plan.address}:${plan.httpPort}`
+  const host = plan.address.includes(':') ? `[${plan.address}]` : plan.address
+  const base = `http://${host}:${plan.httpPort}`
   const get = extra.httpGet ?? httpGet
+  if (plan.https) {
+    const { domain, port } = plan.https
+    const secure = `https://${host}:${port}`
+    await log.step('check', `GET ${secure}/healthz and / (${domain}, its certificate checked); http:// redirects to https://`, async () => {
+      const hint = `Did the certificate come (npm run logs -- --aws proxy)? Are ports 80 and 443 open, and does ${domain} resolve to the host?`
+      await waitFor200(get, `${secure}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, poll * 1000, hint)
+      await waitFor200(get, `${secure}/`, domain, 30, poll * 1000, hint)
+      const plain = await get(`${base}/`, domain)
+      if (![301, 302, 307, 308].includes(plain.status) || !plain.location?.startsWith(`https://${domain}`))
+        throw new UserError(`http://${domain}/ does not redirect to https:// (HTTP ${plain.status}${plain.location ? `, to ${plain.location}` : ''})`)
+    })
+    return `https://${domain}/`
+  }
   await log.step('check', `GET ${base}/healthz and / (Host: ${plan.hostName})`, async () => {
     await waitFor200(get, `${base}/healthz`, plan.hostName, 60, poll * 1000)
     await waitFor200(get, `${base}/`, plan.hostName, 30, poll * 1000)
   })
   return plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`
 }
+
+/** How long the final check waits for the site over HTTPS (the first certificate included). */
+export const CERTIFICATE_WAIT_SECONDS = 300
 
 export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
@@ -523,8 +694,12 @@ export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Pr
 
     // plan
     log.info(`[remote] host ${plan.user}@${plan.address}:${plan.sshPort} (key ${plan.keyFile})`)
-    log.info(`[remote] images ${plan.images.web}, ${plan.images.db}${plan.login ? ` (login as ${plan.login.username})` : ''}`)
-    log.info(`[remote] site checked at http://${plan.address}:${plan.httpPort}/ with Host: ${plan.hostName}`)
+    log.info(`[remote] images ${Object.values(plan.images).join(', ')}${plan.login ? ` (login as ${plan.login.username})` : ''}`)
+    log.info(
+      plan.https
+        ? `[remote] site checked at https://${plan.address}:${plan.https.port}/ as ${plan.https.domain} (its certificate from ${plan.https.ca})`
+        : `[remote] site checked at http://${plan.address}:${plan.httpPort}/ with Host: ${plan.hostName}`,
+    )
     if (flags['dry-run']) {
       log.info('[remote] dry run: would run on the host, in order:')
       for (const step of remoteSteps(plan)) log.info(`  ${step}`)

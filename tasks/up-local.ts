@@ -1,5 +1,5 @@
 // npm run up:local: runs the whole stack on this machine with local-only defaults.
-import { buildImages, buildOptionsFrom, type ImageName } from './build.ts'
+import { buildImages, buildOptionsFrom } from './build.ts'
 import { checkPortFree, imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
@@ -16,7 +16,7 @@ import {
 } from './lib/compose.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { localStack, stackPs, startStack } from './lib/stack.ts'
-import { stackVars } from './lib/vars.ts'
+import { IMAGE_NAMES, localImages, stackVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run up:local -- [options]
 
@@ -72,7 +72,9 @@ export function localSettings(
   const generated = missingSecrets(raw)
   const filled = withLocalDefaults(raw, { ...LOCAL_DEFAULTS, ...Object.fromEntries(generated.map((k) => [k, secrets[k] ?? ''])) })
   const values = checkEnv(stackVars, filled)
-  return { values, composeEnv: { ...filled, ...formatEnv(stackVars, values) }, generated }
+  // This machine serves plain HTTP: a deploy's MYMDB_DOMAIN in .env is not for it (its front
+  // would ask a CA for that name's certificate).
+  return { values, composeEnv: { ...filled, ...formatEnv(stackVars, values), MYMDB_DOMAIN: '' }, generated }
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
@@ -96,16 +98,14 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     }
 
     // plan
-    const images: Record<ImageName, string> = {
-      web: `${values.MYMDB_WEB_IMAGE}:${values.MYMDB_TAG}`,
-      db: `${values.MYMDB_DB_IMAGE}:${values.MYMDB_TAG}`,
-    }
+    const local = localImages(values)
+    const images = Object.fromEntries(IMAGE_NAMES.map((n) => [n, `${local[n]}:${values.MYMDB_TAG}`])) as Record<ImageName, string>
     const missing: ImageName[] = []
-    for (const name of ['web', 'db'] as const) if (!(await imageExists(run, images[name]))) missing.push(name)
-    const toBuild: ImageName[] = flags.build ? ['web', 'db'] : missing
+    for (const name of IMAGE_NAMES) if (!(await imageExists(run, images[name]))) missing.push(name)
+    const toBuild: readonly ImageName[] = flags.build ? IMAGE_NAMES : missing
     log.info(`[up] project ${project}, site ${url}${ours ? ' (already running: updating)' : ''}`)
     log.info(
-      `[up] images: ${(['web', 'db'] as const)
+      `[up] images: ${IMAGE_NAMES
         .map((n) => `${images[n]} (${toBuild.includes(n) ? (missing.includes(n) ? 'missing: build' : 'rebuild') : 'present'})`)
         .join(', ')}`,
     )

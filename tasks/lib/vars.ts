@@ -1,6 +1,8 @@
 // The project's settings model: every variable (see .env.example) as an env.ts spec, with all of
 // its rules: format, allowed values, pairs that go together (rules), values production refuses.
 // Tasks combine the groups they need and check them all at once, before anything happens.
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import {
   awsRegion,
@@ -14,11 +16,13 @@ import {
   imageTag,
   int,
   ipAddress,
+  isHostName,
   makeValidator,
   port,
   refine,
   str,
   url,
+  type CleanEnv,
   type RawEnv,
   type Rule,
   type Spec,
@@ -142,12 +146,22 @@ export const BASE_IMAGE_MODES = ['auto', 'pull', 'bootstrap'] as const
 export const imageVars = fileSafe({
   MYMDB_WEB_IMAGE: imageName({ desc: 'name of the web image', example: 'mymdb-web', default: 'mymdb-web' }),
   MYMDB_DB_IMAGE: imageName({ desc: 'name of the db image', example: 'mymdb-db', default: 'mymdb-db' }),
+  MYMDB_PROXY_IMAGE: imageName({ desc: 'name of the proxy image (the HTTPS front)', example: 'mymdb-proxy', default: 'mymdb-proxy' }),
   MYMDB_TAG: imageTag({ desc: 'image tag Compose runs', example: 'latest', default: 'latest' }),
   MYMDB_BASE_IMAGE: imageRef(
-    { desc: 'base image of both Dockerfiles: auto, pull, bootstrap, or an image', example: 'auto', default: 'auto' },
+    { desc: 'base image of the Dockerfiles: auto, pull, bootstrap, or an image', example: 'auto', default: 'auto' },
     BASE_IMAGE_MODES,
   ),
 })
+
+/** The stack's images: web (nginx + uWSGI + Django), db (PostgreSQL), proxy (Caddy, the front). */
+export const IMAGE_NAMES = ['web', 'db', 'proxy'] as const
+export type ImageName = (typeof IMAGE_NAMES)[number]
+
+/** The local name of each image (without a tag), from the checked settings: the one source of image names. */
+export function localImages(values: Pick<CleanEnv<typeof imageVars>, 'MYMDB_WEB_IMAGE' | 'MYMDB_DB_IMAGE' | 'MYMDB_PROXY_IMAGE'>): Record<ImageName, string> {
+  return { web: values.MYMDB_WEB_IMAGE, db: values.MYMDB_DB_IMAGE, proxy: values.MYMDB_PROXY_IMAGE }
+}
 
 export const composeVars = fileSafe({
   COMPOSE_PROJECT_NAME: str({
@@ -397,6 +411,89 @@ export const hostVars = {
   MYMDB_HOST_ADDRESS: hostAddress({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig)', example: '127.0.0.1', optional: true }),
   MYMDB_HOST_SSH_PORT: port({ desc: 'SSH port of the host', example: '22', default: 22 }),
   MYMDB_HOST_HTTP_PORT: port({ desc: 'HTTP port the site is checked on', example: '80', default: 80 }),
+}
+
+/** The site's DNS name: two labels at least, no wildcard, not an IP address; lowercase. */
+function domainName<O extends { desc: string; example: string; optional: true }>(opts: O): Validator<string | undefined> {
+  const expected = 'a DNS name like movies.example.com (no wildcard, not an IP address)'
+  return makeValidator<string | undefined>(opts, expected, (raw) => {
+    const v = raw.trim().toLowerCase().replace(/\.$/, '')
+    if (isIP(v) !== 0) throw new Error(`is an IP address; certificates are for names: expected ${expected}`)
+    if (!v.includes('.') || !isHostName(v)) throw new Error(`expected ${expected}`)
+    return v
+  })
+}
+
+/** An IP address with an optional port: 1.1.1.1, 127.0.0.1:8053, [::1]:53. */
+function dnsServer(opts: { desc: string; example: string; optional: true }): Validator<string | undefined> {
+  const expected = 'an IP address with an optional port, e.g. 1.1.1.1 or 127.0.0.1:8053'
+  return makeValidator<string | undefined>(opts, expected, (raw) => {
+    const v = raw.trim()
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+))(?::(\d{1,5}))?$/.exec(v) ?? (isIP(v) === 6 ? [v, v] : null)
+    const ip = m ? (m[1] ?? m[2] ?? '') : ''
+    const p = m?.[3] === undefined ? 53 : Number(m[3])
+    if (!m || isIP(ip) === 0 || p < 1 || p > 65535) throw new Error(`expected ${expected}`)
+    return v
+  })
+}
+
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory'
+
+/** HTTPS for the site: its name, the CA its certificate comes from, and the wait for its DNS record. */
+export const siteVars = fileSafe({
+  MYMDB_DOMAIN: domainName({
+    desc: "the site's DNS name; with it the host serves HTTPS with a certificate from MYMDB_ACME_CA (without it: plain HTTP at the host's public name)",
+    example: 'movies.example.com',
+    optional: true,
+  }),
+  MYMDB_ACME_CA: url({
+    desc: `ACME directory the certificate comes from (Let's Encrypt; its staging CA for trials: ${LETS_ENCRYPT_STAGING})`,
+    example: LETS_ENCRYPT,
+    default: LETS_ENCRYPT,
+  }),
+  MYMDB_ACME_EMAIL: str({
+    desc: 'email for the ACME account (the CA writes there before a certificate expires unrenewed)',
+    example: 'ops@example.com',
+    optional: true,
+    pattern: /^[^\s@'"{}]+@[^\s@'"{}]+\.[^\s@'"{}]+$/,
+    patternDesc: 'an email address',
+  }),
+  MYMDB_ACME_CA_ROOT: str({
+    desc: "PEM file with the root certificate of a private ACME CA's own HTTPS (step-ca, the test rig's pebble); not for Let's Encrypt",
+    example: '~/ca/root.pem',
+    optional: true,
+  }),
+  MYMDB_ACME_RENEW_INTERVAL: str({
+    desc: 'how often the host looks for certificates to renew (Caddy renews when a third of the lifetime is left)',
+    example: '10m',
+    default: '10m',
+    pattern: /^[1-9][0-9]*(s|m|h)$/,
+    patternDesc: 'a number and s, m or h, e.g. 10m',
+  }),
+  MYMDB_DNS_WAIT: int({ desc: "seconds the deploy waits for MYMDB_DOMAIN to resolve to the host's address before it asks for a certificate", example: '900', default: 900, min: 0, max: 86400 }),
+  MYMDB_DNS_SERVER: dnsServer({ desc: 'DNS server the deploy asks about MYMDB_DOMAIN (default: the system resolver)', example: '1.1.1.1', optional: true }),
+  MYMDB_HOST_HTTPS_PORT: port({ desc: 'HTTPS port the site is checked on (with MYMDB_DOMAIN)', example: '443', default: 443 }),
+})
+
+/** MYMDB_ACME_CA_ROOT, when set, is a readable PEM certificate. */
+export const acmeCaRootRule: Rule<{ MYMDB_ACME_CA_ROOT?: string }> = {
+  names: ['MYMDB_ACME_CA_ROOT'],
+  check: (v, raw) => {
+    if (v.MYMDB_ACME_CA_ROOT === undefined) return null
+    try {
+      return readAcmeCaRoot(v.MYMDB_ACME_CA_ROOT, raw) === null ? 'is not a PEM certificate (-----BEGIN CERTIFICATE-----)' : null
+    } catch (e) {
+      return `cannot be read: ${e instanceof Error ? e.message : String(e)}`
+    }
+  },
+}
+
+/** The PEM text of MYMDB_ACME_CA_ROOT (~ is HOME), or null when the file holds no certificate. */
+export function readAcmeCaRoot(path: string, raw: RawEnv): string | null {
+  const file = path.startsWith('~/') ? `${raw.HOME || homedir()}${path.slice(1)}` : path
+  const text = readFileSync(file, 'utf8')
+  return text.includes('-----BEGIN CERTIFICATE-----') ? text : null
 }
 
 type KeyValues = { MYMDB_SSH_KEY_FILE?: string; MYMDB_STAGE: string }

@@ -1,7 +1,7 @@
 // The SSH deploy target of the test rig: a Debian container with sshd (login `admin`, key only)
 // and its own Docker engine, installed and started by scripts/install-docker.sh (see
 // tests/rig/sshhost/). It stands in for the EC2 host: tasks reach it at 127.0.0.1 on published
-// ports (22 -> sshPort, 80 -> httpPort). Its engine pulls from the rig registry: a socat
+// ports (22 -> sshPort, 80 -> httpPort, 443 -> httpsPort). Its engine pulls from the rig registry: a socat
 // forwarder inside makes 127.0.0.1:<registry port> there reach the registry container, so an
 // image is called 127.0.0.1:<port>/mymdb-web:tag on this machine and on the SSH host alike.
 import { join } from 'node:path'
@@ -31,6 +31,9 @@ export interface SshHost {
   host: '127.0.0.1'
   sshPort: number
   httpPort: number
+  httpsPort: number
+  /** The host's address on the rig network (where the rig's ACME CA checks a name). */
+  ip: string
   user: 'admin'
   container: string
   volume: string
@@ -46,7 +49,7 @@ export interface SshHostOptions {
   /** The rig registry the host's engine pulls from (optional). */
   registry?: Pick<Registry, 'port' | 'container'>
   name?: string
-  /** Registry names without a port (e.g. the ECR one) under which this host's engine finds the rig registry (HTTPS on 127.0.0.1:443). */
+  /** Registry names without a port (e.g. the ECR one) under which this host's engine finds the rig registry (HTTPS on 127.0.0.2:443). */
   registryAliases?: string[]
   /** Seconds to wait for sshd and dockerd (default 120). */
   readySeconds?: number
@@ -74,12 +77,14 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   if (opts.registry) env.push('-e', `REGISTRY_FORWARD=${opts.registry.port}:${opts.registry.container}:5000`)
   const aliases = opts.registry ? (opts.registryAliases ?? []) : []
   if (opts.registry && aliases.length > 0) env.push('-e', `REGISTRY_TLS_FORWARD=${opts.registry.container}:5000`)
-  for (const alias of aliases) env.push('--add-host', `${alias}:127.0.0.1`)
+  for (const alias of aliases) env.push('--add-host', `${alias}:127.0.0.2`)
   const dockerExec = (...cmd: string[]) => $({ nothrow: true, quiet: true })`docker exec ${name} ${cmd}`
   try {
-    await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} -p 127.0.0.1::22 -p 127.0.0.1::80 ${env} ${image}`
+    await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} -p 127.0.0.1::22 -p 127.0.0.1::80 -p 127.0.0.1::443 ${env} ${image}`
     const sshPort = await publishedPort(name, 22)
     const httpPort = await publishedPort(name, 80)
+    const httpsPort = await publishedPort(name, 443)
+    const ip = (await $({ quiet: true })`docker inspect -f ${`{{(index .NetworkSettings.Networks "${RIG_NETWORK}").IPAddress}}`} ${name}`).stdout.trim()
     const deadline = Date.now() + (opts.readySeconds ?? 120) * 1000
     for (;;) {
       const state = (await $({ nothrow: true, quiet: true })`docker inspect -f {{.State.Running}} ${name}`).stdout.trim()
@@ -93,7 +98,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
       }
       await new Promise((r) => setTimeout(r, 500))
     }
-    return { host: '127.0.0.1', sshPort, httpPort, user: 'admin', container: name, volume, dockerExec, stop }
+    return { host: '127.0.0.1', sshPort, httpPort, httpsPort, ip, user: 'admin', container: name, volume, dockerExec, stop }
   } catch (e) {
     await stop()
     throw e

@@ -123,7 +123,7 @@ describe('the project folder after up:local', () => {
     const sh = $({ cwd: REPO, env, nothrow: true, quiet: true })
     const ps = await sh`docker compose ps --format {{.Service}}`
     assert.equal(ps.exitCode, 0, ps.stderr)
-    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'web'])
+    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'proxy', 'web'])
     const logs = await sh`docker compose logs --no-color --tail 50 web`
     assert.equal(logs.exitCode, 0, logs.stderr)
     assert.match(logs.stdout, /uwsgi|nginx|WSGI/i)
@@ -131,9 +131,9 @@ describe('the project folder after up:local', () => {
     assert.equal(check.exitCode, 0, check.stderr)
     assert.match(check.stdout, /no issues/)
   })
-  test("both containers' logs are capped: json-file, 3 files of 10 MB", async () => {
+  test("every container's logs are capped: json-file, 3 files of 10 MB", async () => {
     const ids = (await compose('ps', '-q')).stdout.trim().split('\n')
-    assert.equal(ids.length, 2)
+    assert.equal(ids.length, 3)
     const configs = (await $({ quiet: true })`docker inspect --format ${'{{json .HostConfig.LogConfig}}'} ${ids}`).stdout.trim().split('\n')
     for (const c of configs) assert.deepEqual(JSON.parse(c), { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } })
   })

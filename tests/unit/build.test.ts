@@ -58,9 +58,11 @@ describe('imageTags and planImages', () => {
     assert.deepEqual(imageTags({ commit: 'abc1234', dirty: false }, 'v2'), ['abc1234', 'latest', 'v2'])
     assert.deepEqual(imageTags(null, 'latest'), ['latest'])
   })
-  it('the docker build commands of both images', () => {
-    const plan = planImages({ webImage: 'mymdb-web', dbImage: 'mymdb-db', tags: ['abc1234', 'latest'], baseImage: 'debian:trixie-slim', revision: 'abc1234' })
-    assert.deepEqual(plan.map((b) => b.name), ['web', 'db'])
+  const IMAGES = { web: 'mymdb-web', db: 'mymdb-db', proxy: 'mymdb-proxy' }
+  const SHORT = { web: 'w', db: 'd', proxy: 'p' }
+  it('the docker build commands of the three images; only web carries the commit', () => {
+    const plan = planImages({ images: IMAGES, tags: ['abc1234', 'latest'], baseImage: 'debian:trixie-slim', revision: 'abc1234' })
+    assert.deepEqual(plan.map((b) => b.name), ['web', 'db', 'proxy'])
     assert.deepEqual(plan[0]?.refs, ['mymdb-web:abc1234', 'mymdb-web:latest'])
     assert.deepEqual(plan[0]?.cmd, [
       'docker', 'build', '--progress=plain', '--file', 'Dockerfile', '--build-arg', 'BASE_IMAGE=debian:trixie-slim',
@@ -68,14 +70,18 @@ describe('imageTags and planImages', () => {
     ])
     assert.deepEqual(plan[1]?.cmd.slice(3, 7), ['--file', 'docker/psql/Dockerfile', '--build-arg', 'BASE_IMAGE=debian:trixie-slim'])
     assert.equal(plan[1]?.cmd.at(-1), 'docker/psql')
+    assert.equal(plan[2]?.cmd.at(-1), 'docker/proxy')
+    assert.deepEqual(plan[2]?.refs, ['mymdb-proxy:abc1234', 'mymdb-proxy:latest'])
+    // a label with the commit would make every build of an unchanged db or proxy a new image
+    assert.ok(plan.slice(1).every((b) => !b.cmd.includes('--label')))
   })
   it('--no-cache rebuilds every layer', () => {
-    const plan = planImages({ webImage: 'w', dbImage: 'd', tags: ['latest'], baseImage: 'b', noCache: true })
+    const plan = planImages({ images: SHORT, tags: ['latest'], baseImage: 'b', noCache: true })
     assert.ok(plan.every((b) => b.cmd.includes('--no-cache')))
-    assert.ok(!planImages({ webImage: 'w', dbImage: 'd', tags: ['latest'], baseImage: 'b' })[0]?.cmd.includes('--no-cache'))
+    assert.ok(!planImages({ images: SHORT, tags: ['latest'], baseImage: 'b' })[0]?.cmd.includes('--no-cache'))
   })
   it('--only picks one image', () => {
-    const plan = planImages({ only: 'db', webImage: 'w', dbImage: 'd', tags: ['latest'], baseImage: 'b' })
+    const plan = planImages({ only: 'db', images: SHORT, tags: ['latest'], baseImage: 'b' })
     assert.deepEqual(plan.map((b) => b.refs), [['d:latest']])
   })
 })
@@ -105,7 +111,7 @@ describe('build main()', () => {
     for (const [argv, env, msg] of [
       [[], { MYMDB_TAG: 'bad tag' }, /MYMDB_TAG="bad tag"/],
       [[], { MYMDB_WEB_IMAGE: 'Web' }, /Invalid:\n\s+MYMDB_WEB_IMAGE="Web"/],
-      [['--only', 'nginx'], {}, /--only takes web or db, not "nginx"/],
+      [['--only', 'nginx'], {}, /--only takes web, db, proxy, not "nginx"/],
       [['--base', 'no good'], {}, /--base "no good"/],
       [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
     ] as const) {
@@ -135,12 +141,12 @@ describe('build main()', () => {
     assert.match(deps.log.text(), /--build-arg BASE_IMAGE=debian:trixie-slim --tag mymdb-web:latest \.\n/)
     assert.match(deps.log.text(), /not a git checkout/)
   })
-  it('builds both images with BuildKit, the base image and the tags', async () => {
+  it('builds the three images with BuildKit, the base image and the tags', async () => {
     const run = docker()
     const deps = testDeps(run, { root: '/repo' })
     assert.equal(await main([], { MYMDB_TAG: 'v1' }, deps), 0, deps.log.text())
     const builds = run.calls.filter((c) => c.cmd[1] === 'build')
-    assert.equal(builds.length, 2)
+    assert.equal(builds.length, 3)
     for (const b of builds) {
       assert.equal(b.opts?.cwd, '/repo')
       assert.equal(b.opts?.env?.DOCKER_BUILDKIT, '1')

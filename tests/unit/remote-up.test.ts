@@ -130,7 +130,7 @@ describe('planRemoteUp', () => {
   })
   it('images, ports, key file and the check host', () => {
     const p = planRemoteUp(ENV)
-    assert.deepEqual(p.images, { web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123' })
+    assert.deepEqual(p.images, { web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123' })
     assert.equal(p.sshPort, 2222)
     assert.equal(p.httpPort, 8081)
     assert.equal(p.user, 'admin')
@@ -167,7 +167,7 @@ describe('planRemoteUp', () => {
     assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY_USERNAME: 'me' }), /MYMDB_REGISTRY_PASSWORD=\(not set\) - is needed with MYMDB_REGISTRY_USERNAME/)
     // custom image names: the host pulls what push pushed (<registry>/<last part of the name>)
     const custom = planRemoteUp({ ...ENV, MYMDB_WEB_IMAGE: 'team/movies-web', MYMDB_DB_IMAGE: 'movies-db' })
-    assert.deepEqual(custom.images, { web: '127.0.0.1:5000/movies-web:abc123', db: '127.0.0.1:5000/movies-db:abc123' })
+    assert.deepEqual(custom.images, { web: '127.0.0.1:5000/movies-web:abc123', db: '127.0.0.1:5000/movies-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123' })
     // an --address is checked like MYMDB_HOST_ADDRESS, and the problem names the option
     assert.throws(() => planRemoteUp(ENV, { address: 'https://203.0.113.7', addressFromOption: true }), /--address "https:\/\/203\.0\.113\.7" - expected a host name or IP address/)
     // production refuses up:local's secrets and values a .env cannot hold

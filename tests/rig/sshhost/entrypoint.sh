@@ -8,11 +8,13 @@
 #     127.0.0.1:<port> inside this host reaches the rig registry; the images are named
 #     127.0.0.1:<port>/... on the test machine and here alike, and Docker allows plain HTTP to
 #     127.0.0.0/8;
-#  4. REGISTRY_TLS_FORWARD=<host>:<hostport> (optional): 127.0.0.1:443 inside this host, with a
-#     self-signed certificate, reaches the rig registry too. A registry name mapped to 127.0.0.1
+#  4. REGISTRY_TLS_FORWARD=<host>:<hostport> (optional): 127.0.0.2:443 inside this host, with a
+#     self-signed certificate, reaches the rig registry too. A registry name mapped to 127.0.0.2
 #     with --add-host (the rig's stand-in for the ECR registry name, which has no port) is then
 #     answered where Docker tries first, HTTPS on 443; Docker does not check the certificate of a
-#     registry on a loopback address. (Port 80 belongs to MyMDB.)
+#     registry on a loopback address. Ports 80 and 443 of all addresses belong to MyMDB's front,
+#     so nothing may listen on 443: the TLS forwarder listens on 127.0.0.1:4443, and a NAT rule
+#     sends 127.0.0.2:443 there.
 #  5. sshd in the foreground.
 set -o errexit -o nounset -o pipefail
 
@@ -44,9 +46,10 @@ if [ -n "${REGISTRY_TLS_FORWARD:-}" ]; then
   IFS=: read -r target target_port <<<"$REGISTRY_TLS_FORWARD"
   openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=mymdb-rig-registry -days 7 \
     -keyout /run/rig-registry.key -out /run/rig-registry.crt 2>/dev/null
-  log "forwarding 127.0.0.1:443 (TLS) to $target:$target_port"
-  socat "OPENSSL-LISTEN:443,bind=127.0.0.1,fork,reuseaddr,cert=/run/rig-registry.crt,key=/run/rig-registry.key,verify=0" \
+  log "forwarding 127.0.0.2:443 (TLS) to $target:$target_port"
+  socat "OPENSSL-LISTEN:4443,bind=127.0.0.1,fork,reuseaddr,cert=/run/rig-registry.crt,key=/run/rig-registry.key,verify=0" \
     "TCP:$target:$target_port" &
+  iptables -t nat -A OUTPUT -p tcp -d 127.0.0.2 --dport 443 -j DNAT --to-destination 127.0.0.1:4443
 fi
 
 /usr/local/sbin/install-docker.sh admin
