@@ -59,7 +59,7 @@ async function benchLocal(): Promise<void> {
     rmSync(stamp)
   }
   await sh`npm run --silent build -- --only web`
-  for (const image of ['mymdb-base:trixie', 'mymdb-web:latest', 'mymdb-db:latest']) {
+  for (const image of ['mymdb-base:trixie', 'mymdb-web:latest', 'mymdb-db:latest', 'mymdb-proxy:latest']) {
     const size = Number((await sh`docker image inspect --format {{.Size}} ${image}`.nothrow()).stdout.trim())
     if (size) record(`image size ${image}`, `${(size / 1e6).toFixed(0)} MB`)
   }

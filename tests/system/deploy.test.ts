@@ -483,9 +483,11 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const build = await $({ quiet: true, nothrow: true, input: `FROM mymdb-web:latest\nRUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py\n` })`docker build -q -t ${web} -`
     assert.equal(build.exitCode, 0, build.stderr)
     try {
-      await $({ quiet: true })`docker tag mymdb-db:latest ${registry.address}/mymdb-db:premigrate`
       await $({ quiet: true })`docker push -q ${web}`
-      await $({ quiet: true })`docker push -q ${registry.address}/mymdb-db:premigrate`
+      for (const name of ['mymdb-db', 'mymdb-proxy']) {
+        await $({ quiet: true })`docker tag ${`${name}:latest`} ${`${registry.address}/${name}:premigrate`}`
+        await $({ quiet: true })`docker push -q ${`${registry.address}/${name}:premigrate`}`
+      }
       const target = Object.fromEntries(
         (await onHost('cat backup.env')).stdout.split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]),
       )
@@ -506,7 +508,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       // the same version again: nothing to migrate, no backup
       assert.match(await start('premigrate'), /no migrations to apply: no backup needed/)
     } finally {
-      await $({ quiet: true, nothrow: true })`docker rmi ${web} ${registry.address}/mymdb-db:premigrate`
+      await $({ quiet: true, nothrow: true })`docker rmi ${web} ${registry.address}/mymdb-db:premigrate ${registry.address}/mymdb-proxy:premigrate`
     }
   })
 
@@ -551,9 +553,12 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.match(r.text, new RegExp(`\\[push\\] docker login ${ecrHost.replace(/\./g, '\\.')} as AWS`))
       assert.match(r.text, /\[login\] docker login/)
       const repos = await clients.ecr.send(new DescribeRepositoriesCommand({}))
-      assert.deepEqual(repos.repositories?.map((x) => x.repositoryName).sort(), ['mymdb-db', 'mymdb-web'])
+      assert.deepEqual(repos.repositories?.map((x) => x.repositoryName).sort(), ['mymdb-db', 'mymdb-proxy', 'mymdb-web'])
       const images = await onHost('docker compose ps --format "{{.Service}} {{.Image}}"')
-      assert.deepEqual(images.stdout.trim().split('\n').sort().map((l) => l.replace(/:[^:]+$/, '')), [`db ${ecrHost}/mymdb-db`, `web ${ecrHost}/mymdb-web`])
+      // web by the commit's tag; db and proxy pinned by the digests the push reported
+      const lines = images.stdout.trim().split('\n').sort()
+      assert.deepEqual(lines.map((l) => l.replace(/(@sha256:[0-9a-f]{64}|:[^:/]+)$/, '')), [`db ${ecrHost}/mymdb-db`, `proxy ${ecrHost}/mymdb-proxy`, `web ${ecrHost}/mymdb-web`])
+      assert.match(lines[0] ?? '', /@sha256:[0-9a-f]{64}$/)
       const auths = await host.dockerExec('cat', '/home/admin/.docker/config.json')
       assert.ok(ecrHost in (JSON.parse(auths.stdout) as { auths: Record<string, unknown> }).auths, 'the host logged in to the ECR registry')
       assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)

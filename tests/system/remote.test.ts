@@ -90,7 +90,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     writeFileSync(keyFile, keys.private)
     chmodSync(keyFile, 0o600)
 
-    for (const image of ['mymdb-web:latest', 'mymdb-db:latest']) {
+    for (const image of ['mymdb-web:latest', 'mymdb-db:latest', 'mymdb-proxy:latest']) {
       if ((await $({ nothrow: true, quiet: true })`docker image inspect ${image}`).exitCode !== 0) {
         await $({ cwd: REPO, quiet: true })`npm run build`
         break
@@ -102,13 +102,13 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     timings.push(`rig up (registry + SSH host with dockerd): ${seconds(t)}`)
 
     t = Date.now()
-    for (const name of ['mymdb-web', 'mymdb-db']) {
+    for (const name of ['mymdb-web', 'mymdb-db', 'mymdb-proxy']) {
       const ref = `${registry.address}/${name}:${TAG}`
       await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
       pushed.push(ref)
       await $({ quiet: true })`docker push ${ref}`
     }
-    timings.push(`push of both images to the rig registry: ${seconds(t)}`)
+    timings.push(`push of the three images to the rig registry: ${seconds(t)}`)
   })
 
   after(async () => {
