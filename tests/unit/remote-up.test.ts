@@ -4,6 +4,7 @@ import { EnvError } from '../../tasks/lib/env.ts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import {
   checkHostName,
+  dnsRecord,
   ENV_FILE_KEYS,
   envFileValue,
   main,
@@ -12,8 +13,15 @@ import {
   remoteSteps,
   remoteUp,
   waitFor200,
+  waitForDns,
   type HttpGet,
+  type ResolveA,
 } from '../../tasks/remote-up.ts'
+import { pushedDigest } from '../../tasks/push.ts'
+import { captureLog } from './fakes.ts'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fakeRemote, noDocker, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
 
 const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
@@ -351,5 +359,143 @@ describe('waitFor200', () => {
   it('fails with the last answer', async () => {
     const get: HttpGet = async () => ({ status: 400, body: 'Bad Request' })
     await assert.rejects(waitFor200(get, 'http://127.0.0.1:1/', 'wrong.test', 0, 0), (e: unknown) => e instanceof UserError && /HTTP 400: Bad Request[\s\S]*wrong\.test/.test(e.message))
+  })
+})
+
+const DIGEST = (c: string) => `sha256:${c.repeat(64)}`
+
+describe('HTTPS with MYMDB_DOMAIN (plan)', () => {
+  const HTTPS = { ...ENV, MYMDB_DOMAIN: 'Movies.Example.com', MYMDB_ACME_EMAIL: 'ops@example.com', MYMDB_HOST_HTTPS_PORT: '8443' }
+  it('the domain comes first in the allowed hosts, Django HTTPS on, the ACME settings for the front', () => {
+    const p = planRemoteUp(HTTPS, { publicIp: '198.51.100.4' })
+    const env = parseEnvFile(p.envFile)
+    assert.equal(env.MYMDB_DOMAIN, 'movies.example.com')
+    assert.equal(env.DJANGO_ALLOWED_HOSTS, 'movies.example.com,mymdb.example.com,203.0.113.7')
+    assert.equal(env.DJANGO_SECURE_SSL, 'true')
+    assert.equal(env.MYMDB_ACME_CA, 'https://acme-v02.api.letsencrypt.org/directory')
+    assert.equal(env.MYMDB_ACME_EMAIL, 'ops@example.com')
+    assert.equal(env.MYMDB_ACME_RENEW_INTERVAL, '10m')
+    assert.equal(env.WEB_HTTPS_PORT, '443')
+    assert.equal(p.hostName, 'movies.example.com')
+    assert.deepEqual(p.https, { domain: 'movies.example.com', ca: 'https://acme-v02.api.letsencrypt.org/directory', port: 8443, ip: '198.51.100.4', dnsWait: 900 })
+    assert.match(remoteSteps(p)[0] ?? '', /wait until movies\.example\.com resolves to 198\.51\.100\.4/)
+  })
+  it('without a domain: no ACME settings on the host, DJANGO_SECURE_SSL as set, no DNS wait', () => {
+    const p = planRemoteUp({ ...ENV, MYMDB_ACME_EMAIL: 'ops@example.com' })
+    const env = parseEnvFile(p.envFile)
+    for (const k of ['MYMDB_DOMAIN', 'MYMDB_ACME_CA', 'MYMDB_ACME_EMAIL', 'MYMDB_ACME_CA_ROOT_B64']) assert.equal(env[k], undefined, k)
+    assert.equal(env.DJANGO_SECURE_SSL, 'false')
+    assert.equal(p.https, undefined)
+  })
+  it("a private CA's root goes to the host as base64; a file that is not a certificate is refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mymdb-ca-'))
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+    writeFileSync(join(dir, 'root.pem'), pem)
+    writeFileSync(join(dir, 'not.pem'), 'hello')
+    const p = planRemoteUp({ ...HTTPS, MYMDB_ACME_CA_ROOT: join(dir, 'root.pem') })
+    assert.equal(Buffer.from(parseEnvFile(p.envFile).MYMDB_ACME_CA_ROOT_B64 ?? '', 'base64').toString(), pem)
+    assert.throws(() => planRemoteUp({ ...HTTPS, MYMDB_ACME_CA_ROOT: join(dir, 'not.pem') }), (e: unknown) => e instanceof EnvError && /MYMDB_ACME_CA_ROOT[\s\S]*not a PEM certificate/.test(e.message))
+    assert.throws(() => planRemoteUp({ ...HTTPS, MYMDB_ACME_CA_ROOT: join(dir, 'missing.pem') }), (e: unknown) => e instanceof EnvError && /MYMDB_ACME_CA_ROOT[\s\S]*cannot be read/.test(e.message))
+  })
+  it('bad domain, email, renew interval and DNS server: all reported at once', () => {
+    assert.throws(
+      () => planRemoteUp({ ...ENV, MYMDB_DOMAIN: '203.0.113.7', MYMDB_ACME_EMAIL: 'nobody', MYMDB_ACME_RENEW_INTERVAL: '10 minutes', MYMDB_DNS_SERVER: 'dns.example' }),
+      (e: unknown) =>
+        e instanceof EnvError && ['MYMDB_DOMAIN', 'MYMDB_ACME_EMAIL', 'MYMDB_ACME_RENEW_INTERVAL', 'MYMDB_DNS_SERVER'].every((k) => e.message.includes(k)) && /certificates are for names/.test(e.message),
+    )
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_DOMAIN: '*.example.com' }), /MYMDB_DOMAIN/)
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_DOMAIN: 'localhost' }), /MYMDB_DOMAIN/)
+    assert.equal(planRemoteUp({ ...ENV, MYMDB_DOMAIN: 'a.test', MYMDB_DNS_SERVER: '127.0.0.1:8053' }).https?.dnsServer, '127.0.0.1:8053')
+  })
+})
+
+describe('images on the host', () => {
+  it('db and proxy pinned by the pushed digests, web by the tag; without digests all by the tag', () => {
+    const pinned = planRemoteUp(ENV, { digests: { web: DIGEST('a'), db: DIGEST('b'), proxy: DIGEST('c') } })
+    assert.deepEqual(pinned.images, {
+      web: '127.0.0.1:5000/mymdb-web:abc123',
+      db: `127.0.0.1:5000/mymdb-db@${DIGEST('b')}`,
+      proxy: `127.0.0.1:5000/mymdb-proxy@${DIGEST('c')}`,
+    })
+    const env = parseEnvFile(pinned.envFile)
+    assert.equal(env.MYMDB_DB_REF, pinned.images.db)
+    assert.equal(env.MYMDB_PROXY_REF, pinned.images.proxy)
+    assert.equal(parseEnvFile(planRemoteUp(ENV).envFile).MYMDB_DB_REF, '127.0.0.1:5000/mymdb-db:abc123')
+  })
+  it("the digest in docker push's output", () => {
+    assert.equal(pushedDigest(`abc: Pushed\nabc123: digest: ${DIGEST('d')} size: 1570\n`), DIGEST('d'))
+    assert.equal(pushedDigest('no digest here'), undefined)
+  })
+})
+
+describe('waitForDns', () => {
+  const H = { domain: 'movies.example.com', ca: 'x', port: 443, ip: '198.51.100.4', dnsWait: 2 }
+  it('already resolving: one line, no wait', async () => {
+    const log = captureLog()
+    await waitForDns(H, log, async () => ['198.51.100.4'], 0)
+    assert.match(log.text(), /movies\.example\.com resolves to 198\.51\.100\.4/)
+    assert.doesNotMatch(log.text(), /create this DNS record/)
+  })
+  it('prints the record to create, says what the name resolves to meanwhile, goes on once it points here', async () => {
+    const answers = [[], ['192.0.2.1'], ['192.0.2.1'], ['198.51.100.4']]
+    const asked: (string | undefined)[] = []
+    const resolve: ResolveA = async (_name, server) => (asked.push(server), answers.shift() ?? [])
+    const log = captureLog()
+    await waitForDns({ ...H, dnsServer: '127.0.0.1:8053' }, log, resolve, 1)
+    const text = log.text()
+    assert.match(text, /create this DNS record at your DNS provider \(it does not resolve yet\)/)
+    assert.ok(text.includes(dnsRecord(H)), text)
+    assert.match(text, /movies\.example\.com\.  A  198\.51\.100\.4/)
+    assert.match(text, /waiting up to 2 s for it \(asking 127\.0\.0\.1:8053\)/)
+    assert.equal(text.match(/resolves to 192\.0\.2\.1/g)?.length, 1, text)
+    assert.match(text, /movies\.example\.com resolves to 198\.51\.100\.4\n?$/)
+    assert.ok(asked.every((s) => s === '127.0.0.1:8053'))
+  })
+  it('gives up after MYMDB_DNS_WAIT: UserError with the record and what to do', async () => {
+    const log = captureLog()
+    await assert.rejects(
+      waitForDns({ ...H, dnsWait: 0 }, log, async () => ['192.0.2.1'], 0),
+      (e: unknown) => e instanceof UserError && /does not resolve to 198\.51\.100\.4 after 0 s \(it resolves to 192\.0\.2\.1\)/.test(e.message) && e.message.includes('run the deploy again') && e.message.includes(dnsRecord(H)),
+    )
+  })
+  it('a failing lookup is reported, not fatal', async () => {
+    let n = 0
+    const log = captureLog()
+    await waitForDns(H, log, async () => {
+      if (++n === 1) throw new Error('ECONNREFUSED')
+      return ['198.51.100.4']
+    }, 0)
+    assert.match(log.text(), /the lookup failed: ECONNREFUSED/)
+  })
+})
+
+describe('remote-up with MYMDB_DOMAIN', () => {
+  const ENV = { ...ENV_PLAN, MYMDB_SSH_KEY_FILE: testKeyFile() }
+  it('waits for the DNS record before connecting, then checks the site over HTTPS by name and the redirect from HTTP', async () => {
+    const remote = fakeRemote()
+    const calls: string[] = []
+    const http: HttpGet = async (url, host) => {
+      calls.push(`${url} ${host}`)
+      return url.startsWith('https:') ? { status: 200, body: 'ok' } : { status: 308, body: '', location: `https://${host}/` }
+    }
+    const order: string[] = []
+    const d = { ...deps(remote), httpGet: http, resolveA: async () => (order.push('dns'), ['127.0.0.1']) }
+    const open = d.openRemote
+    d.openRemote = async () => (order.push('ssh'), open())
+    const code = await main([], { ...ENV, MYMDB_DOMAIN: 'movies.example.com', MYMDB_HOST_HTTPS_PORT: '8443' }, d)
+    assert.equal(code, 0, d.log.text())
+    assert.deepEqual(order, ['dns', 'ssh'])
+    assert.deepEqual(calls, [
+      'https://127.0.0.1:8443/healthz movies.example.com',
+      'https://127.0.0.1:8443/ movies.example.com',
+      'http://127.0.0.1:8081/ movies.example.com',
+    ])
+    assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*https:\/\/movies\.example\.com\//)
+  })
+  it('HTTP that does not redirect to HTTPS fails the check', async () => {
+    const http: HttpGet = async (url) => (url.startsWith('https:') ? { status: 200, body: 'ok' } : { status: 200, body: 'plain' })
+    const d = { ...deps(fakeRemote()), httpGet: http, resolveA: async () => ['127.0.0.1'] }
+    assert.equal(await main([], { ...ENV, MYMDB_DOMAIN: 'movies.example.com' }, d), 1)
+    assert.match(d.log.text(), /does not redirect to https:\/\/ \(HTTP 200\)/)
   })
 })
