@@ -1,6 +1,7 @@
 // Makes a fresh machine ready for the system tests, the way `npm run up:local` would: the same
 // Docker preflight (installs and starts the engine, Compose v2 and buildx as root on Debian),
-// then chromium and shellcheck from Debian, then both images, built once for the whole run.
+// then chromium, certutil (the browser's trust store, for the rig's CA) and shellcheck from
+// Debian, then the stack's images, built once for the whole run.
 import { $ } from 'zx'
 import { main as build } from '../tasks/build.ts'
 import { preflight } from '../tasks/lib/docker.ts'
@@ -8,6 +9,7 @@ import { preflight } from '../tasks/lib/docker.ts'
 const NEEDED = [
   { command: 'chromium', pkg: 'chromium' },
   { command: 'shellcheck', pkg: 'shellcheck' },
+  { command: 'certutil', pkg: 'libnss3-tools' },
 ]
 
 async function installMissingTools(): Promise<void> {

@@ -46,12 +46,12 @@ export async function buildRigImage(name: string, contextDir: string, extraFiles
   return image
 }
 
-/** Port of `container` that Docker published for `containerPort`/tcp on 127.0.0.1. */
-export async function publishedPort(container: string, containerPort: number): Promise<number> {
-  const out = (await $({ quiet: true })`docker port ${container} ${`${containerPort}/tcp`}`).stdout
+/** Port of `container` that Docker published for `containerPort`/tcp (or udp) on 127.0.0.1. */
+export async function publishedPort(container: string, containerPort: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  const out = (await $({ quiet: true })`docker port ${container} ${`${containerPort}/${proto}`}`).stdout
   const line = out.split('\n').find((l) => l.startsWith('127.0.0.1:'))
   const port = Number(line?.split(':').pop())
-  if (!Number.isInteger(port) || port <= 0) throw new Error(`${container}: no port published for ${containerPort}/tcp (docker port said: ${out.trim()})`)
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`${container}: no port published for ${containerPort}/${proto} (docker port said: ${out.trim()})`)
   return port
 }
 

@@ -57,3 +57,25 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
     throw e
   }
 }
+
+/**
+ * Pushes the stack's images (built by tests/prepare.ts; built here when missing) to a rig
+ * registry as <registry>/<image>:<tag>, the way npm run push names them. Returns the refs.
+ */
+export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string): Promise<string[]> {
+  const names = ['mymdb-web', 'mymdb-db', 'mymdb-proxy']
+  for (const name of names) {
+    if ((await $({ nothrow: true, quiet: true })`docker image inspect ${`${name}:latest`}`).exitCode !== 0) {
+      await $({ cwd: new URL('../..', import.meta.url).pathname, quiet: true })`npm run build`
+      break
+    }
+  }
+  const refs: string[] = []
+  for (const name of names) {
+    const ref = `${registry.address}/${name}:${tag}`
+    await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
+    refs.push(ref)
+    await $({ quiet: true })`docker push ${ref}`
+  }
+  return refs
+}

@@ -6,7 +6,7 @@
 // image is called 127.0.0.1:<port>/mymdb-web:tag on this machine and on the SSH host alike.
 import { join } from 'node:path'
 import { $ } from 'zx'
-import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK } from './docker.ts'
+import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK, rigIp } from './docker.ts'
 import type { Registry } from './registry.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
@@ -84,7 +84,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     const sshPort = await publishedPort(name, 22)
     const httpPort = await publishedPort(name, 80)
     const httpsPort = await publishedPort(name, 443)
-    const ip = (await $({ quiet: true })`docker inspect -f ${`{{(index .NetworkSettings.Networks "${RIG_NETWORK}").IPAddress}}`} ${name}`).stdout.trim()
+    const ip = await rigIp(name)
     const deadline = Date.now() + (opts.readySeconds ?? 120) * 1000
     for (;;) {
       const state = (await $({ nothrow: true, quiet: true })`docker inspect -f {{.State.Running}} ${name}`).stdout.trim()

@@ -10,11 +10,10 @@ import { $ } from 'zx'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { httpGet, main } from '../../tasks/remote-up.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
-import { startRegistry, type Registry } from '../rig/registry.ts'
+import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyPair } from '../unit/fakes.ts'
 
-const REPO = new URL('../..', import.meta.url).pathname
 const TAG = 'test'
 const HOST_NAME = 'mymdb.test'
 // `$`, `#`, spaces and quotes must reach Django unchanged through the remote .env.
@@ -90,24 +89,12 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     writeFileSync(keyFile, keys.private)
     chmodSync(keyFile, 0o600)
 
-    for (const image of ['mymdb-web:latest', 'mymdb-db:latest', 'mymdb-proxy:latest']) {
-      if ((await $({ nothrow: true, quiet: true })`docker image inspect ${image}`).exitCode !== 0) {
-        await $({ cwd: REPO, quiet: true })`npm run build`
-        break
-      }
-    }
-
     registry = await startRegistry('mymdb-rig-registry-remote')
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-remote' })
     timings.push(`rig up (registry + SSH host with dockerd): ${seconds(t)}`)
 
     t = Date.now()
-    for (const name of ['mymdb-web', 'mymdb-db', 'mymdb-proxy']) {
-      const ref = `${registry.address}/${name}:${TAG}`
-      await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
-      pushed.push(ref)
-      await $({ quiet: true })`docker push ${ref}`
-    }
+    pushed.push(...(await pushStackImages(registry, TAG)))
     timings.push(`push of the three images to the rig registry: ${seconds(t)}`)
   })
 
