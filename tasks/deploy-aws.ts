@@ -16,10 +16,12 @@ import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } fr
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
 Deploys MyMDB to AWS in four steps, each safe to run again:
-  1. push    the web and db images of this commit to MYMDB_REGISTRY      (npm run push)
+  1. push    the web, db and proxy images of this commit to MYMDB_REGISTRY (npm run push)
   2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET, public under uploads/ (npm run bucket)
   3. host    key pair, security group, IAM role, EC2 instance with Docker  (npm run host)
   4. start   compose file + production .env over SSH, pull, up, checks     (npm run remote:up)
+             with MYMDB_DOMAIN: first the DNS record to create, and a wait until the name
+             resolves to the host's Elastic IP; then the host gets its certificate
 Every setting is checked first (all problems at once), then the AWS credentials (sts
 get-caller-identity), before anything is pushed or created. A run that stopped half-way
 (Ctrl-C, lost connection, an AWS error) is completed by running it again: existing
@@ -28,8 +30,9 @@ resources are found by their tags and reused, never created twice.
 Settings: see .env.example (AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_REGISTRY, the
 production secrets DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD, ...).
 AWS credentials come from the AWS SDK's default chain (aws configure, AWS_PROFILE, SSO).
-The site's host names: DJANGO_ALLOWED_HOSTS (optional) plus the instance's public DNS name
-and IP, added by this step.
+The site's host names: MYMDB_DOMAIN and DJANGO_ALLOWED_HOSTS (both optional) plus the
+instance's public DNS name and IP, added by this step. Without MYMDB_DOMAIN the site is plain
+HTTP (a warning says so); with it, HTTPS with a certificate from MYMDB_ACME_CA (Let's Encrypt).
 
 Options:
   --dry-run    show the plan of every step (what exists, what would be created or changed),
@@ -136,6 +139,8 @@ export async function main(argv: string[], env: Env, partial?: DeployDeps): Prom
 
       // 4. start over SSH
       log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
+      if (!values.MYMDB_DOMAIN)
+        log.warn('[deploy] no MYMDB_DOMAIN: the site is plain HTTP, so logins and passwords cross the internet in clear text; set MYMDB_DOMAIN for HTTPS with an automatic certificate')
       const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix, backup, digests: pushed.digests, ...(host.publicIp ? { publicIp: host.publicIp } : {}) })
       if (dryRun) {
         for (const s of remoteSteps(plan)) log.info(`[remote] would run: ${s}`)

@@ -1,14 +1,15 @@
-// npm run logs -- [web|db] [--follow] [--since 10m] [--lines N] [--aws]: the stack's logs, here
+// npm run logs -- [proxy|web|db] [--follow] [--since 10m] [--lines N] [--aws]: the stack's logs, here
 // or on the stage's EC2 host (`docker compose logs` through the one runner).
 import { ConfigError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { logsCmd, runIn, type LogsOptions } from './lib/stack.ts'
+import { logsCmd, runIn, SERVICES, type LogsOptions } from './lib/stack.ts'
 import { resolveTarget, type TargetDeps } from './lib/target.ts'
 
-export const HELP = `Usage: npm run logs -- [web|db] [options]
+export const HELP = `Usage: npm run logs -- [proxy|web|db] [options]
 
-Prints the logs of the web container (nginx, uWSGI, Django) and/or the database, with times.
+Prints the logs of the front (Caddy: requests, certificates), the web container (nginx, uWSGI,
+Django) and the database, or of one of them, with times.
 
 Options:
   --follow, -f     keep printing new lines until Ctrl-C
@@ -37,9 +38,10 @@ export const DEFAULT_LINES = 100
 /** The options, checked (pure): every problem at once, ConfigError (exit 2). */
 export function logsOptions(args: string[], flags: { follow?: boolean; since?: string; lines?: string }): LogsOptions {
   const problems: string[] = []
-  if (args.length > 1) problems.push(`one service at most (web or db), not ${args.join(' ')}`)
+  const names = SERVICES.join(', ')
+  if (args.length > 1) problems.push(`one service at most (${names}), not ${args.join(' ')}`)
   const service = args[0]
-  if (service !== undefined && service !== 'web' && service !== 'db') problems.push(`no service ${JSON.stringify(service)}: web or db`)
+  if (service !== undefined && !(SERVICES as readonly string[]).includes(service)) problems.push(`no service ${JSON.stringify(service)}: ${names}`)
   if (flags.since !== undefined && !/^(\d+(s|m|h|d)|\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d)?(Z|[+-]\d\d:?\d\d)?)?)$/.test(flags.since))
     problems.push(`--since ${JSON.stringify(flags.since)}: expected an age like 30s, 10m, 2h, 1d or a time like 2026-11-27T10:00`)
   const lines = flags.lines === undefined ? DEFAULT_LINES : /^\d{1,7}$/.test(flags.lines) ? Number(flags.lines) : NaN

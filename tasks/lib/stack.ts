@@ -56,8 +56,12 @@ export function manageCmd(s: Stack, args: readonly string[], tty = false): Cmd {
   return s.compose('exec', ...(tty ? [] : ['-T']), 'web', 'python3', 'manage.py', ...args)
 }
 
+/** The stack's services (docker-compose.yml): the front, the site, the database. */
+export const SERVICES = ['proxy', 'web', 'db'] as const
+export type Service = (typeof SERVICES)[number]
+
 export interface LogsOptions {
-  service?: 'web' | 'db'
+  service?: Service
   follow?: boolean
   /** e.g. 10m, 2h, or a timestamp (docker's --since). */
   since?: string
@@ -118,7 +122,7 @@ export async function showDiagnostics(s: Stack, log: Log): Promise<void> {
   log.detail(`$ ${showStackCommand(s, ps)}`)
   log.detail(stripControls(r.stdout + r.stderr).trimEnd())
   const bad = unhealthy(await stackPs(s))
-  for (const service of bad.length > 0 ? bad : ['web', 'db']) {
+  for (const service of bad.length > 0 ? bad : SERVICES) {
     const logs = s.compose('logs', '--no-color', '--tail', '40', service)
     const l = await runIn(s, logs)
     log.detail(`$ ${showStackCommand(s, logs)}`)
