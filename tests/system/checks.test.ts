@@ -44,10 +44,12 @@ describe('web image', () => {
     assert.match(r.stderr, /test is successful/)
   })
 
-  test('manage.py check --deploy passes under production settings', async () => {
-    const r = await sh`docker run --rm ${envFlags(PRODUCTION_ENV)} ${WEB} python3 manage.py check --deploy --fail-level WARNING`
-    assert.equal(r.exitCode, 0, r.stdout + r.stderr)
-    assert.match(r.stdout, /no issues/)
+  test('manage.py check --deploy passes under production settings, plain HTTP and HTTPS (as the deploy sets them with MYMDB_DOMAIN)', async () => {
+    for (const ssl of ['false', 'true']) {
+      const r = await sh`docker run --rm ${envFlags({ ...PRODUCTION_ENV, DJANGO_SECURE_SSL: ssl })} ${WEB} python3 manage.py check --deploy --fail-level WARNING`
+      assert.equal(r.exitCode, 0, r.stdout + r.stderr)
+      assert.match(r.stdout, /no issues/)
+    }
   })
 
   test('production settings refuse to start without their variables, naming all of them', async () => {
