@@ -17,6 +17,7 @@ import { formatDuration, stripControls, type Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { homeRelative, retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
+import { DEPLOY_LOG, deployRecord } from './lib/releases.ts'
 import { hostStack, REMOTE_DIR, runIn, runInChecked, showStackCommand, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
 import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
 
@@ -546,16 +547,6 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
   )
 }
 
-/** Where the host keeps one JSON line per deploy (npm run status shows the last). */
-export const DEPLOY_LOG = `${REMOTE_DIR}/deploys.log`
-
-/** One line of the deploy log (pure): when it started, who, which images, how it ended and how long it took. */
-export function deployRecord(plan: Pick<RemoteUpPlan, 'images'>, by: string, at: Date, end: { ok: boolean; seconds: number; error?: string }): string {
-  const tag = plan.images.web.split(':').pop() ?? ''
-  const error = end.error === undefined ? {} : { error: end.error.split('\n')[0]?.slice(0, 300) }
-  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: plan.images.web, db: plan.images.db, proxy: plan.images.proxy, result: end.ok ? 'ok' : 'failed', seconds: Math.round(end.seconds), ...error })}\n`
-}
-
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
 export function migrateCheckNew(stack: Stack): Cmd {
   return stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'migrate', '--check')
@@ -631,7 +622,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     const startedAt = new Date(extra.startedAt ?? Date.now())
     const record = (end: { ok: boolean; error?: string }) =>
       runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
-        input: deployRecord(plan, by, startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }),
+        input: deployRecord(plan.images, by, startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }),
         doing: `record the deploy in ${DEPLOY_LOG}`,
       })
     try {

@@ -5,6 +5,7 @@ import { loadEnv } from './lib/env.ts'
 import { formatAge, stripControls, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
+import { parseDeployLog, type DeployLine } from './lib/releases.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 
 export const HELP = `Usage: npm run status -- [--aws]
@@ -73,34 +74,6 @@ export function parseDf(stdout: string): StatusReport['disk'] {
   return { totalKb: total, availableKb: available, mount: f[5] ?? '' }
 }
 
-/** Parses one line of the deploy log (pure); null when it is not one. */
-export interface DeployLine {
-  at: string
-  by: string
-  tag: string
-  /** ok, failed; '' in records of earlier versions. */
-  result: string
-  seconds?: number
-  error?: string
-}
-
-export function parseDeployLine(line: string): DeployLine | null {
-  try {
-    const o = JSON.parse(line) as Partial<Record<keyof DeployLine, unknown>>
-    if (typeof o.at !== 'string' || typeof o.by !== 'string' || typeof o.tag !== 'string') return null
-    return {
-      at: o.at,
-      by: o.by,
-      tag: o.tag,
-      result: typeof o.result === 'string' ? o.result : '',
-      ...(typeof o.seconds === 'number' ? { seconds: o.seconds } : {}),
-      ...(typeof o.error === 'string' ? { error: o.error } : {}),
-    }
-  } catch {
-    return null
-  }
-}
-
 /** How many deploys status shows. */
 export const DEPLOYS_SHOWN = 5
 
@@ -122,11 +95,7 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
   }
   if (onHost) {
     const last = await runIn(stack, ['sh', '-c', `tail -n ${DEPLOYS_SHOWN} deploys.log 2>/dev/null || true`])
-    report.deploys = last.stdout
-      .split('\n')
-      .map(parseDeployLine)
-      .filter((d): d is DeployLine => d !== null)
-      .reverse()
+    report.deploys = parseDeployLog(last.stdout).reverse()
     const log = parseBackupLog((await runIn(stack, ['sh', '-c', `tail -n 100 ${BACKUP_LOG} 2>/dev/null || true`])).stdout)
     const cron = await runIn(stack, ['sh', '-c', `crontab -l 2>/dev/null | grep -F -e '${CRON_MARK}' || true`])
     const output = await runIn(stack, ['sh', '-c', `tail -n 3 ${LAST_BACKUP_OUTPUT} 2>/dev/null || true`])

@@ -23,6 +23,7 @@ import { findHost, main as hostMain } from '../../tasks/host.ts'
 import { httpGet, planRemoteUp, remoteUp } from '../../tasks/remote-up.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
 import { main as pushMain } from '../../tasks/push.ts'
+import { main as rollbackMain } from '../../tasks/rollback.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
@@ -510,6 +511,39 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     } finally {
       await $({ quiet: true, nothrow: true })`docker rmi ${web} ${registry.address}/mymdb-db:premigrate ${registry.address}/mymdb-proxy:premigrate`
     }
+  })
+
+  it('rollback: back across a schema change only when told (the pre-migrate backup named), back and forth from the images the host kept, recorded in the history', async () => {
+    const webTag = async () => (await onHost('docker compose ps --format "{{.Image}}" web')).stdout.trim().split(':').pop()
+    assert.equal(await webTag(), 'premigrate')
+    const refused = await run(rollbackMain as never)
+    assert.equal(refused.code, 1, refused.text)
+    assert.match(refused.text, /the database has migrations \S+ does not know: core\.0002_rig_premigrate[\s\S]*nothing changed/)
+    assert.match(refused.text, /npm run restore -- --aws mymdb-rig-\d{8}T\d{6}Z\.tar/)
+    assert.equal(await webTag(), 'premigrate')
+
+    const back = await run(rollbackMain as never, ['--allow-schema-change'])
+    assert.equal(back.code, 0, back.text)
+    const previous = await webTag()
+    assert.ok(previous && previous !== 'premigrate', back.text)
+    assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)
+    // the older release's code runs: it has no file of the newer migration
+    assert.equal((await onHost('docker compose exec -T web test -e core/migrations/0002_rig_premigrate.py')).exitCode, 1)
+
+    const forth = await run(rollbackMain as never)
+    assert.equal(forth.code, 0, forth.text)
+    assert.match(forth.text, /has no migration premigrate does not know/)
+    assert.equal(await webTag(), 'premigrate')
+
+    const again = await run(rollbackMain as never, ['--to', previous, '--allow-schema-change'])
+    assert.equal(again.code, 0, again.text)
+    assert.equal(await webTag(), previous)
+    const history = (await onHost('tail -n 3 deploys.log')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { tag: string; rollback_from?: string; result: string })
+    assert.deepEqual(history.map((h) => [h.tag, h.rollback_from, h.result]), [
+      [previous, 'premigrate', 'ok'],
+      ['premigrate', previous, 'ok'],
+      [previous, 'premigrate', 'ok'],
+    ])
   })
 
   it('scheduled backups: cron on the host runs the backup script nightly; triggered, its backup lands in the bucket; status shows it, and a failed one', async () => {

@@ -47,6 +47,7 @@ const COMMANDS: Record<string, string> = {
   backups: 'backups',
   restore: 'restore',
   unlock: 'unlock',
+  rollback: 'rollback',
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex')
@@ -97,6 +98,10 @@ const CASES: Case[] = [
   { task: 'backup', what: 'a Compose project name with a space', set: { COMPOSE_PROJECT_NAME: 'my mdb' }, names: ['COMPOSE_PROJECT_NAME'] },
   { task: 'backup', args: ['--aws', '--to', 'somewhere'], what: '--to with --aws', names: ['--to'] },
   { task: 'unlock', what: 'a stage name with a space', set: { MYMDB_STAGE: 'my stage' }, names: ['MYMDB_STAGE'] },
+  { task: 'rollback', args: ['--to', 'no/tag'], what: 'a --to that is no image tag', names: ['--to'] },
+  { task: 'rollback', what: 'a region that does not exist', set: { AWS_REGION: 'nowhere' }, names: ['AWS_REGION'] },
+  { task: 'deploy-aws', what: 'an IP address as the domain', set: { MYMDB_DOMAIN: '203.0.113.7' }, names: ['MYMDB_DOMAIN'] },
+  { task: 'remote-up', what: 'a CA root file that does not exist', set: { MYMDB_DOMAIN: 'movies.example.com', MYMDB_ACME_CA_ROOT: '/nonexistent/root.pem' }, names: ['MYMDB_ACME_CA_ROOT'] },
   { task: 'backups', args: ['--aws'], what: 'a backup bucket name with capitals', set: { MYMDB_BACKUP_BUCKET: 'Bad_Name' }, names: ['MYMDB_BACKUP_BUCKET'] },
   { task: 'restore', args: ['--aws', 'not-a-backup'], what: 'a name that is no backup with --aws', names: ['not-a-backup'] },
   { task: 'restore', args: ['--aws', 'mymdb-test-20261127T031700Z.tar'], what: 'a bad region and a backup bucket that is the upload bucket, at once', set: { AWS_REGION: 'nowhere', MYMDB_BACKUP_BUCKET: 'mymdb-uploads-test' }, names: ['AWS_REGION', 'MYMDB_BACKUP_BUCKET'] },

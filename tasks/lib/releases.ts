@@ -1,0 +1,86 @@
+// The host's deploy history (~/mymdb/deploys.log, one JSON line per deploy or rollback): written
+// by the start step, shown by status, and the list of releases a rollback can go back to.
+import type { ImageName } from './vars.ts'
+import { REMOTE_DIR } from './stack.ts'
+
+/** Where the host keeps one JSON line per deploy (npm run status shows the last). */
+export const DEPLOY_LOG = `${REMOTE_DIR}/deploys.log`
+
+export interface DeployLine {
+  at: string
+  by: string
+  tag: string
+  /** ok, failed; '' in records of earlier versions. */
+  result: string
+  seconds?: number
+  error?: string
+  /** The image each service ran (records since the front came in). */
+  images?: Record<ImageName, string>
+  /** The tag this rollback went back from. */
+  rollbackFrom?: string
+}
+
+/** One line of the deploy log (pure): when it started, who, which images, how it ended and how long it took. */
+export function deployRecord(
+  images: Record<ImageName, string>,
+  by: string,
+  at: Date,
+  end: { ok: boolean; seconds: number; error?: string },
+  rollbackFrom?: string,
+): string {
+  const tag = images.web.split(':').pop() ?? ''
+  const error = end.error === undefined ? {} : { error: end.error.split('\n')[0]?.slice(0, 300) }
+  const from = rollbackFrom === undefined ? {} : { rollback_from: rollbackFrom }
+  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: images.web, db: images.db, proxy: images.proxy, result: end.ok ? 'ok' : 'failed', seconds: Math.round(end.seconds), ...error, ...from })}\n`
+}
+
+/** Parses one line of the deploy log (pure); null when it is not one. */
+export function parseDeployLine(line: string): DeployLine | null {
+  try {
+    const o = JSON.parse(line) as Record<string, unknown>
+    if (typeof o.at !== 'string' || typeof o.by !== 'string' || typeof o.tag !== 'string') return null
+    const images = typeof o.web === 'string' && typeof o.db === 'string' && typeof o.proxy === 'string' ? { images: { web: o.web, db: o.db, proxy: o.proxy } } : {}
+    return {
+      at: o.at,
+      by: o.by,
+      tag: o.tag,
+      result: typeof o.result === 'string' ? o.result : '',
+      ...(typeof o.seconds === 'number' ? { seconds: o.seconds } : {}),
+      ...(typeof o.error === 'string' ? { error: o.error } : {}),
+      ...images,
+      ...(typeof o.rollback_from === 'string' ? { rollbackFrom: o.rollback_from } : {}),
+    }
+  } catch {
+    return null
+  }
+}
+
+/** The lines of a deploy log that are records, oldest first. */
+export function parseDeployLog(text: string): DeployLine[] {
+  return text
+    .split('\n')
+    .map(parseDeployLine)
+    .filter((d): d is DeployLine => d !== null)
+}
+
+export interface Release {
+  tag: string
+  at: string
+  images: Record<ImageName, string>
+}
+
+/**
+ * The releases that ran, newest first, one per tag (its latest successful start): the first is
+ * what runs now. Records of failed starts, and of versions before the front came in (no proxy
+ * image recorded), are not releases one can go back to.
+ */
+export function releases(log: readonly DeployLine[]): Release[] {
+  const seen = new Set<string>()
+  const out: Release[] = []
+  for (const d of [...log].reverse()) {
+    if (d.result !== 'ok' || !d.images || seen.has(d.tag)) continue
+    seen.add(d.tag)
+    out.push({ tag: d.tag, at: d.at, images: d.images })
+  }
+  return out
+}

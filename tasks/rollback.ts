@@ -1,0 +1,189 @@
+// npm run rollback -- [--to TAG]: the stage's EC2 host runs an earlier release again, from the
+// images it kept, without building or pushing. The releases are the host's deploy history
+// (~/mymdb/deploys.log); a release whose code does not know migrations the database has is
+// refused unless --allow-schema-change (the backup from before those migrations is named).
+import { hostname, userInfo } from 'node:os'
+import { parseBackupLog, BACKUP_LOG } from './lib/backup.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
+import { loadEnv } from './lib/env.ts'
+import { formatDuration, utcTime } from './lib/log.ts'
+import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { DEPLOY_LOG, deployRecord, parseDeployLog, releases, type Release } from './lib/releases.ts'
+import { homeRelative, runChecked, type Cmd } from './lib/sh.ts'
+import { runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
+import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
+import type { ImageName } from './lib/vars.ts'
+
+export const HELP = `Usage: npm run rollback -- [options]
+
+Runs the previous release again on the stage's EC2 host (or the one --to names), from the images
+the host kept (the last MYMDB_KEEP_RELEASES releases): nothing is built or pushed. The releases
+are the host's deploy history (npm run status -- --aws shows it). Before anything changes:
+  - the release's images must still be on the host;
+  - the release's code must know every migration the database has: when the newer release
+    changed the schema, the rollback is refused and the backup taken before those migrations is
+    named (restore it with npm run restore -- --aws <name>; data entered since is lost), unless
+    --allow-schema-change (the older code then runs on the newer schema).
+Then the host's .env names the release's images, the stack is updated (health-gated) and the
+rollback is recorded in the history. Holds the stage's lock, like a deploy.
+
+Options:
+  --to TAG               the release to go back to (default: the one before the running one)
+  --allow-schema-change  go back even though the database has migrations that release lacks
+  --dry-run              show the releases and what would run; change nothing
+  -h, --help             this help
+
+Settings: AWS_REGION, MYMDB_STAGE, the host's SSH settings (see .env.example).
+
+Exit codes: 0 rolled back (or already running that release), 1 refused or a step failed, 2 bad option or setting.`
+
+/** The command line: its options (-h/--help come with runCli). */
+export const CLI = {
+  command: 'npm run rollback',
+  help: HELP,
+  options: {
+    to: { type: 'string' },
+    'allow-schema-change': { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
+  },
+} as const
+
+/** A tag as build makes them (the git commit, -dirty) or as MYMDB_TAG allows. */
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
+
+/** An image reference the host's .env can hold as it is (no quote, space or shell character). */
+const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:]*(@sha256:[0-9a-f]{64})?$/
+
+/**
+ * Which release to go back to (pure): `to`, or the one before the running one. Throws
+ * ConfigError for an unknown tag (listing the known ones), UserError when there is nothing to go
+ * back to.
+ */
+export function pickRelease(list: readonly Release[], to?: string): { current: Release; target: Release } {
+  const [current] = list
+  if (!current) throw new UserError('the host has no release in its deploy history (~/mymdb/deploys.log) to go back to: deploy first with npm run deploy:aws')
+  if (to === undefined) {
+    const target = list[1]
+    if (!target) throw new UserError(`only one release (${current.tag}) is recorded on the host: there is none before it`)
+    return { current, target }
+  }
+  const target = list.find((r) => r.tag === to)
+  if (!target) throw new ConfigError(`--to ${to}: no such release on the host; the releases, newest first: ${list.map((r) => r.tag).join(', ')}`)
+  return { current, target }
+}
+
+/**
+ * Python run by the target release's code against the database: the migrations the database
+ * has applied that this code does not know, one per line (app.name).
+ */
+export const UNKNOWN_MIGRATIONS_PY = [
+  'from django.db import connection',
+  'from django.db.migrations.loader import MigrationLoader',
+  'loader = MigrationLoader(connection)',
+  'print("\\n".join(sorted(f"{a}.{n}" for (a, n) in loader.applied_migrations if (a, n) not in loader.disk_migrations)))',
+].join('\n')
+
+/** The image and the tag of a web image reference (registry/mymdb-web:tag). */
+function splitTag(ref: string): { image: string; tag: string } {
+  const i = ref.lastIndexOf(':')
+  return { image: ref.slice(0, i), tag: ref.slice(i + 1) }
+}
+
+/** UNKNOWN_MIGRATIONS_PY in a throw-away container of the release's web image (the running stack is untouched). */
+export function unknownMigrationsCmd(stack: Stack, web: string): Cmd {
+  const { image, tag } = splitTag(web)
+  return ['env', `MYMDB_WEB_IMAGE=${image}`, `MYMDB_TAG=${tag}`, ...stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY)]
+}
+
+/** The sed script that points the host's .env at a release's images (pure). */
+export function envEdit(images: Record<ImageName, string>): string {
+  const { image, tag } = splitTag(images.web)
+  const set = (key: string, value: string) => `s|^${key}=.*$|${key}='${value}'|`
+  return [set('MYMDB_WEB_IMAGE', image), set('MYMDB_TAG', tag), set('MYMDB_DB_REF', images.db), set('MYMDB_PROXY_REF', images.proxy)].join(';')
+}
+
+export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
+    const { log } = deps
+    // check: options and settings, before anything connects
+    if (flags.to !== undefined && !TAG.test(flags.to)) throw new ConfigError(`--to ${JSON.stringify(flags.to)}: not an image tag (like 8d25b39; npm run status -- --aws shows the releases)`)
+    const raw = loadEnv(env, deps.envFile)
+    const s = checkHostAccess(raw)
+    const dryRun = flags['dry-run'] ?? false
+    const [{ awsClients }, { withLock, readLock, holderText }] = await Promise.all([import('./lib/aws.ts'), import('./lib/lock.ts')])
+    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
+    if (dryRun) {
+      const holder = await readLock(clients.ssm, s.MYMDB_STAGE)
+      if (holder) log.warn(`[rollback] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
+      return rollback()
+    }
+    return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run rollback', rollback)
+
+    async function rollback(): Promise<number> {
+      const found = await findTarget(s, raw, partial ?? {}, false)
+      const { remote, stack } = await openTarget(s, raw, reachable(s, found), partial ?? {}, log)
+      try {
+        // plan: the releases, the target, its images and its schema
+        const history = parseDeployLog((await runInChecked(stack, ['sh', '-c', `cat ${homeRelative(DEPLOY_LOG)} 2>/dev/null || true`], { doing: 'read the deploy history' })).stdout)
+        const list = releases(history)
+        const { current, target } = pickRelease(list, flags.to)
+        log.info(`[rollback] releases on the host, newest first: ${list.map((r) => `${r.tag} (${utcTime(r.at)})`).join(', ')}`)
+        if (target.tag === current.tag) {
+          log.info(`[rollback] ${current.tag} is running already: nothing to do`)
+          return 0
+        }
+        const refs = Object.values(target.images)
+        const bad = refs.filter((r) => !IMAGE_REF.test(r))
+        if (bad.length > 0) throw new UserError(`the history names images this rollback will not write into the host's .env: ${bad.join(', ')}`)
+        const present = await runIn(stack, ['docker', 'image', 'inspect', '--format', '{{.Id}}', ...refs])
+        if (!present.ok)
+          throw new UserError(`the images of ${target.tag} are no longer all on the host (it keeps the last MYMDB_KEEP_RELEASES releases): ${present.stderr.trim().split('\n')[0]}. Deploy that commit again instead (git checkout ${target.tag} && npm run deploy:aws)`)
+        log.info(`[rollback] ${current.tag} -> ${target.tag} (deployed ${utcTime(target.at)}): ${refs.join(', ')}`)
+
+        const check = await log.step('schema', `the migrations the database has that ${target.tag} does not know`, () =>
+          runInChecked(stack, unknownMigrationsCmd(stack, target.images.web), { doing: `compare the database's migrations with the code of ${target.tag}` }),
+        )
+        const unknown = check.stdout.split('\n').map((l) => l.trim()).filter((l) => /^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$/.test(l))
+        if (unknown.length > 0) {
+          const backups = parseBackupLog((await runIn(stack, ['sh', '-c', `cat ${homeRelative(BACKUP_LOG)} 2>/dev/null || true`])).stdout)
+          const before = backups.find((b) => b.ok && b.reason === 'pre-migrate' && Date.parse(b.at) > Date.parse(target.at))
+          const name = before?.file.split('/').pop()
+          const restore = before
+            ? `The backup taken before those migrations ran is ${name} (${utcTime(before.at)}): npm run restore -- --aws ${name} brings that database back (data entered since is lost)`
+            : 'No backup from before those migrations is recorded on the host (npm run backups -- --aws lists the bucket)'
+          const what = `the database has migrations ${target.tag} does not know: ${unknown.join(', ')}`
+          if (!flags['allow-schema-change']) throw new UserError(`${what}. Its code may fail on this schema, so the rollback stops here (nothing changed). ${restore}; or run again with --allow-schema-change to go back anyway`)
+          log.warn(`[rollback] ${what}; going back anyway (--allow-schema-change)`)
+        } else log.info(`[rollback] the database has no migration ${target.tag} does not know`)
+        if (dryRun) {
+          log.info(`[rollback] dry run: would point ~/mymdb/.env at the images of ${target.tag}, update the stack and record it; nothing was changed`)
+          return 0
+        }
+
+        // apply
+        const start = Date.now()
+        const by = `${userInfo().username}@${hostname()}`
+        const record = (end: { ok: boolean; error?: string }) =>
+          runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
+            input: deployRecord(target.images, by, new Date(start), { ...end, seconds: (Date.now() - start) / 1000 }, current.tag),
+            doing: `record the rollback in ${DEPLOY_LOG}`,
+          })
+        try {
+          await runInChecked(stack, ['sh', '-c', `cp -p .env .env.before-rollback && sed -i "$0" .env`, envEdit(target.images)], { doing: "point the host's .env at the release's images" })
+          await startStack(stack, log)
+        } catch (e) {
+          await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)
+          throw e
+        }
+        await record({ ok: true })
+        log.info('')
+        log.info(`[rollback] ${target.tag} runs again on ${stack.where} (was ${current.tag}; ${formatDuration(Date.now() - start)})`)
+        return 0
+      } finally {
+        remote.close()
+      }
+    }
+  })
+}
+
+runMain(import.meta.url, main)

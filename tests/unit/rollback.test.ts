@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
+import { deployRecord, parseDeployLog, releases } from '../../tasks/lib/releases.ts'
+import { hostStack } from '../../tasks/lib/stack.ts'
+import { envEdit, main, pickRelease, unknownMigrationsCmd } from '../../tasks/rollback.ts'
+import { fakeRemote, fakeSsm, noDocker, testDeps, testKeyFile } from './fakes.ts'
+
+const images = (tag: string) => ({ web: `reg:5000/mymdb-web:${tag}`, db: `reg:5000/mymdb-db@sha256:${'d'.repeat(64)}`, proxy: `reg:5000/mymdb-proxy@sha256:${'e'.repeat(64)}` })
+const line = (tag: string, at: string, ok = true) => deployRecord(images(tag), 'ada@laptop', new Date(at), { ok, seconds: 30, ...(ok ? {} : { error: 'boom' }) })
+const LOG = [
+  '{"at":"2026-11-01T00:00:00Z","by":"old","tag":"v0","result":"ok"}\n', // before the front: no proxy image recorded
+  line('v1', '2026-11-02T00:00:00Z'),
+  line('v2', '2026-11-03T00:00:00Z'),
+  line('v3', '2026-11-04T00:00:00Z', false),
+  line('v2', '2026-11-05T00:00:00Z'),
+  line('v4', '2026-11-06T00:00:00Z'),
+].join('')
+
+describe('releases and the pick of a rollback', () => {
+  it('newest first, one per tag, only successful starts with all three images recorded', () => {
+    assert.deepEqual(releases(parseDeployLog(LOG)).map((r) => [r.tag, r.at]), [
+      ['v4', '2026-11-06T00:00:00.000Z'],
+      ['v2', '2026-11-05T00:00:00.000Z'],
+      ['v1', '2026-11-02T00:00:00.000Z'],
+    ])
+  })
+  it('the one before the running one, or the named one; unknown and missing ones say why', () => {
+    const list = releases(parseDeployLog(LOG))
+    assert.equal(pickRelease(list).target.tag, 'v2')
+    assert.equal(pickRelease(list, 'v1').target.tag, 'v1')
+    assert.throws(() => pickRelease(list, 'v3'), (e: unknown) => e instanceof ConfigError && /no such release on the host; the releases, newest first: v4, v2, v1/.test(e.message))
+    assert.throws(() => pickRelease([]), (e: unknown) => e instanceof UserError && /deploy first/.test(e.message))
+    assert.throws(() => pickRelease(list.slice(0, 1)), (e: unknown) => e instanceof UserError && /only one release \(v4\)/.test(e.message))
+  })
+  it("the .env edit names the release's four image settings", () => {
+    assert.equal(
+      envEdit(images('v1')),
+      `s|^MYMDB_WEB_IMAGE=.*$|MYMDB_WEB_IMAGE='reg:5000/mymdb-web'|;s|^MYMDB_TAG=.*$|MYMDB_TAG='v1'|;s|^MYMDB_DB_REF=.*$|MYMDB_DB_REF='${images('v1').db}'|;s|^MYMDB_PROXY_REF=.*$|MYMDB_PROXY_REF='${images('v1').proxy}'|`,
+    )
+  })
+  it("the schema check runs the release's own code in a throw-away container", () => {
+    const cmd = unknownMigrationsCmd(hostStack({ where: 'h', run: async () => { throw new Error('no') } }), images('v1').web)
+    assert.deepEqual(cmd.slice(0, 12), ['env', 'MYMDB_WEB_IMAGE=reg:5000/mymdb-web', 'MYMDB_TAG=v1', 'docker', 'compose', 'run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web'])
+    assert.match(cmd.at(-1) ?? '', /MigrationLoader/)
+  })
+})
+
+describe('rollback main()', () => {
+  const ENV = { AWS_REGION: 'us-west-2', MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_SSH_KEY_FILE: testKeyFile(), MYMDB_STAGE: 'test' }
+  const host = (unknownMigrations = '', extra: (cmd: string) => { stdout?: string; exitCode?: number } | undefined = () => undefined) =>
+    fakeRemote((cmd) => {
+      const e = extra(cmd)
+      if (e) return e
+      if (cmd.includes('deploys.log 2>/dev/null')) return { stdout: LOG }
+      if (cmd.includes('backups.log')) return { stdout: '{"at":"2026-11-05T23:00:00Z","reason":"pre-migrate","ok":true,"size":9,"file":"backups/mymdb-test-20261105T230000Z.tar"}\n' }
+      if (cmd.includes('MigrationLoader')) return { stdout: unknownMigrations }
+      return undefined
+    })
+  const deps = (remote: ReturnType<typeof fakeRemote>) => ({ ...testDeps(noDocker()), awsClients: () => ({ ssm: fakeSsm() }) as never, openRemote: async () => remote })
+
+  it('bad --to: exit 2 before any connection', async () => {
+    const d = deps(host())
+    assert.equal(await main(['--to', 'no tag!'], ENV, { ...d, openRemote: async () => assert.fail('connected') }), 2)
+    assert.match(d.log.text(), /--to "no tag!": not an image tag/)
+  })
+  it('goes back to the previous release: .env pointed at its images, the stack updated, the rollback recorded', async () => {
+    const remote = host()
+    const d = deps(remote)
+    assert.equal(await main([], ENV, d), 0, d.log.text())
+    const cmds = remote.commands
+    const edit = cmds.findIndex((c) => c.includes('.env.before-rollback'))
+    const up = cmds.findIndex((c) => c.includes('compose up'))
+    assert.ok(cmds.findIndex((c) => c.includes('MigrationLoader')) < edit && edit < up, cmds.join('\n'))
+    assert.ok(cmds.some((c) => c.includes('docker image inspect') && c.includes('mymdb-web:v2')))
+    const record = JSON.parse(remote.stdin.at(-1) ?? '{}')
+    assert.equal(record.tag, 'v2')
+    assert.equal(record.rollback_from, 'v4')
+    assert.equal(record.result, 'ok')
+    assert.match(d.log.text(), /v2 runs again on .* \(was v4/)
+  })
+  it('a release that lacks migrations the database has: refused, nothing changed, the pre-migrate backup named; --allow-schema-change goes on', async () => {
+    const remote = host('core.0002_rig\n')
+    const d = deps(remote)
+    assert.equal(await main(['--to', 'v1'], ENV, d), 1)
+    assert.match(d.log.text(), /the database has migrations v1 does not know: core\.0002_rig[\s\S]*nothing changed[\s\S]*npm run restore -- --aws mymdb-test-20261105T230000Z\.tar/)
+    assert.ok(!remote.commands.some((c) => c.includes('.env.before-rollback') || c.includes('compose up')))
+    const again = host('core.0002_rig\n')
+    const d2 = deps(again)
+    assert.equal(await main(['--to', 'v1', '--allow-schema-change'], ENV, d2), 0, d2.log.text())
+    assert.ok(again.commands.some((c) => c.includes('compose up')))
+  })
+  it("images no longer on the host: refused with what to do instead; --dry-run changes nothing", async () => {
+    const gone = host('', (cmd) => (cmd.includes('docker image inspect') ? { exitCode: 1, stderr: 'Error: No such image: reg:5000/mymdb-web:v2' } as never : undefined))
+    const d = deps(gone)
+    assert.equal(await main([], ENV, d), 1)
+    assert.match(d.log.text(), /no longer all on the host[\s\S]*No such image[\s\S]*deploy that commit again/i)
+    const dry = host()
+    const d2 = deps(dry)
+    assert.equal(await main(['--dry-run'], ENV, d2), 0, d2.log.text())
+    assert.match(d2.log.text(), /dry run: would point/)
+    assert.ok(!dry.commands.some((c) => c.includes('.env.before-rollback') || c.includes('compose up') || c.includes('cat >>')))
+  })
+})
