@@ -17,9 +17,9 @@ import { formatDuration, stripControls, type Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { homeRelative, retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
-import { DEPLOY_LOG, deployRecord } from './lib/releases.ts'
+import { DEPLOY_LOG, DEPLOY_LOG_FILE, deployRecord, IMAGE_LIST_FORMAT, parseDeployLog, pruneRefs, releases } from './lib/releases.ts'
 import { hostStack, REMOTE_DIR, runIn, runInChecked, showStackCommand, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
-import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
+import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, releaseVars, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -74,6 +74,7 @@ export const remoteSpec = {
   MYMDB_PROXY_IMAGE: imageVars.MYMDB_PROXY_IMAGE,
   MYMDB_TAG: imageVars.MYMDB_TAG,
   ...siteVars,
+  ...releaseVars,
   ...registryVars,
   MYMDB_STAGE: awsVars.MYMDB_STAGE,
   MYMDB_SSH_USER: hostVars.MYMDB_SSH_USER,
@@ -255,6 +256,8 @@ export interface RemoteUpPlan {
   hostName: string
   /** With MYMDB_DOMAIN: the site over HTTPS, and the DNS record it waits for first. */
   https?: HttpsPlan
+  /** Releases whose images the host keeps for rollbacks (MYMDB_KEEP_RELEASES). */
+  keepReleases: number
   envFile: string
   /** ~/mymdb/backup.env: the backup bucket and role (the deploy passes them; not when run alone). */
   backupEnv?: string
@@ -347,6 +350,7 @@ export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan 
     registry,
     login: username !== undefined && password !== undefined ? { username, password } : undefined,
     images: hostImages(s, registry, opts.digests),
+    keepReleases: s.MYMDB_KEEP_RELEASES,
     httpPort: s.MYMDB_HOST_HTTP_PORT,
     hostName: checkHostName(hostNames(s)),
     ...(s.MYMDB_DOMAIN
@@ -387,6 +391,7 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
     ...(plan.schedule ? [`${showStackCommand(stack, migrateCheckNew(stack))}; when it fails: a backup into the backup bucket first`] : []),
     ...[stackCommands.up(stack), stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) => showStackCommand(stack, c)),
     `append a line to ${DEPLOY_LOG} (when, who, which images)`,
+    `remove the stack's images that none of the last ${plan.keepReleases} releases in ${DEPLOY_LOG} uses`,
   )
   if (plan.schedule)
     steps.push(
@@ -547,6 +552,26 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
   )
 }
 
+/**
+ * Removes the images of the stack's repositories that none of the last `keepReleases` releases
+ * of the deploy history uses (a rollback goes back to those). Best effort: an image a container
+ * still uses stays, and a failure here does not fail the deploy.
+ */
+export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images' | 'keepReleases'>, log: Log): Promise<void> {
+  const history = await runIn(stack, ['sh', '-c', `cat ${DEPLOY_LOG_FILE} 2>/dev/null || true`])
+  const kept = releases(parseDeployLog(history.stdout)).slice(0, plan.keepReleases)
+  const keptRefs = [...new Set([...Object.values(plan.images), ...kept.flatMap((r) => Object.values(r.images))])]
+  const ids = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done', 'sh', ...keptRefs])
+  const keptIds = new Set(ids.stdout.split('\n').map((l) => l.trim()).filter(Boolean))
+  const repositories = [...new Set(Object.values(plan.images).map((ref) => ref.replace(/@sha256:[0-9a-f]+$/, '').replace(/:[^:/]+$/, '')))]
+  const listing = await runIn(stack, ['docker', 'image', 'ls', '--no-trunc', '--format', IMAGE_LIST_FORMAT])
+  const old = listing.ok && keptIds.size > 0 ? pruneRefs(listing.stdout, repositories, keptIds) : []
+  if (old.length === 0) return
+  const removed = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker rmi "$r" >/dev/null 2>&1 && echo "$r"; done; true', 'sh', ...old])
+  const gone = removed.stdout.split('\n').filter(Boolean)
+  log.info(`[prune] removed ${gone.length} image(s) of releases older than the last ${plan.keepReleases} (${kept.map((r) => r.tag).join(', ')} kept for rollbacks)${gone.length > 0 ? `: ${gone.join(', ')}` : ''}`)
+}
+
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
 export function migrateCheckNew(stack: Stack): Cmd {
   return stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'migrate', '--check')
@@ -640,6 +665,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
       throw e
     }
     await record({ ok: true })
+    await pruneImages(stack, plan, log)
     if (plan.schedule) {
       const { script, line } = plan.schedule
       await log.step('schedule', line ? `backups on the host: ${line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {

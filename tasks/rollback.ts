@@ -8,7 +8,7 @@ import { ConfigError, UserError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
 import { formatDuration, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { DEPLOY_LOG, deployRecord, parseDeployLog, releases, type Release } from './lib/releases.ts'
+import { DEPLOY_LOG, DEPLOY_LOG_FILE, deployRecord, parseDeployLog, releases, type Release } from './lib/releases.ts'
 import { homeRelative, runChecked, type Cmd } from './lib/sh.ts'
 import { runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
 import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
@@ -124,7 +124,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
       const { remote, stack } = await openTarget(s, raw, reachable(s, found), partial ?? {}, log)
       try {
         // plan: the releases, the target, its images and its schema
-        const history = parseDeployLog((await runInChecked(stack, ['sh', '-c', `cat ${homeRelative(DEPLOY_LOG)} 2>/dev/null || true`], { doing: 'read the deploy history' })).stdout)
+        const history = parseDeployLog((await runInChecked(stack, ['sh', '-c', `cat ${DEPLOY_LOG_FILE} 2>/dev/null || true`], { doing: 'read the deploy history' })).stdout)
         const list = releases(history)
         const { current, target } = pickRelease(list, flags.to)
         log.info(`[rollback] releases on the host, newest first: ${list.map((r) => `${r.tag} (${utcTime(r.at)})`).join(', ')}`)
@@ -145,7 +145,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
         )
         const unknown = check.stdout.split('\n').map((l) => l.trim()).filter((l) => /^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$/.test(l))
         if (unknown.length > 0) {
-          const backups = parseBackupLog((await runIn(stack, ['sh', '-c', `cat ${homeRelative(BACKUP_LOG)} 2>/dev/null || true`])).stdout)
+          const backups = parseBackupLog((await runIn(stack, ['sh', '-c', `cat ${BACKUP_LOG} 2>/dev/null || true`])).stdout)
           const before = backups.find((b) => b.ok && b.reason === 'pre-migrate' && Date.parse(b.at) > Date.parse(target.at))
           const name = before?.file.split('/').pop()
           const restore = before

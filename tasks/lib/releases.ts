@@ -3,8 +3,9 @@
 import type { ImageName } from './vars.ts'
 import { REMOTE_DIR } from './stack.ts'
 
-/** Where the host keeps one JSON line per deploy (npm run status shows the last). */
-export const DEPLOY_LOG = `${REMOTE_DIR}/deploys.log`
+/** The file, next to the compose file, where the host keeps one JSON line per deploy (npm run status shows the last). */
+export const DEPLOY_LOG_FILE = 'deploys.log'
+export const DEPLOY_LOG = `${REMOTE_DIR}/${DEPLOY_LOG_FILE}`
 
 export interface DeployLine {
   at: string
@@ -83,4 +84,23 @@ export function releases(log: readonly DeployLine[]): Release[] {
     out.push({ tag: d.tag, at: d.at, images: d.images })
   }
   return out
+}
+
+/** `docker image ls` of the host's images: reference, digest and id per line (see pruneRefs). */
+export const IMAGE_LIST_FORMAT = '{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}'
+
+/**
+ * The image references to remove from the host (pure): images of the stack's repositories
+ * (`repositories`, as the host names them) whose id is none of `keptIds` (the images of the
+ * releases kept for rollbacks). `listing` is `docker image ls --no-trunc --format IMAGE_LIST_FORMAT`.
+ */
+export function pruneRefs(listing: string, repositories: readonly string[], keptIds: ReadonlySet<string>): string[] {
+  const out: string[] = []
+  for (const line of listing.split('\n')) {
+    const [repo, tag, digest, id] = line.trim().split(/\s+/)
+    if (!repo || !id || !repositories.includes(repo) || keptIds.has(id)) continue
+    if (tag && tag !== '<none>') out.push(`${repo}:${tag}`)
+    else if (digest && digest !== '<none>') out.push(`${repo}@${digest}`)
+  }
+  return [...new Set(out)]
 }

@@ -353,7 +353,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     for (const c of logConfig.stdout.trim().split('\n')) assert.deepEqual(JSON.parse(c), { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } })
     const ps = await task('ssh', ['cd mymdb && docker compose ps --format "{{.Service}}"'])
     assert.equal(ps.exitCode, 0, ps.stderr)
-    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'web'])
+    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'proxy', 'web'])
     const login = await task('ssh', [], 'echo "hello from $(whoami) in $PWD"\nexit 7\n')
     assert.equal(login.exitCode, 7, login.stderr)
     assert.match(login.stdout, /hello from admin in \/home\/admin/)
@@ -402,7 +402,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await instances())[0]?.State?.Name, 'stopped')
     assert.equal((await onHost('docker compose ps --quiet')).stdout.trim(), '', 'no container of MyMDB runs on the host')
     const exited = await onHost('docker compose ps --all --format "{{.Service}} {{.State}}"')
-    assert.deepEqual(exited.stdout.trim().split('\n').sort(), ['db exited', 'web exited'])
+    assert.deepEqual(exited.stdout.trim().split('\n').sort(), ['db exited', 'proxy exited', 'web exited'])
     assert.match((await host.dockerExec('docker', 'volume', 'ls', '--quiet')).stdout, /^mymdb_db-data$/m)
 
     const r = await run(deployMain)

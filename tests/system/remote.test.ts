@@ -188,4 +188,32 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     assert.match(r.text, /the SSH connection to admin@127\.0\.0\.1:\d+ was lost during `cd mymdb && docker compose up/)
     assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
   })
+
+  it('the host keeps the images of the last MYMDB_KEEP_RELEASES releases and removes older ones at each deploy', async () => {
+    // three releases with web images of their own (db and proxy unchanged)
+    for (const tag of ['p1', 'p2', 'p3']) {
+      const web = `${registry!.address}/mymdb-web:${tag}`
+      const b = await $({ quiet: true, nothrow: true, input: `FROM mymdb-web:latest\nLABEL rig.release=${tag}\n` })`docker build -q -t ${web} -`
+      assert.equal(b.exitCode, 0, b.stderr)
+      await $({ quiet: true })`docker push -q ${web}`
+      pushed.push(web)
+      for (const name of ['mymdb-db', 'mymdb-proxy']) {
+        const ref = `${registry!.address}/${name}:${tag}`
+        await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
+        await $({ quiet: true })`docker push -q ${ref}`
+        pushed.push(ref)
+      }
+    }
+    const webImages = async () => (await onHost(`docker image ls --format '{{.Tag}}' ${registry!.address}/mymdb-web`)).stdout.trim().split('\n').sort()
+    for (const tag of ['p1', 'p2']) assert.equal((await run({ MYMDB_TAG: tag, MYMDB_KEEP_RELEASES: '2' })).code, 0)
+    assert.ok((await webImages()).includes('p1'))
+    const r = await run({ MYMDB_TAG: 'p3', MYMDB_KEEP_RELEASES: '2' })
+    assert.equal(r.code, 0, r.text)
+    assert.match(r.text, /\[prune\] removed \d+ image\(s\) of releases older than the last 2 \(p3, p2 kept for rollbacks\)/)
+    const left = await webImages()
+    assert.ok(!left.includes('p1'), left.join(' '))
+    assert.ok(left.includes('p2') && left.includes('p3'), left.join(' '))
+    // the running release and its database are untouched
+    assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
+  })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
-import { deployRecord, parseDeployLog, releases } from '../../tasks/lib/releases.ts'
+import { deployRecord, parseDeployLog, pruneRefs, releases } from '../../tasks/lib/releases.ts'
 import { hostStack } from '../../tasks/lib/stack.ts'
 import { envEdit, main, pickRelease, unknownMigrationsCmd } from '../../tasks/rollback.ts'
 import { fakeRemote, fakeSsm, noDocker, testDeps, testKeyFile } from './fakes.ts'
@@ -100,5 +100,20 @@ describe('rollback main()', () => {
     assert.equal(await main(['--dry-run'], ENV, d2), 0, d2.log.text())
     assert.match(d2.log.text(), /dry run: would point/)
     assert.ok(!dry.commands.some((c) => c.includes('.env.before-rollback') || c.includes('compose up') || c.includes('cat >>')))
+  })
+})
+
+describe('pruneRefs', () => {
+  it("removes the stack's images that no kept release uses, by tag or by digest; other repositories and kept ids stay", () => {
+    const listing = [
+      'reg:5000/mymdb-web v1 sha256:aaa sha256:id1',
+      'reg:5000/mymdb-web v2 sha256:bbb sha256:id2',
+      'reg:5000/mymdb-web latest sha256:bbb sha256:id2',
+      'reg:5000/mymdb-db <none> sha256:ccc sha256:id3',
+      'reg:5000/mymdb-db <none> sha256:ddd sha256:id4',
+      'reg:5000/mymdb-proxy <none> <none> sha256:id5',
+      'debian trixie-slim <none> sha256:id6',
+    ].join('\n')
+    assert.deepEqual(pruneRefs(listing, ['reg:5000/mymdb-web', 'reg:5000/mymdb-db', 'reg:5000/mymdb-proxy'], new Set(['sha256:id2', 'sha256:id4'])), ['reg:5000/mymdb-web:v1', 'reg:5000/mymdb-db@sha256:ccc'])
   })
 })
