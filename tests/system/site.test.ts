@@ -162,7 +162,7 @@ describe('operate the local stack: status, logs, manage', () => {
     for (const line of lines) assert.match(line, /^db-1 +\| \d{4}-\d\d-\d\dT/)
     const bad = await task('logs', ['nginx'])
     assert.equal(bad.exitCode, 2)
-    assert.match(bad.stderr, /no service "nginx": web or db/)
+    assert.match(bad.stderr, /no service "nginx": proxy, web, db/)
   })
 
   test('npm run manage: a command, a shell reading stdin, and manage.py exit codes', async () => {
