@@ -1,6 +1,7 @@
 // npm run bench -- deploy: the AWS path against a fresh test rig (moto, Debian's docker-registry,
 // an SSH host with its own Docker engine; see tests/rig/), through the real commands, as a user
-// runs them: first deploy:aws (push, bucket, host, start over SSH), a no-op re-deploy, stop --aws,
+// runs them: first deploy:aws (push, bucket, host, start over SSH), a no-op re-deploy, a new web
+// version and a rollback under a steady load loop (requests served and lost), stop --aws,
 // deploy:aws after the stop, backup and restore --aws, destroy:aws. The rig is removed afterwards.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,6 +13,7 @@ import { startMoto } from '../tests/rig/moto.ts'
 import { startRegistry } from '../tests/rig/registry.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
 import { sshKeyPair } from '../tests/unit/fakes.ts'
+import { describeLoad, loadLoop } from './load.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 
@@ -61,6 +63,22 @@ export async function benchDeploy(record: (what: string, value: string) => void)
     }
     await timed('first deploy:aws on the rig (push ~570 MB, bucket, host, pull and start over SSH)', () => sh`node --import tsx tasks/deploy-aws.ts`)
     await timed('no-op re-deploy:aws', () => sh`node --import tsx tasks/deploy-aws.ts`)
+    // a second release: a new web image (db and proxy unchanged), started by the start step alone
+    const web2 = `${registry.address}/mymdb-web:bench2`
+    await $({ quiet: true, input: 'FROM mymdb-web:latest\nLABEL bench.release=2\n' })`docker build -q -t ${web2} -`
+    await $({ quiet: true })`docker push -q ${web2}`
+    for (const name of ['mymdb-db', 'mymdb-proxy']) {
+      await $({ quiet: true })`docker tag ${`${name}:latest`} ${`${registry.address}/${name}:bench2`}`
+      await $({ quiet: true })`docker push -q ${`${registry.address}/${name}:bench2`}`
+    }
+    for (const [what, cmd] of [
+      ['a new web version (remote:up; Compose replaces the web container)', () => $({ cwd: REPO, quiet: true, env: { ...env, MYMDB_TAG: 'bench2', DJANGO_ALLOWED_HOSTS: '127.0.0.1' } })`node --import tsx tasks/remote-up.ts`],
+      ['rollback to the previous release', () => sh`node --import tsx tasks/rollback.ts`],
+    ] as const) {
+      const load = loadLoop(host.httpPort, '127.0.0.1', 25)
+      await timed(what, cmd)
+      record(`${what}: requests at 25/s to /healthz during it`, describeLoad(await load.stop()))
+    }
     await timed('stop --aws (containers over SSH, then the instance)', () => sh`node --import tsx tasks/stop.ts --aws`)
     await timed('deploy:aws after stop --aws', () => sh`node --import tsx tasks/deploy-aws.ts`)
     let name = ''
