@@ -3,7 +3,7 @@
 // runs them: first deploy:aws (push, bucket, host, start over SSH), a no-op re-deploy, a new web
 // version and a rollback under a steady load loop (requests served and lost), stop --aws,
 // deploy:aws after the stop, backup and restore --aws, destroy:aws. The rig is removed afterwards.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2'
@@ -12,18 +12,16 @@ import { awsClients } from '../tasks/lib/aws.ts'
 import { startMoto } from '../tests/rig/moto.ts'
 import { startRegistry } from '../tests/rig/registry.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
-import { sshKeyPair } from '../tests/unit/fakes.ts'
-import { describeLoad, loadLoop } from './load.ts'
+import { sshKeyFile } from '../tests/unit/fakes.ts'
+import { describeLoad, loadLoop, timer } from './measure.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 
 export async function benchDeploy(record: (what: string, value: string) => void): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mymdb-bench-deploy-'))
-  const keys = sshKeyPair()
   const keyFile = join(dir, 'mymdb-bench.pem')
-  writeFileSync(keyFile, keys.private)
-  chmodSync(keyFile, 0o600)
-  let start = performance.now()
+  const keys = sshKeyFile(keyFile)
+  const start = performance.now()
   const moto = await startMoto('mymdb-bench-moto')
   const registry = await startRegistry('mymdb-bench-registry')
   const host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-bench-sshhost' })
@@ -54,13 +52,7 @@ export async function benchDeploy(record: (what: string, value: string) => void)
       MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: 'bench-secret',
     }
     const sh = $({ cwd: REPO, env, quiet: true })
-    const timed = async (what: string, fn: () => Promise<unknown>) => {
-      start = performance.now()
-      await fn()
-      const s = (performance.now() - start) / 1000
-      console.log(`[bench] ${what}: ${s.toFixed(1)} s`)
-      record(what, `${s.toFixed(1)} s`)
-    }
+    const timed = timer(record)
     await timed('first deploy:aws on the rig (push ~570 MB, bucket, host, pull and start over SSH)', () => sh`node --import tsx tasks/deploy-aws.ts`)
     await timed('no-op re-deploy:aws', () => sh`node --import tsx tasks/deploy-aws.ts`)
     // a second release: a new web image (db and proxy unchanged), started by the start step alone

@@ -2,24 +2,23 @@
 // host with its own Docker engine, Debian's docker-registry, and pebble as the ACME CA with its
 // DNS server; the DNS record is in place from the start): remote:up with MYMDB_DOMAIN on a fresh
 // host (pull, start, certificate, the HTTPS check), then a redeploy that changes nothing.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { $ } from 'zx'
 import { startPebble } from '../tests/rig/pebble.ts'
 import { pushStackImages, startRegistry } from '../tests/rig/registry.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
-import { sshKeyPair } from '../tests/unit/fakes.ts'
+import { sshKeyFile } from '../tests/unit/fakes.ts'
+import { timer } from './measure.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 const DOMAIN = 'mymdb.test'
 
 export async function benchHttps(record: (what: string, value: string) => void): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mymdb-bench-https-'))
-  const keys = sshKeyPair()
   const keyFile = join(dir, 'key.pem')
-  writeFileSync(keyFile, keys.private)
-  chmodSync(keyFile, 0o600)
+  const keys = sshKeyFile(keyFile)
   const registry = await startRegistry('mymdb-bench-registry')
   const host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-bench-sshhost' })
   const pebble = await startPebble({ name: 'mymdb-bench-pebble', hosts: { [DOMAIN]: host.ip } })
@@ -53,13 +52,7 @@ export async function benchHttps(record: (what: string, value: string) => void):
         MYMDB_DNS_SERVER: pebble.dnsServer,
       },
     })
-    const timed = async (what: string, fn: () => Promise<unknown>) => {
-      const start = performance.now()
-      await fn()
-      const s = (performance.now() - start) / 1000
-      console.log(`[bench] ${what}: ${s.toFixed(1)} s`)
-      record(what, `${s.toFixed(1)} s`)
-    }
+    const timed = timer(record)
     await timed('remote:up with MYMDB_DOMAIN on a new rig host until the first HTTPS page (pull ~570 MB, start, certificate from pebble, checks)', () => sh`node --import tsx tasks/remote-up.ts`)
     await timed('remote:up with MYMDB_DOMAIN again (nothing changed, no new certificate)', () => sh`node --import tsx tasks/remote-up.ts`)
   } finally {

@@ -3,7 +3,7 @@
 // user-data). The deploy reaches the "instance" only through MYMDB_HOST_ADDRESS=127.0.0.1 and
 // the rig's published ports; every connection it opens is recorded and must go to loopback.
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,7 +30,7 @@ import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { captureLog, sshKeyPair } from '../unit/fakes.ts'
+import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 import { stripControls } from '../../tasks/lib/log.ts'
 import { $ } from 'zx'
 
@@ -120,10 +120,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   before(async () => {
     const start = Date.now()
     dir = mkdtempSync(join(tmpdir(), 'mymdb-deploy-'))
-    const keys = sshKeyPair()
     keyFile = join(dir, 'mymdb-rig.pem')
-    writeFileSync(keyFile, keys.private)
-    chmodSync(keyFile, 0o600)
+    const keys = sshKeyFile(keyFile)
     moto = await startMoto('mymdb-rig-moto-deploy')
     registry = await startRegistry('mymdb-rig-registry-deploy')
     clients = awsClients('us-west-2', { ...process.env, ...moto.env })

@@ -2,7 +2,7 @@
 // Docker engine (tests/rig/). The images built by tests/prepare.ts are pushed to the registry by
 // this machine's Docker; the SSH host's engine pulls them (~570 MB) the way the EC2 host would.
 import assert from 'node:assert/strict'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -12,7 +12,7 @@ import { httpGet, main } from '../../tasks/remote-up.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { captureLog, sshKeyPair } from '../unit/fakes.ts'
+import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
 const TAG = 'test'
 const HOST_NAME = 'mymdb.test'
@@ -83,11 +83,9 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   before(async () => {
     let t = Date.now()
     dir = mkdtempSync(join(tmpdir(), 'mymdb-remote-'))
-    const keys = sshKeyPair()
-    privateKey = keys.private
     keyFile = join(dir, 'id_ed25519')
-    writeFileSync(keyFile, keys.private)
-    chmodSync(keyFile, 0o600)
+    const keys = sshKeyFile(keyFile)
+    privateKey = keys.private
 
     registry = await startRegistry('mymdb-rig-registry-remote')
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-remote' })

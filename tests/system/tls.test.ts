@@ -5,7 +5,7 @@
 // CA (an NSS store of its own).
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -16,7 +16,7 @@ import { httpGet } from '../../tasks/remote-up.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
 import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { sshKeyPair } from '../unit/fakes.ts'
+import { sshKeyFile } from '../unit/fakes.ts'
 import { $ } from 'zx'
 
 const REPO = new URL('../..', import.meta.url).pathname
@@ -109,11 +109,9 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mymdb-tls-'))
-    const keys = sshKeyPair()
-    privateKey = keys.private
     keyFile = join(dir, 'id_ed25519')
-    writeFileSync(keyFile, keys.private)
-    chmodSync(keyFile, 0o600)
+    const keys = sshKeyFile(keyFile)
+    privateKey = keys.private
     registry = await startRegistry('mymdb-rig-registry-tls')
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-tls' })
     pushed = await pushStackImages(registry, TAG)

@@ -1,5 +1,5 @@
 // Test doubles for task dependencies: a recording fake Runner and a captured Log.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import ssh2 from 'ssh2'
@@ -90,6 +90,14 @@ export function sshKeyPair(): { private: string; public: string } {
     const keys = ssh2.utils.generateKeyPairSync('ed25519')
     if (!(ssh2.utils.parseKey(keys.private) instanceof Error)) return keys
   }
+}
+
+/** A new key pair whose private key is written to `path` (mode 0600), as a deployer keeps it. */
+export function sshKeyFile(path: string): { private: string; public: string } {
+  const keys = sshKeyPair()
+  writeFileSync(path, keys.private, { mode: 0o600 })
+  chmodSync(path, 0o600)
+  return keys
 }
 
 /** A new OpenSSH ed25519 private key in a temporary directory (mode 0600); returns its path. */

@@ -1,5 +1,6 @@
-// A steady load loop for the benches: GET <path> at `perSecond` requests a second (each with a
-// 5 s limit) until stopped; counts answers by status and the failures (no answer).
+// What the benches share: a timer that prints and records a step's seconds, and a steady load
+// loop: GET <path> at `perSecond` requests a second (each with a 5 s limit) until stopped,
+// counting answers by status and the failures (no answer).
 import http from 'node:http'
 
 export interface LoadResult {
@@ -48,4 +49,15 @@ export function loadLoop(port: number, host: string, perSecond = 25, path = '/he
 export function describeLoad(r: LoadResult): string {
   const other = Object.entries(r.other).map(([s, n]) => `${n} × ${s}`).join(', ')
   return `${r.sent} sent: ${r.ok} 2xx, ${other || '0 other'}, ${r.failed} without an answer`
+}
+
+/** Runs a step, prints and records how long it took (seconds, one decimal). */
+export function timer(record: (what: string, value: string) => void): (what: string, fn: () => Promise<unknown>) => Promise<void> {
+  return async (what, fn) => {
+    const start = performance.now()
+    await fn()
+    const s = (performance.now() - start) / 1000
+    console.log(`[bench] ${what}: ${s.toFixed(1)} s`)
+    record(what, `${s.toFixed(1)} s`)
+  }
 }
