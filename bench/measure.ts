@@ -1,5 +1,5 @@
 // What the benches share: a timer that prints and records a step's seconds, and a steady load
-// loop: GET <path> at `perSecond` requests a second (each with a 5 s limit) until stopped,
+// loop: GET <path> (or the paths in turn) at `perSecond` requests a second (each with a 5 s limit) until stopped,
 // counting answers by status and the failures (no answer).
 import http from 'node:http'
 
@@ -11,10 +11,12 @@ export interface LoadResult {
   failed: number
 }
 
-export function loadLoop(port: number, host: string, perSecond = 25, path = '/healthz'): { stop(): Promise<LoadResult> } {
+export function loadLoop(port: number, host: string, perSecond = 25, paths: string | string[] = '/healthz'): { stop(): Promise<LoadResult> } {
+  const list = typeof paths === 'string' ? [paths] : paths
   const r: LoadResult = { sent: 0, ok: 0, other: {}, failed: 0 }
   const pending = new Set<Promise<void>>()
   const one = () => {
+    const path = list[r.sent % list.length]
     r.sent++
     const p = new Promise<void>((resolve) => {
       const req = http.get({ host: '127.0.0.1', port, path, headers: { host }, timeout: 5000, agent: false }, (res) => {

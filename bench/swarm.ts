@@ -10,6 +10,7 @@ import { $ } from 'zx'
 import { rigBaseImage } from '../tests/rig/docker.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
 import { sshKeyPair } from '../tests/unit/fakes.ts'
+import { describeLoad, loadLoop } from './measure.ts'
 
 const DIR = new URL('./swarm/', import.meta.url).pathname
 const RATE = 30
@@ -27,27 +28,15 @@ export async function benchSwarm(record: (what: string, value: string) => void):
       req.on('timeout', () => req.destroy(new Error('timeout')))
       req.on('error', () => res(-1))
     })
-  /** `fn` under a load loop (from 3 s before to 3 s after): its seconds and the answers by status (-1: no answer). */
+  /** `fn` under the load loop (from 3 s before to 3 s after): its seconds and the answers. */
   const underLoad = async (fn: () => Promise<unknown>) => {
-    const counts: Record<string, number> = {}
-    let stop = false
-    const loop = (async () => {
-      const inflight: Promise<void>[] = []
-      while (!stop) {
-        inflight.push(get(inflight.length % 2 ? '/' : '/healthz').then((c) => void (counts[c] = (counts[c] ?? 0) + 1)))
-        await new Promise((r) => setTimeout(r, 1000 / RATE))
-      }
-      await Promise.all(inflight)
-    })()
+    const load = loadLoop(host.httpPort, '127.0.0.1', RATE, ['/healthz', '/'])
     await new Promise((r) => setTimeout(r, 3000))
     const start = performance.now()
     await fn()
     const seconds = (performance.now() - start) / 1000
     await new Promise((r) => setTimeout(r, 3000))
-    stop = true
-    await loop
-    const total = Object.values(counts).reduce((a, b) => a + b, 0)
-    return { seconds, text: `${seconds.toFixed(1)} s; ${total} requests: ${Object.entries(counts).map(([k, v]) => `${v} × ${k === '-1' ? 'no answer' : k}`).join(', ')}` }
+    return { seconds, text: `${seconds.toFixed(1)} s; ${describeLoad(await load.stop())}` }
   }
   try {
     let start = performance.now()

@@ -6,7 +6,6 @@ import { Resolver } from 'node:dns/promises'
 import http from 'node:http'
 import https from 'node:https'
 import { isIP } from 'node:net'
-import { hostname, userInfo } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { BackupTarget } from './host.ts'
@@ -15,9 +14,10 @@ import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule } from './lib/
 import { ConfigError, UserError } from './lib/errors.ts'
 import { formatDuration, stripControls, type Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { homeRelative, retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
+import { retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
-import { DEPLOY_LOG, DEPLOY_LOG_FILE, deployRecord, IMAGE_LIST_FORMAT, parseDeployLog, pruneRefs, releases } from './lib/releases.ts'
+import { whoRuns } from './lib/paths.ts'
+import { appendDeployRecord, DEPLOY_LOG, deployRecord, IMAGE_LIST_FORMAT, pruneRefs, readDeployLog, releases, splitImageRef } from './lib/releases.ts'
 import { hostStack, REMOTE_DIR, runIn, runInChecked, showStackCommand, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
 import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, releaseVars, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
 
@@ -558,12 +558,11 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
  * still uses stays, and a failure here does not fail the deploy.
  */
 export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images' | 'keepReleases'>, log: Log): Promise<void> {
-  const history = await runIn(stack, ['sh', '-c', `cat ${DEPLOY_LOG_FILE} 2>/dev/null || true`])
-  const kept = releases(parseDeployLog(history.stdout)).slice(0, plan.keepReleases)
+  const kept = releases(await readDeployLog(stack)).slice(0, plan.keepReleases)
   const keptRefs = [...new Set([...Object.values(plan.images), ...kept.flatMap((r) => Object.values(r.images))])]
   const ids = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done', 'sh', ...keptRefs])
   const keptIds = new Set(ids.stdout.split('\n').map((l) => l.trim()).filter(Boolean))
-  const repositories = [...new Set(Object.values(plan.images).map((ref) => ref.replace(/@sha256:[0-9a-f]+$/, '').replace(/:[^:/]+$/, '')))]
+  const repositories = [...new Set(Object.values(plan.images).map((ref) => splitImageRef(ref).repository))]
   const listing = await runIn(stack, ['docker', 'image', 'ls', '--no-trunc', '--format', IMAGE_LIST_FORMAT])
   const old = listing.ok && keptIds.size > 0 ? pruneRefs(listing.stdout, repositories, keptIds) : []
   if (old.length === 0) return
@@ -643,13 +642,9 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     }
 
     const stack = hostStack(remote)
-    const by = `${userInfo().username}@${hostname()}`
     const startedAt = new Date(extra.startedAt ?? Date.now())
     const record = (end: { ok: boolean; error?: string }) =>
-      runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
-        input: deployRecord(plan.images, by, startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }),
-        doing: `record the deploy in ${DEPLOY_LOG}`,
-      })
+      appendDeployRecord(stack, deployRecord(plan.images, whoRuns(), startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }))
     try {
       await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
         runInChecked(stack, stack.compose('pull', '--quiet'), {

@@ -2,14 +2,14 @@
 // images it kept, without building or pushing. The releases are the host's deploy history
 // (~/mymdb/deploys.log); a release whose code does not know migrations the database has is
 // refused unless --allow-schema-change (the backup from before those migrations is named).
-import { hostname, userInfo } from 'node:os'
 import { parseBackupLog, BACKUP_LOG } from './lib/backup.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
 import { formatDuration, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { DEPLOY_LOG, DEPLOY_LOG_FILE, deployRecord, parseDeployLog, releases, type Release } from './lib/releases.ts'
-import { homeRelative, runChecked, type Cmd } from './lib/sh.ts'
+import { whoRuns } from './lib/paths.ts'
+import { appendDeployRecord, deployRecord, readDeployLog, releases, splitImageRef, type Release } from './lib/releases.ts'
+import type { Cmd } from './lib/sh.ts'
 import { runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
 import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 import type { ImageName } from './lib/vars.ts'
@@ -83,23 +83,17 @@ export const UNKNOWN_MIGRATIONS_PY = [
   'print("\\n".join(sorted(f"{a}.{n}" for (a, n) in loader.applied_migrations if (a, n) not in loader.disk_migrations)))',
 ].join('\n')
 
-/** The image and the tag of a web image reference (registry/mymdb-web:tag). */
-function splitTag(ref: string): { image: string; tag: string } {
-  const i = ref.lastIndexOf(':')
-  return { image: ref.slice(0, i), tag: ref.slice(i + 1) }
-}
-
 /** UNKNOWN_MIGRATIONS_PY in a throw-away container of the release's web image (the running stack is untouched). */
 export function unknownMigrationsCmd(stack: Stack, web: string): Cmd {
-  const { image, tag } = splitTag(web)
-  return ['env', `MYMDB_WEB_IMAGE=${image}`, `MYMDB_TAG=${tag}`, ...stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY)]
+  const { repository, tag } = splitImageRef(web)
+  return ['env', `MYMDB_WEB_IMAGE=${repository}`, `MYMDB_TAG=${tag}`, ...stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY)]
 }
 
 /** The sed script that points the host's .env at a release's images (pure). */
 export function envEdit(images: Record<ImageName, string>): string {
-  const { image, tag } = splitTag(images.web)
+  const { repository, tag = '' } = splitImageRef(images.web)
   const set = (key: string, value: string) => `s|^${key}=.*$|${key}='${value}'|`
-  return [set('MYMDB_WEB_IMAGE', image), set('MYMDB_TAG', tag), set('MYMDB_DB_REF', images.db), set('MYMDB_PROXY_REF', images.proxy)].join(';')
+  return [set('MYMDB_WEB_IMAGE', repository), set('MYMDB_TAG', tag), set('MYMDB_DB_REF', images.db), set('MYMDB_PROXY_REF', images.proxy)].join(';')
 }
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
@@ -124,8 +118,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
       const { remote, stack } = await openTarget(s, raw, reachable(s, found), partial ?? {}, log)
       try {
         // plan: the releases, the target, its images and its schema
-        const history = parseDeployLog((await runInChecked(stack, ['sh', '-c', `cat ${DEPLOY_LOG_FILE} 2>/dev/null || true`], { doing: 'read the deploy history' })).stdout)
-        const list = releases(history)
+        const list = releases(await readDeployLog(stack))
         const { current, target } = pickRelease(list, flags.to)
         log.info(`[rollback] releases on the host, newest first: ${list.map((r) => `${r.tag} (${utcTime(r.at)})`).join(', ')}`)
         if (target.tag === current.tag) {
@@ -162,12 +155,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
 
         // apply
         const start = Date.now()
-        const by = `${userInfo().username}@${hostname()}`
         const record = (end: { ok: boolean; error?: string }) =>
-          runChecked(remote.run, ['sh', '-c', `cat >> ${homeRelative(DEPLOY_LOG)}`], {
-            input: deployRecord(target.images, by, new Date(start), { ...end, seconds: (Date.now() - start) / 1000 }, current.tag),
-            doing: `record the rollback in ${DEPLOY_LOG}`,
-          })
+          appendDeployRecord(stack, deployRecord(target.images, whoRuns(), new Date(start), { ...end, seconds: (Date.now() - start) / 1000 }, current.tag))
         try {
           await runInChecked(stack, ['sh', '-c', `cp -p .env .env.before-rollback && sed -i "$0" .env`, envEdit(target.images)], { doing: "point the host's .env at the release's images" })
           await startStack(stack, log)

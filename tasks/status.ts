@@ -5,7 +5,7 @@ import { loadEnv } from './lib/env.ts'
 import { formatAge, stripControls, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
-import { DEPLOY_LOG_FILE, parseDeployLog, type DeployLine } from './lib/releases.ts'
+import { readDeployLog, type DeployLine } from './lib/releases.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 
 export const HELP = `Usage: npm run status -- [--aws]
@@ -94,8 +94,7 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
     disk: df.ok ? parseDf(df.stdout) : null,
   }
   if (onHost) {
-    const last = await runIn(stack, ['sh', '-c', `tail -n ${DEPLOYS_SHOWN} ${DEPLOY_LOG_FILE} 2>/dev/null || true`])
-    report.deploys = parseDeployLog(last.stdout).reverse()
+    report.deploys = (await readDeployLog(stack, DEPLOYS_SHOWN)).reverse()
     const log = parseBackupLog((await runIn(stack, ['sh', '-c', `tail -n 100 ${BACKUP_LOG} 2>/dev/null || true`])).stdout)
     const cron = await runIn(stack, ['sh', '-c', `crontab -l 2>/dev/null | grep -F -e '${CRON_MARK}' || true`])
     const output = await runIn(stack, ['sh', '-c', `tail -n 3 ${LAST_BACKUP_OUTPUT} 2>/dev/null || true`])

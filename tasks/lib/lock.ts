@@ -3,10 +3,10 @@
 // ParameterAlreadyExists and is told who holds the lock and since when. deploy:aws, stop --aws,
 // destroy:aws and restore --aws take it; it is released when they end, also on Ctrl-C. A lock left by a run
 // that was killed outright stays until `npm run unlock` releases it.
-import { hostname, userInfo } from 'node:os'
 import type { SSMClient } from '@aws-sdk/client-ssm'
 import { SSM, aws, awsErrorCode, explainAwsError } from './aws.ts'
 import { UserError } from './errors.ts'
+import { whoRuns } from './paths.ts'
 import { formatAge, utcTime } from './log.ts'
 
 export interface LockHolder {
@@ -62,7 +62,7 @@ export interface Lock {
  * when. Until it is released, Ctrl-C (SIGINT) and SIGTERM release it before the process ends.
  */
 export async function acquireLock(ssm: SSMClient, stage: string, command: string, now = new Date()): Promise<Lock> {
-  const holder: LockHolder = { by: `${userInfo().username}@${hostname()}`, command, pid: process.pid, since: now.toISOString() }
+  const holder: LockHolder = { by: whoRuns(), command, pid: process.pid, since: now.toISOString() }
   const value = JSON.stringify(holder)
   try {
     await ssm.send(

@@ -1,7 +1,8 @@
 // The host's deploy history (~/mymdb/deploys.log, one JSON line per deploy or rollback): written
 // by the start step, shown by status, and the list of releases a rollback can go back to.
+import type { RunResult } from './sh.ts'
+import { REMOTE_DIR, runInChecked, type Stack } from './stack.ts'
 import type { ImageName } from './vars.ts'
-import { REMOTE_DIR } from './stack.ts'
 
 /** The file, next to the compose file, where the host keeps one JSON line per deploy (npm run status shows the last). */
 export const DEPLOY_LOG_FILE = 'deploys.log'
@@ -54,6 +55,28 @@ export function parseDeployLine(line: string): DeployLine | null {
   } catch {
     return null
   }
+}
+
+/** The deploy history of the stack's host, oldest first: all of it, or its last `lines` records. */
+export async function readDeployLog(stack: Stack, lines?: number): Promise<DeployLine[]> {
+  const read = lines === undefined ? `cat ${DEPLOY_LOG_FILE}` : `tail -n ${lines} ${DEPLOY_LOG_FILE}`
+  const r = await runInChecked(stack, ['sh', '-c', `${read} 2>/dev/null || true`], { doing: `read the deploy history ${DEPLOY_LOG}` })
+  return parseDeployLog(r.stdout)
+}
+
+/** Appends one record (deployRecord) to the host's deploy history. */
+export function appendDeployRecord(stack: Stack, record: string): Promise<RunResult> {
+  return runInChecked(stack, ['sh', '-c', `cat >> ${DEPLOY_LOG_FILE}`], { input: record, doing: `record it in ${DEPLOY_LOG}` })
+}
+
+/** The parts of an image reference `<repository>[:<tag>][@<digest>]` (the repository may hold a registry port). */
+export function splitImageRef(ref: string): { repository: string; tag?: string; digest?: string } {
+  const at = ref.indexOf('@')
+  const name = at < 0 ? ref : ref.slice(0, at)
+  const digest = at < 0 ? undefined : ref.slice(at + 1)
+  const colon = name.lastIndexOf(':')
+  const tagged = colon > name.lastIndexOf('/')
+  return { repository: tagged ? name.slice(0, colon) : name, ...(tagged ? { tag: name.slice(colon + 1) } : {}), ...(digest ? { digest } : {}) }
 }
 
 /** The lines of a deploy log that are records, oldest first. */

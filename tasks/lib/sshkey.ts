@@ -1,8 +1,9 @@
 // The SSH private key file of a stage: where it is, whether it is a usable private key (and its
 // public key, for importing the key pair), and writing a new one safely.
 import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { lazy } from './lazy.ts'
+import { expandHome } from './paths.ts'
 import { stageName } from './vars.ts'
 import { ConfigError } from './errors.ts'
 
@@ -11,9 +12,7 @@ const SSH2 = lazy<typeof import('ssh2')>('ssh2')
 /** The private key file: MYMDB_SSH_KEY_FILE (~ expanded) or ~/.ssh/mymdb-<stage>.pem. */
 export function keyFilePath(value: string | undefined, stage: string, home: string): string {
   if (!value) return join(home, '.ssh', `${stageName(stage)}.pem`)
-  if (value === '~') return home
-  if (value.startsWith('~/')) return join(home, value.slice(2))
-  return isAbsolute(value) ? value : resolve(value)
+  return expandHome(value, home)
 }
 
 export type KeyFile = { path: string; exists: false } | { path: string; exists: true; publicKey: string }

@@ -29,6 +29,7 @@ import {
   type Validator,
 } from './env.ts'
 import { inspectKeyFile, keyFilePath } from './sshkey.ts'
+import { expandHome } from './paths.ts'
 
 /**
  * Marks the secrets that `npm run up:local` generates for this checkout (and the fixed ones of
@@ -429,10 +430,9 @@ function dnsServer(opts: { desc: string; example: string; optional: true }): Val
   const expected = 'an IP address with an optional port, e.g. 1.1.1.1 or 127.0.0.1:8053'
   return makeValidator<string | undefined>(opts, expected, (raw) => {
     const v = raw.trim()
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+))(?::(\d{1,5}))?$/.exec(v) ?? (isIP(v) === 6 ? [v, v] : null)
-    const ip = m ? (m[1] ?? m[2] ?? '') : ''
-    const p = m?.[3] === undefined ? 53 : Number(m[3])
-    if (!m || isIP(ip) === 0 || p < 1 || p > 65535) throw new Error(`expected ${expected}`)
+    // [v6]:port, v4:port, or a bare address of either kind
+    const [, ip = '', p = '53'] = /^\[(.+)\](?::(\d{1,5}))?$/.exec(v) ?? /^([0-9.]+):(\d{1,5})$/.exec(v) ?? [v, v]
+    if (isIP(ip) === 0 || Number(p) < 1 || Number(p) > 65535) throw new Error(`expected ${expected}`)
     return v
   })
 }
@@ -491,8 +491,7 @@ export const acmeCaRootRule: Rule<{ MYMDB_ACME_CA_ROOT?: string }> = {
 
 /** The PEM text of MYMDB_ACME_CA_ROOT (~ is HOME), or null when the file holds no certificate. */
 export function readAcmeCaRoot(path: string, raw: RawEnv): string | null {
-  const file = path.startsWith('~/') ? `${raw.HOME || homedir()}${path.slice(1)}` : path
-  const text = readFileSync(file, 'utf8')
+  const text = readFileSync(expandHome(path, raw.HOME || homedir()), 'utf8')
   return text.includes('-----BEGIN CERTIFICATE-----') ? text : null
 }
 

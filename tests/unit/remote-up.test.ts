@@ -239,7 +239,7 @@ describe('remote-up main()', () => {
       'cd mymdb && docker compose up --detach --wait --wait-timeout 180',
       'cd mymdb && docker compose exec -T web python3 manage.py migrate --check',
       'cd mymdb && docker compose exec -T web python3 manage.py load_sample_catalogue --if-empty',
-      "sh -c 'cat >> mymdb/deploys.log'",
+      "cd mymdb && sh -c 'cat >> deploys.log'",
       // the images of older releases: the history read, the kept images' ids, the host's images (none here)
       "cd mymdb && sh -c 'cat deploys.log 2>/dev/null || true'",
       `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-web:abc123 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123`,
@@ -320,7 +320,7 @@ describe('remote-up main()', () => {
     assert.ok(remote.closed)
     // the history keeps the failed deploy
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
-    assert.equal(remote.commands.at(-1), "sh -c 'cat >> mymdb/deploys.log'")
+    assert.equal(remote.commands.at(-1), "cd mymdb && sh -c 'cat >> deploys.log'")
     assert.deepEqual([record.result, record.tag, typeof record.seconds], ['failed', 'abc123', 'number'])
     assert.match(record.error, /could not pull the images from 127\.0\.0\.1:5000/)
   })
