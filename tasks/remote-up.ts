@@ -18,7 +18,8 @@ import { retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
 import { whoRuns } from './lib/paths.ts'
 import { appendDeployRecord, DEPLOY_LOG, deployRecord, IMAGE_LIST_FORMAT, pruneRefs, readDeployLog, releases, splitImageRef } from './lib/releases.ts'
-import { hostStack, REMOTE_DIR, runIn, runInChecked, showStackCommand, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
+import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_DEPLOY, stackCommands, stackPs, startStack, WAIT_TIMEOUT_SECONDS, type Stack } from './lib/stack.ts'
+import { STACK_NAME } from './lib/stackfile.ts'
 import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, releaseVars, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
@@ -388,8 +389,11 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
   if (plan.login) steps.push(showCommand(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
   steps.push(
     showStackCommand(stack, stack.compose('pull', '--quiet')),
-    ...(plan.schedule ? [`${showStackCommand(stack, migrateCheckNew(stack))}; when it fails: a backup into the backup bucket first`] : []),
-    ...[stackCommands.up(stack), stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) => showStackCommand(stack, c)),
+    ...(plan.schedule ? [`manage.py migrate --check in a throw-away container of ${plan.images.web}; when it fails: a backup into the backup bucket first`] : []),
+    'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)',
+    `${showStackCommand(stack, stack.compose('config', '--format', 'json'))} | (the stack file) | ${showCommand(STACK_DEPLOY)}`,
+    'wait until every service runs its new image, healthy (a web version that is not is rolled back by Swarm: exit 1)',
+    ...[stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) => showStackCommand(stack, c)),
     `append a line to ${DEPLOY_LOG} (when, who, which images)`,
     `remove the stack's images that none of the last ${plan.keepReleases} releases in ${DEPLOY_LOG} uses`,
   )
@@ -558,6 +562,8 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
  * still uses stays, and a failure here does not fail the deploy.
  */
 export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images' | 'keepReleases'>, log: Log): Promise<void> {
+  // the containers of replaced Swarm tasks hold their images: they go first
+  await runIn(stack, ['docker', 'container', 'prune', '--force', '--filter', `label=com.docker.stack.namespace=${STACK_NAME}`])
   const kept = releases(await readDeployLog(stack)).slice(0, plan.keepReleases)
   const keptRefs = [...new Set([...Object.values(plan.images), ...kept.flatMap((r) => Object.values(r.images))])]
   const ids = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done', 'sh', ...keptRefs])
@@ -572,8 +578,8 @@ export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images
 }
 
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
-export function migrateCheckNew(stack: Stack): Cmd {
-  return stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'migrate', '--check')
+export function migrateCheckNew(stack: Stack, web: string): Cmd {
+  return oneOffCmd(stack, ['manage.py', 'migrate', '--check'], { image: web })
 }
 
 /**
@@ -581,10 +587,10 @@ export function migrateCheckNew(stack: Stack): Cmd {
  * (reason pre-migrate). A database that does not run yet has nothing to lose. When the backup
  * fails, the deploy stops here and the running version keeps serving.
  */
-export async function backupBeforeMigrations(stack: Stack, stage: string, log: Log): Promise<void> {
+export async function backupBeforeMigrations(stack: Stack, web: string, stage: string, log: Log): Promise<void> {
   const ps = await stackPs(stack)
   if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return
-  const check = await runIn(stack, migrateCheckNew(stack))
+  const check = await runIn(stack, migrateCheckNew(stack, web))
   if (check.ok) {
     log.info('[backup] the new version has no migrations to apply: no backup needed before it starts')
     return
@@ -642,6 +648,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     }
 
     const stack = hostStack(remote)
+    const before = await hostRuns(remote)
     const startedAt = new Date(extra.startedAt ?? Date.now())
     const record = (end: { ok: boolean; error?: string }) =>
       appendDeployRecord(stack, deployRecord(plan.images, whoRuns(), startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }))
@@ -652,8 +659,8 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
           doing: `pull the images from ${plan.registry}`,
         }),
       )
-      if (plan.schedule) await backupBeforeMigrations(stack, plan.schedule.stage, log)
-      await startStack(stack, log)
+      if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
+      await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)
     } catch (e) {
       // the history keeps failed deploys too (best effort: the connection may be what failed)
       await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)

@@ -11,7 +11,7 @@ import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { runIn, runInChecked, stackPs, startStack, type Stack } from './lib/stack.ts'
+import { runIn, runInChecked, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
 import { hostAccessSpec, resolveTarget, type TargetDeps } from './lib/target.ts'
 import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars, sshKeyExistsRule } from './lib/vars.ts'
 import { showCommand } from './lib/sh.ts'
@@ -93,12 +93,12 @@ export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
       await log.step('restore', 'uploads into the media volume', () =>
         runInChecked(stack, fromFile(backupCommands.restoreMedia(stack), `${work}/media.tar`), { doing: 'restore the uploads' }),
       )
-    await log.step('restore', 'stop the web container', () => runInChecked(stack, stack.compose('stop', 'web'), { doing: 'stop the web container' }))
+    await log.step('restore', 'stop the web container', () => runInChecked(stack, stackCommands.stopWeb(stack), { doing: 'stop the web container' }))
     const restored = await log.step('restore', `database ${manifest.database} (one transaction)`, () =>
       runIn(stack, fromFile(backupCommands.restore(stack), `${work}/db.dump`)),
     )
     if (!restored.ok) {
-      await runIn(stack, stack.compose('start', 'web'))
+      await runIn(stack, stackCommands.startWeb(stack))
       throw new UserError(
         `the database restore failed and was rolled back, the data is as it was (web started again): ${restored.stderr.trim().split('\n').slice(-3).join(' ')}`,
       )

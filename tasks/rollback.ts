@@ -10,7 +10,7 @@ import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { whoRuns } from './lib/paths.ts'
 import { appendDeployRecord, deployRecord, readDeployLog, releases, splitImageRef, type Release } from './lib/releases.ts'
 import type { Cmd } from './lib/sh.ts'
-import { runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
+import { oneOffCmd, runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
 import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 import type { ImageName } from './lib/vars.ts'
 
@@ -85,8 +85,7 @@ export const UNKNOWN_MIGRATIONS_PY = [
 
 /** UNKNOWN_MIGRATIONS_PY in a throw-away container of the release's web image (the running stack is untouched). */
 export function unknownMigrationsCmd(stack: Stack, web: string): Cmd {
-  const { repository, tag } = splitImageRef(web)
-  return ['env', `MYMDB_WEB_IMAGE=${repository}`, `MYMDB_TAG=${tag}`, ...stack.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', 'manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY)]
+  return oneOffCmd(stack, ['manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY], { image: web })
 }
 
 /** The sed script that points the host's .env at a release's images (pure). */

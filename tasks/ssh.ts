@@ -2,7 +2,7 @@
 // or one command there. Through the same SSH client as the deploy (ssh2), not a system ssh.
 import { loadEnv } from './lib/env.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
+import { checkHostAccess, connectTarget, findTarget, reachable, type TargetDeps } from './lib/target.ts'
 
 export const HELP = `Usage: npm run ssh [-- command ...]
 
@@ -35,7 +35,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     const raw = loadEnv(env, deps.envFile)
     const s = checkHostAccess(raw)
     const address = reachable(s, await findTarget(s, raw, partial ?? {}, false))
-    const { remote } = await openTarget(s, raw, address, partial ?? {}, deps.log)
+    const remote = await connectTarget(s, raw, address, partial ?? {}, deps.log)
     try {
       const cmd = args.length > 0 ? ['sh', '-c', args.join(' ')] : ['bash', '--login']
       const r = await remote.run(cmd, { interactive: true })

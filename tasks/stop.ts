@@ -13,7 +13,8 @@ import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
 import { homeRelative, runChecked } from './lib/sh.ts'
 import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
-import { localStack, REMOTE_DIR, runInChecked, stackPs } from './lib/stack.ts'
+import { localStack, REMOTE_DIR, runInChecked, SERVICES, stackPs, swarmService } from './lib/stack.ts'
+import { STACK_NAME } from './lib/stackfile.ts'
 import { sshKeyPath } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
@@ -59,8 +60,23 @@ export function volumesToDelete(project: string): VolumeLoss[] {
 }
 
 
-/** The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). */
-export const STOP_CONTAINERS = ['sh', '-c', `d=${homeRelative(REMOTE_DIR)}; if [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop; else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi`]
+/**
+ * The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). A Swarm
+ * stack is scaled to 0 (the next deploy scales it back; Swarm would restart a stopped container).
+ */
+export const STOP_CONTAINERS = [
+  'sh',
+  '-c',
+  [
+    `d=${homeRelative(REMOTE_DIR)}`,
+    `if docker service inspect ${swarmService('web')} >/dev/null 2>&1; then`,
+    `  docker service scale --detach ${SERVICES.map((s) => `${swarmService(s)}=0`).join(' ')} >/dev/null`,
+    `  i=0; while [ -n "$(docker ps --quiet --filter label=com.docker.stack.namespace=${STACK_NAME})" ]; do i=$((i+1)); [ $i -lt 150 ] || { echo "the stack's containers still run after 150 s" >&2; exit 1; }; sleep 1; done`,
+    `  echo "the stack's services are scaled to 0"`,
+    'elif [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop',
+    'else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi',
+  ].join('\n'),
+]
 
 /**
  * Stops the containers on the host before the instance goes down. Best effort: a host that
@@ -72,10 +88,10 @@ export async function stopRemoteContainers(target: () => ConnectOptions, log: Lo
     const t = target()
     const remote = await log.step('stop', `connect to ${t.username}@${t.host}:${t.port}`, () => open(t))
     try {
-      const r = await log.step('stop', 'docker compose stop on the host (the database shuts down cleanly)', () =>
+      const r = await log.step('stop', 'stop the containers on the host (the database shuts down cleanly)', () =>
         remote.run(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
       )
-      if (!r.ok) throw new Error(`\`${r.command}\` exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
+      if (!r.ok) throw new Error(`stopping them exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
     } finally {
       remote.close()
     }

@@ -5,7 +5,7 @@
 import { shellQuote, showCommand, type Cmd, type RunResult } from './sh.ts'
 import type { Log } from './log.ts'
 import { UserError } from './errors.ts'
-import { inDb, runIn, type Stack } from './stack.ts'
+import { execCmd, inDb, oneOffCmd, runIn, stackCommands, type Stack } from './stack.ts'
 import { check } from './sh.ts'
 
 export const BACKUP_FORMAT = 'mymdb-backup'
@@ -56,7 +56,7 @@ export const backupCommands = {
   /** pg_dump, custom format: a consistent snapshot of a running database. */
   dump: (s: Stack) => inDb(s, 'pg_dump --format=custom --no-password --dbname "$DJANGO_DB_NAME"'),
   /** The uploads in the media volume, as a tar stream. */
-  media: (s: Stack) => s.compose('exec', '-T', 'web', 'tar', '-C', '/mymdb/media', '-cf', '-', '.'),
+  media: (s: Stack) => execCmd(s, 'web', ['tar', '-C', '/mymdb/media', '-cf', '-', '.']),
   /** Is this a readable pg_dump archive? (reads it whole, changes nothing) */
   listDump: (s: Stack) => inDb(s, 'pg_restore --list > /dev/null'),
   /**
@@ -67,9 +67,9 @@ export const backupCommands = {
     inDb(s, 'pg_restore --clean --if-exists --no-owner --role="$DJANGO_DB_USER" --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"'),
   /** Replaces the uploads with the archive's (the web container must run). */
   restoreMedia: (s: Stack) =>
-    s.compose('exec', '-T', 'web', 'sh', '-c', 'find /mymdb/media -mindepth 1 -delete && tar -C /mymdb/media -xf -'),
+    execCmd(s, 'web', ['sh', '-c', 'find /mymdb/media -mindepth 1 -delete && tar -C /mymdb/media -xf -']),
   /** A presigned URL downloaded to stdout, in a throw-away web container (on the host). */
-  download: (s: Stack, url: string) => s.compose('run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'get', url),
+  download: (s: Stack, url: string) => oneOffCmd(s, ['/mymdb/scripts/s3_backup.py', 'get', url]),
   facts: (s: Stack) => inDb(s, 'printf "%s\\n%s\\n" "$DJANGO_DB_NAME" "$(psql --no-psqlrc -tAc "show server_version")"'),
 }
 
@@ -175,7 +175,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     ? [
         `echo "upload to the backup bucket" >&2`,
         `set -a; . ./${o.upload.envFile}; set +a`,
-        `${q(s.compose('run', '--rm', '--no-deps', '-T', '-e', 'MYMDB_BACKUP_BUCKET', '-e', 'MYMDB_BACKUP_REGION', '-e', 'MYMDB_BACKUP_ROLE_ARN', '-e', 'MYMDB_BACKUP_EXTERNAL_ID', '--entrypoint', 'python3', 'web', '/mymdb/scripts/s3_backup.py', 'put'))} "$name" "$database" "$revision" "$created" "$reason" < "$file" >&2`,
+        `${q(oneOffCmd(s, ['/mymdb/scripts/s3_backup.py', 'put'], { pass: ['MYMDB_BACKUP_BUCKET', 'MYMDB_BACKUP_REGION', 'MYMDB_BACKUP_ROLE_ARN', 'MYMDB_BACKUP_EXTERNAL_ID'] }))} "$name" "$database" "$revision" "$created" "$reason" < "$file" >&2`,
         `rm -f "$file"`,
         `file="s3://$MYMDB_BACKUP_BUCKET/$name"`,
       ]
@@ -196,7 +196,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
       ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"file":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$file" >> ${shellQuote(o.record)}; }`
       : 'rec() { :; }',
     `trap 'rc=$?; rm -rf "$work" "$file.partial"; [ "$rc" = 0 ] || rec false' EXIT`,
-    `running=" $(${q(s.compose('ps', '--status', 'running', '--services'))} | tr '\\n' ' ') "`,
+    `running=" $(${q(stackCommands.running(s))} | tr '\\n' ' ') "`,
     'case "$running" in *" db "*) ;; *) echo "the database is not running" >&2; exit 3 ;; esac',
     'mkdir -p "$dir"',
     'mkdir -m 700 "$work"',
@@ -215,7 +215,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
         ]
       : []),
     'revision=',
-    `web=$(${q(s.compose('ps', '--quiet', 'web'))})`,
+    `web=$(${q(stackCommands.webContainer(s))})`,
     `if [ -n "$web" ]; then revision=$(${q(inspectRevision)} "$web" 2>/dev/null || true); fi`,
     '[ "$revision" != "<no value>" ] || revision=',
     `j() { printf '"%s"' "$(printf '%s' "$1" | sed 's/[\\\\"]/\\\\&/g')"; }`,

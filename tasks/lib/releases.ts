@@ -3,6 +3,8 @@
 import type { RunResult } from './sh.ts'
 import { REMOTE_DIR, runInChecked, type Stack } from './stack.ts'
 import type { ImageName } from './vars.ts'
+import { splitImageRef } from './stackfile.ts'
+export { splitImageRef }
 
 /** The file, next to the compose file, where the host keeps one JSON line per deploy (npm run status shows the last). */
 export const DEPLOY_LOG_FILE = 'deploys.log'
@@ -69,15 +71,6 @@ export function appendDeployRecord(stack: Stack, record: string): Promise<RunRes
   return runInChecked(stack, ['sh', '-c', `cat >> ${DEPLOY_LOG_FILE}`], { input: record, doing: `record it in ${DEPLOY_LOG}` })
 }
 
-/** The parts of an image reference `<repository>[:<tag>][@<digest>]` (the repository may hold a registry port). */
-export function splitImageRef(ref: string): { repository: string; tag?: string; digest?: string } {
-  const at = ref.indexOf('@')
-  const name = at < 0 ? ref : ref.slice(0, at)
-  const digest = at < 0 ? undefined : ref.slice(at + 1)
-  const colon = name.lastIndexOf(':')
-  const tagged = colon > name.lastIndexOf('/')
-  return { repository: tagged ? name.slice(0, colon) : name, ...(tagged ? { tag: name.slice(colon + 1) } : {}), ...(digest ? { digest } : {}) }
-}
 
 /** The lines of a deploy log that are records, oldest first. */
 export function parseDeployLog(text: string): DeployLine[] {

@@ -1,27 +1,36 @@
 // The stack's life cycle, written once for this machine and the deploy host (in the style of
-// Kamal: pure command builders, and a Stack that says where they run).
+// Kamal: pure command builders, and a Stack that says where and how they run).
 //
-//   up:local   localStack(run, root, project, env)  docker compose --project-name <p> ... in the checkout
-//   the host   hostStack(remote)                    docker compose ... in ~/mymdb (its .env names the project)
+//   up:local   localStack(run, root, project, env)  Compose: docker compose --project-name <p> ... in the checkout
+//   the host   hostStack(remote)                    a single-node Docker Swarm stack `mymdb`, rendered from
+//                                                   the same docker-compose.yml and the host's ~/mymdb/.env
+//                                                   (lib/stackfile.ts), so web is replaced without a gap
+//              hostStack(remote, 'compose')         a host deployed before that (until its next deploy moves it)
 //
 // startStack: up with a health-gated wait (status and logs of what is unhealthy when that fails),
-// the migrations checked, the sample catalogue loaded into an empty database. status, logs and
-// manage use the same Stack.
+// the migrations checked, the sample catalogue loaded into an empty database. status, logs,
+// manage, backup and restore use the same Stack and its verbs (exec, one-off, logs, ps).
 import type { RawEnv } from './env.ts'
+import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
 import { stripControls } from './log.ts'
-import { check, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
+import { check, runChecked, shellQuote, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 import type { Remote } from './ssh.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
+import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
 
 /** Where the compose file and the production .env live on the host. */
 export const REMOTE_DIR = '~/mymdb'
+
+/** How a stack runs: Docker Compose (here), or a Docker Swarm stack (the host). */
+export type StackKind = 'compose' | 'swarm'
 
 export interface Stack {
   /** `this machine` or `admin@203.0.113.7:22`, for messages. */
   where: string
   run: Runner
-  /** The compose command of this stack with `args`. */
+  kind: StackKind
+  /** The compose command of this stack with `args` (on the host too: it reads the .env and pulls). */
   compose(...args: string[]): Cmd
   /** Where compose runs (next to docker-compose.yml). */
   cwd: string
@@ -31,34 +40,132 @@ export interface Stack {
 
 /** The stack on this machine: the checkout's docker-compose.yml, project `project`. */
 export function localStack(run: Runner, root: string, project: string, env?: RawEnv): Stack {
-  return { where: 'this machine', run, cwd: root, env, compose: (...args) => ['docker', 'compose', '--project-name', project, ...args] }
+  return { where: 'this machine', run, kind: 'compose', cwd: root, env, compose: (...args) => ['docker', 'compose', '--project-name', project, ...args] }
 }
 
-/** The stack on the deploy host: ~/mymdb/docker-compose.yml and its .env. */
-export function hostStack(remote: Pick<Remote, 'where' | 'run'>): Stack {
-  return { where: remote.where, run: remote.run, cwd: REMOTE_DIR, compose: (...args) => ['docker', 'compose', ...args] }
+/** The stack on the deploy host: ~/mymdb/docker-compose.yml and its .env, run as a Swarm stack (or, before its first such deploy, by Compose). */
+export function hostStack(remote: Pick<Remote, 'where' | 'run'>, kind: StackKind = 'swarm'): Stack {
+  return { where: remote.where, run: remote.run, kind, cwd: REMOTE_DIR, compose: (...args) => ['docker', 'compose', ...args] }
+}
+
+/** What runs MyMDB on the host: its Swarm stack, Compose (deployed before zero-downtime deploys), or nothing yet. */
+export type HostRuns = StackKind | 'none'
+
+export const HOST_RUNS_CMD: Cmd = [
+  'sh',
+  '-c',
+  `if docker service inspect ${STACK_NAME}_web >/dev/null 2>&1; then echo swarm; elif cd ${REMOTE_DIR.replace('~/', '')} 2>/dev/null && [ -f docker-compose.yml ] && [ -n "$(docker compose ps --all --quiet 2>/dev/null)" ]; then echo compose; else echo none; fi`,
+]
+
+/** Asks the host what runs MyMDB there. */
+export async function hostRuns(remote: Pick<Remote, 'run'>): Promise<HostRuns> {
+  const out = (await remote.run(HOST_RUNS_CMD)).stdout.trim()
+  return out === 'compose' || out === 'none' ? out : 'swarm'
+}
+
+/** The host's stack as it runs now (a host still on Compose is operated with Compose). */
+export async function openHostStack(remote: Pick<Remote, 'where' | 'run'>): Promise<Stack> {
+  return hostStack(remote, (await hostRuns(remote)) === 'compose' ? 'compose' : 'swarm')
 }
 
 // --- commands (pure) ---------------------------------------------------------------------------
 
-/** The seconds `up --wait` waits for healthy services. */
+/** The seconds `up --wait` waits for healthy services (on the host: for the new version to take over). */
 export const WAIT_TIMEOUT_SECONDS = 180
+
+/** The stack's services (docker-compose.yml): the front, the site, the database. */
+export const SERVICES = ['proxy', 'web', 'db'] as const
+export type Service = (typeof SERVICES)[number]
+
+/** A service's name in Swarm: mymdb_web. */
+export const swarmService = (service: Service): string => `${STACK_NAME}_${service}`
+
+const STACK_LABEL = `label=com.docker.stack.namespace=${STACK_NAME}`
+const serviceLabel = (service: Service) => `label=com.docker.swarm.service.name=${swarmService(service)}`
+
+/**
+ * Shell: `c` is set to a running container of a Swarm service (a healthy one first: during an
+ * update the new one may still be starting), or the script exits 1 naming the service.
+ */
+function swarmContainer(service: Service): string {
+  const ps = (extra: string) => `docker ps --quiet --filter ${serviceLabel(service)} --filter status=running${extra} | head -n 1`
+  return `c=$(${ps(' --filter health=healthy')}); [ -n "$c" ] || c=$(${ps('')}); [ -n "$c" ] || { echo "no running ${service} container of the stack ${STACK_NAME} (npm run status -- --aws shows why)" >&2; exit 1; }`
+}
+
+/** `args` in a running container of `service`, stdin passed; with a terminal (`tty`) for shell, createsuperuser, ... */
+export function execCmd(s: Stack, service: Service, args: readonly string[], o: { tty?: boolean; user?: string } = {}): Cmd {
+  const user = o.user ? ['--user', o.user] : []
+  if (s.kind === 'compose') return s.compose('exec', ...(o.tty ? [] : ['-T']), ...user, service, ...args)
+  return ['sh', '-c', `${swarmContainer(service)}; exec docker exec ${[o.tty ? '-it' : '-i', ...user].join(' ')} "$c" "$@"`, 'sh', ...args]
+}
+
+/**
+ * `python3 <args>` in a throw-away container of the web image (`image`, or the one web runs),
+ * with web's environment and networks, stdin passed; `pass` names more variables taken from the
+ * caller's environment. The running stack is untouched.
+ */
+export function oneOffCmd(s: Stack, args: readonly string[], o: { image?: string; pass?: readonly string[] } = {}): Cmd {
+  const pass = (o.pass ?? []).flatMap((n) => ['-e', n])
+  if (s.kind === 'compose') {
+    const image = o.image ? splitImageRef(o.image) : undefined
+    return [...(image ? ['env', `MYMDB_WEB_IMAGE=${image.repository}`, `MYMDB_TAG=${image.tag ?? 'latest'}`] : []), ...s.compose('run', '--rm', '--no-deps', '-T', ...pass, '--entrypoint', 'python3', 'web', ...args)]
+  }
+  // web's environment (it holds secrets: a file only its owner reads, removed after) and both
+  // networks: the database on the internal one, the internet (S3) through the other
+  const web = swarmService('web')
+  const script = [
+    'set -eu',
+    `image=${shellQuote(o.image ?? '')}`,
+    'f=$(mktemp)',
+    'c=',
+    `trap 'rm -f "$f"; [ -z "$c" ] || docker rm --force "$c" >/dev/null 2>&1 || true' EXIT`,
+    `docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' ${web} > "$f"`,
+    `[ -n "$image" ] || image=$(docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' ${web})`,
+    `c=$(docker create ${['--interactive', '--network', `${STACK_NAME}_front`, '--env-file', '"$f"', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@")`,
+    `docker network connect ${STACK_NAME}_back "$c"`,
+    'docker start --attach --interactive "$c"',
+  ].join('\n')
+  return ['sh', '-c', script, 'sh', ...args]
+}
 
 export const stackCommands = {
   up: (s: Stack, waitSeconds = WAIT_TIMEOUT_SECONDS) => s.compose('up', '--detach', '--wait', '--wait-timeout', String(waitSeconds)),
   migrateCheck: (s: Stack) => manageCmd(s, ['migrate', '--check']),
   sampleData: (s: Stack) => manageCmd(s, ['load_sample_catalogue', '--if-empty']),
-  ps: (s: Stack) => s.compose('ps', '--all', '--format', 'json'),
+  ps: (s: Stack): Cmd =>
+    s.kind === 'compose' ? s.compose('ps', '--all', '--format', 'json') : ['docker', 'ps', '--all', '--no-trunc', '--filter', STACK_LABEL, '--format', '{{json .}}'],
+  /** The services with a running container, one a line. */
+  running: (s: Stack): Cmd =>
+    s.kind === 'compose'
+      ? s.compose('ps', '--status', 'running', '--services')
+      : ['sh', '-c', `docker ps --filter ${STACK_LABEL} --filter status=running --format '{{index .Labels "com.docker.swarm.service.name"}}' | sed 's/^${STACK_NAME}_//'`],
+  /** The id of web's running container (empty when none). */
+  webContainer: (s: Stack): Cmd =>
+    s.kind === 'compose' ? s.compose('ps', '--quiet', 'web') : ['sh', '-c', `docker ps --quiet --filter ${serviceLabel('web')} --filter status=running | head -n 1`],
+  /** Stops web (restore: nothing writes to the database meanwhile). */
+  stopWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('stop', 'web') : ['sh', '-c', scaleTo(0)]),
+  /** Starts web again after stopWeb. */
+  startWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('start', 'web') : ['sh', '-c', scaleTo(1)]),
+}
+
+/** Shell: web scaled to n, waiting (up to 120 s) until its containers are gone (0) or one runs (1). */
+function scaleTo(n: 0 | 1): string {
+  const until = n === 0 ? '-z' : '-n'
+  return [
+    `docker service scale --detach ${swarmService('web')}=${n} >/dev/null`,
+    `i=0; until [ ${until} "$(docker ps --quiet --filter ${serviceLabel('web')} --filter status=running)" ]; do i=$((i+1)); [ $i -lt 120 ] || { echo "web did not ${n === 0 ? 'stop' : 'start'} within 120 s" >&2; exit 1; }; sleep 1; done`,
+  ].join('; ')
 }
 
 /** `manage.py <args>` in the web container; with a terminal (`tty`) for shell, createsuperuser, ... */
 export function manageCmd(s: Stack, args: readonly string[], tty = false): Cmd {
-  return s.compose('exec', ...(tty ? [] : ['-T']), 'web', 'python3', 'manage.py', ...args)
+  return execCmd(s, 'web', ['python3', 'manage.py', ...args], { tty })
 }
 
-/** The stack's services (docker-compose.yml): the front, the site, the database. */
-export const SERVICES = ['proxy', 'web', 'db'] as const
-export type Service = (typeof SERVICES)[number]
+/** A shell script in the db container as postgres (local socket, peer authentication), with the container's environment. */
+export function inDb(s: Stack, script: string): Cmd {
+  return execCmd(s, 'db', ['sh', '-c', script], { user: 'postgres' })
+}
 
 export interface LogsOptions {
   service?: Service
@@ -68,18 +175,20 @@ export interface LogsOptions {
   lines?: number
 }
 
-/** `docker compose logs` of one service or both. */
+/** The logs of one service or all (Compose's, or Swarm's: every task of the service, old ones too). */
 export function logsCmd(s: Stack, o: LogsOptions): Cmd {
-  return s.compose(
-    'logs',
-    '--no-color',
+  const options = [
     '--timestamps',
     ...(o.follow ? ['--follow'] : []),
     ...(o.since ? ['--since', o.since] : []),
     '--tail',
     o.lines === undefined ? 'all' : String(o.lines),
-    ...(o.service ? [o.service] : []),
-  )
+  ]
+  if (s.kind === 'compose') return s.compose('logs', '--no-color', ...options, ...(o.service ? [o.service] : []))
+  if (o.service) return ['docker', 'service', 'logs', ...options, swarmService(o.service)]
+  // all services: one after the other, or side by side while following
+  const each = `docker service logs ${options.join(' ')} "${STACK_NAME}_$s"`
+  return ['sh', '-c', o.follow ? `for s in ${SERVICES.join(' ')}; do ${each} & done; wait` : `for s in ${SERVICES.join(' ')}; do ${each}; done`]
 }
 
 /** How a stack command is shown: `cd mymdb && docker compose ...` on the host, plain here. */
@@ -99,31 +208,38 @@ export function runInChecked(s: Stack, cmd: Cmd, opts: RunOptions & { doing?: st
   return runChecked(s.run, cmd, { cwd: s.cwd, ...(s.env ? { env: s.env } : {}), ...opts })
 }
 
-/** A shell script in the db container as postgres (local socket, peer authentication), with the container's environment. */
-export function inDb(s: Stack, script: string): Cmd {
-  return s.compose('exec', '-T', '--user', 'postgres', 'db', 'sh', '-c', script)
-}
-
-/** The stack's containers (all states). An empty list when Compose cannot tell. */
+/** The stack's containers: Compose's (all states), or per Swarm service its running container (else its newest). [] when Docker cannot tell. */
 export async function stackPs(s: Stack): Promise<PsEntry[]> {
   const r = await runIn(s, stackCommands.ps(s))
   if (!r.ok) return []
   try {
-    return parsePs(r.stdout)
+    if (s.kind === 'compose') return parsePs(r.stdout)
+    return latestTasks(parseTaskContainers(r.stdout)).map((c) => ({ Name: c.name, Service: c.service, State: c.state, Health: c.health, Publishers: [] }))
   } catch {
     return []
   }
 }
 
-/** Shows `docker compose ps --all` and the last log lines of the services that are not healthy. */
-export async function showDiagnostics(s: Stack, log: Log): Promise<void> {
-  const ps = s.compose('ps', '--all')
+/** Per service, its running container (a healthy one first), else its newest (pure; `docker ps` lists newest first). */
+export function latestTasks(containers: TaskContainer[]): TaskContainer[] {
+  const out: TaskContainer[] = []
+  for (const service of SERVICES) {
+    const mine = containers.filter((c) => c.service === service)
+    const pick = mine.find((c) => c.state === 'running' && c.health === 'healthy') ?? mine.find((c) => c.state === 'running') ?? mine[0]
+    if (pick) out.push(pick)
+  }
+  return out
+}
+
+/** Shows the stack's status and the last log lines of the services that are not healthy. */
+export async function showDiagnostics(s: Stack, log: Log, services?: readonly Service[]): Promise<void> {
+  const ps: Cmd = s.kind === 'compose' ? s.compose('ps', '--all') : ['docker', 'service', 'ps', '--no-trunc', '--format', '{{.Name}}  {{.Image}}  {{.CurrentState}}  {{.Error}}', ...SERVICES.map(swarmService)]
   const r = await runIn(s, ps)
   log.detail(`$ ${showStackCommand(s, ps)}`)
   log.detail(stripControls(r.stdout + r.stderr).trimEnd())
-  const bad = unhealthy(await stackPs(s))
+  const bad = services ?? (unhealthy(await stackPs(s)) as Service[])
   for (const service of bad.length > 0 ? bad : SERVICES) {
-    const logs = s.compose('logs', '--no-color', '--tail', '40', service)
+    const logs = logsCmd(s, { service, lines: 40 })
     const l = await runIn(s, logs)
     log.detail(`$ ${showStackCommand(s, logs)}`)
     log.detail(stripControls(l.stdout + l.stderr).trimEnd())
@@ -133,15 +249,18 @@ export async function showDiagnostics(s: Stack, log: Log): Promise<void> {
 /**
  * Starts (or updates) the stack and waits until every service is healthy; then checks that the
  * migrations ran (the web container runs them at start) and loads the sample catalogue into an
- * empty database. On a failed start: status and logs, then a CommandError.
+ * empty database. On a failed start: status and logs, then an error (exit 1).
  */
-export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_SECONDS): Promise<void> {
-  const up = await log.step('up', `docker compose up (waiting up to ${waitSeconds} s for healthy services)`, () =>
-    runIn(s, stackCommands.up(s, waitSeconds), { stream: log.prefixed('compose') }),
-  )
-  if (!up.ok) {
-    await showDiagnostics(s, log)
-    check(up, `start the stack on ${s.where}: not every service became healthy within ${waitSeconds} s (status and logs above)`, true)
+export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_SECONDS, pollMs = 2_000): Promise<void> {
+  if (s.kind === 'swarm') await deployStack(s, log, waitSeconds, pollMs)
+  else {
+    const up = await log.step('up', `docker compose up (waiting up to ${waitSeconds} s for healthy services)`, () =>
+      runIn(s, stackCommands.up(s, waitSeconds), { stream: log.prefixed('compose') }),
+    )
+    if (!up.ok) {
+      await showDiagnostics(s, log)
+      check(up, `start the stack on ${s.where}: not every service became healthy within ${waitSeconds} s (status and logs above)`, true)
+    }
   }
   await log.step('migrate', 'check that the database migrations ran', () =>
     runInChecked(s, stackCommands.migrateCheck(s), {
@@ -154,4 +273,80 @@ export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_
       doing: 'load the sample catalogue',
     }),
   )
+}
+
+// --- the host's Swarm stack ------------------------------------------------------------------------
+
+/**
+ * Shell: makes the host a single-node Swarm when it is not one (advertising the address of its
+ * default route, which stays the same across reboots: an EC2 private IP). Prints what it did.
+ */
+export const SWARM_INIT = [
+  'state=$(docker info --format "{{.Swarm.LocalNodeState}}")',
+  'if [ "$state" = active ]; then echo "already a swarm"; exit 0; fi',
+  `addr=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p')`,
+  `[ -n "$addr" ] || addr=$(hostname -I 2>/dev/null | cut -d' ' -f1)`,
+  'docker swarm init --advertise-addr "$addr" >/dev/null',
+  'echo "swarm initialised (advertising $addr)"',
+].join('\n')
+
+/** `docker stack deploy` of a stack file from stdin; registry credentials passed to the node (ECR). */
+export const STACK_DEPLOY: Cmd = ['docker', 'stack', 'deploy', '--with-registry-auth', '--compose-file', '-', STACK_NAME]
+
+/**
+ * The host's stack started or updated by Swarm: the stack file rendered from the compose file and
+ * the .env; a host still on Compose moved over first (a few seconds without the site, once); then
+ * `docker stack deploy`, and a wait until every service runs its new image healthy. A web version
+ * that does not become healthy never takes traffic: Swarm rolls it back, the old one keeps
+ * serving, and this says so (exit 1), with the service's tasks and logs.
+ */
+async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: number): Promise<void> {
+  await log.step('swarm', 'a single-node Docker Swarm on the host (zero-downtime updates)', async () => {
+    const r = await runInChecked(s, ['sh', '-c', SWARM_INIT], { doing: 'make the host a Docker Swarm node' })
+    if (r.stdout.trim()) log.info(`[swarm] ${r.stdout.trim()}`)
+  })
+  const config = await runInChecked(s, s.compose('config', '--format', 'json'), { doing: 'render the compose file with the .env' })
+  let rendered: JsonObject
+  try {
+    rendered = JSON.parse(config.stdout) as JsonObject
+  } catch {
+    throw new UserError(`docker compose config on ${s.where} printed no JSON (is its Compose older than 2.17?): ${config.stdout.slice(0, 200)}`)
+  }
+  const stackFile = toStackFile(rendered)
+  const images = stackImages(stackFile)
+  const compose = await runIn(s, s.compose('ps', '--all', '--quiet'))
+  if (compose.ok && compose.stdout.trim() !== '')
+    await log.step('swarm', 'the host ran MyMDB with Compose: moving it to the Swarm stack (the data volumes stay; the site is away for a few seconds, this once)', async () => {
+      await runInChecked(s, s.compose('stop', 'proxy'), { doing: 'stop the Compose front' })
+      await runInChecked(s, s.compose('down', '--remove-orphans'), { stream: log.prefixed('compose'), doing: 'remove the Compose containers and networks' })
+    })
+  const started = Date.now()
+  await log.step('up', `docker stack deploy ${STACK_NAME} (${Object.values(images).join(', ')}); waiting up to ${waitSeconds} s for the new version to be healthy`, async () => {
+    await runInChecked(s, STACK_DEPLOY, { input: JSON.stringify(stackFile), stream: log.prefixed('swarm'), doing: 'deploy the stack' })
+    let shown = ''
+    for (;;) {
+      const state = await swarmState(s, images)
+      if (state.state === 'done') return
+      if (state.state === 'failed') {
+        await showDiagnostics(s, log, [state.service as Service])
+        throw new UserError(
+          `the new ${state.service} did not become healthy on ${s.where}: ${state.why}.${state.running ? ` The previous version (${state.running}) keeps serving.` : ''} Its tasks and logs are above (npm run logs -- --aws ${state.service})`,
+        )
+      }
+      const now = `waiting for ${state.on.join(', ')}`
+      if (now !== shown) log.info(`[swarm] ${(shown = now)}`)
+      if (Date.now() - started > waitSeconds * 1000) {
+        await showDiagnostics(s, log)
+        throw new UserError(`the stack on ${s.where} did not converge within ${waitSeconds} s (${now}); its status and logs are above`)
+      }
+      await new Promise((r) => setTimeout(r, pollMs))
+    }
+  })
+}
+
+/** Where the stack's deploy of `images` stands (see stackfile.convergence). */
+async function swarmState(s: Stack, images: Record<string, string>) {
+  const services = await runIn(s, ['docker', 'service', 'inspect', '--format', '{{json .}}', ...Object.keys(images).map((n) => `${STACK_NAME}_${n}`)])
+  const containers = await runIn(s, stackCommands.ps(s))
+  return convergence(images, parseServices(services.stdout), parseTaskContainers(containers.stdout))
 }

@@ -10,7 +10,7 @@ import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
 import type { Deps, Env } from './main.ts'
 import { openRemote, type OpenRemote, type Remote } from './ssh.ts'
-import { hostStack, localStack, type Stack } from './stack.ts'
+import { localStack, openHostStack, type Stack } from './stack.ts'
 import { awsVars, composeVars, hostVars, sshKeyExistsRule, sshKeyPath } from './vars.ts'
 
 /** What the operate tasks need of a test: fake AWS clients, a fake SSH session. */
@@ -74,17 +74,11 @@ export function reachable(s: HostAccessSettings, found: { address: string | unde
   throw new UserError(`the host ${instance.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
 }
 
-/** Opens the SSH session to the host and gives its stack. Close it with `remote.close()`. */
-export async function openTarget(
-  s: HostAccessSettings,
-  raw: RawEnv,
-  address: string,
-  deps: TargetDeps,
-  log: Log,
-): Promise<{ remote: Remote; stack: Stack }> {
+/** Opens the SSH session to the host. Close it with `remote.close()`. */
+export async function connectTarget(s: HostAccessSettings, raw: RawEnv, address: string, deps: TargetDeps, log: Log): Promise<Remote> {
   const open = deps.openRemote ?? openRemote
   const username = s.MYMDB_SSH_USER
-  const remote = await open({
+  return open({
     host: address,
     port: s.MYMDB_HOST_SSH_PORT,
     username,
@@ -92,7 +86,17 @@ export async function openTarget(
     attempts: 3,
     onRetry: (n, e) => log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
   })
-  return { remote, stack: hostStack(remote) }
+}
+
+/** Opens the SSH session to the host and gives its stack (as it runs there: Swarm, or Compose before its first such deploy). */
+export async function openTarget(s: HostAccessSettings, raw: RawEnv, address: string, deps: TargetDeps, log: Log): Promise<{ remote: Remote; stack: Stack }> {
+  const remote = await connectTarget(s, raw, address, deps, log)
+  try {
+    return { remote, stack: await openHostStack(remote) }
+  } catch (e) {
+    remote.close()
+    throw e
+  }
 }
 
 export interface Target {

@@ -174,3 +174,31 @@ export function fakeSsm(params = new Map<string, string>()): { send(cmd: { const
     },
   }
 }
+
+/**
+ * Answers of a deploy host whose Swarm stack runs `images` (service → image, as the stack file
+ * names them): the rendered compose config, `docker service inspect` (the last update completed,
+ * tags resolved to a digest) and healthy running containers; `runs` is what HOST_RUNS_CMD says.
+ */
+export function swarmHost(o: { images?: Record<string, string>; runs?: 'swarm' | 'compose' | 'none'; updateState?: string; specImages?: Record<string, string>; health?: string } = {}) {
+  const images = o.images ?? { proxy: '127.0.0.1:5000/mymdb-proxy:abc123', web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123' }
+  const resolved = (ref: string) => (ref.includes('@') ? ref : `${ref}@sha256:${'0'.repeat(64)}`)
+  return (cmd: string): Partial<RunResult> | undefined => {
+    if (cmd.includes('echo swarm; elif')) return { stdout: `${o.runs ?? 'swarm'}\n` }
+    if (cmd.includes('compose config --format json'))
+      return { stdout: JSON.stringify({ name: 'mymdb', services: Object.fromEntries(Object.entries(images).map(([s, image]) => [s, { image }])), networks: { front: {}, back: { internal: true } }, volumes: { 'db-data': {} } }) }
+    if (cmd.includes('docker service inspect --format {{json .}}') || cmd.includes("docker service inspect --format '{{json .}}'"))
+      return {
+        stdout: Object.entries(images)
+          .map(([s, ref]) => JSON.stringify({ Spec: { Name: `mymdb_${s}`, TaskTemplate: { ContainerSpec: { Image: resolved(o.specImages?.[s] ?? ref) } } }, UpdateStatus: { State: s === 'web' ? (o.updateState ?? 'completed') : 'completed', Message: 'update rolled back due to failure or early termination of task' } }))
+          .join('\n'),
+      }
+    if (cmd.includes('--filter label=com.docker.stack.namespace=mymdb --format'))
+      return {
+        stdout: Object.entries(images)
+          .map(([s, ref], i) => JSON.stringify({ ID: `c${i}`, Names: `mymdb_${s}.1.task${i}`, Image: resolved(o.specImages?.[s] ?? ref), State: 'running', Status: `Up 1 minute (${s === 'web' ? (o.health ?? 'healthy') : 'healthy'})`, Labels: `com.docker.stack.namespace=mymdb,com.docker.swarm.service.name=mymdb_${s}`, CreatedAt: '2026-11-27 10:00:00 +0000 UTC' }))
+          .join('\n'),
+      }
+    return undefined
+  }
+}

@@ -13,7 +13,9 @@ import { formatStatus, main as statusMain, parseDf, parseInspect } from '../../t
 import { parseDeployLine } from '../../tasks/lib/releases.ts'
 import { formatAge } from '../../tasks/lib/log.ts'
 import { parseBackupLog } from '../../tasks/lib/backup.ts'
-import { fakeRemote, fakeRunner, noDocker, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
+import { fakeRemote, fakeRunner, noDocker, swarmHost, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
+import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
+import { showCommand } from '../../tasks/lib/sh.ts'
 
 const PS = [
   { Name: 'mymdb-web-1', Service: 'web', State: 'running', Health: 'healthy', Publishers: [] },
@@ -129,7 +131,7 @@ describe('status', () => {
     assert.ok(run.commands().every((c) => /^(docker compose --project-name mymdb-unit (ps|exec -T --user postgres db sh -c psql)|docker inspect|sh -c df)/.test(c)), run.commands().join('\n'))
   })
   it('--aws: the instance from AWS, then the same over SSH, and the last deploy', async () => {
-    const remote = fakeRemote(stackAnswers)
+    const remote = fakeRemote((c) => stackAnswers(c) ?? swarmHost()(c))
     const o = opener(remote)
     const d = testDeps(noDocker())
     assert.equal(await statusMain(['--aws'], hostEnv(), { ...d, awsClients: awsWithHost(), openRemote: o.openRemote }), 0, d.log.text())
@@ -137,8 +139,14 @@ describe('status', () => {
     const text = d.log.text()
     assert.match(text, /stage qa in us-west-2: instance i-0abc running, 203\.0\.113\.7/)
     assert.match(text, /deployed {2}2026-11-27 10:00:00 UTC by ada@laptop, tag abc1234/)
-    assert.ok(remote.commands.includes('cd mymdb && docker compose ps --all --format json'))
+    // the Swarm stack's containers, one per service
+    assert.ok(remote.commands.includes("cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'"))
+    assert.match(text, /proxy +running \(healthy\)[\s\S]*web +running \(healthy\)[\s\S]*db +running \(healthy\)/)
     assert.ok(remote.closed)
+    // a host still on Compose (deployed before the Swarm stack): Compose's ps
+    const old = fakeRemote((c) => stackAnswers(c) ?? swarmHost({ runs: 'compose' })(c))
+    assert.equal(await statusMain(['--aws'], hostEnv(), { ...d, awsClients: awsWithHost(), openRemote: opener(old).openRemote }), 0, d.log.text())
+    assert.ok(old.commands.includes('cd mymdb && docker compose ps --all --format json'))
   })
   it('--aws with a stopped instance says so and connects to nothing', async () => {
     const d = testDeps(noDocker())
@@ -181,7 +189,7 @@ describe('logs', () => {
     const env = { ...hostEnv(), MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: '2222' }
     assert.equal(await logsMain(['--aws', 'db'], env, { ...d, awsClients: noAws, openRemote: o.openRemote }), 0, d.log.text())
     assert.deepEqual(o.opened, ['admin@127.0.0.1:2222'])
-    assert.deepEqual(remote.commands, ['cd mymdb && docker compose logs --no-color --timestamps --tail 100 db'])
+    assert.deepEqual(remote.commands, [showCommand(HOST_RUNS_CMD), 'cd mymdb && docker service logs --timestamps --tail 100 mymdb_db'])
     assert.ok(remote.closed)
   })
   it('a bad option: exit 2 before anything runs', async () => {
@@ -212,7 +220,8 @@ describe('manage', () => {
     const o = opener(remote)
     const d = testDeps(noDocker())
     assert.equal(await manageMain(['--aws', 'shell', '-c', 'print("a b")'], hostEnv(), { ...d, tty: false, awsClients: awsWithHost(), openRemote: o.openRemote }), 0)
-    assert.deepEqual(remote.commands, [`cd mymdb && docker compose exec -T web python3 manage.py shell -c 'print("a b")'`])
+    assert.equal(remote.commands.length, 2)
+    assert.match(remote.commands[1] ?? '', /^cd mymdb && sh -c 'c=\$\(docker ps --quiet --filter label=com\.docker\.swarm\.service\.name=mymdb_web --filter status=running --filter health=healthy .* exec docker exec -i "\$c" "\$@"' sh python3 manage\.py shell -c 'print\("a b"\)'$/)
   })
   it('no arguments, or an unknown option before them: exit 2', async () => {
     const d = testDeps(noDocker())

@@ -22,7 +22,9 @@ import { captureLog } from './fakes.ts'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fakeRemote, noDocker, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
+import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
+import { showCommand } from '../../tasks/lib/sh.ts'
+import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
 
 const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
 
@@ -219,7 +221,7 @@ describe('remote-up main()', () => {
     assert.doesNotMatch(text, /tok-secret|db-pw|pg-pw|kkkk/)
   })
   it('uploads the files, pulls, starts, checks migrations, loads the catalogue, checks HTTP', async () => {
-    const remote = fakeRemote()
+    const remote = fakeRemote(swarmHost())
     const http = okHttp()
     const d = deps(remote, http)
     const code = await main([], ENV, d)
@@ -234,18 +236,32 @@ describe('remote-up main()', () => {
     assert.match(remote.uploads[0]!.content, /^services:/m)
     assert.equal(remote.uploads[1]!.content, planRemoteUp(ENV).envFile)
     const steps = remote.commands.slice(1)
-    assert.deepEqual(steps, [
+    const inWeb = (args: string) =>
+      `cd mymdb && sh -c 'c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running --filter health=healthy | head -n 1); [ -n "$c" ] || c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running | head -n 1); [ -n "$c" ] || { echo "no running web container of the stack mymdb (npm run status -- --aws shows why)" >&2; exit 1; }; exec docker exec -i "$c" "$@"' sh python3 manage.py ${args}`
+    assert.equal(steps[0], showCommand(HOST_RUNS_CMD))
+    assert.match(steps[2] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
+    assert.deepEqual([steps[1], ...steps.slice(3)], [
       'cd mymdb && docker compose pull --quiet',
-      'cd mymdb && docker compose up --detach --wait --wait-timeout 180',
-      'cd mymdb && docker compose exec -T web python3 manage.py migrate --check',
-      'cd mymdb && docker compose exec -T web python3 manage.py load_sample_catalogue --if-empty',
+      'cd mymdb && docker compose config --format json',
+      'cd mymdb && docker compose ps --all --quiet',
+      'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
+      "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db",
+      "cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'",
+      inWeb('migrate --check'),
+      inWeb('load_sample_catalogue --if-empty'),
       "cd mymdb && sh -c 'cat >> deploys.log'",
-      // the images of older releases: the history read, the kept images' ids, the host's images (none here)
+      // the containers of replaced tasks, the images of older releases: the history read, the kept images' ids, the host's images (none here)
+      'cd mymdb && docker container prune --force --filter label=com.docker.stack.namespace=mymdb',
       "cd mymdb && sh -c 'cat deploys.log 2>/dev/null || true'",
       `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-web:abc123 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123`,
       "cd mymdb && docker image ls --no-trunc --format '{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}'",
     ])
-    assert.deepEqual(steps.slice(0, 4), remoteSteps(planRemoteUp(ENV)).slice(2, -2))
+    // the stack file went to docker stack deploy on stdin: web start-first, rolled back when unhealthy
+    const stackFile = JSON.parse(remote.stdin[remote.commands.findIndex((c) => c.includes('stack deploy'))] ?? '{}')
+    assert.deepEqual(stackFile.services.web.deploy.update_config, { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' })
+    assert.equal(stackFile.name, undefined)
+    assert.deepEqual(remoteSteps(planRemoteUp(ENV)).slice(2, 4), ['cd mymdb && docker compose pull --quiet', 'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)'])
+    assert.match(remoteSteps(planRemoteUp(ENV))[4] ?? '', /docker compose config --format json \| \(the stack file\) \| docker stack deploy --with-registry-auth --compose-file - mymdb$/)
     // the deploy is recorded on the host: when, who, which images
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.equal(record.tag, 'abc123')
@@ -263,13 +279,11 @@ describe('remote-up main()', () => {
     const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
     const manifest = { format: 'mymdb-backup', version: 1, createdAt: '2026-11-27T10:00:00Z', source: 'production', database: 'mymdb', revision: '', postgres: '17', media: false, reason: 'pre-migrate' }
     const answers = (cmd: string) =>
-      cmd.includes('ps --all --format json')
-        ? { stdout: '{"Service":"db","State":"running","Name":"mymdb-db-1","Health":"healthy"}\n' }
-        : cmd.includes('run --rm --no-deps -T --entrypoint python3 web manage.py migrate --check')
-          ? { exitCode: 1, stdout: '  core\n    0002_new\n' }
-          : cmd.includes('reason=pre-migrate')
-            ? { stdout: `${JSON.stringify(manifest)}\nMYMDB_BACKUP 1234 s3://b-backups/mymdb-production-20261127T100000Z.tar\n` }
-            : undefined
+      cmd.includes('docker create') && cmd.endsWith('manage.py migrate --check')
+        ? { exitCode: 1, stdout: '  core\n    0002_new\n' }
+        : cmd.includes('reason=pre-migrate')
+          ? { stdout: `${JSON.stringify(manifest)}\nMYMDB_BACKUP 1234 s3://b-backups/mymdb-production-20261127T100000Z.tar\n` }
+          : swarmHost()(cmd)
     const remote = fakeRemote(answers)
     const d = deps(remote)
     await remoteUp(planRemoteUp(ENV, { backup }), { ...d, root: new URL('../..', import.meta.url).pathname } as never, d)
@@ -281,24 +295,26 @@ describe('remote-up main()', () => {
     ])
     const i = (re: RegExp) => remote.commands.findIndex((c) => re.test(c))
     assert.ok(i(/migrate --check'?$/) < i(/reason=pre-migrate/), remote.commands.join('\n'))
-    assert.ok(i(/reason=pre-migrate/) < i(/compose up --detach/), 'the backup comes before the new version starts')
-    assert.ok(i(/crontab -/) > i(/compose up --detach/))
+    // the new version's code in a throw-away container of its image, with web's environment
+    assert.match(remote.commands[i(/docker create/)] ?? '', /\nimage=127\.0\.0\.1:5000\/mymdb-web:abc123\n/)
+    assert.ok(i(/reason=pre-migrate/) < i(/docker stack deploy/), 'the backup comes before the new version starts')
+    assert.ok(i(/crontab -/) > i(/docker stack deploy/))
     assert.match(d.log.text(), /before the migrations: s3:\/\/b-backups\/mymdb-production-20261127T100000Z\.tar/)
 
     // the backup fails: the new version is not started
     const failing = fakeRemote((cmd) => (cmd.includes('reason=pre-migrate') ? { exitCode: 1, stderr: 'no space left' } : answers(cmd)))
     const d2 = deps(failing)
     await assert.rejects(remoteUp(planRemoteUp(ENV, { backup }), { ...d2, root: new URL('../..', import.meta.url).pathname } as never, d2), /the backup before the migrations failed, so the new version was not started \(the old one still runs\)/)
-    assert.ok(!failing.commands.some((c) => /compose up --detach/.test(c)))
+    assert.ok(!failing.commands.some((c) => /docker stack deploy/.test(c)))
   })
   it('--address wins over MYMDB_HOST_ADDRESS', async () => {
     const http = okHttp()
-    const d = deps(fakeRemote(), http)
+    const d = deps(fakeRemote(swarmHost()), http)
     assert.equal(await main(['--address', '127.0.0.2'], ENV, d), 0)
     assert.match(http.calls[0]!, /^http:\/\/127\.0\.0\.2:8081\/healthz/)
   })
   it('logs in with the password on stdin, never on the command line', async () => {
-    const remote = fakeRemote()
+    const remote = fakeRemote(swarmHost())
     const d = deps(remote)
     assert.equal(await main([], { ...ENV, MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok-secret' }, d), 0)
     const i = remote.commands.findIndex((c) => c.startsWith('docker login'))
@@ -324,17 +340,33 @@ describe('remote-up main()', () => {
     assert.deepEqual([record.result, record.tag, typeof record.seconds], ['failed', 'abc123', 'number'])
     assert.match(record.error, /could not pull the images from 127\.0\.0\.1:5000/)
   })
-  it('services not healthy: shows ps and logs, then fails', async () => {
+  it('a new web version that does not become healthy: Swarm rolls it back, the old one keeps serving; exit 1 naming why, its tasks and logs shown', async () => {
+    const old = '127.0.0.1:5000/mymdb-web:old'
     const remote = fakeRemote((c) =>
-      c.includes('compose up') ? { exitCode: 1, stderr: 'container mymdb-web-1 is unhealthy\n' } : c.includes('compose ps') ? { stdout: 'mymdb-web-1 unhealthy\n' } : undefined,
+      c.includes('docker service ps') ? { stdout: 'mymdb_web.1  127.0.0.1:5000/mymdb-web:abc123  Shutdown 3 seconds ago  task: non-zero exit (1)\n' } : c.includes('docker service logs') ? { stdout: 'mymdb_web.1.x@h | *** no app loaded. GAME OVER ***\n' } : swarmHost({ specImages: { web: old }, updateState: 'rollback_completed' })(c),
     )
     const d = deps(remote)
     assert.equal(await main([], ENV, d), 1)
     const text = d.log.text()
-    assert.match(text, /\$ cd mymdb && docker compose ps --all\nmymdb-web-1 unhealthy/)
-    assert.match(text, /docker compose logs --no-color --tail 40/)
-    assert.match(text, /is unhealthy/)
+    assert.match(text, /the new web did not become healthy on admin@127\.0\.0\.1:2222: Swarm rolled web back: update rolled back due to failure or early termination of task\. The previous version \(127\.0\.0\.1:5000\/mymdb-web:old@sha256:0+\) keeps serving/)
+    assert.match(text, /\$ cd mymdb && docker service ps --no-trunc .* mymdb_proxy mymdb_web mymdb_db\nmymdb_web\.1 .*non-zero exit \(1\)/)
+    assert.match(text, /\$ cd mymdb && docker service logs --timestamps --tail 40 mymdb_web\n.*GAME OVER/)
     assert.ok(!remote.commands.some((c) => c.includes('migrate')))
+    const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
+    assert.equal(record.result, 'failed')
+  })
+  it('a host still on Compose: the pre-migrate check runs there, then Compose is taken down (front first) and the stack deployed', async () => {
+    const remote = fakeRemote((c) => (c.endsWith('docker compose ps --all --quiet') ? { stdout: 'abc\ndef\n' } : swarmHost({ runs: 'compose' })(c)))
+    const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
+    const d = deps(remote)
+    await remoteUp(planRemoteUp(ENV, { backup }), { ...d, root: new URL('../..', import.meta.url).pathname } as never, d)
+    const i = (s: string) => remote.commands.findIndex((c) => c.endsWith(s))
+    // Compose's own ps says whether its db runs (the stack is not there yet)
+    assert.ok(i('docker compose ps --all --format json') > 0)
+    assert.ok(i('docker compose stop proxy') > i('docker compose ps --all --quiet'))
+    assert.ok(i('docker compose down --remove-orphans') > i('docker compose stop proxy'))
+    assert.ok(i('docker stack deploy --with-registry-auth --compose-file - mymdb') > i('docker compose down --remove-orphans'))
+    assert.match(d.log.text(), /the host ran MyMDB with Compose: moving it to the Swarm stack/)
   })
   it('Docker missing on the host: waits, then a UserError naming install-docker.sh', async (t) => {
     t.mock.timers.enable({ apis: ['Date'] })
@@ -476,7 +508,7 @@ describe('waitForDns', () => {
 describe('remote-up with MYMDB_DOMAIN', () => {
   const ENV = { ...ENV_PLAN, MYMDB_SSH_KEY_FILE: testKeyFile() }
   it('waits for the DNS record before connecting, then checks the site over HTTPS by name and the redirect from HTTP', async () => {
-    const remote = fakeRemote()
+    const remote = fakeRemote(swarmHost())
     const calls: string[] = []
     const http: HttpGet = async (url, host) => {
       calls.push(`${url} ${host}`)
@@ -498,7 +530,7 @@ describe('remote-up with MYMDB_DOMAIN', () => {
   })
   it('HTTP that does not redirect to HTTPS fails the check', async () => {
     const http: HttpGet = async (url) => (url.startsWith('https:') ? { status: 200, body: 'ok' } : { status: 200, body: 'plain' })
-    const d = { ...deps(fakeRemote()), httpGet: http, resolveA: async () => ['127.0.0.1'] }
+    const d = { ...deps(fakeRemote(swarmHost())), httpGet: http, resolveA: async () => ['127.0.0.1'] }
     assert.equal(await main([], { ...ENV, MYMDB_DOMAIN: 'movies.example.com' }, d), 1)
     assert.match(d.log.text(), /does not redirect to https:\/\/ \(HTTP 200\)/)
   })

@@ -4,7 +4,7 @@ import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { deployRecord, parseDeployLog, pruneRefs, releases } from '../../tasks/lib/releases.ts'
 import { hostStack } from '../../tasks/lib/stack.ts'
 import { envEdit, main, pickRelease, unknownMigrationsCmd } from '../../tasks/rollback.ts'
-import { fakeRemote, fakeSsm, noDocker, testDeps, testKeyFile } from './fakes.ts'
+import { fakeRemote, fakeSsm, noDocker, swarmHost, testDeps, testKeyFile } from './fakes.ts'
 
 const images = (tag: string) => ({ web: `reg:5000/mymdb-web:${tag}`, db: `reg:5000/mymdb-db@sha256:${'d'.repeat(64)}`, proxy: `reg:5000/mymdb-proxy@sha256:${'e'.repeat(64)}` })
 const line = (tag: string, at: string, ok = true) => deployRecord(images(tag), 'ada@laptop', new Date(at), { ok, seconds: 30, ...(ok ? {} : { error: 'boom' }) })
@@ -40,9 +40,16 @@ describe('releases and the pick of a rollback', () => {
     )
   })
   it("the schema check runs the release's own code in a throw-away container", () => {
-    const cmd = unknownMigrationsCmd(hostStack({ where: 'h', run: async () => { throw new Error('no') } }), images('v1').web)
-    assert.deepEqual(cmd.slice(0, 12), ['env', 'MYMDB_WEB_IMAGE=reg:5000/mymdb-web', 'MYMDB_TAG=v1', 'docker', 'compose', 'run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web'])
+    const remote = { where: 'h', run: async () => { throw new Error('no') } }
+    // Swarm: the release's image with web's environment (from the service), on both stack networks
+    const cmd = unknownMigrationsCmd(hostStack(remote), images('v1').web)
+    assert.deepEqual(cmd.slice(0, 2), ['sh', '-c'])
+    assert.match(cmd[2] ?? '', /^set -eu\nimage=reg:5000\/mymdb-web:v1\n[\s\S]*--env-file "\$f" --entrypoint python3 "\$image" "\$@"\)\ndocker network connect mymdb_back "\$c"\ndocker start --attach --interactive "\$c"$/)
+    assert.deepEqual(cmd.slice(3, 7), ['sh', 'manage.py', 'shell', '-c'])
     assert.match(cmd.at(-1) ?? '', /MigrationLoader/)
+    // a host still on Compose: compose run with the release's image
+    const old = unknownMigrationsCmd(hostStack(remote, 'compose'), images('v1').web)
+    assert.deepEqual(old.slice(0, 12), ['env', 'MYMDB_WEB_IMAGE=reg:5000/mymdb-web', 'MYMDB_TAG=v1', 'docker', 'compose', 'run', '--rm', '--no-deps', '-T', '--entrypoint', 'python3', 'web'])
   })
 })
 
@@ -55,7 +62,7 @@ describe('rollback main()', () => {
       if (cmd.includes('deploys.log 2>/dev/null')) return { stdout: LOG }
       if (cmd.includes('backups.log')) return { stdout: '{"at":"2026-11-05T23:00:00Z","reason":"pre-migrate","ok":true,"size":9,"file":"backups/mymdb-test-20261105T230000Z.tar"}\n' }
       if (cmd.includes('MigrationLoader')) return { stdout: unknownMigrations }
-      return undefined
+      return swarmHost()(cmd)
     })
   const deps = (remote: ReturnType<typeof fakeRemote>) => ({ ...testDeps(noDocker()), awsClients: () => ({ ssm: fakeSsm() }) as never, openRemote: async () => remote })
 
@@ -70,7 +77,7 @@ describe('rollback main()', () => {
     assert.equal(await main([], ENV, d), 0, d.log.text())
     const cmds = remote.commands
     const edit = cmds.findIndex((c) => c.includes('.env.before-rollback'))
-    const up = cmds.findIndex((c) => c.includes('compose up'))
+    const up = cmds.findIndex((c) => c.includes('docker stack deploy'))
     assert.ok(cmds.findIndex((c) => c.includes('MigrationLoader')) < edit && edit < up, cmds.join('\n'))
     assert.ok(cmds.some((c) => c.includes('docker image inspect') && c.includes('mymdb-web:v2')))
     const record = JSON.parse(remote.stdin.at(-1) ?? '{}')
@@ -84,11 +91,11 @@ describe('rollback main()', () => {
     const d = deps(remote)
     assert.equal(await main(['--to', 'v1'], ENV, d), 1)
     assert.match(d.log.text(), /the database has migrations v1 does not know: core\.0002_rig[\s\S]*nothing changed[\s\S]*npm run restore -- --aws mymdb-test-20261105T230000Z\.tar/)
-    assert.ok(!remote.commands.some((c) => c.includes('.env.before-rollback') || c.includes('compose up')))
+    assert.ok(!remote.commands.some((c) => c.includes('.env.before-rollback') || c.includes('docker stack deploy')))
     const again = host('core.0002_rig\n')
     const d2 = deps(again)
     assert.equal(await main(['--to', 'v1', '--allow-schema-change'], ENV, d2), 0, d2.log.text())
-    assert.ok(again.commands.some((c) => c.includes('compose up')))
+    assert.ok(again.commands.some((c) => c.includes('docker stack deploy')))
   })
   it("images no longer on the host: refused with what to do instead; --dry-run changes nothing", async () => {
     const gone = host('', (cmd) => (cmd.includes('docker image inspect') ? { exitCode: 1, stderr: 'Error: No such image: reg:5000/mymdb-web:v2' } as never : undefined))
@@ -99,7 +106,7 @@ describe('rollback main()', () => {
     const d2 = deps(dry)
     assert.equal(await main(['--dry-run'], ENV, d2), 0, d2.log.text())
     assert.match(d2.log.text(), /dry run: would point/)
-    assert.ok(!dry.commands.some((c) => c.includes('.env.before-rollback') || c.includes('compose up') || c.includes('cat >>')))
+    assert.ok(!dry.commands.some((c) => c.includes('.env.before-rollback') || c.includes('docker stack deploy') || c.includes('cat >>')))
   })
 })
 

@@ -89,12 +89,13 @@ describe('stop', () => {
 describe('stop --aws: the containers first, over SSH (best effort)', () => {
   const target = () => ({ host: '203.0.113.7', port: 22, username: 'admin', privateKey: 'KEY' })
 
-  it('runs docker compose stop in ~/mymdb when MyMDB is there, then closes the session', async () => {
+  it('scales the Swarm stack to 0 (or runs docker compose stop in ~/mymdb on a host still on Compose), then closes the session', async () => {
     const log = captureLog()
     const remote = fakeRemote()
     assert.equal(await stopRemoteContainers(target, log, async () => remote), true)
     assert.deepEqual(remote.commands, [showCommand(STOP_CONTAINERS)])
-    assert.match(STOP_CONTAINERS[2] ?? '', /if \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop; else/)
+    assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  docker service scale --detach mymdb_proxy=0 mymdb_web=0 mymdb_db=0/)
+    assert.match(STOP_CONTAINERS[2] ?? '', /\nelif \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop\n/)
     assert.ok(remote.closed)
     assert.doesNotMatch(log.text(), /could not/)
   })

@@ -204,7 +204,7 @@ describe('up:local main()', () => {
     assert.equal(await main([], { WEB_PORT: String(port) }, deps), 1)
     const err = deps.log.err.join('')
     assert.match(err, /mymdb-web-1  Up \(unhealthy\)/)
-    assert.match(err, /\$ docker compose --project-name mymdb logs --no-color --tail 40 web\nweb \| Traceback: boom/)
+    assert.match(err, /\$ docker compose --project-name mymdb logs --no-color --timestamps --tail 40 web\nweb \| Traceback: boom/)
     assert.ok(!run.commands().some((c) => c.includes('logs') && c.endsWith(' db')))
     assert.match(err, /\$ docker compose --project-name mymdb up --detach --wait --wait-timeout 120\nexit code 1\n/)
     assert.ok(!run.commands().some((c) => c.includes('load_sample_catalogue')))

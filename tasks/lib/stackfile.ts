@@ -1,0 +1,191 @@
+// The stack file for `docker stack deploy` on the host, made from what `docker compose config
+// --format json` prints there (in ~/mymdb, next to its .env: Compose does the interpolation,
+// nested defaults included). Pure: JSON in, JSON out (JSON is YAML, and `docker stack deploy -c -`
+// reads it from stdin). The spike that chose this: bench/swarm/MIGRATION-SPIKE.md.
+//
+// What `docker stack deploy` cannot take from docker-compose.yml as it is, and what Swarm needs:
+//   - top-level `name` (refused by its schema) and `x-*` fields: dropped
+//   - depends_on with conditions (refused): dropped; Swarm starts all services at once, and the
+//     web container waits for the database itself (scripts/wait_for_db.sh)
+//   - `restart`: dropped; Swarm restarts tasks itself (restart_policy any), after reboots too
+//   - ports: long syntax, `mode: host` (no routing mesh: the proxy is the only publisher, and
+//     the rig's kernel has no IPVS), published as a number, host_ip dropped
+//   - networks: overlay; `back` stays internal; attachable, so that one-off containers
+//     (docker run --network mymdb_back) reach the database. Attachable must be right when the
+//     network is made: it cannot be changed later without removing the stack.
+//   - names of networks and volumes come from the stack's namespace: mymdb_db-data, mymdb_media,
+//     mymdb_proxy-data are the volumes Compose made, reused as they are
+//   - deploy: endpoint_mode dnsrr (one replica each; no virtual IPs without IPVS); web is
+//     updated start-first, the new task takes traffic only once healthy, and a new task that
+//     does not become healthy is rolled back by Swarm; db and proxy stop-first (one PostgreSQL
+//     on one volume; the proxy owns the host's ports 80 and 443)
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
+export type JsonObject = { [k: string]: Json }
+
+/** The stack's name on the host: its services are mymdb_web, mymdb_db, mymdb_proxy. */
+export const STACK_NAME = 'mymdb'
+
+/** Seconds Swarm watches a new web task after it became healthy before its update counts as done. */
+export const MONITOR_SECONDS = 15
+
+const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function port(p: Json): JsonObject {
+  if (!isObj(p)) throw new Error(`ports: expected the long syntax of docker compose config, got ${JSON.stringify(p)}`)
+  const out: JsonObject = { target: Number(p.target), protocol: typeof p.protocol === 'string' ? p.protocol : 'tcp', mode: 'host' }
+  if (p.published !== undefined && p.published !== null && p.published !== '') {
+    const published = Number(p.published)
+    if (!Number.isInteger(published)) throw new Error(`ports: a published range or name is not supported on the host: ${JSON.stringify(p.published)}`)
+    out.published = published
+  }
+  return out
+}
+
+const WEB_DEPLOY: JsonObject = {
+  replicas: 1,
+  endpoint_mode: 'dnsrr',
+  update_config: { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: `${MONITOR_SECONDS}s` },
+  rollback_config: { order: 'start-first', parallelism: 1 },
+}
+const SINGLE_DEPLOY: JsonObject = {
+  replicas: 1,
+  endpoint_mode: 'dnsrr',
+  update_config: { order: 'stop-first', parallelism: 1 },
+  rollback_config: { order: 'stop-first', parallelism: 1 },
+}
+
+/** The stack file (an object; JSON.stringify it) for `docker stack deploy -c - mymdb`. */
+export function toStackFile(composeConfig: JsonObject): JsonObject {
+  const services: JsonObject = {}
+  for (const [name, raw] of Object.entries(isObj(composeConfig.services) ? composeConfig.services : {})) {
+    if (!isObj(raw)) continue
+    const s: JsonObject = {}
+    for (const [k, v] of Object.entries(raw)) {
+      if (v === null || k.startsWith('x-') || ['depends_on', 'restart', 'container_name', 'pull_policy', 'deploy'].includes(k)) continue
+      s[k] = k === 'ports' && Array.isArray(v) ? v.map(port) : v
+    }
+    s.deploy = structuredClone(name === 'web' ? WEB_DEPLOY : SINGLE_DEPLOY)
+    services[name] = s
+  }
+  const networks: JsonObject = {}
+  for (const [name, raw] of Object.entries(isObj(composeConfig.networks) ? composeConfig.networks : {}))
+    networks[name] = { driver: 'overlay', attachable: true, ...(isObj(raw) && raw.internal === true ? { internal: true } : {}) }
+  const volumes: JsonObject = {}
+  for (const [name, raw] of Object.entries(isObj(composeConfig.volumes) ? composeConfig.volumes : {}))
+    volumes[name] = isObj(raw) && typeof raw.driver === 'string' ? { driver: raw.driver } : {}
+  return { services, networks, volumes }
+}
+
+/** The parts of an image reference `<repository>[:<tag>][@<digest>]` (the repository may hold a registry port). */
+export function splitImageRef(ref: string): { repository: string; tag?: string; digest?: string } {
+  const at = ref.indexOf('@')
+  const name = at < 0 ? ref : ref.slice(0, at)
+  const digest = at < 0 ? undefined : ref.slice(at + 1)
+  const colon = name.lastIndexOf(':')
+  const tagged = colon > name.lastIndexOf('/')
+  return { repository: tagged ? name.slice(0, colon) : name, ...(tagged ? { tag: name.slice(colon + 1) } : {}), ...(digest ? { digest } : {}) }
+}
+
+/** The image each service of a stack file runs (pure). */
+export function stackImages(stack: JsonObject): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, s] of Object.entries(isObj(stack.services) ? stack.services : {})) if (isObj(s) && typeof s.image === 'string') out[name] = s.image
+  return out
+}
+
+// --- what Swarm says about the stack --------------------------------------------------------
+
+/** One service as `docker service inspect` shows it (the parts a deploy looks at). */
+export interface ServiceInfo {
+  name: string
+  /** The image in the service's spec (Swarm adds @sha256:... to a tag it resolved). */
+  image: string
+  /** The last update's state: updating, completed, paused, rollback_started, rollback_completed, rollback_paused ('' when never updated). */
+  updateState: string
+  updateMessage: string
+}
+
+/** A container of the stack as `docker ps --format json` shows it. */
+export interface TaskContainer {
+  id: string
+  name: string
+  /** The service without the stack's prefix: web, db, proxy. */
+  service: string
+  image: string
+  state: string
+  /** healthy, unhealthy, starting, or '' without a health check. */
+  health: string
+  createdAt: string
+}
+
+/** Parses `docker service inspect --format '{{json .}}' ...` (one JSON object a line, or an array). */
+export function parseServices(stdout: string): ServiceInfo[] {
+  const text = stdout.trim()
+  if (text === '') return []
+  const items: unknown[] = text.startsWith('[') ? (JSON.parse(text) as unknown[]) : text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown)
+  return items.filter(isObj).map((o) => {
+    const spec = isObj(o.Spec) ? o.Spec : {}
+    const task = isObj(spec.TaskTemplate) ? spec.TaskTemplate : {}
+    const container = isObj(task.ContainerSpec) ? task.ContainerSpec : {}
+    const update = isObj(o.UpdateStatus) ? o.UpdateStatus : {}
+    return {
+      name: typeof spec.Name === 'string' ? spec.Name : '',
+      image: typeof container.Image === 'string' ? container.Image : '',
+      updateState: typeof update.State === 'string' ? update.State : '',
+      updateMessage: typeof update.Message === 'string' ? update.Message : '',
+    }
+  })
+}
+
+const SERVICE_LABEL = 'com.docker.swarm.service.name'
+
+/** Parses `docker ps --all --format '{{json .}}'` of the stack's containers (one object a line). */
+export function parseTaskContainers(stdout: string, stack = STACK_NAME): TaskContainer[] {
+  const out: TaskContainer[] = []
+  for (const line of stdout.split('\n')) {
+    if (!line.trim().startsWith('{')) continue
+    const o = JSON.parse(line) as Record<string, unknown>
+    const labels = new Map(String(o.Labels ?? '').split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as const))
+    const service = (labels.get(SERVICE_LABEL) ?? '').replace(new RegExp(`^${stack}_`), '')
+    if (!service) continue
+    const status = String(o.Status ?? '')
+    const health = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1]?.replace('health: ', '') ?? ''
+    out.push({ id: String(o.ID ?? ''), name: String(o.Names ?? ''), service, image: String(o.Image ?? ''), state: String(o.State ?? ''), health, createdAt: String(o.CreatedAt ?? '') })
+  }
+  return out
+}
+
+/** Does a container run `ref` (as deployed: a tag or a digest; Swarm adds the digest it resolved)? */
+export function runsImage(containerImage: string, ref: string): boolean {
+  return containerImage === ref || containerImage.startsWith(`${ref}@`)
+}
+
+export type Convergence = { state: 'done' } | { state: 'waiting'; on: string[] } | { state: 'failed'; service: string; why: string; running?: string }
+
+/**
+ * Where a deploy of `images` (service → the image deployed) stands (pure): done when every
+ * service's update is over and a running, healthy container runs the image deployed; failed
+ * when Swarm paused the update or rolled it back (the spec then names the old image again);
+ * waiting otherwise, on the services named.
+ */
+export function convergence(images: Record<string, string>, services: ServiceInfo[], containers: TaskContainer[], stack = STACK_NAME): Convergence {
+  const waiting: string[] = []
+  for (const [service, ref] of Object.entries(images)) {
+    const info = services.find((s) => s.name === `${stack}_${service}`)
+    if (!info) {
+      waiting.push(`${service} (no service yet)`)
+      continue
+    }
+    const why = info.updateMessage ? `: ${info.updateMessage}` : ''
+    if (['updating', 'rollback_started'].includes(info.updateState)) {
+      waiting.push(`${service} (${info.updateState.replace('_', ' ')})`)
+      continue
+    }
+    if (!runsImage(info.image, ref)) return { state: 'failed', service, why: `Swarm rolled ${service} back${why}`, running: info.image }
+    if (info.updateState === 'paused' || info.updateState === 'rollback_paused') return { state: 'failed', service, why: `Swarm paused the update of ${service}${why}` }
+    const ready = containers.some((c) => c.service === service && c.state === 'running' && runsImage(c.image, ref) && (c.health === '' || c.health === 'healthy'))
+    if (!ready) waiting.push(`${service} (${containers.find((c) => c.service === service && runsImage(c.image, ref) && c.state === 'running')?.health || 'starting'})`)
+  }
+  return waiting.length === 0 ? { state: 'done' } : { state: 'waiting', on: waiting }
+}

@@ -1,0 +1,91 @@
+// The host's Swarm stack: the stack file made from `docker compose config`, and how a deploy
+// reads Swarm's answers (services, containers) to tell done, waiting and rolled back.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { latestTasks } from '../../tasks/lib/stack.ts'
+import { convergence, parseServices, parseTaskContainers, runsImage, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
+
+/** What `docker compose config --format json` prints for our file on the host (shortened). */
+const CONFIG: JsonObject = {
+  name: 'mymdb',
+  services: {
+    proxy: { image: 'reg/mymdb-proxy@sha256:p', restart: 'unless-stopped', command: null, ports: [{ mode: 'ingress', host_ip: '0.0.0.0', target: 80, published: '80', protocol: 'tcp' }, { mode: 'ingress', host_ip: '0.0.0.0', target: 443, published: '443', protocol: 'tcp' }], networks: { front: null }, 'x-note': 'x' },
+    web: { image: 'reg/mymdb-web:v2', depends_on: { db: { condition: 'service_healthy', required: true } }, environment: { DJANGO_SECRET_KEY: 'a$$b#"c' }, healthcheck: { test: ['CMD', 'true'], interval: '5s' }, networks: { front: null, back: null } },
+    db: { image: 'reg/mymdb-db@sha256:d', volumes: [{ type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data' }], networks: { back: null } },
+  },
+  networks: { front: { name: 'mymdb_front' }, back: { name: 'mymdb_back', internal: true } },
+  volumes: { 'db-data': { name: 'mymdb_db-data' }, media: { name: 'mymdb_media' } },
+}
+
+describe('the stack file', () => {
+  const stack = toStackFile(CONFIG)
+  const services = stack.services as Record<string, JsonObject>
+  it('drops what docker stack deploy refuses or ignores; keeps the rest as Compose rendered it', () => {
+    assert.equal(stack.name, undefined)
+    assert.deepEqual(Object.keys(services), ['proxy', 'web', 'db'])
+    for (const k of ['restart', 'command', 'x-note']) assert.equal(services.proxy![k], undefined, k)
+    assert.equal(services.web!.depends_on, undefined)
+    assert.deepEqual(services.web!.environment, { DJANGO_SECRET_KEY: 'a$$b#"c' })
+    assert.deepEqual(services.db!.volumes, [{ type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data' }])
+  })
+  it('the front publishes on the host itself (no routing mesh), ports as numbers', () => {
+    assert.deepEqual(services.proxy!.ports, [{ target: 80, published: 80, protocol: 'tcp', mode: 'host' }, { target: 443, published: 443, protocol: 'tcp', mode: 'host' }])
+    assert.throws(() => toStackFile({ services: { proxy: { ports: [{ target: 80, published: '8000-8010' }] } } }), /a published range or name is not supported/)
+  })
+  it('web is replaced start-first and rolled back when unhealthy; db and proxy stop-first; no virtual IPs', () => {
+    assert.deepEqual(services.web!.deploy, {
+      replicas: 1,
+      endpoint_mode: 'dnsrr',
+      update_config: { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' },
+      rollback_config: { order: 'start-first', parallelism: 1 },
+    })
+    for (const s of ['db', 'proxy']) assert.equal((services[s]!.deploy as JsonObject & { update_config: JsonObject }).update_config.order, 'stop-first')
+  })
+  it('overlay networks, attachable from the first deploy (one-off containers), back stays internal; the volumes keep their names', () => {
+    assert.deepEqual(stack.networks, { front: { driver: 'overlay', attachable: true }, back: { driver: 'overlay', attachable: true, internal: true } })
+    assert.deepEqual(stack.volumes, { 'db-data': {}, media: {} })
+  })
+})
+
+const service = (name: string, image: string, state = 'completed', message = '') => JSON.stringify({ Spec: { Name: name, TaskTemplate: { ContainerSpec: { Image: image } } }, ...(state ? { UpdateStatus: { State: state, Message: message } } : {}) })
+const container = (service: string, image: string, status: string, state = 'running') =>
+  JSON.stringify({ ID: `id-${service}-${status}`, Names: `mymdb_${service}.1.x`, Image: image, State: state, Status: status, Labels: `com.docker.stack.namespace=mymdb,com.docker.swarm.service.name=mymdb_${service},com.docker.swarm.task=`, CreatedAt: '' })
+const D = '@sha256:1111'
+const IMAGES = { web: 'reg/mymdb-web:v2', db: 'reg/mymdb-db@sha256:d' }
+
+describe("reading Swarm's answers", () => {
+  it('parses services and containers (health from the status, the stack prefix dropped)', () => {
+    assert.deepEqual(parseServices(service('mymdb_web', `reg/mymdb-web:v2${D}`, 'updating')), [{ name: 'mymdb_web', image: `reg/mymdb-web:v2${D}`, updateState: 'updating', updateMessage: '' }])
+    assert.deepEqual(parseServices(service('mymdb_db', 'x', ''))[0]?.updateState, '')
+    const cs = parseTaskContainers([container('web', 'i', 'Up 3 seconds (health: starting)'), container('db', 'j', 'Up 2 hours (healthy)'), 'not json'].join('\n'))
+    assert.deepEqual(cs.map((c) => [c.service, c.health]), [['web', 'starting'], ['db', 'healthy']])
+    assert.ok(runsImage(`reg/mymdb-web:v2${D}`, 'reg/mymdb-web:v2'))
+    assert.ok(!runsImage(`reg/mymdb-web:v21${D}`, 'reg/mymdb-web:v2'))
+  })
+  it('done only when every service runs its new image healthy and no update is under way', () => {
+    const services = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
+    const healthy = parseTaskContainers([container('web', `reg/mymdb-web:v2${D}`, 'Up 1 minute (healthy)'), container('db', 'reg/mymdb-db@sha256:d', 'Up (healthy)')].join('\n'))
+    assert.deepEqual(convergence(IMAGES, services, healthy), { state: 'done' })
+    // the old web still serves, the new one starts
+    const starting = parseTaskContainers([container('web', `reg/mymdb-web:v1${D}`, 'Up 1 hour (healthy)'), container('web', `reg/mymdb-web:v2${D}`, 'Up 2 seconds (health: starting)'), container('db', 'reg/mymdb-db@sha256:d', 'Up (healthy)')].join('\n'))
+    assert.deepEqual(convergence(IMAGES, services, starting), { state: 'waiting', on: ['web (starting)'] })
+    // healthy, but Swarm still watches it (monitor)
+    const updating = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`, 'updating'), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
+    assert.deepEqual(convergence(IMAGES, updating, healthy), { state: 'waiting', on: ['web (updating)'] })
+    assert.deepEqual(convergence(IMAGES, [], []), { state: 'waiting', on: ['web (no service yet)', 'db (no service yet)'] })
+  })
+  it('rolled back (the spec names the old image again) or paused: failed, naming why and what still runs', () => {
+    const back = parseServices([service('mymdb_web', `reg/mymdb-web:v1${D}`, 'rollback_completed', 'update rolled back due to failure'), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
+    assert.deepEqual(convergence(IMAGES, back, []), { state: 'failed', service: 'web', why: 'Swarm rolled web back: update rolled back due to failure', running: `reg/mymdb-web:v1${D}` })
+    const paused = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`), service('mymdb_db', 'reg/mymdb-db@sha256:d', 'paused', 'task failed')].join('\n'))
+    assert.equal(convergence(IMAGES, paused, []).state, 'failed')
+    // an earlier rollback does not fail a deploy of the version that runs
+    const earlier = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`, 'rollback_completed'), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
+    const healthy = parseTaskContainers([container('web', `reg/mymdb-web:v2${D}`, 'Up (healthy)'), container('db', 'reg/mymdb-db@sha256:d', 'Up (healthy)')].join('\n'))
+    assert.deepEqual(convergence(IMAGES, earlier, healthy), { state: 'done' })
+  })
+  it('status shows per service its running container, a healthy one first, else the newest', () => {
+    const cs = parseTaskContainers([container('web', 'new', 'Up 2 seconds (health: starting)'), container('web', 'old', 'Up 1 hour (healthy)'), container('db', 'd', 'Exited (0) 1 minute ago', 'exited'), container('db', 'd0', 'Exited (0) 1 hour ago', 'exited')].join('\n'))
+    assert.deepEqual(latestTasks(cs).map((c) => [c.service, c.image, c.state]), [['web', 'old', 'running'], ['db', 'd', 'exited']])
+  })
+})
