@@ -67,7 +67,7 @@ export async function benchDeploy(record: (what: string, value: string) => void)
       ['a new web version (remote:up; Compose replaces the web container)', () => $({ cwd: REPO, quiet: true, env: { ...env, MYMDB_TAG: 'bench2', DJANGO_ALLOWED_HOSTS: '127.0.0.1' } })`node --import tsx tasks/remote-up.ts`],
       ['rollback to the previous release', () => sh`node --import tsx tasks/rollback.ts`],
     ] as const) {
-      const load = loadLoop(host.httpPort, '127.0.0.1', 25)
+      const load = loadLoop(host.httpPort, '127.0.0.1', { perSecond: 25 })
       await timed(what, cmd)
       record(`${what}: requests at 25/s to /healthz during it`, describeLoad(await load.stop()))
     }

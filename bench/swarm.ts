@@ -30,7 +30,7 @@ export async function benchSwarm(record: (what: string, value: string) => void):
     })
   /** `fn` under the load loop (from 3 s before to 3 s after): its seconds and the answers. */
   const underLoad = async (fn: () => Promise<unknown>) => {
-    const load = loadLoop(host.httpPort, '127.0.0.1', RATE, ['/healthz', '/'])
+    const load = loadLoop(host.httpPort, '127.0.0.1', { perSecond: RATE, paths: ['/healthz', '/'] })
     await new Promise((r) => setTimeout(r, 3000))
     const start = performance.now()
     await fn()

@@ -577,6 +577,31 @@ export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images
   log.info(`[prune] removed ${gone.length} image(s) of releases older than the last ${plan.keepReleases} (${kept.map((r) => r.tag).join(', ')} kept for rollbacks)${gone.length > 0 ? `: ${gone.join(', ')}` : ''}`)
 }
 
+/**
+ * The db and proxy images by the digest the registry gave them (read from the pulled images), when
+ * the deploy named them by tag (this step run alone: push passes the digests otherwise). Swarm
+ * compares the reference as written: the same image under a new tag would restart PostgreSQL.
+ */
+export async function pinToDigests(stack: Stack, images: Record<ImageName, string>): Promise<Record<ImageName, string>> {
+  const tagged = (['db', 'proxy'] as const).filter((n) => !images[n].includes('@'))
+  if (tagged.length === 0) return images
+  const r = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done', 'sh', ...tagged.map((n) => images[n])])
+  const digests = r.stdout.split('\n').map((l) => l.trim())
+  const out = { ...images }
+  for (const n of tagged) {
+    const pinned = digests.find((d) => d.startsWith(`${splitImageRef(images[n]).repository}@sha256:`))
+    if (pinned) out[n] = pinned
+  }
+  return out
+}
+
+/** The .env text with the db and proxy references of `images` (pure). */
+export function withImageRefs(envFile: string, images: Record<ImageName, string>): string {
+  return envFile
+    .replace(/^MYMDB_DB_REF=.*$/m, `MYMDB_DB_REF=${envFileValue('MYMDB_DB_REF', images.db)}`)
+    .replace(/^MYMDB_PROXY_REF=.*$/m, `MYMDB_PROXY_REF=${envFileValue('MYMDB_PROXY_REF', images.proxy)}`)
+}
+
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
 export function migrateCheckNew(stack: Stack, web: string): Cmd {
   return oneOffCmd(stack, ['manage.py', 'migrate', '--check'], { image: web })
@@ -650,8 +675,9 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     const stack = hostStack(remote)
     const before = await hostRuns(remote)
     const startedAt = new Date(extra.startedAt ?? Date.now())
+    let images = plan.images
     const record = (end: { ok: boolean; error?: string }) =>
-      appendDeployRecord(stack, deployRecord(plan.images, whoRuns(), startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }))
+      appendDeployRecord(stack, deployRecord(images, whoRuns(), startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }))
     try {
       await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
         runInChecked(stack, stack.compose('pull', '--quiet'), {
@@ -659,6 +685,11 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
           doing: `pull the images from ${plan.registry}`,
         }),
       )
+      images = await pinToDigests(stack, plan.images)
+      if (images.db !== plan.images.db || images.proxy !== plan.images.proxy) {
+        await remote.upload(`${REMOTE_DIR}/.env`, withImageRefs(plan.envFile, images), 0o600)
+        log.info(`[pull] db and proxy pinned by digest in the .env (${images.db}, ${images.proxy}): a new tag of the same image does not restart them`)
+      }
       if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
       await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)
     } catch (e) {
@@ -667,7 +698,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
       throw e
     }
     await record({ ok: true })
-    await pruneImages(stack, plan, log)
+    await pruneImages(stack, { ...plan, images }, log)
     if (plan.schedule) {
       const { script, line } = plan.schedule
       await log.step('schedule', line ? `backups on the host: ${line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {

@@ -61,8 +61,10 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
 /**
  * Pushes the stack's images (built by tests/prepare.ts; built here when missing) to a rig
  * registry as <registry>/<image>:<tag>, the way npm run push names them. Returns the refs.
+ * `web.dockerfile`: lines added to the web image (FROM mymdb-web:latest), for another release of
+ * it (a label) or a broken one; db and proxy are the same images under the new tag.
  */
-export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string): Promise<string[]> {
+export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string, web?: { dockerfile: string }): Promise<string[]> {
   const names = ['mymdb-web', 'mymdb-db', 'mymdb-proxy']
   for (const name of names) {
     if ((await $({ nothrow: true, quiet: true })`docker image inspect ${`${name}:latest`}`).exitCode !== 0) {
@@ -73,7 +75,10 @@ export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: 
   const refs: string[] = []
   for (const name of names) {
     const ref = `${registry.address}/${name}:${tag}`
-    await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
+    if (name === 'mymdb-web' && web) {
+      const b = await $({ quiet: true, nothrow: true, input: `FROM mymdb-web:latest\n${web.dockerfile}\n` })`docker build -q -t ${ref} -`
+      if (b.exitCode !== 0) throw new Error(`docker build of ${ref}: ${b.stderr}`)
+    } else await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
     refs.push(ref)
     await $({ quiet: true })`docker push ${ref}`
   }

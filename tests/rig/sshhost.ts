@@ -104,3 +104,11 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     throw e
   }
 }
+
+/**
+ * Shell on the deploy host: the id of the healthy running container of a service of MyMDB's
+ * Swarm stack (`docker exec $(inService('web')) ...`; during an update the new one counts once healthy).
+ */
+export function inService(service: 'web' | 'db' | 'proxy'): string {
+  return `$(docker ps --quiet --filter status=running --filter health=healthy --filter label=com.docker.swarm.service.name=mymdb_${service} | head -n 1)`
+}

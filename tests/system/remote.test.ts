@@ -11,7 +11,7 @@ import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { httpGet, main } from '../../tasks/remote-up.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
-import { startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
 const TAG = 'test'
@@ -75,7 +75,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   }
 
   const dbContainerId = async () => {
-    const r = await onHost('cd mymdb && docker compose ps -q db')
+    const r = await onHost(`echo ${inService('db')}`)
     assert.equal(r.exitCode, 0, r.stderr)
     return r.stdout.trim()
   }
@@ -148,7 +148,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     assert.deepEqual(st.stdout.trim().split('\n'), ['600 admin admin', '644 admin admin'])
     const images = await onHost('cd mymdb && docker compose config --images')
     assert.match(images.stdout, new RegExp(`${registry!.address.replace(/\./g, '\\.')}/mymdb-web:${TAG}`))
-    const key = await onHost('cd mymdb && docker compose exec -T web printenv DJANGO_SECRET_KEY')
+    const key = await onHost(`docker exec ${inService('web')} printenv DJANGO_SECRET_KEY`)
     assert.equal(key.exitCode, 0, key.stderr)
     assert.equal(key.stdout.replace(/\n$/, ''), SECRET_KEY)
     const bind = await onHost('grep -E "^(WEB_BIND|WEB_PORT)=" mymdb/.env')
@@ -180,28 +180,16 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   })
 
   it('the link goes silent during the start (no reset, nothing passes): keepalives notice it, exit 1; the site keeps running', async () => {
-    const r = await runBreakingSsh(/\[up\] docker compose up/, 'freeze')
+    const r = await runBreakingSsh(/\[up\] docker stack deploy/, 'freeze')
     timings.push(`silent SSH link noticed and reported: ${r.took}`)
     assert.equal(r.code, 1, r.text)
-    assert.match(r.text, /the SSH connection to admin@127\.0\.0\.1:\d+ was lost during `cd mymdb && docker compose up/)
+    assert.match(r.text, /the SSH connection to admin@127\.0\.0\.1:\d+ was lost during `cd mymdb && docker (stack deploy|service inspect|ps)/)
     assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
   })
 
   it('the host keeps the images of the last MYMDB_KEEP_RELEASES releases and removes older ones at each deploy', async () => {
     // three releases with web images of their own (db and proxy unchanged)
-    for (const tag of ['p1', 'p2', 'p3']) {
-      const web = `${registry!.address}/mymdb-web:${tag}`
-      const b = await $({ quiet: true, nothrow: true, input: `FROM mymdb-web:latest\nLABEL rig.release=${tag}\n` })`docker build -q -t ${web} -`
-      assert.equal(b.exitCode, 0, b.stderr)
-      await $({ quiet: true })`docker push -q ${web}`
-      pushed.push(web)
-      for (const name of ['mymdb-db', 'mymdb-proxy']) {
-        const ref = `${registry!.address}/${name}:${tag}`
-        await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
-        await $({ quiet: true })`docker push -q ${ref}`
-        pushed.push(ref)
-      }
-    }
+    for (const tag of ['p1', 'p2', 'p3']) pushed.push(...(await pushStackImages(registry!, tag, { dockerfile: `LABEL rig.release=${tag}` })))
     const webImages = async () => (await onHost(`docker image ls --format '{{.Tag}}' ${registry!.address}/mymdb-web`)).stdout.trim().split('\n').sort()
     for (const tag of ['p1', 'p2']) assert.equal((await run({ MYMDB_TAG: tag, MYMDB_KEEP_RELEASES: '2' })).code, 0)
     assert.ok((await webImages()).includes('p1'))

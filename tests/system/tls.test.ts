@@ -15,13 +15,17 @@ import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { httpGet } from '../../tasks/remote-up.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
 import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
-import { startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { describeLoad, loadLoop } from '../rig/load.ts'
 import { sshKeyFile } from '../unit/fakes.ts'
 import { $ } from 'zx'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const DOMAIN = 'mymdb.test'
 const TAG = 'tls'
+/** Another web release, and a broken one. */
+const NEXT = 'tls-next'
+const BROKEN = 'tls-broken'
 
 const launch = (home: string) =>
   chromium.launch({
@@ -97,6 +101,9 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
       child.stderr.on('data', add)
       child.on('close', (code) => resolve({ code, text, seconds: (Date.now() - start) / 1000 }))
     })
+
+  /** The ids of the running proxy and db containers. */
+  const frontAndDb = async () => (await onHost(`echo ${inService('proxy')} ${inService('db')}`)).stdout.trim()
 
   const onHost = async (script: string) => {
     const conn = await connect({ host: '127.0.0.1', port: host.sshPort, username: 'admin', privateKey, attempts: 3 })
@@ -204,12 +211,54 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   })
 
   it('a redeploy issues no new certificate and leaves the front and the database running', async () => {
-    const before = { serial: (await servedCertificate(host.httpsPort, root)).serialNumber, containers: (await onHost('docker compose ps -q proxy db')).stdout }
+    const before = { serial: (await servedCertificate(host.httpsPort, root)).serialNumber, containers: await frontAndDb() }
     const r = await remoteUp(settings(pebble), root)
     assert.equal(r.code, 0, r.text)
     assert.equal((await servedCertificate(host.httpsPort, root)).serialNumber, before.serial)
-    assert.equal((await onHost('docker compose ps -q proxy db')).stdout, before.containers)
+    assert.equal(await frontAndDb(), before.containers)
     timings.push(`redeploy with HTTPS (nothing changed): ${r.seconds.toFixed(1)} s`)
+  })
+
+  /** `fn` under a load loop of 25 requests/s through the HTTPS front (from 2 s before to 2 s after it). */
+  const underLoad = async <T>(fn: () => Promise<T>) => {
+    const load = loadLoop(host.httpsPort, DOMAIN, { perSecond: 25, paths: ['/healthz', '/', '/movies/'], tls: { ca: root } })
+    await new Promise((res) => setTimeout(res, 2000))
+    const value = await fn()
+    await new Promise((res) => setTimeout(res, 2000))
+    return { value, load: await load.stop() }
+  }
+  /** The image each running web container runs. */
+  const webImages = async () => (await onHost(`docker ps --filter status=running --filter label=com.docker.swarm.service.name=mymdb_web --format '{{.Image}}'`)).stdout.trim().split('\n')
+
+  it('zero downtime: a new web version deployed under a load loop through the HTTPS front loses no request, gets no error; PostgreSQL and the front keep their containers', async () => {
+    pushed.push(...(await pushStackImages(registry, NEXT, { dockerfile: `LABEL rig.release=${NEXT}` })))
+    const before = await frontAndDb()
+    const { value: r, load } = await underLoad(() => remoteUp(settings(pebble, { MYMDB_TAG: NEXT }), root))
+    assert.equal(r.code, 0, r.text)
+    timings.push(`zero-downtime redeploy of a new web version: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
+    assert.equal(load.failed, 0, describeLoad(load))
+    assert.deepEqual(load.other, {}, describeLoad(load))
+    assert.ok(load.sent >= 20 * r.seconds, describeLoad(load))
+    assert.equal(await frontAndDb(), before, 'the same db and proxy containers')
+    const images = await webImages()
+    assert.equal(images.length, 1, images.join(' '))
+    assert.match(images[0] ?? '', new RegExp(`/mymdb-web:${NEXT}@sha256:`))
+  })
+
+  it('a broken web version (its health check fails) never takes traffic: the running one keeps serving, the deploy exits 1 saying why', async () => {
+    pushed.push(...(await pushStackImages(registry, BROKEN, { dockerfile: `RUN echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` })))
+    const before = await frontAndDb()
+    const { value: r, load } = await underLoad(() => remoteUp(settings(pebble, { MYMDB_TAG: BROKEN }), root))
+    timings.push(`a broken web version, rolled back by Swarm: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
+    assert.equal(r.code, 1, r.text)
+    assert.match(r.text, new RegExp(`the new web did not become healthy on admin@127\\.0\\.0\\.1:\\d+: Swarm rolled web back[^\\n]*\\. The previous version \\([^)]*/mymdb-web:${NEXT}@sha256:[0-9a-f]+\\) keeps serving`))
+    assert.match(r.text, /rig: a broken release|no app loaded/, 'the failed task\'s logs are shown')
+    assert.equal(load.failed, 0, describeLoad(load))
+    assert.deepEqual(load.other, {}, describeLoad(load))
+    assert.equal(await frontAndDb(), before)
+    assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${NEXT}@sha256:`))
+    const last = JSON.parse((await onHost('tail -n 1 deploys.log')).stdout) as { tag: string; result: string; error: string }
+    assert.deepEqual([last.tag, last.result], [BROKEN, 'failed'])
   })
 
   it('another CA (as from the staging CA to the real one) issues a new certificate; a short-lived one is renewed by the host on its own', async () => {

@@ -239,8 +239,9 @@ describe('remote-up main()', () => {
     const inWeb = (args: string) =>
       `cd mymdb && sh -c 'c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running --filter health=healthy | head -n 1); [ -n "$c" ] || c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running | head -n 1); [ -n "$c" ] || { echo "no running web container of the stack mymdb (npm run status -- --aws shows why)" >&2; exit 1; }; exec docker exec -i "$c" "$@"' sh python3 manage.py ${args}`
     assert.equal(steps[0], showCommand(HOST_RUNS_CMD))
-    assert.match(steps[2] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
-    assert.deepEqual([steps[1], ...steps.slice(3)], [
+    assert.match(steps[3] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
+    assert.equal(steps[2], `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123`)
+    assert.deepEqual([steps[1], ...steps.slice(4)], [
       'cd mymdb && docker compose pull --quiet',
       'cd mymdb && docker compose config --format json',
       'cd mymdb && docker compose ps --all --quiet',
@@ -274,6 +275,18 @@ describe('remote-up main()', () => {
     assert.deepEqual(http.calls, ['http://127.0.0.1:8081/healthz Host: mymdb.example.com', 'http://127.0.0.1:8081/ Host: mymdb.example.com'])
     assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*http:\/\/mymdb\.example\.com:8081\//)
     assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
+  })
+  it('run alone (no digests from push): db and proxy pinned by the digests of the pulled images, the .env uploaded again', async () => {
+    const D = (n: string) => `127.0.0.1:5000/mymdb-${n}@sha256:${n[0]!.repeat(64)}`
+    const remote = fakeRemote((c) => (c.includes('{{range .RepoDigests}}') ? { stdout: `other/mymdb-db@sha256:${'9'.repeat(64)}\n${D('db')}\n${D('proxy')}\n` } : swarmHost()(c)))
+    const d = deps(remote, okHttp())
+    assert.equal(await main([], ENV, d), 0, d.log.text())
+    assert.deepEqual(remote.uploads.map((u) => u.path), ['~/mymdb/docker-compose.yml', '~/mymdb/.env', '~/mymdb/.env'])
+    assert.match(remote.uploads[2]!.content, new RegExp(`^MYMDB_DB_REF='${D('db').replace(/[.]/g, '\\.')}'$`, 'm'))
+    assert.match(remote.uploads[2]!.content, new RegExp(`^MYMDB_PROXY_REF='${D('proxy').replace(/[.]/g, '\\.')}'$`, 'm'))
+    assert.equal(remote.uploads[2]!.content.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''), remote.uploads[1]!.content.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''))
+    const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
+    assert.deepEqual([record.db, record.proxy], [D('db'), D('proxy')])
   })
   it('with the backup target: backup.env and backup.sh uploaded, the crontab set; a schema change gets a backup before the new version starts', async () => {
     const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
