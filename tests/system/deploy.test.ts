@@ -29,7 +29,8 @@ import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { startRegistry, type Registry } from '../rig/registry.ts'
-import { startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { describeLoad, loadLoop, type LoadResult } from '../rig/load.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 import { stripControls } from '../../tasks/lib/log.ts'
 import { $ } from 'zx'
@@ -238,7 +239,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(home.status, 200)
     assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/)
     assert.equal((await get(host.httpPort, '/healthz', '10.1.2.3')).status, 200)
-    const migrations = await onHost('docker compose exec -T web python3 manage.py migrate --check')
+    const migrations = await onHost(`docker exec ${inService('web')} python3 manage.py migrate --check`)
     assert.equal(migrations.exitCode, 0, migrations.stderr)
   })
 
@@ -271,12 +272,12 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('a second deploy changes nothing: same instance, same database container', async () => {
-    const before = { instance: (await instances())[0]?.InstanceId, db: (await onHost('docker compose ps -q db')).stdout.trim() }
+    const before = { instance: (await instances())[0]?.InstanceId, db: (await onHost(`echo ${inService('db')}`)).stdout.trim() }
     const r = await run(deployMain)
     timings.push(`no-op re-deploy: ${r.seconds.toFixed(1)} s`)
     assert.equal(r.code, 0, r.text)
     assert.doesNotMatch(r.text, /: create\b/)
-    assert.deepEqual({ instance: (await instances())[0]?.InstanceId, db: (await onHost('docker compose ps -q db')).stdout.trim() }, before)
+    assert.deepEqual({ instance: (await instances())[0]?.InstanceId, db: (await onHost(`echo ${inService('db')}`)).stdout.trim() }, before)
     assert.equal((await instances()).length, 1)
   })
 
@@ -332,10 +333,10 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
     const logs = await task('logs', ['--aws', 'web', '--lines', '5'])
     assert.equal(logs.exitCode, 0, logs.stderr)
-    // (Compose starts its lines with a clear-line sequence, even without a terminal)
+    // Swarm's logs of the service: the time, then the task
     const lines = stripControls(logs.stdout).trim().split('\n')
     assert.ok(lines.length >= 1 && lines.length <= 5, logs.stdout)
-    assert.match(lines[0] ?? '', /^web-1 +\| \d{4}-\d\d-\d\dT/)
+    assert.match(lines[0] ?? '', /^\d{4}-\d\d-\d\dT\S+ mymdb_web\.1\.\w+@\S+ +\| /)
 
     const made = await task('manage', ['--aws', 'createsuperuser', '--noinput', '--username', 'rig-admin', '--email', 'admin@example.com'])
     assert.equal(made.exitCode, 0, made.stderr)
@@ -347,11 +348,11 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(unknown.stderr, /Unknown command: 'no_such_command'/)
 
     // the host's container logs are capped as here (the same compose file)
-    const logConfig = await onHost('docker inspect --format "{{json .HostConfig.LogConfig}}" $(docker compose ps -q)')
+    const logConfig = await onHost('docker inspect --format "{{json .HostConfig.LogConfig}}" $(docker ps -q --filter label=com.docker.stack.namespace=mymdb)')
     for (const c of logConfig.stdout.trim().split('\n')) assert.deepEqual(JSON.parse(c), { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } })
-    const ps = await task('ssh', ['cd mymdb && docker compose ps --format "{{.Service}}"'])
+    const ps = await task('ssh', ['docker service ls --format "{{.Name}} {{.Replicas}}"'])
     assert.equal(ps.exitCode, 0, ps.stderr)
-    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'proxy', 'web'])
+    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['mymdb_db 1/1', 'mymdb_proxy 1/1', 'mymdb_web 1/1'])
     const login = await task('ssh', [], 'echo "hello from $(whoami) in $PWD"\nexit 7\n')
     assert.equal(login.exitCode, 7, login.stderr)
     assert.match(login.stdout, /hello from admin in \/home\/admin/)
@@ -361,7 +362,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     // the deploy wrote the host's backup settings, for the host's eyes only, and gave them to no container
     const perms = await host.dockerExec('stat', '-c', '%a %U', '/home/admin/mymdb/backup.env')
     assert.equal(perms.stdout.trim(), '600 admin', perms.stderr)
-    const inWeb = await onHost('docker compose exec -T web env')
+    const inWeb = await onHost(`docker exec ${inService('web')} env`)
     assert.doesNotMatch(inWeb.stdout, /MYMDB_BACKUP_EXTERNAL_ID|MYMDB_BACKUP_ROLE_ARN/)
 
     const r = await task('backup', ['--aws'])
@@ -390,17 +391,17 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('stop --aws: containers stopped over SSH, then the instance; the database volume stays, and deploy:aws brings back the same data', async () => {
-    const user = (code: string) => onHost(`docker compose exec -T web python3 manage.py shell -c '${code}'`)
+    const user = (code: string) => onHost(`docker exec ${inService('web')} python3 manage.py shell -c '${code}'`)
     const made = await user('from django.contrib.auth.models import User; User.objects.create_user("kept-by-stop", password="Kept-by-stop-1")')
     assert.equal(made.exitCode, 0, made.stderr)
 
     const s = await run(stopMain, ['--aws'])
     assert.equal(s.code, 0, s.text)
-    assert.match(s.text, /\[stop\] docker compose stop on the host/)
+    assert.match(s.text, /\[stop\] stop the containers on the host \(the database shuts down cleanly\) done/)
     assert.equal((await instances())[0]?.State?.Name, 'stopped')
-    assert.equal((await onHost('docker compose ps --quiet')).stdout.trim(), '', 'no container of MyMDB runs on the host')
-    const exited = await onHost('docker compose ps --all --format "{{.Service}} {{.State}}"')
-    assert.deepEqual(exited.stdout.trim().split('\n').sort(), ['db exited', 'proxy exited', 'web exited'])
+    assert.equal((await onHost('docker ps --quiet --filter label=com.docker.stack.namespace=mymdb')).stdout.trim(), '', 'no container of MyMDB runs on the host')
+    const scaled = await onHost('docker service ls --format "{{.Name}} {{.Replicas}}"')
+    assert.deepEqual(scaled.stdout.trim().split('\n').sort(), ['mymdb_db 0/0', 'mymdb_proxy 0/0', 'mymdb_web 0/0'])
     assert.match((await host.dockerExec('docker', 'volume', 'ls', '--quiet')).stdout, /^mymdb_db-data$/m)
 
     const r = await run(deployMain)
@@ -437,12 +438,18 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
   it('disaster recovery: the host and its disk are gone; deploy:aws makes a new one, restore -- --aws brings back the data; the user logs in', async () => {
     // destroy:aws terminated the instance and its disk: on the rig host, that is its data
-    const wipe = await host.dockerExec('sh', '-c', 'cd /home/admin/mymdb && docker compose down --volumes && cd / && rm -rf /home/admin/mymdb')
+    const wipe = await host.dockerExec('sh', '-c', [
+      'docker stack rm mymdb',
+      'while [ -n "$(docker ps --all --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do sleep 1; done',
+      'docker swarm leave --force',
+      'for v in db-data media proxy-data; do until docker volume rm "mymdb_$v"; do sleep 1; done; done',
+      'rm -rf /home/admin/mymdb',
+    ].join(' && '))
     assert.equal(wipe.exitCode, 0, wipe.stderr)
     const d = await run(deployMain)
     assert.equal(d.code, 0, d.text)
     assert.match(d.text, /instance mymdb-rig +create/)
-    const count = await onHost(`docker compose exec -T web python3 manage.py shell -c 'from django.contrib.auth.models import User; print(User.objects.filter(username="rig-poster").count())'`)
+    const count = await onHost(`docker exec ${inService('web')} python3 manage.py shell -c 'from django.contrib.auth.models import User; print(User.objects.filter(username="rig-poster").count())'`)
     assert.equal(count.stdout.trim().split('\n').pop(), '0', 'a new, empty site')
 
     const missing = await task('restore', ['mymdb-rig-20000101T000000Z.tar', '--aws', '--yes'])
@@ -466,7 +473,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     } finally {
       await browser.close()
     }
-    const poster = await onHost(`docker compose exec -T web python3 manage.py shell -c 'from core.models import MovieImage; print(MovieImage.objects.filter(user__username="rig-poster").count())'`)
+    const poster = await onHost(`docker exec ${inService('web')} python3 manage.py shell -c 'from core.models import MovieImage; print(MovieImage.objects.filter(user__username="rig-poster").count())'`)
     assert.equal(poster.stdout.trim().split('\n').pop(), '1', 'the poster record is back (its file never left the upload bucket)')
   })
 
@@ -500,9 +507,9 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       const text = await start('premigrate')
       const key = /before the migrations: s3:\/\/[^/]+\/(mymdb-rig-\d{8}T\d{6}Z\.tar)/.exec(text)?.[1]
       assert.ok(key, text)
-      assert.ok(text.indexOf('before the migrations:') < text.indexOf('docker compose up'), text)
+      assert.ok(text.indexOf('before the migrations:') < text.indexOf('docker stack deploy'), text)
       assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key }))).Metadata?.reason, 'pre-migrate')
-      const applied = await onHost(`docker compose exec -T --user postgres db psql -tAc "select count(*) from django_migrations where name = '0002_rig_premigrate'" mymdb`)
+      const applied = await onHost(`docker exec --user postgres ${inService('db')} psql -tAc "select count(*) from django_migrations where name = '0002_rig_premigrate'" mymdb`)
       assert.equal(applied.stdout.trim(), '1', applied.stderr)
       // the same version again: nothing to migrate, no backup
       assert.match(await start('premigrate'), /no migrations to apply: no backup needed/)
@@ -512,7 +519,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('rollback: back across a schema change only when told (the pre-migrate backup named), back and forth from the images the host kept, recorded in the history', async () => {
-    const webTag = async () => (await onHost('docker compose ps --format "{{.Image}}" web')).stdout.trim().split(':').pop()
+    const webTag = async () => (await onHost(`docker inspect --format '{{.Config.Image}}' ${inService('web')}`)).stdout.trim().replace(/@sha256:[0-9a-f]+$/, '').split(':').pop()
     assert.equal(await webTag(), 'premigrate')
     const refused = await run(rollbackMain as never)
     assert.equal(refused.code, 1, refused.text)
@@ -526,15 +533,31 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.ok(previous && previous !== 'premigrate', back.text)
     assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)
     // the older release's code runs: it has no file of the newer migration
-    assert.equal((await onHost('docker compose exec -T web test -e core/migrations/0002_rig_premigrate.py')).exitCode, 1)
+    assert.equal((await onHost(`docker exec ${inService('web')} test -e core/migrations/0002_rig_premigrate.py`)).exitCode, 1)
 
-    const forth = await run(rollbackMain as never)
+    // forward and back again under a steady load through the front: Swarm replaces web without a gap
+    const underLoad = async <T>(fn: () => Promise<T>) => {
+      const load = loadLoop(host.httpPort, '127.0.0.1', { perSecond: 25, paths: ['/healthz', '/', '/movies/top'] })
+      await new Promise((res) => setTimeout(res, 2000))
+      const value = await fn()
+      await new Promise((res) => setTimeout(res, 2000))
+      return { value, load: await load.stop() }
+    }
+    const noneLost = (load: LoadResult) => {
+      assert.equal(load.failed, 0, describeLoad(load))
+      assert.deepEqual(load.other, {}, describeLoad(load))
+    }
+    const { value: forth, load: forthLoad } = await underLoad(() => run(rollbackMain as never))
     assert.equal(forth.code, 0, forth.text)
+    timings.push(`rollback (forward to premigrate) under load: ${forth.seconds.toFixed(1)} s; ${describeLoad(forthLoad)}`)
+    noneLost(forthLoad)
     assert.match(forth.text, /has no migration premigrate does not know/)
     assert.equal(await webTag(), 'premigrate')
 
-    const again = await run(rollbackMain as never, ['--to', previous, '--allow-schema-change'])
+    const { value: again, load: againLoad } = await underLoad(() => run(rollbackMain as never, ['--to', previous, '--allow-schema-change']))
     assert.equal(again.code, 0, again.text)
+    timings.push(`rollback (back to ${previous}) under load: ${again.seconds.toFixed(1)} s; ${describeLoad(againLoad)}`)
+    noneLost(againLoad)
     assert.equal(await webTag(), previous)
     const history = (await onHost('tail -n 3 deploys.log')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { tag: string; rollback_from?: string; result: string })
     assert.deepEqual(history.map((h) => [h.tag, h.rollback_from, h.result]), [
@@ -586,11 +609,11 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.match(r.text, /\[login\] docker login/)
       const repos = await clients.ecr.send(new DescribeRepositoriesCommand({}))
       assert.deepEqual(repos.repositories?.map((x) => x.repositoryName).sort(), ['mymdb-db', 'mymdb-proxy', 'mymdb-web'])
-      const images = await onHost('docker compose ps --format "{{.Service}} {{.Image}}"')
-      // web by the commit's tag; db and proxy pinned by the digests the push reported
+      const images = await onHost(`docker service ls --format '{{.Name}} {{.Image}}'`)
+      // web by the commit's tag; db and proxy pinned by the digests the push reported (Swarm adds the digest it resolved to a tag)
       const lines = images.stdout.trim().split('\n').sort()
-      assert.deepEqual(lines.map((l) => l.replace(/(@sha256:[0-9a-f]{64}|:[^:/]+)$/, '')), [`db ${ecrHost}/mymdb-db`, `proxy ${ecrHost}/mymdb-proxy`, `web ${ecrHost}/mymdb-web`])
-      assert.match(lines[0] ?? '', /@sha256:[0-9a-f]{64}$/)
+      assert.deepEqual(lines.map((l) => l.replace(/^mymdb_/, '').replace(/@sha256:[0-9a-f]{64}$/, '').replace(/:[^:/]+$/, '')), [`db ${ecrHost}/mymdb-db`, `proxy ${ecrHost}/mymdb-proxy`, `web ${ecrHost}/mymdb-web`])
+      assert.match(lines[0] ?? '', new RegExp(`^mymdb_db ${ecrHost.replace(/\./g, '\\.')}/mymdb-db@sha256:[0-9a-f]{64}$`))
       const auths = await host.dockerExec('cat', '/home/admin/.docker/config.json')
       assert.ok(ecrHost in (JSON.parse(auths.stdout) as { auths: Record<string, unknown> }).auths, 'the host logged in to the ECR registry')
       assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)

@@ -221,14 +221,14 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
 
   /** `fn` under a load loop of 25 requests/s through the HTTPS front (from 2 s before to 2 s after it). */
   const underLoad = async <T>(fn: () => Promise<T>) => {
-    const load = loadLoop(host.httpsPort, DOMAIN, { perSecond: 25, paths: ['/healthz', '/', '/movies/'], tls: { ca: root } })
+    const load = loadLoop(host.httpsPort, DOMAIN, { perSecond: 25, paths: ['/healthz', '/', '/movies/top'], tls: { ca: root } })
     await new Promise((res) => setTimeout(res, 2000))
     const value = await fn()
     await new Promise((res) => setTimeout(res, 2000))
     return { value, load: await load.stop() }
   }
   /** The image each running web container runs. */
-  const webImages = async () => (await onHost(`docker ps --filter status=running --filter label=com.docker.swarm.service.name=mymdb_web --format '{{.Image}}'`)).stdout.trim().split('\n')
+  const webImages = async () => (await onHost(`docker ps --no-trunc --filter status=running --filter label=com.docker.swarm.service.name=mymdb_web --format '{{.Image}}'`)).stdout.trim().split('\n')
 
   it('zero downtime: a new web version deployed under a load loop through the HTTPS front loses no request, gets no error; PostgreSQL and the front keep their containers', async () => {
     pushed.push(...(await pushStackImages(registry, NEXT, { dockerfile: `LABEL rig.release=${NEXT}` })))
