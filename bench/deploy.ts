@@ -10,7 +10,7 @@ import { DescribeImagesCommand } from '@aws-sdk/client-ec2'
 import { $ } from 'zx'
 import { awsClients } from '../tasks/lib/aws.ts'
 import { startMoto } from '../tests/rig/moto.ts'
-import { startRegistry } from '../tests/rig/registry.ts'
+import { pushStackImages, startRegistry } from '../tests/rig/registry.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
 import { sshKeyFile } from '../tests/unit/fakes.ts'
 import { describeLoad, loadLoop, timer } from './measure.ts'
@@ -56,16 +56,10 @@ export async function benchDeploy(record: (what: string, value: string) => void)
     await timed('first deploy:aws on the rig (push ~570 MB, bucket, host, pull and start over SSH)', () => sh`node --import tsx tasks/deploy-aws.ts`)
     await timed('no-op re-deploy:aws', () => sh`node --import tsx tasks/deploy-aws.ts`)
     // a second release: a new web image (db and proxy unchanged), started by the start step alone
-    const web2 = `${registry.address}/mymdb-web:bench2`
-    await $({ quiet: true, input: 'FROM mymdb-web:latest\nLABEL bench.release=2\n' })`docker build -q -t ${web2} -`
-    await $({ quiet: true })`docker push -q ${web2}`
-    for (const name of ['mymdb-db', 'mymdb-proxy']) {
-      await $({ quiet: true })`docker tag ${`${name}:latest`} ${`${registry.address}/${name}:bench2`}`
-      await $({ quiet: true })`docker push -q ${`${registry.address}/${name}:bench2`}`
-    }
+    await pushStackImages(registry, 'bench2', { dockerfile: 'LABEL bench.release=2' })
     for (const [what, cmd] of [
-      ['a new web version (remote:up; Compose replaces the web container)', () => $({ cwd: REPO, quiet: true, env: { ...env, MYMDB_TAG: 'bench2', DJANGO_ALLOWED_HOSTS: '127.0.0.1' } })`node --import tsx tasks/remote-up.ts`],
-      ['rollback to the previous release', () => sh`node --import tsx tasks/rollback.ts`],
+      ['a new web version (remote:up; Swarm starts the new web, then stops the old one)', () => $({ cwd: REPO, quiet: true, env: { ...env, MYMDB_TAG: 'bench2', DJANGO_ALLOWED_HOSTS: '127.0.0.1' } })`node --import tsx tasks/remote-up.ts`],
+      ['rollback to the previous release (the same zero-downtime update)', () => sh`node --import tsx tasks/rollback.ts`],
     ] as const) {
       const load = loadLoop(host.httpPort, '127.0.0.1', { perSecond: 25 })
       await timed(what, cmd)
