@@ -138,7 +138,7 @@ export const stackCommands = {
   running: (s: Stack): Cmd =>
     s.kind === 'compose'
       ? s.compose('ps', '--status', 'running', '--services')
-      : ['sh', '-c', `docker ps --filter ${STACK_LABEL} --filter status=running --format '{{index .Labels "com.docker.swarm.service.name"}}' | sed 's/^${STACK_NAME}_//'`],
+      : ['sh', '-c', `docker ps --filter ${STACK_LABEL} --filter status=running --format '{{.Label "com.docker.swarm.service.name"}}' | sed 's/^${STACK_NAME}_//'`],
   /** The id of web's running container (empty when none). */
   webContainer: (s: Stack): Cmd =>
     s.kind === 'compose' ? s.compose('ps', '--quiet', 'web') : ['sh', '-c', `docker ps --quiet --filter ${serviceLabel('web')} --filter status=running | head -n 1`],
