@@ -202,4 +202,27 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     // the running release and its database are untouched
     assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
   })
+
+  it('a host that runs MyMDB with Compose (deployed before the Swarm stack) is moved to the stack by its next deploy; the data stays', async () => {
+    // as an earlier version left a host: no stack, Compose running the same files and volumes
+    const user = (code: string) => `python3 manage.py shell -c '${code}'`
+    const back = await onHost(
+      [
+        'docker stack rm mymdb',
+        'while [ -n "$(docker ps --all --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do sleep 1; done',
+        'while docker network inspect mymdb_back >/dev/null 2>&1 || docker network inspect mymdb_front >/dev/null 2>&1; do sleep 1; done',
+        'cd mymdb && docker compose up --detach --wait --wait-timeout 180',
+        `docker compose exec -T web ${user('from django.contrib.auth.models import User; User.objects.create_user("kept-by-move", password="Kept-by-move-1")')}`,
+      ].join(' && '),
+    )
+    assert.equal(back.exitCode, 0, back.stdout + back.stderr)
+    const r = await run()
+    timings.push(`remote-up moving a Compose host to the Swarm stack: ${r.took}`)
+    assert.equal(r.code, 0, r.text)
+    assert.match(r.text, /the host ran MyMDB with Compose: moving it to the Swarm stack/)
+    assert.equal((await onHost('cd mymdb && docker compose ps --all --quiet')).stdout.trim(), '', 'no Compose container is left')
+    const kept = await onHost(`docker exec ${inService('web')} ${user('from django.contrib.auth.models import User; print(User.objects.filter(username="kept-by-move").count())')}`)
+    assert.equal(kept.stdout.trim().split('\n').pop(), '1', kept.stderr)
+    assert.match((await get(host!.httpPort, '/')).body, /Star Wars/)
+  })
 })
