@@ -1,5 +1,5 @@
 // npm run logs -- [proxy|web|db] [--follow] [--since 10m] [--lines N] [--aws]: the stack's logs, here
-// or on the stage's EC2 host (`docker compose logs` through the one runner).
+// (`docker compose logs`) or on the stage's EC2 host (`docker service logs` of its Swarm stack).
 import { ConfigError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'

@@ -1,7 +1,8 @@
 // remote-up: starts (or updates) MyMDB on the deploy host over SSH. The host already has Docker
 // (its user-data runs scripts/install-docker.sh) and the images are in a registry. Uploads
-// docker-compose.yml and a production .env, pulls, `compose up --wait`, checks the migrations,
-// loads the sample catalogue into an empty database and checks the site over HTTP.
+// docker-compose.yml and a production .env, pulls, deploys the Swarm stack rendered from them
+// (lib/stack.ts: a new web version takes over only once healthy), checks the migrations, loads the
+// sample catalogue into an empty database and checks the site over HTTP or HTTPS.
 import { Resolver } from 'node:dns/promises'
 import http from 'node:http'
 import https from 'node:https'
@@ -26,10 +27,14 @@ export const HELP = `Usage: npm run remote:up -- [options]
 
 Starts or updates MyMDB on the deploy host over SSH: uploads docker-compose.yml and a
 production .env (mode 0600) to ~/mymdb/, logs in to the registry when MYMDB_REGISTRY_USERNAME
-and MYMDB_REGISTRY_PASSWORD are set, runs \`docker compose pull\` and
-\`docker compose up -d --wait\`, checks that the migrations ran, loads the sample catalogue
-into an empty database, records the deploy in ~/mymdb/deploys.log and checks /healthz and /
-over HTTP. Safe to run again: the database volume stays, only changed containers are recreated.
+and MYMDB_REGISTRY_PASSWORD are set, runs \`docker compose pull\`, makes the host a
+single-node Docker Swarm (once) and deploys the stack with \`docker stack deploy\`: a new web
+version starts next to the running one and takes traffic only once healthy; one that does not
+become healthy is rolled back by Swarm (exit 1, the old one keeps serving). Then checks that the
+migrations ran, loads the sample catalogue into an empty database, records the deploy in
+~/mymdb/deploys.log and checks /healthz and / over HTTP (or HTTPS with MYMDB_DOMAIN). Safe to run
+again: the volumes stay, only changed services are replaced. A host that runs MyMDB with
+Compose (an earlier deploy) is moved to the stack, its volumes kept.
 
 Settings (environment and .env; see .env.example):
   MYMDB_HOST_ADDRESS      the host's address (required unless --address is given)

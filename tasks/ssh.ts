@@ -15,7 +15,7 @@ MyMDB's files are in ~/mymdb on the host (docker-compose.yml, .env, deploys.log)
 Examples:
   npm run ssh
   npm run ssh -- docker ps
-  npm run ssh -- 'cd mymdb && docker compose ps'
+  npm run ssh -- docker service ps mymdb_web
 
 Options:
   -h, --help  this help
