@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { $ } from 'zx'
+import { psqlArgs } from './measure.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 const env = { ...process.env, COMPOSE_PROJECT_NAME: 'mymdb-bench-backup', WEB_PORT: '18095', FORCE_COLOR: '0' }
@@ -17,8 +18,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return (performance.now() - start) / 1000
 }
 
-/** SQL in the stack's database, as postgres. */
-const sql = (q: string) => sh`docker compose exec -T --user postgres db sh -c ${`psql -v ON_ERROR_STOP=1 -tA -d "$DJANGO_DB_NAME" -c "${q}"`}`
+const sql = (q: string) => sh`docker compose ${psqlArgs(q)}`
 
 export async function benchBackup(record: (what: string, value: string) => void): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mymdb-bench-backups-'))

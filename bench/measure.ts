@@ -12,3 +12,8 @@ export function timer(record: (what: string, value: string) => void): (what: str
     record(what, `${s.toFixed(1)} s`)
   }
 }
+
+/** `docker compose` arguments: SQL in the stack's database, as postgres (unaligned, tuples only). */
+export function psqlArgs(q: string): string[] {
+  return ['exec', '-T', '--user', 'postgres', 'db', 'sh', '-c', `psql -v ON_ERROR_STOP=1 -tA -d "$DJANGO_DB_NAME" -c "${q}"`]
+}

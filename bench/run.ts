@@ -1,4 +1,4 @@
-// npm run bench [-- local|deploy|startup|backup|https|swarm]: measures, on this machine, and appends the figures to
+// npm run bench [-- local|deploy|startup|backup|https|serve|swarm]: measures, on this machine, and appends the figures to
 // bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
 // local (own Compose project mymdb-bench, port 18090, removed afterwards):
 //   - cold build of both images (--no-cache; the base image is present) and a code-only rebuild
@@ -9,6 +9,7 @@
 // startup: every task's --help and bad-settings exit through npm run (bench/startup.ts).
 // backup: backup and restore time and size, sample catalogue and 100 000 votes (bench/backup.ts).
 // https: the time to the first HTTPS page on a new rig host, and a redeploy (bench/https.ts).
+// serve: pages a second, latency and errors at 10, 50 and 200 connections, next to a hello-world ceiling (bench/serve.ts).
 // swarm: only when named: the zero-downtime spike of issue 9, Swarm + Caddy on a rig host (bench/swarm.ts).
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -16,6 +17,7 @@ import { $ } from 'zx'
 import { benchBackup } from './backup.ts'
 import { benchDeploy } from './deploy.ts'
 import { benchHttps } from './https.ts'
+import { benchServe } from './serve.ts'
 import { benchStartup } from './startup.ts'
 import { benchSwarm } from './swarm.ts'
 
@@ -42,13 +44,14 @@ async function firstPage(): Promise<void> {
 const results: [string, string][] = []
 const record = (k: string, v: string) => results.push([k, v])
 const only = process.argv[2]
-if (only && !['local', 'deploy', 'startup', 'backup', 'https', 'swarm'].includes(only)) throw new Error(`npm run bench -- [local|deploy|startup|backup|https|swarm], not ${only}`)
+if (only && !['local', 'deploy', 'startup', 'backup', 'https', 'serve', 'swarm'].includes(only)) throw new Error(`npm run bench -- [local|deploy|startup|backup|https|serve|swarm], not ${only}`)
 
 if (!only || only === 'startup') await benchStartup(record)
 if (!only || only === 'local') await benchLocal()
 if (!only || only === 'deploy') await benchDeploy(record)
 if (!only || only === 'backup') await benchBackup(record)
 if (!only || only === 'https') await benchHttps(record)
+if (!only || only === 'serve') await benchServe(record)
 if (only === 'swarm') await benchSwarm(record)
 
 async function benchLocal(): Promise<void> {
