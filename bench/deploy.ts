@@ -13,7 +13,8 @@ import { startMoto } from '../tests/rig/moto.ts'
 import { pushStackImages, startRegistry } from '../tests/rig/registry.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
 import { sshKeyFile } from '../tests/unit/fakes.ts'
-import { describeLoad, loadLoop, timer } from './measure.ts'
+import { describeLoad, loadLoop } from '../tests/rig/load.ts'
+import { timer } from './measure.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 

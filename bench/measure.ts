@@ -1,6 +1,5 @@
-// What the benches share: a timer that prints and records a step's seconds; the load loop is the
-// rig's (tests/rig/load.ts), so a bench and a test load a site the same way.
-export { describeLoad, loadLoop, type LoadResult } from '../tests/rig/load.ts'
+// What the benches share: a timer that prints and records a step's seconds, and SQL in a stack's
+// database. The load loop is the rig's (tests/rig/load.ts): a bench and a test load a site the same way.
 
 /** Runs a step, prints and records how long it took (seconds, one decimal). */
 export function timer(record: (what: string, value: string) => void): (what: string, fn: () => Promise<unknown>) => Promise<void> {

@@ -1,4 +1,4 @@
-// npm run bench [-- local|deploy|startup|backup|https|serve|swarm]: measures, on this machine, and appends the figures to
+// npm run bench [-- local|deploy|startup|backup|https|serve]: measures, on this machine, and appends the figures to
 // bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
 // local (own Compose project mymdb-bench, port 18090, removed afterwards):
 //   - cold build of both images (--no-cache; the base image is present) and a code-only rebuild
@@ -10,7 +10,6 @@
 // backup: backup and restore time and size, sample catalogue and 100 000 votes (bench/backup.ts).
 // https: the time to the first HTTPS page on a new rig host, and a redeploy (bench/https.ts).
 // serve: pages a second, latency and errors at 10, 50 and 200 connections, next to a hello-world ceiling (bench/serve.ts).
-// swarm: only when named: the zero-downtime spike of issue 9, Swarm + Caddy on a rig host (bench/swarm.ts).
 import { appendFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { $ } from 'zx'
@@ -19,7 +18,6 @@ import { benchDeploy } from './deploy.ts'
 import { benchHttps } from './https.ts'
 import { benchServe } from './serve.ts'
 import { benchStartup } from './startup.ts'
-import { benchSwarm } from './swarm.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 const env = { ...process.env, COMPOSE_PROJECT_NAME: 'mymdb-bench', WEB_PORT: '18090' }
@@ -44,7 +42,7 @@ async function firstPage(): Promise<void> {
 const results: [string, string][] = []
 const record = (k: string, v: string) => results.push([k, v])
 const only = process.argv[2]
-if (only && !['local', 'deploy', 'startup', 'backup', 'https', 'serve', 'swarm'].includes(only)) throw new Error(`npm run bench -- [local|deploy|startup|backup|https|serve|swarm], not ${only}`)
+if (only && !['local', 'deploy', 'startup', 'backup', 'https', 'serve'].includes(only)) throw new Error(`npm run bench -- [local|deploy|startup|backup|https|serve], not ${only}`)
 
 if (!only || only === 'startup') await benchStartup(record)
 if (!only || only === 'local') await benchLocal()
@@ -52,7 +50,6 @@ if (!only || only === 'deploy') await benchDeploy(record)
 if (!only || only === 'backup') await benchBackup(record)
 if (!only || only === 'https') await benchHttps(record)
 if (!only || only === 'serve') await benchServe(record)
-if (only === 'swarm') await benchSwarm(record)
 
 async function benchLocal(): Promise<void> {
   // build

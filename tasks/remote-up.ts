@@ -18,9 +18,9 @@ import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { retryUntil, runChecked, showCommand, type Cmd } from './lib/sh.ts'
 import { openRemote, type OpenRemote, type Remote } from './lib/ssh.ts'
 import { whoRuns } from './lib/paths.ts'
-import { appendDeployRecord, DEPLOY_LOG, deployRecord, IMAGE_LIST_FORMAT, pruneRefs, readDeployLog, releases, splitImageRef } from './lib/releases.ts'
-import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_DEPLOY, stackCommands, stackPs, startStack, WAIT_TIMEOUT_SECONDS, type Stack } from './lib/stack.ts'
-import { STACK_NAME } from './lib/stackfile.ts'
+import { appendDeployRecord, DEPLOY_LOG, deployRecord, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, releases } from './lib/releases.ts'
+import { splitImageRef } from './lib/stackfile.ts'
+import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_DEPLOY, STACK_LABEL, stackCommands, stackPs, startStack, WAIT_TIMEOUT_SECONDS, type Stack } from './lib/stack.ts'
 import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, releaseVars, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
@@ -568,7 +568,7 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
  */
 export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images' | 'keepReleases'>, log: Log): Promise<void> {
   // the containers of replaced Swarm tasks hold their images: they go first
-  await runIn(stack, ['docker', 'container', 'prune', '--force', '--filter', `label=com.docker.stack.namespace=${STACK_NAME}`])
+  await runIn(stack, ['docker', 'container', 'prune', '--force', '--filter', STACK_LABEL])
   const kept = releases(await readDeployLog(stack)).slice(0, plan.keepReleases)
   const keptRefs = [...new Set([...Object.values(plan.images), ...kept.flatMap((r) => Object.values(r.images))])]
   const ids = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done', 'sh', ...keptRefs])
@@ -598,13 +598,6 @@ export async function pinToDigests(stack: Stack, images: Record<ImageName, strin
     if (pinned) out[n] = pinned
   }
   return out
-}
-
-/** The .env text with the db and proxy references of `images` (pure). */
-export function withImageRefs(envFile: string, images: Record<ImageName, string>): string {
-  return envFile
-    .replace(/^MYMDB_DB_REF=.*$/m, `MYMDB_DB_REF=${envFileValue('MYMDB_DB_REF', images.db)}`)
-    .replace(/^MYMDB_PROXY_REF=.*$/m, `MYMDB_PROXY_REF=${envFileValue('MYMDB_PROXY_REF', images.proxy)}`)
 }
 
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
@@ -692,7 +685,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
       )
       images = await pinToDigests(stack, plan.images)
       if (images.db !== plan.images.db || images.proxy !== plan.images.proxy) {
-        await remote.upload(`${REMOTE_DIR}/.env`, withImageRefs(plan.envFile, images), 0o600)
+        await runInChecked(stack, pointEnvAt(images), { doing: 'pin the db and proxy images by digest in the .env' })
         log.info(`[pull] db and proxy pinned by digest in the .env (${images.db}, ${images.proxy}): a new tag of the same image does not restart them`)
       }
       if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)

@@ -8,11 +8,10 @@ import { loadEnv } from './lib/env.ts'
 import { formatDuration, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { whoRuns } from './lib/paths.ts'
-import { appendDeployRecord, deployRecord, readDeployLog, releases, splitImageRef, type Release } from './lib/releases.ts'
+import { appendDeployRecord, deployRecord, pointEnvAt, readDeployLog, releases, type Release } from './lib/releases.ts'
 import type { Cmd } from './lib/sh.ts'
 import { oneOffCmd, runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
 import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
-import type { ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run rollback -- [options]
 
@@ -88,13 +87,6 @@ export function unknownMigrationsCmd(stack: Stack, web: string): Cmd {
   return oneOffCmd(stack, ['manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY], { image: web })
 }
 
-/** The sed script that points the host's .env at a release's images (pure). */
-export function envEdit(images: Record<ImageName, string>): string {
-  const { repository, tag = '' } = splitImageRef(images.web)
-  const set = (key: string, value: string) => `s|^${key}=.*$|${key}='${value}'|`
-  return [set('MYMDB_WEB_IMAGE', repository), set('MYMDB_TAG', tag), set('MYMDB_DB_REF', images.db), set('MYMDB_PROXY_REF', images.proxy)].join(';')
-}
-
 export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
@@ -157,7 +149,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
         const record = (end: { ok: boolean; error?: string }) =>
           appendDeployRecord(stack, deployRecord(target.images, whoRuns(), new Date(start), { ...end, seconds: (Date.now() - start) / 1000 }, current.tag))
         try {
-          await runInChecked(stack, ['sh', '-c', `cp -p .env .env.before-rollback && sed -i "$0" .env`, envEdit(target.images)], { doing: "point the host's .env at the release's images" })
+          await runInChecked(stack, pointEnvAt(target.images, '.env.before-rollback'), { doing: "point the host's .env at the release's images" })
           await startStack(stack, log)
         } catch (e) {
           await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)

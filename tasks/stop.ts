@@ -13,8 +13,7 @@ import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
 import { homeRelative, runChecked } from './lib/sh.ts'
 import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
-import { localStack, REMOTE_DIR, runInChecked, SERVICES, stackPs, swarmService } from './lib/stack.ts'
-import { STACK_NAME } from './lib/stackfile.ts'
+import { localStack, REMOTE_DIR, runInChecked, scaleScript, SERVICES, stackPs, swarmService } from './lib/stack.ts'
 import { sshKeyPath } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
@@ -70,8 +69,7 @@ export const STOP_CONTAINERS = [
   [
     `d=${homeRelative(REMOTE_DIR)}`,
     `if docker service inspect ${swarmService('web')} >/dev/null 2>&1; then`,
-    `  docker service scale --detach ${SERVICES.map((s) => `${swarmService(s)}=0`).join(' ')} >/dev/null`,
-    `  i=0; while [ -n "$(docker ps --quiet --filter label=com.docker.stack.namespace=${STACK_NAME})" ]; do i=$((i+1)); [ $i -lt 150 ] || { echo "the stack's containers still run after 150 s" >&2; exit 1; }; sleep 1; done`,
+    ...scaleScript(SERVICES, 0).split('\n').map((l) => `  ${l}`),
     `  echo "the stack's services are scaled to 0"`,
     'elif [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop',
     'else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi',

@@ -1,10 +1,9 @@
 // The host's deploy history (~/mymdb/deploys.log, one JSON line per deploy or rollback): written
 // by the start step, shown by status, and the list of releases a rollback can go back to.
-import type { RunResult } from './sh.ts'
+import type { Cmd, RunResult } from './sh.ts'
 import { REMOTE_DIR, runInChecked, type Stack } from './stack.ts'
 import type { ImageName } from './vars.ts'
 import { splitImageRef } from './stackfile.ts'
-export { splitImageRef }
 
 /** The file, next to the compose file, where the host keeps one JSON line per deploy (npm run status shows the last). */
 export const DEPLOY_LOG_FILE = 'deploys.log'
@@ -119,4 +118,16 @@ export function pruneRefs(listing: string, repositories: readonly string[], kept
     else if (digest && digest !== '<none>') out.push(`${repo}@${digest}`)
   }
   return [...new Set(out)]
+}
+
+/** The sed script that points the host's .env at a release's images (pure). */
+export function envEdit(images: Record<ImageName, string>): string {
+  const { repository, tag = '' } = splitImageRef(images.web)
+  const set = (key: string, value: string) => `s|^${key}=.*$|${key}='${value}'|`
+  return [set('MYMDB_WEB_IMAGE', repository), set('MYMDB_TAG', tag), set('MYMDB_DB_REF', images.db), set('MYMDB_PROXY_REF', images.proxy)].join(';')
+}
+
+/** Points the host's .env (in the stack's directory) at `images`; `keep`: a copy of the old file first. */
+export function pointEnvAt(images: Record<ImageName, string>, keep?: string): Cmd {
+  return ['sh', '-c', `${keep ? `cp -p .env ${keep} && ` : ''}sed -i "$0" .env`, envEdit(images)]
 }

@@ -48,13 +48,24 @@ export function hostStack(remote: Pick<Remote, 'where' | 'run'>, kind: StackKind
   return { where: remote.where, run: remote.run, kind, cwd: REMOTE_DIR, compose: (...args) => ['docker', 'compose', ...args] }
 }
 
+/** The stack's services (docker-compose.yml): the front, the site, the database. */
+export const SERVICES = ['proxy', 'web', 'db'] as const
+export type Service = (typeof SERVICES)[number]
+
+/** A service's name in Swarm: mymdb_web. */
+export const swarmService = (service: Service): string => `${STACK_NAME}_${service}`
+
+/** The filter of `docker ps` and `docker container prune` for the containers of the host's stack. */
+export const STACK_LABEL = `label=com.docker.stack.namespace=${STACK_NAME}`
+const serviceLabel = (service: Service) => `label=com.docker.swarm.service.name=${swarmService(service)}`
+
 /** What runs MyMDB on the host: its Swarm stack, Compose (deployed before zero-downtime deploys), or nothing yet. */
 export type HostRuns = StackKind | 'none'
 
 export const HOST_RUNS_CMD: Cmd = [
   'sh',
   '-c',
-  `if docker service inspect ${STACK_NAME}_web >/dev/null 2>&1; then echo swarm; elif cd ${REMOTE_DIR.replace('~/', '')} 2>/dev/null && [ -f docker-compose.yml ] && [ -n "$(docker compose ps --all --quiet 2>/dev/null)" ]; then echo compose; else echo none; fi`,
+  `if docker service inspect ${swarmService('web')} >/dev/null 2>&1; then echo swarm; elif cd ${REMOTE_DIR.replace('~/', '')} 2>/dev/null && [ -f docker-compose.yml ] && [ -n "$(docker compose ps --all --quiet 2>/dev/null)" ]; then echo compose; else echo none; fi`,
 ]
 
 /** Asks the host what runs MyMDB there. */
@@ -72,16 +83,6 @@ export async function openHostStack(remote: Pick<Remote, 'where' | 'run'>): Prom
 
 /** The seconds `up --wait` waits for healthy services (on the host: for the new version to take over). */
 export const WAIT_TIMEOUT_SECONDS = 180
-
-/** The stack's services (docker-compose.yml): the front, the site, the database. */
-export const SERVICES = ['proxy', 'web', 'db'] as const
-export type Service = (typeof SERVICES)[number]
-
-/** A service's name in Swarm: mymdb_web. */
-export const swarmService = (service: Service): string => `${STACK_NAME}_${service}`
-
-const STACK_LABEL = `label=com.docker.stack.namespace=${STACK_NAME}`
-const serviceLabel = (service: Service) => `label=com.docker.swarm.service.name=${swarmService(service)}`
 
 /**
  * Shell: `c` is set to a running container of a Swarm service (a healthy one first: during an
@@ -143,18 +144,22 @@ export const stackCommands = {
   webContainer: (s: Stack): Cmd =>
     s.kind === 'compose' ? s.compose('ps', '--quiet', 'web') : ['sh', '-c', `docker ps --quiet --filter ${serviceLabel('web')} --filter status=running | head -n 1`],
   /** Stops web (restore: nothing writes to the database meanwhile). */
-  stopWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('stop', 'web') : ['sh', '-c', scaleTo(0)]),
+  stopWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('stop', 'web') : ['sh', '-c', scaleScript(['web'], 0)]),
   /** Starts web again after stopWeb. */
-  startWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('start', 'web') : ['sh', '-c', scaleTo(1)]),
+  startWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('start', 'web') : ['sh', '-c', scaleScript(['web'], 1)]),
 }
 
-/** Shell: web scaled to n, waiting (up to 120 s) until its containers are gone (0) or one runs (1). */
-function scaleTo(n: 0 | 1): string {
-  const until = n === 0 ? '-z' : '-n'
+/**
+ * Shell: Swarm services scaled to n replicas (no container is stopped or started by hand: Swarm
+ * would replace it), waiting up to 150 s until none of theirs runs (0) or one of each does (1).
+ */
+export function scaleScript(services: readonly Service[], n: 0 | 1): string {
+  const running = services.map((s) => `"$(docker ps --quiet --filter ${serviceLabel(s)} --filter status=running)"`)
+  const done = n === 0 ? running.map((r) => `[ -z ${r} ]`) : running.map((r) => `[ -n ${r} ]`)
   return [
-    `docker service scale --detach ${swarmService('web')}=${n} >/dev/null`,
-    `i=0; until [ ${until} "$(docker ps --quiet --filter ${serviceLabel('web')} --filter status=running)" ]; do i=$((i+1)); [ $i -lt 120 ] || { echo "web did not ${n === 0 ? 'stop' : 'start'} within 120 s" >&2; exit 1; }; sleep 1; done`,
-  ].join('; ')
+    `docker service scale --detach ${services.map((s) => `${swarmService(s)}=${n}`).join(' ')} >/dev/null`,
+    `i=0; until ${done.join(' && ')}; do i=$((i+1)); [ $i -lt 150 ] || { echo "${services.join(', ')}: not ${n === 0 ? 'stopped' : 'started'} after 150 s" >&2; exit 1; }; sleep 1; done`,
+  ].join('\n')
 }
 
 /** `manage.py <args>` in the web container; with a terminal (`tty`) for shell, createsuperuser, ... */
@@ -346,7 +351,7 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
 
 /** Where the stack's deploy of `images` stands (see stackfile.convergence). */
 async function swarmState(s: Stack, images: Record<string, string>) {
-  const services = await runIn(s, ['docker', 'service', 'inspect', '--format', '{{json .}}', ...Object.keys(images).map((n) => `${STACK_NAME}_${n}`)])
+  const services = await runIn(s, ['docker', 'service', 'inspect', '--format', '{{json .}}', ...Object.keys(images).map((n) => swarmService(n as Service))])
   const containers = await runIn(s, stackCommands.ps(s))
   return convergence(images, parseServices(services.stdout), parseTaskContainers(containers.stdout))
 }

@@ -1,7 +1,7 @@
 // The stack file for `docker stack deploy` on the host, made from what `docker compose config
 // --format json` prints there (in ~/mymdb, next to its .env: Compose does the interpolation,
 // nested defaults included). Pure: JSON in, JSON out (JSON is YAML, and `docker stack deploy -c -`
-// reads it from stdin). The spike that chose this: bench/swarm/MIGRATION-SPIKE.md.
+// reads it from stdin). The spike that chose this: bench/SWARM-SPIKE.md.
 //
 // What `docker stack deploy` cannot take from docker-compose.yml as it is, and what Swarm needs:
 //   - top-level `name` (refused by its schema) and `x-*` fields: dropped

@@ -22,6 +22,8 @@ import { captureLog } from './fakes.ts'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { envEdit } from '../../tasks/lib/releases.ts'
 import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
 import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
@@ -276,15 +278,20 @@ describe('remote-up main()', () => {
     assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*http:\/\/mymdb\.example\.com:8081\//)
     assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
   })
-  it('run alone (no digests from push): db and proxy pinned by the digests of the pulled images, the .env uploaded again', async () => {
+  it('run alone (no digests from push): db and proxy pinned by the digests of the pulled images, in the .env on the host', async () => {
     const D = (n: string) => `127.0.0.1:5000/mymdb-${n}@sha256:${n[0]!.repeat(64)}`
     const remote = fakeRemote((c) => (c.includes('{{range .RepoDigests}}') ? { stdout: `other/mymdb-db@sha256:${'9'.repeat(64)}\n${D('db')}\n${D('proxy')}\n` } : swarmHost()(c)))
     const d = deps(remote, okHttp())
     assert.equal(await main([], ENV, d), 0, d.log.text())
-    assert.deepEqual(remote.uploads.map((u) => u.path), ['~/mymdb/docker-compose.yml', '~/mymdb/.env', '~/mymdb/.env'])
-    assert.match(remote.uploads[2]!.content, new RegExp(`^MYMDB_DB_REF='${D('db').replace(/[.]/g, '\\.')}'$`, 'm'))
-    assert.match(remote.uploads[2]!.content, new RegExp(`^MYMDB_PROXY_REF='${D('proxy').replace(/[.]/g, '\\.')}'$`, 'm'))
-    assert.equal(remote.uploads[2]!.content.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''), remote.uploads[1]!.content.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''))
+    assert.deepEqual(remote.uploads.map((u) => u.path), ['~/mymdb/docker-compose.yml', '~/mymdb/.env'])
+    // the host's .env edited as a rollback edits it, before the stack is deployed
+    const edit = remote.commands.findIndex((c) => c.startsWith('cd mymdb && sh -c \'sed -i "$0" .env\''))
+    assert.ok(edit > 0 && edit < remote.commands.findIndex((c) => c.includes('docker stack deploy')), remote.commands.join('\n'))
+    const pinned = execFileSync('sed', [envEdit({ web: '127.0.0.1:5000/mymdb-web:abc123', db: D('db'), proxy: D('proxy') })], { input: remote.uploads[1]!.content }).toString()
+    assert.ok(remote.commands[edit]!.endsWith(showCommand([envEdit({ web: '127.0.0.1:5000/mymdb-web:abc123', db: D('db'), proxy: D('proxy') })])), remote.commands[edit])
+    assert.match(pinned, new RegExp(`^MYMDB_DB_REF='${D('db').replace(/[.]/g, '\\.')}'$`, 'm'))
+    assert.match(pinned, new RegExp(`^MYMDB_PROXY_REF='${D('proxy').replace(/[.]/g, '\\.')}'$`, 'm'))
+    assert.equal(pinned.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''), remote.uploads[1]!.content.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''))
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.deepEqual([record.db, record.proxy], [D('db'), D('proxy')])
   })
