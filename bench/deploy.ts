@@ -13,7 +13,7 @@ import { startMoto } from '../tests/rig/moto.ts'
 import { pushStackImages, startRegistry } from '../tests/rig/registry.ts'
 import { startSshHost } from '../tests/rig/sshhost.ts'
 import { sshKeyFile } from '../tests/unit/fakes.ts'
-import { describeLoad, loadLoop } from '../tests/rig/load.ts'
+import { describeLoad, underLoad } from '../tests/rig/load.ts'
 import { timer } from './measure.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
@@ -66,9 +66,8 @@ export async function benchDeploy(record: (what: string, value: string) => void)
       ['a new web version (remote:up; Swarm starts the new web, then stops the old one)', () => $({ cwd: REPO, quiet: true, env: { ...env, MYMDB_TAG: 'bench2', DJANGO_ALLOWED_HOSTS: allowedHosts } })`node --import tsx tasks/remote-up.ts`],
       ['rollback to the previous release (the same zero-downtime update)', () => sh`node --import tsx tasks/rollback.ts`],
     ] as const) {
-      const load = loadLoop(host.httpPort, '127.0.0.1', { perSecond: 25 })
-      await timed(what, cmd)
-      record(`${what}: requests at 25/s to /healthz during it`, describeLoad(await load.stop()))
+      const { load } = await underLoad(host.httpPort, '127.0.0.1', { perSecond: 25 }, () => timed(what, cmd))
+      record(`${what}: requests at 25/s to /healthz during it`, describeLoad(load))
     }
     await timed('stop --aws (containers over SSH, then the instance)', () => sh`node --import tsx tasks/stop.ts --aws`)
     await timed('deploy:aws after stop --aws', () => sh`node --import tsx tasks/deploy-aws.ts`)

@@ -14,7 +14,7 @@ import type { RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
 import { stripControls } from './log.ts'
-import { check, runChecked, shellQuote, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
+import { check, homeRelative, runChecked, shellQuote, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 import type { Remote } from './ssh.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
 import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
@@ -65,7 +65,7 @@ export type HostRuns = StackKind | 'none'
 export const HOST_RUNS_CMD: Cmd = [
   'sh',
   '-c',
-  `if docker service inspect ${swarmService('web')} >/dev/null 2>&1; then echo swarm; elif cd ${REMOTE_DIR.replace('~/', '')} 2>/dev/null && [ -f docker-compose.yml ] && [ -n "$(docker compose ps --all --quiet 2>/dev/null)" ]; then echo compose; else echo none; fi`,
+  `if docker service inspect ${swarmService('web')} >/dev/null 2>&1; then echo swarm; elif cd ${homeRelative(REMOTE_DIR)} 2>/dev/null && [ -f docker-compose.yml ] && [ -n "$(docker compose ps --all --quiet 2>/dev/null)" ]; then echo compose; else echo none; fi`,
 ]
 
 /** Asks the host what runs MyMDB there. */

@@ -66,3 +66,12 @@ export function describeLoad(r: LoadResult): string {
   const other = Object.entries(r.other).map(([s, n]) => `${n} × ${s}`).join(', ')
   return `${r.sent} sent: ${r.ok} 2xx, ${other || '0 other'}, ${r.failed} without an answer${r.errors.length > 0 ? ` (${r.errors.join('; ')})` : ''}`
 }
+
+/** `fn` under a load loop (from 2 s before it to 2 s after): its value and the answers. */
+export async function underLoad<T>(port: number, host: string, o: LoadOptions, fn: () => Promise<T>): Promise<{ value: T; load: LoadResult }> {
+  const load = loadLoop(port, host, o)
+  await new Promise((res) => setTimeout(res, 2000))
+  const value = await fn()
+  await new Promise((res) => setTimeout(res, 2000))
+  return { value, load: await load.stop() }
+}

@@ -112,3 +112,10 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
 export function inService(service: 'web' | 'db' | 'proxy'): string {
   return `$(docker ps --quiet --filter status=running --filter health=healthy --filter label=com.docker.swarm.service.name=mymdb_${service} | head -n 1)`
 }
+
+/** Shell on the deploy host: removes MyMDB's Swarm stack and waits until its containers and networks are gone (the volumes stay). */
+export const REMOVE_STACK = [
+  'docker stack rm mymdb',
+  'while [ -n "$(docker ps --all --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do sleep 1; done',
+  'while docker network inspect mymdb_back >/dev/null 2>&1 || docker network inspect mymdb_front >/dev/null 2>&1; do sleep 1; done',
+].join(' && ')

@@ -28,9 +28,9 @@ import { main as stopMain } from '../../tasks/stop.ts'
 import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
-import { startRegistry, type Registry } from '../rig/registry.ts'
-import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { describeLoad, loadLoop, type LoadResult } from '../rig/load.ts'
+import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
+import { inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { describeLoad, underLoad, type LoadResult } from '../rig/load.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 import { stripControls } from '../../tasks/lib/log.ts'
 import { $ } from 'zx'
@@ -439,8 +439,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   it('disaster recovery: the host and its disk are gone; deploy:aws makes a new one, restore -- --aws brings back the data; the user logs in', async () => {
     // destroy:aws terminated the instance and its disk: on the rig host, that is its data
     const wipe = await host.dockerExec('sh', '-c', [
-      'docker stack rm mymdb',
-      'while [ -n "$(docker ps --all --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do sleep 1; done',
+      REMOVE_STACK,
       'docker swarm leave --force',
       'for v in db-data media proxy-data; do until docker volume rm "mymdb_$v"; do sleep 1; done; done',
       'rm -rf /home/admin/mymdb',
@@ -479,21 +478,14 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
   it('a new version with a schema change: the start step backs up before it starts it (reason pre-migrate); without one, no backup', async () => {
     // the web image plus one migration that changes the schema, and the same db image, under a new tag
-    const web = `${registry.address}/mymdb-web:premigrate`
     const migration = [
       'from django.db import migrations',
       'class Migration(migrations.Migration):',
       '    dependencies = [("core", "0001_initial")]',
       '    operations = [migrations.RunSQL("CREATE TABLE rig_premigrate (id integer)", "DROP TABLE rig_premigrate")]',
     ].join('\\n')
-    const build = await $({ quiet: true, nothrow: true, input: `FROM mymdb-web:latest\nRUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py\n` })`docker build -q -t ${web} -`
-    assert.equal(build.exitCode, 0, build.stderr)
+    const refs = await pushStackImages(registry, 'premigrate', { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py` })
     try {
-      await $({ quiet: true })`docker push -q ${web}`
-      for (const name of ['mymdb-db', 'mymdb-proxy']) {
-        await $({ quiet: true })`docker tag ${`${name}:latest`} ${`${registry.address}/${name}:premigrate`}`
-        await $({ quiet: true })`docker push -q ${`${registry.address}/${name}:premigrate`}`
-      }
       const target = Object.fromEntries(
         (await onHost('cat backup.env')).stdout.split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]),
       )
@@ -514,7 +506,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       // the same version again: nothing to migrate, no backup
       assert.match(await start('premigrate'), /no migrations to apply: no backup needed/)
     } finally {
-      await $({ quiet: true, nothrow: true })`docker rmi ${web} ${registry.address}/mymdb-db:premigrate ${registry.address}/mymdb-proxy:premigrate`
+      await $({ quiet: true, nothrow: true })`docker rmi ${refs}`
     }
   })
 
@@ -536,25 +528,19 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await onHost(`docker exec ${inService('web')} test -e core/migrations/0002_rig_premigrate.py`)).exitCode, 1)
 
     // forward and back again under a steady load through the front: Swarm replaces web without a gap
-    const underLoad = async <T>(fn: () => Promise<T>) => {
-      const load = loadLoop(host.httpPort, '127.0.0.1', { perSecond: 25, paths: ['/healthz', '/', '/movies/top'] })
-      await new Promise((res) => setTimeout(res, 2000))
-      const value = await fn()
-      await new Promise((res) => setTimeout(res, 2000))
-      return { value, load: await load.stop() }
-    }
+    const throughFront = <T>(fn: () => Promise<T>) => underLoad(host.httpPort, '127.0.0.1', { perSecond: 25, paths: ['/healthz', '/', '/movies/top'] }, fn)
     const noneLost = (load: LoadResult) => {
       assert.equal(load.failed, 0, describeLoad(load))
       assert.deepEqual(load.other, {}, describeLoad(load))
     }
-    const { value: forth, load: forthLoad } = await underLoad(() => run(rollbackMain as never))
+    const { value: forth, load: forthLoad } = await throughFront(() => run(rollbackMain as never))
     assert.equal(forth.code, 0, forth.text)
     timings.push(`rollback (forward to premigrate) under load: ${forth.seconds.toFixed(1)} s; ${describeLoad(forthLoad)}`)
     noneLost(forthLoad)
     assert.match(forth.text, /has no migration premigrate does not know/)
     assert.equal(await webTag(), 'premigrate')
 
-    const { value: again, load: againLoad } = await underLoad(() => run(rollbackMain as never, ['--to', previous, '--allow-schema-change']))
+    const { value: again, load: againLoad } = await throughFront(() => run(rollbackMain as never, ['--to', previous, '--allow-schema-change']))
     assert.equal(again.code, 0, again.text)
     timings.push(`rollback (back to ${previous}) under load: ${again.seconds.toFixed(1)} s; ${describeLoad(againLoad)}`)
     noneLost(againLoad)

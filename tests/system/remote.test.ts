@@ -11,7 +11,7 @@ import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { httpGet, main } from '../../tasks/remote-up.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
-import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
 const TAG = 'test'
@@ -208,9 +208,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     const user = (code: string) => `python3 manage.py shell -c '${code}'`
     const back = await onHost(
       [
-        'docker stack rm mymdb',
-        'while [ -n "$(docker ps --all --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do sleep 1; done',
-        'while docker network inspect mymdb_back >/dev/null 2>&1 || docker network inspect mymdb_front >/dev/null 2>&1; do sleep 1; done',
+        REMOVE_STACK,
         'cd mymdb && docker compose up --detach --wait --wait-timeout 180',
         `docker compose exec -T web ${user('from django.contrib.auth.models import User; User.objects.create_user("kept-by-move", password="Kept-by-move-1")')}`,
       ].join(' && '),

@@ -16,7 +16,7 @@ import { httpGet } from '../../tasks/remote-up.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
 import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { describeLoad, loadLoop } from '../rig/load.ts'
+import { describeLoad, underLoad } from '../rig/load.ts'
 import { sshKeyFile } from '../unit/fakes.ts'
 import { $ } from 'zx'
 
@@ -219,21 +219,15 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     timings.push(`redeploy with HTTPS (nothing changed): ${r.seconds.toFixed(1)} s`)
   })
 
-  /** `fn` under a load loop of 25 requests/s through the HTTPS front (from 2 s before to 2 s after it). */
-  const underLoad = async <T>(fn: () => Promise<T>) => {
-    const load = loadLoop(host.httpsPort, DOMAIN, { perSecond: 25, paths: ['/healthz', '/', '/movies/top'], tls: { ca: root } })
-    await new Promise((res) => setTimeout(res, 2000))
-    const value = await fn()
-    await new Promise((res) => setTimeout(res, 2000))
-    return { value, load: await load.stop() }
-  }
+  /** `fn` under a load loop of 25 requests/s through the HTTPS front. */
+  const throughFront = <T>(fn: () => Promise<T>) => underLoad(host.httpsPort, DOMAIN, { perSecond: 25, paths: ['/healthz', '/', '/movies/top'], tls: { ca: root } }, fn)
   /** The image each running web container runs. */
   const webImages = async () => (await onHost(`docker ps --no-trunc --filter status=running --filter label=com.docker.swarm.service.name=mymdb_web --format '{{.Image}}'`)).stdout.trim().split('\n')
 
   it('zero downtime: a new web version deployed under a load loop through the HTTPS front loses no request, gets no error; PostgreSQL and the front keep their containers', async () => {
     pushed.push(...(await pushStackImages(registry, NEXT, { dockerfile: `LABEL rig.release=${NEXT}` })))
     const before = await frontAndDb()
-    const { value: r, load } = await underLoad(() => remoteUp(settings(pebble, { MYMDB_TAG: NEXT }), root))
+    const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: NEXT }), root))
     assert.equal(r.code, 0, r.text)
     timings.push(`zero-downtime redeploy of a new web version: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
     assert.equal(load.failed, 0, describeLoad(load))
@@ -248,7 +242,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   it('a broken web version (its health check fails) never takes traffic: the running one keeps serving, the deploy exits 1 saying why', async () => {
     pushed.push(...(await pushStackImages(registry, BROKEN, { dockerfile: `RUN echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` })))
     const before = await frontAndDb()
-    const { value: r, load } = await underLoad(() => remoteUp(settings(pebble, { MYMDB_TAG: BROKEN }), root))
+    const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: BROKEN }), root))
     timings.push(`a broken web version, rolled back by Swarm: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
     assert.equal(r.code, 1, r.text)
     assert.match(r.text, new RegExp(`the new web did not become healthy on admin@127\\.0\\.0\\.1:\\d+: Swarm rolled web back[^\\n]*\\. The previous version \\([^)]*/mymdb-web:${NEXT}@sha256:[0-9a-f]+\\) keeps serving`))
