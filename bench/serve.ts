@@ -36,8 +36,9 @@ interface Figures {
 }
 
 /** One autocannon run (JSON output). */
-async function cannon(url: string, connections: number): Promise<Figures> {
-  const r = await $({ cwd: REPO, quiet: true })`node_modules/.bin/autocannon --json --connections ${connections} --duration ${SECONDS} --timeout 5 --headers host=127.0.0.1 ${url}`
+async function cannon(url: string, connections: number, cookie?: string): Promise<Figures> {
+  const headers = ['--headers', 'host=127.0.0.1', ...(cookie ? ['--headers', `cookie=${cookie}`] : [])]
+  const r = await $({ cwd: REPO, quiet: true })`node_modules/.bin/autocannon --json --connections ${connections} --duration ${SECONDS} --timeout 5 ${headers} ${url}`
   const j = JSON.parse(r.stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number }
   return { rps: j.requests.average, p50: j.latency.p50, p99: j.latency.p99, errors: j.errors, timeouts: j.timeouts, non2xx: j.non2xx }
 }
@@ -59,12 +60,16 @@ export async function benchServe(record: (what: string, value: string) => void):
     await sql(`insert into core_vote (value, user_id, movie_id, voted_on) select case when (u.id + m.id) % 3 = 0 then -1 else 1 end, u.id, m.id, now() from (select id from auth_user where username like 'bench%') u cross join core_movie m`)
     const votes = (await sql('select count(*) from core_vote')).stdout.trim()
     const movie = (await sql('select min(id) from core_movie')).stdout.trim()
+    // a logged-in visitor: a session of bench1 (what the login form would set)
+    const session = (await compose('exec', '-T', 'web', 'python3', 'manage.py', 'shell', '-c',
+      "from django.test import Client; from django.contrib.auth.models import User; c = Client(); c.force_login(User.objects.get(username='bench1')); print(c.cookies['sessionid'].value)")).stdout.trim()
     await compose('up', '--detach', '--wait', '--wait-timeout', '180', 'hello', 'hello-proxy')
     const site = `http://127.0.0.1:${PORT}`
-    const targets: [string, string][] = [
+    const targets: [string, string, string?][] = [
       ['movie list /', `${site}/`],
       [`movie detail /movie/${movie}/`, `${site}/movie/${movie}/`],
       ['top 10 /movies/top', `${site}/movies/top`],
+      [`movie detail /movie/${movie}/, logged in`, `${site}/movie/${movie}/`, `sessionid=${session}`],
       ['/healthz', `${site}/healthz`],
       ['a static file', `${site}/static/admin/css/base.css`],
       ['a 404', `${site}/no-such-page/`],
@@ -74,8 +79,8 @@ export async function benchServe(record: (what: string, value: string) => void):
     let memory = ''
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of CONNECTIONS) {
-        for (const [name, url] of targets) {
-          const pending = cannon(url, c)
+        for (const [name, url, cookie] of targets) {
+          const pending = cannon(url, c, cookie)
           if (c === 200 && name === 'movie list /' && round === ROUNDS) {
             await new Promise((res) => setTimeout(res, (SECONDS * 1000) / 2))
             memory = await webMemory()

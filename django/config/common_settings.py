@@ -24,9 +24,11 @@ INSTALLED_APPS = [
 
 # HealthCheckMiddleware must stay first: it answers /healthz before anything calls
 # request.get_host() (so ALLOWED_HOSTS cannot reject the probe), before the HTTPS redirect and
-# before any caching.
+# before any caching. AnonymousPageMiddleware comes right after it: it sees every response last,
+# with every cookie the others set, and marks only what nginx may share (core/caching.py).
 MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",
+    "core.caching.AnonymousPageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,12 +1,36 @@
-"""Low-level caching of the top-10 list (timeout: the cache backend's TIMEOUT setting)."""
+"""What MyMDB caches, and for whom.
+
+- Anonymous pages: views marked @anonymous_page may be kept by nginx (uwsgi_cache, see
+  nginx/mymdb.conf.template) for CACHE_MIDDLEWARE_SECONDS, through the X-Accel-Expires header that
+  AnonymousPageMiddleware adds and nginx removes. Only a 200 answer to a GET or HEAD without a
+  session cookie, from an anonymous user, that sets no cookie and is not private. nginx itself
+  never stores or answers from the cache when the request carries a session cookie, so a logged-in
+  user always sees the site as it is now, their own vote included.
+- In Django's cache (the same for all processes), each dropped at once when what it shows changes
+  (core.signals), else kept for the cache's TIMEOUT:
+  - the top-10 list (a query over every vote): dropped by any vote;
+  - a movie's page without the visitor's part (movie_article: title, credits, score, posters):
+    dropped by a vote on it, a poster of it, or a change of the movie or its cast. A renamed
+    person shows on the movie's page after the TIMEOUT.
+"""
+from functools import wraps
+
+from django.conf import settings
 from django.core.cache import cache
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 
 TOP_MOVIES_CACHE_KEY = "core:top_movies"
+MOVIE_ARTICLE_KEY = "core:movie:{}"
+ANONYMOUS_PAGE = "mymdb_anonymous_page"
+NGINX_CACHE_HEADER = "X-Accel-Expires"
 
 
 def get_top_movies(limit=10):
     from .models import Movie
 
+    if cache.default_timeout == 0:  # caching off: no cache write on every request
+        return list(Movie.objects.top_movies(limit=limit))
     movies = cache.get(TOP_MOVIES_CACHE_KEY)
     if movies is None:
         movies = list(Movie.objects.top_movies(limit=limit))
@@ -16,3 +40,65 @@ def get_top_movies(limit=10):
 
 def invalidate_top_movies():
     cache.delete(TOP_MOVIES_CACHE_KEY)
+
+
+def movie_article(movie_id):
+    """{"pk", "title", "html"}: the movie's page without the visitor's part; Http404 if none."""
+    from .models import Movie
+
+    key = MOVIE_ARTICLE_KEY.format(int(movie_id))
+    caching = cache.default_timeout != 0
+    article = cache.get(key) if caching else None
+    if article is None:
+        movie = get_object_or_404(Movie.objects.all_with_related_persons_and_score(), pk=movie_id)
+        context = {"movie": movie, "posters": list(movie.movieimage_set.all()), "score": movie.score or 0}
+        html = render_to_string("core/_movie_article.html", context)
+        article = {"pk": movie.pk, "title": movie.title, "html": str(html)}
+        if caching:
+            cache.set(key, article)
+    return article
+
+
+def invalidate_movie(movie_id):
+    cache.delete(MOVIE_ARTICLE_KEY.format(int(movie_id)))
+
+
+def anonymous_page(view):
+    """Marks the view's pages as the same for every anonymous visitor (see the module's doc)."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        setattr(response, ANONYMOUS_PAGE, True)
+        return response
+
+    return wrapped
+
+
+def shareable(request, response):
+    """True when nginx may give this response to other anonymous visitors."""
+    if not getattr(response, ANONYMOUS_PAGE, False) or settings.CACHE_MIDDLEWARE_SECONDS <= 0:
+        return False
+    if request.method not in ("GET", "HEAD") or response.status_code != 200 or response.cookies:
+        return False
+    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        return False
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return False
+    cache_control = response.get("Cache-Control", "").lower()
+    return "private" not in cache_control and "no-store" not in cache_control
+
+
+class AnonymousPageMiddleware:
+    """Adds X-Accel-Expires to shareable anonymous pages. Second in MIDDLEWARE, right after the
+    health check, so it sees the response last: after every cookie the others may set."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if shareable(request, response):
+            response[NGINX_CACHE_HEADER] = str(settings.CACHE_MIDDLEWARE_SECONDS)
+        return response

@@ -1,12 +1,29 @@
-"""Drop the cached top-10 list whenever a vote changes, so a fresh vote shows up at once."""
+"""Drop cached parts when what they show changes, so a vote or a poster shows up at once
+(core/caching.py): any vote drops the top-10 list; a vote, a poster, a role or an edit of the
+movie drops that movie's cached page."""
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .caching import invalidate_top_movies
-from .models import Vote
+from .caching import invalidate_movie, invalidate_top_movies
+from .models import Movie, MovieImage, Role, Vote
 
 
-@receiver(post_save, sender=Vote, dispatch_uid="core_vote_saved_invalidate_top")
-@receiver(post_delete, sender=Vote, dispatch_uid="core_vote_deleted_invalidate_top")
-def vote_changed(sender, **kwargs):
+@receiver(post_save, sender=Vote, dispatch_uid="core_vote_saved_invalidate")
+@receiver(post_delete, sender=Vote, dispatch_uid="core_vote_deleted_invalidate")
+def vote_changed(sender, instance, **kwargs):
     invalidate_top_movies()
+    invalidate_movie(instance.movie_id)
+
+
+@receiver(post_save, sender=MovieImage, dispatch_uid="core_poster_saved_invalidate")
+@receiver(post_delete, sender=MovieImage, dispatch_uid="core_poster_deleted_invalidate")
+@receiver(post_save, sender=Role, dispatch_uid="core_role_saved_invalidate")
+@receiver(post_delete, sender=Role, dispatch_uid="core_role_deleted_invalidate")
+def part_of_movie_changed(sender, instance, **kwargs):
+    invalidate_movie(instance.movie_id)
+
+
+@receiver(post_save, sender=Movie, dispatch_uid="core_movie_saved_invalidate")
+@receiver(post_delete, sender=Movie, dispatch_uid="core_movie_deleted_invalidate")
+def movie_changed(sender, instance, **kwargs):
+    invalidate_movie(instance.pk)

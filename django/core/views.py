@@ -9,10 +9,10 @@ from django.views.decorators.cache import cache_page, never_cache
 from django.views.decorators.vary import vary_on_cookie
 from django.views.generic import DetailView, ListView
 
-from .caching import get_top_movies
+from .caching import anonymous_page, get_top_movies, movie_article
 from .forms import MovieImageForm, VoteForm
 from .middleware import health_response
-from .models import Movie, MovieImage, Person, Vote
+from .models import Movie, Person, Vote
 
 
 @never_cache
@@ -27,6 +27,8 @@ def healthz(request):
 # Cached per URL (so per ?page=) and per Cookie header (so per session), for
 # CACHE_MIDDLEWARE_SECONDS (the same value as the cache's TIMEOUT in our settings).
 # cache_page must be the outer decorator so it sees the Vary: Cookie header when storing.
+# @anonymous_page: nginx may also keep the page for anonymous visitors (core/caching.py).
+@method_decorator(anonymous_page, name="dispatch")
 @method_decorator(cache_page(None), name="dispatch")
 @method_decorator(vary_on_cookie, name="dispatch")
 class MovieList(ListView):
@@ -35,6 +37,7 @@ class MovieList(ListView):
     template_name = "core/movie_list.html"
 
 
+@method_decorator(anonymous_page, name="dispatch")
 class TopMovies(ListView):
     template_name = "core/top_movies_list.html"
     context_object_name = "top_movies"
@@ -43,18 +46,19 @@ class TopMovies(ListView):
         return get_top_movies(limit=10)
 
 
-def movie_detail_context(request, movie, image_form=None):
-    context = {"movie": movie, "object": movie}
-    context["posters"] = list(movie.movieimage_set.all())
-    context["score"] = movie.score or 0
+def movie_detail_context(request, movie_id, image_form=None):
+    """The movie's cached part (core/caching.py movie_article) and the visitor's: vote and forms."""
+    article = movie_article(movie_id)
+    context = {"article": article}
     if request.user.is_authenticated:
-        vote = Vote.objects.get_vote_or_unsaved_blank_vote(movie=movie, user=request.user)
-        if vote.pk:
+        vote = Vote.objects.filter(movie_id=article["pk"], user=request.user).first()
+        if vote:
             vote_form_url = reverse(
-                "core:update_vote", kwargs={"movie_id": movie.pk, "pk": vote.pk}
+                "core:update_vote", kwargs={"movie_id": article["pk"], "pk": vote.pk}
             )
         else:
-            vote_form_url = reverse("core:create_vote", kwargs={"movie_id": movie.pk})
+            vote = Vote(movie_id=article["pk"], user=request.user)
+            vote_form_url = reverse("core:create_vote", kwargs={"movie_id": article["pk"]})
         context["vote"] = vote
         context["vote_form"] = VoteForm(instance=vote)
         context["vote_form_url"] = vote_form_url
@@ -62,18 +66,12 @@ def movie_detail_context(request, movie, image_form=None):
     return context
 
 
-class MovieDetail(DetailView):
-    queryset = Movie.objects.all_with_related_persons_and_score()
-    template_name = "core/movie_detail.html"
+@method_decorator(anonymous_page, name="dispatch")
+class MovieDetail(View):
+    http_method_names = ["get", "head"]
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context.update(movie_detail_context(self.request, self.object))
-        return context
-
-
-def _movie_with_score(movie_id):
-    return get_object_or_404(Movie.objects.all_with_related_persons_and_score(), pk=movie_id)
+    def get(self, request, pk):
+        return render(request, "core/movie_detail.html", movie_detail_context(request, pk))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +115,7 @@ class MovieImageUpload(LoginRequiredMixin, View):
         movie = get_object_or_404(Movie, pk=movie_id)
         form = MovieImageForm(data=request.POST, files=request.FILES)
         if not form.is_valid():
-            context = movie_detail_context(request, _movie_with_score(movie_id), image_form=form)
+            context = movie_detail_context(request, movie_id, image_form=form)
             return render(request, "core/movie_detail.html", context, status=400)
         image = form.save(commit=False)
         image.movie = movie
@@ -129,6 +127,7 @@ class MovieImageUpload(LoginRequiredMixin, View):
 # ---------------------------------------------------------------------------------------------
 # People
 # ---------------------------------------------------------------------------------------------
+@method_decorator(anonymous_page, name="dispatch")
 class PersonDetail(DetailView):
     queryset = Person.objects.all_with_prefetch_movies()
     template_name = "core/person_detail.html"

@@ -85,7 +85,7 @@ export const djangoVars = fileSafe({
     example: 'localhost,127.0.0.1',
   }),
   DJANGO_LOG_LEVEL: logLevel({ desc: "log level of Django's stdout logging", example: 'INFO', default: 'INFO' }),
-  DJANGO_CACHE_TIMEOUT: int({ desc: 'seconds pages stay cached', example: '60', default: 60, min: 0, max: 86400 }),
+  DJANGO_CACHE_TIMEOUT: int({ desc: 'seconds an anonymous visitor may see an older page (0: no caching)', example: '60', default: 60, min: 0, max: 86400 }),
   DJANGO_SECURE_SSL: bool({
     desc: 'true only when TLS terminates in front of the site (HTTPS redirect, HSTS, secure cookies)',
     example: 'false',

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { $ } from 'zx'
 import { stripControls } from '../../tasks/lib/log.ts'
-import { BASE_URL, compose, npmRun, PROJECT, REPO, request, stackEnv, waitFor } from './stack.ts'
+import { BASE_URL, compose, npmRun, PROJECT, REPO, type Reply, request, stackEnv, waitFor } from './stack.ts'
 
 // A valid 1x1 PNG: Django's ImageField opens uploads with Pillow, so the poster must be real.
 const PNG = Buffer.from(
@@ -116,6 +116,105 @@ describe('MyMDB in a browser', () => {
   })
 })
 
+// Anonymous pages come from nginx's cache (core/caching.py, nginx/mymdb.conf.template) for
+// DJANGO_CACHE_TIMEOUT seconds: 1 in the test stack.
+describe('pages cached for anonymous visitors', () => {
+  const LIFETIME_S = Number(stackEnv.DJANGO_CACHE_TIMEOUT)
+  let otherMovie = ''
+
+  /** An anonymous GET, repeated until nginx answers from its cache (the page is then shared). */
+  async function cachedCopy(path: string): Promise<Reply> {
+    let last: Reply | undefined
+    for (let i = 0; i < 20; i++) {
+      last = await request(path)
+      if (last.headers['x-cache'] === 'HIT') return last
+    }
+    assert.fail(`${path}: never a cache hit in 20 anonymous requests (last X-Cache: ${last?.headers['x-cache']})`)
+  }
+
+  before(async () => {
+    await page.goto('/')
+    otherMovie = (await page.locator('ul.movie-list li a').nth(5).getAttribute('href')) ?? ''
+    assert.match(otherMovie, /^\/movie\/\d+\/$/)
+  })
+
+  test('anonymous pages are served from the cache; a logged-in user always bypasses it', async () => {
+    for (const path of ['/', '/movies/top', otherMovie]) {
+      const hit = await cachedCopy(path)
+      assert.equal(hit.status, 200)
+      assert.equal(hit.headers['x-accel-expires'], undefined, 'nginx keeps its cache header to itself')
+      assert.equal(hit.headers['set-cookie'], undefined)
+    }
+    for (const path of ['/', '/movies/top', otherMovie]) {
+      const response = await page.goto(path)
+      assert.equal(response?.headers()['x-cache'], 'BYPASS', `${path} for a logged-in user`)
+      assert.equal(await page.locator('#logged-in-as').innerText(), `Logged in as ${USER}`)
+    }
+  })
+
+  test("one user's name and vote never appear on another user's or an anonymous page", async () => {
+    await page.goto(otherMovie)
+    await page.click('#vote-up')
+    await page.waitForURL(`**${otherMovie}`)
+    assert.match(await page.locator('#your-vote').innerText(), /up/)
+    for (const path of ['/', '/movies/top', otherMovie]) {
+      await page.goto(path) // the logged-in user's page, just before the anonymous ones
+      const anonymous = (await cachedCopy(path)).body.toString()
+      assert.ok(!anonymous.includes(USER), `${path}: the anonymous page names ${USER}`)
+      assert.doesNotMatch(anonymous, /logged-in-as|your-vote|vote-form|csrfmiddlewaretoken/)
+      assert.match(anonymous, /id="login-link"/)
+    }
+    const other = await browser.newPage({ baseURL: BASE_URL })
+    const second = `${USER}b`
+    await other.goto('/user/register')
+    await other.fill('#id_username', second)
+    await other.fill('#id_password1', PASSWORD)
+    await other.fill('#id_password2', PASSWORD)
+    await other.click('#register-button')
+    for (const path of ['/', '/movies/top', otherMovie]) {
+      await page.goto(path)
+      await other.goto(path)
+      const html = await other.content()
+      assert.equal(await other.locator('#logged-in-as').innerText(), `Logged in as ${second}`, path)
+      assert.ok(!html.includes(`Logged in as ${USER}<`), `${path}: ${second}'s page names ${USER}`)
+    }
+    assert.equal(await other.locator('#your-vote').count(), 0, `${second} has not voted`)
+    await other.close()
+  })
+
+  test('a vote shows at once to its voter and to anonymous visitors within the cache lifetime', async () => {
+    await page.goto(otherMovie)
+    const before = Number(await page.locator('#score').innerText())
+    const cached = (await cachedCopy(otherMovie)).body.toString()
+    assert.match(cached, new RegExp(`<span id="score">${before}</span>`))
+    await page.click('#vote-down')
+    await page.waitForURL(`**${otherMovie}`)
+    assert.equal(Number(await page.locator('#score').innerText()), before - 2, 'the voter sees the vote at once')
+    // nginx counts whole seconds: a page is fresh for the lifetime and at most one second more.
+    await new Promise((r) => setTimeout(r, (LIFETIME_S + 1.5) * 1000))
+    const later = await request(otherMovie)
+    assert.match(later.body.toString(), new RegExp(`<span id="score">${before - 2}</span>`), `X-Cache: ${later.headers['x-cache']}`)
+  })
+
+  test('a page with a form error is never cached', async () => {
+    await page.goto(otherMovie)
+    await page.setInputFiles('#id_image', { name: 'poster.png', mimeType: 'image/png', buffer: Buffer.from('not an image') })
+    const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#upload-button')])
+    assert.equal(response.status(), 400)
+    assert.match(await page.locator('.errors').innerText(), /valid image/i)
+    const uploadPath = new URL(response.url()).pathname
+    for (let i = 0; i < 5; i++) {
+      const anonymous = await request(uploadPath)
+      assert.equal(anonymous.status, 302, 'an anonymous GET of the upload address is sent to log in, never given the error page')
+      assert.match(String(anonymous.headers.location), /^\/user\/login/)
+      const movie = (await request(otherMovie)).body.toString()
+      assert.doesNotMatch(movie, /valid image|class="errors"/)
+    }
+    await page.goto(otherMovie)
+    assert.equal(await page.locator('.errors').count(), 0, 'the form error is not kept for its user either')
+  })
+})
+
 describe('the project folder after up:local', () => {
   test('plain docker compose ps / logs / exec work with no setting in the environment', async () => {
     // Only what a shell has: the secrets come from the .env that up:local wrote for this checkout.
@@ -126,7 +225,7 @@ describe('the project folder after up:local', () => {
     assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'proxy', 'web'])
     const logs = await sh`docker compose logs --no-color --tail 50 web`
     assert.equal(logs.exitCode, 0, logs.stderr)
-    assert.match(logs.stdout, /uwsgi|nginx|WSGI/i)
+    assert.match(logs.stdout, /uwsgi|nginx|WSGI|"GET \/[^"]* HTTP\/1\.1" 200/i) // uWSGI's or nginx's lines
     const check = await sh`docker compose exec -T web python3 manage.py check`
     assert.equal(check.exitCode, 0, check.stderr)
     assert.match(check.stdout, /no issues/)

@@ -1,0 +1,167 @@
+"""What nginx may keep for anonymous visitors (X-Accel-Expires), and the top-10 cache."""
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpResponse
+from django.test import RequestFactory, TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
+
+from core.caching import (
+    ANONYMOUS_PAGE,
+    NGINX_CACHE_HEADER,
+    TOP_MOVIES_CACHE_KEY,
+    get_top_movies,
+    shareable,
+)
+from core.models import Role, Vote
+
+from .helpers import make_movie, make_person, make_user
+
+
+@override_settings(CACHE_MIDDLEWARE_SECONDS=7)
+class AnonymousPageTests(TestCase):
+    def setUp(self):
+        cache.clear()
+        self.person = make_person("Pat", "Player")
+        self.movie = make_movie("Shared")
+        Role.objects.create(movie=self.movie, person=self.person, name="Lead")
+        self.pages = ["/", "/movies/top", f"/movie/{self.movie.pk}/", f"/person/{self.person.pk}/"]
+
+    def tearDown(self):
+        cache.clear()
+
+    def test_anonymous_pages_may_be_kept_for_the_cache_lifetime(self):
+        for page in self.pages:
+            with self.subTest(page=page):
+                response = self.client.get(page)
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(response.get(NGINX_CACHE_HEADER), "7")
+                self.assertFalse(response.cookies, "a shared page sets no cookie")
+
+    def test_head_is_shareable_too(self):
+        self.assertEqual(self.client.head(self.pages[2]).get(NGINX_CACHE_HEADER), "7")
+
+    def test_a_logged_in_users_pages_never(self):
+        user = make_user("carol")
+        self.client.force_login(user)
+        Vote.objects.create(user=user, movie=self.movie, value=1)
+        for page in self.pages:
+            with self.subTest(page=page):
+                response = self.client.get(page)
+                self.assertEqual(response.status_code, 200)
+                self.assertIsNone(response.get(NGINX_CACHE_HEADER))
+        self.assertContains(self.client.get(self.pages[2]), "Logged in as carol")
+
+    def test_a_request_with_a_session_cookie_never_even_if_the_session_is_gone(self):
+        self.client.cookies["sessionid"] = "no-such-session"
+        response = self.client.get(self.pages[2])
+        self.assertEqual(response.status_code, 200)
+        self.assertIsNone(response.get(NGINX_CACHE_HEADER))
+
+    def test_an_anonymous_session_never(self):
+        session = SessionStore()
+        session["something"] = "kept for this visitor"
+        session.save()
+        self.client.cookies["sessionid"] = session.session_key
+        self.assertIsNone(self.client.get("/movies/top").get(NGINX_CACHE_HEADER))
+
+    def test_not_found_pages_and_other_pages_never(self):
+        self.assertEqual(self.client.get("/movie/999999/").status_code, 404)
+        self.assertIsNone(self.client.get("/movie/999999/").get(NGINX_CACHE_HEADER))
+        for page in ("/user/login", "/user/register"):
+            with self.subTest(page=page):
+                self.assertIsNone(self.client.get(page).get(NGINX_CACHE_HEADER))
+
+    def test_a_form_error_page_never(self):
+        user = make_user("dave")
+        self.client.force_login(user)
+        response = self.client.post(f"/movie/{self.movie.pk}/image/upload", {})
+        self.assertEqual(response.status_code, 400)
+        self.assertIsNone(response.get(NGINX_CACHE_HEADER))
+
+    @override_settings(CACHE_MIDDLEWARE_SECONDS=0)
+    def test_lifetime_zero_turns_it_off(self):
+        self.assertIsNone(self.client.get(self.pages[2]).get(NGINX_CACHE_HEADER))
+
+    def test_shareable_refuses_cookies_posts_and_private_answers(self):
+        factory = RequestFactory()
+
+        def marked(**headers):
+            response = HttpResponse("page", headers=headers)
+            setattr(response, ANONYMOUS_PAGE, True)
+            return response
+
+        self.assertTrue(shareable(factory.get("/"), marked()))
+        self.assertFalse(shareable(factory.get("/"), HttpResponse("not marked")))
+        self.assertFalse(shareable(factory.post("/"), marked()))
+        self.assertFalse(shareable(factory.get("/"), marked(**{"Cache-Control": "private"})))
+        self.assertFalse(shareable(factory.get("/"), marked(**{"Cache-Control": "no-store"})))
+        with_cookie = marked()
+        with_cookie.set_cookie("csrftoken", "abc")
+        self.assertFalse(shareable(factory.get("/"), with_cookie))
+
+
+class TopMoviesCacheTests(TestCase):
+    def tearDown(self):
+        cache.clear()
+
+    @override_settings(CACHES={"default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "mymdb_cache",
+        "TIMEOUT": 0,
+    }})
+    def test_timeout_zero_touches_no_cache_table(self):
+        make_movie("Uncached")
+        with CaptureQueriesContext(connection) as queries:
+            get_top_movies()
+            get_top_movies()
+        cache_queries = [q["sql"] for q in queries.captured_queries if "mymdb_cache" in q["sql"]]
+        self.assertEqual(cache_queries, [])
+        self.assertEqual(len(queries.captured_queries), 2, "one query for the list, each time")
+
+
+class MovieArticleCacheTests(TestCase):
+    """The movie's page minus the visitor's part is cached, and dropped by what changes it."""
+
+    def setUp(self):
+        cache.clear()
+        self.movie = make_movie("Kept")
+        self.page = f"/movie/{self.movie.pk}/"
+        self.voter = make_user("fran")
+        Vote.objects.create(user=self.voter, movie=self.movie, value=1)
+
+    def tearDown(self):
+        cache.clear()
+
+    def score(self):
+        return self.client.get(self.page)
+
+    def test_served_from_the_cache_until_a_vote_changes_it(self):
+        self.assertContains(self.score(), '<span id="score">1</span>', html=True)
+        # A change that bypasses signals is not seen: the page part is cached.
+        Vote.objects.filter(movie=self.movie).update(value=-1)
+        self.assertContains(self.score(), '<span id="score">1</span>', html=True)
+        Vote.objects.create(user=make_user("gus"), movie=self.movie, value=-1)
+        self.assertContains(self.score(), '<span id="score">-2</span>', html=True)
+        Vote.objects.filter(user=self.voter).get().delete()
+        self.assertContains(self.score(), '<span id="score">-1</span>', html=True)
+
+    def test_a_new_role_or_an_edit_of_the_movie_shows_at_once(self):
+        self.score()
+        Role.objects.create(movie=self.movie, person=make_person("Ned", "New"), name="Cameo")
+        self.assertContains(self.score(), "as Cameo")
+        self.movie.title = "Renamed"
+        self.movie.save()
+        self.assertContains(self.score(), "<title>Renamed | MyMDB</title>", html=False)
+
+    def test_the_cached_part_holds_nothing_of_a_visitor(self):
+        self.client.force_login(self.voter)
+        self.assertContains(self.score(), "You voted up")
+        self.client.logout()
+        anonymous = self.score()
+        self.assertNotContains(anonymous, "fran")
+        self.assertNotContains(anonymous, "You voted")
+        self.assertContains(anonymous, '<span id="score">1</span>', html=True)
+
+    def test_a_missing_movie_is_404(self):
+        self.assertEqual(self.client.get("/movie/999999/").status_code, 404)
