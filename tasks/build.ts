@@ -1,4 +1,4 @@
-// npm run build: builds the stack's images (web, db, proxy), tagged with the git commit and latest.
+// npm run build: builds the stack's images (web, db, proxy, cache), tagged with the git commit and latest.
 import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
@@ -12,6 +12,7 @@ Builds the images of the stack with BuildKit:
   web    \${MYMDB_WEB_IMAGE:-mymdb-web}      from Dockerfile             (context: the repository root)
   db     \${MYMDB_DB_IMAGE:-mymdb-db}        from docker/psql/Dockerfile  (context: docker/psql)
   proxy  \${MYMDB_PROXY_IMAGE:-mymdb-proxy}  from docker/proxy/Dockerfile (context: docker/proxy)
+  cache  \${MYMDB_CACHE_IMAGE:-mymdb-cache}  from docker/cache/Dockerfile (context: docker/cache)
 each with --build-arg BASE_IMAGE=<base image> and tagged:
   <git short commit>   with "-dirty" appended when tracked files have uncommitted changes
                        (untracked files do not count); left out outside a git checkout
@@ -27,7 +28,7 @@ Base image (MYMDB_BASE_IMAGE in .env, or --base):
   <image>    any other value: that image, used as is (e.g. debian:trixie-slim)
 
 Options:
-  --only web|db|proxy  build just one of the images
+  --only web|db|proxy|cache  build just one of the images
   --base VALUE      base image choice, overrides MYMDB_BASE_IMAGE
   --rebuild-base    with auto or bootstrap: make mymdb-base:trixie again (even if it exists)
                     and build from it
@@ -62,6 +63,7 @@ export const IMAGE_SOURCES: Record<ImageName, { dockerfile: string; context: str
   web: { dockerfile: 'Dockerfile', context: '.' },
   db: { dockerfile: 'docker/psql/Dockerfile', context: 'docker/psql' },
   proxy: { dockerfile: 'docker/proxy/Dockerfile', context: 'docker/proxy' },
+  cache: { dockerfile: 'docker/cache/Dockerfile', context: 'docker/cache' },
 }
 
 /** How the base image is obtained. */
@@ -143,7 +145,7 @@ export interface BuildPlanInput {
 
 /**
  * The docker build commands (pure). Paths are relative to the repository root. Only the web image
- * carries the commit as a label: the db and proxy images of an unchanged Dockerfile stay the same
+ * carries the commit as a label: the db, proxy and cache images of an unchanged Dockerfile stay the same
  * image (same id, same digest in the registry), so a deploy leaves their containers running.
  */
 export function planImages(input: BuildPlanInput): ImageBuild[] {

@@ -16,7 +16,7 @@ import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } fr
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
 Deploys MyMDB to AWS in four steps, each safe to run again:
-  1. push    the web, db and proxy images of this commit to MYMDB_REGISTRY (npm run push)
+  1. push    the web, db, proxy and cache images of this commit to MYMDB_REGISTRY (npm run push)
   2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET, public under uploads/ (npm run bucket)
   3. host    key pair, security group, IAM role, EC2 instance with Docker  (npm run host)
   4. start   compose file + production .env over SSH, pull, up, checks     (npm run remote:up)

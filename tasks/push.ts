@@ -122,7 +122,7 @@ export interface PushResult {
   refs: string[]
   /** ECR only: the fresh login, for the host to pull with. */
   login?: { username: string; password: string }
-  /** The registry's digest of each pushed image (sha256:...): the host pins the db and proxy by it. */
+  /** The registry's digest of each pushed image (sha256:...): the host pins the db, proxy and cache by it. */
   digests?: Partial<Record<ImageName, string>>
 }
 

@@ -21,7 +21,7 @@ import { whoRuns } from './lib/paths.ts'
 import { appendDeployRecord, DEPLOY_LOG, deployRecord, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, releases } from './lib/releases.ts'
 import { splitImageRef } from './lib/stackfile.ts'
 import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_DEPLOY, STACK_LABEL, stackCommands, stackPs, startStack, WAIT_TIMEOUT_SECONDS, type Stack } from './lib/stack.ts'
-import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, localImages, productionOnly, readAcmeCaRoot, registryImage, releaseVars, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
+import { acmeCaRootRule, awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, IMAGE_NAMES, imageVars, localImages, PINNED_IMAGES, productionOnly, readAcmeCaRoot, registryImage, releaseVars, registryRules, registryVars, serverVars, siteVars, sshKeyExistsRule, sshKeyPath, uploadVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -78,6 +78,7 @@ export const remoteSpec = {
   MYMDB_WEB_IMAGE: imageVars.MYMDB_WEB_IMAGE,
   MYMDB_DB_IMAGE: imageVars.MYMDB_DB_IMAGE,
   MYMDB_PROXY_IMAGE: imageVars.MYMDB_PROXY_IMAGE,
+  MYMDB_CACHE_IMAGE: imageVars.MYMDB_CACHE_IMAGE,
   MYMDB_TAG: imageVars.MYMDB_TAG,
   ...siteVars,
   ...releaseVars,
@@ -98,7 +99,7 @@ export type RemoteSettings = CleanEnv<typeof remoteSpec>
 /**
  * The keys of the production .env, in order. Values left out when unset (optional ones only).
  * WEB_BIND/WEB_PORT/WEB_HTTPS_PORT: the host publishes the site on all its addresses, ports 80
- * and 443. The db and proxy images are pinned (by digest when the deploy pushed them).
+ * and 443. The db, proxy and cache images are pinned (by digest when the deploy pushed them).
  */
 export const ENV_FILE_KEYS = [
   'COMPOSE_PROJECT_NAME',
@@ -108,9 +109,11 @@ export const ENV_FILE_KEYS = [
   'MYMDB_WEB_IMAGE',
   'MYMDB_DB_IMAGE',
   'MYMDB_PROXY_IMAGE',
+  'MYMDB_CACHE_IMAGE',
   'MYMDB_TAG',
   'MYMDB_DB_REF',
   'MYMDB_PROXY_REF',
+  'MYMDB_CACHE_REF',
   'MYMDB_DOMAIN',
   'MYMDB_ACME_CA',
   'MYMDB_ACME_EMAIL',
@@ -143,9 +146,11 @@ const REQUIRED_KEYS: readonly EnvFileKey[] = [
   'MYMDB_WEB_IMAGE',
   'MYMDB_DB_IMAGE',
   'MYMDB_PROXY_IMAGE',
+  'MYMDB_CACHE_IMAGE',
   'MYMDB_TAG',
   'MYMDB_DB_REF',
   'MYMDB_PROXY_REF',
+  'MYMDB_CACHE_REF',
   'DJANGO_SECRET_KEY',
   'DJANGO_ALLOWED_HOSTS',
   'DJANGO_DB_PASSWORD',
@@ -177,18 +182,18 @@ export function productionEnvFile(values: Partial<Record<EnvFileKey, string | nu
 }
 
 /**
- * The image each service runs on the host: web by the commit's tag, db and proxy by the digest
+ * The image each service runs on the host: web by the commit's tag, db, proxy and cache by the digest
  * the push reported (the same digest on the next deploy leaves the container running), or by
  * the tag when no digest is known (this step run alone).
  */
-export function hostImages(s: Pick<RemoteSettings, 'MYMDB_WEB_IMAGE' | 'MYMDB_DB_IMAGE' | 'MYMDB_PROXY_IMAGE' | 'MYMDB_TAG'>, registry: string, digests: Partial<Record<ImageName, string>> = {}): Record<ImageName, string> {
+export function hostImages(s: Pick<RemoteSettings, 'MYMDB_WEB_IMAGE' | 'MYMDB_DB_IMAGE' | 'MYMDB_PROXY_IMAGE' | 'MYMDB_CACHE_IMAGE' | 'MYMDB_TAG'>, registry: string, digests: Partial<Record<ImageName, string>> = {}): Record<ImageName, string> {
   const local = localImages(s)
   const ref = (name: ImageName) => {
     const image = registryImage(registry, local[name])
     const digest = name === 'web' ? undefined : digests[name]
     return digest ? `${image}@${digest}` : `${image}:${s.MYMDB_TAG}`
   }
-  return { web: ref('web'), db: ref('db'), proxy: ref('proxy') }
+  return Object.fromEntries(IMAGE_NAMES.map((n) => [n, ref(n)])) as Record<ImageName, string>
 }
 
 /** DJANGO_ALLOWED_HOSTS on the host: the domain first (the checks use the first name), then the others. */
@@ -212,9 +217,11 @@ export function envFileValues(s: RemoteSettings, registry: string, digests: Part
     MYMDB_WEB_IMAGE: registryImage(registry, s.MYMDB_WEB_IMAGE),
     MYMDB_DB_IMAGE: registryImage(registry, s.MYMDB_DB_IMAGE),
     MYMDB_PROXY_IMAGE: registryImage(registry, s.MYMDB_PROXY_IMAGE),
+    MYMDB_CACHE_IMAGE: registryImage(registry, s.MYMDB_CACHE_IMAGE),
     MYMDB_TAG: s.MYMDB_TAG,
     MYMDB_DB_REF: images.db,
     MYMDB_PROXY_REF: images.proxy,
+    MYMDB_CACHE_REF: images.cache,
     MYMDB_DOMAIN: domain,
     MYMDB_ACME_CA: domain ? s.MYMDB_ACME_CA : undefined,
     MYMDB_ACME_EMAIL: domain ? s.MYMDB_ACME_EMAIL : undefined,
@@ -311,7 +318,7 @@ export interface PlanOptions {
   rules?: readonly Rule<RemoteSettings>[]
   /** Where and as whom the host writes backups (the host step's result). */
   backup?: BackupTarget
-  /** The digests push reported (the host pins the db and proxy images by them). */
+  /** The digests push reported (the host pins the db, proxy and cache images by them). */
   digests?: Partial<Record<ImageName, string>>
   /** The host's public IP: MYMDB_DOMAIN must resolve to it (default: the address, when it is an IP). */
   publicIp?: string
@@ -583,12 +590,12 @@ export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images
 }
 
 /**
- * The db and proxy images by the digest the registry gave them (read from the pulled images), when
+ * The db, proxy and cache images by the digest the registry gave them (read from the pulled images), when
  * the deploy named them by tag (this step run alone: push passes the digests otherwise). Swarm
  * compares the reference as written: the same image under a new tag would restart PostgreSQL.
  */
 export async function pinToDigests(stack: Stack, images: Record<ImageName, string>): Promise<Record<ImageName, string>> {
-  const tagged = (['db', 'proxy'] as const).filter((n) => !images[n].includes('@'))
+  const tagged = PINNED_IMAGES.filter((n) => !images[n].includes('@'))
   if (tagged.length === 0) return images
   const r = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done', 'sh', ...tagged.map((n) => images[n])])
   const digests = r.stdout.split('\n').map((l) => l.trim())
@@ -684,9 +691,9 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
         }),
       )
       images = await pinToDigests(stack, plan.images)
-      if (images.db !== plan.images.db || images.proxy !== plan.images.proxy) {
-        await runInChecked(stack, pointEnvAt(images), { doing: 'pin the db and proxy images by digest in the .env' })
-        log.info(`[pull] db and proxy pinned by digest in the .env (${images.db}, ${images.proxy}): a new tag of the same image does not restart them`)
+      if (PINNED_IMAGES.some((n) => images[n] !== plan.images[n])) {
+        await runInChecked(stack, pointEnvAt(images), { doing: `pin the ${PINNED_IMAGES.join(', ')} images by digest in the .env` })
+        log.info(`[pull] ${PINNED_IMAGES.join(', ')} pinned by digest in the .env (${PINNED_IMAGES.map((n) => images[n]).join(', ')}): a new tag of the same image does not restart them`)
       }
       if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
       await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)

@@ -5,13 +5,15 @@ at import time, so a misconfigured container fails at start with the whole list.
 
 Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS (comma-separated), DJANGO_DB_NAME,
           DJANGO_DB_USER, DJANGO_DB_PASSWORD, DJANGO_DB_HOST
-Optional: DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_LOG_LEVEL (INFO),
+Optional: DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_CACHE_LOCATION (memcached's
+          host:port; empty: the database), DJANGO_LOG_LEVEL (INFO),
           DJANGO_SECURE_SSL (false), DJANGO_CSRF_TRUSTED_ORIGINS (comma-separated),
           DJANGO_UPLOAD_S3_BUCKET, AWS_S3_REGION_NAME / AWS_DEFAULT_REGION, AWS_S3_ENDPOINT_URL,
           DJANGO_STATIC_ROOT, DJANGO_MEDIA_ROOT (read in common_settings.py)
 """
 import importlib.util
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -99,17 +101,53 @@ DATABASES = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Cache: shared by all uWSGI processes, so it lives in the database (table mymdb_cache, made
-# by `manage.py createcachetable` at container start, after migrate).
+# Cache: shared by all uWSGI processes. DJANGO_CACHE_LOCATION (host:port) names memcached (the
+# cache service of docker-compose.yml); a cache that does not answer is a miss, never an error:
+# the site then serves every page from the database, slower, and /healthz says "degraded".
+# Without it, the database (table mymdb_cache, made by `manage.py createcachetable` at container
+# start, after migrate).
 # ---------------------------------------------------------------------------------------------
 CACHE_TIMEOUT = _int("DJANGO_CACHE_TIMEOUT", 60)
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "mymdb_cache",
-        "TIMEOUT": CACHE_TIMEOUT,
+CACHE_LOCATION = _env("DJANGO_CACHE_LOCATION")
+if CACHE_LOCATION and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]{1,5}", CACHE_LOCATION):
+    _problems.append(f"DJANGO_CACHE_LOCATION (must be host:port, got {CACHE_LOCATION!r})")
+    CACHE_LOCATION = ""
+if CACHE_LOCATION and importlib.util.find_spec("pymemcache") is None:
+    _problems.append(
+        "DJANGO_CACHE_LOCATION (set, but pymemcache is not installed: install python3-pymemcache, "
+        "or pymemcache from PyPI)"
+    )
+if CACHE_LOCATION:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": CACHE_LOCATION,
+            "TIMEOUT": CACHE_TIMEOUT,
+            "KEY_PREFIX": "mymdb",
+            # pymemcache's HashClient: a cache that is down or slow is a miss (ignore_exc), tried
+            # again after dead_timeout seconds, so requests do not each wait for it.
+            "OPTIONS": {
+                "connect_timeout": 0.5,
+                "timeout": 0.5,
+                "no_delay": True,
+                "ignore_exc": True,
+                "retry_attempts": 1,
+                "retry_timeout": 1,
+                "dead_timeout": 5,
+            },
+        }
     }
-}
+    # Sessions read from the cache, written through to the database: a restarted cache loses no
+    # login.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "mymdb_cache",
+            "TIMEOUT": CACHE_TIMEOUT,
+        }
+    }
 CACHE_MIDDLEWARE_SECONDS = CACHE_TIMEOUT
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 import logging
+import os
+import threading
 
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse
 
@@ -18,19 +21,36 @@ def database_answers():
         return False
 
 
+def cache_answers():
+    """The cache keeps a value and gives it back (a key per thread: no race with other probes)."""
+    key = f"healthz:{os.getpid()}:{threading.get_ident()}"
+    token = os.urandom(8).hex()
+    try:
+        cache.set(key, token, 30)
+        return cache.get(key) == token
+    except Exception:  # any failure means "degraded"
+        logger.warning("healthz: cache check failed", exc_info=True)
+        return False
+
+
 def health_response():
-    if database_answers():
-        response = HttpResponse("ok", content_type="text/plain; charset=utf-8")
+    """200 "ok"; 200 "ok, degraded: ..." when only the cache is down (the site serves, slower);
+    503 when the database does not answer."""
+    degraded = [] if cache_answers() else ["cache unreachable (pages are built without it)"]
+    if not database_answers():
+        body, status = "; ".join(["database unavailable", *degraded]), 503
+    elif degraded:
+        body, status = "ok, degraded: " + "; ".join(degraded), 200
     else:
-        response = HttpResponse(
-            "database unavailable", status=503, content_type="text/plain; charset=utf-8"
-        )
+        body, status = "ok", 200
+    response = HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
     response["Cache-Control"] = "no-store"
     return response
 
 
 class HealthCheckMiddleware:
-    """Answers GET/HEAD /healthz: 200 "ok" when the database answers SELECT 1, else 503.
+    """Answers GET/HEAD /healthz: 200 "ok" when the database answers SELECT 1 and the cache keeps a
+    value, 200 "ok, degraded: ..." when only the cache does not, else 503.
 
     Must be FIRST in MIDDLEWARE: it never calls request.get_host(), so probes by IP address
     are not rejected by ALLOWED_HOSTS, and it runs before the HTTPS redirect, sessions, CSRF

@@ -2,7 +2,7 @@
 // by the start step, shown by status, and the list of releases a rollback can go back to.
 import type { Cmd, RunResult } from './sh.ts'
 import { REMOTE_DIR, runInChecked, type Stack } from './stack.ts'
-import type { ImageName } from './vars.ts'
+import { IMAGE_NAMES, PINNED_IMAGES, refKey, type ImageName } from './vars.ts'
 import { splitImageRef } from './stackfile.ts'
 
 /** The file, next to the compose file, where the host keeps one JSON line per deploy (npm run status shows the last). */
@@ -17,7 +17,7 @@ export interface DeployLine {
   result: string
   seconds?: number
   error?: string
-  /** The image each service ran (records since the front came in). */
+  /** The image each service ran (records since the front came in; cache '' in records before the cache came in). */
   images?: Record<ImageName, string>
   /** The tag this rollback went back from. */
   rollbackFrom?: string
@@ -34,7 +34,7 @@ export function deployRecord(
   const tag = images.web.split(':').pop() ?? ''
   const error = end.error === undefined ? {} : { error: end.error.split('\n')[0]?.slice(0, 300) }
   const from = rollbackFrom === undefined ? {} : { rollback_from: rollbackFrom }
-  return `${JSON.stringify({ at: at.toISOString(), by, tag, web: images.web, db: images.db, proxy: images.proxy, result: end.ok ? 'ok' : 'failed', seconds: Math.round(end.seconds), ...error, ...from })}\n`
+  return `${JSON.stringify({ at: at.toISOString(), by, tag, ...Object.fromEntries(IMAGE_NAMES.map((n) => [n, images[n]])), result: end.ok ? 'ok' : 'failed', seconds: Math.round(end.seconds), ...error, ...from })}\n`
 }
 
 /** Parses one line of the deploy log (pure); null when it is not one. */
@@ -42,7 +42,9 @@ export function parseDeployLine(line: string): DeployLine | null {
   try {
     const o = JSON.parse(line) as Record<string, unknown>
     if (typeof o.at !== 'string' || typeof o.by !== 'string' || typeof o.tag !== 'string') return null
-    const images = typeof o.web === 'string' && typeof o.db === 'string' && typeof o.proxy === 'string' ? { images: { web: o.web, db: o.db, proxy: o.proxy } } : {}
+    const images = typeof o.web === 'string' && typeof o.db === 'string' && typeof o.proxy === 'string'
+      ? { images: { web: o.web, db: o.db, proxy: o.proxy, cache: typeof o.cache === 'string' ? o.cache : '' } }
+      : {}
     return {
       at: o.at,
       by: o.by,
@@ -120,11 +122,11 @@ export function pruneRefs(listing: string, repositories: readonly string[], kept
   return [...new Set(out)]
 }
 
-/** The sed script that points the host's .env at a release's images (pure). */
+/** The sed script that points the host's .env at a release's images (pure); an image recorded as '' (the cache, in records from before it came in) stays as it is. */
 export function envEdit(images: Record<ImageName, string>): string {
   const { repository, tag = '' } = splitImageRef(images.web)
   const set = (key: string, value: string) => `s|^${key}=.*$|${key}='${value}'|`
-  return [set('MYMDB_WEB_IMAGE', repository), set('MYMDB_TAG', tag), set('MYMDB_DB_REF', images.db), set('MYMDB_PROXY_REF', images.proxy)].join(';')
+  return [set('MYMDB_WEB_IMAGE', repository), set('MYMDB_TAG', tag), ...PINNED_IMAGES.filter((n) => images[n]).map((n) => set(refKey(n), images[n]))].join(';')
 }
 
 /** Points the host's .env (in the stack's directory) at `images`; `keep`: a copy of the old file first. */

@@ -48,8 +48,8 @@ export function hostStack(remote: Pick<Remote, 'where' | 'run'>, kind: StackKind
   return { where: remote.where, run: remote.run, kind, cwd: REMOTE_DIR, compose: (...args) => ['docker', 'compose', ...args] }
 }
 
-/** The stack's services (docker-compose.yml): the front, the site, the database. */
-export const SERVICES = ['proxy', 'web', 'db'] as const
+/** The stack's services (docker-compose.yml): the front, the site, the database, the cache. */
+export const SERVICES = ['proxy', 'web', 'db', 'cache'] as const
 export type Service = (typeof SERVICES)[number]
 
 /** A service's name in Swarm: mymdb_web. */

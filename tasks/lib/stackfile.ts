@@ -17,8 +17,8 @@
 //     mymdb_proxy-data are the volumes Compose made, reused as they are
 //   - deploy: endpoint_mode dnsrr (one replica each; no virtual IPs without IPVS); web is
 //     updated start-first, the new task takes traffic only once healthy, and a new task that
-//     does not become healthy is rolled back by Swarm; db and proxy stop-first (one PostgreSQL
-//     on one volume; the proxy owns the host's ports 80 and 443)
+//     does not become healthy is rolled back by Swarm; db, proxy and cache stop-first (one
+//     PostgreSQL on one volume; the proxy owns the host's ports 80 and 443; a cache may be down)
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type JsonObject = { [k: string]: Json }
@@ -110,7 +110,7 @@ export interface ServiceInfo {
 export interface TaskContainer {
   id: string
   name: string
-  /** The service without the stack's prefix: web, db, proxy. */
+  /** The service without the stack's prefix: web, db, proxy, cache. */
   service: string
   image: string
   state: string

@@ -148,6 +148,7 @@ export const imageVars = fileSafe({
   MYMDB_WEB_IMAGE: imageName({ desc: 'name of the web image', example: 'mymdb-web', default: 'mymdb-web' }),
   MYMDB_DB_IMAGE: imageName({ desc: 'name of the db image', example: 'mymdb-db', default: 'mymdb-db' }),
   MYMDB_PROXY_IMAGE: imageName({ desc: 'name of the proxy image (the HTTPS front)', example: 'mymdb-proxy', default: 'mymdb-proxy' }),
+  MYMDB_CACHE_IMAGE: imageName({ desc: 'name of the cache image (memcached)', example: 'mymdb-cache', default: 'mymdb-cache' }),
   MYMDB_TAG: imageTag({ desc: 'image tag Compose runs', example: 'latest', default: 'latest' }),
   MYMDB_BASE_IMAGE: imageRef(
     { desc: 'base image of the Dockerfiles: auto, pull, bootstrap, or an image', example: 'auto', default: 'auto' },
@@ -155,13 +156,23 @@ export const imageVars = fileSafe({
   ),
 })
 
-/** The stack's images: web (nginx + uWSGI + Django), db (PostgreSQL), proxy (Caddy, the front). */
-export const IMAGE_NAMES = ['web', 'db', 'proxy'] as const
+/** The stack's images: web (nginx + uWSGI + Django), db (PostgreSQL), proxy (Caddy, the front), cache (memcached). */
+export const IMAGE_NAMES = ['web', 'db', 'proxy', 'cache'] as const
 export type ImageName = (typeof IMAGE_NAMES)[number]
 
+/**
+ * The images the host pins by digest (MYMDB_<NAME>_REF in its .env): all but web, which a release
+ * names by its tag. A new tag of the same image then does not restart them.
+ */
+export const PINNED_IMAGES = ['db', 'proxy', 'cache'] as const satisfies readonly ImageName[]
+export type PinnedImage = (typeof PINNED_IMAGES)[number]
+
+/** The .env key that pins an image on the host: MYMDB_DB_REF, MYMDB_PROXY_REF, MYMDB_CACHE_REF. */
+export const refKey = <N extends PinnedImage>(name: N) => `MYMDB_${name.toUpperCase() as Uppercase<N>}_REF` as const
+
 /** The local name of each image (without a tag), from the checked settings: the one source of image names. */
-export function localImages(values: Pick<CleanEnv<typeof imageVars>, 'MYMDB_WEB_IMAGE' | 'MYMDB_DB_IMAGE' | 'MYMDB_PROXY_IMAGE'>): Record<ImageName, string> {
-  return { web: values.MYMDB_WEB_IMAGE, db: values.MYMDB_DB_IMAGE, proxy: values.MYMDB_PROXY_IMAGE }
+export function localImages(values: Pick<CleanEnv<typeof imageVars>, 'MYMDB_WEB_IMAGE' | 'MYMDB_DB_IMAGE' | 'MYMDB_PROXY_IMAGE' | 'MYMDB_CACHE_IMAGE'>): Record<ImageName, string> {
+  return { web: values.MYMDB_WEB_IMAGE, db: values.MYMDB_DB_IMAGE, proxy: values.MYMDB_PROXY_IMAGE, cache: values.MYMDB_CACHE_IMAGE }
 }
 
 export const composeVars = fileSafe({

@@ -65,7 +65,7 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
  * it (a label) or a broken one; db and proxy are the same images under the new tag.
  */
 export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string, web?: { dockerfile: string }): Promise<string[]> {
-  const names = ['mymdb-web', 'mymdb-db', 'mymdb-proxy']
+  const names = ['mymdb-web', 'mymdb-db', 'mymdb-proxy', 'mymdb-cache']
   for (const name of names) {
     if ((await $({ nothrow: true, quiet: true })`docker image inspect ${`${name}:latest`}`).exitCode !== 0) {
       await $({ cwd: new URL('../..', import.meta.url).pathname, quiet: true })`npm run build`

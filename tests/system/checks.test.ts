@@ -130,7 +130,7 @@ describe('compose file', () => {
     assert.ok(config.volumes['db-data'], 'the database has a named volume')
     assert.ok(config.volumes['proxy-data'], 'certificates have a named volume')
     assert.deepEqual(config.services.proxy.ports.map((p: { host_ip: string; target: number }) => [p.host_ip, p.target]), [['127.0.0.1', 80], ['127.0.0.1', 443]])
-    assert.ok(config.services.proxy.healthcheck && config.services.web.healthcheck && config.services.db.healthcheck)
+    assert.ok(config.services.proxy.healthcheck && config.services.web.healthcheck && config.services.db.healthcheck && config.services.cache.healthcheck)
   })
 
   test('docker compose config names a missing secret', async () => {
@@ -148,7 +148,7 @@ describe('Django test suite', () => {
   after(async () => { await dc`docker compose down --volumes`; })
 
   test('passes inside the web image against PostgreSQL', async () => {
-    const up = await dc`docker compose up --detach --wait db`
+    const up = await dc`docker compose up --detach --wait db cache`
     assert.equal(up.exitCode, 0, up.stderr)
     const r = await dc`docker compose run --rm --no-deps -T web python3 manage.py test --noinput`
     const ran = /Ran (\d+) tests?/.exec(r.stderr)

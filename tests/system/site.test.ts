@@ -222,7 +222,7 @@ describe('the project folder after up:local', () => {
     const sh = $({ cwd: REPO, env, nothrow: true, quiet: true })
     const ps = await sh`docker compose ps --format {{.Service}}`
     assert.equal(ps.exitCode, 0, ps.stderr)
-    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['db', 'proxy', 'web'])
+    assert.deepEqual(ps.stdout.trim().split('\n').sort(), ['cache', 'db', 'proxy', 'web'])
     const logs = await sh`docker compose logs --no-color --tail 50 web`
     assert.equal(logs.exitCode, 0, logs.stderr)
     assert.match(logs.stdout, /uwsgi|nginx|WSGI|"GET \/[^"]* HTTP\/1\.1" 200/i) // uWSGI's or nginx's lines
@@ -232,7 +232,7 @@ describe('the project folder after up:local', () => {
   })
   test("every container's logs are capped: json-file, 3 files of 10 MB", async () => {
     const ids = (await compose('ps', '-q')).stdout.trim().split('\n')
-    assert.equal(ids.length, 3)
+    assert.equal(ids.length, 4)
     const configs = (await $({ quiet: true })`docker inspect --format ${'{{json .HostConfig.LogConfig}}'} ${ids}`).stdout.trim().split('\n')
     for (const c of configs) assert.deepEqual(JSON.parse(c), { Type: 'json-file', Config: { 'max-file': '3', 'max-size': '10m' } })
   })
@@ -242,13 +242,14 @@ describe('operate the local stack: status, logs, manage', () => {
   const task = (script: string, args: string[], input = '') =>
     $({ cwd: REPO, env: { ...stackEnv, FORCE_COLOR: '0' }, nothrow: true, quiet: true, input })`npm run --silent ${script} -- ${args}`
 
-  test('npm run status: both containers healthy, the image and commit, database size, free disk', async () => {
+  test('npm run status: every container healthy, the image and commit, database size, free disk', async () => {
     const r = await task('status', [])
     assert.equal(r.exitCode, 0, r.stderr)
     assert.match(r.stdout, /MyMDB on this machine \(project mymdb-test\)/)
     const revision = (await $({ quiet: true })`docker image inspect --format ${'{{index .Config.Labels "org.opencontainers.image.revision"}}'} mymdb-web:latest`).stdout.trim()
     assert.match(r.stdout, new RegExp(`^ {2}web +running \\(healthy\\), up .+, image mymdb-web:latest, commit ${revision}$`, 'm'))
     assert.match(r.stdout, /^ {2}db +running \(healthy\)/m)
+    assert.match(r.stdout, /^ {2}cache +running \(healthy\)/m)
     assert.match(r.stdout, /^ {2}database {2}\d+ (kB|MB)$/m)
     assert.match(r.stdout, /^ {2}disk {6}[\d.]+ GB free of/m)
   })
@@ -261,7 +262,7 @@ describe('operate the local stack: status, logs, manage', () => {
     for (const line of lines) assert.match(line, /^db-1 +\| \d{4}-\d\d-\d\dT/)
     const bad = await task('logs', ['nginx'])
     assert.equal(bad.exitCode, 2)
-    assert.match(bad.stderr, /no service "nginx": proxy, web, db/)
+    assert.match(bad.stderr, /no service "nginx": proxy, web, db, cache/)
   })
 
   test('npm run manage: a command, a shell reading stdin, and manage.py exit codes', async () => {
@@ -295,6 +296,42 @@ describe('nginx in front', () => {
     await assert.rejects(request('/', { host: 'evil.example' }), /socket hang up|ECONNRESET/)
     const health = await request('/healthz', { host: '10.0.0.7' })
     assert.equal(health.status, 200)
+  })
+})
+
+describe('the cache service', () => {
+  test('stopped: the site still serves every page, uncached, and /healthz says what is degraded', async () => {
+    await compose('stop', 'cache')
+    try {
+      const health = await request('/healthz')
+      assert.equal(health.status, 200, 'still healthy: the web container is not replaced for a missing cache')
+      assert.equal(health.body.toString(), 'ok, degraded: cache unreachable (pages are built without it)')
+      for (const path of ['/', '/movies/top', movieUrl]) assert.equal((await request(path)).status, 200, path)
+      // the logged-in user is still logged in (sessions are kept in the database too), and can log in anew
+      await page.goto(movieUrl)
+      assert.equal(await page.locator('#logged-in-as').innerText(), `Logged in as ${USER}`)
+      const fresh = await browser.newPage({ baseURL: BASE_URL })
+      await logIn(fresh)
+      await fresh.goto(movieUrl)
+      assert.match(await fresh.locator('#your-vote').innerText(), /up/)
+      await fresh.close()
+    } finally {
+      await compose('start', 'cache')
+    }
+    const back = await waitFor('/healthz says ok again', 60, async () => (await request('/healthz')).body.toString() === 'ok')
+    console.log(`# /healthz ok again ${back.toFixed(1)} s after the cache service started`)
+  })
+
+  test('restarted: every request meanwhile is answered, and the logged-in user stays logged in', async () => {
+    const restart = compose('restart', 'cache')
+    const statuses: number[] = []
+    let done = false
+    void restart.finally(() => { done = true })
+    while (!done || statuses.length < 20) statuses.push((await request(movieUrl)).status)
+    await restart
+    assert.deepEqual([...new Set(statuses)], [200], `statuses during the restart: ${statuses.join(' ')}`)
+    await page.goto(movieUrl)
+    assert.equal(await page.locator('#logged-in-as').innerText(), `Logged in as ${USER}`)
   })
 })
 

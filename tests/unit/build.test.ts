@@ -58,11 +58,11 @@ describe('imageTags and planImages', () => {
     assert.deepEqual(imageTags({ commit: 'abc1234', dirty: false }, 'v2'), ['abc1234', 'latest', 'v2'])
     assert.deepEqual(imageTags(null, 'latest'), ['latest'])
   })
-  const IMAGES = { web: 'mymdb-web', db: 'mymdb-db', proxy: 'mymdb-proxy' }
-  const SHORT = { web: 'w', db: 'd', proxy: 'p' }
-  it('the docker build commands of the three images; only web carries the commit', () => {
+  const IMAGES = { web: 'mymdb-web', db: 'mymdb-db', proxy: 'mymdb-proxy', cache: 'mymdb-cache' }
+  const SHORT = { web: 'w', db: 'd', proxy: 'p', cache: 'c' }
+  it('the docker build commands of the four images; only web carries the commit', () => {
     const plan = planImages({ images: IMAGES, tags: ['abc1234', 'latest'], baseImage: 'debian:trixie-slim', revision: 'abc1234' })
-    assert.deepEqual(plan.map((b) => b.name), ['web', 'db', 'proxy'])
+    assert.deepEqual(plan.map((b) => b.name), ['web', 'db', 'proxy', 'cache'])
     assert.deepEqual(plan[0]?.refs, ['mymdb-web:abc1234', 'mymdb-web:latest'])
     assert.deepEqual(plan[0]?.cmd, [
       'docker', 'build', '--progress=plain', '--file', 'Dockerfile', '--build-arg', 'BASE_IMAGE=debian:trixie-slim',
@@ -72,7 +72,9 @@ describe('imageTags and planImages', () => {
     assert.equal(plan[1]?.cmd.at(-1), 'docker/psql')
     assert.equal(plan[2]?.cmd.at(-1), 'docker/proxy')
     assert.deepEqual(plan[2]?.refs, ['mymdb-proxy:abc1234', 'mymdb-proxy:latest'])
-    // a label with the commit would make every build of an unchanged db or proxy a new image
+    assert.equal(plan[3]?.cmd.at(-1), 'docker/cache')
+    assert.deepEqual(plan[3]?.cmd.slice(3, 5), ['--file', 'docker/cache/Dockerfile'])
+    // a label with the commit would make every build of an unchanged db, proxy or cache a new image
     assert.ok(plan.slice(1).every((b) => !b.cmd.includes('--label')))
   })
   it('--no-cache rebuilds every layer', () => {
@@ -111,7 +113,7 @@ describe('build main()', () => {
     for (const [argv, env, msg] of [
       [[], { MYMDB_TAG: 'bad tag' }, /MYMDB_TAG="bad tag"/],
       [[], { MYMDB_WEB_IMAGE: 'Web' }, /Invalid:\n\s+MYMDB_WEB_IMAGE="Web"/],
-      [['--only', 'nginx'], {}, /--only takes web, db, proxy, not "nginx"/],
+      [['--only', 'nginx'], {}, /--only takes web, db, proxy, cache, not "nginx"/],
       [['--base', 'no good'], {}, /--base "no good"/],
       [['--frobnicate'], {}, /Unknown option '--frobnicate'/],
     ] as const) {
@@ -141,12 +143,12 @@ describe('build main()', () => {
     assert.match(deps.log.text(), /--build-arg BASE_IMAGE=debian:trixie-slim --tag mymdb-web:latest \.\n/)
     assert.match(deps.log.text(), /not a git checkout/)
   })
-  it('builds the three images with BuildKit, the base image and the tags', async () => {
+  it('builds the four images with BuildKit, the base image and the tags', async () => {
     const run = docker()
     const deps = testDeps(run, { root: '/repo' })
     assert.equal(await main([], { MYMDB_TAG: 'v1' }, deps), 0, deps.log.text())
     const builds = run.calls.filter((c) => c.cmd[1] === 'build')
-    assert.equal(builds.length, 3)
+    assert.equal(builds.length, 4)
     for (const b of builds) {
       assert.equal(b.opts?.cwd, '/repo')
       assert.equal(b.opts?.env?.DOCKER_BUILDKIT, '1')

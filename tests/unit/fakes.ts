@@ -181,7 +181,7 @@ export function fakeSsm(params = new Map<string, string>()): { send(cmd: { const
  * tags resolved to a digest) and healthy running containers; `runs` is what HOST_RUNS_CMD says.
  */
 export function swarmHost(o: { images?: Record<string, string>; runs?: 'swarm' | 'compose' | 'none'; updateState?: string; specImages?: Record<string, string>; health?: string } = {}) {
-  const images = o.images ?? { proxy: '127.0.0.1:5000/mymdb-proxy:abc123', web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123' }
+  const images = o.images ?? { proxy: '127.0.0.1:5000/mymdb-proxy:abc123', web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123', cache: '127.0.0.1:5000/mymdb-cache:abc123' }
   const resolved = (ref: string) => (ref.includes('@') ? ref : `${ref}@sha256:${'0'.repeat(64)}`)
   return (cmd: string): Partial<RunResult> | undefined => {
     if (cmd.includes('echo swarm; elif')) return { stdout: `${o.runs ?? 'swarm'}\n` }

@@ -142,7 +142,7 @@ describe('planRemoteUp', () => {
   })
   it('images, ports, key file and the check host', () => {
     const p = planRemoteUp(ENV)
-    assert.deepEqual(p.images, { web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123' })
+    assert.deepEqual(p.images, { web: '127.0.0.1:5000/mymdb-web:abc123', db: '127.0.0.1:5000/mymdb-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123', cache: '127.0.0.1:5000/mymdb-cache:abc123' })
     assert.equal(p.sshPort, 2222)
     assert.equal(p.httpPort, 8081)
     assert.equal(p.user, 'admin')
@@ -179,7 +179,7 @@ describe('planRemoteUp', () => {
     assert.throws(() => planRemoteUp({ ...ENV, MYMDB_REGISTRY_USERNAME: 'me' }), /MYMDB_REGISTRY_PASSWORD=\(not set\) - is needed with MYMDB_REGISTRY_USERNAME/)
     // custom image names: the host pulls what push pushed (<registry>/<last part of the name>)
     const custom = planRemoteUp({ ...ENV, MYMDB_WEB_IMAGE: 'team/movies-web', MYMDB_DB_IMAGE: 'movies-db' })
-    assert.deepEqual(custom.images, { web: '127.0.0.1:5000/movies-web:abc123', db: '127.0.0.1:5000/movies-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123' })
+    assert.deepEqual(custom.images, { web: '127.0.0.1:5000/movies-web:abc123', db: '127.0.0.1:5000/movies-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123', cache: '127.0.0.1:5000/mymdb-cache:abc123' })
     // an --address is checked like MYMDB_HOST_ADDRESS, and the problem names the option
     assert.throws(() => planRemoteUp(ENV, { address: 'https://203.0.113.7', addressFromOption: true }), /--address "https:\/\/203\.0\.113\.7" - expected a host name or IP address/)
     // production refuses up:local's secrets and values a .env cannot hold
@@ -242,13 +242,13 @@ describe('remote-up main()', () => {
       `cd mymdb && sh -c 'c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running --filter health=healthy | head -n 1); [ -n "$c" ] || c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running | head -n 1); [ -n "$c" ] || { echo "no running web container of the stack mymdb (npm run status -- --aws shows why)" >&2; exit 1; }; exec docker exec -i "$c" "$@"' sh python3 manage.py ${args}`
     assert.equal(steps[0], showCommand(HOST_RUNS_CMD))
     assert.match(steps[3] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
-    assert.equal(steps[2], `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123`)
+    assert.equal(steps[2], `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123 127.0.0.1:5000/mymdb-cache:abc123`)
     assert.deepEqual([steps[1], ...steps.slice(4)], [
       'cd mymdb && docker compose pull --quiet',
       'cd mymdb && docker compose config --format json',
       'cd mymdb && docker compose ps --all --quiet',
       'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
-      "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db",
+      "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       "cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'",
       inWeb('migrate --check'),
       inWeb('load_sample_catalogue --if-empty'),
@@ -256,7 +256,7 @@ describe('remote-up main()', () => {
       // the containers of replaced tasks, the images of older releases: the history read, the kept images' ids, the host's images (none here)
       'cd mymdb && docker container prune --force --filter label=com.docker.stack.namespace=mymdb',
       "cd mymdb && sh -c 'cat deploys.log 2>/dev/null || true'",
-      `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-web:abc123 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123`,
+      `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-web:abc123 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123 127.0.0.1:5000/mymdb-cache:abc123`,
       "cd mymdb && docker image ls --no-trunc --format '{{.Repository}} {{.Tag}} {{.Digest}} {{.ID}}'",
     ])
     // the stack file went to docker stack deploy on stdin: web start-first, rolled back when unhealthy
@@ -278,20 +278,22 @@ describe('remote-up main()', () => {
     assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*http:\/\/mymdb\.example\.com:8081\//)
     assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
   })
-  it('run alone (no digests from push): db and proxy pinned by the digests of the pulled images, in the .env on the host', async () => {
+  it('run alone (no digests from push): db, proxy and cache pinned by the digests of the pulled images, in the .env on the host', async () => {
     const D = (n: string) => `127.0.0.1:5000/mymdb-${n}@sha256:${n[0]!.repeat(64)}`
-    const remote = fakeRemote((c) => (c.includes('{{range .RepoDigests}}') ? { stdout: `other/mymdb-db@sha256:${'9'.repeat(64)}\n${D('db')}\n${D('proxy')}\n` } : swarmHost()(c)))
+    const remote = fakeRemote((c) => (c.includes('{{range .RepoDigests}}') ? { stdout: `other/mymdb-db@sha256:${'9'.repeat(64)}\n${D('db')}\n${D('proxy')}\n${D('cache')}\n` } : swarmHost()(c)))
     const d = deps(remote, okHttp())
     assert.equal(await main([], ENV, d), 0, d.log.text())
     assert.deepEqual(remote.uploads.map((u) => u.path), ['~/mymdb/docker-compose.yml', '~/mymdb/.env'])
     // the host's .env edited as a rollback edits it, before the stack is deployed
     const edit = remote.commands.findIndex((c) => c.startsWith('cd mymdb && sh -c \'sed -i "$0" .env\''))
     assert.ok(edit > 0 && edit < remote.commands.findIndex((c) => c.includes('docker stack deploy')), remote.commands.join('\n'))
-    const pinned = execFileSync('sed', [envEdit({ web: '127.0.0.1:5000/mymdb-web:abc123', db: D('db'), proxy: D('proxy') })], { input: remote.uploads[1]!.content }).toString()
-    assert.ok(remote.commands[edit]!.endsWith(showCommand([envEdit({ web: '127.0.0.1:5000/mymdb-web:abc123', db: D('db'), proxy: D('proxy') })])), remote.commands[edit])
+    const all = { web: '127.0.0.1:5000/mymdb-web:abc123', db: D('db'), proxy: D('proxy'), cache: D('cache') }
+    const pinned = execFileSync('sed', [envEdit(all)], { input: remote.uploads[1]!.content }).toString()
+    assert.ok(remote.commands[edit]!.endsWith(showCommand([envEdit(all)])), remote.commands[edit])
     assert.match(pinned, new RegExp(`^MYMDB_DB_REF='${D('db').replace(/[.]/g, '\\.')}'$`, 'm'))
     assert.match(pinned, new RegExp(`^MYMDB_PROXY_REF='${D('proxy').replace(/[.]/g, '\\.')}'$`, 'm'))
-    assert.equal(pinned.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''), remote.uploads[1]!.content.replace(/^MYMDB_(DB|PROXY)_REF=.*\n/gm, ''))
+    assert.match(pinned, new RegExp(`^MYMDB_CACHE_REF='${D('cache').replace(/[.]/g, '\\.')}'$`, 'm'))
+    assert.equal(pinned.replace(/^MYMDB_(DB|PROXY|CACHE)_REF=.*\n/gm, ''), remote.uploads[1]!.content.replace(/^MYMDB_(DB|PROXY|CACHE)_REF=.*\n/gm, ''))
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.deepEqual([record.db, record.proxy], [D('db'), D('proxy')])
   })
@@ -369,7 +371,7 @@ describe('remote-up main()', () => {
     assert.equal(await main([], ENV, d), 1)
     const text = d.log.text()
     assert.match(text, /the new web did not become healthy on admin@127\.0\.0\.1:2222: Swarm rolled web back: update rolled back due to failure or early termination of task\. The previous version \(127\.0\.0\.1:5000\/mymdb-web:old@sha256:0+\) keeps serving/)
-    assert.match(text, /\$ cd mymdb && docker service ps --no-trunc .* mymdb_proxy mymdb_web mymdb_db\nmymdb_web\.1 .*non-zero exit \(1\)/)
+    assert.match(text, /\$ cd mymdb && docker service ps --no-trunc .* mymdb_proxy mymdb_web mymdb_db mymdb_cache\nmymdb_web\.1 .*non-zero exit \(1\)/)
     assert.match(text, /\$ cd mymdb && docker service logs --timestamps --tail 40 mymdb_web\n.*GAME OVER/)
     assert.ok(!remote.commands.some((c) => c.includes('migrate')))
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
@@ -466,16 +468,19 @@ describe('HTTPS with MYMDB_DOMAIN (plan)', () => {
 })
 
 describe('images on the host', () => {
-  it('db and proxy pinned by the pushed digests, web by the tag; without digests all by the tag', () => {
-    const pinned = planRemoteUp(ENV, { digests: { web: DIGEST('a'), db: DIGEST('b'), proxy: DIGEST('c') } })
+  it('db, proxy and cache pinned by the pushed digests, web by the tag; without digests all by the tag', () => {
+    const pinned = planRemoteUp(ENV, { digests: { web: DIGEST('a'), db: DIGEST('b'), proxy: DIGEST('c'), cache: DIGEST('e') } })
     assert.deepEqual(pinned.images, {
       web: '127.0.0.1:5000/mymdb-web:abc123',
       db: `127.0.0.1:5000/mymdb-db@${DIGEST('b')}`,
       proxy: `127.0.0.1:5000/mymdb-proxy@${DIGEST('c')}`,
+      cache: `127.0.0.1:5000/mymdb-cache@${DIGEST('e')}`,
     })
     const env = parseEnvFile(pinned.envFile)
     assert.equal(env.MYMDB_DB_REF, pinned.images.db)
     assert.equal(env.MYMDB_PROXY_REF, pinned.images.proxy)
+    assert.equal(env.MYMDB_CACHE_REF, pinned.images.cache)
+    assert.equal(env.MYMDB_CACHE_IMAGE, '127.0.0.1:5000/mymdb-cache')
     assert.equal(parseEnvFile(planRemoteUp(ENV).envFile).MYMDB_DB_REF, '127.0.0.1:5000/mymdb-db:abc123')
   })
   it("the digest in docker push's output", () => {

@@ -6,7 +6,7 @@ import { hostStack } from '../../tasks/lib/stack.ts'
 import { main, pickRelease, unknownMigrationsCmd } from '../../tasks/rollback.ts'
 import { fakeRemote, fakeSsm, noDocker, swarmHost, testDeps, testKeyFile } from './fakes.ts'
 
-const images = (tag: string) => ({ web: `reg:5000/mymdb-web:${tag}`, db: `reg:5000/mymdb-db@sha256:${'d'.repeat(64)}`, proxy: `reg:5000/mymdb-proxy@sha256:${'e'.repeat(64)}` })
+const images = (tag: string) => ({ web: `reg:5000/mymdb-web:${tag}`, db: `reg:5000/mymdb-db@sha256:${'d'.repeat(64)}`, proxy: `reg:5000/mymdb-proxy@sha256:${'e'.repeat(64)}`, cache: `reg:5000/mymdb-cache@sha256:${'f'.repeat(64)}` })
 const line = (tag: string, at: string, ok = true) => deployRecord(images(tag), 'ada@laptop', new Date(at), { ok, seconds: 30, ...(ok ? {} : { error: 'boom' }) })
 const LOG = [
   '{"at":"2026-11-01T00:00:00Z","by":"old","tag":"v0","result":"ok"}\n', // before the front: no proxy image recorded
@@ -33,11 +33,19 @@ describe('releases and the pick of a rollback', () => {
     assert.throws(() => pickRelease([]), (e: unknown) => e instanceof UserError && /deploy first/.test(e.message))
     assert.throws(() => pickRelease(list.slice(0, 1)), (e: unknown) => e instanceof UserError && /only one release \(v4\)/.test(e.message))
   })
-  it("the .env edit names the release's four image settings", () => {
+  it("the .env edit names the release's five image settings", () => {
     assert.equal(
       envEdit(images('v1')),
-      `s|^MYMDB_WEB_IMAGE=.*$|MYMDB_WEB_IMAGE='reg:5000/mymdb-web'|;s|^MYMDB_TAG=.*$|MYMDB_TAG='v1'|;s|^MYMDB_DB_REF=.*$|MYMDB_DB_REF='${images('v1').db}'|;s|^MYMDB_PROXY_REF=.*$|MYMDB_PROXY_REF='${images('v1').proxy}'|`,
+      `s|^MYMDB_WEB_IMAGE=.*$|MYMDB_WEB_IMAGE='reg:5000/mymdb-web'|;s|^MYMDB_TAG=.*$|MYMDB_TAG='v1'|;s|^MYMDB_DB_REF=.*$|MYMDB_DB_REF='${images('v1').db}'|;s|^MYMDB_PROXY_REF=.*$|MYMDB_PROXY_REF='${images('v1').proxy}'|;s|^MYMDB_CACHE_REF=.*$|MYMDB_CACHE_REF='${images('v1').cache}'|`,
     )
+  })
+  it('a release recorded before the cache came in keeps the running cache', () => {
+    const old = '{"at":"2026-11-01T00:00:00Z","by":"old","tag":"v1","result":"ok","web":"reg:5000/mymdb-web:v1","db":"reg:5000/mymdb-db:v1","proxy":"reg:5000/mymdb-proxy:v1"}\n'
+    const [release] = releases(parseDeployLog(old))
+    assert.equal(release?.images.cache, '')
+    const edit = envEdit(release!.images)
+    assert.doesNotMatch(edit, /MYMDB_CACHE_REF/)
+    assert.match(edit, /MYMDB_PROXY_REF='reg:5000\/mymdb-proxy:v1'/)
   })
   it("the schema check runs the release's own code in a throw-away container", () => {
     const remote = { where: 'h', run: async () => { throw new Error('no') } }

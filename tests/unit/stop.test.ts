@@ -94,7 +94,7 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
     const remote = fakeRemote()
     assert.equal(await stopRemoteContainers(target, log, async () => remote), true)
     assert.deepEqual(remote.commands, [showCommand(STOP_CONTAINERS)])
-    assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  docker service scale --detach mymdb_proxy=0 mymdb_web=0 mymdb_db=0/)
+    assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  docker service scale --detach mymdb_proxy=0 mymdb_web=0 mymdb_db=0 mymdb_cache=0/)
     assert.match(STOP_CONTAINERS[2] ?? '', /\nelif \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop\n/)
     assert.ok(remote.closed)
     assert.doesNotMatch(log.text(), /could not/)

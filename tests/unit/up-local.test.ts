@@ -142,7 +142,7 @@ describe('up:local main()', () => {
     assert.match(kept, /^POSTGRES_PASSWORD='local-only-postgres-password'$/m)
     assert.match(kept, /^DJANGO_SECRET_KEY='local-only-[A-Za-z0-9_-]{43}'$/m)
   })
-  it('builds only the missing image (and all three with --build)', async () => {
+  it('builds only the missing image (and all four with --build)', async () => {
     const port = await freePort()
     const run = docker((cmd) => {
       if (cmd.startsWith('docker image inspect') && cmd.endsWith('mymdb-db:latest')) return { exitCode: 1, stderr: 'No such image' }
@@ -157,7 +157,7 @@ describe('up:local main()', () => {
 
     const run2 = docker((cmd) => (cmd.startsWith('git rev-parse') ? { stdout: 'abc1234\n' } : undefined))
     assert.equal(await main(['--build'], { WEB_PORT: String(port) }, testDeps(run2)), 0)
-    assert.equal(run2.calls.filter((c) => c.cmd[1] === 'build').length, 3)
+    assert.equal(run2.calls.filter((c) => c.cmd[1] === 'build').length, 4)
   })
   it('a busy port: exit 1 with the fix, nothing started', async () => {
     const s = createServer()

@@ -37,3 +37,37 @@ class HealthzTests(TestCase):
 
     def test_middleware_is_first(self):
         self.assertEqual(settings.MIDDLEWARE[0], "core.middleware.HealthCheckMiddleware")
+
+
+# A memcached address where nothing listens: the cache is down.
+DOWN_CACHE = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+        "LOCATION": "127.0.0.1:9",
+        "OPTIONS": {"connect_timeout": 0.5, "timeout": 0.5, "ignore_exc": True, "retry_attempts": 1, "dead_timeout": 5},
+    }
+}
+
+
+@override_settings(CACHES=DOWN_CACHE)
+class CacheDownTests(TestCase):
+    def test_healthz_says_degraded_but_stays_healthy(self):
+        response = self.client.get("/healthz")
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.content, b"ok, degraded: cache unreachable (pages are built without it)")
+
+    def test_pages_still_served(self):
+        from .helpers import make_movie
+
+        movie = make_movie("Served Uncached")
+        for page in ("/", "/movies/top", f"/movie/{movie.pk}/"):
+            with self.subTest(page=page):
+                self.assertEqual(self.client.get(page).status_code, 200)
+        self.assertContains(self.client.get(f"/movie/{movie.pk}/"), "Served Uncached")
+
+    def test_503_names_both_when_the_database_fails_too(self):
+        with mock.patch("core.middleware.connection") as connection:
+            connection.cursor.side_effect = OperationalError("server closed the connection")
+            response = self.client.get("/healthz")
+        self.assertEqual(response.status_code, 503)
+        self.assertIn(b"database unavailable; cache unreachable", response.content)

@@ -27,6 +27,7 @@ print(json.dumps({
     "DATABASES": s.DATABASES,
     "CACHES": s.CACHES,
     "CACHE_MIDDLEWARE_SECONDS": s.CACHE_MIDDLEWARE_SECONDS,
+    "SESSION_ENGINE": getattr(s, "SESSION_ENGINE", "django.contrib.sessions.backends.db"),
     "STORAGES": s.STORAGES,
     "SILENCED_SYSTEM_CHECKS": s.SILENCED_SYSTEM_CHECKS,
     "SECURE_SSL_REDIRECT": getattr(s, "SECURE_SSL_REDIRECT", False),
@@ -140,6 +141,23 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertEqual(loaded["CACHE_MIDDLEWARE_SECONDS"], 300)
         self.assertEqual(loaded["DATABASES"]["default"]["PORT"], "6543")
         self.assertEqual(loaded["LOG_LEVEL"], "WARNING")
+
+    def test_cache_location_names_memcached_and_sessions_go_through_it(self):
+        loaded = self.load(DJANGO_CACHE_LOCATION="cache:11211", DJANGO_CACHE_TIMEOUT="30")
+        cache_conf = loaded["CACHES"]["default"]
+        self.assertEqual(cache_conf["BACKEND"], "django.core.cache.backends.memcached.PyMemcacheCache")
+        self.assertEqual(cache_conf["LOCATION"], "cache:11211")
+        self.assertEqual(cache_conf["TIMEOUT"], 30)
+        # a cache that is down is a miss, not an error
+        self.assertTrue(cache_conf["OPTIONS"]["ignore_exc"])
+        self.assertEqual(loaded["SESSION_ENGINE"], "django.contrib.sessions.backends.cached_db")
+        self.assertEqual(self.load()["SESSION_ENGINE"], "django.contrib.sessions.backends.db")
+
+    def test_a_cache_location_that_is_not_host_port_is_named(self):
+        for bad in ("cache", "cache:port", "memcached://cache:11211", "cache:11211 other:1"):
+            with self.subTest(bad=bad):
+                stderr = self.fail_with(clean_env(**{**REQUIRED, "DJANGO_CACHE_LOCATION": bad}))
+                self.assertIn("DJANGO_CACHE_LOCATION (must be host:port", stderr)
 
     def test_log_level_is_one_of_five_names_in_any_letter_case(self):
         # The same rule as the tasks' checker (tasks/lib/vars.ts): DEBUG, INFO, WARNING, ERROR,
