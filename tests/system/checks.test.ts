@@ -121,12 +121,15 @@ describe('db image', () => {
 describe('compose file', () => {
   const localEnv = { ...process.env, DJANGO_SECRET_KEY: 'x'.repeat(50), DJANGO_DB_PASSWORD: 'p', POSTGRES_PASSWORD: 'p' }
 
-  test('docker compose config accepts it; only the front is published (on 127.0.0.1 by default), never web or the database', async () => {
+  test('docker compose config accepts it; only the front is published (on 127.0.0.1 by default), never web, the database or the cache', async () => {
     const r = await $({ cwd: REPO, env: localEnv, nothrow: true, quiet: true })`docker compose config --format json`
     assert.equal(r.exitCode, 0, r.stderr)
     const config = JSON.parse(r.stdout)
     assert.equal(config.services.db.ports, undefined)
     assert.equal(config.services.web.ports, undefined)
+    assert.equal(config.services.cache.ports, undefined)
+    assert.deepEqual(Object.keys(config.services.cache.networks), ['back'], 'the cache is on the internal network only')
+    assert.equal(config.networks.back.internal, true)
     assert.ok(config.volumes['db-data'], 'the database has a named volume')
     assert.ok(config.volumes['proxy-data'], 'certificates have a named volume')
     assert.deepEqual(config.services.proxy.ports.map((p: { host_ip: string; target: number }) => [p.host_ip, p.target]), [['127.0.0.1', 80], ['127.0.0.1', 443]])
