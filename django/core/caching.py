@@ -11,7 +11,8 @@
   - the top-10 list (a query over every vote): dropped by any vote;
   - a movie's page without the visitor's part (movie_article: title, credits, score, posters):
     dropped by a vote on it, a poster of it, or a change of the movie or its cast. A renamed
-    person shows on the movie's page after the TIMEOUT.
+    person shows on the movie's page after the TIMEOUT;
+  - a user's vote on a movie (user_vote): dropped by a change of that vote.
 """
 from functools import wraps
 
@@ -22,6 +23,7 @@ from django.template.loader import render_to_string
 
 TOP_MOVIES_CACHE_KEY = "core:top_movies"
 MOVIE_ARTICLE_KEY = "core:movie:{}"
+USER_VOTE_KEY = "core:vote:{}:{}"  # movie, user
 ANONYMOUS_PAGE = "mymdb_anonymous_page"
 NGINX_CACHE_HEADER = "X-Accel-Expires"
 
@@ -61,6 +63,28 @@ def movie_article(movie_id):
 
 def invalidate_movie(movie_id):
     cache.delete(MOVIE_ARTICLE_KEY.format(int(movie_id)))
+
+
+def user_vote(movie_id, user):
+    """The user's vote on the movie: a Vote with its pk and value, or an unsaved blank one."""
+    from .models import Vote
+
+    key = USER_VOTE_KEY.format(int(movie_id), user.pk)
+    caching = cache.default_timeout != 0
+    cached = cache.get(key) if caching else None
+    if cached is None:
+        vote = Vote.objects.filter(movie_id=movie_id, user=user).first()
+        cached = (vote.pk, vote.value) if vote else (None, None)
+        if caching:
+            cache.set(key, cached)
+    pk, value = cached
+    if pk is None:
+        return Vote(movie_id=movie_id, user=user)
+    return Vote(pk=pk, movie_id=movie_id, user=user, value=value)
+
+
+def invalidate_user_vote(movie_id, user_id):
+    cache.delete(USER_VOTE_KEY.format(int(movie_id), int(user_id)))
 
 
 def anonymous_page(view):

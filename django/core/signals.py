@@ -1,10 +1,10 @@
 """Drop cached parts when what they show changes, so a vote or a poster shows up at once
 (core/caching.py): any vote drops the top-10 list; a vote, a poster, a role or an edit of the
-movie drops that movie's cached page."""
+movie drops that movie's cached page; a vote also drops its user's cached vote."""
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .caching import invalidate_movie, invalidate_top_movies
+from .caching import invalidate_movie, invalidate_top_movies, invalidate_user_vote
 from .models import Movie, MovieImage, Role, Vote
 
 
@@ -13,6 +13,7 @@ from .models import Movie, MovieImage, Role, Vote
 def vote_changed(sender, instance, **kwargs):
     invalidate_top_movies()
     invalidate_movie(instance.movie_id)
+    invalidate_user_vote(instance.movie_id, instance.user_id)
 
 
 @receiver(post_save, sender=MovieImage, dispatch_uid="core_poster_saved_invalidate")

@@ -9,7 +9,7 @@ from django.views.decorators.cache import cache_page, never_cache
 from django.views.decorators.vary import vary_on_cookie
 from django.views.generic import DetailView, ListView
 
-from .caching import anonymous_page, get_top_movies, movie_article
+from .caching import anonymous_page, get_top_movies, movie_article, user_vote
 from .forms import MovieImageForm, VoteForm
 from .middleware import health_response
 from .models import Movie, Person, Vote
@@ -51,13 +51,12 @@ def movie_detail_context(request, movie_id, image_form=None):
     article = movie_article(movie_id)
     context = {"article": article}
     if request.user.is_authenticated:
-        vote = Vote.objects.filter(movie_id=article["pk"], user=request.user).first()
-        if vote:
+        vote = user_vote(article["pk"], request.user)
+        if vote.pk:
             vote_form_url = reverse(
                 "core:update_vote", kwargs={"movie_id": article["pk"], "pk": vote.pk}
             )
         else:
-            vote = Vote(movie_id=article["pk"], user=request.user)
             vote_form_url = reverse("core:create_vote", kwargs={"movie_id": article["pk"]})
         context["vote"] = vote
         context["vote_form"] = VoteForm(instance=vote)

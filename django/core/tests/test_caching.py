@@ -12,6 +12,7 @@ from core.caching import (
     get_top_movies,
     movie_article,
     shareable,
+    user_vote,
 )
 from core.models import Role, Vote
 
@@ -104,10 +105,12 @@ class AnonymousPageTests(TestCase):
 class CachingOffTests(TestCase):
     def test_timeout_zero_reads_and_writes_nothing(self):
         movie = make_movie("Uncached")
+        user = make_user("hal")
         with mock.patch("core.caching.cache") as fake:
             fake.default_timeout = 0  # DJANGO_CACHE_TIMEOUT=0
             get_top_movies()
             self.assertEqual(movie_article(movie.pk)["title"], "Uncached")
+            self.assertIsNone(user_vote(movie.pk, user).pk)
         fake.get.assert_not_called()
         fake.set.assert_not_called()
 
@@ -154,6 +157,21 @@ class MovieArticleCacheTests(TestCase):
         self.assertNotContains(anonymous, "fran")
         self.assertNotContains(anonymous, "You voted")
         self.assertContains(anonymous, '<span id="score">1</span>', html=True)
+
+    def test_the_users_own_vote_is_cached_until_it_changes(self):
+        self.client.force_login(self.voter)
+        self.assertContains(self.score(), "You voted up")
+        # A change that bypasses signals is not seen: the user's vote is cached.
+        Vote.objects.filter(user=self.voter).update(value=-1)
+        self.assertContains(self.score(), "You voted up")
+        vote = Vote.objects.get(user=self.voter)
+        vote.value = -1
+        vote.save()
+        self.assertContains(self.score(), "You voted down")
+        vote.delete()
+        page = self.score()
+        self.assertNotContains(page, "You voted")
+        self.assertContains(page, f'action="/movie/{self.movie.pk}/vote"')
 
     def test_a_missing_movie_is_404(self):
         self.assertEqual(self.client.get("/movie/999999/").status_code, 404)
