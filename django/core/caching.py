@@ -28,16 +28,18 @@ ANONYMOUS_PAGE = "mymdb_anonymous_page"
 NGINX_CACHE_HEADER = "X-Accel-Expires"
 
 
+def cached(key, compute):
+    """The value kept under key, or compute()'s, kept for the cache's TIMEOUT. With TIMEOUT 0
+    (DJANGO_CACHE_TIMEOUT=0) the cache is not touched at all: compute() every time."""
+    if cache.default_timeout == 0:
+        return compute()
+    return cache.get_or_set(key, compute)
+
+
 def get_top_movies(limit=10):
     from .models import Movie
 
-    if cache.default_timeout == 0:  # caching off: no cache write on every request
-        return list(Movie.objects.top_movies(limit=limit))
-    movies = cache.get(TOP_MOVIES_CACHE_KEY)
-    if movies is None:
-        movies = list(Movie.objects.top_movies(limit=limit))
-        cache.set(TOP_MOVIES_CACHE_KEY, movies)
-    return movies
+    return cached(TOP_MOVIES_CACHE_KEY, lambda: list(Movie.objects.top_movies(limit=limit)))
 
 
 def invalidate_top_movies():
@@ -48,17 +50,13 @@ def movie_article(movie_id):
     """{"pk", "title", "html"}: the movie's page without the visitor's part; Http404 if none."""
     from .models import Movie
 
-    key = MOVIE_ARTICLE_KEY.format(int(movie_id))
-    caching = cache.default_timeout != 0
-    article = cache.get(key) if caching else None
-    if article is None:
+    def render():
         movie = get_object_or_404(Movie.objects.all_with_related_persons_and_score(), pk=movie_id)
         context = {"movie": movie, "posters": list(movie.movieimage_set.all()), "score": movie.score or 0}
         html = render_to_string("core/_movie_article.html", context)
-        article = {"pk": movie.pk, "title": movie.title, "html": str(html)}
-        if caching:
-            cache.set(key, article)
-    return article
+        return {"pk": movie.pk, "title": movie.title, "html": str(html)}
+
+    return cached(MOVIE_ARTICLE_KEY.format(int(movie_id)), render)
 
 
 def invalidate_movie(movie_id):
@@ -69,15 +67,11 @@ def user_vote(movie_id, user):
     """The user's vote on the movie: a Vote with its pk and value, or an unsaved blank one."""
     from .models import Vote
 
-    key = USER_VOTE_KEY.format(int(movie_id), user.pk)
-    caching = cache.default_timeout != 0
-    cached = cache.get(key) if caching else None
-    if cached is None:
+    def lookup():
         vote = Vote.objects.filter(movie_id=movie_id, user=user).first()
-        cached = (vote.pk, vote.value) if vote else (None, None)
-        if caching:
-            cache.set(key, cached)
-    pk, value = cached
+        return (vote.pk, vote.value) if vote else (None, None)
+
+    pk, value = cached(USER_VOTE_KEY.format(int(movie_id), user.pk), lookup)
     if pk is None:
         return Vote(movie_id=movie_id, user=user)
     return Vote(pk=pk, movie_id=movie_id, user=user, value=value)

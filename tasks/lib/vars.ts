@@ -164,8 +164,8 @@ export type ImageName = (typeof IMAGE_NAMES)[number]
  * The images the host pins by digest (MYMDB_<NAME>_REF in its .env): all but web, which a release
  * names by its tag. A new tag of the same image then does not restart them.
  */
-export const PINNED_IMAGES = ['db', 'proxy', 'cache'] as const satisfies readonly ImageName[]
-export type PinnedImage = (typeof PINNED_IMAGES)[number]
+export type PinnedImage = Exclude<ImageName, 'web'>
+export const PINNED_IMAGES: readonly PinnedImage[] = IMAGE_NAMES.filter((n): n is PinnedImage => n !== 'web')
 
 /** The .env key that pins an image on the host: MYMDB_DB_REF, MYMDB_PROXY_REF, MYMDB_CACHE_REF. */
 export const refKey = <N extends PinnedImage>(name: N) => `MYMDB_${name.toUpperCase() as Uppercase<N>}_REF` as const

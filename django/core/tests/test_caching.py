@@ -113,6 +113,7 @@ class CachingOffTests(TestCase):
             self.assertIsNone(user_vote(movie.pk, user).pk)
         fake.get.assert_not_called()
         fake.set.assert_not_called()
+        fake.get_or_set.assert_not_called()
 
 
 class MovieArticleCacheTests(TestCase):
