@@ -120,7 +120,7 @@ if CACHE_LOCATION and importlib.util.find_spec("pymemcache") is None:
 if CACHE_LOCATION:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "BACKEND": "core.caching.MemcachedCache",  # PyMemcacheCache, connections kept
             "LOCATION": CACHE_LOCATION,
             "TIMEOUT": CACHE_TIMEOUT,
             "KEY_PREFIX": "mymdb",

@@ -1,6 +1,7 @@
 """What nginx may keep for anonymous visitors (X-Accel-Expires), and what Django caches."""
 from unittest import mock
 
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.http import HttpResponse
@@ -100,6 +101,27 @@ class AnonymousPageTests(TestCase):
         with_cookie = marked()
         with_cookie.set_cookie("csrftoken", "abc")
         self.assertFalse(shareable(factory.get("/"), with_cookie))
+
+
+class MemcachedConnectionTests(TestCase):
+    """The suite runs against the cache service (DJANGO_CACHE_LOCATION, see tests/system)."""
+
+    def test_requests_keep_their_connection_to_memcached(self):
+        from pymemcache.client.base import Client
+
+        host, port = settings.CACHE_LOCATION.split(":")
+        stats = Client((host, int(port)), connect_timeout=2, timeout=2)
+        movie = make_movie("Kept Connected")
+        self.client.force_login(make_user("connie"))
+        self.assertEqual(self.client.get(f"/movie/{movie.pk}/").status_code, 200)
+        before = stats.stats()[b"total_connections"]
+        for _ in range(20):
+            self.assertEqual(self.client.get(f"/movie/{movie.pk}/").status_code, 200)
+        opened = stats.stats()[b"total_connections"] - before
+        stats.close()
+        # Django closes caches after every request; ours keeps the connection (core.caching.
+        # MemcachedCache). At most one: the cache service's healthcheck may connect meanwhile.
+        self.assertLessEqual(opened, 1, f"20 requests opened {opened} connections to memcached")
 
 
 class CachingOffTests(TestCase):

@@ -42,7 +42,7 @@ class HealthzTests(TestCase):
 # A memcached address where nothing listens: the cache is down.
 DOWN_CACHE = {
     "default": {
-        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+        "BACKEND": "core.caching.MemcachedCache",
         "LOCATION": "127.0.0.1:9",
         "OPTIONS": {"connect_timeout": 0.5, "timeout": 0.5, "ignore_exc": True, "retry_attempts": 1, "dead_timeout": 5},
     }

@@ -145,7 +145,7 @@ class ProductionSettingsTests(SimpleTestCase):
     def test_cache_location_names_memcached_and_sessions_go_through_it(self):
         loaded = self.load(DJANGO_CACHE_LOCATION="cache:11211", DJANGO_CACHE_TIMEOUT="30")
         cache_conf = loaded["CACHES"]["default"]
-        self.assertEqual(cache_conf["BACKEND"], "django.core.cache.backends.memcached.PyMemcacheCache")
+        self.assertEqual(cache_conf["BACKEND"], "core.caching.MemcachedCache")
         self.assertEqual(cache_conf["LOCATION"], "cache:11211")
         self.assertEqual(cache_conf["TIMEOUT"], 30)
         # a cache that is down is a miss, not an error
