@@ -47,7 +47,8 @@ class TopMovies(ListView):
 
 
 def movie_detail_context(request, movie_id, image_form=None):
-    """The movie's cached part (core/caching.py movie_article) and the visitor's: vote and forms."""
+    """The movie's cached part (core/caching.py movie_article) and the visitor's: their vote and,
+    after a refused upload, the poster form with its errors (the forms themselves are plain HTML)."""
     article = movie_article(movie_id)
     context = {"article": article}
     if request.user.is_authenticated:
@@ -59,9 +60,8 @@ def movie_detail_context(request, movie_id, image_form=None):
         else:
             vote_form_url = reverse("core:create_vote", kwargs={"movie_id": article["pk"]})
         context["vote"] = vote
-        context["vote_form"] = VoteForm(instance=vote)
         context["vote_form_url"] = vote_form_url
-        context["image_form"] = image_form or MovieImageForm()
+        context["image_form"] = image_form
     return context
 
 
