@@ -26,6 +26,7 @@ INSTALLED_APPS = [
 # request.get_host() (so ALLOWED_HOSTS cannot reject the probe), before the HTTPS redirect and
 # before any caching. AnonymousPageMiddleware comes right after it: it sees every response last,
 # with every cookie the others set, and marks only what nginx may share (core/caching.py).
+# CachedAuthenticationMiddleware is Django's AuthenticationMiddleware with the user from the cache.
 MIDDLEWARE = [
     "core.middleware.HealthCheckMiddleware",
     "core.caching.AnonymousPageMiddleware",
@@ -33,7 +34,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.CachedAuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

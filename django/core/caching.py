@@ -12,7 +12,11 @@
   - a movie's page without the visitor's part (movie_article: title, credits, score, posters):
     dropped by a vote on it, a poster of it, or a change of the movie or its cast. A renamed
     person shows on the movie's page after the TIMEOUT;
-  - a user's vote on a movie (user_vote): dropped by a change of that vote.
+  - a user's vote on a movie (user_vote): dropped by a change of that vote;
+  - a logged-in visitor's user (session_user, for core.middleware.CachedAuthenticationMiddleware):
+    dropped by any save or delete of that user (a new password, a deactivation, a new name). A
+    change that bypasses signals (QuerySet.update) shows after the TIMEOUT, as with the sessions
+    themselves (cached_db).
 """
 from functools import wraps
 
@@ -25,6 +29,7 @@ from django.template.loader import render_to_string
 TOP_MOVIES_CACHE_KEY = "core:top_movies"
 MOVIE_ARTICLE_KEY = "core:movie:{}"
 USER_VOTE_KEY = "core:vote:{}:{}"  # movie, user
+USER_KEY = "core:user:{}"
 ANONYMOUS_PAGE = "mymdb_anonymous_page"
 NGINX_CACHE_HEADER = "X-Accel-Expires"
 
@@ -94,6 +99,35 @@ def user_vote(movie_id, user):
 
 def invalidate_user_vote(movie_id, user_id):
     cache.delete(USER_VOTE_KEY.format(int(movie_id), int(user_id)))
+
+
+def session_user(request):
+    """The request's user, as django.contrib.auth.get_user() gives it, without a database query
+    when this user's login was checked before: the cache keeps, per user, the user and the login
+    it was checked against (the session's backend and password hash). A session with any other
+    login, or a user saved or deleted since, goes through get_user() again, which checks the
+    backend, that the user may log in, and the password hash (and logs a stale session out)."""
+    from django.contrib import auth
+
+    user_id = request.session.get(auth.SESSION_KEY)
+    if user_id is None or cache.default_timeout == 0:
+        return auth.get_user(request)
+    key = USER_KEY.format(user_id)
+
+    def login():
+        return (request.session.get(auth.BACKEND_SESSION_KEY), request.session.get(auth.HASH_SESSION_KEY))
+
+    kept = cache.get(key)
+    if kept is not None and kept[0] == login():
+        return kept[1]
+    user = auth.get_user(request)
+    if user.is_authenticated:
+        cache.set(key, (login(), user))  # get_user() may have renewed the session's hash
+    return user
+
+
+def invalidate_user(user_id):
+    cache.delete(USER_KEY.format(user_id))
 
 
 def anonymous_page(view):

@@ -2,9 +2,13 @@ import logging
 import os
 import threading
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse
+from django.utils.functional import SimpleLazyObject
+
+from .caching import session_user
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +68,18 @@ class HealthCheckMiddleware:
         if request.path_info in HEALTH_PATHS and request.method in ("GET", "HEAD"):
             return health_response()
         return self.get_response(request)
+
+
+class CachedAuthenticationMiddleware(AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware, with request.user from core.caching.session_user: a
+    logged-in page makes no query for its user."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _user(request))
+
+
+def _user(request):
+    if not hasattr(request, "_cached_user"):  # the name Django's middleware uses
+        request._cached_user = session_user(request)
+    return request._cached_user

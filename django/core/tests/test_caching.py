@@ -5,7 +5,9 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.http import HttpResponse
+from django.db import connection
 from django.test import RequestFactory, TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from core.caching import (
     ANONYMOUS_PAGE,
@@ -124,15 +126,66 @@ class MemcachedConnectionTests(TestCase):
         self.assertLessEqual(opened, 1, f"20 requests opened {opened} connections to memcached")
 
 
+class SessionUserCacheTests(TestCase):
+    """A logged-in page takes its user from the cache, and any change of the user shows at once."""
+
+    def setUp(self):
+        cache.clear()
+        self.user = make_user("lou")
+        self.page = f"/movie/{make_movie('Logged').pk}/"
+        self.client.force_login(self.user)
+        self.assertContains(self.client.get(self.page), "Logged in as lou")
+
+    def tearDown(self):
+        cache.clear()
+
+    def test_no_query_for_the_user(self):
+        with CaptureQueriesContext(connection) as queries:
+            self.assertContains(self.client.get(self.page), "Logged in as lou")
+        self.assertFalse([q["sql"] for q in queries if "auth_user" in q["sql"]])
+
+    def test_a_new_name_shows_at_once(self):
+        self.user.username = "louise"
+        self.user.save()
+        self.assertContains(self.client.get(self.page), "Logged in as louise")
+
+    def test_a_new_password_logs_other_sessions_out_at_once(self):
+        self.user.set_password("another-long-password-2")
+        self.user.save()
+        page = self.client.get(self.page)
+        self.assertNotContains(page, "Logged in as")
+        self.assertContains(page, 'id="login-link"')
+
+    def test_a_deactivated_or_deleted_user_is_logged_out_at_once(self):
+        self.user.is_active = False
+        self.user.save()
+        self.assertNotContains(self.client.get(self.page), "Logged in as")
+        other = make_user("max")
+        self.client.force_login(other)
+        self.assertContains(self.client.get(self.page), "Logged in as max")
+        other.delete()
+        self.assertNotContains(self.client.get(self.page), "Logged in as")
+
+    def test_a_session_with_another_login_is_checked_again(self):
+        from django.contrib.auth import HASH_SESSION_KEY
+
+        session = self.client.session
+        session[HASH_SESSION_KEY] = "not-the-users-password-hash"
+        session.save()
+        self.assertNotContains(self.client.get(self.page), "Logged in as")
+
+
 class CachingOffTests(TestCase):
     def test_timeout_zero_reads_and_writes_nothing(self):
         movie = make_movie("Uncached")
         user = make_user("hal")
+        self.client.force_login(user)
         with mock.patch("core.caching.cache") as fake:
             fake.default_timeout = 0  # DJANGO_CACHE_TIMEOUT=0
             get_top_movies()
             self.assertEqual(movie_article(movie.pk)["title"], "Uncached")
             self.assertIsNone(user_vote(movie.pk, user).pk)
+            self.assertContains(self.client.get(f"/movie/{movie.pk}/"), "Logged in as hal")
         fake.get.assert_not_called()
         fake.set.assert_not_called()
         fake.get_or_set.assert_not_called()
