@@ -16,7 +16,9 @@
   - a logged-in visitor's user (session_user, for core.middleware.CachedAuthenticationMiddleware):
     dropped by any save or delete of that user (a new password, a deactivation, a new name). A
     change that bypasses signals (QuerySet.update) shows after the TIMEOUT, as with the sessions
-    themselves (cached_db).
+    themselves (cached_db). The cached user is the whole row, its password hash included (code may
+    check or change a password on request.user): memcached is on the internal network only, next
+    to the database that holds the same.
 """
 from functools import wraps
 
