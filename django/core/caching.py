@@ -50,10 +50,15 @@ class MemcachedCache(PyMemcacheCache):
         pass
 
 
+def caching_off():
+    """DJANGO_CACHE_TIMEOUT=0 (the cache's TIMEOUT 0): nothing is read from or written to it."""
+    return cache.default_timeout == 0
+
+
 def cached(key, compute):
-    """The value kept under key, or compute()'s, kept for the cache's TIMEOUT. With TIMEOUT 0
-    (DJANGO_CACHE_TIMEOUT=0) the cache is not touched at all: compute() every time."""
-    if cache.default_timeout == 0:
+    """The value kept under key, or compute()'s, kept for the cache's TIMEOUT; compute() every
+    time with caching off."""
+    if caching_off():
         return compute()
     return cache.get_or_set(key, compute)
 
@@ -112,7 +117,7 @@ def session_user(request):
     from django.contrib import auth
 
     user_id = request.session.get(auth.SESSION_KEY)
-    if user_id is None or cache.default_timeout == 0:
+    if user_id is None or caching_off():
         return auth.get_user(request)
     key = USER_KEY.format(user_id)
 
