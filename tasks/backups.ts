@@ -57,7 +57,7 @@ export function listLine(b: Listed): string {
 export async function bucketBackups(raw: RawEnv, deps: TargetDeps): Promise<{ bucket: string; items: Listed[] }> {
   const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
   const bucket = backupBucketName(v)
-  const { awsClients, aws, S3 } = await import('./lib/aws.ts')
+  const { awsClients, aws, S3 } = await import('./lib/aws/clients.ts')
   const { s3 } = (deps.awsClients ?? awsClients)(v.AWS_REGION, raw)
   const items: Listed[] = []
   let token: string | undefined

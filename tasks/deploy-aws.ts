@@ -3,9 +3,11 @@
 // (npm run bucket), host (npm run host), start over SSH (npm run remote:up). A second run
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
 import { holderText, readLock, withLock } from './lib/lock.ts'
-import { bucketClientsFrom, bucketStep } from './bucket.ts'
-import { hostStep, type AwsDeps } from './host.ts'
-import { STS, aws, awsClients } from './lib/aws.ts'
+import { bucketStep } from './bucket.ts'
+import { bucketClientsFrom } from './lib/aws/bucket.ts'
+import { hostStep } from './host.ts'
+import type { AwsDeps } from './lib/aws/clients.ts'
+import { STS, aws, awsClients } from './lib/aws/clients.ts'
 import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'

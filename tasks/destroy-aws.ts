@@ -4,8 +4,8 @@
 // is skipped.
 import { existsSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { deleteBucket, getBucketTags, headBucket } from './bucket.ts'
-import { EC2, IAM, S3, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws.ts'
+import { deleteBucket, getBucketTags, headBucket } from './lib/aws/bucket.ts'
+import { EC2, IAM, S3, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws/clients.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { backupHost } from './backup.ts'
 import { withLock } from './lib/lock.ts'
@@ -14,21 +14,14 @@ import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { retryUntil } from './lib/sh.ts'
-import { bucketVars, PROJECT_TAG, sshKeyExistsRule } from './lib/vars.ts'
-import {
-  findHost,
-  findHosts,
-  findSecurityGroup,
-  hostNames,
-  keyPairExists,
-  readInstanceProfile,
-  readBackupRole,
-  readElasticIp,
-  type ElasticIp,
-  readRole,
-  RUNNING_TIMEOUT_SECONDS,
-  type AwsDeps,
-} from './host.ts'
+import { bucketVars, sshKeyExistsRule } from './lib/vars.ts'
+import { PROJECT_TAG, stageResources } from './lib/names.ts'
+import type { AwsDeps } from './lib/aws/clients.ts'
+import { readElasticIp, type ElasticIp } from './lib/aws/address.ts'
+import { findHost, findHosts, RUNNING_TIMEOUT_SECONDS } from './lib/aws/instance.ts'
+import { keyPairExists } from './lib/aws/keypair.ts'
+import { readBackupRole, readInstanceProfile, readRole } from './lib/aws/roles.ts'
+import { findSecurityGroup } from './lib/aws/securitygroup.ts'
 import { keyFilePath } from './lib/sshkey.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
@@ -121,7 +114,7 @@ export async function bucketInventory(clients: AwsClients, bucket: string, stage
 }
 
 export async function inventory(clients: AwsClients, stage: string, opts: { bucket?: string } = {}): Promise<Inventory> {
-  const n = hostNames(stage)
+  const n = stageResources(stage)
   const profile = await readInstanceProfile(clients, stage)
   return {
     instances: await findHosts(clients, stage, GONE_STATES),
@@ -150,7 +143,7 @@ export function checkDeleteBucket(name: string, configured: string): string {
 
 /** What would be removed, one line each (pure); empty when there is nothing. */
 export function removalLines(inv: Inventory, stage: string): string[] {
-  const n = hostNames(stage)
+  const n = stageResources(stage)
   const lines: string[] = []
   for (const id of inv.instances) lines.push(`instance ${n.instance} ${id} (and its disk)`)
   if (inv.securityGroup) lines.push(`security group ${n.securityGroup} ${inv.securityGroup}`)
@@ -168,7 +161,7 @@ const SG_DELETE_ATTEMPTS = 20
 
 /** Removes everything in `inv`, in dependency order. Returns the lines of what was removed. */
 export async function removeAll(clients: AwsClients, stage: string, inv: Inventory, log: Log, retryDelayMs = 5000): Promise<string[]> {
-  const n = hostNames(stage)
+  const n = stageResources(stage)
   const removed: string[] = []
   if (inv.instances.length > 0) {
     await aws('terminate the instance', () => clients.ec2.send(new EC2.TerminateInstancesCommand({ InstanceIds: inv.instances })))

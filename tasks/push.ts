@@ -2,13 +2,14 @@
 // Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
 // Hub, or any registry address.
 import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
-import { ECR, STS, aws, awsClients, awsErrorCode, sameJson, type AwsClients } from './lib/aws.ts'
+import { ECR, STS, aws, awsClients, awsErrorCode, sameJson, type AwsClients } from './lib/aws/clients.ts'
 import { imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
-import { awsVars, IMAGE_NAMES, imageVars, localImages, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, stageTags, type ImageName, type Registry } from './lib/vars.ts'
+import { awsVars, IMAGE_NAMES, imageVars, localImages, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, type ImageName, type Registry } from './lib/vars.ts'
+import { stageTags } from './lib/names.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 

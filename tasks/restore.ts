@@ -2,7 +2,7 @@
 // on the stage's host: the file checked first, a safety backup, web stopped, the database replaced
 // in one transaction (a damaged file changes nothing), the uploads replaced, web started (it runs
 // the migrations), the site checked. The same steps here and on the host, through the runner.
-import type { AwsClients } from './lib/aws.ts'
+import type { AwsClients } from './lib/aws/clients.ts'
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { backupHost, backupLocal } from './backup.ts'
@@ -113,7 +113,7 @@ export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
 /** A GET of a backup in the bucket, signed for the host (after checking the backup is there). */
 async function presignedBackupUrl(v: CleanEnv<typeof backupBucketSpec>, name: string, clients: AwsClients): Promise<{ url: string; bucket: string }> {
   const bucket = backupBucketName(v)
-  const [{ S3, explainAwsError }, { getSignedUrl }] = await Promise.all([import('./lib/aws.ts'), import('@aws-sdk/s3-request-presigner')])
+  const [{ S3, explainAwsError }, { getSignedUrl }] = await Promise.all([import('./lib/aws/clients.ts'), import('@aws-sdk/s3-request-presigner')])
   try {
     await clients.s3.send(new S3.HeadObjectCommand({ Bucket: bucket, Key: name }))
   } catch (err) {
@@ -173,7 +173,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     const name = arg.replace(/^s3:\/\/[^/]+\//, '')
     if (!/^[A-Za-z0-9._-]+\.tar$/.test(name)) throw new ConfigError(`${arg} is not the name of a backup (like mymdb-production-20261127T031700Z.tar; npm run backups -- --aws lists them)`)
     const settings = checkEnv({ ...hostAccessSpec, ...backupBucketSpec }, raw, { rules: [sshKeyExistsRule, ...backupBucketRules] })
-    const [{ awsClients }, { withLock }] = await Promise.all([import('./lib/aws.ts'), import('./lib/lock.ts')])
+    const [{ awsClients }, { withLock }] = await Promise.all([import('./lib/aws/clients.ts'), import('./lib/lock.ts')])
     const clients = (partial?.awsClients ?? awsClients)(settings.AWS_REGION, raw)
     const { url, bucket } = await presignedBackupUrl(settings, name, clients)
     // a restore changes the stage like a deploy: one at a time

@@ -95,7 +95,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     const raw = loadEnv(env, deps.envFile)
     const s = checkHostAccess(raw)
     const dryRun = flags['dry-run'] ?? false
-    const [{ awsClients }, { withLock, readLock, holderText }] = await Promise.all([import('./lib/aws.ts'), import('./lib/lock.ts')])
+    const [{ awsClients }, { withLock, readLock, holderText }] = await Promise.all([import('./lib/aws/clients.ts'), import('./lib/lock.ts')])
     const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
     if (dryRun) {
       const holder = await readLock(clients.ssm, s.MYMDB_STAGE)

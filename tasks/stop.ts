@@ -1,8 +1,8 @@
 // npm run stop: stops the local stack; its data stays unless --delete-data. With --aws: stops the
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
 import { readFileSync } from 'node:fs'
-import { findHost, stopHost, type AwsDeps } from './host.ts'
-import { awsClients } from './lib/aws.ts'
+import { findHost, stopHost } from './lib/aws/instance.ts'
+import { awsClients, type AwsDeps } from './lib/aws/clients.ts'
 import { withLock } from './lib/lock.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'

@@ -1,10 +1,10 @@
 // npm run unlock [-- --yes]: releases the deploy lock of a stage that a killed run left behind.
-import { awsClients, type AwsClients } from './lib/aws.ts'
+import { awsClients, type AwsClients } from './lib/aws/clients.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { holderText, lockName, readLock } from './lib/lock.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { SSM, aws } from './lib/aws.ts'
+import { SSM, aws } from './lib/aws/clients.ts'
 import { awsVars } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run unlock -- [--yes]

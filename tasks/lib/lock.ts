@@ -4,7 +4,7 @@
 // destroy:aws and restore --aws take it; it is released when they end, also on Ctrl-C. A lock left by a run
 // that was killed outright stays until `npm run unlock` releases it.
 import type { SSMClient } from '@aws-sdk/client-ssm'
-import { SSM, aws, awsErrorCode, explainAwsError } from './aws.ts'
+import { SSM, aws, awsErrorCode, explainAwsError } from './aws/clients.ts'
 import { UserError } from './errors.ts'
 import { whoRuns } from './paths.ts'
 import { formatAge, utcTime } from './log.ts'

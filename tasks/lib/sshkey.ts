@@ -4,7 +4,7 @@ import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdirSync,
 import { dirname, join } from 'node:path'
 import { lazy } from './lazy.ts'
 import { expandHome } from './paths.ts'
-import { stageName } from './vars.ts'
+import { stageName } from './names.ts'
 import { ConfigError } from './errors.ts'
 
 const SSH2 = lazy<typeof import('ssh2')>('ssh2')

@@ -2,8 +2,8 @@
 // --aws the stage's EC2 host over SSH (found by its tags, or reached at MYMDB_HOST_ADDRESS).
 // Settings are checked before anything connects; AWS is asked only when it has to be.
 import { readFileSync } from 'node:fs'
-import type { HostInfo } from '../host.ts'
-import type { AwsClients } from './aws.ts'
+import type { HostInfo } from './aws/instance.ts'
+import type { AwsClients } from './aws/clients.ts'
 import { LOCAL_DEFAULTS, newLocalSecrets, withLocalDefaults } from './compose.ts'
 import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
@@ -58,7 +58,7 @@ export async function findTarget(
   let instance: HostInfo | null | undefined
   if (lookUp || !s.MYMDB_HOST_ADDRESS) {
     // The AWS SDK is loaded only here: --help and the checks stay fast.
-    const [{ awsClients }, { findHost }] = await Promise.all([import('./aws.ts'), import('../host.ts')])
+    const [{ awsClients }, { findHost }] = await Promise.all([import('./aws/clients.ts'), import('./aws/instance.ts')])
     const clients = (deps.awsClients ?? awsClients)(s.AWS_REGION, raw)
     instance = await findHost(clients, s.MYMDB_STAGE)
   }

@@ -205,23 +205,6 @@ export const stackVars = {
 
 // --- AWS deploy (npm run deploy:aws and its steps) -----------------------------------------
 
-/** The Project tag of everything the deploy creates. */
-export const PROJECT_TAG = 'mymdb'
-
-/** The tags every resource of a stage carries; steps find existing resources by them. */
-export function stageTags(stage: string): { Key: string; Value: string }[] {
-  return [
-    { Key: 'Project', Value: PROJECT_TAG },
-    { Key: 'Stage', Value: stage },
-  ]
-}
-
-/** Base name of a stage's resources: `mymdb-<stage>`. */
-export function stageName(stage: string): string {
-  return `${PROJECT_TAG}-${stage}`
-}
-
-
 export const awsVars = {
   AWS_REGION: awsRegion({ desc: 'AWS region to deploy to', example: 'us-west-2' }),
   MYMDB_STAGE: str({

@@ -24,8 +24,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3'
 import { PutPublicAccessBlockCommand as PutAccountPublicAccessBlockCommand } from '@aws-sdk/client-s3-control'
-import { awsClients } from '../../tasks/lib/aws.ts'
-import { bucketClients, bucketPolicy, deleteBucket, main, type BucketClients } from '../../tasks/bucket.ts'
+import { awsClients } from '../../tasks/lib/aws/clients.ts'
+import { main } from '../../tasks/bucket.ts'
+import { bucketClients, deleteBucket, type BucketClients } from '../../tasks/lib/aws/bucket.ts'
+import { bucketPolicy } from '../../tasks/lib/aws/bucketpolicy.ts'
 import type { Env } from '../../tasks/lib/main.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { noDocker, testDeps } from '../unit/fakes.ts'

@@ -13,26 +13,16 @@ import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketC
 import { AssumeRoleCommand } from '@aws-sdk/client-sts'
 import { PutParameterCommand } from '@aws-sdk/client-ssm'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
-import {
-  defaultVpcId,
-  applyHostRole,
-  applyKeyPair,
-  applySecurityGroup,
-  planHost,
-  readHostState,
-  flattenIngress,
-  backupPolicies,
-  externalIdOf,
-  hostPolicies,
-  hostSettings,
-  main as hostMain,
-  parsePolicyDocument,
-  renderUserData,
-} from '../../tasks/host.ts'
-import { sameJson } from '../../tasks/lib/aws.ts'
+import { hostSettings, main as hostMain } from '../../tasks/host.ts'
+import { defaultVpcId, applySecurityGroup, flattenIngress } from '../../tasks/lib/aws/securitygroup.ts'
+import { applyHostRole, backupPolicies, externalIdOf, hostPolicies, parsePolicyDocument } from '../../tasks/lib/aws/roles.ts'
+import { applyKeyPair } from '../../tasks/lib/aws/keypair.ts'
+import { planHost, readHostState } from '../../tasks/lib/aws/host.ts'
+import { renderUserData } from '../../tasks/lib/aws/userdata.ts'
+import { sameJson } from '../../tasks/lib/aws/clients.ts'
 import { inspectKeyFile } from '../../tasks/lib/sshkey.ts'
 import { sshKeyPath } from '../../tasks/lib/vars.ts'
-import { awsClients, type AwsClients } from '../../tasks/lib/aws.ts'
+import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
-import { awsClients } from '../../tasks/lib/aws.ts'
+import { awsClients } from '../../tasks/lib/aws/clients.ts'
 import { ensureEcrRepositories, main } from '../../tasks/push.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { captureLog } from '../unit/fakes.ts'

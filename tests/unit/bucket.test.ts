@@ -5,24 +5,11 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { STSClient } from '@aws-sdk/client-sts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
-import {
-  backupLifecycleRule,
-  desiredBackupBucket,
-  accountBlockingFlags,
-  bucketPolicy,
-  createBucket,
-  deleteBucket,
-  desiredBucket,
-  explainBucketError,
-  main,
-  mergedTags,
-  planBucket,
-  planLine,
-  POLICY_TEMPLATE_FILE,
-  samePolicy,
-  type BucketClients,
-  type BucketState,
-} from '../../tasks/bucket.ts'
+import { main } from '../../tasks/bucket.ts'
+import { backupLifecycleRule, desiredBackupBucket, desiredBucket, mergedTags, planBucket, planLine, type BucketState } from '../../tasks/lib/aws/bucketplan.ts'
+import { accountBlockingFlags } from '../../tasks/lib/aws/accountblock.ts'
+import { bucketPolicy, POLICY_TEMPLATE_FILE, samePolicy } from '../../tasks/lib/aws/bucketpolicy.ts'
+import { createBucket, deleteBucket, explainBucketError, type BucketClients } from '../../tasks/lib/aws/bucket.ts'
 import { noDocker, testDeps } from './fakes.ts'
 
 // --- a fake AWS: answers by command name, records every call -----------------------------------
@@ -385,6 +372,19 @@ describe('bucket main()', () => {
     assert.deepEqual(JSON.parse(policy), bucketPolicy(BUCKET))
     assert.match(deps.log.text(), /\[bucket\] bucket: create/)
     assert.match(deps.log.text(), /5 change\(s\) made/)
+  })
+  it('a bucket name another account holds names the setting of that bucket: the upload or the backup bucket', async () => {
+    for (const [taken, setting] of [
+      [BUCKET, 'DJANGO_UPLOAD_S3_BUCKET'],
+      [BACKUP_BUCKET, 'MYMDB_BACKUP_BUCKET'],
+    ] as const) {
+      const s3b = fakeS3(undefined, (name, input) => (name === 'CreateBucket' && input.Bucket === taken ? awsError('BucketAlreadyExists', 409) : undefined), null)
+      const deps = { ...testDeps(noDocker()), clients: () => fakeClients(s3b).clients }
+      assert.equal(await main([], ENV, deps), 2, deps.log.text())
+      const err = deps.log.err.join('')
+      assert.match(err, new RegExp(`${taken} is taken by another AWS account`))
+      assert.match(err, new RegExp(`choose another ${setting},`))
+    }
   })
   it('no backup bucket: made private (all public access blocked, no policy), encrypted, versioned, expiring after MYMDB_BACKUP_KEEP_DAYS', async () => {
     const s3b = fakeS3(goodState(), undefined, null)

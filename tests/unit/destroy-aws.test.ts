@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { checkDeleteBucket, main, removalLines } from '../../tasks/destroy-aws.ts'
-import type { AwsClients } from '../../tasks/lib/aws.ts'
+import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { ConfigError } from '../../tasks/lib/errors.ts'
 import { fakeSsm, noDocker, tempDir, testDeps } from './fakes.ts'
 

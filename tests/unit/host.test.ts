@@ -5,34 +5,18 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { main as destroyMain, removalLines } from '../../tasks/destroy-aws.ts'
-import {
-  desiredIngress,
-  findHost,
-  flattenIngress,
-  backupPolicies,
-  hostPolicies,
-  keyPairAction,
-  launchToken,
-  main,
-  myPublicCidr,
-  parsePolicyDocument,
-  planHost,
-  planIngress,
-  renderUserData,
-  runInstancesInput,
-  toIpPermissions,
-  waitForTcp,
-  type HostState,
-  type LaunchSpec,
-  applyElasticIp,
-  applyHostRole,
-  applyInstance,
-  applyKeyPair,
-  applySecurityGroup,
-} from '../../tasks/host.ts'
-import { sameJson } from '../../tasks/lib/aws.ts'
+import { main } from '../../tasks/host.ts'
+import { desiredIngress, flattenIngress, planIngress, toIpPermissions, applySecurityGroup } from '../../tasks/lib/aws/securitygroup.ts'
+import { findHost, launchToken, runInstancesInput, type LaunchSpec, applyInstance } from '../../tasks/lib/aws/instance.ts'
+import { backupPolicies, hostPolicies, parsePolicyDocument, applyHostRole } from '../../tasks/lib/aws/roles.ts'
+import { keyPairAction, applyKeyPair } from '../../tasks/lib/aws/keypair.ts'
+import { myPublicCidr, waitForTcp } from '../../tasks/lib/net.ts'
+import { planHost, type HostState } from '../../tasks/lib/aws/host.ts'
+import { renderUserData } from '../../tasks/lib/aws/userdata.ts'
+import { applyElasticIp } from '../../tasks/lib/aws/address.ts'
+import { sameJson } from '../../tasks/lib/aws/clients.ts'
 import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
-import type { AwsClients } from '../../tasks/lib/aws.ts'
+import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { captureLog, fakeSsm, noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { explainAwsError } from '../../tasks/lib/aws.ts'
+import { explainAwsError } from '../../tasks/lib/aws/clients.ts'
 import { chmodSync, readFileSync, statSync } from 'node:fs'
 import { holdsPort, parsePs, saveLocalSecrets, unhealthy, volumeNames, withLocalDefaults, LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
 import { CommandError, ConfigError, UserError } from '../../tasks/lib/errors.ts'

@@ -3,7 +3,7 @@
 // them before anything connects.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { AwsClients } from '../../tasks/lib/aws.ts'
+import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { ConfigError } from '../../tasks/lib/errors.ts'
 import { splitRest } from '../../tasks/lib/main.ts'
 import { logsOptions, main as logsMain } from '../../tasks/logs.ts'

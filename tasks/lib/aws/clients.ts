@@ -8,9 +8,9 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { SSMClient } from '@aws-sdk/client-ssm'
 import type { STSClient } from '@aws-sdk/client-sts'
-import { UserError } from './errors.ts'
-import { lazy } from './lazy.ts'
-import type { Env } from './main.ts'
+import { UserError } from '../errors.ts'
+import { lazy } from '../lazy.ts'
+import type { Env } from '../main.ts'
 
 // The SDK packages, each loaded when first used (see lazy.ts): `new EC2.DescribeInstancesCommand(...)`.
 export const EC2 = lazy<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2')
@@ -128,4 +128,12 @@ export function sameJson(a: unknown, b: unknown): boolean {
         ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)]))
         : v
   return JSON.stringify(norm(a)) === JSON.stringify(norm(b))
+}
+
+/** Extra dependencies of the AWS tasks (tests replace them). */
+export interface AwsDeps {
+  /** Makes the AWS clients (default: awsClients). */
+  awsClients?: (region: string, env: Env) => AwsClients
+  /** fetch, for the public IP lookup. */
+  fetch?: typeof fetch
 }

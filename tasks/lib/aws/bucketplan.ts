@@ -1,0 +1,217 @@
+// What a bucket should be (the upload bucket: public read on uploads/ only; the backup bucket:
+// private, encrypted, versioned, expiring) and the plan from what it is now: one line per setting,
+// each exists / create / update / unchanged. Pure: the S3 calls are in bucket.ts.
+import type { LifecycleRule, PublicAccessBlockConfiguration, Tag } from '@aws-sdk/client-s3'
+import { ConfigError } from '../errors.ts'
+import { PROJECT_TAG, stageTags } from '../names.ts'
+import { bucketPolicy, samePolicy, UPLOAD_PREFIX, type PolicyDocument } from './bucketpolicy.ts'
+
+export const OWNERSHIP = 'BucketOwnerEnforced'
+/** ACLs stay blocked; bucket policies may be public (for the uploads/ read grant). */
+export const PUBLIC_ACCESS_BLOCK: Required<Pick<PublicAccessBlockConfiguration, 'BlockPublicAcls' | 'IgnorePublicAcls' | 'BlockPublicPolicy' | 'RestrictPublicBuckets'>> = {
+  BlockPublicAcls: true,
+  IgnorePublicAcls: true,
+  BlockPublicPolicy: false,
+  RestrictPublicBuckets: false,
+}
+
+export interface DesiredBucket {
+  bucket: string
+  /** The setting that names it (for messages). */
+  setting: string
+  region: string
+  stage: string
+  tags: Tag[]
+  ownership: typeof OWNERSHIP
+  publicAccessBlock: typeof PUBLIC_ACCESS_BLOCK
+  /** The upload bucket: its public-read policy. */
+  policy?: PolicyDocument
+  /** The backup bucket: default encryption, versioning, and the days a backup is kept. */
+  backups?: { keepDays: number }
+}
+
+export function desiredBucket(bucket: string, region: string, stage: string): DesiredBucket {
+  return {
+    bucket,
+    setting: 'DJANGO_UPLOAD_S3_BUCKET',
+    region,
+    stage,
+    tags: stageTags(stage),
+    ownership: OWNERSHIP,
+    publicAccessBlock: { ...PUBLIC_ACCESS_BLOCK },
+    policy: bucketPolicy(bucket),
+  }
+}
+
+/** Every public access blocked: nothing of the backup bucket can ever be made public. */
+export const PRIVATE_ACCESS_BLOCK: typeof PUBLIC_ACCESS_BLOCK = { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true }
+/** The id of the backup bucket's lifecycle rule. */
+export const LIFECYCLE_RULE_ID = 'mymdb-expire-backups'
+export const ENCRYPTION = 'AES256'
+
+/**
+ * The stage's backup bucket: private (all four Block Public Access flags, no policy), encrypted at
+ * rest (SSE-S3 by default), versioned (an overwrite or delete keeps the old version), and a
+ * lifecycle rule that deletes backups, and replaced versions, after `keepDays`.
+ */
+export function desiredBackupBucket(bucket: string, region: string, stage: string, keepDays: number): DesiredBucket {
+  return {
+    bucket,
+    setting: 'MYMDB_BACKUP_BUCKET',
+    region,
+    stage,
+    tags: stageTags(stage),
+    ownership: OWNERSHIP,
+    publicAccessBlock: { ...PRIVATE_ACCESS_BLOCK },
+    backups: { keepDays },
+  }
+}
+
+/** The lifecycle rule of the backup bucket (pure). */
+export function backupLifecycleRule(keepDays: number): LifecycleRule {
+  return {
+    ID: LIFECYCLE_RULE_ID,
+    Status: 'Enabled',
+    Filter: { Prefix: '' },
+    Expiration: { Days: keepDays },
+    NoncurrentVersionExpiration: { NoncurrentDays: keepDays },
+    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+  }
+}
+
+/** Whether the bucket's lifecycle rules are exactly ours for `keepDays` (pure). */
+export function sameLifecycle(rules: LifecycleRule[] | undefined, keepDays: number): boolean {
+  if (!rules || rules.length !== 1) return false
+  const r = rules[0]!
+  return (
+    r.ID === LIFECYCLE_RULE_ID &&
+    r.Status === 'Enabled' &&
+    (r.Filter?.Prefix ?? r.Prefix ?? '') === '' &&
+    r.Expiration?.Days === keepDays &&
+    r.NoncurrentVersionExpiration?.NoncurrentDays === keepDays &&
+    r.AbortIncompleteMultipartUpload?.DaysAfterInitiation === 1
+  )
+}
+
+/** What the bucket has now (undefined fields: not set). */
+export interface BucketState {
+  region: string
+  tags: Tag[]
+  ownership?: string
+  publicAccessBlock?: PublicAccessBlockConfiguration
+  /** The policy JSON text. */
+  policy?: string
+  /** The default encryption's algorithm (AES256, aws:kms, ...). */
+  encryption?: string
+  /** Enabled, Suspended, or undefined (never enabled). */
+  versioning?: string
+  lifecycle?: LifecycleRule[]
+}
+
+export type PlanItemName = 'bucket' | 'ownership' | 'public-access-block' | 'tags' | 'policy' | 'encryption' | 'versioning' | 'lifecycle'
+export type PlanAction = 'exists' | 'create' | 'update' | 'unchanged'
+
+export interface PlanItem {
+  item: PlanItemName
+  action: PlanAction
+  /** What it is / what changes, for the plan line. */
+  detail: string
+}
+
+/** Whether an item needs a write. */
+export function mutates(item: PlanItem): boolean {
+  return item.action === 'create' || item.action === 'update'
+}
+
+/** The tag set to write: the bucket's other tags kept, the stage tags set. */
+export function mergedTags(current: Tag[], wanted: Tag[]): Tag[] {
+  const keys = new Set(wanted.map((t) => t.Key))
+  return [...current.filter((t) => !keys.has(t.Key)), ...wanted]
+}
+
+const pabText = (c: PublicAccessBlockConfiguration) =>
+  (['BlockPublicAcls', 'IgnorePublicAcls', 'BlockPublicPolicy', 'RestrictPublicBuckets'] as const)
+    .map((k) => `${k}=${c[k] ? 'on' : 'off'}`)
+    .join(' ')
+
+/**
+ * The plan, from the current state (undefined: no bucket) and the desired one. Pure. Throws a
+ * ConfigError when the bucket is in another region or belongs to another stage.
+ */
+export function planBucket(current: BucketState | undefined, desired: DesiredBucket): PlanItem[] {
+  const tagText = desired.tags.map((t) => `${t.Key}=${t.Value}`).join(', ')
+  const policyText = `public GetObject on ${UPLOAD_PREFIX}* only`
+  const keep = desired.backups?.keepDays
+  const lifecycleText = `delete backups and replaced versions after ${keep} day(s)`
+  const state = (now: unknown, same: boolean): PlanAction => (now === undefined ? 'create' : same ? 'unchanged' : 'update')
+  const extra = (c: BucketState | undefined): PlanItem[] => [
+    ...(desired.policy
+      ? [
+          {
+            item: 'policy' as const,
+            action: state(c?.policy, c?.policy !== undefined && samePolicy(c.policy, desired.policy)),
+            detail: c?.policy !== undefined && !samePolicy(c.policy, desired.policy) ? `${policyText} (replaces the current policy)` : policyText,
+          },
+        ]
+      : []),
+    ...(keep !== undefined
+      ? [
+          {
+            item: 'encryption' as const,
+            action: state(c?.encryption, c?.encryption === ENCRYPTION),
+            detail: c?.encryption && c.encryption !== ENCRYPTION ? `${c.encryption} -> SSE-S3 (${ENCRYPTION})` : `SSE-S3 (${ENCRYPTION}) by default`,
+          },
+          { item: 'versioning' as const, action: state(c?.versioning, c?.versioning === 'Enabled'), detail: 'Enabled' },
+          {
+            item: 'lifecycle' as const,
+            action: state(c?.lifecycle, sameLifecycle(c?.lifecycle, keep)),
+            detail: c?.lifecycle && !sameLifecycle(c.lifecycle, keep) ? `${lifecycleText} (replaces the current rules)` : lifecycleText,
+          },
+        ]
+      : []),
+  ]
+  if (!current)
+    return [
+      { item: 'bucket', action: 'create', detail: `${desired.bucket} in ${desired.region}` },
+      { item: 'ownership', action: 'create', detail: desired.ownership },
+      { item: 'public-access-block', action: 'create', detail: pabText(desired.publicAccessBlock) },
+      { item: 'tags', action: 'create', detail: tagText },
+      ...extra(undefined),
+    ]
+
+  if (current.region !== desired.region)
+    throw new ConfigError(
+      `bucket ${desired.bucket} exists in ${current.region}, not in AWS_REGION=${desired.region}: ` +
+        `set AWS_REGION=${current.region}, or choose another ${desired.setting}`,
+    )
+  const tag = (key: string) => current.tags.find((t) => t.Key === key)?.Value
+  if (tag('Project') === PROJECT_TAG && tag('Stage') !== undefined && tag('Stage') !== desired.stage)
+    throw new ConfigError(
+      `bucket ${desired.bucket} belongs to stage ${tag('Stage')} (tag Stage=${tag('Stage')}), not MYMDB_STAGE=${desired.stage}: ` +
+        `choose another ${desired.setting} for this stage`,
+    )
+
+  const pab = current.publicAccessBlock
+  const pabSame = pab !== undefined && (Object.keys(desired.publicAccessBlock) as (keyof typeof PUBLIC_ACCESS_BLOCK)[]).every((k) => Boolean(pab[k]) === desired.publicAccessBlock[k])
+  const tagsSame = desired.tags.every((t) => tag(t.Key!) === t.Value)
+  return [
+    { item: 'bucket', action: 'exists', detail: `${desired.bucket} in ${current.region}` },
+    {
+      item: 'ownership',
+      action: state(current.ownership, current.ownership === desired.ownership),
+      detail: current.ownership && current.ownership !== desired.ownership ? `${current.ownership} -> ${desired.ownership}` : desired.ownership,
+    },
+    {
+      item: 'public-access-block',
+      action: state(pab, pabSame),
+      detail: pab && !pabSame ? `${pabText(pab)} -> ${pabText(desired.publicAccessBlock)}` : pabText(desired.publicAccessBlock),
+    },
+    { item: 'tags', action: current.tags.length === 0 ? 'create' : tagsSame ? 'unchanged' : 'update', detail: tagText },
+    ...extra(current),
+  ]
+}
+
+/** One plan line, e.g. `[bucket] policy: unchanged (public GetObject on uploads/* only)`. */
+export function planLine(item: PlanItem): string {
+  return `[bucket] ${item.item}: ${item.action} (${item.detail})`
+}

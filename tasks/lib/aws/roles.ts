@@ -1,0 +1,263 @@
+// The stage's IAM roles and the host's instance profile:
+//   mymdb-<stage>-host    assumed by EC2 (the instance profile): the upload bucket only, and
+//                         assuming the backup role with its external id
+//   mymdb-<stage>-backup  assumed by the host role with the external id: writes backups into the
+//                         backup bucket and nothing else (not read, list or delete)
+// Policies are built as objects (pure) and compared with what IAM has, so a re-run changes only
+// what differs.
+import { randomBytes } from 'node:crypto'
+import type { Log } from '../log.ts'
+import { stageResources, stageTags } from '../names.ts'
+import { IAM, aws, awsErrorCode, explainAwsError, sameJson, type AwsClients } from './clients.ts'
+import type { PlanLine } from './plan.ts'
+
+const POLICY_VERSION = '2012-10-17'
+
+/** An IAM role's ARN (pure). */
+export function roleArn(account: string, name: string): string {
+  return `arn:aws:iam::${account}:role/${name}`
+}
+
+/**
+ * The host role's trust policy (EC2 may assume it) and its inline policy: the upload bucket, and
+ * assuming the backup role (which only works with the external id, kept on the host outside
+ * every container).
+ */
+export function hostPolicies(bucket: string, backupRole?: string): { trust: object; bucket: object } {
+  return {
+    trust: {
+      Version: POLICY_VERSION,
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    },
+    bucket: {
+      Version: POLICY_VERSION,
+      Statement: [
+        {
+          Sid: 'UploadObjects',
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+          Resource: `arn:aws:s3:::${bucket}/*`,
+        },
+        { Sid: 'ListUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${bucket}` },
+        ...(backupRole ? [{ Sid: 'AssumeBackupRole', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: backupRole }] : []),
+      ],
+    },
+  }
+}
+
+/**
+ * The backup role: assumed by the host role only with the external id, and allowed to write
+ * backups into the backup bucket and nothing else (not read, list or delete them).
+ */
+export function backupPolicies(hostRole: string, externalId: string, backupBucket: string): { trust: object; write: object } {
+  return {
+    trust: {
+      Version: POLICY_VERSION,
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { AWS: hostRole },
+          Action: 'sts:AssumeRole',
+          Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+        },
+      ],
+    },
+    write: {
+      Version: POLICY_VERSION,
+      Statement: [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: `arn:aws:s3:::${backupBucket}/*` }],
+    },
+  }
+}
+
+/** The external id in a backup role's trust policy, when it has the shape backupPolicies gives (pure). */
+export function externalIdOf(trust: unknown): string | undefined {
+  const st = (trust as { Statement?: unknown })?.Statement
+  const first = (Array.isArray(st) ? st[0] : st) as { Condition?: { StringEquals?: Record<string, unknown> } } | undefined
+  const id = first?.Condition?.StringEquals?.['sts:ExternalId']
+  return typeof id === 'string' && /^[0-9a-f]{48}$/.test(id) ? id : undefined
+}
+
+/** A policy document as IAM returns it (URL-encoded JSON), parsed; null when unreadable. */
+export function parsePolicyDocument(doc: string | undefined): unknown {
+  if (!doc) return null
+  for (const text of [doc, safeDecode(doc)]) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      // try the next form
+    }
+  }
+  return null
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** What IAM has now, for planRoles. */
+export interface RolesState {
+  role: { exists: boolean; policy: unknown }
+  backupRole: { exists: boolean; trust: unknown; policy: unknown }
+  instanceProfile: { exists: boolean; roles: string[] } | null
+  /** The AWS account (for the roles' ARNs). */
+  account: string
+}
+
+export interface RolesPlan {
+  role: { create: boolean; putPolicy: boolean }
+  /** The backup role, its trust (with the external id) and its write policy. */
+  backup: { bucket: string; roleArn: string; hostRoleArn: string; externalId: string; create: boolean; putTrust: boolean; putPolicy: boolean }
+  profile: { create: boolean; addRole: boolean }
+}
+
+/**
+ * What to do about the two roles and the instance profile (pure), with their plan lines. The
+ * backup role keeps its external id; a new role gets a new random one.
+ */
+export function planRoles(
+  stage: string,
+  state: RolesState,
+  want: { bucket: string; backupBucket: string },
+  newExternalId: () => string = () => randomBytes(24).toString('hex'),
+): RolesPlan & { lines: PlanLine[] } {
+  const n = stageResources(stage)
+  const hostRoleArn = roleArn(state.account, n.role)
+  const backupRoleArn = roleArn(state.account, n.backupRole)
+  const policyOk = state.role.exists && sameJson(state.role.policy, hostPolicies(want.bucket, backupRoleArn).bucket)
+  const externalId = externalIdOf(state.backupRole.trust) ?? newExternalId()
+  const backup = backupPolicies(hostRoleArn, externalId, want.backupBucket)
+  const trustOk = state.backupRole.exists && sameJson(state.backupRole.trust, backup.trust)
+  const writeOk = state.backupRole.exists && sameJson(state.backupRole.policy, backup.write)
+  const profile = state.instanceProfile
+  const hasRole = profile?.roles.includes(n.role) ?? false
+  return {
+    role: { create: !state.role.exists, putPolicy: !policyOk },
+    backup: {
+      bucket: want.backupBucket,
+      roleArn: backupRoleArn,
+      hostRoleArn,
+      externalId,
+      create: !state.backupRole.exists,
+      putTrust: state.backupRole.exists && !trustOk,
+      putPolicy: !writeOk,
+    },
+    profile: { create: !profile, addRole: !hasRole },
+    lines: [
+      {
+        resource: `IAM role ${n.role}`,
+        action: !state.role.exists ? 'create' : policyOk ? 'exists' : 'update',
+        detail: policyOk ? `S3 access to ${want.bucket}` : `S3 access to ${want.bucket} only, may assume ${n.backupRole}`,
+      },
+      {
+        resource: `IAM role ${n.backupRole}`,
+        action: !state.backupRole.exists ? 'create' : trustOk && writeOk ? 'exists' : 'update',
+        detail: `writes backups to ${want.backupBucket} only; assumed by ${n.role} with its external id`,
+      },
+      {
+        resource: `instance profile ${n.instanceProfile}`,
+        action: !profile ? 'create' : hasRole ? 'exists' : 'update',
+        detail: hasRole ? `role ${n.role}` : `with role ${n.role}`,
+      },
+    ],
+  }
+}
+
+function notFound(err: unknown): boolean {
+  return awsErrorCode(err) === 'NoSuchEntity' || awsErrorCode(err) === 'NoSuchEntityException'
+}
+
+export async function readRole(clients: AwsClients, stage: string): Promise<{ exists: boolean; policy: unknown }> {
+  const n = stageResources(stage)
+  try {
+    await clients.iam.send(new IAM.GetRoleCommand({ RoleName: n.role }))
+  } catch (err) {
+    if (notFound(err)) return { exists: false, policy: null }
+    throw explainAwsError(err, 'look up the IAM role')
+  }
+  try {
+    const p = await clients.iam.send(new IAM.GetRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy }))
+    return { exists: true, policy: parsePolicyDocument(p.PolicyDocument) }
+  } catch (err) {
+    if (notFound(err)) return { exists: true, policy: null }
+    throw explainAwsError(err, 'read the IAM role policy')
+  }
+}
+
+/** The backup role: whether it exists, its trust policy (with the external id) and its write policy. */
+export async function readBackupRole(clients: AwsClients, stage: string): Promise<{ exists: boolean; trust: unknown; policy: unknown }> {
+  const n = stageResources(stage)
+  let trust: unknown
+  try {
+    const r = await clients.iam.send(new IAM.GetRoleCommand({ RoleName: n.backupRole }))
+    trust = parsePolicyDocument(r.Role?.AssumeRolePolicyDocument)
+  } catch (err) {
+    if (notFound(err)) return { exists: false, trust: null, policy: null }
+    throw explainAwsError(err, 'look up the backup role')
+  }
+  try {
+    const p = await clients.iam.send(new IAM.GetRolePolicyCommand({ RoleName: n.backupRole, PolicyName: n.backupPolicy }))
+    return { exists: true, trust, policy: parsePolicyDocument(p.PolicyDocument) }
+  } catch (err) {
+    if (notFound(err)) return { exists: true, trust, policy: null }
+    throw explainAwsError(err, 'read the backup role policy')
+  }
+}
+
+export async function readInstanceProfile(clients: AwsClients, stage: string): Promise<{ exists: boolean; roles: string[] } | null> {
+  try {
+    const r = await clients.iam.send(new IAM.GetInstanceProfileCommand({ InstanceProfileName: stageResources(stage).instanceProfile }))
+    return { exists: true, roles: (r.InstanceProfile?.Roles ?? []).map((x) => x.RoleName ?? '') }
+  } catch (err) {
+    if (notFound(err)) return null
+    throw explainAwsError(err, 'look up the instance profile')
+  }
+}
+
+export async function applyHostRole(clients: AwsClients, plan: RolesPlan & { stage: string; bucket: string }, log: Log): Promise<void> {
+  const n = stageResources(plan.stage)
+  const policies = hostPolicies(plan.bucket, plan.backup.roleArn)
+  const createRole = async (name: string, trust: object, description: string) => {
+    await aws(`create the IAM role ${name}`, () =>
+      clients.iam.send(new IAM.CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: JSON.stringify(trust), Description: description, Tags: stageTags(plan.stage) })),
+    )
+    log.info(`[host] IAM role ${name}: created`)
+  }
+  if (plan.role.create) await createRole(n.role, policies.trust, `MyMDB ${plan.stage} host: access to the upload bucket`)
+  if (plan.role.putPolicy) {
+    await aws('set the IAM role policy', () =>
+      clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
+    )
+    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only (and assuming ${n.backupRole})`)
+  }
+  // The backup role trusts the host role: that one exists by now.
+  const backup = backupPolicies(plan.backup.hostRoleArn, plan.backup.externalId, plan.backup.bucket)
+  if (plan.backup.create) await createRole(n.backupRole, backup.trust, `MyMDB ${plan.stage} backups: write into ${plan.backup.bucket} only`)
+  if (plan.backup.putTrust) {
+    await aws('set the trust policy of the backup role', () =>
+      clients.iam.send(new IAM.UpdateAssumeRolePolicyCommand({ RoleName: n.backupRole, PolicyDocument: JSON.stringify(backup.trust) })),
+    )
+    log.info(`[host] IAM role ${n.backupRole}: trust updated (assumed by ${n.role} with the external id)`)
+  }
+  if (plan.backup.putPolicy) {
+    await aws('set the backup role policy', () =>
+      clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.backupRole, PolicyName: n.backupPolicy, PolicyDocument: JSON.stringify(backup.write) })),
+    )
+    log.info(`[host] IAM role ${n.backupRole}: policy ${n.backupPolicy} allows writing backups to ${plan.backup.bucket} only`)
+  }
+  if (plan.profile.create) {
+    await aws('create the instance profile', () =>
+      clients.iam.send(new IAM.CreateInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, Tags: stageTags(plan.stage) })),
+    )
+    log.info(`[host] instance profile ${n.instanceProfile}: created`)
+  }
+  if (plan.profile.addRole) {
+    await aws('add the role to the instance profile', () =>
+      clients.iam.send(new IAM.AddRoleToInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: n.role })),
+    )
+    log.info(`[host] instance profile ${n.instanceProfile}: holds role ${n.role}`)
+  }
+}

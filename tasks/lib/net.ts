@@ -1,0 +1,41 @@
+// The network as the deployer sees it: its own public address (for the SSH rule) and waiting
+// until a TCP port answers (the host's SSH).
+import { connect } from 'node:net'
+import { UserError } from './errors.ts'
+import { retryUntil } from './sh.ts'
+
+/** Your public IPv4 as a /32 (https://checkip.amazonaws.com). */
+export async function myPublicCidr(fetchFn: typeof fetch = fetch, timeoutMs = 5000): Promise<string> {
+  let text = ''
+  try {
+    const r = await fetchFn('https://checkip.amazonaws.com', { signal: AbortSignal.timeout(timeoutMs) })
+    if (!r.ok) throw new Error(`HTTP ${r.status}`)
+    text = (await r.text()).trim()
+  } catch (err) {
+    throw new UserError(
+      `could not find your public IP address (https://checkip.amazonaws.com: ${err instanceof Error ? err.message : String(err)}): set MYMDB_SSH_CIDR, e.g. MYMDB_SSH_CIDR=203.0.113.7/32`,
+    )
+  }
+  if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text))
+    throw new UserError(`https://checkip.amazonaws.com answered ${JSON.stringify(text.slice(0, 40))}, not an IPv4 address: set MYMDB_SSH_CIDR`)
+  return `${text}/32`
+}
+
+/** Tries a TCP connection to host:port until it succeeds (true) or timeoutMs passes (false). */
+export async function waitForTcp(host: string, port: number, timeoutMs: number, intervalMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  const attempt = () =>
+    new Promise<true>((done, fail) => {
+      const sock = connect({ host, port })
+      const timer = setTimeout(() => finish(new Error('no answer')), Math.max(100, Math.min(5000, deadline - Date.now())))
+      function finish(err?: Error) {
+        clearTimeout(timer)
+        sock.destroy()
+        if (err) fail(err)
+        else done(true)
+      }
+      sock.once('connect', () => finish())
+      sock.once('error', (e) => finish(e))
+    })
+  return retryUntil(Math.max(1, Math.ceil(timeoutMs / Math.max(intervalMs, 1))), intervalMs, attempt, () => new Error('closed')).catch(() => false)
+}
