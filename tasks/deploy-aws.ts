@@ -13,7 +13,9 @@ import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { acmeCaRootRule, awsVars, backupBucketRules, backupBucketVars, bucketVars, hostVars, releaseVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
 import { pushImages, type PushResult } from './push.ts'
-import { planRemoteUp, remoteSpec, remoteSteps, remoteUp, type RemoteUpDeps } from './remote-up.ts'
+import { planRemoteUp, remoteSteps } from './lib/remote/plan.ts'
+import { remoteSpec } from './lib/remote/settings.ts'
+import { remoteUp, type RemoteUpDeps } from './lib/remote/up.ts'
 
 export const HELP = `Usage: npm run deploy:aws -- [options]
 

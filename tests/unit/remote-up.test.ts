@@ -2,21 +2,11 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { EnvError } from '../../tasks/lib/env.ts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
-import {
-  checkHostName,
-  dnsRecord,
-  ENV_FILE_KEYS,
-  envFileValue,
-  main,
-  planRemoteUp,
-  productionEnvFile,
-  remoteSteps,
-  remoteUp,
-  waitFor200,
-  waitForDns,
-  type HttpGet,
-  type ResolveA,
-} from '../../tasks/remote-up.ts'
+import { main } from '../../tasks/remote-up.ts'
+import { checkHostName, dnsRecord, waitFor200, waitForDns, type HttpGet, type ResolveA } from '../../tasks/lib/remote/checks.ts'
+import { ENV_FILE_KEYS, envFileValue, productionEnvFile } from '../../tasks/lib/remote/envfile.ts'
+import { planRemoteUp, remoteSteps } from '../../tasks/lib/remote/plan.ts'
+import { remoteUp } from '../../tasks/lib/remote/up.ts'
 import { pushedDigest } from '../../tasks/push.ts'
 import { captureLog } from './fakes.ts'
 import { mkdtempSync, writeFileSync } from 'node:fs'

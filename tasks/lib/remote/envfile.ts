@@ -1,0 +1,171 @@
+// The host's ~/mymdb/.env (what the stack runs with) and ~/mymdb/backup.env (where the host's
+// backups go), written from checked settings. Values are single-quoted so that Compose
+// interpolates nothing; a value such a file cannot hold exactly is refused.
+import { ConfigError } from '../errors.ts'
+import { IMAGE_NAMES, localImages, registryImage, type ImageName } from '../vars.ts'
+import type { BackupTarget } from '../aws/host.ts'
+import type { RemoteSettings } from './settings.ts'
+
+/**
+ * The keys of the production .env, in order. Values left out when unset (optional ones only).
+ * WEB_BIND/WEB_PORT/WEB_HTTPS_PORT: the host publishes the site on all its addresses, ports 80
+ * and 443. The db, proxy and cache images are pinned (by digest when the deploy pushed them).
+ */
+export const ENV_FILE_KEYS = [
+  'COMPOSE_PROJECT_NAME',
+  'WEB_BIND',
+  'WEB_PORT',
+  'WEB_HTTPS_PORT',
+  'MYMDB_WEB_IMAGE',
+  'MYMDB_DB_IMAGE',
+  'MYMDB_PROXY_IMAGE',
+  'MYMDB_CACHE_IMAGE',
+  'MYMDB_TAG',
+  'MYMDB_DB_REF',
+  'MYMDB_PROXY_REF',
+  'MYMDB_CACHE_REF',
+  'MYMDB_DOMAIN',
+  'MYMDB_ACME_CA',
+  'MYMDB_ACME_EMAIL',
+  'MYMDB_ACME_CA_ROOT_B64',
+  'MYMDB_ACME_RENEW_INTERVAL',
+  'DJANGO_SECRET_KEY',
+  'DJANGO_ALLOWED_HOSTS',
+  'DJANGO_LOG_LEVEL',
+  'DJANGO_CACHE_TIMEOUT',
+  'DJANGO_SECURE_SSL',
+  'DJANGO_DB_NAME',
+  'DJANGO_DB_USER',
+  'DJANGO_DB_PASSWORD',
+  'POSTGRES_PASSWORD',
+  'UWSGI_PROCESSES',
+  'UWSGI_THREADS',
+  'DJANGO_UPLOAD_S3_BUCKET',
+  'AWS_S3_REGION_NAME',
+  'AWS_S3_ENDPOINT_URL',
+  'MYMDB_UPLOAD_AWS_ACCESS_KEY_ID',
+  'MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY',
+] as const
+
+export type EnvFileKey = (typeof ENV_FILE_KEYS)[number]
+
+const REQUIRED_KEYS: readonly EnvFileKey[] = [
+  'WEB_BIND',
+  'WEB_PORT',
+  'WEB_HTTPS_PORT',
+  'MYMDB_WEB_IMAGE',
+  'MYMDB_DB_IMAGE',
+  'MYMDB_PROXY_IMAGE',
+  'MYMDB_CACHE_IMAGE',
+  'MYMDB_TAG',
+  'MYMDB_DB_REF',
+  'MYMDB_PROXY_REF',
+  'MYMDB_CACHE_REF',
+  'DJANGO_SECRET_KEY',
+  'DJANGO_ALLOWED_HOSTS',
+  'DJANGO_DB_PASSWORD',
+  'POSTGRES_PASSWORD',
+]
+
+/**
+ * One value in Compose's .env format: single-quoted, so that nothing in it is interpolated or
+ * unescaped (`$`, `#`, `"`, `\` and spaces stay as they are). A value Compose cannot read back
+ * exactly that way (a ' or a line break in it, or a trailing \) is refused: ConfigError.
+ */
+export function envFileValue(key: string, value: string): string {
+  if (/['\n\r]/.test(value) || value.endsWith('\\') || value.includes('\0'))
+    throw new ConfigError(`${key}: the value contains a single quote, a line break or a trailing backslash, which the host's .env cannot hold exactly; choose another value`)
+  return `'${value}'`
+}
+
+/** The text of the host's ~/mymdb/.env. Pure. Throws ConfigError for a missing required key. */
+export function productionEnvFile(values: Partial<Record<EnvFileKey, string | number | boolean | undefined>>): string {
+  const missing = REQUIRED_KEYS.filter((k) => values[k] === undefined || String(values[k]).trim() === '')
+  if (missing.length > 0) throw new ConfigError(`production .env: no value for ${missing.join(', ')}`)
+  const lines = ['# Written by remote-up (MyMDB Deploy). Replaced on every deploy: change the settings where you deploy from.']
+  for (const key of ENV_FILE_KEYS) {
+    const v = values[key]
+    if (v === undefined || String(v).trim() === '') continue
+    lines.push(`${key}=${envFileValue(key, String(v))}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+/**
+ * The image each service runs on the host: web by the commit's tag, db, proxy and cache by the digest
+ * the push reported (the same digest on the next deploy leaves the container running), or by
+ * the tag when no digest is known (this step run alone).
+ */
+export function hostImages(s: Pick<RemoteSettings, 'MYMDB_WEB_IMAGE' | 'MYMDB_DB_IMAGE' | 'MYMDB_PROXY_IMAGE' | 'MYMDB_CACHE_IMAGE' | 'MYMDB_TAG'>, registry: string, digests: Partial<Record<ImageName, string>> = {}): Record<ImageName, string> {
+  const local = localImages(s)
+  const ref = (name: ImageName) => {
+    const image = registryImage(registry, local[name])
+    const digest = name === 'web' ? undefined : digests[name]
+    return digest ? `${image}@${digest}` : `${image}:${s.MYMDB_TAG}`
+  }
+  return Object.fromEntries(IMAGE_NAMES.map((n) => [n, ref(n)])) as Record<ImageName, string>
+}
+
+/** DJANGO_ALLOWED_HOSTS on the host: the domain first (the checks use the first name), then the others. */
+export function siteHostNames(s: Pick<RemoteSettings, 'DJANGO_ALLOWED_HOSTS' | 'MYMDB_DOMAIN'>): string[] {
+  return [...new Set([...(s.MYMDB_DOMAIN ? [s.MYMDB_DOMAIN] : []), ...s.DJANGO_ALLOWED_HOSTS])]
+}
+
+/**
+ * The .env values for checked settings and a registry address (the images as push names them).
+ * With MYMDB_DOMAIN: the ACME settings for the front, and Django's HTTPS settings on
+ * (DJANGO_SECURE_SSL: HSTS, secure cookies, the proxy's X-Forwarded-Proto trusted).
+ */
+export function envFileValues(s: RemoteSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}, caRoot?: string): Record<EnvFileKey, string | undefined> {
+  const images = hostImages(s, registry, digests)
+  const domain = s.MYMDB_DOMAIN
+  return {
+    COMPOSE_PROJECT_NAME: 'mymdb',
+    WEB_BIND: '0.0.0.0',
+    WEB_PORT: '80',
+    WEB_HTTPS_PORT: '443',
+    MYMDB_WEB_IMAGE: registryImage(registry, s.MYMDB_WEB_IMAGE),
+    MYMDB_DB_IMAGE: registryImage(registry, s.MYMDB_DB_IMAGE),
+    MYMDB_PROXY_IMAGE: registryImage(registry, s.MYMDB_PROXY_IMAGE),
+    MYMDB_CACHE_IMAGE: registryImage(registry, s.MYMDB_CACHE_IMAGE),
+    MYMDB_TAG: s.MYMDB_TAG,
+    MYMDB_DB_REF: images.db,
+    MYMDB_PROXY_REF: images.proxy,
+    MYMDB_CACHE_REF: images.cache,
+    MYMDB_DOMAIN: domain,
+    MYMDB_ACME_CA: domain ? s.MYMDB_ACME_CA : undefined,
+    MYMDB_ACME_EMAIL: domain ? s.MYMDB_ACME_EMAIL : undefined,
+    MYMDB_ACME_CA_ROOT_B64: domain && caRoot ? Buffer.from(caRoot).toString('base64') : undefined,
+    MYMDB_ACME_RENEW_INTERVAL: domain ? s.MYMDB_ACME_RENEW_INTERVAL : undefined,
+    DJANGO_SECRET_KEY: s.DJANGO_SECRET_KEY,
+    DJANGO_ALLOWED_HOSTS: siteHostNames(s).join(','),
+    DJANGO_LOG_LEVEL: s.DJANGO_LOG_LEVEL,
+    DJANGO_CACHE_TIMEOUT: String(s.DJANGO_CACHE_TIMEOUT),
+    DJANGO_SECURE_SSL: String(domain ? true : s.DJANGO_SECURE_SSL),
+    DJANGO_DB_NAME: s.DJANGO_DB_NAME,
+    DJANGO_DB_USER: s.DJANGO_DB_USER,
+    DJANGO_DB_PASSWORD: s.DJANGO_DB_PASSWORD,
+    POSTGRES_PASSWORD: s.POSTGRES_PASSWORD,
+    UWSGI_PROCESSES: String(s.UWSGI_PROCESSES),
+    UWSGI_THREADS: String(s.UWSGI_THREADS),
+    DJANGO_UPLOAD_S3_BUCKET: s.DJANGO_UPLOAD_S3_BUCKET,
+    AWS_S3_REGION_NAME: s.AWS_S3_REGION_NAME,
+    AWS_S3_ENDPOINT_URL: s.AWS_S3_ENDPOINT_URL,
+    MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: s.MYMDB_UPLOAD_AWS_ACCESS_KEY_ID,
+    MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: s.MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY,
+  }
+}
+
+/** The host's ~/mymdb/backup.env (pure): read by the backup script, never by a container. */
+export function backupEnvFile(b: BackupTarget): string {
+  return [
+    '# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.',
+    '# The external id lets the host role assume the backup role; no container is given this file.',
+    `MYMDB_BACKUP_BUCKET=${envFileValue('MYMDB_BACKUP_BUCKET', b.bucket)}`,
+    `MYMDB_BACKUP_REGION=${envFileValue('MYMDB_BACKUP_REGION', b.region)}`,
+    `MYMDB_BACKUP_ROLE_ARN=${envFileValue('MYMDB_BACKUP_ROLE_ARN', b.roleArn)}`,
+    `MYMDB_BACKUP_EXTERNAL_ID=${envFileValue('MYMDB_BACKUP_EXTERNAL_ID', b.externalId)}`,
+    '',
+  ].join('\n')
+}
+

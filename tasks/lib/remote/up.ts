@@ -1,0 +1,231 @@
+// The start on the host, for a plan (plan.ts): over SSH, wait for Docker, upload the files, log in
+// to the registry, pull, pin the unchanged images by digest, back up before migrations, deploy the
+// Swarm stack and wait until it is healthy, record the deploy, prune old images, set the backup
+// schedule; then check the site from here.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, installCronCmd, hostBackupOptions, takeBackup } from '../backup.ts'
+import { ConfigError, UserError } from '../errors.ts'
+import { stripControls, type Log } from '../log.ts'
+import type { Deps } from '../main.ts'
+import { whoRuns } from '../paths.ts'
+import { appendDeployRecord, deployRecord, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, releases } from '../releases.ts'
+import { retryUntil, runChecked, type Cmd } from '../sh.ts'
+import { openRemote, type OpenRemote, type Remote } from '../ssh.ts'
+import { splitImageRef } from '../stackfile.ts'
+import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, STACK_LABEL, stackPs, startStack, WAIT_TIMEOUT_SECONDS, type Stack } from '../stack.ts'
+import { PINNED_IMAGES, type ImageName } from '../vars.ts'
+import { httpGet, waitFor200, waitForDns, type HttpGet, type ResolveA } from './checks.ts'
+import { registryHost, type RemoteUpPlan } from './plan.ts'
+
+/** How long to wait for Docker on a host whose user-data may still be installing it. */
+export const DOCKER_WAIT_SECONDS = 300
+
+export interface RemoteUpDeps extends Partial<Deps> {
+  /** Opens the SSH session (default: ssh2). */
+  openRemote?: OpenRemote
+  /** The HTTP client of the final check. */
+  httpGet?: HttpGet
+  /** Reads the private key file. */
+  readKey?: (path: string) => string
+  /** Seconds between polls (Docker on the host, HTTP, DNS); tests use 0. */
+  pollSeconds?: number
+  /** Looks up the domain's addresses (default: DNS). */
+  resolveA?: ResolveA
+  /** When the whole deploy started (epoch ms; default: when this step started), for the history. */
+  startedAt?: number
+}
+
+/** Waits until Docker and Compose v2 answer on the host (its user-data may still be installing them). */
+async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): Promise<void> {
+  let told = false
+  const times = Math.max(1, Math.ceil(DOCKER_WAIT_SECONDS / Math.max(pollSeconds, 0.05)))
+  await retryUntil(
+    times,
+    pollSeconds * 1000,
+    async () => {
+      const r = await remote.run(['sh', '-c', 'docker info --format "{{.ServerVersion}}" && docker compose version --short'])
+      if (r.ok) return true
+      if (!told) deps.log.info('[remote] waiting for Docker on the host (the host may still be installing it)')
+      told = true
+      throw new Error(stripControls(r.stderr).trim().split('\n').slice(-3).join(' '))
+    },
+    (last) =>
+      new UserError(
+        `Docker or Compose v2 is not working on the host after ${DOCKER_WAIT_SECONDS} s (its user-data runs scripts/install-docker.sh; see /var/log/cloud-init-output.log there): ${last}`,
+      ),
+  )
+}
+
+/**
+ * Removes the images of the stack's repositories that none of the last `keepReleases` releases
+ * of the deploy history uses (a rollback goes back to those). Best effort: an image a container
+ * still uses stays, and a failure here does not fail the deploy.
+ */
+export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images' | 'keepReleases'>, log: Log): Promise<void> {
+  // the containers of replaced Swarm tasks hold their images: they go first
+  await runIn(stack, ['docker', 'container', 'prune', '--force', '--filter', STACK_LABEL])
+  const kept = releases(await readDeployLog(stack)).slice(0, plan.keepReleases)
+  const keptRefs = [...new Set([...Object.values(plan.images), ...kept.flatMap((r) => Object.values(r.images))])]
+  const ids = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done', 'sh', ...keptRefs])
+  const keptIds = new Set(ids.stdout.split('\n').map((l) => l.trim()).filter(Boolean))
+  const repositories = [...new Set(Object.values(plan.images).map((ref) => splitImageRef(ref).repository))]
+  const listing = await runIn(stack, ['docker', 'image', 'ls', '--no-trunc', '--format', IMAGE_LIST_FORMAT])
+  const old = listing.ok && keptIds.size > 0 ? pruneRefs(listing.stdout, repositories, keptIds) : []
+  if (old.length === 0) return
+  const removed = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker rmi "$r" >/dev/null 2>&1 && echo "$r"; done; true', 'sh', ...old])
+  const gone = removed.stdout.split('\n').filter(Boolean)
+  log.info(`[prune] removed ${gone.length} image(s) of releases older than the last ${plan.keepReleases} (${kept.map((r) => r.tag).join(', ')} kept for rollbacks)${gone.length > 0 ? `: ${gone.join(', ')}` : ''}`)
+}
+
+/**
+ * The db, proxy and cache images by the digest the registry gave them (read from the pulled images), when
+ * the deploy named them by tag (this step run alone: push passes the digests otherwise). Swarm
+ * compares the reference as written: the same image under a new tag would restart PostgreSQL.
+ */
+export async function pinToDigests(stack: Stack, images: Record<ImageName, string>): Promise<Record<ImageName, string>> {
+  const tagged = PINNED_IMAGES.filter((n) => !images[n].includes('@'))
+  if (tagged.length === 0) return images
+  const r = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done', 'sh', ...tagged.map((n) => images[n])])
+  const digests = r.stdout.split('\n').map((l) => l.trim())
+  const out = { ...images }
+  for (const n of tagged) {
+    const pinned = digests.find((d) => d.startsWith(`${splitImageRef(images[n]).repository}@sha256:`))
+    if (pinned) out[n] = pinned
+  }
+  return out
+}
+
+/** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
+export function migrateCheckNew(stack: Stack, web: string): Cmd {
+  return oneOffCmd(stack, ['manage.py', 'migrate', '--check'], { image: web })
+}
+
+/**
+ * Before a version whose migrations change the schema starts: a backup into the backup bucket
+ * (reason pre-migrate). A database that does not run yet has nothing to lose. When the backup
+ * fails, the deploy stops here and the running version keeps serving.
+ */
+export async function backupBeforeMigrations(stack: Stack, web: string, stage: string, log: Log): Promise<void> {
+  const ps = await stackPs(stack)
+  if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return
+  const check = await runIn(stack, migrateCheckNew(stack, web))
+  if (check.ok) {
+    log.info('[backup] the new version has no migrations to apply: no backup needed before it starts')
+    return
+  }
+  log.info('[backup] the new version changes the database (manage.py migrate --check): a backup first')
+  const r = await takeBackup(stack, hostBackupOptions(stage, 'pre-migrate'), log).catch((e: unknown) => {
+    throw new UserError(`the backup before the migrations failed, so the new version was not started (the old one still runs): ${e instanceof Error ? e.message : String(e)}`)
+  })
+  log.info(`[backup] before the migrations: ${r.file}`)
+}
+
+/** The whole run against an already checked plan: SSH, files, compose, checks. Returns the site URL. */
+export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDeps = {}): Promise<string> {
+  const { log } = deps
+  const poll = extra.pollSeconds ?? 2
+  const read = extra.readKey ?? ((p: string) => readFileSync(p, 'utf8'))
+  let privateKey: string
+  try {
+    privateKey = read(plan.keyFile)
+  } catch (e) {
+    throw new ConfigError(`cannot read the SSH key ${plan.keyFile} (${e instanceof Error ? e.message : String(e)}): set MYMDB_SSH_KEY_FILE`)
+  }
+  const composeFile = readFileSync(resolve(deps.root, 'docker-compose.yml'))
+  if (plan.https) await log.step('dns', `${plan.https.domain} resolves to ${plan.https.ip ?? 'an address'}`, () => waitForDns(plan.https!, log, extra.resolveA, poll * 1000 || 50))
+  const open = extra.openRemote ?? openRemote
+  const where = `${plan.user}@${plan.address}:${plan.sshPort}`
+  const remote = await log.step('ssh', `connect to ${where}`, () =>
+    open({
+      host: plan.address,
+      port: plan.sshPort,
+      username: plan.user,
+      privateKey,
+      attempts: 15,
+      retryDelayMs: poll * 1000,
+      onRetry: (n, e) => log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
+    }),
+  )
+  try {
+    await waitForDocker(remote, deps, poll)
+
+    await log.step('files', `upload ${REMOTE_DIR}/docker-compose.yml and ${REMOTE_DIR}/.env`, async () => {
+      await remote.upload(`${REMOTE_DIR}/docker-compose.yml`, composeFile, 0o644)
+      await remote.upload(`${REMOTE_DIR}/.env`, plan.envFile, 0o600)
+      if (plan.backupEnv) await remote.upload(`${REMOTE_DIR}/${BACKUP_ENV_FILE}`, plan.backupEnv, 0o600)
+    })
+
+    if (plan.login) {
+      const host = registryHost(plan.registry)
+      await log.step('login', `docker login ${host}`, () =>
+        runChecked(remote.run, ['docker', 'login', '--username', plan.login!.username, '--password-stdin', host], {
+          input: plan.login!.password,
+          doing: `log in to the registry ${host}`,
+        }),
+      )
+    }
+
+    const stack = hostStack(remote)
+    const before = await hostRuns(remote)
+    const startedAt = new Date(extra.startedAt ?? Date.now())
+    let images = plan.images
+    const record = (end: { ok: boolean; error?: string }) =>
+      appendDeployRecord(stack, deployRecord(images, whoRuns(), startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }))
+    try {
+      await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
+        runInChecked(stack, stack.compose('pull', '--quiet'), {
+          stream: log.prefixed('pull'),
+          doing: `pull the images from ${plan.registry}`,
+        }),
+      )
+      images = await pinToDigests(stack, plan.images)
+      if (PINNED_IMAGES.some((n) => images[n] !== plan.images[n])) {
+        await runInChecked(stack, pointEnvAt(images), { doing: `pin the ${PINNED_IMAGES.join(', ')} images by digest in the .env` })
+        log.info(`[pull] ${PINNED_IMAGES.join(', ')} pinned by digest in the .env (${PINNED_IMAGES.map((n) => images[n]).join(', ')}): a new tag of the same image does not restart them`)
+      }
+      if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
+      await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)
+    } catch (e) {
+      // the history keeps failed deploys too (best effort: the connection may be what failed)
+      await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)
+      throw e
+    }
+    await record({ ok: true })
+    await pruneImages(stack, { ...plan, images }, log)
+    if (plan.schedule) {
+      const { script, line } = plan.schedule
+      await log.step('schedule', line ? `backups on the host: ${line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {
+        await remote.upload(`${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}`, script, 0o700)
+        await runChecked(remote.run, installCronCmd(line), { doing: 'set the backup schedule in the crontab' })
+      })
+    }
+  } finally {
+    remote.close()
+  }
+
+  const host = plan.address.includes(':') ? `[${plan.address}]` : plan.address
+  const base = `http://${host}:${plan.httpPort}`
+  const get = extra.httpGet ?? httpGet
+  if (plan.https) {
+    const { domain, port } = plan.https
+    const secure = `https://${host}:${port}`
+    await log.step('check', `GET ${secure}/healthz and / (${domain}, its certificate checked); http:// redirects to https://`, async () => {
+      const hint = `Did the certificate come (npm run logs -- --aws proxy)? Are ports 80 and 443 open, and does ${domain} resolve to the host?`
+      await waitFor200(get, `${secure}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, poll * 1000, hint)
+      await waitFor200(get, `${secure}/`, domain, 30, poll * 1000, hint)
+      const plain = await get(`${base}/`, domain)
+      if (![301, 302, 307, 308].includes(plain.status) || !plain.location?.startsWith(`https://${domain}`))
+        throw new UserError(`http://${domain}/ does not redirect to https:// (HTTP ${plain.status}${plain.location ? `, to ${plain.location}` : ''})`)
+    })
+    return `https://${domain}/`
+  }
+  await log.step('check', `GET ${base}/healthz and / (Host: ${plan.hostName})`, async () => {
+    await waitFor200(get, `${base}/healthz`, plan.hostName, 60, poll * 1000)
+    await waitFor200(get, `${base}/`, plan.hostName, 30, poll * 1000)
+  })
+  return plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`
+}
+
+/** How long the final check waits for the site over HTTPS (the first certificate included). */
+export const CERTIFICATE_WAIT_SECONDS = 300
