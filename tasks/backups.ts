@@ -8,7 +8,8 @@ import { ConfigError } from './lib/errors.ts'
 import { utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { checkLocal, localTarget, type TargetDeps } from './lib/target.ts'
-import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars } from './lib/vars.ts'
+import { backupVars } from './lib/vars.ts'
+import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run backups -- [--in DIR] [--aws]
 

@@ -4,15 +4,15 @@
 // the bucket's current settings and writes only what differs.
 //
 // Standalone: npm run bucket [-- --dry-run]
-import { getAccountPublicAccessBlock, accountBlockFix, accountBlockingFlags } from './lib/aws/accountblock.ts'
-import { applyBucketPlan, bucketClients, BucketNameError, getBucketState, type BucketClients } from './lib/aws/bucket.ts'
+import { getAccountPublicAccessBlock, accountBlockFix, accountBlockingFlags, type AccountBlock } from './lib/aws/accountblock.ts'
+import { applyBucketPlan, bucketClientsFrom, BucketNameError, getBucketState } from './lib/aws/bucket.ts'
 import { UPLOAD_PREFIX } from './lib/aws/bucketpolicy.ts'
 import { desiredBackupBucket, desiredBucket, mutates, planBucket, planLine, type BucketState, type DesiredBucket, type PlanItem } from './lib/aws/bucketplan.ts'
 import { PROJECT_TAG } from './lib/names.ts'
 import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
-import type { Log } from './lib/log.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars } from './lib/vars.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
+import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
+import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run bucket -- [options]   (a step of npm run deploy:aws)
 
@@ -46,18 +46,27 @@ export const CLI = {
   },
 } as const
 
-// --- the task ------------------------------------------------------------------------------------
-
-export interface BucketDeps extends Partial<Deps> {
-  /** Makes the AWS clients (tests wrap them, e.g. to count calls). */
-  clients?: (region: string, env: Env) => BucketClients
-  /** Waits before trying the policy again (default POLICY_RETRY_DELAYS_MS). */
-  policyRetryDelaysMs?: number[]
-}
+// --- the step --------------------------------------------------------------------------------------
 
 /** The settings the bucket step reads. */
 export const bucketSpec = { ...awsVars, ...bucketVars, ...backupBucketVars }
 export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE' | 'MYMDB_BACKUP_BUCKET' | 'MYMDB_BACKUP_KEEP_DAYS'>
+
+/** Both buckets: what they should be, what they are, what differs; and the account's Block Public Access. */
+export interface BucketsPlan {
+  region: string
+  stage: string
+  keepDays: number
+  buckets: { desired: DesiredBucket; current: BucketState | undefined; items: PlanItem[] }[]
+  account: AccountBlock
+}
+
+export interface BucketsResult {
+  upload: string
+  backups: string
+  /** The settings written (none: both buckets were as they should be). */
+  changed: string[]
+}
 
 /** Runs `fn` on one bucket; a refused or taken name names the setting of that bucket. */
 async function namingSetting<T>(desired: DesiredBucket, fn: () => Promise<T>): Promise<T> {
@@ -68,71 +77,78 @@ async function namingSetting<T>(desired: DesiredBucket, fn: () => Promise<T>): P
   }
 }
 
-/**
- * The bucket step for checked settings: reads both buckets' current settings (once), shows the
- * plan, and unless a dry run applies exactly that plan. Returns the number of changes made.
- */
-export async function bucketStep(v: BucketSettings, clients: BucketClients, log: Log, opts: { dryRun?: boolean; retryDelaysMs?: number[] } = {}): Promise<number> {
-  const { AWS_REGION: region, DJANGO_UPLOAD_S3_BUCKET: bucket, MYMDB_STAGE: stage } = v
-  const buckets = [desiredBucket(bucket, region, stage), desiredBackupBucket(backupBucketName(v), region, stage, v.MYMDB_BACKUP_KEEP_DAYS)]
+export const bucketStep: Step<BucketSettings, BucketsPlan, BucketsResult> = {
+  name: 'bucket',
 
-  // plan: current state (reads only), then what differs
-  const plans: { desired: DesiredBucket; current: BucketState | undefined; plan: PlanItem[] }[] = []
-  for (const desired of buckets) {
-    const current = await namingSetting(desired, () => getBucketState(clients.s3, desired.bucket, desired))
-    plans.push({ desired, current, plan: planBucket(current, desired) })
-  }
-  for (const { desired, plan } of plans) {
-    log.info(`[bucket] ${desired.bucket} (${desired.backups ? 'backups, private' : 'uploads'}; region ${region}, stage ${stage})${opts.dryRun ? ' - dry run' : ''}`)
-    for (const item of plan) log.info(planLine(item))
-  }
+  /** Reads both buckets' current settings (once) and the account's Block Public Access. */
+  async plan(v, deps) {
+    const { AWS_REGION: region, MYMDB_STAGE: stage } = v
+    const clients = bucketClientsFrom(deps.clients(region))
+    const wanted = [desiredBucket(v.DJANGO_UPLOAD_S3_BUCKET, region, stage), desiredBackupBucket(backupBucketName(v), region, stage, v.MYMDB_BACKUP_KEEP_DAYS)]
+    const buckets = []
+    for (const desired of wanted) {
+      const current = await namingSetting(desired, () => getBucketState(clients.s3, desired.bucket, desired))
+      buckets.push({ desired, current, items: planBucket(current, desired) })
+    }
+    return { region, stage, keepDays: v.MYMDB_BACKUP_KEEP_DAYS, buckets, account: await getAccountPublicAccessBlock(clients.sts, clients.s3control) }
+  },
 
-  // plan: would the account-wide Block Public Access still block the upload bucket's policy?
-  const account = await getAccountPublicAccessBlock(clients.sts, clients.s3control)
-  if (!account.known) {
-    log.info(
-      `[bucket] note: could not read the account-level Block Public Access (${account.reason}); ` +
-        'if uploads are not publicly readable, check "Block Public Access settings for this account" in the S3 console',
-    )
-  } else {
-    const flagsOn = accountBlockingFlags(account.config)
-    if (flagsOn.length > 0)
-      log.warn(
-        `[bucket] warning: account ${account.account} has Block Public Access ${flagsOn.join(' and ')} on: ` +
-          `the bucket policy cannot make ${UPLOAD_PREFIX} public. Fix: ${accountBlockFix(account.account)}`,
+  show(plan, log, dryRun) {
+    for (const { desired, items } of plan.buckets) {
+      log.info(`[bucket] ${desired.bucket} (${desired.backups ? 'backups, private' : 'uploads'}; region ${plan.region}, stage ${plan.stage})${dryRun ? ' - dry run' : ''}`)
+      for (const item of items) log.info(planLine(item))
+    }
+    // would the account-wide Block Public Access still block the upload bucket's policy?
+    const { account } = plan
+    if (!account.known) {
+      log.info(
+        `[bucket] note: could not read the account-level Block Public Access (${account.reason}); ` +
+          'if uploads are not publicly readable, check "Block Public Access settings for this account" in the S3 console',
       )
-  }
+    } else {
+      const flagsOn = accountBlockingFlags(account.config)
+      if (flagsOn.length > 0)
+        log.warn(
+          `[bucket] warning: account ${account.account} has Block Public Access ${flagsOn.join(' and ')} on: ` +
+            `the bucket policy cannot make ${UPLOAD_PREFIX} public. Fix: ${accountBlockFix(account.account)}`,
+        )
+    }
+    if (dryRun) log.info(`[bucket] dry run: ${plan.buckets.flatMap((b) => b.items.filter(mutates)).length} change(s) planned, nothing changed`)
+  },
 
-  const changes = plans.flatMap((p) => p.plan.filter(mutates))
-  if (opts.dryRun) {
-    log.info(`[bucket] dry run: ${changes.length} change(s) planned, nothing changed`)
-    return 0
-  }
+  async apply(plan, deps) {
+    const { log } = deps
+    const changed: string[] = []
+    for (const { desired, current, items } of plan.buckets)
+      if (items.some(mutates))
+        changed.push(
+          ...(await namingSetting(desired, () => applyBucketPlan(bucketClientsFrom(deps.clients(plan.region)), desired, items, current, { log, account: plan.account, retryDelaysMs: deps.policyRetryDelaysMs }))),
+        )
+    const result = this.preview(plan)
+    const { upload, backups } = result
+    const base = plan.region === 'us-east-1' ? `https://${upload}.s3.amazonaws.com` : `https://${upload}.s3.${plan.region}.amazonaws.com`
+    log.info(
+      `[bucket] ${changed.length === 0 ? 'nothing to change' : `${changed.length} change(s) made`}; ` +
+        `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${upload} AWS_S3_REGION_NAME=${plan.region}); ` +
+        `private backups in s3://${backups}, kept ${plan.keepDays} day(s)`,
+    )
+    return { ...result, changed }
+  },
 
-  // apply
-  let made = 0
-  for (const { desired, current, plan } of plans)
-    if (plan.some(mutates)) made += (await namingSetting(desired, () => applyBucketPlan(clients, desired, plan, current, { log, account, retryDelaysMs: opts.retryDelaysMs }))).length
-
-  // summary
-  const base = region === 'us-east-1' ? `https://${bucket}.s3.amazonaws.com` : `https://${bucket}.s3.${region}.amazonaws.com`
-  log.info(
-    `[bucket] ${made === 0 ? 'nothing to change' : `${made} change(s) made`}; ` +
-      `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${bucket} AWS_S3_REGION_NAME=${region}); ` +
-      `private backups in s3://${buckets[1]!.bucket}, kept ${v.MYMDB_BACKUP_KEEP_DAYS} day(s)`,
-  )
-  return made
+  preview(plan) {
+    const [upload, backups] = plan.buckets.map((b) => b.desired.bucket)
+    return { upload: upload ?? '', backups: backups ?? '', changed: [] }
+  },
 }
 
-export async function main(argv: string[], env: Env, partial?: BucketDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: settings (before any AWS call)
     const raw = loadEnv(env, deps.envFile)
     const values = checkEnv(bucketSpec, raw, { rules: backupBucketRules })
 
-    // plan + apply
-    const clients = (partial?.clients ?? bucketClients)(values.AWS_REGION, raw)
-    await bucketStep(values, clients, deps.log, { dryRun: flags['dry-run'] ?? false, retryDelaysMs: partial?.policyRetryDelaysMs })
+    // plan, show, apply
+    await runStep(bucketStep, values, stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
     return 0
   })
 }

@@ -2,20 +2,22 @@
 // Four steps, each idempotent and each also runnable alone: push (npm run push), bucket
 // (npm run bucket), host (npm run host), start over SSH (npm run remote:up). A second run
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
-import { holderText, readLock, withLock } from './lib/lock.ts'
 import { bucketStep } from './bucket.ts'
-import { bucketClientsFrom } from './lib/aws/bucket.ts'
 import { hostStep } from './host.ts'
-import type { AwsDeps } from './lib/aws/clients.ts'
-import { STS, aws, awsClients } from './lib/aws/clients.ts'
-import { checkEnv, hostList, loadEnv, type RawEnv } from './lib/env.ts'
+import { pushStep, type PushResult } from './push.ts'
+import { startStep, type StartInput } from './remote-up.ts'
+import { STS, aws } from './lib/aws/clients.ts'
+import type { HostResult } from './lib/aws/host.ts'
+import { checkEnv, loadEnv, type RawEnv } from './lib/env.ts'
+import { hostList } from './lib/validators.ts'
 import { UserError } from './lib/errors.ts'
+import { holderText, readLock, withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { acmeCaRootRule, awsVars, backupBucketRules, backupBucketVars, bucketVars, hostVars, releaseVars, imageVars, registryRules, registryVars, sshKeyRule } from './lib/vars.ts'
-import { pushImages, type PushResult } from './push.ts'
-import { planRemoteUp, remoteSteps } from './lib/remote/plan.ts'
-import { remoteSpec } from './lib/remote/settings.ts'
-import { remoteUp, type RemoteUpDeps } from './lib/remote/up.ts'
+import { remoteSpec, startSettings } from './lib/remote/settings.ts'
+import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
+import { imageVars } from './lib/vars.ts'
+import { acmeCaRootRule, hostVars, sshKeyRule } from './lib/hostvars.ts'
+import { awsVars, backupBucketRules, backupBucketVars, bucketVars, releaseVars, registryRules, registryVars } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
@@ -57,105 +59,117 @@ export const CLI = {
   },
 } as const
 
-/** Everything the four steps read, checked at once. Allowed hosts are optional here: the
- * instance's public name is added once it is known. */
+/**
+ * Everything the four steps read, checked at once. What the deploy requires differs from the start
+ * alone in two settings, said last: the upload bucket is required (the deploy makes it), and the
+ * allowed hosts are optional (the instance's public name and address are added).
+ */
 export const deploySpec = {
-  ...imageVars,
   ...remoteSpec,
+  ...imageVars,
   ...awsVars,
   ...registryVars,
   ...hostVars,
-  ...bucketVars,
   ...backupBucketVars,
   ...releaseVars,
+  DJANGO_UPLOAD_S3_BUCKET: bucketVars.DJANGO_UPLOAD_S3_BUCKET,
   DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
 }
 
 /** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
 export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules, acmeCaRootRule]
 
-/** The settings of the start step: this commit's tag, the site's names, the registry login. Pure. */
-export function remoteEnv(raw: RawEnv, push: Pick<PushResult, 'tag' | 'login'>, host: { publicDns?: string; publicIp?: string }): RawEnv {
-  const names = [...(raw.DJANGO_ALLOWED_HOSTS ?? '').split(','), host.publicDns, host.publicIp]
-    .map((n) => n?.trim() ?? '')
-    .filter((n, i, all) => n !== '' && all.indexOf(n) === i)
+export type DeploySettings = ReturnType<typeof deploySettings>
+
+/** The deploy's settings: checked once, all problems at once (EnvError, exit 2), with the derived values. */
+export function deploySettings(raw: RawEnv) {
+  const values = checkEnv(deploySpec, raw, { rules: deployRules })
+  return startSettings({ ...values, DJANGO_ALLOWED_HOSTS: values.DJANGO_ALLOWED_HOSTS ?? [] }, raw)
+}
+
+/**
+ * The start step's input from the earlier steps' results (pure): this commit's tag, the site's
+ * names (the instance's public name and address added), the registry the images are in and its
+ * login, the host and its backup target.
+ */
+export function startInput(s: DeploySettings, push: Pick<PushResult, 'tag' | 'prefix' | 'login' | 'digests'>, host: HostResult & { address: string }): StartInput {
+  const names = [...s.DJANGO_ALLOWED_HOSTS, host.host?.publicDns, host.host?.publicIp].filter((n, i, all): n is string => !!n && all.indexOf(n) === i)
   return {
-    ...raw,
-    MYMDB_TAG: push.tag,
-    DJANGO_ALLOWED_HOSTS: names.join(','),
-    AWS_S3_REGION_NAME: raw.AWS_S3_REGION_NAME || raw.AWS_REGION,
-    ...(push.login ? { MYMDB_REGISTRY_USERNAME: push.login.username, MYMDB_REGISTRY_PASSWORD: push.login.password } : {}),
+    settings: { ...s, MYMDB_TAG: push.tag, DJANGO_ALLOWED_HOSTS: names },
+    context: {
+      address: host.address,
+      registry: push.prefix,
+      ...(push.login ? { login: push.login } : {}),
+      backup: host.backup,
+      ...(push.digests ? { digests: push.digests } : {}),
+      ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
+    },
   }
 }
 
-export type DeployDeps = RemoteUpDeps & AwsDeps
-
-export async function main(argv: string[], env: Env, partial?: DeployDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
     const dryRun = flags['dry-run'] ?? false
 
     // check: every setting of every step, before anything happens
     const raw = loadEnv(env, deps.envFile)
-    const values = checkEnv(deploySpec, raw, { rules: deployRules })
-    const start = Date.now()
-    const clients = (partial?.awsClients ?? awsClients)(values.AWS_REGION, raw)
+    const s = deploySettings(raw)
+    const started = Date.now()
+    const sd = stepDeps(deps, partial, raw)
+    const clients = sd.clients(s.AWS_REGION)
 
     // check: the AWS credentials work, before anything is pushed or created
     const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
-    log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${values.AWS_REGION}, stage ${values.MYMDB_STAGE}`)
+    log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${s.AWS_REGION}, stage ${s.MYMDB_STAGE}`)
     // One deploy, stop or destroy of a stage at a time (a dry run changes nothing: it only reports a lock).
     if (dryRun) {
-      const holder = await aws('read the deploy lock', () => readLock(clients.ssm, values.MYMDB_STAGE))
-      if (holder) log.warn(`[deploy] note: stage ${values.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
+      const holder = await aws('read the deploy lock', () => readLock(clients.ssm, s.MYMDB_STAGE))
+      if (holder) log.warn(`[deploy] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
       return deploySteps()
     }
-    return withLock(clients.ssm, values.MYMDB_STAGE, 'npm run deploy:aws', deploySteps)
+    return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps)
 
     async function deploySteps(): Promise<number> {
-      // A failed step keeps its own report and exit code (2: a setting to fix; 1: run again after fixing).
-      const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      // Each step: plan, show, apply (not in a dry run). A failed step keeps its own report and
+      // exit code (2: a setting to fix; 1: run again after fixing).
+      const step = async <S, P, R>(st: Step<S, P, R>, input: S): Promise<R> => {
         try {
-          return await fn()
+          return await runStep(st, input, { ...sd, startedAt: started }, dryRun)
         } catch (e) {
-          log.error(`[deploy] step ${name} failed (below); fix it and run npm run deploy:aws again: finished steps are found as they are`)
+          log.error(`[deploy] step ${st.name} failed (below); fix it and run npm run deploy:aws again: finished steps are found as they are`)
           throw e
         }
       }
 
-      // 1. push
-      log.info(`[deploy] 1/4 push images to ${values.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
-      const pushed = await step('push', () => pushImages(values, raw, deps, { dryRun, clients }))
+      log.info(`[deploy] 1/4 push images to ${s.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
+      const pushed = await step(pushStep, s)
 
-      // 2. bucket
-      log.info(`[deploy] 2/4 upload bucket ${values.DJANGO_UPLOAD_S3_BUCKET}`)
-      await step('bucket', () => bucketStep(values, bucketClientsFrom(clients), log, { dryRun }))
+      log.info(`[deploy] 2/4 upload bucket ${s.DJANGO_UPLOAD_S3_BUCKET}`)
+      await step(bucketStep, s)
 
-      // 3. host
-      log.info(`[deploy] 3/4 EC2 host mymdb-${values.MYMDB_STAGE}`)
-      const { host, address, backup } = await step('host', () => hostStep(values, raw, clients, log, { dryRun, fetch: partial?.fetch }))
-      if (!host && dryRun) {
+      log.info(`[deploy] 3/4 EC2 host mymdb-${s.MYMDB_STAGE}`)
+      const host = await step(hostStep, s)
+      if (!host.host && dryRun) {
         log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
         return 0
       }
-      if (!host || !address)
+      const address = host.address
+      if (!host.host || !address)
         throw new UserError('[deploy] the host has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS')
 
-      // 4. start over SSH
-      log.info(`[deploy] 4/4 start MyMDB on ${address}${values.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
-      if (!values.MYMDB_DOMAIN)
+      log.info(`[deploy] 4/4 start MyMDB on ${address}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
+      if (!s.MYMDB_DOMAIN)
         log.warn('[deploy] no MYMDB_DOMAIN: the site is plain HTTP, so logins and passwords cross the internet in clear text; set MYMDB_DOMAIN for HTTPS with an automatic certificate')
-      const plan = planRemoteUp(remoteEnv(raw, pushed, host), { address, registry: pushed.prefix, backup, digests: pushed.digests, ...(host.publicIp ? { publicIp: host.publicIp } : {}) })
+      const { url } = await step(startStep, startInput(s, pushed, { ...host, address }))
       if (dryRun) {
-        for (const s of remoteSteps(plan)) log.info(`[remote] would run: ${s}`)
         log.info('[deploy] dry run: nothing was changed')
         return 0
       }
-      const url = await step('start', () => remoteUp(plan, deps, { ...partial, startedAt: start }))
 
       // summary
       log.info('')
-      log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - start) / 1000)} s)`)
+      log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - started) / 1000)} s)`)
       log.info('[deploy] operate it: npm run status -- --aws | logs -- --aws | manage -- --aws <command> | ssh')
       log.info('[deploy] stop the host with: npm run stop -- --aws; remove it with: npm run destroy:aws')
       return 0

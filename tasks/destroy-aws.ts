@@ -4,25 +4,19 @@
 // is skipped.
 import { existsSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { deleteBucket, getBucketTags, headBucket } from './lib/aws/bucket.ts'
-import { EC2, IAM, S3, aws, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './lib/aws/clients.ts'
-import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { backupHost } from './backup.ts'
-import { withLock } from './lib/lock.ts'
-import { hostAccessSpec, openTarget, reachable, type TargetDeps } from './lib/target.ts'
+import { awsClients, type AwsClients, type AwsDeps } from './lib/aws/clients.ts'
+import { findHost, reachAddress } from './lib/aws/instance.ts'
+import { inventory, removeAll, removalLines } from './lib/aws/teardown.ts'
+import { bucketVars } from './lib/awsvars.ts'
+import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import type { Log } from './lib/log.ts'
+import { sshKeyExistsRule } from './lib/hostvars.ts'
+import { withLock } from './lib/lock.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { retryUntil } from './lib/sh.ts'
-import { bucketVars, sshKeyExistsRule } from './lib/vars.ts'
-import { PROJECT_TAG, stageResources } from './lib/names.ts'
-import type { AwsDeps } from './lib/aws/clients.ts'
-import { readElasticIp, type ElasticIp } from './lib/aws/address.ts'
-import { findHost, findHosts, RUNNING_TIMEOUT_SECONDS } from './lib/aws/instance.ts'
-import { keyPairExists } from './lib/aws/keypair.ts'
-import { readBackupRole, readInstanceProfile, readRole } from './lib/aws/roles.ts'
-import { findSecurityGroup } from './lib/aws/securitygroup.ts'
+import { PROJECT_TAG } from './lib/names.ts'
 import { keyFilePath } from './lib/sshkey.ts'
+import { hostAccessSpec, openTarget, reachable, type TargetDeps } from './lib/target.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
 
@@ -71,63 +65,6 @@ export const CLI = {
 /** Only these settings matter for removing (the bucket only with --delete-bucket); SSH for the final backup. */
 export const destroySpec = hostAccessSpec
 
-const GONE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down']
-
-/** The upload bucket, when --delete-bucket named it and it exists. */
-export interface BucketInventory {
-  name: string
-  /** Objects on the first listing page: '0' .. '1000', or '1000+'. */
-  objects: string
-  /** Whether it is tagged Project=mymdb, Stage=<stage> (deleteBucket refuses it otherwise). */
-  ours: boolean
-  /** Its tags as text, for the refusal message. */
-  tags: string
-}
-
-export interface Inventory {
-  instances: string[]
-  securityGroup: string | null
-  keyPair: boolean
-  instanceProfile: { roles: string[] } | null
-  role: boolean
-  /** The backup role (the backups themselves stay in their bucket). */
-  backupRole: boolean
-  /** The stage's fixed address (released: it is gone for good). */
-  elasticIp?: ElasticIp | null
-  /** Only looked up with --delete-bucket; null: not asked for, or no such bucket. */
-  bucket?: BucketInventory | null
-}
-
-/** The bucket to delete (reads only): null when it does not exist. */
-export async function bucketInventory(clients: AwsClients, bucket: string, stage: string): Promise<BucketInventory | null> {
-  if ((await headBucket(clients.s3, bucket)) === undefined) return null
-  const tags = await getBucketTags(clients.s3, bucket)
-  const tag = (k: string) => tags.find((t) => t.Key === k)?.Value
-  const page = await aws(`list the files of bucket ${bucket}`, () => clients.s3.send(new S3.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 })))
-  const count = page.KeyCount ?? page.Contents?.length ?? 0
-  return {
-    name: bucket,
-    objects: page.IsTruncated ? `${count}+` : String(count),
-    ours: tag('Project') === PROJECT_TAG && tag('Stage') === stage,
-    tags: tags.map((t) => `${t.Key}=${t.Value}`).join(', ') || 'no tags',
-  }
-}
-
-export async function inventory(clients: AwsClients, stage: string, opts: { bucket?: string } = {}): Promise<Inventory> {
-  const n = stageResources(stage)
-  const profile = await readInstanceProfile(clients, stage)
-  return {
-    instances: await findHosts(clients, stage, GONE_STATES),
-    securityGroup: (await findSecurityGroup(clients, stage))?.id ?? null,
-    keyPair: await keyPairExists(clients, n.keyPair),
-    instanceProfile: profile ? { roles: profile.roles } : null,
-    role: (await readRole(clients, stage)).exists,
-    backupRole: (await readBackupRole(clients, stage)).exists,
-    elasticIp: await readElasticIp(clients, stage),
-    ...(opts.bucket !== undefined ? { bucket: await bucketInventory(clients, opts.bucket, stage) } : {}),
-  }
-}
-
 /**
  * The check of --delete-bucket NAME (pure): NAME must be DJANGO_UPLOAD_S3_BUCKET exactly, so that
  * a bucket is only deleted by someone who typed its name.
@@ -139,97 +76,6 @@ export function checkDeleteBucket(name: string, configured: string): string {
         `not ${JSON.stringify(name)}; nothing was removed`,
     )
   return name
-}
-
-/** What would be removed, one line each (pure); empty when there is nothing. */
-export function removalLines(inv: Inventory, stage: string): string[] {
-  const n = stageResources(stage)
-  const lines: string[] = []
-  for (const id of inv.instances) lines.push(`instance ${n.instance} ${id} (and its disk)`)
-  if (inv.securityGroup) lines.push(`security group ${n.securityGroup} ${inv.securityGroup}`)
-  if (inv.keyPair) lines.push(`key pair ${n.keyPair}`)
-  if (inv.elasticIp) lines.push(`elastic IP ${inv.elasticIp.publicIp} (released: a DNS record pointing at it must change)`)
-  if (inv.instanceProfile) lines.push(`instance profile ${n.instanceProfile}`)
-  if (inv.role) lines.push(`IAM role ${n.role} (and its policies)`)
-  if (inv.backupRole) lines.push(`IAM role ${n.backupRole} (and its policies; the backups stay in their bucket)`)
-  if (inv.bucket) lines.push(`S3 bucket ${inv.bucket.name} and all its files (${inv.bucket.objects} objects)`)
-  return lines
-}
-
-/** Tries to delete the security group while a terminated instance's network interface still holds it. */
-const SG_DELETE_ATTEMPTS = 20
-
-/** Removes everything in `inv`, in dependency order. Returns the lines of what was removed. */
-export async function removeAll(clients: AwsClients, stage: string, inv: Inventory, log: Log, retryDelayMs = 5000): Promise<string[]> {
-  const n = stageResources(stage)
-  const removed: string[] = []
-  if (inv.instances.length > 0) {
-    await aws('terminate the instance', () => clients.ec2.send(new EC2.TerminateInstancesCommand({ InstanceIds: inv.instances })))
-    await log.step('destroy', `terminating ${inv.instances.join(', ')}`, () =>
-      EC2.waitUntilInstanceTerminated({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: inv.instances }),
-    15)
-    for (const id of inv.instances) removed.push(`instance ${id}`)
-  }
-  if (inv.securityGroup) {
-    const id = inv.securityGroup
-    // The network interface of a just-terminated instance can hold the group for a little while.
-    const inUse = (err: unknown) => awsErrorCode(err) === 'DependencyViolation'
-    await retryUntil(
-      SG_DELETE_ATTEMPTS,
-      retryDelayMs,
-      async (attempt) => {
-        try {
-          await clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id }))
-        } catch (err) {
-          if (awsErrorCode(err) === 'InvalidGroup.NotFound') return true
-          if (inUse(err) && attempt < SG_DELETE_ATTEMPTS) log.info(`[destroy] security group ${id} is still in use; retrying in ${retryDelayMs / 1000} s (${attempt}/${SG_DELETE_ATTEMPTS})`)
-          throw err
-        }
-        return true
-      },
-      (_last, err) => explainAwsError(err, `delete the security group ${id}`),
-      (err) => !inUse(err),
-    )
-    removed.push(`security group ${n.securityGroup}`)
-  }
-  if (inv.keyPair) {
-    await aws('delete the key pair', () => clients.ec2.send(new EC2.DeleteKeyPairCommand({ KeyName: n.keyPair })))
-    removed.push(`key pair ${n.keyPair}`)
-  }
-  if (inv.elasticIp) {
-    const { allocationId, associationId, instanceId, publicIp } = inv.elasticIp
-    // terminating the instance ended its association; one with another instance is ended here
-    if (associationId && instanceId && !inv.instances.includes(instanceId))
-      await aws('disassociate the elastic IP', () => clients.ec2.send(new EC2.DisassociateAddressCommand({ AssociationId: associationId })))
-    await aws('release the elastic IP', () => clients.ec2.send(new EC2.ReleaseAddressCommand({ AllocationId: allocationId })))
-    removed.push(`elastic IP ${publicIp}`)
-  }
-  if (inv.instanceProfile) {
-    for (const role of inv.instanceProfile.roles)
-      await aws('remove the role from the instance profile', () =>
-        clients.iam.send(new IAM.RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: n.instanceProfile, RoleName: role })),
-      )
-    await aws('delete the instance profile', () => clients.iam.send(new IAM.DeleteInstanceProfileCommand({ InstanceProfileName: n.instanceProfile })))
-    removed.push(`instance profile ${n.instanceProfile}`)
-  }
-  for (const [there, role] of [[inv.role, n.role], [inv.backupRole, n.backupRole]] as const) {
-    if (!there) continue
-    const inline = await aws('list the role policies', () => clients.iam.send(new IAM.ListRolePoliciesCommand({ RoleName: role })))
-    for (const name of inline.PolicyNames ?? [])
-      await aws('delete a role policy', () => clients.iam.send(new IAM.DeleteRolePolicyCommand({ RoleName: role, PolicyName: name })))
-    const attached = await aws('list the attached policies', () => clients.iam.send(new IAM.ListAttachedRolePoliciesCommand({ RoleName: role })))
-    for (const p of attached.AttachedPolicies ?? [])
-      if (p.PolicyArn)
-        await aws('detach a role policy', () => clients.iam.send(new IAM.DetachRolePolicyCommand({ RoleName: role, PolicyArn: p.PolicyArn })))
-    await aws('delete the IAM role', () => clients.iam.send(new IAM.DeleteRoleCommand({ RoleName: role })))
-    removed.push(`IAM role ${role}`)
-  }
-  if (inv.bucket) {
-    // deleteBucket checks the stage tags again: a bucket of another stage is refused.
-    const result = await deleteBucket(clients.s3, inv.bucket.name, { stage, log })
-    if (result.deleted) removed.push(`S3 bucket ${inv.bucket.name} (${result.objects} object versions)`)
-  }
-  return removed
 }
 
 /**
@@ -244,7 +90,7 @@ async function takeFinalBackup(s: CleanEnv<typeof hostAccessSpec>, raw: RawEnv, 
   let address: string
   try {
     checkEnv(hostAccessSpec, raw, { rules: [sshKeyExistsRule] })
-    address = reachable(s, { address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, instance: host })
+    address = reachable(s, { address: reachAddress(s.MYMDB_HOST_ADDRESS, host), instance: host })
   } catch (e) {
     throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
   }

@@ -9,21 +9,21 @@
 //   elastic IP      mymdb-<stage>       (the site's fixed address)
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { awsClients, type AwsClients, type AwsDeps } from './lib/aws/clients.ts'
-import { applyHost, backupTarget, planHost, readHostState, type HostResult } from './lib/aws/host.ts'
-import { resolveAmi } from './lib/aws/instance.ts'
+import { applyHost, backupTarget, planHost, readHostState, type HostPlan, type HostResult } from './lib/aws/host.ts'
+import { reachAddress, resolveAmi, type LaunchSpec } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
 import { defaultVpcId } from './lib/aws/securitygroup.ts'
 import { renderUserData } from './lib/aws/userdata.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
-import type { Log } from './lib/log.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { stageName, stageResources } from './lib/names.ts'
 import { myPublicCidr, waitForTcp } from './lib/net.ts'
 import { REPO_ROOT } from './lib/paths.ts'
 import { inspectKeyFile } from './lib/sshkey.ts'
-import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars, hostVars, sshKeyPath, sshKeyRule } from './lib/vars.ts'
+import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
+import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars } from './lib/awsvars.ts'
+import { hostVars, sshKeyPath, sshKeyRule } from './lib/hostvars.ts'
 
 export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
@@ -60,96 +60,116 @@ export const CLI = {
 
 /** Every variable the host step reads. */
 export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars, MYMDB_BACKUP_BUCKET: backupBucketVars.MYMDB_BACKUP_BUCKET }
-export type HostSettings = CleanEnv<typeof hostSpec>
+/** The checked settings, with the private key file they name (MYMDB_SSH_KEY_FILE, or ~/.ssh/mymdb-<stage>.pem). */
+export type HostSettings = CleanEnv<typeof hostSpec> & { sshKeyFile: string }
+/** The step's options: wait until the SSH port answers (default true). */
+export type HostInput = HostSettings & { waitSsh?: boolean }
 
 /** Seconds to wait for the SSH port. */
 export const SSH_TIMEOUT_SECONDS = 300
 
-// --- the task ----------------------------------------------------------------------------------
-
 /** The settings, checked (EnvError, exit 2), with the key file's rule: before any AWS call. */
 export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings } {
   const raw = loadEnv(env, envFile)
-  return { raw, values: checkEnv(hostSpec, raw, { rules: [sshKeyRule, ...backupBucketRules] }) }
+  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule, ...backupBucketRules] })
+  return { raw, values: { ...values, sshKeyFile: sshKeyPath(values, raw) } }
 }
 
-export interface HostStepOptions {
-  dryRun?: boolean
-  /** Wait until the SSH port answers (default true). */
-  waitSsh?: boolean
-  /** fetch, for the public IP lookup when MYMDB_SSH_CIDR is not set. */
-  fetch?: typeof fetch
+// --- the step ------------------------------------------------------------------------------------
+
+export interface HostStepPlan {
+  region: string
+  resources: HostPlan
+  /** The AMI of a new instance (looked up before anything is created: a missing one must not leave half a host). */
+  amiId?: string
+  amiSource: string
+  launch: Omit<LaunchSpec, 'amiId' | 'securityGroupId'>
+  /** MYMDB_HOST_ADDRESS: where to reach the host instead of its public IP. */
+  addressOverride?: string
+  sshPort: number
+  waitSsh: boolean
 }
 
-/**
- * The host step for checked settings: reads what exists (once), shows the plan, and unless a dry
- * run applies exactly that plan, then waits for the instance and its SSH port. Returns the host.
- */
-export async function hostStep(s: HostSettings, raw: RawEnv, clients: AwsClients, log: Log, opts: HostStepOptions = {}): Promise<HostResult> {
-  const stage = s.MYMDB_STAGE
-  const keyFile = inspectKeyFile(sshKeyPath(s, raw), stageName(stage))
-  const userData = renderUserData(readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8'), s.MYMDB_SSH_USER)
-  const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(opts.fetch ?? fetch))
+export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
+  name: 'host',
 
-  // plan: what exists (read once), and what to do about each resource
-  const vpcId = await defaultVpcId(clients)
-  const state = await readHostState(clients, stage, keyFile, vpcId)
-  const plan = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, backupBucket: backupBucketName(s), vpcId })
-  log.info(`[host] stage ${stage} in ${s.AWS_REGION} (default VPC ${vpcId})${opts.dryRun ? ' - dry run, nothing changes' : ''}`)
-  showPlanLines('host', plan.items, log)
-  // The AMI is looked up before anything is created (a missing parameter must not leave half a host).
-  const amiId = plan.instance.action === 'create' ? await resolveAmi(clients, s) : undefined
-  if (amiId) log.info(`[host] AMI ${amiId}${s.MYMDB_AMI_ID ? ' (MYMDB_AMI_ID)' : ` (from ${s.MYMDB_AMI_SSM_PARAMETER})`}`)
-  if (opts.dryRun) {
-    log.info('[host] dry run: nothing was changed')
-    const host = plan.instance.existing
-    return { host, address: s.MYMDB_HOST_ADDRESS ?? host?.publicIp, keyFile: keyFile.path, launched: false, backup: backupTarget(plan, s.AWS_REGION) }
-  }
+  /** Reads what exists (once) and plans each resource. */
+  async plan(s, deps) {
+    const stage = s.MYMDB_STAGE
+    const clients = deps.clients(s.AWS_REGION)
+    const n = stageResources(stage)
+    const keyFile = inspectKeyFile(s.sshKeyFile, stageName(stage))
+    const userData = renderUserData(readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8'), s.MYMDB_SSH_USER)
+    const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(deps.fetch ?? fetch))
+    const vpcId = await defaultVpcId(clients)
+    const state = await readHostState(clients, stage, keyFile, vpcId)
+    const resources = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, backupBucket: backupBucketName(s), vpcId })
+    return {
+      region: s.AWS_REGION,
+      resources,
+      ...(resources.instance.action === 'create' ? { amiId: await resolveAmi(clients, s) } : {}),
+      amiSource: s.MYMDB_AMI_ID ? 'MYMDB_AMI_ID' : `from ${s.MYMDB_AMI_SSM_PARAMETER}`,
+      launch: { stage, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, instanceProfile: n.instanceProfile, userData },
+      ...(s.MYMDB_HOST_ADDRESS ? { addressOverride: s.MYMDB_HOST_ADDRESS } : {}),
+      sshPort: s.MYMDB_HOST_SSH_PORT,
+      waitSsh: s.waitSsh ?? true,
+    }
+  },
 
-  // apply: exactly the plan
-  const n = stageResources(stage)
-  const host = await applyHost(
-    clients,
-    plan,
-    async (securityGroupId) => ({
-      stage,
-      amiId: amiId ?? (await resolveAmi(clients, s)),
-      instanceType: s.MYMDB_INSTANCE_TYPE,
-      keyName: n.keyPair,
-      securityGroupId,
-      instanceProfile: n.instanceProfile,
-      userData,
-    }),
-    log,
-  )
-  const instanceId = host.instanceId
-  const address = s.MYMDB_HOST_ADDRESS ?? host.publicIp
-  if (opts.waitSsh === false) {
-    log.info('[host] not waiting for SSH')
-  } else if (!address) {
-    throw new UserError(`instance ${instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
-  } else {
-    const port = s.MYMDB_HOST_SSH_PORT
-    const up = await log.step('host', `waiting for SSH on ${address}:${port}`, () => waitForTcp(address, port, SSH_TIMEOUT_SECONDS * 1000), 15)
-    if (!up)
-      throw new UserError(
-        `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${sshCidr}) is your address, and the instance's system log in the EC2 console`,
-      )
-  }
-  const launched = plan.instance.action === 'create'
-  log.info(`[host] ready: ${instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
-  if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
-  return { host, address, keyFile: keyFile.path, launched, backup: backupTarget(plan, s.AWS_REGION) }
+  show(plan, log, dryRun) {
+    const { stage, vpcId, items } = plan.resources
+    log.info(`[host] stage ${stage} in ${plan.region} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
+    showPlanLines('host', items, log)
+    if (plan.amiId) log.info(`[host] AMI ${plan.amiId} (${plan.amiSource})`)
+    if (dryRun) log.info('[host] dry run: nothing was changed')
+  },
+
+  /** Applies exactly the plan, then waits for the instance and its SSH port. */
+  async apply(plan, deps) {
+    const { log } = deps
+    const { resources } = plan
+    const amiId = plan.amiId
+    const host = await applyHost(
+      deps.clients(plan.region),
+      resources,
+      async (securityGroupId) => {
+        if (!amiId) throw new Error('a new instance was not planned')
+        return { ...plan.launch, amiId, securityGroupId }
+      },
+      log,
+    )
+    const address = reachAddress(plan.addressOverride, host)
+    if (!plan.waitSsh) {
+      log.info('[host] not waiting for SSH')
+    } else if (!address) {
+      throw new UserError(`instance ${host.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
+    } else {
+      const port = plan.sshPort
+      const up = await log.step('host', `waiting for SSH on ${address}:${port}`, () => waitForTcp(address, port, SSH_TIMEOUT_SECONDS * 1000), 15)
+      if (!up)
+        throw new UserError(
+          `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${resources.sshCidr}) is your address, and the instance's system log in the EC2 console`,
+        )
+    }
+    const launched = resources.instance.action === 'create'
+    log.info(`[host] ready: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
+    if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
+    return { host, address, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
+  },
+
+  preview(plan) {
+    const host = plan.resources.instance.existing
+    return { host, address: reachAddress(plan.addressOverride, host), keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
+  },
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: options and settings (nothing touches AWS before these pass)
     const { raw, values: s } = hostSettings(env, deps.envFile)
 
-    // plan + apply
-    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
-    const r = await hostStep(s, raw, clients, deps.log, { dryRun: flags['dry-run'] ?? false, waitSsh: !flags['no-wait-ssh'], fetch: partial?.fetch })
+    // plan, show, apply
+    const r = await runStep(hostStep, { ...s, waitSsh: !flags['no-wait-ssh'] }, stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
 
     // summary
     if (r.host && !flags['dry-run'])

@@ -2,14 +2,15 @@
 // Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
 // Hub, or any registry address.
 import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
-import { ECR, STS, aws, awsClients, awsErrorCode, sameJson, type AwsClients } from './lib/aws/clients.ts'
+import { applyEcrRepositories, ecrLogin as getEcrLogin, ecrPlanLines, planEcrRepositories, type EcrPlan } from './lib/aws/registry.ts'
 import { imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
-import { awsVars, IMAGE_NAMES, imageVars, localImages, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, type ImageName, type Registry } from './lib/vars.ts'
-import { stageTags } from './lib/names.ts'
+import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
+import { IMAGE_NAMES, imageVars, localImages, type ImageName } from './lib/vars.ts'
+import { awsVars, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, type Registry } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 
@@ -50,71 +51,6 @@ export function registryPrefix(registry: Registry, ecrHost?: string): { loginHos
   }
 }
 
-/** ECR's authorization token is base64 "AWS:<password>" (pure). */
-export function decodeEcrToken(token: string): { username: string; password: string } {
-  const text = Buffer.from(token, 'base64').toString('utf8')
-  const i = text.indexOf(':')
-  if (i <= 0) throw new Error('unexpected ECR authorization token')
-  return { username: text.slice(0, i), password: text.slice(i + 1) }
-}
-
-/** The ECR lifecycle policy (pure): the newest `keep` images of a repository stay, older ones expire. */
-export function ecrLifecyclePolicy(keep: number): { rules: Record<string, unknown>[] } {
-  return {
-    rules: [
-      {
-        rulePriority: 1,
-        description: `keep the newest ${keep} images for rollbacks (MYMDB_KEEP_RELEASES)`,
-        selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: keep },
-        action: { type: 'expire' },
-      },
-    ],
-  }
-}
-
-/**
- * Makes sure the ECR repositories exist, with the lifecycle policy that keeps `keep` releases;
- * returns the registry host `<account>.dkr.ecr.<region>.amazonaws.com`.
- */
-export async function ensureEcrRepositories(clients: AwsClients, names: string[], stage: string, dryRun: boolean, say: (line: string) => void, keep = 3): Promise<string> {
-  const identity = await aws('read the AWS account id', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
-  for (const name of names) {
-    const exists = await clients.ecr.send(new ECR.DescribeRepositoriesCommand({ repositoryNames: [name] })).then(
-      () => true,
-      (err: unknown) => {
-        if (awsErrorCode(err) === 'RepositoryNotFoundException') return false
-        throw err
-      },
-    )
-    say(`[push] ECR repository ${name}: ${exists ? 'exists' : dryRun ? 'would be created' : 'create'}`)
-    if (!exists && !dryRun)
-      await aws(`create the ECR repository ${name}`, () =>
-        clients.ecr.send(new ECR.CreateRepositoryCommand({
-          repositoryName: name,
-          imageScanningConfiguration: { scanOnPush: true },
-          imageTagMutability: 'MUTABLE',
-          tags: stageTags(stage),
-        })),
-      )
-    // the lifecycle policy: read, and written when it differs or cannot be read (setting it again
-    // changes nothing; the emulator answers this read in a form the SDK rejects)
-    const wanted = ecrLifecyclePolicy(keep)
-    const current = exists
-      ? await clients.ecr.send(new ECR.GetLifecyclePolicyCommand({ repositoryName: name })).then(
-          (r) => r.lifecyclePolicyText,
-          () => undefined,
-        )
-      : undefined
-    const same = current !== undefined && sameJson(JSON.parse(current), wanted)
-    say(`[push] ECR repository ${name}: lifecycle policy (keep the newest ${keep} images) ${same ? 'unchanged' : dryRun ? 'would be set' : 'set'}`)
-    if (!same && !dryRun)
-      await aws(`set the lifecycle policy of ${name}`, () =>
-        clients.ecr.send(new ECR.PutLifecyclePolicyCommand({ repositoryName: name, lifecyclePolicyText: JSON.stringify(wanted) })),
-      )
-  }
-  return `${identity.Account}.dkr.ecr.${clients.region}.amazonaws.com`
-}
-
 export interface PushResult {
   /** Image name prefix on the registry, e.g. 127.0.0.1:5000 or docker.io/you. */
   prefix: string
@@ -144,62 +80,89 @@ export function pushSettings(raw: RawEnv): PushSettings {
   return checkEnv({ ...registryVars, ...imageVars, ...(isEcr ? { ...awsVars, ...releaseVars } : {}) }, raw, { rules: registryRules })
 }
 
-/** Tags and pushes both images for checked settings; used by `npm run push` and by the deploy. */
-export async function pushImages(values: PushSettings, raw: RawEnv, deps: Deps, opts: { dryRun?: boolean; clients?: AwsClients } = {}): Promise<PushResult> {
-  const { run, log, root } = deps
-  const dryRun = opts.dryRun ?? false
-  const registry = parseRegistry(values.MYMDB_REGISTRY)
-  const region = registry.kind === 'ecr' && values.AWS_REGION && values.MYMDB_STAGE ? { AWS_REGION: values.AWS_REGION, MYMDB_STAGE: values.MYMDB_STAGE } : null
-  if (!dryRun) await preflight({ run, log, root, compose: false, install: false })
+export interface PushPlan {
+  registry: Registry
+  /** Image name prefix on the registry, e.g. 127.0.0.1:5000 or docker.io/you. */
+  prefix: string
+  loginHost: string
+  /** The tag of this commit. */
+  tag: string
+  /** The working tree has uncommitted changes. */
+  dirty: boolean
+  refs: string[]
+  /** ECR: the repositories (and the region they are in). */
+  ecr?: EcrPlan & { region: string }
+  /** The settings the images are built with when missing, and the registry login (never shown). */
+  settings: PushSettings
+}
 
-  // plan
-  const git = await gitInfo(deps)
-  if (!git) throw new UserError('not a git checkout: images are tagged with the git commit; run from a clone')
-  const [tag] = imageTags(git)
-  if (!tag) throw new Error('no commit tag')
-  if (git.dirty) log.warn(`[push] the working tree has uncommitted changes: pushing ${tag} (commit your changes for a clean tag)`)
-  const images = localImages(values)
-  const local = Object.values(images)
-  let ecrHost: string | undefined
-  let ecrLogin: PushResult['login']
-  if (registry.kind === 'ecr' && region) {
-    const clients = opts.clients ?? awsClients(region.AWS_REGION, raw)
-    ecrHost = await ensureEcrRepositories(clients, local.map(repositoryName), region.MYMDB_STAGE, dryRun, log.info, values.MYMDB_KEEP_RELEASES ?? 3)
-    if (!dryRun) {
-      const auth = await aws('get an ECR login token', () => clients.ecr.send(new ECR.GetAuthorizationTokenCommand({})))
-      const token = auth.authorizationData?.[0]?.authorizationToken
-      if (!token) throw new UserError('ECR returned no login token: check the credentials and region')
-      ecrLogin = decodeEcrToken(token)
-      await login(deps, ecrHost, ecrLogin.username, ecrLogin.password)
-    }
-  }
-  const { loginHost, prefix } = registryPrefix(registry, ecrHost)
-  if (registry.kind === 'dockerhub')
-    log.warn(`[push] Docker Hub: repositories created by a push are PUBLIC unless you make them private (hub.docker.com > repository > settings)`)
-  const refs = local.flatMap((l) => [tag, 'latest'].map((t) => `${registryImage(prefix, l)}:${t}`))
-  for (const r of refs) log.info(`[push] ${r}`)
-  if (dryRun) return { prefix, tag, refs }
+export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
+  name: 'push',
 
-  // apply: the images of this commit (built when missing), logged in, tagged, pushed
-  const missing = []
-  for (const l of local) if (!(await imageExists(run, `${l}:${tag}`))) missing.push(l)
-  if (missing.length > 0) {
-    log.info(`[push] ${missing.map((m) => `${m}:${tag}`).join(', ')} not built yet: building`)
-    await buildImages(buildOptionsFrom(values, raw), deps)
-  }
-  if (registry.kind !== 'ecr' && values.MYMDB_REGISTRY_USERNAME && values.MYMDB_REGISTRY_PASSWORD)
-    await login(deps, loginHost, values.MYMDB_REGISTRY_USERNAME, values.MYMDB_REGISTRY_PASSWORD)
-  const digests: Partial<Record<ImageName, string>> = {}
-  for (const name of IMAGE_NAMES) {
-    const l = images[name]
-    for (const t of [tag, 'latest']) {
-      const ref = `${registryImage(prefix, l)}:${t}`
-      await runChecked(run, ['docker', 'tag', `${l}:${tag}`, ref], { doing: `tag ${ref}` })
-      const pushed = await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
-      digests[name] ??= pushedDigest(pushed.stdout)
+  /** This commit's tag, the registry's image names, and for ECR what exists of the repositories. */
+  async plan(values, deps) {
+    const registry = parseRegistry(values.MYMDB_REGISTRY)
+    const git = await gitInfo(deps)
+    if (!git) throw new UserError('not a git checkout: images are tagged with the git commit; run from a clone')
+    const [tag] = imageTags(git)
+    if (!tag) throw new Error('no commit tag')
+    const local = Object.values(localImages(values))
+    const ecr =
+      registry.kind === 'ecr' && values.AWS_REGION && values.MYMDB_STAGE
+        ? { region: values.AWS_REGION, ...(await planEcrRepositories(deps.clients(values.AWS_REGION), local.map(repositoryName), values.MYMDB_STAGE, values.MYMDB_KEEP_RELEASES ?? 3)) }
+        : undefined
+    const { loginHost, prefix } = registryPrefix(registry, ecr?.host)
+    const refs = local.flatMap((l) => [tag, 'latest'].map((t) => `${registryImage(prefix, l)}:${t}`))
+    return { registry, prefix, loginHost, tag, dirty: git.dirty, refs, ...(ecr ? { ecr } : {}), settings: values }
+  },
+
+  show(plan, log, dryRun) {
+    if (plan.dirty) log.warn(`[push] the working tree has uncommitted changes: pushing ${plan.tag} (commit your changes for a clean tag)`)
+    if (plan.ecr) for (const line of ecrPlanLines(plan.ecr, dryRun)) log.info(line)
+    if (plan.registry.kind === 'dockerhub')
+      log.warn(`[push] Docker Hub: repositories created by a push are PUBLIC unless you make them private (hub.docker.com > repository > settings)`)
+    for (const r of plan.refs) log.info(`[push] ${r}`)
+    if (dryRun) log.info('[push] dry run: nothing pushed')
+  },
+
+  /** The images of this commit (built when missing), logged in, tagged, pushed. */
+  async apply(plan, deps) {
+    const { run, log, root } = deps
+    const values = plan.settings
+    await preflight({ run, log, root, compose: false, install: false })
+    let ecrLogin: PushResult['login']
+    if (plan.ecr) {
+      const clients = deps.clients(plan.ecr.region)
+      await applyEcrRepositories(clients, plan.ecr, log)
+      ecrLogin = await getEcrLogin(clients)
+      await login(deps, plan.ecr.host, ecrLogin.username, ecrLogin.password)
     }
-  }
-  return { prefix, tag, refs, login: ecrLogin, digests }
+    const images = localImages(values)
+    const missing = []
+    for (const l of Object.values(images)) if (!(await imageExists(run, `${l}:${plan.tag}`))) missing.push(l)
+    if (missing.length > 0) {
+      log.info(`[push] ${missing.map((m) => `${m}:${plan.tag}`).join(', ')} not built yet: building`)
+      await buildImages(buildOptionsFrom(values, deps.env), deps)
+    }
+    if (plan.registry.kind !== 'ecr' && values.MYMDB_REGISTRY_USERNAME && values.MYMDB_REGISTRY_PASSWORD)
+      await login(deps, plan.loginHost, values.MYMDB_REGISTRY_USERNAME, values.MYMDB_REGISTRY_PASSWORD)
+    const digests: Partial<Record<ImageName, string>> = {}
+    for (const name of IMAGE_NAMES) {
+      const l = images[name]
+      for (const t of [plan.tag, 'latest']) {
+        const ref = `${registryImage(plan.prefix, l)}:${t}`
+        await runChecked(run, ['docker', 'tag', `${l}:${plan.tag}`, ref], { doing: `tag ${ref}` })
+        const pushed = await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
+        digests[name] ??= pushedDigest(pushed.stdout)
+      }
+    }
+    log.info(`[push] pushed ${plan.refs.length} tags to ${plan.prefix}`)
+    return { ...this.preview(plan), login: ecrLogin, digests }
+  },
+
+  preview(plan) {
+    return { prefix: plan.prefix, tag: plan.tag, refs: plan.refs }
+  },
 }
 
 /** docker login, the password through stdin (never on a command line). */
@@ -209,11 +172,10 @@ async function login(deps: Deps, host: string, username: string, password: strin
   )
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const raw = loadEnv(env, deps.envFile)
-    const result = await pushImages(pushSettings(raw), raw, deps, { dryRun: flags['dry-run'] ?? false })
-    deps.log.info(flags['dry-run'] ? '[push] dry run: nothing pushed' : `[push] pushed ${result.refs.length} tags to ${result.prefix}`)
+    await runStep(pushStep, pushSettings(raw), stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
     return 0
   })
 }

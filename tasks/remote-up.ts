@@ -7,9 +7,11 @@
 import { loadEnv } from './lib/env.ts'
 import { formatDuration } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { planRemoteUp, remoteSteps } from './lib/remote/plan.ts'
-import { remoteUp, type RemoteUpDeps } from './lib/remote/up.ts'
-import { sshKeyExistsRule } from './lib/vars.ts'
+import { checkRemoteSettings, planStart, remoteSteps, type RemoteUpPlan, type StartContext } from './lib/remote/plan.ts'
+import type { StartSettings } from './lib/remote/settings.ts'
+import { remoteUp } from './lib/remote/up.ts'
+import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
+import { sshKeyExistsRule } from './lib/hostvars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -56,13 +58,30 @@ export const CLI = {
 } as const
 
 
-export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Promise<number> {
-  return runCli(argv, env, partial, CLI, async (deps, flags) => {
-    const { log } = deps
-    // check: options and settings (before any connection)
-    const plan = planRemoteUp(loadEnv(env, deps.envFile), { address: flags.address, addressFromOption: flags.address !== undefined, rules: [sshKeyExistsRule] })
+// --- the step ------------------------------------------------------------------------------------
 
-    // plan
+/** The start's input: checked settings, and where the host and the images are. */
+export interface StartInput {
+  settings: StartSettings
+  context: StartContext
+}
+
+/** Where the site runs: its URL once started (none in a dry run), and where it was checked. */
+export interface StartResult {
+  url?: string
+  address: string
+  hostName: string
+  httpPort: number
+}
+
+export const startStep: Step<StartInput, RemoteUpPlan, StartResult> = {
+  name: 'start',
+
+  async plan({ settings, context }) {
+    return planStart(settings, context)
+  },
+
+  show(plan, log, dryRun) {
     log.info(`[remote] host ${plan.user}@${plan.address}:${plan.sshPort} (key ${plan.keyFile})`)
     log.info(`[remote] images ${Object.values(plan.images).join(', ')}${plan.login ? ` (login as ${plan.login.username})` : ''}`)
     log.info(
@@ -70,21 +89,38 @@ export async function main(argv: string[], env: Env, partial?: RemoteUpDeps): Pr
         ? `[remote] site checked at https://${plan.address}:${plan.https.port}/ as ${plan.https.domain} (its certificate from ${plan.https.ca})`
         : `[remote] site checked at http://${plan.address}:${plan.httpPort}/ with Host: ${plan.hostName}`,
     )
-    if (flags['dry-run']) {
-      log.info('[remote] dry run: would run on the host, in order:')
-      for (const step of remoteSteps(plan)) log.info(`  ${step}`)
-      log.info('[remote] nothing was done')
-      return 0
-    }
+    if (!dryRun) return
+    log.info('[remote] dry run: would run on the host, in order:')
+    for (const step of remoteSteps(plan)) log.info(`  ${step}`)
+    log.info('[remote] nothing was done')
+  },
 
-    // apply
+  async apply(plan, deps) {
+    return { ...this.preview(plan), url: await remoteUp(plan, deps) }
+  },
+
+  preview(plan) {
+    return { address: plan.address, hostName: plan.hostName, httpPort: plan.httpPort }
+  },
+}
+
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
+  return runCli(argv, env, partial, CLI, async (deps, flags) => {
+    // check: options and settings (before any connection)
+    const raw = loadEnv(env, deps.envFile)
+    const settings = checkRemoteSettings(raw, { address: flags.address, rules: [sshKeyExistsRule] })
+    const context = { address: settings.MYMDB_HOST_ADDRESS as string, registry: settings.MYMDB_REGISTRY }
+
+    // plan, show, apply
     const start = Date.now()
-    const url = await remoteUp(plan, deps, partial)
+    const r = await runStep(startStep, { settings, context }, stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
 
     // summary
+    if (r.url === undefined) return 0
+    const { log } = deps
     log.info('')
-    log.info(`MyMDB is running on ${plan.address} (${formatDuration(Date.now() - start)}): ${url}`)
-    if (plan.address !== plan.hostName) log.info(`(checked at http://${plan.address}:${plan.httpPort}/ with Host: ${plan.hostName})`)
+    log.info(`MyMDB is running on ${r.address} (${formatDuration(Date.now() - start)}): ${r.url}`)
+    if (r.address !== r.hostName) log.info(`(checked at http://${r.address}:${r.httpPort}/ with Host: ${r.hostName})`)
     return 0
   })
 }

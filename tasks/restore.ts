@@ -13,7 +13,9 @@ import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runIn, runInChecked, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
 import { hostAccessSpec, resolveTarget, type TargetDeps } from './lib/target.ts'
-import { backupBucketName, backupBucketRules, backupBucketSpec, backupVars, sshKeyExistsRule } from './lib/vars.ts'
+import { backupVars } from './lib/vars.ts'
+import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
+import { sshKeyExistsRule } from './lib/hostvars.ts'
 import { showCommand } from './lib/sh.ts'
 
 export const HELP = `Usage: npm run restore -- <backup> [options]

@@ -7,8 +7,7 @@ import { ConfigError, UserError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
 import { formatDuration, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { whoRuns } from './lib/paths.ts'
-import { appendDeployRecord, deployRecord, pointEnvAt, readDeployLog, releases, type Release } from './lib/releases.ts'
+import { pointEnvAt, readDeployLog, recordRelease, releases, type Release } from './lib/releases.ts'
 import type { Cmd } from './lib/sh.ts'
 import { oneOffCmd, runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
 import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
@@ -146,16 +145,10 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
 
         // apply
         const start = Date.now()
-        const record = (end: { ok: boolean; error?: string }) =>
-          appendDeployRecord(stack, deployRecord(target.images, whoRuns(), new Date(start), { ...end, seconds: (Date.now() - start) / 1000 }, current.tag))
-        try {
+        await recordRelease(stack, () => target.images, { startedAt: new Date(start), rollbackFrom: current.tag }, async () => {
           await runInChecked(stack, pointEnvAt(target.images, '.env.before-rollback'), { doing: "point the host's .env at the release's images" })
           await startStack(stack, log)
-        } catch (e) {
-          await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)
-          throw e
-        }
-        await record({ ok: true })
+        })
         log.info('')
         log.info(`[rollback] ${target.tag} runs again on ${stack.where} (was ${current.tag}; ${formatDuration(Date.now() - start)})`)
         return 0

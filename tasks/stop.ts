@@ -14,7 +14,7 @@ import type { Log } from './lib/log.ts'
 import { homeRelative, runChecked } from './lib/sh.ts'
 import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
 import { localStack, REMOTE_DIR, runInChecked, scaleScript, SERVICES, stackPs, swarmService } from './lib/stack.ts'
-import { sshKeyPath } from './lib/vars.ts'
+import { sshKeyPath } from './lib/hostvars.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
 

@@ -5,7 +5,7 @@ import { UserError } from './lib/errors.ts'
 import { holderText, lockName, readLock } from './lib/lock.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { SSM, aws } from './lib/aws/clients.ts'
-import { awsVars } from './lib/vars.ts'
+import { awsVars } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run unlock -- [--yes]
 

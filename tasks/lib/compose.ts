@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { appendFileSync, chmodSync, existsSync, readFileSync } from 'node:fs'
 import type { RawEnv } from './env.ts'
 import { LOCAL_ONLY_PREFIX } from './vars.ts'
+import { envLine } from './envformat.ts'
 
 /** The project name in docker-compose.yml (`name: mymdb`); COMPOSE_PROJECT_NAME overrides it. */
 export const DEFAULT_PROJECT = 'mymdb'
@@ -70,7 +71,7 @@ export function withLocalDefaults(raw: RawEnv, defaults: Readonly<Record<string,
  * missing), values single-quoted, and the file made mode 0600 since it now holds secrets.
  */
 export function saveLocalSecrets(path: string, values: Partial<Record<LocalSecret, string>>, now = new Date()): void {
-  const lines = Object.entries(values).map(([k, v]) => `${k}='${v}'`)
+  const lines = Object.entries(values).map(([k, v]) => envLine(k, v))
   if (lines.length === 0) return
   const before = existsSync(path) ? readFileSync(path, 'utf8') : ''
   const gap = before === '' ? '' : before.endsWith('\n') ? '\n' : '\n\n'

@@ -1,5 +1,5 @@
 // Docker preflight: is the engine reachable, is Compose v2 there, is a TCP port free. Each check
-// returns a Problem with the exact fix, or null. `preflight` runs them, installs Docker with
+// returns a DockerProblem with the exact fix, or null. `preflight` runs them, installs Docker with
 // scripts/install-docker.sh when it can (root on Debian/Ubuntu, not --no-install), and throws one
 // UserError listing what is left. The test setup reuses `preflight`.
 import { existsSync, readFileSync } from 'node:fs'
@@ -10,7 +10,7 @@ import { createLog, type Log } from './log.ts'
 import { REPO_ROOT } from './paths.ts'
 import { runChecked, zxRunner, type Runner } from './sh.ts'
 
-export interface Problem {
+export interface DockerProblem {
   check: 'engine' | 'compose' | 'port'
   message: string
   fix: string
@@ -21,7 +21,7 @@ export interface Problem {
 export const INSTALL_FIX = 'run: sudo bash scripts/install-docker.sh'
 
 /** `docker info`: the CLI exists and the engine answers. */
-export async function checkEngine(run: Runner): Promise<Problem | null> {
+export async function checkEngine(run: Runner): Promise<DockerProblem | null> {
   const r = await run(['docker', 'info', '--format', '{{.ServerVersion}}'])
   if (r.ok) return null
   const err = `${r.stderr}\n${r.stdout}`
@@ -43,7 +43,7 @@ export async function checkEngine(run: Runner): Promise<Problem | null> {
 }
 
 /** `docker compose version`: the Compose v2 plugin. */
-export async function checkCompose(run: Runner): Promise<Problem | null> {
+export async function checkCompose(run: Runner): Promise<DockerProblem | null> {
   const r = await run(['docker', 'compose', 'version', '--short'])
   if (r.ok) {
     const major = Number(/^v?(\d+)/.exec(r.stdout.trim())?.[1] ?? '0')
@@ -58,7 +58,7 @@ export async function checkCompose(run: Runner): Promise<Problem | null> {
 }
 
 /** Tries to listen on host:port (then closes): a problem when that fails. */
-export async function checkPortFree(host: string, port: number): Promise<Problem | null> {
+export async function checkPortFree(host: string, port: number): Promise<DockerProblem | null> {
   const code = await new Promise<string | null>((resolve) => {
     const server = createServer()
     server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
@@ -98,7 +98,7 @@ export function canAutoInstall(osRelease = '/etc/os-release', uid = process.getu
   return /\b(debian|ubuntu)\b/.test(ids)
 }
 
-export function formatProblems(problems: Problem[]): string {
+export function formatDockerProblems(problems: DockerProblem[]): string {
   const [first, ...rest] = problems
   if (!first) return ''
   if (rest.length === 0) return `${first.message}: ${first.fix}`
@@ -125,8 +125,8 @@ export interface PreflightOptions {
 }
 
 /** Runs the Docker checks without changing anything. */
-export async function checkDocker(opts: Pick<PreflightOptions, 'compose' | 'port'> & { run: Runner }): Promise<Problem[]> {
-  const problems: Problem[] = []
+export async function checkDocker(opts: Pick<PreflightOptions, 'compose' | 'port'> & { run: Runner }): Promise<DockerProblem[]> {
+  const problems: DockerProblem[] = []
   const engine = await checkEngine(opts.run)
   if (engine) problems.push(engine)
   // Compose is a CLI plugin: its check needs no engine, unless the CLI itself is missing.
@@ -167,7 +167,7 @@ export async function preflight(options: PreflightOptions = {}): Promise<void> {
   if (problems.length > 0) {
     const note = opts.noInstallNote ?? '(--no-install given: not installing Docker myself)'
     const hint = problems.some((p) => p.installable) && opts.install === false && canInstall && note ? `\n${note}` : ''
-    throw new UserError(formatProblems(problems) + hint, 1)
+    throw new UserError(formatDockerProblems(problems) + hint, 1)
   }
 }
 

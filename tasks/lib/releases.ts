@@ -1,5 +1,7 @@
 // The host's deploy history (~/mymdb/deploys.log, one JSON line per deploy or rollback): written
 // by the start step, shown by status, and the list of releases a rollback can go back to.
+import { envLine } from './envformat.ts'
+import { whoRuns } from './paths.ts'
 import type { Cmd, RunResult } from './sh.ts'
 import { REMOTE_DIR, runInChecked, type Stack } from './stack.ts'
 import { IMAGE_NAMES, PINNED_IMAGES, refKey, type ImageName } from './vars.ts'
@@ -72,6 +74,30 @@ export function appendDeployRecord(stack: Stack, record: string): Promise<RunRes
   return runInChecked(stack, ['sh', '-c', `cat >> ${DEPLOY_LOG_FILE}`], { input: record, doing: `record it in ${DEPLOY_LOG}` })
 }
 
+/**
+ * Runs a release (a deploy or a rollback) and records it in the host's history, ok or failed: a
+ * failed run is recorded best effort (the connection may be what failed) and its error rethrown.
+ * `images()` gives the images as they are when the run ends (a deploy pins some by digest).
+ */
+export async function recordRelease<T>(
+  stack: Stack,
+  images: () => Record<ImageName, string>,
+  opts: { startedAt: Date; rollbackFrom?: string },
+  release: () => Promise<T>,
+): Promise<T> {
+  const record = (end: { ok: boolean; error?: string }) =>
+    appendDeployRecord(stack, deployRecord(images(), whoRuns(), opts.startedAt, { ...end, seconds: (Date.now() - opts.startedAt.getTime()) / 1000 }, opts.rollbackFrom))
+  let result: T
+  try {
+    result = await release()
+  } catch (e) {
+    await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)
+    throw e
+  }
+  await record({ ok: true })
+  return result
+}
+
 
 /** The lines of a deploy log that are records, oldest first. */
 export function parseDeployLog(text: string): DeployLine[] {
@@ -125,7 +151,7 @@ export function pruneRefs(listing: string, repositories: readonly string[], kept
 /** The sed script that points the host's .env at a release's images (pure); an image recorded as '' (the cache, in records from before it came in) stays as it is. */
 export function envEdit(images: Record<ImageName, string>): string {
   const { repository, tag = '' } = splitImageRef(images.web)
-  const set = (key: string, value: string) => `s|^${key}=.*$|${key}='${value}'|`
+  const set = (key: string, value: string) => `s|^${key}=.*$|${envLine(key, value)}|`
   return [set('MYMDB_WEB_IMAGE', repository), set('MYMDB_TAG', tag), ...PINNED_IMAGES.filter((n) => images[n]).map((n) => set(refKey(n), images[n]))].join(';')
 }
 

@@ -2,7 +2,7 @@
 // --aws the stage's EC2 host over SSH (found by its tags, or reached at MYMDB_HOST_ADDRESS).
 // Settings are checked before anything connects; AWS is asked only when it has to be.
 import { readFileSync } from 'node:fs'
-import type { HostInfo } from './aws/instance.ts'
+import { reachAddress, type HostInfo } from './aws/instance.ts'
 import type { AwsClients } from './aws/clients.ts'
 import { LOCAL_DEFAULTS, newLocalSecrets, withLocalDefaults } from './compose.ts'
 import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
@@ -11,7 +11,9 @@ import type { Log } from './log.ts'
 import type { Deps, Env } from './main.ts'
 import { openRemote, type OpenRemote, type Remote } from './ssh.ts'
 import { localStack, openHostStack, type Stack } from './stack.ts'
-import { awsVars, composeVars, hostVars, sshKeyExistsRule, sshKeyPath } from './vars.ts'
+import { composeVars } from './vars.ts'
+import { awsVars } from './awsvars.ts'
+import { hostVars, sshKeyExistsRule, sshKeyPath } from './hostvars.ts'
 
 /** What the operate tasks need of a test: fake AWS clients, a fake SSH session. */
 export interface TargetDeps {
@@ -62,7 +64,7 @@ export async function findTarget(
     const clients = (deps.awsClients ?? awsClients)(s.AWS_REGION, raw)
     instance = await findHost(clients, s.MYMDB_STAGE)
   }
-  return { address: s.MYMDB_HOST_ADDRESS ?? (instance?.state === 'running' ? instance.publicIp : undefined), instance }
+  return { address: reachAddress(s.MYMDB_HOST_ADDRESS, instance?.state === 'running' ? instance : null), instance }
 }
 
 /** The address to connect to, or a UserError saying why there is none (no host, stopped, no IP). */

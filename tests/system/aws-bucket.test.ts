@@ -24,9 +24,9 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3'
 import { PutPublicAccessBlockCommand as PutAccountPublicAccessBlockCommand } from '@aws-sdk/client-s3-control'
-import { awsClients } from '../../tasks/lib/aws/clients.ts'
+import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { main } from '../../tasks/bucket.ts'
-import { bucketClients, deleteBucket, type BucketClients } from '../../tasks/lib/aws/bucket.ts'
+import { deleteBucket } from '../../tasks/lib/aws/bucket.ts'
 import { bucketPolicy } from '../../tasks/lib/aws/bucketpolicy.ts'
 import type { Env } from '../../tasks/lib/main.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
@@ -60,13 +60,13 @@ async function run(argv: string[] = [], extra: Env = {}) {
       },
       { step: 'initialize', name: 'countCalls' },
     )
-  const clients = (region: string, e: Env): BucketClients => {
+  const clients = (region: string, e: Env): AwsClients => {
     madeClients = true
-    const c = bucketClients(region, e)
+    const c = awsClients(region, e)
     for (const client of [c.s3, c.sts, c.s3control]) count(client)
     return c
   }
-  const deps = { ...testDeps(noDocker()), clients }
+  const deps = { ...testDeps(noDocker()), awsClients: clients }
   const code = await main(argv, env(extra), deps)
   return { code, out: deps.log.out.join(''), err: deps.log.err.join(''), calls, mutating: calls.filter((c) => MUTATING.test(c)), madeClients }
 }

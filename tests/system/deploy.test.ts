@@ -496,7 +496,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.equal(backup.region, 'us-west-2')
       const start = async (tag: string) => {
         const log = captureLog()
-        await remoteUp(planRemoteUp({ ...env, MYMDB_TAG: tag, AWS_S3_REGION_NAME: 'us-west-2' }, { address: '127.0.0.1', registry: registry.address, backup }), { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never } as never, { pollSeconds: 1 })
+        await remoteUp(planRemoteUp({ ...env, MYMDB_TAG: tag, AWS_S3_REGION_NAME: 'us-west-2' }, { address: '127.0.0.1', registry: registry.address, backup }), { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never, pollSeconds: 1 } as never)
         return log.text()
       }
       const text = await start('premigrate')

@@ -4,7 +4,17 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
 import { awsClients } from '../../tasks/lib/aws/clients.ts'
-import { ensureEcrRepositories, main } from '../../tasks/push.ts'
+import { main } from '../../tasks/push.ts'
+import { applyEcrRepositories, ecrPlanLines, planEcrRepositories } from '../../tasks/lib/aws/registry.ts'
+import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
+
+/** The repositories planned, the plan said, and applied unless a dry run; returns the registry host. */
+async function ensureEcrRepositories(clients: AwsClients, names: string[], stage: string, dryRun: boolean, say: (line: string) => void, keep = 3): Promise<string> {
+  const plan = await planEcrRepositories(clients, names, stage, keep)
+  for (const line of ecrPlanLines(plan, dryRun)) say(line)
+  if (!dryRun) await applyEcrRepositories(clients, plan)
+  return plan.host
+}
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { captureLog } from '../unit/fakes.ts'
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import type { S3Client } from '@aws-sdk/client-s3'
+import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { STSClient } from '@aws-sdk/client-sts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
@@ -338,18 +339,18 @@ describe('bucket main()', () => {
     throw new Error('no AWS call expected')
   }
   it('--help calls no AWS', async () => {
-    const deps = { ...testDeps(noDocker()), clients: noAws }
+    const deps = { ...testDeps(noDocker()), awsClients: noAws }
     assert.equal(await main(['--help'], {}, deps), 0)
     assert.match(deps.log.text(), /Usage: npm run bucket/)
     assert.match(deps.log.text(), /--dry-run/)
   })
   it('an unknown option: exit 2', async () => {
-    const deps = { ...testDeps(noDocker()), clients: noAws }
+    const deps = { ...testDeps(noDocker()), awsClients: noAws }
     assert.equal(await main(['--force'], ENV, deps), 2)
     assert.match(deps.log.err.join(''), /--force/)
   })
   it('invalid bucket name and region: exit 2 with the grouped message, before any AWS call', async () => {
-    const deps = { ...testDeps(noDocker()), clients: noAws }
+    const deps = { ...testDeps(noDocker()), awsClients: noAws }
     assert.equal(await main([], { ...ENV, DJANGO_UPLOAD_S3_BUCKET: 'My_Bucket', AWS_REGION: 'mars' }, deps), 2)
     const err = deps.log.err.join('')
     assert.match(err, /^2 environment variables to fix:/)
@@ -357,14 +358,14 @@ describe('bucket main()', () => {
     assert.match(err, /AWS_REGION="mars"/)
   })
   it('missing DJANGO_UPLOAD_S3_BUCKET and AWS_REGION: exit 2', async () => {
-    const deps = { ...testDeps(noDocker()), clients: noAws }
+    const deps = { ...testDeps(noDocker()), awsClients: noAws }
     assert.equal(await main([], {}, deps), 2)
     assert.match(deps.log.err.join(''), /Missing:[\s\S]*AWS_REGION[\s\S]*DJANGO_UPLOAD_S3_BUCKET/)
   })
   it('no bucket: plans and applies everything, in order', async () => {
     const s3b = fakeS3(undefined)
     const f = fakeClients(s3b)
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 0)
     const writes = s3b.calls.filter((c) => MUTATING.test(c.name)).map((c) => c.name)
     assert.deepEqual(writes, ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketPolicy'])
@@ -379,7 +380,7 @@ describe('bucket main()', () => {
       [BACKUP_BUCKET, 'MYMDB_BACKUP_BUCKET'],
     ] as const) {
       const s3b = fakeS3(undefined, (name, input) => (name === 'CreateBucket' && input.Bucket === taken ? awsError('BucketAlreadyExists', 409) : undefined), null)
-      const deps = { ...testDeps(noDocker()), clients: () => fakeClients(s3b).clients }
+      const deps = { ...testDeps(noDocker()), awsClients: () => fakeClients(s3b).clients as unknown as AwsClients }
       assert.equal(await main([], ENV, deps), 2, deps.log.text())
       const err = deps.log.err.join('')
       assert.match(err, new RegExp(`${taken} is taken by another AWS account`))
@@ -389,7 +390,7 @@ describe('bucket main()', () => {
   it('no backup bucket: made private (all public access blocked, no policy), encrypted, versioned, expiring after MYMDB_BACKUP_KEEP_DAYS', async () => {
     const s3b = fakeS3(goodState(), undefined, null)
     const f = fakeClients(s3b)
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], { ...ENV, MYMDB_BACKUP_KEEP_DAYS: '30' }, deps), 0, deps.log.text())
     const writes = s3b.calls.filter((c) => MUTATING.test(c.name))
     assert.ok(writes.every((c) => c.input.Bucket === BACKUP_BUCKET), 'the upload bucket is as wanted')
@@ -421,7 +422,7 @@ describe('bucket main()', () => {
     assert.throws(() => planBucket(goodBackupState({ region: 'eu-west-1' }), desired), /choose another MYMDB_BACKUP_BUCKET/)
   })
   it('MYMDB_BACKUP_BUCKET: not the upload bucket; a derived name must fit 63 characters', async () => {
-    const deps = { ...testDeps(noDocker()), clients: noAws }
+    const deps = { ...testDeps(noDocker()), awsClients: noAws }
     assert.equal(await main([], { ...ENV, MYMDB_BACKUP_BUCKET: BUCKET }, deps), 2)
     assert.match(deps.log.err.join(''), /MYMDB_BACKUP_BUCKET.*must not be the upload bucket/)
     assert.equal(await main([], { ...ENV, DJANGO_UPLOAD_S3_BUCKET: 'b'.repeat(60) }, deps), 2)
@@ -429,7 +430,7 @@ describe('bucket main()', () => {
   })
   it('--dry-run: the plan, no mutating call', async () => {
     const f = fakeClients(fakeS3(goodState({ tags: [] })))
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main(['--dry-run'], ENV, deps), 0)
     assert.ok(!f.s3.calls.some((c) => MUTATING.test(c.name)), f.s3.calls.map((c) => c.name).join())
     assert.match(deps.log.text(), /tags: create/)
@@ -438,7 +439,7 @@ describe('bucket main()', () => {
   })
   it('a bucket as wanted: unchanged, no mutating call', async () => {
     const f = fakeClients(fakeS3(goodState()))
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 0)
     assert.ok(!f.s3.calls.some((c) => MUTATING.test(c.name)))
     // 4 of the upload bucket, 6 of the backup bucket
@@ -448,7 +449,7 @@ describe('bucket main()', () => {
   it('account-level Block Public Access on: a warning with the fix; a refused policy is a warning too', async () => {
     const s3 = fakeS3(goodState({ policy: undefined }), (name) => (name === 'PutBucketPolicy' ? awsError('AccessDenied', 403) : undefined))
     const f = fakeClients(s3, () => ({ PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true } }))
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 0)
     const text = deps.log.text()
     assert.match(text, /warning: account 123456789012 has Block Public Access BlockPublicPolicy and RestrictPublicBuckets on/)
@@ -459,7 +460,7 @@ describe('bucket main()', () => {
   it('AccessDenied on the policy without an account block is an error', async () => {
     const s3 = fakeS3(goodState({ policy: undefined }), (name) => (name === 'PutBucketPolicy' ? awsError('AccessDenied', 403) : undefined))
     const f = fakeClients(s3)
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 1)
     assert.match(deps.log.err.join(''), /could not set the policy of bucket .*: these AWS credentials may not do this/)
   })
@@ -469,7 +470,7 @@ describe('bucket main()', () => {
       name === 'PutBucketPolicy' && refusals-- > 0 ? awsError('AccessDenied', 403) : undefined,
     )
     const f = fakeClients(s3)
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients, policyRetryDelaysMs: [0, 0] }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients, policyRetryDelaysMs: [0, 0] }
     assert.equal(await main([], ENV, deps), 0, deps.log.text())
     assert.deepEqual(s3.calls.filter((c) => MUTATING.test(c.name)).map((c) => c.name), ['PutPublicAccessBlock', 'PutBucketPolicy', 'PutBucketPolicy'])
     assert.match(deps.log.text(), /trying again/)
@@ -477,14 +478,14 @@ describe('bucket main()', () => {
   })
   it('the account setting cannot be read: a soft note, exit 0', async () => {
     const f = fakeClients(fakeS3(goodState()), () => new TypeError('Invalid URL'))
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 0)
     assert.match(deps.log.text(), /note: could not read the account-level Block Public Access \(TypeError: Invalid URL\)/)
   })
   it('HeadBucket 403 (a bucket of another account): exit 2, choose another name', async () => {
     const s3 = fakeClient(() => awsError('Forbidden', 403))
     const f = fakeClients(s3)
-    const deps = { ...testDeps(noDocker()), clients: () => f.clients }
+    const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 2)
     assert.match(deps.log.err.join(''), /taken by another AWS account.*DJANGO_UPLOAD_S3_BUCKET/)
   })

@@ -1,12 +1,20 @@
-// deploy:aws without AWS: the settings of the start step (remoteEnv, pure), the options, and the
+// deploy:aws without AWS: the input of the start step (startInput, pure), the options, and the
 // check of every setting before any step runs.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { main, remoteEnv } from '../../tasks/deploy-aws.ts'
-import { fakeSsm, noDocker, testDeps } from './fakes.ts'
+import { deploySettings, main, startInput } from '../../tasks/deploy-aws.ts'
+import { planStart } from '../../tasks/lib/remote/plan.ts'
+import { fakeSsm, noDocker, tempDir, testDeps } from './fakes.ts'
 
-const HOST = { publicDns: 'ec2-203-0-113-5.us-west-2.compute.amazonaws.com', publicIp: '203.0.113.5' }
-const PUSH = { tag: 'git-abc1234' }
+const BACKUP = { bucket: 'mymdb-uploads-qa-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::123456789012:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
+const HOST = {
+  host: { instanceId: 'i-0abc', state: 'running', publicDns: 'ec2-203-0-113-5.us-west-2.compute.amazonaws.com', publicIp: '203.0.113.5' },
+  address: '203.0.113.5',
+  keyFile: '/home/u/.ssh/mymdb-production.pem',
+  launched: false,
+  backup: BACKUP,
+}
+const PUSH = { tag: 'git-abc1234', prefix: '123456789012.dkr.ecr.us-west-2.amazonaws.com' }
 
 /** An awsClients factory that fails the test when called (no AWS call may happen). */
 const noAws = () => {
@@ -26,45 +34,50 @@ const GOOD = {
   AWS_REGION: 'us-west-2',
 }
 
-describe('deploy:aws remoteEnv', () => {
+describe('deploy:aws startInput: the start step from the settings and the earlier results', () => {
+  const settings = (extra: Record<string, string> = {}) => deploySettings({ ...GOOD, HOME: tempDir().dir, ...extra })
+  const input = (extra: Record<string, string> = {}, push: Parameters<typeof startInput>[1] = PUSH, host: Parameters<typeof startInput>[2] = HOST) => startInput(settings(extra), push, host)
+
   it("adds the public DNS name and IP after the user's hosts, without duplicates", () => {
-    const env = remoteEnv({ DJANGO_ALLOWED_HOSTS: 'mymdb.example.com, www.example.com' }, PUSH, HOST)
-    assert.equal(env.DJANGO_ALLOWED_HOSTS, `mymdb.example.com,www.example.com,${HOST.publicDns},${HOST.publicIp}`)
-    const dup = remoteEnv({ DJANGO_ALLOWED_HOSTS: `${HOST.publicIp},mymdb.example.com,mymdb.example.com` }, PUSH, HOST)
-    assert.equal(dup.DJANGO_ALLOWED_HOSTS, `${HOST.publicIp},mymdb.example.com,${HOST.publicDns}`)
+    const names = input({ DJANGO_ALLOWED_HOSTS: 'mymdb.example.com, www.example.com' }).settings.DJANGO_ALLOWED_HOSTS
+    assert.deepEqual(names, ['mymdb.example.com', 'www.example.com', HOST.host.publicDns, HOST.host.publicIp])
+    const dup = input({ DJANGO_ALLOWED_HOSTS: `${HOST.host.publicIp},mymdb.example.com,mymdb.example.com` }).settings.DJANGO_ALLOWED_HOSTS
+    assert.deepEqual(dup, [HOST.host.publicIp, 'mymdb.example.com', HOST.host.publicDns])
   })
 
   it('empty or missing allowed hosts: just the instance names; a host without a DNS name is fine', () => {
-    for (const raw of [{}, { DJANGO_ALLOWED_HOSTS: '' }, { DJANGO_ALLOWED_HOSTS: ' , ' }])
-      assert.equal(remoteEnv(raw, PUSH, HOST).DJANGO_ALLOWED_HOSTS, `${HOST.publicDns},${HOST.publicIp}`)
-    assert.equal(remoteEnv({}, PUSH, { publicIp: '203.0.113.5' }).DJANGO_ALLOWED_HOSTS, '203.0.113.5')
+    for (const extra of [{}, { DJANGO_ALLOWED_HOSTS: '' }] as Record<string, string>[]) assert.deepEqual(input(extra).settings.DJANGO_ALLOWED_HOSTS, [HOST.host.publicDns, HOST.host.publicIp])
+    const noDns = { ...HOST, host: { instanceId: 'i-1', state: 'running', publicIp: '203.0.113.5' } }
+    assert.deepEqual(input({}, PUSH, noDns).settings.DJANGO_ALLOWED_HOSTS, ['203.0.113.5'])
   })
 
-  it('sets MYMDB_TAG to the pushed tag and keeps the other settings', () => {
-    const env = remoteEnv({ MYMDB_TAG: 'old', DJANGO_SECRET_KEY: 's', AWS_REGION: 'eu-west-1' }, PUSH, HOST)
-    assert.equal(env.MYMDB_TAG, 'git-abc1234')
-    assert.equal(env.DJANGO_SECRET_KEY, 's')
+  it('sets MYMDB_TAG to the pushed tag and keeps the other settings; the images come from the pushed registry', () => {
+    const { settings: s, context } = input({ MYMDB_TAG: 'old' })
+    assert.equal(s.MYMDB_TAG, 'git-abc1234')
+    assert.equal(s.DJANGO_SECRET_KEY, GOOD.DJANGO_SECRET_KEY)
+    assert.equal(context.registry, PUSH.prefix)
+    assert.equal(context.address, HOST.address)
+    assert.equal(context.publicIp, HOST.host.publicIp)
+    assert.match(planStart(s, context).images.web, /^123456789012\.dkr\.ecr\.us-west-2\.amazonaws\.com\/mymdb-web:git-abc1234$/)
   })
 
   it('AWS_S3_REGION_NAME defaults to AWS_REGION, an explicit one is kept', () => {
-    assert.equal(remoteEnv({ AWS_REGION: 'eu-west-1' }, PUSH, HOST).AWS_S3_REGION_NAME, 'eu-west-1')
-    assert.equal(remoteEnv({ AWS_REGION: 'eu-west-1', AWS_S3_REGION_NAME: 'us-east-1' }, PUSH, HOST).AWS_S3_REGION_NAME, 'us-east-1')
+    assert.equal(input({ AWS_REGION: 'eu-west-1' }).settings.AWS_S3_REGION_NAME, 'eu-west-1')
+    assert.equal(input({ AWS_REGION: 'eu-west-1', AWS_S3_REGION_NAME: 'us-east-1' }).settings.AWS_S3_REGION_NAME, 'us-east-1')
   })
 
-  it('an ECR login becomes MYMDB_REGISTRY_USERNAME/PASSWORD; without one they are left as they are', () => {
-    const ecr = remoteEnv({ MYMDB_REGISTRY: 'ecr' }, { ...PUSH, login: { username: 'AWS', password: 'token' } }, HOST)
-    assert.equal(ecr.MYMDB_REGISTRY_USERNAME, 'AWS')
-    assert.equal(ecr.MYMDB_REGISTRY_PASSWORD, 'token')
-    const hub = remoteEnv({ MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'pw' }, PUSH, HOST)
-    assert.equal(hub.MYMDB_REGISTRY_USERNAME, 'me')
-    assert.equal(hub.MYMDB_REGISTRY_PASSWORD, 'pw')
-    assert.equal(remoteEnv({}, PUSH, HOST).MYMDB_REGISTRY_USERNAME, undefined)
+  it("an ECR login is the host's registry login; without one the registry settings' login is used", () => {
+    const ecr = input({}, { ...PUSH, login: { username: 'AWS', password: 'token' } })
+    assert.deepEqual(planStart(ecr.settings, ecr.context).login, { username: 'AWS', password: 'token' })
+    const hub = input({ MYMDB_REGISTRY: 'docker.io/me', MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'pw' })
+    assert.deepEqual(planStart(hub.settings, hub.context).login, { username: 'me', password: 'pw' })
+    assert.equal(planStart(input().settings, input().context).login, undefined)
   })
 
   it('does not change its input', () => {
-    const raw = { DJANGO_ALLOWED_HOSTS: 'a.example.com' }
-    remoteEnv(raw, PUSH, HOST)
-    assert.deepEqual(raw, { DJANGO_ALLOWED_HOSTS: 'a.example.com' })
+    const s = settings({ DJANGO_ALLOWED_HOSTS: 'a.example.com' })
+    startInput(s, PUSH, HOST)
+    assert.deepEqual(s.DJANGO_ALLOWED_HOSTS, ['a.example.com'])
   })
 })
 

@@ -2,7 +2,8 @@
 // the stage check and the delete itself.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { checkDeleteBucket, main, removalLines } from '../../tasks/destroy-aws.ts'
+import { checkDeleteBucket, main } from '../../tasks/destroy-aws.ts'
+import { removalLines } from '../../tasks/lib/aws/teardown.ts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { ConfigError } from '../../tasks/lib/errors.ts'
 import { fakeSsm, noDocker, tempDir, testDeps } from './fakes.ts'
@@ -193,7 +194,7 @@ describe('destroy:aws --delete-bucket', () => {
 describe('destroy: a security group still held by a terminated instance', () => {
   /** removeAll of just the group, with DeleteSecurityGroup answered by `answer` (attempt number). */
   const removeGroup = async (answer: (n: number) => unknown) => {
-    const { removeAll } = await import('../../tasks/destroy-aws.ts')
+    const { removeAll } = await import('../../tasks/lib/aws/teardown.ts')
     const { captureLog } = await import('./fakes.ts')
     let tries = 0
     const ec2 = { send: async () => answer(++tries) }

@@ -1,24 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  awsRegion,
-  bool,
-  bucketName,
-  checkEnv,
-  EnvError,
-  formatEnv,
-  hostList,
-  imageName,
-  imageTag,
-  int,
-  ipAddress,
-  loadEnv,
-  oneOf,
-  port,
-  str,
-  url,
-  type Validator,
-} from '../../tasks/lib/env.ts'
+import { checkEnv, EnvError, formatEnv, loadEnv, type Validator } from '../../tasks/lib/env.ts'
+import { awsRegion, bool, bucketName, hostList, imageName, imageTag, int, ipAddress, oneOf, port, str, url } from '../../tasks/lib/validators.ts'
 import { stackVars } from '../../tasks/lib/vars.ts'
 import { tempDir } from './fakes.ts'
 

@@ -4,7 +4,8 @@ import { EnvError } from '../../tasks/lib/env.ts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { main } from '../../tasks/remote-up.ts'
 import { checkHostName, dnsRecord, waitFor200, waitForDns, type HttpGet, type ResolveA } from '../../tasks/lib/remote/checks.ts'
-import { ENV_FILE_KEYS, envFileValue, productionEnvFile } from '../../tasks/lib/remote/envfile.ts'
+import { ENV_FILE_KEYS, productionEnvFile } from '../../tasks/lib/remote/envfile.ts'
+import { envValue } from '../../tasks/lib/envformat.ts'
 import { planRemoteUp, remoteSteps } from '../../tasks/lib/remote/plan.ts'
 import { remoteUp } from '../../tasks/lib/remote/up.ts'
 import { pushedDigest } from '../../tasks/push.ts'
@@ -102,12 +103,12 @@ describe('productionEnvFile', () => {
     assert.equal(v.AWS_S3_ENDPOINT_URL, 'http://127.0.0.1:5001')
   })
   it('single-quotes values, so $, #, spaces, " and \\ are taken literally by Compose', () => {
-    assert.equal(envFileValue('X', 'a $B #c "d" \\e'), `'a $B #c "d" \\e'`)
+    assert.equal(envValue('X', 'a $B #c "d" \\e'), `'a $B #c "d" \\e'`)
     assert.match(plan.envFile, /^DJANGO_SECRET_KEY='k+\$HOME #x "q" \\ \$\{A\}'$/m)
   })
   it('refuses values the .env format cannot hold exactly', () => {
     for (const bad of ["it's", 'a\nb', 'a\rb', 'trailing\\'])
-      assert.throws(() => envFileValue('DJANGO_DB_PASSWORD', bad), (e: unknown) => e instanceof ConfigError && /DJANGO_DB_PASSWORD/.test(e.message))
+      assert.throws(() => envValue('DJANGO_DB_PASSWORD', bad), (e: unknown) => e instanceof ConfigError && /DJANGO_DB_PASSWORD/.test(e.message))
     assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "o'brien" }), (e: unknown) => e instanceof EnvError && /POSTGRES_PASSWORD=.* - contains a single quote/.test(e.message))
   })
   it('refuses to write a file without a required value', () => {
@@ -171,7 +172,7 @@ describe('planRemoteUp', () => {
     const custom = planRemoteUp({ ...ENV, MYMDB_WEB_IMAGE: 'team/movies-web', MYMDB_DB_IMAGE: 'movies-db' })
     assert.deepEqual(custom.images, { web: '127.0.0.1:5000/movies-web:abc123', db: '127.0.0.1:5000/movies-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123', cache: '127.0.0.1:5000/mymdb-cache:abc123' })
     // an --address is checked like MYMDB_HOST_ADDRESS, and the problem names the option
-    assert.throws(() => planRemoteUp(ENV, { address: 'https://203.0.113.7', addressFromOption: true }), /--address "https:\/\/203\.0\.113\.7" - expected a host name or IP address/)
+    assert.throws(() => planRemoteUp(ENV, { address: 'https://203.0.113.7' }), /--address "https:\/\/203\.0\.113\.7" - expected a host name or IP address/)
     // production refuses up:local's secrets and values a .env cannot hold
     assert.throws(() => planRemoteUp({ ...ENV, DJANGO_DB_PASSWORD: 'local-only-db-password' }), /DJANGO_DB_PASSWORD=\(hidden, 22 characters\) - is a local-only value of npm run up:local/)
     assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "it's-a-secret" }), /POSTGRES_PASSWORD=\(hidden, 13 characters\) - contains a single quote/)
@@ -298,7 +299,7 @@ describe('remote-up main()', () => {
           : swarmHost()(cmd)
     const remote = fakeRemote(answers)
     const d = deps(remote)
-    await remoteUp(planRemoteUp(ENV, { backup }), { ...d, root: new URL('../..', import.meta.url).pathname } as never, d)
+    await remoteUp(planRemoteUp(ENV, { backup }), { ...d, root: new URL('../..', import.meta.url).pathname } as never)
     assert.deepEqual(remote.uploads.map((u) => [u.path, u.mode]), [
       ['~/mymdb/docker-compose.yml', 0o644],
       ['~/mymdb/.env', 0o600],
@@ -316,7 +317,7 @@ describe('remote-up main()', () => {
     // the backup fails: the new version is not started
     const failing = fakeRemote((cmd) => (cmd.includes('reason=pre-migrate') ? { exitCode: 1, stderr: 'no space left' } : answers(cmd)))
     const d2 = deps(failing)
-    await assert.rejects(remoteUp(planRemoteUp(ENV, { backup }), { ...d2, root: new URL('../..', import.meta.url).pathname } as never, d2), /the backup before the migrations failed, so the new version was not started \(the old one still runs\)/)
+    await assert.rejects(remoteUp(planRemoteUp(ENV, { backup }), { ...d2, root: new URL('../..', import.meta.url).pathname } as never), /the backup before the migrations failed, so the new version was not started \(the old one still runs\)/)
     assert.ok(!failing.commands.some((c) => /docker stack deploy/.test(c)))
   })
   it('--address wins over MYMDB_HOST_ADDRESS', async () => {
@@ -371,7 +372,7 @@ describe('remote-up main()', () => {
     const remote = fakeRemote((c) => (c.endsWith('docker compose ps --all --quiet') ? { stdout: 'abc\ndef\n' } : swarmHost({ runs: 'compose' })(c)))
     const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
     const d = deps(remote)
-    await remoteUp(planRemoteUp(ENV, { backup }), { ...d, root: new URL('../..', import.meta.url).pathname } as never, d)
+    await remoteUp(planRemoteUp(ENV, { backup }), { ...d, root: new URL('../..', import.meta.url).pathname } as never)
     const i = (s: string) => remote.commands.findIndex((c) => c.endsWith(s))
     // Compose's own ps says whether its db runs (the stack is not there yet)
     assert.ok(i('docker compose ps --all --format json') > 0)

@@ -6,19 +6,11 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { main as hostMain } from '../../tasks/host.ts'
-import { checkEnv, cidr, EnvError, hostAddress, imageRef, loadEnv, malformedLines, type RawEnv } from '../../tasks/lib/env.ts'
-import {
-  hostVars,
-  imageVars,
-  LOCAL_ONLY_PREFIX,
-  productionOnly,
-  registryRules,
-  registryVars,
-  sshKeyRule,
-  stackVars,
-  awsVars,
-  djangoVars,
-} from '../../tasks/lib/vars.ts'
+import { checkEnv, EnvError, loadEnv, malformedLines, type RawEnv } from '../../tasks/lib/env.ts'
+import { cidr, hostAddress, imageRef } from '../../tasks/lib/validators.ts'
+import { imageVars, LOCAL_ONLY_PREFIX, productionOnly, stackVars, djangoVars } from '../../tasks/lib/vars.ts'
+import { hostVars, sshKeyRule } from '../../tasks/lib/hostvars.ts'
+import { registryRules, registryVars, awsVars } from '../../tasks/lib/awsvars.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
 

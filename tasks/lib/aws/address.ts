@@ -71,3 +71,12 @@ export async function applyElasticIp(clients: AwsClients, plan: { stage: string;
   }
   return eip.publicIp
 }
+
+/** Releases the address for good (an association with an instance that is not being terminated is ended first). */
+export async function releaseElasticIp(clients: AwsClients, eip: ElasticIp, terminated: readonly string[]): Promise<void> {
+  const { allocationId, associationId, instanceId } = eip
+  // terminating the instance ended its association; one with another instance is ended here
+  if (associationId && instanceId && !terminated.includes(instanceId))
+    await aws('disassociate the elastic IP', () => clients.ec2.send(new EC2.DisassociateAddressCommand({ AssociationId: associationId })))
+  await aws('release the elastic IP', () => clients.ec2.send(new EC2.ReleaseAddressCommand({ AllocationId: allocationId })))
+}

@@ -6,23 +6,18 @@ import type { STSClient } from '@aws-sdk/client-sts'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import { ConfigError, UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
-import type { Env } from '../main.ts'
 import { PROJECT_TAG } from '../names.ts'
 import { retryUntil } from '../sh.ts'
 import { accountBlockFix, accountBlockingFlags, type AccountBlock } from './accountblock.ts'
 import type { PolicyDocument } from './bucketpolicy.ts'
 import { backupLifecycleRule, ENCRYPTION, mergedTags, mutates, OWNERSHIP, PUBLIC_ACCESS_BLOCK, type BucketState, type DesiredBucket, type PlanItem, type PlanItemName } from './bucketplan.ts'
-import { S3, awsClients, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
+import { S3, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
 
 export interface BucketClients {
   region: string
   s3: S3Client
   sts: STSClient
   s3control: S3ControlClient
-}
-
-export function bucketClients(region: string, env: Env = process.env): BucketClients {
-  return bucketClientsFrom(awsClients(region, env))
 }
 
 /** The bucket step's clients from clients made already (the deploy's). */
@@ -361,4 +356,30 @@ export async function applyBucketPlan(
   }
   for (const item of done) if (item !== 'bucket') log.info(`[bucket] ${item}: ${plan.find((p) => p.item === item)?.action === 'create' ? 'set' : 'updated'}`)
   return done
+}
+
+/** The upload bucket, when destroy:aws --delete-bucket named it and it exists. */
+export interface BucketInventory {
+  name: string
+  /** Objects on the first listing page: '0' .. '1000', or '1000+'. */
+  objects: string
+  /** Whether it is tagged Project=mymdb, Stage=<stage> (deleteBucket refuses it otherwise). */
+  ours: boolean
+  /** Its tags as text, for the refusal message. */
+  tags: string
+}
+
+/** The bucket to delete (reads only): null when it does not exist. */
+export async function bucketInventory(s3: S3Client, bucket: string, stage: string): Promise<BucketInventory | null> {
+  if ((await headBucket(s3, bucket)) === undefined) return null
+  const tags = await getBucketTags(s3, bucket)
+  const tag = (k: string) => tags.find((t) => t.Key === k)?.Value
+  const page = await call(bucket, `list the files of bucket ${bucket}`, () => s3.send(new S3.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 })))
+  const count = page.KeyCount ?? page.Contents?.length ?? 0
+  return {
+    name: bucket,
+    objects: page.IsTruncated ? `${count}+` : String(count),
+    ours: tag('Project') === PROJECT_TAG && tag('Stage') === stage,
+    tags: tags.map((t) => `${t.Key}=${t.Value}`).join(', ') || 'no tags',
+  }
 }

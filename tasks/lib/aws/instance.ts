@@ -64,6 +64,11 @@ export interface HostInfo {
 }
 
 
+/** Where to reach the host: MYMDB_HOST_ADDRESS (a bastion, the test rig) when set, else its public IP. */
+export function reachAddress(override: string | undefined, host: Pick<HostInfo, 'publicIp'> | null | undefined): string | undefined {
+  return override ?? host?.publicIp
+}
+
 export interface InstancePlan {
   action: 'exists' | 'start' | 'create'
   existing: HostInfo | null
@@ -221,4 +226,12 @@ export async function stopHost(clients: AwsClients, stage: string, log: Log, fou
   )
   log.info(`[stop] instance ${host.instanceId} stopped; its disk (and the database on it) stays. Start it again: npm run deploy:aws`)
   return { ...host, state: 'stopped', publicIp: undefined }
+}
+
+/** Terminates the instances (their disks go with them) and waits until they are gone. */
+export async function terminateInstances(clients: AwsClients, ids: string[], log: Log): Promise<void> {
+  await aws('terminate the instance', () => clients.ec2.send(new EC2.TerminateInstancesCommand({ InstanceIds: ids })))
+  await log.step('destroy', `terminating ${ids.join(', ')}`, () =>
+    EC2.waitUntilInstanceTerminated({ client: clients.ec2, maxWaitTime: RUNNING_TIMEOUT_SECONDS, minDelay: 2, maxDelay: 10 }, { InstanceIds: ids }),
+  15)
 }

@@ -71,3 +71,7 @@ export async function applyKeyPair(clients: AwsClients, plan: { stage: string; k
   }
 }
 
+/** Deletes the key pair from EC2 (the local private key file is the caller's business). */
+export async function deleteKeyPair(clients: AwsClients, name: string): Promise<void> {
+  await aws('delete the key pair', () => clients.ec2.send(new EC2.DeleteKeyPairCommand({ KeyName: name })))
+}

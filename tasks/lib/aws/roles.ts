@@ -261,3 +261,21 @@ export async function applyHostRole(clients: AwsClients, plan: RolesPlan & { sta
     log.info(`[host] instance profile ${n.instanceProfile}: holds role ${n.role}`)
   }
 }
+
+/** Deletes the instance profile, after taking its roles out of it. */
+export async function deleteInstanceProfile(clients: AwsClients, name: string, roles: readonly string[]): Promise<void> {
+  for (const role of roles)
+    await aws('remove the role from the instance profile', () => clients.iam.send(new IAM.RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: name, RoleName: role })))
+  await aws('delete the instance profile', () => clients.iam.send(new IAM.DeleteInstanceProfileCommand({ InstanceProfileName: name })))
+}
+
+/** Deletes a role with its inline and attached policies. */
+export async function deleteRole(clients: AwsClients, role: string): Promise<void> {
+  const inline = await aws('list the role policies', () => clients.iam.send(new IAM.ListRolePoliciesCommand({ RoleName: role })))
+  for (const name of inline.PolicyNames ?? [])
+    await aws('delete a role policy', () => clients.iam.send(new IAM.DeleteRolePolicyCommand({ RoleName: role, PolicyName: name })))
+  const attached = await aws('list the attached policies', () => clients.iam.send(new IAM.ListAttachedRolePoliciesCommand({ RoleName: role })))
+  for (const p of attached.AttachedPolicies ?? [])
+    if (p.PolicyArn) await aws('detach a role policy', () => clients.iam.send(new IAM.DetachRolePolicyCommand({ RoleName: role, PolicyArn: p.PolicyArn })))
+  await aws('delete the IAM role', () => clients.iam.send(new IAM.DeleteRoleCommand({ RoleName: role })))
+}

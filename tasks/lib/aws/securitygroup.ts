@@ -5,8 +5,9 @@
 import type { IpPermission } from '@aws-sdk/client-ec2'
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
+import { retryUntil } from '../sh.ts'
 import { stageResources, stageTagFilters, stageTags } from '../names.ts'
-import { EC2, aws, type AwsClients } from './clients.ts'
+import { EC2, aws, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
 
 export interface IngressRule {
@@ -147,4 +148,28 @@ export async function applySecurityGroup(clients: AwsClients, plan: { stage: str
     log.info(`[host] security group ${name}: allowed ${add.map((r) => `${r.port} from ${r.cidr}`).join(', ')}`)
   }
   return groupId
+}
+
+/** Tries to delete the security group while a terminated instance's network interface still holds it. */
+const DELETE_ATTEMPTS = 20
+
+/** Deletes the group (gone already is fine); retried while a just-terminated instance still holds it. */
+export async function deleteSecurityGroup(clients: AwsClients, id: string, log: Log, retryDelayMs = 5000): Promise<void> {
+  const inUse = (err: unknown) => awsErrorCode(err) === 'DependencyViolation'
+  await retryUntil(
+    DELETE_ATTEMPTS,
+    retryDelayMs,
+    async (attempt) => {
+      try {
+        await clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id }))
+      } catch (err) {
+        if (awsErrorCode(err) === 'InvalidGroup.NotFound') return true
+        if (inUse(err) && attempt < DELETE_ATTEMPTS) log.info(`[destroy] security group ${id} is still in use; retrying in ${retryDelayMs / 1000} s (${attempt}/${DELETE_ATTEMPTS})`)
+        throw err
+      }
+      return true
+    },
+    (_last, err) => explainAwsError(err, `delete the security group ${id}`),
+    (err) => !inUse(err),
+  )
 }

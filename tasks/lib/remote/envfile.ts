@@ -1,82 +1,58 @@
 // The host's ~/mymdb/.env (what the stack runs with) and ~/mymdb/backup.env (where the host's
 // backups go), written from checked settings. Values are single-quoted so that Compose
 // interpolates nothing; a value such a file cannot hold exactly is refused.
+import { envLine } from '../envformat.ts'
 import { ConfigError } from '../errors.ts'
-import { IMAGE_NAMES, localImages, registryImage, type ImageName } from '../vars.ts'
+import { IMAGE_NAMES, localImages, type ImageName } from '../vars.ts'
+import { registryImage } from '../awsvars.ts'
 import type { BackupTarget } from '../aws/host.ts'
-import type { RemoteSettings } from './settings.ts'
+import type { RemoteSettings, StartSettings } from './settings.ts'
 
 /**
- * The keys of the production .env, in order. Values left out when unset (optional ones only).
- * WEB_BIND/WEB_PORT/WEB_HTTPS_PORT: the host publishes the site on all its addresses, ports 80
- * and 443. The db, proxy and cache images are pinned (by digest when the deploy pushed them).
+ * The keys of the production .env, in order, and whether the host cannot run without them
+ * (optional ones are left out when unset). WEB_BIND/WEB_PORT/WEB_HTTPS_PORT: the host publishes
+ * the site on all its addresses, ports 80 and 443. The db, proxy and cache images are pinned (by
+ * digest when the deploy pushed them).
  */
-export const ENV_FILE_KEYS = [
-  'COMPOSE_PROJECT_NAME',
-  'WEB_BIND',
-  'WEB_PORT',
-  'WEB_HTTPS_PORT',
-  'MYMDB_WEB_IMAGE',
-  'MYMDB_DB_IMAGE',
-  'MYMDB_PROXY_IMAGE',
-  'MYMDB_CACHE_IMAGE',
-  'MYMDB_TAG',
-  'MYMDB_DB_REF',
-  'MYMDB_PROXY_REF',
-  'MYMDB_CACHE_REF',
-  'MYMDB_DOMAIN',
-  'MYMDB_ACME_CA',
-  'MYMDB_ACME_EMAIL',
-  'MYMDB_ACME_CA_ROOT_B64',
-  'MYMDB_ACME_RENEW_INTERVAL',
-  'DJANGO_SECRET_KEY',
-  'DJANGO_ALLOWED_HOSTS',
-  'DJANGO_LOG_LEVEL',
-  'DJANGO_CACHE_TIMEOUT',
-  'DJANGO_SECURE_SSL',
-  'DJANGO_DB_NAME',
-  'DJANGO_DB_USER',
-  'DJANGO_DB_PASSWORD',
-  'POSTGRES_PASSWORD',
-  'UWSGI_PROCESSES',
-  'UWSGI_THREADS',
-  'DJANGO_UPLOAD_S3_BUCKET',
-  'AWS_S3_REGION_NAME',
-  'AWS_S3_ENDPOINT_URL',
-  'MYMDB_UPLOAD_AWS_ACCESS_KEY_ID',
-  'MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY',
-] as const
+const ENV_FILE = {
+  COMPOSE_PROJECT_NAME: 'optional',
+  WEB_BIND: 'required',
+  WEB_PORT: 'required',
+  WEB_HTTPS_PORT: 'required',
+  MYMDB_WEB_IMAGE: 'required',
+  MYMDB_DB_IMAGE: 'required',
+  MYMDB_PROXY_IMAGE: 'required',
+  MYMDB_CACHE_IMAGE: 'required',
+  MYMDB_TAG: 'required',
+  MYMDB_DB_REF: 'required',
+  MYMDB_PROXY_REF: 'required',
+  MYMDB_CACHE_REF: 'required',
+  MYMDB_DOMAIN: 'optional',
+  MYMDB_ACME_CA: 'optional',
+  MYMDB_ACME_EMAIL: 'optional',
+  MYMDB_ACME_CA_ROOT_B64: 'optional',
+  MYMDB_ACME_RENEW_INTERVAL: 'optional',
+  DJANGO_SECRET_KEY: 'required',
+  DJANGO_ALLOWED_HOSTS: 'required',
+  DJANGO_LOG_LEVEL: 'optional',
+  DJANGO_CACHE_TIMEOUT: 'optional',
+  DJANGO_SECURE_SSL: 'optional',
+  DJANGO_DB_NAME: 'optional',
+  DJANGO_DB_USER: 'optional',
+  DJANGO_DB_PASSWORD: 'required',
+  POSTGRES_PASSWORD: 'required',
+  UWSGI_PROCESSES: 'optional',
+  UWSGI_THREADS: 'optional',
+  DJANGO_UPLOAD_S3_BUCKET: 'optional',
+  AWS_S3_REGION_NAME: 'optional',
+  AWS_S3_ENDPOINT_URL: 'optional',
+  MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: 'optional',
+  MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: 'optional',
+} as const
 
-export type EnvFileKey = (typeof ENV_FILE_KEYS)[number]
-
-const REQUIRED_KEYS: readonly EnvFileKey[] = [
-  'WEB_BIND',
-  'WEB_PORT',
-  'WEB_HTTPS_PORT',
-  'MYMDB_WEB_IMAGE',
-  'MYMDB_DB_IMAGE',
-  'MYMDB_PROXY_IMAGE',
-  'MYMDB_CACHE_IMAGE',
-  'MYMDB_TAG',
-  'MYMDB_DB_REF',
-  'MYMDB_PROXY_REF',
-  'MYMDB_CACHE_REF',
-  'DJANGO_SECRET_KEY',
-  'DJANGO_ALLOWED_HOSTS',
-  'DJANGO_DB_PASSWORD',
-  'POSTGRES_PASSWORD',
-]
-
-/**
- * One value in Compose's .env format: single-quoted, so that nothing in it is interpolated or
- * unescaped (`$`, `#`, `"`, `\` and spaces stay as they are). A value Compose cannot read back
- * exactly that way (a ' or a line break in it, or a trailing \) is refused: ConfigError.
- */
-export function envFileValue(key: string, value: string): string {
-  if (/['\n\r]/.test(value) || value.endsWith('\\') || value.includes('\0'))
-    throw new ConfigError(`${key}: the value contains a single quote, a line break or a trailing backslash, which the host's .env cannot hold exactly; choose another value`)
-  return `'${value}'`
-}
+export type EnvFileKey = keyof typeof ENV_FILE
+export const ENV_FILE_KEYS = Object.keys(ENV_FILE) as EnvFileKey[]
+const REQUIRED_KEYS = ENV_FILE_KEYS.filter((k) => ENV_FILE[k] === 'required')
 
 /** The text of the host's ~/mymdb/.env. Pure. Throws ConfigError for a missing required key. */
 export function productionEnvFile(values: Partial<Record<EnvFileKey, string | number | boolean | undefined>>): string {
@@ -86,7 +62,7 @@ export function productionEnvFile(values: Partial<Record<EnvFileKey, string | nu
   for (const key of ENV_FILE_KEYS) {
     const v = values[key]
     if (v === undefined || String(v).trim() === '') continue
-    lines.push(`${key}=${envFileValue(key, String(v))}`)
+    lines.push(envLine(key, String(v)))
   }
   return `${lines.join('\n')}\n`
 }
@@ -116,7 +92,7 @@ export function siteHostNames(s: Pick<RemoteSettings, 'DJANGO_ALLOWED_HOSTS' | '
  * With MYMDB_DOMAIN: the ACME settings for the front, and Django's HTTPS settings on
  * (DJANGO_SECURE_SSL: HSTS, secure cookies, the proxy's X-Forwarded-Proto trusted).
  */
-export function envFileValues(s: RemoteSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}, caRoot?: string): Record<EnvFileKey, string | undefined> {
+export function envFileValues(s: StartSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}): Record<EnvFileKey, string | undefined> {
   const images = hostImages(s, registry, digests)
   const domain = s.MYMDB_DOMAIN
   return {
@@ -135,13 +111,13 @@ export function envFileValues(s: RemoteSettings, registry: string, digests: Part
     MYMDB_DOMAIN: domain,
     MYMDB_ACME_CA: domain ? s.MYMDB_ACME_CA : undefined,
     MYMDB_ACME_EMAIL: domain ? s.MYMDB_ACME_EMAIL : undefined,
-    MYMDB_ACME_CA_ROOT_B64: domain && caRoot ? Buffer.from(caRoot).toString('base64') : undefined,
+    MYMDB_ACME_CA_ROOT_B64: domain && s.caRoot ? Buffer.from(s.caRoot).toString('base64') : undefined,
     MYMDB_ACME_RENEW_INTERVAL: domain ? s.MYMDB_ACME_RENEW_INTERVAL : undefined,
     DJANGO_SECRET_KEY: s.DJANGO_SECRET_KEY,
     DJANGO_ALLOWED_HOSTS: siteHostNames(s).join(','),
     DJANGO_LOG_LEVEL: s.DJANGO_LOG_LEVEL,
     DJANGO_CACHE_TIMEOUT: String(s.DJANGO_CACHE_TIMEOUT),
-    DJANGO_SECURE_SSL: String(domain ? true : s.DJANGO_SECURE_SSL),
+    DJANGO_SECURE_SSL: String(s.DJANGO_SECURE_SSL),
     DJANGO_DB_NAME: s.DJANGO_DB_NAME,
     DJANGO_DB_USER: s.DJANGO_DB_USER,
     DJANGO_DB_PASSWORD: s.DJANGO_DB_PASSWORD,
@@ -161,10 +137,10 @@ export function backupEnvFile(b: BackupTarget): string {
   return [
     '# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.',
     '# The external id lets the host role assume the backup role; no container is given this file.',
-    `MYMDB_BACKUP_BUCKET=${envFileValue('MYMDB_BACKUP_BUCKET', b.bucket)}`,
-    `MYMDB_BACKUP_REGION=${envFileValue('MYMDB_BACKUP_REGION', b.region)}`,
-    `MYMDB_BACKUP_ROLE_ARN=${envFileValue('MYMDB_BACKUP_ROLE_ARN', b.roleArn)}`,
-    `MYMDB_BACKUP_EXTERNAL_ID=${envFileValue('MYMDB_BACKUP_EXTERNAL_ID', b.externalId)}`,
+    envLine('MYMDB_BACKUP_BUCKET', b.bucket),
+    envLine('MYMDB_BACKUP_REGION', b.region),
+    envLine('MYMDB_BACKUP_ROLE_ARN', b.roleArn),
+    envLine('MYMDB_BACKUP_EXTERNAL_ID', b.externalId),
     '',
   ].join('\n')
 }

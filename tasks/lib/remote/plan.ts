@@ -8,10 +8,12 @@ import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { DEPLOY_LOG } from '../releases.ts'
 import { showCommand } from '../sh.ts'
 import { hostStack, REMOTE_DIR, showStackCommand, STACK_DEPLOY, stackCommands } from '../stack.ts'
-import { acmeCaRootRule, readAcmeCaRoot, registryRules, sshKeyPath, type ImageName } from '../vars.ts'
+import { type ImageName } from '../vars.ts'
+import { acmeCaRootRule } from '../hostvars.ts'
+import { registryRules } from '../awsvars.ts'
 import { checkHostName, dnsRecord, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
-import { remoteSpec, type RemoteSettings } from './settings.ts'
+import { remoteSpec, startSettings, type RemoteSettings, type StartSettings } from './settings.ts'
 
 export interface RemoteUpPlan {
   address: string
@@ -50,15 +52,14 @@ const registryAddressRule: Rule<RemoteSettings> = {
 }
 
 
-export interface PlanOptions {
-  /** The host address (from --address, or the host the deploy found). */
-  address?: string
-  /** True when `address` came from the --address option (problems then name the option). */
-  addressFromOption?: boolean
-  /** The registry prefix the images were pushed to (the deploy passes it). */
-  registry?: string
-  /** More rules to check with the settings (e.g. that the key file exists). */
-  rules?: readonly Rule<RemoteSettings>[]
+/** What the start is told besides the settings: where the host is, where the images are. */
+export interface StartContext {
+  /** The host's address. */
+  address: string
+  /** The registry prefix the images are under (push's prefix, or MYMDB_REGISTRY). */
+  registry: string
+  /** The login the host pulls with (the deploy's ECR login; else the registry settings'). */
+  login?: { username: string; password: string }
   /** Where and as whom the host writes backups (the host step's result). */
   backup?: BackupTarget
   /** The digests push reported (the host pins the db, proxy and cache images by them). */
@@ -67,41 +68,47 @@ export interface PlanOptions {
   publicIp?: string
 }
 
-export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan {
-  const env: RawEnv = {
-    ...raw,
-    ...(opts.address !== undefined ? { MYMDB_HOST_ADDRESS: opts.address } : {}),
-    ...(opts.registry !== undefined ? { MYMDB_REGISTRY: opts.registry } : {}),
-  }
+export interface CheckOptions {
+  /** The host address from --address (problems then name the option). */
+  address?: string
+  /** More rules to check with the settings (e.g. that the key file exists). */
+  rules?: readonly Rule<RemoteSettings>[]
+}
+
+/** remote:up alone: its settings checked once, all problems at once (EnvError, exit 2). */
+export function checkRemoteSettings(raw: RawEnv, opts: CheckOptions = {}): StartSettings {
+  const env: RawEnv = { ...raw, ...(opts.address !== undefined ? { MYMDB_HOST_ADDRESS: opts.address } : {}) }
   const s = checkEnv(remoteSpec, env, {
     rules: [addressRule, registryAddressRule, acmeCaRootRule, ...registryRules, ...(opts.rules ?? [])],
-    options: opts.addressFromOption ? { MYMDB_HOST_ADDRESS: '--address' } : {},
+    options: opts.address !== undefined ? { MYMDB_HOST_ADDRESS: '--address' } : {},
   })
-  const address = s.MYMDB_HOST_ADDRESS as string
-  const registry = s.MYMDB_REGISTRY
+  return startSettings(s, env)
+}
+
+/** The plan for checked settings (pure): what the start does on the host, exactly. */
+export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
+  const { address, registry } = ctx
   const { MYMDB_REGISTRY_USERNAME: username, MYMDB_REGISTRY_PASSWORD: password } = s
-  const caRoot = s.MYMDB_ACME_CA_ROOT === undefined ? undefined : (readAcmeCaRoot(s.MYMDB_ACME_CA_ROOT, env) ?? undefined)
-  const values = envFileValues(s, registry, opts.digests, caRoot)
-  const ip = opts.publicIp ?? (isIP(address) !== 0 ? address : undefined)
+  const ip = ctx.publicIp ?? (isIP(address) !== 0 ? address : undefined)
   return {
     address,
     sshPort: s.MYMDB_HOST_SSH_PORT,
     user: s.MYMDB_SSH_USER,
-    // the same file the host step creates or imports, with the same HOME
-    keyFile: sshKeyPath(s, env),
+    // the same file the host step creates or imports
+    keyFile: s.sshKeyFile,
     registry,
-    login: username !== undefined && password !== undefined ? { username, password } : undefined,
-    images: hostImages(s, registry, opts.digests),
+    login: ctx.login ?? (username !== undefined && password !== undefined ? { username, password } : undefined),
+    images: hostImages(s, registry, ctx.digests),
     keepReleases: s.MYMDB_KEEP_RELEASES,
     httpPort: s.MYMDB_HOST_HTTP_PORT,
     hostName: checkHostName(siteHostNames(s)),
     ...(s.MYMDB_DOMAIN
       ? { https: { domain: s.MYMDB_DOMAIN, ca: s.MYMDB_ACME_CA, port: s.MYMDB_HOST_HTTPS_PORT, ...(ip ? { ip } : {}), dnsWait: s.MYMDB_DNS_WAIT, ...(s.MYMDB_DNS_SERVER ? { dnsServer: s.MYMDB_DNS_SERVER } : {}) } }
       : {}),
-    envFile: productionEnvFile(values),
-    ...(opts.backup
+    envFile: productionEnvFile(envFileValues(s, registry, ctx.digests)),
+    ...(ctx.backup
       ? {
-          backupEnv: backupEnvFile(opts.backup),
+          backupEnv: backupEnvFile(ctx.backup),
           schedule: {
             script: `${backupScript(hostStack({ where: 'the host', run: planOnly }), hostBackupOptions(s.MYMDB_STAGE, 'scheduled'))}\n`,
             line: cronLine(s.MYMDB_BACKUP_SCHEDULE),
@@ -110,6 +117,12 @@ export function planRemoteUp(raw: RawEnv, opts: PlanOptions = {}): RemoteUpPlan 
         }
       : {}),
   }
+}
+
+/** remote:up alone: the settings checked, then planned with the host and registry they name. */
+export function planRemoteUp(raw: RawEnv, opts: CheckOptions & Partial<StartContext> = {}): RemoteUpPlan {
+  const s = checkRemoteSettings(raw, opts)
+  return planStart(s, { ...opts, address: opts.address ?? (s.MYMDB_HOST_ADDRESS as string), registry: opts.registry ?? s.MYMDB_REGISTRY })
 }
 
 /** The runner of a plan: a plan runs nothing. */

@@ -1,6 +1,8 @@
 // The settings the start on the host reads (npm run remote:up, and step 4 of deploy:aws).
-import type { CleanEnv } from '../env.ts'
-import { awsVars, backupScheduleVars, dbVars, djangoVars, hostVars, imageVars, productionOnly, registryVars, releaseVars, serverVars, siteVars, uploadVars } from '../vars.ts'
+import type { CleanEnv, RawEnv } from '../env.ts'
+import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars } from '../vars.ts'
+import { readAcmeCaRoot, sshKeyPath, hostVars, siteVars } from '../hostvars.ts'
+import { awsVars, backupScheduleVars, registryVars, releaseVars } from '../awsvars.ts'
 
 /** What the start on the host reads; the secrets must be production ones (not up:local's). */
 export const remoteSpec = {
@@ -25,3 +27,22 @@ export const remoteSpec = {
 }
 
 export type RemoteSettings = CleanEnv<typeof remoteSpec>
+
+/**
+ * The settings of a start, with what is derived from them: the private key file (under HOME), the
+ * PEM text of MYMDB_ACME_CA_ROOT, Django's HTTPS settings on with MYMDB_DOMAIN, and the upload
+ * bucket's region (AWS_REGION unless AWS_S3_REGION_NAME says otherwise).
+ */
+export type StartSettings = RemoteSettings & { sshKeyFile: string; caRoot?: string }
+
+/** Derives the values of StartSettings from checked ones (and HOME, for ~ in paths). */
+export function startSettings<V extends RemoteSettings & { AWS_REGION?: string }>(v: V, raw: RawEnv): V & StartSettings {
+  const caRoot = v.MYMDB_ACME_CA_ROOT === undefined ? undefined : (readAcmeCaRoot(v.MYMDB_ACME_CA_ROOT, raw) ?? undefined)
+  return {
+    ...v,
+    DJANGO_SECURE_SSL: v.MYMDB_DOMAIN ? true : v.DJANGO_SECURE_SSL,
+    AWS_S3_REGION_NAME: v.AWS_S3_REGION_NAME ?? v.AWS_REGION,
+    sshKeyFile: sshKeyPath(v, raw),
+    ...(caRoot ? { caRoot } : {}),
+  }
+}

@@ -8,33 +8,18 @@ import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, installCronCmd, hostBackupOptions,
 import { ConfigError, UserError } from '../errors.ts'
 import { stripControls, type Log } from '../log.ts'
 import type { Deps } from '../main.ts'
-import { whoRuns } from '../paths.ts'
-import { appendDeployRecord, deployRecord, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, releases } from '../releases.ts'
+import { IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, recordRelease, releases } from '../releases.ts'
 import { retryUntil, runChecked, type Cmd } from '../sh.ts'
-import { openRemote, type OpenRemote, type Remote } from '../ssh.ts'
+import { openRemote, type Remote } from '../ssh.ts'
 import { splitImageRef } from '../stackfile.ts'
 import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, STACK_LABEL, stackPs, startStack, WAIT_TIMEOUT_SECONDS, type Stack } from '../stack.ts'
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
-import { httpGet, waitFor200, waitForDns, type HttpGet, type ResolveA } from './checks.ts'
+import type { StepSeams } from '../step.ts'
+import { httpGet, waitFor200, waitForDns } from './checks.ts'
 import { registryHost, type RemoteUpPlan } from './plan.ts'
 
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
 export const DOCKER_WAIT_SECONDS = 300
-
-export interface RemoteUpDeps extends Partial<Deps> {
-  /** Opens the SSH session (default: ssh2). */
-  openRemote?: OpenRemote
-  /** The HTTP client of the final check. */
-  httpGet?: HttpGet
-  /** Reads the private key file. */
-  readKey?: (path: string) => string
-  /** Seconds between polls (Docker on the host, HTTP, DNS); tests use 0. */
-  pollSeconds?: number
-  /** Looks up the domain's addresses (default: DNS). */
-  resolveA?: ResolveA
-  /** When the whole deploy started (epoch ms; default: when this step started), for the history. */
-  startedAt?: number
-}
 
 /** Waits until Docker and Compose v2 answer on the host (its user-data may still be installing them). */
 async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): Promise<void> {
@@ -122,10 +107,10 @@ export async function backupBeforeMigrations(stack: Stack, web: string, stage: s
 }
 
 /** The whole run against an already checked plan: SSH, files, compose, checks. Returns the site URL. */
-export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDeps = {}): Promise<string> {
+export async function remoteUp(plan: RemoteUpPlan, deps: Deps & StepSeams): Promise<string> {
   const { log } = deps
-  const poll = extra.pollSeconds ?? 2
-  const read = extra.readKey ?? ((p: string) => readFileSync(p, 'utf8'))
+  const poll = deps.pollSeconds ?? 2
+  const read = deps.readKey ?? ((p: string) => readFileSync(p, 'utf8'))
   let privateKey: string
   try {
     privateKey = read(plan.keyFile)
@@ -133,8 +118,8 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
     throw new ConfigError(`cannot read the SSH key ${plan.keyFile} (${e instanceof Error ? e.message : String(e)}): set MYMDB_SSH_KEY_FILE`)
   }
   const composeFile = readFileSync(resolve(deps.root, 'docker-compose.yml'))
-  if (plan.https) await log.step('dns', `${plan.https.domain} resolves to ${plan.https.ip ?? 'an address'}`, () => waitForDns(plan.https!, log, extra.resolveA, poll * 1000 || 50))
-  const open = extra.openRemote ?? openRemote
+  if (plan.https) await log.step('dns', `${plan.https.domain} resolves to ${plan.https.ip ?? 'an address'}`, () => waitForDns(plan.https!, log, deps.resolveA, poll * 1000 || 50))
+  const open = deps.openRemote ?? openRemote
   const where = `${plan.user}@${plan.address}:${plan.sshPort}`
   const remote = await log.step('ssh', `connect to ${where}`, () =>
     open({
@@ -168,11 +153,9 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
 
     const stack = hostStack(remote)
     const before = await hostRuns(remote)
-    const startedAt = new Date(extra.startedAt ?? Date.now())
+    const startedAt = new Date(deps.startedAt ?? Date.now())
     let images = plan.images
-    const record = (end: { ok: boolean; error?: string }) =>
-      appendDeployRecord(stack, deployRecord(images, whoRuns(), startedAt, { ...end, seconds: (Date.now() - startedAt.getTime()) / 1000 }))
-    try {
+    await recordRelease(stack, () => images, { startedAt }, async () => {
       await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
         runInChecked(stack, stack.compose('pull', '--quiet'), {
           stream: log.prefixed('pull'),
@@ -186,12 +169,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
       }
       if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
       await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)
-    } catch (e) {
-      // the history keeps failed deploys too (best effort: the connection may be what failed)
-      await record({ ok: false, error: e instanceof Error ? e.message : String(e) }).catch(() => undefined)
-      throw e
-    }
-    await record({ ok: true })
+    })
     await pruneImages(stack, { ...plan, images }, log)
     if (plan.schedule) {
       const { script, line } = plan.schedule
@@ -206,7 +184,7 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps, extra: RemoteUpDe
 
   const host = plan.address.includes(':') ? `[${plan.address}]` : plan.address
   const base = `http://${host}:${plan.httpPort}`
-  const get = extra.httpGet ?? httpGet
+  const get = deps.httpGet ?? httpGet
   if (plan.https) {
     const { domain, port } = plan.https
     const secure = `https://${host}:${port}`

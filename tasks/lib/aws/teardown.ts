@@ -1,0 +1,98 @@
+// What destroy:aws removes of a stage, and the removal: the instances (with their disks), the
+// security group, the key pair, the Elastic IP, the instance profile, the two roles, and the upload
+// bucket only when asked. Read first (inventory), said (removalLines), then removed in dependency
+// order (removeAll). What is gone already is skipped, so a second run finishes an interrupted one.
+import type { Log } from '../log.ts'
+import { stageResources } from '../names.ts'
+import { readElasticIp, releaseElasticIp, type ElasticIp } from './address.ts'
+import { bucketInventory, deleteBucket, type BucketInventory } from './bucket.ts'
+import type { AwsClients } from './clients.ts'
+import { findHosts, terminateInstances } from './instance.ts'
+import { deleteKeyPair, keyPairExists } from './keypair.ts'
+import { deleteInstanceProfile, deleteRole, readBackupRole, readInstanceProfile, readRole } from './roles.ts'
+import { deleteSecurityGroup, findSecurityGroup } from './securitygroup.ts'
+
+/** Instance states destroy still terminates (terminated ones are gone). */
+const GONE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down']
+
+export interface Inventory {
+  instances: string[]
+  securityGroup: string | null
+  keyPair: boolean
+  instanceProfile: { roles: string[] } | null
+  role: boolean
+  /** The backup role (the backups themselves stay in their bucket). */
+  backupRole: boolean
+  /** The stage's fixed address (released: it is gone for good). */
+  elasticIp?: ElasticIp | null
+  /** Only looked up with --delete-bucket; null: not asked for, or no such bucket. */
+  bucket?: BucketInventory | null
+}
+
+/** What of the stage exists (reads only). */
+export async function inventory(clients: AwsClients, stage: string, opts: { bucket?: string } = {}): Promise<Inventory> {
+  const n = stageResources(stage)
+  const profile = await readInstanceProfile(clients, stage)
+  return {
+    instances: await findHosts(clients, stage, GONE_STATES),
+    securityGroup: (await findSecurityGroup(clients, stage))?.id ?? null,
+    keyPair: await keyPairExists(clients, n.keyPair),
+    instanceProfile: profile ? { roles: profile.roles } : null,
+    role: (await readRole(clients, stage)).exists,
+    backupRole: (await readBackupRole(clients, stage)).exists,
+    elasticIp: await readElasticIp(clients, stage),
+    ...(opts.bucket !== undefined ? { bucket: await bucketInventory(clients.s3, opts.bucket, stage) } : {}),
+  }
+}
+
+/** What would be removed, one line each (pure); empty when there is nothing. */
+export function removalLines(inv: Inventory, stage: string): string[] {
+  const n = stageResources(stage)
+  const lines: string[] = []
+  for (const id of inv.instances) lines.push(`instance ${n.instance} ${id} (and its disk)`)
+  if (inv.securityGroup) lines.push(`security group ${n.securityGroup} ${inv.securityGroup}`)
+  if (inv.keyPair) lines.push(`key pair ${n.keyPair}`)
+  if (inv.elasticIp) lines.push(`elastic IP ${inv.elasticIp.publicIp} (released: a DNS record pointing at it must change)`)
+  if (inv.instanceProfile) lines.push(`instance profile ${n.instanceProfile}`)
+  if (inv.role) lines.push(`IAM role ${n.role} (and its policies)`)
+  if (inv.backupRole) lines.push(`IAM role ${n.backupRole} (and its policies; the backups stay in their bucket)`)
+  if (inv.bucket) lines.push(`S3 bucket ${inv.bucket.name} and all its files (${inv.bucket.objects} objects)`)
+  return lines
+}
+
+/** Removes everything in `inv`, in dependency order. Returns the lines of what was removed. */
+export async function removeAll(clients: AwsClients, stage: string, inv: Inventory, log: Log, retryDelayMs = 5000): Promise<string[]> {
+  const n = stageResources(stage)
+  const removed: string[] = []
+  if (inv.instances.length > 0) {
+    await terminateInstances(clients, inv.instances, log)
+    for (const id of inv.instances) removed.push(`instance ${id}`)
+  }
+  if (inv.securityGroup) {
+    await deleteSecurityGroup(clients, inv.securityGroup, log, retryDelayMs)
+    removed.push(`security group ${n.securityGroup}`)
+  }
+  if (inv.keyPair) {
+    await deleteKeyPair(clients, n.keyPair)
+    removed.push(`key pair ${n.keyPair}`)
+  }
+  if (inv.elasticIp) {
+    await releaseElasticIp(clients, inv.elasticIp, inv.instances)
+    removed.push(`elastic IP ${inv.elasticIp.publicIp}`)
+  }
+  if (inv.instanceProfile) {
+    await deleteInstanceProfile(clients, n.instanceProfile, inv.instanceProfile.roles)
+    removed.push(`instance profile ${n.instanceProfile}`)
+  }
+  for (const [there, role] of [[inv.role, n.role], [inv.backupRole, n.backupRole]] as const) {
+    if (!there) continue
+    await deleteRole(clients, role)
+    removed.push(`IAM role ${role}`)
+  }
+  if (inv.bucket) {
+    // deleteBucket checks the stage tags again: a bucket of another stage is refused.
+    const result = await deleteBucket(clients.s3, inv.bucket.name, { stage, log })
+    if (result.deleted) removed.push(`S3 bucket ${inv.bucket.name} (${result.objects} object versions)`)
+  }
+  return removed
+}

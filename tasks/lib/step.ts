@@ -1,0 +1,68 @@
+// The one contract of the deploy's steps (push, bucket, host, start):
+//   plan(settings, deps)  reads what is there and decides; changes nothing; plain data
+//   show(plan, log)       prints the plan (what a dry run shows is what apply executes)
+//   apply(plan, deps)     executes exactly the plan, returns a typed result
+//   preview(plan)         the result as far as the plan knows it (what a dry run hands on)
+// runStep does the dry run for every step: plan, show, and apply unless it is a dry run.
+import { awsClients as makeAwsClients, type AwsClients } from './aws/clients.ts'
+import type { Log } from './log.ts'
+import type { Deps, Env } from './main.ts'
+import type { OpenRemote } from './ssh.ts'
+import type { HttpGet, ResolveA } from './remote/checks.ts'
+
+/** What a step may use from outside; tests replace parts of it (all but Deps are optional seams). */
+export interface StepDeps extends Deps {
+  /** The environment of child processes and of the AWS clients (the environment merged with .env). */
+  env: Env
+  /** The AWS clients of a region, made once per run (from the environment merged with .env). */
+  clients(region: string): AwsClients
+  /** Makes the AWS clients (default: awsClients from lib/aws/clients.ts). */
+  awsClients?: (region: string, env: Env) => AwsClients
+  /** fetch, for the public IP lookup. */
+  fetch?: typeof fetch
+  /** Opens the SSH session (default: ssh2). */
+  openRemote?: OpenRemote
+  /** The HTTP client of the final check. */
+  httpGet?: HttpGet
+  /** Reads the private key file. */
+  readKey?: (path: string) => string
+  /** Seconds between polls (Docker on the host, HTTP, DNS); tests use 0. */
+  pollSeconds?: number
+  /** Looks up the domain's addresses (default: DNS). */
+  resolveA?: ResolveA
+  /** When the whole deploy started (epoch ms; default: when the start step started), for the history. */
+  startedAt?: number
+  /** Waits before trying the bucket policy again. */
+  policyRetryDelaysMs?: number[]
+}
+
+/** The test seams of StepDeps, as a task's main() takes them. */
+export type StepSeams = Partial<Omit<StepDeps, 'env' | 'clients'>>
+
+/** A task's StepDeps: its Deps, the seams, and `env` (the environment merged with .env). */
+export function stepDeps(deps: Deps, seams: StepSeams | undefined, env: Env): StepDeps {
+  const make = seams?.awsClients ?? makeAwsClients
+  const made = new Map<string, AwsClients>()
+  const clients = (region: string) => {
+    if (!made.has(region)) made.set(region, make(region, env))
+    return made.get(region) as AwsClients
+  }
+  return { ...seams, ...deps, env, clients }
+}
+
+export interface Step<S, P, R> {
+  /** The step's tag in the output: push, bucket, host, start. */
+  readonly name: string
+  plan(settings: S, deps: StepDeps): Promise<P>
+  show(plan: P, log: Log, dryRun: boolean): void
+  apply(plan: P, deps: StepDeps): Promise<R>
+  preview(plan: P): R
+}
+
+/** Plans the step, shows the plan, and applies it unless `dryRun` (then the preview is the result). */
+export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: StepDeps, dryRun: boolean): Promise<R> {
+  const plan = await step.plan(settings, deps)
+  step.show(plan, deps.log, dryRun)
+  if (dryRun) return step.preview(plan)
+  return step.apply(plan, deps)
+}

@@ -1,0 +1,25 @@
+// The shape of the code a newcomer reads: no source file over 400 lines (a longer one holds two
+// things: split it), and every task a short step file over the shared code in tasks/lib/.
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { describe, it } from 'node:test'
+
+const ROOT = new URL('../..', import.meta.url).pathname
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((name) => {
+    const path = join(dir, name)
+    if (statSync(join(ROOT, path)).isDirectory()) return sources(path)
+    return name.endsWith('.ts') ? [path] : []
+  })
+}
+
+const lines = (path: string) => readFileSync(join(ROOT, path), 'utf8').split('\n').length
+
+describe('layout', () => {
+  it('no source file in tasks/, bench/ or tests/rig/ is over 400 lines', () => {
+    const long = ['tasks', 'bench', 'tests/rig'].flatMap(sources).filter((p) => lines(p) > 400)
+    assert.deepEqual(long.map((p) => `${relative('.', p)}: ${lines(p)} lines`), [])
+  })
+})
