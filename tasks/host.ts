@@ -33,9 +33,12 @@ Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in
   security group  mymdb-<stage>-web    default VPC; HTTP/HTTPS from anywhere, SSH only from
                                        MYMDB_SSH_CIDR (default: your public IP /32)
   IAM role        mymdb-<stage>-host   + instance profile: read/write DJANGO_UPLOAD_S3_BUCKET only
+  IAM role        mymdb-<stage>-backup writes backups into MYMDB_BACKUP_BUCKET only (assumed by
+                                       the host role with an external id)
   instance        mymdb-<stage>        MYMDB_INSTANCE_TYPE, AMI from MYMDB_AMI_ID or the SSM
                                        parameter MYMDB_AMI_SSM_PARAMETER; user-data installs Docker
                                        (scripts/install-docker.sh); IMDSv2 only
+  elastic IP      mymdb-<stage>        the site's fixed address, associated with the instance
 Existing resources are reused (a stopped instance is started); nothing is created twice.
 Then it waits until the instance runs and its SSH port answers.
 

@@ -1,10 +1,11 @@
-// npm run push: tags the images with the git commit (and latest) and pushes them to a registry:
+// npm run push (step 1 of deploy:aws): tags the four images with the git commit (and latest) and
+// pushes them to a registry:
 // Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
 // Hub, or any registry address.
-import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './build.ts'
+import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './lib/images.ts'
 import { applyEcrRepositories, ecrLogin as getEcrLogin, ecrPlanLines, planEcrRepositories, type EcrPlan } from './lib/aws/registry.ts'
 import { imageExists, preflight } from './lib/docker.ts'
-import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
+import { checkEnv, loadEnv, valuesOf, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { runChecked } from './lib/sh.ts'
@@ -14,10 +15,12 @@ import { awsVars, parseRegistry, releaseVars, registryImage, registryRules, regi
 
 export const HELP = `Usage: npm run push -- [options]
 
-Pushes the web and db images of the current git commit to MYMDB_REGISTRY, tagged with the
-commit and latest (builds them first when they are missing):
-  ecr                    Amazon ECR of your account in AWS_REGION: repositories mymdb-web and
-                         mymdb-db are created if missing; docker login with a fresh SDK token
+Pushes the four images (web, db, proxy, cache) of the current git commit to MYMDB_REGISTRY,
+tagged with the commit and latest (builds them first when they are missing):
+  ecr                    Amazon ECR of your account in AWS_REGION: repositories mymdb-web,
+                         mymdb-db, mymdb-proxy and mymdb-cache are created if missing, each with a
+                         lifecycle policy keeping MYMDB_KEEP_RELEASES images; docker login with a
+                         fresh SDK token
   docker.io/<user>       Docker Hub (log in first with docker login, or set
                          MYMDB_REGISTRY_USERNAME/MYMDB_REGISTRY_PASSWORD). New Docker Hub
                          repositories are PUBLIC unless you make them private.
@@ -92,8 +95,10 @@ export interface PushPlan {
   refs: string[]
   /** ECR: the repositories (and the region they are in). */
   ecr?: EcrPlan & { region: string }
-  /** The settings the images are built with when missing, and the registry login (never shown). */
-  settings: PushSettings
+  /** The image settings the images are built with when missing. */
+  images: CleanEnv<typeof imageVars>
+  /** The login for a registry other than ECR (MYMDB_REGISTRY_USERNAME/PASSWORD; never shown). */
+  login?: { username: string; password: string }
 }
 
 export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
@@ -113,7 +118,9 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
         : undefined
     const { loginHost, prefix } = registryPrefix(registry, ecr?.host)
     const refs = local.flatMap((l) => [tag, 'latest'].map((t) => `${registryImage(prefix, l)}:${t}`))
-    return { registry, prefix, loginHost, tag, dirty: git.dirty, refs, ...(ecr ? { ecr } : {}), settings: values }
+    const { MYMDB_REGISTRY_USERNAME: username, MYMDB_REGISTRY_PASSWORD: password } = values
+    const login = registry.kind !== 'ecr' && username && password ? { username, password } : undefined
+    return { registry, prefix, loginHost, tag, dirty: git.dirty, refs, ...(ecr ? { ecr } : {}), images: valuesOf(imageVars, values), ...(login ? { login } : {}) }
   },
 
   show(plan, log, dryRun) {
@@ -128,7 +135,6 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
   /** The images of this commit (built when missing), logged in, tagged, pushed. */
   async apply(plan, deps) {
     const { run, log, root } = deps
-    const values = plan.settings
     await preflight({ run, log, root, compose: false, install: false })
     let ecrLogin: PushResult['login']
     if (plan.ecr) {
@@ -137,15 +143,14 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
       ecrLogin = await getEcrLogin(clients)
       await login(deps, plan.ecr.host, ecrLogin.username, ecrLogin.password)
     }
-    const images = localImages(values)
+    const images = localImages(plan.images)
     const missing = []
     for (const l of Object.values(images)) if (!(await imageExists(run, `${l}:${plan.tag}`))) missing.push(l)
     if (missing.length > 0) {
       log.info(`[push] ${missing.map((m) => `${m}:${plan.tag}`).join(', ')} not built yet: building`)
-      await buildImages(buildOptionsFrom(values, deps.env), deps)
+      await buildImages(buildOptionsFrom(plan.images, deps.env), deps)
     }
-    if (plan.registry.kind !== 'ecr' && values.MYMDB_REGISTRY_USERNAME && values.MYMDB_REGISTRY_PASSWORD)
-      await login(deps, plan.loginHost, values.MYMDB_REGISTRY_USERNAME, values.MYMDB_REGISTRY_PASSWORD)
+    if (plan.login) await login(deps, plan.loginHost, plan.login.username, plan.login.password)
     const digests: Partial<Record<ImageName, string>> = {}
     for (const name of IMAGE_NAMES) {
       const l = images[name]

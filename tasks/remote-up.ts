@@ -32,8 +32,9 @@ Settings (environment and .env; see .env.example):
   MYMDB_SSH_KEY_FILE      private key (default ~/.ssh/mymdb-<MYMDB_STAGE>.pem)
   MYMDB_HOST_HTTP_PORT    port the site is checked on (default 80)
   MYMDB_REGISTRY          registry address, e.g. registry.example.com:5000 or 127.0.0.1:5000;
-                          images are <MYMDB_REGISTRY>/<last part of MYMDB_WEB_IMAGE>:<MYMDB_TAG>
-                          and the same for MYMDB_DB_IMAGE (as npm run push names them)
+                          images are <MYMDB_REGISTRY>/<last part of MYMDB_WEB_IMAGE>:<MYMDB_TAG>,
+                          and the same for the db, proxy and cache images (as npm run push
+                          names them)
   MYMDB_TAG               image tag (default latest)
   DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD   required, no defaults here
                           (up:local's local-only values are refused)

@@ -1,5 +1,5 @@
 // npm run up:local: runs the whole stack on this machine with local-only defaults.
-import { buildImages, buildOptionsFrom } from './build.ts'
+import { buildImages, buildOptionsFrom } from './lib/images.ts'
 import { checkPortFree, imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'

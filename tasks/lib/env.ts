@@ -254,3 +254,8 @@ function dedupe(problems: FileProblem[]): FileProblem[] {
     return true
   })
 }
+
+/** The values of `spec`'s variables only, out of a larger set of checked values. */
+export function valuesOf<S extends Spec>(spec: S, values: CleanEnv<S>): CleanEnv<S> {
+  return Object.fromEntries(Object.keys(spec).map((k) => [k, (values as Record<string, unknown>)[k]])) as CleanEnv<S>
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { BOOTSTRAP_BASE, DEBIAN_BASE, describeBase, imageTags, main, planBase, planImages, PULL_TIMEOUT_MS } from '../../tasks/build.ts'
+import { main } from '../../tasks/build.ts'
+import { BOOTSTRAP_BASE, DEBIAN_BASE, describeBase, imageTags, planBase, planImages, PULL_TIMEOUT_MS } from '../../tasks/lib/images.ts'
 import { dockerOk, fakeRunner, noDocker, testDeps, type Answer } from './fakes.ts'
 
 const none = { debianLocal: false, bootstrapLocal: false }

@@ -1,0 +1,238 @@
+// The stack's images: where each is built from, how the base image is obtained (present, pulled,
+// or bootstrapped from the Debian mirror), their tags (the git commit and latest), and the build
+// itself. Used by npm run build, up:local (builds what is missing) and push.
+import type { CleanEnv } from './env.ts'
+import { UserError } from './errors.ts'
+import type { Deps, Env } from './main.ts'
+import { imageExists, checkEngine } from './docker.ts'
+import { runChecked, showCommand } from './sh.ts'
+import { IMAGE_NAMES, imageVars, localImages, type ImageName } from './vars.ts'
+
+export const DEBIAN_BASE = 'debian:trixie-slim'
+export const BOOTSTRAP_BASE = 'mymdb-base:trixie'
+export const PULL_TIMEOUT_MS = 20_000
+
+/** Where each image is built from (paths relative to the repository root). */
+export const IMAGE_SOURCES: Record<ImageName, { dockerfile: string; context: string }> = {
+  web: { dockerfile: 'Dockerfile', context: '.' },
+  db: { dockerfile: 'docker/psql/Dockerfile', context: 'docker/psql' },
+  proxy: { dockerfile: 'docker/proxy/Dockerfile', context: 'docker/proxy' },
+  cache: { dockerfile: 'docker/cache/Dockerfile', context: 'docker/cache' },
+}
+
+/** How the base image is obtained. */
+export type BaseStep =
+  | { kind: 'use'; image: string; why: string }
+  | { kind: 'pull'; image: string; timeoutMs?: number; why: string; orElse?: BaseStep }
+  | { kind: 'bootstrap'; image: string; rebuild: boolean; why: string }
+
+export interface BaseFacts {
+  /** debian:trixie-slim is present locally. */
+  debianLocal: boolean
+  /** mymdb-base:trixie is present locally. */
+  bootstrapLocal: boolean
+}
+
+/** Decides how to get the base image (pure). `mode` is MYMDB_BASE_IMAGE: auto, pull, bootstrap or an image. */
+export function planBase(mode: string, facts: BaseFacts, rebuildBase = false): BaseStep {
+  const bootstrap = (why: string): BaseStep =>
+    facts.bootstrapLocal && !rebuildBase
+      ? { kind: 'use', image: BOOTSTRAP_BASE, why: `${why}; ${BOOTSTRAP_BASE} exists locally` }
+      : { kind: 'bootstrap', image: BOOTSTRAP_BASE, rebuild: facts.bootstrapLocal, why }
+  switch (mode) {
+    case 'pull':
+      return { kind: 'pull', image: DEBIAN_BASE, why: 'MYMDB_BASE_IMAGE=pull' }
+    case 'bootstrap':
+      return bootstrap(rebuildBase ? 'bootstrap, --rebuild-base' : 'MYMDB_BASE_IMAGE=bootstrap')
+    case 'auto':
+      if (rebuildBase) return bootstrap('auto with --rebuild-base')
+      if (facts.debianLocal) return { kind: 'use', image: DEBIAN_BASE, why: `auto: ${DEBIAN_BASE} exists locally` }
+      return {
+        kind: 'pull',
+        image: DEBIAN_BASE,
+        timeoutMs: PULL_TIMEOUT_MS,
+        why: `auto: ${DEBIAN_BASE} not present locally`,
+        orElse: bootstrap('auto: the pull failed'),
+      }
+    default:
+      return { kind: 'use', image: mode, why: `MYMDB_BASE_IMAGE=${mode}` }
+  }
+}
+
+/** One line saying what planBase decided. */
+export function describeBase(step: BaseStep): string {
+  switch (step.kind) {
+    case 'use':
+      return `${step.image} (${step.why})`
+    case 'pull': {
+      const limit = step.timeoutMs ? ` within ${step.timeoutMs / 1000} s` : ''
+      const orElse = step.orElse ? `, else ${describeBase(step.orElse)}` : ''
+      return `docker pull ${step.image}${limit} (${step.why})${orElse}`
+    }
+    case 'bootstrap':
+      return `${step.rebuild ? 're-bootstrap' : 'bootstrap'} ${step.image} with scripts/make-base-image.sh (${step.why})`
+  }
+}
+
+/** The image tags: commit (+ "-dirty"), latest, and MYMDB_TAG; no duplicates. */
+export function imageTags(git: { commit: string; dirty: boolean } | null, composeTag = 'latest'): string[] {
+  const tags = [git ? `${git.commit}${git.dirty ? '-dirty' : ''}` : null, 'latest', composeTag]
+  return [...new Set(tags.filter((t): t is string => t !== null))]
+}
+
+export interface ImageBuild {
+  name: ImageName
+  refs: string[]
+  /** The docker build command (run in the repository root). */
+  cmd: string[]
+}
+
+export interface BuildPlanInput {
+  only?: ImageName
+  /** The local image names (localImages). */
+  images: Record<ImageName, string>
+  tags: string[]
+  baseImage: string
+  revision?: string
+  noCache?: boolean
+}
+
+/**
+ * The docker build commands (pure). Paths are relative to the repository root. Only the web image
+ * carries the commit as a label: the db, proxy and cache images of an unchanged Dockerfile stay the same
+ * image (same id, same digest in the registry), so a deploy leaves their containers running.
+ */
+export function planImages(input: BuildPlanInput): ImageBuild[] {
+  const names: readonly ImageName[] = input.only ? [input.only] : IMAGE_NAMES
+  return names.map((name) => {
+    const { dockerfile, context } = IMAGE_SOURCES[name]
+    const refs = input.tags.map((t) => `${input.images[name]}:${t}`)
+    const cmd = [
+      'docker', 'build', '--progress=plain',
+      '--file', dockerfile,
+      '--build-arg', `BASE_IMAGE=${input.baseImage}`,
+      ...(input.noCache ? ['--no-cache'] : []),
+      ...(input.revision && name === 'web' ? ['--label', `org.opencontainers.image.revision=${input.revision}`] : []),
+      ...refs.flatMap((r) => ['--tag', r]),
+      context,
+    ]
+    return { name, refs, cmd }
+  })
+}
+
+/** The git commit of the checkout, or null outside git. */
+export async function gitInfo(deps: Pick<Deps, 'run' | 'root'>): Promise<{ commit: string; dirty: boolean } | null> {
+  const head = await deps.run(['git', 'rev-parse', '--short', 'HEAD'], { cwd: deps.root })
+  const commit = head.stdout.trim()
+  if (!head.ok || !/^[0-9a-f]{4,40}$/.test(commit)) return null
+  const status = await deps.run(['git', 'status', '--porcelain', '--untracked-files=no'], { cwd: deps.root })
+  return { commit, dirty: status.ok && status.stdout.trim() !== '' }
+}
+
+export interface BuildOptions {
+  only?: ImageName
+  /** MYMDB_BASE_IMAGE: auto, pull, bootstrap or an image. */
+  base: string
+  rebuildBase: boolean
+  noCache?: boolean
+  dryRun: boolean
+  images: Record<ImageName, string>
+  composeTag: string
+  /** Environment of the docker commands (DOCKER_BUILDKIT=1 is added). */
+  env: Env
+}
+
+export function buildOptionsFrom(values: CleanEnv<typeof imageVars>, env: Env, flags: Partial<BuildOptions> = {}): BuildOptions {
+  return {
+    only: flags.only,
+    base: flags.base ?? values.MYMDB_BASE_IMAGE,
+    rebuildBase: flags.rebuildBase ?? false,
+    noCache: flags.noCache ?? false,
+    dryRun: flags.dryRun ?? false,
+    images: localImages(values),
+    composeTag: values.MYMDB_TAG,
+    env,
+  }
+}
+
+/** Gets the base image as planned; returns the image to build from. */
+async function obtainBase(step: BaseStep, deps: Deps, env: Env): Promise<string> {
+  const { run, log, root } = deps
+  switch (step.kind) {
+    case 'use':
+      return step.image
+    case 'pull': {
+      const r = await log.step('base', `docker pull ${step.image}`, () =>
+        run(['docker', 'pull', step.image], { env, timeoutMs: step.timeoutMs, stream: log.prefixed('pull') }),
+      )
+      if (r.ok) return step.image
+      const why = r.exitCode === null ? `no answer within ${(step.timeoutMs ?? 0) / 1000} s` : `exit code ${r.exitCode}`
+      if (!step.orElse) {
+        throw new UserError(
+          `could not pull ${step.image} (${why}): check the registry connection, or set MYMDB_BASE_IMAGE=bootstrap in .env`,
+        )
+      }
+      log.warn(`[base] could not pull ${step.image} (${why}); falling back: ${describeBase(step.orElse)}`)
+      return obtainBase(step.orElse, deps, env)
+    }
+    case 'bootstrap': {
+      if ((process.getuid?.() ?? 0) !== 0)
+        throw new UserError(
+          `bootstrapping ${step.image} needs root: run sudo bash scripts/make-base-image.sh ${step.image}, then npm run build again`,
+        )
+      await log.step('base', `bootstrap ${step.image} (debootstrap, about a minute)`, () =>
+        runChecked(run, ['bash', 'scripts/make-base-image.sh', step.image], {
+          cwd: root,
+          env,
+          stream: log.prefixed('base'),
+          doing: `bootstrap the base image ${step.image}`,
+        }),
+        20,
+      )
+      return step.image
+    }
+  }
+}
+
+/**
+ * Plans and (unless dryRun) builds the images. Expects a reachable engine (except in dry-run,
+ * where local images count as absent when the engine does not answer). Returns the image refs.
+ */
+export async function buildImages(opts: BuildOptions, deps: Deps): Promise<string[]> {
+  const { run, log, root } = deps
+  const env: Env = { ...opts.env, DOCKER_BUILDKIT: '1' }
+
+  // plan
+  const engineUp = opts.dryRun ? (await checkEngine(run)) === null : true
+  const facts: BaseFacts = engineUp
+    ? { debianLocal: await imageExists(run, DEBIAN_BASE), bootstrapLocal: await imageExists(run, BOOTSTRAP_BASE) }
+    : { debianLocal: false, bootstrapLocal: false }
+  const baseStep = planBase(opts.base, facts, opts.rebuildBase)
+  const git = await gitInfo(deps)
+  if (!git) log.warn('[build] not a git checkout: tagging without a commit')
+  const tags = imageTags(git, opts.composeTag)
+  const input = { only: opts.only, images: opts.images, tags, revision: git?.commit, noCache: opts.noCache }
+
+  if (opts.dryRun) {
+    log.info(`[build] dry run${engineUp ? '' : ' (Docker engine not reachable: local images counted as absent)'}`)
+    log.info(`[build] base image: ${describeBase(baseStep)}`)
+    if (baseStep.kind === 'pull' && baseStep.orElse)
+      log.info(`[build] (the commands below show ${baseStep.image}; with ${baseStep.orElse.image} if the pull fails)`)
+    for (const b of planImages({ ...input, baseImage: baseStep.image })) {
+      log.info(`[build] ${b.name}: ${b.refs.join(', ')}`)
+      log.info(`  $ DOCKER_BUILDKIT=1 ${showCommand(b.cmd)}`)
+    }
+    return []
+  }
+
+  // apply
+  log.info(`[build] base image: ${describeBase(baseStep)}`)
+  const baseImage = await obtainBase(baseStep, deps, env)
+  const builds = planImages({ ...input, baseImage })
+  for (const b of builds) {
+    await log.step('build', `${b.name} image ${b.refs[0]} (from ${baseImage})`, () =>
+      runChecked(run, b.cmd, { cwd: root, env, stream: log.prefixed(`build ${b.name}`), doing: `build the ${b.name} image` }),
+    )
+  }
+  return builds.flatMap((b) => b.refs)
+}
