@@ -7,9 +7,9 @@
 import { loadEnv } from './lib/env.ts'
 import { formatDuration } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { checkRemoteSettings, planStart, remoteSteps, type RemoteUpPlan, type StartContext } from './lib/remote/plan.ts'
+import { checkRemoteSettings, planStart, type RemoteUpPlan, type StartContext } from './lib/remote/plan.ts'
 import type { StartSettings } from './lib/remote/settings.ts'
-import { remoteUp } from './lib/remote/up.ts'
+import { remoteSteps, remoteUp } from './lib/remote/up.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { sshKeyExistsRule } from './lib/hostvars.ts'
 

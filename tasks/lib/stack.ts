@@ -256,6 +256,16 @@ export async function showDiagnostics(s: Stack, log: Log, services?: readonly Se
  * migrations ran (the web container runs them at start) and loads the sample catalogue into an
  * empty database. On a failed start: status and logs, then an error (exit 1).
  */
+/** What startStack runs on a Swarm host, in order: what a dry run of the start shows. */
+export function startStackSteps(s: Stack): string[] {
+  return [
+    'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)',
+    `${showStackCommand(s, s.compose('config', '--format', 'json'))} | (the stack file) | ${showCommand(STACK_DEPLOY)}`,
+    'wait until every service runs its new image, healthy (a web version that is not is rolled back by Swarm: exit 1)',
+    ...[stackCommands.migrateCheck(s), stackCommands.sampleData(s)].map((c) => showStackCommand(s, c)),
+  ]
+}
+
 export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_SECONDS, pollMs = 2_000): Promise<void> {
   if (s.kind === 'swarm') await deployStack(s, log, waitSeconds, pollMs)
   else {

@@ -3,15 +3,13 @@
 // order, what up.ts runs for a plan (the dry run prints it).
 import { isIP } from 'node:net'
 import type { BackupTarget } from '../aws/host.ts'
-import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, backupScript, cronLine, hostBackupOptions } from '../backup.ts'
+import { backupScript, cronLine, hostBackupOptions } from '../backup.ts'
 import { checkEnv, type RawEnv, type Rule } from '../env.ts'
-import { DEPLOY_LOG } from '../releases.ts'
-import { showCommand } from '../sh.ts'
-import { hostStack, REMOTE_DIR, showStackCommand, STACK_DEPLOY, stackCommands } from '../stack.ts'
+import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
 import { acmeCaRootRule } from '../hostvars.ts'
 import { registryRules } from '../awsvars.ts'
-import { checkHostName, dnsRecord, type HttpsPlan } from './checks.ts'
+import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
 import { remoteSpec, startSettings, type RemoteSettings, type StartSettings } from './settings.ts'
 
@@ -125,37 +123,10 @@ export function planRemoteUp(raw: RawEnv, opts: CheckOptions & Partial<StartCont
   return planStart(s, { ...opts, address: opts.address ?? (s.MYMDB_HOST_ADDRESS as string), registry: opts.registry ?? s.MYMDB_REGISTRY })
 }
 
-/** The runner of a plan: a plan runs nothing. */
-const planOnly = () => Promise.reject(new Error('a plan runs nothing'))
-
 /** The registry host of an image prefix (docker.io/yourname -> docker.io) for `docker login`. */
 export function registryHost(registry: string): string {
   return registry.split('/')[0] ?? registry
 }
 
-/** The remote commands of a run, in order (for --dry-run and the tests). */
-export function remoteSteps(plan: RemoteUpPlan): string[] {
-  const stack = hostStack({ where: 'the host', run: planOnly })
-  const steps = [
-    ...(plan.https ? [`wait until ${plan.https.domain} resolves to ${plan.https.ip ?? 'an address'} (DNS record: ${dnsRecord(plan.https)})`] : []),
-    'docker info; docker compose version',
-    `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`]
-  if (plan.login) steps.push(showCommand(['docker', 'login', '--username', plan.login.username, '--password-stdin', registryHost(plan.registry)]) + ' (password on stdin)')
-  steps.push(
-    showStackCommand(stack, stack.compose('pull', '--quiet')),
-    ...(plan.schedule ? [`manage.py migrate --check in a throw-away container of ${plan.images.web}; when it fails: a backup into the backup bucket first`] : []),
-    'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)',
-    `${showStackCommand(stack, stack.compose('config', '--format', 'json'))} | (the stack file) | ${showCommand(STACK_DEPLOY)}`,
-    'wait until every service runs its new image, healthy (a web version that is not is rolled back by Swarm: exit 1)',
-    ...[stackCommands.migrateCheck(stack), stackCommands.sampleData(stack)].map((c) => showStackCommand(stack, c)),
-    `append a line to ${DEPLOY_LOG} (when, who, which images)`,
-    `remove the stack's images that none of the last ${plan.keepReleases} releases in ${DEPLOY_LOG} uses`,
-  )
-  if (plan.schedule)
-    steps.push(
-      plan.schedule.line
-        ? `upload ${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}; crontab: ${plan.schedule.line}`
-        : `remove the backup schedule from the crontab (MYMDB_BACKUP_SCHEDULE=off)`,
-    )
-  return steps
-}
+/** The runner of a plan's commands: a plan runs nothing (its commands are only shown). */
+export const planOnly = () => Promise.reject(new Error('a plan runs nothing'))

@@ -8,15 +8,15 @@ import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, installCronCmd, hostBackupOptions,
 import { ConfigError, UserError } from '../errors.ts'
 import { stripControls, type Log } from '../log.ts'
 import type { Deps } from '../main.ts'
-import { IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, recordRelease, releases } from '../releases.ts'
-import { retryUntil, runChecked, type Cmd } from '../sh.ts'
+import { DEPLOY_LOG, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, recordRelease, releases } from '../releases.ts'
+import { retryUntil, runChecked, showCommand, type Cmd } from '../sh.ts'
 import { openRemote, type Remote } from '../ssh.ts'
 import { splitImageRef } from '../stackfile.ts'
-import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, STACK_LABEL, stackPs, startStack, WAIT_TIMEOUT_SECONDS, type Stack } from '../stack.ts'
+import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_LABEL, stackPs, startStack, startStackSteps, WAIT_TIMEOUT_SECONDS, type Stack } from '../stack.ts'
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepSeams } from '../step.ts'
-import { httpGet, waitFor200, waitForDns } from './checks.ts'
-import { registryHost, type RemoteUpPlan } from './plan.ts'
+import { dnsRecord, httpGet, waitFor200, waitForDns } from './checks.ts'
+import { planOnly, registryHost, type RemoteUpPlan } from './plan.ts'
 
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
 export const DOCKER_WAIT_SECONDS = 300
@@ -106,22 +106,112 @@ export async function backupBeforeMigrations(stack: Stack, web: string, stage: s
   log.info(`[backup] before the migrations: ${r.file}`)
 }
 
-/** The whole run against an already checked plan: SSH, files, compose, checks. Returns the site URL. */
-export async function remoteUp(plan: RemoteUpPlan, deps: Deps & StepSeams): Promise<string> {
-  const { log } = deps
-  const poll = deps.pollSeconds ?? 2
-  const read = deps.readKey ?? ((p: string) => readFileSync(p, 'utf8'))
+/** What the phases of a start share: the plan, the task's deps, and the SSH session once open. */
+interface Session {
+  plan: RemoteUpPlan
+  deps: Deps & StepSeams
+  /** Seconds between polls. */
+  poll: number
+  remote?: Remote
+  /** The images the host runs (the db, proxy and cache pinned by digest after the pull). */
+  images: Record<ImageName, string>
+  /** The site's URL, once checked. */
+  url?: string
+}
+
+/** One part of a start, in order: what a dry run says it does, and what runs. */
+interface Phase {
+  says: string[]
+  run(s: Session): Promise<void>
+}
+
+const connected = (s: Session): Remote => {
+  if (!s.remote) throw new Error('not connected to the host')
+  return s.remote
+}
+
+/** The phases of a start for a plan: the one description of what remoteUp runs (pure). */
+export function startPhases(plan: RemoteUpPlan): Phase[] {
+  const described = hostStack({ where: 'the host', run: planOnly })
+  const phases: Phase[] = []
+  if (plan.https) {
+    const h = plan.https
+    phases.push({
+      says: [`wait until ${h.domain} resolves to ${h.ip ?? 'an address'} (DNS record: ${dnsRecord(h)})`],
+      run: ({ deps, poll }) => deps.log.step('dns', `${h.domain} resolves to ${h.ip ?? 'an address'}`, () => waitForDns(h, deps.log, deps.resolveA, poll * 1000 || 50)),
+    })
+  }
+  phases.push({
+    says: ['docker info; docker compose version'],
+    async run(s) {
+      s.remote = await connect(s)
+      await waitForDocker(s.remote, s.deps, s.poll)
+    },
+  })
+  phases.push({
+    says: [`upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`],
+    run: (s) =>
+      s.deps.log.step('files', `upload ${REMOTE_DIR}/docker-compose.yml and ${REMOTE_DIR}/.env`, async () => {
+        const remote = connected(s)
+        await remote.upload(`${REMOTE_DIR}/docker-compose.yml`, readFileSync(resolve(s.deps.root, 'docker-compose.yml')), 0o644)
+        await remote.upload(`${REMOTE_DIR}/.env`, plan.envFile, 0o600)
+        if (plan.backupEnv) await remote.upload(`${REMOTE_DIR}/${BACKUP_ENV_FILE}`, plan.backupEnv, 0o600)
+      }),
+  })
+  const login = plan.login
+  if (login) {
+    const host = registryHost(plan.registry)
+    const cmd = ['docker', 'login', '--username', login.username, '--password-stdin', host]
+    phases.push({
+      says: [`${showCommand(cmd)} (password on stdin)`],
+      async run(s) {
+        await s.deps.log.step('login', `docker login ${host}`, () => runChecked(connected(s).run, cmd, { input: login.password, doing: `log in to the registry ${host}` }))
+      },
+    })
+  }
+  phases.push({
+    says: [
+      showStackCommand(described, described.compose('pull', '--quiet')),
+      ...(plan.schedule ? [`manage.py migrate --check in a throw-away container of ${plan.images.web}; when it fails: a backup into the backup bucket first`] : []),
+      ...startStackSteps(described),
+      `append a line to ${DEPLOY_LOG} (when, who, which images)`,
+    ],
+    run: (s) => release(s),
+  })
+  phases.push({
+    says: [`remove the stack's images that none of the last ${plan.keepReleases} releases in ${DEPLOY_LOG} uses`],
+    run: (s) => pruneImages(hostStack(connected(s)), { ...plan, images: s.images }, s.deps.log),
+  })
+  const schedule = plan.schedule
+  if (schedule)
+    phases.push({
+      says: [schedule.line ? `upload ${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}; crontab: ${schedule.line}` : `remove the backup schedule from the crontab (MYMDB_BACKUP_SCHEDULE=off)`],
+      run: (s) =>
+        s.deps.log.step('schedule', schedule.line ? `backups on the host: ${schedule.line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {
+          const remote = connected(s)
+          await remote.upload(`${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}`, schedule.script, 0o700)
+          await runChecked(remote.run, installCronCmd(schedule.line), { doing: 'set the backup schedule in the crontab' })
+        }),
+    })
+  phases.push(checkSite(plan))
+  return phases
+}
+
+/** What a start runs on the host, in order (what --dry-run prints). */
+export function remoteSteps(plan: RemoteUpPlan): string[] {
+  return startPhases(plan).flatMap((p) => p.says)
+}
+
+/** The SSH session to the plan's host (retried while the host is still booting). */
+async function connect({ plan, deps, poll }: Session): Promise<Remote> {
   let privateKey: string
   try {
-    privateKey = read(plan.keyFile)
+    privateKey = (deps.readKey ?? ((p: string) => readFileSync(p, 'utf8')))(plan.keyFile)
   } catch (e) {
     throw new ConfigError(`cannot read the SSH key ${plan.keyFile} (${e instanceof Error ? e.message : String(e)}): set MYMDB_SSH_KEY_FILE`)
   }
-  const composeFile = readFileSync(resolve(deps.root, 'docker-compose.yml'))
-  if (plan.https) await log.step('dns', `${plan.https.domain} resolves to ${plan.https.ip ?? 'an address'}`, () => waitForDns(plan.https!, log, deps.resolveA, poll * 1000 || 50))
   const open = deps.openRemote ?? openRemote
-  const where = `${plan.user}@${plan.address}:${plan.sshPort}`
-  const remote = await log.step('ssh', `connect to ${where}`, () =>
+  return deps.log.step('ssh', `connect to ${plan.user}@${plan.address}:${plan.sshPort}`, () =>
     open({
       host: plan.address,
       port: plan.sshPort,
@@ -129,80 +219,87 @@ export async function remoteUp(plan: RemoteUpPlan, deps: Deps & StepSeams): Prom
       privateKey,
       attempts: 15,
       retryDelayMs: poll * 1000,
-      onRetry: (n, e) => log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
+      onRetry: (n, e) => deps.log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
     }),
   )
-  try {
-    await waitForDocker(remote, deps, poll)
+}
 
-    await log.step('files', `upload ${REMOTE_DIR}/docker-compose.yml and ${REMOTE_DIR}/.env`, async () => {
-      await remote.upload(`${REMOTE_DIR}/docker-compose.yml`, composeFile, 0o644)
-      await remote.upload(`${REMOTE_DIR}/.env`, plan.envFile, 0o600)
-      if (plan.backupEnv) await remote.upload(`${REMOTE_DIR}/${BACKUP_ENV_FILE}`, plan.backupEnv, 0o600)
-    })
-
-    if (plan.login) {
-      const host = registryHost(plan.registry)
-      await log.step('login', `docker login ${host}`, () =>
-        runChecked(remote.run, ['docker', 'login', '--username', plan.login!.username, '--password-stdin', host], {
-          input: plan.login!.password,
-          doing: `log in to the registry ${host}`,
-        }),
-      )
+/** The release, recorded in the host's history: pull, pin by digest, back up before migrations, start the stack. */
+async function release(s: Session): Promise<void> {
+  const { plan, deps, poll } = s
+  const { log } = deps
+  const remote = connected(s)
+  const stack = hostStack(remote)
+  const before = await hostRuns(remote)
+  await recordRelease(stack, () => s.images, { startedAt: new Date(deps.startedAt ?? Date.now()) }, async () => {
+    await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
+      runInChecked(stack, stack.compose('pull', '--quiet'), { stream: log.prefixed('pull'), doing: `pull the images from ${plan.registry}` }),
+    )
+    const images = (s.images = await pinToDigests(stack, plan.images))
+    if (PINNED_IMAGES.some((n) => images[n] !== plan.images[n])) {
+      await runInChecked(stack, pointEnvAt(images), { doing: `pin the ${PINNED_IMAGES.join(', ')} images by digest in the .env` })
+      log.info(`[pull] ${PINNED_IMAGES.join(', ')} pinned by digest in the .env (${PINNED_IMAGES.map((n) => images[n]).join(', ')}): a new tag of the same image does not restart them`)
     }
+    if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
+    await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)
+  })
+}
 
-    const stack = hostStack(remote)
-    const before = await hostRuns(remote)
-    const startedAt = new Date(deps.startedAt ?? Date.now())
-    let images = plan.images
-    await recordRelease(stack, () => images, { startedAt }, async () => {
-      await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
-        runInChecked(stack, stack.compose('pull', '--quiet'), {
-          stream: log.prefixed('pull'),
-          doing: `pull the images from ${plan.registry}`,
-        }),
-      )
-      images = await pinToDigests(stack, plan.images)
-      if (PINNED_IMAGES.some((n) => images[n] !== plan.images[n])) {
-        await runInChecked(stack, pointEnvAt(images), { doing: `pin the ${PINNED_IMAGES.join(', ')} images by digest in the .env` })
-        log.info(`[pull] ${PINNED_IMAGES.join(', ')} pinned by digest in the .env (${PINNED_IMAGES.map((n) => images[n]).join(', ')}): a new tag of the same image does not restart them`)
-      }
-      if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
-      await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)
-    })
-    await pruneImages(stack, { ...plan, images }, log)
-    if (plan.schedule) {
-      const { script, line } = plan.schedule
-      await log.step('schedule', line ? `backups on the host: ${line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {
-        await remote.upload(`${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}`, script, 0o700)
-        await runChecked(remote.run, installCronCmd(line), { doing: 'set the backup schedule in the crontab' })
-      })
-    }
-  } finally {
-    remote.close()
-  }
-
+/** The last phase: the SSH session closed, the site checked from here over HTTP, or HTTPS with its certificate. */
+function checkSite(plan: RemoteUpPlan): Phase {
   const host = plan.address.includes(':') ? `[${plan.address}]` : plan.address
   const base = `http://${host}:${plan.httpPort}`
-  const get = deps.httpGet ?? httpGet
   if (plan.https) {
     const { domain, port } = plan.https
     const secure = `https://${host}:${port}`
-    await log.step('check', `GET ${secure}/healthz and / (${domain}, its certificate checked); http:// redirects to https://`, async () => {
-      const hint = `Did the certificate come (npm run logs -- --aws proxy)? Are ports 80 and 443 open, and does ${domain} resolve to the host?`
-      await waitFor200(get, `${secure}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, poll * 1000, hint)
-      await waitFor200(get, `${secure}/`, domain, 30, poll * 1000, hint)
-      const plain = await get(`${base}/`, domain)
-      if (![301, 302, 307, 308].includes(plain.status) || !plain.location?.startsWith(`https://${domain}`))
-        throw new UserError(`http://${domain}/ does not redirect to https:// (HTTP ${plain.status}${plain.location ? `, to ${plain.location}` : ''})`)
-    })
-    return `https://${domain}/`
+    const what = `GET ${secure}/healthz and / (${domain}, its certificate checked); http:// redirects to https://`
+    return {
+      says: [what],
+      async run(s) {
+        closeSession(s)
+        const get = s.deps.httpGet ?? httpGet
+        await s.deps.log.step('check', what, async () => {
+          const hint = `Did the certificate come (npm run logs -- --aws proxy)? Are ports 80 and 443 open, and does ${domain} resolve to the host?`
+          await waitFor200(get, `${secure}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, s.poll * 1000, hint)
+          await waitFor200(get, `${secure}/`, domain, 30, s.poll * 1000, hint)
+          const plain = await get(`${base}/`, domain)
+          if (![301, 302, 307, 308].includes(plain.status) || !plain.location?.startsWith(`https://${domain}`))
+            throw new UserError(`http://${domain}/ does not redirect to https:// (HTTP ${plain.status}${plain.location ? `, to ${plain.location}` : ''})`)
+        })
+        s.url = `https://${domain}/`
+      },
+    }
   }
-  await log.step('check', `GET ${base}/healthz and / (Host: ${plan.hostName})`, async () => {
-    await waitFor200(get, `${base}/healthz`, plan.hostName, 60, poll * 1000)
-    await waitFor200(get, `${base}/`, plan.hostName, 30, poll * 1000)
-  })
-  return plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`
+  const what = `GET ${base}/healthz and / (Host: ${plan.hostName})`
+  return {
+    says: [what],
+    async run(s) {
+      closeSession(s)
+      const get = s.deps.httpGet ?? httpGet
+      await s.deps.log.step('check', what, async () => {
+        await waitFor200(get, `${base}/healthz`, plan.hostName, 60, s.poll * 1000)
+        await waitFor200(get, `${base}/`, plan.hostName, 30, s.poll * 1000)
+      })
+      s.url = plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`
+    },
+  }
+}
+
+function closeSession(s: Session): void {
+  s.remote?.close()
+  s.remote = undefined
+}
+
+/** The start for a checked plan: its phases, in order (startPhases). Returns the site's URL. */
+export async function remoteUp(plan: RemoteUpPlan, deps: Deps & StepSeams): Promise<string> {
+  const session: Session = { plan, deps, poll: deps.pollSeconds ?? 2, images: plan.images }
+  try {
+    for (const phase of startPhases(plan)) await phase.run(session)
+  } finally {
+    closeSession(session)
+  }
+  if (!session.url) throw new Error('the start ended without checking the site')
+  return session.url
 }
 
 /** How long the final check waits for the site over HTTPS (the first certificate included). */
