@@ -7,10 +7,11 @@ import { BACKUP_ENV_FILE, hostBackupOptions, takeBackup, type BackupResult } fro
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { runIn, type Stack } from './lib/stack.ts'
-import { resolveTarget, type TargetDeps } from './lib/target.ts'
+import { resolveTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
+import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run backup -- [--to DIR] [--aws]
 
@@ -66,7 +67,7 @@ export function summary(r: BackupResult, seconds: number): string {
   return `${r.file} (${(r.size / 1e6).toFixed(1)} MB, database ${m.database}${m.media ? ' and the uploads' : ''}, ${seconds.toFixed(1)} s)`
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: options and settings (resolveTarget checks the host access before it connects)
     const aws = flags.aws ?? false

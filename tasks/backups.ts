@@ -6,10 +6,11 @@ import { readManifest } from './lib/backup.ts'
 import { checkEnv, loadEnv, type RawEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
 import { utcTime } from './lib/log.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { checkLocal, localTarget, type TargetDeps } from './lib/target.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
+import { checkLocal, localTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
 import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
+import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run backups -- [--in DIR] [--aws]
 
@@ -55,7 +56,7 @@ export function listLine(b: Listed): string {
 }
 
 /** The backups in the stage's bucket, with the facts the host stored as object metadata. */
-export async function bucketBackups(raw: RawEnv, deps: TargetDeps): Promise<{ bucket: string; items: Listed[] }> {
+export async function bucketBackups(raw: RawEnv, deps: StepSeams): Promise<{ bucket: string; items: Listed[] }> {
   const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
   const bucket = backupBucketName(v)
   const { awsClients, aws, S3 } = await import('./lib/aws/clients.ts')
@@ -83,7 +84,7 @@ export async function bucketBackups(raw: RawEnv, deps: TargetDeps): Promise<{ bu
   return { bucket, items }
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const raw = loadEnv(env, deps.envFile)
     if (flags.aws) {

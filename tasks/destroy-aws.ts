@@ -3,20 +3,19 @@
 // bucket is left alone unless --delete-bucket names it exactly. Safe to run again: what is gone
 // is skipped.
 import { existsSync, rmSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { backupHost } from './backup.ts'
-import { awsClients, type AwsClients, type AwsDeps } from './lib/aws/clients.ts'
+import type { AwsClients } from './lib/aws/clients.ts'
 import { findHost, reachAddress } from './lib/aws/instance.ts'
 import { inventory, removeAll, removalLines } from './lib/aws/teardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
-import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { sshKeyExistsRule } from './lib/hostvars.ts'
+import { keyFileProblem, sshKeyPath } from './lib/hostvars.ts'
 import { withLock } from './lib/lock.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
 import { PROJECT_TAG } from './lib/names.ts'
-import { keyFilePath } from './lib/sshkey.ts'
-import { hostAccessSpec, openTarget, reachable, type TargetDeps } from './lib/target.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
+import { hostAccessSpec, openTarget, reachable, type HostAccessSettings } from './lib/target.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
 
@@ -82,19 +81,20 @@ export function checkDeleteBucket(name: string, configured: string): string {
  * The final backup of the stage's host into the backup bucket. Any reason it cannot be taken is a
  * UserError that names --no-final-backup: then nothing has been removed.
  */
-async function takeFinalBackup(s: CleanEnv<typeof hostAccessSpec>, raw: RawEnv, clients: AwsClients, deps: Deps, extra: TargetDeps): Promise<void> {
+async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients, deps: Deps, extra: StepSeams): Promise<void> {
   const refuse = (why: string) =>
     new UserError(`no final backup (${why}), so nothing was removed: fix that and run again, or pass --no-final-backup to destroy without one (the database on the host is then lost)`)
   const host = await findHost(clients, s.MYMDB_STAGE)
   if (host && host.state !== 'running') throw refuse(`the host ${host.instanceId} is ${host.state}; start it with npm run deploy:aws`)
   let address: string
   try {
-    checkEnv(hostAccessSpec, raw, { rules: [sshKeyExistsRule] })
+    const keyProblem = keyFileProblem(s.sshKeyFile)
+    if (keyProblem) throw new Error(keyProblem)
     address = reachable(s, { address: reachAddress(s.MYMDB_HOST_ADDRESS, host), instance: host })
   } catch (e) {
     throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
   }
-  const { remote, stack } = await openTarget(s, raw, address, extra, deps.log).catch((e: unknown) => {
+  const { remote, stack } = await openTarget(s, address, extra, deps.log).catch((e: unknown) => {
     throw refuse(`cannot reach the host: ${e instanceof Error ? e.message : String(e)}`)
   })
   try {
@@ -107,7 +107,7 @@ async function takeFinalBackup(s: CleanEnv<typeof hostAccessSpec>, raw: RawEnv, 
   }
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
 
@@ -115,14 +115,15 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
     const raw = loadEnv(env, deps.envFile)
     const deleteBucketName = flags['delete-bucket']
     // With --delete-bucket the bucket setting is needed too, and NAME must match it.
-    const s =
+    const values =
       deleteBucketName !== undefined
         ? checkEnv({ ...destroySpec, ...bucketVars }, raw)
         : { ...checkEnv(destroySpec, raw), DJANGO_UPLOAD_S3_BUCKET: undefined }
+    const s = { ...values, sshKeyFile: sshKeyPath(values, raw) }
     const bucket = deleteBucketName !== undefined ? checkDeleteBucket(deleteBucketName, s.DJANGO_UPLOAD_S3_BUCKET ?? '') : undefined
     const stage = s.MYMDB_STAGE
-    const keyFile = keyFilePath(s.MYMDB_SSH_KEY_FILE, stage, raw.HOME || homedir())
-    const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
+    const keyFile = s.sshKeyFile
+    const clients = stepDeps(deps, partial, raw).clients(s.AWS_REGION)
 
     // plan
     const inv = await inventory(clients, stage, { bucket })
@@ -156,7 +157,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & A
 
     // apply: the final backup, then the removal (holding the stage's lock)
     const removed = await withLock(clients.ssm, stage, 'npm run destroy:aws', async () => {
-      if (finalBackup) await takeFinalBackup(s, raw, clients, deps, partial ?? {})
+      if (finalBackup) await takeFinalBackup(s, clients, deps, partial ?? {})
       return removeAll(clients, stage, inv, log)
     })
 

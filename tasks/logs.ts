@@ -2,9 +2,10 @@
 // (`docker compose logs`) or on the stage's EC2 host (`docker service logs` of its Swarm stack).
 import { ConfigError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { logsCmd, runIn, SERVICES, type LogsOptions } from './lib/stack.ts'
-import { resolveTarget, type TargetDeps } from './lib/target.ts'
+import { resolveTarget } from './lib/target.ts'
+import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run logs -- [proxy|web|db] [options]
 
@@ -50,7 +51,7 @@ export function logsOptions(args: string[], flags: { follow?: boolean; since?: s
   return { service: service as LogsOptions['service'], follow: flags.follow ?? false, since: flags.since, lines }
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags, args) => {
     // check: options, then the settings (resolveTarget checks them before it connects)
     const opts = logsOptions(args, flags)

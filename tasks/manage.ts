@@ -2,9 +2,10 @@
 // or on the stage's EC2 host; with this terminal attached (createsuperuser, shell, dbshell).
 import { ConfigError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { manageCmd, runIn } from './lib/stack.ts'
-import { resolveTarget, type TargetDeps } from './lib/target.ts'
+import { resolveTarget } from './lib/target.ts'
+import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run manage -- [--aws] <manage.py arguments>
 
@@ -33,7 +34,7 @@ export const CLI = {
   options: { aws: { type: 'boolean' } },
 } as const
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps & { tty?: boolean }): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams & { tty?: boolean }): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags, args) => {
     if (args.length === 0) throw new ConfigError('give manage.py its arguments, e.g. npm run manage -- createsuperuser. See: npm run manage -- --help')
     const tty = partial?.tty ?? (process.stdin.isTTY === true && process.stdout.isTTY === true)

@@ -10,13 +10,14 @@ import { backupCommands, fromFile, readManifest, type BackupResult, type Manifes
 import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import type { Log } from './lib/log.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { runIn, runInChecked, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
-import { hostAccessSpec, resolveTarget, type TargetDeps } from './lib/target.ts'
+import { hostAccessSpec, resolveTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
 import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
 import { sshKeyExistsRule } from './lib/hostvars.ts'
 import { showCommand } from './lib/sh.ts'
+import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run restore -- <backup> [options]
 
@@ -134,7 +135,7 @@ async function presignedBackupUrl(v: CleanEnv<typeof backupBucketSpec>, name: st
   return { url, bucket }
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags, args) => {
     const { log } = deps
     const aws = flags.aws ?? false

@@ -6,11 +6,12 @@ import { parseBackupLog, BACKUP_LOG } from './lib/backup.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
 import { formatDuration, utcTime } from './lib/log.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
 import { pointEnvAt, readDeployLog, recordRelease, releases, type Release } from './lib/releases.ts'
 import type { Cmd } from './lib/sh.ts'
 import { oneOffCmd, runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
-import { checkHostAccess, findTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
+import { checkHostAccess, findTarget, openTarget, reachable } from './lib/target.ts'
 
 export const HELP = `Usage: npm run rollback -- [options]
 
@@ -86,7 +87,7 @@ export function unknownMigrationsCmd(stack: Stack, web: string): Cmd {
   return oneOffCmd(stack, ['manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY], { image: web })
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
     // check: options and settings, before anything connects
@@ -104,8 +105,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run rollback', rollback)
 
     async function rollback(): Promise<number> {
-      const found = await findTarget(s, raw, partial ?? {}, false)
-      const { remote, stack } = await openTarget(s, raw, reachable(s, found), partial ?? {}, log)
+      const found = await findTarget(s, stepDeps(deps, partial, raw), false)
+      const { remote, stack } = await openTarget(s, reachable(s, found), partial ?? {}, log)
       try {
         // plan: the releases, the target, its images and its schema
         const list = releases(await readDeployLog(stack))

@@ -1,8 +1,9 @@
 // npm run ssh [-- command]: a shell on the stage's EC2 host (its key, login user and address),
 // or one command there. Through the same SSH client as the deploy (ssh2), not a system ssh.
 import { loadEnv } from './lib/env.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { checkHostAccess, connectTarget, findTarget, reachable, type TargetDeps } from './lib/target.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
+import { checkHostAccess, connectTarget, findTarget, reachable } from './lib/target.ts'
 
 export const HELP = `Usage: npm run ssh [-- command ...]
 
@@ -30,12 +31,12 @@ export const CLI = {
   options: {},
 } as const
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, _flags, args) => {
     const raw = loadEnv(env, deps.envFile)
     const s = checkHostAccess(raw)
-    const address = reachable(s, await findTarget(s, raw, partial ?? {}, false))
-    const remote = await connectTarget(s, raw, address, partial ?? {}, deps.log)
+    const address = reachable(s, await findTarget(s, stepDeps(deps, partial, raw), false))
+    const remote = await connectTarget(s, address, partial ?? {}, deps.log)
     try {
       const cmd = args.length > 0 ? ['sh', '-c', args.join(' ')] : ['bash', '--login']
       const r = await remote.run(cmd, { interactive: true })

@@ -3,10 +3,11 @@
 import { BACKUP_LOG, CRON_MARK, LAST_BACKUP_OUTPUT, parseBackupLog, type BackupRecord } from './lib/backup.ts'
 import { loadEnv } from './lib/env.ts'
 import { formatAge, stripControls, utcTime } from './lib/log.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
 import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
 import { readDeployLog, type DeployLine } from './lib/releases.ts'
-import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable, type TargetDeps } from './lib/target.ts'
+import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable } from './lib/target.ts'
 
 export const HELP = `Usage: npm run status -- [--aws]
 
@@ -146,7 +147,7 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
   return lines
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & TargetDeps): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
     const raw = loadEnv(env, deps.envFile)
@@ -160,7 +161,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
     }
 
     const s = checkHostAccess(raw)
-    const found = await findTarget(s, raw, partial ?? {}, true)
+    const found = await findTarget(s, stepDeps(deps, partial, raw), true)
     const { instance } = found
     log.info(
       `[status] stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: instance ${instance ? `${instance.instanceId} ${instance.state}${instance.publicIp ? `, ${instance.publicIp}` : ''}${instance.publicDns ? ` (${instance.publicDns})` : ''}` : 'none'}${s.MYMDB_HOST_ADDRESS ? `; reached at ${s.MYMDB_HOST_ADDRESS}` : ''}`,
@@ -169,7 +170,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps> & T
       log.info(`  the instance is ${instance.state}: nothing runs (start it again with npm run deploy:aws)`)
       return 0
     }
-    const { remote, stack } = await openTarget(s, raw, reachable(s, found), partial ?? {}, log)
+    const { remote, stack } = await openTarget(s, reachable(s, found), partial ?? {}, log)
     try {
       for (const line of formatStatus(await collectStatus(stack, true))) log.info(line)
     } finally {

@@ -2,19 +2,20 @@
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
 import { readFileSync } from 'node:fs'
 import { findHost, stopHost } from './lib/aws/instance.ts'
-import { awsClients, type AwsDeps } from './lib/aws/clients.ts'
+import { awsClients } from './lib/aws/clients.ts'
 import { withLock } from './lib/lock.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { VOLUMES, volumeNames } from './lib/compose.ts'
 import { checkLocal, hostAccessSpec } from './lib/target.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import type { Log } from './lib/log.ts'
 import { homeRelative, runChecked } from './lib/sh.ts'
 import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
 import { localStack, REMOTE_DIR, runInChecked, scaleScript, SERVICES, stackPs, swarmService } from './lib/stack.ts'
 import { sshKeyPath } from './lib/hostvars.ts'
+import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
 
@@ -100,7 +101,7 @@ export async function stopRemoteContainers(target: () => ConnectOptions, log: Lo
   }
 }
 
-export async function main(argv: string[], env: Env, partial?: Partial<Deps> & AwsDeps & { openRemote?: OpenRemote }): Promise<number> {
+export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { run, log, root } = deps
 

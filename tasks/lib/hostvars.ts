@@ -143,15 +143,17 @@ export const sshKeyRule: Rule<KeyValues> = {
   },
 }
 
+/** What is wrong with the key file at `path` for connecting with it (missing, unreadable, not a private key), or null. */
+export function keyFileProblem(path: string): string | null {
+  try {
+    return inspectKeyFile(path).exists ? null : `${path} does not exist: run npm run host (it creates the key), or point MYMDB_SSH_KEY_FILE at your key`
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e)
+  }
+}
+
 /** The key file must exist (for the steps that only use it: the start over SSH, stop, ssh). */
 export const sshKeyExistsRule: Rule<KeyValues> = {
   names: ['MYMDB_SSH_KEY_FILE', 'MYMDB_STAGE'],
-  check: (v, raw) => {
-    const path = sshKeyPath(v, raw)
-    try {
-      return inspectKeyFile(path).exists ? null : `${path} does not exist: run npm run host (it creates the key), or point MYMDB_SSH_KEY_FILE at your key`
-    } catch (e) {
-      return e instanceof Error ? e.message : String(e)
-    }
-  },
+  check: (v, raw) => keyFileProblem(sshKeyPath(v, raw)),
 }

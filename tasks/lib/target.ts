@@ -2,24 +2,19 @@
 // --aws the stage's EC2 host over SSH (found by its tags, or reached at MYMDB_HOST_ADDRESS).
 // Settings are checked before anything connects; AWS is asked only when it has to be.
 import { readFileSync } from 'node:fs'
-import { reachAddress, type HostInfo } from './aws/instance.ts'
-import type { AwsClients } from './aws/clients.ts'
+import { findHost, reachAddress, type HostInfo } from './aws/instance.ts'
 import { LOCAL_DEFAULTS, newLocalSecrets, withLocalDefaults } from './compose.ts'
 import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
-import type { Deps, Env } from './main.ts'
-import { openRemote, type OpenRemote, type Remote } from './ssh.ts'
+import type { Deps } from './main.ts'
+import { openRemote, type Remote } from './ssh.ts'
+import { stepDeps, type StepDeps, type StepSeams } from './step.ts'
 import { localStack, openHostStack, type Stack } from './stack.ts'
 import { composeVars } from './vars.ts'
 import { awsVars } from './awsvars.ts'
 import { hostVars, sshKeyExistsRule, sshKeyPath } from './hostvars.ts'
 
-/** What the operate tasks need of a test: fake AWS clients, a fake SSH session. */
-export interface TargetDeps {
-  awsClients?: (region: string, env: Env) => AwsClients
-  openRemote?: OpenRemote
-}
 
 /** The settings that reach the stage's host. */
 export const hostAccessSpec = {
@@ -29,11 +24,13 @@ export const hostAccessSpec = {
   MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
   MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
 }
-export type HostAccessSettings = CleanEnv<typeof hostAccessSpec>
+/** The host access settings, checked, with the private key file they name (under HOME). */
+export type HostAccessSettings = CleanEnv<typeof hostAccessSpec> & { sshKeyFile: string }
 
 /** Checks the host access settings (exit 2 listing all problems); the key file must exist. */
 export function checkHostAccess(raw: RawEnv): HostAccessSettings {
-  return checkEnv(hostAccessSpec, raw, { rules: [sshKeyExistsRule] })
+  const s = checkEnv(hostAccessSpec, raw, { rules: [sshKeyExistsRule] })
+  return { ...s, sshKeyFile: sshKeyPath(s, raw) }
 }
 
 /** Checks the local stack's settings; the secrets compose needs to read its file get throw-away values when unset. */
@@ -53,17 +50,11 @@ export function localTarget(deps: Deps, local: { project: string; env: RawEnv })
  */
 export async function findTarget(
   s: HostAccessSettings,
-  raw: RawEnv,
-  deps: TargetDeps,
+  deps: Pick<StepDeps, 'clients'>,
   lookUp: boolean,
 ): Promise<{ address: string | undefined; instance: HostInfo | null | undefined }> {
   let instance: HostInfo | null | undefined
-  if (lookUp || !s.MYMDB_HOST_ADDRESS) {
-    // The AWS SDK is loaded only here: --help and the checks stay fast.
-    const [{ awsClients }, { findHost }] = await Promise.all([import('./aws/clients.ts'), import('./aws/instance.ts')])
-    const clients = (deps.awsClients ?? awsClients)(s.AWS_REGION, raw)
-    instance = await findHost(clients, s.MYMDB_STAGE)
-  }
+  if (lookUp || !s.MYMDB_HOST_ADDRESS) instance = await findHost(deps.clients(s.AWS_REGION), s.MYMDB_STAGE)
   return { address: reachAddress(s.MYMDB_HOST_ADDRESS, instance?.state === 'running' ? instance : null), instance }
 }
 
@@ -77,22 +68,22 @@ export function reachable(s: HostAccessSettings, found: { address: string | unde
 }
 
 /** Opens the SSH session to the host. Close it with `remote.close()`. */
-export async function connectTarget(s: HostAccessSettings, raw: RawEnv, address: string, deps: TargetDeps, log: Log): Promise<Remote> {
+export async function connectTarget(s: HostAccessSettings, address: string, deps: StepSeams, log: Log): Promise<Remote> {
   const open = deps.openRemote ?? openRemote
   const username = s.MYMDB_SSH_USER
   return open({
     host: address,
     port: s.MYMDB_HOST_SSH_PORT,
     username,
-    privateKey: readFileSync(sshKeyPath(s, raw)),
+    privateKey: readFileSync(s.sshKeyFile),
     attempts: 3,
     onRetry: (n, e) => log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
   })
 }
 
 /** Opens the SSH session to the host and gives its stack (as it runs there: Swarm, or Compose before its first such deploy). */
-export async function openTarget(s: HostAccessSettings, raw: RawEnv, address: string, deps: TargetDeps, log: Log): Promise<{ remote: Remote; stack: Stack }> {
-  const remote = await connectTarget(s, raw, address, deps, log)
+export async function openTarget(s: HostAccessSettings, address: string, deps: StepSeams, log: Log): Promise<{ remote: Remote; stack: Stack }> {
+  const remote = await connectTarget(s, address, deps, log)
   try {
     return { remote, stack: await openHostStack(remote) }
   } catch (e) {
@@ -115,13 +106,13 @@ export interface Target {
  * The stack to act on: this machine's, or (aws) the host's over SSH. Checks the settings first
  * (exit 2 listing all problems), then finds and connects to the host.
  */
-export async function resolveTarget(aws: boolean, raw: RawEnv, deps: Deps, extra: TargetDeps = {}): Promise<Target> {
+export async function resolveTarget(aws: boolean, raw: RawEnv, deps: Deps, extra: StepSeams = {}): Promise<Target> {
   if (!aws) {
     const local = checkLocal(raw)
     return { stack: localTarget(deps, local), source: local.project, close: () => {} }
   }
   const s = checkHostAccess(raw)
-  const found = await findTarget(s, raw, extra, false)
-  const { remote, stack } = await openTarget(s, raw, reachable(s, found), extra, deps.log)
+  const found = await findTarget(s, stepDeps(deps, extra, raw), false)
+  const { remote, stack } = await openTarget(s, reachable(s, found), extra, deps.log)
   return { stack, source: s.MYMDB_STAGE, instance: found.instance, close: () => remote.close() }
 }

@@ -130,10 +130,3 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(norm(a)) === JSON.stringify(norm(b))
 }
 
-/** Extra dependencies of the AWS tasks (tests replace them). */
-export interface AwsDeps {
-  /** Makes the AWS clients (default: awsClients). */
-  awsClients?: (region: string, env: Env) => AwsClients
-  /** fetch, for the public IP lookup. */
-  fetch?: typeof fetch
-}
