@@ -1,17 +1,14 @@
 // npm run backup [-- --to DIR] [-- --aws]: a consistent backup of the running stack (the database,
 // and the uploads when they are in the media volume) into one file: here into ./backups/, on the
 // stage's host into the private backup bucket. Both run the same script (lib/backup.ts).
-import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { BACKUP_ENV_FILE, hostBackupOptions, takeBackup, type BackupResult } from './lib/backup.ts'
+import { backupHost, backupLocal, type BackupResult } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
-import { ConfigError, UserError } from './lib/errors.ts'
-import type { Log } from './lib/log.ts'
+import { ConfigError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { runIn, type Stack } from './lib/stack.ts'
+import type { StepSeams } from './lib/step.ts'
 import { resolveTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
-import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run backup -- [--to DIR] [--aws]
 
@@ -43,24 +40,6 @@ export const CLI = {
   help: HELP,
   options: { to: { type: 'string' }, aws: { type: 'boolean' } },
 } as const
-
-/** A backup of this machine's stack into `dir` (the uploads too, unless they go to S3). */
-export function backupLocal(stack: Stack, dir: string, source: string, log: Log, reason: 'manual' | 'safety' = 'manual'): Promise<BackupResult> {
-  mkdirSync(dir, { recursive: true })
-  const inS3 = (stack.env?.DJANGO_UPLOAD_S3_BUCKET ?? '').trim() !== ''
-  return takeBackup(stack, { dir, source, reason, media: !inS3 }, log)
-}
-
-/**
- * A backup of the host's stack into the backup bucket (the uploads are in S3 already). The
- * host's ~/mymdb/backup.env, written by the deploy, names the bucket and the backup role.
- */
-export async function backupHost(stack: Stack, stage: string, log: Log, reason: 'manual' | 'safety' | 'pre-migrate' | 'final' = 'manual'): Promise<BackupResult> {
-  const env = await runIn(stack, ['test', '-f', BACKUP_ENV_FILE])
-  if (!env.ok)
-    throw new UserError(`the host ${stack.where} has no ~/mymdb/${BACKUP_ENV_FILE} (it names the backup bucket): deploy with this version first (npm run deploy:aws)`)
-  return takeBackup(stack, hostBackupOptions(stage, reason), log)
-}
 
 export function summary(r: BackupResult, seconds: number): string {
   const m = r.manifest

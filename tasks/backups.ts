@@ -2,15 +2,16 @@
 // stage's backup bucket, newest first.
 import { readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { bucketBackups, type Listed } from './lib/aws/backupbucket.ts'
+import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
 import { readManifest } from './lib/backup.ts'
-import { checkEnv, loadEnv, type RawEnv } from './lib/env.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
 import { utcTime } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
 import { checkLocal, localTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
-import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
-import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run backups -- [--in DIR] [--aws]
 
@@ -36,18 +37,6 @@ export const CLI = {
   options: { in: { type: 'string' }, aws: { type: 'boolean' } },
 } as const
 
-export interface Listed {
-  /** ISO time it was taken ('' when unknown). */
-  at: string
-  size: number
-  database: string
-  media: boolean
-  revision: string
-  reason: string
-  /** The file, or the object's name in the bucket. */
-  where: string
-}
-
 /** One line of the list (pure). */
 export function listLine(b: Listed): string {
   const at = b.at ? utcTime(b.at) : '(time unknown)'
@@ -55,41 +44,14 @@ export function listLine(b: Listed): string {
   return `  ${at}  ${size.padStart(9)}  ${b.database}${b.media ? ' + uploads' : ''}  ${b.revision ? `commit ${b.revision}  ` : ''}${b.reason ? `${b.reason}  ` : ''}${b.where}`
 }
 
-/** The backups in the stage's bucket, with the facts the host stored as object metadata. */
-export async function bucketBackups(raw: RawEnv, deps: StepSeams): Promise<{ bucket: string; items: Listed[] }> {
-  const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
-  const bucket = backupBucketName(v)
-  const { awsClients, aws, S3 } = await import('./lib/aws/clients.ts')
-  const { s3 } = (deps.awsClients ?? awsClients)(v.AWS_REGION, raw)
-  const items: Listed[] = []
-  let token: string | undefined
-  do {
-    const page = await aws(`list the backups in s3://${bucket}`, () => s3.send(new S3.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token })))
-    for (const o of page.Contents ?? []) {
-      if (!o.Key?.endsWith('.tar')) continue
-      const head = await aws(`read backup ${o.Key}`, () => s3.send(new S3.HeadObjectCommand({ Bucket: bucket, Key: o.Key })))
-      const meta = head.Metadata ?? {}
-      items.push({
-        at: meta['created-at'] ?? o.LastModified?.toISOString() ?? '',
-        size: o.Size ?? 0,
-        database: meta.database ?? '?',
-        media: false,
-        revision: meta.revision ?? '',
-        reason: meta.reason ?? '',
-        where: o.Key,
-      })
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined
-  } while (token)
-  return { bucket, items }
-}
-
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const raw = loadEnv(env, deps.envFile)
     if (flags.aws) {
       if (flags.in !== undefined) throw new ConfigError('--in is for local folders; with --aws the backups are listed from the backup bucket')
-      const { bucket, items } = await bucketBackups(raw, partial ?? {})
+      const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
+      const bucket = backupBucketName(v)
+      const items = await bucketBackups(stepDeps(deps, partial, raw).clients(v.AWS_REGION).s3, bucket)
       items.sort((a, b) => b.at.localeCompare(a.at))
       deps.log.info(items.length > 0 ? `[backups] ${items.length} in s3://${bucket}:` : `[backups] none in s3://${bucket} (make one with npm run backup -- --aws)`)
       for (const b of items) deps.log.info(listLine(b))

@@ -3,11 +3,11 @@
 // bucket is left alone unless --delete-bucket names it exactly. Safe to run again: what is gone
 // is skipped.
 import { existsSync, rmSync } from 'node:fs'
-import { backupHost } from './backup.ts'
 import type { AwsClients } from './lib/aws/clients.ts'
 import { findHost, reachAddress } from './lib/aws/instance.ts'
 import { inventory, removeAll, removalLines } from './lib/aws/teardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
+import { backupHost } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { keyFileProblem, sshKeyPath } from './lib/hostvars.ts'

@@ -2,22 +2,22 @@
 // on the stage's host: the file checked first, a safety backup, web stopped, the database replaced
 // in one transaction (a damaged file changes nothing), the uploads replaced, web started (it runs
 // the migrations), the site checked. The same steps here and on the host, through the runner.
-import type { AwsClients } from './lib/aws/clients.ts'
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { backupHost, backupLocal } from './backup.ts'
-import { backupCommands, fromFile, readManifest, type BackupResult, type Manifest } from './lib/backup.ts'
-import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
-import { ConfigError, UserError } from './lib/errors.ts'
-import type { Log } from './lib/log.ts'
+import { presignedBackupUrl } from './lib/aws/backupbucket.ts'
+import { backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
+import { backupCommands, backupHost, backupLocal } from './lib/backup.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
+import { ConfigError } from './lib/errors.ts'
+import { sshKeyExistsRule } from './lib/hostvars.ts'
+import { withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { runIn, runInChecked, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
+import { HOST_RESTORE_DIR, restoreBackup } from './lib/restore.ts'
+import { showCommand } from './lib/sh.ts'
+import { runIn, runInChecked } from './lib/stack.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
 import { hostAccessSpec, resolveTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
-import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
-import { sshKeyExistsRule } from './lib/hostvars.ts'
-import { showCommand } from './lib/sh.ts'
-import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run restore -- <backup> [options]
 
@@ -53,88 +53,6 @@ export const CLI = {
 } as const
 
 /** Where the host unpacks a backup it restores (relative to ~/mymdb). */
-const HOST_RESTORE_DIR = 'restore.d'
-
-export interface RestoreSteps {
-  stack: Stack
-  /** The backup file where the stack runs. */
-  file: string
-  /** A scratch folder next to it (removed afterwards). */
-  work: string
-  /** What the backup is called in messages. */
-  name: string
-  project: string
-  log: Log
-  /** Asks the user (false: stop, nothing changed). */
-  confirm: () => Promise<boolean>
-  /** The safety backup (undefined: none). */
-  safety?: () => Promise<BackupResult>
-}
-
-/** Checks the backup where the stack runs, then restores it (see HELP). Returns its manifest. */
-export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
-  const { stack, file, work, name, log } = o
-  const manifest = await readManifest(stack, file).catch((e: unknown) => {
-    throw new ConfigError(`${name} is not a MyMDB backup: ${e instanceof Error ? e.message : String(e)}`)
-  })
-  const ps = await stackPs(stack)
-  if (!ps.some((p) => p.Service === 'db' && p.State === 'running'))
-    throw new UserError(`the stack ${o.project} on ${stack.where} is not running: start it, then restore`)
-  log.info(`[restore] ${name}: database ${manifest.database} of ${manifest.source}, taken ${manifest.createdAt}${manifest.revision ? ` (commit ${manifest.revision})` : ''}${manifest.media ? ', with the uploads' : ''}`)
-
-  // check: the dump reads whole before anything changes
-  await runInChecked(stack, ['mkdir', '-p', '-m', '700', work], { doing: `create ${work}` })
-  try {
-    await runInChecked(stack, ['tar', '-C', work, '-xf', file], { doing: `unpack ${name}` })
-    const listed = await runIn(stack, fromFile(backupCommands.listDump(stack), `${work}/db.dump`))
-    if (!listed.ok) throw new ConfigError(`${name} is damaged: its database dump does not read (${listed.stderr.trim().split('\n').pop() ?? ''}); nothing was changed`)
-    if (!(await o.confirm())) throw new UserError('nothing restored (not confirmed)')
-
-    // apply: safety backup, uploads, database, web
-    if (o.safety) log.info(`[restore] safety backup of the current data: ${(await o.safety()).file}`)
-    if (manifest.media)
-      await log.step('restore', 'uploads into the media volume', () =>
-        runInChecked(stack, fromFile(backupCommands.restoreMedia(stack), `${work}/media.tar`), { doing: 'restore the uploads' }),
-      )
-    await log.step('restore', 'stop the web container', () => runInChecked(stack, stackCommands.stopWeb(stack), { doing: 'stop the web container' }))
-    const restored = await log.step('restore', `database ${manifest.database} (one transaction)`, () =>
-      runIn(stack, fromFile(backupCommands.restore(stack), `${work}/db.dump`)),
-    )
-    if (!restored.ok) {
-      await runIn(stack, stackCommands.startWeb(stack))
-      throw new UserError(
-        `the database restore failed and was rolled back, the data is as it was (web started again): ${restored.stderr.trim().split('\n').slice(-3).join(' ')}`,
-      )
-    }
-    await startStack(stack, log, 120)
-  } finally {
-    await runIn(stack, ['rm', '-rf', work])
-  }
-  return manifest
-}
-
-/** A GET of a backup in the bucket, signed for the host (after checking the backup is there). */
-async function presignedBackupUrl(v: CleanEnv<typeof backupBucketSpec>, name: string, clients: AwsClients): Promise<{ url: string; bucket: string }> {
-  const bucket = backupBucketName(v)
-  const [{ S3, explainAwsError }, { getSignedUrl }] = await Promise.all([import('./lib/aws/clients.ts'), import('@aws-sdk/s3-request-presigner')])
-  try {
-    await clients.s3.send(new S3.HeadObjectCommand({ Bucket: bucket, Key: name }))
-  } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
-    if (status === 404) throw new ConfigError(`no backup ${name} in s3://${bucket} (npm run backups -- --aws lists them)`)
-    throw explainAwsError(err, `read backup ${name} in s3://${bucket}`)
-  }
-  // Signed for the endpoint the host reaches S3 at (AWS_S3_ENDPOINT_URL only for emulators).
-  const forHost = new S3.S3Client({
-    region: v.AWS_REGION,
-    credentials: clients.s3.config.credentials,
-    forcePathStyle: Boolean(v.AWS_S3_ENDPOINT_URL),
-    ...(v.AWS_S3_ENDPOINT_URL ? { endpoint: v.AWS_S3_ENDPOINT_URL } : {}),
-  })
-  const url = await getSignedUrl(forHost, new S3.GetObjectCommand({ Bucket: bucket, Key: name }), { expiresIn: 900 })
-  return { url, bucket }
-}
-
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags, args) => {
     const { log } = deps
@@ -176,8 +94,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const name = arg.replace(/^s3:\/\/[^/]+\//, '')
     if (!/^[A-Za-z0-9._-]+\.tar$/.test(name)) throw new ConfigError(`${arg} is not the name of a backup (like mymdb-production-20261127T031700Z.tar; npm run backups -- --aws lists them)`)
     const settings = checkEnv({ ...hostAccessSpec, ...backupBucketSpec }, raw, { rules: [sshKeyExistsRule, ...backupBucketRules] })
-    const [{ awsClients }, { withLock }] = await Promise.all([import('./lib/aws/clients.ts'), import('./lib/lock.ts')])
-    const clients = (partial?.awsClients ?? awsClients)(settings.AWS_REGION, raw)
+    const clients = stepDeps(deps, partial, raw).clients(settings.AWS_REGION)
     const { url, bucket } = await presignedBackupUrl(settings, name, clients)
     // a restore changes the stage like a deploy: one at a time
     return withLock(clients.ssm, settings.MYMDB_STAGE, 'npm run restore -- --aws', () => restoreOnHost(url, bucket))

@@ -2,6 +2,7 @@
 // format: online and consistent) and media.tar (the uploads, when they live in the media volume).
 // Everything runs through the stack's runner with shell redirection, so the bytes never pass
 // through Node and the same commands work here and on the host.
+import { mkdirSync } from 'node:fs'
 import { shellQuote, showCommand, type Cmd, type RunResult } from './sh.ts'
 import type { Log } from './log.ts'
 import { UserError } from './errors.ts'
@@ -256,4 +257,22 @@ export async function takeBackup(s: Stack, o: BackupScriptOptions, log: Log): Pr
   if (r.exitCode === 3) throw new UserError(`the database of ${o.source} is not running on ${s.where}: start the stack, then back up`)
   check(r, `back up ${o.source} on ${s.where}`, true)
   return parseBackupOutput(r.stdout)
+}
+
+/** A backup of this machine's stack into `dir` (the uploads too, unless they go to S3). */
+export function backupLocal(stack: Stack, dir: string, source: string, log: Log, reason: 'manual' | 'safety' = 'manual'): Promise<BackupResult> {
+  mkdirSync(dir, { recursive: true })
+  const inS3 = (stack.env?.DJANGO_UPLOAD_S3_BUCKET ?? '').trim() !== ''
+  return takeBackup(stack, { dir, source, reason, media: !inS3 }, log)
+}
+
+/**
+ * A backup of the host's stack into the backup bucket (the uploads are in S3 already). The
+ * host's ~/mymdb/backup.env, written by the deploy, names the bucket and the backup role.
+ */
+export async function backupHost(stack: Stack, stage: string, log: Log, reason: 'manual' | 'safety' | 'pre-migrate' | 'final' = 'manual'): Promise<BackupResult> {
+  const env = await runIn(stack, ['test', '-f', BACKUP_ENV_FILE])
+  if (!env.ok)
+    throw new UserError(`the host ${stack.where} has no ~/mymdb/${BACKUP_ENV_FILE} (it names the backup bucket): deploy with this version first (npm run deploy:aws)`)
+  return takeBackup(stack, hostBackupOptions(stage, reason), log)
 }
