@@ -18,6 +18,13 @@ module.exports = {
       to: { path: '^tasks/[^/]+\\.ts$' },
     },
     {
+      name: 'a-task-does-not-import-a-task',
+      severity: 'error',
+      comment: 'A task file (tasks/<step>.ts) imports shared code from tasks/lib/ only; deploy-aws.ts alone composes the four step files.',
+      from: { path: '^tasks/[^/]+\\.ts$', pathNot: '^tasks/deploy-aws\\.ts$' },
+      to: { path: '^tasks/[^/]+\\.ts$' },
+    },
+    {
       name: 'shipped-code-does-not-import-tests',
       severity: 'error',
       comment: 'tasks/ never imports tests/ or bench/.',
