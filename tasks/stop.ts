@@ -1,21 +1,19 @@
 // npm run stop: stops the local stack; its data stays unless --delete-data. With --aws: stops the
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
-import { readFileSync } from 'node:fs'
-import { findHost, stopHost } from './lib/aws/instance.ts'
-import { awsClients } from './lib/aws/clients.ts'
-import { withLock } from './lib/lock.ts'
+import { findHost, reachAddress, stopHost } from './lib/aws/instance.ts'
+import { VOLUMES, volumeNames } from './lib/compose.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { VOLUMES, volumeNames } from './lib/compose.ts'
-import { checkLocal, hostAccessSpec } from './lib/target.ts'
-import { runCli, runMain, type Env } from './lib/main.ts'
-import type { Log } from './lib/log.ts'
-import { homeRelative, runChecked } from './lib/sh.ts'
-import { openRemote, type ConnectOptions, type OpenRemote } from './lib/ssh.ts'
-import { localStack, REMOTE_DIR, runInChecked, scaleScript, SERVICES, stackPs, swarmService } from './lib/stack.ts'
 import { sshKeyPath } from './lib/hostvars.ts'
-import type { StepSeams } from './lib/step.ts'
+import { withLock } from './lib/lock.ts'
+import type { Log } from './lib/log.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
+import { homeRelative, runChecked } from './lib/sh.ts'
+import type { Remote } from './lib/ssh.ts'
+import { localStack, REMOTE_DIR, runInChecked, scaleScript, SERVICES, stackPs, swarmService } from './lib/stack.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
+import { checkLocal, connectTarget, hostAccessSpec } from './lib/target.ts'
 
 export const HELP = `Usage: npm run stop -- [options]
 
@@ -82,10 +80,9 @@ export const STOP_CONTAINERS = [
  * cannot be reached is reported and the caller stops the instance anyway (Docker then stops the
  * containers as the host shuts down). Returns whether it worked.
  */
-export async function stopRemoteContainers(target: () => ConnectOptions, log: Log, open: OpenRemote = openRemote): Promise<boolean> {
+export async function stopRemoteContainers(connect: () => Promise<Remote>, log: Log): Promise<boolean> {
   try {
-    const t = target()
-    const remote = await log.step('stop', `connect to ${t.username}@${t.host}:${t.port}`, () => open(t))
+    const remote = await connect()
     try {
       const r = await log.step('stop', 'stop the containers on the host (the database shuts down cleanly)', () =>
         remote.run(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
@@ -111,20 +108,17 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     if (flags.aws) {
       if (deleteData) throw new ConfigError('--delete-data is for the local stack; --aws keeps the host\'s disk (to remove the host: npm run destroy:aws)')
       const raw = loadEnv(env, deps.envFile)
-      const s = checkEnv(hostAccessSpec, raw)
-      const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
+      const values = checkEnv(hostAccessSpec, raw)
+      const s = { ...values, sshKeyFile: sshKeyPath(values, raw) }
+      const clients = stepDeps(deps, partial, raw).clients(s.AWS_REGION)
       return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run stop -- --aws', async () => {
         const host = await findHost(clients, s.MYMDB_STAGE)
-        const address = s.MYMDB_HOST_ADDRESS ?? host?.publicIp
+        const address = reachAddress(s.MYMDB_HOST_ADDRESS, host)
         if (host?.state === 'running' && !address)
           log.warn(`[stop] instance ${host.instanceId} has no public IP (and MYMDB_HOST_ADDRESS is not set): its containers are not stopped first`)
         if (host?.state === 'running' && address) {
-          const keyFile = sshKeyPath(s, raw)
-          await stopRemoteContainers(
-            () => ({ host: address, port: s.MYMDB_HOST_SSH_PORT, username: s.MYMDB_SSH_USER, privateKey: readFileSync(keyFile), attempts: 2, readyTimeout: 15_000 }),
-            log,
-            partial?.openRemote,
-          )
+          const where = `${s.MYMDB_SSH_USER}@${address}:${s.MYMDB_HOST_SSH_PORT}`
+          await stopRemoteContainers(() => log.step('stop', `connect to ${where}`, () => connectTarget(s, address, partial ?? {}, log, { attempts: 2, readyTimeout: 15_000 })), log)
         }
         await stopHost(clients, s.MYMDB_STAGE, log, host)
         return 0

@@ -8,7 +8,7 @@ import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
 import type { Deps } from './main.ts'
-import { openRemote, type Remote } from './ssh.ts'
+import { openRemote, type ConnectOptions, type Remote } from './ssh.ts'
 import { stepDeps, type StepDeps, type StepSeams } from './step.ts'
 import { localStack, openHostStack, type Stack } from './stack.ts'
 import { composeVars } from './vars.ts'
@@ -68,7 +68,13 @@ export function reachable(s: HostAccessSettings, found: { address: string | unde
 }
 
 /** Opens the SSH session to the host. Close it with `remote.close()`. */
-export async function connectTarget(s: HostAccessSettings, address: string, deps: StepSeams, log: Log): Promise<Remote> {
+export async function connectTarget(
+  s: HostAccessSettings,
+  address: string,
+  deps: StepSeams,
+  log: Log,
+  tries: Pick<ConnectOptions, 'attempts' | 'readyTimeout'> = { attempts: 3 },
+): Promise<Remote> {
   const open = deps.openRemote ?? openRemote
   const username = s.MYMDB_SSH_USER
   return open({
@@ -76,7 +82,7 @@ export async function connectTarget(s: HostAccessSettings, address: string, deps
     port: s.MYMDB_HOST_SSH_PORT,
     username,
     privateKey: readFileSync(s.sshKeyFile),
-    attempts: 3,
+    ...tries,
     onRetry: (n, e) => log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
   })
 }

@@ -87,12 +87,10 @@ describe('stop', () => {
 })
 
 describe('stop --aws: the containers first, over SSH (best effort)', () => {
-  const target = () => ({ host: '203.0.113.7', port: 22, username: 'admin', privateKey: 'KEY' })
-
   it('scales the Swarm stack to 0 (or runs docker compose stop in ~/mymdb on a host still on Compose), then closes the session', async () => {
     const log = captureLog()
     const remote = fakeRemote()
-    assert.equal(await stopRemoteContainers(target, log, async () => remote), true)
+    assert.equal(await stopRemoteContainers(async () => remote, log), true)
     assert.deepEqual(remote.commands, [showCommand(STOP_CONTAINERS)])
     assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  docker service scale --detach mymdb_proxy=0 mymdb_web=0 mymdb_db=0 mymdb_cache=0/)
     assert.match(STOP_CONTAINERS[2] ?? '', /\nelif \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop\n/)
@@ -102,14 +100,14 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
 
   it('a failing command, a lost connection or an unreadable key: a warning saying why, and false (the instance is stopped anyway)', async () => {
     const failing = fakeRemote(() => ({ exitCode: 1, stderr: 'permission denied while trying to connect to the Docker daemon socket' }))
-    const cases: [Parameters<typeof stopRemoteContainers>[0], Parameters<typeof stopRemoteContainers>[2], RegExp][] = [
-      [target, async () => failing, /exited with 1: permission denied/],
-      [target, async () => { throw new SshConnectionLost('admin@203.0.113.7:22', 'the connection') }, /SSH connection to admin@203\.0\.113\.7:22 was lost/],
-      [() => { throw new Error("ENOENT: no such file or directory, open '/home/u/.ssh/mymdb-production.pem'") }, async () => assert.fail('no connection without a key'), /ENOENT.*mymdb-production\.pem/],
+    const cases: [Parameters<typeof stopRemoteContainers>[0], RegExp][] = [
+      [async () => failing, /exited with 1: permission denied/],
+      [async () => { throw new SshConnectionLost('admin@203.0.113.7:22', 'the connection') }, /SSH connection to admin@203\.0\.113\.7:22 was lost/],
+      [async () => { throw new Error("ENOENT: no such file or directory, open '/home/u/.ssh/mymdb-production.pem'") }, /ENOENT.*mymdb-production\.pem/],
     ]
-    for (const [t, open, why] of cases) {
+    for (const [connect, why] of cases) {
       const log = captureLog()
-      assert.equal(await stopRemoteContainers(t, log, open), false)
+      assert.equal(await stopRemoteContainers(connect, log), false)
       assert.match(log.text(), /\[stop\] could not stop the containers first \(.+\); stopping the instance anyway/)
       assert.match(log.text(), why)
     }
