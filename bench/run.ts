@@ -1,7 +1,7 @@
 // npm run bench [-- local|deploy|startup|backup|https|serve]: measures, on this machine, and appends the figures to
 // bench/RESULTS.md with the machine they ran on. Not a test: numbers, no verdicts.
 // local (own Compose project mymdb-bench, port 18090, removed afterwards):
-//   - cold build of both images (--no-cache; the base image is present) and a code-only rebuild
+//   - cold build of the four images (--no-cache; the base image is present) and a code-only rebuild
 //   - image sizes
 //   - `npm run up:local` until the first page answers: new volumes, then existing ones
 //   - `docker stop` of the web container
@@ -53,7 +53,7 @@ if (!only || only === 'serve') await benchServe(record)
 
 async function benchLocal(): Promise<void> {
   // build
-  record('cold build, web + db + proxy (--no-cache, base present)', `${(await seconds('cold build', () => sh`npm run --silent build -- --no-cache`)).toFixed(0)} s`)
+  record('cold build, web + db + proxy + cache (--no-cache, base present)', `${(await seconds('cold build', () => sh`npm run --silent build -- --no-cache`)).toFixed(0)} s`)
   const stamp = `${REPO}/django/.bench-stamp`
   writeFileSync(stamp, String(Date.now()))
   try {
@@ -62,7 +62,7 @@ async function benchLocal(): Promise<void> {
     rmSync(stamp)
   }
   await sh`npm run --silent build -- --only web`
-  for (const image of ['mymdb-base:trixie', 'mymdb-web:latest', 'mymdb-db:latest', 'mymdb-proxy:latest']) {
+  for (const image of ['mymdb-base:trixie', 'mymdb-web:latest', 'mymdb-db:latest', 'mymdb-proxy:latest', 'mymdb-cache:latest']) {
     const size = Number((await sh`docker image inspect --format {{.Size}} ${image}`.nothrow()).stdout.trim())
     if (size) record(`image size ${image}`, `${(size / 1e6).toFixed(0)} MB`)
   }

@@ -1,9 +1,7 @@
-// The S3 bucket step of `npm run deploy:aws`: the upload bucket (DJANGO_UPLOAD_S3_BUCKET) in
-// AWS_REGION, tagged for the stage, ACLs disabled (bucket owner enforced), public read on the
-// uploads/ prefix only (bucket policy from AWS/mymdb-bucket-policy.json). Re-runnable: it reads
-// the bucket's current settings and writes only what differs.
-//
-// Standalone: npm run bucket [-- --dry-run]
+// npm run bucket (step 2 of deploy:aws): the upload bucket (DJANGO_UPLOAD_S3_BUCKET) in AWS_REGION,
+// tagged for the stage, ACLs disabled, public read on the uploads/ prefix only; and the stage's
+// private backup bucket (MYMDB_BACKUP_BUCKET). Re-runnable: it reads both buckets' settings and
+// writes only what differs. The buckets' plan: lib/aws/bucketplan.ts; the S3 calls: lib/aws/bucket.ts.
 import { getAccountPublicAccessBlock, accountBlockFix, accountBlockingFlags, type AccountBlock } from './lib/aws/accountblock.ts'
 import { applyBucketPlan, bucketClientsFrom, BucketNameError, getBucketState } from './lib/aws/bucket.ts'
 import { UPLOAD_PREFIX } from './lib/aws/bucketpolicy.ts'
@@ -23,12 +21,17 @@ Creates or updates the S3 bucket for uploaded posters, DJANGO_UPLOAD_S3_BUCKET, 
     RestrictPublicBuckets off, so that the bucket policy below may be public
   - bucket policy from AWS/mymdb-bucket-policy.json: anyone may GET objects under uploads/,
     nothing else of the bucket is public (the bucket's policy is replaced by this one)
+And the stage's private backup bucket, MYMDB_BACKUP_BUCKET (default
+<DJANGO_UPLOAD_S3_BUCKET>-backups): the same tags and ownership, all four Block Public Access
+settings on and no policy, encrypted at rest (SSE-S3), versioned, and a lifecycle rule that
+deletes backups MYMDB_BACKUP_KEEP_DAYS days (default 14) after they were made.
 It reads the current settings first and changes only what differs; a second run changes
 nothing. It warns when the account-wide Block Public Access setting would still block the
 policy, and says how to fix that.
 
 Settings (environment or .env): AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_STAGE (default
-production); credentials from the AWS SDK's default chain (aws configure, AWS_PROFILE, ...).
+production), MYMDB_BACKUP_BUCKET, MYMDB_BACKUP_KEEP_DAYS; credentials from the AWS SDK's
+default chain (aws configure, AWS_PROFILE, ...).
 
 Options:
   --dry-run    print the plan (exists/create/update/unchanged per item), change nothing

@@ -23,9 +23,12 @@ export const HELP = `Usage: npm run deploy:aws -- [options]
 
 Deploys MyMDB to AWS in four steps, each safe to run again:
   1. push    the web, db, proxy and cache images of this commit to MYMDB_REGISTRY (npm run push)
-  2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET, public under uploads/ (npm run bucket)
-  3. host    key pair, security group, IAM role, EC2 instance with Docker  (npm run host)
-  4. start   compose file + production .env over SSH, pull, up, checks     (npm run remote:up)
+  2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET (public under uploads/) and the private
+             backup bucket                                                   (npm run bucket)
+  3. host    key pair, security group, IAM roles (host, backup), EC2 instance with Docker,
+             Elastic IP                                                      (npm run host)
+  4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks
+                                                                             (npm run remote:up)
              with MYMDB_DOMAIN: first the DNS record to create, and a wait until the name
              resolves to the host's Elastic IP; then the host gets its certificate
 Every setting is checked first (all problems at once), then the AWS credentials (sts

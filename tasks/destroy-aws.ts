@@ -1,5 +1,6 @@
-// npm run destroy:aws: removes what the host step created for a stage: the instance (and its
-// disk), the security group, the key pair, the instance profile and the IAM role. The upload
+// npm run destroy:aws: removes what the host step created for a stage (lib/aws/teardown.ts): the
+// instance (and its disk), the security group, the key pair, the Elastic IP, the instance profile
+// and the IAM roles, after a final backup of the host. The upload
 // bucket is left alone unless --delete-bucket names it exactly. Safe to run again: what is gone
 // is skipped.
 import { existsSync, rmSync } from 'node:fs'
@@ -26,6 +27,7 @@ belongs to it:
   key pair        mymdb-<stage>        the local private key file stays unless --delete-key-file
   instance profile and IAM role  mymdb-<stage>-host (with its inline policy)
   IAM role       mymdb-<stage>-backup (the backups themselves stay in the backup bucket)
+  elastic IP      mymdb-<stage>        released (a DNS record pointing at it must change)
 Before anything is removed, a final backup of the running host goes into the backup bucket
 (npm run backups -- --aws lists it; npm run restore -- <name> --aws after a new deploy). When it
 cannot be taken (the host is stopped, unreachable, or the backup fails) nothing is removed,

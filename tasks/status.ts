@@ -1,5 +1,6 @@
 // npm run status [-- --aws]: what runs, here or on the stage's EC2 host: containers and their
-// health, uptime, image and commit, database size, free disk, and (on the host) the last deploy.
+// health, uptime, image and commit, database size, free disk, and (on the host) the last deploys
+// and backups.
 import { BACKUP_LOG, CRON_MARK, LAST_BACKUP_OUTPUT, parseBackupLog, type BackupRecord } from './lib/backup.ts'
 import { loadEnv } from './lib/env.ts'
 import { formatAge, stripControls, utcTime } from './lib/log.ts'
@@ -17,7 +18,8 @@ Docker keeps its data.
 
   (default)  the stack on this machine (COMPOSE_PROJECT_NAME, default mymdb)
   --aws      the stage's EC2 host (MYMDB_STAGE in AWS_REGION): the instance's state and address
-             from AWS, then the same over SSH, and the last deploy (when, who, which commit)
+             from AWS, then the same over SSH; the last 5 deploys (when, who, which tag, ok or
+             failed and why, how long), the last backup, a failed one, and the backup schedule
 
 Options:
   --aws       the EC2 host instead of this machine

@@ -9,8 +9,8 @@ import { awsVars } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run unlock -- [--yes]
 
-deploy:aws, stop --aws, destroy:aws and restore --aws hold a lock while they run, so that only one of them
-changes a stage (MYMDB_STAGE in AWS_REGION) at a time; they release it when they end, also on
+deploy:aws, stop --aws, destroy:aws, restore --aws and rollback hold a lock while they run, so that
+only one of them changes a stage (MYMDB_STAGE in AWS_REGION) at a time; they release it when they end, also on
 Ctrl-C. A run that was killed outright (kill -9, a machine that went off) leaves it behind, and
 the next run then says who held it and since when. This command shows the lock and releases it.
 Release it only when that run is really gone.

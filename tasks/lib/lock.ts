@@ -1,8 +1,8 @@
 // One deploy at a time per stage. The lock is an SSM parameter, /mymdb/<stage>/deploy-lock,
 // created with PutParameter without Overwrite: creating it is atomic, so of two runs one gets
 // ParameterAlreadyExists and is told who holds the lock and since when. deploy:aws, stop --aws,
-// destroy:aws and restore --aws take it; it is released when they end, also on Ctrl-C. A lock left by a run
-// that was killed outright stays until `npm run unlock` releases it.
+// destroy:aws, restore --aws and rollback take it; it is released when they end, also on Ctrl-C.
+// A lock left by a run that was killed outright stays until `npm run unlock` releases it.
 import type { SSMClient } from '@aws-sdk/client-ssm'
 import { SSM, aws, awsErrorCode, explainAwsError } from './aws/clients.ts'
 import { UserError } from './errors.ts'
@@ -71,14 +71,14 @@ export async function acquireLock(ssm: SSMClient, stage: string, command: string
         Value: value,
         Type: 'String',
         Overwrite: false,
-        Description: `MyMDB: a deploy, stop or destroy of stage ${stage} is running (released when it ends; npm run unlock releases a stale one)`,
+        Description: `MyMDB: a deploy, stop, destroy, restore or rollback of stage ${stage} is running (released when it ends; npm run unlock releases a stale one)`,
       }),
     )
   } catch (err) {
     if (awsErrorCode(err) !== 'ParameterAlreadyExists') throw explainAwsError(err, `take the deploy lock ${lockName(stage)}`)
     const other = await readLock(ssm, stage)
     throw new UserError(
-      `stage ${stage} is locked by ${other ? holderText(other, now) : 'a run that just ended (try again)'}: another deploy, stop or destroy of this stage is running; ` +
+      `stage ${stage} is locked by ${other ? holderText(other, now) : 'a run that just ended (try again)'}: another deploy, stop, destroy, restore or rollback of this stage is running; ` +
         'wait for it to end. If that run is gone (killed, or its machine is off), release the lock with: npm run unlock',
     )
   }

@@ -72,7 +72,7 @@ export function awsErrorCode(err: unknown): string {
 
 const FIXES: Record<string, string> = {
   CredentialsProviderError:
-    'no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE; see README "AWS"',
+    'no AWS credentials found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE; see docs/deploying.md',
   InvalidClientTokenId: 'the AWS access key is not valid: check AWS_PROFILE / `aws configure list`',
   UnrecognizedClientException: 'the AWS access key is not valid: check AWS_PROFILE / `aws configure list`',
   SignatureDoesNotMatch: 'the AWS secret key does not match the access key: check `aws configure list`',
