@@ -21,13 +21,28 @@ export DEBIAN_FRONTEND=noninteractive
 . /etc/os-release
 codename=${VERSION_CODENAME:-}
 
+# quietly COMMAND...: runs COMMAND with its output set aside, and shows that output (on stderr)
+# only when it fails. apt and dpkg write dozens of lines per package (and one per 5 % of
+# "Reading database"): an install that works says nothing, one that fails says why.
+quietly() {
+  local out status=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    log "failed (exit code $status): $*"
+    cat "$out" >&2
+  fi
+  rm -f "$out"
+  return "$status"
+}
+
 apt_updated=false
 apt_install() {
   if [ "$apt_updated" = false ]; then
-    apt-get update -qq || log "apt-get update reported problems; trying to install anyway"
+    quietly apt-get update -qq || log "apt-get update reported problems (above); trying to install anyway"
     apt_updated=true
   fi
-  apt-get install -y -qq --no-install-recommends "$@"
+  quietly apt-get install -y -qq --no-install-recommends "$@"
 }
 
 # Debian bookworm has no Compose v2 or buildx package: take trixie's (they depend only on libc6),

@@ -1,16 +1,18 @@
-// npm run logs -- [proxy|web|db] [--follow] [--since 10m] [--lines N] [--aws]: the stack's logs, here
+// npm run logs -- [proxy|web|db|cache] [--follow] [--since 10m] [--lines N] [--aws]: the stack's logs, here
 // (`docker compose logs`) or on the stage's EC2 host (`docker service logs` of its Swarm stack).
 import { ConfigError } from './lib/errors.ts'
 import { loadEnv } from './lib/env.ts'
+import { plainOutput, type OutputSinks } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { logsCmd, runIn, SERVICES, type LogsOptions } from './lib/stack.ts'
 import { resolveTarget } from './lib/target.ts'
 import type { StepSeams } from './lib/step.ts'
 
-export const HELP = `Usage: npm run logs -- [proxy|web|db] [options]
+export const HELP = `Usage: npm run logs -- [proxy|web|db|cache] [options]
 
 Prints the logs of the front (Caddy: requests, certificates), the web container (nginx, uWSGI,
-Django) and the database, or of one of them, with times.
+Django), the database and the cache (memcached), or of one of them, with times. Into a pipe or a file the lines come
+without terminal control sequences.
 
 Options:
   --follow, -f     keep printing new lines until Ctrl-C
@@ -51,14 +53,21 @@ export function logsOptions(args: string[], flags: { follow?: boolean; since?: s
   return { service: service as LogsOptions['service'], follow: flags.follow ?? false, since: flags.since, lines }
 }
 
-export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
+/**
+ * `tty`: whether stdout is a terminal (default: asks it). `plain`: where the output goes when it
+ * is not (default: this process's stdout and stderr).
+ */
+export async function main(argv: string[], env: Env, partial?: StepSeams & { tty?: boolean; plain?: OutputSinks }): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags, args) => {
     // check: options, then the settings (resolveTarget checks them before it connects)
     const opts = logsOptions(args, flags)
     const target = await resolveTarget(flags.aws ?? false, loadEnv(env, deps.envFile), deps, partial)
     try {
-      // Straight to this terminal (nothing kept in memory while following); Ctrl-C ends it.
-      const r = await runIn(target.stack, logsCmd(target.stack, opts), { interactive: true })
+      // Straight to this terminal (nothing kept in memory while following); Ctrl-C ends it. Into
+      // a pipe or a file: passed on as it comes, without terminal control sequences (Compose
+      // writes ESC[2K before each line even with --no-color and --ansi never).
+      const tty = partial?.tty ?? process.stdout.isTTY === true
+      const r = await runIn(target.stack, logsCmd(target.stack, opts), tty ? { interactive: true } : { output: partial?.plain ?? plainOutput() })
       return r.ok ? 0 : 1
     } finally {
       target.close()

@@ -1,7 +1,7 @@
 // npm run stop: stops the local stack; its data stays unless --delete-data. With --aws: stops the
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
 import { findHost, reachAddress, stopHost } from './lib/aws/instance.ts'
-import { VOLUMES, volumeNames } from './lib/compose.ts'
+import { projectVolumesCmd, VOLUMES, volumeHolds, volumeNames } from './lib/compose.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
@@ -9,7 +9,7 @@ import { sshKeyPath } from './lib/hostvars.ts'
 import { withLock } from './lib/lock.ts'
 import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { homeRelative, runChecked } from './lib/sh.ts'
+import { homeRelative, runChecked, type Runner } from './lib/sh.ts'
 import type { Remote } from './lib/ssh.ts'
 import { localStack, REMOTE_DIR, runInChecked, scaleScript, SERVICES, stackPs, swarmService } from './lib/stack.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
@@ -19,11 +19,12 @@ export const HELP = `Usage: npm run stop -- [options]
 
 Stops and removes the containers and network of the local stack (\`docker compose down\`).
 The named volumes stay, so the next npm run up:local has the same data:
-${VOLUMES.map((v) => `  <project>_${v.key.padEnd(8)} ${v.holds}`).join('\n')}
+${VOLUMES.map((v) => `  <project>_${v.key.padEnd(10)} ${v.holds}`).join('\n')}
 <project> is COMPOSE_PROJECT_NAME (default mymdb).
 
 Options:
-  --delete-data   also delete those volumes (lists them first). On a terminal it asks for
+  --delete-data   also delete those volumes, and any other volume Docker has for the project
+                  (lists each first, and after). On a terminal it asks for
                   confirmation unless --yes is given; without a terminal it goes ahead.
   --yes           do not ask
   --aws           instead: stop the stage's EC2 host (MYMDB_STAGE in AWS_REGION, made by
@@ -49,14 +50,28 @@ export const CLI = {
 export interface VolumeLoss {
   volume: string
   holds: string
+  exists: boolean
 }
 
-/** What --delete-data deletes for a project (pure): `<project>_db-data`, `<project>_media`. */
-export function volumesToDelete(project: string): VolumeLoss[] {
-  const names = volumeNames(project)
-  return VOLUMES.map((v, i) => ({ volume: names[i] ?? `${project}_${v.key}`, holds: v.holds }))
+/**
+ * What --delete-data deletes for a project (pure): the volumes of docker-compose.yml
+ * (`<project>_db-data`, `<project>_media`, `<project>_proxy-data`) and any other volume Docker has
+ * for the project (`existing`: what Docker lists for it), each with what it holds and whether it
+ * exists.
+ */
+export function volumesToDelete(project: string, existing: readonly string[]): VolumeLoss[] {
+  const known = volumeNames(project)
+  const others = existing.filter((v) => !known.includes(v)).sort()
+  return [...known, ...others].map((volume) => ({ volume, holds: volumeHolds(project, volume), exists: existing.includes(volume) }))
 }
 
+/** The project's volumes that exist: those Docker labels as the project's, and the compose file's by name. */
+async function existingVolumes(run: Runner, project: string): Promise<string[]> {
+  const listed = await runChecked(run, projectVolumesCmd(project), { doing: `list the volumes of the project ${project}` })
+  const found = listed.stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+  for (const v of volumeNames(project)) if (!found.includes(v) && (await run(['docker', 'volume', 'inspect', v])).ok) found.push(v)
+  return found
+}
 
 /**
  * The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). A Swarm
@@ -140,14 +155,12 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         ? `[stop] project ${project}: ${containers.map((c) => `${c.Service} (${c.State})`).join(', ')}`
         : `[stop] project ${project}: no containers`,
     )
-    const losses = volumesToDelete(project)
-    const existing: string[] = []
+    const existing = deleteData ? await existingVolumes(run, project) : []
+    const losses = volumesToDelete(project, existing)
     if (deleteData) {
-      for (const l of losses) if ((await run(['docker', 'volume', 'inspect', l.volume])).ok) existing.push(l.volume)
       log.warn('[stop] --delete-data: these volumes will be deleted, for good:')
       const width = Math.max(...losses.map((l) => l.volume.length))
-      for (const l of losses)
-        log.warn(`  ${l.volume.padEnd(width)}  ${l.holds}${existing.includes(l.volume) ? '' : ' (does not exist)'}`)
+      for (const l of losses) log.warn(`  ${l.volume.padEnd(width)}  ${l.holds}${l.exists ? '' : ' (does not exist)'}`)
       if (existing.length > 0 && deps.interactive && !flags.yes && !(await deps.confirm('Delete them?')))
         throw new UserError('nothing deleted or stopped (not confirmed); to only stop, run: npm run stop')
     }
@@ -160,14 +173,15 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       }),
     )
     if (deleteData) {
-      // `down --volumes` removes the volumes of the compose file; remove any left (e.g. renamed file).
+      // `down --volumes` removes the volumes of the compose file; the others listed go here.
       const left: string[] = []
       for (const v of existing) if ((await run(['docker', 'volume', 'inspect', v])).ok) left.push(v)
       if (left.length > 0) await runChecked(run, ['docker', 'volume', 'rm', ...left], { doing: 'delete the volumes' })
     }
 
     // summary
-    if (deleteData) log.info(`[stop] stopped; deleted: ${existing.length > 0 ? existing.join(', ') : 'nothing (no volumes existed)'}`)
+    const deleted = losses.filter((l) => l.exists).map((l) => l.volume)
+    if (deleteData) log.info(`[stop] stopped; deleted: ${deleted.length > 0 ? deleted.join(', ') : 'nothing (no volumes existed)'}`)
     else log.info(`[stop] stopped; data kept in ${losses.map((l) => l.volume).join(', ')} (start again: npm run up:local)`)
     return 0
   })

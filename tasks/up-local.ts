@@ -2,7 +2,7 @@
 import { buildImages, buildOptionsFrom } from './lib/images.ts'
 import { checkPortFree, imageExists, preflight } from './lib/docker.ts'
 import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
-import { UserError } from './lib/errors.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
 import {
   holdsPort,
   LEGACY_DB_SECRETS,
@@ -15,7 +15,9 @@ import {
   type LocalSecret,
 } from './lib/compose.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { localStack, stackPs, startStack } from './lib/stack.ts'
+import type { Log } from './lib/log.ts'
+import { check } from './lib/sh.ts'
+import { localStack, LOGIN_REFUSED, runIn, showDiagnostics, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
 import { IMAGE_NAMES, localImages, stackVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run up:local -- [options]
@@ -33,6 +35,9 @@ ${Object.entries(LOCAL_DEFAULTS)
   local-only: every deploy refuses them) and kept in .env (mode 0600), so that plain
   docker compose ps / logs / exec work in this folder too.
 COMPOSE_PROJECT_NAME (default mymdb) runs a separate copy, e.g. with another WEB_PORT.
+An existing database is logged in to before the stack starts: one made with other passwords
+(by another checkout, or with a .env deleted since) stops up:local within seconds, saying
+what to do; nothing is changed.
 
 Options:
   --build         build the images even if they exist (see npm run build -- --help)
@@ -77,6 +82,57 @@ export function localSettings(
   return { values, composeEnv: { ...filled, ...formatEnv(stackVars, values), MYMDB_DOMAIN: '' }, generated }
 }
 
+/**
+ * What up:local says when the database in `volume` refuses this checkout's password (pure): the
+ * cause, that nothing was changed, and the three ways on. `generated`: the database passwords
+ * .env did not have (the fixed ones of earlier versions were tried).
+ */
+export function databaseRefused(o: { volume: string; envFile: string; project: string; answer: string; generated: readonly LocalSecret[] }): string {
+  const withProject = o.project === 'mymdb' ? '' : ` (with COMPOSE_PROJECT_NAME=${o.project})`
+  const tried =
+    o.generated.length > 0
+      ? `the fixed local password of earlier versions, tried because ${o.envFile} has no ${o.generated.join(' or ')}`
+      : `DJANGO_DB_PASSWORD from ${o.envFile}`
+  return [
+    `the database in the volume ${o.volume} was made with other passwords: it refuses ${tried} (${o.answer}).`,
+    'That volume was made by another checkout of MyMDB on this machine, or with a .env that has since been deleted.',
+    `Nothing was changed: the volume and its data are as they were, and ${o.envFile} was not written. To go on, one of:`,
+    `  - use that database: copy DJANGO_DB_PASSWORD and POSTGRES_PASSWORD from the other checkout's .env into ${o.envFile}, then run npm run up:local again`,
+    `  - keep it, and give this checkout its own data: set COMPOSE_PROJECT_NAME=${o.project}-2 in ${o.envFile} (and another WEB_PORT if both are to run), then npm run up:local`,
+    `  - delete it and start afresh (its database, uploads and certificates are lost for good): npm run stop -- --delete-data${withProject}, then npm run up:local`,
+  ].join('\n')
+}
+
+/**
+ * Logs in to the database as web will, with this checkout's passwords, before the stack starts
+ * (its volume exists, so its passwords were set when it was made): a running db as it is, else
+ * the db alone, started for it. A database made with other passwords refuses: a ConfigError with
+ * the cause and the fixes (databaseRefused), within seconds instead of a web container waiting
+ * for minutes. Nothing is changed: the volume is never touched, and a db this started is
+ * stopped again.
+ */
+export async function checkDatabaseLogin(
+  s: Stack,
+  log: Log,
+  o: { volume: string; envFile: string; project: string; dbRunning: boolean; generated: readonly LocalSecret[] },
+): Promise<void> {
+  await log.step('up', `the database in ${o.volume}: log in as web will`, async () => {
+    if (!o.dbRunning) {
+      const up = await runIn(s, stackCommands.upDb(s, WAIT_TIMEOUT_SECONDS), { stream: log.prefixed('compose') })
+      if (!up.ok) {
+        await showDiagnostics(s, log, ['db'])
+        check(up, `start the database on ${s.where} (status and logs above)`, true)
+      }
+    }
+    const login = await runIn(s, stackCommands.dbLogin(s))
+    if (login.ok) return
+    if (!o.dbRunning) await runIn(s, s.compose('stop', 'db'))
+    const refused = LOGIN_REFUSED.exec(login.stderr)
+    if (refused) throw new ConfigError(databaseRefused({ ...o, answer: refused[0] }))
+    check(login, 'log in to the database as web will')
+  })
+}
+
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { run, log, root } = deps
@@ -91,7 +147,8 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
 
     // check: Docker, then the port (unless our own stack already publishes it)
     await preflight({ run, log, root, install: !flags['no-install'] })
-    const ours = holdsPort(await stackPs(localStack(run, root, project, composeEnv)), values.WEB_PORT)
+    const before = await stackPs(localStack(run, root, project, composeEnv))
+    const ours = holdsPort(before, values.WEB_PORT)
     if (!ours) {
       const problem = await checkPortFree(values.WEB_BIND, values.WEB_PORT)
       if (problem) throw new UserError(`${problem.message}: ${problem.fix}`)
@@ -110,16 +167,17 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
         .join(', ')}`,
     )
 
-    // apply: secrets for this checkout, once. A database volume made by an earlier version with
-    // its fixed passwords only opens with them: those are kept for it.
+    // plan: secrets for this checkout, once (kept in .env below, after the database took them). A
+    // database volume made by an earlier version with its fixed passwords only opens with them:
+    // those are used for it.
+    const dbVolume = `${project}_db-data`
+    const volumeExists = (await run(['docker', 'volume', 'inspect', dbVolume])).ok
+    let secrets: Partial<Record<LocalSecret, string>> = {}
     if (generated.length > 0) {
-      const legacy = (await run(['docker', 'volume', 'inspect', `${project}_db-data`])).ok
-      const secrets = Object.fromEntries(
-        generated.map((k) => [k, (legacy ? LEGACY_DB_SECRETS[k] : undefined) ?? String(composeEnv[k])]),
+      secrets = Object.fromEntries(
+        generated.map((k) => [k, (volumeExists ? LEGACY_DB_SECRETS[k] : undefined) ?? String(composeEnv[k])]),
       ) as Partial<Record<LocalSecret, string>>
       composeEnv = localSettings(raw, secrets).composeEnv
-      saveLocalSecrets(deps.envFile, secrets)
-      log.info(`[up] generated local-only ${generated.join(', ')}${legacy ? ' (database passwords as the existing volume has them)' : ''}: kept in ${deps.envFile} (mode 0600)`)
     }
 
     // apply: images
@@ -128,8 +186,22 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
       await buildImages(opts, deps)
     }
 
+    // check: an existing database opens with these passwords (a volume made by another checkout,
+    // or with a .env since deleted, does not: say so now, not after web waited in vain)
+    const stack = localStack(run, root, project, composeEnv)
+    if (volumeExists) {
+      const dbRunning = before.some((c) => c.Service === 'db' && c.State === 'running')
+      await checkDatabaseLogin(stack, log, { volume: dbVolume, envFile: deps.envFile, project, dbRunning, generated: generated.filter((k) => k in LEGACY_DB_SECRETS) })
+    }
+
+    // apply: secrets kept in .env
+    if (generated.length > 0) {
+      saveLocalSecrets(deps.envFile, secrets)
+      log.info(`[up] generated local-only ${generated.join(', ')}${volumeExists && generated.some((k) => k in LEGACY_DB_SECRETS) ? ' (database passwords as the existing volume has them)' : ''}: kept in ${deps.envFile} (mode 0600)`)
+    }
+
     // apply: start, wait until healthy, migrations checked, sample data into an empty database
-    await startStack(localStack(run, root, project, composeEnv), log, WAIT_TIMEOUT_SECONDS)
+    await startStack(stack, log, WAIT_TIMEOUT_SECONDS)
 
     // summary
     log.info('')

@@ -9,17 +9,31 @@ import { envLine } from './envformat.ts'
 /** The project name in docker-compose.yml (`name: mymdb`); COMPOSE_PROJECT_NAME overrides it. */
 export const DEFAULT_PROJECT = 'mymdb'
 
-/** The named volumes of docker-compose.yml and what they hold. */
+/**
+ * The named volumes of docker-compose.yml (`volumes:` at its end) and what they hold; a unit test
+ * keeps this list the same as the file's.
+ */
 export const VOLUMES = [
   { key: 'db-data', holds: 'the PostgreSQL database: users, movies, votes, everything entered in the site' },
   { key: 'media', holds: 'uploaded files: movie posters (unless uploads go to S3)' },
+  { key: 'proxy-data', holds: "the front's HTTPS certificates and ACME account (with a domain; a new certificate is requested without them)" },
 ] as const
 
-/** Docker's names of the project's volumes: `<project>_db-data`, `<project>_media`. */
+/** Docker's names of the project's volumes: `<project>_db-data`, `<project>_media`, `<project>_proxy-data`. */
 export function volumeNames(project: string): string[] {
   return VOLUMES.map((v) => `${project}_${v.key}`)
 }
 
+/** The volumes Docker has for a Compose project, whatever the compose file says now: one name a line. */
+export function projectVolumesCmd(project: string): string[] {
+  return ['docker', 'volume', 'ls', '--quiet', '--filter', `label=com.docker.compose.project=${project}`]
+}
+
+/** What a volume of the project holds (VOLUMES), or that the compose file does not know it. */
+export function volumeHolds(project: string, volume: string): string {
+  const known = VOLUMES.find((v) => `${project}_${v.key}` === volume)
+  return known ? known.holds : 'not in docker-compose.yml (made by another version of it): contents unknown'
+}
 
 /** Non-secret local defaults of `npm run up:local` (docker-compose.yml has the same ones). */
 export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {

@@ -31,9 +31,65 @@ export interface Log {
   prefixed(tag: string, skip?: RegExp): Sink & { flush(): void }
 }
 
+// Terminal control sequences: CSI (colours, ESC[2K line clearing, cursor moves), OSC (titles,
+// ended by BEL or ESC \), and the two-character ones (ESC 7, ESC M, ...).
+const CONTROLS = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[ -Z\\-~]/g
+// The start of a sequence that a chunk of output may end in, to be completed by the next one.
+const PARTIAL = /\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*)?$/
+
 /** Removes terminal control sequences (colours, line clearing) from a command's output. */
 export function stripControls(text: string): string {
-  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+  return text.replace(CONTROLS, '')
+}
+
+/**
+ * stripControls for output that arrives in chunks: a sequence cut in two by a chunk boundary
+ * is held back until the next chunk completes it. `flush()` gives what is left at the end.
+ */
+export function controlFilter(): ((chunk: string) => string) & { flush(): string } {
+  let held = ''
+  const filter = ((chunk: string) => {
+    const text = held + chunk
+    // (at most a short tail: an OSC that never ends must not hold back the rest of the output)
+    const found = PARTIAL.exec(text)
+    const partial = found && found[0].length <= 256 ? found : null
+    held = partial ? partial[0] : ''
+    return stripControls(partial ? text.slice(0, partial.index) : text)
+  }) as ((chunk: string) => string) & { flush(): string }
+  filter.flush = () => {
+    const rest = stripControls(held).replace(/\x1b/g, '')
+    held = ''
+    return rest
+  }
+  return filter
+}
+
+/** Where a command's output goes as it comes (RunOptions.output). */
+export interface OutputSinks {
+  stdout: Sink
+  stderr: Sink
+  /** Called once at the end (a filter writes what it held back). */
+  flush?(): void
+}
+
+/**
+ * Output sinks that write a command's output to `stdout` / `stderr` (default: this process's)
+ * without terminal control sequences: for output that goes into a pipe or a file.
+ */
+export function plainOutput(stdout: Sink = (t) => process.stdout.write(t), stderr: Sink = (t) => process.stderr.write(t)): OutputSinks {
+  const out = controlFilter()
+  const err = controlFilter()
+  const write = (sink: Sink, text: string) => {
+    if (text !== '') sink(text)
+  }
+  return {
+    stdout: (t) => write(stdout, out(t)),
+    stderr: (t) => write(stderr, err(t)),
+    flush: () => {
+      write(stdout, out.flush())
+      write(stderr, err.flush())
+    },
+  }
 }
 
 /** How long ago, or how long something has been up: 40 s, 5 min, 2 h 3 min, 3 d 4 h (pure). */

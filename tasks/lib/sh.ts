@@ -2,7 +2,7 @@
 // error format. Here it is zx's `$` (zxRunner); on the host it is ssh2 (ssh.ts, Remote.run), with
 // the same call shape, so a step does not care where it runs. Tests pass a fake Runner.
 import { CommandError, UserError } from './errors.ts'
-import type { Sink } from './log.ts'
+import type { OutputSinks, Sink } from './log.ts'
 
 export interface RunOptions {
   /** Directory to run in. On the host: relative to the login user's home (`~/x` means the same). */
@@ -20,6 +20,12 @@ export interface RunOptions {
    * `manage.py shell`, `createsuperuser`, a login shell. Nothing is captured.
    */
   interactive?: boolean
+  /**
+   * Pass stdout and stderr on to these sinks as they come, and keep nothing (the result's stdout
+   * and stderr stay empty): long output such as `logs --follow` into a pipe or a file (e.g.
+   * plainOutput(), without terminal control sequences). No stdin, no terminal.
+   */
+  output?: OutputSinks
 }
 
 export interface RunResult {
@@ -61,6 +67,7 @@ export function showCommand(cmd: Cmd, cd?: string): string {
 /** The local Runner: zx's `$` with `defaultEnv` unless a call gives its own. */
 export function zxRunner(defaultEnv: Record<string, string | undefined> = process.env): Runner {
   return async (cmd, opts = {}) => {
+    if (opts.output) return passOn(cmd, opts.output, { ...opts, env: opts.env ?? defaultEnv })
     const { $ } = await import('zx')
     const p = $({
       cwd: opts.cwd,
@@ -88,6 +95,30 @@ export function zxRunner(defaultEnv: Record<string, string | undefined> = proces
       ok: o.exitCode === 0,
     }
   }
+}
+
+/**
+ * Runs a command here with its output passed on to `output` as it comes (RunOptions.output),
+ * nothing kept: zx's `$` would keep all of it in memory.
+ */
+async function passOn(cmd: Cmd, output: OutputSinks, opts: RunOptions): Promise<RunResult> {
+  const { spawn } = await import('node:child_process')
+  const [file, ...args] = cmd
+  if (file === undefined) throw new Error('run: empty command')
+  return new Promise((resolve) => {
+    let ended = false
+    const done = (exitCode: number | null, signal: string | null, stderr = '') => {
+      if (ended) return
+      ended = true
+      output.flush?.()
+      resolve({ command: showCommand(cmd), exitCode, signal, stdout: '', stderr, ok: exitCode === 0 })
+    }
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs })
+    child.stdout.setEncoding('utf8').on('data', (t: string) => output.stdout(t))
+    child.stderr.setEncoding('utf8').on('data', (t: string) => output.stderr(t))
+    child.on('error', (e) => done(127, null, e.message))
+    child.on('close', (code, signal) => done(code, signal))
+  })
 }
 
 /**

@@ -14,6 +14,7 @@
 // `set -euo pipefail; <command>`, each argument shell-quoted, so that no value is ever
 // interpreted by the remote shell.
 import { randomBytes } from 'node:crypto'
+import { StringDecoder } from 'node:string_decoder'
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2'
 import { UserError } from './errors.ts'
 import { lazy } from './lazy.ts'
@@ -143,7 +144,7 @@ export function exec(conn: Client, cmd: Cmd, opts: RunOptions = {}): Promise<Run
   const command = showCommand(cmd, opts.cwd)
   const text = remoteCommand(cmd, opts.cwd)
   if (opts.env) throw new Error('exec: commands on the host take no environment (its .env holds the settings)')
-  const tty = opts.interactive === true && process.stdin.isTTY === true
+  const tty = opts.interactive === true && opts.output === undefined && process.stdin.isTTY === true
   return new Promise((resolve, reject) => {
     // ssh2 emits the connection's 'close' before it closes the channels that were open on it.
     let connectionLost = false
@@ -163,13 +164,18 @@ export function exec(conn: Client, cmd: Cmd, opts: RunOptions = {}): Promise<Run
       let exitCode: number | null = null
       let signal: string | null = null
       let timer: NodeJS.Timeout | undefined
+      // RunOptions.output: passed on as text as it comes (a character cut by a chunk boundary
+      // waits for the rest), nothing kept
+      const decoders = { out: new StringDecoder('utf8'), err: new StringDecoder('utf8') }
       const onOut = (d: Buffer) => {
+        if (opts.output) return void opts.output.stdout(decoders.out.write(d))
         if (opts.interactive) return void process.stdout.write(d)
         const s = d.toString()
         stdout += s
         opts.stream?.(s)
       }
       const onErr = (d: Buffer) => {
+        if (opts.output) return void opts.output.stderr(decoders.err.write(d))
         if (opts.interactive) return void process.stderr.write(d)
         const s = d.toString()
         stderr += s
@@ -201,6 +207,11 @@ export function exec(conn: Client, cmd: Cmd, opts: RunOptions = {}): Promise<Run
       const onClose = () => {
         cleanup()
         opts.stream?.flush?.()
+        if (opts.output) {
+          opts.output.stdout(decoders.out.end())
+          opts.output.stderr(decoders.err.end())
+          opts.output.flush?.()
+        }
         if (connectionLost && exitCode === null && signal === null) reject(new SshConnectionLost(whereOf(conn), `\`${command}\``))
         else resolve({ command, exitCode, signal, stdout, stderr, ok: exitCode === 0 })
       }

@@ -147,7 +147,23 @@ export const stackCommands = {
   stopWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('stop', 'web') : ['sh', '-c', scaleScript(['web'], 0)]),
   /** Starts web again after stopWeb. */
   startWeb: (s: Stack): Cmd => (s.kind === 'compose' ? s.compose('start', 'web') : ['sh', '-c', scaleScript(['web'], 1)]),
+  /** Compose: starts the database alone and waits until it is healthy (web and the rest stay as they are). */
+  upDb: (s: Stack, waitSeconds = WAIT_TIMEOUT_SECONDS): Cmd => s.compose('up', '--detach', '--wait', '--wait-timeout', String(waitSeconds), 'db'),
+  /**
+   * Compose: logs in to the database as web will, over TCP with a password, with this stack's
+   * DJANGO_DB_USER, DJANGO_DB_PASSWORD and DJANGO_DB_NAME (`-e NAME`: from compose's environment,
+   * not the running container's; never on the command line). Exit 0 when it works, else psql's
+   * error on stderr (`password authentication failed for user "mymdb"`).
+   */
+  dbLogin: (s: Stack): Cmd =>
+    s.compose(
+      'exec', '-T', '-e', 'DJANGO_DB_USER', '-e', 'DJANGO_DB_PASSWORD', '-e', 'DJANGO_DB_NAME', 'db', 'sh', '-c',
+      'PGPASSWORD="$DJANGO_DB_PASSWORD" exec psql --no-psqlrc --host=127.0.0.1 --username="$DJANGO_DB_USER" --dbname="$DJANGO_DB_NAME" --tuples-only --command="select 1"',
+    ),
 }
+
+/** psql's error for a login whose password (or user) is not the one the database was made with. */
+export const LOGIN_REFUSED = /password authentication failed for user "[^"]*"/
 
 /**
  * Shell: Swarm services scaled to n replicas (no container is stopped or started by hand: Swarm

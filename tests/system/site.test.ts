@@ -5,7 +5,6 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { $ } from 'zx'
-import { stripControls } from '../../tasks/lib/log.ts'
 import { BASE_URL, compose, npmRun, PROJECT, REPO, type Reply, request, stackEnv, waitFor } from './stack.ts'
 
 // A valid 1x1 PNG: Django's ImageField opens uploads with Pillow, so the poster must be real.
@@ -257,9 +256,15 @@ describe('operate the local stack: status, logs, manage', () => {
   test('npm run logs: the last lines of one service, with times', async () => {
     const r = await task('logs', ['db', '--lines', '3'])
     assert.equal(r.exitCode, 0, r.stderr)
-    const lines = stripControls(r.stdout).trim().split('\n')
+    // into a pipe: no terminal control sequences (Compose writes ESC[2K before each line)
+    assert.doesNotMatch(r.stdout + r.stderr, /\x1b/, JSON.stringify(r.stdout.slice(0, 200)))
+    const lines = r.stdout.trim().split('\n')
     assert.equal(lines.length, 3, r.stdout)
     for (const line of lines) assert.match(line, /^db-1 +\| \d{4}-\d\d-\d\dT/)
+    const all = await task('logs', ['--lines', '2'])
+    assert.equal(all.exitCode, 0, all.stderr)
+    assert.doesNotMatch(all.stdout + all.stderr, /\x1b/)
+    assert.match(all.stdout, /^web-1 +\| \d{4}-/m)
     const bad = await task('logs', ['nginx'])
     assert.equal(bad.exitCode, 2)
     assert.match(bad.stderr, /no service "nginx": proxy, web, db, cache/)

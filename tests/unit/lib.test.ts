@@ -3,9 +3,9 @@ import { describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { explainAwsError } from '../../tasks/lib/aws/clients.ts'
 import { chmodSync, readFileSync, statSync } from 'node:fs'
-import { holdsPort, parsePs, saveLocalSecrets, unhealthy, volumeNames, withLocalDefaults, LOCAL_DEFAULTS } from '../../tasks/lib/compose.ts'
+import { holdsPort, parsePs, saveLocalSecrets, unhealthy, volumeNames, withLocalDefaults, LOCAL_DEFAULTS, VOLUMES } from '../../tasks/lib/compose.ts'
 import { CommandError, ConfigError, UserError } from '../../tasks/lib/errors.ts'
-import { formatDuration } from '../../tasks/lib/log.ts'
+import { controlFilter, formatDuration, plainOutput, stripControls } from '../../tasks/lib/log.ts'
 import { LAYER_CHATTER } from '../../tasks/push.ts'
 import { isEntryPoint, parseFlags, reportError, runCli } from '../../tasks/lib/main.ts'
 import { tempDir } from './fakes.ts'
@@ -109,6 +109,26 @@ describe('runner', () => {
     await zxRunner()(['node', '-e', 'process.stdout.write("one\\ntw"); setTimeout(() => console.log("o"), 50)'], { stream: sink })
     assert.deepEqual(log.out, ['[t] one\n', '[t] two\n'])
   })
+  it('output passed on as it comes (nothing kept), without control sequences, the exit code kept', async () => {
+    const out: string[] = []
+    const err: string[] = []
+    const script = 'process.stdout.write("\\x1b[2Kdb-1 | a\\n\\x1b["); setTimeout(() => { process.stdout.write("2Kdb-1 | b\\n"); process.stderr.write("\\x1b[31moops\\x1b[0m\\n"); process.exit(3) }, 50)'
+    const r = await zxRunner()(['node', '-e', script], { output: plainOutput((t) => out.push(t), (t) => err.push(t)) })
+    assert.equal(r.exitCode, 3)
+    assert.equal(r.ok, false)
+    assert.equal(r.stdout, '', 'nothing kept')
+    assert.equal(out.join(''), 'db-1 | a\ndb-1 | b\n')
+    assert.ok(out.length >= 2, 'passed on as it came, not at the end')
+    assert.equal(err.join(''), 'oops\n')
+    const missing = await zxRunner()(['/nonexistent/command'], { output: plainOutput(() => {}, () => {}) })
+    assert.equal(missing.ok, false)
+  })
+  it('controlFilter: a sequence cut by a chunk boundary is held until the next chunk', () => {
+    const f = controlFilter()
+    const parts = ['\x1b[2Kweb | one\n\x1b', '[2', 'Kweb | two \x1b[1;31mred\x1b[0m\n\x1b]0;title\x07end\x1b']
+    assert.equal(parts.map(f).join('') + f.flush(), 'web | one\nweb | two red\nend')
+    assert.equal(stripControls('a\x1b[2Kb\x1b[?25lc\x1b7d'), 'abcd')
+  })
   it('shows commands copy-pastable', () => {
     assert.equal(showCommand(['docker', 'build', '--tag', 'a:b', '.']), 'docker build --tag a:b .')
     assert.equal(showCommand(['echo', 'a b']), "echo 'a b'")
@@ -156,9 +176,19 @@ describe('isEntryPoint', () => {
 })
 
 describe('compose helpers', () => {
-  it('volume names: <project>_db-data, <project>_media', () => {
-    assert.deepEqual(volumeNames('mymdb'), ['mymdb_db-data', 'mymdb_media'])
-    assert.deepEqual(volumeNames('mymdb-e2e'), ['mymdb-e2e_db-data', 'mymdb-e2e_media'])
+  it('volume names: <project>_db-data, <project>_media, <project>_proxy-data', () => {
+    assert.deepEqual(volumeNames('mymdb'), ['mymdb_db-data', 'mymdb_media', 'mymdb_proxy-data'])
+    assert.deepEqual(volumeNames('mymdb-e2e'), ['mymdb-e2e_db-data', 'mymdb-e2e_media', 'mymdb-e2e_proxy-data'])
+  })
+  it("VOLUMES are docker-compose.yml's named volumes, all of them (the list cannot drift from the file)", () => {
+    const file = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')
+    const block = /^volumes:\n((?:[ \t]+.*\n|\s*\n)*)/m.exec(file)?.[1] ?? ''
+    const declared = [...block.matchAll(/^ {2}([A-Za-z0-9_.-]+):/gm)].map((m) => m[1])
+    assert.ok(declared.length > 0, 'the top-level volumes: of docker-compose.yml')
+    assert.deepEqual(VOLUMES.map((v) => v.key).sort(), declared.sort())
+    // and every service mount of a named volume is one of them
+    const mounted = [...file.matchAll(/^ {6}- ([A-Za-z0-9_.-]+):\//gm)].map((m) => m[1])
+    for (const m of mounted) assert.ok(declared.includes(m), m)
   })
   it('parses compose ps JSON: one object a line, or an array', () => {
     const web = { Name: 'mymdb-web-1', Service: 'web', State: 'running', Health: 'healthy', Publishers: [{ URL: '127.0.0.1', TargetPort: 80, PublishedPort: 8080, Protocol: 'tcp' }] }

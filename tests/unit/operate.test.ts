@@ -11,7 +11,7 @@ import { main as manageMain } from '../../tasks/manage.ts'
 import { main as sshMain } from '../../tasks/ssh.ts'
 import { formatStatus, main as statusMain, parseDf, parseInspect } from '../../tasks/status.ts'
 import { parseDeployLine } from '../../tasks/lib/releases.ts'
-import { formatAge } from '../../tasks/lib/log.ts'
+import { formatAge, plainOutput } from '../../tasks/lib/log.ts'
 import { parseBackupLog } from '../../tasks/lib/backup.ts'
 import { fakeRemote, fakeRunner, noDocker, swarmHost, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
 import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
@@ -177,10 +177,51 @@ describe('logs', () => {
   it('here: docker compose logs with the options, attached to this terminal', async () => {
     const run = fakeRunner()
     const d = testDeps(run, { root: '/repo' })
-    assert.equal(await logsMain(['web', '--since', '10m', '-n', '20', '--follow'], {}, d), 0)
+    assert.equal(await logsMain(['web', '--since', '10m', '-n', '20', '--follow'], {}, { ...d, tty: true }), 0)
     assert.deepEqual(run.calls[0]?.cmd, ['docker', 'compose', '--project-name', 'mymdb', 'logs', '--no-color', '--timestamps', '--follow', '--since', '10m', '--tail', '20', 'web'])
     assert.equal(run.calls[0]?.opts?.interactive, true)
+    assert.equal(run.calls[0]?.opts?.output, undefined)
     assert.equal(run.calls[0]?.opts?.cwd, '/repo')
+  })
+  it('here, into a pipe or a file: the same command, its output passed on without control sequences (Compose writes ESC[2K even with --no-color)', async () => {
+    // what docker compose logs writes, in chunks that cut a sequence in two
+    const chunks = ['\x1b[2Kdb-1  | 2026-12-04T12:39:46Z ready\n\x1b[', '2Kdb-1  | 2026-12-04T12:39:47Z \x1b[1mbold\x1b[0m\n', '\x1b[2K']
+    const run = fakeRunner()
+    const compose: typeof run = Object.assign(async (cmd: readonly string[], opts?: Parameters<typeof run>[1]) => {
+      for (const c of chunks) opts?.output?.stdout(c)
+      opts?.output?.stderr('\x1b[31mno such service\x1b[0m\n')
+      opts?.output?.flush?.()
+      return run(cmd, opts)
+    }, { calls: run.calls, commands: run.commands })
+    const out: string[] = []
+    const err: string[] = []
+    const d = testDeps(compose, { root: '/repo' })
+    assert.equal(await logsMain(['db', '-n', '2'], {}, { ...d, tty: false, plain: plainOutput((t) => out.push(t), (t) => err.push(t)) }), 0)
+    assert.deepEqual(run.calls[0]?.cmd, ['docker', 'compose', '--project-name', 'mymdb', 'logs', '--no-color', '--timestamps', '--tail', '2', 'db'])
+    assert.equal(run.calls[0]?.opts?.interactive, undefined, 'not attached to the terminal')
+    assert.equal(out.join(''), 'db-1  | 2026-12-04T12:39:46Z ready\ndb-1  | 2026-12-04T12:39:47Z bold\n')
+    assert.equal(err.join(''), 'no such service\n')
+  })
+  it('--aws into a pipe: docker service logs on the host, passed on without control sequences and without a terminal there', async () => {
+    const remote = fakeRemote()
+    const run = remote.run
+    let seen: Parameters<typeof run>[1]
+    remote.run = async (cmd, opts) => {
+      if (opts?.output) {
+        seen = opts
+        opts.output.stdout('\x1b[2Kmymdb_db.1.x@host | 2026-12-04T12:00:00Z ready\r\n')
+        opts.output.flush?.()
+      }
+      return run(cmd, opts)
+    }
+    const o = opener(remote)
+    const out: string[] = []
+    const d = testDeps(noDocker())
+    const env = { ...hostEnv(), MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: '2222' }
+    assert.equal(await logsMain(['--aws', 'db'], env, { ...d, awsClients: noAws, openRemote: o.openRemote, tty: false, plain: plainOutput((t) => out.push(t)) }), 0, d.log.text())
+    assert.deepEqual(remote.commands, [showCommand(HOST_RUNS_CMD), 'cd mymdb && docker service logs --timestamps --tail 100 mymdb_db'])
+    assert.equal(seen?.interactive, undefined, 'no terminal on the host')
+    assert.equal(out.join(''), 'mymdb_db.1.x@host | 2026-12-04T12:00:00Z ready\r\n')
   })
   it('--aws: the same command in ~/mymdb on the host, found by MYMDB_HOST_ADDRESS without asking AWS', async () => {
     const remote = fakeRemote()

@@ -6,12 +6,15 @@ import { main, STOP_CONTAINERS, stopRemoteContainers, volumesToDelete } from '..
 import { captureLog, dockerOk, fakeRemote, fakeRunner, noDocker, testDeps } from './fakes.ts'
 
 describe('stop', () => {
-  it('volume names: <project>_db-data and <project>_media, with what they hold', () => {
-    const v = volumesToDelete('mymdb')
-    assert.deepEqual(v.map((x) => x.volume), ['mymdb_db-data', 'mymdb_media'])
+  it('volumes to delete: the compose file\'s three and any other Docker has for the project, with what they hold', () => {
+    const v = volumesToDelete('mymdb', ['mymdb_db-data', 'mymdb_proxy-data', 'mymdb_old-cache'])
+    assert.deepEqual(v.map((x) => x.volume), ['mymdb_db-data', 'mymdb_media', 'mymdb_proxy-data', 'mymdb_old-cache'])
+    assert.deepEqual(v.map((x) => x.exists), [true, false, true, true])
     assert.match(v[0]?.holds ?? '', /users.*votes/)
     assert.match(v[1]?.holds ?? '', /posters/)
-    assert.deepEqual(volumesToDelete('mymdb-e2e').map((x) => x.volume), ['mymdb-e2e_db-data', 'mymdb-e2e_media'])
+    assert.match(v[2]?.holds ?? '', /HTTPS certificates/)
+    assert.match(v[3]?.holds ?? '', /not in docker-compose\.yml/)
+    assert.deepEqual(volumesToDelete('mymdb-e2e', []).map((x) => x.volume), ['mymdb-e2e_db-data', 'mymdb-e2e_media', 'mymdb-e2e_proxy-data'])
   })
 
   it('--help and unknown flags run nothing', async () => {
@@ -42,23 +45,30 @@ describe('stop', () => {
     // compose interpolates the whole file even for down: the required variables get placeholders
     assert.ok(down?.opts?.env?.DJANGO_SECRET_KEY)
     assert.ok(!run.commands().some((c) => c.includes('volume')))
-    assert.match(deps.log.text(), /data kept in mymdb_db-data, mymdb_media/)
+    assert.match(deps.log.text(), /data kept in mymdb_db-data, mymdb_media, mymdb_proxy-data /)
   })
 
-  it('--delete-data lists the volumes and what is lost, then deletes them', async () => {
-    const run = fakeRunner((cmd) => (cmd === 'docker volume inspect t1_media' ? { exitCode: 1 } : dockerOk(cmd)))
+  it('--delete-data lists every volume and what is lost (the proxy\'s certificates and any other of the project), then deletes them and names them', async () => {
+    const run = fakeRunner((cmd) => {
+      if (cmd === 'docker volume ls --quiet --filter label=com.docker.compose.project=t1') return { stdout: 't1_db-data\nt1_proxy-data\nt1_leftover\n' }
+      if (cmd === 'docker volume inspect t1_media') return { exitCode: 1 }
+      return dockerOk(cmd)
+    })
     const deps = testDeps(run)
     assert.equal(await main(['--delete-data'], { COMPOSE_PROJECT_NAME: 't1' }, deps), 0, deps.log.text())
     const out = deps.log.text()
     assert.match(out, /t1_db-data\s+the PostgreSQL database: users, movies, votes/)
     assert.match(out, /t1_media\s+uploaded files: movie posters .*\(does not exist\)/)
+    assert.match(out, /t1_proxy-data\s+the front's HTTPS certificates/)
+    assert.match(out, /t1_leftover\s+not in docker-compose\.yml/)
     const cmds = run.commands()
     const downAt = cmds.indexOf('docker compose --project-name t1 down --remove-orphans --volumes')
     assert.ok(downAt >= 0, cmds.join('\n'))
-    assert.ok(out.indexOf('t1_db-data') < out.indexOf('docker compose down --volumes'))
-    // the volume still there after down (the fake says it exists) is removed explicitly
-    assert.ok(cmds.includes('docker volume rm t1_db-data'))
-    assert.match(out, /deleted: t1_db-data/)
+    assert.ok(cmds.indexOf('docker volume ls --quiet --filter label=com.docker.compose.project=t1') < downAt)
+    for (const v of ['t1_db-data', 't1_proxy-data', 't1_leftover']) assert.ok(out.indexOf(v) < out.indexOf('docker compose down --volumes'), v)
+    // the volumes still there after down (the fake says they exist) are removed explicitly
+    assert.ok(cmds.includes('docker volume rm t1_db-data t1_proxy-data t1_leftover'), cmds.join('\n'))
+    assert.match(out, /\[stop\] stopped; deleted: t1_db-data, t1_proxy-data, t1_leftover\n/)
   })
 
   it('--delete-data on a terminal asks first; no means nothing happens', async () => {

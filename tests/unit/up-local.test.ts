@@ -142,6 +142,80 @@ describe('up:local main()', () => {
     assert.match(kept, /^POSTGRES_PASSWORD='local-only-postgres-password'$/m)
     assert.match(kept, /^DJANGO_SECRET_KEY='local-only-[A-Za-z0-9_-]{43}'$/m)
   })
+  it('an existing database that refuses the password: exit 2 within one login, the cause and the fixes, nothing written or deleted', async () => {
+    const { tempDir } = await import('./fakes.ts')
+    const port = await freePort()
+    const { envFile } = tempDir(`WEB_PORT=${port}\nDJANGO_SECRET_KEY='${'k'.repeat(60)}'\nDJANGO_DB_PASSWORD='local-only-mine'\nPOSTGRES_PASSWORD='local-only-pg-mine'\n`)
+    const before = readFileSync(envFile, 'utf8')
+    const run = docker((cmd) => {
+      if (cmd === 'docker volume inspect mymdb-unit_db-data') return { stdout: '[]' }
+      if (cmd.includes(' db sh -c PGPASSWORD=')) return { exitCode: 2, stderr: 'psql: error: connection to server at "127.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "mymdb"\n' }
+      return undefined
+    })
+    const deps = testDeps(run, { envFile })
+    assert.equal(await main([], { COMPOSE_PROJECT_NAME: 'mymdb-unit' }, deps), 2, deps.log.text())
+    const err = deps.log.err.join('')
+    assert.match(err, /the database in the volume mymdb-unit_db-data was made with other passwords: it refuses DJANGO_DB_PASSWORD from .*\.env \(password authentication failed for user "mymdb"\)/)
+    assert.match(err, /another checkout of MyMDB/)
+    assert.match(err, /copy DJANGO_DB_PASSWORD and POSTGRES_PASSWORD from the other checkout's \.env/)
+    assert.match(err, /COMPOSE_PROJECT_NAME=mymdb-unit-2/)
+    assert.match(err, /npm run stop -- --delete-data \(with COMPOSE_PROJECT_NAME=mymdb-unit\)/)
+    const cmds = run.commands()
+    // the database alone was started, the login tried, then the db stopped again: web never started
+    const upDb = cmds.indexOf('docker compose --project-name mymdb-unit up --detach --wait --wait-timeout 120 db')
+    const login = cmds.findIndex((c) => c.startsWith('docker compose --project-name mymdb-unit exec -T -e DJANGO_DB_USER -e DJANGO_DB_PASSWORD -e DJANGO_DB_NAME db sh -c PGPASSWORD="$DJANGO_DB_PASSWORD" exec psql'))
+    assert.ok(upDb >= 0 && login > upDb, cmds.join('\n'))
+    // the password tried is this checkout's (from compose's environment, never the command line)
+    assert.equal(run.calls[login]?.opts?.env?.DJANGO_DB_PASSWORD, 'local-only-mine')
+    assert.ok(!cmds[login]?.includes('local-only-mine'))
+    assert.ok(cmds.includes('docker compose --project-name mymdb-unit stop db'))
+    assert.ok(!cmds.some((c) => / up .*--wait-timeout 120$/.test(c)), 'the whole stack is not started')
+    assert.ok(!cmds.some((c) => c.includes('volume rm') || c.includes('down')), 'nothing deleted')
+    assert.equal(readFileSync(envFile, 'utf8'), before)
+  })
+  it('no .env passwords and a volume that refuses the fixed ones of earlier versions: says so, and writes no .env', async () => {
+    const { tempDir } = await import('./fakes.ts')
+    const port = await freePort()
+    const { envFile } = tempDir(`WEB_PORT=${port}\n`)
+    const run = docker((cmd) => {
+      if (cmd === 'docker volume inspect mymdb_db-data') return { stdout: '[]' }
+      if (cmd.includes(' db sh -c PGPASSWORD=')) return { exitCode: 2, stderr: 'FATAL:  password authentication failed for user "mymdb"\n' }
+      return undefined
+    })
+    const deps = testDeps(run, { envFile })
+    assert.equal(await main([], {}, deps), 2, deps.log.text())
+    const err = deps.log.err.join('')
+    assert.match(err, /it refuses the fixed local password of earlier versions, tried because .*\.env has no DJANGO_DB_PASSWORD or POSTGRES_PASSWORD/)
+    assert.match(err, /npm run stop -- --delete-data, then npm run up:local/)
+    assert.equal(readFileSync(envFile, 'utf8'), `WEB_PORT=${port}\n`)
+  })
+  it('an existing database that takes the password: logged in before the stack starts, then up as usual', async () => {
+    const port = await freePort()
+    const run = docker((cmd) => (cmd === 'docker volume inspect mymdb_db-data' ? { stdout: '[]' } : undefined))
+    const deps = testDeps(run)
+    assert.equal(await main([], { WEB_PORT: String(port), DJANGO_DB_PASSWORD: 'local-only-x', POSTGRES_PASSWORD: 'local-only-y' }, deps), 0, deps.log.text())
+    const cmds = run.commands()
+    const login = cmds.findIndex((c) => c.includes(' db sh -c PGPASSWORD='))
+    const up = cmds.indexOf('docker compose --project-name mymdb up --detach --wait --wait-timeout 120')
+    assert.ok(login >= 0 && up > login, cmds.join('\n'))
+    assert.ok(!cmds.includes('docker compose --project-name mymdb stop db'))
+  })
+  it('a running database (the stack, maybe of another checkout) is not restarted for the check, nor stopped after a refusal', async () => {
+    const port = await freePort()
+    const ps = JSON.stringify({ Name: 'mymdb-db-1', Service: 'db', State: 'running', Health: 'healthy', Publishers: [] })
+    const run = docker((cmd) => {
+      if (cmd === 'docker volume inspect mymdb_db-data') return { stdout: '[]' }
+      if (cmd.endsWith('ps --all --format json')) return { stdout: `${ps}\n` }
+      if (cmd.includes(' db sh -c PGPASSWORD=')) return { exitCode: 2, stderr: 'FATAL:  password authentication failed for user "mymdb"\n' }
+      return undefined
+    })
+    const deps = testDeps(run)
+    assert.equal(await main([], { WEB_PORT: String(port), DJANGO_DB_PASSWORD: 'local-only-x', POSTGRES_PASSWORD: 'local-only-y' }, deps), 2, deps.log.text())
+    const cmds = run.commands()
+    assert.ok(cmds.some((c) => c.includes(' db sh -c PGPASSWORD=')))
+    assert.ok(!cmds.some((c) => c.includes(' up ') || c.endsWith(' stop db')), cmds.join('\n'))
+    assert.match(deps.log.err.join(''), /it refuses DJANGO_DB_PASSWORD from/)
+  })
   it('builds only the missing image (and all four with --build)', async () => {
     const port = await freePort()
     const run = docker((cmd) => {
