@@ -15,7 +15,7 @@ import { splitImageRef } from '../stackfile.ts'
 import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_LABEL, stackPs, startStack, startStackSteps, WAIT_TIMEOUT_SECONDS, type Stack } from '../stack.ts'
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepSeams } from '../step.ts'
-import { dnsRecord, httpGet, waitFor200, waitForDns } from './checks.ts'
+import { dnsRecord, httpGet, waitFor200, waitForDns, type HttpGet } from './checks.ts'
 import { planOnly, registryHost, type RemoteUpPlan } from './plan.ts'
 
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
@@ -249,38 +249,36 @@ async function release(s: Session): Promise<void> {
 function checkSite(plan: RemoteUpPlan): Phase {
   const host = plan.address.includes(':') ? `[${plan.address}]` : plan.address
   const base = `http://${host}:${plan.httpPort}`
-  if (plan.https) {
-    const { domain, port } = plan.https
-    const secure = `https://${host}:${port}`
-    const what = `GET ${secure}/healthz and / (${domain}, its certificate checked); http:// redirects to https://`
-    return {
-      says: [what],
-      async run(s) {
-        closeSession(s)
-        const get = s.deps.httpGet ?? httpGet
-        await s.deps.log.step('check', what, async () => {
+  const https = plan.https
+  const check: { what: string; url: string; run(get: HttpGet, pollMs: number): Promise<void> } = https
+    ? {
+        what: `GET https://${host}:${https.port}/healthz and / (${https.domain}, its certificate checked); http:// redirects to https://`,
+        url: `https://${https.domain}/`,
+        async run(get, pollMs) {
+          const { domain } = https
+          const secure = `https://${host}:${https.port}`
           const hint = `Did the certificate come (npm run logs -- --aws proxy)? Are ports 80 and 443 open, and does ${domain} resolve to the host?`
-          await waitFor200(get, `${secure}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, s.poll * 1000, hint)
-          await waitFor200(get, `${secure}/`, domain, 30, s.poll * 1000, hint)
+          await waitFor200(get, `${secure}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, pollMs, hint)
+          await waitFor200(get, `${secure}/`, domain, 30, pollMs, hint)
           const plain = await get(`${base}/`, domain)
           if (![301, 302, 307, 308].includes(plain.status) || !plain.location?.startsWith(`https://${domain}`))
             throw new UserError(`http://${domain}/ does not redirect to https:// (HTTP ${plain.status}${plain.location ? `, to ${plain.location}` : ''})`)
-        })
-        s.url = `https://${domain}/`
-      },
-    }
-  }
-  const what = `GET ${base}/healthz and / (Host: ${plan.hostName})`
+        },
+      }
+    : {
+        what: `GET ${base}/healthz and / (Host: ${plan.hostName})`,
+        url: plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`,
+        async run(get, pollMs) {
+          await waitFor200(get, `${base}/healthz`, plan.hostName, 60, pollMs)
+          await waitFor200(get, `${base}/`, plan.hostName, 30, pollMs)
+        },
+      }
   return {
-    says: [what],
+    says: [check.what],
     async run(s) {
       closeSession(s)
-      const get = s.deps.httpGet ?? httpGet
-      await s.deps.log.step('check', what, async () => {
-        await waitFor200(get, `${base}/healthz`, plan.hostName, 60, s.poll * 1000)
-        await waitFor200(get, `${base}/`, plan.hostName, 30, s.poll * 1000)
-      })
-      s.url = plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`
+      await s.deps.log.step('check', check.what, () => check.run(s.deps.httpGet ?? httpGet, s.poll * 1000))
+      s.url = check.url
     },
   }
 }
