@@ -66,7 +66,7 @@ export interface StartContext {
   publicIp?: string
 }
 
-export interface CheckOptions {
+export interface RemoteCheckOptions {
   /** The host address from --address (problems then name the option). */
   address?: string
   /** More rules to check with the settings (e.g. that the key file exists). */
@@ -74,7 +74,7 @@ export interface CheckOptions {
 }
 
 /** remote:up alone: its settings checked once, all problems at once (EnvError, exit 2). */
-export function checkRemoteSettings(raw: RawEnv, opts: CheckOptions = {}): StartSettings {
+export function checkRemoteSettings(raw: RawEnv, opts: RemoteCheckOptions = {}): StartSettings {
   const env: RawEnv = { ...raw, ...(opts.address !== undefined ? { MYMDB_HOST_ADDRESS: opts.address } : {}) }
   const s = checkEnv(remoteSpec, env, {
     rules: [addressRule, registryAddressRule, acmeCaRootRule, ...registryRules, ...(opts.rules ?? [])],
@@ -118,7 +118,7 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
 }
 
 /** remote:up alone: the settings checked, then planned with the host and registry they name. */
-export function planRemoteUp(raw: RawEnv, opts: CheckOptions & Partial<StartContext> = {}): RemoteUpPlan {
+export function planRemoteUp(raw: RawEnv, opts: RemoteCheckOptions & Partial<StartContext> = {}): RemoteUpPlan {
   const s = checkRemoteSettings(raw, opts)
   return planStart(s, { ...opts, address: opts.address ?? (s.MYMDB_HOST_ADDRESS as string), registry: opts.registry ?? s.MYMDB_REGISTRY })
 }
