@@ -86,7 +86,7 @@ export interface HostStepPlan {
   /** The AMI of a new instance (looked up before anything is created: a missing one must not leave half a host). */
   amiId?: string
   amiSource: string
-  launch: Omit<LaunchSpec, 'amiId' | 'securityGroupId'>
+  launch: Omit<LaunchSpec, 'node' | 'amiId' | 'securityGroupId'>
   /** MYMDB_HOST_ADDRESS: where to reach the host instead of its public IP. */
   addressOverride?: string
   sshPort: number
@@ -110,7 +110,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     return {
       region: s.AWS_REGION,
       resources,
-      ...(resources.instance.action === 'create' ? { amiId: await resolveAmi(clients, s) } : {}),
+      ...(resources.nodes.some((h) => h.instance.action === 'create') ? { amiId: await resolveAmi(clients, s) } : {}),
       amiSource: s.MYMDB_AMI_ID ? 'MYMDB_AMI_ID' : `from ${s.MYMDB_AMI_SSM_PARAMETER}`,
       launch: { stage, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, instanceProfile: n.instanceProfile, userData },
       ...(s.MYMDB_HOST_ADDRESS ? { addressOverride: s.MYMDB_HOST_ADDRESS } : {}),
@@ -132,15 +132,16 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const { log } = deps
     const { resources } = plan
     const amiId = plan.amiId
-    const host = await applyHost(
+    const [host] = await applyHost(
       deps.clients(plan.region),
       resources,
-      async (securityGroupId) => {
+      async (node, securityGroupId) => {
         if (!amiId) throw new Error('a new instance was not planned')
-        return { ...plan.launch, amiId, securityGroupId }
+        return { ...plan.launch, node, amiId, securityGroupId }
       },
       log,
     )
+    if (!host) throw new Error('the plan has no host')
     const address = reachAddress(plan.addressOverride, host)
     if (!plan.waitSsh) {
       log.info('[host] not waiting for SSH')
@@ -154,14 +155,14 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
           `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${resources.sshCidr}) is your address, and the instance's system log in the EC2 console`,
         )
     }
-    const launched = resources.instance.action === 'create'
+    const launched = resources.nodes[0]?.instance.action === 'create'
     log.info(`[host] ready: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
     if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
     return { host, address, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
   },
 
   preview(plan) {
-    const host = plan.resources.instance.existing
+    const host = plan.resources.nodes[0]?.instance.existing ?? null
     return { host, address: reachAddress(plan.addressOverride, host), keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
   },
 }

@@ -22,13 +22,30 @@ export function stageName(stage: string): string {
   return `${PROJECT_TAG}-${stage}`
 }
 
-/** The names of a stage's host resources (EC2 and IAM). */
+/** The Node tag: which of a stage's hosts an instance or address belongs to (1, 2, ...). */
+export const NODE_TAG = 'Node'
+
+/** Host n of a stage: `mymdb-<stage>` for the first (its name from before hosts had numbers), `mymdb-<stage>-<n>` for the others. */
+export function nodeName(stage: string, node: number): string {
+  return node === 1 ? stageName(stage) : `${stageName(stage)}-${node}`
+}
+
+/** The tags of host n's instance, disk and address: its name, the stage's tags, its number. */
+export function nodeTags(stage: string, node: number): { Key: string; Value: string }[] {
+  return [{ Key: 'Name', Value: nodeName(stage, node) }, ...stageTags(stage), { Key: NODE_TAG, Value: String(node) }]
+}
+
+/** The host a resource belongs to, from its tags; one without a Node tag (made before hosts had numbers) is host 1. */
+export function nodeOf(tags: readonly { Key?: string; Value?: string }[] | undefined): number {
+  const n = Number(tags?.find((t) => t.Key === NODE_TAG)?.Value)
+  return Number.isInteger(n) && n >= 1 ? n : 1
+}
+
+/** The names of a stage's resources shared by its hosts (EC2 and IAM). */
 export function stageResources(stage: string) {
   const base = stageName(stage)
   return {
-    instance: base,
     keyPair: base,
-    elasticIp: base,
     securityGroup: `${base}-web`,
     role: `${base}-host`,
     instanceProfile: `${base}-host`,

@@ -11,13 +11,13 @@ import { DescribeAddressesCommand, DescribeImagesCommand, DescribeInstanceAttrib
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutBucketTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { AssumeRoleCommand } from '@aws-sdk/client-sts'
-import { PutParameterCommand } from '@aws-sdk/client-ssm'
+import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { hostSettings, main as hostMain } from '../../tasks/host.ts'
 import { defaultVpcId, applySecurityGroup, flattenIngress } from '../../tasks/lib/aws/securitygroup.ts'
 import { applyHostRole, backupPolicies, externalIdOf, hostPolicies, parsePolicyDocument } from '../../tasks/lib/aws/roles.ts'
 import { applyKeyPair } from '../../tasks/lib/aws/keypair.ts'
-import { planHost, readHostState } from '../../tasks/lib/aws/host.ts'
+import { applyHost, planHost, readHostState } from '../../tasks/lib/aws/host.ts'
 import { renderUserData } from '../../tasks/lib/aws/userdata.ts'
 import { sameJson } from '../../tasks/lib/aws/clients.ts'
 import { inspectKeyFile } from '../../tasks/lib/sshkey.ts'
@@ -401,6 +401,41 @@ describe('host step on moto', () => {
     const d = await run(destroyMain, ['--no-final-backup'], env)
     assert.equal(d.code, 0, d.out)
     assert.equal((await instancesOf('two')).length, 0)
+  })
+
+  it('two hosts in one plan: shared key pair, group and roles, an instance and an address each; planned again nothing changes; destroy removes both', async () => {
+    const env = envFor('pair')
+    const { raw, values } = hostSettings(env, tempDir().envFile)
+    const vpcId = await defaultVpcId(clients)
+    const keyFile = () => inspectKeyFile(sshKeyPath(values, raw), 'mymdb-pair')
+    const want = { stage: 'pair', sshCidr: SSH_CIDR, bucket: BUCKET, backupBucket: `${BUCKET}-backups`, vpcId }
+    const ami = (await clients.ssm.send(new GetParameterCommand({ Name: '/mymdb-test/ami' }))).Parameter?.Value ?? ''
+    const launch = async (node: number, securityGroupId: string) => ({ stage: 'pair', node, amiId: ami, instanceType: 't3.micro', keyName: 'mymdb-pair', securityGroupId, instanceProfile: 'mymdb-pair-host', userData: '#!/bin/bash\n' })
+    const plan = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 2), want)
+    assert.deepEqual(plan.nodes.map((h) => h.instance.action), ['create', 'create'])
+    const hosts = await applyHost(clients, plan, launch, captureLog())
+    assert.equal(hosts.length, 2)
+    assert.notEqual(hosts[0]?.instanceId, hosts[1]?.instanceId)
+    const insts = await instancesOf('pair')
+    assert.deepEqual(insts.map((i) => i.Tags?.find((t) => t.Key === 'Name')?.Value).sort(), ['mymdb-pair', 'mymdb-pair-2'])
+    assert.equal(new Set(insts.map((i) => i.SecurityGroups?.[0]?.GroupId)).size, 1, 'one security group for both')
+    const addresses = await stageAddresses('pair')
+    assert.deepEqual(addresses.map((a) => a.InstanceId).sort(), hosts.map((h) => h.instanceId).sort(), 'an address each, on its own instance')
+    assert.deepEqual(hosts.map((h) => h.publicIp).sort(), addresses.map((a) => a.PublicIp).sort())
+
+    const again = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 2), want)
+    assert.ok(again.items.every((p) => p.action === 'exists'), JSON.stringify(again.items))
+    assert.deepEqual(again.nodes.map((h) => h.instance.existing?.instanceId), hosts.map((h) => h.instanceId))
+    // host 1 alone (as the deploy plans today) is the first instance, and the second is left alone
+    const one = planHost(await readHostState(clients, 'pair', keyFile(), vpcId), want)
+    assert.deepEqual(one.nodes.map((h) => h.instance.existing?.instanceId), [hosts[0]?.instanceId])
+
+    const d = await run(destroyMain, ['--no-final-backup', '--delete-key-file'], env)
+    assert.equal(d.code, 0, d.out)
+    assert.match(d.out, /instance mymdb-pair i-\S+ \(and its disk\)/)
+    assert.match(d.out, /instance mymdb-pair-2 i-\S+ \(and its disk\)/)
+    assert.equal((await instancesOf('pair')).length, 0)
+    assert.deepEqual(await stageAddresses('pair'), [])
   })
 
   it('the answer to the launch is lost (connection reset mid-call): exit 1 saying run again; the next run finds the instance, no twin', async () => {

@@ -134,7 +134,7 @@ describe('destroy:aws --delete-bucket', () => {
   })
 
   it('the plan line counts the files; 1000+ beyond one page', () => {
-    const base = { instances: [], securityGroup: null, keyPair: false, instanceProfile: null, role: false, backupRole: false }
+    const base = { instances: [], securityGroup: null, keyPair: false, instanceProfile: null, role: false, backupRole: false, elasticIps: [] }
     assert.deepEqual(removalLines({ ...base, bucket: { name: BUCKET, objects: '3', ours: true, tags: '' } }, 'qa'), [
       `S3 bucket ${BUCKET} and all its files (3 objects)`,
     ])
@@ -199,7 +199,7 @@ describe('destroy: a security group still held by a terminated instance', () => 
     let tries = 0
     const ec2 = { send: async () => answer(++tries) }
     const log = captureLog()
-    const inv = { instances: [], securityGroup: 'sg-1', keyPair: false, instanceProfile: null, role: false, backupRole: false }
+    const inv = { instances: [], securityGroup: 'sg-1', keyPair: false, instanceProfile: null, role: false, backupRole: false, elasticIps: [] }
     const removed = removeAll({ region: 'us-west-2', ec2 } as unknown as AwsClients, 'qa', inv, log, 0)
     return { removed, log, tries: () => tries }
   }

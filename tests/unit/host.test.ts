@@ -43,15 +43,14 @@ function allInPlace(): HostState {
       policy: backupPolicies('arn:aws:iam::123456789012:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups').write,
     },
     instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
-    instance: { instanceId: 'i-1', state: 'running' },
-    elasticIp: { allocationId: 'eipalloc-1', publicIp: '198.51.100.10', instanceId: 'i-1', associationId: 'eipassoc-1' },
+    nodes: [{ node: 1, instance: { instanceId: 'i-1', state: 'running' }, elasticIp: { node: 1, allocationId: 'eipalloc-1', publicIp: '198.51.100.10', instanceId: 'i-1', associationId: 'eipassoc-1' } }],
     account: '123456789012',
   }
 }
 
 const EXTERNAL_ID = 'e'.repeat(48)
 /** An empty account's state (account 123456789012). */
-const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, elasticIp: null, account: '123456789012' }
+const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, nodes: [{ node: 1, instance: null, elasticIp: null }], account: '123456789012' }
 
 /** An ed25519 private key in OpenSSH format (what EC2 hands out and the SSH client reads). */
 function ed25519Pem(): string {
@@ -136,6 +135,7 @@ describe('host: pure parts', () => {
   it('RunInstances request: IMDSv2 with hop limit 2, tags on instance and volume, profile, base64 user-data', () => {
     const spec: LaunchSpec = {
       stage: 'qa',
+      node: 1,
       amiId: 'ami-12345678',
       instanceType: 't3.small',
       keyName: 'mymdb-qa',
@@ -157,11 +157,16 @@ describe('host: pure parts', () => {
         { Key: 'Name', Value: 'mymdb-qa' },
         { Key: 'Project', Value: 'mymdb' },
         { Key: 'Stage', Value: 'qa' },
+        { Key: 'Node', Value: '1' },
       ])
     // same launch -> same token (a retry cannot make a twin); after a destroy the group is new -> new token
     assert.equal(input.ClientToken, launchToken(spec))
     assert.ok((input.ClientToken ?? '').length <= 64)
     assert.notEqual(launchToken({ ...spec, securityGroupId: 'sg-2' }), input.ClientToken)
+    // a second host of the stage: its own name, number and token (never the first host's instance)
+    const second = runInstancesInput({ ...spec, node: 2 })
+    assert.deepEqual(second.TagSpecifications?.[0]?.Tags?.filter((t) => t.Key === 'Name' || t.Key === 'Node'), [{ Key: 'Name', Value: 'mymdb-qa-2' }, { Key: 'Node', Value: '2' }])
+    assert.notEqual(second.ClientToken, input.ClientToken)
   })
 
   it('key pair decisions: exists / import / create, and the unrecoverable case', () => {
@@ -210,7 +215,6 @@ describe('host: pure parts', () => {
       securityGroup: null,
       role: { exists: false, policy: null },
       instanceProfile: null,
-      instance: null,
       ...NOTHING,
     }
     const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', backupBucket: 'b1-backups' }
@@ -232,16 +236,30 @@ describe('host: pure parts', () => {
         keyPairInEc2: false,
         role: { exists: true, policy: hostPolicies('old').bucket },
         instanceProfile: { exists: true, roles: [] },
-        instance: { instanceId: 'i-1', state: 'stopped' },
+        nodes: [{ ...done.nodes[0]!, instance: { instanceId: 'i-1', state: 'stopped' } }],
       },
       { ...want, sshCidr: '2.2.2.2/32' },
     )
     assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'exists', 'update', 'start', 'exists'])
     // what apply will do, exactly
     assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }] })
-    assert.deepEqual([changed.role, changed.profile, changed.instance.action], [{ create: false, putPolicy: true }, { create: false, addRole: true }, 'start'])
+    assert.deepEqual([changed.role, changed.profile, changed.nodes[0]?.instance.action], [{ create: false, putPolicy: true }, { create: false, addRole: true }, 'start'])
     assert.match(changed.items[1]?.detail ?? '', /add 22 from 2\.2\.2\.2\/32, revoke 22 from 1\.1\.1\.1\/32/)
     assert.throws(() => planHost({ ...done, keyFile: { path: '/k.pem', exists: false } }, want), /cannot give the private key again/)
+  })
+
+  it('plan: several hosts share the key pair, group and roles; each has its own instance and address', () => {
+    const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', backupBucket: 'b1-backups' }
+    const done = allInPlace()
+    const two = planHost({ ...done, nodes: [...done.nodes, { node: 2, instance: null, elasticIp: null }] }, want)
+    assert.deepEqual(two.items.map((p) => `${p.resource}: ${p.action}`).slice(-4), [
+      'instance mymdb-qa: exists',
+      'elastic IP mymdb-qa: exists',
+      'instance mymdb-qa-2: create',
+      'elastic IP mymdb-qa-2: create',
+    ])
+    assert.deepEqual(two.nodes.map((h) => [h.node, h.instance.action, h.elasticIp.existing?.allocationId ?? null]), [[1, 'exists', 'eipalloc-1'], [2, 'create', null]])
+    assert.equal(two.items.filter((p) => p.resource.startsWith('key pair') || p.resource.startsWith('security group')).length, 2)
   })
 
   it('public IP lookup: a /32 from checkip, a clear error otherwise', async () => {
@@ -267,9 +285,9 @@ describe('host: pure parts', () => {
   })
 
   it('destroy lines: one per resource, none when nothing is left', () => {
-    assert.deepEqual(removalLines({ instances: [], securityGroup: null, keyPair: false, instanceProfile: null, role: false, backupRole: false }, 'qa'), [])
+    assert.deepEqual(removalLines({ instances: [], securityGroup: null, keyPair: false, instanceProfile: null, role: false, backupRole: false, elasticIps: [] }, 'qa'), [])
     assert.deepEqual(
-      removalLines({ instances: ['i-1'], securityGroup: 'sg-1', keyPair: true, instanceProfile: { roles: ['r'] }, role: true, backupRole: true }, 'qa'),
+      removalLines({ instances: [{ id: 'i-1', node: 1 }], securityGroup: 'sg-1', keyPair: true, instanceProfile: { roles: ['r'] }, role: true, backupRole: true, elasticIps: [] }, 'qa'),
       [
         'instance mymdb-qa i-1 (and its disk)',
         'security group mymdb-qa-web sg-1',
@@ -493,7 +511,7 @@ describe('host: apply executes the plan and reads nothing again', () => {
     }
     return { sent, clients: { region: 'us-west-2', ec2: { send }, iam: { send } } as unknown as AwsClients }
   }
-  const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n' })
+  const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', node: 1, amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n' })
   /** Every apply part, in the order hostStep runs them; what was sent and what came back. */
   const applyAll = async (plan: ReturnType<typeof planHost>, launchSpec: () => Promise<LaunchSpec>) => {
     const { sent, clients } = writer()
@@ -501,14 +519,14 @@ describe('host: apply executes the plan and reads nothing again', () => {
     await applyKeyPair(clients, plan, log)
     const groupId = await applySecurityGroup(clients, plan, log)
     await applyHostRole(clients, plan, log)
-    const instanceId = await applyInstance(clients, plan, launchSpec, log)
+    const instanceId = await applyInstance(clients, plan.nodes[0]!, launchSpec, log)
     return { sent, groupId, instanceId }
   }
 
   it('an empty account: exactly the creations the plan lists, in order', async () => {
     const { dir } = tempDir()
     const plan = planHost(
-      { keyPairInEc2: false, keyFile: { path: join(dir, 'k.pem'), exists: false }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null, ...NOTHING },
+      { keyPairInEc2: false, keyFile: { path: join(dir, 'k.pem'), exists: false }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, ...NOTHING },
       want,
     )
     const { sent, groupId, instanceId } = await applyAll(plan, launch)
@@ -529,11 +547,11 @@ describe('host: apply executes the plan and reads nothing again', () => {
       return { Instances: [{ InstanceId: 'i-late' }] }
     }
     const plan = planHost(
-      { keyPairInEc2: true, keyFile: { path: '/k.pem', exists: true, publicKey: 'x' }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, instance: null, ...NOTHING },
+      { keyPairInEc2: true, keyFile: { path: '/k.pem', exists: true, publicKey: 'x' }, securityGroup: null, role: { exists: false, policy: null }, instanceProfile: null, ...NOTHING },
       want,
     )
     const log = captureLog()
-    const id = await applyInstance({ region: 'us-west-2', ec2: { send } } as unknown as AwsClients, plan, launch, log, 0)
+    const id = await applyInstance({ region: 'us-west-2', ec2: { send } } as unknown as AwsClients, plan.nodes[0]!, launch, log, 0)
     assert.equal(id, 'i-late')
     assert.equal(tries, 3)
     assert.match(log.text(), /not visible to EC2 yet; retrying in 0 s \(2\/12\)/)
@@ -554,15 +572,15 @@ describe('host: the elastic IP', () => {
         },
       },
     } as unknown as AwsClients
-    assert.equal(await applyElasticIp(clients, { stage: 'qa', elasticIp: { existing: null } }, 'i-1', log), '198.51.100.9')
+    assert.equal(await applyElasticIp(clients, { stage: 'qa', node: 1, elasticIp: { existing: null } }, 'i-1', log), '198.51.100.9')
     assert.deepEqual(sent.map((s) => s.name), ['AllocateAddress', 'AssociateAddress'])
-    assert.deepEqual(sent[0]?.input.TagSpecifications[0].Tags, [{ Key: 'Name', Value: 'mymdb-qa' }, { Key: 'Project', Value: 'mymdb' }, { Key: 'Stage', Value: 'qa' }])
+    assert.deepEqual(sent[0]?.input.TagSpecifications[0].Tags, [{ Key: 'Name', Value: 'mymdb-qa' }, { Key: 'Project', Value: 'mymdb' }, { Key: 'Stage', Value: 'qa' }, { Key: 'Node', Value: '1' }])
     assert.deepEqual(sent[1]?.input, { AllocationId: 'eipalloc-9', InstanceId: 'i-1' })
     sent.length = 0
-    await applyElasticIp(clients, { stage: 'qa', elasticIp: { existing: { allocationId: 'eipalloc-9', publicIp: '198.51.100.9' } } }, 'i-2', log)
+    await applyElasticIp(clients, { stage: 'qa', node: 1, elasticIp: { existing: { node: 1, allocationId: 'eipalloc-9', publicIp: '198.51.100.9' } } }, 'i-2', log)
     assert.deepEqual(sent.map((s) => s.name), ['AssociateAddress'])
     sent.length = 0
-    await applyElasticIp(clients, { stage: 'qa', elasticIp: { existing: { allocationId: 'eipalloc-9', publicIp: '198.51.100.9', instanceId: 'i-2' } } }, 'i-2', log)
+    await applyElasticIp(clients, { stage: 'qa', node: 1, elasticIp: { existing: { node: 1, allocationId: 'eipalloc-9', publicIp: '198.51.100.9', instanceId: 'i-2' } } }, 'i-2', log)
     assert.deepEqual(sent, [])
   })
 })

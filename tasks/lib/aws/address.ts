@@ -1,12 +1,14 @@
-// The stage's Elastic IP `mymdb-<stage>`: the site's fixed address across stops, restarts and new
-// instances (DNS points at it). Found by its tags; allocated when missing; associated with the
-// instance unless it already is.
+// A host's Elastic IP (`mymdb-<stage>` for the first host): its fixed address across stops,
+// restarts and new instances (DNS points at it). Found by its tags (stage and host number);
+// allocated when missing; associated with the host's instance unless it already is.
 import type { Log } from '../log.ts'
-import { stageResources, stageTagFilters, stageTags } from '../names.ts'
+import { nodeName, nodeOf, nodeTags, stageTagFilters } from '../names.ts'
 import { EC2, aws, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
 
 export interface ElasticIp {
+  /** The host it belongs to (its Node tag). */
+  node: number
   allocationId: string
   publicIp: string
   /** The instance it is associated with, if any. */
@@ -14,19 +16,24 @@ export interface ElasticIp {
   associationId?: string
 }
 
-/** The stage's Elastic IP, found by its Project/Stage tags (null: none). */
-export async function readElasticIp(clients: AwsClients, stage: string): Promise<ElasticIp | null> {
+/** Every Elastic IP of the stage (all its hosts'), found by its Project/Stage tags. */
+export async function readElasticIps(clients: AwsClients, stage: string): Promise<ElasticIp[]> {
   const r = await aws('look up the elastic IP', () =>
     clients.ec2.send(new EC2.DescribeAddressesCommand({ Filters: stageTagFilters(stage) })),
   )
-  const a = r.Addresses?.find((x) => x.AllocationId && x.PublicIp)
-  if (!a) return null
-  return {
-    allocationId: a.AllocationId!,
-    publicIp: a.PublicIp!,
-    ...(a.InstanceId ? { instanceId: a.InstanceId } : {}),
-    ...(a.AssociationId ? { associationId: a.AssociationId } : {}),
-  }
+  return (r.Addresses ?? []).flatMap((a) =>
+    a.AllocationId && a.PublicIp
+      ? [
+          {
+            node: nodeOf(a.Tags),
+            allocationId: a.AllocationId,
+            publicIp: a.PublicIp,
+            ...(a.InstanceId ? { instanceId: a.InstanceId } : {}),
+            ...(a.AssociationId ? { associationId: a.AssociationId } : {}),
+          },
+        ]
+      : [],
+  )
 }
 
 export interface ElasticIpPlan {
@@ -34,9 +41,9 @@ export interface ElasticIpPlan {
   existing: ElasticIp | null
 }
 
-/** What to do about the address, given the instance it should point at, and its plan line (pure). */
-export function planElasticIp(stage: string, found: ElasticIp | null, instanceId: string | undefined): ElasticIpPlan & { line: PlanLine } {
-  const resource = `elastic IP ${stageResources(stage).elasticIp}`
+/** What to do about host `node`'s address, given the instance it should point at, and its plan line (pure). */
+export function planElasticIp(stage: string, node: number, found: ElasticIp | null, instanceId: string | undefined): ElasticIpPlan & { line: PlanLine } {
+  const resource = `elastic IP ${nodeName(stage, node)}`
   const withInstance = found !== null && instanceId !== undefined && found.instanceId === instanceId
   return {
     existing: found,
@@ -49,19 +56,19 @@ export function planElasticIp(stage: string, found: ElasticIp | null, instanceId
 }
 
 /**
- * The stage's fixed address: allocated (tagged) when there is none, associated with the instance
- * unless it is already. Returns the address.
+ * Host `node`'s fixed address: allocated (tagged) when there is none, associated with the
+ * instance unless it is already. Returns the address.
  */
-export async function applyElasticIp(clients: AwsClients, plan: { stage: string; elasticIp: ElasticIpPlan }, instanceId: string, log: Log): Promise<string> {
-  const name = stageResources(plan.stage).elasticIp
+export async function applyElasticIp(clients: AwsClients, plan: { stage: string; node: number; elasticIp: ElasticIpPlan }, instanceId: string, log: Log): Promise<string> {
+  const name = nodeName(plan.stage, plan.node)
   let eip = plan.elasticIp.existing
   if (!eip) {
     const a = await aws('allocate the elastic IP', () =>
       clients.ec2.send(
-        new EC2.AllocateAddressCommand({ Domain: 'vpc', TagSpecifications: [{ ResourceType: 'elastic-ip', Tags: [{ Key: 'Name', Value: name }, ...stageTags(plan.stage)] }] }),
+        new EC2.AllocateAddressCommand({ Domain: 'vpc', TagSpecifications: [{ ResourceType: 'elastic-ip', Tags: nodeTags(plan.stage, plan.node) }] }),
       ),
     )
-    eip = { allocationId: a.AllocationId ?? '', publicIp: a.PublicIp ?? '' }
+    eip = { node: plan.node, allocationId: a.AllocationId ?? '', publicIp: a.PublicIp ?? '' }
     log.info(`[host] elastic IP ${name}: allocated ${eip.publicIp}`)
   }
   if (eip.instanceId !== instanceId) {

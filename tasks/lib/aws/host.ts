@@ -1,28 +1,37 @@
-// A stage's host as one resource made of the smaller ones: key pair, security group, roles and
-// instance profile, instance, Elastic IP. What exists is read once (readHostState), the plan is
-// pure (planHost), and applyHost executes exactly that plan, reading nothing again.
+// A stage's hosts as one resource: what they share (key pair, security group, roles and instance
+// profile) and, for each host, its instance and Elastic IP. A stage has one host today; the plan
+// holds a list so that several can be planned the same way. What exists is read once
+// (readHostState), the plan is pure (planHost), and applyHost executes exactly that plan,
+// reading nothing again.
 import type { Log } from '../log.ts'
 import { stageResources } from '../names.ts'
 import type { KeyFile } from '../sshkey.ts'
 import { STS, aws, type AwsClients } from './clients.ts'
-import { applyElasticIp, planElasticIp, readElasticIp, type ElasticIp, type ElasticIpPlan } from './address.ts'
-import { applyInstance, findHost, planInstance, waitRunning, type HostInfo, type InstancePlan, type LaunchSpec } from './instance.ts'
+import { applyElasticIp, planElasticIp, readElasticIps, type ElasticIp, type ElasticIpPlan } from './address.ts'
+import { applyInstance, findNodes, planInstance, waitRunning, type HostInfo, type InstancePlan, type LaunchSpec } from './instance.ts'
 import { applyKeyPair, keyPairExists, planKeyPair, type KeyPairPlan } from './keypair.ts'
 import type { PlanLine } from './plan.ts'
 import { applyHostRole, planRoles, readBackupRole, readInstanceProfile, readRole, type RolesPlan, type RolesState } from './roles.ts'
 import { applySecurityGroup, findSecurityGroup, planSecurityGroup, type IngressRule, type SecurityGroupPlan } from './securitygroup.ts'
+
+/** What is there of one host now. */
+export interface NodeState {
+  node: number
+  instance: HostInfo | null
+  /** Its Elastic IP (found by its tags), and the instance it is associated with. */
+  elasticIp: ElasticIp | null
+}
 
 /** What is there now (read-only lookups), for planHost. */
 export interface HostState extends RolesState {
   keyPairInEc2: boolean
   keyFile: KeyFile
   securityGroup: { id: string; ingress: IngressRule[] } | null
-  instance: HostInfo | null
-  /** The stage's Elastic IP (found by its tags), and the instance it is associated with. */
-  elasticIp: ElasticIp | null
+  /** Hosts 1..N, in order. */
+  nodes: NodeState[]
 }
 
-/** What the host should be: where its SSH comes from, the buckets its roles may use. */
+/** What the hosts should be: where their SSH comes from, the buckets their roles may use. */
 export interface HostWanted {
   stage: string
   sshCidr: string
@@ -31,9 +40,17 @@ export interface HostWanted {
   vpcId?: string
 }
 
+/** One host's part of the plan. */
+export interface NodePlan {
+  stage: string
+  node: number
+  instance: InstancePlan
+  elasticIp: ElasticIpPlan
+}
+
 /**
  * The plan (pure): for each resource what apply will do, exactly; `items` says it in one line
- * per resource (exists / create / update / import / start).
+ * per resource (exists / create / update / import / start), the shared ones first.
  */
 export interface HostPlan extends RolesPlan {
   stage: string
@@ -43,33 +60,38 @@ export interface HostPlan extends RolesPlan {
   items: PlanLine[]
   keyPair: KeyPairPlan
   securityGroup: SecurityGroupPlan
-  instance: InstancePlan
-  elasticIp: ElasticIpPlan
+  nodes: NodePlan[]
 }
 
 export function planHost(state: HostState, want: HostWanted, newExternalId?: () => string): HostPlan {
   const { line: keyLine, ...keyPair } = planKeyPair(want.stage, state.keyPairInEc2, state.keyFile)
   const { line: groupLine, ...securityGroup } = planSecurityGroup(want.stage, state.securityGroup, want.sshCidr)
   const { lines: roleLines, ...roles } = planRoles(want.stage, state, want, newExternalId)
-  const { line: instanceLine, ...instance } = planInstance(want.stage, state.instance)
-  const { line: addressLine, ...elasticIp } = planElasticIp(want.stage, state.elasticIp, state.instance?.instanceId)
+  const nodeLines: PlanLine[] = []
+  const nodes = state.nodes.map(({ node, instance: found, elasticIp: address }) => {
+    const { line: instanceLine, ...instance } = planInstance(want.stage, node, found)
+    const { line: addressLine, ...elasticIp } = planElasticIp(want.stage, node, address, found?.instanceId)
+    nodeLines.push(instanceLine, addressLine)
+    return { stage: want.stage, node, instance, elasticIp }
+  })
   return {
     stage: want.stage,
     vpcId: want.vpcId ?? '',
     sshCidr: want.sshCidr,
     bucket: want.bucket,
-    items: [keyLine, groupLine, ...roleLines, instanceLine, addressLine],
+    items: [keyLine, groupLine, ...roleLines, ...nodeLines],
     keyPair,
     securityGroup,
     ...roles,
-    instance,
-    elasticIp,
+    nodes,
   }
 }
 
-/** Everything planHost needs, read without changing anything. */
-export async function readHostState(clients: AwsClients, stage: string, keyFile: KeyFile, vpcId: string): Promise<HostState> {
+/** Everything planHost needs for hosts 1..`count`, read without changing anything. */
+export async function readHostState(clients: AwsClients, stage: string, keyFile: KeyFile, vpcId: string, count = 1): Promise<HostState> {
   const n = stageResources(stage)
+  const instances = await findNodes(clients, stage)
+  const addresses = await readElasticIps(clients, stage)
   return {
     keyPairInEc2: await keyPairExists(clients, n.keyPair),
     keyFile,
@@ -77,31 +99,42 @@ export async function readHostState(clients: AwsClients, stage: string, keyFile:
     role: await readRole(clients, stage),
     backupRole: await readBackupRole(clients, stage),
     instanceProfile: await readInstanceProfile(clients, stage),
-    instance: await findHost(clients, stage),
-    elasticIp: await readElasticIp(clients, stage),
+    nodes: Array.from({ length: count }, (_, i) => ({
+      node: i + 1,
+      instance: instances.get(i + 1) ?? null,
+      elasticIp: addresses.find((a) => a.node === i + 1) ?? null,
+    })),
     account: (await aws('find the AWS account id (STS GetCallerIdentity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))).Account ?? '',
   }
 }
 
 /**
- * Applies the plan in order (key pair, group, roles, instance, address) and waits until the
- * instance runs. `launch` gives the launch request (it is only called for a new instance).
- * Returns the running instance with its fixed address as public IP.
+ * Applies the plan in order (key pair, group, roles, then each host's instance and address) and
+ * waits until the instances run. `launch` gives a host's launch request (it is only called for a
+ * new instance). Returns the running instances, in host order, each with its fixed address as
+ * public IP.
  */
 export async function applyHost(
   clients: AwsClients,
   plan: HostPlan,
-  launch: (securityGroupId: string) => Promise<LaunchSpec>,
+  launch: (node: number, securityGroupId: string) => Promise<LaunchSpec>,
   log: Log,
-): Promise<HostInfo> {
+): Promise<HostInfo[]> {
   await applyKeyPair(clients, plan, log)
   const securityGroupId = await applySecurityGroup(clients, plan, log)
   await applyHostRole(clients, plan, log)
-  const instanceId = await applyInstance(clients, plan, () => launch(securityGroupId), log)
-  await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)
-  const fixedIp = await applyElasticIp(clients, plan, instanceId, log)
-  // described again for the public name that goes with the fixed address; the address is the elastic IP's
-  return { ...(await waitRunning(clients, instanceId)), publicIp: fixedIp }
+  // every launch first, then the waits: several hosts boot side by side
+  const ids: string[] = []
+  for (const node of plan.nodes) ids.push(await applyInstance(clients, node, () => launch(node.node, securityGroupId), log))
+  const hosts: HostInfo[] = []
+  for (const [i, node] of plan.nodes.entries()) {
+    const instanceId = ids[i] as string
+    await log.step('host', `waiting for ${instanceId} to run`, () => waitRunning(clients, instanceId), 15)
+    const fixedIp = await applyElasticIp(clients, node, instanceId, log)
+    // described again for the public name that goes with the fixed address; the address is the elastic IP's
+    hosts.push({ ...(await waitRunning(clients, instanceId)), publicIp: fixedIp })
+  }
+  return hosts
 }
 
 /** What the host step hands on to the later steps. */

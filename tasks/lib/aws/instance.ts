@@ -1,11 +1,11 @@
-// The stage's EC2 instance, tagged Name=mymdb-<stage>, Project=mymdb, Stage=<stage>: found by its
-// tags, launched (with a ClientToken, so a retried launch never makes a twin), started again
-// when stopped, waited for, and stopped.
+// A host's EC2 instance, tagged Name=mymdb-<stage>[-<n>], Project=mymdb, Stage=<stage>, Node=<n>:
+// found by its tags, launched (with a ClientToken, so a retried launch never makes a twin),
+// started again when stopped, waited for, and stopped. A stage has hosts 1..N (N is 1 today).
 import { createHash } from 'node:crypto'
 import type { Instance, RunInstancesCommandInput } from '@aws-sdk/client-ec2'
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
-import { stageName, stageResources, stageTagFilters, stageTags } from '../names.ts'
+import { nodeName, nodeOf, nodeTags, stageName, stageTagFilters } from '../names.ts'
 import { retryUntil } from '../sh.ts'
 import { EC2, SSM, aws, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
@@ -18,6 +18,8 @@ export const RUNNING_TIMEOUT_SECONDS = 300
 
 export interface LaunchSpec {
   stage: string
+  /** Which of the stage's hosts (1, 2, ...). */
+  node: number
   amiId: string
   instanceType: string
   keyName: string
@@ -26,17 +28,17 @@ export interface LaunchSpec {
   userData: string
 }
 
-/** A ClientToken that is the same for retries of one launch (same inputs), new after a destroy (new group id). */
+/** A ClientToken that is the same for retries of one launch (same inputs), new after a destroy (new group id), one per host. */
 export function launchToken(spec: LaunchSpec): string {
   const h = createHash('sha256')
-  for (const v of [spec.stage, spec.amiId, spec.instanceType, spec.keyName, spec.securityGroupId, spec.instanceProfile, spec.userData])
+  for (const v of [spec.stage, spec.node, spec.amiId, spec.instanceType, spec.keyName, spec.securityGroupId, spec.instanceProfile, spec.userData])
     h.update(`${v}\0`)
   return `${stageName(spec.stage)}-${h.digest('hex').slice(0, 32)}`.slice(0, 64)
 }
 
-/** The RunInstances request of the host (pure). */
+/** The RunInstances request of host `spec.node` (pure). */
 export function runInstancesInput(spec: LaunchSpec): RunInstancesCommandInput {
-  const tags = [{ Key: 'Name', Value: stageName(spec.stage) }, ...stageTags(spec.stage)]
+  const tags = nodeTags(spec.stage, spec.node)
   return {
     ImageId: spec.amiId,
     InstanceType: spec.instanceType as RunInstancesCommandInput['InstanceType'],
@@ -74,10 +76,10 @@ export interface InstancePlan {
   existing: HostInfo | null
 }
 
-/** What to do about the instance (found or null), and its plan line (pure). */
-export function planInstance(stage: string, found: HostInfo | null): InstancePlan & { line: PlanLine } {
+/** What to do about host `node`'s instance (found or null), and its plan line (pure). */
+export function planInstance(stage: string, node: number, found: HostInfo | null): InstancePlan & { line: PlanLine } {
   const action = !found ? 'create' : found.state === 'stopped' || found.state === 'stopping' ? 'start' : 'exists'
-  return { action, existing: found, line: { resource: `instance ${stageResources(stage).instance}`, action, detail: found ? `${found.instanceId} (${found.state})` : 'new' } }
+  return { action, existing: found, line: { resource: `instance ${nodeName(stage, node)}`, action, detail: found ? `${found.instanceId} (${found.state})` : 'new' } }
 }
 
 // --- lookups -----------------------------------------------------------------------------------
@@ -104,24 +106,28 @@ async function stageInstances(clients: AwsClients, stage: string, states: string
   return found
 }
 
-/** The stage's host (not terminated), found by its Project/Stage tags; null when there is none. */
-export async function findHost(clients: AwsClients, stage: string, states: string[] = LIVE_STATES): Promise<HostInfo | null> {
+/** The stage's hosts (not terminated) by number, found by their Project/Stage/Node tags. */
+export async function findNodes(clients: AwsClients, stage: string, states: string[] = LIVE_STATES): Promise<Map<number, HostInfo>> {
   const found = await stageInstances(clients, stage, states)
-  if (found.length === 0) return null
-  // The oldest one is the host (a twin would be a bug; destroy removes all of them).
+  // The oldest instance of a host number is that host (a twin would be a bug; destroy removes all of them).
   found.sort((a, b) => (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0))
-  const i = found[0] as Instance
-  return {
-    instanceId: i.InstanceId ?? '',
-    state: i.State?.Name ?? 'unknown',
-    publicIp: i.PublicIpAddress || undefined,
-    publicDns: i.PublicDnsName || undefined,
+  const nodes = new Map<number, HostInfo>()
+  for (const i of found) {
+    const node = nodeOf(i.Tags)
+    if (!nodes.has(node))
+      nodes.set(node, { instanceId: i.InstanceId ?? '', state: i.State?.Name ?? 'unknown', publicIp: i.PublicIpAddress || undefined, publicDns: i.PublicDnsName || undefined })
   }
+  return nodes
 }
 
-/** The ids of all of the stage's instances in `states` (destroy terminates every one). */
-export async function findHosts(clients: AwsClients, stage: string, states: string[]): Promise<string[]> {
-  return (await stageInstances(clients, stage, states)).flatMap((i) => (i.InstanceId ? [i.InstanceId] : []))
+/** The stage's first host (not terminated); null when there is none. */
+export async function findHost(clients: AwsClients, stage: string, states: string[] = LIVE_STATES): Promise<HostInfo | null> {
+  return (await findNodes(clients, stage, states)).get(1) ?? null
+}
+
+/** All of the stage's instances in `states`, with the host each belongs to (destroy terminates every one). */
+export async function findHosts(clients: AwsClients, stage: string, states: string[]): Promise<{ id: string; node: number }[]> {
+  return (await stageInstances(clients, stage, states)).flatMap((i) => (i.InstanceId ? [{ id: i.InstanceId, node: nodeOf(i.Tags) }] : []))
 }
 
 export async function resolveAmi(clients: AwsClients, s: { MYMDB_AMI_ID?: string; MYMDB_AMI_SSM_PARAMETER: string }): Promise<string> {
@@ -150,8 +156,8 @@ export const PROFILE_RETRIES = 12
  * instance profile takes a few seconds to be usable by EC2: that error is retried with the same
  * ClientToken, so a retry can never make a second instance. Returns the instance id.
  */
-export async function applyInstance(clients: AwsClients, plan: { stage: string; instance: InstancePlan }, launch: () => Promise<LaunchSpec>, log: Log, retryDelayMs = 5000): Promise<string> {
-  const name = stageResources(plan.stage).instance
+export async function applyInstance(clients: AwsClients, plan: { stage: string; node: number; instance: InstancePlan }, launch: () => Promise<LaunchSpec>, log: Log, retryDelayMs = 5000): Promise<string> {
+  const name = nodeName(plan.stage, plan.node)
   const existing = plan.instance.existing
   if (existing && plan.instance.action !== 'create') {
     if (existing.state === 'stopping') {

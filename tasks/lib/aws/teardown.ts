@@ -3,8 +3,8 @@
 // bucket only when asked. Read first (inventory), said (removalLines), then removed in dependency
 // order (removeAll). What is gone already is skipped, so a second run finishes an interrupted one.
 import type { Log } from '../log.ts'
-import { stageResources } from '../names.ts'
-import { readElasticIp, releaseElasticIp, type ElasticIp } from './address.ts'
+import { nodeName, stageResources } from '../names.ts'
+import { readElasticIps, releaseElasticIp, type ElasticIp } from './address.ts'
 import { bucketInventory, deleteBucket, type BucketInventory } from './bucket.ts'
 import type { AwsClients } from './clients.ts'
 import { findHosts, terminateInstances } from './instance.ts'
@@ -16,15 +16,16 @@ import { deleteSecurityGroup, findSecurityGroup } from './securitygroup.ts'
 const GONE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down']
 
 export interface Inventory {
-  instances: string[]
+  /** Every instance of the stage, and the host it is. */
+  instances: { id: string; node: number }[]
   securityGroup: string | null
   keyPair: boolean
   instanceProfile: { roles: string[] } | null
   role: boolean
   /** The backup role (the backups themselves stay in their bucket). */
   backupRole: boolean
-  /** The stage's fixed address (released: it is gone for good). */
-  elasticIp?: ElasticIp | null
+  /** The fixed addresses of the stage's hosts (released: they are gone for good). */
+  elasticIps: ElasticIp[]
   /** Only looked up with --delete-bucket; null: not asked for, or no such bucket. */
   bucket?: BucketInventory | null
 }
@@ -40,7 +41,7 @@ export async function inventory(clients: AwsClients, stage: string, opts: { buck
     instanceProfile: profile ? { roles: profile.roles } : null,
     role: (await readRole(clients, stage)).exists,
     backupRole: (await readBackupRole(clients, stage)).exists,
-    elasticIp: await readElasticIp(clients, stage),
+    elasticIps: await readElasticIps(clients, stage),
     ...(opts.bucket !== undefined ? { bucket: await bucketInventory(clients.s3, opts.bucket, stage) } : {}),
   }
 }
@@ -49,10 +50,10 @@ export async function inventory(clients: AwsClients, stage: string, opts: { buck
 export function removalLines(inv: Inventory, stage: string): string[] {
   const n = stageResources(stage)
   const lines: string[] = []
-  for (const id of inv.instances) lines.push(`instance ${n.instance} ${id} (and its disk)`)
+  for (const { id, node } of inv.instances) lines.push(`instance ${nodeName(stage, node)} ${id} (and its disk)`)
   if (inv.securityGroup) lines.push(`security group ${n.securityGroup} ${inv.securityGroup}`)
   if (inv.keyPair) lines.push(`key pair ${n.keyPair}`)
-  if (inv.elasticIp) lines.push(`elastic IP ${inv.elasticIp.publicIp} (released: a DNS record pointing at it must change)`)
+  for (const a of inv.elasticIps) lines.push(`elastic IP ${a.publicIp} (released: a DNS record pointing at it must change)`)
   if (inv.instanceProfile) lines.push(`instance profile ${n.instanceProfile}`)
   if (inv.role) lines.push(`IAM role ${n.role} (and its policies)`)
   if (inv.backupRole) lines.push(`IAM role ${n.backupRole} (and its policies; the backups stay in their bucket)`)
@@ -64,9 +65,10 @@ export function removalLines(inv: Inventory, stage: string): string[] {
 export async function removeAll(clients: AwsClients, stage: string, inv: Inventory, log: Log, retryDelayMs = 5000): Promise<string[]> {
   const n = stageResources(stage)
   const removed: string[] = []
-  if (inv.instances.length > 0) {
-    await terminateInstances(clients, inv.instances, log)
-    for (const id of inv.instances) removed.push(`instance ${id}`)
+  const instanceIds = inv.instances.map((i) => i.id)
+  if (instanceIds.length > 0) {
+    await terminateInstances(clients, instanceIds, log)
+    for (const id of instanceIds) removed.push(`instance ${id}`)
   }
   if (inv.securityGroup) {
     await deleteSecurityGroup(clients, inv.securityGroup, log, retryDelayMs)
@@ -76,9 +78,9 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
     await deleteKeyPair(clients, n.keyPair)
     removed.push(`key pair ${n.keyPair}`)
   }
-  if (inv.elasticIp) {
-    await releaseElasticIp(clients, inv.elasticIp, inv.instances)
-    removed.push(`elastic IP ${inv.elasticIp.publicIp}`)
+  for (const a of inv.elasticIps) {
+    await releaseElasticIp(clients, a, instanceIds)
+    removed.push(`elastic IP ${a.publicIp}`)
   }
   if (inv.instanceProfile) {
     await deleteInstanceProfile(clients, n.instanceProfile, inv.instanceProfile.roles)
