@@ -2,7 +2,7 @@
 // tagged for the stage, ACLs disabled, public read on the uploads/ prefix only; and the stage's
 // private backup bucket (MYMDB_BACKUP_BUCKET). Re-runnable: it reads both buckets' settings and
 // writes only what differs. The buckets' plan: lib/aws/bucketplan.ts; the S3 calls: lib/aws/bucket.ts.
-import { getAccountPublicAccessBlock, accountBlockFix, accountBlockingFlags, type AccountBlock } from './lib/aws/accountblock.ts'
+import { getAccountPublicAccessBlock, showAccountBlock, type AccountBlock } from './lib/aws/accountblock.ts'
 import { applyBucketPlan, bucketClientsFrom, BucketNameError, getBucketState } from './lib/aws/bucket.ts'
 import { UPLOAD_PREFIX } from './lib/aws/bucketpolicy.ts'
 import { desiredBackupBucket, desiredBucket, mutates, planBucket, planLine, type BucketState, type DesiredBucket, type PlanItem } from './lib/aws/bucketplan.ts'
@@ -102,20 +102,7 @@ export const bucketStep: Step<BucketSettings, BucketsPlan, BucketsResult> = {
       for (const item of items) log.info(planLine(item))
     }
     // would the account-wide Block Public Access still block the upload bucket's policy?
-    const { account } = plan
-    if (!account.known) {
-      log.info(
-        `[bucket] note: could not read the account-level Block Public Access (${account.reason}); ` +
-          'if uploads are not publicly readable, check "Block Public Access settings for this account" in the S3 console',
-      )
-    } else {
-      const flagsOn = accountBlockingFlags(account.config)
-      if (flagsOn.length > 0)
-        log.warn(
-          `[bucket] warning: account ${account.account} has Block Public Access ${flagsOn.join(' and ')} on: ` +
-            `the bucket policy cannot make ${UPLOAD_PREFIX} public. Fix: ${accountBlockFix(account.account)}`,
-        )
-    }
+    showAccountBlock(plan.account, log)
     if (dryRun) log.info(`[bucket] dry run: ${plan.buckets.flatMap((b) => b.items.filter(mutates)).length} change(s) planned, nothing changed`)
   },
 

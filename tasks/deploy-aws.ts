@@ -4,20 +4,16 @@
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
 import { bucketStep } from './bucket.ts'
 import { hostStep } from './host.ts'
-import { pushStep, type PushResult } from './push.ts'
-import { startStep, type StartInput } from './remote-up.ts'
+import { pushStep } from './push.ts'
+import { startStep } from './remote-up.ts'
 import { STS, aws } from './lib/aws/clients.ts'
-import type { HostResult } from './lib/aws/host.ts'
-import { checkEnv, loadEnv, type RawEnv } from './lib/env.ts'
-import { hostList } from './lib/validators.ts'
+import { loadEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { holderText, readLock, withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { remoteSpec, startSettings } from './lib/remote/settings.ts'
+import { startInput } from './lib/remote/plan.ts'
+import { deploySettings } from './lib/remote/settings.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
-import { imageVars } from './lib/vars.ts'
-import { acmeCaRootRule, hostVars, sshKeyRule } from './lib/hostvars.ts'
-import { awsVars, backupBucketRules, backupBucketVars, bucketVars, releaseVars, registryRules, registryVars } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
@@ -61,54 +57,6 @@ export const CLI = {
     'dry-run': { type: 'boolean' },
   },
 } as const
-
-/**
- * Everything the four steps read, checked at once. What the deploy requires differs from the start
- * alone in two settings, said last: the upload bucket is required (the deploy makes it), and the
- * allowed hosts are optional (the instance's public name and address are added).
- */
-export const deploySpec = {
-  ...remoteSpec,
-  ...imageVars,
-  ...awsVars,
-  ...registryVars,
-  ...hostVars,
-  ...backupBucketVars,
-  ...releaseVars,
-  DJANGO_UPLOAD_S3_BUCKET: bucketVars.DJANGO_UPLOAD_S3_BUCKET,
-  DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
-}
-
-/** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
-export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules, acmeCaRootRule]
-
-export type DeploySettings = ReturnType<typeof deploySettings>
-
-/** The deploy's settings: checked once, all problems at once (EnvError, exit 2), with the derived values. */
-export function deploySettings(raw: RawEnv) {
-  const values = checkEnv(deploySpec, raw, { rules: deployRules })
-  return startSettings({ ...values, DJANGO_ALLOWED_HOSTS: values.DJANGO_ALLOWED_HOSTS ?? [] }, raw)
-}
-
-/**
- * The start step's input from the earlier steps' results (pure): this commit's tag, the site's
- * names (the instance's public name and address added), the registry the images are in and its
- * login, the host and its backup target.
- */
-export function startInput(s: DeploySettings, push: Pick<PushResult, 'tag' | 'prefix' | 'login' | 'digests'>, host: HostResult & { address: string }): StartInput {
-  const names = [...s.DJANGO_ALLOWED_HOSTS, host.host?.publicDns, host.host?.publicIp].filter((n, i, all): n is string => !!n && all.indexOf(n) === i)
-  return {
-    settings: { ...s, MYMDB_TAG: push.tag, DJANGO_ALLOWED_HOSTS: names },
-    context: {
-      address: host.address,
-      registry: push.prefix,
-      ...(push.login ? { login: push.login } : {}),
-      backup: host.backup,
-      ...(push.digests ? { digests: push.digests } : {}),
-      ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
-    },
-  }
-}
 
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {

@@ -4,19 +4,16 @@
 // bucket is left alone unless --delete-bucket names it exactly. Safe to run again: what is gone
 // is skipped.
 import { existsSync, rmSync } from 'node:fs'
-import type { AwsClients } from './lib/aws/clients.ts'
-import { findHost, reachAddress } from './lib/aws/instance.ts'
-import { inventory, removeAll, removalLines } from './lib/aws/teardown.ts'
+import { inventory, removeAll, removalLines, takeFinalBackup } from './lib/aws/teardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
-import { backupHost } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { keyFileProblem, sshKeyPath } from './lib/hostvars.ts'
+import { sshKeyPath } from './lib/hostvars.ts'
 import { withLock } from './lib/lock.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { PROJECT_TAG } from './lib/names.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
-import { hostAccessSpec, openTarget, reachable, type HostAccessSettings } from './lib/target.ts'
+import { hostAccessSpec } from './lib/target.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
 
@@ -77,36 +74,6 @@ export function checkDeleteBucket(name: string, configured: string): string {
         `not ${JSON.stringify(name)}; nothing was removed`,
     )
   return name
-}
-
-/**
- * The final backup of the stage's host into the backup bucket. Any reason it cannot be taken is a
- * UserError that names --no-final-backup: then nothing has been removed.
- */
-async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients, deps: Deps, extra: StepSeams): Promise<void> {
-  const refuse = (why: string) =>
-    new UserError(`no final backup (${why}), so nothing was removed: fix that and run again, or pass --no-final-backup to destroy without one (the database on the host is then lost)`)
-  const host = await findHost(clients, s.MYMDB_STAGE)
-  if (host && host.state !== 'running') throw refuse(`the host ${host.instanceId} is ${host.state}; start it with npm run deploy:aws`)
-  let address: string
-  try {
-    const keyProblem = keyFileProblem(s.sshKeyFile)
-    if (keyProblem) throw new Error(keyProblem)
-    address = reachable(s, { address: reachAddress(s.MYMDB_HOST_ADDRESS, host), instance: host })
-  } catch (e) {
-    throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
-  }
-  const { remote, stack } = await openTarget(s, address, extra, deps.log).catch((e: unknown) => {
-    throw refuse(`cannot reach the host: ${e instanceof Error ? e.message : String(e)}`)
-  })
-  try {
-    const r = await backupHost(stack, s.MYMDB_STAGE, deps.log, 'final').catch((e: unknown) => {
-      throw refuse(e instanceof Error ? e.message : String(e))
-    })
-    deps.log.info(`[destroy] final backup: ${r.file} (restore it after a new deploy with npm run restore -- ${r.file.split('/').pop()} --aws)`)
-  } finally {
-    remote.close()
-  }
 }
 
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {

@@ -7,23 +7,19 @@
 //                   mymdb-<stage>-backup (writes backups only)
 //   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
 //   elastic IP      mymdb-<stage>       (the site's fixed address)
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { applyHost, backupTarget, planHost, readHostState, type HostPlan, type HostResult } from './lib/aws/host.ts'
-import { reachAddress, resolveAmi, type LaunchSpec } from './lib/aws/instance.ts'
+import { applyHost, backupTarget, planHost, readHostState, type HostResult, type HostStepPlan } from './lib/aws/host.ts'
+import { reachAddress, resolveAmi } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
 import { defaultVpcId } from './lib/aws/securitygroup.ts'
-import { renderUserData } from './lib/aws/userdata.ts'
-import { checkEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
+import { hostUserData } from './lib/aws/userdata.ts'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stageName, stageResources } from './lib/names.ts'
-import { myPublicCidr, waitForTcp } from './lib/net.ts'
-import { REPO_ROOT } from './lib/paths.ts'
+import { myPublicCidr, waitForSsh } from './lib/net.ts'
 import { inspectKeyFile } from './lib/sshkey.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
-import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars } from './lib/awsvars.ts'
-import { hostVars, sshKeyPath, sshKeyRule } from './lib/hostvars.ts'
+import { backupBucketName } from './lib/awsvars.ts'
+import { hostSettings, type HostSettings } from './lib/hostvars.ts'
 
 export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
@@ -61,37 +57,10 @@ export const CLI = {
   },
 } as const
 
-/** Every variable the host step reads. */
-export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars, MYMDB_BACKUP_BUCKET: backupBucketVars.MYMDB_BACKUP_BUCKET }
-/** The checked settings, with the private key file they name (MYMDB_SSH_KEY_FILE, or ~/.ssh/mymdb-<stage>.pem). */
-export type HostSettings = CleanEnv<typeof hostSpec> & { sshKeyFile: string }
 /** The step's options: wait until the SSH port answers (default true). */
 export type HostInput = HostSettings & { waitSsh?: boolean }
 
-/** Seconds to wait for the SSH port. */
-export const SSH_TIMEOUT_SECONDS = 300
-
-/** The settings, checked (EnvError, exit 2), with the key file's rule: before any AWS call. */
-export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings } {
-  const raw = loadEnv(env, envFile)
-  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule, ...backupBucketRules] })
-  return { raw, values: { ...values, sshKeyFile: sshKeyPath(values, raw) } }
-}
-
 // --- the step ------------------------------------------------------------------------------------
-
-export interface HostStepPlan {
-  region: string
-  resources: HostPlan
-  /** The AMI of a new instance (looked up before anything is created: a missing one must not leave half a host). */
-  amiId?: string
-  amiSource: string
-  launch: Omit<LaunchSpec, 'node' | 'amiId' | 'securityGroupId'>
-  /** MYMDB_HOST_ADDRESS: where to reach the host instead of its public IP. */
-  addressOverride?: string
-  sshPort: number
-  waitSsh: boolean
-}
 
 export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
   name: 'host',
@@ -102,7 +71,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const clients = deps.clients(s.AWS_REGION)
     const n = stageResources(stage)
     const keyFile = inspectKeyFile(s.sshKeyFile, stageName(stage))
-    const userData = renderUserData(readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8'), s.MYMDB_SSH_USER)
+    const userData = hostUserData(s.MYMDB_SSH_USER)
     const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(deps.fetch ?? fetch))
     const vpcId = await defaultVpcId(clients)
     const state = await readHostState(clients, stage, keyFile, vpcId)
@@ -148,12 +117,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     } else if (!address) {
       throw new UserError(`instance ${host.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
     } else {
-      const port = plan.sshPort
-      const up = await log.step('host', `waiting for SSH on ${address}:${port}`, () => waitForTcp(address, port, SSH_TIMEOUT_SECONDS * 1000), 15)
-      if (!up)
-        throw new UserError(
-          `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${resources.sshCidr}) is your address, and the instance's system log in the EC2 console`,
-        )
+      await waitForSsh(address, plan.sshPort, resources.sshCidr, log)
     }
     const launched = resources.nodes[0]?.instance.action === 'create'
     log.info(`[host] ready: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)

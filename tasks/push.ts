@@ -2,16 +2,15 @@
 // pushes them to a registry:
 // Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
 // Hub, or any registry address.
-import { buildImages, buildOptionsFrom, gitInfo, imageTags } from './lib/images.ts'
+import { buildImages, buildOptionsFrom, dockerLogin, gitInfo, imageTags, missingImages, pushImages } from './lib/images.ts'
 import { applyEcrRepositories, ecrLogin as getEcrLogin, ecrPlanLines, planEcrRepositories, type EcrPlan } from './lib/aws/registry.ts'
-import { imageExists, preflight } from './lib/docker.ts'
+import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv, valuesOf, type CleanEnv, type RawEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
-import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import { runChecked } from './lib/sh.ts'
+import { runCli, runMain, type Env } from './lib/main.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
-import { IMAGE_NAMES, imageVars, localImages, type ImageName } from './lib/vars.ts'
-import { awsVars, parseRegistry, releaseVars, registryImage, registryRules, registryVars, repositoryName, type Registry } from './lib/awsvars.ts'
+import { imageVars, localImages, type ImageName } from './lib/vars.ts'
+import { awsVars, parseRegistry, registryImage, registryPrefix, registryRules, registryVars, releaseVars, repositoryName, type Registry } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 
@@ -41,19 +40,6 @@ export const CLI = {
   },
 } as const
 
-/** The registry host for `docker login` and the prefix of the pushed image names (pure). */
-export function registryPrefix(registry: Registry, ecrHost?: string): { loginHost: string; prefix: string } {
-  switch (registry.kind) {
-    case 'ecr':
-      if (!ecrHost) throw new Error('ECR host unknown')
-      return { loginHost: ecrHost, prefix: ecrHost }
-    case 'dockerhub':
-      return { loginHost: 'docker.io', prefix: `docker.io/${registry.namespace}` }
-    case 'generic':
-      return { loginHost: registry.host, prefix: registry.path ? `${registry.host}/${registry.path}` : registry.host }
-  }
-}
-
 export interface PushResult {
   /** Image name prefix on the registry, e.g. 127.0.0.1:5000 or docker.io/you. */
   prefix: string
@@ -65,14 +51,6 @@ export interface PushResult {
   /** The registry's digest of each pushed image (sha256:...): the host pins the db, proxy and cache by it. */
   digests?: Partial<Record<ImageName, string>>
 }
-
-/** The digest in `docker push` output ("<tag>: digest: sha256:<64 hex> size: <n>"), or undefined. */
-export function pushedDigest(output: string): string | undefined {
-  return /digest: (sha256:[0-9a-f]{64})/.exec(output)?.[1]
-}
-
-/** docker push lines left out of the progress (per-layer states); "Pushed" and the digest stay. */
-export const LAYER_CHATTER = /^[0-9a-f]{12}: (Preparing|Waiting|Layer already exists)$/
 
 /** The settings push reads (AWS_REGION and MYMDB_STAGE only matter for ecr). */
 export type PushSettings = CleanEnv<typeof registryVars> & CleanEnv<typeof imageVars> & Partial<CleanEnv<typeof awsVars>> & Partial<CleanEnv<typeof releaseVars>>
@@ -141,26 +119,16 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
       const clients = deps.clients(plan.ecr.region)
       await applyEcrRepositories(clients, plan.ecr, log)
       ecrLogin = await getEcrLogin(clients)
-      await login(deps, plan.ecr.host, ecrLogin.username, ecrLogin.password)
+      await dockerLogin(deps, plan.ecr.host, ecrLogin.username, ecrLogin.password)
     }
     const images = localImages(plan.images)
-    const missing = []
-    for (const l of Object.values(images)) if (!(await imageExists(run, `${l}:${plan.tag}`))) missing.push(l)
+    const missing = await missingImages(run, images, plan.tag)
     if (missing.length > 0) {
-      log.info(`[push] ${missing.map((m) => `${m}:${plan.tag}`).join(', ')} not built yet: building`)
+      log.info(`[push] ${missing.map((n) => `${images[n]}:${plan.tag}`).join(', ')} not built yet: building`)
       await buildImages(buildOptionsFrom(plan.images, deps.env), deps)
     }
-    if (plan.login) await login(deps, plan.loginHost, plan.login.username, plan.login.password)
-    const digests: Partial<Record<ImageName, string>> = {}
-    for (const name of IMAGE_NAMES) {
-      const l = images[name]
-      for (const t of [plan.tag, 'latest']) {
-        const ref = `${registryImage(plan.prefix, l)}:${t}`
-        await runChecked(run, ['docker', 'tag', `${l}:${plan.tag}`, ref], { doing: `tag ${ref}` })
-        const pushed = await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
-        digests[name] ??= pushedDigest(pushed.stdout)
-      }
-    }
+    if (plan.login) await dockerLogin(deps, plan.loginHost, plan.login.username, plan.login.password)
+    const digests = await pushImages(deps, images, plan.prefix, plan.tag)
     log.info(`[push] pushed ${plan.refs.length} tags to ${plan.prefix}`)
     return { ...this.preview(plan), login: ecrLogin, digests }
   },
@@ -168,13 +136,6 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
   preview(plan) {
     return { prefix: plan.prefix, tag: plan.tag, refs: plan.refs }
   },
-}
-
-/** docker login, the password through stdin (never on a command line). */
-async function login(deps: Deps, host: string, username: string, password: string): Promise<void> {
-  await deps.log.step('push', `docker login ${host} as ${username}`, () =>
-    runChecked(deps.run, ['docker', 'login', '--username', username, '--password-stdin', host], { input: password, doing: `log in to ${host}` }),
-  )
 }
 
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {

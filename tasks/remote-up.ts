@@ -7,8 +7,7 @@
 import { loadEnv } from './lib/env.ts'
 import { formatDuration } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { checkRemoteSettings, planStart, type RemoteUpPlan, type StartContext } from './lib/remote/plan.ts'
-import type { StartSettings } from './lib/remote/settings.ts'
+import { checkRemoteSettings, planStart, type RemoteUpPlan, type StartInput } from './lib/remote/plan.ts'
 import { remoteSteps, remoteUp } from './lib/remote/up.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { sshKeyExistsRule } from './lib/hostvars.ts'
@@ -60,12 +59,6 @@ export const CLI = {
 
 
 // --- the step ------------------------------------------------------------------------------------
-
-/** The start's input: checked settings, and where the host and the images are. */
-export interface StartInput {
-  settings: StartSettings
-  context: StartContext
-}
 
 /** Where the site runs: its URL once started (none in a dry run), and where it was checked. */
 export interface StartResult {

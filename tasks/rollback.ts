@@ -8,9 +8,8 @@ import { loadEnv } from './lib/env.ts'
 import { formatDuration, utcTime } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
-import { pointEnvAt, readDeployLog, recordRelease, releases, type Release } from './lib/releases.ts'
-import type { Cmd } from './lib/sh.ts'
-import { oneOffCmd, runIn, runInChecked, startStack, type Stack } from './lib/stack.ts'
+import { pickRelease, pointEnvAt, readDeployLog, recordRelease, releases, unknownMigrationsCmd } from './lib/releases.ts'
+import { runIn, runInChecked, startStack } from './lib/stack.ts'
 import { checkHostAccess, findTarget, openTarget, reachable } from './lib/target.ts'
 
 export const HELP = `Usage: npm run rollback -- [options]
@@ -52,40 +51,6 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
 
 /** An image reference the host's .env can hold as it is (no quote, space or shell character). */
 const IMAGE_REF = /^[a-z0-9][a-z0-9._\-/:]*(@sha256:[0-9a-f]{64})?$/
-
-/**
- * Which release to go back to (pure): `to`, or the one before the running one. Throws
- * ConfigError for an unknown tag (listing the known ones), UserError when there is nothing to go
- * back to.
- */
-export function pickRelease(list: readonly Release[], to?: string): { current: Release; target: Release } {
-  const [current] = list
-  if (!current) throw new UserError('the host has no release in its deploy history (~/mymdb/deploys.log) to go back to: deploy first with npm run deploy:aws')
-  if (to === undefined) {
-    const target = list[1]
-    if (!target) throw new UserError(`only one release (${current.tag}) is recorded on the host: there is none before it`)
-    return { current, target }
-  }
-  const target = list.find((r) => r.tag === to)
-  if (!target) throw new ConfigError(`--to ${to}: no such release on the host; the releases, newest first: ${list.map((r) => r.tag).join(', ')}`)
-  return { current, target }
-}
-
-/**
- * Python run by the target release's code against the database: the migrations the database
- * has applied that this code does not know, one per line (app.name).
- */
-export const UNKNOWN_MIGRATIONS_PY = [
-  'from django.db import connection',
-  'from django.db.migrations.loader import MigrationLoader',
-  'loader = MigrationLoader(connection)',
-  'print("\\n".join(sorted(f"{a}.{n}" for (a, n) in loader.applied_migrations if (a, n) not in loader.disk_migrations)))',
-].join('\n')
-
-/** UNKNOWN_MIGRATIONS_PY in a throw-away container of the release's web image (the running stack is untouched). */
-export function unknownMigrationsCmd(stack: Stack, web: string): Cmd {
-  return oneOffCmd(stack, ['manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY], { image: web })
-}
 
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {

@@ -1,17 +1,16 @@
 // npm run stop: stops the local stack; its data stays unless --delete-data. With --aws: stops the
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
 import { findHost, reachAddress, stopHost } from './lib/aws/instance.ts'
-import { projectVolumesCmd, VOLUMES, volumeHolds, volumeNames } from './lib/compose.ts'
+import { existingVolumes, VOLUMES, volumesToDelete } from './lib/compose.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { sshKeyPath } from './lib/hostvars.ts'
 import { withLock } from './lib/lock.ts'
-import type { Log } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { homeRelative, runChecked, type Runner } from './lib/sh.ts'
-import type { Remote } from './lib/ssh.ts'
-import { localStack, REMOTE_DIR, runInChecked, scaleScript, SERVICES, stackPs, swarmService } from './lib/stack.ts'
+import { stopRemoteContainers } from './lib/remote/stop.ts'
+import { runChecked } from './lib/sh.ts'
+import { localStack, runInChecked, stackPs } from './lib/stack.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
 import { checkLocal, connectTarget, hostAccessSpec } from './lib/target.ts'
 
@@ -46,72 +45,6 @@ export const CLI = {
     aws: { type: 'boolean' },
   },
 } as const
-
-export interface VolumeLoss {
-  volume: string
-  holds: string
-  exists: boolean
-}
-
-/**
- * What --delete-data deletes for a project (pure): the volumes of docker-compose.yml
- * (`<project>_db-data`, `<project>_media`, `<project>_proxy-data`) and any other volume Docker has
- * for the project (`existing`: what Docker lists for it), each with what it holds and whether it
- * exists.
- */
-export function volumesToDelete(project: string, existing: readonly string[]): VolumeLoss[] {
-  const known = volumeNames(project)
-  const others = existing.filter((v) => !known.includes(v)).sort()
-  return [...known, ...others].map((volume) => ({ volume, holds: volumeHolds(project, volume), exists: existing.includes(volume) }))
-}
-
-/** The project's volumes that exist: those Docker labels as the project's, and the compose file's by name. */
-async function existingVolumes(run: Runner, project: string): Promise<string[]> {
-  const listed = await runChecked(run, projectVolumesCmd(project), { doing: `list the volumes of the project ${project}` })
-  const found = listed.stdout.split('\n').map((l) => l.trim()).filter(Boolean)
-  for (const v of volumeNames(project)) if (!found.includes(v) && (await run(['docker', 'volume', 'inspect', v])).ok) found.push(v)
-  return found
-}
-
-/**
- * The host's own command: stop MyMDB's containers if MyMDB is there (volumes untouched). A Swarm
- * stack is scaled to 0 (the next deploy scales it back; Swarm would restart a stopped container).
- */
-export const STOP_CONTAINERS = [
-  'sh',
-  '-c',
-  [
-    `d=${homeRelative(REMOTE_DIR)}`,
-    `if docker service inspect ${swarmService('web')} >/dev/null 2>&1; then`,
-    ...scaleScript(SERVICES, 0).split('\n').map((l) => `  ${l}`),
-    `  echo "the stack's services are scaled to 0"`,
-    'elif [ -f "$d/docker-compose.yml" ]; then cd "$d" && docker compose stop',
-    'else echo "no MyMDB on this host (no ~/$d/docker-compose.yml)"; fi',
-  ].join('\n'),
-]
-
-/**
- * Stops the containers on the host before the instance goes down. Best effort: a host that
- * cannot be reached is reported and the caller stops the instance anyway (Docker then stops the
- * containers as the host shuts down). Returns whether it worked.
- */
-export async function stopRemoteContainers(connect: () => Promise<Remote>, log: Log): Promise<boolean> {
-  try {
-    const remote = await connect()
-    try {
-      const r = await log.step('stop', 'stop the containers on the host (the database shuts down cleanly)', () =>
-        remote.run(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
-      )
-      if (!r.ok) throw new Error(`stopping them exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
-    } finally {
-      remote.close()
-    }
-    return true
-  } catch (e) {
-    log.warn(`[stop] could not stop the containers first (${e instanceof Error ? e.message : String(e)}); stopping the instance anyway: Docker stops them as the host shuts down`)
-    return false
-  }
-}
 
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {

@@ -1,24 +1,22 @@
 // npm run up:local: runs the whole stack on this machine with local-only defaults.
-import { buildImages, buildOptionsFrom } from './lib/images.ts'
-import { checkPortFree, imageExists, preflight } from './lib/docker.ts'
-import { checkEnv, formatEnv, loadEnv, type CleanEnv, type RawEnv } from './lib/env.ts'
-import { ConfigError, UserError } from './lib/errors.ts'
+import { buildImages, buildOptionsFrom, missingImages } from './lib/images.ts'
+import { checkPortFree, preflight } from './lib/docker.ts'
+import { loadEnv } from './lib/env.ts'
+import { UserError } from './lib/errors.ts'
 import {
   holdsPort,
   LEGACY_DB_SECRETS,
   LOCAL_DEFAULTS,
   LOCAL_SECRETS,
-  missingSecrets,
-  newLocalSecrets,
+  localSettings,
   saveLocalSecrets,
-  withLocalDefaults,
+  siteUrl,
   type LocalSecret,
 } from './lib/compose.ts'
+import { checkDatabaseLogin } from './lib/localdb.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
-import type { Log } from './lib/log.ts'
-import { check } from './lib/sh.ts'
-import { localStack, LOGIN_REFUSED, runIn, showDiagnostics, stackCommands, stackPs, startStack, type Stack } from './lib/stack.ts'
-import { IMAGE_NAMES, localImages, stackVars, type ImageName } from './lib/vars.ts'
+import { localStack, stackPs, startStack } from './lib/stack.ts'
+import { IMAGE_NAMES, localImages, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run up:local -- [options]
 
@@ -57,81 +55,8 @@ export const CLI = {
   },
 } as const
 
+/** The seconds up:local waits for healthy services (and for the database alone, before). */
 export const WAIT_TIMEOUT_SECONDS = 120
-
-/** The address to open in a browser for a bind address and port. */
-export function siteUrl(bind: string, port: number): string {
-  const host = bind === '0.0.0.0' ? '127.0.0.1' : bind === '::' ? '[::1]' : bind.includes(':') ? `[${bind}]` : bind
-  return `http://${host}:${port}/`
-}
-
-/**
- * The stack's settings: environment + .env, local defaults for what is unset, `secrets` for the
- * secrets that are unset, checked. Throws EnvError (exit 2). `composeEnv` is the complete
- * environment for `docker compose`; `generated` names the secrets that came from `secrets`.
- */
-export function localSettings(
-  raw: RawEnv,
-  secrets: Readonly<Partial<Record<LocalSecret, string>>> = newLocalSecrets(),
-): { values: CleanEnv<typeof stackVars>; composeEnv: RawEnv; generated: LocalSecret[] } {
-  const generated = missingSecrets(raw)
-  const filled = withLocalDefaults(raw, { ...LOCAL_DEFAULTS, ...Object.fromEntries(generated.map((k) => [k, secrets[k] ?? ''])) })
-  const values = checkEnv(stackVars, filled)
-  // This machine serves plain HTTP: a deploy's MYMDB_DOMAIN in .env is not for it (its front
-  // would ask a CA for that name's certificate).
-  return { values, composeEnv: { ...filled, ...formatEnv(stackVars, values), MYMDB_DOMAIN: '' }, generated }
-}
-
-/**
- * What up:local says when the database in `volume` refuses this checkout's password (pure): the
- * cause, that nothing was changed, and the three ways on. `generated`: the database passwords
- * .env did not have (the fixed ones of earlier versions were tried).
- */
-export function databaseRefused(o: { volume: string; envFile: string; project: string; answer: string; generated: readonly LocalSecret[] }): string {
-  const withProject = o.project === 'mymdb' ? '' : ` (with COMPOSE_PROJECT_NAME=${o.project})`
-  const tried =
-    o.generated.length > 0
-      ? `the fixed local password of earlier versions, tried because ${o.envFile} has no ${o.generated.join(' or ')}`
-      : `DJANGO_DB_PASSWORD from ${o.envFile}`
-  return [
-    `the database in the volume ${o.volume} was made with other passwords: it refuses ${tried} (${o.answer}).`,
-    'That volume was made by another checkout of MyMDB on this machine, or with a .env that has since been deleted.',
-    `Nothing was changed: the volume and its data are as they were, and ${o.envFile} was not written. To go on, one of:`,
-    `  - use that database: copy DJANGO_DB_PASSWORD and POSTGRES_PASSWORD from the other checkout's .env into ${o.envFile}, then run npm run up:local again`,
-    `  - keep it, and give this checkout its own data: set COMPOSE_PROJECT_NAME=${o.project}-2 in ${o.envFile} (and another WEB_PORT if both are to run), then npm run up:local`,
-    `  - delete it and start afresh (its database, uploads and certificates are lost for good): npm run stop -- --delete-data${withProject}, then npm run up:local`,
-  ].join('\n')
-}
-
-/**
- * Logs in to the database as web will, with this checkout's passwords, before the stack starts
- * (its volume exists, so its passwords were set when it was made): a running db as it is, else
- * the db alone, started for it. A database made with other passwords refuses: a ConfigError with
- * the cause and the fixes (databaseRefused), within seconds instead of a web container waiting
- * for minutes. Nothing is changed: the volume is never touched, and a db this started is
- * stopped again.
- */
-export async function checkDatabaseLogin(
-  s: Stack,
-  log: Log,
-  o: { volume: string; envFile: string; project: string; dbRunning: boolean; generated: readonly LocalSecret[] },
-): Promise<void> {
-  await log.step('up', `the database in ${o.volume}: log in as web will`, async () => {
-    if (!o.dbRunning) {
-      const up = await runIn(s, stackCommands.upDb(s, WAIT_TIMEOUT_SECONDS), { stream: log.prefixed('compose') })
-      if (!up.ok) {
-        await showDiagnostics(s, log, ['db'])
-        check(up, `start the database on ${s.where} (status and logs above)`, true)
-      }
-    }
-    const login = await runIn(s, stackCommands.dbLogin(s))
-    if (login.ok) return
-    if (!o.dbRunning) await runIn(s, s.compose('stop', 'db'))
-    const refused = LOGIN_REFUSED.exec(login.stderr)
-    if (refused) throw new ConfigError(databaseRefused({ ...o, answer: refused[0] }))
-    check(login, 'log in to the database as web will')
-  })
-}
 
 export async function main(argv: string[], env: Env, partial?: Partial<Deps>): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
@@ -157,8 +82,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     // plan
     const local = localImages(values)
     const images = Object.fromEntries(IMAGE_NAMES.map((n) => [n, `${local[n]}:${values.MYMDB_TAG}`])) as Record<ImageName, string>
-    const missing: ImageName[] = []
-    for (const name of IMAGE_NAMES) if (!(await imageExists(run, images[name]))) missing.push(name)
+    const missing = await missingImages(run, local, values.MYMDB_TAG)
     const toBuild: readonly ImageName[] = flags.build ? IMAGE_NAMES : missing
     log.info(`[up] project ${project}, site ${url}${ours ? ' (already running: updating)' : ''}`)
     log.info(
@@ -191,7 +115,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     const stack = localStack(run, root, project, composeEnv)
     if (volumeExists) {
       const dbRunning = before.some((c) => c.Service === 'db' && c.State === 'running')
-      await checkDatabaseLogin(stack, log, { volume: dbVolume, envFile: deps.envFile, project, dbRunning, generated: generated.filter((k) => k in LEGACY_DB_SECRETS) })
+      await checkDatabaseLogin(stack, log, { volume: dbVolume, envFile: deps.envFile, project, dbRunning, generated: generated.filter((k) => k in LEGACY_DB_SECRETS), waitSeconds: WAIT_TIMEOUT_SECONDS })
     }
 
     // apply: secrets kept in .env

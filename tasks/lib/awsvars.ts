@@ -132,6 +132,19 @@ export function registryImage(prefix: string, localImage: string): string {
   return `${prefix.replace(/\/+$/, '')}/${repositoryName(localImage)}`
 }
 
+/** The registry host for `docker login` and the prefix of the pushed image names (pure). */
+export function registryPrefix(registry: Registry, ecrHost?: string): { loginHost: string; prefix: string } {
+  switch (registry.kind) {
+    case 'ecr':
+      if (!ecrHost) throw new Error('ECR host unknown')
+      return { loginHost: ecrHost, prefix: ecrHost }
+    case 'dockerhub':
+      return { loginHost: 'docker.io', prefix: `docker.io/${registry.namespace}` }
+    case 'generic':
+      return { loginHost: registry.host, prefix: registry.path ? `${registry.host}/${registry.path}` : registry.host }
+  }
+}
+
 export const registryVars = {
   MYMDB_REGISTRY: makeValidator<string>(
     {

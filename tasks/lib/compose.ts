@@ -1,9 +1,11 @@
-// Docker Compose helpers shared by the tasks: project name, volume names, `compose ps` parsing,
-// and the local-only defaults and generated secrets that let the stack run without settings.
+// Docker Compose helpers shared by the tasks: project name, volume names (and what --delete-data
+// deletes), `compose ps` parsing, and the local-only defaults and generated secrets that let the
+// stack run without settings (up:local's settings, and the address of its site).
 import { randomBytes } from 'node:crypto'
 import { appendFileSync, chmodSync, existsSync, readFileSync } from 'node:fs'
-import type { RawEnv } from './env.ts'
-import { LOCAL_ONLY_PREFIX } from './vars.ts'
+import { checkEnv, formatEnv, type CleanEnv, type RawEnv } from './env.ts'
+import { runChecked, type Runner } from './sh.ts'
+import { LOCAL_ONLY_PREFIX, stackVars } from './vars.ts'
 import { envLine } from './envformat.ts'
 
 /** The project name in docker-compose.yml (`name: mymdb`); COMPOSE_PROJECT_NAME overrides it. */
@@ -33,6 +35,32 @@ export function projectVolumesCmd(project: string): string[] {
 export function volumeHolds(project: string, volume: string): string {
   const known = VOLUMES.find((v) => `${project}_${v.key}` === volume)
   return known ? known.holds : 'not in docker-compose.yml (made by another version of it): contents unknown'
+}
+
+export interface VolumeLoss {
+  volume: string
+  holds: string
+  exists: boolean
+}
+
+/**
+ * What --delete-data deletes for a project (pure): the volumes of docker-compose.yml
+ * (`<project>_db-data`, `<project>_media`, `<project>_proxy-data`) and any other volume Docker has
+ * for the project (`existing`: what Docker lists for it), each with what it holds and whether it
+ * exists.
+ */
+export function volumesToDelete(project: string, existing: readonly string[]): VolumeLoss[] {
+  const known = volumeNames(project)
+  const others = existing.filter((v) => !known.includes(v)).sort()
+  return [...known, ...others].map((volume) => ({ volume, holds: volumeHolds(project, volume), exists: existing.includes(volume) }))
+}
+
+/** The project's volumes that exist: those Docker labels as the project's, and the compose file's by name. */
+export async function existingVolumes(run: Runner, project: string): Promise<string[]> {
+  const listed = await runChecked(run, projectVolumesCmd(project), { doing: `list the volumes of the project ${project}` })
+  const found = listed.stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+  for (const v of volumeNames(project)) if (!found.includes(v) && (await run(['docker', 'volume', 'inspect', v])).ok) found.push(v)
+  return found
 }
 
 /** Non-secret local defaults of `npm run up:local` (docker-compose.yml has the same ones). */
@@ -96,6 +124,29 @@ export function saveLocalSecrets(path: string, values: Partial<Record<LocalSecre
   ].join('\n')
   appendFileSync(path, `${gap}${block}\n`, { mode: 0o600 })
   chmodSync(path, 0o600)
+}
+
+/**
+ * The stack's settings: environment + .env, local defaults for what is unset, `secrets` for the
+ * secrets that are unset, checked. Throws EnvError (exit 2). `composeEnv` is the complete
+ * environment for `docker compose`; `generated` names the secrets that came from `secrets`.
+ */
+export function localSettings(
+  raw: RawEnv,
+  secrets: Readonly<Partial<Record<LocalSecret, string>>> = newLocalSecrets(),
+): { values: CleanEnv<typeof stackVars>; composeEnv: RawEnv; generated: LocalSecret[] } {
+  const generated = missingSecrets(raw)
+  const filled = withLocalDefaults(raw, { ...LOCAL_DEFAULTS, ...Object.fromEntries(generated.map((k) => [k, secrets[k] ?? ''])) })
+  const values = checkEnv(stackVars, filled)
+  // This machine serves plain HTTP: a deploy's MYMDB_DOMAIN in .env is not for it (its front
+  // would ask a CA for that name's certificate).
+  return { values, composeEnv: { ...filled, ...formatEnv(stackVars, values), MYMDB_DOMAIN: '' }, generated }
+}
+
+/** The address to open in a browser for a bind address and port. */
+export function siteUrl(bind: string, port: number): string {
+  const host = bind === '0.0.0.0' ? '127.0.0.1' : bind === '::' ? '[::1]' : bind.includes(':') ? `[${bind}]` : bind
+  return `http://${host}:${port}/`
 }
 
 export interface PsEntry {

@@ -1,13 +1,15 @@
 // The project's settings model, part 3: the deploy's host (instance, SSH), the site's HTTPS
-// (domain, ACME CA, DNS wait) and the SSH key file.
+// (domain, ACME CA, DNS wait), the SSH key file, and what the host step (npm run host) reads.
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { homedir } from 'node:os'
-import type { RawEnv, Rule, Validator } from './env.ts'
+import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule, type Validator } from './env.ts'
+import type { Env } from './main.ts'
 import { cidr, hostAddress, int, isHostName, makeValidator, port, str, url } from './validators.ts'
 import { inspectKeyFile, keyFilePath } from './sshkey.ts'
 import { expandHome } from './paths.ts'
 import { fileSafe } from './vars.ts'
+import { awsVars, backupBucketRules, backupBucketVars, bucketVars } from './awsvars.ts'
 
 const INSTANCE_TYPE = /^([a-z]+(?:-[a-z0-9]+)?\d[a-z0-9]*(?:-[a-z0-9]+)?)\.(nano|micro|small|medium|large|xlarge|[1-9]\d*xlarge|metal(?:-\d+xl)?)$/
 // Graviton (arm64) families: a "g" among the option letters after the generation (t4g, m7gd, c6gn), or a1.
@@ -156,4 +158,16 @@ export function keyFileProblem(path: string): string | null {
 export const sshKeyExistsRule: Rule<KeyValues> = {
   names: ['MYMDB_SSH_KEY_FILE', 'MYMDB_STAGE'],
   check: (v, raw) => keyFileProblem(sshKeyPath(v, raw)),
+}
+
+/** Every variable the host step (npm run host) reads. */
+export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars, MYMDB_BACKUP_BUCKET: backupBucketVars.MYMDB_BACKUP_BUCKET }
+/** The checked settings, with the private key file they name (MYMDB_SSH_KEY_FILE, or ~/.ssh/mymdb-<stage>.pem). */
+export type HostSettings = CleanEnv<typeof hostSpec> & { sshKeyFile: string }
+
+/** The host step's settings, checked (EnvError, exit 2), with the key file's rule: before any AWS call. */
+export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings } {
+  const raw = loadEnv(env, envFile)
+  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule, ...backupBucketRules] })
+  return { raw, values: { ...values, sshKeyFile: sshKeyPath(values, raw) } }
 }

@@ -1,12 +1,14 @@
 // The stack's images: where each is built from, how the base image is obtained (present, pulled,
-// or bootstrapped from the Debian mirror), their tags (the git commit and latest), and the build
-// itself. Used by npm run build, up:local (builds what is missing) and push.
+// or bootstrapped from the Debian mirror), their tags (the git commit and latest), the build
+// itself, and the push to a registry. Used by npm run build, up:local (builds what is missing)
+// and push.
 import type { CleanEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Deps, Env } from './main.ts'
 import { imageExists, checkEngine } from './docker.ts'
-import { runChecked, showCommand } from './sh.ts'
+import { runChecked, showCommand, type Runner } from './sh.ts'
 import { IMAGE_NAMES, imageVars, localImages, type ImageName } from './vars.ts'
+import { registryImage } from './awsvars.ts'
 
 export const DEBIAN_BASE = 'debian:trixie-slim'
 export const BOOTSTRAP_BASE = 'mymdb-base:trixie'
@@ -129,6 +131,13 @@ export async function gitInfo(deps: Pick<Deps, 'run' | 'root'>): Promise<{ commi
   return { commit, dirty: status.ok && status.stdout.trim() !== '' }
 }
 
+/** The images of `tag` that are not here (`images`: their local names, localImages). */
+export async function missingImages(run: Runner, images: Record<ImageName, string>, tag: string): Promise<ImageName[]> {
+  const missing: ImageName[] = []
+  for (const name of IMAGE_NAMES) if (!(await imageExists(run, `${images[name]}:${tag}`))) missing.push(name)
+  return missing
+}
+
 export interface BuildOptions {
   only?: ImageName
   /** MYMDB_BASE_IMAGE: auto, pull, bootstrap or an image. */
@@ -235,4 +244,40 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
     )
   }
   return builds.flatMap((b) => b.refs)
+}
+
+// --- push --------------------------------------------------------------------------------------
+
+/** docker push lines left out of the progress (per-layer states); "Pushed" and the digest stay. */
+export const LAYER_CHATTER = /^[0-9a-f]{12}: (Preparing|Waiting|Layer already exists)$/
+
+/** The digest in `docker push` output ("<tag>: digest: sha256:<64 hex> size: <n>"), or undefined. */
+export function pushedDigest(output: string): string | undefined {
+  return /digest: (sha256:[0-9a-f]{64})/.exec(output)?.[1]
+}
+
+/** docker login, the password through stdin (never on a command line). */
+export async function dockerLogin(deps: Pick<Deps, 'run' | 'log'>, host: string, username: string, password: string): Promise<void> {
+  await deps.log.step('push', `docker login ${host} as ${username}`, () =>
+    runChecked(deps.run, ['docker', 'login', '--username', username, '--password-stdin', host], { input: password, doing: `log in to ${host}` }),
+  )
+}
+
+/**
+ * Tags the local images of `tag` (`images`: their local names) as `<prefix>/<repository>` with
+ * `tag` and latest, and pushes them (logged in already). Returns the registry's digest of each.
+ */
+export async function pushImages(deps: Pick<Deps, 'run' | 'log'>, images: Record<ImageName, string>, prefix: string, tag: string): Promise<Partial<Record<ImageName, string>>> {
+  const { run, log } = deps
+  const digests: Partial<Record<ImageName, string>> = {}
+  for (const name of IMAGE_NAMES) {
+    const l = images[name]
+    for (const t of [tag, 'latest']) {
+      const ref = `${registryImage(prefix, l)}:${t}`
+      await runChecked(run, ['docker', 'tag', `${l}:${tag}`, ref], { doing: `tag ${ref}` })
+      const pushed = await log.step('push', ref, () => runChecked(run, ['docker', 'push', ref], { doing: `push ${ref}`, stream: log.prefixed('push', LAYER_CHATTER) }))
+      digests[name] ??= pushedDigest(pushed.stdout)
+    }
+  }
+  return digests
 }

@@ -2,6 +2,7 @@
 // until a TCP port answers (the host's SSH).
 import { connect } from 'node:net'
 import { UserError } from './errors.ts'
+import type { Log } from './log.ts'
 import { retryUntil } from './sh.ts'
 
 /** Your public IPv4 as a /32 (https://checkip.amazonaws.com). */
@@ -38,4 +39,19 @@ export async function waitForTcp(host: string, port: number, timeoutMs: number, 
       sock.once('error', (e) => finish(e))
     })
   return retryUntil(Math.max(1, Math.ceil(timeoutMs / Math.max(intervalMs, 1))), intervalMs, attempt, () => new Error('closed')).catch(() => false)
+}
+
+/** Seconds to wait for the SSH port. */
+export const SSH_TIMEOUT_SECONDS = 300
+
+/**
+ * Waits until the host's SSH port answers (a new instance is still booting); a UserError after
+ * SSH_TIMEOUT_SECONDS. `sshCidr`: where SSH is allowed from (the first thing to check).
+ */
+export async function waitForSsh(address: string, port: number, sshCidr: string, log: Log): Promise<void> {
+  const up = await log.step('host', `waiting for SSH on ${address}:${port}`, () => waitForTcp(address, port, SSH_TIMEOUT_SECONDS * 1000), 15)
+  if (!up)
+    throw new UserError(
+      `the SSH port ${address}:${port} did not answer within ${SSH_TIMEOUT_SECONDS} s: check that MYMDB_SSH_CIDR (${sshCidr}) is your address, and the instance's system log in the EC2 console`,
+    )
 }

@@ -1,9 +1,11 @@
 // The host's deploy history (~/mymdb/deploys.log, one JSON line per deploy or rollback): written
-// by the start step, shown by status, and the list of releases a rollback can go back to.
+// by the start step, shown by status, and the list of releases a rollback can go back to (which
+// one, and the migrations its code does not know).
 import { envLine } from './envformat.ts'
+import { ConfigError, UserError } from './errors.ts'
 import { whoRuns } from './paths.ts'
 import type { Cmd, RunResult } from './sh.ts'
-import { REMOTE_DIR, runInChecked, type Stack } from './stack.ts'
+import { oneOffCmd, REMOTE_DIR, runInChecked, type Stack } from './stack.ts'
 import { IMAGE_NAMES, PINNED_IMAGES, refKey, type ImageName } from './vars.ts'
 import { splitImageRef } from './stackfile.ts'
 
@@ -127,6 +129,40 @@ export function releases(log: readonly DeployLine[]): Release[] {
     out.push({ tag: d.tag, at: d.at, images: d.images })
   }
   return out
+}
+
+/**
+ * Which release to go back to (pure): `to`, or the one before the running one. Throws
+ * ConfigError for an unknown tag (listing the known ones), UserError when there is nothing to go
+ * back to.
+ */
+export function pickRelease(list: readonly Release[], to?: string): { current: Release; target: Release } {
+  const [current] = list
+  if (!current) throw new UserError('the host has no release in its deploy history (~/mymdb/deploys.log) to go back to: deploy first with npm run deploy:aws')
+  if (to === undefined) {
+    const target = list[1]
+    if (!target) throw new UserError(`only one release (${current.tag}) is recorded on the host: there is none before it`)
+    return { current, target }
+  }
+  const target = list.find((r) => r.tag === to)
+  if (!target) throw new ConfigError(`--to ${to}: no such release on the host; the releases, newest first: ${list.map((r) => r.tag).join(', ')}`)
+  return { current, target }
+}
+
+/**
+ * Python run by the target release's code against the database: the migrations the database
+ * has applied that this code does not know, one per line (app.name).
+ */
+export const UNKNOWN_MIGRATIONS_PY = [
+  'from django.db import connection',
+  'from django.db.migrations.loader import MigrationLoader',
+  'loader = MigrationLoader(connection)',
+  'print("\\n".join(sorted(f"{a}.{n}" for (a, n) in loader.applied_migrations if (a, n) not in loader.disk_migrations)))',
+].join('\n')
+
+/** UNKNOWN_MIGRATIONS_PY in a throw-away container of the release's web image (the running stack is untouched). */
+export function unknownMigrationsCmd(stack: Stack, web: string): Cmd {
+  return oneOffCmd(stack, ['manage.py', 'shell', '-c', UNKNOWN_MIGRATIONS_PY], { image: web })
 }
 
 /** `docker image ls` of the host's images: reference, digest and id per line (see pruneRefs). */

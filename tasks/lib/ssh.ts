@@ -31,6 +31,8 @@ export interface SshTarget {
   privateKey: string | Buffer
   /** Milliseconds to wait for the SSH handshake of one attempt (default 20 000). */
   readyTimeout?: number
+  /** Milliseconds between keepalives (default 15 000); 4 unanswered in a row end the connection. */
+  keepaliveMs?: number
 }
 
 export interface ConnectOptions extends SshTarget {
@@ -103,7 +105,7 @@ function connectOnce(target: SshTarget): Promise<Client> {
       privateKey: target.privateKey,
       readyTimeout: target.readyTimeout ?? 20_000,
       // A link gone silent is noticed when 4 keepalives in a row get no answer (about a minute).
-      keepaliveInterval: 15_000,
+      keepaliveInterval: target.keepaliveMs ?? 15_000,
       keepaliveCountMax: 3,
     })
   })

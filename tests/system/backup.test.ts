@@ -7,14 +7,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
-import { REPO, waitFor } from './stack.ts'
+import { copyOfCheckout, waitFor } from './stack.ts'
 
 const PROJECT = 'mymdb-backup-test'
 const PORT = 18084
 const safety = mkdtempSync(join(tmpdir(), 'mymdb-safety-backups-'))
 const env = { ...process.env, COMPOSE_PROJECT_NAME: PROJECT, WEB_PORT: String(PORT), WEB_BIND: '127.0.0.1', FORCE_COLOR: '0', MYMDB_BACKUP_DIR: safety }
+/** Its own copy of the checkout (its own .env): the other test files may run up:local meanwhile. */
+let checkout = ''
 const task = (script: string, args: string[] = [], input = '') =>
-  $({ cwd: REPO, env, nothrow: true, quiet: true, input })`npm run --silent ${script} -- ${args}`
+  $({ cwd: checkout, env, nothrow: true, quiet: true, input })`npm run --silent ${script} -- ${args}`
 /** Python in the web container (manage.py shell), its last output line. */
 const py = async (code: string) => {
   const r = await task('manage', ['shell'], `${code}\n`)
@@ -34,6 +36,7 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mymdb-backups-'))
+    checkout = await copyOfCheckout()
     await task('stop', ['--delete-data', '--yes'])
     const up = await task('up:local')
     assert.equal(up.exitCode, 0, up.stderr)
@@ -55,7 +58,7 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
 
   after(async () => {
     await task('stop', ['--delete-data', '--yes'])
-    for (const d of [dir, safety]) if (d) rmSync(d, { recursive: true, force: true })
+    for (const d of [dir, safety, checkout]) if (d) rmSync(d, { recursive: true, force: true })
   })
 
   test('npm run backup: one file, readable by its owner only, listed by npm run backups', async () => {
@@ -112,7 +115,7 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
 
   test('a restore that fails inside the database is rolled back: the data is as it was, the site runs', async () => {
     // A view of our own depends on a table the restore must drop: PostgreSQL refuses, mid-way.
-    const psql = (sql: string) => $({ cwd: REPO, env, quiet: true })`docker compose exec -T --user postgres db sh -c ${`psql -v ON_ERROR_STOP=1 -d "$DJANGO_DB_NAME" -c '${sql}'`}`
+    const psql = (sql: string) => $({ cwd: checkout, env, quiet: true })`docker compose exec -T --user postgres db sh -c ${`psql -v ON_ERROR_STOP=1 -d "$DJANGO_DB_NAME" -c '${sql}'`}`
     await psql('CREATE VIEW users_seen AS SELECT username FROM auth_user')
     await py(`${KEEPER}; u.set_password("Changed-after-backup-2"); u.save(); print("ok")`)
     try {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
-import { connect, exec } from '../../tasks/lib/ssh.ts'
+import { connect, exec, openRemote, type OpenRemote } from '../../tasks/lib/ssh.ts'
+import type { StepSeams } from '../../tasks/lib/step.ts'
 import { main } from '../../tasks/remote-up.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
@@ -54,12 +55,12 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   })
 
   /** Runs remote-up; `onOutput` sees the output so far, about every 100 ms. */
-  const run = async (extra: Record<string, string> = {}, onOutput?: (text: string) => void) => {
+  const run = async (extra: Record<string, string> = {}, onOutput?: (text: string) => void, seams: StepSeams = {}) => {
     const log = captureLog()
     const start = Date.now()
     const watch = onOutput ? setInterval(() => onOutput(log.text()), 100) : undefined
     try {
-      const code = await main([], env(extra), { log, envFile: join(dir, 'no.env'), pollSeconds: 1 })
+      const code = await main([], env(extra), { log, envFile: join(dir, 'no.env'), pollSeconds: 1, ...seams })
       return { code, text: log.text(), took: seconds(start) }
     } finally {
       clearInterval(watch)
@@ -105,17 +106,21 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  /** Runs remote-up through a fault proxy that breaks the SSH link once the output matches `when`. */
+  /**
+   * Runs remote-up through a fault proxy that breaks the SSH link once the output matches `when`.
+   * Keepalives 2 s apart instead of 15: a silent link is noticed in about 8 s, not a minute.
+   */
   const runBreakingSsh = async (when: RegExp, brk: 'cut' | 'freeze') => {
     const proxy = await startFaultProxy(host!.sshPort)
     try {
       let broken = false
+      const openQuick: OpenRemote = (target) => openRemote({ ...target, keepaliveMs: 2000 })
       const r = await run({ MYMDB_HOST_SSH_PORT: String(proxy.port) }, (text) => {
         if (!broken && when.test(text)) {
           broken = true
           proxy[brk]()
         }
-      })
+      }, { openRemote: openQuick })
       assert.ok(broken, r.text)
       return r
     } finally {

@@ -3,24 +3,15 @@
 // and leave the data as it was. Real containers, on their own Compose project and port, from two
 // copies of this checkout (each with its own .env, as two clones have).
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { $ } from 'zx'
-import { REPO } from './stack.ts'
+import { copyOfCheckout } from './stack.ts'
 
 const PROJECT = 'mymdb-second-test'
 const PORT = 18086
 const VOLUME = `${PROJECT}_db-data`
-
-/** A copy of this checkout without its .env (node_modules shared), as a second clone would be. */
-async function copyOfCheckout(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'mymdb-checkout-'))
-  await $({ quiet: true })`tar -C ${REPO} --exclude=./node_modules --exclude=./.git --exclude=./.env --exclude=./backups -cf - . | tar -C ${dir} -xf -`
-  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'))
-  return dir
-}
 
 // Only what a shell has, plus the test project: no secrets from the caller's environment.
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DJANGO_|POSTGRES_|MYMDB_|COMPOSE_|WEB_)/.test(k)))

@@ -1,6 +1,9 @@
 // Shared by the system tests: the test stack's coordinates and small HTTP/compose helpers.
 // Tests use their own Compose project and port, so a developer's own `up:local` stack is untouched.
+import { mkdtempSync, symlinkSync } from 'node:fs'
 import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { $ } from 'zx'
 
 export const PROJECT = 'mymdb-test'
@@ -60,4 +63,15 @@ export async function waitFor(what: string, seconds: number, check: () => Promis
     if (Date.now() - start > seconds * 1000) throw new Error(`${what}: not within ${seconds} s`)
     await new Promise((r) => setTimeout(r, 250))
   }
+}
+
+/**
+ * A copy of this checkout without its .env (node_modules shared), as a second clone would be: a
+ * test that runs up:local there has its own .env, so test files can run side by side.
+ */
+export async function copyOfCheckout(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'mymdb-checkout-'))
+  await $({ quiet: true })`tar -C ${REPO} --exclude=./node_modules --exclude=./.git --exclude=./.env --exclude=./backups -cf - . | tar -C ${dir} -xf -`
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'))
+  return dir
 }

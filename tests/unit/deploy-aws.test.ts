@@ -2,8 +2,9 @@
 // check of every setting before any step runs.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { deploySettings, main, startInput } from '../../tasks/deploy-aws.ts'
-import { planStart } from '../../tasks/lib/remote/plan.ts'
+import { main } from '../../tasks/deploy-aws.ts'
+import { planStart, startInput } from '../../tasks/lib/remote/plan.ts'
+import { deploySettings } from '../../tasks/lib/remote/settings.ts'
 import { fakeSsm, noDocker, tempDir, testDeps } from './fakes.ts'
 
 const BACKUP = { bucket: 'mymdb-uploads-qa-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::123456789012:role/mymdb-production-backup', externalId: 'e'.repeat(48) }

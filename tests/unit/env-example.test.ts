@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { it } from 'node:test'
-import { deploySpec } from '../../tasks/deploy-aws.ts'
+import { deploySpec } from '../../tasks/lib/remote/settings.ts'
 import * as vars from '../../tasks/lib/vars.ts'
 
 it('.env.example documents every variable a task reads', () => {

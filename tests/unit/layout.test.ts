@@ -22,4 +22,11 @@ describe('layout', () => {
     const long = ['tasks', 'bench', 'tests/rig'].flatMap(sources).filter((p) => lines(p) > 400)
     assert.deepEqual(long.map((p) => `${relative('.', p)}: ${lines(p)} lines`), [])
   })
+
+  it('npm run test:system runs every system test file, each once (they are listed longest first, not globbed)', () => {
+    const script: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts['test:system']
+    const listed = script.match(/tests\/system\/[\w-]+\.test\.ts/g) ?? []
+    const files = readdirSync(join(ROOT, 'tests/system')).filter((f) => f.endsWith('.test.ts')).map((f) => `tests/system/${f}`)
+    assert.deepEqual([...listed].sort(), files.sort())
+  })
 })

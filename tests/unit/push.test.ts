@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { main, registryPrefix } from '../../tasks/push.ts'
+import { main } from '../../tasks/push.ts'
 import { decodeEcrToken } from '../../tasks/lib/aws/registry.ts'
-import { parseRegistry, registryImage } from '../../tasks/lib/awsvars.ts'
+import { parseRegistry, registryImage, registryPrefix } from '../../tasks/lib/awsvars.ts'
 import { fakeRunner, noDocker, testDeps } from './fakes.ts'
 
 describe('parseRegistry', () => {

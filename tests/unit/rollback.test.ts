@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
-import { deployRecord, envEdit, parseDeployLog, pruneRefs, releases } from '../../tasks/lib/releases.ts'
+import { deployRecord, envEdit, parseDeployLog, pickRelease, pruneRefs, releases, unknownMigrationsCmd } from '../../tasks/lib/releases.ts'
 import { hostStack } from '../../tasks/lib/stack.ts'
-import { main, pickRelease, unknownMigrationsCmd } from '../../tasks/rollback.ts'
+import { main } from '../../tasks/rollback.ts'
 import { fakeRemote, fakeSsm, noDocker, swarmHost, testDeps, testKeyFile } from './fakes.ts'
 
 const images = (tag: string) => ({ web: `reg:5000/mymdb-web:${tag}`, db: `reg:5000/mymdb-db@sha256:${'d'.repeat(64)}`, proxy: `reg:5000/mymdb-proxy@sha256:${'e'.repeat(64)}`, cache: `reg:5000/mymdb-cache@sha256:${'f'.repeat(64)}` })

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { showCommand } from '../../tasks/lib/sh.ts'
 import { describe, it } from 'node:test'
 import { SshConnectionLost } from '../../tasks/lib/ssh.ts'
-import { main, STOP_CONTAINERS, stopRemoteContainers, volumesToDelete } from '../../tasks/stop.ts'
+import { main } from '../../tasks/stop.ts'
+import { volumesToDelete } from '../../tasks/lib/compose.ts'
+import { STOP_CONTAINERS, stopRemoteContainers } from '../../tasks/lib/remote/stop.ts'
 import { captureLog, dockerOk, fakeRemote, fakeRunner, noDocker, testDeps } from './fakes.ts'
 
 describe('stop', () => {

@@ -3,7 +3,8 @@ import { createServer } from 'node:net'
 import { describe, it } from 'node:test'
 import { EnvError } from '../../tasks/lib/env.ts'
 import { readFileSync, statSync } from 'node:fs'
-import { localSettings, main, siteUrl } from '../../tasks/up-local.ts'
+import { main } from '../../tasks/up-local.ts'
+import { localSettings, siteUrl } from '../../tasks/lib/compose.ts'
 import { dockerOk, fakeRunner, noDocker, testDeps, type Answer } from './fakes.ts'
 
 async function freePort(): Promise<number> {

@@ -3,6 +3,8 @@
 import type { PublicAccessBlockConfiguration } from '@aws-sdk/client-s3'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { STSClient } from '@aws-sdk/client-sts'
+import type { Log } from '../log.ts'
+import { UPLOAD_PREFIX } from './bucketpolicy.ts'
 import { S3Control, STS, aws, awsErrorCode } from './clients.ts'
 
 export type AccountBlock =
@@ -36,4 +38,24 @@ export function accountBlockFix(account: string): string {
     'BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=false,RestrictPublicBuckets=false ' +
     '(or S3 console > "Block Public Access settings for this account"), then run this step again'
   )
+}
+
+/**
+ * Says whether the account's Block Public Access would still block the upload bucket's policy:
+ * a warning with the fix when it does, a note when it cannot be read.
+ */
+export function showAccountBlock(account: AccountBlock, log: Log): void {
+  if (!account.known) {
+    log.info(
+      `[bucket] note: could not read the account-level Block Public Access (${account.reason}); ` +
+        'if uploads are not publicly readable, check "Block Public Access settings for this account" in the S3 console',
+    )
+  } else {
+    const flagsOn = accountBlockingFlags(account.config)
+    if (flagsOn.length > 0)
+      log.warn(
+        `[bucket] warning: account ${account.account} has Block Public Access ${flagsOn.join(' and ')} on: ` +
+          `the bucket policy cannot make ${UPLOAD_PREFIX} public. Fix: ${accountBlockFix(account.account)}`,
+      )
+  }
 }

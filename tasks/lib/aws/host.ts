@@ -137,6 +137,20 @@ export async function applyHost(
   return hosts
 }
 
+/** The host step's plan: the resources, and what a new instance is launched with. */
+export interface HostStepPlan {
+  region: string
+  resources: HostPlan
+  /** The AMI of a new instance (looked up before anything is created: a missing one must not leave half a host). */
+  amiId?: string
+  amiSource: string
+  launch: Omit<LaunchSpec, 'node' | 'amiId' | 'securityGroupId'>
+  /** MYMDB_HOST_ADDRESS: where to reach the host instead of its public IP. */
+  addressOverride?: string
+  sshPort: number
+  waitSsh: boolean
+}
+
 /** What the host step hands on to the later steps. */
 export interface HostResult {
   /** The instance; null only in a dry run before it exists. */

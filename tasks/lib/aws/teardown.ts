@@ -1,13 +1,20 @@
 // What destroy:aws removes of a stage, and the removal: the instances (with their disks), the
 // security group, the key pair, the Elastic IP, the instance profile, the two roles, and the upload
-// bucket only when asked. Read first (inventory), said (removalLines), then removed in dependency
-// order (removeAll). What is gone already is skipped, so a second run finishes an interrupted one.
+// bucket only when asked. Read first (inventory), said (removalLines), then, after a final backup
+// of the host (takeFinalBackup), removed in dependency order (removeAll). What is gone already is
+// skipped, so a second run finishes an interrupted one.
+import { backupHost } from '../backup.ts'
+import { UserError } from '../errors.ts'
+import { keyFileProblem } from '../hostvars.ts'
 import type { Log } from '../log.ts'
+import type { Deps } from '../main.ts'
 import { nodeName, stageResources } from '../names.ts'
+import type { StepSeams } from '../step.ts'
+import { openTarget, reachable, type HostAccessSettings } from '../target.ts'
 import { readElasticIps, releaseElasticIp, type ElasticIp } from './address.ts'
 import { bucketInventory, deleteBucket, type BucketInventory } from './bucket.ts'
 import type { AwsClients } from './clients.ts'
-import { findHosts, terminateInstances } from './instance.ts'
+import { findHost, findHosts, reachAddress, terminateInstances } from './instance.ts'
 import { deleteKeyPair, keyPairExists } from './keypair.ts'
 import { deleteInstanceProfile, deleteRole, readBackupRole, readInstanceProfile, readRole } from './roles.ts'
 import { deleteSecurityGroup, findSecurityGroup } from './securitygroup.ts'
@@ -59,6 +66,36 @@ export function removalLines(inv: Inventory, stage: string): string[] {
   if (inv.backupRole) lines.push(`IAM role ${n.backupRole} (and its policies; the backups stay in their bucket)`)
   if (inv.bucket) lines.push(`S3 bucket ${inv.bucket.name} and all its files (${inv.bucket.objects} objects)`)
   return lines
+}
+
+/**
+ * The final backup of the stage's host into the backup bucket. Any reason it cannot be taken is a
+ * UserError that names --no-final-backup: then nothing has been removed.
+ */
+export async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients, deps: Deps, extra: StepSeams): Promise<void> {
+  const refuse = (why: string) =>
+    new UserError(`no final backup (${why}), so nothing was removed: fix that and run again, or pass --no-final-backup to destroy without one (the database on the host is then lost)`)
+  const host = await findHost(clients, s.MYMDB_STAGE)
+  if (host && host.state !== 'running') throw refuse(`the host ${host.instanceId} is ${host.state}; start it with npm run deploy:aws`)
+  let address: string
+  try {
+    const keyProblem = keyFileProblem(s.sshKeyFile)
+    if (keyProblem) throw new Error(keyProblem)
+    address = reachable(s, { address: reachAddress(s.MYMDB_HOST_ADDRESS, host), instance: host })
+  } catch (e) {
+    throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
+  }
+  const { remote, stack } = await openTarget(s, address, extra, deps.log).catch((e: unknown) => {
+    throw refuse(`cannot reach the host: ${e instanceof Error ? e.message : String(e)}`)
+  })
+  try {
+    const r = await backupHost(stack, s.MYMDB_STAGE, deps.log, 'final').catch((e: unknown) => {
+      throw refuse(e instanceof Error ? e.message : String(e))
+    })
+    deps.log.info(`[destroy] final backup: ${r.file} (restore it after a new deploy with npm run restore -- ${r.file.split('/').pop()} --aws)`)
+  } finally {
+    remote.close()
+  }
 }
 
 /** Removes everything in `inv`, in dependency order. Returns the lines of what was removed. */

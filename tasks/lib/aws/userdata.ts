@@ -1,6 +1,8 @@
 // The instance's user-data: the script cloud-init runs as root on first boot. It installs Docker
 // with the project's own scripts/install-docker.sh (the same script as the local preflight).
-import { dirname } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { REPO_ROOT } from '../paths.ts'
 
 const INSTALL_PATH = '/opt/mymdb/install-docker.sh'
 const HEREDOC = 'MYMDB_INSTALL_DOCKER_EOF'
@@ -28,4 +30,9 @@ ${INSTALL_PATH} ${loginUser} 2>&1 | tee -a /var/log/mymdb-install-docker.log
 `
   if (Buffer.byteLength(text) > USER_DATA_LIMIT) throw new Error(`user-data is larger than ${USER_DATA_LIMIT} bytes`)
   return text
+}
+
+/** The user-data of a new host: this checkout's scripts/install-docker.sh, for `loginUser`. */
+export function hostUserData(loginUser: string): string {
+  return renderUserData(readFileSync(join(REPO_ROOT, 'scripts', 'install-docker.sh'), 'utf8'), loginUser)
 }

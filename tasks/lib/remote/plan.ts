@@ -2,7 +2,7 @@
 // backup files, the HTTPS site and its DNS record, the backup schedule. remoteSteps says, in
 // order, what up.ts runs for a plan (the dry run prints it).
 import { isIP } from 'node:net'
-import type { BackupTarget } from '../aws/host.ts'
+import type { BackupTarget, HostResult } from '../aws/host.ts'
 import { backupScript, cronLine, hostBackupOptions } from '../backup.ts'
 import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { hostStack } from '../stack.ts'
@@ -66,6 +66,12 @@ export interface StartContext {
   publicIp?: string
 }
 
+/** The start's input: checked settings, and where the host and the images are. */
+export interface StartInput {
+  settings: StartSettings
+  context: StartContext
+}
+
 export interface RemoteCheckOptions {
   /** The host address from --address (problems then name the option). */
   address?: string
@@ -114,6 +120,30 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
           },
         }
       : {}),
+  }
+}
+
+/**
+ * The start step's input from the earlier steps' results (pure): this commit's tag, the site's
+ * names (the instance's public name and address added), the registry the images are in and its
+ * login, the host and its backup target.
+ */
+export function startInput(
+  s: StartSettings,
+  push: { tag: string; prefix: string } & Pick<StartContext, 'login' | 'digests'>,
+  host: HostResult & { address: string },
+): StartInput {
+  const names = [...s.DJANGO_ALLOWED_HOSTS, host.host?.publicDns, host.host?.publicIp].filter((n, i, all): n is string => !!n && all.indexOf(n) === i)
+  return {
+    settings: { ...s, MYMDB_TAG: push.tag, DJANGO_ALLOWED_HOSTS: names },
+    context: {
+      address: host.address,
+      registry: push.prefix,
+      ...(push.login ? { login: push.login } : {}),
+      backup: host.backup,
+      ...(push.digests ? { digests: push.digests } : {}),
+      ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
+    },
   }
 }
 

@@ -1,8 +1,10 @@
-// The settings the start on the host reads (npm run remote:up, and step 4 of deploy:aws).
-import type { CleanEnv, RawEnv } from '../env.ts'
+// The settings the start on the host reads (npm run remote:up, and step 4 of deploy:aws), and
+// those of the whole deploy (npm run deploy:aws: its four steps' settings, checked at once).
+import { checkEnv, type CleanEnv, type RawEnv } from '../env.ts'
 import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars } from '../vars.ts'
-import { readAcmeCaRoot, sshKeyPath, hostVars, siteVars } from '../hostvars.ts'
-import { awsVars, backupScheduleVars, registryVars, releaseVars } from '../awsvars.ts'
+import { acmeCaRootRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
+import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
+import { hostList } from '../validators.ts'
 
 /** What the start on the host reads; the secrets must be production ones (not up:local's). */
 export const remoteSpec = {
@@ -45,4 +47,32 @@ export function startSettings<V extends RemoteSettings & { AWS_REGION?: string }
     sshKeyFile: sshKeyPath(v, raw),
     ...(caRoot ? { caRoot } : {}),
   }
+}
+
+/**
+ * Everything the four steps read, checked at once. What the deploy requires differs from the start
+ * alone in two settings, said last: the upload bucket is required (the deploy makes it), and the
+ * allowed hosts are optional (the instance's public name and address are added).
+ */
+export const deploySpec = {
+  ...remoteSpec,
+  ...imageVars,
+  ...awsVars,
+  ...registryVars,
+  ...hostVars,
+  ...backupBucketVars,
+  ...releaseVars,
+  DJANGO_UPLOAD_S3_BUCKET: bucketVars.DJANGO_UPLOAD_S3_BUCKET,
+  DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
+}
+
+/** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
+export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules, acmeCaRootRule]
+
+export type DeploySettings = ReturnType<typeof deploySettings>
+
+/** The deploy's settings: checked once, all problems at once (EnvError, exit 2), with the derived values. */
+export function deploySettings(raw: RawEnv) {
+  const values = checkEnv(deploySpec, raw, { rules: deployRules })
+  return startSettings({ ...values, DJANGO_ALLOWED_HOSTS: values.DJANGO_ALLOWED_HOSTS ?? [] }, raw)
 }
