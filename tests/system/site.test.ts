@@ -367,10 +367,12 @@ describe('resilience', () => {
     console.log(`# site back ${seconds.toFixed(1)} s after uWSGI was killed`)
   })
 
-  test('docker stop of the web container finishes gracefully within 3 s', async () => {
+  test('docker stop of the web container finishes gracefully (SIGTERM reaches uWSGI through runit)', async () => {
     const id = (await compose('ps', '-q', 'web')).stdout.trim()
-    // With -t 3 Docker SIGKILLs after 3 s (exit code 137): exit code 0 means a clean stop in time.
-    await compose('stop', '-t', '3', 'web')
+    // With -t 10 Docker SIGKILLs after 10 s (exit code 137): exit code 0 means the signal was
+    // passed on and the container stopped cleanly. (A missed signal always ends in 137; 10 s, not
+    // less, because a machine busy with other test files can take a few seconds to stop uWSGI.)
+    await compose('stop', '-t', '10', 'web')
     const code = (await compose('ps', '-a', '--format', '{{.ExitCode}}', 'web')).stdout.trim()
     assert.equal(code, '0', `web container ${id} exited with ${code}`)
     const logs = (await compose('logs', '--tail', '20', 'web')).stdout
