@@ -1,5 +1,5 @@
 // npm run bucket (step 2 of deploy:aws): the upload bucket (DJANGO_UPLOAD_S3_BUCKET) in AWS_REGION,
-// tagged for the stage, ACLs disabled, public read on the uploads/ prefix only; and the stage's
+// tagged for the stage, ACLs disabled, public read on the uploads/ prefix only, versioned; and the stage's
 // private backup bucket (MYMDB_BACKUP_BUCKET). Re-runnable: it reads both buckets' settings and
 // writes only what differs. The buckets' plan: lib/aws/bucketplan.ts; the S3 calls: lib/aws/bucket.ts.
 import { getAccountPublicAccessBlock, showAccountBlock, type AccountBlock } from './lib/aws/accountblock.ts'
@@ -21,6 +21,8 @@ Creates or updates the S3 bucket for uploaded posters, DJANGO_UPLOAD_S3_BUCKET, 
     RestrictPublicBuckets off, so that the bucket policy below may be public
   - bucket policy from AWS/mymdb-bucket-policy.json: anyone may GET objects under uploads/,
     nothing else of the bucket is public (the bucket's policy is replaced by this one)
+  - versioned, and a lifecycle rule that deletes a replaced or deleted upload's old version
+    MYMDB_UPLOAD_KEEP_DAYS days (default 30) after it was replaced (the host may not delete)
 And the stage's private backup bucket, MYMDB_BACKUP_BUCKET (default
 <DJANGO_UPLOAD_S3_BUCKET>-backups): the same tags and ownership, all four Block Public Access
 settings on and no policy, encrypted at rest (SSE-S3), versioned, and a lifecycle rule that
@@ -30,7 +32,7 @@ nothing. It warns when the account-wide Block Public Access setting would still 
 policy, and says how to fix that.
 
 Settings (environment or .env): AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_STAGE (default
-production), MYMDB_BACKUP_BUCKET, MYMDB_BACKUP_KEEP_DAYS; credentials from the AWS SDK's
+production), MYMDB_UPLOAD_KEEP_DAYS, MYMDB_BACKUP_BUCKET, MYMDB_BACKUP_KEEP_DAYS; credentials from the AWS SDK's
 default chain (aws configure, AWS_PROFILE, ...).
 
 Options:
@@ -53,7 +55,7 @@ export const CLI = {
 
 /** The settings the bucket step reads. */
 export const bucketSpec = { ...awsVars, ...bucketVars, ...backupBucketVars }
-export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE' | 'MYMDB_BACKUP_BUCKET' | 'MYMDB_BACKUP_KEEP_DAYS'>
+export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE' | 'MYMDB_BACKUP_BUCKET' | 'MYMDB_BACKUP_KEEP_DAYS' | 'MYMDB_UPLOAD_KEEP_DAYS'>
 
 /** Both buckets: what they should be, what they are, what differs; and the account's Block Public Access. */
 export interface BucketsPlan {
@@ -87,7 +89,7 @@ export const bucketStep: Step<BucketSettings, BucketsPlan, BucketsResult> = {
   async plan(v, deps) {
     const { AWS_REGION: region, MYMDB_STAGE: stage } = v
     const clients = bucketClientsFrom(deps.clients(region))
-    const wanted = [desiredBucket(v.DJANGO_UPLOAD_S3_BUCKET, region, stage), desiredBackupBucket(backupBucketName(v), region, stage, v.MYMDB_BACKUP_KEEP_DAYS)]
+    const wanted = [desiredBucket(v.DJANGO_UPLOAD_S3_BUCKET, region, stage, v.MYMDB_UPLOAD_KEEP_DAYS), desiredBackupBucket(backupBucketName(v), region, stage, v.MYMDB_BACKUP_KEEP_DAYS)]
     const buckets = []
     for (const desired of wanted) {
       const current = await namingSetting(desired, () => getBucketState(clients.s3, desired.bucket, desired))
@@ -98,7 +100,7 @@ export const bucketStep: Step<BucketSettings, BucketsPlan, BucketsResult> = {
 
   show(plan, log, dryRun) {
     for (const { desired, items } of plan.buckets) {
-      log.info(`[bucket] ${desired.bucket} (${desired.backups ? 'backups, private' : 'uploads'}; region ${plan.region}, stage ${plan.stage})${dryRun ? ' - dry run' : ''}`)
+      log.info(`[bucket] ${desired.bucket} (${desired.kind}; region ${plan.region}, stage ${plan.stage})${dryRun ? ' - dry run' : ''}`)
       for (const item of items) log.info(planLine(item))
     }
     // would the account-wide Block Public Access still block the upload bucket's policy?

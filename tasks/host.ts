@@ -3,7 +3,7 @@
 // run after an interruption converges on one of each (the resources: tasks/lib/aws/*.ts):
 //   key pair        mymdb-<stage>       (private key kept in MYMDB_SSH_KEY_FILE, mode 0600)
 //   security group  mymdb-<stage>-web   (default VPC; 80/443 from anywhere, 22 from you only)
-//   IAM roles       mymdb-<stage>-host  (+ instance profile; read/write the upload bucket only)
+//   IAM roles       mymdb-<stage>-host  (+ instance profile; read/write uploads/ of the upload bucket, no delete)
 //                   mymdb-<stage>-backup (writes backups only)
 //   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
 //   elastic IP      mymdb-<stage>       (the site's fixed address)
@@ -28,7 +28,8 @@ Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in
                                        ~/.ssh/mymdb-<stage>.pem): created, or imported from that file
   security group  mymdb-<stage>-web    default VPC; HTTP/HTTPS from anywhere, SSH only from
                                        MYMDB_SSH_CIDR (default: your public IP /32)
-  IAM role        mymdb-<stage>-host   + instance profile: read/write DJANGO_UPLOAD_S3_BUCKET only
+  IAM role        mymdb-<stage>-host   + instance profile: read/write uploads/ of
+                                       DJANGO_UPLOAD_S3_BUCKET, never delete
   IAM role        mymdb-<stage>-backup writes backups into MYMDB_BACKUP_BUCKET only (assumed by
                                        the host role with an external id)
   instance        mymdb-<stage>        MYMDB_INSTANCE_TYPE, AMI from MYMDB_AMI_ID or the SSM

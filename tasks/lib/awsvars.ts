@@ -23,6 +23,13 @@ export const bucketVars = {
     desc: 'S3 bucket for uploaded posters (created by the deploy if missing)',
     example: 'mymdb-uploads-yourname',
   }),
+  MYMDB_UPLOAD_KEEP_DAYS: int({
+    desc: 'days a replaced or deleted upload stays in the versioned upload bucket as an old version (a lifecycle rule deletes it then)',
+    example: '30',
+    default: 30,
+    min: 1,
+    max: 3650,
+  }),
 }
 
 const CRON_FIELDS: [string, number, number][] = [

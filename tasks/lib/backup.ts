@@ -66,6 +66,11 @@ export const backupCommands = {
    */
   restore: (s: Stack) =>
     inDb(s, 'pg_restore --clean --if-exists --no-owner --role="$DJANGO_DB_USER" --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"'),
+  /** Empties the shared cache (memcached's flush_all, through bash's /dev/tcp: the image has no client). */
+  flushCache: (s: Stack) =>
+    execCmd(s, 'cache', ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/11211; printf "flush_all\\r\\n" >&3; read -r -t 3 answer <&3; [[ $answer == OK* ]]']),
+  /** Empties nginx's page cache in the web container, when it has one (a page no longer on disk is fetched anew). */
+  dropPages: (s: Stack) => execCmd(s, 'web', ['sh', '-c', 'if [ -d "$0" ]; then find "$0" -mindepth 1 -delete; fi', '/var/lib/nginx/mymdb-pages']),
   /** Replaces the uploads with the archive's (the web container must run). */
   restoreMedia: (s: Stack) =>
     execCmd(s, 'web', ['sh', '-c', 'find /mymdb/media -mindepth 1 -delete && tar -C /mymdb/media -xf -']),

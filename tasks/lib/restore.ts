@@ -1,6 +1,7 @@
 // A restore where the stack runs (here or on the host, through the runner): the backup checked
-// first (a foreign or damaged file changes nothing), a safety backup, the uploads, web stopped, the
-// database replaced in one transaction (a failure rolls back), web started (it migrates), checked.
+// first (a foreign or damaged file changes nothing), a safety backup, web stopped, the database
+// replaced in one transaction (a failure rolls back and changes nothing), the cache emptied, web
+// started (it migrates), the uploads replaced, checked.
 import { backupCommands, fromFile, readManifest, type BackupResult, type Manifest } from './backup.ts'
 import { ConfigError, UserError } from './errors.ts'
 import type { Log } from './log.ts'
@@ -44,12 +45,8 @@ export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
     if (!listed.ok) throw new ConfigError(`${name} is damaged: its database dump does not read (${listed.stderr.trim().split('\n').pop() ?? ''}); nothing was changed`)
     if (!(await o.confirm())) throw new UserError('nothing restored (not confirmed)')
 
-    // apply: safety backup, uploads, database, web
+    // apply: safety backup, database, then the uploads and the caches, web
     if (o.safety) log.info(`[restore] safety backup of the current data: ${(await o.safety()).file}`)
-    if (manifest.media)
-      await log.step('restore', 'uploads into the media volume', () =>
-        runInChecked(stack, fromFile(backupCommands.restoreMedia(stack), `${work}/media.tar`), { doing: 'restore the uploads' }),
-      )
     await log.step('restore', 'stop the web container', () => runInChecked(stack, stackCommands.stopWeb(stack), { doing: 'stop the web container' }))
     const restored = await log.step('restore', `database ${manifest.database} (one transaction)`, () =>
       runIn(stack, fromFile(backupCommands.restore(stack), `${work}/db.dump`)),
@@ -60,6 +57,17 @@ export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
         `the database restore failed and was rolled back, the data is as it was (web started again): ${restored.stderr.trim().split('\n').slice(-3).join(' ')}`,
       )
     }
+    // Sessions, users and pages cached since the backup must not outlive it (a logged-out session
+    // would stay valid): the shared cache is emptied while web is stopped, its own pages once it runs.
+    await runInChecked(stack, backupCommands.flushCache(stack), { doing: 'empty the cache' })
+    await runInChecked(stack, stackCommands.startWeb(stack), { doing: 'start the web container' })
+    // (a web container of the Swarm stack is a new one, its page cache empty)
+    if (stack.kind === 'compose') await runInChecked(stack, backupCommands.dropPages(stack), { doing: "empty web's page cache" })
+    // the uploads only once the database is in: a failed restore leaves newer posters in place
+    if (manifest.media)
+      await log.step('restore', 'uploads into the media volume', () =>
+        runInChecked(stack, fromFile(backupCommands.restoreMedia(stack), `${work}/media.tar`), { doing: 'restore the uploads' }),
+      )
     await startStack(stack, log, 120)
   } finally {
     await runIn(stack, ['rm', '-rf', work])

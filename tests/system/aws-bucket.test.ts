@@ -20,6 +20,7 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
   DeleteObjectCommand,
+  GetObjectCommand,
   PutPublicAccessBlockCommand,
   type S3Client,
 } from '@aws-sdk/client-s3'
@@ -140,6 +141,29 @@ describe('bucket step against moto', () => {
     // unit tests check that the policy grants no s3:ListBucket)
   })
 
+  it('the upload bucket is versioned: a replaced or deleted poster stays readable as an old version, which expires after MYMDB_UPLOAD_KEEP_DAYS', async () => {
+    const r = await run([], { MYMDB_UPLOAD_KEEP_DAYS: '45' })
+    assert.equal(r.code, 0, r.err)
+    assert.match(r.out, /lifecycle: create \(replaced or deleted uploads kept 45 day\(s\) as old versions, then deleted\)/)
+    const c = s3()
+    assert.equal((await c.send(new GetBucketVersioningCommand({ Bucket: BUCKET }))).Status, 'Enabled')
+    const rules = (await c.send(new GetBucketLifecycleConfigurationCommand({ Bucket: BUCKET }))).Rules ?? []
+    assert.deepEqual(
+      rules.map((x) => [x.ID, x.Status, x.Filter?.Prefix, x.Expiration?.Days, x.NoncurrentVersionExpiration?.NoncurrentDays]),
+      [['mymdb-expire-replaced-uploads', 'Enabled', '', undefined, 45]],
+      'old versions expire; a poster in use never does',
+    )
+    const first = await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'uploads/p.png', Body: 'first' }))
+    await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'uploads/p.png', Body: 'second' }))
+    await c.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'uploads/p.png' }))
+    const old = await c.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'uploads/p.png', VersionId: first.VersionId }))
+    assert.equal(await old.Body?.transformToString(), 'first')
+    // the default is 30 days; changing it rewrites the rule only
+    const back = await run()
+    assert.deepEqual(back.mutating, ['PutBucketLifecycleConfiguration'])
+    assert.equal((await c.send(new GetBucketLifecycleConfigurationCommand({ Bucket: BUCKET }))).Rules?.[0]?.NoncurrentVersionExpiration?.NoncurrentDays, 30)
+  })
+
   it('the backup bucket: all public access blocked and no policy, encrypted by default, versioned, expiring; no anonymous read', async () => {
     const r = await run([], { MYMDB_BACKUP_KEEP_DAYS: '21' })
     assert.equal(r.code, 0, r.err)
@@ -169,7 +193,7 @@ describe('bucket step against moto', () => {
   it('a second run prints unchanged and makes no mutating call', async () => {
     const first = await run()
     assert.equal(first.code, 0, first.err)
-    assert.deepEqual(first.mutating, ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketPolicy', ...BACKUP_WRITES])
+    assert.deepEqual(first.mutating, ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketPolicy', 'PutBucketVersioning', 'PutBucketLifecycleConfiguration', ...BACKUP_WRITES])
     const policyBefore = (await s3().send(new GetBucketPolicyCommand({ Bucket: BUCKET }))).Policy
 
     const second = await run()
@@ -211,7 +235,7 @@ describe('bucket step against moto', () => {
     const r = await run(['--dry-run'])
     assert.equal(r.code, 0, r.err)
     assert.match(r.out, /bucket: create/)
-    assert.match(r.out, /dry run: 12 change\(s\) planned, nothing changed/)
+    assert.match(r.out, /dry run: 14 change\(s\) planned, nothing changed/)
     assert.deepEqual(r.mutating, [])
     assert.deepEqual(await bucketNames(), [])
   })

@@ -512,7 +512,7 @@ describe('the host and backup roles, with IAM enforced by the emulator', { timeo
     await moto?.stop()
   })
 
-  it('the host role reaches the upload bucket only; the backup role may write backups and nothing else: not read, list or delete them', async () => {
+  it('the host role reads and writes uploads/ only and deletes nothing; the backup role may write backups and nothing else: not read, list or delete them', async () => {
     const admin = awsClients('us-west-2', { ...process.env, ...moto.env })
     const put = (c: AwsClients, Bucket: string, Key: string) => c.s3.send(new PutObjectCommand({ Bucket, Key, Body: 'x' }))
     for (const Bucket of ['iam-uploads', 'iam-uploads-backups', 'someone-else']) await admin.s3.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }))
@@ -532,6 +532,10 @@ describe('the host and backup roles, with IAM enforced by the emulator', { timeo
     try {
       const denied = (p: Promise<unknown>) => assert.rejects(p, /AccessDenied|not authorized/)
       await put(host, 'iam-uploads', 'uploads/p.png')
+      assert.equal(await (await host.s3.send(new GetObjectCommand({ Bucket: 'iam-uploads', Key: 'uploads/p.png' }))).Body?.transformToString(), 'x')
+      // a compromised container cannot wipe the posters, nor write beside them
+      await denied(host.s3.send(new DeleteObjectCommand({ Bucket: 'iam-uploads', Key: 'uploads/p.png' })))
+      await denied(put(host, 'iam-uploads', 'elsewhere.txt'))
       await denied(put(host, 'someone-else', 'x'))
       await denied(put(host, 'iam-uploads-backups', 'x.tar'))
       await denied(host.s3.send(new GetObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))

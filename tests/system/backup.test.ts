@@ -26,6 +26,9 @@ const py = async (code: string) => {
 const KEEPER = 'from django.contrib.auth.models import User; u = User.objects.filter(username="keeper").first()'
 const keeper = () => py(`${KEEPER}; print(u and u.check_password("Keeper-pass-1"), u and u.vote_set.count())`)
 const get = async (path: string) => (await fetch(`http://127.0.0.1:${PORT}${path}`)).status
+/** A page's HTML, with the session cookie `session` (a session key) when given. */
+const page = async (path: string, session?: string) =>
+  (await fetch(`http://127.0.0.1:${PORT}${path}`, { headers: session ? { cookie: `sessionid=${session}` } : {} })).text()
 
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC'
 
@@ -91,6 +94,21 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
     assert.equal(await get('/healthz'), 200)
   })
 
+  test('a restore ends every session made since the backup: none stays valid in the cache', async () => {
+    // the keeper exists in the backup with the same password: only the session itself is newer
+    const session = await py(
+      `${KEEPER}; from django.contrib.sessions.backends.cached_db import SessionStore; s = SessionStore(); ` +
+        's["_auth_user_id"] = str(u.pk); s["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"; ' +
+        's["_auth_user_hash"] = u.get_session_auth_hash(); s.create(); print(s.session_key)',
+    )
+    assert.match(await page('/', session), /id="logged-in-as">Logged in as keeper/, 'the session works before the restore')
+    const r = await task('restore', ['--yes', '--no-safety-backup', backup])
+    assert.equal(r.exitCode, 0, r.stderr)
+    const after = await page('/', session)
+    assert.match(after, /<html/i)
+    assert.doesNotMatch(after, /logged-in-as/, 'the session made after the backup ended with the restore')
+  })
+
   test('a damaged file, a foreign file or no file: exit 2, nothing changed', async () => {
     const work = mkdtempSync(join(tmpdir(), 'mymdb-damaged-'))
     try {
@@ -118,6 +136,15 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
     const psql = (sql: string) => $({ cwd: checkout, env, quiet: true })`docker compose exec -T --user postgres db sh -c ${`psql -v ON_ERROR_STOP=1 -d "$DJANGO_DB_NAME" -c '${sql}'`}`
     await psql('CREATE VIEW users_seen AS SELECT username FROM auth_user')
     await py(`${KEEPER}; u.set_password("Changed-after-backup-2"); u.save(); print("ok")`)
+    // a poster uploaded after the backup: a restore that fails must leave it too
+    const newer = await py(
+      [
+        'import base64; from django.core.files.base import ContentFile; from core.models import Movie, MovieImage',
+        `${KEEPER}; m = Movie.objects.order_by("id").first()`,
+        `print(MovieImage.objects.create(image=ContentFile(base64.b64decode("${PNG}"), name="n.png"), movie=m, user=u).image.url)`,
+      ].join('\n'),
+    )
+    assert.equal(await get(newer), 200)
     try {
       const r = await task('restore', ['--yes', '--no-safety-backup', backup])
       assert.equal(r.exitCode, 1, r.stdout)
@@ -125,6 +152,7 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
       // the password set after the backup is still the one that works: nothing was restored
       assert.equal(await py(`${KEEPER}; print(u.check_password("Changed-after-backup-2"))`), 'True')
       await waitFor('the site back after the failed restore', 60, async () => (await get('/healthz')) === 200)
+      assert.equal(await get(newer), 200, 'the poster uploaded after the backup is still there')
     } finally {
       await psql('DROP VIEW users_seen')
     }

@@ -7,7 +7,7 @@ import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { STSClient } from '@aws-sdk/client-sts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { main } from '../../tasks/bucket.ts'
-import { backupLifecycleRule, desiredBackupBucket, desiredBucket, mergedTags, planBucket, planLine, type BucketState } from '../../tasks/lib/aws/bucketplan.ts'
+import { backupLifecycleRule, desiredBackupBucket, desiredBucket, mergedTags, planBucket, planLine, uploadLifecycleRules, type BucketState } from '../../tasks/lib/aws/bucketplan.ts'
 import { accountBlockingFlags } from '../../tasks/lib/aws/accountblock.ts'
 import { bucketPolicy, POLICY_TEMPLATE_FILE, samePolicy } from '../../tasks/lib/aws/bucketpolicy.ts'
 import { createBucket, deleteBucket, explainBucketError, type BucketClients } from '../../tasks/lib/aws/bucket.ts'
@@ -58,6 +58,8 @@ function goodState(extra: Partial<BucketState> = {}): BucketState {
     ownership: 'BucketOwnerEnforced',
     publicAccessBlock: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: false, RestrictPublicBuckets: false },
     policy: JSON.stringify(bucketPolicy(BUCKET)),
+    versioning: 'Enabled',
+    lifecycle: uploadLifecycleRules(30),
     ...extra,
   }
 }
@@ -173,13 +175,14 @@ describe('bucketPolicy (AWS/mymdb-bucket-policy.json)', () => {
 // --- the plan (pure) ----------------------------------------------------------------------------------
 
 describe('planBucket', () => {
-  const desired = desiredBucket(BUCKET, 'us-west-2', 'test')
+  const desired = desiredBucket(BUCKET, 'us-west-2', 'test', 30)
   const actions = (plan: ReturnType<typeof planBucket>) => Object.fromEntries(plan.map((p) => [p.item, p.action]))
 
   it('no bucket: create everything, bucket first, policy after the public access block', () => {
     const plan = planBucket(undefined, desired)
-    assert.deepEqual(plan.map((p) => p.item), ['bucket', 'ownership', 'public-access-block', 'tags', 'policy'])
+    assert.deepEqual(plan.map((p) => p.item), ['bucket', 'ownership', 'public-access-block', 'tags', 'policy', 'versioning', 'lifecycle'])
     assert.ok(plan.every((p) => p.action === 'create'))
+    assert.equal(planLine(plan[6]!), '[bucket] lifecycle: create (replaced or deleted uploads kept 30 day(s) as old versions, then deleted)')
     assert.equal(planLine(plan[0]!), `[bucket] bucket: create (${BUCKET} in us-west-2)`)
   })
   it('a bucket as wanted: exists, everything unchanged', () => {
@@ -189,6 +192,8 @@ describe('planBucket', () => {
       'public-access-block': 'unchanged',
       tags: 'unchanged',
       policy: 'unchanged',
+      versioning: 'unchanged',
+      lifecycle: 'unchanged',
     })
   })
   it('a fresh AWS bucket (all public access blocked, no tags, no policy): update/create just those', () => {
@@ -196,9 +201,11 @@ describe('planBucket', () => {
       tags: [],
       policy: undefined,
       publicAccessBlock: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true },
+      versioning: undefined,
+      lifecycle: undefined,
     })
     const plan = planBucket(fresh, desired)
-    assert.deepEqual(actions(plan), { bucket: 'exists', ownership: 'unchanged', 'public-access-block': 'update', tags: 'create', policy: 'create' })
+    assert.deepEqual(actions(plan), { bucket: 'exists', ownership: 'unchanged', 'public-access-block': 'update', tags: 'create', policy: 'create', versioning: 'create', lifecycle: 'create' })
     assert.match(planLine(plan[2]!), /BlockPublicPolicy=on .*-> .*BlockPublicPolicy=off/)
   })
   it('ownership ObjectWriter, another policy, a missing stage tag: update', () => {
@@ -206,7 +213,7 @@ describe('planBucket', () => {
       goodState({ ownership: 'ObjectWriter', policy: JSON.stringify(bucketPolicy(BUCKET, 'media/')), tags: [{ Key: 'Project', Value: 'mymdb' }] }),
       desired,
     )
-    assert.deepEqual(actions(plan), { bucket: 'exists', ownership: 'update', 'public-access-block': 'unchanged', tags: 'update', policy: 'update' })
+    assert.deepEqual(actions(plan), { bucket: 'exists', ownership: 'update', 'public-access-block': 'unchanged', tags: 'update', policy: 'update', versioning: 'unchanged', lifecycle: 'unchanged' })
     assert.match(planLine(plan[4]!), /replaces the current policy/)
   })
   it('other tags of the bucket do not matter and are kept', () => {
@@ -368,11 +375,11 @@ describe('bucket main()', () => {
     const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 0)
     const writes = s3b.calls.filter((c) => MUTATING.test(c.name)).map((c) => c.name)
-    assert.deepEqual(writes, ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketPolicy'])
+    assert.deepEqual(writes, ['CreateBucket', 'PutBucketOwnershipControls', 'PutPublicAccessBlock', 'PutBucketTagging', 'PutBucketPolicy', 'PutBucketVersioning', 'PutBucketLifecycleConfiguration'])
     const policy = s3b.calls.find((c) => c.name === 'PutBucketPolicy')!.input.Policy
     assert.deepEqual(JSON.parse(policy), bucketPolicy(BUCKET))
     assert.match(deps.log.text(), /\[bucket\] bucket: create/)
-    assert.match(deps.log.text(), /5 change\(s\) made/)
+    assert.match(deps.log.text(), /7 change\(s\) made/)
   })
   it('a bucket name another account holds names the setting of that bucket: the upload or the backup bucket', async () => {
     for (const [taken, setting] of [
@@ -442,8 +449,8 @@ describe('bucket main()', () => {
     const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
     assert.equal(await main([], ENV, deps), 0)
     assert.ok(!f.s3.calls.some((c) => MUTATING.test(c.name)))
-    // 4 of the upload bucket, 6 of the backup bucket
-    assert.equal((deps.log.text().match(/: unchanged \(/g) ?? []).length, 10)
+    // 6 of the upload bucket, 6 of the backup bucket
+    assert.equal((deps.log.text().match(/: unchanged \(/g) ?? []).length, 12)
     assert.match(deps.log.text(), /nothing to change/)
   })
   it('account-level Block Public Access on: a warning with the fix; a refused policy is a warning too', async () => {

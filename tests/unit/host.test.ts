@@ -58,7 +58,7 @@ function ed25519Pem(): string {
 }
 
 describe('host: pure parts', () => {
-  it('policies: EC2 trust; objects of the bucket and listing of the bucket only', () => {
+  it('policies: EC2 trust; read and write uploads/ (never delete) and list the bucket, nothing else', () => {
     const { trust, bucket } = hostPolicies('b1')
     assert.deepEqual(trust, {
       Version: '2012-10-17',
@@ -66,8 +66,8 @@ describe('host: pure parts', () => {
     })
     const st = (bucket as { Statement: { Action: string | string[]; Resource: string; Effect: string }[] }).Statement
     assert.equal(st.length, 2)
-    assert.deepEqual(st[0]?.Action, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'])
-    assert.equal(st[0]?.Resource, 'arn:aws:s3:::b1/*')
+    assert.deepEqual(st[0]?.Action, ['s3:GetObject', 's3:PutObject'])
+    assert.equal(st[0]?.Resource, 'arn:aws:s3:::b1/uploads/*')
     assert.equal(st[1]?.Action, 's3:ListBucket')
     assert.equal(st[1]?.Resource, 'arn:aws:s3:::b1')
     assert.ok(st.every((s) => s.Effect === 'Allow'))
@@ -189,7 +189,7 @@ describe('host: pure parts', () => {
     assert.deepEqual(write.Statement, [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: 'arn:aws:s3:::b1-backups/*' }])
     // the host role may assume it; its S3 access stays the upload bucket's
     const host = hostPolicies('b1', 'arn:aws:iam::1:role/mymdb-qa-backup').bucket as { Statement: any[] }
-    assert.deepEqual(host.Statement.flatMap((st) => [st.Resource].flat()).sort(), ['arn:aws:iam::1:role/mymdb-qa-backup', 'arn:aws:s3:::b1', 'arn:aws:s3:::b1/*'])
+    assert.deepEqual(host.Statement.flatMap((st) => [st.Resource].flat()).sort(), ['arn:aws:iam::1:role/mymdb-qa-backup', 'arn:aws:s3:::b1', 'arn:aws:s3:::b1/uploads/*'])
     // a re-run keeps the external id the host has; a new role gets a new random one
     const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', backupBucket: 'b1-backups' }
     assert.equal(planHost(allInPlace(), want, () => assert.fail('no new id')).backup.externalId, EXTERNAL_ID)

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { describe, it } from 'node:test'
-import { runningOrder } from '../run-system.ts'
+import { lanes } from '../run-system.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 
@@ -24,11 +24,11 @@ describe('layout', () => {
     assert.deepEqual(long.map((p) => `${relative('.', p)}: ${lines(p)} lines`), [])
   })
 
-  it('the system tests run the longest files first, every file once', () => {
+  it('the system tests run in two lanes: the heavy files one after another, the others beside them; every file once', () => {
     const files = readdirSync(join(ROOT, 'tests/system')).filter((f) => f.endsWith('.test.ts'))
-    const order = runningOrder(files)
-    assert.deepEqual([...order].sort(), [...files].sort())
-    assert.deepEqual(order.slice(0, 3), ['deploy.test.ts', 'tls.test.ts', 'remote.test.ts'])
-    assert.deepEqual(runningOrder(['b.test.ts', 'a.test.ts', 'tls.test.ts']), ['tls.test.ts', 'a.test.ts', 'b.test.ts'])
+    const [heavy, light] = lanes(files)
+    assert.deepEqual(heavy, ['deploy.test.ts', 'tls.test.ts', 'remote.test.ts'])
+    assert.deepEqual([...heavy, ...light].sort(), [...files].sort())
+    assert.deepEqual(lanes(['b.test.ts', 'a.test.ts', 'tls.test.ts', 'site.test.ts']), [['tls.test.ts'], ['site.test.ts', 'a.test.ts', 'b.test.ts']])
   })
 })

@@ -10,7 +10,7 @@ import { PROJECT_TAG } from '../names.ts'
 import { retryUntil } from '../sh.ts'
 import { accountBlockFix, accountBlockingFlags, type AccountBlock } from './accountblock.ts'
 import type { PolicyDocument } from './bucketpolicy.ts'
-import { backupLifecycleRule, ENCRYPTION, mergedTags, mutates, OWNERSHIP, PUBLIC_ACCESS_BLOCK, type BucketState, type DesiredBucket, type PlanItem, type PlanItemName } from './bucketplan.ts'
+import { mergedTags, mutates, OWNERSHIP, PUBLIC_ACCESS_BLOCK, type BucketState, type DesiredBucket, type PlanItem, type PlanItemName } from './bucketplan.ts'
 import { S3, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
 
 export interface BucketClients {
@@ -145,18 +145,17 @@ export async function getBucketLifecycle(s3: S3Client, bucket: string): Promise<
 }
 
 /** The bucket's current settings, those `desired` has (undefined: no such bucket). Reads only. */
-export async function getBucketState(s3: S3Client, bucket: string, desired?: Pick<DesiredBucket, 'policy' | 'backups'>): Promise<BucketState | undefined> {
+export async function getBucketState(s3: S3Client, bucket: string, desired?: Pick<DesiredBucket, 'policy' | 'encryption'>): Promise<BucketState | undefined> {
   const region = await headBucket(s3, bucket)
   if (region === undefined) return undefined
-  const backups = desired?.backups !== undefined
   const [tags, ownership, publicAccessBlock, policy, encryption, versioning, lifecycle] = await Promise.all([
     getBucketTags(s3, bucket),
     getOwnershipControls(s3, bucket),
     getPublicAccessBlock(s3, bucket),
-    backups ? undefined : getBucketPolicy(s3, bucket),
-    backups ? getBucketEncryption(s3, bucket) : undefined,
-    backups ? getBucketVersioning(s3, bucket) : undefined,
-    backups ? getBucketLifecycle(s3, bucket) : undefined,
+    desired?.policy ? getBucketPolicy(s3, bucket) : undefined,
+    desired?.encryption ? getBucketEncryption(s3, bucket) : undefined,
+    getBucketVersioning(s3, bucket),
+    getBucketLifecycle(s3, bucket),
   ])
   return { region, tags, ownership, publicAccessBlock, policy, encryption, versioning, lifecycle }
 }
@@ -330,12 +329,13 @@ export async function applyBucketPlan(
       else throw explainBucketError(err, bucket, `set the policy of bucket ${bucket}`)
     }
   }
-  if (todo.has('encryption')) {
+  if (todo.has('encryption') && desired.encryption) {
+    const algorithm = desired.encryption
     await call(bucket, `set the default encryption of bucket ${bucket}`, () =>
       s3.send(
         new S3.PutBucketEncryptionCommand({
           Bucket: bucket,
-          ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: ENCRYPTION } }] },
+          ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: algorithm } }] },
         }),
       ),
     )
@@ -347,10 +347,10 @@ export async function applyBucketPlan(
     )
     done.push('versioning')
   }
-  if (todo.has('lifecycle') && desired.backups) {
-    const rule = backupLifecycleRule(desired.backups.keepDays)
-    await call(bucket, `set the lifecycle rule of bucket ${bucket}`, () =>
-      s3.send(new S3.PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: [rule] } })),
+  if (todo.has('lifecycle')) {
+    const rules = desired.lifecycle.rules
+    await call(bucket, `set the lifecycle rules of bucket ${bucket}`, () =>
+      s3.send(new S3.PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: rules } })),
     )
     done.push('lifecycle')
   }

@@ -19,6 +19,8 @@ export interface DesiredBucket {
   bucket: string
   /** The setting that names it (for messages). */
   setting: string
+  /** What it holds, for the plan's heading. */
+  kind: 'uploads' | 'backups, private'
   region: string
   stage: string
   tags: Tag[]
@@ -26,20 +28,47 @@ export interface DesiredBucket {
   publicAccessBlock: typeof PUBLIC_ACCESS_BLOCK
   /** The upload bucket: its public-read policy. */
   policy?: PolicyDocument
-  /** The backup bucket: default encryption, versioning, and the days a backup is kept. */
-  backups?: { keepDays: number }
+  /** The backup bucket: default encryption (SSE-S3). */
+  encryption?: typeof ENCRYPTION
+  /** Versioned: an overwrite or a delete keeps the old version (until the lifecycle rules delete it). */
+  versioned: true
+  /** The lifecycle rules, and what they do in words (the plan line). */
+  lifecycle: { rules: LifecycleRule[]; text: string }
 }
 
-export function desiredBucket(bucket: string, region: string, stage: string): DesiredBucket {
+/** The id of the upload bucket's lifecycle rule. */
+export const UPLOAD_LIFECYCLE_RULE_ID = 'mymdb-expire-replaced-uploads'
+
+/** The upload bucket's lifecycle: old versions (replaced or deleted uploads) go after `keepDays`; current ones never. */
+export function uploadLifecycleRules(keepDays: number): LifecycleRule[] {
+  return [
+    {
+      ID: UPLOAD_LIFECYCLE_RULE_ID,
+      Status: 'Enabled',
+      Filter: { Prefix: '' },
+      NoncurrentVersionExpiration: { NoncurrentDays: keepDays },
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+    },
+  ]
+}
+
+/**
+ * The stage's upload bucket: public read on uploads/ only (its policy), versioned, and a
+ * lifecycle rule that deletes old versions after `keepDays` (a poster in use is never deleted).
+ */
+export function desiredBucket(bucket: string, region: string, stage: string, keepDays: number): DesiredBucket {
   return {
     bucket,
     setting: 'DJANGO_UPLOAD_S3_BUCKET',
+    kind: 'uploads',
     region,
     stage,
     tags: stageTags(stage),
     ownership: OWNERSHIP,
     publicAccessBlock: { ...PUBLIC_ACCESS_BLOCK },
     policy: bucketPolicy(bucket),
+    versioned: true,
+    lifecycle: { rules: uploadLifecycleRules(keepDays), text: `replaced or deleted uploads kept ${keepDays} day(s) as old versions, then deleted` },
   }
 }
 
@@ -58,12 +87,15 @@ export function desiredBackupBucket(bucket: string, region: string, stage: strin
   return {
     bucket,
     setting: 'MYMDB_BACKUP_BUCKET',
+    kind: 'backups, private',
     region,
     stage,
     tags: stageTags(stage),
     ownership: OWNERSHIP,
     publicAccessBlock: { ...PRIVATE_ACCESS_BLOCK },
-    backups: { keepDays },
+    encryption: ENCRYPTION,
+    versioned: true,
+    lifecycle: { rules: [backupLifecycleRule(keepDays)], text: `delete backups and replaced versions after ${keepDays} day(s)` },
   }
 }
 
@@ -79,18 +111,25 @@ export function backupLifecycleRule(keepDays: number): LifecycleRule {
   }
 }
 
-/** Whether the bucket's lifecycle rules are exactly ours for `keepDays` (pure). */
-export function sameLifecycle(rules: LifecycleRule[] | undefined, keepDays: number): boolean {
-  if (!rules || rules.length !== 1) return false
-  const r = rules[0]!
-  return (
-    r.ID === LIFECYCLE_RULE_ID &&
-    r.Status === 'Enabled' &&
-    (r.Filter?.Prefix ?? r.Prefix ?? '') === '' &&
-    r.Expiration?.Days === keepDays &&
-    r.NoncurrentVersionExpiration?.NoncurrentDays === keepDays &&
-    r.AbortIncompleteMultipartUpload?.DaysAfterInitiation === 1
-  )
+/** What of a lifecycle rule counts, as S3 returns it or as we write it (pure). */
+function ruleKey(r: LifecycleRule): string {
+  return JSON.stringify([
+    r.ID,
+    r.Status,
+    r.Filter?.Prefix ?? r.Prefix ?? '',
+    Boolean(r.Filter?.Tag || r.Filter?.And || r.Filter?.ObjectSizeGreaterThan || r.Filter?.ObjectSizeLessThan),
+    r.Expiration?.Days ?? null,
+    r.NoncurrentVersionExpiration?.NoncurrentDays ?? null,
+    r.NoncurrentVersionExpiration?.NewerNoncurrentVersions ?? null,
+    r.AbortIncompleteMultipartUpload?.DaysAfterInitiation ?? null,
+  ])
+}
+
+/** Whether the bucket's lifecycle rules are exactly `wanted`, in any order (pure). */
+export function sameLifecycle(rules: LifecycleRule[] | undefined, wanted: LifecycleRule[]): boolean {
+  if (!rules || rules.length !== wanted.length) return false
+  const have = rules.map(ruleKey).sort()
+  return wanted.map(ruleKey).sort().every((k, i) => k === have[i])
 }
 
 /** What the bucket has now (undefined fields: not set). */
@@ -141,8 +180,8 @@ const pabText = (c: PublicAccessBlockConfiguration) =>
 export function planBucket(current: BucketState | undefined, desired: DesiredBucket): PlanItem[] {
   const tagText = desired.tags.map((t) => `${t.Key}=${t.Value}`).join(', ')
   const policyText = `public GetObject on ${UPLOAD_PREFIX}* only`
-  const keep = desired.backups?.keepDays
-  const lifecycleText = `delete backups and replaced versions after ${keep} day(s)`
+  const lifecycleText = desired.lifecycle.text
+  const wantedRules = desired.lifecycle.rules
   const state = (now: unknown, same: boolean): PlanAction => (now === undefined ? 'create' : same ? 'unchanged' : 'update')
   const extra = (c: BucketState | undefined): PlanItem[] => [
     ...(desired.policy
@@ -154,21 +193,21 @@ export function planBucket(current: BucketState | undefined, desired: DesiredBuc
           },
         ]
       : []),
-    ...(keep !== undefined
+    ...(desired.encryption
       ? [
           {
             item: 'encryption' as const,
-            action: state(c?.encryption, c?.encryption === ENCRYPTION),
-            detail: c?.encryption && c.encryption !== ENCRYPTION ? `${c.encryption} -> SSE-S3 (${ENCRYPTION})` : `SSE-S3 (${ENCRYPTION}) by default`,
-          },
-          { item: 'versioning' as const, action: state(c?.versioning, c?.versioning === 'Enabled'), detail: 'Enabled' },
-          {
-            item: 'lifecycle' as const,
-            action: state(c?.lifecycle, sameLifecycle(c?.lifecycle, keep)),
-            detail: c?.lifecycle && !sameLifecycle(c.lifecycle, keep) ? `${lifecycleText} (replaces the current rules)` : lifecycleText,
+            action: state(c?.encryption, c?.encryption === desired.encryption),
+            detail: c?.encryption && c.encryption !== desired.encryption ? `${c.encryption} -> SSE-S3 (${desired.encryption})` : `SSE-S3 (${desired.encryption}) by default`,
           },
         ]
       : []),
+    { item: 'versioning' as const, action: state(c?.versioning, c?.versioning === 'Enabled'), detail: 'Enabled' },
+    {
+      item: 'lifecycle' as const,
+      action: state(c?.lifecycle, sameLifecycle(c?.lifecycle, wantedRules)),
+      detail: c?.lifecycle && !sameLifecycle(c.lifecycle, wantedRules) ? `${lifecycleText} (replaces the current rules)` : lifecycleText,
+    },
   ]
   if (!current)
     return [

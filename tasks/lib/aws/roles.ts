@@ -1,6 +1,7 @@
 // The stage's IAM roles and the host's instance profile:
-//   mymdb-<stage>-host    assumed by EC2 (the instance profile): the upload bucket only, and
-//                         assuming the backup role with its external id
+//   mymdb-<stage>-host    assumed by EC2 (the instance profile): reads and writes uploads/ of the
+//                         upload bucket (never deletes: a compromised container cannot wipe the
+//                         posters), and assumes the backup role with its external id
 //   mymdb-<stage>-backup  assumed by the host role with the external id: writes backups into the
 //                         backup bucket and nothing else (not read, list or delete)
 // Policies are built as objects (pure) and compared with what IAM has, so a re-run changes only
@@ -9,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import type { Log } from '../log.ts'
 import { stageResources, stageTags } from '../names.ts'
 import { IAM, aws, awsErrorCode, explainAwsError, sameJson, type AwsClients } from './clients.ts'
+import { UPLOAD_PREFIX } from './bucketpolicy.ts'
 import type { PlanLine } from './plan.ts'
 
 const POLICY_VERSION = '2012-10-17'
@@ -33,10 +35,11 @@ export function hostPolicies(bucket: string, backupRole?: string): { trust: obje
       Version: POLICY_VERSION,
       Statement: [
         {
+          // No s3:DeleteObject: Django never deletes a file, and the bucket keeps old versions.
           Sid: 'UploadObjects',
           Effect: 'Allow',
-          Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-          Resource: `arn:aws:s3:::${bucket}/*`,
+          Action: ['s3:GetObject', 's3:PutObject'],
+          Resource: `arn:aws:s3:::${bucket}/${UPLOAD_PREFIX}*`,
         },
         { Sid: 'ListUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${bucket}` },
         ...(backupRole ? [{ Sid: 'AssumeBackupRole', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: backupRole }] : []),

@@ -63,6 +63,7 @@ export const deploySpec = {
   ...backupBucketVars,
   ...releaseVars,
   DJANGO_UPLOAD_S3_BUCKET: bucketVars.DJANGO_UPLOAD_S3_BUCKET,
+  MYMDB_UPLOAD_KEEP_DAYS: bucketVars.MYMDB_UPLOAD_KEEP_DAYS,
   DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
 }
 
