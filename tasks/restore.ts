@@ -8,7 +8,7 @@ import { presignedBackupUrl } from './lib/aws/backupbucket.ts'
 import { backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
 import { backupCommands, backupHost, backupLocal } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
-import { ConfigError } from './lib/errors.ts'
+import { CommandError, ConfigError } from './lib/errors.ts'
 import { sshKeyExistsRule } from './lib/hostvars.ts'
 import { withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
@@ -106,8 +106,11 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         const file = `${HOST_RESTORE_DIR}/${name}`
         await runInChecked(stack, ['mkdir', '-p', '-m', '700', HOST_RESTORE_DIR], { doing: `create ~/mymdb/${HOST_RESTORE_DIR}` })
         try {
-            await log.step('restore', `download s3://${bucket}/${name} on the host`, () =>
-            runInChecked(stack, ['sh', '-c', `${showCommand(backupCommands.download(stack, url))} > "$0"`, file], { doing: `download ${name} on the host` }),
+          // a failure is reported without the signed link (it opens the backup for 15 minutes)
+          await log.step('restore', `download s3://${bucket}/${name} on the host`, () =>
+            runInChecked(stack, ['sh', '-c', `${showCommand(backupCommands.download(stack, url))} > "$0"`, file], { doing: `download ${name} on the host` }).catch((err: unknown) => {
+              throw err instanceof CommandError ? err.hiding(url, '<link signed for 15 minutes>') : err
+            }),
           )
           const manifest = await restoreBackup({
             stack,

@@ -3,15 +3,16 @@
 // and backups.
 import { BACKUP_LOG, CRON_MARK, LAST_BACKUP_OUTPUT, parseBackupLog } from './lib/backup.ts'
 import { loadEnv } from './lib/env.ts'
+import { ConfigError } from './lib/errors.ts'
 import { stripControls } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
 import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
 import { readDeployLog } from './lib/releases.ts'
-import { formatStatus, INSPECT_FORMAT, parseDf, parseInspect, type StatusReport } from './lib/status.ts'
+import { BACKUP_MAX_AGE_HOURS, backupProblem, formatStatus, INSPECT_FORMAT, parseDf, parseInspect, type StatusReport } from './lib/status.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable } from './lib/target.ts'
 
-export const HELP = `Usage: npm run status -- [--aws]
+export const HELP = `Usage: npm run status -- [--aws [--check]]
 
 Shows what runs: each container of the stack with its state and health, how long it has been
 up, its image and the git commit it was built from; the database size; the free disk where
@@ -24,15 +25,19 @@ Docker keeps its data.
 
 Options:
   --aws       the EC2 host instead of this machine
+  --check     with --aws: exit 3 when the backups need you: none yet, the last one failed, or
+              the last good one is more than ${BACKUP_MAX_AGE_HOURS} h old (or the host is not running). For
+              a monitor: run it every hour or so and alert on a non-zero exit
   -h, --help  this help
 
-Exit codes: 0 shown (whatever the state), 1 Docker, AWS or SSH failed, 2 bad option or setting.`
+Exit codes: 0 shown (whatever the state; with --check: the backups are fine), 1 Docker, AWS or
+SSH failed, 2 bad option or setting, 3 --check found a problem (said on stderr).`
 
 /** The command line: its options (-h/--help come with runCli). */
 export const CLI = {
   command: 'npm run status',
   help: HELP,
-  options: { aws: { type: 'boolean' } },
+  options: { aws: { type: 'boolean' }, check: { type: 'boolean' } },
 } as const
 
 /** How many deploys status shows. */
@@ -72,7 +77,13 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const { log } = deps
+    if (flags.check && !flags.aws) throw new ConfigError('--check looks at the backups of the EC2 host: use it with --aws')
     const raw = loadEnv(env, deps.envFile)
+    /** With --check: exit 3 naming the problem. */
+    const failCheck = (problem: string) => {
+      log.error(`[status] check failed: ${problem}`)
+      return 3
+    }
 
     if (!flags.aws) {
       const local = checkLocal(raw)
@@ -90,15 +101,18 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     )
     if (instance && instance.state !== 'running') {
       log.info(`  the instance is ${instance.state}: nothing runs (start it again with npm run deploy:aws)`)
-      return 0
+      return flags.check ? failCheck(`the host is ${instance.state}: no backups are taken`) : 0
     }
     const { remote, stack } = await openTarget(s, reachable(s, found), partial ?? {}, log)
+    let report: StatusReport
     try {
-      for (const line of formatStatus(await collectStatus(stack, true))) log.info(line)
+      report = await collectStatus(stack, true)
+      for (const line of formatStatus(report)) log.info(line)
     } finally {
       remote.close()
     }
-    return 0
+    const problem = flags.check ? backupProblem(report.backups) : null
+    return problem ? failCheck(problem) : 0
   })
 }
 

@@ -180,6 +180,8 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
   const upload = o.upload
     ? [
         `echo "upload to the backup bucket" >&2`,
+        // from here on the file exists only to be uploaded: a failed upload removes it (the trap)
+        'drop="$file"',
         `set -a; . ./${o.upload.envFile}; set +a`,
         `${q(oneOffCmd(s, ['/mymdb/scripts/s3_backup.py', 'put'], { pass: ['MYMDB_BACKUP_BUCKET', 'MYMDB_BACKUP_REGION', 'MYMDB_BACKUP_ROLE_ARN', 'MYMDB_BACKUP_EXTERNAL_ID'] }))} "$name" "$database" "$revision" "$created" "$reason" < "$file" >&2`,
         `rm -f "$file"`,
@@ -201,7 +203,8 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     o.record
       ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"file":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$file" >> ${shellQuote(o.record)}; }`
       : 'rec() { :; }',
-    `trap 'rc=$?; rm -rf "$work" "$file.partial"; [ "$rc" = 0 ] || rec false' EXIT`,
+    'drop=',
+    `trap 'rc=$?; rm -rf "$work" "$file.partial"; [ -z "$drop" ] || rm -f "$drop"; [ "$rc" = 0 ] || rec false' EXIT`,
     `running=" $(${q(stackCommands.running(s))} | tr '\\n' ' ') "`,
     'case "$running" in *" db "*) ;; *) echo "the database is not running" >&2; exit 3 ;; esac',
     'mkdir -p "$dir"',

@@ -38,6 +38,15 @@ export class CommandError extends Error {
     this.doing = opts.doing
   }
 
+  /**
+   * The same failure with `secret` (a signed link, a token in the command line) replaced by
+   * `shown` in the command and its output: what is reported must not hand it on.
+   */
+  hiding(secret: string, shown: string): CommandError {
+    const hide = (text: string) => (secret ? text.split(secret).join(shown) : text)
+    return new CommandError({ command: hide(this.command), exitCode: this.exitCode, signal: this.signal, stderr: hide(this.stderr), ...(this.doing ? { doing: hide(this.doing) } : {}) })
+  }
+
   /** The report: what failed, `$ command`, exit code, and the last lines of its stderr. */
   format(maxLines = 30): string {
     const lines = this.stderr.trimEnd().split('\n')

@@ -85,3 +85,18 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
   }
   return lines
 }
+
+/** `status --aws --check` fails when the last good backup is older than this. */
+export const BACKUP_MAX_AGE_HOURS = 26
+
+/**
+ * What `status --aws --check` fails on (pure): no good backup yet, the newest one failed, or the
+ * last good one is over BACKUP_MAX_AGE_HOURS old (a schedule that stopped running). null: fine.
+ */
+export function backupProblem(b: StatusReport['backups'], now = new Date()): string | null {
+  if (!b?.lastOk) return 'no backup has been taken yet (npm run backup -- --aws takes one)'
+  if (b.last && !b.last.ok) return `the last backup failed (${b.last.reason}, at ${utcTime(b.last.at)})`
+  const age = now.getTime() - Date.parse(b.lastOk.at)
+  if (!(age <= BACKUP_MAX_AGE_HOURS * 3600_000)) return `the last good backup is ${formatAge(age)} old (more than ${BACKUP_MAX_AGE_HOURS} h)`
+  return null
+}

@@ -577,6 +577,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(status.stdout, new RegExp(`^ {2}backup {4}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(.+ ago\\), [\\d.]+ MB, scheduled: s3://${BACKUP_BUCKET}/${key}$`, 'm'))
     assert.match(status.stdout, /^ {2}schedule {2}17 3 \* \* \* \(cron on the host/m)
     assert.doesNotMatch(status.stdout, /FAILED/)
+    const fine = await task('status', ['--aws', '--check'])
+    assert.equal(fine.exitCode, 0, fine.stderr)
 
     // a scheduled run that fails (here: its settings are gone) is visible in status
     assert.equal((await onHost('mv backup.env backup.env.away')).exitCode, 0)
@@ -584,6 +586,12 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.notEqual((await trigger()).exitCode, 0)
       const failed = await task('status', ['--aws'])
       assert.match(failed.stdout, /^ {2}backup {4}FAILED at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(scheduled\); ~\/mymdb\/last-backup\.log ends: .*backup\.env/m)
+      // a monitor running status --check sees it
+      const check = await task('status', ['--aws', '--check'])
+      assert.equal(check.exitCode, 3, check.stdout + check.stderr)
+      assert.match(check.stderr, /check failed: the last backup failed \(scheduled, at /)
+      // the file it made for the upload does not stay on the host's disk
+      assert.equal((await onHost('ls backups | grep -c "\\.tar$" || true')).stdout.trim(), '0')
     } finally {
       await onHost('mv backup.env.away backup.env')
     }

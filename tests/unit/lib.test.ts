@@ -13,6 +13,17 @@ import { check, showCommand, zxRunner } from '../../tasks/lib/sh.ts'
 import { captureLog } from './fakes.ts'
 
 describe('errors and reporting', () => {
+  it('a failed command that carried a secret (a signed link) is reported without it', () => {
+    const url = 'https://b.s3.amazonaws.com/x.tar?X-Amz-Signature=abc123&X-Amz-Credential=AKIA'
+    const err = new CommandError({ command: `sh -c 'python3 s3_backup.py get '\''${url}'\'' > "$0"' restore.d/x.tar`, exitCode: 1, stderr: `s3_backup: HTTPError: 403 for ${url}\n`, doing: 'download x.tar on the host' })
+    const log = captureLog()
+    assert.equal(reportError(err.hiding(url, '<link signed for 15 minutes>'), log), 1)
+    const shown = log.err.join('')
+    assert.doesNotMatch(shown, /X-Amz-Signature|abc123|AKIA/)
+    assert.match(shown, /<link signed for 15 minutes>/)
+    assert.match(shown, /Could not download x\.tar on the host/)
+    assert.match(shown, /exit code 1/)
+  })
   it('a UserError: one red line, its exit code, no stack', () => {
     const log = captureLog()
     assert.equal(reportError(new UserError('port 8080 is in use: set WEB_PORT'), log), 1)

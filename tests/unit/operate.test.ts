@@ -10,7 +10,7 @@ import { logsOptions, main as logsMain } from '../../tasks/logs.ts'
 import { main as manageMain } from '../../tasks/manage.ts'
 import { main as sshMain } from '../../tasks/ssh.ts'
 import { main as statusMain } from '../../tasks/status.ts'
-import { formatStatus, parseDf, parseInspect } from '../../tasks/lib/status.ts'
+import { backupProblem, formatStatus, parseDf, parseInspect } from '../../tasks/lib/status.ts'
 import { parseDeployLine } from '../../tasks/lib/releases.ts'
 import { formatAge, plainOutput } from '../../tasks/lib/log.ts'
 import { parseBackupLog } from '../../tasks/lib/backup.ts'
@@ -154,6 +154,28 @@ describe('status', () => {
     const o = opener(fakeRemote())
     assert.equal(await statusMain(['--aws'], hostEnv(), { ...d, awsClients: awsWithHost('stopped'), openRemote: o.openRemote }), 0)
     assert.match(d.log.text(), /i-0abc stopped[\s\S]*the instance is stopped: nothing runs/)
+    assert.deepEqual(o.opened, [])
+  })
+  it('--check: the backups fail it when there is none, the last one failed, or the last good one is over 26 h old', () => {
+    const now = new Date('2026-12-04T12:00:00Z')
+    const rec = (at: string, ok: boolean) => ({ at, reason: 'scheduled', ok, size: 1, file: 's3://b/k.tar' })
+    const good = rec('2026-12-04T03:17:00Z', true)
+    assert.equal(backupProblem({ lastOk: good, last: good, schedule: '17 3 * * *', output: '' }, now), null)
+    assert.match(backupProblem(undefined, now) ?? '', /no backup has been taken yet/)
+    assert.match(backupProblem({ lastOk: null, last: null, schedule: null, output: '' }, now) ?? '', /no backup has been taken yet/)
+    assert.match(backupProblem({ lastOk: good, last: rec('2026-12-04T11:00:00Z', false), schedule: null, output: '' }, now) ?? '', /the last backup failed \(scheduled, at 2026-12-04 11:00:00 UTC\)/)
+    const old = rec('2026-12-03T09:00:00Z', true)
+    assert.match(backupProblem({ lastOk: old, last: old, schedule: null, output: '' }, now) ?? '', /the last good backup is 1 d.* old \(more than 26 h\)/)
+    assert.equal(backupProblem({ lastOk: old, last: old, schedule: null, output: '' }, new Date('2026-12-04T10:59:00Z')), null)
+  })
+  it('--check: without --aws exit 2 before anything; with a stopped host exit 3 saying no backups are taken', async () => {
+    const d = testDeps(noDocker())
+    assert.equal(await statusMain(['--check'], {}, d), 2)
+    assert.match(d.log.err.join(''), /--check looks at the backups of the EC2 host: use it with --aws/)
+    const s = testDeps(noDocker())
+    const o = opener(fakeRemote())
+    assert.equal(await statusMain(['--aws', '--check'], hostEnv(), { ...s, awsClients: awsWithHost('stopped'), openRemote: o.openRemote }), 3)
+    assert.match(s.log.err.join(''), /check failed: the host is stopped: no backups are taken/)
     assert.deepEqual(o.opened, [])
   })
   it('--aws with bad settings: exit 2 naming them, before AWS or SSH', async () => {
