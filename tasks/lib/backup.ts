@@ -62,10 +62,15 @@ export const backupCommands = {
   listDump: (s: Stack) => inDb(s, 'pg_restore --list > /dev/null'),
   /**
    * Replaces the database's contents with the dump's, in one transaction: a damaged dump changes
-   * nothing. Objects end up owned by the application role, as the db image made them.
+   * nothing. It runs logged in as the application role (over TCP, with its password), never as
+   * postgres: SQL planted in a dump (`RESET ROLE; ALTER ROLE ...`) has no superuser to return to.
+   * Objects end up owned by the application role, as the db image made them.
    */
   restore: (s: Stack) =>
-    inDb(s, 'pg_restore --clean --if-exists --no-owner --role="$DJANGO_DB_USER" --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"'),
+    inDb(
+      s,
+      'PGPASSWORD="$DJANGO_DB_PASSWORD" pg_restore --host=127.0.0.1 --username="$DJANGO_DB_USER" --clean --if-exists --no-owner --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"',
+    ),
   /** Empties the shared cache (memcached's flush_all, through bash's /dev/tcp: the image has no client). */
   flushCache: (s: Stack) =>
     execCmd(s, 'cache', ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/11211; printf "flush_all\\r\\n" >&3; read -r -t 3 answer <&3; [[ $answer == OK* ]]']),

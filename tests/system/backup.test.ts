@@ -2,7 +2,7 @@
 // a round trip that survives deleting the data, and restores that must change nothing (a
 // damaged file, a foreign file, a restore that fails half-way in the database).
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -129,6 +129,35 @@ describe('backup and restore of the local stack', { timeout: 15 * 60_000 }, () =
       rmSync(work, { recursive: true, force: true })
     }
     assert.equal(await keeper(), 'True 1')
+  })
+
+  test('a forged dump with RESET ROLE gains nothing: the restore runs as the application role, fails, and changes nothing', async () => {
+    // A compromised host could upload any file as a backup. Here: a real dump whose first CREATE
+    // INDEX statement (in the dump's uncompressed table of contents) is overwritten, same length,
+    // with SQL that returns to the session's own role and makes the application role a superuser.
+    const work = mkdtempSync(join(tmpdir(), 'mymdb-forged-'))
+    const superuser = async () =>
+      (await $({ cwd: checkout, env, quiet: true })`docker compose exec -T --user postgres db sh -c ${'psql -tAc "select rolsuper from pg_roles where rolname = \'$DJANGO_DB_USER\'"'}`).stdout.trim()
+    try {
+      await $({ quiet: true, cwd: work })`tar -xf ${backup}`
+      const dump = readFileSync(join(work, 'db.dump'))
+      const found = /CREATE INDEX [^;\n]*;\n/.exec(dump.toString('latin1'))
+      assert.ok(found, 'the dump has a CREATE INDEX statement')
+      const payload = 'RESET ROLE; ALTER ROLE mymdb SUPERUSER; --'
+      assert.ok(found[0].length > payload.length + 1)
+      dump.write(`${payload}${' '.repeat(found[0].length - payload.length - 1)}\n`, found.index, 'latin1')
+      writeFileSync(join(work, 'db.dump'), dump)
+      await $({ quiet: true, cwd: work })`tar -cf forged.tar manifest.json db.dump media.tar`
+      assert.equal(await superuser(), 'f')
+      const r = await task('restore', ['--yes', '--no-safety-backup', join(work, 'forged.tar')])
+      assert.equal(r.exitCode, 1, r.stdout + r.stderr)
+      assert.match(r.stderr, /the database restore failed and was rolled back, the data is as it was/)
+      assert.equal(await superuser(), 'f', 'the application role is still not a superuser')
+      assert.equal(await keeper(), 'True 1')
+      await waitFor('the site back after the refused restore', 60, async () => (await get('/healthz')) === 200)
+    } finally {
+      rmSync(work, { recursive: true, force: true })
+    }
   })
 
   test('a restore that fails inside the database is rolled back: the data is as it was, the site runs', async () => {
