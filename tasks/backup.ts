@@ -21,8 +21,9 @@ Backs up the running MyMDB stack into one file, mymdb-<project or stage>-<time>.
   (default)  the stack on this machine, into DIR (default MYMDB_BACKUP_DIR, default ./backups,
              git-ignored), readable by you only
   --aws      the stage's EC2 host (over SSH): the file is uploaded from the host into the
-             stage's private backup bucket (encrypted at rest, expired after
-             MYMDB_BACKUP_KEEP_DAYS) by the host's backup role, then deleted on the host
+             stage's private backup bucket (encrypted at rest, with its SHA-256, as the next
+             version of rolling/manual.tar: the newest MYMDB_BACKUP_KEEP stay) by the host's
+             backup role, then deleted on the host
 
 List backups with npm run backups [-- --aws]; restore one with npm run restore -- <backup>.
 
@@ -61,7 +62,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
 
       // summary
       deps.log.info(`[backup] ${summary(r, (Date.now() - start) / 1000)}`)
-      deps.log.info(`[backup] restore it with: npm run restore -- ${aws ? `${r.file.split('/').pop()} --aws` : r.file}`)
+      deps.log.info(`[backup] restore it with: npm run restore -- ${aws ? `${r.name} --aws` : r.file}`)
       return 0
     } finally {
       target.close()

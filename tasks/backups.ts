@@ -21,7 +21,8 @@ safety, pre-migrate, final).
 
   (default)  the files in DIR (default MYMDB_BACKUP_DIR, default ./backups)
   --aws      the stage's private backup bucket (MYMDB_BACKUP_BUCKET, default
-             <DJANGO_UPLOAD_S3_BUCKET>-backups), with your AWS credentials
+             <DJANGO_UPLOAD_S3_BUCKET>-backups), with your AWS credentials: every version
+             kept, the time S3 stored it (not a time the host claims)
 
 Options:
   --in DIR    the folder to list (not with --aws)

@@ -5,7 +5,7 @@
 import { getAccountPublicAccessBlock, showAccountBlock, type AccountBlock } from './lib/aws/accountblock.ts'
 import { applyBucketPlan, bucketClientsFrom, BucketNameError, getBucketState } from './lib/aws/bucket.ts'
 import { UPLOAD_PREFIX } from './lib/aws/bucketpolicy.ts'
-import { desiredBackupBucket, desiredBucket, mutates, planBucket, planLine, type BucketState, type DesiredBucket, type PlanItem } from './lib/aws/bucketplan.ts'
+import { desiredBackupBucket, desiredBucket, mutates, planBucket, planLine, type BackupRetention, type BucketState, type DesiredBucket, type PlanItem } from './lib/aws/bucketplan.ts'
 import { PROJECT_TAG } from './lib/names.ts'
 import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
@@ -25,15 +25,17 @@ Creates or updates the S3 bucket for uploaded posters, DJANGO_UPLOAD_S3_BUCKET, 
     MYMDB_UPLOAD_KEEP_DAYS days (default 30) after it was replaced (the host may not delete)
 And the stage's private backup bucket, MYMDB_BACKUP_BUCKET (default
 <DJANGO_UPLOAD_S3_BUCKET>-backups): the same tags and ownership, all four Block Public Access
-settings on and no policy, encrypted at rest (SSE-S3), versioned, and a lifecycle rule that
-deletes backups MYMDB_BACKUP_KEEP_DAYS days (default 14) after they were made.
+settings on and no policy, encrypted at rest (SSE-S3), versioned, and lifecycle rules: of each
+kind of scheduled, manual and safety backups every one younger than MYMDB_BACKUP_KEEP_DAYS
+(default 14) and the newest MYMDB_BACKUP_KEEP (default 7) stay; final and pre-migrate backups
+stay until deleted on purpose.
 It reads the current settings first and changes only what differs; a second run changes
 nothing. It warns when the account-wide Block Public Access setting would still block the
 policy, and says how to fix that.
 
 Settings (environment or .env): AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_STAGE (default
-production), MYMDB_UPLOAD_KEEP_DAYS, MYMDB_BACKUP_BUCKET, MYMDB_BACKUP_KEEP_DAYS; credentials from the AWS SDK's
-default chain (aws configure, AWS_PROFILE, ...).
+production), MYMDB_UPLOAD_KEEP_DAYS, MYMDB_BACKUP_BUCKET, MYMDB_BACKUP_KEEP_DAYS, MYMDB_BACKUP_KEEP;
+credentials from the AWS SDK's default chain (aws configure, AWS_PROFILE, ...).
 
 Options:
   --dry-run    print the plan (exists/create/update/unchanged per item), change nothing
@@ -55,13 +57,13 @@ export const CLI = {
 
 /** The settings the bucket step reads. */
 export const bucketSpec = { ...awsVars, ...bucketVars, ...backupBucketVars }
-export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE' | 'MYMDB_BACKUP_BUCKET' | 'MYMDB_BACKUP_KEEP_DAYS' | 'MYMDB_UPLOAD_KEEP_DAYS'>
+export type BucketSettings = Pick<CleanEnv<typeof bucketSpec>, 'AWS_REGION' | 'DJANGO_UPLOAD_S3_BUCKET' | 'MYMDB_STAGE' | 'MYMDB_BACKUP_BUCKET' | 'MYMDB_BACKUP_KEEP_DAYS' | 'MYMDB_BACKUP_KEEP' | 'MYMDB_UPLOAD_KEEP_DAYS'>
 
 /** Both buckets: what they should be, what they are, what differs; and the account's Block Public Access. */
 export interface BucketsPlan {
   region: string
   stage: string
-  keepDays: number
+  keep: BackupRetention
   buckets: { desired: DesiredBucket; current: BucketState | undefined; items: PlanItem[] }[]
   account: AccountBlock
 }
@@ -89,13 +91,13 @@ export const bucketStep: Step<BucketSettings, BucketsPlan, BucketsResult> = {
   async plan(v, deps) {
     const { AWS_REGION: region, MYMDB_STAGE: stage } = v
     const clients = bucketClientsFrom(deps.clients(region))
-    const wanted = [desiredBucket(v.DJANGO_UPLOAD_S3_BUCKET, region, stage, v.MYMDB_UPLOAD_KEEP_DAYS), desiredBackupBucket(backupBucketName(v), region, stage, v.MYMDB_BACKUP_KEEP_DAYS)]
+    const wanted = [desiredBucket(v.DJANGO_UPLOAD_S3_BUCKET, region, stage, v.MYMDB_UPLOAD_KEEP_DAYS), desiredBackupBucket(backupBucketName(v), region, stage, { days: v.MYMDB_BACKUP_KEEP_DAYS, newest: v.MYMDB_BACKUP_KEEP })]
     const buckets = []
     for (const desired of wanted) {
       const current = await namingSetting(desired, () => getBucketState(clients.s3, desired.bucket, desired))
       buckets.push({ desired, current, items: planBucket(current, desired) })
     }
-    return { region, stage, keepDays: v.MYMDB_BACKUP_KEEP_DAYS, buckets, account: await getAccountPublicAccessBlock(clients.sts, clients.s3control) }
+    return { region, stage, keep: { days: v.MYMDB_BACKUP_KEEP_DAYS, newest: v.MYMDB_BACKUP_KEEP }, buckets, account: await getAccountPublicAccessBlock(clients.sts, clients.s3control) }
   },
 
   show(plan, log, dryRun) {
@@ -122,7 +124,7 @@ export const bucketStep: Step<BucketSettings, BucketsPlan, BucketsResult> = {
     log.info(
       `[bucket] ${changed.length === 0 ? 'nothing to change' : `${changed.length} change(s) made`}; ` +
         `public uploads at ${base}/${UPLOAD_PREFIX}... (Django: DJANGO_UPLOAD_S3_BUCKET=${upload} AWS_S3_REGION_NAME=${plan.region}); ` +
-        `private backups in s3://${backups}, kept ${plan.keepDays} day(s)`,
+        `private backups in s3://${backups}, the newest ${plan.keep.newest} of each kind and all from the last ${plan.keep.days} day(s) kept, final and pre-migrate ones until deleted`,
     )
     return { ...result, changed }
   },

@@ -4,8 +4,8 @@
 // the migrations), the site checked. The same steps here and on the host, through the runner.
 import { existsSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { presignedBackupUrl } from './lib/aws/backupbucket.ts'
-import { backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
+import { bucketBackups, findBackup, presignedBackupUrl } from './lib/aws/backupbucket.ts'
+import { backupBucketName, backupBucketRules, backupBucketSpec } from './lib/awsvars.ts'
 import { backupCommands, backupHost, backupLocal } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { CommandError, ConfigError } from './lib/errors.ts'
@@ -22,17 +22,20 @@ import { backupVars } from './lib/vars.ts'
 export const HELP = `Usage: npm run restore -- <backup> [options]
 
 Restores a backup made by npm run backup into the running MyMDB stack:
-  1. checks the backup: a MyMDB backup whose database dump reads whole (nothing is touched before)
+  1. checks the backup (nothing is touched before): with --aws its SHA-256 against the one
+     recorded when it was stored; a MyMDB backup whose database dump reads whole
   2. asks for confirmation on a terminal (everything entered since the backup is replaced)
   3. takes a safety backup of the current data (here into MYMDB_BACKUP_DIR, default ./backups;
      with --aws into the backup bucket)
-  4. replaces the uploads (when the backup holds them), stops the web container
-  5. replaces the database in one transaction: if it fails half-way, the database is as it was
-  6. starts the web container (it applies the migrations of this code) and waits until healthy
+  4. stops web and replaces the database in one transaction, as the application's database
+     role: if it fails half-way, the database is as it was
+  5. empties the cache, starts web (it applies the migrations of this code)
+  6. replaces the uploads (when the backup holds them), waits until the stack is healthy
 An interrupted restore can simply be run again.
 
   <backup>   a file here (npm run backups lists them); with --aws the name of a backup in the
-             stage's backup bucket (npm run backups -- --aws lists them)
+             stage's backup bucket, or its version id (npm run backups -- --aws lists them);
+             the host checks the download against the SHA-256 stored with it
 
 Options:
   --aws                 restore the deployed site on the stage's EC2 host (over SSH) from the
@@ -91,24 +94,29 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     }
 
     // --aws: the settings of both the host and the bucket are checked before anything connects
-    const name = arg.replace(/^s3:\/\/[^/]+\//, '')
-    if (!/^[A-Za-z0-9._-]+\.tar$/.test(name)) throw new ConfigError(`${arg} is not the name of a backup (like mymdb-production-20261127T031700Z.tar; npm run backups -- --aws lists them)`)
+    // a name, a version id, or the s3://bucket/key?versionId=... a backup printed
+    const name = /\?versionId=([^&]+)$/.exec(arg)?.[1] ?? arg.replace(/^s3:\/\/[^/]+\//, '')
+    if (!/^[A-Za-z0-9._-]+\.tar$/.test(name) && !/^[A-Za-z0-9._+/=-]{20,1024}$/.test(name))
+      throw new ConfigError(`${arg} is not the name of a backup (like mymdb-production-20261127T031700Z.tar) or the version id of one; npm run backups -- --aws lists them`)
     const settings = checkEnv({ ...hostAccessSpec, ...backupBucketSpec }, raw, { rules: [sshKeyExistsRule, ...backupBucketRules] })
     const clients = stepDeps(deps, partial, raw).clients(settings.AWS_REGION)
-    const { url, bucket } = await presignedBackupUrl(settings, name, clients)
+    const bucket = backupBucketName(settings)
+    const backup = findBackup(await bucketBackups(clients.s3, bucket), name, bucket)
+    if (backup.legacy) log.warn(`[restore] ${backup.name} was made before MyMDB recorded digests: its SHA-256 cannot be checked`)
+    const url = await presignedBackupUrl(settings, backup, clients)
     // a restore changes the stage like a deploy: one at a time
-    return withLock(clients.ssm, settings.MYMDB_STAGE, 'npm run restore -- --aws', () => restoreOnHost(url, bucket))
+    return withLock(clients.ssm, settings.MYMDB_STAGE, 'npm run restore -- --aws', () => restoreOnHost(url))
 
-    async function restoreOnHost(url: string, bucket: string): Promise<number> {
+    async function restoreOnHost(url: string): Promise<number> {
       const target = await resolveTarget(true, raw, deps, partial)
       try {
         const { stack } = target
-        const file = `${HOST_RESTORE_DIR}/${name}`
+        const file = `${HOST_RESTORE_DIR}/backup.tar`
         await runInChecked(stack, ['mkdir', '-p', '-m', '700', HOST_RESTORE_DIR], { doing: `create ~/mymdb/${HOST_RESTORE_DIR}` })
         try {
           // a failure is reported without the signed link (it opens the backup for 15 minutes)
-          await log.step('restore', `download s3://${bucket}/${name} on the host`, () =>
-            runInChecked(stack, ['sh', '-c', `${showCommand(backupCommands.download(stack, url))} > "$0"`, file], { doing: `download ${name} on the host` }).catch((err: unknown) => {
+          await log.step('restore', `download ${backup.where} (stored ${backup.at}) on the host`, () =>
+            runInChecked(stack, ['sh', '-c', `${showCommand(backupCommands.download(stack, url))} > "$0"`, file], { doing: `download ${backup.key} on the host` }).catch((err: unknown) => {
               throw err instanceof CommandError ? err.hiding(url, '<link signed for 15 minutes>') : err
             }),
           )
@@ -116,7 +124,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
             stack,
             file,
             work: `${file}.d`,
-            name,
+            name: backup.name || name,
+            sha256: backup.sha256 || undefined,
             project: `stage ${target.source}`,
             log,
             confirm: confirm(`stage ${target.source} on ${stack.where}`),

@@ -96,7 +96,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         if (unknown.length > 0) {
           const backups = parseBackupLog((await runIn(stack, ['sh', '-c', `cat ${BACKUP_LOG} 2>/dev/null || true`])).stdout)
           const before = backups.find((b) => b.ok && b.reason === 'pre-migrate' && Date.parse(b.at) > Date.parse(target.at))
-          const name = before?.file.split('/').pop()
+          const name = before?.name
           const restore = before
             ? `The backup taken before those migrations ran is ${name} (${utcTime(before.at)}): npm run restore -- --aws ${name} brings that database back (data entered since is lost)`
             : 'No backup from before those migrations is recorded on the host (npm run backups -- --aws lists the bucket)'

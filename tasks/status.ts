@@ -1,7 +1,8 @@
 // npm run status [-- --aws]: what runs, here or on the stage's EC2 host: containers and their
 // health, uptime, image and commit, database size, free disk, and (on the host) the last deploys
 // and backups.
-import { BACKUP_LOG, CRON_MARK, LAST_BACKUP_OUTPUT, parseBackupLog } from './lib/backup.ts'
+import { BACKUP_LOG, parseBackupLog } from './lib/backup.ts'
+import { CRON_MARK, LAST_BACKUP_OUTPUT } from './lib/backupschedule.ts'
 import { loadEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
 import { stripControls } from './lib/log.ts'
@@ -62,7 +63,7 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
   if (onHost) {
     report.deploys = (await readDeployLog(stack, DEPLOYS_SHOWN)).reverse()
     const log = parseBackupLog((await runIn(stack, ['sh', '-c', `tail -n 100 ${BACKUP_LOG} 2>/dev/null || true`])).stdout)
-    const cron = await runIn(stack, ['sh', '-c', `crontab -l 2>/dev/null | grep -F -e '${CRON_MARK}' || true`])
+    const cron = await runIn(stack, ['sh', '-c', `crontab -l 2>/dev/null | grep -e ' ${CRON_MARK}$' || true`])
     const output = await runIn(stack, ['sh', '-c', `tail -n 3 ${LAST_BACKUP_OUTPUT} 2>/dev/null || true`])
     report.backups = {
       lastOk: log.filter((r) => r.ok).pop() ?? null,

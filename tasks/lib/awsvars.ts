@@ -82,7 +82,14 @@ export const backupBucketVars = {
     example: 'mymdb-uploads-yourname-backups',
     optional: true,
   }),
-  MYMDB_BACKUP_KEEP_DAYS: int({ desc: 'days a backup stays in the backup bucket (a lifecycle rule deletes older ones)', example: '14', default: 14, min: 1, max: 3650 }),
+  MYMDB_BACKUP_KEEP_DAYS: int({
+    desc: 'days a scheduled, manual or safety backup is kept at least (the newest MYMDB_BACKUP_KEEP of each kind stay whatever their age; final and pre-migrate backups stay until deleted)',
+    example: '14',
+    default: 14,
+    min: 1,
+    max: 3650,
+  }),
+  MYMDB_BACKUP_KEEP: int({ desc: 'the newest scheduled, manual and safety backups kept (of each kind) however old they are', example: '7', default: 7, min: 1, max: 101 }),
 }
 
 /** What reaches the backup bucket: region, stage, the bucket names, and the endpoint of an emulator. */

@@ -8,6 +8,7 @@ import type { Log } from './log.ts'
 import { UserError } from './errors.ts'
 import { execCmd, inDb, oneOffCmd, runIn, stackCommands, type Stack } from './stack.ts'
 import { check } from './sh.ts'
+import { backupKey } from './backupkeys.ts'
 
 export const BACKUP_FORMAT = 'mymdb-backup'
 /** On the host, next to the compose file: the backup bucket and role (written by the deploy, mode 0600). */
@@ -126,27 +127,10 @@ const q = (cmd: Cmd) => showCommand(cmd)
 export const HOST_BACKUP_DIR = 'backups'
 /** One JSON line per backup on the host, success or failure (npm run status reads the last). */
 export const BACKUP_LOG = 'backups.log'
-/** The host's backup script, run by its schedule. */
-export const BACKUP_SCRIPT_FILE = 'backup.sh'
-/** The output of the last scheduled run. */
-export const LAST_BACKUP_OUTPUT = 'last-backup.log'
-/** Marks the schedule's line in the login user's crontab. */
-export const CRON_MARK = '# mymdb-backup'
 
 /** A backup of the host's stack into the backup bucket, recorded in backups.log (the uploads are in S3). */
 export function hostBackupOptions(stage: string, reason: BackupReason): BackupScriptOptions {
   return { dir: HOST_BACKUP_DIR, source: stage, reason, media: false, upload: { envFile: BACKUP_ENV_FILE }, record: BACKUP_LOG }
-}
-
-/** The crontab line of the schedule (pure); null: no schedule. */
-export function cronLine(schedule: string): string | null {
-  if (schedule === 'off') return null
-  return `${schedule} cd "$HOME/mymdb" && sh ${BACKUP_SCRIPT_FILE} > ${LAST_BACKUP_OUTPUT} 2>&1 ${CRON_MARK}`
-}
-
-/** Puts `line` into the login user's crontab in place of an earlier one (null: removes it); other lines stay. */
-export function installCronCmd(line: string | null): Cmd {
-  return ['sh', '-c', '{ crontab -l 2>/dev/null | grep -v -F -e "$0" || true; if [ -n "$1" ]; then printf "%s\n" "$1"; fi; } | crontab -', CRON_MARK, line ?? '']
 }
 
 export interface BackupRecord {
@@ -154,6 +138,8 @@ export interface BackupRecord {
   reason: string
   ok: boolean
   size: number
+  /** What npm run restore takes ('' in records from before names were recorded: see file). */
+  name: string
   file: string
 }
 
@@ -163,7 +149,10 @@ export function parseBackupLog(text: string): BackupRecord[] {
   for (const line of text.split('\n')) {
     try {
       const r = JSON.parse(line) as Partial<BackupRecord>
-      if (typeof r.at === 'string' && typeof r.ok === 'boolean') out.push({ at: r.at, reason: String(r.reason ?? ''), ok: r.ok, size: Number(r.size ?? 0), file: String(r.file ?? '') })
+      if (typeof r.at === 'string' && typeof r.ok === 'boolean') {
+        const file = String(r.file ?? '')
+        out.push({ at: r.at, reason: String(r.reason ?? ''), ok: r.ok, size: Number(r.size ?? 0), name: String(r.name ?? file.split('/').pop() ?? ''), file })
+      }
     } catch {
       // not a record
     }
@@ -188,9 +177,11 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
         // from here on the file exists only to be uploaded: a failed upload removes it (the trap)
         'drop="$file"',
         `set -a; . ./${o.upload.envFile}; set +a`,
-        `${q(oneOffCmd(s, ['/mymdb/scripts/s3_backup.py', 'put'], { pass: ['MYMDB_BACKUP_BUCKET', 'MYMDB_BACKUP_REGION', 'MYMDB_BACKUP_ROLE_ARN', 'MYMDB_BACKUP_EXTERNAL_ID'] }))} "$name" "$database" "$revision" "$created" "$reason" < "$file" >&2`,
+        // where it goes decides how long it is kept (backupkeys.ts); s3_backup.py prints the version
+        `key="${backupKey(o.reason, '$name')}"`,
+        `version=$(${q(oneOffCmd(s, ['/mymdb/scripts/s3_backup.py', 'put'], { pass: ['MYMDB_BACKUP_BUCKET', 'MYMDB_BACKUP_REGION', 'MYMDB_BACKUP_ROLE_ARN', 'MYMDB_BACKUP_EXTERNAL_ID'] }))} "$key" "$name" "$database" "$revision" "$created" "$reason" < "$file")`,
         `rm -f "$file"`,
-        `file="s3://$MYMDB_BACKUP_BUCKET/$name"`,
+        'file="s3://$MYMDB_BACKUP_BUCKET/$key${version:+?versionId=$version}"',
       ]
     : []
   return [
@@ -206,7 +197,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     'work="$file.partial.d"',
     'size=0',
     o.record
-      ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"file":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$file" >> ${shellQuote(o.record)}; }`
+      ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"name":"%s","file":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$name" "$file" >> ${shellQuote(o.record)}; }`
       : 'rec() { :; }',
     'drop=',
     `trap 'rc=$?; rm -rf "$work" "$file.partial"; [ -z "$drop" ] || rm -f "$drop"; [ "$rc" = 0 ] || rec false' EXIT`,
@@ -242,12 +233,14 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     ...upload,
     'rec true',
     'cat "$work/manifest.json"',
-    `echo "${RESULT_MARK} $size $file"`,
+    `echo "${RESULT_MARK} $size $name $file"`,
   ].join('\n')
 }
 
 export interface BackupResult {
-  /** The file where the stack runs, or s3://bucket/name when uploaded. */
+  /** Its name, mymdb-<source>-<time>.tar: what npm run restore takes. */
+  name: string
+  /** The file where the stack runs, or s3://bucket/key?versionId=... when uploaded. */
   file: string
   size: number
   manifest: Manifest
@@ -257,9 +250,9 @@ export interface BackupResult {
 export function parseBackupOutput(stdout: string): BackupResult {
   const lines = stdout.trim().split('\n')
   const last = lines.pop() ?? ''
-  const m = new RegExp(`^${RESULT_MARK} (\\d+) (.+)$`).exec(last)
+  const m = new RegExp(`^${RESULT_MARK} (\\d+) (\\S+) (.+)$`).exec(last)
   if (!m) throw new Error(`the backup printed no result line (got: ${last.slice(0, 200)})`)
-  return { size: Number(m[1]), file: m[2] ?? '', manifest: parseManifest(lines.pop() ?? '') }
+  return { size: Number(m[1]), name: m[2] ?? '', file: m[3] ?? '', manifest: parseManifest(lines.pop() ?? '') }
 }
 
 /** Runs the backup script where the stack runs, its progress shown as `[backup] ...` lines. */

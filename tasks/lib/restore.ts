@@ -24,11 +24,19 @@ export interface RestoreSteps {
   confirm: () => Promise<boolean>
   /** The safety backup (undefined: none). */
   safety?: () => Promise<BackupResult>
+  /** The SHA-256 (hex) recorded with the backup: the file must match it before anything else. */
+  sha256?: string
 }
 
 /** Checks the backup where the stack runs, then restores it (see HELP). Returns its manifest. */
 export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
   const { stack, file, work, name, log } = o
+  if (o.sha256) {
+    const digest = await runIn(stack, ['sh', '-c', 'printf "%s  %s\\n" "$0" "$1" | sha256sum --check --status', o.sha256, file])
+    if (!digest.ok)
+      throw new ConfigError(`${name} does not match the SHA-256 recorded with it (${o.sha256}): it is not the backup that was stored, and it is not restored; nothing was changed`)
+    log.info(`[restore] ${name}: SHA-256 as recorded when it was stored`)
+  }
   const manifest = await readManifest(stack, file).catch((e: unknown) => {
     throw new ConfigError(`${name} is not a MyMDB backup: ${e instanceof Error ? e.message : String(e)}`)
   })

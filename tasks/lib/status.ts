@@ -1,7 +1,8 @@
 // A stack's status as npm run status shows it: the report (each container with its state, health,
 // start, image and commit; the database size; the free disk; on the host the last deploys and
 // backups), the parsers of what Docker prints for it, and the report as lines.
-import { LAST_BACKUP_OUTPUT, type BackupRecord } from './backup.ts'
+import type { BackupRecord } from './backup.ts'
+import { LAST_BACKUP_OUTPUT } from './backupschedule.ts'
 import { formatAge, utcTime } from './log.ts'
 import type { DeployLine } from './releases.ts'
 
@@ -78,7 +79,7 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
   }
   if (r.backups) {
     const { lastOk, last, schedule, output } = r.backups
-    lines.push(`  backup    ${lastOk ? `${utcTime(lastOk.at)} (${formatAge(now.getTime() - Date.parse(lastOk.at))} ago), ${(lastOk.size / 1e6).toFixed(1)} MB, ${lastOk.reason}: ${lastOk.file}` : '(none yet: npm run backup -- --aws)'}`)
+    lines.push(`  backup    ${lastOk ? `${utcTime(lastOk.at)} (${formatAge(now.getTime() - Date.parse(lastOk.at))} ago), ${(lastOk.size / 1e6).toFixed(1)} MB, ${lastOk.reason}: ${lastOk.name}` : '(none yet: npm run backup -- --aws)'}`)
     if (last && !last.ok)
       lines.push(`  backup    FAILED at ${utcTime(last.at)} (${last.reason})${last.reason === 'scheduled' && output ? `; ~/mymdb/${LAST_BACKUP_OUTPUT} ends: ${output.split('\n').pop()}` : ''}`)
     lines.push(`  schedule  ${schedule ? `${schedule} (cron on the host, its time zone)` : 'none (MYMDB_BACKUP_SCHEDULE=off, or deployed before backups existed)'}`)

@@ -179,7 +179,16 @@ describe('bucket step against moto', () => {
     assert.equal(sse.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm, 'AES256')
     assert.equal((await c.send(new GetBucketVersioningCommand({ Bucket: BACKUPS }))).Status, 'Enabled')
     const rules = (await c.send(new GetBucketLifecycleConfigurationCommand({ Bucket: BACKUPS }))).Rules ?? []
-    assert.deepEqual(rules.map((x) => [x.ID, x.Status, x.Expiration?.Days, x.NoncurrentVersionExpiration?.NoncurrentDays]), [['mymdb-expire-backups', 'Enabled', 21, 21]])
+    // read back from the emulator: nothing of rolling/ expires while it is among the newest 7 of its key
+    // (6 older versions besides the current one), nothing of kept/ expires at all, the flat names of before by age
+    assert.deepEqual(
+      rules.map((x) => [x.ID, x.Status, x.Filter?.Prefix, x.Expiration?.Days, x.Expiration?.ExpiredObjectDeleteMarker, x.NoncurrentVersionExpiration?.NoncurrentDays, x.NoncurrentVersionExpiration?.NewerNoncurrentVersions]),
+      [
+        ['mymdb-keep-newest-backups', 'Enabled', 'rolling/', undefined, undefined, 21, 6],
+        ['mymdb-keep-final-backups', 'Enabled', 'kept/', undefined, true, 21, undefined],
+        ['mymdb-expire-backups', 'Enabled', 'mymdb-', 21, undefined, 21, undefined],
+      ],
+    )
     assert.deepEqual(
       (await c.send(new GetBucketTaggingCommand({ Bucket: BACKUPS }))).TagSet?.map((t) => `${t.Key}=${t.Value}`).sort(),
       ['Project=mymdb', 'Stage=test'],
@@ -189,6 +198,11 @@ describe('bucket step against moto', () => {
     // keeping them longer later: only the rule changes
     const longer = await run([], { MYMDB_BACKUP_KEEP_DAYS: '30' })
     assert.deepEqual(longer.mutating, ['PutBucketLifecycleConfiguration'])
+    const more = await run([], { MYMDB_BACKUP_KEEP_DAYS: '30', MYMDB_BACKUP_KEEP: '10' })
+    assert.deepEqual(more.mutating, ['PutBucketLifecycleConfiguration'])
+    const read = (await c.send(new GetBucketLifecycleConfigurationCommand({ Bucket: BACKUPS }))).Rules?.[0]?.NoncurrentVersionExpiration
+    assert.deepEqual(read, { NoncurrentDays: 30, NewerNoncurrentVersions: 9 })
+    assert.deepEqual((await run([], { MYMDB_BACKUP_KEEP_DAYS: '30', MYMDB_BACKUP_KEEP: '10' })).mutating, [], 'read back as written: nothing to change')
   })
   it('a second run prints unchanged and makes no mutating call', async () => {
     const first = await run()

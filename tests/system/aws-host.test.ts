@@ -512,7 +512,7 @@ describe('the host and backup roles, with IAM enforced by the emulator', { timeo
     await moto?.stop()
   })
 
-  it('the host role reads and writes uploads/ only and deletes nothing; the backup role may write backups and nothing else: not read, list or delete them', async () => {
+  it('the host role reads and writes uploads/ only and deletes nothing; the backup role may write backups under rolling/ and kept/ and nothing else: not read, list or delete them', async () => {
     const admin = awsClients('us-west-2', { ...process.env, ...moto.env })
     const put = (c: AwsClients, Bucket: string, Key: string) => c.s3.send(new PutObjectCommand({ Bucket, Key, Body: 'x' }))
     for (const Bucket of ['iam-uploads', 'iam-uploads-backups', 'someone-else']) await admin.s3.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }))
@@ -540,9 +540,13 @@ describe('the host and backup roles, with IAM enforced by the emulator', { timeo
       await denied(put(host, 'iam-uploads-backups', 'x.tar'))
       await denied(host.s3.send(new GetObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))
       const backup = await creds(host, plan.backup.roleArn, plan.backup.externalId)
-      await put(backup, 'iam-uploads-backups', 'mymdb-iam-20261128T031700Z.tar')
+      // only where lifecycle rules keep what it writes: rolling/ and kept/
+      await put(backup, 'iam-uploads-backups', 'rolling/scheduled.tar')
+      await put(backup, 'iam-uploads-backups', 'kept/final/mymdb-iam-20261128T031700Z.tar')
+      await denied(put(backup, 'iam-uploads-backups', 'mymdb-iam-20261128T031700Z.tar'))
       await denied(backup.s3.send(new GetObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))
       await denied(backup.s3.send(new DeleteObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))
+      await denied(backup.s3.send(new DeleteObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'rolling/scheduled.tar' })))
       await denied(backup.s3.send(new ListObjectsV2Command({ Bucket: 'iam-uploads-backups' })))
       await denied(put(backup, 'iam-uploads', 'uploads/q.png'))
       await denied(put(backup, 'someone-else', 'x'))

@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process'
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import { GetRoleCommand } from '@aws-sdk/client-iam'
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
-import { GetBucketPolicyCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListBucketsCommand } from '@aws-sdk/client-s3'
+import { GetBucketPolicyCommand, GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { createHash } from 'node:crypto'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm'
 import { chromium } from 'playwright-core'
@@ -22,6 +23,8 @@ import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { main as hostMain } from '../../tasks/host.ts'
 import { findHost } from '../../tasks/lib/aws/instance.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
+import { showCommand } from '../../tasks/lib/sh.ts'
+import { hostStack, oneOffCmd } from '../../tasks/lib/stack.ts'
 import { planRemoteUp } from '../../tasks/lib/remote/plan.ts'
 import { remoteUp } from '../../tasks/lib/remote/up.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
@@ -77,6 +80,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   let keyFile: string
   let posterKey = ''
   let backupName = ''
+  let backupVersion = ''
   let ecrHost = ''
   const timings: string[] = []
 
@@ -371,14 +375,19 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const r = await task('backup', ['--aws'])
     timings.push(`backup --aws (sample catalogue + 2 users): ${r.stdout.match(/, ([\d.]+ s)\)/)?.[1] ?? '?'}`)
     assert.equal(r.exitCode, 0, r.stdout + r.stderr)
-    const name = /s3:\/\/[^/]+\/(mymdb-rig-\d{8}T\d{6}Z\.tar)/.exec(r.stdout)?.[1]
-    assert.ok(name, r.stdout)
+    // a manual backup is the newest version of rolling/manual.tar (the newest N of each kind are kept)
+    const version = /s3:\/\/[^/]+\/rolling\/manual\.tar\?versionId=(\S+)/.exec(r.stdout)?.[1]
+    const name = /npm run restore -- (mymdb-rig-\d{8}T\d{6}Z\.tar) --aws/.exec(r.stdout)?.[1]
+    assert.ok(version && name, r.stdout)
     backupName = name
-    const object = await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: name }))
+    backupVersion = version
+    const object = await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: 'rolling/manual.tar', VersionId: version }))
     assert.equal(object.ServerSideEncryption, 'AES256')
-    assert.equal(object.Metadata?.database, 'mymdb')
-    assert.equal(object.Metadata?.reason, 'manual')
+    assert.deepEqual([object.Metadata?.name, object.Metadata?.database, object.Metadata?.reason], [name, 'mymdb', 'manual'])
     assert.ok((object.ContentLength ?? 0) > 1000)
+    // the SHA-256 recorded with it is the stored bytes' own
+    const bytes = await (await clients.s3.send(new GetObjectCommand({ Bucket: BACKUP_BUCKET, Key: 'rolling/manual.tar', VersionId: version }))).Body!.transformToByteArray()
+    assert.equal(object.Metadata?.sha256, createHash('sha256').update(bytes).digest('hex'))
     assert.equal((await onHost('ls backups')).stdout.trim(), '', 'no copy is left on the host')
 
     const list = await task('backups', ['--aws'])
@@ -387,7 +396,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
     // private: no anonymous read (the emulator enforces that; it answers anonymous listings of any
     // bucket, so the listing is checked by the settings that keep AWS from answering one)
-    assert.equal((await fetch(`${moto.endpoint}/${BACKUP_BUCKET}/${name}`)).status, 403)
+    assert.equal((await fetch(`${moto.endpoint}/${BACKUP_BUCKET}/rolling/manual.tar`)).status, 403)
     const block = await clients.s3.send(new GetPublicAccessBlockCommand({ Bucket: BACKUP_BUCKET }))
     assert.deepEqual(block.PublicAccessBlockConfiguration, { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true })
     await assert.rejects(clients.s3.send(new GetBucketPolicyCommand({ Bucket: BACKUP_BUCKET })), /NoSuchBucketPolicy|does not exist/)
@@ -421,7 +430,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const d = await run(destroyMain, ['--yes'])
     assert.equal(d.code, 0, d.text)
     // first a final backup of the running host, into the backup bucket
-    const final = /final backup: s3:\/\/[^/]+\/(mymdb-rig-\d{8}T\d{6}Z\.tar)/.exec(d.text)?.[1]
+    // under a key of its own that no lifecycle rule expires
+    const final = /final backup: s3:\/\/[^/]+\/(kept\/final\/mymdb-rig-\d{8}T\d{6}Z\.tar)\?versionId=/.exec(d.text)?.[1]
     assert.ok(final, d.text)
     assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: final }))).Metadata?.reason, 'final')
     assert.ok(d.text.indexOf('final backup:') < d.text.indexOf('removed:'))
@@ -433,7 +443,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     await assert.rejects(clients.iam.send(new GetRoleCommand({ RoleName: `mymdb-${STAGE}-host` })), /NoSuchEntity|cannot be found/)
     await assert.rejects(clients.iam.send(new GetRoleCommand({ RoleName: `mymdb-${STAGE}-backup` })), /NoSuchEntity|cannot be found/)
     assert.deepEqual((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name).sort(), [BUCKET, BACKUP_BUCKET])
-    assert.ok((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: backupName }))).ContentLength, 'the backups stay')
+    assert.ok((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: 'rolling/manual.tar', VersionId: backupVersion }))).ContentLength, 'the backups stay')
     assert.ok(posterKey)
     assert.equal((await fetch(`${moto.endpoint}/${BUCKET}/${posterKey}`)).status, 200, 'the uploaded poster is still public')
     assert.ok(existsSync(keyFile))
@@ -457,11 +467,32 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const missing = await task('restore', ['mymdb-rig-20000101T000000Z.tar', '--aws', '--yes'])
     assert.equal(missing.exitCode, 2, missing.stdout)
     assert.match(missing.stderr, /no backup mymdb-rig-20000101T000000Z\.tar in s3:\/\/mymdb-rig-uploads-backups/)
+
+    // planted: a newer "backup" whose bytes are not the ones its recorded SHA-256 names; and one
+    // that claims the name of the real backup without any digest
+    const plant = (name: string, body: string, sha256?: string) =>
+      clients.s3.send(new PutObjectCommand({ Bucket: BACKUP_BUCKET, Key: 'rolling/manual.tar', Body: body, Metadata: { name, reason: 'manual', database: 'mymdb', ...(sha256 ? { sha256 } : {}) } }))
+    await plant('mymdb-rig-20991231T000000Z.tar', 'forged', createHash('sha256').update('something else').digest('hex'))
+    const forged = await task('restore', ['mymdb-rig-20991231T000000Z.tar', '--aws', '--yes'])
+    assert.equal(forged.exitCode, 2, forged.stdout + forged.stderr)
+    assert.match(forged.stderr, /mymdb-rig-20991231T000000Z\.tar does not match the SHA-256 recorded with it .*nothing was changed/)
+    assert.doesNotMatch(forged.stdout, /safety backup/)
+    const claimed = (await plant(backupName, 'forged too')).VersionId
+    const listed = await task('backups', ['--aws'])
+    assert.match(listed.stdout, new RegExp(`manual {2}${backupName} \\(no SHA-256: not made by MyMDB, restore refuses it\\)`))
+    const twice = await task('restore', [backupName, '--aws', '--yes'])
+    assert.equal(twice.exitCode, 2, twice.stdout + twice.stderr)
+    assert.match(twice.stderr, new RegExp(`2 backups in s3://${BACKUP_BUCKET} are named ${backupName}[\\s\\S]*${backupVersion}`))
+    const unsigned = await task('restore', [claimed ?? '?', '--aws', '--yes'])
+    assert.match(unsigned.stderr, /has no SHA-256 recorded with it: MyMDB's backups always have one/)
+
+    // the real one, by the version id the list shows
     const start = Date.now()
-    const r = await task('restore', [backupName, '--aws', '--yes'])
+    const r = await task('restore', [backupVersion, '--aws', '--yes'])
     timings.push(`restore --aws (with a safety backup): ${((Date.now() - start) / 1000).toFixed(1)} s`)
     assert.equal(r.exitCode, 0, r.stdout + r.stderr)
-    assert.match(r.stdout, /safety backup of the current data: s3:\/\/mymdb-rig-uploads-backups\/mymdb-rig-\d{8}T\d{6}Z\.tar/)
+    assert.match(r.stdout, /SHA-256 as recorded when it was stored/)
+    assert.match(r.stdout, /safety backup of the current data: s3:\/\/mymdb-rig-uploads-backups\/rolling\/safety\.tar\?versionId=/)
     assert.equal((await onHost('ls')).stdout.includes('restore.d'), false, 'the download is cleaned up')
 
     const browser = await launchBrowser()
@@ -500,10 +531,18 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
         return log.text()
       }
       const text = await start('premigrate')
-      const key = /before the migrations: s3:\/\/[^/]+\/(mymdb-rig-\d{8}T\d{6}Z\.tar)/.exec(text)?.[1]
-      assert.ok(key, text)
+      const key = /before the migrations: s3:\/\/[^/]+\/(kept\/pre-migrate\/(mymdb-rig-\d{8}T\d{6}Z\.tar))\?versionId=/.exec(text)
+      assert.ok(key?.[1] && key[2], text)
       assert.ok(text.indexOf('before the migrations:') < text.indexOf('docker stack deploy'), text)
-      assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key }))).Metadata?.reason, 'pre-migrate')
+      assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key[1] }))).Metadata?.reason, 'pre-migrate')
+      // written once: the host's own upload to the same key is refused, and the backup stays as it was
+      const put = oneOffCmd(hostStack({ where: 'rig', run: (() => assert.fail('not run')) as never }), ['/mymdb/scripts/s3_backup.py', 'put'], {
+        pass: ['MYMDB_BACKUP_BUCKET', 'MYMDB_BACKUP_REGION', 'MYMDB_BACKUP_ROLE_ARN', 'MYMDB_BACKUP_EXTERNAL_ID'],
+      })
+      const again = await onHost(`set -a; . ./backup.env; set +a; echo forged | ${showCommand(put)} ${key[1]} ${key[2]} mymdb x 2026-01-01T00:00:00Z pre-migrate`)
+      assert.equal(again.exitCode, 1, again.stdout + again.stderr)
+      assert.match(again.stderr, /exists already: a backup is written once, never replaced/)
+      assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key[1] }))).Metadata?.reason, 'pre-migrate')
       const applied = await onHost(`docker exec --user postgres ${inService('db')} psql -tAc "select count(*) from django_migrations where name = '0002_rig_premigrate'" mymdb`)
       assert.equal(applied.stdout.trim(), '1', applied.stderr)
       // the same version again: nothing to migrate, no backup
@@ -568,17 +607,36 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const trigger = () => host.dockerExec('su', 'admin', '-s', '/bin/sh', '-c', `cd && env -i HOME=/home/admin PATH=/usr/bin:/bin sh -c '${command.replace(/'/g, "'\\''")}'`)
     const ran = await trigger()
     assert.equal(ran.exitCode, 0, `${ran.stdout}${ran.stderr}${(await onHost('cat last-backup.log')).stdout}`)
-    const record = JSON.parse((await onHost('tail -n 1 backups.log')).stdout) as { ok: boolean; reason: string; file: string }
+    const record = JSON.parse((await onHost('tail -n 1 backups.log')).stdout) as { ok: boolean; reason: string; name: string; file: string }
     assert.deepEqual([record.ok, record.reason], [true, 'scheduled'])
-    const key = record.file.replace(`s3://${BACKUP_BUCKET}/`, '')
-    assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key }))).Metadata?.reason, 'scheduled')
+    const [key, version] = record.file.replace(`s3://${BACKUP_BUCKET}/`, '').split('?versionId=')
+    assert.equal(key, 'rolling/scheduled.tar')
+    const head = await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key, VersionId: version }))
+    assert.deepEqual([head.Metadata?.reason, head.Metadata?.name], ['scheduled', record.name])
     const status = await task('status', ['--aws'])
     assert.equal(status.exitCode, 0, status.stderr)
-    assert.match(status.stdout, new RegExp(`^ {2}backup {4}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(.+ ago\\), [\\d.]+ MB, scheduled: s3://${BACKUP_BUCKET}/${key}$`, 'm'))
+    assert.match(status.stdout, new RegExp(`^ {2}backup {4}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(.+ ago\\), [\\d.]+ MB, scheduled: ${record.name}$`, 'm'))
     assert.match(status.stdout, /^ {2}schedule {2}17 3 \* \* \* \(cron on the host/m)
     assert.doesNotMatch(status.stdout, /FAILED/)
     const fine = await task('status', ['--aws', '--check'])
     assert.equal(fine.exitCode, 0, fine.stderr)
+
+    // a run the schedule missed (the host was off: cron does not run what it missed) is taken by
+    // the hourly catch-up, and only then
+    const asAdmin = (script: string) => host.dockerExec('su', 'admin', '-s', '/bin/sh', '-c', `cd && env -i HOME=/home/admin PATH=/usr/bin:/bin sh -c 'cd "$HOME/mymdb" && ${script}'`)
+    const catchUp = cron.stdout.split('\n').find((l) => l.endsWith('# mymdb-backup-catch-up'))
+    assert.equal(catchUp, '47 * * * * cd "$HOME/mymdb" && sh catch-up.sh # mymdb-backup-catch-up')
+    const records = async () => (await asAdmin('cat backups.log')).stdout.trim().split('\n')
+    const before = (await records()).length
+    assert.equal((await asAdmin('sh catch-up.sh')).exitCode, 0)
+    assert.equal((await records()).length, before, 'a good backup minutes old: nothing to catch up')
+    assert.equal((await asAdmin(`sed -i "s/\\"at\\":\\"[^\\"]*\\"/\\"at\\":\\"2026-01-01T03:17:00Z\\"/" backups.log`)).exitCode, 0)
+    const caught = await asAdmin('sh catch-up.sh')
+    assert.equal(caught.exitCode, 0, caught.stdout + caught.stderr)
+    const after = await records()
+    assert.equal(after.length, before + 1, after.join('\n'))
+    assert.deepEqual(((r) => [r.ok, r.reason])(JSON.parse(after.at(-1) ?? '{}') as { ok: boolean; reason: string }), [true, 'scheduled'])
+    assert.match((await asAdmin('cat last-backup.log')).stdout, /^catch-up: the last good backup is from 2026-01-01T03:17:00Z: taking the one the schedule missed/)
 
     // a scheduled run that fails (here: its settings are gone) is visible in status
     assert.equal((await onHost('mv backup.env backup.env.away')).exitCode, 0)

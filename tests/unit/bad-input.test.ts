@@ -103,10 +103,11 @@ const CASES: Case[] = [
   { task: 'deploy-aws', what: 'an IP address as the domain', set: { MYMDB_DOMAIN: '203.0.113.7' }, names: ['MYMDB_DOMAIN'] },
   { task: 'remote-up', what: 'a CA root file that does not exist', set: { MYMDB_DOMAIN: 'movies.example.com', MYMDB_ACME_CA_ROOT: '/nonexistent/root.pem' }, names: ['MYMDB_ACME_CA_ROOT'] },
   { task: 'backups', args: ['--aws'], what: 'a backup bucket name with capitals', set: { MYMDB_BACKUP_BUCKET: 'Bad_Name' }, names: ['MYMDB_BACKUP_BUCKET'] },
-  { task: 'restore', args: ['--aws', 'not-a-backup'], what: 'a name that is no backup with --aws', names: ['not-a-backup'] },
+  { task: 'restore', args: ['--aws', 'not-a-backup'], what: 'a name that is no backup (nor a version id) with --aws', names: ['not-a-backup'] },
   { task: 'restore', args: ['--aws', 'mymdb-test-20261127T031700Z.tar'], what: 'a bad region and a backup bucket that is the upload bucket, at once', set: { AWS_REGION: 'nowhere', MYMDB_BACKUP_BUCKET: 'mymdb-uploads-test' }, names: ['AWS_REGION', 'MYMDB_BACKUP_BUCKET'] },
   { task: 'deploy-aws', what: 'a backup schedule with minute 61', set: { MYMDB_BACKUP_SCHEDULE: '61 3 * * *' }, names: ['MYMDB_BACKUP_SCHEDULE'] },
   { task: 'bucket', what: 'backups kept 0 days', set: { MYMDB_BACKUP_KEEP_DAYS: '0' }, names: ['MYMDB_BACKUP_KEEP_DAYS'] },
+  { task: 'bucket', what: 'the newest 0 backups kept', set: { MYMDB_BACKUP_KEEP: '0' }, names: ['MYMDB_BACKUP_KEEP='] },
   { task: 'ssh', what: 'a region that does not exist', set: { AWS_REGION: 'nowhere' }, names: ['AWS_REGION'] },
   { task: 'ssh', what: 'the .pub file as the key', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/mymdb-test.pub' }, homeFiles: { '.ssh/mymdb-test.pub': publicKeyLine('x') }, names: ['MYMDB_SSH_KEY_FILE'] },
 ]

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import type { S3Client } from '@aws-sdk/client-s3'
+import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
 import type { STSClient } from '@aws-sdk/client-sts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { main } from '../../tasks/bucket.ts'
-import { backupLifecycleRule, desiredBackupBucket, desiredBucket, mergedTags, planBucket, planLine, uploadLifecycleRules, type BucketState } from '../../tasks/lib/aws/bucketplan.ts'
+import { backupLifecycleRules, desiredBackupBucket, desiredBucket, mergedTags, planBucket, planLine, uploadLifecycleRules, type BucketState } from '../../tasks/lib/aws/bucketplan.ts'
 import { accountBlockingFlags } from '../../tasks/lib/aws/accountblock.ts'
 import { bucketPolicy, POLICY_TEMPLATE_FILE, samePolicy } from '../../tasks/lib/aws/bucketpolicy.ts'
 import { createBucket, deleteBucket, explainBucketError, type BucketClients } from '../../tasks/lib/aws/bucket.ts'
@@ -71,7 +71,7 @@ function goodBackupState(extra: Partial<BucketState> = {}): BucketState {
     publicAccessBlock: { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true },
     encryption: 'AES256',
     versioning: 'Enabled',
-    lifecycle: [backupLifecycleRule(14)],
+    lifecycle: backupLifecycleRules({ days: 14, newest: 7 }),
     ...extra,
   }
 }
@@ -394,11 +394,11 @@ describe('bucket main()', () => {
       assert.match(err, new RegExp(`choose another ${setting},`))
     }
   })
-  it('no backup bucket: made private (all public access blocked, no policy), encrypted, versioned, expiring after MYMDB_BACKUP_KEEP_DAYS', async () => {
+  it('no backup bucket: made private (all public access blocked, no policy), encrypted, versioned, with rules that keep the newest MYMDB_BACKUP_KEEP and final backups', async () => {
     const s3b = fakeS3(goodState(), undefined, null)
     const f = fakeClients(s3b)
     const deps = { ...testDeps(noDocker()), awsClients: () => f.clients as unknown as AwsClients }
-    assert.equal(await main([], { ...ENV, MYMDB_BACKUP_KEEP_DAYS: '30' }, deps), 0, deps.log.text())
+    assert.equal(await main([], { ...ENV, MYMDB_BACKUP_KEEP_DAYS: '30', MYMDB_BACKUP_KEEP: '5' }, deps), 0, deps.log.text())
     const writes = s3b.calls.filter((c) => MUTATING.test(c.name))
     assert.ok(writes.every((c) => c.input.Bucket === BACKUP_BUCKET), 'the upload bucket is as wanted')
     assert.deepEqual(writes.map((c) => c.name), [
@@ -414,12 +414,20 @@ describe('bucket main()', () => {
     assert.deepEqual(input('PutPublicAccessBlock').PublicAccessBlockConfiguration, { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true })
     assert.equal(input('PutBucketEncryption').ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.SSEAlgorithm, 'AES256')
     assert.equal(input('PutBucketVersioning').VersioningConfiguration.Status, 'Enabled')
-    const rule = input('PutBucketLifecycleConfiguration').LifecycleConfiguration.Rules[0]
-    assert.deepEqual([rule.Expiration.Days, rule.NoncurrentVersionExpiration.NoncurrentDays, rule.Status], [30, 30, 'Enabled'])
-    assert.match(deps.log.text(), /private backups in s3:\/\/mymdb-uploads-unit-backups, kept 30 day\(s\)/)
+    const rules = input('PutBucketLifecycleConfiguration').LifecycleConfiguration.Rules as LifecycleRule[]
+    const show = (r: LifecycleRule) => [r.Filter?.Prefix, r.Status, r.Expiration ?? null, r.NoncurrentVersionExpiration ?? null]
+    assert.deepEqual(rules.map(show), [
+      // scheduled, manual, safety: one key per kind; only an old version both 30 days old and beyond the newest 5 goes
+      ['rolling/', 'Enabled', null, { NoncurrentDays: 30, NewerNoncurrentVersions: 4 }],
+      // final, pre-migrate: never expire; one deleted on purpose goes 30 days later
+      ['kept/', 'Enabled', { ExpiredObjectDeleteMarker: true }, { NoncurrentDays: 30 }],
+      // the flat names of before: as they were
+      ['mymdb-', 'Enabled', { Days: 30 }, { NoncurrentDays: 30 }],
+    ])
+    assert.match(deps.log.text(), /private backups in s3:\/\/mymdb-uploads-unit-backups, the newest 5 of each kind and all from the last 30 day\(s\) kept, final and pre-migrate ones until deleted/)
   })
-  it('a backup bucket that keeps backups 14 days while 7 are wanted, or lost its encryption: updated', () => {
-    const desired = desiredBackupBucket(BACKUP_BUCKET, 'us-west-2', 'test', 7)
+  it('a backup bucket that keeps backups 14 days while 7 are wanted, the newest 3 while 7 are, or lost its encryption: updated', () => {
+    const desired = desiredBackupBucket(BACKUP_BUCKET, 'us-west-2', 'test', { days: 7, newest: 7 })
     const plan = planBucket(goodBackupState({ encryption: 'aws:kms' }), desired)
     assert.deepEqual(
       plan.filter((p) => p.action !== 'unchanged').map((p) => `${p.item}: ${p.action}`),
@@ -427,6 +435,13 @@ describe('bucket main()', () => {
     )
     assert.ok(!plan.some((p) => p.item === 'policy'), 'the backup bucket has no policy at all')
     assert.throws(() => planBucket(goodBackupState({ region: 'eu-west-1' }), desired), /choose another MYMDB_BACKUP_BUCKET/)
+    const fewer = planBucket(goodBackupState({ lifecycle: backupLifecycleRules({ days: 7, newest: 3 }) }), desired)
+    assert.deepEqual(fewer.filter((p) => p.action === 'update').map((p) => p.item), ['lifecycle'])
+    assert.deepEqual(planBucket(goodBackupState({ lifecycle: backupLifecycleRules({ days: 7, newest: 7 }) }), desired).filter((p) => p.action === 'update'), [])
+  })
+  it('MYMDB_BACKUP_KEEP 1 keeps the newest alone: no NewerNoncurrentVersions (S3 takes 1 to 100)', () => {
+    assert.deepEqual(backupLifecycleRules({ days: 3, newest: 1 })[0]?.NoncurrentVersionExpiration, { NoncurrentDays: 3 })
+    assert.deepEqual(backupLifecycleRules({ days: 3, newest: 101 })[0]?.NoncurrentVersionExpiration, { NoncurrentDays: 3, NewerNoncurrentVersions: 100 })
   })
   it('MYMDB_BACKUP_BUCKET: not the upload bucket; a derived name must fit 63 characters', async () => {
     const deps = { ...testDeps(noDocker()), awsClients: noAws }

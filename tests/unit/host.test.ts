@@ -186,7 +186,7 @@ describe('host: pure parts', () => {
     assert.deepEqual(trust.Statement, [
       { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::1:role/mymdb-qa-host' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:ExternalId': EXTERNAL_ID } } },
     ])
-    assert.deepEqual(write.Statement, [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: 'arn:aws:s3:::b1-backups/*' }])
+    assert.deepEqual(write.Statement, [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: ['arn:aws:s3:::b1-backups/rolling/*', 'arn:aws:s3:::b1-backups/kept/*'] }])
     // the host role may assume it; its S3 access stays the upload bucket's
     const host = hostPolicies('b1', 'arn:aws:iam::1:role/mymdb-qa-backup').bucket as { Statement: any[] }
     assert.deepEqual(host.Statement.flatMap((st) => [st.Resource].flat()).sort(), ['arn:aws:iam::1:role/mymdb-qa-backup', 'arn:aws:s3:::b1', 'arn:aws:s3:::b1/uploads/*'])

@@ -104,16 +104,16 @@ describe('status', () => {
     ])
   })
   it('on the host: the last backup, a failed one with the end of its output, and the schedule', () => {
-    const ok = { at: '2026-11-27T03:17:05Z', reason: 'scheduled', ok: true, size: 312000, file: 's3://b/mymdb-p-20261127T031705Z.tar' }
+    const ok = { at: '2026-11-27T03:17:05Z', reason: 'scheduled', ok: true, size: 312000, name: 'mymdb-p-20261127T031705Z.tar', file: 's3://b/rolling/scheduled.tar?versionId=v1' }
     const base = { services: [], databaseSize: null, disk: null }
     const now = new Date('2026-11-27T12:17:05Z')
     assert.deepEqual(formatStatus({ ...base, backups: { lastOk: ok, last: ok, schedule: '17 3 * * *', output: '' } }, now).slice(-2), [
-      '  backup    2026-11-27 03:17:05 UTC (9 h 0 min ago), 0.3 MB, scheduled: s3://b/mymdb-p-20261127T031705Z.tar',
+      '  backup    2026-11-27 03:17:05 UTC (9 h 0 min ago), 0.3 MB, scheduled: mymdb-p-20261127T031705Z.tar',
       '  schedule  17 3 * * * (cron on the host, its time zone)',
     ])
     const failed = { ...ok, at: '2026-11-28T03:17:02Z', ok: false, size: 0 }
     assert.deepEqual(formatStatus({ ...base, backups: { lastOk: ok, last: failed, schedule: null, output: 'pg_dump ...\nthe database is not running' } }, now).slice(-3), [
-      '  backup    2026-11-27 03:17:05 UTC (9 h 0 min ago), 0.3 MB, scheduled: s3://b/mymdb-p-20261127T031705Z.tar',
+      '  backup    2026-11-27 03:17:05 UTC (9 h 0 min ago), 0.3 MB, scheduled: mymdb-p-20261127T031705Z.tar',
       '  backup    FAILED at 2026-11-28 03:17:02 UTC (scheduled); ~/mymdb/last-backup.log ends: the database is not running',
       '  schedule  none (MYMDB_BACKUP_SCHEDULE=off, or deployed before backups existed)',
     ])
@@ -158,7 +158,7 @@ describe('status', () => {
   })
   it('--check: the backups fail it when there is none, the last one failed, or the last good one is over 26 h old', () => {
     const now = new Date('2026-12-04T12:00:00Z')
-    const rec = (at: string, ok: boolean) => ({ at, reason: 'scheduled', ok, size: 1, file: 's3://b/k.tar' })
+    const rec = (at: string, ok: boolean) => ({ at, reason: 'scheduled', ok, size: 1, name: 'mymdb-p-20261204T031700Z.tar', file: 's3://b/k.tar' })
     const good = rec('2026-12-04T03:17:00Z', true)
     assert.equal(backupProblem({ lastOk: good, last: good, schedule: '17 3 * * *', output: '' }, now), null)
     assert.match(backupProblem(undefined, now) ?? '', /no backup has been taken yet/)

@@ -155,13 +155,22 @@ describe('planRemoteUp', () => {
       p.backupEnv,
       `# Written by the deploy (MyMDB Deploy): where the host writes its backups, and as whom.\n# The external id lets the host role assume the backup role; no container is given this file.\nMYMDB_BACKUP_BUCKET='b-backups'\nMYMDB_BACKUP_REGION='us-west-2'\nMYMDB_BACKUP_ROLE_ARN='arn:aws:iam::1:role/mymdb-production-backup'\nMYMDB_BACKUP_EXTERNAL_ID='${'e'.repeat(48)}'\n`,
     )
-    assert.equal(p.schedule?.line, '17 3 * * * cd "$HOME/mymdb" && sh backup.sh > last-backup.log 2>&1 # mymdb-backup')
+    assert.deepEqual(p.schedule?.lines, [
+      '17 3 * * * cd "$HOME/mymdb" && sh backup.sh > last-backup.log 2>&1 # mymdb-backup',
+      // hourly, half an hour off the schedule: a backup when the last good one is older than a day and an hour
+      '47 * * * * cd "$HOME/mymdb" && sh catch-up.sh # mymdb-backup-catch-up',
+    ])
+    assert.match(p.schedule?.catchUp ?? '', / -lt 90000 \]/)
     assert.match(p.schedule?.script ?? '', /^reason=scheduled$/m)
     assert.match(p.schedule?.script ?? '', /s3_backup\.py/)
     assert.match(p.schedule?.script ?? '', />> backups\.log; }/)
     assert.match(remoteSteps(p).join('\n'), /crontab: 17 3 \* \* \* cd/)
-    assert.equal(planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: '@daily' }, { backup }).schedule?.line?.startsWith('@daily cd '), true)
-    assert.equal(planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: 'off' }, { backup }).schedule?.line, null)
+    const daily = planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: '@daily' }, { backup }).schedule
+    assert.equal(daily?.lines[0]?.startsWith('@daily cd '), true)
+    assert.match(daily?.catchUp ?? '', / -lt 90000 \]/)
+    // weekdays at noon: the longest gap is Friday to Monday
+    assert.match(planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: '0 12 * * 1-5' }, { backup }).schedule?.catchUp ?? '', / -lt 262800 \]/)
+    assert.deepEqual(planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: 'off' }, { backup }).schedule?.lines, [])
     for (const bad of ['17 3 * *', '61 3 * * *', '17 3 * * 8', 'nightly', '*/0 * * * *'])
       assert.throws(() => planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: bad }, { backup }), (e: unknown) => e instanceof EnvError && /MYMDB_BACKUP_SCHEDULE/.test(e.message), bad)
   })
@@ -296,7 +305,7 @@ describe('remote-up main()', () => {
       cmd.includes('docker create') && cmd.endsWith('manage.py migrate --check')
         ? { exitCode: 1, stdout: '  core\n    0002_new\n' }
         : cmd.includes('reason=pre-migrate')
-          ? { stdout: `${JSON.stringify(manifest)}\nMYMDB_BACKUP 1234 s3://b-backups/mymdb-production-20261127T100000Z.tar\n` }
+          ? { stdout: `${JSON.stringify(manifest)}\nMYMDB_BACKUP 1234 mymdb-production-20261127T100000Z.tar s3://b-backups/kept/pre-migrate/mymdb-production-20261127T100000Z.tar?versionId=v1\n` }
           : swarmHost()(cmd)
     const remote = fakeRemote(answers)
     const d = deps(remote)
@@ -306,6 +315,7 @@ describe('remote-up main()', () => {
       ['~/mymdb/.env', 0o600],
       ['~/mymdb/backup.env', 0o600],
       ['~/mymdb/backup.sh', 0o700],
+      ['~/mymdb/catch-up.sh', 0o700],
     ])
     const i = (re: RegExp) => remote.commands.findIndex((c) => re.test(c))
     assert.ok(i(/migrate --check'?$/) < i(/reason=pre-migrate/), remote.commands.join('\n'))
@@ -313,7 +323,7 @@ describe('remote-up main()', () => {
     assert.match(remote.commands[i(/docker create/)] ?? '', /\nimage=127\.0\.0\.1:5000\/mymdb-web:abc123\n/)
     assert.ok(i(/reason=pre-migrate/) < i(/docker stack deploy/), 'the backup comes before the new version starts')
     assert.ok(i(/crontab -/) > i(/docker stack deploy/))
-    assert.match(d.log.text(), /before the migrations: s3:\/\/b-backups\/mymdb-production-20261127T100000Z\.tar/)
+    assert.match(d.log.text(), /before the migrations: s3:\/\/b-backups\/kept\/pre-migrate\/mymdb-production-20261127T100000Z\.tar\?versionId=v1/)
 
     // the backup fails: the new version is not started
     const failing = fakeRemote((cmd) => (cmd.includes('reason=pre-migrate') ? { exitCode: 1, stderr: 'no space left' } : answers(cmd)))

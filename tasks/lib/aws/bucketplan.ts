@@ -5,6 +5,7 @@ import type { LifecycleRule, PublicAccessBlockConfiguration, Tag } from '@aws-sd
 import { ConfigError } from '../errors.ts'
 import { PROJECT_TAG, stageTags } from '../names.ts'
 import { bucketPolicy, samePolicy, UPLOAD_PREFIX, type PolicyDocument } from './bucketpolicy.ts'
+import { KEPT_PREFIX, LEGACY_PREFIX, ROLLING_PREFIX } from '../backupkeys.ts'
 
 export const OWNERSHIP = 'BucketOwnerEnforced'
 /** ACLs stay blocked; bucket policies may be public (for the uploads/ read grant). */
@@ -74,16 +75,24 @@ export function desiredBucket(bucket: string, region: string, stage: string, kee
 
 /** Every public access blocked: nothing of the backup bucket can ever be made public. */
 export const PRIVATE_ACCESS_BLOCK: typeof PUBLIC_ACCESS_BLOCK = { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true }
-/** The id of the backup bucket's lifecycle rule. */
-export const LIFECYCLE_RULE_ID = 'mymdb-expire-backups'
+/** The ids of the backup bucket's lifecycle rules (the legacy one kept its id from before). */
+export const LIFECYCLE_RULE_IDS = { rolling: 'mymdb-keep-newest-backups', kept: 'mymdb-keep-final-backups', legacy: 'mymdb-expire-backups' } as const
 export const ENCRYPTION = 'AES256'
+
+/** How long the backup bucket keeps scheduled, manual and safety backups. */
+export interface BackupRetention {
+  /** Every backup younger than this many days stays. */
+  days: number
+  /** The newest this many of each kind stay, however old. */
+  newest: number
+}
 
 /**
  * The stage's backup bucket: private (all four Block Public Access flags, no policy), encrypted at
- * rest (SSE-S3 by default), versioned (an overwrite or delete keeps the old version), and a
- * lifecycle rule that deletes backups, and replaced versions, after `keepDays`.
+ * rest (SSE-S3 by default), versioned (an overwrite or delete keeps the old version), and the
+ * lifecycle rules of backupLifecycleRules.
  */
-export function desiredBackupBucket(bucket: string, region: string, stage: string, keepDays: number): DesiredBucket {
+export function desiredBackupBucket(bucket: string, region: string, stage: string, keep: BackupRetention): DesiredBucket {
   return {
     bucket,
     setting: 'MYMDB_BACKUP_BUCKET',
@@ -95,20 +104,53 @@ export function desiredBackupBucket(bucket: string, region: string, stage: strin
     publicAccessBlock: { ...PRIVATE_ACCESS_BLOCK },
     encryption: ENCRYPTION,
     versioned: true,
-    lifecycle: { rules: [backupLifecycleRule(keepDays)], text: `delete backups and replaced versions after ${keepDays} day(s)` },
+    lifecycle: {
+      rules: backupLifecycleRules(keep),
+      text:
+        `scheduled, manual and safety backups: the newest ${keep.newest} of each kind and all from the last ${keep.days} day(s) kept; ` +
+        `final and pre-migrate backups kept until deleted (then ${keep.days} day(s) as old versions)`,
+    },
   }
 }
 
-/** The lifecycle rule of the backup bucket (pure). */
-export function backupLifecycleRule(keepDays: number): LifecycleRule {
-  return {
-    ID: LIFECYCLE_RULE_ID,
-    Status: 'Enabled',
-    Filter: { Prefix: '' },
-    Expiration: { Days: keepDays },
-    NoncurrentVersionExpiration: { NoncurrentDays: keepDays },
-    AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
-  }
+/**
+ * The backup bucket's lifecycle rules (pure). Nothing expires by age alone:
+ * - `rolling/<kind>.tar` holds each scheduled, manual or safety backup as a new version of one key
+ *   per kind. The newest is the current version and never expires; an older one is deleted only
+ *   when it has been replaced for `days` days AND `newest - 1` newer old versions exist
+ *   (NewerNoncurrentVersions), so the newest `newest` of each kind stay however long the host is off.
+ * - `kept/<kind>/<name>`: final and pre-migrate backups, one key each, never expire; one deleted on
+ *   purpose stays as an old version for `days` days, then goes (with its delete marker).
+ * - `mymdb-*.tar` at the top: backups from before this layout, deleted `days` days after they were
+ *   made, as they always were.
+ */
+export function backupLifecycleRules(keep: BackupRetention): LifecycleRule[] {
+  const abort = { AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }
+  return [
+    {
+      ID: LIFECYCLE_RULE_IDS.rolling,
+      Status: 'Enabled',
+      Filter: { Prefix: ROLLING_PREFIX },
+      NoncurrentVersionExpiration: { NoncurrentDays: keep.days, ...(keep.newest > 1 ? { NewerNoncurrentVersions: keep.newest - 1 } : {}) },
+      ...abort,
+    },
+    {
+      ID: LIFECYCLE_RULE_IDS.kept,
+      Status: 'Enabled',
+      Filter: { Prefix: KEPT_PREFIX },
+      Expiration: { ExpiredObjectDeleteMarker: true },
+      NoncurrentVersionExpiration: { NoncurrentDays: keep.days },
+      ...abort,
+    },
+    {
+      ID: LIFECYCLE_RULE_IDS.legacy,
+      Status: 'Enabled',
+      Filter: { Prefix: LEGACY_PREFIX },
+      Expiration: { Days: keep.days },
+      NoncurrentVersionExpiration: { NoncurrentDays: keep.days },
+      ...abort,
+    },
+  ]
 }
 
 /** What of a lifecycle rule counts, as S3 returns it or as we write it (pure). */
@@ -119,6 +161,7 @@ function ruleKey(r: LifecycleRule): string {
     r.Filter?.Prefix ?? r.Prefix ?? '',
     Boolean(r.Filter?.Tag || r.Filter?.And || r.Filter?.ObjectSizeGreaterThan || r.Filter?.ObjectSizeLessThan),
     r.Expiration?.Days ?? null,
+    r.Expiration?.ExpiredObjectDeleteMarker ?? null,
     r.NoncurrentVersionExpiration?.NoncurrentDays ?? null,
     r.NoncurrentVersionExpiration?.NewerNoncurrentVersions ?? null,
     r.AbortIncompleteMultipartUpload?.DaysAfterInitiation ?? null,

@@ -3,7 +3,7 @@
 //                         upload bucket (never deletes: a compromised container cannot wipe the
 //                         posters), and assumes the backup role with its external id
 //   mymdb-<stage>-backup  assumed by the host role with the external id: writes backups into the
-//                         backup bucket and nothing else (not read, list or delete)
+//                         backup bucket's rolling/ and kept/ and nothing else (not read, list or delete)
 // Policies are built as objects (pure) and compared with what IAM has, so a re-run changes only
 // what differs.
 import { randomBytes } from 'node:crypto'
@@ -11,6 +11,7 @@ import type { Log } from '../log.ts'
 import { stageResources, stageTags } from '../names.ts'
 import { IAM, aws, awsErrorCode, explainAwsError, sameJson, type AwsClients } from './clients.ts'
 import { UPLOAD_PREFIX } from './bucketpolicy.ts'
+import { KEPT_PREFIX, ROLLING_PREFIX } from '../backupkeys.ts'
 import type { PlanLine } from './plan.ts'
 
 const POLICY_VERSION = '2012-10-17'
@@ -50,7 +51,8 @@ export function hostPolicies(bucket: string, backupRole?: string): { trust: obje
 
 /**
  * The backup role: assumed by the host role only with the external id, and allowed to write
- * backups into the backup bucket and nothing else (not read, list or delete them).
+ * backups into the backup bucket's rolling/ and kept/ prefixes and nothing else (not read, list or
+ * delete them; a new version never replaces an old one in a versioned bucket).
  */
 export function backupPolicies(hostRole: string, externalId: string, backupBucket: string): { trust: object; write: object } {
   return {
@@ -67,7 +69,15 @@ export function backupPolicies(hostRole: string, externalId: string, backupBucke
     },
     write: {
       Version: POLICY_VERSION,
-      Statement: [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: `arn:aws:s3:::${backupBucket}/*` }],
+      // under the two prefixes whose lifecycle rules keep them (bucketplan.ts), nowhere else
+      Statement: [
+        {
+          Sid: 'WriteBackups',
+          Effect: 'Allow',
+          Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+          Resource: [`arn:aws:s3:::${backupBucket}/${ROLLING_PREFIX}*`, `arn:aws:s3:::${backupBucket}/${KEPT_PREFIX}*`],
+        },
+      ],
     },
   }
 }

@@ -92,7 +92,7 @@ export async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients
     const r = await backupHost(stack, s.MYMDB_STAGE, deps.log, 'final').catch((e: unknown) => {
       throw refuse(e instanceof Error ? e.message : String(e))
     })
-    deps.log.info(`[destroy] final backup: ${r.file} (restore it after a new deploy with npm run restore -- ${r.file.split('/').pop()} --aws)`)
+    deps.log.info(`[destroy] final backup: ${r.file} (restore it after a new deploy with npm run restore -- ${r.name} --aws)`)
   } finally {
     remote.close()
   }

@@ -3,7 +3,8 @@
 // order, what up.ts runs for a plan (the dry run prints it).
 import { isIP } from 'node:net'
 import type { BackupTarget, HostResult } from '../aws/host.ts'
-import { backupScript, cronLine, hostBackupOptions } from '../backup.ts'
+import { backupScript, hostBackupOptions } from '../backup.ts'
+import { catchUpScript, cronLines, longestGapSeconds } from '../backupschedule.ts'
 import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
@@ -31,7 +32,7 @@ export interface RemoteUpPlan {
   /** ~/mymdb/backup.env: the backup bucket and role (the deploy passes them; not when run alone). */
   backupEnv?: string
   /** The host's backup script and its crontab line (null: MYMDB_BACKUP_SCHEDULE=off), with backupEnv. */
-  schedule?: { script: string; line: string | null; stage: string }
+  schedule?: { script: string; lines: string[]; catchUp?: string; stage: string }
 }
 
 /** The host's address is needed (MYMDB_HOST_ADDRESS or --address). */
@@ -115,7 +116,8 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
           backupEnv: backupEnvFile(ctx.backup),
           schedule: {
             script: `${backupScript(hostStack({ where: 'the host', run: planOnly }), hostBackupOptions(s.MYMDB_STAGE, 'scheduled'))}\n`,
-            line: cronLine(s.MYMDB_BACKUP_SCHEDULE),
+            lines: cronLines(s.MYMDB_BACKUP_SCHEDULE),
+            ...(s.MYMDB_BACKUP_SCHEDULE === 'off' ? {} : { catchUp: `${catchUpScript(longestGapSeconds(s.MYMDB_BACKUP_SCHEDULE) + 3600)}\n` }),
             stage: s.MYMDB_STAGE,
           },
         }

@@ -4,7 +4,8 @@
 // schedule; then check the site from here.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { BACKUP_ENV_FILE, BACKUP_SCRIPT_FILE, installCronCmd, hostBackupOptions, takeBackup } from '../backup.ts'
+import { BACKUP_ENV_FILE, hostBackupOptions, takeBackup } from '../backup.ts'
+import { BACKUP_SCRIPT_FILE, CATCH_UP_SCRIPT_FILE, installCronCmd } from '../backupschedule.ts'
 import { ConfigError, UserError } from '../errors.ts'
 import { stripControls, type Log } from '../log.ts'
 import type { Deps } from '../main.ts'
@@ -185,12 +186,17 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   const schedule = plan.schedule
   if (schedule)
     phases.push({
-      says: [schedule.line ? `upload ${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}; crontab: ${schedule.line}` : `remove the backup schedule from the crontab (MYMDB_BACKUP_SCHEDULE=off)`],
+      says: [
+        schedule.lines.length > 0
+          ? `upload ${REMOTE_DIR}/${BACKUP_SCRIPT_FILE} and ${CATCH_UP_SCRIPT_FILE}; crontab: ${schedule.lines.join('; ')}`
+          : `remove the backup schedule from the crontab (MYMDB_BACKUP_SCHEDULE=off)`,
+      ],
       run: (s) =>
-        s.deps.log.step('schedule', schedule.line ? `backups on the host: ${schedule.line.split(' cd ')[0]} (cron)` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {
+        s.deps.log.step('schedule', schedule.lines[0] ? `backups on the host: ${schedule.lines[0].split(' cd ')[0]} (cron), and hourly a catch-up of a missed one` : 'no scheduled backups (MYMDB_BACKUP_SCHEDULE=off)', async () => {
           const remote = connected(s)
           await remote.upload(`${REMOTE_DIR}/${BACKUP_SCRIPT_FILE}`, schedule.script, 0o700)
-          await runChecked(remote.run, installCronCmd(schedule.line), { doing: 'set the backup schedule in the crontab' })
+          if (schedule.catchUp) await remote.upload(`${REMOTE_DIR}/${CATCH_UP_SCRIPT_FILE}`, schedule.catchUp, 0o700)
+          await runChecked(remote.run, installCronCmd(schedule.lines), { doing: 'set the backup schedule in the crontab' })
         }),
     })
   phases.push(checkSite(plan))
