@@ -6,9 +6,10 @@ import { backupHost, backupLocal, type BackupResult } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import type { StepSeams } from './lib/step.ts'
-import { resolveTarget } from './lib/target.ts'
+import { stepDeps, type StepSeams } from './lib/step.ts'
+import { checkHostAccess, resolveTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
+import { stageLock } from './lib/lock.ts'
 
 export const HELP = `Usage: npm run backup -- [--to DIR] [--aws]
 
@@ -54,19 +55,23 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     if (aws && flags.to !== undefined) throw new ConfigError('--to is for local backups; with --aws the backup goes to the backup bucket')
     const raw = loadEnv(env, deps.envFile)
     const dir = aws ? '' : resolve(deps.root, flags.to ?? checkEnv(backupVars, raw).MYMDB_BACKUP_DIR)
-    const target = await resolveTarget(aws, raw, deps, partial)
-    try {
-      // apply
-      const start = Date.now()
-      const r = aws ? await backupHost(target.stack, target.source, deps.log) : await backupLocal(target.stack, dir, target.source, deps.log)
+    // on AWS it writes into the stage's bucket: one change to the stage at a time
+    const hold = aws ? stageLock(stepDeps(deps, partial, raw), checkHostAccess(raw), 'npm run backup -- --aws') : undefined
+    return (hold ?? ((fn) => fn()))(async () => {
+      const target = await resolveTarget(aws, raw, deps, partial)
+      try {
+        // apply
+        const start = Date.now()
+        const r = aws ? await backupHost(target.stack, target.source, deps.log) : await backupLocal(target.stack, dir, target.source, deps.log)
 
-      // summary
-      deps.log.info(`[backup] ${summary(r, (Date.now() - start) / 1000)}`)
-      deps.log.info(`[backup] restore it with: npm run restore -- ${aws ? `${r.name} --aws` : r.file}`)
-      return 0
-    } finally {
-      target.close()
-    }
+        // summary
+        deps.log.info(`[backup] ${summary(r, (Date.now() - start) / 1000)}`)
+        deps.log.info(`[backup] restore it with: npm run restore -- ${aws ? `${r.name} --aws` : r.file}`)
+        return 0
+      } finally {
+        target.close()
+      }
+    })
   })
 }
 

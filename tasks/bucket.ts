@@ -11,6 +11,7 @@ import { checkEnv, loadEnv, type CleanEnv } from './lib/env.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { awsVars, backupBucketName, backupBucketRules, backupBucketVars, bucketVars } from './lib/awsvars.ts'
+import { stageLock } from './lib/lock.ts'
 
 export const HELP = `Usage: npm run bucket -- [options]   (a step of npm run deploy:aws)
 
@@ -142,7 +143,9 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const values = checkEnv(bucketSpec, raw, { rules: backupBucketRules })
 
     // plan, show, apply
-    await runStep(bucketStep, values, stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
+    const sd = stepDeps(deps, partial, raw)
+    const dryRun = flags['dry-run'] ?? false
+    await runStep(bucketStep, values, sd, dryRun, stageLock(sd, values, 'npm run bucket'))
     return 0
   })
 }

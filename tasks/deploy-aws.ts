@@ -75,11 +75,11 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${s.AWS_REGION}, stage ${s.MYMDB_STAGE}`)
     // One deploy, stop or destroy of a stage at a time (a dry run changes nothing: it only reports a lock).
     if (dryRun) {
-      const holder = await aws('read the deploy lock', () => readLock(clients.ssm, s.MYMDB_STAGE))
+      const holder = await aws('read the deploy lock', () => readLock(clients.dynamodb, s.MYMDB_STAGE))
       if (holder) log.warn(`[deploy] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
       return deploySteps()
     }
-    return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps)
+    return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps)
 
     async function deploySteps(): Promise<number> {
       // Each step: plan, show, apply (not in a dry run). A failed step keeps its own report and

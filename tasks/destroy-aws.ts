@@ -125,7 +125,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       throw new UserError('nothing removed (not confirmed)')
 
     // apply: the final backup, then the removal (holding the stage's lock)
-    const removed = await withLock(clients.ssm, stage, 'npm run destroy:aws', async () => {
+    const removed = await withLock(clients.dynamodb, stage, 'npm run destroy:aws', async () => {
       if (finalBackup) await takeFinalBackup(s, clients, deps, partial ?? {})
       return removeAll(clients, stage, inv, log)
     })

@@ -20,6 +20,7 @@ import { inspectKeyFile } from './lib/sshkey.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { backupBucketName } from './lib/awsvars.ts'
 import { hostSettings, type HostSettings } from './lib/hostvars.ts'
+import { stageLock } from './lib/lock.ts'
 
 export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
@@ -138,7 +139,9 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const { raw, values: s } = hostSettings(env, deps.envFile)
 
     // plan, show, apply
-    const r = await runStep(hostStep, { ...s, waitSsh: !flags['no-wait-ssh'] }, stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
+    const sd = stepDeps(deps, partial, raw)
+    const dryRun = flags['dry-run'] ?? false
+    const r = await runStep(hostStep, { ...s, waitSsh: !flags['no-wait-ssh'] }, sd, dryRun, stageLock(sd, s, 'npm run host'))
 
     // summary
     if (r.host && !flags['dry-run'])

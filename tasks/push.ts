@@ -11,6 +11,7 @@ import { runCli, runMain, type Env } from './lib/main.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { imageVars, localImages, type ImageName } from './lib/vars.ts'
 import { awsVars, parseRegistry, registryImage, registryPrefix, registryRules, registryVars, releaseVars, repositoryName, type Registry } from './lib/awsvars.ts'
+import { stageLock } from './lib/lock.ts'
 
 export const HELP = `Usage: npm run push -- [options]
 
@@ -141,7 +142,10 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     const raw = loadEnv(env, deps.envFile)
-    await runStep(pushStep, pushSettings(raw), stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
+    const settings = pushSettings(raw)
+    const sd = stepDeps(deps, partial, raw)
+    const dryRun = flags['dry-run'] ?? false
+    await runStep(pushStep, settings, sd, dryRun, stageLock(sd, settings, 'npm run push'))
     return 0
   })
 }

@@ -4,13 +4,15 @@
 // rendered from them (a new web version takes over only once healthy), checks the migrations,
 // loads the sample catalogue into an empty database and checks the site over HTTP or HTTPS.
 // The plan: lib/remote/plan.ts; what runs: lib/remote/up.ts.
-import { loadEnv } from './lib/env.ts'
+import { checkEnv, loadEnv } from './lib/env.ts'
 import { formatDuration } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { checkRemoteSettings, planStart, type RemoteUpPlan, type StartInput } from './lib/remote/plan.ts'
 import { remoteSteps, remoteUp } from './lib/remote/up.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { sshKeyExistsRule } from './lib/hostvars.ts'
+import { stageLock } from './lib/lock.ts'
+import { stageRegionVars } from './lib/awsvars.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -107,7 +109,10 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
 
     // plan, show, apply
     const start = Date.now()
-    const r = await runStep(startStep, { settings, context }, stepDeps(deps, partial, raw), flags['dry-run'] ?? false)
+    const sd = stepDeps(deps, partial, raw)
+    const dryRun = flags['dry-run'] ?? false
+    const { AWS_REGION } = checkEnv(stageRegionVars, raw)
+    const r = await runStep(startStep, { settings, context }, sd, dryRun, stageLock(sd, { ...settings, AWS_REGION }, 'npm run remote:up'))
 
     // summary
     if (r.url === undefined) return 0

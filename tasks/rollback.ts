@@ -63,11 +63,11 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const [{ awsClients }, { withLock, readLock, holderText }] = await Promise.all([import('./lib/aws/clients.ts'), import('./lib/lock.ts')])
     const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
     if (dryRun) {
-      const holder = await readLock(clients.ssm, s.MYMDB_STAGE)
+      const holder = await readLock(clients.dynamodb, s.MYMDB_STAGE)
       if (holder) log.warn(`[rollback] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
       return rollback()
     }
-    return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run rollback', rollback)
+    return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run rollback', rollback)
 
     async function rollback(): Promise<number> {
       const found = await findTarget(s, stepDeps(deps, partial, raw), false)

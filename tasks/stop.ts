@@ -59,7 +59,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       const values = checkEnv(hostAccessSpec, raw)
       const s = { ...values, sshKeyFile: sshKeyPath(values, raw) }
       const clients = stepDeps(deps, partial, raw).clients(s.AWS_REGION)
-      return withLock(clients.ssm, s.MYMDB_STAGE, 'npm run stop -- --aws', async () => {
+      return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run stop -- --aws', async () => {
         const host = await findHost(clients, s.MYMDB_STAGE)
         const address = reachAddress(s.MYMDB_HOST_ADDRESS, host)
         if (host?.state === 'running' && !address)

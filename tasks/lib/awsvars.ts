@@ -61,6 +61,11 @@ function cronSchedule(opts: { desc: string; example: string; default: string }):
   })
 }
 
+/** The stage a task alone may belong to (remote:up towards a host of your own has none: no lock). */
+export const stageRegionVars = {
+  AWS_REGION: awsRegion({ desc: 'AWS region of the stage (its lock is taken there; unset: a host of your own, no lock)', example: 'us-west-2', optional: true }),
+}
+
 /** When the host backs itself up, without the deployer's machine. */
 export const backupScheduleVars = {
   MYMDB_BACKUP_SCHEDULE: cronSchedule({

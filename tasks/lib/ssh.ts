@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2'
+import { remoteWork } from './remotework.ts'
 import { UserError } from './errors.ts'
 import { lazy } from './lazy.ts'
 import { homeRelative, retryUntil, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
@@ -147,7 +148,8 @@ export function exec(conn: Client, cmd: Cmd, opts: RunOptions = {}): Promise<Run
   const text = remoteCommand(cmd, opts.cwd)
   if (opts.env) throw new Error('exec: commands on the host take no environment (its .env holds the settings)')
   const tty = opts.interactive === true && opts.output === undefined && process.stdin.isTTY === true
-  return new Promise((resolve, reject) => {
+  // counted: an interrupted run waits for it before it lets go of the stage's lock (lock.ts)
+  return remoteWork(command, () => new Promise<RunResult>((resolve, reject) => {
     // ssh2 emits the connection's 'close' before it closes the channels that were open on it.
     let connectionLost = false
     const onConnClose = () => {
@@ -244,7 +246,7 @@ export function exec(conn: Client, cmd: Cmd, opts: RunOptions = {}): Promise<Run
       } else if (opts.input !== undefined) channel.end(opts.input)
       else channel.end()
     })
-  })
+  }))
 }
 
 function sftpOf(conn: Client, doing: string): Promise<SFTPWrapper> {

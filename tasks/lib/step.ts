@@ -4,6 +4,7 @@
 //   apply(plan, deps)     executes exactly the plan, returns a typed result
 //   preview(plan)         the result as far as the plan knows it (what a dry run hands on)
 // runStep does the dry run for every step: plan, show, and apply unless it is a dry run.
+import type { Hold } from './lock.ts'
 import { awsClients as makeAwsClients, type AwsClients } from './aws/clients.ts'
 import type { Log } from './log.ts'
 import type { Deps, Env } from './main.ts'
@@ -59,10 +60,21 @@ export interface Step<S, P, R> {
   preview(plan: P): R
 }
 
-/** Plans the step, shows the plan, and applies it unless `dryRun` (then the preview is the result). */
-export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: StepDeps, dryRun: boolean): Promise<R> {
+/**
+ * Plans the step, shows the plan, and applies it unless `dryRun` (then the preview is the result).
+ * With `hold` (a task run alone that changes a stage: its lock) the first plan only checks, and the
+ * plan shown and applied is made again holding the lock: nothing is locked for a bad setting, and
+ * nothing another run changed meanwhile is missed.
+ */
+export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: StepDeps, dryRun: boolean, hold?: Hold): Promise<R> {
   const plan = await step.plan(settings, deps)
-  step.show(plan, deps.log, dryRun)
-  if (dryRun) return step.preview(plan)
-  return step.apply(plan, deps)
+  if (dryRun || !hold) {
+    step.show(plan, deps.log, dryRun)
+    return dryRun ? step.preview(plan) : step.apply(plan, deps)
+  }
+  return hold(async () => {
+    const fresh = await step.plan(settings, deps)
+    step.show(fresh, deps.log, false)
+    return step.apply(fresh, deps)
+  })
 }

@@ -15,7 +15,8 @@ import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
 import { GetBucketPolicyCommand, GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
-import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm'
+import { PutItemCommand } from '@aws-sdk/client-dynamodb'
+import { readLock } from '../../tasks/lib/lock.ts'
 import { chromium } from 'playwright-core'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
@@ -97,32 +98,32 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   const task = (file: string, args: string[], input = '') =>
     $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input })`node --import tsx ${`tasks/${file}.ts`} ${args}`
   const onHost = (script: string) => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`)
+  /** A task started in its own process group (for Ctrl-C), once its output shows `ready`. */
+  const startedTask = async (file: string, args: string[], ready: RegExp) => {
+    const child = spawn('node', ['--import', 'tsx', file, ...args], { cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let out = ''
+    const exited = new Promise<number | null>((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 128 : null))))
+    const started = new Promise<void>((res) => {
+      const watch = (d: Buffer) => {
+        out += d.toString()
+        if (ready.test(out)) res()
+      }
+      child.stdout.on('data', watch)
+      child.stderr.on('data', watch)
+    })
+    await Promise.race([started, exited.then(() => assert.fail(`${file} ended before ${ready}:\n${out}`))])
+    return { child, exited, out: () => out }
+  }
 
   /** Runs the real command in a child process and Ctrl-Cs it (SIGINT to its whole process group,
    * as a terminal does) when its output matches `when`; returns the output. */
+  /** A deploy interrupted (Ctrl-C to its process group) when its output shows `when`; its output once it has ended. */
   const interruptDeployAt = async (when: RegExp): Promise<string> => {
-    const child = spawn('npx', ['tsx', 'tasks/deploy-aws.ts'], {
-      cwd: new URL('../..', import.meta.url).pathname,
-      env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    })
-    let out = ''
-    let interrupted = false
-    const exited = new Promise<number | null>((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 130 : null))))
-    const watch = (d: Buffer) => {
-      out += d.toString()
-      if (when.test(out) && !interrupted && child.pid) {
-        interrupted = true
-        process.kill(-child.pid, 'SIGINT')
-      }
-    }
-    child.stdout.on('data', watch)
-    child.stderr.on('data', watch)
+    const { child, exited, out } = await startedTask('tasks/deploy-aws.ts', [], when)
+    process.kill(-child.pid!, 'SIGINT')
     const code = await exited
-    assert.ok(interrupted, `never reached ${when}:\n${out}`)
-    assert.notEqual(code, 0, out)
-    return out
+    assert.notEqual(code, 0, out())
+    return out()
   }
 
   before(async () => {
@@ -289,43 +290,32 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('one deploy at a time: a second one fails naming the first (who, since when); Ctrl-C releases the lock; a stale lock is released by npm run unlock', async () => {
-    const lock = { Name: `/mymdb/${STAGE}/deploy-lock` }
-    const child = spawn('node', ['--import', 'tsx', 'tasks/deploy-aws.ts'], {
-      cwd: REPO,
-      env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    })
-    let out = ''
-    const exited = new Promise<number | null>((res) => child.on('exit', (code, signal) => res(code ?? (signal ? 130 : null))))
-    const started = new Promise<void>((res) => {
-      const watch = (d: Buffer) => {
-        out += d.toString()
-        if (/\[deploy\] 1\/4/.test(out)) res()
-      }
-      child.stdout.on('data', watch)
-      child.stderr.on('data', watch)
-    })
-    await Promise.race([started, exited.then(() => assert.fail(`the first deploy ended early:\n${out}`))])
+    const { child, exited } = await startedTask('tasks/deploy-aws.ts', [], /\[deploy\] 1\/4/)
     const second = await run(deployMain)
     assert.equal(second.code, 1, second.text)
-    assert.match(second.text, new RegExp(`stage rig is locked by \\S+@\\S+ \\(npm run deploy:aws, pid ${child.pid}\\) since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, \\d+ s ago`))
+    assert.match(second.text, new RegExp(`stage rig is locked by \\S+@\\S+ \\(npm run deploy:aws, pid ${child.pid}\\) since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, \\d+ s ago; it expires in`))
     assert.doesNotMatch(second.text, /\[deploy\] 1\/4/, 'the second deploy did nothing')
     process.kill(-child.pid!, 'SIGINT')
     assert.notEqual(await exited, 0)
-    await assert.rejects(clients.ssm.send(new GetParameterCommand(lock)), /ParameterNotFound/, 'Ctrl-C released the lock')
+    assert.equal(await readLock(clients.dynamodb, STAGE), null, 'Ctrl-C released the lock')
 
-    // a run killed outright leaves its lock: reported, then released on purpose
-    await clients.ssm.send(new PutParameterCommand({ ...lock, Type: 'String', Value: JSON.stringify({ by: 'gone@laptop', command: 'npm run deploy:aws', pid: 4242, since: '2026-11-27T03:00:00Z' }) }))
+    // a run killed outright leaves its lock until its lease expires: reported, or released on purpose
+    const expires = Date.now() + 100_000
+    await clients.dynamodb.send(
+      new PutItemCommand({
+        TableName: 'mymdb-locks',
+        Item: { stage: { S: STAGE }, token: { S: 'gone' }, by: { S: 'gone@laptop' }, command: { S: 'npm run deploy:aws' }, pid: { N: '4242' }, since: { S: '2026-11-27T03:00:00Z' }, expires: { N: String(expires) } },
+      }),
+    )
     const stale = await run(deployMain)
     assert.equal(stale.code, 1)
-    assert.match(stale.text, /locked by gone@laptop \(npm run deploy:aws, pid 4242\) since 2026-11-27 03:00:00 UTC.*npm run unlock/)
+    assert.match(stale.text, /locked by gone@laptop \(npm run deploy:aws, pid 4242\) since 2026-11-27 03:00:00 UTC.*it expires in 1 min unless its run renews it.*npm run unlock releases it at once/)
     const unlock = await task('unlock', ['--yes'])
     assert.equal(unlock.exitCode, 0, unlock.stderr)
     assert.match(unlock.stdout, /locked by gone@laptop[\s\S]*released/)
     const after = await run(deployMain)
     assert.equal(after.code, 0, after.text)
-    await assert.rejects(clients.ssm.send(new GetParameterCommand(lock)), /ParameterNotFound/, 'released at the end')
+    assert.equal(await readLock(clients.dynamodb, STAGE), null, 'released at the end')
   })
 
   it('operate the deployed site from here: status, logs, manage and ssh (the real commands, over SSH)', async () => {
@@ -485,6 +475,23 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(twice.stderr, new RegExp(`2 backups in s3://${BACKUP_BUCKET} are named ${backupName}[\\s\\S]*${backupVersion}`))
     const unsigned = await task('restore', [claimed ?? '?', '--aws', '--yes'])
     assert.match(unsigned.stderr, /has no SHA-256 recorded with it: MyMDB's backups always have one/)
+
+    // Ctrl-C while the host restores the database: the lock is held until that command has ended
+    // (the database is made to wait: a session holds a lock on a table the restore drops)
+    const psql = (sql: string) => onHost(`docker exec --user postgres ${inService('db')} psql -v ON_ERROR_STOP=1 -c "${sql}" mymdb`)
+    const holding = psql('BEGIN; LOCK TABLE auth_user IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300); COMMIT;')
+    const { child, exited, out: output } = await startedTask('tasks/restore.ts', [backupVersion, '--aws', '--yes', '--no-safety-backup'], /\[restore\] database mymdb \(one transaction\) \.\.\./)
+    await new Promise((r) => setTimeout(r, 1000))
+    process.kill(-child.pid!, 'SIGINT')
+    await new Promise((r) => setTimeout(r, 3000))
+    assert.equal(child.exitCode, null, `it waits for the host:\n${output()}`)
+    assert.match((await readLock(clients.dynamodb, STAGE))?.command ?? '', /npm run restore -- --aws/, 'the lock is held while the host restores')
+    await psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()")
+    await holding
+    assert.equal(await exited, 130, output())
+    assert.match(output(), /interrupted: waiting for the command running on the host to end/)
+    assert.match(output(), /\[restore\] database mymdb \(one transaction\) done/, 'the command on the host ended')
+    assert.equal(await readLock(clients.dynamodb, STAGE), null, 'released once it ended')
 
     // the real one, by the version id the list shows
     const start = Date.now()

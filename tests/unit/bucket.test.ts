@@ -11,7 +11,7 @@ import { backupLifecycleRules, desiredBackupBucket, desiredBucket, mergedTags, p
 import { accountBlockingFlags } from '../../tasks/lib/aws/accountblock.ts'
 import { bucketPolicy, POLICY_TEMPLATE_FILE, samePolicy } from '../../tasks/lib/aws/bucketpolicy.ts'
 import { createBucket, deleteBucket, explainBucketError, type BucketClients } from '../../tasks/lib/aws/bucket.ts'
-import { noDocker, testDeps } from './fakes.ts'
+import { fakeLockTable, noDocker, testDeps } from './fakes.ts'
 
 // --- a fake AWS: answers by command name, records every call -----------------------------------
 
@@ -109,11 +109,13 @@ function fakeS3(initial: BucketState | undefined, writes: Responder = () => unde
 function fakeClients(s3: FakeClient, s3control: Responder = () => awsError('NoSuchPublicAccessBlockConfiguration', 404)) {
   const sts = fakeClient(() => ({ Account: '123456789012' }))
   const control = fakeClient(s3control)
-  const clients: BucketClients = {
+  // the lock of `npm run bucket` (lock.ts; its behaviour is tested on the emulator)
+  const clients: BucketClients & { dynamodb: unknown } = {
     region: 'us-west-2',
     s3: s3 as unknown as S3Client,
     sts: sts as unknown as STSClient,
     s3control: control as unknown as S3ControlClient,
+    dynamodb: fakeLockTable(),
   }
   return { clients, s3, sts, control }
 }

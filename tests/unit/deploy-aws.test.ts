@@ -5,7 +5,7 @@ import { describe, it } from 'node:test'
 import { main } from '../../tasks/deploy-aws.ts'
 import { planStart, startInput } from '../../tasks/lib/remote/plan.ts'
 import { deploySettings } from '../../tasks/lib/remote/settings.ts'
-import { fakeSsm, noDocker, tempDir, testDeps } from './fakes.ts'
+import { fakeLockTable, noDocker, tempDir, testDeps } from './fakes.ts'
 
 const BACKUP = { bucket: 'mymdb-uploads-qa-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::123456789012:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
 const HOST = {
@@ -134,7 +134,7 @@ describe('deploy:aws keeps a step exit code', () => {
       if (name === 'HeadBucket') throw Object.assign(new Error('Forbidden'), { name: 'Forbidden', $metadata: { httpStatusCode: 403 } })
       throw new Error(`unexpected AWS call ${name}`)
     }
-    const clients = () => ({ region: 'us-west-2', sts: { send }, s3: { send }, s3control: { send }, ec2: { send }, iam: { send }, ssm: fakeSsm(), ecr: { send } }) as never
+    const clients = () => ({ region: 'us-west-2', sts: { send }, s3: { send }, s3control: { send }, ec2: { send }, iam: { send }, dynamodb: fakeLockTable(), ecr: { send } }) as never
     const d = testDeps(run)
     const code = await main(['--dry-run'], { ...GOOD, MYMDB_REGISTRY: '127.0.0.1:5000', MYMDB_SSH_CIDR: '203.0.113.7/32' }, { ...d, awsClients: clients, openRemote: noSsh })
     assert.equal(code, 2, d.log.text())

@@ -6,7 +6,7 @@ import { checkDeleteBucket, main } from '../../tasks/destroy-aws.ts'
 import { removalLines } from '../../tasks/lib/aws/teardown.ts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { ConfigError } from '../../tasks/lib/errors.ts'
-import { fakeSsm, noDocker, tempDir, testDeps } from './fakes.ts'
+import { fakeLockTable, noDocker, tempDir, testDeps } from './fakes.ts'
 
 const BUCKET = 'mymdb-uploads-qa'
 
@@ -85,7 +85,7 @@ function fakeAws(bucket: FakeBucket | undefined, instance?: { id: string; state:
         return s3(n, cmd.input)
       },
     },
-    ssm: fakeSsm(),
+    dynamodb: fakeLockTable(),
     sent,
     get bucket() {
       return state.bucket

@@ -147,30 +147,35 @@ export function fakeRemote(fail: (cmd: string) => Partial<RunResult> | undefined
 }
 
 /**
- * An SSM client holding parameters in memory: PutParameter (refusing an existing name unless
- * Overwrite, as SSM does), GetParameter, DeleteParameter. For the deploy lock in unit tests.
+ * The lock table of lock.ts in memory, for unit tests of the tasks that take the lock: the table
+ * exists, an item is written when there is none (or it expired), and removed. The lock's own
+ * behaviour (conditions, expiry, renewal, Ctrl-C) is tested against the emulator in
+ * tests/system/lock.test.ts.
  */
-export function fakeSsm(params = new Map<string, string>()): { send(cmd: { constructor: { name: string }; input: Record<string, any> }): Promise<unknown>; params: Map<string, string> } {
-  const error = (name: string) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: 400 } })
+export function fakeLockTable(): { send(cmd: { constructor: { name: string }; input: Record<string, any> }): Promise<unknown>; items: Map<string, Record<string, any>> } {
+  const items = new Map<string, Record<string, any>>()
+  const failed = () => Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException', $metadata: { httpStatusCode: 400 } })
   return {
-    params,
+    items,
     async send(cmd) {
       const name = cmd.constructor.name.replace(/Command$/, '')
-      const key = String(cmd.input.Name)
-      if (name === 'PutParameter') {
-        if (params.has(key) && !cmd.input.Overwrite) throw error('ParameterAlreadyExists')
-        params.set(key, String(cmd.input.Value))
+      const stage = String(cmd.input.Item?.stage?.S ?? cmd.input.Key?.stage?.S ?? '')
+      const held = items.get(stage)
+      if (name === 'DescribeTable') return { Table: { TableStatus: 'ACTIVE' } }
+      if (name === 'GetItem') return { Item: held }
+      if (name === 'PutItem') {
+        if (held && Number(held.expires.N) >= Number(cmd.input.ExpressionAttributeValues[':now'].N)) throw failed()
+        items.set(stage, cmd.input.Item)
         return {}
       }
-      if (name === 'GetParameter') {
-        if (!params.has(key)) throw error('ParameterNotFound')
-        return { Parameter: { Name: key, Value: params.get(key) } }
-      }
-      if (name === 'DeleteParameter') {
-        if (!params.delete(key)) throw error('ParameterNotFound')
+      if (name === 'UpdateItem' || name === 'DeleteItem') {
+        const token = cmd.input.ExpressionAttributeValues?.[':token']?.S
+        if (token !== undefined && held?.token?.S !== token) throw failed()
+        if (name === 'DeleteItem') items.delete(stage)
+        else if (held) held.expires = cmd.input.ExpressionAttributeValues[':expires']
         return {}
       }
-      throw new Error(`unexpected SSM call ${name}`)
+      throw new Error(`unexpected DynamoDB call ${name}`)
     },
   }
 }

@@ -19,7 +19,7 @@ import { sameJson } from '../../tasks/lib/aws/clients.ts'
 import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
-import { captureLog, fakeSsm, noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
+import { captureLog, fakeLockTable, noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
 
 const INSTALL = readFileSync(new URL('../../scripts/install-docker.sh', import.meta.url), 'utf8')
 
@@ -428,7 +428,7 @@ describe('host: main without AWS', () => {
           return { Reservations: [] }
         },
       },
-      ssm: fakeSsm(),
+      dynamodb: fakeLockTable(),
     } as unknown as AwsClients
     const deps = testDeps(noDocker())
     assert.equal(await stopMain(['--aws'], { AWS_REGION: 'us-west-2', MYMDB_STAGE: 'qa' }, { ...deps, awsClients: () => fakeClients }), 0, deps.log.text())

@@ -4,7 +4,7 @@ import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { deployRecord, envEdit, parseDeployLog, pickRelease, pruneRefs, releases, unknownMigrationsCmd } from '../../tasks/lib/releases.ts'
 import { hostStack } from '../../tasks/lib/stack.ts'
 import { main } from '../../tasks/rollback.ts'
-import { fakeRemote, fakeSsm, noDocker, swarmHost, testDeps, testKeyFile } from './fakes.ts'
+import { fakeRemote, fakeLockTable, noDocker, swarmHost, testDeps, testKeyFile } from './fakes.ts'
 
 const images = (tag: string) => ({ web: `reg:5000/mymdb-web:${tag}`, db: `reg:5000/mymdb-db@sha256:${'d'.repeat(64)}`, proxy: `reg:5000/mymdb-proxy@sha256:${'e'.repeat(64)}`, cache: `reg:5000/mymdb-cache@sha256:${'f'.repeat(64)}` })
 const line = (tag: string, at: string, ok = true) => deployRecord(images(tag), 'ada@laptop', new Date(at), { ok, seconds: 30, ...(ok ? {} : { error: 'boom' }) })
@@ -72,7 +72,7 @@ describe('rollback main()', () => {
       if (cmd.includes('MigrationLoader')) return { stdout: unknownMigrations }
       return swarmHost()(cmd)
     })
-  const deps = (remote: ReturnType<typeof fakeRemote>) => ({ ...testDeps(noDocker()), awsClients: () => ({ ssm: fakeSsm() }) as never, openRemote: async () => remote })
+  const deps = (remote: ReturnType<typeof fakeRemote>) => ({ ...testDeps(noDocker()), awsClients: () => ({ dynamodb: fakeLockTable() }) as never, openRemote: async () => remote })
 
   it('bad --to: exit 2 before any connection', async () => {
     const d = deps(host())

@@ -1,6 +1,7 @@
 // AWS plumbing shared by the deploy steps: clients built from the task's env (region, the
 // standard AWS_ENDPOINT_URL for emulators, credentials from the SDK's default chain), the tags
 // that mark what a stage owns, and AWS errors a user can fix turned into one-line UserErrors.
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { EC2Client } from '@aws-sdk/client-ec2'
 import type { ECRClient } from '@aws-sdk/client-ecr'
 import type { IAMClient } from '@aws-sdk/client-iam'
@@ -13,6 +14,7 @@ import { lazy } from '../lazy.ts'
 import type { Env } from '../main.ts'
 
 // The SDK packages, each loaded when first used (see lazy.ts): `new EC2.DescribeInstancesCommand(...)`.
+export const DynamoDB = lazy<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb')
 export const EC2 = lazy<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2')
 export const ECR = lazy<typeof import('@aws-sdk/client-ecr')>('@aws-sdk/client-ecr')
 export const IAM = lazy<typeof import('@aws-sdk/client-iam')>('@aws-sdk/client-iam')
@@ -27,6 +29,8 @@ export interface AwsClients {
   ec2: EC2Client
   iam: IAMClient
   ssm: SSMClient
+  /** The stages' locks (lock.ts). */
+  dynamodb: DynamoDBClient
   ecr: ECRClient
   sts: STSClient
   /** S3 Control (the account-wide Block Public Access). */
@@ -56,6 +60,7 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
     ec2: new EC2.EC2Client(common),
     iam: new IAM.IAMClient(common),
     ssm: new SSM.SSMClient(common),
+    dynamodb: new DynamoDB.DynamoDBClient(common),
     ecr: new ECR.ECRClient(common),
     sts: new STS.STSClient(common),
     // With an endpoint (an emulator) it is used as is: the SDK's rules would put the account id
