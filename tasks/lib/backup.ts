@@ -113,6 +113,12 @@ export interface BackupScriptOptions {
    */
   upload?: { envFile: string }
   /**
+   * Hold the stage's lock (lock.ts) while it runs, as the backup role (needs `upload`); when a run
+   * of the deployer holds it, skip, recorded (the hourly catch-up takes the backup later). For the
+   * schedule only: a deploy's own pre-migrate backup runs while the deploy holds the lock.
+   */
+  lock?: { stage: string; seconds: number }
+  /**
    * Appends one JSON line per run to this file (next to the compose file), success or failure:
    * npm run status shows the last backup and a failed one from it.
    */
@@ -120,6 +126,10 @@ export interface BackupScriptOptions {
 }
 
 const q = (cmd: Cmd) => showCommand(cmd)
+
+/** scripts/s3_backup.py in a throw-away web container, given the backup settings of backup.env. */
+const s3Backup = (s: Stack, verb: 'put' | 'lock' | 'unlock'): Cmd =>
+  oneOffCmd(s, ['/mymdb/scripts/s3_backup.py', verb], { pass: ['MYMDB_BACKUP_BUCKET', 'MYMDB_BACKUP_REGION', 'MYMDB_BACKUP_ROLE_ARN', 'MYMDB_BACKUP_EXTERNAL_ID'] })
 
 // --- on the host: the files next to its compose file, and the schedule ---------------------------
 
@@ -141,6 +151,8 @@ export interface BackupRecord {
   /** What npm run restore takes ('' in records from before names were recorded: see file). */
   name: string
   file: string
+  /** Why a run that was not a failure did not back up (a skipped scheduled run), else ''. */
+  note: string
 }
 
 /** The records of backups.log (pure), oldest first; lines that are not one are skipped. */
@@ -151,7 +163,7 @@ export function parseBackupLog(text: string): BackupRecord[] {
       const r = JSON.parse(line) as Partial<BackupRecord>
       if (typeof r.at === 'string' && typeof r.ok === 'boolean') {
         const file = String(r.file ?? '')
-        out.push({ at: r.at, reason: String(r.reason ?? ''), ok: r.ok, size: Number(r.size ?? 0), name: String(r.name ?? file.split('/').pop() ?? ''), file })
+        out.push({ at: r.at, reason: String(r.reason ?? ''), ok: r.ok, size: Number(r.size ?? 0), name: String(r.name ?? file.split('/').pop() ?? ''), file, note: String(r.note ?? '') })
       }
     } catch {
       // not a record
@@ -176,10 +188,9 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
         `echo "upload to the backup bucket" >&2`,
         // from here on the file exists only to be uploaded: a failed upload removes it (the trap)
         'drop="$file"',
-        `set -a; . ./${o.upload.envFile}; set +a`,
         // where it goes decides how long it is kept (backupkeys.ts); s3_backup.py prints the version
         `key="${backupKey(o.reason, '$name')}"`,
-        `version=$(${q(oneOffCmd(s, ['/mymdb/scripts/s3_backup.py', 'put'], { pass: ['MYMDB_BACKUP_BUCKET', 'MYMDB_BACKUP_REGION', 'MYMDB_BACKUP_ROLE_ARN', 'MYMDB_BACKUP_EXTERNAL_ID'] }))} "$key" "$name" "$database" "$revision" "$created" "$reason" < "$file")`,
+        `version=$(${q(s3Backup(s, 'put'))} "$key" "$name" "$database" "$revision" "$created" "$reason" < "$file")`,
         `rm -f "$file"`,
         'file="s3://$MYMDB_BACKUP_BUCKET/$key${version:+?versionId=$version}"',
       ]
@@ -197,10 +208,22 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     'work="$file.partial.d"',
     'size=0',
     o.record
-      ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"name":"%s","file":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$name" "$file" >> ${shellQuote(o.record)}; }`
+      ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"name":"%s","file":"%s","note":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$name" "$file" "\${2:-}" >> ${shellQuote(o.record)}; }`
       : 'rec() { :; }',
     'drop=',
-    `trap 'rc=$?; rm -rf "$work" "$file.partial"; [ -z "$drop" ] || rm -f "$drop"; [ "$rc" = 0 ] || rec false' EXIT`,
+    'token=',
+    o.lock ? `unlock() { [ -z "$token" ] || ${q(s3Backup(s, 'unlock'))} ${shellQuote(o.lock.stage)} "$token" >/dev/null 2>&1 || true; }` : 'unlock() { :; }',
+    `trap 'rc=$?; unlock; rm -rf "$work" "$file.partial"; [ -z "$drop" ] || rm -f "$drop"; [ "$rc" = 0 ] || rec false' EXIT`,
+    ...(o.upload ? [`set -a; . ./${o.upload.envFile}; set +a`] : []),
+    ...(o.lock
+      ? [
+          `if token=$(${q(s3Backup(s, 'lock'))} ${shellQuote(o.lock.stage)} ${o.lock.seconds}); then :; else`,
+          '  rc=$?',
+          `  if [ "$rc" = 4 ]; then echo "skipped: another run holds the stage's lock (the hourly catch-up takes the backup once it ends)" >&2; rec false "skipped: another run held the stage's lock"; exit 0; fi`,
+          '  exit "$rc"',
+          'fi',
+        ]
+      : []),
     `running=" $(${q(stackCommands.running(s))} | tr '\\n' ' ') "`,
     'case "$running" in *" db "*) ;; *) echo "the database is not running" >&2; exit 3 ;; esac',
     'mkdir -p "$dir"',

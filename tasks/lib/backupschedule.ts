@@ -1,5 +1,6 @@
 // The host's backup schedule (pure): two crontab lines of the login user, both run from ~/mymdb.
-//   the schedule   MYMDB_BACKUP_SCHEDULE: sh backup.sh (the same script as backup --aws)
+//   the schedule   MYMDB_BACKUP_SCHEDULE: sh backup.sh (the same script as backup --aws, holding
+//                  the stage's lock; skipped, recorded, while a deploy or restore holds it)
 //   the catch-up   hourly: sh catch-up.sh, which takes a backup only when the last good one is
 //                  older than the longest gap of the schedule plus an hour: a run missed while
 //                  the host was off (cron does not run what it missed) or one that failed
@@ -14,6 +15,11 @@ export const BACKUP_SCRIPT_FILE = 'backup.sh'
 export const CATCH_UP_SCRIPT_FILE = 'catch-up.sh'
 /** The output of the last scheduled (or caught-up) run. */
 export const LAST_BACKUP_OUTPUT = 'last-backup.log'
+/**
+ * How long the scheduled backup holds the stage's lock (a fixed lease: the host does not renew it;
+ * it releases it when it ends, and a backup that dies lets go after this).
+ */
+export const BACKUP_LOCK_SECONDS = 3600
 /** Marks the schedule's line in the login user's crontab. */
 export const CRON_MARK = '# mymdb-backup'
 /** Marks the catch-up line (it contains CRON_MARK: installing replaces both). */

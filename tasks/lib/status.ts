@@ -80,7 +80,8 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
   if (r.backups) {
     const { lastOk, last, schedule, output } = r.backups
     lines.push(`  backup    ${lastOk ? `${utcTime(lastOk.at)} (${formatAge(now.getTime() - Date.parse(lastOk.at))} ago), ${(lastOk.size / 1e6).toFixed(1)} MB, ${lastOk.reason}: ${lastOk.name}` : '(none yet: npm run backup -- --aws)'}`)
-    if (last && !last.ok)
+    if (last && !last.ok && last.note) lines.push(`  backup    SKIPPED at ${utcTime(last.at)} (${last.reason}): ${last.note.replace(/^skipped: /, '')}`)
+    else if (last && !last.ok)
       lines.push(`  backup    FAILED at ${utcTime(last.at)} (${last.reason})${last.reason === 'scheduled' && output ? `; ~/mymdb/${LAST_BACKUP_OUTPUT} ends: ${output.split('\n').pop()}` : ''}`)
     lines.push(`  schedule  ${schedule ? `${schedule} (cron on the host, its time zone)` : 'none (MYMDB_BACKUP_SCHEDULE=off, or deployed before backups existed)'}`)
   }
@@ -96,7 +97,7 @@ export const BACKUP_MAX_AGE_HOURS = 26
  */
 export function backupProblem(b: StatusReport['backups'], now = new Date()): string | null {
   if (!b?.lastOk) return 'no backup has been taken yet (npm run backup -- --aws takes one)'
-  if (b.last && !b.last.ok) return `the last backup failed (${b.last.reason}, at ${utcTime(b.last.at)})`
+  if (b.last && !b.last.ok && !b.last.note) return `the last backup failed (${b.last.reason}, at ${utcTime(b.last.at)})`
   const age = now.getTime() - Date.parse(b.lastOk.at)
   if (!(age <= BACKUP_MAX_AGE_HOURS * 3600_000)) return `the last good backup is ${formatAge(age)} old (more than ${BACKUP_MAX_AGE_HOURS} h)`
   return null

@@ -239,7 +239,7 @@ describe('host step on moto', () => {
     const externalId = externalIdOf(trust)
     assert.ok(externalId, JSON.stringify(trust))
     const backupPolicy = await clients.iam.send(new GetRolePolicyCommand({ RoleName: 'mymdb-one-backup', PolicyName: 'mymdb-one-backup-write' }))
-    const expected = backupPolicies(`arn:aws:iam::${account}:role/mymdb-one-host`, externalId, `${BUCKET}-backups`)
+    const expected = backupPolicies(`arn:aws:iam::${account}:role/mymdb-one-host`, externalId, `${BUCKET}-backups`, "one")
     assert.ok(sameJson(trust, expected.trust))
     assert.ok(sameJson(parsePolicyDocument(backupPolicy.PolicyDocument), expected.write))
     const profile = await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: 'mymdb-one-host' }))

@@ -16,7 +16,7 @@ import { GetBucketPolicyCommand, GetObjectCommand, GetPublicAccessBlockCommand, 
 import { createHash } from 'node:crypto'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { PutItemCommand } from '@aws-sdk/client-dynamodb'
-import { readLock } from '../../tasks/lib/lock.ts'
+import { acquireLock, readLock } from '../../tasks/lib/lock.ts'
 import { chromium } from 'playwright-core'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
@@ -644,6 +644,27 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(after.length, before + 1, after.join('\n'))
     assert.deepEqual(((r) => [r.ok, r.reason])(JSON.parse(after.at(-1) ?? '{}') as { ok: boolean; reason: string }), [true, 'scheduled'])
     assert.match((await asAdmin('cat last-backup.log')).stdout, /^catch-up: the last good backup is from 2026-01-01T03:17:00Z: taking the one the schedule missed/)
+
+    // while a deploy holds the stage's lock, the scheduled run skips, recorded, and says who holds it;
+    // it is no failure for a monitor (the catch-up takes it once the lock is free)
+    const held = await acquireLock(clients.dynamodb, STAGE, 'npm run deploy:aws')
+    try {
+      const skipped = await trigger()
+      assert.equal(skipped.exitCode, 0, skipped.stdout + skipped.stderr)
+      const last = JSON.parse((await asAdmin('tail -n 1 backups.log')).stdout) as { ok: boolean; note: string }
+      assert.deepEqual([last.ok, last.note], [false, "skipped: another run held the stage's lock"])
+      assert.match((await asAdmin('cat last-backup.log')).stdout, /stage rig is locked by \S+ \(npm run deploy:aws\)/)
+      const shown = await task('status', ['--aws', '--check'])
+      assert.equal(shown.exitCode, 0, shown.stdout + shown.stderr)
+      assert.match(shown.stdout, /^ {2}backup {4}SKIPPED at .* \(scheduled\): another run held the stage's lock$/m)
+    } finally {
+      await held.release()
+    }
+    // a scheduled run holds the lock while it runs, as the host's backup role, and lets go after
+    const ran2 = await trigger()
+    assert.equal(ran2.exitCode, 0, ran2.stdout + ran2.stderr)
+    assert.equal((JSON.parse((await asAdmin('tail -n 1 backups.log')).stdout) as { ok: boolean }).ok, true)
+    assert.equal(await readLock(clients.dynamodb, STAGE), null)
 
     // a scheduled run that fails (here: its settings are gone) is visible in status
     assert.equal((await onHost('mv backup.env backup.env.away')).exitCode, 0)

@@ -39,8 +39,8 @@ function allInPlace(): HostState {
     role: { exists: true, policy: hostPolicies('b1', 'arn:aws:iam::123456789012:role/mymdb-qa-backup').bucket },
     backupRole: {
       exists: true,
-      trust: backupPolicies('arn:aws:iam::123456789012:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups').trust,
-      policy: backupPolicies('arn:aws:iam::123456789012:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups').write,
+      trust: backupPolicies('arn:aws:iam::123456789012:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups', 'qa').trust,
+      policy: backupPolicies('arn:aws:iam::123456789012:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups', 'qa').write,
     },
     instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
     nodes: [{ node: 1, instance: { instanceId: 'i-1', state: 'running' }, elasticIp: { node: 1, allocationId: 'eipalloc-1', publicIp: '198.51.100.10', instanceId: 'i-1', associationId: 'eipassoc-1' } }],
@@ -181,12 +181,22 @@ describe('host: pure parts', () => {
     })
   })
 
-  it('backup role: assumed by the host role only with the external id; writes backups, nothing else', () => {
-    const { trust, write } = backupPolicies('arn:aws:iam::1:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups') as { trust: any; write: any }
+  it('backup role: assumed by the host role only with the external id; writes backups and holds its stage\'s lock, nothing else', () => {
+    const { trust, write } = backupPolicies('arn:aws:iam::1:role/mymdb-qa-host', EXTERNAL_ID, 'b1-backups', 'qa') as { trust: any; write: any }
     assert.deepEqual(trust.Statement, [
       { Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::1:role/mymdb-qa-host' }, Action: 'sts:AssumeRole', Condition: { StringEquals: { 'sts:ExternalId': EXTERNAL_ID } } },
     ])
-    assert.deepEqual(write.Statement, [{ Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: ['arn:aws:s3:::b1-backups/rolling/*', 'arn:aws:s3:::b1-backups/kept/*'] }])
+    assert.deepEqual(write.Statement, [
+      { Sid: 'WriteBackups', Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload'], Resource: ['arn:aws:s3:::b1-backups/rolling/*', 'arn:aws:s3:::b1-backups/kept/*'] },
+      // the scheduled backup's hold on its own stage's lock, no other stage's
+      {
+        Sid: 'HoldStageLock',
+        Effect: 'Allow',
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        Resource: 'arn:aws:dynamodb:*:1:table/mymdb-locks',
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['qa'] } },
+      },
+    ])
     // the host role may assume it; its S3 access stays the upload bucket's
     const host = hostPolicies('b1', 'arn:aws:iam::1:role/mymdb-qa-backup').bucket as { Statement: any[] }
     assert.deepEqual(host.Statement.flatMap((st) => [st.Resource].flat()).sort(), ['arn:aws:iam::1:role/mymdb-qa-backup', 'arn:aws:s3:::b1', 'arn:aws:s3:::b1/uploads/*'])

@@ -104,7 +104,7 @@ describe('status', () => {
     ])
   })
   it('on the host: the last backup, a failed one with the end of its output, and the schedule', () => {
-    const ok = { at: '2026-11-27T03:17:05Z', reason: 'scheduled', ok: true, size: 312000, name: 'mymdb-p-20261127T031705Z.tar', file: 's3://b/rolling/scheduled.tar?versionId=v1' }
+    const ok = { at: '2026-11-27T03:17:05Z', reason: 'scheduled', ok: true, size: 312000, name: 'mymdb-p-20261127T031705Z.tar', file: 's3://b/rolling/scheduled.tar?versionId=v1', note: '' }
     const base = { services: [], databaseSize: null, disk: null }
     const now = new Date('2026-11-27T12:17:05Z')
     assert.deepEqual(formatStatus({ ...base, backups: { lastOk: ok, last: ok, schedule: '17 3 * * *', output: '' } }, now).slice(-2), [
@@ -158,7 +158,7 @@ describe('status', () => {
   })
   it('--check: the backups fail it when there is none, the last one failed, or the last good one is over 26 h old', () => {
     const now = new Date('2026-12-04T12:00:00Z')
-    const rec = (at: string, ok: boolean) => ({ at, reason: 'scheduled', ok, size: 1, name: 'mymdb-p-20261204T031700Z.tar', file: 's3://b/k.tar' })
+    const rec = (at: string, ok: boolean, note = '') => ({ at, reason: 'scheduled', ok, size: 1, name: 'mymdb-p-20261204T031700Z.tar', file: 's3://b/k.tar', note })
     const good = rec('2026-12-04T03:17:00Z', true)
     assert.equal(backupProblem({ lastOk: good, last: good, schedule: '17 3 * * *', output: '' }, now), null)
     assert.match(backupProblem(undefined, now) ?? '', /no backup has been taken yet/)
@@ -167,6 +167,12 @@ describe('status', () => {
     const old = rec('2026-12-03T09:00:00Z', true)
     assert.match(backupProblem({ lastOk: old, last: old, schedule: null, output: '' }, now) ?? '', /the last good backup is 1 d.* old \(more than 26 h\)/)
     assert.equal(backupProblem({ lastOk: old, last: old, schedule: null, output: '' }, new Date('2026-12-04T10:59:00Z')), null)
+    // a scheduled run skipped because a deploy held the lock is no failure (the catch-up takes it); age still counts
+    const skipped = rec('2026-12-04T11:00:00Z', false, "skipped: another run held the stage's lock")
+    assert.equal(backupProblem({ lastOk: good, last: skipped, schedule: null, output: '' }, now), null)
+    assert.deepEqual(formatStatus({ services: [], databaseSize: null, disk: null, backups: { lastOk: good, last: skipped, schedule: null, output: '' } }, now).slice(-2, -1), [
+      "  backup    SKIPPED at 2026-12-04 11:00:00 UTC (scheduled): another run held the stage's lock",
+    ])
   })
   it('--check: without --aws exit 2 before anything; with a stopped host exit 3 saying no backups are taken', async () => {
     const d = testDeps(noDocker())

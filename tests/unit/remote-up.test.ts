@@ -164,6 +164,9 @@ describe('planRemoteUp', () => {
     assert.match(p.schedule?.script ?? '', /^reason=scheduled$/m)
     assert.match(p.schedule?.script ?? '', /s3_backup\.py/)
     assert.match(p.schedule?.script ?? '', />> backups\.log; }/)
+    // the schedule holds the stage's lock while it runs (skips when a deploy holds it); a deploy's own backups do not take it
+    assert.match(p.schedule?.script ?? '', /s3_backup\.py lock production 3600\); then :; else/)
+    assert.match(p.schedule?.script ?? '', /if \[ "\$rc" = 4 \]; then .*rec false "skipped: another run held the stage's lock"; exit 0; fi/)
     assert.match(remoteSteps(p).join('\n'), /crontab: 17 3 \* \* \* cd/)
     const daily = planRemoteUp({ ...ENV, MYMDB_BACKUP_SCHEDULE: '@daily' }, { backup }).schedule
     assert.equal(daily?.lines[0]?.startsWith('@daily cd '), true)

@@ -12,6 +12,7 @@ import { stageResources, stageTags } from '../names.ts'
 import { IAM, aws, awsErrorCode, explainAwsError, sameJson, type AwsClients } from './clients.ts'
 import { UPLOAD_PREFIX } from './bucketpolicy.ts'
 import { KEPT_PREFIX, ROLLING_PREFIX } from '../backupkeys.ts'
+import { LOCK_TABLE } from '../lock.ts'
 import type { PlanLine } from './plan.ts'
 
 const POLICY_VERSION = '2012-10-17'
@@ -54,7 +55,8 @@ export function hostPolicies(bucket: string, backupRole?: string): { trust: obje
  * backups into the backup bucket's rolling/ and kept/ prefixes and nothing else (not read, list or
  * delete them; a new version never replaces an old one in a versioned bucket).
  */
-export function backupPolicies(hostRole: string, externalId: string, backupBucket: string): { trust: object; write: object } {
+export function backupPolicies(hostRole: string, externalId: string, backupBucket: string, stage: string): { trust: object; write: object } {
+  const account = hostRole.split(':')[4] ?? ''
   return {
     trust: {
       Version: POLICY_VERSION,
@@ -76,6 +78,14 @@ export function backupPolicies(hostRole: string, externalId: string, backupBucke
           Effect: 'Allow',
           Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
           Resource: [`arn:aws:s3:::${backupBucket}/${ROLLING_PREFIX}*`, `arn:aws:s3:::${backupBucket}/${KEPT_PREFIX}*`],
+        },
+        // the scheduled backup holds the stage's lock (lock.ts) while it runs: its own stage's item only
+        {
+          Sid: 'HoldStageLock',
+          Effect: 'Allow',
+          Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+          Resource: `arn:aws:dynamodb:*:${account}:table/${LOCK_TABLE}`,
+          Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [stage] } },
         },
       ],
     },
@@ -142,7 +152,7 @@ export function planRoles(
   const backupRoleArn = roleArn(state.account, n.backupRole)
   const policyOk = state.role.exists && sameJson(state.role.policy, hostPolicies(want.bucket, backupRoleArn).bucket)
   const externalId = externalIdOf(state.backupRole.trust) ?? newExternalId()
-  const backup = backupPolicies(hostRoleArn, externalId, want.backupBucket)
+  const backup = backupPolicies(hostRoleArn, externalId, want.backupBucket, stage)
   const trustOk = state.backupRole.exists && sameJson(state.backupRole.trust, backup.trust)
   const writeOk = state.backupRole.exists && sameJson(state.backupRole.policy, backup.write)
   const profile = state.instanceProfile
@@ -247,7 +257,7 @@ export async function applyHostRole(clients: AwsClients, plan: RolesPlan & { sta
     log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only (and assuming ${n.backupRole})`)
   }
   // The backup role trusts the host role: that one exists by now.
-  const backup = backupPolicies(plan.backup.hostRoleArn, plan.backup.externalId, plan.backup.bucket)
+  const backup = backupPolicies(plan.backup.hostRoleArn, plan.backup.externalId, plan.backup.bucket, plan.stage)
   if (plan.backup.create) await createRole(n.backupRole, backup.trust, `MyMDB ${plan.stage} backups: write into ${plan.backup.bucket} only`)
   if (plan.backup.putTrust) {
     await aws('set the trust policy of the backup role', () =>

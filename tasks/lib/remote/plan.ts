@@ -4,7 +4,7 @@
 import { isIP } from 'node:net'
 import type { BackupTarget, HostResult } from '../aws/host.ts'
 import { backupScript, hostBackupOptions } from '../backup.ts'
-import { catchUpScript, cronLines, longestGapSeconds } from '../backupschedule.ts'
+import { BACKUP_LOCK_SECONDS, catchUpScript, cronLines, longestGapSeconds } from '../backupschedule.ts'
 import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
@@ -115,7 +115,7 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
       ? {
           backupEnv: backupEnvFile(ctx.backup),
           schedule: {
-            script: `${backupScript(hostStack({ where: 'the host', run: planOnly }), hostBackupOptions(s.MYMDB_STAGE, 'scheduled'))}\n`,
+            script: `${backupScript(hostStack({ where: 'the host', run: planOnly }), { ...hostBackupOptions(s.MYMDB_STAGE, 'scheduled'), lock: { stage: s.MYMDB_STAGE, seconds: BACKUP_LOCK_SECONDS } })}\n`,
             lines: cronLines(s.MYMDB_BACKUP_SCHEDULE),
             ...(s.MYMDB_BACKUP_SCHEDULE === 'off' ? {} : { catchUp: `${catchUpScript(longestGapSeconds(s.MYMDB_BACKUP_SCHEDULE) + 3600)}\n` }),
             stage: s.MYMDB_STAGE,
