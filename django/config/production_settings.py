@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .common_settings import *  # noqa: F401,F403
 from .common_settings import LOGGING, STORAGES, parse_log_level
+from .release import release_digest
 
 _problems = []
 
@@ -108,6 +109,13 @@ DATABASES = {
 # start, after migrate).
 # ---------------------------------------------------------------------------------------------
 CACHE_TIMEOUT = _int("DJANGO_CACHE_TIMEOUT", 60)
+
+
+# Cached pages and page parts belong to a release: a new version never serves what the old one
+# cached (during a deploy both run side by side and share the cache), so after a deploy no
+# visitor sees the old version for longer than CACHE_TIMEOUT. Sessions are not affected: their
+# cache is written through to the database (cached_db below).
+CACHE_KEY_PREFIX = f"mymdb-{release_digest()}"
 CACHE_LOCATION = _env("DJANGO_CACHE_LOCATION")
 if CACHE_LOCATION and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]{1,5}", CACHE_LOCATION):
     _problems.append(f"DJANGO_CACHE_LOCATION (must be host:port, got {CACHE_LOCATION!r})")
@@ -123,7 +131,7 @@ if CACHE_LOCATION:
             "BACKEND": "core.caching.MemcachedCache",  # PyMemcacheCache, connections kept
             "LOCATION": CACHE_LOCATION,
             "TIMEOUT": CACHE_TIMEOUT,
-            "KEY_PREFIX": "mymdb",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
             # pymemcache's HashClient: a cache that is down or slow is a miss (ignore_exc), tried
             # again after dead_timeout seconds, so requests do not each wait for it.
             "OPTIONS": {
@@ -146,6 +154,7 @@ else:
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "mymdb_cache",
             "TIMEOUT": CACHE_TIMEOUT,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
 CACHE_MIDDLEWARE_SECONDS = CACHE_TIMEOUT

@@ -282,7 +282,8 @@ export function startStackSteps(s: Stack): string[] {
   ]
 }
 
-export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_SECONDS, pollMs = 2_000): Promise<void> {
+/** Starts the stack and waits until it is healthy; `afterStart` (the migrations of a first deploy) runs before the checks. */
+export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_SECONDS, pollMs = 2_000, afterStart?: () => Promise<void>): Promise<void> {
   if (s.kind === 'swarm') await deployStack(s, log, waitSeconds, pollMs)
   else {
     const up = await log.step('up', `docker compose up (waiting up to ${waitSeconds} s for healthy services)`, () =>
@@ -293,9 +294,10 @@ export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_
       check(up, `start the stack on ${s.where}: not every service became healthy within ${waitSeconds} s (status and logs above)`, true)
     }
   }
+  if (afterStart) await afterStart()
   await log.step('migrate', 'check that the database migrations ran', () =>
     runInChecked(s, stackCommands.migrateCheck(s), {
-      doing: 'check the database migrations (the web container runs them at start; see npm run logs -- web)',
+      doing: 'check the database migrations (the deploy runs them, or the web container at start here; see npm run logs -- web)',
     }),
   )
   await log.step('data', 'sample catalogue (only if the database is empty)', () =>

@@ -15,6 +15,8 @@
 //     network is made: it cannot be changed later without removing the stack.
 //   - names of networks and volumes come from the stack's namespace: mymdb_db-data, mymdb_media,
 //     mymdb_proxy-data are the volumes Compose made, reused as they are
+//   - web: MYMDB_MIGRATE_ON_START=0 (the deploy runs the migrations once, before the new version
+//     takes traffic) and a shorter health-check start period (30 s: it no longer migrates)
 //   - deploy: endpoint_mode dnsrr (one replica each; no virtual IPs without IPVS); web is
 //     updated start-first, the new task takes traffic only once healthy, and a new task that
 //     does not become healthy is rolled back by Swarm; db, proxy and cache stop-first (one
@@ -25,6 +27,9 @@ export type JsonObject = { [k: string]: Json }
 
 /** The stack's name on the host: its services are mymdb_web, mymdb_db, mymdb_proxy. */
 export const STACK_NAME = 'mymdb'
+
+/** How long a starting web task of the stack may fail its health check (it does not migrate). */
+export const WEB_START_PERIOD = '30s'
 
 /** Seconds Swarm watches a new web task after it became healthy before its update counts as done. */
 export const MONITOR_SECONDS = 15
@@ -66,6 +71,13 @@ export function toStackFile(composeConfig: JsonObject): JsonObject {
       s[k] = k === 'ports' && Array.isArray(v) ? v.map(port) : v
     }
     s.deploy = structuredClone(name === 'web' ? WEB_DEPLOY : SINGLE_DEPLOY)
+    if (name === 'web') {
+      // the deploy migrates once, before the new version takes traffic (manage.py release): a
+      // starting web task never does, so several can start at once and a failed one changes nothing
+      s.environment = { ...(isObj(s.environment) ? s.environment : {}), MYMDB_MIGRATE_ON_START: '0' }
+      // so it is healthy within seconds, or judged soon
+      if (isObj(s.healthcheck)) s.healthcheck = { ...s.healthcheck, start_period: WEB_START_PERIOD }
+    }
     services[name] = s
   }
   const networks: JsonObject = {}

@@ -525,7 +525,10 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       '    dependencies = [("core", "0001_initial")]',
       '    operations = [migrations.RunSQL("CREATE TABLE rig_premigrate (id integer)", "DROP TABLE rig_premigrate")]',
     ].join('\\n')
-    const refs = await pushStackImages(registry, 'premigrate', { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py` })
+    // (and a mark in its pages: the new version's pages show it)
+    const refs = await pushStackImages(registry, 'premigrate', {
+      dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && sed -i 's|</body>|<!-- the premigrate release --></body>|' /mymdb/django/templates/base.html`,
+    })
     try {
       const target = Object.fromEntries(
         (await onHost('cat backup.env')).stdout.split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]),
@@ -537,7 +540,15 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
         await remoteUp(planRemoteUp({ ...env, MYMDB_TAG: tag, AWS_S3_REGION_NAME: 'us-west-2' }, { address: '127.0.0.1', registry: registry.address, backup }), { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never, pollSeconds: 1 } as never)
         return log.text()
       }
+      // the anonymous movie list as this version made and cached it (in the shared cache and nginx's)
+      const publicDns = (await findHost(clients, STAGE))?.publicDns ?? ''
+      const list = () => get(host.httpPort, '/', publicDns)
+      for (let i = 0; i < 2; i++) assert.doesNotMatch((await list()).body, /the premigrate release/)
       const text = await start('premigrate')
+      // right after the switch the list is the new version's: nothing the old one cached is served
+      const after = await list()
+      assert.equal(after.status, 200)
+      assert.match(after.body, /<!-- the premigrate release -->/, 'cached pages belong to their release')
       const key = /before the migrations: s3:\/\/[^/]+\/(kept\/pre-migrate\/(mymdb-rig-\d{8}T\d{6}Z\.tar))\?versionId=/.exec(text)
       assert.ok(key?.[1] && key[2], text)
       assert.ok(text.indexOf('before the migrations:') < text.indexOf('docker stack deploy'), text)
@@ -552,8 +563,44 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: BACKUP_BUCKET, Key: key[1] }))).Metadata?.reason, 'pre-migrate')
       const applied = await onHost(`docker exec --user postgres ${inService('db')} psql -tAc "select count(*) from django_migrations where name = '0002_rig_premigrate'" mymdb`)
       assert.equal(applied.stdout.trim(), '1', applied.stderr)
+      // migrated once, by the deploy's release step, before the new version took traffic; its web tasks do not migrate
+      assert.ok(text.indexOf('[release] the new version') > text.indexOf('before the migrations:') && text.indexOf('[release] the new version') < text.indexOf('docker stack deploy'), text)
+      const webEnv = await onHost(`docker service inspect --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}' mymdb_web`)
+      assert.match(webEnv.stdout, /"MYMDB_MIGRATE_ON_START=0"/)
       // the same version again: nothing to migrate, no backup
       assert.match(await start('premigrate'), /no migrations to apply: no backup needed/)
+
+      // a migration that fails: the deploy ends there, the old version keeps serving, the backup to go back to is named
+      const failing = (name: string, sql: string) =>
+        [
+          'from django.db import migrations',
+          'class Migration(migrations.Migration):',
+          '    dependencies = [("core", "0002_rig_premigrate")]',
+          `    operations = [migrations.RunSQL("${sql}", migrations.RunSQL.noop)]`,
+        ].join('\\n') + `' > /mymdb/django/core/migrations/${name}.py`
+      refs.push(...(await pushStackImages(registry, 'badmigrate', { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && printf '${failing('0003_rig_fails', 'SELECT 1/0')}` })))
+      const webImage = async () => (await onHost(`docker inspect --format '{{.Config.Image}}' ${inService('web')}`)).stdout.trim()
+      await assert.rejects(
+        start('badmigrate'),
+        /the new version's migrations failed, so it was not started: the old version still serves\. .*to put it back as it was before the deploy: npm run restore -- mymdb-rig-\d{8}T\d{6}Z\.tar --aws\. manage\.py release said: .*division by zero/s,
+      )
+      assert.match(await webImage(), /mymdb-web:premigrate@/)
+      assert.equal((await get(host.httpPort, '/', publicDns)).status, 200)
+
+      // a version whose migrations apply, and which then fails its health check: exit 1 saying the schema is ahead, and how to go on
+      refs.push(
+        ...(await pushStackImages(registry, 'migratebroken', {
+          dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && printf '${failing('0003_rig_ahead', 'CREATE TABLE rig_ahead (id integer)')}' && echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py`,
+        })),
+      )
+      await assert.rejects(
+        start('migratebroken'),
+        /the new web did not become healthy.*The previous version \([^)]*mymdb-web:premigrate@sha256:[0-9a-f]+\) keeps serving.*Its migrations were applied before it started: the previous version now runs on the newer database schema.*Go forward: fix the new version and deploy again; or back: npm run rollback -- --allow-schema-change, then npm run restore -- mymdb-rig-\d{8}T\d{6}Z\.tar --aws/s,
+      )
+      assert.match(await webImage(), /mymdb-web:premigrate@/)
+      // (the schema put back by hand for the tests after this one)
+      const undo = await onHost(`docker exec --user postgres ${inService('db')} psql -v ON_ERROR_STOP=1 -c "DROP TABLE rig_ahead; DELETE FROM django_migrations WHERE name = '0003_rig_ahead'" mymdb`)
+      assert.equal(undo.exitCode, 0, undo.stderr)
     } finally {
       await $({ quiet: true, nothrow: true })`docker rmi ${refs}`
     }
@@ -650,7 +697,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const held = await acquireLock(clients.dynamodb, STAGE, 'npm run deploy:aws')
     try {
       const skipped = await trigger()
-      assert.equal(skipped.exitCode, 0, skipped.stdout + skipped.stderr)
+      assert.equal(skipped.exitCode, 0, (await asAdmin('cat last-backup.log')).stdout)
       const last = JSON.parse((await asAdmin('tail -n 1 backups.log')).stdout) as { ok: boolean; note: string }
       assert.deepEqual([last.ok, last.note], [false, "skipped: another run held the stage's lock"])
       assert.match((await asAdmin('cat last-backup.log')).stdout, /stage rig is locked by \S+ \(npm run deploy:aws\)/)
@@ -662,7 +709,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     }
     // a scheduled run holds the lock while it runs, as the host's backup role, and lets go after
     const ran2 = await trigger()
-    assert.equal(ran2.exitCode, 0, ran2.stdout + ran2.stderr)
+    assert.equal(ran2.exitCode, 0, `${(await asAdmin('cat last-backup.log')).stdout}\n${(await asAdmin('tail -n 3 backups.log')).stdout}`)
     assert.equal((JSON.parse((await asAdmin('tail -n 1 backups.log')).stdout) as { ok: boolean }).ok, true)
     assert.equal(await readLock(clients.dynamodb, STAGE), null)
 

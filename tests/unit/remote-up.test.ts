@@ -245,9 +245,12 @@ describe('remote-up main()', () => {
     const inWeb = (args: string) =>
       `cd mymdb && sh -c 'c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running --filter health=healthy | head -n 1); [ -n "$c" ] || c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running | head -n 1); [ -n "$c" ] || { echo "no running web container of the stack mymdb (npm run status -- --aws shows why)" >&2; exit 1; }; exec docker exec -i "$c" "$@"' sh python3 manage.py ${args}`
     assert.equal(steps[0], showCommand(HOST_RUNS_CMD))
-    assert.match(steps[3] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
     assert.equal(steps[2], `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123 127.0.0.1:5000/mymdb-cache:abc123`)
-    assert.deepEqual([steps[1], ...steps.slice(4)], [
+    // the release step, while the old version serves: the new image's migrations checked (none here)
+    assert.equal(steps[3], "cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'")
+    assert.match(steps[4] ?? '', /^cd mymdb && sh -c 'set -eu\nimage=127\.0\.0\.1:5000\/mymdb-web:abc123\n.*docker create .* manage\.py migrate --check$/s)
+    assert.match(steps[5] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
+    assert.deepEqual([steps[1], ...steps.slice(6)], [
       'cd mymdb && docker compose pull --quiet',
       'cd mymdb && docker compose config --format json',
       'cd mymdb && docker compose ps --all --quiet',
@@ -267,8 +270,12 @@ describe('remote-up main()', () => {
     const stackFile = JSON.parse(remote.stdin[remote.commands.findIndex((c) => c.includes('stack deploy'))] ?? '{}')
     assert.deepEqual(stackFile.services.web.deploy.update_config, { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' })
     assert.equal(stackFile.name, undefined)
-    assert.deepEqual(remoteSteps(planRemoteUp(ENV)).slice(2, 4), ['cd mymdb && docker compose pull --quiet', 'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)'])
-    assert.match(remoteSteps(planRemoteUp(ENV))[4] ?? '', /docker compose config --format json \| \(the stack file\) \| docker stack deploy --with-registry-auth --compose-file - mymdb$/)
+    assert.deepEqual(remoteSteps(planRemoteUp(ENV)).slice(2, 5), [
+      'cd mymdb && docker compose pull --quiet',
+      'manage.py migrate --check in a throw-away container of 127.0.0.1:5000/mymdb-web:abc123; when it fails: manage.py release (the migrations) in one, before the new version starts (a first deploy: once the database runs)',
+      'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)',
+    ])
+    assert.match(remoteSteps(planRemoteUp(ENV))[5] ?? '', /docker compose config --format json \| \(the stack file\) \| docker stack deploy --with-registry-auth --compose-file - mymdb$/)
     // the deploy is recorded on the host: when, who, which images
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.equal(record.tag, 'abc123')
@@ -378,7 +385,7 @@ describe('remote-up main()', () => {
     assert.match(text, /the new web did not become healthy on admin@127\.0\.0\.1:2222: Swarm rolled web back: update rolled back due to failure or early termination of task\. The previous version \(127\.0\.0\.1:5000\/mymdb-web:old@sha256:0+\) keeps serving/)
     assert.match(text, /\$ cd mymdb && docker service ps --no-trunc .* mymdb_proxy mymdb_web mymdb_db mymdb_cache\nmymdb_web\.1 .*non-zero exit \(1\)/)
     assert.match(text, /\$ cd mymdb && docker service logs --timestamps --tail 40 mymdb_web\n.*GAME OVER/)
-    assert.ok(!remote.commands.some((c) => c.includes('migrate')))
+    assert.ok(!remote.commands.some((c) => /docker exec -i .* manage\.py migrate/.test(c)), 'nothing checked in the old version')
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.equal(record.result, 'failed')
   })

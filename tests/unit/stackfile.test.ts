@@ -25,7 +25,10 @@ describe('the stack file', () => {
     assert.deepEqual(Object.keys(services), ['proxy', 'web', 'db'])
     for (const k of ['restart', 'command', 'x-note']) assert.equal(services.proxy![k], undefined, k)
     assert.equal(services.web!.depends_on, undefined)
-    assert.deepEqual(services.web!.environment, { DJANGO_SECRET_KEY: 'a$$b#"c' })
+    // the deploy migrates (manage.py release), never a starting web task; which may so start quickly
+    assert.deepEqual(services.web!.environment, { DJANGO_SECRET_KEY: 'a$$b#"c', MYMDB_MIGRATE_ON_START: '0' })
+    assert.deepEqual(services.web!.healthcheck, { test: ['CMD', 'true'], interval: '5s', start_period: '30s' })
+    assert.equal(services.db!.environment, undefined)
     assert.deepEqual(services.db!.volumes, [{ type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data' }])
   })
   it('the front publishes on the host itself (no routing mesh), ports as numbers', () => {

@@ -153,6 +153,37 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertEqual(loaded["SESSION_ENGINE"], "django.contrib.sessions.backends.cached_db")
         self.assertEqual(self.load()["SESSION_ENGINE"], "django.contrib.sessions.backends.db")
 
+    def test_cached_pages_belong_to_the_release(self):
+        # the keys of the cache, memcached or the database, carry the digest of this version's
+        # code and templates: a new version never serves the old one's pages
+        from config.release import release_digest
+
+        for loaded in (self.load(DJANGO_CACHE_LOCATION="cache:11211"), self.load()):
+            self.assertEqual(loaded["CACHES"]["default"]["KEY_PREFIX"], f"mymdb-{release_digest()}")
+
+    def test_the_release_digest_changes_with_a_template_or_code_and_nothing_else(self):
+        import tempfile
+        from pathlib import Path
+
+        from config.release import release_digest
+
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "core" / "templates").mkdir(parents=True)
+            (root / "core" / "views.py").write_text("def view(): pass\n")
+            (root / "core" / "templates" / "list.html").write_text("<ul></ul>\n")
+            first = release_digest(root)
+            self.assertRegex(first, r"^[0-9a-f]{12}$")
+            (root / "notes.txt").write_text("not code")
+            (root / "core" / "__pycache__").mkdir()
+            (root / "core" / "__pycache__" / "views.cpython-313.pyc").write_bytes(b"\0")
+            self.assertEqual(release_digest(root), first)
+            (root / "core" / "templates" / "list.html").write_text("<ol></ol>\n")
+            second = release_digest(root)
+            self.assertNotEqual(second, first)
+            (root / "core" / "views.py").write_text("def view(): return 1\n")
+            self.assertNotEqual(release_digest(root), second)
+
     def test_a_cache_location_that_is_not_host_port_is_named(self):
         for bad in ("cache", "cache:port", "memcached://cache:11211", "cache:11211 other:1"):
             with self.subTest(bad=bad):

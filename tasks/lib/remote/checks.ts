@@ -46,7 +46,9 @@ export const httpGet: HttpGet = (url, hostHeader) =>
   new Promise((resolvePromise, reject) => {
     const u = new URL(url)
     const secure = u.protocol === 'https:'
-    const options = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (secure ? 443 : 80), path: u.pathname + u.search, method: 'GET', headers: { host: hostHeader }, timeout: 10_000 }
+    // a connection of its own (agent: false): a probe must not reuse a pooled keep-alive socket
+    // that the server closed meanwhile ("socket hang up" for a site that answers)
+    const options = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (secure ? 443 : 80), path: u.pathname + u.search, method: 'GET', headers: { host: hostHeader }, timeout: 10_000, agent: false }
     const req = (secure ? https : http).request(
       secure ? { ...options, servername: hostHeader } : options,
       (res) => {

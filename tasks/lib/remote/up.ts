@@ -87,24 +87,51 @@ export function migrateCheckNew(stack: Stack, web: string): Cmd {
   return oneOffCmd(stack, ['manage.py', 'migrate', '--check'], { image: web })
 }
 
+/** manage.py release: a version's migrations, once, in a throw-away container of its web image (default: the service's). */
+export function releaseCmd(stack: Stack, web?: string): Cmd {
+  return oneOffCmd(stack, ['manage.py', 'release'], web ? { image: web } : {})
+}
+
+/** What the release step did before the new version started. */
+export interface ReleaseDone {
+  /** Its migrations were applied (with the pre-migrate backup's name, when one was taken). */
+  migrated?: { backup?: string }
+  /** No database ran yet (a first deploy, a stopped stack): the migrations run once it has started. */
+  later?: boolean
+}
+
 /**
- * Before a version whose migrations change the schema starts: a backup into the backup bucket
- * (reason pre-migrate). A database that does not run yet has nothing to lose. When the backup
- * fails, the deploy stops here and the running version keeps serving.
+ * The release step, while the old version still serves: when the new web image has migrations to
+ * apply, a backup into the backup bucket first (reason pre-migrate; when the deploy knows the
+ * bucket), then the migrations, once, in a throw-away container of the new image. A failed
+ * backup or migration ends the deploy here: the old version keeps serving.
  */
-export async function backupBeforeMigrations(stack: Stack, web: string, stage: string, log: Log): Promise<void> {
+export async function releaseBeforeStart(stack: Stack, web: string, stage: string | undefined, log: Log): Promise<ReleaseDone> {
   const ps = await stackPs(stack)
-  if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return
+  if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return { later: true }
   const check = await runIn(stack, migrateCheckNew(stack, web))
   if (check.ok) {
-    log.info('[backup] the new version has no migrations to apply: no backup needed before it starts')
-    return
+    log.info('[release] the new version has no migrations to apply: no backup needed before it starts')
+    return {}
   }
-  log.info('[backup] the new version changes the database (manage.py migrate --check): a backup first')
-  const r = await takeBackup(stack, hostBackupOptions(stage, 'pre-migrate'), log).catch((e: unknown) => {
-    throw new UserError(`the backup before the migrations failed, so the new version was not started (the old one still runs): ${e instanceof Error ? e.message : String(e)}`)
-  })
-  log.info(`[backup] before the migrations: ${r.file}`)
+  let backup: string | undefined
+  if (stage) {
+    log.info('[backup] the new version changes the database (manage.py migrate --check): a backup first')
+    const r = await takeBackup(stack, hostBackupOptions(stage, 'pre-migrate'), log).catch((e: unknown) => {
+      throw new UserError(`the backup before the migrations failed, so the new version was not started (the old one still runs): ${e instanceof Error ? e.message : String(e)}`)
+    })
+    log.info(`[backup] before the migrations: ${r.file}`)
+    backup = r.name
+  }
+  const migrated = await log.step('release', 'the new version\'s migrations, once, before it takes traffic (manage.py release)', () =>
+    runIn(stack, releaseCmd(stack, web), { stream: log.prefixed('release') }),
+  )
+  if (!migrated.ok)
+    throw new UserError(
+      `the new version's migrations failed, so it was not started: the old version still serves. Each migration is all or nothing, so the database is as far as the ones before the failed one got` +
+        `${backup ? `; to put it back as it was before the deploy: npm run restore -- ${backup} --aws` : ''}. manage.py release said: ${migrated.stderr.trim().split('\n').slice(-3).join(' ')}`,
+    )
+  return { migrated: { ...(backup ? { backup } : {}) } }
 }
 
 /** What the phases of a start share: the plan, the task's deps, and the SSH session once open. */
@@ -173,7 +200,7 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   phases.push({
     says: [
       showStackCommand(described, described.compose('pull', '--quiet')),
-      ...(plan.schedule ? [`manage.py migrate --check in a throw-away container of ${plan.images.web}; when it fails: a backup into the backup bucket first`] : []),
+      `manage.py migrate --check in a throw-away container of ${plan.images.web}; when it fails: ${plan.schedule ? 'a backup into the backup bucket, then ' : ''}manage.py release (the migrations) in one, before the new version starts (a first deploy: once the database runs)`,
       ...startStackSteps(described),
       `append a line to ${DEPLOY_LOG} (when, who, which images)`,
     ],
@@ -246,8 +273,21 @@ async function release(s: Session): Promise<void> {
       await runInChecked(stack, pointEnvAt(images), { doing: `pin the ${PINNED_IMAGES.join(', ')} images by digest in the .env` })
       log.info(`[pull] ${PINNED_IMAGES.join(', ')} pinned by digest in the .env (${PINNED_IMAGES.map((n) => images[n]).join(', ')}): a new tag of the same image does not restart them`)
     }
-    if (plan.schedule && before !== 'none') await backupBeforeMigrations(hostStack(remote, before), plan.images.web, plan.schedule.stage, log)
-    await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50)
+    const done: ReleaseDone = before === 'none' ? { later: true } : await releaseBeforeStart(hostStack(remote, before), plan.images.web, plan.schedule?.stage, log)
+    const later = async () => {
+      await log.step('release', 'the migrations, once, now that the database runs (manage.py release)', () =>
+        runInChecked(stack, releaseCmd(stack), { stream: log.prefixed('release'), doing: 'apply the migrations (manage.py release)' }),
+      )
+    }
+    await startStack(stack, log, WAIT_TIMEOUT_SECONDS, poll * 1000 || 50, done.later ? later : undefined).catch((e: unknown) => {
+      // the truth about the schema: the old version was put back onto the migrated database
+      if (!done.migrated || !(e instanceof UserError)) throw e
+      const back = done.migrated.backup ? `npm run rollback -- --allow-schema-change, then npm run restore -- ${done.migrated.backup} --aws` : 'npm run rollback -- --allow-schema-change'
+      throw new UserError(
+        `${e.message}. Its migrations were applied before it started: the previous version now runs on the newer database schema, and pages that use what changed may fail. ` +
+          `Go forward: fix the new version and deploy again; or back: ${back}`,
+      )
+    })
   })
 }
 
