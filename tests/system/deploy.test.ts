@@ -587,20 +587,6 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.match(await webImage(), /mymdb-web:premigrate@/)
       assert.equal((await list()).status, 200)
 
-      // a version whose migrations apply, and which then fails its health check: exit 1 saying the schema is ahead, and how to go on
-      refs.push(
-        ...(await pushStackImages(registry, 'migratebroken', {
-          dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && printf '${failing('0003_rig_ahead', 'CREATE TABLE rig_ahead (id integer)')}' && echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py`,
-        })),
-      )
-      await assert.rejects(
-        start('migratebroken'),
-        /the new web did not become healthy.*The previous version \([^)]*mymdb-web:premigrate@sha256:[0-9a-f]+\) keeps serving.*Its migrations were applied before it started: the previous version now runs on the newer database schema.*Go forward: fix the new version and deploy again; or back: npm run rollback -- --allow-schema-change, then npm run restore -- mymdb-rig-\d{8}T\d{6}Z\.tar --aws/s,
-      )
-      assert.match(await webImage(), /mymdb-web:premigrate@/)
-      // (the schema put back by hand for the tests after this one)
-      const undo = await onHost(`docker exec --user postgres ${inService('db')} psql -v ON_ERROR_STOP=1 -c "DROP TABLE rig_ahead; DELETE FROM django_migrations WHERE name = '0003_rig_ahead'" mymdb`)
-      assert.equal(undo.exitCode, 0, undo.stderr)
     } finally {
       await $({ quiet: true, nothrow: true })`docker rmi ${refs}`
     }
@@ -671,7 +657,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(status.exitCode, 0, status.stderr)
     assert.match(status.stdout, new RegExp(`^ {2}backup {4}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(.+ ago\\), [\\d.]+ MB, scheduled: ${record.name}$`, 'm'))
     assert.match(status.stdout, /^ {2}schedule {2}17 3 \* \* \* \(cron on the host/m)
-    assert.doesNotMatch(status.stdout, /FAILED/)
+    assert.doesNotMatch(status.stdout, /^ {2}backup {4}FAILED/m)
     const fine = await task('status', ['--aws', '--check'])
     assert.equal(fine.exitCode, 0, fine.stderr)
 
