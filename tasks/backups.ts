@@ -53,7 +53,6 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       const v = checkEnv(backupBucketSpec, raw, { rules: backupBucketRules })
       const bucket = backupBucketName(v)
       const items = await bucketBackups(stepDeps(deps, partial, raw).clients(v.AWS_REGION).s3, bucket)
-      items.sort((a, b) => b.at.localeCompare(a.at))
       deps.log.info(items.length > 0 ? `[backups] ${items.length} in s3://${bucket}:` : `[backups] none in s3://${bucket} (make one with npm run backup -- --aws)`)
       for (const b of items) deps.log.info(listLine(b))
       if (items.length > 0) deps.log.info(`[backups] restore one with: npm run restore -- <name> --aws`)

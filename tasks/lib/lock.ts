@@ -1,7 +1,7 @@
 // One change to a stage at a time: a lease in DynamoDB. The table mymdb-locks (made on first use,
 // pay per request) holds one item per stage while a run changes it. Taking it is a conditional
 // write (no item, or the one there has expired), so of two runs one gets it and the other is told
-// who holds it, since when, and when it expires. The holder renews the lease every 30 s; a run
+// who holds it, since when, and when it expires. The holder renews it every third of the lease; a run
 // that dies (kill -9, a machine that went off) stops renewing and its lock expires by itself
 // within LEASE_SECONDS. Renewing and releasing are conditional on the holder's own token: a lock
 // released by `npm run unlock` and taken by another run is never renewed or removed by the first.

@@ -571,14 +571,19 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.match(await start('premigrate'), /no migrations to apply: no backup needed/)
 
       // a migration that fails: the deploy ends there, the old version keeps serving, the backup to go back to is named
-      const failing = (name: string, sql: string) =>
-        [
+      // a RUN line that writes migration `name` (after 0002) running `sql`
+      const addMigration = (name: string, sql: string) =>
+        `printf '${[
           'from django.db import migrations',
           'class Migration(migrations.Migration):',
           '    dependencies = [("core", "0002_rig_premigrate")]',
           `    operations = [migrations.RunSQL("${sql}", migrations.RunSQL.noop)]`,
-        ].join('\\n') + `' > /mymdb/django/core/migrations/${name}.py`
-      refs.push(...(await pushStackImages(registry, 'badmigrate', { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && printf '${failing('0003_rig_fails', 'SELECT 1/0')}` })))
+        ].join('\\n')}\\n' > /mymdb/django/core/migrations/${name}.py`
+      refs.push(
+        ...(await pushStackImages(registry, 'badmigrate', {
+          dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && ${addMigration('0003_rig_fails', 'SELECT 1/0')}`,
+        })),
+      )
       const webImage = async () => (await onHost(`docker inspect --format '{{.Config.Image}}' ${inService('web')}`)).stdout.trim()
       await assert.rejects(
         start('badmigrate'),

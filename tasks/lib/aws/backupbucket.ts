@@ -57,6 +57,7 @@ export async function bucketBackups(s3: S3Client, bucket: string): Promise<Bucke
       const meta = head.Metadata ?? {}
       const keyName = o.Key.split('/').pop() ?? o.Key
       const name = kind.layout === 'rolling' ? (BACKUP_NAME.test(meta.name ?? '') ? (meta.name ?? '') : '') : keyName
+      const sha256 = HEX64.test(meta.sha256 ?? '') ? (meta.sha256 ?? '') : ''
       items.push({
         at: o.LastModified?.toISOString() ?? '',
         size: o.Size ?? 0,
@@ -66,11 +67,11 @@ export async function bucketBackups(s3: S3Client, bucket: string): Promise<Bucke
         reason: kind.reason || (meta.reason ?? ''),
         where:
           (name || `${o.Key} version ${o.VersionId ?? '?'}`) +
-          (HEX64.test(meta.sha256 ?? '') ? '' : kind.layout === 'legacy' ? ' (made before digests were recorded)' : ' (no SHA-256: not made by MyMDB, restore refuses it)'),
+          (sha256 ? '' : kind.layout === 'legacy' ? ' (made before digests were recorded)' : ' (no SHA-256: not made by MyMDB, restore refuses it)'),
         name,
         key: o.Key,
         versionId: o.VersionId ?? '',
-        sha256: HEX64.test(meta.sha256 ?? '') ? (meta.sha256 ?? '') : '',
+        sha256,
         legacy: kind.layout === 'legacy',
       })
     }
