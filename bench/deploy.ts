@@ -57,7 +57,7 @@ export async function benchDeploy(record: (what: string, value: string) => void)
     await timed('first deploy:aws on the rig (push ~570 MB, bucket, host, pull and start over SSH)', () => sh`node --import tsx tasks/deploy-aws.ts`)
     await timed('no-op re-deploy:aws', () => sh`node --import tsx tasks/deploy-aws.ts`)
     // a second release: a new web image (db and proxy unchanged), started by the start step alone
-    await pushStackImages(registry, 'bench2', { dockerfile: 'LABEL bench.release=2' })
+    await pushStackImages(registry, 'bench2', { web: { dockerfile: 'LABEL bench.release=2' } })
     // the names the deploy gave the site: other ones would change the front's settings too, and
     // a changed front is replaced stop-first (a short gap), which is not what this measures
     const hostEnv = (await host.dockerExec('cat', '/home/admin/mymdb/.env')).stdout

@@ -2,13 +2,15 @@
 // or bootstrapped from the Debian mirror), their tags (the git commit and latest), the build
 // itself, and the push to a registry. Used by npm run build, up:local (builds what is missing)
 // and push.
+import { resolve } from 'node:path'
 import type { CleanEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Deps, Env } from './main.ts'
 import { imageExists, checkEngine } from './docker.ts'
 import { runChecked, showCommand, type Runner } from './sh.ts'
-import { IMAGE_NAMES, imageVars, localImages, type ImageName } from './vars.ts'
+import { IMAGE_NAMES, imageVars, localImages, PINNED_IMAGES, type ImageName } from './vars.ts'
 import { registryImage } from './awsvars.ts'
+import { baseIdentity, contextFiles, INPUTS_LABEL, inputsDigest } from './imageinputs.ts'
 
 export const DEBIAN_BASE = 'debian:trixie-slim'
 export const BOOTSTRAP_BASE = 'mymdb-base:trixie'
@@ -97,12 +99,14 @@ export interface BuildPlanInput {
   baseImage: string
   revision?: string
   noCache?: boolean
+  /** The digest of each image's build inputs (db, proxy, cache: the label org.mymdb.inputs). */
+  inputs?: Partial<Record<ImageName, string>>
 }
 
 /**
  * The docker build commands (pure). Paths are relative to the repository root. Only the web image
- * carries the commit as a label: the db, proxy and cache images of an unchanged Dockerfile stay the same
- * image (same id, same digest in the registry), so a deploy leaves their containers running.
+ * carries the commit as a label; the db, proxy and cache images carry the digest of what they are
+ * built from (imageinputs.ts), which the deploy compares to keep their containers running.
  */
 export function planImages(input: BuildPlanInput): ImageBuild[] {
   const names: readonly ImageName[] = input.only ? [input.only] : IMAGE_NAMES
@@ -115,6 +119,7 @@ export function planImages(input: BuildPlanInput): ImageBuild[] {
       '--build-arg', `BASE_IMAGE=${input.baseImage}`,
       ...(input.noCache ? ['--no-cache'] : []),
       ...(input.revision && name === 'web' ? ['--label', `org.opencontainers.image.revision=${input.revision}`] : []),
+      ...(input.inputs?.[name] ? ['--label', `${INPUTS_LABEL}=${input.inputs[name]}`] : []),
       ...refs.flatMap((r) => ['--tag', r]),
       context,
     ]
@@ -227,7 +232,8 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
     log.info(`[build] base image: ${describeBase(baseStep)}`)
     if (baseStep.kind === 'pull' && baseStep.orElse)
       log.info(`[build] (the commands below show ${baseStep.image}; with ${baseStep.orElse.image} if the pull fails)`)
-    for (const b of planImages({ ...input, baseImage: baseStep.image })) {
+    const inputs = Object.fromEntries(PINNED_IMAGES.map((n) => [n, '<sha256 of its build inputs>']))
+    for (const b of planImages({ ...input, baseImage: baseStep.image, inputs })) {
       log.info(`[build] ${b.name}: ${b.refs.join(', ')}`)
       log.info(`  $ DOCKER_BUILDKIT=1 ${showCommand(b.cmd)}`)
     }
@@ -237,7 +243,9 @@ export async function buildImages(opts: BuildOptions, deps: Deps): Promise<strin
   // apply
   log.info(`[build] base image: ${describeBase(baseStep)}`)
   const baseImage = await obtainBase(baseStep, deps, env)
-  const builds = planImages({ ...input, baseImage })
+  const base = await baseIdentity(run, baseImage)
+  const inputs = Object.fromEntries(PINNED_IMAGES.map((n) => [n, inputsDigest(base, IMAGE_SOURCES[n].dockerfile, contextFiles(resolve(root, IMAGE_SOURCES[n].context)))]))
+  const builds = planImages({ ...input, baseImage, inputs })
   for (const b of builds) {
     await log.step('build', `${b.name} image ${b.refs[0]} (from ${baseImage})`, () =>
       runChecked(run, b.cmd, { cwd: root, env, stream: log.prefixed(`build ${b.name}`), doing: `build the ${b.name} image` }),

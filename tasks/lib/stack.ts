@@ -331,7 +331,8 @@ export const STACK_DEPLOY: Cmd = ['docker', 'stack', 'deploy', '--with-registry-
  * the .env; a host still on Compose moved over first (a few seconds without the site, once); then
  * `docker stack deploy`, and a wait until every service runs its new image healthy. A web version
  * that does not become healthy never takes traffic: Swarm rolls it back, the old one keeps
- * serving, and this says so (exit 1), with the service's tasks and logs.
+ * serving, and this says so (exit 1), with the service's tasks and logs. A db, proxy or cache
+ * image that does not start is rolled back the same way (after the time it was down).
  */
 async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: number): Promise<void> {
   await log.step('swarm', 'a single-node Docker Swarm on the host (zero-downtime updates)', async () => {
@@ -363,7 +364,7 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
       if (state.state === 'failed') {
         await showDiagnostics(s, log, [state.service as Service])
         throw new UserError(
-          `the new ${state.service} did not become healthy on ${s.where}: ${state.why}.${state.running ? ` The previous version (${state.running}) keeps serving.` : ''} Its tasks and logs are above (npm run logs -- --aws ${state.service})`,
+          `the new ${state.service} did not become healthy on ${s.where}: ${state.why}.${state.running ? ` The previous version (${state.running}) ${state.service === 'web' ? 'keeps serving' : 'runs again'}.` : ''} Its tasks and logs are above (npm run logs -- --aws ${state.service})`,
         )
       }
       const now = `waiting for ${state.on.join(', ')}`

@@ -20,7 +20,8 @@
 //   - deploy: endpoint_mode dnsrr (one replica each; no virtual IPs without IPVS); web is
 //     updated start-first, the new task takes traffic only once healthy, and a new task that
 //     does not become healthy is rolled back by Swarm; db, proxy and cache stop-first (one
-//     PostgreSQL on one volume; the proxy owns the host's ports 80 and 443; a cache may be down)
+//     PostgreSQL on one volume; the proxy owns the host's ports 80 and 443; a cache may be down),
+//     and rolled back too when the new one does not start (the old image runs again)
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type JsonObject = { [k: string]: Json }
@@ -31,7 +32,7 @@ export const STACK_NAME = 'mymdb'
 /** How long a starting web task of the stack may fail its health check (it does not migrate). */
 export const WEB_START_PERIOD = '30s'
 
-/** Seconds Swarm watches a new web task after it became healthy before its update counts as done. */
+/** Seconds Swarm watches a new task after it became healthy before its update counts as done. */
 export const MONITOR_SECONDS = 15
 
 const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -56,7 +57,7 @@ const WEB_DEPLOY: JsonObject = {
 const SINGLE_DEPLOY: JsonObject = {
   replicas: 1,
   endpoint_mode: 'dnsrr',
-  update_config: { order: 'stop-first', parallelism: 1 },
+  update_config: { order: 'stop-first', parallelism: 1, failure_action: 'rollback', monitor: `${MONITOR_SECONDS}s` },
   rollback_config: { order: 'stop-first', parallelism: 1 },
 }
 

@@ -58,27 +58,35 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
   }
 }
 
+/** A change to one image of a release pushed by pushStackImages. */
+export interface ImageChange {
+  /** Lines added to the image (FROM mymdb-<name>:latest): another release of it (a label) or a broken one. */
+  dockerfile?: string
+  /** Another local image pushed in its place (built apart, as on another machine). */
+  image?: string
+}
+
 /**
  * Pushes the stack's images (built by tests/prepare.ts; built here when missing) to a rig
  * registry as <registry>/<image>:<tag>, the way npm run push names them. Returns the refs.
- * `web.dockerfile`: lines added to the web image (FROM mymdb-web:latest), for another release of
- * it (a label) or a broken one; db and proxy are the same images under the new tag.
+ * Unchanged images are the same images under the new tag.
  */
-export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string, web?: { dockerfile: string }): Promise<string[]> {
-  const names = ['mymdb-web', 'mymdb-db', 'mymdb-proxy', 'mymdb-cache']
+export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string, changes: Partial<Record<'web' | 'db' | 'proxy' | 'cache', ImageChange>> = {}): Promise<string[]> {
+  const names = ['web', 'db', 'proxy', 'cache'] as const
   for (const name of names) {
-    if ((await $({ nothrow: true, quiet: true })`docker image inspect ${`${name}:latest`}`).exitCode !== 0) {
+    if ((await $({ nothrow: true, quiet: true })`docker image inspect ${`mymdb-${name}:latest`}`).exitCode !== 0) {
       await $({ cwd: new URL('../..', import.meta.url).pathname, quiet: true })`npm run build`
       break
     }
   }
   const refs: string[] = []
   for (const name of names) {
-    const ref = `${registry.address}/${name}:${tag}`
-    if (name === 'mymdb-web' && web) {
-      const b = await $({ quiet: true, nothrow: true, input: `FROM mymdb-web:latest\n${web.dockerfile}\n` })`docker build -q -t ${ref} -`
+    const ref = `${registry.address}/mymdb-${name}:${tag}`
+    const change = changes[name]
+    if (change?.dockerfile) {
+      const b = await $({ quiet: true, nothrow: true, input: `FROM mymdb-${name}:latest\n${change.dockerfile}\n` })`docker build -q -t ${ref} -`
       if (b.exitCode !== 0) throw new Error(`docker build of ${ref}: ${b.stderr}`)
-    } else await $({ quiet: true })`docker tag ${`${name}:latest`} ${ref}`
+    } else await $({ quiet: true })`docker tag ${change?.image ?? `mymdb-${name}:latest`} ${ref}`
     refs.push(ref)
     await $({ quiet: true })`docker push ${ref}`
   }

@@ -527,7 +527,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     ].join('\\n')
     // (and a mark in its pages: the new version's pages show it)
     const refs = await pushStackImages(registry, 'premigrate', {
-      dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && sed -i 's|</body>|<!-- the premigrate release --></body>|' /mymdb/django/templates/base.html`,
+      web: { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && sed -i 's|</body>|<!-- the premigrate release --></body>|' /mymdb/django/templates/base.html` },
     })
     try {
       const target = Object.fromEntries(
@@ -581,7 +581,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
         ].join('\\n')}\\n' > /mymdb/django/core/migrations/${name}.py`
       refs.push(
         ...(await pushStackImages(registry, 'badmigrate', {
-          dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && ${addMigration('0003_rig_fails', 'SELECT 1/0')}`,
+          web: { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && ${addMigration('0003_rig_fails', 'SELECT 1/0')}` },
         })),
       )
       const webImage = async () => (await onHost(`docker inspect --format '{{.Config.Image}}' ${inService('web')}`)).stdout.trim()

@@ -195,7 +195,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
 
   it('the host keeps the images of the last MYMDB_KEEP_RELEASES releases and removes older ones at each deploy', async () => {
     // three releases with web images of their own (db and proxy unchanged)
-    for (const tag of ['p1', 'p2', 'p3']) pushed.push(...(await pushStackImages(registry!, tag, { dockerfile: `LABEL rig.release=${tag}` })))
+    for (const tag of ['p1', 'p2', 'p3']) pushed.push(...(await pushStackImages(registry!, tag, { web: { dockerfile: `LABEL rig.release=${tag}` } })))
     const webImages = async () => (await onHost(`docker image ls --format '{{.Tag}}' ${registry!.address}/mymdb-web`)).stdout.trim().split('\n').sort()
     for (const tag of ['p1', 'p2']) assert.equal((await run({ MYMDB_TAG: tag, MYMDB_KEEP_RELEASES: '2' })).code, 0)
     assert.ok((await webImages()).includes('p1'))

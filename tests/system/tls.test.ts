@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import https from 'node:https'
 import tls from 'node:tls'
 import { chromium } from 'playwright-core'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
@@ -23,8 +24,9 @@ import { $ } from 'zx'
 const REPO = new URL('../..', import.meta.url).pathname
 const DOMAIN = 'mymdb.test'
 const TAG = 'tls'
-/** Another web release, and a broken one. */
+/** Another web release, one with its db image built again from scratch, and a broken one. */
 const NEXT = 'tls-next'
+const FRESH = 'tls-fresh'
 const BROKEN = 'tls-broken'
 
 const launch = (home: string) =>
@@ -225,7 +227,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   const webImages = async () => (await onHost(`docker ps --no-trunc --filter status=running --filter label=com.docker.swarm.service.name=mymdb_web --format '{{.Image}}'`)).stdout.trim().split('\n')
 
   it('zero downtime: a new web version deployed under a load loop through the HTTPS front loses no request, gets no error; PostgreSQL and the front keep their containers', async () => {
-    pushed.push(...(await pushStackImages(registry, NEXT, { dockerfile: `LABEL rig.release=${NEXT}` })))
+    pushed.push(...(await pushStackImages(registry, NEXT, { web: { dockerfile: `LABEL rig.release=${NEXT}` } })))
     const before = await frontAndDb()
     const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: NEXT }), root))
     assert.equal(r.code, 0, r.text)
@@ -239,20 +241,91 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     assert.match(images[0] ?? '', new RegExp(`/mymdb-web:${NEXT}@sha256:`))
   })
 
-  it('a broken web version (its health check fails) never takes traffic: the running one keeps serving, the deploy exits 1 saying why', async () => {
-    pushed.push(...(await pushStackImages(registry, BROKEN, { dockerfile: `RUN echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` })))
+  it('the db image built again with an empty build cache (as on another machine): a new image of the same sources; the deploy keeps PostgreSQL and loses no request', async () => {
+    // npm run build -- --only db --no-cache, under another name: every layer made again from the mirror
+    const fresh = await $({ cwd: REPO, quiet: true, nothrow: true, env: { ...process.env, MYMDB_DB_IMAGE: 'mymdb-rig-fresh-db', MYMDB_TAG: FRESH } })`node --import tsx tasks/build.ts --only db --no-cache`
+    assert.equal(fresh.exitCode, 0, fresh.stdout + fresh.stderr)
+    const inspect = async (ref: string) => JSON.parse((await $({ quiet: true })`docker image inspect --format ${'{{json .}}'} ${ref}`).stdout) as { Id: string; Config: { Labels: Record<string, string> } }
+    const [built, prepared] = [await inspect(`mymdb-rig-fresh-db:${FRESH}`), await inspect('mymdb-db:latest')]
+    assert.notEqual(built.Id, prepared.Id, 'a build without the cache is another image')
+    assert.match(built.Config.Labels['org.mymdb.inputs'] ?? '', /^sha256:[0-9a-f]{64}$/)
+    assert.equal(built.Config.Labels['org.mymdb.inputs'], prepared.Config.Labels['org.mymdb.inputs'], 'of the same inputs')
+    pushed.push(`mymdb-rig-fresh-db:${FRESH}`, ...(await pushStackImages(registry, FRESH, { web: { dockerfile: `LABEL rig.release=${FRESH}` }, db: { image: `mymdb-rig-fresh-db:${FRESH}` } })))
+    const before = await frontAndDb()
+    const runningDb = (await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim()
+    const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: FRESH }), root))
+    assert.equal(r.code, 0, r.text)
+    timings.push(`redeploy with a db image built again from scratch: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
+    assert.match(r.text, /\[pull\] db: built from the same sources and base image as the running one \(label org\.mymdb\.inputs\): it keeps running/)
+    assert.equal(load.failed, 0, describeLoad(load))
+    assert.deepEqual(load.other, {}, describeLoad(load))
+    assert.equal(await frontAndDb(), before, 'the same db and proxy containers')
+    assert.equal((await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim(), runningDb)
+    assert.equal((await onHost(`grep '^MYMDB_DB_REF=' .env`)).stdout.trim(), `MYMDB_DB_REF='${runningDb}'`)
+    assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${FRESH}@sha256:`))
+  })
+
+  it('a broken web version (its health check fails) never takes traffic: the running one keeps serving; it migrated first, and the deploy exits 1 saying the schema is ahead and how to go forward or back', async () => {
+    // a broken release with a migration: the release step applies it, then the new web fails its health check
+    const migration = [
+      'from django.db import migrations',
+      'class Migration(migrations.Migration):',
+      '    dependencies = [("core", "0001_initial")]',
+      '    operations = [migrations.RunSQL("CREATE TABLE rig_ahead (id integer)", "DROP TABLE rig_ahead")]',
+    ].join('\\n')
+    pushed.push(
+      ...(await pushStackImages(registry, BROKEN, {
+        web: { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_ahead.py && echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` },
+      })),
+    )
     const before = await frontAndDb()
     const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: BROKEN }), root))
     timings.push(`a broken web version, rolled back by Swarm: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
     assert.equal(r.code, 1, r.text)
-    assert.match(r.text, new RegExp(`the new web did not become healthy on admin@127\\.0\\.0\\.1:\\d+: Swarm rolled web back[^\\n]*\\. The previous version \\([^)]*/mymdb-web:${NEXT}@sha256:[0-9a-f]+\\) keeps serving`))
+    assert.match(r.text, new RegExp(`the new web did not become healthy on admin@127\\.0\\.0\\.1:\\d+: Swarm rolled web back[^\\n]*\\. The previous version \\([^)]*/mymdb-web:${FRESH}@sha256:[0-9a-f]+\\) keeps serving`))
+    assert.match(r.text, /Its migrations were applied before it started: the previous version now runs on the newer database schema, and pages that use what changed may fail\. Go forward: fix the new version and deploy again; or back: npm run rollback -- --allow-schema-change/)
     assert.match(r.text, /rig: a broken release|no app loaded/, 'the failed task\'s logs are shown')
+    const applied = await onHost(`docker exec --user postgres ${inService('db')} psql -tAc "select count(*) from django_migrations where name = '0002_rig_ahead'" mymdb`)
+    assert.equal(applied.stdout.trim(), '1', applied.stderr)
     assert.equal(load.failed, 0, describeLoad(load))
     assert.deepEqual(load.other, {}, describeLoad(load))
     assert.equal(await frontAndDb(), before)
-    assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${NEXT}@sha256:`))
+    assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${FRESH}@sha256:`))
     const last = JSON.parse((await onHost('tail -n 1 deploys.log')).stdout) as { tag: string; result: string; error: string }
     assert.deepEqual([last.tag, last.result], [BROKEN, 'failed'])
+  })
+
+  it('a db image that does not start: Swarm puts the running one back, the data stays, the deploy exits 1 saying so', async () => {
+    // the running release (web the same image) with a db image that exits at once; (the empty LABEL:
+    // built from our db image it would carry its inputs digest, and the deploy would keep the running one)
+    const bad = `LABEL org.mymdb.inputs=""\nENTRYPOINT ["sh", "-c", "echo rig: a database that does not start >&2; exit 1"]`
+    await pushStackImages(registry, FRESH, { web: { image: `${registry.address}/mymdb-web:${FRESH}` }, db: { dockerfile: bad } })
+    const psql = (sql: string) => onHost(`docker exec --user postgres ${inService('db')} psql -tAc "${sql}" mymdb`)
+    const movies = (await psql('select count(*) from core_movie')).stdout.trim()
+    const runningDb = (await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim()
+    const r = await remoteUp(settings(pebble, { MYMDB_TAG: FRESH }), root)
+    timings.push(`a db image that does not start, rolled back by Swarm: ${r.seconds.toFixed(1)} s`)
+    assert.equal(r.code, 1, r.text)
+    assert.match(r.text, /the new db did not become healthy on admin@127\.0\.0\.1:\d+: Swarm rolled db back[^\n]*\. The previous version \([^)]*mymdb-db[^)]*\) runs again/)
+    assert.match(r.text, /rig: a database that does not start/, 'the failed task\'s logs are shown')
+    assert.equal((await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim(), runningDb)
+    // PostgreSQL runs again on its volume, and the site serves
+    const healthz = () =>
+      new Promise<string>((res) => {
+        https
+          .get({ host: '127.0.0.1', port: host.httpsPort, path: '/healthz', servername: DOMAIN, headers: { host: DOMAIN }, ca: root, agent: false, timeout: 5000 }, (page) => {
+            page.resume()
+            res(`HTTP ${page.statusCode}`)
+          })
+          .on('error', (e) => res(e.message))
+      })
+    let answer = ''
+    for (const start = Date.now(); Date.now() - start < 90_000 && (answer = await healthz()) !== 'HTTP 200'; ) await new Promise((res) => setTimeout(res, 1000))
+    assert.equal(answer, 'HTTP 200', 'the site serves again once the old db runs')
+    assert.equal((await psql('select count(*) from core_movie')).stdout.trim(), movies)
+    const last = JSON.parse((await onHost('tail -n 1 deploys.log')).stdout) as { tag: string; result: string; error: string }
+    assert.deepEqual([last.tag, last.result], [FRESH, 'failed'])
+    assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${FRESH}@sha256:`))
   })
 
   it('another CA (as from the staging CA to the real one) issues a new certificate; a short-lived one is renewed by the host on its own', async () => {

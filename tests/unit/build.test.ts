@@ -2,9 +2,14 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { main } from '../../tasks/build.ts'
 import { BOOTSTRAP_BASE, DEBIAN_BASE, describeBase, imageTags, planBase, planImages, PULL_TIMEOUT_MS } from '../../tasks/lib/images.ts'
+import { baseIdentity, contextFiles, inputsDigest, type InputFile } from '../../tasks/lib/imageinputs.ts'
 import { dockerOk, fakeRunner, noDocker, testDeps, type Answer } from './fakes.ts'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const none = { debianLocal: false, bootstrapLocal: false }
+const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '')
 
 describe('planBase (base image resolution)', () => {
   it('auto: the local debian:trixie-slim first', () => {
@@ -89,6 +94,53 @@ describe('imageTags and planImages', () => {
   })
 })
 
+describe('the digest of an image\'s build inputs (label org.mymdb.inputs)', () => {
+  const files: InputFile[] = [
+    { path: 'Dockerfile', executable: false, content: Buffer.from('FROM x\n') },
+    { path: 'start.sh', executable: true, content: Buffer.from('#!/bin/sh\n') },
+  ]
+  const d = inputsDigest('debian:trixie-slim sha256:1', 'docker/psql/Dockerfile', files)
+  it('the same inputs in any order: the same digest', () => {
+    assert.match(d, /^sha256:[0-9a-f]{64}$/)
+    assert.equal(inputsDigest('debian:trixie-slim sha256:1', 'docker/psql/Dockerfile', [...files].reverse()), d)
+  })
+  it('a changed file, executable bit, file name, base image or Dockerfile path: another digest', () => {
+    const other = [
+      inputsDigest('debian:trixie-slim sha256:1', 'docker/psql/Dockerfile', [files[0]!, { ...files[1]!, content: Buffer.from('#!/bin/sh \n') }]),
+      inputsDigest('debian:trixie-slim sha256:1', 'docker/psql/Dockerfile', [files[0]!, { ...files[1]!, executable: false }]),
+      inputsDigest('debian:trixie-slim sha256:1', 'docker/psql/Dockerfile', [files[0]!, { ...files[1]!, path: 'run.sh' }]),
+      inputsDigest('debian:trixie-slim sha256:2', 'docker/psql/Dockerfile', files),
+      inputsDigest('debian:trixie-slim sha256:1', 'docker/proxy/Dockerfile', files),
+    ]
+    assert.equal(new Set([d, ...other]).size, 6)
+  })
+  it('reads every file of a context, nested too, with its executable bit; a .dockerignore is refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mymdb-inputs-'))
+    try {
+      mkdirSync(join(dir, 'conf'))
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM x\n')
+      writeFileSync(join(dir, 'conf', 'a.sh'), 'echo\n')
+      chmodSync(join(dir, 'conf', 'a.sh'), 0o755)
+      assert.deepEqual(contextFiles(dir).map((f) => [f.path, f.executable, f.content.toString()]).sort(), [['Dockerfile', false, 'FROM x\n'], ['conf/a.sh', true, 'echo\n']])
+      writeFileSync(join(dir, '.dockerignore'), 'conf\n')
+      assert.throws(() => contextFiles(dir), /does not know \.dockerignore/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+  it('the base by its registry digest when pulled, else its id; the name alone when unknown', async () => {
+    const answers: Record<string, Answer> = {
+      pulled: { stdout: `debian@sha256:${'a'.repeat(64)}\nsha256:${'b'.repeat(64)}\n` },
+      built: { stdout: `sha256:${'c'.repeat(64)}\n` },
+      gone: { exitCode: 1, stderr: 'No such image' },
+    }
+    const run = fakeRunner((cmd) => answers[cmd.split(' ').at(-1)!])
+    assert.equal(await baseIdentity(run, 'pulled'), `pulled debian@sha256:${'a'.repeat(64)}`)
+    assert.equal(await baseIdentity(run, 'built'), `built sha256:${'c'.repeat(64)}`)
+    assert.equal(await baseIdentity(run, 'gone'), 'gone')
+  })
+})
+
 /** A Docker where debian:trixie-slim is local and git says abc1234, clean. */
 function docker(extra: (cmd: string) => Answer = () => undefined) {
   return fakeRunner((cmd) => {
@@ -144,14 +196,14 @@ describe('build main()', () => {
     assert.match(deps.log.text(), /--build-arg BASE_IMAGE=debian:trixie-slim --tag mymdb-web:latest \.\n/)
     assert.match(deps.log.text(), /not a git checkout/)
   })
-  it('builds the four images with BuildKit, the base image and the tags', async () => {
+  it('builds the four images with BuildKit, the base image and the tags; db, proxy and cache labelled with the digest of their inputs', async () => {
     const run = docker()
-    const deps = testDeps(run, { root: '/repo' })
+    const deps = testDeps(run, { root: ROOT })
     assert.equal(await main([], { MYMDB_TAG: 'v1' }, deps), 0, deps.log.text())
     const builds = run.calls.filter((c) => c.cmd[1] === 'build')
     assert.equal(builds.length, 4)
     for (const b of builds) {
-      assert.equal(b.opts?.cwd, '/repo')
+      assert.equal(b.opts?.cwd, ROOT)
       assert.equal(b.opts?.env?.DOCKER_BUILDKIT, '1')
       assert.ok(b.cmd.includes('BASE_IMAGE=debian:trixie-slim'))
     }
@@ -159,6 +211,12 @@ describe('build main()', () => {
     const out = deps.log.text()
     assert.match(out, /\[build\] web image mymdb-web:abc1234 \(from debian:trixie-slim\) done \(\d/)
     assert.match(out, /mymdb-db:abc1234\n\s+mymdb-db:latest\n\s+mymdb-db:v1\n/)
+    // the base as the engine names it (the fake's inspect answers the id sha256:1)
+    const label = (b: (typeof builds)[number] | undefined) => b?.cmd[b.cmd.indexOf('--label') + 1]
+    assert.equal(label(builds[1]), `org.mymdb.inputs=${inputsDigest('debian:trixie-slim sha256:1', 'docker/psql/Dockerfile', contextFiles(join(ROOT, 'docker/psql')))}`)
+    assert.equal(label(builds[3]), `org.mymdb.inputs=${inputsDigest('debian:trixie-slim sha256:1', 'docker/cache/Dockerfile', contextFiles(join(ROOT, 'docker/cache')))}`)
+    assert.notEqual(label(builds[1]), label(builds[2]))
+    assert.ok(!builds[0]?.cmd.some((a) => a.startsWith('org.mymdb.inputs=')), 'web changes with every commit: no inputs label')
   })
   it('auto without a local base: pulls with a time limit, falls back to bootstrapping', async () => {
     const run = docker((cmd) => {
@@ -166,7 +224,7 @@ describe('build main()', () => {
       if (cmd.startsWith('docker pull')) return { exitCode: null, signal: 'SIGTERM', ok: false }
       return undefined
     })
-    const deps = testDeps(run, { root: '/repo' })
+    const deps = testDeps(run, { root: ROOT })
     const code = await main(['--only', 'db'], {}, deps)
     const pull = run.calls.find((c) => c.cmd[1] === 'pull')
     assert.equal(pull?.opts?.timeoutMs, 20_000)

@@ -9,6 +9,7 @@ import { envValue } from '../../tasks/lib/envformat.ts'
 import { planRemoteUp } from '../../tasks/lib/remote/plan.ts'
 import { remoteSteps } from '../../tasks/lib/remote/up.ts'
 import { remoteUp } from '../../tasks/lib/remote/up.ts'
+import { keepUnchanged } from '../../tasks/lib/remote/pin.ts'
 import { pushedDigest } from '../../tasks/lib/images.ts'
 import { captureLog } from './fakes.ts'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -246,11 +247,13 @@ describe('remote-up main()', () => {
       `cd mymdb && sh -c 'c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running --filter health=healthy | head -n 1); [ -n "$c" ] || c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running | head -n 1); [ -n "$c" ] || { echo "no running web container of the stack mymdb (npm run status -- --aws shows why)" >&2; exit 1; }; exec docker exec -i "$c" "$@"' sh python3 manage.py ${args}`
     assert.equal(steps[0], showCommand(HOST_RUNS_CMD))
     assert.equal(steps[2], `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123 127.0.0.1:5000/mymdb-cache:abc123`)
+    // the running db, proxy and cache images and the inputs labels of them and of the pulled ones
+    assert.match(steps[3] ?? '', /^cd mymdb && sh -c 'svc=\$1 lbl=\$2; .*docker service inspect --format "\$svc" "mymdb_\$1".*' sh '\{\{\.Spec\.TaskTemplate\.ContainerSpec\.Image\}\}' '\{\{index \.Config\.Labels "org\.mymdb\.inputs"\}\}' db 127\.0\.0\.1:5000\/mymdb-db:abc123 proxy 127\.0\.0\.1:5000\/mymdb-proxy:abc123 cache 127\.0\.0\.1:5000\/mymdb-cache:abc123$/s)
     // the release step, while the old version serves: the new image's migrations checked (none here)
-    assert.equal(steps[3], "cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'")
-    assert.match(steps[4] ?? '', /^cd mymdb && sh -c 'set -eu\nimage=127\.0\.0\.1:5000\/mymdb-web:abc123\n.*docker create .* manage\.py migrate --check$/s)
-    assert.match(steps[5] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
-    assert.deepEqual([steps[1], ...steps.slice(6)], [
+    assert.equal(steps[4], "cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'")
+    assert.match(steps[5] ?? '', /^cd mymdb && sh -c 'set -eu\nimage=127\.0\.0\.1:5000\/mymdb-web:abc123\n.*docker create .* manage\.py migrate --check$/s)
+    assert.match(steps[6] ?? '', /^cd mymdb && sh -c 'state=\$\(docker info .*\n.*docker swarm init --advertise-addr "\$addr"/s)
+    assert.deepEqual([steps[1], ...steps.slice(7)], [
       'cd mymdb && docker compose pull --quiet',
       'cd mymdb && docker compose config --format json',
       'cd mymdb && docker compose ps --all --quiet',
@@ -307,6 +310,23 @@ describe('remote-up main()', () => {
     assert.equal(pinned.replace(/^MYMDB_(DB|PROXY|CACHE)_REF=.*\n/gm, ''), remote.uploads[1]!.content.replace(/^MYMDB_(DB|PROXY|CACHE)_REF=.*\n/gm, ''))
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.deepEqual([record.db, record.proxy], [D('db'), D('proxy')])
+  })
+  it('a db and a cache built again from the same sources (another machine, an empty build cache): the running images stay, PostgreSQL is not restarted', async () => {
+    const L = (c: string) => `sha256:${c.repeat(64)}`
+    const running = (n: string) => `127.0.0.1:5000/mymdb-${n}@sha256:${'7'.repeat(64)}`
+    const pushed = { web: DIGEST('a'), db: DIGEST('b'), proxy: DIGEST('c'), cache: DIGEST('e') }
+    // db and cache: the same inputs as the running ones; proxy: changed
+    const facts = [`db\t${running('db')}\t${L('1')}\t${L('1')}`, `proxy\t${running('proxy')}\t${L('2')}\t${L('3')}`, `cache\t${running('cache')}\t${L('4')}\t${L('4')}`].join('\n')
+    const remote = fakeRemote((c) => (c.includes('"mymdb_$1"') ? { stdout: `${facts}\n` } : swarmHost()(c)))
+    const d = deps(remote, okHttp())
+    await remoteUp(planRemoteUp(ENV, { digests: pushed }), { ...d, root: new URL('../..', import.meta.url).pathname } as never)
+    const text = d.log.text()
+    assert.match(text, /\[pull\] db, cache: built from the same sources and base image as the running ones \(label org\.mymdb\.inputs\): they keep running/)
+    const images = { web: '127.0.0.1:5000/mymdb-web:abc123', db: running('db'), proxy: `127.0.0.1:5000/mymdb-proxy@${pushed.proxy}`, cache: running('cache') }
+    const edit = remote.commands.findIndex((c) => c.endsWith(showCommand([envEdit(images)])))
+    assert.ok(edit > 0 && edit < remote.commands.findIndex((c) => c.includes('docker stack deploy')), remote.commands.join('\n'))
+    const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
+    assert.deepEqual([record.db, record.proxy, record.cache], [images.db, images.proxy, images.cache])
   })
   it('with the backup target: backup.env and backup.sh uploaded, the crontab set; a schema change gets a backup before the new version starts', async () => {
     const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
@@ -494,6 +514,25 @@ describe('images on the host', () => {
     assert.equal(env.MYMDB_CACHE_REF, pinned.images.cache)
     assert.equal(env.MYMDB_CACHE_IMAGE, '127.0.0.1:5000/mymdb-cache')
     assert.equal(parseEnvFile(planRemoteUp(ENV).envFile).MYMDB_DB_REF, '127.0.0.1:5000/mymdb-db:abc123')
+  })
+  it('keepUnchanged: a running db, proxy or cache stays when the new image carries its inputs digest, from the same repository', () => {
+    const L = (c: string) => `sha256:${c.repeat(64)}`
+    const images = { web: 'r/mymdb-web:t', db: `r/mymdb-db@${DIGEST('b')}`, proxy: `r/mymdb-proxy@${DIGEST('c')}`, cache: `r/mymdb-cache@${DIGEST('e')}` }
+    const old = (n: string) => `r/mymdb-${n}@${DIGEST('f')}`
+    assert.deepEqual(keepUnchanged(images, {}), { images, kept: [] })
+    assert.deepEqual(
+      keepUnchanged(images, {
+        db: { running: old('db'), runningInputs: L('1'), newInputs: L('1') },
+        proxy: { running: old('proxy'), runningInputs: L('1'), newInputs: L('2') },
+        cache: { running: old('cache'), runningInputs: '<no value>', newInputs: '<no value>' },
+      }),
+      { images: { ...images, db: old('db') }, kept: ['db'] },
+      'same digest: kept; other digest, or no label (an image from before the label): the new one',
+    )
+    // another registry (the deploy moved): the new image, whatever its inputs
+    assert.deepEqual(keepUnchanged(images, { db: { running: `q/mymdb-db@${DIGEST('f')}`, runningInputs: L('1'), newInputs: L('1') } }).kept, [])
+    // no service yet (a first deploy): nothing kept
+    assert.deepEqual(keepUnchanged(images, { db: { running: '', runningInputs: '', newInputs: L('1') } }).kept, [])
   })
   it("the digest in docker push's output", () => {
     assert.equal(pushedDigest(`abc: Pushed\nabc123: digest: ${DIGEST('d')} size: 1570\n`), DIGEST('d'))

@@ -35,14 +35,20 @@ describe('the stack file', () => {
     assert.deepEqual(services.proxy!.ports, [{ target: 80, published: 80, protocol: 'tcp', mode: 'host' }, { target: 443, published: 443, protocol: 'tcp', mode: 'host' }])
     assert.throws(() => toStackFile({ services: { proxy: { ports: [{ target: 80, published: '8000-8010' }] } } }), /a published range or name is not supported/)
   })
-  it('web is replaced start-first and rolled back when unhealthy; db and proxy stop-first; no virtual IPs', () => {
+  it('web is replaced start-first and rolled back when unhealthy; db and proxy stop-first, rolled back when they do not start; no virtual IPs', () => {
     assert.deepEqual(services.web!.deploy, {
       replicas: 1,
       endpoint_mode: 'dnsrr',
       update_config: { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' },
       rollback_config: { order: 'start-first', parallelism: 1 },
     })
-    for (const s of ['db', 'proxy']) assert.equal((services[s]!.deploy as JsonObject & { update_config: JsonObject }).update_config.order, 'stop-first')
+    for (const s of ['db', 'proxy'])
+      assert.deepEqual(services[s]!.deploy, {
+        replicas: 1,
+        endpoint_mode: 'dnsrr',
+        update_config: { order: 'stop-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' },
+        rollback_config: { order: 'stop-first', parallelism: 1 },
+      })
   })
   it('overlay networks, attachable from the first deploy (one-off containers), back stays internal; the volumes keep their names', () => {
     assert.deepEqual(stack.networks, { front: { driver: 'overlay', attachable: true }, back: { driver: 'overlay', attachable: true, internal: true } })

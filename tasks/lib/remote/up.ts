@@ -13,6 +13,8 @@ import { DEPLOY_LOG, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, re
 import { retryUntil, runChecked, showCommand, type Cmd } from '../sh.ts'
 import { openRemote, type Remote } from '../ssh.ts'
 import { splitImageRef } from '../stackfile.ts'
+import { INPUTS_LABEL } from '../imageinputs.ts'
+import { inputsFacts, keepUnchanged, pinToDigests } from './pin.ts'
 import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_LABEL, stackPs, startStack, startStackSteps, WAIT_TIMEOUT_SECONDS, type Stack } from '../stack.ts'
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepSeams } from '../step.ts'
@@ -62,24 +64,6 @@ export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images
   const removed = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker rmi "$r" >/dev/null 2>&1 && echo "$r"; done; true', 'sh', ...old])
   const gone = removed.stdout.split('\n').filter(Boolean)
   log.info(`[prune] removed ${gone.length} image(s) of releases older than the last ${plan.keepReleases} (${kept.map((r) => r.tag).join(', ')} kept for rollbacks)${gone.length > 0 ? `: ${gone.join(', ')}` : ''}`)
-}
-
-/**
- * The db, proxy and cache images by the digest the registry gave them (read from the pulled images), when
- * the deploy named them by tag (this step run alone: push passes the digests otherwise). Swarm
- * compares the reference as written: the same image under a new tag would restart PostgreSQL.
- */
-export async function pinToDigests(stack: Stack, images: Record<ImageName, string>): Promise<Record<ImageName, string>> {
-  const tagged = PINNED_IMAGES.filter((n) => !images[n].includes('@'))
-  if (tagged.length === 0) return images
-  const r = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done', 'sh', ...tagged.map((n) => images[n])])
-  const digests = r.stdout.split('\n').map((l) => l.trim())
-  const out = { ...images }
-  for (const n of tagged) {
-    const pinned = digests.find((d) => d.startsWith(`${splitImageRef(images[n]).repository}@sha256:`))
-    if (pinned) out[n] = pinned
-  }
-  return out
 }
 
 /** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
@@ -268,7 +252,11 @@ async function release(s: Session): Promise<void> {
     await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
       runInChecked(stack, stack.compose('pull', '--quiet'), { stream: log.prefixed('pull'), doing: `pull the images from ${plan.registry}` }),
     )
-    const images = (s.images = await pinToDigests(stack, plan.images))
+    const pinned = await pinToDigests(stack, plan.images)
+    const { images, kept } = before === 'swarm' ? keepUnchanged(pinned, await inputsFacts(stack, pinned)) : { images: pinned, kept: [] }
+    s.images = images
+    if (kept.length > 0)
+      log.info(`[pull] ${kept.join(', ')}: built from the same sources and base image as the running ${kept.length > 1 ? 'ones' : 'one'} (label ${INPUTS_LABEL}): ${kept.length > 1 ? 'they keep' : 'it keeps'} running (${kept.map((n) => images[n]).join(', ')})`)
     if (PINNED_IMAGES.some((n) => images[n] !== plan.images[n])) {
       await runInChecked(stack, pointEnvAt(images), { doing: `pin the ${PINNED_IMAGES.join(', ')} images by digest in the .env` })
       log.info(`[pull] ${PINNED_IMAGES.join(', ')} pinned by digest in the .env (${PINNED_IMAGES.map((n) => images[n]).join(', ')}): a new tag of the same image does not restart them`)
