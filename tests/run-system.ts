@@ -1,11 +1,15 @@
-// Runs the system tests (tests/system/*.test.ts) in two lanes side by side: the files that run an
-// SSH host with its own Docker engine and load loops (deploy, tls, remote) one after another in
-// one lane, all the others one after another in the second. Two of the heavy ones at once on a
-// 2-core machine slow each other down threefold and their zero-downtime checks start to fail
-// (measured: docs/tests.md); a heavy one beside a light one costs little. Each file uses its own
-// Compose project, port, rig containers and checkout, so any two files can run side by side.
+// Runs the system tests (tests/system/*.test.ts) in two lanes side by side: the two longest files
+// that run an SSH host with its own Docker engine and load loops (deploy, tls) one after another
+// in one lane, all the others one after another in the second, the third such file (remote, the
+// shortest, without load loops) last, once the light ones are done. Three heavy ones at once on a
+// 2-core machine slow each other down threefold and their zero-downtime checks fail (measured:
+// docs/tests.md); remote beside deploy costs each about a tenth. Each file uses its own Compose
+// project, port, rig containers and checkout, so any two files can run side by side.
 // Each file's report is printed whole once it ends (the lanes' reports never mix).
-//   node --import tsx tests/run-system.ts [file ...]   (files given: those only, one at a time)
+// With --with <npm script> (npm test: the type check, the dependency rules and the unit tests),
+// the second lane runs that script first: it is lighter than the first lane by more than that.
+//   node --import tsx tests/run-system.ts [--with <npm script>] [file ...]   (files given: those only, one at a time)
+import { spawn } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { run } from 'node:test'
@@ -13,14 +17,16 @@ import { spec, tap } from 'node:test/reporters'
 import type { Readable } from 'node:stream'
 
 const DIR = new URL('system/', import.meta.url).pathname
-/** The heavy files, in the order they run (longest first). */
-const HEAVY = ['deploy.test.ts', 'tls.test.ts', 'remote.test.ts']
+/** The heavy files of the first lane, in the order they run (longest first). */
+const HEAVY = ['deploy.test.ts', 'tls.test.ts']
+/** The heavy file that ends the second lane (it starts once the light files are done, beside tls). */
+const LAST = ['remote.test.ts']
 
-/** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name. */
+/** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name, then remote. */
 export function lanes(names: string[]): [string[], string[]] {
-  const light = names.filter((n) => !HEAVY.includes(n)).sort()
+  const light = names.filter((n) => !HEAVY.includes(n) && !LAST.includes(n)).sort()
   const first = ['backup.test.ts', 'second-checkout.test.ts', 'site.test.ts'].filter((n) => light.includes(n))
-  return [HEAVY.filter((n) => names.includes(n)), [...first, ...light.filter((n) => !first.includes(n))]]
+  return [HEAVY.filter((n) => names.includes(n)), [...first, ...light.filter((n) => !first.includes(n)), ...LAST.filter((n) => names.includes(n))]]
 }
 
 /** Runs `files` one at a time; its report goes to stdout one whole file at a time. Resolves true when all passed. */
@@ -56,9 +62,34 @@ function runLane(files: string[]): Promise<boolean> {
   })
 }
 
+/** `npm run <script>`, its output printed whole once it ends, with a line saying how it ended. Resolves true when it passed. */
+function runScript(script: string): Promise<boolean> {
+  return new Promise((done) => {
+    const start = Date.now()
+    const child = spawn('npm', ['run', '--silent', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (c: Buffer) => chunks.push(c))
+    child.stderr.on('data', (c: Buffer) => chunks.push(c))
+    child.on('close', (code, signal) => {
+      const took = `${((Date.now() - start) / 1000).toFixed(0)} s`
+      process.stdout.write(`${Buffer.concat(chunks).toString()}\n# npm run ${script}: ${code === 0 ? `passed (${took})` : `FAILED (${signal ?? `exit ${code}`}, ${took})`}\n`)
+      done(code === 0)
+    })
+  })
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const given = process.argv.slice(2).map((f) => resolve(f))
+  const args = process.argv.slice(2)
+  const at = args.indexOf('--with')
+  const script = at >= 0 ? args.splice(at, 2)[1] : undefined
+  if (at >= 0 && !script) throw new Error('--with needs an npm script')
+  const given = args.map((f) => resolve(f))
   const all = readdirSync(DIR).filter((f) => f.endsWith('.test.ts'))
-  const results = given.length > 0 ? [await runLane(given)] : await Promise.all(lanes(all).map((files) => runLane(files.map((f) => join(DIR, f)))))
+  const [heavy, light] = given.length > 0 ? [given, []] : lanes(all).map((files) => files.map((f) => join(DIR, f)))
+  const second = async () => {
+    const checked = script ? await runScript(script) : true
+    return (await runLane(light ?? [])) && checked
+  }
+  const results = await Promise.all([runLane(heavy ?? []), second()])
   process.exitCode = results.every(Boolean) ? 0 : 1
 }

