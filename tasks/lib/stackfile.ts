@@ -21,7 +21,8 @@
 //     updated start-first, the new task takes traffic only once healthy, and a new task that
 //     does not become healthy is rolled back by Swarm; db, proxy and cache stop-first (one
 //     PostgreSQL on one volume; the proxy owns the host's ports 80 and 443; a cache may be down),
-//     and rolled back too when the new one does not start (the old image runs again)
+//     and rolled back too when the new one does not start (the old image runs again). Swarm
+//     watches a new task for as long as its health check takes to call it unhealthy.
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type JsonObject = { [k: string]: Json }
@@ -32,8 +33,30 @@ export const STACK_NAME = 'mymdb'
 /** How long a starting web task of the stack may fail its health check (it does not migrate). */
 export const WEB_START_PERIOD = '30s'
 
-/** Seconds Swarm watches a new task after it became healthy before its update counts as done. */
+/** Seconds Swarm watches a new task after it became healthy, for a service without a health check. */
 export const MONITOR_SECONDS = 15
+
+/** Seconds in a Go duration as `docker compose config` writes it (`3s`, `1m30s`, `500ms`), or undefined. */
+export function durationSeconds(d: Json | undefined): number | undefined {
+  if (typeof d !== 'string' || !/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(d)) return undefined
+  const unit: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }
+  let total = 0
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (unit[m[2]!] ?? 0)
+  return total
+}
+
+/**
+ * How long Swarm watches a new task of a service after it became healthy, before its update
+ * counts as done (pure): as long as its health check takes to call it unhealthy (interval times
+ * retries, Docker's default 3), so a version that fails right after its first good check is
+ * rolled back too; MONITOR_SECONDS without a health check.
+ */
+export function monitorSeconds(healthcheck: Json | undefined): number {
+  if (!isObj(healthcheck) || healthcheck.disable === true) return MONITOR_SECONDS
+  const interval = durationSeconds(healthcheck.interval) ?? 30
+  const retries = typeof healthcheck.retries === 'number' ? healthcheck.retries : 3
+  return Math.max(1, Math.ceil(interval * retries))
+}
 
 const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -48,17 +71,15 @@ function port(p: Json): JsonObject {
   return out
 }
 
-const WEB_DEPLOY: JsonObject = {
-  replicas: 1,
-  endpoint_mode: 'dnsrr',
-  update_config: { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: `${MONITOR_SECONDS}s` },
-  rollback_config: { order: 'start-first', parallelism: 1 },
-}
-const SINGLE_DEPLOY: JsonObject = {
-  replicas: 1,
-  endpoint_mode: 'dnsrr',
-  update_config: { order: 'stop-first', parallelism: 1, failure_action: 'rollback', monitor: `${MONITOR_SECONDS}s` },
-  rollback_config: { order: 'stop-first', parallelism: 1 },
+/** A service's deploy section: web start-first, the others stop-first; rolled back when the new task fails within `monitor` seconds. */
+function deploySection(name: string, monitor: number): JsonObject {
+  const order = name === 'web' ? 'start-first' : 'stop-first'
+  return {
+    replicas: 1,
+    endpoint_mode: 'dnsrr',
+    update_config: { order, parallelism: 1, failure_action: 'rollback', monitor: `${monitor}s` },
+    rollback_config: { order, parallelism: 1 },
+  }
 }
 
 /** The stack file (an object; JSON.stringify it) for `docker stack deploy -c - mymdb`. */
@@ -71,7 +92,7 @@ export function toStackFile(composeConfig: JsonObject): JsonObject {
       if (v === null || k.startsWith('x-') || ['depends_on', 'restart', 'container_name', 'pull_policy', 'deploy'].includes(k)) continue
       s[k] = k === 'ports' && Array.isArray(v) ? v.map(port) : v
     }
-    s.deploy = structuredClone(name === 'web' ? WEB_DEPLOY : SINGLE_DEPLOY)
+    s.deploy = deploySection(name, monitorSeconds(raw.healthcheck))
     if (name === 'web') {
       // the deploy migrates once, before the new version takes traffic (manage.py release): a
       // starting web task never does, so several can start at once and a failed one changes nothing

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { latestTasks } from '../../tasks/lib/stack.ts'
-import { convergence, parseServices, parseTaskContainers, runsImage, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
+import { convergence, durationSeconds, parseServices, parseTaskContainers, runsImage, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
 
 /** What `docker compose config --format json` prints for our file on the host (shortened). */
 const CONFIG: JsonObject = {
@@ -49,6 +49,18 @@ describe('the stack file', () => {
         update_config: { order: 'stop-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' },
         rollback_config: { order: 'stop-first', parallelism: 1 },
       })
+  })
+  it('Swarm watches a new task as long as its health check takes to call it unhealthy (interval x retries); 15 s without one', () => {
+    const monitor = (healthcheck: JsonObject | undefined) => (toStackFile({ services: { web: { image: 'w', ...(healthcheck ? { healthcheck } : {}) } } }).services as Record<string, { deploy: { update_config: JsonObject } }>).web!.deploy.update_config.monitor
+    assert.equal(monitor({ test: ['CMD', 'true'], interval: '3s', retries: 3 }), '9s')
+    assert.equal(monitor({ test: ['CMD', 'true'], interval: '2s', retries: 5 }), '10s')
+    assert.equal(monitor({ test: ['CMD', 'true'], interval: '1m30s' }), '270s', 'retries: Docker\'s default 3')
+    assert.equal(monitor({ test: ['CMD', 'true'], interval: '500ms', retries: 3 }), '2s')
+    assert.equal(monitor({ test: ['CMD', 'true'] }), '90s', 'interval: Docker\'s default 30 s')
+    assert.equal(monitor(undefined), '15s')
+    assert.equal(monitor({ disable: true }), '15s')
+    assert.equal(durationSeconds('1h2m3.5s'), 3723.5)
+    assert.equal(durationSeconds('soon'), undefined)
   })
   it('overlay networks, attachable from the first deploy (one-off containers), back stays internal; the volumes keep their names', () => {
     assert.deepEqual(stack.networks, { front: { driver: 'overlay', attachable: true }, back: { driver: 'overlay', attachable: true, internal: true } })
