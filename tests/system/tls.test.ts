@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test'
 import https from 'node:https'
 import tls from 'node:tls'
 import { chromium } from 'playwright-core'
+import { steady } from '../rig/browser.ts'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
@@ -29,12 +30,12 @@ const NEXT = 'tls-next'
 const FRESH = 'tls-fresh'
 const BROKEN = 'tls-broken'
 
-const launch = (home: string) =>
-  chromium.launch({
+const launch = async (home: string) =>
+  steady(await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     env: { ...process.env, HOME: home },
     args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--host-resolver-rules=MAP ${DOMAIN} 127.0.0.1`],
-  })
+  }))
 
 /** The certificate the host's front serves for DOMAIN, checked against `ca` (throws when it does not verify). */
 function servedCertificate(port: number, ca: string): Promise<tls.PeerCertificate> {
