@@ -3,13 +3,14 @@
 // in one lane, all the others one after another in the second, the third such file (remote, the
 // shortest, without load loops) last, once the light ones are done. Three heavy ones at once on a
 // 2-core machine slow each other down threefold and their zero-downtime checks fail (measured:
-// docs/tests.md); remote beside deploy costs each about a tenth. Each file uses its own Compose
+// docs/tests.md); remote beside deploy or tls costs each about a tenth. Each file uses its own Compose
 // project, port, rig containers and checkout, so any two files can run side by side.
 // Each file's report is printed whole once it ends (the lanes' reports never mix).
 // With --with <npm script> (npm test: the type check, the dependency rules and the unit tests),
 // the second lane runs that script first: it is lighter than the first lane by more than that.
 //   node --import tsx tests/run-system.ts [--with <npm script>] [file ...]   (files given: those only, one at a time)
 import { spawn } from 'node:child_process'
+import { parseArgs } from 'node:util'
 import { readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { run } from 'node:test'
@@ -79,11 +80,9 @@ function runScript(script: string): Promise<boolean> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const args = process.argv.slice(2)
-  const at = args.indexOf('--with')
-  const script = at >= 0 ? args.splice(at, 2)[1] : undefined
-  if (at >= 0 && !script) throw new Error('--with needs an npm script')
-  const given = args.map((f) => resolve(f))
+  const { values, positionals } = parseArgs({ options: { with: { type: 'string' } }, allowPositionals: true })
+  const script = values.with
+  const given = positionals.map((f) => resolve(f))
   const all = readdirSync(DIR).filter((f) => f.endsWith('.test.ts'))
   const [heavy, light] = given.length > 0 ? [given, []] : lanes(all).map((files) => files.map((f) => join(DIR, f)))
   const second = async () => {

@@ -4,6 +4,7 @@
 // registry by default). Other rig containers (the SSH host) reach it at `internalAddress`.
 import { join } from 'node:path'
 import { $ } from 'zx'
+import { IMAGE_NAMES, type ImageName } from '../../tasks/lib/vars.ts'
 import { buildRigImage, ensureRigNetwork, publishedPort, removeLocalTags, RIG_NETWORK, rigIp } from './docker.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
@@ -71,16 +72,15 @@ export interface ImageChange {
  * registry as <registry>/<image>:<tag>, the way npm run push names them. Returns the refs.
  * Unchanged images are the same images under the new tag.
  */
-export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string, changes: Partial<Record<'web' | 'db' | 'proxy' | 'cache', ImageChange>> = {}): Promise<string[]> {
-  const names = ['web', 'db', 'proxy', 'cache'] as const
-  for (const name of names) {
+export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: string, changes: Partial<Record<ImageName, ImageChange>> = {}): Promise<string[]> {
+  for (const name of IMAGE_NAMES) {
     if ((await $({ nothrow: true, quiet: true })`docker image inspect ${`mymdb-${name}:latest`}`).exitCode !== 0) {
       await $({ cwd: new URL('../..', import.meta.url).pathname, quiet: true })`npm run build`
       break
     }
   }
   const refs: string[] = []
-  for (const name of names) {
+  for (const name of IMAGE_NAMES) {
     const ref = `${registry.address}/mymdb-${name}:${tag}`
     const change = changes[name]
     if (change?.dockerfile) {
@@ -91,4 +91,18 @@ export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: 
     await $({ quiet: true })`docker push ${ref}`
   }
   return refs
+}
+
+/**
+ * A shell command for a RUN line of a web ImageChange: writes the migration core/<name>, after
+ * core/<after>, running `sql` (undone by `reverse`; without one, undoing it does nothing).
+ */
+export function addMigration(name: string, after: string, sql: string, reverse?: string): string {
+  const text = [
+    'from django.db import migrations',
+    'class Migration(migrations.Migration):',
+    `    dependencies = [("core", "${after}")]`,
+    `    operations = [migrations.RunSQL("${sql}", ${reverse ? `"${reverse}"` : 'migrations.RunSQL.noop'})]`,
+  ].join('\\n')
+  return `printf '${text}\\n' > /mymdb/django/core/migrations/${name}.py`
 }

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { PutItemCommand } from '@aws-sdk/client-dynamodb'
 import { acquireLock, readLock } from '../../tasks/lib/lock.ts'
-import { chromium } from 'playwright-core'
+import { launchChromium } from '../rig/browser.ts'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
@@ -35,7 +35,7 @@ import { main as stopMain } from '../../tasks/stop.ts'
 import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
-import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
+import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { describeLoad, underLoad, type LoadResult } from '../rig/load.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
@@ -61,12 +61,6 @@ net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
 } as typeof net.Socket.prototype.connect
 
 
-/** Headless chromium from Debian. */
-const launchBrowser = () =>
-  chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
 
 /** GET of the SSH host's published port with a Host header (the task's own HTTP check). */
 const get = (port: number, path: string, host: string) => httpGet(`http://127.0.0.1:${port}${path}`, host)
@@ -252,7 +246,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   })
 
   it('in a browser on the deployed site: register, upload a poster; it lands in the bucket under uploads/ and anyone can read it', async () => {
-    const browser = await launchBrowser()
+    const browser = await launchChromium()
     try {
       const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
       await page.goto('/user/register')
@@ -502,7 +496,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(r.stdout, /safety backup of the current data: s3:\/\/mymdb-rig-uploads-backups\/rolling\/safety\.tar\?versionId=/)
     assert.equal((await onHost('ls')).stdout.includes('restore.d'), false, 'the download is cleaned up')
 
-    const browser = await launchBrowser()
+    const browser = await launchChromium()
     try {
       const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
       await page.goto('/user/login')
@@ -519,15 +513,10 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
   it('a new version with a schema change: the start step backs up before it starts it (reason pre-migrate); without one, no backup', async () => {
     // the web image plus one migration that changes the schema, and the same db image, under a new tag
-    const migration = [
-      'from django.db import migrations',
-      'class Migration(migrations.Migration):',
-      '    dependencies = [("core", "0001_initial")]',
-      '    operations = [migrations.RunSQL("CREATE TABLE rig_premigrate (id integer)", "DROP TABLE rig_premigrate")]',
-    ].join('\\n')
+    const migration = addMigration('0002_rig_premigrate', '0001_initial', 'CREATE TABLE rig_premigrate (id integer)', 'DROP TABLE rig_premigrate')
     // (and a mark in its pages: the new version's pages show it)
     const refs = await pushStackImages(registry, 'premigrate', {
-      web: { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && sed -i 's|</body>|<!-- the premigrate release --></body>|' /mymdb/django/templates/base.html` },
+      web: { dockerfile: `RUN ${migration} && sed -i 's|</body>|<!-- the premigrate release --></body>|' /mymdb/django/templates/base.html` },
     })
     try {
       const target = Object.fromEntries(
@@ -571,17 +560,9 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.match(await start('premigrate'), /no migrations to apply: no backup needed/)
 
       // a migration that fails: the deploy ends there, the old version keeps serving, the backup to go back to is named
-      // a RUN line that writes migration `name` (after 0002) running `sql`
-      const addMigration = (name: string, sql: string) =>
-        `printf '${[
-          'from django.db import migrations',
-          'class Migration(migrations.Migration):',
-          '    dependencies = [("core", "0002_rig_premigrate")]',
-          `    operations = [migrations.RunSQL("${sql}", migrations.RunSQL.noop)]`,
-        ].join('\\n')}\\n' > /mymdb/django/core/migrations/${name}.py`
       refs.push(
         ...(await pushStackImages(registry, 'badmigrate', {
-          web: { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_premigrate.py && ${addMigration('0003_rig_fails', 'SELECT 1/0')}` },
+          web: { dockerfile: `RUN ${migration} && ${addMigration('0003_rig_fails', '0002_rig_premigrate', 'SELECT 1/0')}` },
         })),
       )
       const webImage = async () => (await onHost(`docker inspect --format '{{.Config.Image}}' ${inService('web')}`)).stdout.trim()

@@ -3,7 +3,8 @@
 // resilience: restart keeps data, a killed uWSGI comes back, docker stop is clean.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../rig/browser.ts'
 import { $ } from 'zx'
 import { BASE_URL, compose, npmRun, PROJECT, REPO, type Reply, request, stackEnv, waitFor } from './stack.ts'
 
@@ -35,11 +36,7 @@ before(async () => {
   const up = await npmRun('up:local')
   assert.equal(up.exitCode, 0, `npm run up:local failed:\n${up.stdout}\n${up.stderr}`)
   assert.match(up.stdout, new RegExp(BASE_URL.replace(/\./g, '\\.')), 'up:local prints the URL')
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  browser = await launchChromium({ args: ['--disable-quic'] })
   page = await browser.newPage({ baseURL: BASE_URL })
 })
 

@@ -11,12 +11,11 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import https from 'node:https'
 import tls from 'node:tls'
-import { chromium } from 'playwright-core'
-import { steady } from '../rig/browser.ts'
+import { launchChromium } from '../rig/browser.ts'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
-import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
+import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { describeLoad, underLoad } from '../rig/load.ts'
 import { sshKeyFile } from '../unit/fakes.ts'
@@ -30,12 +29,7 @@ const NEXT = 'tls-next'
 const FRESH = 'tls-fresh'
 const BROKEN = 'tls-broken'
 
-const launch = async (home: string) =>
-  steady(await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    env: { ...process.env, HOME: home },
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--host-resolver-rules=MAP ${DOMAIN} 127.0.0.1`],
-  }))
+const launch = (home: string) => launchChromium({ home, args: [`--host-resolver-rules=MAP ${DOMAIN} 127.0.0.1`] })
 
 /** The certificate the host's front serves for DOMAIN, checked against `ca` (throws when it does not verify). */
 function servedCertificate(port: number, ca: string): Promise<tls.PeerCertificate> {
@@ -224,6 +218,8 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
 
   /** `fn` under a load loop of 25 requests/s through the HTTPS front. */
   const throughFront = <T>(fn: () => Promise<T>) => underLoad(host.httpsPort, DOMAIN, { perSecond: 25, paths: ['/healthz', '/', '/movies/top'], tls: { ca: root } }, fn)
+  /** The image in the db service's spec (what Swarm runs for it). */
+  const dbSpecImage = async () => (await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim()
   /** The image each running web container runs. */
   const webImages = async () => (await onHost(`docker ps --no-trunc --filter status=running --filter label=com.docker.swarm.service.name=mymdb_web --format '{{.Image}}'`)).stdout.trim().split('\n')
 
@@ -255,7 +251,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     pushed.push(...(await $({ quiet: true })`docker image ls --format ${'{{.Repository}}:{{.Tag}}'} mymdb-rig-fresh-db`).stdout.trim().split('\n'))
     pushed.push(...(await pushStackImages(registry, FRESH, { web: { dockerfile: `LABEL rig.release=${FRESH}` }, db: { image: `mymdb-rig-fresh-db:${FRESH}` } })))
     const before = await frontAndDb()
-    const runningDb = (await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim()
+    const runningDb = await dbSpecImage()
     const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: FRESH }), root))
     assert.equal(r.code, 0, r.text)
     timings.push(`redeploy with a db image built again from scratch: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
@@ -263,22 +259,16 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     assert.equal(load.failed, 0, describeLoad(load))
     assert.deepEqual(load.other, {}, describeLoad(load))
     assert.equal(await frontAndDb(), before, 'the same db and proxy containers')
-    assert.equal((await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim(), runningDb)
+    assert.equal(await dbSpecImage(), runningDb)
     assert.equal((await onHost(`grep '^MYMDB_DB_REF=' .env`)).stdout.trim(), `MYMDB_DB_REF='${runningDb}'`)
     assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${FRESH}@sha256:`))
   })
 
   it('a broken web version (its health check fails) never takes traffic: the running one keeps serving; it migrated first, and the deploy exits 1 saying the schema is ahead and how to go forward or back', async () => {
     // a broken release with a migration: the release step applies it, then the new web fails its health check
-    const migration = [
-      'from django.db import migrations',
-      'class Migration(migrations.Migration):',
-      '    dependencies = [("core", "0001_initial")]',
-      '    operations = [migrations.RunSQL("CREATE TABLE rig_ahead (id integer)", "DROP TABLE rig_ahead")]',
-    ].join('\\n')
     pushed.push(
       ...(await pushStackImages(registry, BROKEN, {
-        web: { dockerfile: `RUN printf '${migration}\\n' > /mymdb/django/core/migrations/0002_rig_ahead.py && echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` },
+        web: { dockerfile: `RUN ${addMigration('0002_rig_ahead', '0001_initial', 'CREATE TABLE rig_ahead (id integer)', 'DROP TABLE rig_ahead')} && echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` },
       })),
     )
     const before = await frontAndDb()
@@ -305,13 +295,13 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     await pushStackImages(registry, FRESH, { web: { image: `${registry.address}/mymdb-web:${FRESH}` }, db: { dockerfile: bad } })
     const psql = (sql: string) => onHost(`docker exec --user postgres ${inService('db')} psql -tAc "${sql}" mymdb`)
     const movies = (await psql('select count(*) from core_movie')).stdout.trim()
-    const runningDb = (await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim()
+    const runningDb = await dbSpecImage()
     const r = await remoteUp(settings(pebble, { MYMDB_TAG: FRESH }), root)
     timings.push(`a db image that does not start, rolled back by Swarm: ${r.seconds.toFixed(1)} s`)
     assert.equal(r.code, 1, r.text)
     assert.match(r.text, /the new db did not become healthy on admin@127\.0\.0\.1:\d+: Swarm rolled db back[^\n]*\. The previous version \([^)]*mymdb-db[^)]*\) runs again/)
     assert.match(r.text, /rig: a database that does not start/, 'the failed task\'s logs are shown')
-    assert.equal((await onHost(`docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_db`)).stdout.trim(), runningDb)
+    assert.equal(await dbSpecImage(), runningDb)
     // PostgreSQL runs again on its volume, and the site serves
     const healthz = () =>
       new Promise<string>((res) => {
