@@ -18,6 +18,7 @@ RUN set -eux; \
 COPY nginx/nginx.conf /etc/nginx/nginx.conf
 COPY nginx/mymdb.conf.template /etc/nginx/mymdb.conf.template
 COPY nginx/uwsgi_params /etc/nginx/mymdb_uwsgi_params
+COPY nginx/429.html /etc/nginx/mymdb-errors/429.html
 COPY uwsgi/ /mymdb/uwsgi/
 COPY runit/nginx/ /etc/service/nginx/
 COPY runit/uwsgi/ /etc/service/uwsgi/

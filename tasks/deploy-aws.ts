@@ -121,6 +121,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       // summary
       log.info('')
       log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - started) / 1000)} s)`)
+      log.info(`[deploy] its admin site: ${new URL(`/${s.DJANGO_ADMIN_URL}/`, url)} (DJANGO_ADMIN_URL)`)
       log.info('[deploy] operate it: npm run status -- --aws | logs -- --aws | manage -- --aws <command> | ssh')
       log.info('[deploy] stop the host with: npm run stop -- --aws; remove it with: npm run destroy:aws')
       return 0

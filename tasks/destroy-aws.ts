@@ -1,8 +1,8 @@
 // npm run destroy:aws: removes what the host step created for a stage (lib/aws/teardown.ts): the
-// instance (and its disk), the security group, the key pair, the Elastic IP, the instance profile
-// and the IAM roles, after a final backup of the host. The upload
-// bucket is left alone unless --delete-bucket names it exactly. Safe to run again: what is gone
-// is skipped.
+// instance (and its disk), the security group, the key pair, the instance profile and the IAM
+// roles, after a final backup of the host. The Elastic IP is kept unless --release-address (and
+// then only once MYMDB_DOMAIN no longer resolves to it); the upload bucket is left alone unless
+// --delete-bucket names it exactly. Safe to run again: what is gone is skipped.
 import { existsSync, rmSync } from 'node:fs'
 import { inventory, removeAll, removalLines, takeFinalBackup } from './lib/aws/teardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
@@ -14,6 +14,10 @@ import { runCli, runMain, type Env } from './lib/main.ts'
 import { PROJECT_TAG } from './lib/names.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
 import { hostAccessSpec } from './lib/target.ts'
+import { siteVars } from './lib/hostvars.ts'
+import { disassociateElasticIp, type ElasticIp } from './lib/aws/address.ts'
+import { resolveName, type ResolveName } from './lib/remote/checks.ts'
+import type { Log } from './lib/log.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
 
@@ -24,7 +28,11 @@ belongs to it:
   key pair        mymdb-<stage>        the local private key file stays unless --delete-key-file
   instance profile and IAM role  mymdb-<stage>-host (with its inline policy)
   IAM role       mymdb-<stage>-backup (the backups themselves stay in the backup bucket)
-  elastic IP      mymdb-<stage>        released (a DNS record pointing at it must change)
+  elastic IP      mymdb-<stage>        KEPT: the next deploy of the stage gets the same address
+                                       (AWS bills an address without a running instance).
+                                       --release-address releases it, unless MYMDB_DOMAIN still
+                                       resolves to it: its next holder could get a certificate
+                                       for your name. Change the DNS record first.
 Before anything is removed, a final backup of the running host goes into the backup bucket
 (npm run backups -- --aws lists it; npm run restore -- <name> --aws after a new deploy). When it
 cannot be taken (the host is stopped, unreachable, or the backup fails) nothing is removed,
@@ -37,6 +45,7 @@ Options:
   --dry-run          only list what would be removed
   --no-final-backup  destroy without a final backup (the database on the host is lost)
   --delete-key-file  also delete the local private key file (MYMDB_SSH_KEY_FILE)
+  --release-address  also release the elastic IP (refused while MYMDB_DOMAIN resolves to it)
   --delete-bucket NAME
                      also delete the upload bucket and every file in it: this deletes ALL
                      UPLOADED POSTERS, for good. NAME must be DJANGO_UPLOAD_S3_BUCKET, exactly;
@@ -54,14 +63,15 @@ export const CLI = {
   options: {
     'dry-run': { type: 'boolean' },
     'delete-key-file': { type: 'boolean' },
+    'release-address': { type: 'boolean' },
     'no-final-backup': { type: 'boolean' },
     'delete-bucket': { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
   },
 } as const
 
-/** Only these settings matter for removing (the bucket only with --delete-bucket); SSH for the final backup. */
-export const destroySpec = hostAccessSpec
+/** Only these settings matter for removing (the bucket only with --delete-bucket); SSH for the final backup; the domain for --release-address. */
+export const destroySpec = { ...hostAccessSpec, MYMDB_DOMAIN: siteVars.MYMDB_DOMAIN, MYMDB_DNS_SERVER: siteVars.MYMDB_DNS_SERVER }
 
 /**
  * The check of --delete-bucket NAME (pure): NAME must be DJANGO_UPLOAD_S3_BUCKET exactly, so that
@@ -95,7 +105,11 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const clients = stepDeps(deps, partial, raw).clients(s.AWS_REGION)
 
     // plan
-    const inv = await inventory(clients, stage, { bucket })
+    const found = await inventory(clients, stage, { bucket })
+    const release = flags['release-address'] ?? false
+    const inv = release ? found : { ...found, elasticIps: [] }
+    if (!release) for (const a of found.elasticIps) log.info(`[destroy] the elastic IP ${a.publicIp} is kept: the next deploy of stage ${stage} uses it again (--release-address releases it)`)
+    else await checkAddressesUnnamed(found.elasticIps, s, partial?.resolveName ?? resolveName, log)
     const lines = removalLines(inv, stage)
     const keyFileThere = existsSync(keyFile)
     if (lines.length === 0) {
@@ -127,6 +141,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // apply: the final backup, then the removal (holding the stage's lock)
     const removed = await withLock(clients.dynamodb, stage, 'npm run destroy:aws', async () => {
       if (finalBackup) await takeFinalBackup(s, clients, deps, partial ?? {})
+      // a kept address is taken off its instance first: the stage's next instance gets it
+      if (!release) for (const a of found.elasticIps) await disassociateElasticIp(clients, a)
       return removeAll(clients, stage, inv, log)
     })
 
@@ -142,6 +158,34 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     }
     return 0
   })
+}
+
+/**
+ * Refuses (UserError) to release an address MYMDB_DOMAIN still resolves to, or when that cannot be
+ * looked up: whoever AWS gives the address to next would receive the site's visitors and could
+ * get a certificate for the name. Without MYMDB_DOMAIN there is nothing to look up: a warning.
+ */
+async function checkAddressesUnnamed(eips: readonly ElasticIp[], s: { MYMDB_DOMAIN?: string; MYMDB_DNS_SERVER?: string }, resolve: ResolveName, log: Log): Promise<void> {
+  if (eips.length === 0) return
+  const domain = s.MYMDB_DOMAIN
+  if (!domain) {
+    log.warn(`[destroy] no MYMDB_DOMAIN to check: make sure no DNS record points at ${eips.map((a) => a.publicIp).join(', ')} before it is released`)
+    return
+  }
+  let ips: string[]
+  try {
+    ips = await resolve(domain, s.MYMDB_DNS_SERVER)
+  } catch (e) {
+    throw new UserError(`cannot tell whether ${domain} still resolves to the elastic IP (${e instanceof Error ? e.message : String(e)}), so it is not released; nothing was removed. Run again once DNS answers, or without --release-address`)
+  }
+  const named = eips.filter((a) => ips.includes(a.publicIp)).map((a) => a.publicIp)
+  if (named.length > 0)
+    throw new UserError(
+      `refusing to release the elastic IP ${named.join(', ')}: MYMDB_DOMAIN ${domain} still resolves to it, and whoever AWS gives the address to next ` +
+        `would receive your visitors and could get a certificate for ${domain}. Point the DNS record elsewhere (or delete it), wait for its TTL, ` +
+        'then run again; or run without --release-address to keep the address. Nothing was removed',
+    )
+  log.info(`[destroy] ${domain} does not resolve to ${eips.map((a) => a.publicIp).join(', ')}: the address may be released`)
 }
 
 runMain(import.meta.url, main)

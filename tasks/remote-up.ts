@@ -119,6 +119,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const { log } = deps
     log.info('')
     log.info(`MyMDB is running on ${r.address} (${formatDuration(Date.now() - start)}): ${r.url}`)
+    log.info(`its admin site: ${new URL(`/${settings.DJANGO_ADMIN_URL}/`, r.url)} (DJANGO_ADMIN_URL)`)
     if (r.address !== r.hostName) log.info(`(checked at http://${r.address}:${r.httpPort}/ with Host: ${r.hostName})`)
     return 0
   })

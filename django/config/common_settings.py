@@ -107,8 +107,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Posters bigger than this are refused (nginx also caps request bodies at 2 MB).
+# The admin site is at /<ADMIN_URL>/ (production_settings.py reads DJANGO_ADMIN_URL).
+ADMIN_URL = "admin"
+
+# Posters bigger than this are refused (nginx also caps request bodies at 2 MB), and so are posters
+# of more pixels than this (read from the file's header, before decoding: a 2 MB PNG can hold
+# 13,000 x 13,000 pixels, 670 MB for every browser that shows it). Those kept are written again
+# by Pillow without their metadata (core/forms.py).
 MYMDB_MAX_POSTER_BYTES = 2 * 1024 * 1024
+MYMDB_MAX_POSTER_PIXELS = 16_000_000
 
 # ---------------------------------------------------------------------------------------------
 # Logging: everything to stdout, where Docker / runit collect it

@@ -8,6 +8,7 @@ Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS (comma-separated), DJANGO_DB_N
 Optional: DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_CACHE_LOCATION (memcached's
           host:port; empty: the database), DJANGO_LOG_LEVEL (INFO),
           DJANGO_SECURE_SSL (false), DJANGO_CSRF_TRUSTED_ORIGINS (comma-separated),
+          DJANGO_ADMIN_URL (admin: the admin site's path segment),
           DJANGO_UPLOAD_S3_BUCKET, AWS_S3_REGION_NAME / AWS_DEFAULT_REGION, AWS_S3_ENDPOINT_URL,
           DJANGO_STATIC_ROOT, DJANGO_MEDIA_ROOT (read in common_settings.py)
 """
@@ -78,6 +79,13 @@ if not ALLOWED_HOSTS:
     _problems.append("DJANGO_ALLOWED_HOSTS (required: comma-separated host names, none given)")
 
 CSRF_TRUSTED_ORIGINS = _csv("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# The admin's address: /<DJANGO_ADMIN_URL>/ (the deploy gives each site its own, see
+# tasks/lib/remote/settings.ts); "admin" when unset.
+ADMIN_URL = _env("DJANGO_ADMIN_URL") or "admin"
+if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,63}", ADMIN_URL):
+    _problems.append(f"DJANGO_ADMIN_URL (letters, digits and . _ ~ -, one path segment; got {ADMIN_URL!r})")
+    ADMIN_URL = "admin"
 
 # ---------------------------------------------------------------------------------------------
 # Database
@@ -188,12 +196,11 @@ if SECURE_SSL:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes speak plain HTTP
-    SECURE_HSTS_SECONDS = 31536000
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SILENCED_SYSTEM_CHECKS = []
+    # HSTS is sent by the front (Caddy) on every HTTPS response, its own errors included, with the
+    # max-age of MYMDB_HSTS_SECONDS (docker/proxy/start.sh); Django adds none of its own.
+    SILENCED_SYSTEM_CHECKS = ["security.W004"]
 else:
     # No TLS in front of the site yet, so HTTPS redirects, HSTS and secure-only cookies would
     # break it. `check --deploy` warns about exactly these four; they are silenced ONLY while

@@ -9,7 +9,7 @@ urlpatterns = [
     # Normally answered by core.middleware.HealthCheckMiddleware before URL resolution; this
     # route only gives the probe a name for reverse("healthz").
     path("healthz", healthz, name="healthz"),
-    path("admin/", admin.site.urls),
+    path(f"{settings.ADMIN_URL}/", admin.site.urls),
     path("user/", include("user.urls", namespace="user")),
     path("", include("core.urls", namespace="core")),
 ]

@@ -27,6 +27,7 @@ from django.core.cache import cache
 from django.core.cache.backends.memcached import PyMemcacheCache
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
+from django.utils.cache import patch_cache_control
 
 TOP_MOVIES_CACHE_KEY = "core:top_movies"
 MOVIE_ARTICLE_KEY = "core:movie:{}"
@@ -164,6 +165,12 @@ def shareable(request, response):
     return "private" not in cache_control and "no-store" not in cache_control
 
 
+def personal(request):
+    """True when the request comes with a session or from a logged-in user."""
+    user = getattr(request, "user", None)
+    return settings.SESSION_COOKIE_NAME in request.COOKIES or bool(user is not None and user.is_authenticated)
+
+
 class AnonymousPageMiddleware:
     """Adds X-Accel-Expires to shareable anonymous pages. Second in MIDDLEWARE, right after the
     health check, so it sees the response last: after every cookie the others may set."""
@@ -175,4 +182,8 @@ class AnonymousPageMiddleware:
         response = self.get_response(request)
         if shareable(request, response):
             response[NGINX_CACHE_HEADER] = str(settings.CACHE_MIDDLEWARE_SECONDS)
+        elif personal(request):
+            # A logged-in visitor's page (their vote, their name): for their browser only, never
+            # for a shared cache between them and the site, whatever max-age a view gave it.
+            patch_cache_control(response, private=True)
         return response

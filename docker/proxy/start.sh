@@ -6,6 +6,11 @@
 #   MYMDB_ACME_EMAIL      the account's email (optional: the CA warns there before expiry)
 #   MYMDB_ACME_CA_ROOT_B64  base64 of the PEM root of the CA's own HTTPS (private CAs only)
 #   MYMDB_ACME_RENEW_INTERVAL  how often Caddy looks for certificates to renew (default 10m)
+#   MYMDB_HSTS_SECONDS    with a domain: the max-age of the Strict-Transport-Security header sent
+#                         on every HTTPS response (default 86400, one day; 0: none)
+#   MYMDB_HSTS_SUBDOMAINS true: the header also covers every subdomain (includeSubDomains)
+#   MYMDB_HSTS_PRELOAD    true: the header asks browsers' preload lists for the name (preload;
+#                         needs MYMDB_HSTS_SUBDOMAINS and a max-age of at least a year)
 #   MYMDB_UPSTREAM        where the site is (default web:80)
 #   DJANGO_ALLOWED_HOSTS  without a domain: the names passed on (Django's syntax: .example.com
 #                         is the name and its subdomains, * any); requests for other names are
@@ -31,6 +36,28 @@ plain MYMDB_UPSTREAM "$upstream"
 plain MYMDB_ACME_CA "${MYMDB_ACME_CA:-}"
 plain MYMDB_ACME_EMAIL "${MYMDB_ACME_EMAIL:-}"
 plain MYMDB_ACME_RENEW_INTERVAL "${MYMDB_ACME_RENEW_INTERVAL:-}"
+
+# The Strict-Transport-Security header (HTTPS only).
+hsts_seconds=${MYMDB_HSTS_SECONDS:-86400}
+case "$hsts_seconds" in
+  '' | *[!0-9]*) fail "MYMDB_HSTS_SECONDS must be a whole number of seconds: '$hsts_seconds'" ;;
+esac
+hsts="max-age=$hsts_seconds"
+case "${MYMDB_HSTS_SUBDOMAINS:-false}" in
+  true) hsts="$hsts; includeSubDomains" ;;
+  false) ;;
+  *) fail "MYMDB_HSTS_SUBDOMAINS must be true or false: '${MYMDB_HSTS_SUBDOMAINS}'" ;;
+esac
+case "${MYMDB_HSTS_PRELOAD:-false}" in
+  true)
+    if [ "${MYMDB_HSTS_SUBDOMAINS:-false}" != true ] || [ "$hsts_seconds" -lt 31536000 ]; then
+      fail 'MYMDB_HSTS_PRELOAD=true needs MYMDB_HSTS_SUBDOMAINS=true and MYMDB_HSTS_SECONDS of at least 31536000'
+    fi
+    hsts="$hsts; preload"
+    ;;
+  false) ;;
+  *) fail "MYMDB_HSTS_PRELOAD must be true or false: '${MYMDB_HSTS_PRELOAD}'" ;;
+esac
 
 # DJANGO_ALLOWED_HOSTS as the names of a Caddy host matcher; empty for "any name".
 hosts=''
@@ -67,6 +94,9 @@ root=/etc/caddy/acme-ca-root.pem
   echo
   if [ -n "$domain" ]; then
     echo "$domain {"
+    # On every HTTPS response, the site's and Caddy's own (an error while web is replaced);
+    # Caddy's redirect from HTTP to HTTPS is not in this block.
+    [ "$hsts_seconds" = 0 ] || echo "	header Strict-Transport-Security \"$hsts\""
   elif [ -n "$hosts" ]; then
     echo ':80 {'
     echo '	@other {'
@@ -96,4 +126,13 @@ caddy validate --config "$config" --adapter caddyfile >/dev/null 2>&1 || {
   caddy validate --config "$config" --adapter caddyfile >&2 || true
   fail "the Caddyfile written from the environment is not valid (above)"
 }
-exec caddy run --config "$config" --adapter caddyfile
+# Caddy runs as the user caddy, with only the right to listen on ports below 1024. This script
+# runs as root to hand it the volumes: certificates written by an older proxy, which ran as
+# root, become caddy's.
+if [ "$(id -u)" != 0 ]; then
+  exec caddy run --config "$config" --adapter caddyfile
+fi
+find /data /config ! -user caddy -exec chown -h caddy:caddy {} +
+exec setpriv --reuid=caddy --regid=caddy --init-groups \
+  --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service --bounding-set=-all,+net_bind_service \
+  caddy run --config "$config" --adapter caddyfile

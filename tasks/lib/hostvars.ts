@@ -5,7 +5,7 @@ import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule, type Validator } from './env.ts'
 import type { Env } from './main.ts'
-import { cidr, hostAddress, int, isHostName, makeValidator, port, str, url } from './validators.ts'
+import { bool, cidr, hostAddress, int, isHostName, makeValidator, port, str, url } from './validators.ts'
 import { inspectKeyFile, keyFilePath } from './sshkey.ts'
 import { expandHome } from './paths.ts'
 import { fileSafe } from './vars.ts'
@@ -101,10 +101,28 @@ export const siteVars = fileSafe({
     pattern: /^[1-9][0-9]*(s|m|h)$/,
     patternDesc: 'a number and s, m or h, e.g. 10m',
   }),
+  MYMDB_HSTS_SECONDS: int({
+    desc: 'with MYMDB_DOMAIN: how long browsers remember to use HTTPS only (Strict-Transport-Security max-age, sent by the front; 0: not sent). Raise it once HTTPS works, e.g. to 31536000',
+    example: '86400',
+    default: 86400,
+    min: 0,
+    max: 63072000,
+  }),
+  MYMDB_HSTS_SUBDOMAINS: bool({ desc: 'with MYMDB_DOMAIN: HSTS covers every subdomain too (includeSubDomains): only when all of them serve HTTPS', example: 'false', default: false }),
+  MYMDB_HSTS_PRELOAD: bool({ desc: "with MYMDB_DOMAIN: HSTS asks to be in browsers' preload lists (preload; needs MYMDB_HSTS_SUBDOMAINS and a year's max-age; hard to undo)", example: 'false', default: false }),
   MYMDB_DNS_WAIT: int({ desc: "seconds the deploy waits for MYMDB_DOMAIN to resolve to the host's address before it asks for a certificate", example: '900', default: 900, min: 0, max: 86400 }),
   MYMDB_DNS_SERVER: dnsServer({ desc: 'DNS server the deploy asks about MYMDB_DOMAIN (default: the system resolver)', example: '1.1.1.1', optional: true }),
   MYMDB_HOST_HTTPS_PORT: port({ desc: 'HTTPS port the site is checked on (with MYMDB_DOMAIN)', example: '443', default: 443 }),
 })
+
+/** HSTS preload only with includeSubDomains and a max-age of a year or more (what the preload lists accept). */
+export const hstsRule: Rule<{ MYMDB_HSTS_SECONDS: number; MYMDB_HSTS_SUBDOMAINS: boolean; MYMDB_HSTS_PRELOAD: boolean }> = {
+  names: ['MYMDB_HSTS_PRELOAD', 'MYMDB_HSTS_SUBDOMAINS', 'MYMDB_HSTS_SECONDS'],
+  check: (v) =>
+    v.MYMDB_HSTS_PRELOAD && (!v.MYMDB_HSTS_SUBDOMAINS || v.MYMDB_HSTS_SECONDS < 31536000)
+      ? `true needs MYMDB_HSTS_SUBDOMAINS=true and MYMDB_HSTS_SECONDS of at least 31536000 (got ${v.MYMDB_HSTS_SUBDOMAINS}, ${v.MYMDB_HSTS_SECONDS})`
+      : null,
+}
 
 /** MYMDB_ACME_CA_ROOT, when set, is a readable PEM certificate. */
 export const acmeCaRootRule: Rule<{ MYMDB_ACME_CA_ROOT?: string }> = {

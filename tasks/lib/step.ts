@@ -9,7 +9,7 @@ import { awsClients as makeAwsClients, type AwsClients } from './aws/clients.ts'
 import type { Log } from './log.ts'
 import type { Deps, Env } from './main.ts'
 import type { OpenRemote } from './ssh.ts'
-import type { HttpGet, ResolveA } from './remote/checks.ts'
+import type { HttpGet, ResolveName } from './remote/checks.ts'
 
 /** What a step may use from outside; tests replace parts of it (all but Deps are optional seams). */
 export interface StepDeps extends Deps {
@@ -30,7 +30,7 @@ export interface StepDeps extends Deps {
   /** Seconds between polls (Docker on the host, HTTP, DNS); tests use 0. */
   pollSeconds?: number
   /** Looks up the domain's addresses (default: DNS). */
-  resolveA?: ResolveA
+  resolveName?: ResolveName
   /** When the whole deploy started (epoch ms; default: when the start step started), for the history. */
   startedAt?: number
   /** Waits before trying the bucket policy again. */

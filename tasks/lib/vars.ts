@@ -57,9 +57,16 @@ export const djangoVars = fileSafe({
   DJANGO_LOG_LEVEL: logLevel({ desc: "log level of Django's stdout logging", example: 'INFO', default: 'INFO' }),
   DJANGO_CACHE_TIMEOUT: int({ desc: 'seconds an anonymous visitor may see an older page (0: no caching)', example: '60', default: 60, min: 0, max: 86400 }),
   DJANGO_SECURE_SSL: bool({
-    desc: 'true only when TLS terminates in front of the site (HTTPS redirect, HSTS, secure cookies)',
+    desc: 'true only when TLS terminates in front of the site (HTTPS redirect, secure cookies)',
     example: 'false',
     default: false,
+  }),
+  DJANGO_ADMIN_URL: str({
+    desc: "the admin site's address: /<this>/ (up:local: admin; deploy:aws: admin- and 12 characters derived from DJANGO_SECRET_KEY, printed at the end)",
+    example: 'staff-7f3a9c',
+    optional: true,
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$/,
+    patternDesc: 'one path segment: letters, digits and . _ ~ - (at most 64)',
   }),
 })
 

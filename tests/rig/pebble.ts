@@ -25,6 +25,8 @@ export interface Pebble {
   issuingRoot(): Promise<string>
   /** Adds an A record to the DNS server. */
   addA(name: string, ip: string): Promise<void>
+  /** Removes the name's A records from the DNS server. */
+  clearA(name: string): Promise<void>
   stop(): Promise<void>
 }
 
@@ -100,6 +102,10 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
         const body = JSON.stringify({ host: host.endsWith('.') ? host : `${host}.`, addresses: [address] })
         const r = await fetch(`http://127.0.0.1:${dnsApiPort}/add-a`, { method: 'POST', body })
         if (!r.ok) throw new Error(`challtestsrv add-a: HTTP ${r.status}`)
+      },
+      clearA: async (host) => {
+        const r = await fetch(`http://127.0.0.1:${dnsApiPort}/clear-a`, { method: 'POST', body: JSON.stringify({ host: host.endsWith('.') ? host : `${host}.` }) })
+        if (!r.ok) throw new Error(`challtestsrv clear-a: HTTP ${r.status}`)
       },
       stop,
     }

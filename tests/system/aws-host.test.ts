@@ -26,6 +26,7 @@ import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
+import { startPebble, type Pebble } from '../rig/pebble.ts'
 import { captureLog, tempDir } from '../unit/fakes.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
@@ -33,6 +34,7 @@ const BUCKET = 'mymdb-uploads-systest'
 const SSH_CIDR = '198.51.100.7/32'
 
 let moto: Moto
+let pebble: Pebble
 let sshServer: Server
 const sshSockets = new Set<Socket>()
 let sshPort = 0
@@ -125,7 +127,8 @@ async function iamExists(fn: () => Promise<unknown>): Promise<boolean> {
 }
 
 before(async () => {
-  moto = await startMoto('mymdb-rig-moto-host')
+  // pebble's DNS server stands in for public DNS (the domain destroy --release-address looks up)
+  ;[moto, pebble] = await Promise.all([startMoto('mymdb-rig-moto-host'), startPebble({ name: 'mymdb-rig-pebble-host', hosts: {} })])
   clients = awsClients('us-west-2', moto.env)
   home = mkdtempSync(join(tmpdir(), 'mymdb-host-home-'))
   // The "SSH port": answers like an SSH server would, never anything else.
@@ -147,7 +150,7 @@ before(async () => {
 })
 
 after(async () => {
-  await moto?.stop()
+  await Promise.all([moto?.stop(), pebble?.stop()])
   // close() waits for open connections: end those a task left half-open.
   for (const s of sshSockets) s.destroy()
   await new Promise((r) => sshServer?.close(r))
@@ -328,7 +331,7 @@ describe('host step on moto', () => {
     assert.match(r.out, new RegExp(`ready: ${firstId} at ${firstEip.replace(/\./g, '\\.')}`))
   })
 
-  it('destroy --dry-run lists and keeps; destroy removes all but the bucket and key file; again: nothing to remove', async () => {
+  it('destroy --dry-run lists and keeps; destroy removes all but the address, the bucket and the key file; again: nothing to remove', async () => {
     const dry = await run(destroyMain, ['--dry-run'], envFor('one'))
     assert.equal(dry.code, 0, dry.out)
     assert.match(dry.out, new RegExp(`instance mymdb-one ${firstId}`))
@@ -343,8 +346,9 @@ describe('host step on moto', () => {
 
     const d1 = await run(destroyMain, ['--no-final-backup'], envFor('one'))
     assert.equal(d1.code, 0, d1.out)
-    assert.match(d1.out, /removed: instance i-\w+, security group mymdb-one-web, key pair mymdb-one, elastic IP [\d.]+, instance profile mymdb-one-host, IAM role mymdb-one-host, IAM role mymdb-one-backup/)
-    assert.deepEqual(await stageAddresses('one'), [], 'the elastic IP is released')
+    assert.match(d1.out, /removed: instance i-\w+, security group mymdb-one-web, key pair mymdb-one, instance profile mymdb-one-host, IAM role mymdb-one-host, IAM role mymdb-one-backup\n/)
+    assert.match(d1.out, new RegExp(`the elastic IP ${firstEip.replace(/\./g, '\\.')} is kept: the next deploy of stage one uses it again \\(--release-address releases it\\)`))
+    assert.deepEqual((await stageAddresses('one')).map((a) => [a.PublicIp, a.InstanceId || null]), [[firstEip, null]], 'the elastic IP is kept, on no instance')
     assert.match(d1.out, /local private key .*mymdb-one\.pem is kept/)
     const all = (await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [firstId] }))).Reservations?.[0]?.Instances?.[0]
     assert.equal(all?.State?.Name, 'terminated')
@@ -361,7 +365,7 @@ describe('host step on moto', () => {
     assert.match(d2.out, /nothing to remove/)
   })
 
-  it('after a destroy the kept key file is imported, and a new instance launched', async () => {
+  it('after a destroy the kept key file is imported, a new instance launched at the kept address; the address is released only once the domain points elsewhere', async () => {
     const r = await run(hostMain, [], envFor('one'))
     assert.equal(r.code, 0, r.out)
     assert.match(r.out, /key pair mymdb-one: imported the public key of/)
@@ -370,8 +374,23 @@ describe('host step on moto', () => {
     assert.notEqual(insts[0]?.InstanceId, firstId)
     assert.equal(launches.length, 2)
     assert.notEqual(launches[1]?.ClientToken, launches[0]?.ClientToken, 'a new launch gets a new client token')
-    const d = await run(destroyMain, ['--delete-key-file', '--no-final-backup'], envFor('one'))
+    assert.deepEqual((await stageAddresses('one')).map((a) => [a.PublicIp, a.InstanceId]), [[firstEip, insts[0]?.InstanceId]], 'the same address, now on the new instance')
+
+    // the site's name still points at the address: releasing it is refused, nothing removed
+    const dns = { MYMDB_DOMAIN: 'one.mymdb.test', MYMDB_DNS_SERVER: pebble.dnsServer }
+    await pebble.addA('one.mymdb.test', firstEip)
+    const refused = await run(destroyMain, ['--release-address', '--no-final-backup'], envFor('one', dns))
+    assert.equal(refused.code, 1, refused.out)
+    assert.match(refused.out, new RegExp(`refusing to release the elastic IP ${firstEip.replace(/\./g, '\\.')}: MYMDB_DOMAIN one\\.mymdb\\.test still resolves to it[\\s\\S]*Point the DNS record elsewhere[\\s\\S]*Nothing was removed`))
+    assert.equal((await instancesOf('one')).length, 1)
+    assert.equal((await stageAddresses('one')).length, 1)
+
+    await pebble.clearA('one.mymdb.test')
+    await pebble.addA('one.mymdb.test', '192.0.2.44')
+    const d = await run(destroyMain, ['--release-address', '--delete-key-file', '--no-final-backup'], envFor('one', dns))
     assert.equal(d.code, 0, d.out)
+    assert.match(d.out, new RegExp(`removed: instance i-\\w+, .*elastic IP ${firstEip.replace(/\./g, '\\.')}`))
+    assert.deepEqual(await stageAddresses('one'), [], 'released')
     assert.ok(!existsSync(join(home, '.ssh', 'mymdb-one.pem')))
   })
 
@@ -430,8 +449,9 @@ describe('host step on moto', () => {
     const one = planHost(await readHostState(clients, 'pair', keyFile(), vpcId), want)
     assert.deepEqual(one.nodes.map((h) => h.instance.existing?.instanceId), [hosts[0]?.instanceId])
 
-    const d = await run(destroyMain, ['--no-final-backup', '--delete-key-file'], env)
+    const d = await run(destroyMain, ['--no-final-backup', '--delete-key-file', '--release-address'], env)
     assert.equal(d.code, 0, d.out)
+    assert.match(d.out, /no MYMDB_DOMAIN to check: make sure no DNS record points at [\d.]+, [\d.]+ before it is released/)
     assert.match(d.out, /instance mymdb-pair i-\S+ \(and its disk\)/)
     assert.match(d.out, /instance mymdb-pair-2 i-\S+ \(and its disk\)/)
     assert.equal((await instancesOf('pair')).length, 0)

@@ -73,6 +73,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   let dir: string
   let env: Record<string, string | undefined>
   let keyFile: string
+  let adminPath = ''
   let posterKey = ''
   let backupName = ''
   let backupVersion = ''
@@ -226,6 +227,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const r = await run(deployMain)
     timings.push(`first complete deploy (after the interrupted steps): ${r.seconds.toFixed(1)} s`)
     assert.equal(r.code, 0, r.text)
+    adminPath = /\[deploy\] its admin site: http:\/\/[^/]+(\/admin-[0-9a-f]{12}\/) \(DJANGO_ADMIN_URL\)/.exec(r.text)?.[1] ?? ''
+    assert.ok(adminPath, r.text)
     assert.equal((await instances()).length, 1)
     const groups = await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))
     assert.equal(groups.SecurityGroups?.length, 1)
@@ -241,6 +244,11 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(home.status, 200)
     assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/)
     assert.equal((await get(host.httpPort, '/healthz', '10.1.2.3')).status, 200)
+    // the admin at the address the deploy printed, not at /admin/
+    assert.equal((await get(host.httpPort, '/admin/', info.publicDns)).status, 404)
+    const admin = await get(host.httpPort, adminPath, info.publicDns)
+    assert.equal(admin.status, 302)
+    assert.equal(admin.location, `${adminPath}login/?next=${adminPath}`)
     const migrations = await onHost(`docker exec ${inService('web')} python3 manage.py migrate --check`)
     assert.equal(migrations.exitCode, 0, migrations.stderr)
   })

@@ -93,7 +93,9 @@ describe('MyMDB in a browser', () => {
     const poster = await request(posterPath)
     assert.equal(poster.status, 200)
     assert.equal(poster.headers['content-type'], 'image/png')
-    assert.deepEqual(poster.body, PNG)
+    // written again by Pillow: a PNG of the same 1 x 1 pixels (IHDR: width and height at bytes 16-23)
+    assert.deepEqual(poster.body.subarray(0, 8), PNG.subarray(0, 8))
+    assert.deepEqual(poster.body.subarray(16, 24), PNG.subarray(16, 24))
   })
 
   test('the voted movie is in the top 10', async () => {
@@ -334,6 +336,97 @@ describe('the cache service', () => {
     assert.deepEqual([...new Set(statuses)], [200], `statuses during the restart: ${statuses.join(' ')}`)
     await page.goto(movieUrl)
     assert.equal(await page.locator('#logged-in-as').innerText(), `Logged in as ${USER}`)
+  })
+})
+
+/** Bytes a Python snippet writes (base64) in the web container: images made with its Pillow and zlib. */
+async function madeInWeb(python: string): Promise<Buffer> {
+  return Buffer.from((await compose('exec', '-T', 'web', 'python3', '-c', python)).stdout.trim(), 'base64')
+}
+
+// Before resilience: its restart of the stack empties nginx's counts of logins again.
+describe('abuse limits', () => {
+  test('a poster of 13,000 x 13,000 pixels in a small file is refused before it is decoded', async () => {
+    // a grey PNG, 169 million pixels, about 170 KB (zlib, no Pillow: the file only has to be valid)
+    const bomb = await madeInWeb(`
+import base64, struct, sys, zlib
+w = h = 13000
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+z = zlib.compressobj(9)
+row = bytes(w + 1)
+idat = b"".join(z.compress(row) for _ in range(h)) + z.flush()
+png = b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+sys.stdout.write(base64.b64encode(png).decode())`)
+    assert.ok(bomb.length < 2 * 1024 * 1024, `${bomb.length} bytes: under the size limit`)
+    await page.goto(movieUrl)
+    const before = await page.locator('img.poster').count()
+    await page.setInputFiles('#id_image', { name: 'bomb.png', mimeType: 'image/png', buffer: bomb })
+    const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('#upload-button')])
+    assert.equal(response.status(), 400)
+    assert.match(await page.locator('main').innerText(), /Posters may have at most 16 million pixels \(this one is 13000 x 13000\)/)
+    await page.goto(movieUrl)
+    assert.equal(await page.locator('img.poster').count(), before, 'no poster added')
+  })
+
+  test("a photo's EXIF (camera, GPS position) is not published: the poster is served written again, upright", async () => {
+    const photo = await madeInWeb(`
+import base64, io, sys
+from PIL import Image
+exif = Image.Exif()
+exif[0x010F] = "RigCam"  # Make
+exif[0x0112] = 6  # Orientation: turned by 90 degrees
+exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0), 3: "E", 4: (2.0, 17.0, 40.0)}  # GPS
+out = io.BytesIO()
+Image.new("RGB", (60, 30), (200, 40, 40)).save(out, format="JPEG", exif=exif)
+sys.stdout.write(base64.b64encode(out.getvalue()).decode())`)
+    assert.ok(photo.includes('RigCam'), 'the photo carries its EXIF')
+    await page.goto(movieUrl)
+    await page.setInputFiles('#id_image', { name: 'holiday.jpg', mimeType: 'image/jpeg', buffer: photo })
+    await page.click('#upload-button')
+    const src = await page.locator('img.poster').first().getAttribute('src')
+    const served = await request(new URL(src ?? '', BASE_URL).pathname)
+    assert.equal(served.status, 200)
+    assert.equal(served.headers['content-type'], 'image/jpeg')
+    assert.ok(!served.body.includes('RigCam') && !served.body.includes('Exif'), 'no EXIF in the served poster')
+    const size = await madeInWeb(`
+import base64, io, sys
+from PIL import Image
+image = Image.open(io.BytesIO(base64.b64decode("${served.body.toString('base64')}")))
+sys.stdout.write(base64.b64encode(f"{image.size[0]}x{image.size[1]}".encode()).decode())`)
+    assert.equal(size.toString(), '30x60', 'turned upright as its orientation said')
+  })
+
+  test('logged-in pages are private (a shared cache must not keep them), anonymous ones are not', async () => {
+    const mine = await page.goto(movieUrl)
+    assert.match(mine?.headers()['cache-control'] ?? '', /private/)
+    assert.doesNotMatch((await request('/')).headers['cache-control'] ?? '', /private/)
+  })
+
+  test('20 wrong passwords from one address: the later ones get 429 and a page saying so; the right one works a little later', async () => {
+    const other = await browser.newPage({ baseURL: BASE_URL })
+    const statuses: number[] = []
+    for (let i = 0; i < 20; i++) {
+      await other.goto('/user/login')
+      await other.fill('#id_username', USER)
+      await other.fill('#id_password', `wrong-${i}`)
+      const [response] = await Promise.all([other.waitForResponse((r) => r.request().method() === 'POST'), other.click('#login-button')])
+      statuses.push(response.status())
+    }
+    assert.equal(statuses[0], 200, 'the first wrong password: the form again, with its error')
+    assert.ok(statuses.filter((s) => s === 429).length >= 8, `statuses: ${statuses.join(' ')}`)
+    assert.equal(statuses.at(-1), 429)
+    assert.match(await other.locator('body').innerText(), /Too many logins or registrations from your address/)
+    // one more try is allowed every 6 s
+    const took = await waitFor('the right password accepted again', 30, async () => {
+      await other.goto('/user/login')
+      await other.fill('#id_username', USER)
+      await other.fill('#id_password', PASSWORD)
+      await other.click('#login-button')
+      return (await other.locator('#logged-in-as').count()) > 0
+    })
+    console.log(`# logged in ${took.toFixed(1)} s after the 20th wrong password`)
+    await other.close()
   })
 })
 

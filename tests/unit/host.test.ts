@@ -585,7 +585,7 @@ describe('host: the elastic IP', () => {
     assert.equal(await applyElasticIp(clients, { stage: 'qa', node: 1, elasticIp: { existing: null } }, 'i-1', log), '198.51.100.9')
     assert.deepEqual(sent.map((s) => s.name), ['AllocateAddress', 'AssociateAddress'])
     assert.deepEqual(sent[0]?.input.TagSpecifications[0].Tags, [{ Key: 'Name', Value: 'mymdb-qa' }, { Key: 'Project', Value: 'mymdb' }, { Key: 'Stage', Value: 'qa' }, { Key: 'Node', Value: '1' }])
-    assert.deepEqual(sent[1]?.input, { AllocationId: 'eipalloc-9', InstanceId: 'i-1' })
+    assert.deepEqual(sent[1]?.input, { AllocationId: 'eipalloc-9', InstanceId: 'i-1', AllowReassociation: true })
     sent.length = 0
     await applyElasticIp(clients, { stage: 'qa', node: 1, elasticIp: { existing: { node: 1, allocationId: 'eipalloc-9', publicIp: '198.51.100.9' } } }, 'i-2', log)
     assert.deepEqual(sent.map((s) => s.name), ['AssociateAddress'])

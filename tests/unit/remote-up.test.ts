@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { EnvError } from '../../tasks/lib/env.ts'
 import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { main } from '../../tasks/remote-up.ts'
-import { checkHostName, dnsRecord, waitFor200, waitForDns, type HttpGet, type ResolveA } from '../../tasks/lib/remote/checks.ts'
+import { checkHostName, dnsRecord, pointsAtHost, waitFor200, waitForDns, type HttpGet, type ResolveName } from '../../tasks/lib/remote/checks.ts'
 import { ENV_FILE_KEYS, productionEnvFile } from '../../tasks/lib/remote/envfile.ts'
 import { envValue } from '../../tasks/lib/envformat.ts'
 import { planRemoteUp } from '../../tasks/lib/remote/plan.ts'
@@ -487,6 +487,27 @@ describe('HTTPS with MYMDB_DOMAIN (plan)', () => {
     assert.throws(() => planRemoteUp({ ...HTTPS, MYMDB_ACME_CA_ROOT: join(dir, 'not.pem') }), (e: unknown) => e instanceof EnvError && /MYMDB_ACME_CA_ROOT[\s\S]*not a PEM certificate/.test(e.message))
     assert.throws(() => planRemoteUp({ ...HTTPS, MYMDB_ACME_CA_ROOT: join(dir, 'missing.pem') }), (e: unknown) => e instanceof EnvError && /MYMDB_ACME_CA_ROOT[\s\S]*cannot be read/.test(e.message))
   })
+  it('HSTS: a day by default, from the settings, for the front only with a domain; preload only with subdomains and a year', () => {
+    const hsts = (extra: Record<string, string>) => {
+      const env = parseEnvFile(planRemoteUp({ ...HTTPS, ...extra }).envFile)
+      return [env.MYMDB_HSTS_SECONDS, env.MYMDB_HSTS_SUBDOMAINS, env.MYMDB_HSTS_PRELOAD]
+    }
+    assert.deepEqual(hsts({}), ['86400', 'false', 'false'])
+    assert.deepEqual(hsts({ MYMDB_HSTS_SECONDS: '31536000', MYMDB_HSTS_SUBDOMAINS: 'true', MYMDB_HSTS_PRELOAD: 'true' }), ['31536000', 'true', 'true'])
+    assert.deepEqual(hsts({ MYMDB_DOMAIN: '' }), [undefined, undefined, undefined])
+    assert.throws(
+      () => planRemoteUp({ ...HTTPS, MYMDB_HSTS_PRELOAD: 'true', MYMDB_HSTS_SECONDS: '600' }),
+      (e: unknown) => e instanceof EnvError && /MYMDB_HSTS_PRELOAD[\s\S]*needs MYMDB_HSTS_SUBDOMAINS=true and MYMDB_HSTS_SECONDS of at least 31536000/.test(e.message),
+    )
+  })
+  it("the admin's address: derived from the secret key (stable, not /admin/), or the setting", () => {
+    const first = parseEnvFile(planRemoteUp(ENV).envFile).DJANGO_ADMIN_URL ?? ''
+    assert.match(first, /^admin-[0-9a-f]{12}$/)
+    assert.equal(parseEnvFile(planRemoteUp(ENV).envFile).DJANGO_ADMIN_URL, first)
+    assert.notEqual(parseEnvFile(planRemoteUp({ ...ENV, DJANGO_SECRET_KEY: `${ENV.DJANGO_SECRET_KEY}x` }).envFile).DJANGO_ADMIN_URL, first)
+    assert.equal(parseEnvFile(planRemoteUp({ ...ENV, DJANGO_ADMIN_URL: 'staff-1' }).envFile).DJANGO_ADMIN_URL, 'staff-1')
+    assert.throws(() => planRemoteUp({ ...ENV, DJANGO_ADMIN_URL: 'a/b' }), (e: unknown) => e instanceof EnvError && /DJANGO_ADMIN_URL[\s\S]*one path segment/.test(e.message))
+  })
   it('bad domain, email, renew interval and DNS server: all reported at once', () => {
     assert.throws(
       () => planRemoteUp({ ...ENV, MYMDB_DOMAIN: '203.0.113.7', MYMDB_ACME_EMAIL: 'nobody', MYMDB_ACME_RENEW_INTERVAL: '10 minutes', MYMDB_DNS_SERVER: 'dns.example' }),
@@ -551,7 +572,7 @@ describe('waitForDns', () => {
   it('prints the record to create, says what the name resolves to meanwhile, goes on once it points here', async () => {
     const answers = [[], ['192.0.2.1'], ['192.0.2.1'], ['198.51.100.4']]
     const asked: (string | undefined)[] = []
-    const resolve: ResolveA = async (_name, server) => (asked.push(server), answers.shift() ?? [])
+    const resolve: ResolveName = async (_name, server) => (asked.push(server), answers.shift() ?? [])
     const log = captureLog()
     await waitForDns({ ...H, dnsServer: '127.0.0.1:8053' }, log, resolve, 1)
     const text = log.text()
@@ -567,8 +588,17 @@ describe('waitForDns', () => {
     const log = captureLog()
     await assert.rejects(
       waitForDns({ ...H, dnsWait: 0 }, log, async () => ['192.0.2.1'], 0),
-      (e: unknown) => e instanceof UserError && /does not resolve to 198\.51\.100\.4 after 0 s \(it resolves to 192\.0\.2\.1\)/.test(e.message) && e.message.includes('run the deploy again') && e.message.includes(dnsRecord(H)),
+      (e: unknown) => e instanceof UserError && /does not resolve to 198\.51\.100\.4 only after 0 s \(it resolves to 192\.0\.2\.1; remove the records for 192\.0\.2\.1/.test(e.message) && e.message.includes('no other A or AAAA record') && e.message.includes('run the deploy again') && e.message.includes(dnsRecord(H)),
     )
+  })
+  it('an AAAA record (or a second A record) beside the right one: it waits until only the host is left, and says which to remove', async () => {
+    const answers = [['198.51.100.4', '2001:db8::7'], ['198.51.100.4', '192.0.2.1'], ['198.51.100.4']]
+    const log = captureLog()
+    await waitForDns(H, log, async () => answers.shift() ?? [], 1)
+    assert.equal(answers.length, 0)
+    assert.match(log.text(), /it resolves to 198\.51\.100\.4, 2001:db8::7; remove the records for 2001:db8::7 \(the host has only 198\.51\.100\.4, no IPv6\)/)
+    assert.match(log.text(), /remove the records for 192\.0\.2\.1/)
+    assert.deepEqual([pointsAtHost(['198.51.100.4'], '198.51.100.4'), pointsAtHost(['198.51.100.4', '::1'], '198.51.100.4'), pointsAtHost([], undefined), pointsAtHost(['::1'], undefined)], [true, false, false, true])
   })
   it('a failing lookup is reported, not fatal', async () => {
     let n = 0
@@ -591,7 +621,7 @@ describe('remote-up with MYMDB_DOMAIN', () => {
       return url.startsWith('https:') ? { status: 200, body: 'ok' } : { status: 308, body: '', location: `https://${host}/` }
     }
     const order: string[] = []
-    const d = { ...deps(remote), httpGet: http, resolveA: async () => (order.push('dns'), ['127.0.0.1']) }
+    const d = { ...deps(remote), httpGet: http, resolveName: async () => (order.push('dns'), ['127.0.0.1']) }
     const open = d.openRemote
     d.openRemote = async () => (order.push('ssh'), open())
     const code = await main([], { ...ENV, MYMDB_DOMAIN: 'movies.example.com', MYMDB_HOST_HTTPS_PORT: '8443' }, d)
@@ -606,7 +636,7 @@ describe('remote-up with MYMDB_DOMAIN', () => {
   })
   it('HTTP that does not redirect to HTTPS fails the check', async () => {
     const http: HttpGet = async (url) => (url.startsWith('https:') ? { status: 200, body: 'ok' } : { status: 200, body: 'plain' })
-    const d = { ...deps(fakeRemote(swarmHost())), httpGet: http, resolveA: async () => ['127.0.0.1'] }
+    const d = { ...deps(fakeRemote(swarmHost())), httpGet: http, resolveName: async () => ['127.0.0.1'] }
     assert.equal(await main([], { ...ENV, MYMDB_DOMAIN: 'movies.example.com' }, d), 1)
     assert.match(d.log.text(), /does not redirect to https:\/\/ \(HTTP 200\)/)
   })

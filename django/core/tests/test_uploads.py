@@ -81,3 +81,57 @@ class UploadTests(TestCase):
         )
         self.assertEqual(response.status_code, 400)
         self.assertFalse(MovieImage.objects.exists())
+
+    @override_settings(MYMDB_MAX_POSTER_PIXELS=10_000)
+    def test_too_many_pixels_is_refused_before_decoding(self):
+        self.client.force_login(self.user)
+        response = self.client.post(
+            f"/movie/{self.movie.pk}/image/upload", {"image": png_upload(size=(200, 100))}
+        )
+        self.assertContains(response, "at most 0.01 million pixels (this one is 200 x 100)", status_code=400)
+        self.assertFalse(MovieImage.objects.exists())
+
+    def test_poster_is_written_again_without_metadata_and_upright(self):
+        import io
+
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from PIL import Image
+
+        exif = Image.Exif()
+        exif[0x010F] = "Camera Maker"  # Make
+        exif[0x0112] = 6  # Orientation: the camera was turned; shown rotated by 90 degrees
+        exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0)}  # GPS: where the photo was taken
+        buffer = io.BytesIO()
+        Image.new("RGB", (40, 20), (10, 120, 200)).save(buffer, format="JPEG", exif=exif, comment=b"hello")
+        self.assertIn(b"Camera Maker", buffer.getvalue())
+        self.client.force_login(self.user)
+        response = self.client.post(
+            f"/movie/{self.movie.pk}/image/upload",
+            {"image": SimpleUploadedFile("holiday.png", buffer.getvalue(), content_type="image/png")},
+        )
+        self.assertRedirects(response, f"/movie/{self.movie.pk}/")
+        image = MovieImage.objects.get()
+        self.assertRegex(image.image.name, r"^movie_images/[0-9a-f]{32}\.jpg$")  # the format's own extension
+        stored = (Path(self.media_root) / image.image.name).read_bytes()
+        self.assertNotIn(b"Camera Maker", stored)
+        self.assertNotIn(b"hello", stored)
+        with Image.open(io.BytesIO(stored)) as kept:
+            self.assertEqual(kept.format, "JPEG")
+            self.assertEqual(kept.size, (20, 40))  # turned upright
+            self.assertEqual(dict(kept.getexif()), {})
+
+    def test_other_image_formats_are_refused(self):
+        import io
+
+        from django.core.files.uploadedfile import SimpleUploadedFile
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(buffer, format="BMP")
+        self.client.force_login(self.user)
+        response = self.client.post(
+            f"/movie/{self.movie.pk}/image/upload",
+            {"image": SimpleUploadedFile("poster.bmp", buffer.getvalue(), content_type="image/bmp")},
+        )
+        self.assertContains(response, "JPEG, PNG, GIF or WebP", status_code=400)
+        self.assertFalse(MovieImage.objects.exists())

@@ -37,6 +37,16 @@ class MovieListTests(ViewTestCase):
     def test_links_stylesheet(self):
         self.assertContains(self.client.get("/"), 'href="/static/core/mymdb.css"')
 
+    def test_logged_in_pages_are_private(self):
+        make_movie("Mine")
+        anonymous = self.client.get("/")
+        self.assertNotIn("private", anonymous.get("Cache-Control", ""))
+        self.client.force_login(make_user())
+        for _ in range(2):  # the page built, then the page from Django's per-cookie cache
+            page = self.client.get("/")
+            self.assertIn("private", page["Cache-Control"])
+            self.assertNotIn("public", page["Cache-Control"])
+
     def test_list_is_cached_per_page_and_varies_on_cookie(self):
         make_movie("Before")
         first = self.client.get("/")

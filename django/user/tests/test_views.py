@@ -70,3 +70,21 @@ class UserViewTests(TestCase):
         for model in (Movie, Person, Role, Vote, MovieImage):
             self.assertTrue(admin.site.is_registered(model), model)
         self.assertEqual(self.client.get("/admin/").status_code, 302)
+
+    def test_admin_at_the_address_of_its_setting(self):
+        import importlib
+
+        from django.test import override_settings
+        from django.urls import clear_url_caches
+
+        import config.urls
+
+        def reload_urls():
+            importlib.reload(config.urls)
+            clear_url_caches()
+
+        self.addCleanup(reload_urls)
+        with override_settings(ADMIN_URL="staff-3f9a"):
+            reload_urls()
+            self.assertEqual(self.client.get("/staff-3f9a/").status_code, 302)
+            self.assertEqual(self.client.get("/admin/").status_code, 404)

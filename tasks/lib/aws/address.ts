@@ -73,17 +73,23 @@ export async function applyElasticIp(clients: AwsClients, plan: { stage: string;
   }
   if (eip.instanceId !== instanceId) {
     const { allocationId } = eip
-    await aws('associate the elastic IP with the instance', () => clients.ec2.send(new EC2.AssociateAddressCommand({ AllocationId: allocationId, InstanceId: instanceId })))
+    // from the instance it was on, if any (one of the stage's, replaced)
+    await aws('associate the elastic IP with the instance', () => clients.ec2.send(new EC2.AssociateAddressCommand({ AllocationId: allocationId, InstanceId: instanceId, AllowReassociation: true })))
     log.info(`[host] elastic IP ${name}: ${eip.publicIp} now points at ${instanceId}`)
   }
   return eip.publicIp
 }
 
+/** Takes the address off its instance, if it is on one (it stays the stage's, for the next instance). */
+export async function disassociateElasticIp(clients: AwsClients, eip: ElasticIp): Promise<void> {
+  const { associationId } = eip
+  if (associationId) await aws('disassociate the elastic IP', () => clients.ec2.send(new EC2.DisassociateAddressCommand({ AssociationId: associationId })))
+}
+
 /** Releases the address for good (an association with an instance that is not being terminated is ended first). */
 export async function releaseElasticIp(clients: AwsClients, eip: ElasticIp, terminated: readonly string[]): Promise<void> {
-  const { allocationId, associationId, instanceId } = eip
   // terminating the instance ended its association; one with another instance is ended here
-  if (associationId && instanceId && !terminated.includes(instanceId))
-    await aws('disassociate the elastic IP', () => clients.ec2.send(new EC2.DisassociateAddressCommand({ AssociationId: associationId })))
+  if (eip.instanceId && !terminated.includes(eip.instanceId)) await disassociateElasticIp(clients, eip)
+  const { allocationId } = eip
   await aws('release the elastic IP', () => clients.ec2.send(new EC2.ReleaseAddressCommand({ AllocationId: allocationId })))
 }

@@ -82,19 +82,19 @@ export async function waitFor200(get: HttpGet, url: string, hostHeader: string, 
 
 // --- DNS ----------------------------------------------------------------------------------
 
-/** The IPv4 addresses of a name ([] when it has none); `server` is ip[:port] or the system resolver. */
-export type ResolveA = (name: string, server?: string) => Promise<string[]>
+/** The addresses of a name, IPv4 (A) and IPv6 (AAAA) ([] when it has none); `server` is ip[:port] or the system resolver. */
+export type ResolveName = (name: string, server?: string) => Promise<string[]>
 
-export const resolveA: ResolveA = async (name, server) => {
+export const resolveName: ResolveName = async (name, server) => {
   const r = new Resolver({ timeout: 5_000, tries: 2 })
   if (server) r.setServers([server])
-  try {
-    return await r.resolve4(name)
-  } catch (e) {
+  const none = (e: unknown) => {
     const code = (e as { code?: string }).code
     if (code === 'ENOTFOUND' || code === 'ENODATA') return []
     throw e
   }
+  const [v4, v6] = await Promise.all([r.resolve4(name).catch(none), r.resolve6(name).catch(none)])
+  return [...v4, ...v6]
 }
 
 /** The DNS record the site needs (pure), as a DNS provider shows it. */
@@ -103,12 +103,21 @@ export function dnsRecord(h: Pick<HttpsPlan, 'domain' | 'ip'>): string {
 }
 
 /**
+ * True when the name resolves to the host's address and nowhere else (pure): the CA checks the
+ * name at one of its addresses, IPv6 first when there is an AAAA record, and the host has no IPv6
+ * address. Without a known address: when it resolves at all.
+ */
+export function pointsAtHost(ips: string[], ip: string | undefined): boolean {
+  return ip ? ips.length > 0 && ips.every((a) => a === ip) : ips.length > 0
+}
+
+/**
  * Waits until MYMDB_DOMAIN resolves to the host's address (to anything, when the address is not
  * known), so the CA's check of the name reaches this host: asking for a certificate before that
  * fails and counts against the CA's rate limits. Says which record to create, and what the name
  * resolves to meanwhile. Throws UserError after `dnsWait` seconds.
  */
-export async function waitForDns(h: HttpsPlan, log: Log, resolve: ResolveA = resolveA, pollMs = 5_000): Promise<void> {
+export async function waitForDns(h: HttpsPlan, log: Log, resolve: ResolveName = resolveName, pollMs = 5_000): Promise<void> {
   const via = h.dnsServer ? ` (asking ${h.dnsServer})` : ''
   const look = async () => {
     try {
@@ -117,8 +126,14 @@ export async function waitForDns(h: HttpsPlan, log: Log, resolve: ResolveA = res
       return { ips: [], error: e instanceof Error ? e.message : String(e) }
     }
   }
-  const ok = (ips: string[]) => (h.ip ? ips.includes(h.ip) : ips.length > 0)
-  const describe = (r: { ips: string[]; error?: string }) => (r.error ? `the lookup failed: ${r.error}` : r.ips.length > 0 ? `it resolves to ${r.ips.join(', ')}` : 'it does not resolve yet')
+  const ok = (ips: string[]) => pointsAtHost(ips, h.ip)
+  const others = (ips: string[]) => (h.ip ? ips.filter((a) => a !== h.ip) : [])
+  const describe = (r: { ips: string[]; error?: string }) =>
+    r.error
+      ? `the lookup failed: ${r.error}`
+      : r.ips.length === 0
+        ? 'it does not resolve yet'
+        : `it resolves to ${r.ips.join(', ')}${others(r.ips).length > 0 ? `; remove the records for ${others(r.ips).join(', ')} (the host has only ${h.ip}, no IPv6)` : ''}`
   let last = await look()
   if (ok(last.ips)) {
     log.info(`[dns] ${h.domain} resolves to ${last.ips.join(', ')}${via}`)
@@ -139,6 +154,6 @@ export async function waitForDns(h: HttpsPlan, log: Log, resolve: ResolveA = res
     if (describe(last) !== shown) log.info(`[dns] ${h.domain}: ${(shown = describe(last))}`)
   }
   throw new UserError(
-    `${h.domain} does not resolve to ${h.ip ?? 'an address'} after ${h.dnsWait} s (${describe(last)}). Create the DNS record "${dnsRecord(h)}", then run the deploy again (the host and its data stay); MYMDB_DNS_WAIT sets how long to wait`,
+    `${h.domain} does not resolve to ${h.ip ? `${h.ip} only` : 'an address'} after ${h.dnsWait} s (${describe(last)}). Create the DNS record "${dnsRecord(h)}" and no other A or AAAA record for the name, then run the deploy again (the host and its data stay); MYMDB_DNS_WAIT sets how long to wait`,
   )
 }

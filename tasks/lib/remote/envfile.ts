@@ -32,11 +32,15 @@ const ENV_FILE = {
   MYMDB_ACME_EMAIL: 'optional',
   MYMDB_ACME_CA_ROOT_B64: 'optional',
   MYMDB_ACME_RENEW_INTERVAL: 'optional',
+  MYMDB_HSTS_SECONDS: 'optional',
+  MYMDB_HSTS_SUBDOMAINS: 'optional',
+  MYMDB_HSTS_PRELOAD: 'optional',
   DJANGO_SECRET_KEY: 'required',
   DJANGO_ALLOWED_HOSTS: 'required',
   DJANGO_LOG_LEVEL: 'optional',
   DJANGO_CACHE_TIMEOUT: 'optional',
   DJANGO_SECURE_SSL: 'optional',
+  DJANGO_ADMIN_URL: 'required',
   DJANGO_DB_NAME: 'optional',
   DJANGO_DB_USER: 'optional',
   DJANGO_DB_PASSWORD: 'required',
@@ -90,7 +94,7 @@ export function siteHostNames(s: Pick<RemoteSettings, 'DJANGO_ALLOWED_HOSTS' | '
 /**
  * The .env values for checked settings and a registry address (the images as push names them).
  * With MYMDB_DOMAIN: the ACME settings for the front, and Django's HTTPS settings on
- * (DJANGO_SECURE_SSL: HSTS, secure cookies, the proxy's X-Forwarded-Proto trusted).
+ * (DJANGO_SECURE_SSL: HTTPS redirect, secure cookies, the proxy's X-Forwarded-Proto trusted).
  */
 export function envFileValues(s: StartSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}): Record<EnvFileKey, string | undefined> {
   const images = hostImages(s, registry, digests)
@@ -113,11 +117,15 @@ export function envFileValues(s: StartSettings, registry: string, digests: Parti
     MYMDB_ACME_EMAIL: domain ? s.MYMDB_ACME_EMAIL : undefined,
     MYMDB_ACME_CA_ROOT_B64: domain && s.caRoot ? Buffer.from(s.caRoot).toString('base64') : undefined,
     MYMDB_ACME_RENEW_INTERVAL: domain ? s.MYMDB_ACME_RENEW_INTERVAL : undefined,
+    MYMDB_HSTS_SECONDS: domain ? String(s.MYMDB_HSTS_SECONDS) : undefined,
+    MYMDB_HSTS_SUBDOMAINS: domain ? String(s.MYMDB_HSTS_SUBDOMAINS) : undefined,
+    MYMDB_HSTS_PRELOAD: domain ? String(s.MYMDB_HSTS_PRELOAD) : undefined,
     DJANGO_SECRET_KEY: s.DJANGO_SECRET_KEY,
     DJANGO_ALLOWED_HOSTS: siteHostNames(s).join(','),
     DJANGO_LOG_LEVEL: s.DJANGO_LOG_LEVEL,
     DJANGO_CACHE_TIMEOUT: String(s.DJANGO_CACHE_TIMEOUT),
     DJANGO_SECURE_SSL: String(s.DJANGO_SECURE_SSL),
+    DJANGO_ADMIN_URL: s.DJANGO_ADMIN_URL,
     DJANGO_DB_NAME: s.DJANGO_DB_NAME,
     DJANGO_DB_USER: s.DJANGO_DB_USER,
     DJANGO_DB_PASSWORD: s.DJANGO_DB_PASSWORD,

@@ -8,7 +8,7 @@ import { BACKUP_LOCK_SECONDS, catchUpScript, cronLines, longestGapSeconds } from
 import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
-import { acmeCaRootRule } from '../hostvars.ts'
+import { acmeCaRootRule, hstsRule } from '../hostvars.ts'
 import { registryRules } from '../awsvars.ts'
 import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
@@ -84,7 +84,7 @@ export interface RemoteCheckOptions {
 export function checkRemoteSettings(raw: RawEnv, opts: RemoteCheckOptions = {}): StartSettings {
   const env: RawEnv = { ...raw, ...(opts.address !== undefined ? { MYMDB_HOST_ADDRESS: opts.address } : {}) }
   const s = checkEnv(remoteSpec, env, {
-    rules: [addressRule, registryAddressRule, acmeCaRootRule, ...registryRules, ...(opts.rules ?? [])],
+    rules: [addressRule, registryAddressRule, acmeCaRootRule, hstsRule, ...registryRules, ...(opts.rules ?? [])],
     options: opts.address !== undefined ? { MYMDB_HOST_ADDRESS: '--address' } : {},
   })
   return startSettings(s, env)

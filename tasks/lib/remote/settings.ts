@@ -1,8 +1,9 @@
 // The settings the start on the host reads (npm run remote:up, and step 4 of deploy:aws), and
 // those of the whole deploy (npm run deploy:aws: its four steps' settings, checked at once).
+import { createHmac } from 'node:crypto'
 import { checkEnv, type CleanEnv, type RawEnv } from '../env.ts'
 import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars } from '../vars.ts'
-import { acmeCaRootRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
+import { acmeCaRootRule, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
 import { hostList } from '../validators.ts'
 
@@ -32,10 +33,19 @@ export type RemoteSettings = CleanEnv<typeof remoteSpec>
 
 /**
  * The settings of a start, with what is derived from them: the private key file (under HOME), the
- * PEM text of MYMDB_ACME_CA_ROOT, Django's HTTPS settings on with MYMDB_DOMAIN, and the upload
- * bucket's region (AWS_REGION unless AWS_S3_REGION_NAME says otherwise).
+ * PEM text of MYMDB_ACME_CA_ROOT, Django's HTTPS settings on with MYMDB_DOMAIN, the upload
+ * bucket's region (AWS_REGION unless AWS_S3_REGION_NAME says otherwise), and the admin's address.
  */
-export type StartSettings = RemoteSettings & { sshKeyFile: string; caRoot?: string }
+export type StartSettings = RemoteSettings & { sshKeyFile: string; caRoot?: string; DJANGO_ADMIN_URL: string }
+
+/**
+ * The admin's address on a deployed site unless DJANGO_ADMIN_URL says: admin- and 12 hex digits of
+ * an HMAC of the secret key, the same on every deploy, not guessable without the key (scanners
+ * that try /admin/ find nothing). A new secret key moves it.
+ */
+export function derivedAdminUrl(secretKey: string): string {
+  return `admin-${createHmac('sha256', secretKey).update('mymdb admin address').digest('hex').slice(0, 12)}`
+}
 
 /** Derives the values of StartSettings from checked ones (and HOME, for ~ in paths). */
 export function startSettings<V extends RemoteSettings & { AWS_REGION?: string }>(v: V, raw: RawEnv): V & StartSettings {
@@ -44,6 +54,7 @@ export function startSettings<V extends RemoteSettings & { AWS_REGION?: string }
     ...v,
     DJANGO_SECURE_SSL: v.MYMDB_DOMAIN ? true : v.DJANGO_SECURE_SSL,
     AWS_S3_REGION_NAME: v.AWS_S3_REGION_NAME ?? v.AWS_REGION,
+    DJANGO_ADMIN_URL: v.DJANGO_ADMIN_URL ?? derivedAdminUrl(v.DJANGO_SECRET_KEY),
     sshKeyFile: sshKeyPath(v, raw),
     ...(caRoot ? { caRoot } : {}),
   }
@@ -68,7 +79,7 @@ export const deploySpec = {
 }
 
 /** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
-export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules, acmeCaRootRule]
+export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules, acmeCaRootRule, hstsRule]
 
 export type DeploySettings = ReturnType<typeof deploySettings>
 

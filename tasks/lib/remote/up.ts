@@ -150,7 +150,7 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
     const h = plan.https
     phases.push({
       says: [`wait until ${h.domain} resolves to ${h.ip ?? 'an address'} (DNS record: ${dnsRecord(h)})`],
-      run: ({ deps, poll }) => deps.log.step('dns', `${h.domain} resolves to ${h.ip ?? 'an address'}`, () => waitForDns(h, deps.log, deps.resolveA, poll * 1000 || 50)),
+      run: ({ deps, poll }) => deps.log.step('dns', `${h.domain} resolves to ${h.ip ?? 'an address'}`, () => waitForDns(h, deps.log, deps.resolveName, poll * 1000 || 50)),
     })
   }
   phases.push({
