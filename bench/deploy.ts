@@ -11,7 +11,7 @@ import { $ } from 'zx'
 import { awsClients } from '../tasks/lib/aws/clients.ts'
 import { startMoto } from '../tests/rig/moto.ts'
 import { pushStackImages, startRegistry } from '../tests/rig/registry.ts'
-import { startSshHost } from '../tests/rig/sshhost.ts'
+import { followInstances, startSshHost } from '../tests/rig/sshhost.ts'
 import { sshKeyFile } from '../tests/unit/fakes.ts'
 import { describeLoad, underLoad } from '../tests/rig/load.ts'
 import { timer } from './measure.ts'
@@ -25,7 +25,9 @@ export async function benchDeploy(record: (what: string, value: string) => void)
   const start = performance.now()
   const moto = await startMoto('mymdb-bench-moto')
   const registry = await startRegistry('mymdb-bench-registry')
-  const host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-bench-sshhost' })
+  // the SSH host stands in for the stage's instance: sshd with the host key of its user-data
+  const host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-bench-sshhost', bootOnHostKey: true })
+  const follow = followInstances(awsClients('us-west-2', { ...process.env, ...moto.env }), 'bench', host)
   record('deploy rig up (moto, registry, SSH host with its dockerd)', `${((performance.now() - start) / 1000).toFixed(1)} s`)
   try {
     const clients = awsClients('us-west-2', { ...process.env, ...moto.env })
@@ -78,6 +80,7 @@ export async function benchDeploy(record: (what: string, value: string) => void)
     await timed('restore --aws (download on the host, safety backup, restore, web restarted and healthy)', () => sh`node --import tsx tasks/restore.ts ${name} --aws --yes`)
     await timed('destroy:aws (with its final backup)', () => sh`node --import tsx tasks/destroy-aws.ts --yes`)
   } finally {
+    await follow.stop()
     await host.stop()
     await registry.stop()
     await moto.stop()

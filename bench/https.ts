@@ -40,6 +40,7 @@ export async function benchHttps(record: (what: string, value: string) => void):
         MYMDB_HOST_HTTP_PORT: String(host.httpPort),
         MYMDB_HOST_HTTPS_PORT: String(host.httpsPort),
         MYMDB_SSH_KEY_FILE: keyFile,
+        MYMDB_HOST_KEY: await host.hostKey(),
         MYMDB_REGISTRY: registry.address,
         MYMDB_TAG: 'bench',
         DJANGO_SECRET_KEY: 'bench-only-5d1f9a2c7e4b8d0f3a6c9e2b5d8f1a4c7e0b3d6f9a2c5e8b1d4f7a0c3e6b',

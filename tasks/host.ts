@@ -11,7 +11,9 @@ import { applyHost, backupTarget, planHost, readHostState, type HostResult, type
 import { reachAddress, resolveAmi } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
 import { defaultVpcId } from './lib/aws/securitygroup.ts'
-import { hostUserData } from './lib/aws/userdata.ts'
+import { hostUserData, withHostKey } from './lib/aws/userdata.ts'
+import { deriveHostKey } from './lib/hostkey.ts'
+import { readFileSync } from 'node:fs'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stageName, stageResources } from './lib/names.ts'
@@ -35,7 +37,8 @@ Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in
                                        the host role with an external id)
   instance        mymdb-<stage>        MYMDB_INSTANCE_TYPE, AMI from MYMDB_AMI_ID or the SSM
                                        parameter MYMDB_AMI_SSM_PARAMETER; user-data installs Docker
-                                       (scripts/install-docker.sh); IMDSv2 only
+                                       (scripts/install-docker.sh) and its SSH host key, whose
+                                       public half is its HostKey tag; IMDSv2 only
   elastic IP      mymdb-<stage>        the site's fixed address, associated with the instance
 Existing resources are reused (a stopped instance is started); nothing is created twice.
 Then it waits until the instance runs and its SSH port answers.
@@ -73,7 +76,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const clients = deps.clients(s.AWS_REGION)
     const n = stageResources(stage)
     const keyFile = inspectKeyFile(s.sshKeyFile, stageName(stage))
-    const userData = hostUserData(s.MYMDB_SSH_USER)
+    const script = hostUserData(s.MYMDB_SSH_USER)
     const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(deps.fetch ?? fetch))
     const vpcId = await defaultVpcId(clients)
     const state = await readHostState(clients, stage, keyFile, vpcId)
@@ -83,7 +86,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       resources,
       ...(resources.nodes.some((h) => h.instance.action === 'create') ? { amiId: await resolveAmi(clients, s) } : {}),
       amiSource: s.MYMDB_AMI_ID ? 'MYMDB_AMI_ID' : `from ${s.MYMDB_AMI_SSM_PARAMETER}`,
-      launch: { stage, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, instanceProfile: n.instanceProfile, userData },
+      launch: { stage, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, instanceProfile: n.instanceProfile, script },
       ...(s.MYMDB_HOST_ADDRESS ? { addressOverride: s.MYMDB_HOST_ADDRESS } : {}),
       sshPort: s.MYMDB_HOST_SSH_PORT,
       waitSsh: s.waitSsh ?? true,
@@ -108,7 +111,10 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       resources,
       async (node, securityGroupId) => {
         if (!amiId) throw new Error('a new instance was not planned')
-        return { ...plan.launch, node, amiId, securityGroupId }
+        // its SSH host key, the same for a retried launch (lib/hostkey.ts)
+        const { script, ...launch } = plan.launch
+        const hostKey = deriveHostKey(readFileSync(resources.keyPair.keyFile.path), launch.stage, node, securityGroupId)
+        return { ...launch, node, amiId, securityGroupId, userData: withHostKey(script, hostKey), hostKey: hostKey.publicLine }
       },
       log,
     )

@@ -71,7 +71,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
 
     async function rollback(): Promise<number> {
       const found = await findTarget(s, stepDeps(deps, partial, raw), false)
-      const { remote, stack } = await openTarget(s, reachable(s, found), partial ?? {}, log)
+      const { remote, stack } = await openTarget(s, reachable(s, found), partial ?? {}, deps, found.instance)
       try {
         // plan: the releases, the target, its images and its schema
         const list = releases(await readDeployLog(stack))

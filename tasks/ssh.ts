@@ -35,8 +35,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
   return runCli(argv, env, partial, CLI, async (deps, _flags, args) => {
     const raw = loadEnv(env, deps.envFile)
     const s = checkHostAccess(raw)
-    const address = reachable(s, await findTarget(s, stepDeps(deps, partial, raw), false))
-    const remote = await connectTarget(s, address, partial ?? {}, deps.log)
+    const found = await findTarget(s, stepDeps(deps, partial, raw), false)
+    const remote = await connectTarget(s, reachable(s, found), partial ?? {}, deps, undefined, found.instance)
     try {
       const cmd = args.length > 0 ? ['sh', '-c', args.join(' ')] : ['bash', '--login']
       const r = await remote.run(cmd, { interactive: true })

@@ -104,7 +104,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       log.info(`  the instance is ${instance.state}: nothing runs (start it again with npm run deploy:aws)`)
       return flags.check ? failCheck(`the host is ${instance.state}: no backups are taken`) : 0
     }
-    const { remote, stack } = await openTarget(s, reachable(s, found), partial ?? {}, log)
+    const { remote, stack } = await openTarget(s, reachable(s, found), partial ?? {}, deps, found.instance)
     let report: StatusReport
     try {
       report = await collectStatus(stack, true)

@@ -66,7 +66,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
           log.warn(`[stop] instance ${host.instanceId} has no public IP (and MYMDB_HOST_ADDRESS is not set): its containers are not stopped first`)
         if (host?.state === 'running' && address) {
           const where = `${s.MYMDB_SSH_USER}@${address}:${s.MYMDB_HOST_SSH_PORT}`
-          await stopRemoteContainers(() => log.step('stop', `connect to ${where}`, () => connectTarget(s, address, partial ?? {}, log, { attempts: 2, readyTimeout: 15_000 })), log)
+          await stopRemoteContainers(() => log.step('stop', `connect to ${where}`, () => connectTarget(s, address, partial ?? {}, deps, { attempts: 2, readyTimeout: 15_000 }, host)), log)
         }
         await stopHost(clients, s.MYMDB_STAGE, log, host)
         return 0

@@ -18,6 +18,7 @@ import { spec, tap } from 'node:test/reporters'
 import type { Readable } from 'node:stream'
 
 const DIR = new URL('system/', import.meta.url).pathname
+const STARTED = Date.now()
 /** The heavy files of the first lane, in the order they run (longest first). */
 const HEAVY = ['deploy.test.ts', 'tls.test.ts']
 /** The heavy file that ends the second lane (it starts once the light files are done, beside tls). */
@@ -36,7 +37,18 @@ function runLane(files: string[]): Promise<boolean> {
   return new Promise((done) => {
     let ok = true
     const stream = run({ files, concurrency: 1 })
-    stream.on('test:fail', () => {
+    // when each file's first test started and its last one ended, for the summary
+    const spans = new Map<string, [number, number]>()
+    const seen = (d: { file?: string }) => {
+      if (!d.file) return
+      const span = spans.get(d.file) ?? [Date.now(), Date.now()]
+      span[1] = Date.now()
+      spans.set(d.file, span)
+    }
+    stream.on('test:start', seen)
+    stream.on('test:pass', seen)
+    stream.on('test:fail', (d) => {
+      seen(d)
       ok = false
     })
     const tty = process.stdout.isTTY
@@ -58,6 +70,7 @@ function runLane(files: string[]): Promise<boolean> {
     })
     report.on('end', () => {
       if (block) process.stdout.write(block)
+      for (const [file, [from, to]] of spans) process.stdout.write(`# ${file.replace(DIR, '')}: ${((to - from) / 1000).toFixed(0)} s, ended ${((to - STARTED) / 1000).toFixed(0)} s after the start\n`)
       done(ok)
     })
   })

@@ -8,6 +8,7 @@ import type { Env } from './main.ts'
 import { bool, cidr, hostAddress, int, isHostName, makeValidator, port, str, url } from './validators.ts'
 import { inspectKeyFile, keyFilePath } from './sshkey.ts'
 import { expandHome } from './paths.ts'
+import { parseHostKey } from './hostkey.ts'
 import { fileSafe } from './vars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, bucketVars } from './awsvars.ts'
 
@@ -41,7 +42,21 @@ export const hostVars = {
   MYMDB_SSH_CIDR: cidr({ desc: 'who may SSH to the host (default: your current public IP /32)', example: '203.0.113.7/32', optional: true, minPrefix: 8 }),
   MYMDB_HOST_ADDRESS: hostAddress({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig)', example: '127.0.0.1', optional: true }),
   MYMDB_HOST_SSH_PORT: port({ desc: 'SSH port of the host', example: '22', default: 22 }),
+  MYMDB_HOST_KEY: hostKeySetting({
+    desc: "the SSH host key a host the deploy did not launch must present: its public key or fingerprint (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); a launched host's key is pinned by the deploy",
+    example: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
+    optional: true,
+  }),
   MYMDB_HOST_HTTP_PORT: port({ desc: 'HTTP port the site is checked on', example: '80', default: 80 }),
+}
+
+/** An SSH public key line (`ssh-ed25519 AAAA...`) or an OpenSSH fingerprint (`SHA256:...`). */
+function hostKeySetting<O extends { desc: string; example: string; optional: true }>(opts: O): Validator<string | undefined> {
+  const expected = 'an SSH public key (ssh-ed25519 AAAA...) or its fingerprint (SHA256: and 43 characters)'
+  return makeValidator<string | undefined>(opts, expected, (raw) => {
+    if (!parseHostKey(raw, 'MYMDB_HOST_KEY')) throw new Error(`expected ${expected}`)
+    return raw.trim()
+  })
 }
 
 /** The site's DNS name: two labels at least, no wildcard, not an IP address; lowercase. */

@@ -15,9 +15,10 @@
 // interpreted by the remote shell.
 import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
-import type { Client, ClientChannel, SFTPWrapper } from 'ssh2'
+import type { Client, ClientChannel, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2'
 import { remoteWork } from './remotework.ts'
 import { UserError } from './errors.ts'
+import { fingerprint, hostKeyMismatch, type HostKey } from './hostkey.ts'
 import { lazy } from './lazy.ts'
 import { homeRelative, retryUntil, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 
@@ -30,6 +31,8 @@ export interface SshTarget {
   username: string
   /** The private key (OpenSSH or PEM text). */
   privateKey: string | Buffer
+  /** The host key the host must present (lib/hostkey.ts): checked in the key exchange, before anything is sent. */
+  hostKey: HostKey
   /** Milliseconds to wait for the SSH handshake of one attempt (default 20 000). */
   readyTimeout?: number
   /** Milliseconds between keepalives (default 15 000); 4 unanswered in a row end the connection. */
@@ -77,9 +80,46 @@ function isAuthFailure(err: Error): boolean {
   return /authentication methods failed|publickey/i.test(err.message) || (err as { level?: string }).level === 'client-authentication'
 }
 
+/** A host that presented another host key than the pinned one: never retried. */
+export class HostKeyMismatch extends Error {
+  constructor(readonly presented: string | undefined) {
+    super(`the host presented another host key (${presented ?? 'none'})`)
+    this.name = 'HostKeyMismatch'
+  }
+}
+
+/**
+ * The fingerprint of the key a host presents, learnt without logging in (the key exchange is
+ * broken off after the host's key arrived): for a confirmation on a terminal before anything is
+ * sent (trust on first use). Tries ssh-ed25519 first.
+ */
+export async function presentedHostKey(target: Omit<SshTarget, 'hostKey' | 'privateKey'>): Promise<{ fingerprint: string; line: string }> {
+  const conn = new SSH2.Client()
+  let seen: { fingerprint: string; line: string } | undefined
+  await new Promise<void>((done) => {
+    conn.once('error', () => done())
+    conn.once('close', () => done())
+    conn.connect({
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      readyTimeout: target.readyTimeout ?? 20_000,
+      algorithms: { serverHostKey: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256'] },
+      hostVerifier: (key: Buffer) => {
+        seen = { fingerprint: fingerprint(key), line: `${key.subarray(4, 4 + key.readUInt32BE(0)).toString()} ${key.toString('base64')}` }
+        return false
+      },
+    })
+  })
+  conn.destroy()
+  if (!seen) throw new UserError(`SSH to ${target.username}@${target.host}:${target.port}: no host key could be read (the host does not answer SSH)`)
+  return seen
+}
+
 function connectOnce(target: SshTarget): Promise<Client> {
   return new Promise((resolve, reject) => {
     const conn = new SSH2.Client()
+    let presented: string | undefined
     const onReady = () => {
       conn.removeListener('error', onError)
       conn.removeListener('close', onClose)
@@ -90,9 +130,12 @@ function connectOnce(target: SshTarget): Promise<Client> {
     const onError = (err: Error) => {
       conn.removeListener('ready', onReady)
       conn.removeListener('close', onClose)
+      // ssh2 may report the end of this attempt twice (an error, then "lost before handshake"):
+      // the second must not crash the process.
+      conn.on('error', () => {})
       // destroy, not end: a half-closed socket would keep the process alive after the task.
       conn.destroy()
-      reject(err)
+      reject(presented !== undefined && presented !== target.hostKey.fingerprint ? new HostKeyMismatch(presented) : err)
     }
     // A server that hangs up after its banner ends the socket without an 'error' from ssh2.
     const onClose = () => onError(new Error('the connection was closed during the SSH handshake'))
@@ -104,6 +147,14 @@ function connectOnce(target: SshTarget): Promise<Client> {
       port: target.port,
       username: target.username,
       privateKey: target.privateKey,
+      // Only the pinned key's type is asked for; the key must be the pinned one, else the key
+      // exchange ends here: the login (user name, key signature) and everything after it is
+      // never sent.
+      ...(target.hostKey.type ? { algorithms: { serverHostKey: [target.hostKey.type as ServerHostKeyAlgorithm] } } : {}),
+      hostVerifier: (key: Buffer) => {
+        presented = fingerprint(key)
+        return presented === target.hostKey.fingerprint
+      },
       readyTimeout: target.readyTimeout ?? 20_000,
       // A link gone silent is noticed when 4 keepalives in a row get no answer (about a minute).
       keepaliveInterval: target.keepaliveMs ?? 15_000,
@@ -127,6 +178,7 @@ export async function connect(opts: ConnectOptions): Promise<Client> {
         return await connectOnce(opts)
       } catch (e) {
         const err = e instanceof Error ? e : new Error(String(e))
+        if (err instanceof HostKeyMismatch) throw hostKeyMismatch(where, opts.hostKey, err.presented)
         if (/parse privateKey|privateKey value does not contain/i.test(err.message))
           throw new UserError(`SSH to ${where}: the private key cannot be used (${err.message}). Check MYMDB_SSH_KEY_FILE.`)
         if (isAuthFailure(err))

@@ -9,6 +9,7 @@ import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
 import type { Deps } from './main.ts'
 import { openRemote, type ConnectOptions, type Remote } from './ssh.ts'
+import { openPinned } from './trust.ts'
 import { stepDeps, type StepDeps, type StepSeams } from './step.ts'
 import { localStack, openHostStack, type Stack } from './stack.ts'
 import { composeVars } from './vars.ts'
@@ -23,6 +24,7 @@ export const hostAccessSpec = {
   MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
   MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
   MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
+  MYMDB_HOST_KEY: hostVars.MYMDB_HOST_KEY,
 }
 /** The host access settings, checked, with the private key file they name (under HOME). */
 export type HostAccessSettings = CleanEnv<typeof hostAccessSpec> & { sshKeyFile: string }
@@ -67,29 +69,40 @@ export function reachable(s: HostAccessSettings, found: { address: string | unde
   throw new UserError(`the host ${instance.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
 }
 
-/** Opens the SSH session to the host. Close it with `remote.close()`. */
+/** What a connection may ask on a terminal (a host key to confirm), and where it reports. */
+export type TrustDeps = Pick<Deps, 'interactive' | 'confirm'> & { log: Log }
+
+/**
+ * Opens the SSH session to the host, which must present its pinned host key (lib/trust.ts; the
+ * instance's HostKey tag when it was looked up). Close it with `remote.close()`.
+ */
 export async function connectTarget(
   s: HostAccessSettings,
   address: string,
-  deps: StepSeams,
-  log: Log,
+  extra: StepSeams,
+  deps: TrustDeps,
   tries: Pick<ConnectOptions, 'attempts' | 'readyTimeout'> = { attempts: 3 },
+  instance?: HostInfo | null,
 ): Promise<Remote> {
-  const open = deps.openRemote ?? openRemote
   const username = s.MYMDB_SSH_USER
-  return open({
-    host: address,
-    port: s.MYMDB_HOST_SSH_PORT,
-    username,
-    privateKey: readFileSync(s.sshKeyFile),
-    ...tries,
-    onRetry: (n, e) => log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
-  })
+  return openPinned(
+    extra.openRemote ?? openRemote,
+    {
+      host: address,
+      port: s.MYMDB_HOST_SSH_PORT,
+      username,
+      privateKey: readFileSync(s.sshKeyFile),
+      ...tries,
+      onRetry: (n, e) => deps.log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
+    },
+    { stage: s.MYMDB_STAGE, sshKeyFile: s.sshKeyFile, setting: s.MYMDB_HOST_KEY, tagged: instance?.hostKey },
+    deps,
+  )
 }
 
 /** Opens the SSH session to the host and gives its stack (as it runs there: Swarm, or Compose before its first such deploy). */
-export async function openTarget(s: HostAccessSettings, address: string, deps: StepSeams, log: Log): Promise<{ remote: Remote; stack: Stack }> {
-  const remote = await connectTarget(s, address, deps, log)
+export async function openTarget(s: HostAccessSettings, address: string, extra: StepSeams, deps: TrustDeps, instance?: HostInfo | null): Promise<{ remote: Remote; stack: Stack }> {
+  const remote = await connectTarget(s, address, extra, deps, undefined, instance)
   try {
     return { remote, stack: await openHostStack(remote) }
   } catch (e) {
@@ -119,6 +132,6 @@ export async function resolveTarget(aws: boolean, raw: RawEnv, deps: Deps, extra
   }
   const s = checkHostAccess(raw)
   const found = await findTarget(s, stepDeps(deps, extra, raw), false)
-  const { remote, stack } = await openTarget(s, reachable(s, found), extra, deps.log)
+  const { remote, stack } = await openTarget(s, reachable(s, found), extra, deps, found.instance)
   return { stack, source: s.MYMDB_STAGE, instance: found.instance, close: () => remote.close() }
 }

@@ -8,6 +8,9 @@ import { join } from 'node:path'
 import { $ } from 'zx'
 import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK, rigIp } from './docker.ts'
 import type { Registry } from './registry.ts'
+import { DescribeInstanceAttributeCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2'
+import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
+import { userDataHostKey } from '../../tasks/lib/aws/userdata.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const CONTEXT = join(REPO, 'tests/rig/sshhost')
@@ -39,6 +42,14 @@ export interface SshHost {
   volume: string
   /** Runs a command as root inside the host (for test assertions and diagnostics). */
   dockerExec(...cmd: string[]): Promise<{ exitCode: number | null; stdout: string; stderr: string }>
+  /** Its SSH host key, `ssh-ed25519 AAAA...` (what MYMDB_HOST_KEY names for a host the deploy did not launch). */
+  hostKey(): Promise<string>
+  /**
+   * bootOnHostKey: an instance boots with the host key its user-data carries (sshd starts with it,
+   * as cloud-init installs it before sshd first starts); shutdown() stops sshd again.
+   */
+  boot(privateKey: string): Promise<void>
+  shutdown(): Promise<void>
   /** Removes the container and its /var/lib/docker volume. */
   stop(): Promise<void>
 }
@@ -53,6 +64,8 @@ export interface SshHostOptions {
   registryAliases?: string[]
   /** Seconds to wait for sshd and dockerd (default 120). */
   readySeconds?: number
+  /** sshd runs only between boot() and shutdown() (the EC2 instances of deploy:aws; see followInstances). */
+  bootOnHostKey?: boolean
 }
 
 /** Builds the SSH host image unless one of the same inputs exists (context + install script). */
@@ -74,6 +87,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     await $({ nothrow: true, quiet: true })`docker volume rm ${volume}`
   }
   const env = ['-e', `AUTHORIZED_KEY=${opts.authorizedKey.trim()}`]
+  if (opts.bootOnHostKey) env.push('-e', 'BOOT_ON_HOST_KEY=1')
   if (opts.registry) env.push('-e', `REGISTRY_FORWARD=${opts.registry.port}:${opts.registry.container}:5000`)
   const aliases = opts.registry ? (opts.registryAliases ?? []) : []
   if (opts.registry && aliases.length > 0) env.push('-e', `REGISTRY_TLS_FORWARD=${opts.registry.container}:5000`)
@@ -89,7 +103,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     for (;;) {
       const state = (await $({ nothrow: true, quiet: true })`docker inspect -f {{.State.Running}} ${name}`).stdout.trim()
       if (state === 'true') {
-        const ready = await dockerExec('sh', '-c', 'pgrep -x sshd >/dev/null && docker info >/dev/null 2>&1')
+        const ready = await dockerExec('sh', '-c', opts.bootOnHostKey ? 'docker info >/dev/null 2>&1' : 'pgrep -x sshd >/dev/null && docker info >/dev/null 2>&1')
         if (ready.exitCode === 0) break
       }
       if (state !== 'true' || Date.now() > deadline) {
@@ -98,7 +112,19 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
       }
       await new Promise((r) => setTimeout(r, 500))
     }
-    return { host: '127.0.0.1', sshPort, httpPort, httpsPort, ip, user: 'admin', container: name, volume, dockerExec, stop }
+    const hostKey = async () => {
+      const r = await dockerExec('cat', '/etc/ssh/ssh_host_ed25519_key.pub')
+      if (r.exitCode !== 0) throw new Error(`${name}: no host key: ${r.stderr}`)
+      return r.stdout.trim().split(' ').slice(0, 2).join(' ')
+    }
+    const boot = async (privateKey: string) => {
+      const key = '/etc/ssh/ssh_host_ed25519_key'
+      const script = `rm -f /run/rig/booted; while pgrep -x sshd >/dev/null; do sleep 0.1; done; umask 077; cat >${key} && ssh-keygen -y -f ${key} >${key}.pub && mkdir -p /run/rig && touch /run/rig/booted`
+      const r = await $({ nothrow: true, quiet: true, input: privateKey })`docker exec -i ${name} sh -c ${script}`
+      if (r.exitCode !== 0) throw new Error(`${name}: boot with the host key failed: ${r.stderr}`)
+    }
+    const shutdown = async () => void (await dockerExec('rm', '-f', '/run/rig/booted'))
+    return { host: '127.0.0.1', sshPort, httpPort, httpsPort, ip, user: 'admin', container: name, volume, dockerExec, hostKey, boot, shutdown, stop }
   } catch (e) {
     await stop()
     throw e
@@ -119,3 +145,41 @@ export const REMOVE_STACK = [
   'while [ -n "$(docker ps --all --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do sleep 1; done',
   'while docker network inspect mymdb_back >/dev/null 2>&1 || docker network inspect mymdb_front >/dev/null 2>&1; do sleep 1; done',
 ].join(' && ')
+
+/**
+ * The SSH host (started with bootOnHostKey) as the stage's EC2 instance in the emulator: while an
+ * instance of the stage is pending or running, sshd runs with the host key of that instance's
+ * user-data (read back with DescribeInstanceAttribute); when none is (stopped, terminated), sshd
+ * is stopped. Checks every 200 ms until stop().
+ */
+export function followInstances(clients: AwsClients, stage: string, host: SshHost): { stop(): Promise<void> } {
+  let booted: string | undefined
+  let running = true
+  const step = async () => {
+    const r = await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [stage] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }))
+    const id = r.Reservations?.flatMap((x) => x.Instances ?? [])[0]?.InstanceId
+    if (id === booted) return
+    if (!id) {
+      await host.shutdown()
+      booted = undefined
+      return
+    }
+    const ud = await clients.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: id, Attribute: 'userData' }))
+    const key = userDataHostKey(Buffer.from(ud.UserData?.Value ?? '', 'base64').toString())
+    if (!key) throw new Error(`instance ${id}: its user-data carries no host key`)
+    await host.boot(key)
+    booted = id
+  }
+  const loop = (async () => {
+    while (running) {
+      await step().catch((e: unknown) => console.log(`# followInstances: ${e instanceof Error ? e.message : String(e)}`))
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  })()
+  return {
+    stop: async () => {
+      running = false
+      await loop
+    },
+  }
+}

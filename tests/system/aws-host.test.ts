@@ -18,7 +18,8 @@ import { defaultVpcId, applySecurityGroup, flattenIngress } from '../../tasks/li
 import { applyHostRole, backupPolicies, externalIdOf, hostPolicies, parsePolicyDocument } from '../../tasks/lib/aws/roles.ts'
 import { applyKeyPair } from '../../tasks/lib/aws/keypair.ts'
 import { applyHost, planHost, readHostState } from '../../tasks/lib/aws/host.ts'
-import { renderUserData } from '../../tasks/lib/aws/userdata.ts'
+import { renderUserData, withHostKey } from '../../tasks/lib/aws/userdata.ts'
+import { deriveHostKey } from '../../tasks/lib/hostkey.ts'
 import { sameJson } from '../../tasks/lib/aws/clients.ts'
 import { inspectKeyFile } from '../../tasks/lib/sshkey.ts'
 import { hostSettings, sshKeyPath } from '../../tasks/lib/hostvars.ts'
@@ -262,7 +263,11 @@ describe('host step on moto', () => {
     assert.deepEqual({ Name: tags.Name, Project: tags.Project, Stage: tags.Stage }, { Name: 'mymdb-one', Project: 'mymdb', Stage: 'one' })
     const ud = await clients.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: firstId, Attribute: 'userData' }))
     const install = readFileSync(join(REPO, 'scripts', 'install-docker.sh'), 'utf8')
-    assert.equal(Buffer.from(ud.UserData?.Value ?? '', 'base64').toString(), renderUserData(install, 'admin'))
+    // the install script, and the SSH host key derived for this launch; its public half is the HostKey tag
+    const groupId = i.SecurityGroups?.[0]?.GroupId ?? ''
+    const hostKey = deriveHostKey(readFileSync(join(home, '.ssh', 'mymdb-one.pem')), 'one', 1, groupId)
+    assert.equal(Buffer.from(ud.UserData?.Value ?? '', 'base64').toString(), withHostKey(renderUserData(install, 'admin'), hostKey))
+    assert.equal(tags.HostKey, hostKey.publicLine)
 
     // the request sent: IMDSv2 required, hop limit 2, a client token, tags on instance + volume
     assert.equal(launches.length, 1)
@@ -429,7 +434,7 @@ describe('host step on moto', () => {
     const keyFile = () => inspectKeyFile(sshKeyPath(values, raw), 'mymdb-pair')
     const want = { stage: 'pair', sshCidr: SSH_CIDR, bucket: BUCKET, backupBucket: `${BUCKET}-backups`, vpcId }
     const ami = (await clients.ssm.send(new GetParameterCommand({ Name: '/mymdb-test/ami' }))).Parameter?.Value ?? ''
-    const launch = async (node: number, securityGroupId: string) => ({ stage: 'pair', node, amiId: ami, instanceType: 't3.micro', keyName: 'mymdb-pair', securityGroupId, instanceProfile: 'mymdb-pair-host', userData: '#!/bin/bash\n' })
+    const launch = async (node: number, securityGroupId: string) => ({ stage: 'pair', node, amiId: ami, instanceType: 't3.micro', keyName: 'mymdb-pair', securityGroupId, instanceProfile: 'mymdb-pair-host', userData: '#!/bin/bash\n', hostKey: deriveHostKey('k', 'pair', node, securityGroupId).publicLine })
     const plan = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 2), want)
     assert.deepEqual(plan.nodes.map((h) => h.instance.action), ['create', 'create'])
     const hosts = await applyHost(clients, plan, launch, captureLog())

@@ -3,7 +3,7 @@
 // user-data). The deploy reaches the "instance" only through MYMDB_HOST_ADDRESS=127.0.0.1 and
 // the rig's published ports; every connection it opens is recorded and must go to loopback.
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -36,7 +36,8 @@ import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
-import { inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { followInstances, inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { startImpostor } from '../rig/impostor.ts'
 import { describeLoad, underLoad, type LoadResult } from '../rig/load.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 import { stripControls } from '../../tasks/lib/log.ts'
@@ -78,12 +79,13 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   let backupName = ''
   let backupVersion = ''
   let ecrHost = ''
+  let follow: { stop(): Promise<void> } | undefined
   const timings: string[] = []
 
   const run = async (main: typeof deployMain, argv: string[] = [], extra: Record<string, string> = {}) => {
     const log = captureLog()
     const start = Date.now()
-    const code = await main(argv, { ...env, ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1 } as never)
+    const code = await main(argv, { ...env, ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false } as never)
     return { code, text: log.text(), seconds: (Date.now() - start) / 1000 }
   }
   const instances = async () =>
@@ -131,7 +133,10 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     clients = awsClients('us-west-2', { ...process.env, ...moto.env })
     // The account's ECR registry name; the SSH host's engine finds the rig registry under it.
     ecrHost = `${(await clients.sts.send(new GetCallerIdentityCommand({}))).Account}.dkr.ecr.us-west-2.amazonaws.com`
-    host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-deploy', registryAliases: [ecrHost] })
+    // The SSH host is the stage's instance: sshd runs while the emulator has one running, with the
+    // SSH host key of its user-data (what cloud-init installs); the deploy demands that key.
+    host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-deploy', registryAliases: [ecrHost], bootOnHostKey: true })
+    follow = followInstances(clients, STAGE, host)
     // moto knows no public SSM AMI parameters: name one of its AMIs directly.
     const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images?.find((i) => /debian|ubuntu/i.test(i.Name ?? ''))
     assert.ok(ami?.ImageId)
@@ -165,6 +170,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
   after(async () => {
     for (const t of timings) console.log(`timing: ${t}`)
+    await follow?.stop()
     await host?.stop()
     await registry?.stop()
     await moto?.stop()
@@ -251,6 +257,26 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(admin.location, `${adminPath}login/?next=${adminPath}`)
     const migrations = await onHost(`docker exec ${inService('web')} python3 manage.py migrate --check`)
     assert.equal(migrations.exitCode, 0, migrations.stderr)
+  })
+
+  it("the host's SSH key is pinned: the one its user-data gave it, tagged on the instance and recorded; another key at its address gets nothing, the deploy and status refuse", async () => {
+    const tagged = (await instances())[0]?.Tags?.find((t) => t.Key === 'HostKey')?.Value
+    assert.match(tagged ?? '', /^ssh-ed25519 AAAA[A-Za-z0-9+/]+={0,2}$/)
+    assert.equal((await host.dockerExec('cat', '/etc/ssh/ssh_host_ed25519_key.pub')).stdout.trim().split(' ').slice(0, 2).join(' '), tagged, 'the host presents the tagged key')
+    assert.equal(readFileSync(join(dir, 'mymdb-rig.known_hosts'), 'utf8'), `mymdb-rig ${tagged}\n`)
+    const impostor = await startImpostor()
+    try {
+      const d = await run(deployMain, [], { MYMDB_HOST_SSH_PORT: String(impostor.port) })
+      assert.equal(d.code, 1, d.text)
+      assert.match(d.text, /SSH to admin@127\.0\.0\.1:\d+: the host presented the key SHA256:\S+, not SHA256:\S+ \(the HostKey tag of the instance mymdb-rig\); nothing was sent to it/)
+      const status = await $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0', MYMDB_HOST_SSH_PORT: String(impostor.port) } as NodeJS.ProcessEnv, nothrow: true, quiet: true })`node --import tsx tasks/status.ts --aws`
+      assert.equal(status.exitCode, 1, status.stdout + status.stderr)
+      assert.match(status.stderr, /presented the key SHA256:\S+, not SHA256:\S+ \(the HostKey tag of the instance mymdb-rig\); nothing was sent/)
+    } finally {
+      await impostor.stop()
+    }
+    assert.ok(impostor.seen.length >= 1, 'it was dialled')
+    assert.deepEqual([...new Set(impostor.seen)], ['connection'], 'no login, no command, no file')
   })
 
   it('in a browser on the deployed site: register, upload a poster; it lands in the bucket under uploads/ and anyone can read it', async () => {

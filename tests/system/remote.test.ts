@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
 import { connect, exec, openRemote, type OpenRemote } from '../../tasks/lib/ssh.ts'
+import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
+import { startImpostor } from '../rig/impostor.ts'
 import type { StepSeams } from '../../tasks/lib/step.ts'
 import { main } from '../../tasks/remote-up.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
@@ -33,6 +35,8 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   let dir: string
   let keyFile: string
   let privateKey: string
+  let hostKey = ''
+  let pinned: HostKey
   const pushed: string[] = []
   const timings: string[] = []
 
@@ -44,6 +48,8 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     MYMDB_HOST_HTTP_PORT: String(host!.httpPort),
     MYMDB_SSH_USER: host!.user,
     MYMDB_SSH_KEY_FILE: keyFile,
+    // a host the deploy did not launch: its key is a setting
+    MYMDB_HOST_KEY: hostKey,
     MYMDB_REGISTRY: registry!.address,
     MYMDB_TAG: TAG,
     DJANGO_SECRET_KEY: SECRET_KEY,
@@ -60,7 +66,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     const start = Date.now()
     const watch = onOutput ? setInterval(() => onOutput(log.text()), 100) : undefined
     try {
-      const code = await main([], env(extra), { log, envFile: join(dir, 'no.env'), pollSeconds: 1, ...seams })
+      const code = await main([], env(extra), { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false, ...seams })
       return { code, text: log.text(), took: seconds(start) }
     } finally {
       clearInterval(watch)
@@ -68,7 +74,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   }
 
   const onHost = async (script: string) => {
-    const conn = await connect({ host: '127.0.0.1', port: host!.sshPort, username: 'admin', privateKey, attempts: 3 })
+    const conn = await connect({ host: '127.0.0.1', port: host!.sshPort, username: 'admin', privateKey, hostKey: pinned, attempts: 3 })
     try {
       return await exec(conn, ['sh', '-c', script])
     } finally {
@@ -91,6 +97,8 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
 
     registry = await startRegistry('mymdb-rig-registry-remote')
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-remote' })
+    hostKey = await host.hostKey()
+    pinned = parseHostKey(hostKey, 'the rig host') as HostKey
     timings.push(`rig up (registry + SSH host with dockerd): ${seconds(t)}`)
 
     t = Date.now()
@@ -127,6 +135,22 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
       await proxy.close()
     }
   }
+
+  it('a host given by MYMDB_HOST_ADDRESS: no key known and no terminal, refused before connecting; with MYMDB_HOST_KEY, another key at the address gets nothing', async () => {
+    const impostor = await startImpostor()
+    try {
+      const unknown = await run({ MYMDB_HOST_KEY: '', MYMDB_HOST_SSH_PORT: String(impostor.port) })
+      assert.equal(unknown.code, 1, unknown.text)
+      assert.match(unknown.text, /no host key is known for it \(not in MYMDB_HOST_KEY, an instance tag or \S+mymdb-production\.known_hosts\), so nothing is sent to it: set MYMDB_HOST_KEY/)
+      assert.deepEqual(impostor.seen, [], 'not even dialled')
+      const other = await run({ MYMDB_HOST_SSH_PORT: String(impostor.port) })
+      assert.equal(other.code, 1, other.text)
+      assert.match(other.text, /the host presented the key SHA256:\S+, not SHA256:\S+ \(MYMDB_HOST_KEY\); nothing was sent to it/)
+    } finally {
+      await impostor.stop()
+    }
+    assert.deepEqual([...new Set(impostor.seen)], ['connection'], 'no login, no command, no .env')
+  })
 
   it('the SSH connection breaks during the pull: exit 1 saying so and to run again (the next test runs again)', async () => {
     const r = await runBreakingSsh(/\[pull\] docker compose pull/, 'cut')

@@ -13,6 +13,7 @@ import https from 'node:https'
 import tls from 'node:tls'
 import { launchChromium } from '../rig/browser.ts'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
+import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
 import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
@@ -42,6 +43,18 @@ function servedCertificate(port: number, ca: string): Promise<tls.PeerCertificat
   })
 }
 
+/** The headers of an HTTPS GET of DOMAIN's `path` at 127.0.0.1:port, its certificate checked against `ca`. */
+function httpsHeaders(port: number, path: string, ca: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get({ host: '127.0.0.1', port, path, servername: DOMAIN, headers: { host: DOMAIN }, ca, timeout: 5000 }, (res) => {
+        res.resume()
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }))
+      })
+      .on('error', reject)
+  })
+}
+
 describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirect, HSTS, renewal', { timeout: 20 * 60_000 }, () => {
   let registry: Registry
   let host: SshHost
@@ -50,6 +63,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   let dir: string
   let keyFile: string
   let privateKey: string
+  let hostKey = ''
   let root: string
   let pushed: string[] = []
   const timings: string[] = []
@@ -66,6 +80,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
       MYMDB_HOST_HTTPS_PORT: String(host.httpsPort),
       MYMDB_SSH_USER: host.user,
       MYMDB_SSH_KEY_FILE: keyFile,
+      MYMDB_HOST_KEY: hostKey,
       MYMDB_REGISTRY: registry.address,
       MYMDB_TAG: TAG,
       DJANGO_SECRET_KEY: 'rig-tls-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz',
@@ -104,7 +119,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   const frontAndDb = async () => (await onHost(`echo ${inService('proxy')} ${inService('db')}`)).stdout.trim()
 
   const onHost = async (script: string) => {
-    const conn = await connect({ host: '127.0.0.1', port: host.sshPort, username: 'admin', privateKey, attempts: 3 })
+    const conn = await connect({ host: '127.0.0.1', port: host.sshPort, username: 'admin', privateKey, hostKey: parseHostKey(hostKey, 'the rig host') as HostKey, attempts: 3 })
     try {
       return await exec(conn, ['sh', '-c', `cd mymdb && ${script}`])
     } finally {
@@ -119,6 +134,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     privateKey = keys.private
     registry = await startRegistry('mymdb-rig-registry-tls')
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-tls' })
+    hostKey = await host.hostKey()
     pushed = await pushStackImages(registry, TAG)
     // pebble checks the name at the SSH host's address on the rig network, port 80
     pebble = await startPebble({ hosts: { [DOMAIN]: host.ip } })
@@ -170,9 +186,9 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
       // HSTS from the front, as MYMDB_HSTS_SECONDS says, without subdomains or preload (not asked
       // for), on what nginx serves alone too (a stylesheet: Django never sees it)
       assert.equal(first?.headers()['strict-transport-security'], 'max-age=600')
-      const css = await page.request.get('/static/core/mymdb.css')
-      assert.equal(css.status(), 200)
-      assert.equal(css.headers()['strict-transport-security'], 'max-age=600')
+      const css = await httpsHeaders(host.httpsPort, '/static/core/mymdb.css', root)
+      assert.equal(css.status, 200)
+      assert.equal(css.headers['strict-transport-security'], 'max-age=600')
       await page.goto('/user/register')
       await page.fill('#id_username', 'rig-tls')
       await page.fill('#id_password1', 'correct-horse-battery-staple-42')

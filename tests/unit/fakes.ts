@@ -7,6 +7,7 @@ import { createLog, type Log } from '../../tasks/lib/log.ts'
 import type { Deps } from '../../tasks/lib/main.ts'
 import { showCommand, type RunOptions, type RunResult, type Runner } from '../../tasks/lib/sh.ts'
 import type { Remote } from '../../tasks/lib/ssh.ts'
+import { deriveHostKey } from '../../tasks/lib/hostkey.ts'
 
 export interface FakeRunner extends Runner {
   calls: { cmd: string[]; opts?: RunOptions }[]
@@ -91,6 +92,9 @@ export function sshKeyPair(): { private: string; public: string } {
     if (!(ssh2.utils.parseKey(keys.private) instanceof Error)) return keys
   }
 }
+
+/** The SSH host key of the tests' hosts (fake sessions do not check it; what the tasks pinned is recorded). */
+export const TEST_HOST_KEY = deriveHostKey('test', 'qa', 1, 'sg-1').publicLine
 
 /** A new key pair whose private key is written to `path` (mode 0600), as a deployer keeps it. */
 export function sshKeyFile(path: string): { private: string; public: string } {

@@ -132,7 +132,7 @@ describe('host: pure parts', () => {
     assert.deepEqual(revoke.map((r) => `${r.port} ${r.cidr}`), ['22 1.1.1.1/32', '2376 0.0.0.0/0'])
   })
 
-  it('RunInstances request: IMDSv2 with hop limit 2, tags on instance and volume, profile, base64 user-data', () => {
+  it('RunInstances request: IMDSv2 with hop limit 2, tags on instance and volume, the host key tag on the instance, profile, base64 user-data', () => {
     const spec: LaunchSpec = {
       stage: 'qa',
       node: 1,
@@ -142,6 +142,7 @@ describe('host: pure parts', () => {
       securityGroupId: 'sg-1',
       instanceProfile: 'mymdb-qa-host',
       userData: '#!/bin/bash\necho hi\n',
+      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRGjUg3kUIzwlw0VdxDydD6nuMlJwhGWyVr+9chGiCa',
     }
     const input = runInstancesInput(spec)
     assert.deepEqual(input.MetadataOptions, { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' })
@@ -152,13 +153,14 @@ describe('host: pure parts', () => {
     assert.equal(input.MinCount, 1)
     assert.equal(input.MaxCount, 1)
     assert.deepEqual(input.TagSpecifications?.map((t) => t.ResourceType), ['instance', 'volume'])
-    for (const t of input.TagSpecifications ?? [])
-      assert.deepEqual(t.Tags, [
-        { Key: 'Name', Value: 'mymdb-qa' },
-        { Key: 'Project', Value: 'mymdb' },
-        { Key: 'Stage', Value: 'qa' },
-        { Key: 'Node', Value: '1' },
-      ])
+    const tags = [
+      { Key: 'Name', Value: 'mymdb-qa' },
+      { Key: 'Project', Value: 'mymdb' },
+      { Key: 'Stage', Value: 'qa' },
+      { Key: 'Node', Value: '1' },
+    ]
+    assert.deepEqual(input.TagSpecifications?.[0]?.Tags, [...tags, { Key: 'HostKey', Value: spec.hostKey }])
+    assert.deepEqual(input.TagSpecifications?.[1]?.Tags, tags)
     // same launch -> same token (a retry cannot make a twin); after a destroy the group is new -> new token
     assert.equal(input.ClientToken, launchToken(spec))
     assert.ok((input.ClientToken ?? '').length <= 64)
@@ -521,7 +523,7 @@ describe('host: apply executes the plan and reads nothing again', () => {
     }
     return { sent, clients: { region: 'us-west-2', ec2: { send }, iam: { send } } as unknown as AwsClients }
   }
-  const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', node: 1, amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n' })
+  const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', node: 1, amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRGjUg3kUIzwlw0VdxDydD6nuMlJwhGWyVr+9chGiCa' })
   /** Every apply part, in the order hostStep runs them; what was sent and what came back. */
   const applyAll = async (plan: ReturnType<typeof planHost>, launchSpec: () => Promise<LaunchSpec>) => {
     const { sent, clients } = writer()

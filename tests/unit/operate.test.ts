@@ -14,7 +14,8 @@ import { backupProblem, formatStatus, parseDf, parseInspect } from '../../tasks/
 import { parseDeployLine } from '../../tasks/lib/releases.ts'
 import { formatAge, plainOutput } from '../../tasks/lib/log.ts'
 import { parseBackupLog } from '../../tasks/lib/backup.ts'
-import { fakeRemote, fakeRunner, noDocker, swarmHost, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
+import { fakeRemote, fakeRunner, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
+import { parseHostKey } from '../../tasks/lib/hostkey.ts'
 import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
 
@@ -42,7 +43,7 @@ function awsWithHost(state = 'running'): () => AwsClients {
       region: 'us-west-2',
       ec2: {
         send: async () => ({
-          Reservations: [{ Instances: [{ InstanceId: 'i-0abc', State: { Name: state }, PublicIpAddress: state === 'running' ? '203.0.113.7' : '', PublicDnsName: '' }] }],
+          Reservations: [{ Instances: [{ InstanceId: 'i-0abc', State: { Name: state }, PublicIpAddress: state === 'running' ? '203.0.113.7' : '', PublicDnsName: '', Tags: [{ Key: 'HostKey', Value: TEST_HOST_KEY }] }] }],
         }),
       },
     }) as unknown as AwsClients
@@ -61,8 +62,9 @@ function opener(remote: FakeRemote) {
   const opened: string[] = []
   return {
     opened,
-    openRemote: async (o: { host: string; port: number; username: string }) => {
+    openRemote: async (o: { host: string; port: number; username: string; hostKey: { fingerprint: string } }) => {
       opened.push(`${o.username}@${o.host}:${o.port}`)
+      assert.equal(o.hostKey.fingerprint, parseHostKey(TEST_HOST_KEY, '')?.fingerprint, 'the pinned host key')
       return remote
     },
   }
@@ -246,7 +248,7 @@ describe('logs', () => {
     const o = opener(remote)
     const out: string[] = []
     const d = testDeps(noDocker())
-    const env = { ...hostEnv(), MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: '2222' }
+    const env = { ...hostEnv(), MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: '2222', MYMDB_HOST_KEY: TEST_HOST_KEY }
     assert.equal(await logsMain(['--aws', 'db'], env, { ...d, awsClients: noAws, openRemote: o.openRemote, tty: false, plain: plainOutput((t) => out.push(t)) }), 0, d.log.text())
     assert.deepEqual(remote.commands, [showCommand(HOST_RUNS_CMD), 'cd mymdb && docker service logs --timestamps --tail 100 mymdb_db'])
     assert.equal(seen?.interactive, undefined, 'no terminal on the host')
@@ -256,7 +258,7 @@ describe('logs', () => {
     const remote = fakeRemote()
     const o = opener(remote)
     const d = testDeps(noDocker())
-    const env = { ...hostEnv(), MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: '2222' }
+    const env = { ...hostEnv(), MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: '2222', MYMDB_HOST_KEY: TEST_HOST_KEY }
     assert.equal(await logsMain(['--aws', 'db'], env, { ...d, awsClients: noAws, openRemote: o.openRemote }), 0, d.log.text())
     assert.deepEqual(o.opened, ['admin@127.0.0.1:2222'])
     assert.deepEqual(remote.commands, [showCommand(HOST_RUNS_CMD), 'cd mymdb && docker service logs --timestamps --tail 100 mymdb_db'])

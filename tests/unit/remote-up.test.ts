@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process'
 import { envEdit } from '../../tasks/lib/releases.ts'
 import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
-import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, type FakeRemote } from './fakes.ts'
+import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
 
 const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
 
@@ -28,6 +28,7 @@ const ENV_PLAN = {
   MYMDB_HOST_SSH_PORT: '2222',
   MYMDB_HOST_HTTP_PORT: '8081',
   MYMDB_SSH_KEY_FILE: '/keys/id',
+  MYMDB_HOST_KEY: TEST_HOST_KEY,
   MYMDB_REGISTRY: '127.0.0.1:5000',
   MYMDB_TAG: 'abc123',
   DJANGO_SECRET_KEY: SECRET,

@@ -4,7 +4,7 @@ import { ConfigError, UserError } from '../../tasks/lib/errors.ts'
 import { deployRecord, envEdit, parseDeployLog, pickRelease, pruneRefs, releases, unknownMigrationsCmd } from '../../tasks/lib/releases.ts'
 import { hostStack } from '../../tasks/lib/stack.ts'
 import { main } from '../../tasks/rollback.ts'
-import { fakeRemote, fakeLockTable, noDocker, swarmHost, testDeps, testKeyFile } from './fakes.ts'
+import { fakeRemote, fakeLockTable, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY } from './fakes.ts'
 
 const images = (tag: string) => ({ web: `reg:5000/mymdb-web:${tag}`, db: `reg:5000/mymdb-db@sha256:${'d'.repeat(64)}`, proxy: `reg:5000/mymdb-proxy@sha256:${'e'.repeat(64)}`, cache: `reg:5000/mymdb-cache@sha256:${'f'.repeat(64)}` })
 const line = (tag: string, at: string, ok = true) => deployRecord(images(tag), 'ada@laptop', new Date(at), { ok, seconds: 30, ...(ok ? {} : { error: 'boom' }) })
@@ -62,7 +62,7 @@ describe('releases and the pick of a rollback', () => {
 })
 
 describe('rollback main()', () => {
-  const ENV = { AWS_REGION: 'us-west-2', MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_SSH_KEY_FILE: testKeyFile(), MYMDB_STAGE: 'test' }
+  const ENV = { AWS_REGION: 'us-west-2', MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_SSH_KEY_FILE: testKeyFile(), MYMDB_STAGE: 'test', MYMDB_HOST_KEY: TEST_HOST_KEY }
   const host = (unknownMigrations = '', extra: (cmd: string) => { stdout?: string; exitCode?: number } | undefined = () => undefined) =>
     fakeRemote((cmd) => {
       const e = extra(cmd)

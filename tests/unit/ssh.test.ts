@@ -92,13 +92,16 @@ describe('check: one error format for commands here and on the host', () => {
   })
 })
 
+/** A pinned key (nothing answers at port 1 anyway). */
+const ANY_KEY = { fingerprint: 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s', source: 'test' }
+
 describe('connect', () => {
   it('gives up after the given attempts with a UserError naming the host', async () => {
     // Port 1 on loopback: refused at once.
     const retries: number[] = []
     const { private: privateKey } = sshKeyPair()
     await assert.rejects(
-      connect({ host: '127.0.0.1', port: 1, username: 'admin', privateKey, attempts: 2, retryDelayMs: 10, onRetry: (n) => retries.push(n) }),
+      connect({ host: '127.0.0.1', port: 1, username: 'admin', privateKey, hostKey: ANY_KEY, attempts: 2, retryDelayMs: 10, onRetry: (n) => retries.push(n) }),
       (e: unknown) => e instanceof UserError && /admin@127\.0\.0\.1:1: no connection after 2 attempts/.test(e.message),
     )
     assert.deepEqual(retries, [1])
@@ -106,7 +109,7 @@ describe('connect', () => {
   it('an unreadable key is not retried', async () => {
     const retries: number[] = []
     await assert.rejects(
-      connect({ host: '127.0.0.1', port: 1, username: 'admin', privateKey: 'not a key', attempts: 5, retryDelayMs: 10, onRetry: (n) => retries.push(n) }),
+      connect({ host: '127.0.0.1', port: 1, username: 'admin', privateKey: 'not a key', hostKey: ANY_KEY, attempts: 5, retryDelayMs: 10, onRetry: (n) => retries.push(n) }),
       (e: unknown) => e instanceof UserError && /private key cannot be used/.test(e.message),
     )
     assert.deepEqual(retries, [])

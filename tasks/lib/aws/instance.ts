@@ -9,6 +9,7 @@ import { nodeName, nodeOf, nodeTags, stageName, stageTagFilters } from '../names
 import { retryUntil } from '../sh.ts'
 import { EC2, SSM, aws, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
+import { HOST_KEY_TAG } from '../hostkey.ts'
 
 /** Instance states in which a stage's host counts as existing (terminated ones do not). */
 export const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped']
@@ -25,7 +26,10 @@ export interface LaunchSpec {
   keyName: string
   securityGroupId: string
   instanceProfile: string
+  /** With the host's SSH host key in it (aws/userdata.ts withHostKey). */
   userData: string
+  /** The public half of that key: the instance's HostKey tag. */
+  hostKey: string
 }
 
 /** A ClientToken that is the same for retries of one launch (same inputs), new after a destroy (new group id), one per host. */
@@ -39,6 +43,7 @@ export function launchToken(spec: LaunchSpec): string {
 /** The RunInstances request of host `spec.node` (pure). */
 export function runInstancesInput(spec: LaunchSpec): RunInstancesCommandInput {
   const tags = nodeTags(spec.stage, spec.node)
+  const hostKeyTag = { Key: HOST_KEY_TAG, Value: spec.hostKey }
   return {
     ImageId: spec.amiId,
     InstanceType: spec.instanceType as RunInstancesCommandInput['InstanceType'],
@@ -51,7 +56,7 @@ export function runInstancesInput(spec: LaunchSpec): RunInstancesCommandInput {
     // IMDSv2 only; hop limit 2 so that containers (one hop further) can still get the role's credentials.
     MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' },
     TagSpecifications: [
-      { ResourceType: 'instance', Tags: tags },
+      { ResourceType: 'instance', Tags: [...tags, hostKeyTag] },
       { ResourceType: 'volume', Tags: tags },
     ],
     ClientToken: launchToken(spec),
@@ -63,8 +68,16 @@ export interface HostInfo {
   state: string
   publicIp?: string
   publicDns?: string
+  /** Its SSH host key (the HostKey tag), when the deploy launched it with one. */
+  hostKey?: string
 }
 
+
+/** What the tasks need of an instance (pure): its id, state, addresses and SSH host key (HostKey tag). */
+function hostInfo(i: Instance): HostInfo {
+  const hostKey = i.Tags?.find((t) => t.Key === HOST_KEY_TAG)?.Value
+  return { instanceId: i.InstanceId ?? '', state: i.State?.Name ?? 'unknown', publicIp: i.PublicIpAddress || undefined, publicDns: i.PublicDnsName || undefined, ...(hostKey ? { hostKey } : {}) }
+}
 
 /** Where to reach the host: MYMDB_HOST_ADDRESS (a bastion, the test rig) when set, else its public IP. */
 export function reachAddress(override: string | undefined, host: Pick<HostInfo, 'publicIp'> | null | undefined): string | undefined {
@@ -115,7 +128,7 @@ export async function findNodes(clients: AwsClients, stage: string, states: stri
   for (const i of found) {
     const node = nodeOf(i.Tags)
     if (!nodes.has(node))
-      nodes.set(node, { instanceId: i.InstanceId ?? '', state: i.State?.Name ?? 'unknown', publicIp: i.PublicIpAddress || undefined, publicDns: i.PublicDnsName || undefined })
+      nodes.set(node, hostInfo(i))
   }
   return nodes
 }
@@ -211,7 +224,7 @@ export async function waitRunning(clients: AwsClients, instanceId: string): Prom
   }
   const r = await aws('describe the instance', () => clients.ec2.send(new EC2.DescribeInstancesCommand({ InstanceIds: [instanceId] })))
   const i = r.Reservations?.[0]?.Instances?.[0]
-  return { instanceId, state: i?.State?.Name ?? 'unknown', publicIp: i?.PublicIpAddress || undefined, publicDns: i?.PublicDnsName || undefined }
+  return i ? hostInfo(i) : { instanceId, state: 'unknown' }
 }
 
 

@@ -85,7 +85,7 @@ export async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients
   } catch (e) {
     throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
   }
-  const { remote, stack } = await openTarget(s, address, extra, deps.log).catch((e: unknown) => {
+  const { remote, stack } = await openTarget(s, address, extra, deps, host).catch((e: unknown) => {
     throw refuse(`cannot reach the host: ${e instanceof Error ? e.message : String(e)}`)
   })
   try {

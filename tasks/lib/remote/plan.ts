@@ -9,6 +9,7 @@ import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
 import { acmeCaRootRule, hstsRule } from '../hostvars.ts'
+import type { HostKeySources } from '../hostkey.ts'
 import { registryRules } from '../awsvars.ts'
 import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
@@ -19,6 +20,8 @@ export interface RemoteUpPlan {
   sshPort: number
   user: string
   keyFile: string
+  /** Where the host key it must present comes from (lib/hostkey.ts). */
+  hostKey: HostKeySources
   registry: string
   login?: { username: string; password: string }
   images: Record<ImageName, string>
@@ -65,6 +68,8 @@ export interface StartContext {
   digests?: Partial<Record<ImageName, string>>
   /** The host's public IP: MYMDB_DOMAIN must resolve to it (default: the address, when it is an IP). */
   publicIp?: string
+  /** The instance's HostKey tag (the host step found or launched it). */
+  hostKey?: string
 }
 
 /** The start's input: checked settings, and where the host and the images are. */
@@ -101,6 +106,7 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
     user: s.MYMDB_SSH_USER,
     // the same file the host step creates or imports
     keyFile: s.sshKeyFile,
+    hostKey: { stage: s.MYMDB_STAGE, sshKeyFile: s.sshKeyFile, setting: s.MYMDB_HOST_KEY, tagged: ctx.hostKey },
     registry,
     login: ctx.login ?? (username !== undefined && password !== undefined ? { username, password } : undefined),
     images: hostImages(s, registry, ctx.digests),
@@ -145,6 +151,7 @@ export function startInput(
       backup: host.backup,
       ...(push.digests ? { digests: push.digests } : {}),
       ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
+      ...(host.host?.hostKey ? { hostKey: host.host.hostKey } : {}),
     },
   }
 }

@@ -25,6 +25,7 @@ export const remoteSpec = {
   MYMDB_SSH_KEY_FILE: hostVars.MYMDB_SSH_KEY_FILE,
   MYMDB_HOST_ADDRESS: hostVars.MYMDB_HOST_ADDRESS,
   MYMDB_HOST_SSH_PORT: hostVars.MYMDB_HOST_SSH_PORT,
+  MYMDB_HOST_KEY: hostVars.MYMDB_HOST_KEY,
   MYMDB_HOST_HTTP_PORT: hostVars.MYMDB_HOST_HTTP_PORT,
   ...backupScheduleVars,
 }

@@ -12,6 +12,7 @@ import type { Deps } from '../main.ts'
 import { DEPLOY_LOG, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, recordRelease, releases } from '../releases.ts'
 import { retryUntil, runChecked, showCommand, type Cmd } from '../sh.ts'
 import { openRemote, type Remote } from '../ssh.ts'
+import { openPinned } from '../trust.ts'
 import { splitImageRef } from '../stackfile.ts'
 import { INPUTS_LABEL } from '../imageinputs.ts'
 import { inputsFacts, keepUnchanged, pinToDigests } from './pin.ts'
@@ -229,15 +230,20 @@ async function connect({ plan, deps, poll }: Session): Promise<Remote> {
   }
   const open = deps.openRemote ?? openRemote
   return deps.log.step('ssh', `connect to ${plan.user}@${plan.address}:${plan.sshPort}`, () =>
-    open({
-      host: plan.address,
-      port: plan.sshPort,
-      username: plan.user,
-      privateKey,
-      attempts: 15,
-      retryDelayMs: poll * 1000,
-      onRetry: (n, e) => deps.log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
-    }),
+    openPinned(
+      open,
+      {
+        host: plan.address,
+        port: plan.sshPort,
+        username: plan.user,
+        privateKey,
+        attempts: 15,
+        retryDelayMs: poll * 1000,
+        onRetry: (n, e) => deps.log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
+      },
+      plan.hostKey,
+      deps,
+    ),
   )
 }
 

@@ -15,7 +15,10 @@
 #     registry on a loopback address. Ports 80 and 443 of all addresses belong to MyMDB's front,
 #     so nothing may listen on 443: the TLS forwarder listens on 127.0.0.1:4443, and a NAT rule
 #     sends 127.0.0.2:443 there.
-#  5. sshd in the foreground.
+#  5. sshd in the foreground; with BOOT_ON_HOST_KEY=1 it stands in for the EC2 instances the
+#     deploy launches: sshd runs only while /run/rig/booted exists, with the host key written to
+#     /etc/ssh/ssh_host_ed25519_key (the rig installs the key an instance's user-data carries, as
+#     cloud-init does before sshd first starts; tests/rig/sshhost.ts followInstances).
 set -o errexit -o nounset -o pipefail
 
 log() { echo "sshhost: $*" >&2; }
@@ -54,5 +57,18 @@ fi
 
 /usr/local/sbin/install-docker.sh admin
 
-log "sshd listening on port 22"
-exec /usr/sbin/sshd -D -e
+if [ -z "${BOOT_ON_HOST_KEY:-}" ]; then
+  log "sshd listening on port 22"
+  exec /usr/sbin/sshd -D -e
+fi
+log "sshd starts when an instance boots (/run/rig/booted)"
+while :; do
+  while [ ! -f /run/rig/booted ]; do sleep 0.2; done
+  /usr/sbin/sshd -D -e &
+  sshd=$!
+  log "instance booted: sshd listening on port 22"
+  while [ -f /run/rig/booted ] && kill -0 "$sshd" 2>/dev/null; do sleep 0.2; done
+  kill "$sshd" 2>/dev/null || true
+  wait "$sshd" || true
+  log "instance down: sshd stopped"
+done
