@@ -38,7 +38,8 @@ Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in
   instance        mymdb-<stage>        MYMDB_INSTANCE_TYPE, AMI from MYMDB_AMI_ID or the SSM
                                        parameter MYMDB_AMI_SSM_PARAMETER; user-data installs Docker
                                        (scripts/install-docker.sh) and its SSH host key, whose
-                                       public half is its HostKey tag; IMDSv2 only
+                                       public half is its HostKey tag; IMDSv2 only; its disk
+                                       MYMDB_DISK_GB GiB, encrypted
   elastic IP      mymdb-<stage>        the site's fixed address, associated with the instance
 Existing resources are reused (a stopped instance is started); nothing is created twice.
 Then it waits until the instance runs and its SSH port answers.
@@ -84,9 +85,9 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     return {
       region: s.AWS_REGION,
       resources,
-      ...(resources.nodes.some((h) => h.instance.action === 'create') ? { amiId: await resolveAmi(clients, s) } : {}),
+      ...(resources.nodes.some((h) => h.instance.action === 'create') ? await resolveAmi(clients, s).then((a) => ({ amiId: a.id, rootDevice: a.rootDevice })) : {}),
       amiSource: s.MYMDB_AMI_ID ? 'MYMDB_AMI_ID' : `from ${s.MYMDB_AMI_SSM_PARAMETER}`,
-      launch: { stage, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, instanceProfile: n.instanceProfile, script },
+      launch: { stage, instanceType: s.MYMDB_INSTANCE_TYPE, keyName: n.keyPair, instanceProfile: n.instanceProfile, script, diskGb: s.MYMDB_DISK_GB },
       ...(s.MYMDB_HOST_ADDRESS ? { addressOverride: s.MYMDB_HOST_ADDRESS } : {}),
       sshPort: s.MYMDB_HOST_SSH_PORT,
       waitSsh: s.waitSsh ?? true,
@@ -97,7 +98,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const { stage, vpcId, items } = plan.resources
     log.info(`[host] stage ${stage} in ${plan.region} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
     showPlanLines('host', items, log)
-    if (plan.amiId) log.info(`[host] AMI ${plan.amiId} (${plan.amiSource})`)
+    if (plan.amiId) log.info(`[host] AMI ${plan.amiId} (${plan.amiSource}); its root volume ${plan.rootDevice}: ${plan.launch.diskGb} GiB, encrypted`)
     if (dryRun) log.info('[host] dry run: nothing was changed')
   },
 
@@ -105,16 +106,16 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
   async apply(plan, deps) {
     const { log } = deps
     const { resources } = plan
-    const amiId = plan.amiId
+    const { amiId, rootDevice } = plan
     const [host] = await applyHost(
       deps.clients(plan.region),
       resources,
       async (node, securityGroupId) => {
-        if (!amiId) throw new Error('a new instance was not planned')
+        if (!amiId || !rootDevice) throw new Error('a new instance was not planned')
         // its SSH host key, the same for a retried launch (lib/hostkey.ts)
         const { script, ...launch } = plan.launch
         const hostKey = deriveHostKey(readFileSync(resources.keyPair.keyFile.path), launch.stage, node, securityGroupId)
-        return { ...launch, node, amiId, securityGroupId, userData: withHostKey(script, hostKey), hostKey: hostKey.publicLine }
+        return { ...launch, node, amiId, rootDevice, securityGroupId, userData: withHostKey(script, hostKey), hostKey: hostKey.publicLine }
       },
       log,
     )

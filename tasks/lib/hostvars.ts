@@ -29,6 +29,7 @@ function instanceType(opts: { desc: string; example: string; default: string }):
 
 export const hostVars = {
   MYMDB_INSTANCE_TYPE: instanceType({ desc: 'EC2 instance type of the host', example: 't3.micro', default: 't3.micro' }),
+  MYMDB_DISK_GB: int({ desc: "size of a new host's disk (its root volume, encrypted) in GiB: the database, the images of the kept releases, the logs", example: '8', default: 8, min: 8, max: 16384 }),
   MYMDB_AMI_SSM_PARAMETER: str({
     desc: 'public SSM parameter naming the AMI of the host (Debian 13 by default)',
     example: '/aws/service/debian/release/13/latest/amd64',

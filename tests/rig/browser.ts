@@ -45,3 +45,20 @@ export async function launchChromium(o: { home?: string; args?: string[] } = {})
   browser.newContext = async (...a: Parameters<Browser['newContext']>) => steadyContext(await newContext(...a))
   return browser
 }
+
+/**
+ * Goes to the form at `path`, fills `fields` (selector -> value) and clicks `button`, as a person
+ * does; when the post ends on chromium's own error page (net::ERR_NETWORK_CHANGED, as above), all
+ * of it is done again (at most 3 times). The first post may have reached the site anyway: a form
+ * that must not be sent twice (a registration) has to accept "already exists" as its answer.
+ */
+export async function submitForm(page: Page, path: string, fields: Record<string, string>, button: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await page.goto(path)
+    for (const [selector, value] of Object.entries(fields)) await page.fill(selector, value)
+    await page.click(button)
+    await page.waitForLoadState('load')
+    if (!page.url().startsWith('chrome-error://')) return
+    if (attempt >= 3) throw new Error(`${path}: the post ended on chromium's error page 3 times`)
+  }
+}

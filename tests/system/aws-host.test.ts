@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { DescribeAddressesCommand, DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
+import { DescribeAddressesCommand, DescribeVolumesCommand, DescribeImagesCommand, DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Instance, type RunInstancesCommandInput } from '@aws-sdk/client-ec2'
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutBucketTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { AssumeRoleCommand } from '@aws-sdk/client-sts'
@@ -268,6 +268,13 @@ describe('host step on moto', () => {
     const hostKey = deriveHostKey(readFileSync(join(home, '.ssh', 'mymdb-one.pem')), 'one', 1, groupId)
     assert.equal(Buffer.from(ud.UserData?.Value ?? '', 'base64').toString(), withHostKey(renderUserData(install, 'admin'), hostKey))
     assert.equal(tags.HostKey, hostKey.publicLine)
+    // its disk: the AMI's root device, encrypted, 8 GiB (MYMDB_DISK_GB), removed with the instance
+    const amiRoot = (await clients.ec2.send(new DescribeImagesCommand({ ImageIds: [i.ImageId ?? ''] }))).Images?.[0]?.RootDeviceName
+    assert.deepEqual(i.BlockDeviceMappings?.map((b) => b.DeviceName), [amiRoot])
+    const root = i.BlockDeviceMappings?.[0]
+    assert.equal(root?.Ebs?.DeleteOnTermination, true)
+    const volume = (await clients.ec2.send(new DescribeVolumesCommand({ VolumeIds: [root?.Ebs?.VolumeId ?? ''] }))).Volumes?.[0]
+    assert.deepEqual([volume?.Encrypted, volume?.Size], [true, 8])
 
     // the request sent: IMDSv2 required, hop limit 2, a client token, tags on instance + volume
     assert.equal(launches.length, 1)
@@ -434,7 +441,7 @@ describe('host step on moto', () => {
     const keyFile = () => inspectKeyFile(sshKeyPath(values, raw), 'mymdb-pair')
     const want = { stage: 'pair', sshCidr: SSH_CIDR, bucket: BUCKET, backupBucket: `${BUCKET}-backups`, vpcId }
     const ami = (await clients.ssm.send(new GetParameterCommand({ Name: '/mymdb-test/ami' }))).Parameter?.Value ?? ''
-    const launch = async (node: number, securityGroupId: string) => ({ stage: 'pair', node, amiId: ami, instanceType: 't3.micro', keyName: 'mymdb-pair', securityGroupId, instanceProfile: 'mymdb-pair-host', userData: '#!/bin/bash\n', hostKey: deriveHostKey('k', 'pair', node, securityGroupId).publicLine })
+    const launch = async (node: number, securityGroupId: string) => ({ stage: 'pair', node, amiId: ami, instanceType: 't3.micro', keyName: 'mymdb-pair', securityGroupId, instanceProfile: 'mymdb-pair-host', userData: '#!/bin/bash\n', hostKey: deriveHostKey('k', 'pair', node, securityGroupId).publicLine, rootDevice: '/dev/xvda', diskGb: 8 })
     const plan = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 2), want)
     assert.deepEqual(plan.nodes.map((h) => h.instance.action), ['create', 'create'])
     const hosts = await applyHost(clients, plan, launch, captureLog())

@@ -143,11 +143,14 @@ describe('host: pure parts', () => {
       instanceProfile: 'mymdb-qa-host',
       userData: '#!/bin/bash\necho hi\n',
       hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRGjUg3kUIzwlw0VdxDydD6nuMlJwhGWyVr+9chGiCa',
+      rootDevice: '/dev/xvda',
+      diskGb: 20,
     }
     const input = runInstancesInput(spec)
     assert.deepEqual(input.MetadataOptions, { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' })
     assert.equal(Buffer.from(input.UserData ?? '', 'base64').toString(), spec.userData)
     assert.deepEqual(input.IamInstanceProfile, { Name: 'mymdb-qa-host' })
+    assert.deepEqual(input.BlockDeviceMappings, [{ DeviceName: '/dev/xvda', Ebs: { Encrypted: true, VolumeSize: 20, VolumeType: 'gp3', DeleteOnTermination: true } }])
     assert.deepEqual(input.SecurityGroupIds, ['sg-1'])
     assert.equal(input.KeyName, 'mymdb-qa')
     assert.equal(input.MinCount, 1)
@@ -523,7 +526,7 @@ describe('host: apply executes the plan and reads nothing again', () => {
     }
     return { sent, clients: { region: 'us-west-2', ec2: { send }, iam: { send } } as unknown as AwsClients }
   }
-  const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', node: 1, amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRGjUg3kUIzwlw0VdxDydD6nuMlJwhGWyVr+9chGiCa' })
+  const launch = async (): Promise<LaunchSpec> => ({ stage: 'qa', node: 1, amiId: 'ami-12345678', instanceType: 't3.micro', keyName: 'mymdb-qa', securityGroupId: 'sg-new', instanceProfile: 'mymdb-qa-host', userData: '#!/bin/bash\n', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRGjUg3kUIzwlw0VdxDydD6nuMlJwhGWyVr+9chGiCa', rootDevice: '/dev/xvda', diskGb: 8 })
   /** Every apply part, in the order hostStep runs them; what was sent and what came back. */
   const applyAll = async (plan: ReturnType<typeof planHost>, launchSpec: () => Promise<LaunchSpec>) => {
     const { sent, clients } = writer()

@@ -143,9 +143,11 @@ export interface HostStepPlan {
   resources: HostPlan
   /** The AMI of a new instance (looked up before anything is created: a missing one must not leave half a host). */
   amiId?: string
+  /** Its root device, whose volume is launched encrypted. */
+  rootDevice?: string
   amiSource: string
   /** A new instance's launch, but its user-data: the script, to which the launch adds the host's SSH host key. */
-  launch: Omit<LaunchSpec, 'node' | 'amiId' | 'securityGroupId' | 'userData' | 'hostKey'> & { script: string }
+  launch: Omit<LaunchSpec, 'node' | 'amiId' | 'securityGroupId' | 'userData' | 'hostKey' | 'rootDevice'> & { script: string }
   /** MYMDB_HOST_ADDRESS: where to reach the host instead of its public IP. */
   addressOverride?: string
   sshPort: number

@@ -30,6 +30,9 @@ export interface LaunchSpec {
   userData: string
   /** The public half of that key: the instance's HostKey tag. */
   hostKey: string
+  /** The AMI's root device (/dev/xvda): its volume is made encrypted, of diskGb GiB. */
+  rootDevice: string
+  diskGb: number
 }
 
 /** A ClientToken that is the same for retries of one launch (same inputs), new after a destroy (new group id), one per host. */
@@ -53,6 +56,9 @@ export function runInstancesInput(spec: LaunchSpec): RunInstancesCommandInput {
     SecurityGroupIds: [spec.securityGroupId],
     IamInstanceProfile: { Name: spec.instanceProfile },
     UserData: Buffer.from(spec.userData).toString('base64'),
+    // The root volume (the database, the images, the .env) encrypted at rest with the account's
+    // EBS key, removed with the instance.
+    BlockDeviceMappings: [{ DeviceName: spec.rootDevice, Ebs: { Encrypted: true, VolumeSize: spec.diskGb, VolumeType: 'gp3', DeleteOnTermination: true } }],
     // IMDSv2 only; hop limit 2 so that containers (one hop further) can still get the role's credentials.
     MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' },
     TagSpecifications: [
@@ -143,7 +149,16 @@ export async function findHosts(clients: AwsClients, stage: string, states: stri
   return (await stageInstances(clients, stage, states)).flatMap((i) => (i.InstanceId ? [{ id: i.InstanceId, node: nodeOf(i.Tags) }] : []))
 }
 
-export async function resolveAmi(clients: AwsClients, s: { MYMDB_AMI_ID?: string; MYMDB_AMI_SSM_PARAMETER: string }): Promise<string> {
+/** The AMI a new instance is launched from (MYMDB_AMI_ID, or the one the SSM parameter names), and its root device. */
+export async function resolveAmi(clients: AwsClients, s: { MYMDB_AMI_ID?: string; MYMDB_AMI_SSM_PARAMETER: string }): Promise<{ id: string; rootDevice: string }> {
+  const id = await amiId(clients, s)
+  const r = await aws(`look up the AMI ${id}`, () => clients.ec2.send(new EC2.DescribeImagesCommand({ ImageIds: [id] })))
+  const rootDevice = r.Images?.[0]?.RootDeviceName
+  if (!rootDevice) throw new UserError(`the AMI ${id} does not exist in ${clients.region} (or has no root device): set MYMDB_AMI_ID to an AMI of this region`)
+  return { id, rootDevice }
+}
+
+async function amiId(clients: AwsClients, s: { MYMDB_AMI_ID?: string; MYMDB_AMI_SSM_PARAMETER: string }): Promise<string> {
   if (s.MYMDB_AMI_ID) return s.MYMDB_AMI_ID
   try {
     const r = await clients.ssm.send(new SSM.GetParameterCommand({ Name: s.MYMDB_AMI_SSM_PARAMETER }))
