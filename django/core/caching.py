@@ -150,25 +150,22 @@ def anonymous_page(view):
     return wrapped
 
 
+def personal(request):
+    """True when the request comes with a session or from a logged-in user."""
+    user = getattr(request, "user", None)
+    return settings.SESSION_COOKIE_NAME in request.COOKIES or bool(user is not None and user.is_authenticated)
+
+
 def shareable(request, response):
     """True when nginx may give this response to other anonymous visitors."""
     if not getattr(response, ANONYMOUS_PAGE, False) or settings.CACHE_MIDDLEWARE_SECONDS <= 0:
         return False
     if request.method not in ("GET", "HEAD") or response.status_code != 200 or response.cookies:
         return False
-    if settings.SESSION_COOKIE_NAME in request.COOKIES:
-        return False
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
+    if personal(request):
         return False
     cache_control = response.get("Cache-Control", "").lower()
     return "private" not in cache_control and "no-store" not in cache_control
-
-
-def personal(request):
-    """True when the request comes with a session or from a logged-in user."""
-    user = getattr(request, "user", None)
-    return settings.SESSION_COOKIE_NAME in request.COOKIES or bool(user is not None and user.is_authenticated)
 
 
 class AnonymousPageMiddleware:

@@ -71,12 +71,28 @@ export function deriveHostKey(deployerKey: string | Buffer, stage: string, node:
   return { privatePem: opensshPrivateKey(seed, raw), publicLine: `ssh-ed25519 ${ed25519Blob(raw).toString('base64')}` }
 }
 
+/** The key type a key blob names (its first SSH string: ssh-ed25519, ...). */
+function blobType(blob: Buffer): string {
+  return blob.length > 4 ? blob.subarray(4, 4 + blob.readUInt32BE(0)).toString() : ''
+}
+
 /** The key blob of an OpenSSH public key line (`type base64 [comment]`), or null when it is not one. */
 export function keyBlob(line: string): Buffer | null {
   const m = /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) ([A-Za-z0-9+/]+={0,2})(?: .*)?$/.exec(line.trim())
   if (!m?.[2]) return null
   const blob = Buffer.from(m[2], 'base64')
-  return blob.length > 4 && blob.subarray(4, 4 + blob.readUInt32BE(0)).toString() === m[1] ? blob : null
+  return blobType(blob) === m[1] ? blob : null
+}
+
+/** The public key line of a key blob, `type base64` (no comment), as known_hosts and the HostKey tag hold it. */
+export function keyLine(blob: Buffer): string {
+  return `${blobType(blob)} ${blob.toString('base64')}`
+}
+
+/** A public key line without its comment or surrounding space; null when `text` is not one. */
+function normalLine(text: string): string | null {
+  const blob = keyBlob(text)
+  return blob ? keyLine(blob) : null
 }
 
 /** OpenSSH's fingerprint of a key blob: SHA256:<base64 without padding>. */
@@ -99,7 +115,7 @@ export function parseHostKey(text: string, source: string): HostKey | null {
   const t = text.trim()
   if (/^SHA256:[A-Za-z0-9+/]{43}$/.test(t)) return { fingerprint: t, source }
   const blob = keyBlob(t)
-  return blob ? { fingerprint: fingerprint(blob), type: t.split(' ')[0], source } : null
+  return blob ? { fingerprint: fingerprint(blob), type: blobType(blob), source } : null
 }
 
 /** The stage's known_hosts file: next to the SSH private key. */
@@ -107,13 +123,24 @@ export function knownHostsPath(sshKeyFile: string, stage: string): string {
   return join(dirname(sshKeyFile), `mymdb-${stage}.known_hosts`)
 }
 
+/** The lines of a known_hosts file (none when it does not exist), each with the host names it is for. */
+function knownHostLines(file: string): { line: string; names: string[]; key: string }[] {
+  if (!existsSync(file)) return []
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => {
+      const [hosts = '', ...key] = line.trim().split(/\s+/)
+      return { line, names: hosts.split(','), key: key.join(' ') }
+    })
+}
+
 /** The public key line recorded for host `node` of a stage, or undefined. */
 export function readKnownHost(file: string, stage: string, node = 1): string | undefined {
-  if (!existsSync(file)) return undefined
   const name = nodeName(stage, node)
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const [hosts, ...key] = line.trim().split(/\s+/)
-    if (hosts?.split(',').includes(name) && keyBlob(key.join(' '))) return key.join(' ')
+  for (const l of knownHostLines(file)) {
+    const key = l.names.includes(name) ? normalLine(l.key) : null
+    if (key) return key
   }
   return undefined
 }
@@ -121,10 +148,10 @@ export function readKnownHost(file: string, stage: string, node = 1): string | u
 /** Records host `node`'s public key (replacing the one recorded before), in OpenSSH's known_hosts format. */
 export function writeKnownHost(file: string, stage: string, node: number, publicLine: string): void {
   const name = nodeName(stage, node)
-  const kept = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && !l.trim().split(/\s+/)[0]?.split(',').includes(name)) : []
+  const kept = knownHostLines(file).filter((l) => !l.names.includes(name)).map((l) => l.line)
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
   const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, `${[...kept, `${name} ${publicLine.trim().split(' ').slice(0, 2).join(' ')}`].join('\n')}\n`, { mode: 0o644 })
+  writeFileSync(tmp, `${[...kept, `${name} ${normalLine(publicLine) ?? publicLine.trim()}`].join('\n')}\n`, { mode: 0o644 })
   renameSync(tmp, file)
 }
 
@@ -160,8 +187,13 @@ export function pinnedHostKey(src: HostKeySources): Pinned | null {
   const known = readKnownHost(file, src.stage, node)
   const chosen = setting ?? tagged
   if (!chosen) return known ? { key: parseHostKey(known, file) as HostKey } : null
-  const line = (setting ? src.setting : src.tagged)?.trim().split(/\s+/).slice(0, 2).join(' ')
-  return line && keyBlob(line) && line !== known ? { key: chosen, record: line } : { key: chosen }
+  const line = normalLine((setting ? src.setting : src.tagged) ?? '')
+  return line && line !== known ? { key: chosen, record: line } : { key: chosen }
+}
+
+/** Where the key of a stage's first host comes from: the settings (MYMDB_HOST_KEY), and the instance's tag when it was looked up. */
+export function hostKeySources(s: { MYMDB_STAGE: string; sshKeyFile: string; MYMDB_HOST_KEY?: string }, tagged?: string): HostKeySources {
+  return { stage: s.MYMDB_STAGE, sshKeyFile: s.sshKeyFile, setting: s.MYMDB_HOST_KEY, tagged }
 }
 
 /** The UserError for a host that presented another key than the pinned one. */

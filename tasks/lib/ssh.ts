@@ -18,7 +18,7 @@ import { StringDecoder } from 'node:string_decoder'
 import type { Client, ClientChannel, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2'
 import { remoteWork } from './remotework.ts'
 import { UserError } from './errors.ts'
-import { fingerprint, hostKeyMismatch, type HostKey } from './hostkey.ts'
+import { fingerprint, hostKeyMismatch, keyLine, type HostKey } from './hostkey.ts'
 import { lazy } from './lazy.ts'
 import { homeRelative, retryUntil, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 
@@ -80,14 +80,6 @@ function isAuthFailure(err: Error): boolean {
   return /authentication methods failed|publickey/i.test(err.message) || (err as { level?: string }).level === 'client-authentication'
 }
 
-/** A host that presented another host key than the pinned one: never retried. */
-export class HostKeyMismatch extends Error {
-  constructor(readonly presented: string | undefined) {
-    super(`the host presented another host key (${presented ?? 'none'})`)
-    this.name = 'HostKeyMismatch'
-  }
-}
-
 /**
  * The fingerprint of the key a host presents, learnt without logging in (the key exchange is
  * broken off after the host's key arrived): for a confirmation on a terminal before anything is
@@ -106,7 +98,7 @@ export async function presentedHostKey(target: Omit<SshTarget, 'hostKey' | 'priv
       readyTimeout: target.readyTimeout ?? 20_000,
       algorithms: { serverHostKey: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256'] },
       hostVerifier: (key: Buffer) => {
-        seen = { fingerprint: fingerprint(key), line: `${key.subarray(4, 4 + key.readUInt32BE(0)).toString()} ${key.toString('base64')}` }
+        seen = { fingerprint: fingerprint(key), line: keyLine(key) }
         return false
       },
     })
@@ -135,7 +127,8 @@ function connectOnce(target: SshTarget): Promise<Client> {
       conn.on('error', () => {})
       // destroy, not end: a half-closed socket would keep the process alive after the task.
       conn.destroy()
-      reject(presented !== undefined && presented !== target.hostKey.fingerprint ? new HostKeyMismatch(presented) : err)
+      // another host key than the pinned one: a UserError, never retried
+      reject(presented !== undefined && presented !== target.hostKey.fingerprint ? hostKeyMismatch(`${target.username}@${target.host}:${target.port}`, target.hostKey, presented) : err)
     }
     // A server that hangs up after its banner ends the socket without an 'error' from ssh2.
     const onClose = () => onError(new Error('the connection was closed during the SSH handshake'))
@@ -178,7 +171,7 @@ export async function connect(opts: ConnectOptions): Promise<Client> {
         return await connectOnce(opts)
       } catch (e) {
         const err = e instanceof Error ? e : new Error(String(e))
-        if (err instanceof HostKeyMismatch) throw hostKeyMismatch(where, opts.hostKey, err.presented)
+        if (err instanceof UserError) throw err
         if (/parse privateKey|privateKey value does not contain/i.test(err.message))
           throw new UserError(`SSH to ${where}: the private key cannot be used (${err.message}). Check MYMDB_SSH_KEY_FILE.`)
         if (isAuthFailure(err))

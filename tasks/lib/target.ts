@@ -6,10 +6,10 @@ import { findHost, reachAddress, type HostInfo } from './aws/instance.ts'
 import { LOCAL_DEFAULTS, newLocalSecrets, withLocalDefaults } from './compose.ts'
 import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
-import type { Log } from './log.ts'
 import type { Deps } from './main.ts'
 import { openRemote, type ConnectOptions, type Remote } from './ssh.ts'
-import { openPinned } from './trust.ts'
+import { openPinned, type TrustDeps } from './trust.ts'
+import { hostKeySources } from './hostkey.ts'
 import { stepDeps, type StepDeps, type StepSeams } from './step.ts'
 import { localStack, openHostStack, type Stack } from './stack.ts'
 import { composeVars } from './vars.ts'
@@ -69,9 +69,6 @@ export function reachable(s: HostAccessSettings, found: { address: string | unde
   throw new UserError(`the host ${instance.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
 }
 
-/** What a connection may ask on a terminal (a host key to confirm), and where it reports. */
-export type TrustDeps = Pick<Deps, 'interactive' | 'confirm'> & { log: Log }
-
 /**
  * Opens the SSH session to the host, which must present its pinned host key (lib/trust.ts; the
  * instance's HostKey tag when it was looked up). Close it with `remote.close()`.
@@ -95,7 +92,7 @@ export async function connectTarget(
       ...tries,
       onRetry: (n, e) => deps.log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
     },
-    { stage: s.MYMDB_STAGE, sshKeyFile: s.sshKeyFile, setting: s.MYMDB_HOST_KEY, tagged: instance?.hostKey },
+    hostKeySources(s, instance?.hostKey),
     deps,
   )
 }

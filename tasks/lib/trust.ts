@@ -8,13 +8,11 @@ import type { Log } from './log.ts'
 import type { Deps } from './main.ts'
 import { presentedHostKey, type OpenRemote, type Remote, type SshTarget } from './ssh.ts'
 
+/** What opening a session may ask on a terminal (a host key to confirm), and where it reports. */
+export type TrustDeps = Pick<Deps, 'interactive' | 'confirm'> & { log: Log }
+
 /** Opens the session to host `src.node` with its pinned key (see the top of this file). */
-export async function openPinned(
-  open: OpenRemote,
-  target: Omit<Parameters<OpenRemote>[0], 'hostKey'>,
-  src: HostKeySources,
-  deps: Pick<Deps, 'interactive' | 'confirm'> & { log: Log },
-): Promise<Remote> {
+export async function openPinned(open: OpenRemote, target: Omit<Parameters<OpenRemote>[0], 'hostKey'>, src: HostKeySources, deps: TrustDeps): Promise<Remote> {
   const file = knownHostsPath(src.sshKeyFile, src.stage)
   const node = src.node ?? 1
   let pinned = pinnedHostKey(src)
@@ -28,7 +26,7 @@ async function confirmOnTerminal(
   target: Omit<SshTarget, 'hostKey' | 'privateKey'>,
   src: HostKeySources,
   file: string,
-  deps: Pick<Deps, 'interactive' | 'confirm'> & { log: Log },
+  deps: TrustDeps,
 ): Promise<{ key: NonNullable<ReturnType<typeof parseHostKey>>; record: string }> {
   const where = `${target.username}@${target.host}:${target.port}`
   const howTo =

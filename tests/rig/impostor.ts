@@ -1,7 +1,8 @@
 // An SSH server with a host key of its own, on loopback: what answers at a host's address when
 // that address is no longer the host's (a released Elastic IP, a machine in the middle). It
 // accepts any login and records what it receives: `connection`, `login <user>`, `exec <command>`,
-// `sftp`. The tests point a task at it and check that nothing past `connection` arrived.
+// `sftp`. The tests point a task at it and check that nothing past `connection` arrived; given
+// the host key a task expects, it is an SSH host that task may use (a command exits 0).
 import type { AddressInfo } from 'node:net'
 import ssh2 from 'ssh2'
 
@@ -12,9 +13,9 @@ export interface Impostor {
   stop(): Promise<void>
 }
 
-export async function startImpostor(): Promise<Impostor> {
+/** `hostKey`: its private host key (default: a new one). */
+export async function startImpostor(hostKey = ssh2.utils.generateKeyPairSync('ed25519').private): Promise<Impostor> {
   const seen: string[] = []
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (conn) => {
     seen.push('connection')
     conn.on('error', () => {})

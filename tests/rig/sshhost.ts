@@ -11,6 +11,7 @@ import type { Registry } from './registry.ts'
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { userDataHostKey } from '../../tasks/lib/aws/userdata.ts'
+import { keyBlob, keyLine } from '../../tasks/lib/hostkey.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const CONTEXT = join(REPO, 'tests/rig/sshhost')
@@ -115,7 +116,9 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     const hostKey = async () => {
       const r = await dockerExec('cat', '/etc/ssh/ssh_host_ed25519_key.pub')
       if (r.exitCode !== 0) throw new Error(`${name}: no host key: ${r.stderr}`)
-      return r.stdout.trim().split(' ').slice(0, 2).join(' ')
+      const blob = keyBlob(r.stdout)
+      if (!blob) throw new Error(`${name}: not a public key: ${r.stdout}`)
+      return keyLine(blob)
     }
     const boot = async (privateKey: string) => {
       const key = '/etc/ssh/ssh_host_ed25519_key'

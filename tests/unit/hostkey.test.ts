@@ -5,17 +5,16 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import ssh2 from 'ssh2'
 import { userDataHostKey, withHostKey } from '../../tasks/lib/aws/userdata.ts'
 import { UserError } from '../../tasks/lib/errors.ts'
 import { deriveHostKey, fingerprint, keyBlob, knownHostsPath, parseHostKey, pinnedHostKey, readKnownHost, writeKnownHost } from '../../tasks/lib/hostkey.ts'
 import { openRemote, presentedHostKey } from '../../tasks/lib/ssh.ts'
 import { openPinned } from '../../tasks/lib/trust.ts'
 import { captureLog, sshKeyPair } from './fakes.ts'
+import { startImpostor, type Impostor } from '../rig/impostor.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mymdb-hostkey-'))
 
@@ -87,28 +86,15 @@ describe('which key a host must present', () => {
 describe('an SSH server that presents the pinned key, or another', () => {
   const client = sshKeyPair()
   const serverKey = deriveHostKey('server', 'qa', 1, 'sg-1')
-  const seen: string[] = []
-  let server: ssh2.Server
+  let server: Impostor
+  let seen: string[] = []
   let port = 0
   before(async () => {
-    server = new ssh2.Server({ hostKeys: [serverKey.privatePem] }, (conn) => {
-      seen.push('connection')
-      conn.on('authentication', (ctx) => {
-        seen.push(`login ${ctx.username}`)
-        ctx.accept()
-      })
-      conn.on('ready', () => conn.on('session', (accept) => accept().on('exec', (acc, _rej, info) => {
-        seen.push(`exec ${info.command}`)
-        const ch = acc()
-        ch.exit(0)
-        ch.end()
-      })))
-      conn.on('error', () => {})
-    })
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    port = (server.address() as AddressInfo).port
+    server = await startImpostor(serverKey.privatePem)
+    seen = server.seen
+    port = server.port
   })
-  after(() => server.close())
+  after(() => server.stop())
   const target = () => ({ host: '127.0.0.1', port, username: 'admin', privateKey: client.private, attempts: 3, retryDelayMs: 10 })
 
   it('the pinned key: logged in, the command runs', async () => {

@@ -9,7 +9,7 @@ import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
 import { acmeCaRootRule, hstsRule } from '../hostvars.ts'
-import type { HostKeySources } from '../hostkey.ts'
+import { hostKeySources, type HostKeySources } from '../hostkey.ts'
 import { registryRules } from '../awsvars.ts'
 import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
@@ -106,7 +106,7 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
     user: s.MYMDB_SSH_USER,
     // the same file the host step creates or imports
     keyFile: s.sshKeyFile,
-    hostKey: { stage: s.MYMDB_STAGE, sshKeyFile: s.sshKeyFile, setting: s.MYMDB_HOST_KEY, tagged: ctx.hostKey },
+    hostKey: hostKeySources(s, ctx.hostKey),
     registry,
     login: ctx.login ?? (username !== undefined && password !== undefined ? { username, password } : undefined),
     images: hostImages(s, registry, ctx.digests),
