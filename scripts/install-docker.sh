@@ -99,6 +99,13 @@ if [ $# -ge 1 ] && ! command -v cron >/dev/null 2>&1; then
   apt_install cron
 fi
 
+# On a deploy host, the ECR credential helper: the host pulls from Amazon ECR with tokens it gets
+# with its own instance role (the deploy names the helper in the login user's Docker configuration).
+if [ $# -ge 1 ] && ! command -v docker-credential-ecr-login >/dev/null 2>&1; then
+  log "installing amazon-ecr-credential-helper (pulls from ECR with the instance role)"
+  apt_install amazon-ecr-credential-helper || log "amazon-ecr-credential-helper could not be installed; a deploy with MYMDB_REGISTRY=ecr installs it again"
+fi
+
 # Start the engine: systemd where it runs, else in the background (containers, CI machines).
 no_start=${INSTALL_DOCKER_NO_START:-0}
 if [ "$no_start" != 1 ] && ! docker info >/dev/null 2>&1; then

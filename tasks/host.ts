@@ -20,7 +20,8 @@ import { stageName, stageResources } from './lib/names.ts'
 import { myPublicCidr, waitForSsh } from './lib/net.ts'
 import { inspectKeyFile } from './lib/sshkey.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
-import { backupBucketName } from './lib/awsvars.ts'
+import { backupBucketName, repositoryName } from './lib/awsvars.ts'
+import { localImages } from './lib/vars.ts'
 import { hostSettings, type HostSettings } from './lib/hostvars.ts'
 import { stageLock } from './lib/lock.ts'
 
@@ -32,7 +33,8 @@ Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in
   security group  mymdb-<stage>-web    default VPC; HTTP/HTTPS from anywhere, SSH only from
                                        MYMDB_SSH_CIDR (default: your public IP /32)
   IAM role        mymdb-<stage>-host   + instance profile: read/write uploads/ of
-                                       DJANGO_UPLOAD_S3_BUCKET, never delete
+                                       DJANGO_UPLOAD_S3_BUCKET, never delete; with
+                                       MYMDB_REGISTRY=ecr, pull the stage's repositories
   IAM role        mymdb-<stage>-backup writes backups into MYMDB_BACKUP_BUCKET only (assumed by
                                        the host role with an external id)
   instance        mymdb-<stage>        MYMDB_INSTANCE_TYPE, AMI from MYMDB_AMI_ID or the SSM
@@ -81,7 +83,8 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(deps.fetch ?? fetch))
     const vpcId = await defaultVpcId(clients)
     const state = await readHostState(clients, stage, keyFile, vpcId)
-    const resources = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, backupBucket: backupBucketName(s), vpcId })
+    const ecrPull = s.MYMDB_REGISTRY === 'ecr' ? { region: s.AWS_REGION, repositories: Object.values(localImages(s)).map(repositoryName) } : undefined
+    const resources = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, backupBucket: backupBucketName(s), vpcId, ...(ecrPull ? { ecrPull } : {}) })
     return {
       region: s.AWS_REGION,
       resources,

@@ -25,6 +25,8 @@ tagged with the commit and latest (builds them first when they are missing):
                          MYMDB_REGISTRY_USERNAME/MYMDB_REGISTRY_PASSWORD). New Docker Hub
                          repositories are PUBLIC unless you make them private.
   <host[:port]>[/path]   any other registry (credentials as for Docker Hub, if it needs them)
+These logins stay on this machine: the host pulls with its instance role (ecr) or with its own
+read-only MYMDB_PULL_USERNAME/MYMDB_PULL_PASSWORD (other registries; none: anonymously).
 
 Options:
   --dry-run     print what would be pushed where, push nothing
@@ -47,8 +49,6 @@ export interface PushResult {
   /** The tag that identifies this commit (the deploy runs it). */
   tag: string
   refs: string[]
-  /** ECR only: the fresh login, for the host to pull with. */
-  login?: { username: string; password: string }
   /** The registry's digest of each pushed image (sha256:...): the host pins the db, proxy and cache by it. */
   digests?: Partial<Record<ImageName, string>>
 }
@@ -115,11 +115,11 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
   async apply(plan, deps) {
     const { run, log, root } = deps
     await preflight({ run, log, root, compose: false, install: false })
-    let ecrLogin: PushResult['login']
     if (plan.ecr) {
+      // this machine's login; the host gets its own tokens with its instance role
       const clients = deps.clients(plan.ecr.region)
       await applyEcrRepositories(clients, plan.ecr, log)
-      ecrLogin = await getEcrLogin(clients)
+      const ecrLogin = await getEcrLogin(clients)
       await dockerLogin(deps, plan.ecr.host, ecrLogin.username, ecrLogin.password)
     }
     const images = localImages(plan.images)
@@ -131,7 +131,7 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
     if (plan.login) await dockerLogin(deps, plan.loginHost, plan.login.username, plan.login.password)
     const digests = await pushImages(deps, images, plan.prefix, plan.tag)
     log.info(`[push] pushed ${plan.refs.length} tags to ${plan.prefix}`)
-    return { ...this.preview(plan), login: ecrLogin, digests }
+    return { ...this.preview(plan), digests }
   },
 
   preview(plan) {

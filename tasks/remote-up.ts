@@ -9,6 +9,7 @@ import { formatDuration } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { checkRemoteSettings, planStart, type RemoteUpPlan, type StartInput } from './lib/remote/plan.ts'
 import { remoteSteps, remoteUp } from './lib/remote/up.ts'
+import { describePull } from './lib/remote/pull.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { sshKeyExistsRule } from './lib/hostvars.ts'
 import { stageLock } from './lib/lock.ts'
@@ -79,7 +80,8 @@ export const startStep: Step<StartInput, RemoteUpPlan, StartResult> = {
 
   show(plan, log, dryRun) {
     log.info(`[remote] host ${plan.user}@${plan.address}:${plan.sshPort} (key ${plan.keyFile})`)
-    log.info(`[remote] images ${Object.values(plan.images).join(', ')}${plan.login ? ` (login as ${plan.login.username})` : ''}`)
+    log.info(`[remote] images ${Object.values(plan.images).join(', ')}; ${describePull(plan.pull)}`)
+    if (plan.pullWarning) log.warn(`[remote] ${plan.pullWarning}`)
     log.info(
       plan.https
         ? `[remote] site checked at https://${plan.address}:${plan.https.port}/ as ${plan.https.domain} (its certificate from ${plan.https.ca})`

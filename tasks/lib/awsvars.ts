@@ -164,23 +164,25 @@ export function registryPrefix(registry: Registry, ecrHost?: string): { loginHos
   }
 }
 
-export const registryVars = {
-  MYMDB_REGISTRY: makeValidator<string>(
-    {
-      desc: 'where images are pushed: ecr (Amazon ECR of this account), docker.io/<user>, or <host[:port]>[/path]',
-      example: 'ecr',
-    },
-    'ecr, docker.io/<user>, or <host[:port]>[/path]',
-    (raw) => {
-      parseRegistry(raw)
-      return raw.trim().replace(/\/+$/, '')
-    },
-  ),
-  MYMDB_REGISTRY_USERNAME: str({ desc: 'registry user (Docker Hub or another registry; not for ecr)', example: 'yourname', optional: true }),
-  MYMDB_REGISTRY_PASSWORD: str({ desc: 'registry password or access token (not for ecr)', example: '<token>', optional: true, secret: true }),
+const REGISTRY_DESC = 'where images are pushed: ecr (Amazon ECR of this account), docker.io/<user>, or <host[:port]>[/path]'
+const REGISTRY_EXPECTED = 'ecr, docker.io/<user>, or <host[:port]>[/path]'
+function registryValue(raw: string): string {
+  parseRegistry(raw)
+  return raw.trim().replace(/\/+$/, '')
 }
 
-type RegistryValues = { MYMDB_REGISTRY: string; MYMDB_REGISTRY_USERNAME?: string; MYMDB_REGISTRY_PASSWORD?: string }
+/** MYMDB_REGISTRY where only ecr changes anything (the host step: the role's pull rights). */
+export const optionalRegistryVar = makeValidator<string | undefined>({ desc: REGISTRY_DESC, example: 'ecr', optional: true }, REGISTRY_EXPECTED, registryValue)
+
+export const registryVars = {
+  MYMDB_REGISTRY: makeValidator<string>({ desc: REGISTRY_DESC, example: 'ecr' }, REGISTRY_EXPECTED, registryValue),
+  MYMDB_REGISTRY_USERNAME: str({ desc: 'registry user (Docker Hub or another registry; not for ecr)', example: 'yourname', optional: true }),
+  MYMDB_REGISTRY_PASSWORD: str({ desc: 'registry password or access token for pushing, used on this machine only (not for ecr)', example: '<token>', optional: true, secret: true }),
+  MYMDB_PULL_USERNAME: str({ desc: 'the host\'s own registry user, with read-only rights (not for ecr: the host pulls with its instance role)', example: 'yourname', optional: true }),
+  MYMDB_PULL_PASSWORD: str({ desc: 'the host\'s read-only registry token (MYMDB_PULL_USERNAME); without them the host pulls anonymously', example: '<read-only token>', optional: true, secret: true }),
+}
+
+type RegistryValues = { MYMDB_REGISTRY: string; MYMDB_REGISTRY_USERNAME?: string; MYMDB_REGISTRY_PASSWORD?: string; MYMDB_PULL_USERNAME?: string; MYMDB_PULL_PASSWORD?: string }
 
 /** The registry login: both or neither; none with ecr (its login comes from the AWS credentials). */
 export const registryRules: Rule<RegistryValues>[] = [
@@ -205,6 +207,43 @@ export const registryRules: Rule<RegistryValues>[] = [
         ? 'is needed with MYMDB_REGISTRY_PASSWORD: set both (or neither)'
         : null,
   },
+  // the host's own pull credential: both or neither; none with ecr (the instance role pulls)
+  {
+    names: ['MYMDB_PULL_USERNAME', 'MYMDB_REGISTRY'],
+    check: (v) =>
+      v.MYMDB_REGISTRY === 'ecr' && (v.MYMDB_PULL_USERNAME !== undefined || v.MYMDB_PULL_PASSWORD !== undefined)
+        ? 'is not used with MYMDB_REGISTRY=ecr (the host pulls with its instance role): remove MYMDB_PULL_USERNAME and MYMDB_PULL_PASSWORD'
+        : null,
+  },
+  {
+    names: ['MYMDB_PULL_PASSWORD', 'MYMDB_PULL_USERNAME'],
+    check: (v) =>
+      v.MYMDB_REGISTRY !== 'ecr' && (v.MYMDB_PULL_USERNAME === undefined) !== (v.MYMDB_PULL_PASSWORD === undefined)
+        ? 'set both MYMDB_PULL_USERNAME and MYMDB_PULL_PASSWORD (a read-only token), or neither'
+        : null,
+  },
 ]
+
+/**
+ * How the host gets into the registry (pure): ECR with its instance role (amazon-ecr-credential-
+ * helper asks for its own tokens), another registry with the pull-only login, or anonymously. The
+ * deployer's own login never goes to the host.
+ */
+export type PullAccess =
+  | { kind: 'role'; host: string }
+  | { kind: 'login'; host: string; username: string; password: string }
+  | { kind: 'anonymous'; host: string }
+
+export function pullAccess(v: RegistryValues, host: string): PullAccess {
+  if (v.MYMDB_REGISTRY === 'ecr') return { kind: 'role', host }
+  if (v.MYMDB_PULL_USERNAME !== undefined && v.MYMDB_PULL_PASSWORD !== undefined)
+    return { kind: 'login', host, username: v.MYMDB_PULL_USERNAME, password: v.MYMDB_PULL_PASSWORD }
+  return { kind: 'anonymous', host }
+}
+
+/** ARNs of the ECR repositories of these local images in an account and region (pure): what the host role may pull. */
+export function ecrRepositoryArns(region: string, account: string, localImages: readonly string[]): string[] {
+  return localImages.map((l) => `arn:aws:ecr:${region}:${account}:repository/${repositoryName(l)}`)
+}
 
 // Sizes EC2 has; families: letters, a generation digit, options (t3, t3a, m7i-flex, c6in, u-6tb1).

@@ -9,8 +9,8 @@ import { bool, cidr, hostAddress, int, isHostName, makeValidator, port, str, url
 import { inspectKeyFile, keyFilePath } from './sshkey.ts'
 import { expandHome } from './paths.ts'
 import { parseHostKey } from './hostkey.ts'
-import { fileSafe } from './vars.ts'
-import { awsVars, backupBucketRules, backupBucketVars, bucketVars } from './awsvars.ts'
+import { fileSafe, imageVars } from './vars.ts'
+import { awsVars, backupBucketRules, backupBucketVars, bucketVars, optionalRegistryVar } from './awsvars.ts'
 
 const INSTANCE_TYPE = /^([a-z]+(?:-[a-z0-9]+)?\d[a-z0-9]*(?:-[a-z0-9]+)?)\.(nano|micro|small|medium|large|xlarge|[1-9]\d*xlarge|metal(?:-\d+xl)?)$/
 // Graviton (arm64) families: a "g" among the option letters after the generation (t4g, m7gd, c6gn), or a1.
@@ -195,7 +195,18 @@ export const sshKeyExistsRule: Rule<KeyValues> = {
 }
 
 /** Every variable the host step (npm run host) reads. */
-export const hostSpec = { ...awsVars, ...hostVars, ...bucketVars, MYMDB_BACKUP_BUCKET: backupBucketVars.MYMDB_BACKUP_BUCKET }
+export const hostSpec = {
+  ...awsVars,
+  ...hostVars,
+  ...bucketVars,
+  MYMDB_BACKUP_BUCKET: backupBucketVars.MYMDB_BACKUP_BUCKET,
+  // with ecr, the host role may pull these images' repositories
+  MYMDB_REGISTRY: optionalRegistryVar,
+  MYMDB_WEB_IMAGE: imageVars.MYMDB_WEB_IMAGE,
+  MYMDB_DB_IMAGE: imageVars.MYMDB_DB_IMAGE,
+  MYMDB_PROXY_IMAGE: imageVars.MYMDB_PROXY_IMAGE,
+  MYMDB_CACHE_IMAGE: imageVars.MYMDB_CACHE_IMAGE,
+}
 /** The checked settings, with the private key file they name (MYMDB_SSH_KEY_FILE, or ~/.ssh/mymdb-<stage>.pem). */
 export type HostSettings = CleanEnv<typeof hostSpec> & { sshKeyFile: string }
 

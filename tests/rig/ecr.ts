@@ -4,8 +4,8 @@
 // falls back to plain HTTP for registries on loopback addresses, port 80 when none is named) and a
 // forwarder on 127.0.0.1:80 reaches the registry. The SSH host maps it for its own engine
 // (startSshHost's registryAliases: HTTPS on its 127.0.0.1:443, since MyMDB has its port 80). Push,
-// login and pull then go to a real registry under ECR's name, with the token the SDK got from moto
-// (the rig registry accepts any login).
+// login and pull then go to a real registry under ECR's name, which admits only the token moto
+// hands out (the rig registry's port 5001: basic auth, user AWS).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { startFaultProxy } from './faultproxy.ts'
 
@@ -29,7 +29,7 @@ export interface EcrMapping {
   close(): Promise<void>
 }
 
-/** Maps `host` (an ECR registry name) to the rig registry listening on 127.0.0.1:`registryPort`. */
+/** Maps `host` (an ECR registry name) to the rig registry's ECR port, listening on 127.0.0.1:`registryPort`. */
 export async function mapEcrHost(host: string, registryPort: number): Promise<EcrMapping> {
   const forwarder = await startFaultProxy(registryPort, '127.0.0.1', 80)
   const before = withoutMapping(readFileSync(HOSTS, 'utf8')) // also drops what a crashed run left

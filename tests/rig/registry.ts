@@ -1,7 +1,9 @@
 // The container registry of the test rig: Debian's docker-registry in a container built from
 // tests/rig/registry/ on the local base image, on the rig network, its port published on
 // 127.0.0.1 only (the outer Docker pushes there over plain HTTP: 127.0.0.0/8 is an insecure
-// registry by default). Other rig containers (the SSH host) reach it at `internalAddress`.
+// registry by default). Other rig containers (the SSH host) reach it at `internalAddress`. The
+// same storage is served as Amazon ECR's registry on `ecrPort` (5001 inside): basic auth, user AWS
+// with the token the AWS emulator hands out (tests/rig/ecr.ts names it so).
 import { join } from 'node:path'
 import { $ } from 'zx'
 import { IMAGE_NAMES, type ImageName } from '../../tasks/lib/vars.ts'
@@ -18,6 +20,8 @@ export interface Registry {
   internalAddress: string
   /** The container's name (also its host name on the rig network). */
   container: string
+  /** Where this machine reaches the registry as ECR's (127.0.0.1:<ecrPort>; 5001 in the container). */
+  ecrPort: number
   stop(): Promise<void>
 }
 
@@ -31,7 +35,7 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
   const image = await buildRegistryImage()
   await ensureRigNetwork()
   await $({ nothrow: true, quiet: true })`docker rm -f -v ${name}`
-  await $({ quiet: true })`docker run -d --name ${name} --network ${RIG_NETWORK} -p 127.0.0.1::5000 ${image}`
+  await $({ quiet: true })`docker run -d --name ${name} --network ${RIG_NETWORK} -p 127.0.0.1::5000 -p 127.0.0.1::5001 ${image}`
   let address = ''
   const stop = async () => {
     await $({ nothrow: true, quiet: true })`docker rm -f -v ${name}`
@@ -40,11 +44,12 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
   }
   try {
     const port = await publishedPort(name, 5000)
+    const ecrPort = await publishedPort(name, 5001)
     const ip = await rigIp(name)
     address = `127.0.0.1:${port}`
     const deadline = Date.now() + 30_000
     for (;;) {
-      const ok = await fetch(`http://${address}/v2/`).then((r) => r.ok, () => false)
+      const ok = (await fetch(`http://${address}/v2/`).then((r) => r.ok, () => false)) && (await fetch(`http://127.0.0.1:${ecrPort}/v2/`).then((r) => r.status === 401, () => false))
       if (ok) break
       if (Date.now() > deadline) {
         const logs = await $({ nothrow: true, quiet: true })`docker logs --tail 20 ${name}`
@@ -52,7 +57,7 @@ export async function startRegistry(name = 'mymdb-rig-registry'): Promise<Regist
       }
       await new Promise((r) => setTimeout(r, 200))
     }
-    return { address, port, internalAddress: `${ip}:5000`, container: name, stop }
+    return { address, port, internalAddress: `${ip}:5000`, container: name, ecrPort, stop }
   } catch (e) {
     await stop()
     throw e

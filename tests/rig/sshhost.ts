@@ -9,6 +9,8 @@ import { $ } from 'zx'
 import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK, rigIp } from './docker.ts'
 import type { Registry } from './registry.ts'
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2'
+import { GetInstanceProfileCommand } from '@aws-sdk/client-iam'
+import { AssumeRoleCommand } from '@aws-sdk/client-sts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { userDataHostKey } from '../../tasks/lib/aws/userdata.ts'
 import { keyBlob, keyLine } from '../../tasks/lib/hostkey.ts'
@@ -61,7 +63,7 @@ export interface SshHostOptions {
   /** The rig registry the host's engine pulls from (optional). */
   registry?: Pick<Registry, 'port' | 'container'>
   name?: string
-  /** Registry names without a port (e.g. the ECR one) under which this host's engine finds the rig registry (HTTPS on 127.0.0.2:443). */
+  /** ECR registry names under which this host's engine finds the rig registry's ECR port (HTTPS on 127.0.0.2:443). */
   registryAliases?: string[]
   /** Seconds to wait for sshd and dockerd (default 120). */
   readySeconds?: number
@@ -91,7 +93,8 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   if (opts.bootOnHostKey) env.push('-e', 'BOOT_ON_HOST_KEY=1')
   if (opts.registry) env.push('-e', `REGISTRY_FORWARD=${opts.registry.port}:${opts.registry.container}:5000`)
   const aliases = opts.registry ? (opts.registryAliases ?? []) : []
-  if (opts.registry && aliases.length > 0) env.push('-e', `REGISTRY_TLS_FORWARD=${opts.registry.container}:5000`)
+  // the aliases are ECR's registry: the rig registry's port with ECR's login (registry.ts)
+  if (opts.registry && aliases.length > 0) env.push('-e', `REGISTRY_TLS_FORWARD=${opts.registry.container}:5001`)
   for (const alias of aliases) env.push('--add-host', `${alias}:127.0.0.2`)
   const dockerExec = (...cmd: string[]) => $({ nothrow: true, quiet: true })`docker exec ${name} ${cmd}`
   try {
@@ -134,6 +137,20 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   }
 }
 
+/** What IMDS gives an instance, for the rig: the profile's role credentials in ~admin/.aws (see followInstances). */
+async function giveRoleCredentials(clients: AwsClients, host: SshHost, profile: string, emulator: string): Promise<void> {
+  const role = (await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profile }))).InstanceProfile?.Roles?.[0]?.Arn
+  if (!role) throw new Error(`instance profile ${profile} holds no role`)
+  const c = (await clients.sts.send(new AssumeRoleCommand({ RoleArn: role, RoleSessionName: 'i-rig' }))).Credentials
+  const files = [
+    `[default]\nregion = ${clients.region}\nendpoint_url = ${emulator}\n`,
+    `[default]\naws_access_key_id = ${c?.AccessKeyId}\naws_secret_access_key = ${c?.SecretAccessKey}\naws_session_token = ${c?.SessionToken}\n`,
+  ]
+  const script = 'umask 077; install -d -o admin -g admin -m 0700 /home/admin/.aws && printf %s "$1" >/home/admin/.aws/config && printf %s "$2" >/home/admin/.aws/credentials && chown admin:admin /home/admin/.aws/*'
+  const r = await host.dockerExec('sh', '-c', script, 'sh', ...files)
+  if (r.exitCode !== 0) throw new Error(`${host.container}: the role's credentials could not be written: ${r.stderr}`)
+}
+
 /**
  * Shell on the deploy host: the id of the healthy running container of a service of MyMDB's
  * Swarm stack (`docker exec $(inService('web')) ...`; during an update the new one counts once healthy).
@@ -154,13 +171,19 @@ export const REMOVE_STACK = [
  * instance of the stage is pending or running, sshd runs with the host key of that instance's
  * user-data (read back with DescribeInstanceAttribute); when none is (stopped, terminated), sshd
  * is stopped. Checks every 200 ms until stop().
+ *
+ * With `emulator` (the emulator's address on the rig network), it also stands in for the
+ * instance metadata service: the credentials of the instance profile's role (AssumeRole, as EC2
+ * does) go into the login user's ~/.aws, with the emulator as endpoint, where the SDKs on the host
+ * (the ECR credential helper) find them before they would ask IMDS.
  */
-export function followInstances(clients: AwsClients, stage: string, host: SshHost): { stop(): Promise<void> } {
+export function followInstances(clients: AwsClients, stage: string, host: SshHost, emulator?: string): { stop(): Promise<void> } {
   let booted: string | undefined
   let running = true
   const step = async () => {
     const r = await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [stage] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }))
-    const id = r.Reservations?.flatMap((x) => x.Instances ?? [])[0]?.InstanceId
+    const instance = r.Reservations?.flatMap((x) => x.Instances ?? [])[0]
+    const id = instance?.InstanceId
     if (id === booted) return
     if (!id) {
       await host.shutdown()
@@ -171,6 +194,8 @@ export function followInstances(clients: AwsClients, stage: string, host: SshHos
     const key = userDataHostKey(Buffer.from(ud.UserData?.Value ?? '', 'base64').toString())
     if (!key) throw new Error(`instance ${id}: its user-data carries no host key`)
     await host.boot(key)
+    const profile = instance?.IamInstanceProfile?.Arn?.split('/').pop()
+    if (emulator && profile) await giveRoleCredentials(clients, host, profile, emulator)
     booted = id
   }
   const loop = (async () => {

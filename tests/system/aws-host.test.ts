@@ -11,6 +11,7 @@ import { DescribeAddressesCommand, DescribeVolumesCommand, DescribeImagesCommand
 import { GetInstanceProfileCommand, GetRoleCommand, GetRolePolicyCommand } from '@aws-sdk/client-iam'
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, PutBucketTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { AssumeRoleCommand } from '@aws-sdk/client-sts'
+import { BatchGetImageCommand, CreateRepositoryCommand, DeleteRepositoryCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, InitiateLayerUploadCommand, PutImageCommand } from '@aws-sdk/client-ecr'
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { main as hostMain } from '../../tasks/host.ts'
@@ -544,14 +545,15 @@ describe('the host and backup roles, with IAM enforced by the emulator', { timeo
     await moto?.stop()
   })
 
-  it('the host role reads and writes uploads/ only and deletes nothing; the backup role may write backups under rolling/ and kept/ and nothing else: not read, list or delete them', async () => {
+  it("the host role reads and writes uploads/ only and deletes nothing; it pulls the stage's ECR repositories and cannot push or read others; the backup role may write backups under rolling/ and kept/ and nothing else: not read, list or delete them", async () => {
     const admin = awsClients('us-west-2', { ...process.env, ...moto.env })
     const put = (c: AwsClients, Bucket: string, Key: string) => c.s3.send(new PutObjectCommand({ Bucket, Key, Body: 'x' }))
     for (const Bucket of ['iam-uploads', 'iam-uploads-backups', 'someone-else']) await admin.s3.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: 'us-west-2' } }))
     await put(admin, 'iam-uploads-backups', 'mymdb-iam-20261127T031700Z.tar')
     // the roles exactly as the host step plans and applies them
     const state = await readHostState(admin, 'iam', inspectKeyFile(join(tempDir().dir, 'none.pem'), 'mymdb-iam'), '')
-    const plan = planHost(state, { stage: 'iam', sshCidr: '203.0.113.7/32', bucket: 'iam-uploads', backupBucket: 'iam-uploads-backups' })
+    for (const repositoryName of ['mymdb-web', 'mymdb-db', 'someone-elses']) await admin.ecr.send(new CreateRepositoryCommand({ repositoryName }))
+    const plan = planHost(state, { stage: 'iam', sshCidr: '203.0.113.7/32', bucket: 'iam-uploads', backupBucket: 'iam-uploads-backups', ecrPull: { region: 'us-west-2', repositories: ['mymdb-web', 'mymdb-db'] } })
     await applyHostRole(admin, plan, captureLog())
     // what the instance gets from IMDS: the host role's credentials
     const creds = async (c: AwsClients, RoleArn: string, ExternalId?: string) => {
@@ -570,6 +572,22 @@ describe('the host and backup roles, with IAM enforced by the emulator', { timeo
       await denied(put(host, 'iam-uploads', 'elsewhere.txt'))
       await denied(put(host, 'someone-else', 'x'))
       await denied(put(host, 'iam-uploads-backups', 'x.tar'))
+      // the registry: a token, and the stage's repositories read-only (the emulator answers ECR's
+      // denials in a form the SDK cannot read: the HTTP status says it)
+      const deniedEcr = async (p: Promise<unknown>) => {
+        const e = (await p.then(() => null, (err: unknown) => err)) as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } } | null
+        assert.ok(e, 'denied')
+        assert.equal(e.$metadata?.httpStatusCode ?? e.$response?.statusCode, 403, String(e))
+      }
+      assert.ok((await host.ecr.send(new GetAuthorizationTokenCommand({}))).authorizationData?.[0]?.authorizationToken)
+      const image = { repositoryName: 'mymdb-web', imageIds: [{ imageTag: 'v1' }] }
+      assert.deepEqual((await host.ecr.send(new BatchGetImageCommand(image))).images, [])
+      await host.ecr.send(new BatchGetImageCommand({ ...image, repositoryName: 'mymdb-db' }))
+      await deniedEcr(host.ecr.send(new BatchGetImageCommand({ ...image, repositoryName: 'someone-elses' })))
+      await deniedEcr(host.ecr.send(new PutImageCommand({ repositoryName: 'mymdb-web', imageManifest: '{}', imageTag: 'evil' })))
+      await deniedEcr(host.ecr.send(new InitiateLayerUploadCommand({ repositoryName: 'mymdb-web' })))
+      await deniedEcr(host.ecr.send(new DeleteRepositoryCommand({ repositoryName: 'mymdb-web', force: true })))
+      await deniedEcr(host.ecr.send(new DescribeRepositoriesCommand({})))
       await denied(host.s3.send(new GetObjectCommand({ Bucket: 'iam-uploads-backups', Key: 'mymdb-iam-20261127T031700Z.tar' })))
       const backup = await creds(host, plan.backup.roleArn, plan.backup.externalId)
       // only where lifecycle rules keep what it writes: rolling/ and kept/

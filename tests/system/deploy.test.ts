@@ -136,7 +136,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     // The SSH host is the stage's instance: sshd runs while the emulator has one running, with the
     // SSH host key of its user-data (what cloud-init installs); the deploy demands that key.
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-deploy', registryAliases: [ecrHost], bootOnHostKey: true })
-    follow = followInstances(clients, STAGE, host)
+    follow = followInstances(clients, STAGE, host, moto.internalEndpoint)
     // moto knows no public SSM AMI parameters: name one of its AMIs directly.
     const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images?.find((i) => /debian|ubuntu/i.test(i.Name ?? ''))
     assert.ok(ami?.ImageId)
@@ -736,13 +736,18 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     }
   })
 
-  it('MYMDB_REGISTRY=ecr: repositories made in ECR, images pushed under the account registry with the SDK token; the host logs in with it and runs them', { skip: ecrMappingUnavailable() || undefined }, async () => {
-    const ecr = await mapEcrHost(ecrHost, registry.port)
+  it("MYMDB_REGISTRY=ecr: repositories made in ECR, images pushed under the account registry with the SDK token; the host pulls them with its own role's tokens, never the deployer's", { skip: ecrMappingUnavailable() || undefined }, async () => {
+    const ecr = await mapEcrHost(ecrHost, registry.ecrPort)
+    // what an older deploy left on the host: the deployer's ECR login in the Docker configuration
+    const asAdmin = (script: string) => host.dockerExec('su', '-', 'admin', '-c', script)
+    const planted = await asAdmin(`mkdir -p .docker && printf '%s' '{"auths":{"${ecrHost}":{"auth":"QVdTOmRlcGxveWVyLXRva2Vu"}}}' > .docker/config.json`)
+    assert.equal(planted.exitCode, 0, planted.stderr)
     try {
       const r = await run(deployMain, [], { MYMDB_REGISTRY: 'ecr' })
       assert.equal(r.code, 0, r.text)
       assert.match(r.text, new RegExp(`\\[push\\] docker login ${ecrHost.replace(/\./g, '\\.')} as AWS`))
-      assert.match(r.text, /\[login\] docker login/)
+      assert.match(r.text, new RegExp(`\\[registry\\] the host pulls from ${ecrHost.replace(/\./g, '\\.')} with its instance role \\(amazon-ecr-credential-helper\\) done`))
+      assert.doesNotMatch(r.text, /\[login\]/)
       const repos = await clients.ecr.send(new DescribeRepositoriesCommand({}))
       assert.deepEqual(repos.repositories?.map((x) => x.repositoryName).sort(), ['mymdb-cache', 'mymdb-db', 'mymdb-proxy', 'mymdb-web'])
       const images = await onHost(`docker service ls --format '{{.Name}} {{.Image}}'`)
@@ -751,9 +756,24 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.deepEqual(lines.map((l) => l.replace(/^mymdb_/, '').replace(/@sha256:[0-9a-f]{64}$/, '').replace(/:[^:/]+$/, '')), [`cache ${ecrHost}/mymdb-cache`, `db ${ecrHost}/mymdb-db`, `proxy ${ecrHost}/mymdb-proxy`, `web ${ecrHost}/mymdb-web`])
       for (const pinned of ['cache', 'db', 'proxy'])
         assert.ok(lines.some((l) => new RegExp(`^mymdb_${pinned} ${ecrHost.replace(/\./g, '\\.')}/mymdb-${pinned}@sha256:[0-9a-f]{64}$`).test(l)), `${pinned} pinned by digest: ${lines.join(' | ')}`)
-      const auths = await host.dockerExec('cat', '/home/admin/.docker/config.json')
-      assert.ok(ecrHost in (JSON.parse(auths.stdout) as { auths: Record<string, unknown> }).auths, 'the host logged in to the ECR registry')
+      // the host's Docker configuration names the helper and holds no login (the planted one is gone)
+      const config = await asAdmin('cat .docker/config.json')
+      assert.deepEqual(JSON.parse(config.stdout), { credHelpers: { [ecrHost]: 'ecr-login' } })
       assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)
+      // the registry admits only a token from the emulator: the host got its own, with its role's
+      // credentials (what IMDS gives the instance); without them its pull is refused
+      const web = lines.find((l) => l.startsWith('mymdb_web '))?.split(' ')[1]?.replace(/@sha256:.*$/, '')
+      assert.ok(web)
+      const pulled = await asAdmin(`docker pull --quiet ${web}`)
+      assert.equal(pulled.exitCode, 0, pulled.stderr)
+      await asAdmin('mv .aws .aws.away')
+      try {
+        const refused = await asAdmin(`docker pull --quiet ${web}`)
+        assert.notEqual(refused.exitCode, 0)
+        assert.match(refused.stderr, /no basic auth credentials|unauthorized|credentials/i)
+      } finally {
+        await asAdmin('mv .aws.away .aws')
+      }
       assert.equal((await instances()).length, 1)
     } finally {
       await ecr.close()

@@ -68,6 +68,8 @@ const CASES: Case[] = [
   { task: 'push', what: 'a registry given as a bare user name', set: { MYMDB_REGISTRY: 'yourname' }, names: ['MYMDB_REGISTRY'] },
   { task: 'push', what: 'a Docker Hub user name without a password', set: { MYMDB_REGISTRY: 'docker.io/yourname', MYMDB_REGISTRY_USERNAME: 'yourname' }, names: ['MYMDB_REGISTRY_PASSWORD'] },
   { task: 'deploy-aws', what: 'a registry user name with ecr', set: { MYMDB_REGISTRY: 'ecr', MYMDB_REGISTRY_USERNAME: 'yourname' }, names: ['MYMDB_REGISTRY_USERNAME'] },
+  { task: 'deploy-aws', what: "a host's pull login with ecr (the instance role pulls)", set: { MYMDB_REGISTRY: 'ecr', MYMDB_PULL_USERNAME: 'reader', MYMDB_PULL_PASSWORD: 'ro' }, names: ['MYMDB_PULL_USERNAME'] },
+  { task: 'deploy-aws', what: 'a pull password without its user', set: { MYMDB_REGISTRY: 'docker.io/yourname', MYMDB_PULL_PASSWORD: 'ro' }, names: ['MYMDB_PULL_PASSWORD'] },
   { task: 'deploy-aws', what: 'a public key file as the SSH key', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/mymdb-test.pub' }, homeFiles: { '.ssh/mymdb-test.pub': publicKeyLine('x') }, names: ['MYMDB_SSH_KEY_FILE'] },
   { task: 'deploy-aws', what: 'a database password with a single quote', set: { DJANGO_DB_PASSWORD: `ab'cd${hex(10)}` }, names: ['DJANGO_DB_PASSWORD'] },
   { task: 'deploy-aws', what: 'the old up:local placeholder as the secret key', set: { DJANGO_SECRET_KEY: 'local-only-not-secret-k7Qz2Vw9Lr4Tx8Nb3Hc6Jf1Ym5Pd0Gs_e.u+i=o!a*' }, names: ['DJANGO_SECRET_KEY'] },

@@ -67,12 +67,19 @@ describe('deploy:aws startInput: the start step from the settings and the earlie
     assert.equal(input({ AWS_REGION: 'eu-west-1', AWS_S3_REGION_NAME: 'us-east-1' }).settings.AWS_S3_REGION_NAME, 'us-east-1')
   })
 
-  it("an ECR login is the host's registry login; without one the registry settings' login is used", () => {
-    const ecr = input({}, { ...PUSH, login: { username: 'AWS', password: 'token' } })
-    assert.deepEqual(planStart(ecr.settings, ecr.context).login, { username: 'AWS', password: 'token' })
-    const hub = input({ MYMDB_REGISTRY: 'docker.io/me', MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'pw' })
-    assert.deepEqual(planStart(hub.settings, hub.context).login, { username: 'me', password: 'pw' })
-    assert.equal(planStart(input().settings, input().context).login, undefined)
+  it("the deployer's registry login never reaches the host: ECR pulls with the instance role, other registries with the pull-only login or none", () => {
+    const ecr = input()
+    assert.deepEqual(planStart(ecr.settings, ecr.context).pull, { kind: 'role', host: '123456789012.dkr.ecr.us-west-2.amazonaws.com' })
+    const hub = input({ MYMDB_REGISTRY: 'docker.io/me', MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'pw' }, { ...PUSH, prefix: 'docker.io/me' })
+    const anonymous = planStart(hub.settings, hub.context)
+    assert.deepEqual(anonymous.pull, { kind: 'anonymous', host: 'docker.io' })
+    assert.ok(!JSON.stringify(anonymous).includes('"pw"'), 'the push password is nowhere in the plan')
+    assert.match(anonymous.pullWarning ?? '', /MYMDB_PULL_USERNAME and MYMDB_PULL_PASSWORD/)
+    const pull = input({ MYMDB_REGISTRY: 'docker.io/me', MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'pw', MYMDB_PULL_USERNAME: 'reader', MYMDB_PULL_PASSWORD: 'ro' }, { ...PUSH, prefix: 'docker.io/me' })
+    const p = planStart(pull.settings, pull.context)
+    assert.deepEqual(p.pull, { kind: 'login', host: 'docker.io', username: 'reader', password: 'ro' })
+    assert.equal(p.pullWarning, undefined)
+    assert.ok(!JSON.stringify(p).includes('"pw"'))
   })
 
   it('does not change its input', () => {

@@ -74,6 +74,19 @@ describe('host: pure parts', () => {
     assert.ok(st.every((s) => [s.Action].flat().every((a) => !a.includes('*'))), 'no wildcard actions')
   })
 
+  it("policies: with ECR, the host role pulls the stage's repositories read-only: a token, then layers and manifests of those ARNs only", () => {
+    const arns = ['arn:aws:ecr:us-west-2:123456789012:repository/mymdb-web', 'arn:aws:ecr:us-west-2:123456789012:repository/mymdb-db']
+    const st = (hostPolicies('b1', undefined, arns).bucket as { Statement: { Sid: string; Action: string | string[]; Resource: string | string[] }[] }).Statement
+    const ecr = st.filter((x) => [x.Action].flat().some((a) => a.startsWith('ecr:')))
+    assert.deepEqual(ecr.map((x) => [x.Action, x.Resource]), [
+      ['ecr:GetAuthorizationToken', '*'],
+      [['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'], arns],
+    ])
+    // nothing that writes: no push, no repository or policy change
+    assert.ok(ecr.flatMap((x) => [x.Action].flat()).every((a) => /^ecr:(Get|Batch(Get|Check))/.test(a)))
+    assert.equal((hostPolicies('b1').bucket as { Statement: unknown[] }).Statement.length, 2, 'no ECR statement without ECR')
+  })
+
   it('policy documents as IAM returns them (URL-encoded) compare equal regardless of key order', () => {
     const doc = hostPolicies('b1').bucket
     assert.ok(sameJson(parsePolicyDocument(encodeURIComponent(JSON.stringify(doc))), doc))
@@ -258,7 +271,13 @@ describe('host: pure parts', () => {
     assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'exists', 'update', 'start', 'exists'])
     // what apply will do, exactly
     assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }] })
-    assert.deepEqual([changed.role, changed.profile, changed.nodes[0]?.instance.action], [{ create: false, putPolicy: true }, { create: false, addRole: true }, 'start'])
+    assert.deepEqual([changed.role, changed.profile, changed.nodes[0]?.instance.action], [{ create: false, putPolicy: true, policy: hostPolicies('b1', 'arn:aws:iam::123456789012:role/mymdb-qa-backup').bucket }, { create: false, addRole: true }, 'start'])
+    // with ECR, the role also pulls the stage's repositories: the policy is updated, and then in place
+    const ecrPull = { region: 'us-west-2', repositories: ['mymdb-web', 'mymdb-db'] }
+    const pulling = planHost(done, { ...want, ecrPull })
+    assert.deepEqual([pulling.role.putPolicy, pulling.items[2]?.action], [true, 'update'])
+    assert.match(pulling.items[2]?.detail ?? '', /pulls mymdb-web, mymdb-db from ECR/)
+    assert.equal(planHost({ ...done, role: { exists: true, policy: pulling.role.policy } }, { ...want, ecrPull }).items[2]?.action, 'exists')
     assert.match(changed.items[1]?.detail ?? '', /add 22 from 2\.2\.2\.2\/32, revoke 22 from 1\.1\.1\.1\/32/)
     assert.throws(() => planHost({ ...done, keyFile: { path: '/k.pem', exists: false } }, want), /cannot give the private key again/)
   })

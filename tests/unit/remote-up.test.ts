@@ -142,7 +142,7 @@ describe('planRemoteUp', () => {
     assert.equal(p.user, 'admin')
     assert.equal(p.keyFile, '/keys/id')
     assert.equal(p.hostName, 'mymdb.example.com')
-    assert.equal(p.login, undefined)
+    assert.deepEqual(p.pull, { kind: 'anonymous', host: '127.0.0.1:5000' })
     const { MYMDB_SSH_KEY_FILE: _k, ...rest } = ENV
     assert.match(planRemoteUp({ ...rest, MYMDB_STAGE: 'staging' }).keyFile, /\/\.ssh\/mymdb-staging\.pem$/)
     // HOME of the task's environment, as the host step uses it to save the key
@@ -193,7 +193,9 @@ describe('planRemoteUp', () => {
     assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "it's-a-secret" }), /POSTGRES_PASSWORD=\(hidden, 13 characters\) - contains a single quote/)
     const p = planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'docker.io/me/', MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok' })
     assert.equal(p.images.web, 'docker.io/me/mymdb-web:abc123')
-    assert.deepEqual(p.login, { username: 'me', password: 'tok' })
+    assert.deepEqual(p.pull, { kind: 'anonymous', host: 'docker.io' })
+    assert.deepEqual(planRemoteUp({ ...ENV, MYMDB_REGISTRY: 'docker.io/me/', MYMDB_PULL_USERNAME: 'reader', MYMDB_PULL_PASSWORD: 'ro' }).pull, { kind: 'login', host: 'docker.io', username: 'reader', password: 'ro' })
+    assert.throws(() => planRemoteUp({ ...ENV, MYMDB_PULL_USERNAME: 'reader' }), /set both MYMDB_PULL_USERNAME and MYMDB_PULL_PASSWORD/)
   })
   it('checkHostName', () => {
     assert.equal(checkHostName(['example.com', 'x']), 'example.com')
@@ -221,10 +223,11 @@ describe('remote-up main()', () => {
   })
   it('--dry-run lists the steps, connects to nothing, shows no secret', async () => {
     const d = deps(undefined)
-    assert.equal(await main(['--dry-run'], { ...ENV, MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok-secret' }, d), 0)
+    assert.equal(await main(['--dry-run'], { ...ENV, MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'push-secret', MYMDB_PULL_USERNAME: 'reader', MYMDB_PULL_PASSWORD: 'tok-secret' }, d), 0)
     const text = d.log.text()
     assert.match(text, /cd mymdb && docker compose pull --quiet/)
-    assert.match(text, /docker login --username me --password-stdin 127\.0\.0\.1:5000 \(password on stdin\)/)
+    assert.match(text, /write ~\/\.docker\/config\.json \(0600\); docker login --username reader --password-stdin 127\.0\.0\.1:5000 \(MYMDB_PULL_PASSWORD on stdin\)/)
+    assert.doesNotMatch(text, /push-secret|docker login --username me/)
     assert.match(text, /nothing was done/)
     assert.doesNotMatch(text, /tok-secret|db-pw|pg-pw|kkkk/)
   })
@@ -239,6 +242,7 @@ describe('remote-up main()', () => {
       [
         ['~/mymdb/docker-compose.yml', 0o644],
         ['~/mymdb/.env', 0o600],
+        ['~/.docker/config.json', 0o600],
       ],
     )
     assert.match(remote.uploads[0]!.content, /^services:/m)
@@ -274,12 +278,13 @@ describe('remote-up main()', () => {
     const stackFile = JSON.parse(remote.stdin[remote.commands.findIndex((c) => c.includes('stack deploy'))] ?? '{}')
     assert.deepEqual(stackFile.services.web.deploy.update_config, { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' })
     assert.equal(stackFile.name, undefined)
-    assert.deepEqual(remoteSteps(planRemoteUp(ENV)).slice(2, 5), [
+    assert.deepEqual(remoteSteps(planRemoteUp(ENV)).slice(2, 6), [
+      'write ~/.docker/config.json (0600) without logins (anonymous pulls)',
       'cd mymdb && docker compose pull --quiet',
       'manage.py migrate --check in a throw-away container of 127.0.0.1:5000/mymdb-web:abc123; when it fails: manage.py release (the migrations) in one, before the new version starts (a first deploy: once the database runs)',
       'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)',
     ])
-    assert.match(remoteSteps(planRemoteUp(ENV))[5] ?? '', /docker compose config --format json \| \(the stack file\) \| docker stack deploy --with-registry-auth --compose-file - mymdb$/)
+    assert.match(remoteSteps(planRemoteUp(ENV))[6] ?? '', /docker compose config --format json \| \(the stack file\) \| docker stack deploy --with-registry-auth --compose-file - mymdb$/)
     // the deploy is recorded on the host: when, who, which images
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.equal(record.tag, 'abc123')
@@ -298,7 +303,7 @@ describe('remote-up main()', () => {
     const remote = fakeRemote((c) => (c.includes('{{range .RepoDigests}}') ? { stdout: `other/mymdb-db@sha256:${'9'.repeat(64)}\n${D('db')}\n${D('proxy')}\n${D('cache')}\n` } : swarmHost()(c)))
     const d = deps(remote, okHttp())
     assert.equal(await main([], ENV, d), 0, d.log.text())
-    assert.deepEqual(remote.uploads.map((u) => u.path), ['~/mymdb/docker-compose.yml', '~/mymdb/.env'])
+    assert.deepEqual(remote.uploads.map((u) => u.path), ['~/mymdb/docker-compose.yml', '~/mymdb/.env', '~/.docker/config.json'])
     // the host's .env edited as a rollback edits it, before the stack is deployed
     const edit = remote.commands.findIndex((c) => c.startsWith('cd mymdb && sh -c \'sed -i "$0" .env\''))
     assert.ok(edit > 0 && edit < remote.commands.findIndex((c) => c.includes('docker stack deploy')), remote.commands.join('\n'))
@@ -345,6 +350,7 @@ describe('remote-up main()', () => {
       ['~/mymdb/docker-compose.yml', 0o644],
       ['~/mymdb/.env', 0o600],
       ['~/mymdb/backup.env', 0o600],
+      ['~/.docker/config.json', 0o600],
       ['~/mymdb/backup.sh', 0o700],
       ['~/mymdb/catch-up.sh', 0o700],
     ])
@@ -368,14 +374,18 @@ describe('remote-up main()', () => {
     assert.equal(await main(['--address', '127.0.0.2'], ENV, d), 0)
     assert.match(http.calls[0]!, /^http:\/\/127\.0\.0\.2:8081\/healthz/)
   })
-  it('logs in with the password on stdin, never on the command line', async () => {
+  it('logs in with the pull-only password on stdin, never on the command line; the push login stays here', async () => {
     const remote = fakeRemote(swarmHost())
     const d = deps(remote)
-    assert.equal(await main([], { ...ENV, MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'tok-secret' }, d), 0)
+    assert.equal(await main([], { ...ENV, MYMDB_REGISTRY_USERNAME: 'me', MYMDB_REGISTRY_PASSWORD: 'push-secret', MYMDB_PULL_USERNAME: 'reader', MYMDB_PULL_PASSWORD: 'tok-secret' }, d), 0)
     const i = remote.commands.findIndex((c) => c.startsWith('docker login'))
-    assert.equal(remote.commands[i], 'docker login --username me --password-stdin 127.0.0.1:5000')
+    assert.equal(remote.commands[i], 'docker login --username reader --password-stdin 127.0.0.1:5000')
     assert.equal(remote.stdin[i], 'tok-secret')
     assert.ok(remote.commands.every((c) => !c.includes('tok-secret')))
+    assert.ok([...remote.commands, ...remote.stdin, ...remote.uploads.map((u) => u.content)].every((c) => !c?.includes('push-secret')), 'the push password is sent nowhere')
+    // the Docker configuration is written fresh (a login an older deploy left is gone), before the login
+    const config = remote.uploads.find((u) => u.path === '~/.docker/config.json')
+    assert.deepEqual([config?.mode, JSON.parse(config?.content ?? 'null')], [0o600, {}])
     assert.ok(i < remote.commands.findIndex((c) => c.includes('compose pull')))
   })
   it('a failing pull: exit 1 with $ command, exit code and stderr; nothing started', async () => {
@@ -383,7 +393,7 @@ describe('remote-up main()', () => {
     const d = deps(remote)
     assert.equal(await main([], ENV, d), 1)
     const text = d.log.text()
-    assert.match(text, /Could not pull the images from 127\.0\.0\.1:5000\./)
+    assert.match(text, /Could not pull the images from 127\.0\.0\.1:5000 \(the host pulls without a login; for private repositories set MYMDB_PULL_USERNAME and MYMDB_PULL_PASSWORD, a read-only token\)\./)
     assert.match(text, /\$ cd mymdb && docker compose pull --quiet/)
     assert.match(text, /exit code 18/)
     assert.match(text, /connection refused/)

@@ -37,6 +37,8 @@ export interface HostWanted {
   sshCidr: string
   bucket: string
   backupBucket: string
+  /** With MYMDB_REGISTRY=ecr: the repositories the host role may pull, in this region. */
+  ecrPull?: { region: string; repositories: string[] }
   vpcId?: string
 }
 

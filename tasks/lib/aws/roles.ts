@@ -1,7 +1,8 @@
 // The stage's IAM roles and the host's instance profile:
 //   mymdb-<stage>-host    assumed by EC2 (the instance profile): reads and writes uploads/ of the
 //                         upload bucket (never deletes: a compromised container cannot wipe the
-//                         posters), and assumes the backup role with its external id
+//                         posters), assumes the backup role with its external id, and with ECR
+//                         pulls the stage's repositories (read-only: no push, no other repository)
 //   mymdb-<stage>-backup  assumed by the host role with the external id: writes backups into the
 //                         backup bucket's rolling/ and kept/ and nothing else (not read, list or delete)
 // Policies are built as objects (pure) and compared with what IAM has, so a re-run changes only
@@ -13,6 +14,7 @@ import { IAM, aws, awsErrorCode, explainAwsError, sameJson, type AwsClients } fr
 import { UPLOAD_PREFIX } from './bucketpolicy.ts'
 import { KEPT_PREFIX, ROLLING_PREFIX } from '../backupkeys.ts'
 import { LOCK_TABLE } from '../lock.ts'
+import { ecrRepositoryArns } from '../awsvars.ts'
 import type { PlanLine } from './plan.ts'
 
 const POLICY_VERSION = '2012-10-17'
@@ -22,12 +24,16 @@ export function roleArn(account: string, name: string): string {
   return `arn:aws:iam::${account}:role/${name}`
 }
 
+/** What the host's pull from ECR needs, read-only: the layers and manifests of a repository. */
+export const ECR_PULL_ACTIONS = ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability']
+
 /**
- * The host role's trust policy (EC2 may assume it) and its inline policy: the upload bucket, and
+ * The host role's trust policy (EC2 may assume it) and its inline policy: the upload bucket,
  * assuming the backup role (which only works with the external id, kept on the host outside
- * every container).
+ * every container), and pulling from the ECR repositories `pull` (ARNs; the token itself cannot
+ * be narrowed to a repository: the repository actions are).
  */
-export function hostPolicies(bucket: string, backupRole?: string): { trust: object; bucket: object } {
+export function hostPolicies(bucket: string, backupRole?: string, pull?: readonly string[]): { trust: object; bucket: object } {
   return {
     trust: {
       Version: POLICY_VERSION,
@@ -45,6 +51,12 @@ export function hostPolicies(bucket: string, backupRole?: string): { trust: obje
         },
         { Sid: 'ListUploads', Effect: 'Allow', Action: 's3:ListBucket', Resource: `arn:aws:s3:::${bucket}` },
         ...(backupRole ? [{ Sid: 'AssumeBackupRole', Effect: 'Allow', Action: 'sts:AssumeRole', Resource: backupRole }] : []),
+        ...(pull && pull.length > 0
+          ? [
+              { Sid: 'RegistryToken', Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+              { Sid: 'PullStageImages', Effect: 'Allow', Action: ECR_PULL_ACTIONS, Resource: [...pull] },
+            ]
+          : []),
       ],
     },
   }
@@ -131,7 +143,8 @@ export interface RolesState {
 }
 
 export interface RolesPlan {
-  role: { create: boolean; putPolicy: boolean }
+  /** The host role; `policy` is its inline policy document as apply puts it. */
+  role: { create: boolean; putPolicy: boolean; policy: object }
   /** The backup role, its trust (with the external id) and its write policy. */
   backup: { bucket: string; roleArn: string; hostRoleArn: string; externalId: string; create: boolean; putTrust: boolean; putPolicy: boolean }
   profile: { create: boolean; addRole: boolean }
@@ -144,13 +157,15 @@ export interface RolesPlan {
 export function planRoles(
   stage: string,
   state: RolesState,
-  want: { bucket: string; backupBucket: string },
+  want: { bucket: string; backupBucket: string; ecrPull?: { region: string; repositories: string[] } },
   newExternalId: () => string = () => randomBytes(24).toString('hex'),
 ): RolesPlan & { lines: PlanLine[] } {
   const n = stageResources(stage)
   const hostRoleArn = roleArn(state.account, n.role)
   const backupRoleArn = roleArn(state.account, n.backupRole)
-  const policyOk = state.role.exists && sameJson(state.role.policy, hostPolicies(want.bucket, backupRoleArn).bucket)
+  const pull = want.ecrPull ? ecrRepositoryArns(want.ecrPull.region, state.account, want.ecrPull.repositories) : undefined
+  const policy = hostPolicies(want.bucket, backupRoleArn, pull).bucket
+  const policyOk = state.role.exists && sameJson(state.role.policy, policy)
   const externalId = externalIdOf(state.backupRole.trust) ?? newExternalId()
   const backup = backupPolicies(hostRoleArn, externalId, want.backupBucket, stage)
   const trustOk = state.backupRole.exists && sameJson(state.backupRole.trust, backup.trust)
@@ -158,7 +173,7 @@ export function planRoles(
   const profile = state.instanceProfile
   const hasRole = profile?.roles.includes(n.role) ?? false
   return {
-    role: { create: !state.role.exists, putPolicy: !policyOk },
+    role: { create: !state.role.exists, putPolicy: !policyOk, policy },
     backup: {
       bucket: want.backupBucket,
       roleArn: backupRoleArn,
@@ -173,7 +188,7 @@ export function planRoles(
       {
         resource: `IAM role ${n.role}`,
         action: !state.role.exists ? 'create' : policyOk ? 'exists' : 'update',
-        detail: policyOk ? `S3 access to ${want.bucket}` : `S3 access to ${want.bucket} only, may assume ${n.backupRole}`,
+        detail: `${policyOk ? `S3 access to ${want.bucket}` : `S3 access to ${want.bucket} only, may assume ${n.backupRole}`}${want.ecrPull ? `; pulls ${want.ecrPull.repositories.join(', ')} from ECR` : ''}`,
       },
       {
         resource: `IAM role ${n.backupRole}`,
@@ -242,7 +257,7 @@ export async function readInstanceProfile(clients: AwsClients, stage: string): P
 
 export async function applyHostRole(clients: AwsClients, plan: RolesPlan & { stage: string; bucket: string }, log: Log): Promise<void> {
   const n = stageResources(plan.stage)
-  const policies = hostPolicies(plan.bucket, plan.backup.roleArn)
+  const policies = { trust: hostPolicies(plan.bucket).trust, bucket: plan.role.policy }
   const createRole = async (name: string, trust: object, description: string) => {
     await aws(`create the IAM role ${name}`, () =>
       clients.iam.send(new IAM.CreateRoleCommand({ RoleName: name, AssumeRolePolicyDocument: JSON.stringify(trust), Description: description, Tags: stageTags(plan.stage) })),
@@ -254,7 +269,7 @@ export async function applyHostRole(clients: AwsClients, plan: RolesPlan & { sta
     await aws('set the IAM role policy', () =>
       clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
     )
-    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only (and assuming ${n.backupRole})`)
+    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only (and assuming ${n.backupRole}${JSON.stringify(plan.role.policy).includes('PullStageImages') ? ', pulling the stage\'s images from ECR' : ''})`)
   }
   // The backup role trusts the host role: that one exists by now.
   const backup = backupPolicies(plan.backup.hostRoleArn, plan.backup.externalId, plan.backup.bucket, plan.stage)

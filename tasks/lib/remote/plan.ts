@@ -10,7 +10,7 @@ import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
 import { acmeCaRootRule, hstsRule } from '../hostvars.ts'
 import { hostKeySources, type HostKeySources } from '../hostkey.ts'
-import { registryRules } from '../awsvars.ts'
+import { pullAccess, registryRules, type PullAccess } from '../awsvars.ts'
 import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
 import { remoteSpec, startSettings, type RemoteSettings, type StartSettings } from './settings.ts'
@@ -23,7 +23,10 @@ export interface RemoteUpPlan {
   /** Where the host key it must present comes from (lib/hostkey.ts). */
   hostKey: HostKeySources
   registry: string
-  login?: { username: string; password: string }
+  /** How the host gets into the registry: its instance role (ECR), its pull-only login, or none. */
+  pull: PullAccess
+  /** Registry credentials that stay here while the host pulls anonymously: said once. */
+  pullWarning?: string
   images: Record<ImageName, string>
   httpPort: number
   hostName: string
@@ -60,8 +63,6 @@ export interface StartContext {
   address: string
   /** The registry prefix the images are under (push's prefix, or MYMDB_REGISTRY). */
   registry: string
-  /** The login the host pulls with (the deploy's ECR login; else the registry settings'). */
-  login?: { username: string; password: string }
   /** Where and as whom the host writes backups (the host step's result). */
   backup?: BackupTarget
   /** The digests push reported (the host pins the db, proxy and cache images by them). */
@@ -98,8 +99,8 @@ export function checkRemoteSettings(raw: RawEnv, opts: RemoteCheckOptions = {}):
 /** The plan for checked settings (pure): what the start does on the host, exactly. */
 export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   const { address, registry } = ctx
-  const { MYMDB_REGISTRY_USERNAME: username, MYMDB_REGISTRY_PASSWORD: password } = s
   const ip = ctx.publicIp ?? (isIP(address) !== 0 ? address : undefined)
+  const pull = pullAccess(s, registryHost(registry))
   return {
     address,
     sshPort: s.MYMDB_HOST_SSH_PORT,
@@ -108,7 +109,10 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
     keyFile: s.sshKeyFile,
     hostKey: hostKeySources(s, ctx.hostKey),
     registry,
-    login: ctx.login ?? (username !== undefined && password !== undefined ? { username, password } : undefined),
+    pull,
+    ...(pull.kind === 'anonymous' && s.MYMDB_REGISTRY_USERNAME !== undefined
+      ? { pullWarning: `MYMDB_REGISTRY_USERNAME is for pushing from this machine only; the host pulls without a login: if the repositories are private, set MYMDB_PULL_USERNAME and MYMDB_PULL_PASSWORD (a read-only token)` }
+      : {}),
     images: hostImages(s, registry, ctx.digests),
     keepReleases: s.MYMDB_KEEP_RELEASES,
     httpPort: s.MYMDB_HOST_HTTP_PORT,
@@ -133,12 +137,12 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
 
 /**
  * The start step's input from the earlier steps' results (pure): this commit's tag, the site's
- * names (the instance's public name and address added), the registry the images are in and its
- * login, the host and its backup target.
+ * names (the instance's public name and address added), the registry the images are in (push's
+ * login stays on this machine), the host and its backup target.
  */
 export function startInput(
   s: StartSettings,
-  push: { tag: string; prefix: string } & Pick<StartContext, 'login' | 'digests'>,
+  push: { tag: string; prefix: string } & Pick<StartContext, 'digests'>,
   host: HostResult & { address: string },
 ): StartInput {
   const names = [...s.DJANGO_ALLOWED_HOSTS, host.host?.publicDns, host.host?.publicIp].filter((n, i, all): n is string => !!n && all.indexOf(n) === i)
@@ -147,7 +151,6 @@ export function startInput(
     context: {
       address: host.address,
       registry: push.prefix,
-      ...(push.login ? { login: push.login } : {}),
       backup: host.backup,
       ...(push.digests ? { digests: push.digests } : {}),
       ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
@@ -162,7 +165,7 @@ export function planRemoteUp(raw: RawEnv, opts: RemoteCheckOptions & Partial<Sta
   return planStart(s, { ...opts, address: opts.address ?? (s.MYMDB_HOST_ADDRESS as string), registry: opts.registry ?? s.MYMDB_REGISTRY })
 }
 
-/** The registry host of an image prefix (docker.io/yourname -> docker.io) for `docker login`. */
+/** The registry host of an image prefix (docker.io/yourname -> docker.io): what the host logs in to. */
 export function registryHost(registry: string): string {
   return registry.split('/')[0] ?? registry
 }

@@ -1,5 +1,5 @@
-// The start on the host, for a plan (plan.ts): over SSH, wait for Docker, upload the files, log in
-// to the registry, pull, pin the unchanged images by digest, back up before migrations, deploy the
+// The start on the host, for a plan (plan.ts): over SSH, wait for Docker, upload the files, set up
+// the host's own registry access (pull.ts), pull, pin the unchanged images by digest, back up before migrations, deploy the
 // Swarm stack and wait until it is healthy, record the deploy, prune old images, set the backup
 // schedule; then check the site from here.
 import { readFileSync } from 'node:fs'
@@ -10,7 +10,7 @@ import { ConfigError, UserError } from '../errors.ts'
 import { stripControls, type Log } from '../log.ts'
 import type { Deps } from '../main.ts'
 import { DEPLOY_LOG, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, recordRelease, releases } from '../releases.ts'
-import { retryUntil, runChecked, showCommand, type Cmd } from '../sh.ts'
+import { retryUntil, runChecked, type Cmd } from '../sh.ts'
 import { openRemote, type Remote } from '../ssh.ts'
 import { openPinned } from '../trust.ts'
 import { splitImageRef } from '../stackfile.ts'
@@ -20,7 +20,8 @@ import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showSt
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepSeams } from '../step.ts'
 import { dnsRecord, httpGet, waitFor200, waitForDns, type HttpGet } from './checks.ts'
-import { planOnly, registryHost, type RemoteUpPlan } from './plan.ts'
+import { planOnly, type RemoteUpPlan } from './plan.ts'
+import { DOCKER_CONFIG, ECR_HELPER_PACKAGE, INSTALL_HELPER, describePull, dockerConfig, pullHint, pullLoginCmd, pullSays } from './pull.ts'
 
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
 export const DOCKER_WAIT_SECONDS = 300
@@ -171,17 +172,17 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
         if (plan.backupEnv) await remote.upload(`${REMOTE_DIR}/${BACKUP_ENV_FILE}`, plan.backupEnv, 0o600)
       }),
   })
-  const login = plan.login
-  if (login) {
-    const host = registryHost(plan.registry)
-    const cmd = ['docker', 'login', '--username', login.username, '--password-stdin', host]
-    phases.push({
-      says: [`${showCommand(cmd)} (password on stdin)`],
-      async run(s) {
-        await s.deps.log.step('login', `docker login ${host}`, () => runChecked(connected(s).run, cmd, { input: login.password, doing: `log in to the registry ${host}` }))
-      },
-    })
-  }
+  const pull = plan.pull
+  phases.push({
+    says: pullSays(pull),
+    run: (s) =>
+      s.deps.log.step('registry', describePull(pull), async () => {
+        const remote = connected(s)
+        if (pull.kind === 'role') await runChecked(remote.run, INSTALL_HELPER, { doing: `install ${ECR_HELPER_PACKAGE} on the host (sudo apt-get)` })
+        await remote.upload(DOCKER_CONFIG, dockerConfig(pull), 0o600)
+        if (pull.kind === 'login') await runChecked(remote.run, pullLoginCmd(pull), { input: pull.password, doing: `log in to the registry ${pull.host} as ${pull.username} (MYMDB_PULL_USERNAME)` })
+      }),
+  })
   phases.push({
     says: [
       showStackCommand(described, described.compose('pull', '--quiet')),
@@ -256,7 +257,7 @@ async function release(s: Session): Promise<void> {
   const before = await hostRuns(remote)
   await recordRelease(stack, () => s.images, { startedAt: new Date(deps.startedAt ?? Date.now()) }, async () => {
     await log.step('pull', `docker compose pull (${Object.values(plan.images).join(', ')})`, () =>
-      runInChecked(stack, stack.compose('pull', '--quiet'), { stream: log.prefixed('pull'), doing: `pull the images from ${plan.registry}` }),
+      runInChecked(stack, stack.compose('pull', '--quiet'), { stream: log.prefixed('pull'), doing: `pull the images from ${plan.registry} (${pullHint(plan.pull)})` }),
     )
     const pinned = await pinToDigests(stack, plan.images)
     const { images, kept } = before === 'swarm' ? keepUnchanged(pinned, await inputsFacts(stack, pinned)) : { images: pinned, kept: [] }
