@@ -5,7 +5,10 @@ at import time, so a misconfigured container fails at start with the whole list.
 
 Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS (comma-separated), DJANGO_DB_NAME,
           DJANGO_DB_USER, DJANGO_DB_PASSWORD, DJANGO_DB_HOST
-Optional: DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_CACHE_LOCATION (memcached's
+Secrets (DJANGO_SECRET_KEY, DJANGO_SECRET_KEY_FALLBACKS, DJANGO_DB_PASSWORD) may instead be
+          given as a file: <NAME>_FILE=/run/secrets/... (Docker's convention), never both.
+Optional: DJANGO_SECRET_KEY_FALLBACKS (earlier secret keys, whitespace-separated: sessions and
+          password-reset links signed with them stay valid after a rotation), DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_CACHE_LOCATION (memcached's
           host:port; empty: the database), DJANGO_LOG_LEVEL (INFO),
           DJANGO_SECURE_SSL (false), DJANGO_CSRF_TRUSTED_ORIGINS (comma-separated),
           DJANGO_ADMIN_URL (admin: the admin site's path segment),
@@ -17,6 +20,7 @@ import os
 import re
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.crypto import salted_hmac
 
 from .common_settings import *  # noqa: F401,F403
 from .common_settings import LOGGING, STORAGES, parse_log_level
@@ -34,6 +38,25 @@ def _required(name):
     value = _env(name)
     if not value:
         _problems.append(f"{name} (required, not set)")
+    return value
+
+
+def _secret(name, required=True):
+    """A secret: the variable, or the content of the file <name>_FILE names (a Docker secret)."""
+    path = _env(f"{name}_FILE")
+    if path and _env(name):
+        _problems.append(f"{name} and {name}_FILE (set one of them, not both)")
+        return ""
+    if not path:
+        return _required(name) if required else _env(name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().strip()
+    except OSError as e:
+        _problems.append(f"{name}_FILE (cannot read {path}: {e.strerror})")
+        return ""
+    if not value and required:
+        _problems.append(f"{name}_FILE ({path} is empty)")
     return value
 
 
@@ -72,7 +95,9 @@ def _bool(name, default=False):
 # Core
 # ---------------------------------------------------------------------------------------------
 DEBUG = False
-SECRET_KEY = _required("DJANGO_SECRET_KEY")
+SECRET_KEY = _secret("DJANGO_SECRET_KEY")
+# earlier keys: what they signed (sessions, password-reset links) is still accepted
+SECRET_KEY_FALLBACKS = _secret("DJANGO_SECRET_KEY_FALLBACKS", required=False).split()
 
 ALLOWED_HOSTS = _csv("DJANGO_ALLOWED_HOSTS")
 if not ALLOWED_HOSTS:
@@ -95,7 +120,7 @@ DATABASES = {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": _required("DJANGO_DB_NAME"),
         "USER": _required("DJANGO_DB_USER"),
-        "PASSWORD": _required("DJANGO_DB_PASSWORD"),
+        "PASSWORD": _secret("DJANGO_DB_PASSWORD"),
         "HOST": _required("DJANGO_DB_HOST"),
         "PORT": str(_int("DJANGO_DB_PORT", 5432, minimum=1)),
         # Persistent connections (one per uWSGI thread), checked with a SELECT 1 before a request
@@ -123,7 +148,9 @@ CACHE_TIMEOUT = _int("DJANGO_CACHE_TIMEOUT", 60)
 # cached (during a deploy both run side by side and share the cache), so after a deploy no
 # visitor sees the old version for longer than CACHE_TIMEOUT. Sessions are not affected: their
 # cache is written through to the database (cached_db below).
-CACHE_KEY_PREFIX = f"mymdb-{release_digest()}"
+# A new secret key starts afresh too: no page cached for a session under the old
+# key is served after it.
+CACHE_KEY_PREFIX = f"mymdb-{release_digest()}-{salted_hmac('cache prefix', 'secret key', secret=SECRET_KEY or '-', algorithm='sha256').hexdigest()[:8]}"
 CACHE_LOCATION = _env("DJANGO_CACHE_LOCATION")
 if CACHE_LOCATION and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]{1,5}", CACHE_LOCATION):
     _problems.append(f"DJANGO_CACHE_LOCATION (must be host:port, got {CACHE_LOCATION!r})")

@@ -112,10 +112,13 @@ def invalidate_user_vote(movie_id, user_id):
 def session_user(request):
     """The request's user, as django.contrib.auth.get_user() gives it, without a database query
     when this user's login was checked before: the cache keeps, per user, the user and the login
-    it was checked against (the session's backend and password hash). A session with any other
-    login, or a user saved or deleted since, goes through get_user() again, which checks the
-    backend, that the user may log in, and the password hash (and logs a stale session out)."""
+    it was checked against (the session's backend and password hash, and the secret key they
+    were checked with). A session with any other login, a new secret key, or a user saved or
+    deleted since, goes through get_user() again, which checks the backend, that the user may log
+    in, and the password hash (and logs a stale session out, unless an old key in
+    SECRET_KEY_FALLBACKS vouches for it)."""
     from django.contrib import auth
+    from django.utils.crypto import salted_hmac
 
     user_id = request.session.get(auth.SESSION_KEY)
     if user_id is None or caching_off():
@@ -123,7 +126,8 @@ def session_user(request):
     key = USER_KEY.format(user_id)
 
     def login():
-        return (request.session.get(auth.BACKEND_SESSION_KEY), request.session.get(auth.HASH_SESSION_KEY))
+        key_id = salted_hmac("core.caching.session_user", "secret key", algorithm="sha256").hexdigest()[:16]
+        return (request.session.get(auth.BACKEND_SESSION_KEY), request.session.get(auth.HASH_SESSION_KEY), key_id)
 
     kept = cache.get(key)
     if kept is not None and kept[0] == login():

@@ -46,6 +46,8 @@ print(json.dumps({
     "STATIC_ROOT": str(s.STATIC_ROOT),
     "MEDIA_ROOT": str(s.MEDIA_ROOT),
     "ADMIN_URL": s.ADMIN_URL,
+    "SECRET_KEY": s.SECRET_KEY,
+    "SECRET_KEY_FALLBACKS": s.SECRET_KEY_FALLBACKS,
 }))
 """
 
@@ -77,6 +79,11 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         return json.loads(result.stdout)
 
+    def load_exact(self, **env):
+        result = import_settings(clean_env(**env))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return json.loads(result.stdout)
+
     def fail_with(self, env):
         result = import_settings(env)
         self.assertNotEqual(result.returncode, 0)
@@ -104,6 +111,43 @@ class ProductionSettingsTests(SimpleTestCase):
         stderr = self.fail_with(env)
         for name in (*REQUIRED, "DJANGO_CACHE_TIMEOUT", "DJANGO_DB_PORT", "DJANGO_SECURE_SSL", "DJANGO_LOG_LEVEL"):
             self.assertIn(name, stderr)
+
+    def test_secrets_from_files(self):
+        """Docker's convention: <NAME>_FILE names a file (a Swarm secret) holding the value."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            def write(name, text):
+                path = os.path.join(d, name)
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text)
+                return path
+
+            env = {k: v for k, v in REQUIRED.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_DB_PASSWORD")}
+            loaded = self.load_exact(
+                **env,
+                DJANGO_SECRET_KEY_FILE=write("key", "from-a-file-" + "k" * 50 + "\n"),
+                DJANGO_DB_PASSWORD_FILE=write("pw", "file-pw\n"),
+                DJANGO_SECRET_KEY_FALLBACKS_FILE=write("old", "old-key-one\nold-key-two\n"),
+            )
+            self.assertEqual(loaded["SECRET_KEY"], "from-a-file-" + "k" * 50)
+            self.assertEqual(loaded["DATABASES"]["default"]["PASSWORD"], "file-pw")
+            self.assertEqual(loaded["SECRET_KEY_FALLBACKS"], ["old-key-one", "old-key-two"])
+            # both ways at once, a file that is not there, an empty file: named, with the rest
+            stderr = self.fail_with(
+                clean_env(
+                    **env,
+                    DJANGO_SECRET_KEY="x" * 50,
+                    DJANGO_SECRET_KEY_FILE=write("key2", "y" * 50),
+                    DJANGO_DB_PASSWORD_FILE=os.path.join(d, "missing"),
+                    DJANGO_SECRET_KEY_FALLBACKS_FILE=write("empty", ""),
+                )
+            )
+            self.assertIn("DJANGO_SECRET_KEY and DJANGO_SECRET_KEY_FILE (set one of them, not both)", stderr)
+            self.assertIn("DJANGO_DB_PASSWORD_FILE (cannot read", stderr)
+            self.assertNotIn("DJANGO_SECRET_KEY_FALLBACKS", stderr)
+        self.assertEqual(self.load()["SECRET_KEY_FALLBACKS"], [])
+        self.assertEqual(self.load(DJANGO_SECRET_KEY_FALLBACKS="a b")["SECRET_KEY_FALLBACKS"], ["a", "b"])
 
     def test_allowed_hosts_comma_separated(self):
         loaded = self.load(DJANGO_ALLOWED_HOSTS=" a.example.com, b.example.com ,,localhost, ")
@@ -159,8 +203,16 @@ class ProductionSettingsTests(SimpleTestCase):
         # code and templates: a new version never serves the old one's pages
         from config.release import release_digest
 
+        prefixes = set()
         for loaded in (self.load(DJANGO_CACHE_LOCATION="cache:11211"), self.load()):
-            self.assertEqual(loaded["CACHES"]["default"]["KEY_PREFIX"], f"mymdb-{release_digest()}")
+            prefixes.add(loaded["CACHES"]["default"]["KEY_PREFIX"])
+        self.assertEqual(len(prefixes), 1)
+        self.assertRegex(prefixes.pop(), rf"^mymdb-{release_digest()}-[0-9a-f]{{8}}$")
+        # and of the secret key: after a new one no page cached under the old one is served
+        self.assertNotEqual(
+            self.load()["CACHES"]["default"]["KEY_PREFIX"],
+            self.load(DJANGO_SECRET_KEY="another-key-" + "z" * 50)["CACHES"]["default"]["KEY_PREFIX"],
+        )
 
     def test_the_release_digest_changes_with_a_template_or_code_and_nothing_else(self):
         import tempfile

@@ -49,6 +49,20 @@ class UserViewTests(TestCase):
         self.assertNotIn("_auth_user_id", self.client.session)
         self.assertNotContains(self.client.get("/"), "Logged in as")
 
+    def test_a_new_secret_key_keeps_users_logged_in_when_the_old_one_is_a_fallback(self):
+        from django.conf import settings
+        from django.test import override_settings
+
+        get_user_model().objects.create_user("dora", password=PASSWORD)
+        self.client.post("/user/login", {"username": "dora", "password": PASSWORD})
+        self.assertEqual(self.client.get("/user/login").wsgi_request.user.username, "dora")
+        old = settings.SECRET_KEY
+        with override_settings(SECRET_KEY="a-new-key-" + "n" * 50, SECRET_KEY_FALLBACKS=[old]):
+            self.assertEqual(self.client.get("/user/login").wsgi_request.user.username, "dora")
+        # without the fallback, a new key ends the session (the user checked before is not kept)
+        with override_settings(SECRET_KEY="another-key-" + "a" * 50, SECRET_KEY_FALLBACKS=[]):
+            self.assertFalse(self.client.get("/user/login").wsgi_request.user.is_authenticated)
+
     def test_login_honours_next(self):
         get_user_model().objects.create_user("dave", password=PASSWORD)
         response = self.client.post(
