@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Entrypoint of the MyMDB PostgreSQL image: on first start initialises the data directory with
-# the superuser POSTGRES_USER / POSTGRES_PASSWORD and runs /docker-entrypoint-initdb.d/* once;
-# then runs the server as the postgres user.
+# the superuser POSTGRES_USER / POSTGRES_PASSWORD and runs /docker-entrypoint-initdb.d/* once; on
+# every later start sets the two roles' passwords to the environment's; then runs the server as
+# the postgres user.
 set -o errexit -o nounset -o pipefail
 
 log() { echo "db-entrypoint: $*" >&2; }
@@ -55,6 +56,26 @@ init_database() {
   log "initialised"
 }
 
+# sync_passwords: on every later start, the superuser's and MyMDB's role's passwords are set to
+# the environment's (a server on the local socket only, as for the initialisation), so a password
+# changed in .env (a rotation) is the database's from this start on. Values go in as psql
+# variables, quoted by psql itself.
+sync_passwords() {
+  [ -n "${POSTGRES_PASSWORD:-}" ] || return 0
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+  psql -v ON_ERROR_STOP=1 --no-psqlrc -q -U "$POSTGRES_USER" -d postgres \
+    --set=su="$POSTGRES_USER" --set=su_password="$POSTGRES_PASSWORD" \
+    --set=db_user="${DJANGO_DB_USER:-}" --set=db_password="${DJANGO_DB_PASSWORD:-}" <<'EOSQL'
+ALTER ROLE :"su" PASSWORD :'su_password';
+SELECT (:'db_user' <> '' AND :'db_password' <> '' AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'db_user')) AS sync_app \gset
+\if :sync_app
+ALTER ROLE :"db_user" PASSWORD :'db_password';
+\endif
+EOSQL
+  pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  log "passwords of $POSTGRES_USER${DJANGO_DB_USER:+ and $DJANGO_DB_USER} set from the environment"
+}
+
 if [ "${1:-}" = postgres ]; then
   file_env POSTGRES_PASSWORD
   file_env DJANGO_DB_PASSWORD  # read by /docker-entrypoint-initdb.d/make_database.sh
@@ -73,6 +94,8 @@ if [ "${1:-}" = postgres ]; then
     trap 'log "initialisation failed; clearing $PGDATA so the next start retries"; find "$PGDATA" -mindepth 1 -delete' ERR
     init_database
     trap - ERR
+  else
+    sync_passwords
   fi
 fi
 

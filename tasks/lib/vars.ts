@@ -50,6 +50,12 @@ export const djangoVars = fileSafe({
     minLength: 50,
     secret: true,
   }),
+  DJANGO_SECRET_KEY_FALLBACKS: str({
+    desc: 'earlier secret keys, space-separated: sessions and password-reset links they signed stay valid after the key is changed (docs/security.md)',
+    example: '<the previous DJANGO_SECRET_KEY>',
+    optional: true,
+    secret: true,
+  }),
   DJANGO_ALLOWED_HOSTS: hostList({
     desc: 'host names the site answers to, comma-separated',
     example: 'localhost,127.0.0.1',

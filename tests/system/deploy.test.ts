@@ -317,6 +317,39 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await instances()).length, 1)
   })
 
+  it("changing the secrets in .env and deploying again (a rotation): the site serves, the data stays, a logged-in visitor stays logged in (the old key a fallback), the old database passwords open nothing", async () => {
+    const browser = await launchChromium()
+    try {
+      const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
+      await page.goto('/user/login')
+      await page.fill('#id_username', 'rig-poster')
+      await page.fill('#id_password', 'correct-horse-battery-staple-42')
+      await page.click('#login-button')
+      assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
+      const old = { key: env.DJANGO_SECRET_KEY, db: env.DJANGO_DB_PASSWORD, pg: env.POSTGRES_PASSWORD }
+      // from now on, for the rest of this file
+      Object.assign(env, {
+        DJANGO_SECRET_KEY: 'rig-only-rotated-0c3e6b5d1f9a2c7e4b8d0f3a6c9e2b5d8f1a4c7e0b3d6f9a2c5e8b1d4f7a',
+        DJANGO_SECRET_KEY_FALLBACKS: old.key,
+        DJANGO_DB_PASSWORD: 'rig-db-password-rotated',
+        POSTGRES_PASSWORD: 'rig-postgres-password-rotated',
+      })
+      const r = await run(deployMain)
+      assert.equal(r.code, 0, r.text)
+      await page.goto('/')
+      assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
+      assert.ok((await page.locator('ul.movie-list li').count()) > 0, 'the catalogue is still there')
+      const psql = (user: string, password: string | undefined, db: string) =>
+        onHost(`docker exec -e PGPASSWORD=${password} ${inService('db')} psql -h 127.0.0.1 -U ${user} -d ${db} -tAc 'select 1'`)
+      assert.equal((await psql('mymdb', env.DJANGO_DB_PASSWORD, 'mymdb')).stdout.trim(), '1')
+      assert.equal((await psql('postgres', env.POSTGRES_PASSWORD, 'postgres')).stdout.trim(), '1')
+      for (const [user, password, db] of [['mymdb', old.db, 'mymdb'], ['postgres', old.pg, 'postgres']] as const)
+        assert.match((await psql(user, password, db)).stderr, /password authentication failed/)
+    } finally {
+      await browser.close()
+    }
+  })
+
   it('one deploy at a time: a second one fails naming the first (who, since when); Ctrl-C releases the lock; a stale lock is released by npm run unlock', async () => {
     const { child, exited } = await startedTask('tasks/deploy-aws.ts', [], /\[deploy\] 1\/4/)
     const second = await run(deployMain)
