@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Entrypoint of the MyMDB PostgreSQL image: on first start initialises the data directory with
-# the superuser POSTGRES_USER / POSTGRES_PASSWORD and runs /docker-entrypoint-initdb.d/* once; on
-# every later start sets the two roles' passwords to the environment's; then runs the server as
-# the postgres user.
+# the superuser POSTGRES_USER / POSTGRES_PASSWORD and runs /docker-entrypoint-initdb.d/* once; with
+# MYMDB_DB_SET_PASSWORDS=1 (a deployed stack), on every later start sets the two roles' passwords
+# to the environment's; then runs the server as the postgres user.
 set -o errexit -o nounset -o pipefail
 
 log() { echo "db-entrypoint: $*" >&2; }
@@ -56,10 +56,11 @@ init_database() {
   log "initialised"
 }
 
-# sync_passwords: on every later start, the superuser's and MyMDB's role's passwords are set to
-# the environment's (a server on the local socket only, as for the initialisation), so a password
-# changed in .env (a rotation) is the database's from this start on. Values go in as psql
-# variables, quoted by psql itself.
+# sync_passwords: the superuser's and MyMDB's role's passwords set to the environment's (a server
+# on the local socket only, as for the initialisation), so a password changed in the host's .env
+# (a rotation) is the database's from this start on. Values go in as psql variables, quoted by
+# psql itself. Not for up:local: there a volume made with other passwords (another checkout's)
+# is refused, not taken over.
 sync_passwords() {
   [ -n "${POSTGRES_PASSWORD:-}" ] || return 0
   pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
@@ -94,7 +95,7 @@ if [ "${1:-}" = postgres ]; then
     trap 'log "initialisation failed; clearing $PGDATA so the next start retries"; find "$PGDATA" -mindepth 1 -delete' ERR
     init_database
     trap - ERR
-  else
+  elif [ "${MYMDB_DB_SET_PASSWORDS:-0}" = 1 ]; then
     sync_passwords
   fi
 fi

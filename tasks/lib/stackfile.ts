@@ -17,6 +17,7 @@
 //     mymdb_proxy-data are the volumes Compose made, reused as they are
 //   - web: MYMDB_MIGRATE_ON_START=0 (the deploy runs the migrations once, before the new version
 //     takes traffic) and a shorter health-check start period (30 s: it no longer migrates)
+//   - db: MYMDB_DB_SET_PASSWORDS=1 (its roles' passwords set from the environment at each start)
 //   - deploy: endpoint_mode dnsrr (one replica each; no virtual IPs without IPVS); web is
 //     updated start-first, the new task takes traffic only once healthy, and a new task that
 //     does not become healthy is rolled back by Swarm; db, proxy and cache stop-first (one
@@ -100,6 +101,9 @@ export function toStackFile(composeConfig: JsonObject): JsonObject {
       // so it is healthy within seconds, or judged soon
       if (isObj(s.healthcheck)) s.healthcheck = { ...s.healthcheck, start_period: WEB_START_PERIOD }
     }
+    // the host's .env is where the passwords live: the database takes them when it starts (a
+    // rotation); up:local leaves a volume's passwords as they were made
+    if (name === 'db') s.environment = { ...(isObj(s.environment) ? s.environment : {}), MYMDB_DB_SET_PASSWORDS: '1' }
     services[name] = s
   }
   const networks: JsonObject = {}

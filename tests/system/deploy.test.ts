@@ -34,6 +34,7 @@ import { main as rollbackMain } from '../../tasks/rollback.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
+import { rotationChanges } from '../../tasks/lib/rotation.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { followInstances, inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
@@ -95,6 +96,16 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   const task = (file: string, args: string[], input = '') =>
     $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input })`node --import tsx ${`tasks/${file}.ts`} ${args}`
   const onHost = (script: string) => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`)
+  /** A page of the site in `browser`, logged in as the user the poster test registered. */
+  const logInAsPoster = async (browser: Awaited<ReturnType<typeof launchChromium>>) => {
+    const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
+    await page.goto('/user/login')
+    await page.fill('#id_username', 'rig-poster')
+    await page.fill('#id_password', 'correct-horse-battery-staple-42')
+    await page.click('#login-button')
+    assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
+    return page
+  }
   /** A task started in its own process group (for Ctrl-C), once its output shows `ready`. */
   const startedTask = async (file: string, args: string[], ready: RegExp) => {
     const child = spawn('node', ['--import', 'tsx', file, ...args], { cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -317,23 +328,16 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal((await instances()).length, 1)
   })
 
-  it("changing the secrets in .env and deploying again (a rotation): the site serves, the data stays, a logged-in visitor stays logged in (the old key a fallback), the old database passwords open nothing", async () => {
+  it("npm run rotate's new secrets, deployed: the site serves, the data stays, a logged-in visitor stays logged in (the old key a fallback), the old database passwords open nothing", async () => {
     const browser = await launchChromium()
     try {
-      const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
-      await page.goto('/user/login')
-      await page.fill('#id_username', 'rig-poster')
-      await page.fill('#id_password', 'correct-horse-battery-staple-42')
-      await page.click('#login-button')
-      assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
+      const page = await logInAsPoster(browser)
       const old = { key: env.DJANGO_SECRET_KEY, db: env.DJANGO_DB_PASSWORD, pg: env.POSTGRES_PASSWORD }
+      // the new values npm run rotate writes into .env (here the settings are the environment's),
       // from now on, for the rest of this file
-      Object.assign(env, {
-        DJANGO_SECRET_KEY: 'rig-only-rotated-0c3e6b5d1f9a2c7e4b8d0f3a6c9e2b5d8f1a4c7e0b3d6f9a2c5e8b1d4f7a',
-        DJANGO_SECRET_KEY_FALLBACKS: old.key,
-        DJANGO_DB_PASSWORD: 'rig-db-password-rotated',
-        POSTGRES_PASSWORD: 'rig-postgres-password-rotated',
-      })
+      const { changes } = rotationChanges(['secret-key', 'db-password', 'postgres-password'], { DJANGO_SECRET_KEY: old.key ?? '', DJANGO_DB_PASSWORD: old.db ?? '', POSTGRES_PASSWORD: old.pg ?? '' }, {})
+      assert.equal(changes.DJANGO_SECRET_KEY_FALLBACKS, old.key)
+      Object.assign(env, changes)
       const r = await run(deployMain)
       assert.equal(r.code, 0, r.text)
       await page.goto('/')
@@ -565,12 +569,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
     const browser = await launchChromium()
     try {
-      const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
-      await page.goto('/user/login')
-      await page.fill('#id_username', 'rig-poster')
-      await page.fill('#id_password', 'correct-horse-battery-staple-42')
-      await page.click('#login-button')
-      assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
+      await logInAsPoster(browser)
     } finally {
       await browser.close()
     }

@@ -28,7 +28,8 @@ describe('the stack file', () => {
     // the deploy migrates (manage.py release), never a starting web task; which may so start quickly
     assert.deepEqual(services.web!.environment, { DJANGO_SECRET_KEY: 'a$$b#"c', MYMDB_MIGRATE_ON_START: '0' })
     assert.deepEqual(services.web!.healthcheck, { test: ['CMD', 'true'], interval: '5s', start_period: '30s' })
-    assert.equal(services.db!.environment, undefined)
+    // the host's database takes its passwords from the environment at each start (a rotation)
+    assert.deepEqual(services.db!.environment, { MYMDB_DB_SET_PASSWORDS: '1' })
     assert.deepEqual(services.db!.volumes, [{ type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data' }])
   })
   it('the front publishes on the host itself (no routing mesh), ports as numbers', () => {
