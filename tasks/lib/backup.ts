@@ -70,7 +70,7 @@ export const backupCommands = {
   restore: (s: Stack) =>
     inDb(
       s,
-      'PGPASSWORD="$DJANGO_DB_PASSWORD" pg_restore --host=127.0.0.1 --username="$DJANGO_DB_USER" --clean --if-exists --no-owner --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"',
+      'PGPASSWORD="${DJANGO_DB_PASSWORD:-$(cat "${DJANGO_DB_PASSWORD_FILE:-/dev/null}")}" pg_restore --host=127.0.0.1 --username="$DJANGO_DB_USER" --clean --if-exists --no-owner --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"',
     ),
   /** Empties the shared cache (memcached's flush_all, through bash's /dev/tcp: the image has no client). */
   flushCache: (s: Stack) =>

@@ -14,10 +14,11 @@ import type { RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
 import { stripControls } from './log.ts'
-import { check, homeRelative, runChecked, shellQuote, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
+import { check, homeRelative, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 import type { Remote } from './ssh.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
 import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
+import { createSecretsCmd, oneOffScript, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
 export const REMOTE_DIR = '~/mymdb'
@@ -111,22 +112,7 @@ export function oneOffCmd(s: Stack, args: readonly string[], o: { image?: string
     const image = o.image ? splitImageRef(o.image) : undefined
     return [...(image ? ['env', `MYMDB_WEB_IMAGE=${image.repository}`, `MYMDB_TAG=${image.tag ?? 'latest'}`] : []), ...s.compose('run', '--rm', '--no-deps', '-T', ...pass, '--entrypoint', 'python3', 'web', ...args)]
   }
-  // web's environment (it holds secrets: a file only its owner reads, removed after) and both
-  // networks: the database on the internal one, the internet (S3) through the other
-  const web = swarmService('web')
-  const script = [
-    'set -eu',
-    `image=${shellQuote(o.image ?? '')}`,
-    'f=$(mktemp)',
-    'c=',
-    `trap 'rm -f "$f"; [ -z "$c" ] || docker rm --force "$c" >/dev/null 2>&1 || true' EXIT`,
-    `docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' ${web} > "$f"`,
-    `[ -n "$image" ] || image=$(docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' ${web})`,
-    `c=$(docker create ${['--interactive', '--network', `${STACK_NAME}_front`, '--env-file', '"$f"', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@")`,
-    `docker network connect ${STACK_NAME}_back "$c"`,
-    'docker start --attach --interactive "$c"',
-  ].join('\n')
-  return ['sh', '-c', script, 'sh', ...args]
+  return ['sh', '-c', oneOffScript(swarmService('web'), o.image ?? '', pass), 'sh', ...args]
 }
 
 export const stackCommands = {
@@ -346,7 +332,11 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
   } catch {
     throw new UserError(`docker compose config on ${s.where} printed no JSON (is its Compose older than 2.17?): ${config.stdout.slice(0, 200)}`)
   }
-  const stackFile = toStackFile(rendered)
+  const { stack: stackFile, secrets } = withSwarmSecrets(toStackFile(rendered))
+  if (Object.keys(secrets).length > 0)
+    await log.step('secrets', `the stack's ${Object.keys(secrets).length} secrets as Swarm secrets (files in its containers, in no service spec)`, () =>
+    runInChecked(s, createSecretsCmd(secrets), { input: secretsInput(secrets), doing: 'make the Swarm secrets' }),
+  )
   const images = stackImages(stackFile)
   const compose = await runIn(s, s.compose('ps', '--all', '--quiet'))
   if (compose.ok && compose.stdout.trim() !== '')

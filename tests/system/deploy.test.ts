@@ -349,6 +349,15 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.equal((await psql('postgres', env.POSTGRES_PASSWORD, 'postgres')).stdout.trim(), '1')
       for (const [user, password, db] of [['mymdb', old.db, 'mymdb'], ['postgres', old.pg, 'postgres']] as const)
         assert.match((await psql(user, password, db)).stderr, /password authentication failed/)
+      // the secrets are Swarm secrets: no service spec and no container of the stack holds them
+      const specs = await onHost(`docker service inspect ${['web', 'db', 'proxy', 'cache'].map((n) => `mymdb_${n}`).join(' ')} && docker inspect $(docker ps --quiet --filter label=com.docker.stack.namespace=mymdb)`)
+      assert.equal(specs.exitCode, 0, specs.stderr)
+      for (const name of ['DJANGO_SECRET_KEY', 'DJANGO_SECRET_KEY_FALLBACKS', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD'] as const) {
+        const value = env[name]
+        assert.ok(value && value.length >= 8, name)
+        assert.ok(!specs.stdout.includes(value), `${name} is in a service spec or a container's configuration`)
+        assert.match(specs.stdout, new RegExp(`"${name}_FILE=/run/secrets/${name.toLowerCase()}"`))
+      }
     } finally {
       await browser.close()
     }

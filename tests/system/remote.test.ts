@@ -172,15 +172,17 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/)
   })
 
-  it('the remote .env is mode 600, owned by admin, and its values reach the containers unchanged', async () => {
+  it('the remote .env is mode 600, owned by admin, and its values reach the containers unchanged (a secret as a file)', async () => {
     const st = await onHost('stat -c "%a %U %G" mymdb/.env mymdb/docker-compose.yml')
     assert.equal(st.exitCode, 0, st.stderr)
     assert.deepEqual(st.stdout.trim().split('\n'), ['600 admin admin', '644 admin admin'])
     const images = await onHost('cd mymdb && docker compose config --images')
     assert.match(images.stdout, new RegExp(`${registry!.address.replace(/\./g, '\\.')}/mymdb-web:${TAG}`))
-    const key = await onHost(`docker exec ${inService('web')} printenv DJANGO_SECRET_KEY`)
+    // a secret reaches web as a Swarm secret, a file, not in its environment
+    const key = await onHost(`docker exec ${inService('web')} cat /run/secrets/django_secret_key`)
     assert.equal(key.exitCode, 0, key.stderr)
-    assert.equal(key.stdout.replace(/\n$/, ''), SECRET_KEY)
+    assert.equal(key.stdout, SECRET_KEY)
+    assert.equal((await onHost(`docker exec ${inService('web')} printenv DJANGO_SECRET_KEY`)).exitCode, 1)
     const bind = await onHost('grep -E "^(WEB_BIND|WEB_PORT)=" mymdb/.env')
     assert.deepEqual(bind.stdout.trim().split('\n'), ["WEB_BIND='0.0.0.0'", "WEB_PORT='80'"])
   })
