@@ -112,7 +112,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         // apply
         const start = Date.now()
         await recordRelease(stack, () => target.images, { startedAt: new Date(start), rollbackFrom: current.tag }, async () => {
-          await runInChecked(stack, pointEnvAt(target.images, '.env.before-rollback'), { doing: "point the host's .env at the release's images" })
+          await runInChecked(stack, pointEnvAt(target.images), { doing: "point the host's .env at the release's images" })
           await startStack(stack, log)
         })
         log.info('')

@@ -244,8 +244,9 @@ else:
 # ---------------------------------------------------------------------------------------------
 UPLOAD_S3_BUCKET = _env("DJANGO_UPLOAD_S3_BUCKET")
 if UPLOAD_S3_BUCKET:
-    # No keys here: boto3's default credential chain is used (instance / task role, or the
-    # standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables, read by boto3 itself).
+    # Without keys boto3's default credential chain is used (instance / task role). Keys, where
+    # the host has none: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the secret also from
+    # AWS_SECRET_ACCESS_KEY_FILE (a Docker secret, which boto3 itself does not read).
     _s3_options = {
         "bucket_name": UPLOAD_S3_BUCKET,
         "location": "uploads",  # public read is granted on the uploads/ prefix only
@@ -256,6 +257,9 @@ if UPLOAD_S3_BUCKET:
     _region = _env("AWS_S3_REGION_NAME") or _env("AWS_DEFAULT_REGION")
     if _region:
         _s3_options["region_name"] = _region
+    _upload_key_id, _upload_secret = _env("AWS_ACCESS_KEY_ID"), _secret("AWS_SECRET_ACCESS_KEY", required=False)
+    if _upload_key_id and _upload_secret:
+        _s3_options.update(access_key=_upload_key_id, secret_key=_upload_secret)
     _endpoint = _env("AWS_S3_ENDPOINT_URL")
     if _endpoint:
         _s3_options["endpoint_url"] = _endpoint

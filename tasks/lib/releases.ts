@@ -191,7 +191,11 @@ export function envEdit(images: Record<ImageName, string>): string {
   return [set('MYMDB_WEB_IMAGE', repository), set('MYMDB_TAG', tag), ...PINNED_IMAGES.filter((n) => images[n]).map((n) => set(refKey(n), images[n]))].join(';')
 }
 
-/** Points the host's .env (in the stack's directory) at `images`; `keep`: a copy of the old file first. */
-export function pointEnvAt(images: Record<ImageName, string>, keep?: string): Cmd {
-  return ['sh', '-c', `${keep ? `cp -p .env ${keep} && ` : ''}sed -i "$0" .env`, envEdit(images)]
+/**
+ * Points the host's .env (in the stack's directory) at `images`, in place (no copy: the file holds
+ * secrets; the images it named before are in the release history). Removes the plaintext copy
+ * rollbacks before this one kept.
+ */
+export function pointEnvAt(images: Record<ImageName, string>): Cmd {
+  return ['sh', '-c', 'rm -f .env.before-rollback && sed -i "$0" .env', envEdit(images)]
 }

@@ -18,7 +18,7 @@ import { check, homeRelative, runChecked, showCommand, type Cmd, type RunOptions
 import type { Remote } from './ssh.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
 import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
-import { createSecretsCmd, oneOffScript, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
+import { createSecretsCmd, oneOffScript, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
 export const REMOTE_DIR = '~/mymdb'
@@ -366,6 +366,10 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
       await new Promise((r) => setTimeout(r, pollMs))
     }
   })
+  const pruned = await runIn(s, pruneSecretsCmd(Object.keys(secrets)))
+  const gone = pruned.stdout.split('\n').filter(Boolean)
+  if (gone.length > 0) log.info(`[secrets] removed ${gone.length} secret(s) of earlier values`)
+  if (pruned.stderr.trim()) log.warn(`[secrets] ${stripControls(pruned.stderr.trim())}`)
 }
 
 /** Where the stack's deploy of `images` stands (see stackfile.convergence). */

@@ -1,5 +1,4 @@
-// The stack's secrets as Swarm secrets (pure; WORK IN PROGRESS, not wired into the deploy yet):
-// each secret value a service's environment holds moves into a Swarm secret, mounted at
+// The stack's secrets as Swarm secrets (pure: the commands; stack.ts runs them): each secret value a service's environment holds moves into a Swarm secret, mounted at
 // /run/secrets/<name> and named to the service as <NAME>_FILE (Docker's convention, which Django's
 // settings and the db image's entrypoint follow), so neither `docker service inspect` nor
 // `docker inspect` shows it. Secrets cannot change: the name carries a digest of the value, a new
@@ -9,8 +8,8 @@ import { createHash } from 'node:crypto'
 import { shellQuote, type Cmd } from './sh.ts'
 import { STACK_NAME, type JsonObject } from './stackfile.ts'
 
-/** The environment variables that hold secrets. */
-export const SECRET_VARS = ['DJANGO_SECRET_KEY', 'DJANGO_SECRET_KEY_FALLBACKS', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD'] as const
+/** The environment variables that hold secrets (the upload keys' secret half: AWS_SECRET_ACCESS_KEY). */
+export const SECRET_VARS = ['DJANGO_SECRET_KEY', 'DJANGO_SECRET_KEY_FALLBACKS', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD', 'AWS_SECRET_ACCESS_KEY'] as const
 
 /** The label the deploy puts on the secrets it makes (the prune removes only those). */
 export const SECRET_LABEL = `${STACK_NAME}.secret`
@@ -64,6 +63,21 @@ export function createSecretsCmd(secrets: Readonly<Record<string, string>>): Cmd
 /** The values for createSecretsCmd's stdin, a line each, in the order of the names. */
 export function secretsInput(secrets: Readonly<Record<string, string>>): string {
   return Object.values(secrets).map((v) => `${v}\n`).join('')
+}
+
+/**
+ * Removes the secrets the deploy made (labelled) other than `keep`, the current version's: run once
+ * the stack converged (Swarm's automatic rollback needs the old ones until then). Prints each name
+ * removed; one still in use (a service outside this deploy) stays, said on stderr.
+ */
+export function pruneSecretsCmd(keep: readonly string[]): Cmd {
+  const script = [
+    `docker secret ls --filter label=${SECRET_LABEL}=1 --format '{{.Name}}' | while IFS= read -r name; do`,
+    '  case " $* " in *" $name "*) continue ;; esac',
+    '  if docker secret rm "$name" >/dev/null 2>&1; then echo "$name"; else echo "kept $name: still in use" >&2; fi',
+    'done',
+  ].join('\n')
+  return ['sh', '-c', script, 'sh', ...keep]
 }
 
 /**

@@ -31,6 +31,7 @@ import { remoteUp } from '../../tasks/lib/remote/up.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { main as pushMain } from '../../tasks/push.ts'
 import { main as rollbackMain } from '../../tasks/rollback.ts'
+import { SECRET_LABEL, SECRET_VARS, secretName } from '../../tasks/lib/swarmsecrets.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
 import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
@@ -352,12 +353,17 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       // the secrets are Swarm secrets: no service spec and no container of the stack holds them
       const specs = await onHost(`docker service inspect ${['web', 'db', 'proxy', 'cache'].map((n) => `mymdb_${n}`).join(' ')} && docker inspect $(docker ps --quiet --filter label=com.docker.stack.namespace=mymdb)`)
       assert.equal(specs.exitCode, 0, specs.stderr)
-      for (const name of ['DJANGO_SECRET_KEY', 'DJANGO_SECRET_KEY_FALLBACKS', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD'] as const) {
-        const value = env[name]
+      const values: Record<string, string | undefined> = { ...env, AWS_SECRET_ACCESS_KEY: env.MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY }
+      for (const name of SECRET_VARS) {
+        const value = values[name]
         assert.ok(value && value.length >= 8, name)
         assert.ok(!specs.stdout.includes(value), `${name} is in a service spec or a container's configuration`)
         assert.match(specs.stdout, new RegExp(`"${name}_FILE=/run/secrets/${name.toLowerCase()}"`))
       }
+      // the secrets of the values before the rotation are gone from the Swarm; the current ones stay
+      const kept = await onHost(`docker secret ls --filter label=${SECRET_LABEL}=1 --format '{{.Name}}'`)
+      assert.deepEqual(kept.stdout.trim().split('\n').sort(), SECRET_VARS.map((name) => secretName(name, values[name]!)).sort())
+      assert.match(r.text, /\[secrets\] removed [1-9]\d* secret\(s\) of earlier values/)
     } finally {
       await browser.close()
     }
@@ -694,6 +700,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       ['premigrate', previous, 'ok'],
       [previous, 'premigrate', 'ok'],
     ])
+    // the .env was edited in place: no copy of its secrets beside it
+    assert.deepEqual((await onHost('ls -a mymdb')).stdout.split('\n').filter((f) => f.startsWith('.env')), ['.env'])
   })
 
   it('scheduled backups: cron on the host runs the backup script nightly; triggered, its backup lands in the bucket; status shows it, and a failed one', async () => {

@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { envEdit } from '../../tasks/lib/releases.ts'
 import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
+import { pruneSecretsCmd } from '../../tasks/lib/swarmsecrets.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
 import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
 
@@ -265,6 +266,8 @@ describe('remote-up main()', () => {
       'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
       "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       "cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'",
+      // converged: the Swarm secrets of earlier values removed
+      showCommand(pruneSecretsCmd([]), 'mymdb'),
       inWeb('migrate --check'),
       inWeb('load_sample_catalogue --if-empty'),
       "cd mymdb && sh -c 'cat >> deploys.log'",
@@ -305,7 +308,7 @@ describe('remote-up main()', () => {
     assert.equal(await main([], ENV, d), 0, d.log.text())
     assert.deepEqual(remote.uploads.map((u) => u.path), ['~/mymdb/docker-compose.yml', '~/mymdb/.env', '~/.docker/config.json'])
     // the host's .env edited as a rollback edits it, before the stack is deployed
-    const edit = remote.commands.findIndex((c) => c.startsWith('cd mymdb && sh -c \'sed -i "$0" .env\''))
+    const edit = remote.commands.findIndex((c) => c.startsWith('cd mymdb && sh -c \'rm -f .env.before-rollback && sed -i "$0" .env\''))
     assert.ok(edit > 0 && edit < remote.commands.findIndex((c) => c.includes('docker stack deploy')), remote.commands.join('\n'))
     const all = { web: '127.0.0.1:5000/mymdb-web:abc123', db: D('db'), proxy: D('proxy'), cache: D('cache') }
     const pinned = execFileSync('sed', [envEdit(all)], { input: remote.uploads[1]!.content }).toString()

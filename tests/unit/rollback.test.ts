@@ -84,7 +84,7 @@ describe('rollback main()', () => {
     const d = deps(remote)
     assert.equal(await main([], ENV, d), 0, d.log.text())
     const cmds = remote.commands
-    const edit = cmds.findIndex((c) => c.includes('.env.before-rollback'))
+    const edit = cmds.findIndex((c) => c.includes('sed -i') && c.includes('MYMDB_TAG=') && c.includes('mymdb-web'))
     const up = cmds.findIndex((c) => c.includes('docker stack deploy'))
     assert.ok(cmds.findIndex((c) => c.includes('MigrationLoader')) < edit && edit < up, cmds.join('\n'))
     assert.ok(cmds.some((c) => c.includes('docker image inspect') && c.includes('mymdb-web:v2')))
@@ -99,7 +99,7 @@ describe('rollback main()', () => {
     const d = deps(remote)
     assert.equal(await main(['--to', 'v1'], ENV, d), 1)
     assert.match(d.log.text(), /the database has migrations v1 does not know: core\.0002_rig[\s\S]*nothing changed[\s\S]*npm run restore -- --aws mymdb-test-20261105T230000Z\.tar/)
-    assert.ok(!remote.commands.some((c) => c.includes('.env.before-rollback') || c.includes('docker stack deploy')))
+    assert.ok(!remote.commands.some((c) => c.includes('sed -i') || c.includes('docker stack deploy')))
     const again = host('core.0002_rig\n')
     const d2 = deps(again)
     assert.equal(await main(['--to', 'v1', '--allow-schema-change'], ENV, d2), 0, d2.log.text())
@@ -114,7 +114,7 @@ describe('rollback main()', () => {
     const d2 = deps(dry)
     assert.equal(await main(['--dry-run'], ENV, d2), 0, d2.log.text())
     assert.match(d2.log.text(), /dry run: would point/)
-    assert.ok(!dry.commands.some((c) => c.includes('.env.before-rollback') || c.includes('docker stack deploy') || c.includes('cat >>')))
+    assert.ok(!dry.commands.some((c) => c.includes('sed -i') || c.includes('docker stack deploy') || c.includes('cat >>')))
   })
 })
 

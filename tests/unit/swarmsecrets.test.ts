@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { secretName, withSwarmSecrets } from '../../tasks/lib/swarmsecrets.ts'
 
-describe('Swarm secrets of the stack file (work in progress)', () => {
+describe('Swarm secrets of the stack file', () => {
   const stack = {
     services: {
-      web: { image: 'w', environment: { DJANGO_SECRET_KEY: 'k'.repeat(50), DJANGO_DB_PASSWORD: 'pw', DJANGO_SECRET_KEY_FALLBACKS: '', DJANGO_LOG_LEVEL: 'INFO' } },
+      web: { image: 'w', environment: { DJANGO_SECRET_KEY: 'k'.repeat(50), DJANGO_DB_PASSWORD: 'pw', DJANGO_SECRET_KEY_FALLBACKS: '', DJANGO_LOG_LEVEL: 'INFO', AWS_ACCESS_KEY_ID: 'id', AWS_SECRET_ACCESS_KEY: 'upload-secret' } },
       db: { image: 'd', environment: { POSTGRES_PASSWORD: 'pg', DJANGO_DB_PASSWORD: 'pw' } },
       cache: { image: 'c' },
     },
@@ -15,23 +15,26 @@ describe('Swarm secrets of the stack file (work in progress)', () => {
   const text = JSON.stringify(out)
 
   it('no secret value is left in the stack file; each is a file the service is told of', () => {
-    for (const v of ['k'.repeat(50), '"pw"', '"pg"']) assert.ok(!text.includes(v), v)
+    for (const v of ['k'.repeat(50), '"pw"', '"pg"', 'upload-secret']) assert.ok(!text.includes(v), v)
     const web = (out.services as Record<string, { environment: Record<string, string>; secrets: unknown[] }>).web!
     assert.deepEqual(web.environment, {
       DJANGO_SECRET_KEY_FALLBACKS: '',
       DJANGO_LOG_LEVEL: 'INFO',
+      AWS_ACCESS_KEY_ID: 'id',
       DJANGO_SECRET_KEY_FILE: '/run/secrets/django_secret_key',
       DJANGO_DB_PASSWORD_FILE: '/run/secrets/django_db_password',
+      AWS_SECRET_ACCESS_KEY_FILE: '/run/secrets/aws_secret_access_key',
     })
     assert.deepEqual(web.secrets, [
       { source: secretName('DJANGO_SECRET_KEY', 'k'.repeat(50)), target: 'django_secret_key' },
       { source: secretName('DJANGO_DB_PASSWORD', 'pw'), target: 'django_db_password' },
+      { source: secretName('AWS_SECRET_ACCESS_KEY', 'upload-secret'), target: 'aws_secret_access_key' },
     ])
     assert.deepEqual((out.services as Record<string, unknown>).cache, { image: 'c' })
   })
 
   it('one secret per value, shared by the services that use it, declared external; a new value is a new name', () => {
-    assert.deepEqual(Object.values(secrets).sort(), ['k'.repeat(50), 'pg', 'pw'])
+    assert.deepEqual(Object.values(secrets).sort(), ['k'.repeat(50), 'pg', 'pw', 'upload-secret'])
     assert.deepEqual(Object.keys(out.secrets as object), Object.keys(secrets).sort())
     assert.ok(Object.values(out.secrets as Record<string, unknown>).every((s) => JSON.stringify(s) === '{"external":true}'))
     assert.match(secretName('DJANGO_DB_PASSWORD', 'pw'), /^mymdb_django_db_password_[0-9a-f]{12}$/)

@@ -133,6 +133,14 @@ class ProductionSettingsTests(SimpleTestCase):
             self.assertEqual(loaded["SECRET_KEY"], "from-a-file-" + "k" * 50)
             self.assertEqual(loaded["DATABASES"]["default"]["PASSWORD"], "file-pw")
             self.assertEqual(loaded["SECRET_KEY_FALLBACKS"], ["old-key-one", "old-key-two"])
+            # the upload keys' secret half too (boto3 reads no _FILE: the storage gets both keys)
+            uploads = self.load(
+                DJANGO_UPLOAD_S3_BUCKET="b",
+                AWS_ACCESS_KEY_ID="upload-id",
+                AWS_SECRET_ACCESS_KEY_FILE=write("aws", "upload-secret\n"),
+            )["STORAGES"]["default"]["OPTIONS"]
+            self.assertEqual((uploads["access_key"], uploads["secret_key"]), ("upload-id", "upload-secret"))
+            self.assertNotIn("secret_key", self.load(DJANGO_UPLOAD_S3_BUCKET="b")["STORAGES"]["default"]["OPTIONS"])
             # both ways at once, a file that is not there, an empty file: named, with the rest
             stderr = self.fail_with(
                 clean_env(
