@@ -11,6 +11,9 @@ import { STACK_NAME, type JsonObject } from './stackfile.ts'
 /** The environment variables that hold secrets (the upload keys' secret half: AWS_SECRET_ACCESS_KEY). */
 export const SECRET_VARS = ['DJANGO_SECRET_KEY', 'DJANGO_SECRET_KEY_FALLBACKS', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD', 'AWS_SECRET_ACCESS_KEY'] as const
 
+/** The .env key a secret variable's value comes from (docker-compose.yml's mapping), where it is not the same name. */
+export const SECRET_ENV_KEYS: Readonly<Partial<Record<(typeof SECRET_VARS)[number], string>>> = { AWS_SECRET_ACCESS_KEY: 'MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY' }
+
 /** The label the deploy puts on the secrets it makes (the prune removes only those). */
 export const SECRET_LABEL = `${STACK_NAME}.secret`
 
@@ -81,10 +84,12 @@ export function pruneSecretsCmd(keep: readonly string[]): Cmd {
 }
 
 /**
- * The shell script of a one-off container of the host's stack (`python3 "$@"` in the web image):
- * web's environment, its secrets (files in the running stack's containers) read into it and
- * handed to docker through a pipe (no file anywhere), and both networks: the database on the
- * internal one, the internet (S3) through the other. `pass`: more `-e NAME` options.
+ * The shell script of a one-off container of the host's stack (`python3 "$@"` in the web image),
+ * run in the stack's directory: web's environment, its secrets read into it and handed to docker
+ * through a pipe (no file anywhere), and both networks: the database on the internal one, the
+ * internet (S3) through the other. `pass`: more `-e NAME` options. A secret comes from a running
+ * container of the stack (the values the running version uses, also while a deploy changes
+ * them), else from the host's .env (web stopped: a backup must still work).
  */
 export function oneOffScript(webService: string, image: string, pass: readonly string[]): string {
   return [
@@ -95,6 +100,7 @@ export function oneOffScript(webService: string, image: string, pass: readonly s
     `spec=$(docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' ${webService})`,
     `[ -n "$image" ] || image=$(docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' ${webService})`,
     `running=$(docker ps --quiet --filter label=com.docker.stack.namespace=${STACK_NAME} --filter status=running)`,
+    `envkey() { case "$1" in ${Object.entries(SECRET_ENV_KEYS).map(([v, k]) => `${v}) echo ${k} ;;`).join(' ')} *) echo "$1" ;; esac; }`,
     'env=',
     'nl="',
     '"',
@@ -102,7 +108,8 @@ export function oneOffScript(webService: string, image: string, pass: readonly s
     '  case "$line" in',
     '    *_FILE=/run/secrets/*)',
     '      value=',
-    '      for r in $running; do value=$(docker exec "$r" cat "${line#*=}" 2>/dev/null) && break; value=; done',
+    '      for r in $running; do value=$(docker exec "$r" cat "${line#*=}" 2>/dev/null </dev/null) && break; value=; done',
+    `      [ -n "$value" ] || value=$(sed -n "s/^$(envkey "\${line%%_FILE=*}")='\\\\(.*\\\\)'\\$/\\\\1/p" .env 2>/dev/null)`,
     '      [ -z "$value" ] || env="$env${line%%_FILE=*}=$value$nl" ;;',
     '    ?*) env="$env$line$nl" ;;',
     '  esac',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { secretName, withSwarmSecrets } from '../../tasks/lib/swarmsecrets.ts'
+import { readFileSync } from 'node:fs'
+import { SECRET_ENV_KEYS, SECRET_VARS, secretName, withSwarmSecrets } from '../../tasks/lib/swarmsecrets.ts'
 
 describe('Swarm secrets of the stack file', () => {
   const stack = {
@@ -44,5 +45,13 @@ describe('Swarm secrets of the stack file', () => {
   it("a $ that docker compose config wrote as $$ is one $ in the secret (stack deploy would have read it so)", () => {
     const { secrets: got } = withSwarmSecrets({ services: { web: { environment: { DJANGO_SECRET_KEY: 'a$$HOME b$${X}' } } } })
     assert.deepEqual(Object.values(got), ['a$HOME b${X}'])
+  })
+
+  it("each secret variable's .env key (the one-off's fallback when web is stopped) is the one docker-compose.yml passes", () => {
+    const compose = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8')
+    for (const name of SECRET_VARS) {
+      const from = SECRET_ENV_KEYS[name] ?? name
+      assert.match(compose, new RegExp(`^\\s+${name}: \\$\\{${from}[:?}]`, 'm'), name)
+    }
   })
 })
