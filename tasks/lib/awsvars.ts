@@ -151,17 +151,25 @@ export function registryImage(prefix: string, localImage: string): string {
   return `${prefix.replace(/\/+$/, '')}/${repositoryName(localImage)}`
 }
 
-/** The registry host for `docker login` and the prefix of the pushed image names (pure). */
+/** The registry host of an image prefix (docker.io/yourname -> docker.io): what `docker login` names, here and on the host. */
+export function registryHost(prefix: string): string {
+  return prefix.split('/')[0] ?? prefix
+}
+
+/** The prefix of the pushed image names, and the registry host for `docker login` (pure). */
 export function registryPrefix(registry: Registry, ecrHost?: string): { loginHost: string; prefix: string } {
-  switch (registry.kind) {
-    case 'ecr':
-      if (!ecrHost) throw new Error('ECR host unknown')
-      return { loginHost: ecrHost, prefix: ecrHost }
-    case 'dockerhub':
-      return { loginHost: 'docker.io', prefix: `docker.io/${registry.namespace}` }
-    case 'generic':
-      return { loginHost: registry.host, prefix: registry.path ? `${registry.host}/${registry.path}` : registry.host }
-  }
+  const prefix = ((): string => {
+    switch (registry.kind) {
+      case 'ecr':
+        if (!ecrHost) throw new Error('ECR host unknown')
+        return ecrHost
+      case 'dockerhub':
+        return `docker.io/${registry.namespace}`
+      case 'generic':
+        return registry.path ? `${registry.host}/${registry.path}` : registry.host
+    }
+  })()
+  return { loginHost: registryHost(prefix), prefix }
 }
 
 const REGISTRY_DESC = 'where images are pushed: ecr (Amazon ECR of this account), docker.io/<user>, or <host[:port]>[/path]'
@@ -239,11 +247,6 @@ export function pullAccess(v: RegistryValues, host: string): PullAccess {
   if (v.MYMDB_PULL_USERNAME !== undefined && v.MYMDB_PULL_PASSWORD !== undefined)
     return { kind: 'login', host, username: v.MYMDB_PULL_USERNAME, password: v.MYMDB_PULL_PASSWORD }
   return { kind: 'anonymous', host }
-}
-
-/** ARNs of the ECR repositories of these local images in an account and region (pure): what the host role may pull. */
-export function ecrRepositoryArns(region: string, account: string, localImages: readonly string[]): string[] {
-  return localImages.map((l) => `arn:aws:ecr:${region}:${account}:repository/${repositoryName(l)}`)
 }
 
 // Sizes EC2 has; families: letters, a generation digit, options (t3, t3a, m7i-flex, c6in, u-6tb1).

@@ -2,11 +2,11 @@
 // deletes), `compose ps` parsing, and the local-only defaults and generated secrets that let the
 // stack run without settings (up:local's settings, and the address of its site).
 import { randomBytes } from 'node:crypto'
-import { appendFileSync, chmodSync, existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { checkEnv, formatEnv, type CleanEnv, type RawEnv } from './env.ts'
 import { runChecked, type Runner } from './sh.ts'
 import { LOCAL_ONLY_PREFIX, stackVars } from './vars.ts'
-import { envLine } from './envformat.ts'
+import { envLine, writeEnvFile } from './envformat.ts'
 
 /** The project name in docker-compose.yml (`name: mymdb`); COMPOSE_PROJECT_NAME overrides it. */
 export const DEFAULT_PROJECT = 'mymdb'
@@ -122,8 +122,7 @@ export function saveLocalSecrets(path: string, values: Partial<Record<LocalSecre
     '# checkout only; every deploy refuses them (set real ones for production).',
     ...lines,
   ].join('\n')
-  appendFileSync(path, `${gap}${block}\n`, { mode: 0o600 })
-  chmodSync(path, 0o600)
+  writeEnvFile(path, `${before}${gap}${block}\n`)
 }
 
 /**

@@ -3,11 +3,10 @@
 // signed (DJANGO_SECRET_KEY_FALLBACKS); the host's database container sets its roles' passwords
 // from its environment when it starts (docker/psql/docker-entrypoint.sh, MYMDB_DB_SET_PASSWORDS).
 import { randomBytes } from 'node:crypto'
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import dotenv from 'dotenv'
 import { ConfigError } from './errors.ts'
-import { envLine } from './envformat.ts'
+import { envLine, writeEnvFile } from './envformat.ts'
 
 /** What can be rotated, by the name rotate takes, and the setting it changes. */
 export const ROTATABLE = {
@@ -96,12 +95,6 @@ export function rotateEnvFile(path: string, names: readonly string[], env: Reado
     throw new ConfigError(`npm run rotate: ${path} cannot be read: the secrets to rotate live in the .env file`)
   }
   const { changes, said } = rotationChanges(names, dotenv.parse(text), env)
-  const tmp = join(dirname(path), `.env.rotate-${randomBytes(4).toString('hex')}`)
-  try {
-    writeFileSync(tmp, withValues(text, changes), { mode: 0o600, flag: 'wx' })
-    renameSync(tmp, path)
-  } finally {
-    rmSync(tmp, { force: true })
-  }
+  writeEnvFile(path, withValues(text, changes))
   return said
 }

@@ -271,7 +271,7 @@ describe('host: pure parts', () => {
     assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'exists', 'update', 'start', 'exists'])
     // what apply will do, exactly
     assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }] })
-    assert.deepEqual([changed.role, changed.profile, changed.nodes[0]?.instance.action], [{ create: false, putPolicy: true, policy: hostPolicies('b1', 'arn:aws:iam::123456789012:role/mymdb-qa-backup').bucket }, { create: false, addRole: true }, 'start'])
+    assert.deepEqual([changed.role, changed.profile, changed.nodes[0]?.instance.action], [{ create: false, putPolicy: true, policy: hostPolicies('b1', 'arn:aws:iam::123456789012:role/mymdb-qa-backup').bucket, pullsImages: false }, { create: false, addRole: true }, 'start'])
     // with ECR, the role also pulls the stage's repositories: the policy is updated, and then in place
     const ecrPull = { region: 'us-west-2', repositories: ['mymdb-web', 'mymdb-db'] }
     const pulling = planHost(done, { ...want, ecrPull })

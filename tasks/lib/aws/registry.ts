@@ -4,7 +4,13 @@
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
 import { stageTags } from '../names.ts'
+import { repositoryName } from '../awsvars.ts'
 import { ECR, STS, aws, awsErrorCode, sameJson, type AwsClients } from './clients.ts'
+
+/** ARNs of the ECR repositories of these local images in an account and region (pure): what the host role may pull. */
+export function ecrRepositoryArns(region: string, account: string, localImages: readonly string[]): string[] {
+  return localImages.map((l) => `arn:aws:ecr:${region}:${account}:repository/${repositoryName(l)}`)
+}
 
 /** The ECR lifecycle policy (pure): the newest `keep` images of a repository stay, older ones expire. */
 export function ecrLifecyclePolicy(keep: number): { rules: Record<string, unknown>[] } {

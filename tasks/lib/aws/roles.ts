@@ -14,7 +14,7 @@ import { IAM, aws, awsErrorCode, explainAwsError, sameJson, type AwsClients } fr
 import { UPLOAD_PREFIX } from './bucketpolicy.ts'
 import { KEPT_PREFIX, ROLLING_PREFIX } from '../backupkeys.ts'
 import { LOCK_TABLE } from '../lock.ts'
-import { ecrRepositoryArns } from '../awsvars.ts'
+import { ecrRepositoryArns } from './registry.ts'
 import type { PlanLine } from './plan.ts'
 
 const POLICY_VERSION = '2012-10-17'
@@ -144,7 +144,8 @@ export interface RolesState {
 
 export interface RolesPlan {
   /** The host role; `policy` is its inline policy document as apply puts it. */
-  role: { create: boolean; putPolicy: boolean; policy: object }
+  /** pullsImages: the policy lets the host pull the stage's ECR repositories. */
+  role: { create: boolean; putPolicy: boolean; policy: object; pullsImages: boolean }
   /** The backup role, its trust (with the external id) and its write policy. */
   backup: { bucket: string; roleArn: string; hostRoleArn: string; externalId: string; create: boolean; putTrust: boolean; putPolicy: boolean }
   profile: { create: boolean; addRole: boolean }
@@ -173,7 +174,7 @@ export function planRoles(
   const profile = state.instanceProfile
   const hasRole = profile?.roles.includes(n.role) ?? false
   return {
-    role: { create: !state.role.exists, putPolicy: !policyOk, policy },
+    role: { create: !state.role.exists, putPolicy: !policyOk, policy, pullsImages: pull !== undefined },
     backup: {
       bucket: want.backupBucket,
       roleArn: backupRoleArn,
@@ -269,7 +270,7 @@ export async function applyHostRole(clients: AwsClients, plan: RolesPlan & { sta
     await aws('set the IAM role policy', () =>
       clients.iam.send(new IAM.PutRolePolicyCommand({ RoleName: n.role, PolicyName: n.policy, PolicyDocument: JSON.stringify(policies.bucket) })),
     )
-    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only (and assuming ${n.backupRole}${JSON.stringify(plan.role.policy).includes('PullStageImages') ? ', pulling the stage\'s images from ECR' : ''})`)
+    log.info(`[host] IAM role ${n.role}: policy ${n.policy} allows s3 on ${plan.bucket} only (and assuming ${n.backupRole}${plan.role.pullsImages ? ", pulling the stage's images from ECR" : ''})`)
   }
   // The backup role trusts the host role: that one exists by now.
   const backup = backupPolicies(plan.backup.hostRoleArn, plan.backup.externalId, plan.backup.bucket, plan.stage)

@@ -10,7 +10,7 @@ import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
 import { acmeCaRootRule, hstsRule } from '../hostvars.ts'
 import { hostKeySources, type HostKeySources } from '../hostkey.ts'
-import { pullAccess, registryRules, type PullAccess } from '../awsvars.ts'
+import { pullAccess, registryHost, registryRules, type PullAccess } from '../awsvars.ts'
 import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
 import { remoteSpec, startSettings, type RemoteSettings, type StartSettings } from './settings.ts'
@@ -163,11 +163,6 @@ export function startInput(
 export function planRemoteUp(raw: RawEnv, opts: RemoteCheckOptions & Partial<StartContext> = {}): RemoteUpPlan {
   const s = checkRemoteSettings(raw, opts)
   return planStart(s, { ...opts, address: opts.address ?? (s.MYMDB_HOST_ADDRESS as string), registry: opts.registry ?? s.MYMDB_REGISTRY })
-}
-
-/** The registry host of an image prefix (docker.io/yourname -> docker.io): what the host logs in to. */
-export function registryHost(registry: string): string {
-  return registry.split('/')[0] ?? registry
 }
 
 /** The runner of a plan's commands: a plan runs nothing (its commands are only shown). */
