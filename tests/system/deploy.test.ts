@@ -701,7 +701,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       [previous, 'premigrate', 'ok'],
     ])
     // the .env was edited in place: no copy of its secrets beside it
-    assert.deepEqual((await onHost('ls -a mymdb')).stdout.split('\n').filter((f) => f.startsWith('.env')), ['.env'])
+    assert.deepEqual((await onHost('ls -a')).stdout.split('\n').filter((f) => f.startsWith('.env')), ['.env'])
   })
 
   it('scheduled backups: cron on the host runs the backup script nightly; triggered, its backup lands in the bucket; status shows it, and a failed one', async () => {
