@@ -23,6 +23,12 @@ COPY uwsgi/ /mymdb/uwsgi/
 COPY runit/nginx/ /etc/service/nginx/
 COPY runit/uwsgi/ /etc/service/uwsgi/
 COPY runit/boot /usr/local/sbin/boot
+# No process of this container runs as root: runit, nginx (master and workers) and uWSGI run as
+# www-data, which owns runit's state (supervise/), nginx's rendered site file and its temporary
+# files. Port 80 needs no privilege in the container (docker-compose.yml's sysctl).
+RUN set -eux; \
+    mkdir -p /var/lib/nginx; \
+    chown -R www-data:www-data /etc/service /etc/nginx/conf.d /var/lib/nginx
 # Only the scripts the image runs (runit/uwsgi/run, runit/nginx/run, the RUN below, and the backup
 # upload the host runs in a throw-away web container); the host-side ones (install-docker.sh,
 # make-base-image.sh) stay out of the image.
@@ -41,6 +47,7 @@ ENV DJANGO_SETTINGS_MODULE=config.production_settings \
     UWSGI_THREADS=4
 
 VOLUME /mymdb/media
+USER www-data
 EXPOSE 80
 WORKDIR /mymdb/django
 CMD ["/usr/local/sbin/boot"]

@@ -39,7 +39,7 @@ describe('web image', () => {
     // With an EC2 public DNS name, as the deploy adds: longer than nginx's default hash bucket.
     const hosts = 'mymdb.example.com,localhost,ec2-203-0-113-254.ap-southeast-2.compute.amazonaws.com'
     const r = await sh`docker run --rm -e DJANGO_ALLOWED_HOSTS=${hosts} ${WEB} sh -c ${
-      '/mymdb/scripts/render_nginx_conf.sh /etc/nginx/mymdb.conf.template /etc/nginx/conf.d/mymdb.conf && nginx -t'}`
+      '/mymdb/scripts/render_nginx_conf.sh /etc/nginx/mymdb.conf.template /etc/nginx/conf.d/mymdb.conf && nginx -e stderr -t'}`
     assert.equal(r.exitCode, 0, r.stderr)
     assert.match(r.stderr, /test is successful/)
   })

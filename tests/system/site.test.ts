@@ -228,6 +228,17 @@ describe('the project folder after up:local', () => {
     assert.equal(check.exitCode, 0, check.stderr)
     assert.match(check.stdout, /no issues/)
   })
+  test('no process of the web container runs as root: runit, nginx (master and workers) and uWSGI are www-data', async () => {
+    // every process's name and real, effective, saved and file-system uid, read from /proc as root
+    const listed = await compose('exec', '-T', '--user', 'root', 'web', 'sh', '-c', 'for s in /proc/[0-9]*/status; do awk \'/^Name:/{n=$2} /^Uid:/{print n, $2, $3, $4, $5}\' "$s"; done')
+    assert.equal(listed.exitCode, 0, listed.stderr)
+    const www = (await compose('exec', '-T', 'web', 'id', '-u', 'www-data')).stdout.trim()
+    assert.match(www, /^[1-9]\d*$/)
+    const procs = listed.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([name]) => !['sh', 'awk'].includes(name ?? ''))
+    const names = new Set(procs.map(([name]) => name))
+    for (const name of ['runsvdir', 'runsv', 'nginx', 'uwsgi']) assert.ok(names.has(name), `${name} runs: ${listed.stdout}`)
+    assert.deepEqual(procs.filter((p) => p.slice(1).some((uid) => uid !== www)), [], `every process is www-data (${www}):\n${listed.stdout}`)
+  })
   test("every container's logs are capped: json-file, 3 files of 10 MB", async () => {
     const ids = (await compose('ps', '-q')).stdout.trim().split('\n')
     assert.equal(ids.length, 4)
