@@ -89,7 +89,10 @@ export async function pushStackImages(registry: Pick<Registry, 'address'>, tag: 
     const ref = `${registry.address}/mymdb-${name}:${tag}`
     const change = changes[name]
     if (change?.dockerfile) {
-      const b = await $({ quiet: true, nothrow: true, input: `FROM mymdb-${name}:latest\n${change.dockerfile}\n` })`docker build -q -t ${ref} -`
+      // the lines run as root (a RUN writes where the image's own user may not); the image's user stays
+      const user = (await $({ quiet: true })`docker image inspect --format ${'{{.Config.User}}'} ${`mymdb-${name}:latest`}`).stdout.trim()
+      const lines = user ? `USER root\n${change.dockerfile}\nUSER ${user}` : change.dockerfile
+      const b = await $({ quiet: true, nothrow: true, input: `FROM mymdb-${name}:latest\n${lines}\n` })`docker build -q -t ${ref} -`
       if (b.exitCode !== 0) throw new Error(`docker build of ${ref}: ${b.stderr}`)
     } else await $({ quiet: true })`docker tag ${change?.image ?? `mymdb-${name}:latest`} ${ref}`
     refs.push(ref)
