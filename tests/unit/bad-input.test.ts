@@ -6,7 +6,7 @@
 // expectations it missed and the task's output.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { after, before, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import dotenv from 'dotenv'
 import { failedExpectations, isReadOnlyDocker, makeSandbox, privateKeyPem, publicKeyLine, showOutput, type Sandbox } from './badinput-harness.ts'
 
@@ -114,24 +114,41 @@ const CASES: Case[] = [
   { task: 'ssh', what: 'the .pub file as the key', set: { MYMDB_SSH_KEY_FILE: '{HOME}/.ssh/mymdb-test.pub' }, homeFiles: { '.ssh/mymdb-test.pub': publicKeyLine('x') }, names: ['MYMDB_SSH_KEY_FILE'] },
 ]
 
-let sandbox: Sandbox
+/** Cases run two at a time (each task is a process of its own), each in a sandbox of its own. */
+const CONCURRENCY = 2
+const sandboxes: Sandbox[] = []
+const free: Sandbox[] = []
+const waiting: ((s: Sandbox) => void)[] = []
 
 before(async () => {
-  sandbox = await makeSandbox()
+  for (let i = 0; i < CONCURRENCY; i++) sandboxes.push(await makeSandbox())
+  free.push(...sandboxes)
 })
 
 after(async () => {
-  await sandbox?.close()
+  for (const s of sandboxes) await s.close()
 })
 
+/** `fn` with a sandbox no other case uses meanwhile. */
+async function inSandbox<T>(fn: (sandbox: Sandbox) => Promise<T>): Promise<T> {
+  const sandbox = free.pop() ?? (await new Promise<Sandbox>((r) => waiting.push(r)))
+  try {
+    return await fn(sandbox)
+  } finally {
+    const next = waiting.shift()
+    if (next) next(sandbox)
+    else free.push(sandbox)
+  }
+}
+
 /** The loopback settings: AWS, SSH and HTTP all go to the sandbox's listener; no IP lookup. */
-function loopback(): Settings {
+function loopback(sandbox: Sandbox): Settings {
   const port = String(sandbox.port)
   return { MYMDB_HOST_ADDRESS: '127.0.0.1', MYMDB_HOST_SSH_PORT: port, MYMDB_HOST_HTTP_PORT: port, MYMDB_SSH_CIDR: '203.0.113.7/32' }
 }
 
 /** The process environment besides PATH and HOME. */
-function processEnv(): Record<string, string> {
+function processEnv(sandbox: Sandbox): Record<string, string> {
   return {
     AWS_ENDPOINT_URL: `http://127.0.0.1:${sandbox.port}`,
     AWS_ACCESS_KEY_ID: 'test',
@@ -152,24 +169,28 @@ function dotenvText(settings: Settings): string {
 
 /** Runs a task with GOOD + loopback + `set` (or the given .env text) and a key in ~/.ssh. */
 function runCase(c: Pick<Case, 'task' | 'args' | 'set' | 'dotenv' | 'homeFiles'>) {
-  return sandbox.run({
-    task: c.task,
-    args: c.args,
-    dotenv: c.dotenv ?? dotenvText({ ...GOOD, ...loopback(), ...c.set }),
-    homeFiles: { '.ssh/mymdb-test.pem': privateKeyPem(), ...c.homeFiles },
-    env: processEnv(),
-  })
+  return inSandbox((sandbox) =>
+    sandbox.run({
+      task: c.task,
+      args: c.args,
+      dotenv: c.dotenv ?? dotenvText({ ...GOOD, ...loopback(sandbox), ...c.set }),
+      homeFiles: { '.ssh/mymdb-test.pem': privateKeyPem(), ...c.homeFiles },
+      env: processEnv(sandbox),
+    }),
+  )
 }
 
-for (const c of CASES) {
-  const title = `${COMMANDS[c.task] ?? c.task}${c.args?.[0] === '--aws' ? ' --aws' : ''}: ${c.what}`
-  test(title, { timeout: 90_000 }, async () => {
-    const outcome = await runCase(c)
-    const failed = failedExpectations(outcome, c.names)
-    if (failed.length > 0)
-      assert.fail([`${title}: ${failed.length} expectation(s) not met:`, ...failed.map((f) => `  - ${f}`), '  task output:', showOutput(outcome.output)].join('\n'))
-  })
-}
+describe('bad input does nothing', { concurrency: CONCURRENCY }, () => {
+  for (const c of CASES) {
+    const title = `${COMMANDS[c.task] ?? c.task}${c.args?.[0] === '--aws' ? ' --aws' : ''}: ${c.what}`
+    test(title, { timeout: 90_000 }, async () => {
+      const outcome = await runCase(c)
+      const failed = failedExpectations(outcome, c.names)
+      if (failed.length > 0)
+        assert.fail([`${title}: ${failed.length} expectation(s) not met:`, ...failed.map((f) => `  - ${f}`), '  task output:', showOutput(outcome.output)].join('\n'))
+    })
+  }
+})
 
 test('harness: which docker calls count as read-only', () => {
   const calls = (lines: string[]) => lines.map((l) => l.split(' '))
