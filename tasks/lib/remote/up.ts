@@ -95,8 +95,11 @@ export interface ReleaseDone {
 export async function releaseBeforeStart(stack: Stack, web: string, stage: string | undefined, log: Log): Promise<ReleaseDone> {
   const ps = await stackPs(stack)
   if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return { later: true }
-  const check = await runIn(stack, migrateCheckNew(stack, web))
-  if (check.ok) {
+  // (not ok: migrations to apply, or the check itself failed; either way the release step runs)
+  const unchanged = await log.step('release', 'whether the new version changes the database (manage.py migrate --check, in a throw-away container of it)', async () =>
+    (await runIn(stack, migrateCheckNew(stack, web))).ok,
+  )
+  if (unchanged) {
     log.info('[release] the new version has no migrations to apply: no backup needed before it starts')
     return {}
   }
@@ -194,7 +197,7 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   })
   phases.push({
     says: [`remove the stack's images that none of the last ${plan.keepReleases} releases in ${DEPLOY_LOG} uses`],
-    run: (s) => pruneImages(hostStack(connected(s)), { ...plan, images: s.images }, s.deps.log),
+    run: (s) => s.deps.log.step('prune', `the stack's images that none of the last ${plan.keepReleases} releases uses`, () => pruneImages(hostStack(connected(s)), { ...plan, images: s.images }, s.deps.log)),
   })
   const schedule = plan.schedule
   if (schedule)
