@@ -281,11 +281,16 @@ export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_
     }
   }
   if (afterStart) await afterStart()
-  await log.step('migrate', 'check that the database migrations ran', () =>
-    runInChecked(s, stackCommands.migrateCheck(s), {
-      doing: 'check the database migrations (the deploy runs them, or the web container at start here; see npm run logs -- web)',
-    }),
-  )
+  await log.step('migrate', 'check that the database migrations ran', async () => {
+    let r = await runIn(s, stackCommands.migrateCheck(s))
+    // 137: the web container it ran in was stopped meanwhile (Swarm replacing a task): once
+    // more, in a container running then
+    if (r.exitCode === 137) {
+      await new Promise((done) => setTimeout(done, pollMs))
+      r = await runIn(s, stackCommands.migrateCheck(s))
+    }
+    return check(r, 'check the database migrations (the deploy runs them, or the web container at start here; see npm run logs -- web)')
+  })
   await log.step('data', 'sample catalogue (only if the database is empty)', () =>
     runInChecked(s, stackCommands.sampleData(s), {
       stream: log.prefixed('catalogue'),
