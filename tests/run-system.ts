@@ -5,7 +5,9 @@
 // 2-core machine slow each other down threefold and their zero-downtime checks fail (measured:
 // docs/tests.md); remote beside deploy or tls costs each about a tenth. Each file uses its own Compose
 // project, port, rig containers and checkout, so any two files can run side by side.
-// Each file's report is printed whole once it ends (the lanes' reports never mix).
+// Each file's report is printed whole once it ends (the lanes' reports never mix). tls and remote
+// push to one registry started here for the run, each under a path of its own: the second one's
+// push mounts the layers the first one sent instead of compressing ~570 MB again.
 // With --with <npm script> (npm test: the type check, the dependency rules and the unit tests),
 // the second lane runs that script first: it is lighter than the first lane by more than that.
 //   node --import tsx tests/run-system.ts [--with <npm script>] [file ...]   (files given: those only, one at a time)
@@ -16,6 +18,7 @@ import { join, resolve } from 'node:path'
 import { run } from 'node:test'
 import { spec, tap } from 'node:test/reporters'
 import type { Readable } from 'node:stream'
+import { startRegistry } from './rig/registry.ts'
 
 const DIR = new URL('system/', import.meta.url).pathname
 const STARTED = Date.now()
@@ -23,6 +26,8 @@ const STARTED = Date.now()
 const HEAVY = ['deploy.test.ts', 'tls.test.ts']
 /** The heavy file that ends the second lane (it starts once the light files are done, beside tls). */
 const LAST = ['remote.test.ts']
+/** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
+const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts']
 
 /** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name, then remote. */
 export function lanes(names: string[]): [string[], string[]] {
@@ -102,6 +107,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const checked = script ? await runScript(script) : true
     return (await runLane(light ?? [])) && checked
   }
-  const results = await Promise.all([runLane(heavy ?? []), second()])
-  process.exitCode = results.every(Boolean) ? 0 : 1
+  // the test files run in child processes: they find the shared registry by its container's name
+  const registry = [...(heavy ?? []), ...(light ?? [])].some((f) => SHARE_REGISTRY.some((n) => f.endsWith(`/${n}`))) ? await startRegistry('mymdb-rig-registry-shared') : undefined
+  if (registry) process.env.MYMDB_RIG_REGISTRY = registry.container
+  try {
+    const results = await Promise.all([runLane(heavy ?? []), second()])
+    process.exitCode = results.every(Boolean) ? 0 : 1
+  } finally {
+    await registry?.stop()
+  }
 }

@@ -14,7 +14,7 @@ import type { StepSeams } from '../../tasks/lib/step.ts'
 import { main } from '../../tasks/remote-up.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
-import { pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
+import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
@@ -95,7 +95,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     const keys = sshKeyFile(keyFile)
     privateKey = keys.private
 
-    registry = await startRegistry('mymdb-rig-registry-remote')
+    registry = await rigRegistry('mymdb-rig-registry-remote', 'remote')
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-remote' })
     hostKey = await host.hostKey()
     pinned = parseHostKey(hostKey, 'the rig host') as HostKey

@@ -16,7 +16,7 @@ import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
-import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
+import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { describeLoad, underLoad } from '../rig/load.ts'
 import { sshKeyFile } from '../unit/fakes.ts'
@@ -132,7 +132,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     keyFile = join(dir, 'id_ed25519')
     const keys = sshKeyFile(keyFile)
     privateKey = keys.private
-    registry = await startRegistry('mymdb-rig-registry-tls')
+    registry = await rigRegistry('mymdb-rig-registry-tls', 'tls')
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-tls' })
     hostKey = await host.hostKey()
     pushed = await pushStackImages(registry, TAG)
