@@ -394,7 +394,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const unlock = await task('unlock', ['--yes'])
     assert.equal(unlock.exitCode, 0, unlock.stderr)
     assert.match(unlock.stdout, /locked by gone@laptop[\s\S]*released/)
-    assert.equal(await readLock(clients.dynamodb, STAGE), null, 'unlock freed the stage (the next test deploys again)')
+    assert.equal(await readLock(clients.dynamodb, STAGE), null, 'unlock freed the stage (later tests deploy again)')
   })
 
   it('operate the deployed site from here: status, logs, manage and ssh (the real commands, over SSH)', async () => {
