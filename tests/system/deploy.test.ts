@@ -38,7 +38,7 @@ import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { rotationChanges } from '../../tasks/lib/rotation.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
-import { followInstances, inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { followInstances, inService, REMOVE_STACK, retryUnstartedExec, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { startImpostor } from '../rig/impostor.ts'
 import { describeLoad, underLoad, type LoadResult } from '../rig/load.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
@@ -96,7 +96,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   /** An npm command as a user types it, in a child process (stdin given where it reads it). */
   const task = (file: string, args: string[], input = '') =>
     $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input })`node --import tsx ${`tasks/${file}.ts`} ${args}`
-  const onHost = (script: string) => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`)
+  const onHost = (script: string) => retryUnstartedExec(() => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`))
   /** A page of the site in `browser`, logged in as the user the poster test registered. */
   const logInAsPoster = async (browser: Awaited<ReturnType<typeof launchChromium>>) => {
     const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })

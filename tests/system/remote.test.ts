@@ -15,7 +15,7 @@ import { main } from '../../tasks/remote-up.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
-import { inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, REMOVE_STACK, retryUnstartedExec, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
 const TAG = 'test'
@@ -76,7 +76,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   const onHost = async (script: string) => {
     const conn = await connect({ host: '127.0.0.1', port: host!.sshPort, username: 'admin', privateKey, hostKey: pinned, attempts: 3 })
     try {
-      return await exec(conn, ['sh', '-c', script])
+      return await retryUnstartedExec(() => exec(conn, ['sh', '-c', script]))
     } finally {
       conn.end()
     }

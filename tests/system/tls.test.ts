@@ -17,7 +17,7 @@ import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
 import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
-import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, retryUnstartedExec, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { describeLoad, underLoad } from '../rig/load.ts'
 import { sshKeyFile } from '../unit/fakes.ts'
 import { $ } from 'zx'
@@ -121,7 +121,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   const onHost = async (script: string) => {
     const conn = await connect({ host: '127.0.0.1', port: host.sshPort, username: 'admin', privateKey, hostKey: parseHostKey(hostKey, 'the rig host') as HostKey, attempts: 3 })
     try {
-      return await exec(conn, ['sh', '-c', `cd mymdb && ${script}`])
+      return await retryUnstartedExec(() => exec(conn, ['sh', '-c', `cd mymdb && ${script}`]))
     } finally {
       conn.end()
     }
