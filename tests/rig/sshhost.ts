@@ -107,14 +107,16 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
     for (;;) {
       const state = (await $({ nothrow: true, quiet: true })`docker inspect -f {{.State.Running}} ${name}`).stdout.trim()
       if (state === 'true') {
-        const ready = await dockerExec('sh', '-c', opts.bootOnHostKey ? 'docker info >/dev/null 2>&1' : 'pgrep -x sshd >/dev/null && docker info >/dev/null 2>&1')
+        // `docker version`, not `docker info`: info runs every CLI plugin (buildx, compose) each time
+        const engine = 'docker version --format {{.Server.Version}} >/dev/null 2>&1'
+        const ready = await dockerExec('sh', '-c', opts.bootOnHostKey ? engine : `pgrep -x sshd >/dev/null && ${engine}`)
         if (ready.exitCode === 0) break
       }
       if (state !== 'true' || Date.now() > deadline) {
         const logs = await $({ nothrow: true, quiet: true })`docker logs --tail 30 ${name}`
         throw new Error(`SSH host ${name} did not come up (${state === 'true' ? 'timeout' : 'exited'}):\n${logs.stdout}${logs.stderr}`)
       }
-      await new Promise((r) => setTimeout(r, 500))
+      await new Promise((r) => setTimeout(r, 1000))
     }
     const hostKey = async () => {
       const r = await dockerExec('cat', '/etc/ssh/ssh_host_ed25519_key.pub')
@@ -184,7 +186,8 @@ export const REMOVE_STACK = [
  * The SSH host (started with bootOnHostKey) as the stage's EC2 instance in the emulator: while an
  * instance of the stage is pending or running, sshd runs with the host key of that instance's
  * user-data (read back with DescribeInstanceAttribute); when none is (stopped, terminated), sshd
- * is stopped. Checks every 200 ms until stop().
+ * is stopped. Checks once a second until stop() (each check is a DescribeInstances call to the
+ * emulator; EC2 takes longer than that to boot an instance).
  *
  * With `emulator` (the emulator's address on the rig network), it also stands in for the
  * instance metadata service: the credentials of the instance profile's role (AssumeRole, as EC2
@@ -215,7 +218,7 @@ export function followInstances(clients: AwsClients, stage: string, host: SshHos
   const loop = (async () => {
     while (running) {
       await step().catch((e: unknown) => console.log(`# followInstances: ${e instanceof Error ? e.message : String(e)}`))
-      await new Promise((r) => setTimeout(r, 200))
+      await new Promise((r) => setTimeout(r, 1000))
     }
   })()
   return {
