@@ -1,11 +1,10 @@
-// Runs the system tests (tests/system/*.test.ts) in two lanes side by side. The three files that
-// run an SSH host with its own Docker engine are spread so that no more than two ever run at once
-// and the lanes end together: the first lane runs deploy (the longest) then remote; the second
-// runs tls (the one with load loops) first, beside deploy, then all the light files, longest
-// first. Three heavy ones at once on a 2-core machine slow each other down threefold and their
-// zero-downtime checks fail (measured: docs/tests.md); one beside another costs each about a
-// tenth. Each file uses its own Compose project, port, rig containers and checkout, so any two
-// files can run side by side.
+// Runs the system tests (tests/system/*.test.ts) in two lanes side by side: the two longest files
+// that run an SSH host with its own Docker engine and load loops (deploy, tls) one after another
+// in one lane, all the others one after another in the second, the third such file (remote, the
+// shortest, without load loops) last, once the light ones are done. Three heavy ones at once on a
+// 2-core machine slow each other down threefold and their zero-downtime checks fail (measured:
+// docs/tests.md); remote beside deploy or tls costs each about a tenth. Each file uses its own Compose
+// project, port, rig containers and checkout, so any two files can run side by side.
 // Each file's report is printed whole once it ends (the lanes' reports never mix). tls and remote
 // push to one registry started here for the run, each under a path of its own: the second one's
 // push mounts the layers the first one sent instead of compressing ~570 MB again.
@@ -23,18 +22,18 @@ import { startRegistry } from './rig/registry.ts'
 
 const DIR = new URL('system/', import.meta.url).pathname
 const STARTED = Date.now()
-/** The first lane, in the order it runs: the longest heavy file, then the shortest one. */
-const FIRST = ['deploy.test.ts', 'remote.test.ts']
-/** The heavy file that starts the second lane (beside deploy), before the light files. */
-const SECOND = ['tls.test.ts']
+/** The heavy files of the first lane, in the order they run (longest first). */
+const HEAVY = ['deploy.test.ts', 'tls.test.ts']
+/** The heavy file that ends the second lane (it starts once the light files are done, beside tls). */
+const LAST = ['remote.test.ts']
 /** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
 const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts']
 
-/** The two lanes (pure): deploy then remote; tls, then the others, the longest first, then by name. */
+/** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name, then remote. */
 export function lanes(names: string[]): [string[], string[]] {
-  const light = names.filter((n) => !FIRST.includes(n) && !SECOND.includes(n)).sort()
+  const light = names.filter((n) => !HEAVY.includes(n) && !LAST.includes(n)).sort()
   const first = ['backup.test.ts', 'second-checkout.test.ts', 'site.test.ts'].filter((n) => light.includes(n))
-  return [FIRST.filter((n) => names.includes(n)), [...SECOND.filter((n) => names.includes(n)), ...first, ...light.filter((n) => !first.includes(n))]]
+  return [HEAVY.filter((n) => names.includes(n)), [...first, ...light.filter((n) => !first.includes(n)), ...LAST.filter((n) => names.includes(n))]]
 }
 
 /** Runs `files` one at a time; its report goes to stdout one whole file at a time. Resolves true when all passed. */
