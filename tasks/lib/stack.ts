@@ -17,7 +17,7 @@ import { stripControls } from './log.ts'
 import { check, homeRelative, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 import type { Remote } from './ssh.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
-import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
+import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
 import { createSecretsCmd, oneOffScript, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
@@ -337,7 +337,8 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
   } catch {
     throw new UserError(`docker compose config on ${s.where} printed no JSON (is its Compose older than 2.17?): ${config.stdout.slice(0, 200)}`)
   }
-  const { stack: stackFile, secrets } = withSwarmSecrets(toStackFile(rendered))
+  const versions = await runIn(s, ['docker', 'version', '--format', '{{.Client.Version}} {{.Server.Version}}'])
+  const { stack: stackFile, secrets } = withSwarmSecrets(toStackFile(rendered, { startInterval: versions.ok && takesStartInterval(versions.stdout) }))
   if (Object.keys(secrets).length > 0)
     await log.step('secrets', `the stack's ${Object.keys(secrets).length} secrets as Swarm secrets (files in its containers, in no service spec)`, () =>
     runInChecked(s, createSecretsCmd(secrets), { input: secretsInput(secrets), doing: 'make the Swarm secrets' }),

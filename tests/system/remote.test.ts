@@ -170,6 +170,9 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     const home = await get(host!.httpPort, '/')
     assert.equal(home.status, 200)
     assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/)
+    // the host's Docker (26) checks a starting task every second, each service keeps its interval once healthy
+    const checks = await onHost(`for s in web db proxy cache; do docker service inspect --format "$s {{.Spec.TaskTemplate.ContainerSpec.Healthcheck.StartInterval}} {{.Spec.TaskTemplate.ContainerSpec.Healthcheck.Interval}}" mymdb_$s; done`)
+    assert.deepEqual(checks.stdout.trim().split('\n'), ['web 1s 3s', 'db 1s 2s', 'proxy 1s 5s', 'cache 1s 5s'], checks.stderr)
   })
 
   it('the remote .env is mode 600, owned by admin, and its values reach the containers unchanged (a secret as a file)', async () => {

@@ -262,6 +262,8 @@ describe('remote-up main()', () => {
     assert.deepEqual([steps[1], ...steps.slice(7)], [
       'cd mymdb && docker compose pull --quiet',
       'cd mymdb && docker compose config --format json',
+      // whether the host's Docker takes start_interval in the stack file
+      "cd mymdb && docker version --format '{{.Client.Version}} {{.Server.Version}}'",
       'cd mymdb && docker compose ps --all --quiet',
       'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
       "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { latestTasks } from '../../tasks/lib/stack.ts'
-import { convergence, durationSeconds, parseServices, parseTaskContainers, runsImage, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
+import { convergence, durationSeconds, parseServices, parseTaskContainers, runsImage, takesStartInterval, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
 
 /** What `docker compose config --format json` prints for our file on the host (shortened). */
 const CONFIG: JsonObject = {
@@ -62,6 +62,19 @@ describe('the stack file', () => {
     assert.equal(monitor({ disable: true }), '15s')
     assert.equal(durationSeconds('1h2m3.5s'), 3723.5)
     assert.equal(durationSeconds('soon'), undefined)
+  })
+  it("health checks every second until healthy where the host's Docker takes start_interval (CLI and engine 25 or later); the services' intervals stay", () => {
+    const config: JsonObject = { services: { ...(CONFIG.services as JsonObject), cache: { image: 'c', healthcheck: { disable: true } } } }
+    const checks = (opts?: { startInterval?: boolean }) => Object.fromEntries(Object.entries(toStackFile(config, opts).services as Record<string, JsonObject>).map(([n, s]) => [n, s.healthcheck]))
+    assert.deepEqual(checks({ startInterval: true }), { proxy: undefined, web: { test: ['CMD', 'true'], interval: '5s', start_period: '30s', start_interval: '1s' }, db: undefined, cache: { disable: true } })
+    assert.deepEqual(checks().web, { test: ['CMD', 'true'], interval: '5s', start_period: '30s' })
+    assert.equal((toStackFile(config, { startInterval: true }).services as Record<string, { deploy: { update_config: JsonObject } }>).web!.deploy.update_config.monitor, '15s', 'the monitor window as before')
+    assert.ok(takesStartInterval('26.1.5+dfsg1 26.1.5+dfsg1\n'))
+    assert.ok(takesStartInterval('28.2.2 25.0.0'))
+    assert.ok(!takesStartInterval('28.2.2 20.10.24+dfsg1'), 'an older engine')
+    assert.ok(!takesStartInterval('24.0.7 26.1.5'), 'an older CLI refuses the key in a stack file')
+    assert.ok(!takesStartInterval(''))
+    assert.ok(!takesStartInterval('26.1.5'), 'no server version: no')
   })
   it('overlay networks, attachable from the first deploy (one-off containers), back stays internal; the volumes keep their names', () => {
     assert.deepEqual(stack.networks, { front: { driver: 'overlay', attachable: true }, back: { driver: 'overlay', attachable: true, internal: true } })
