@@ -14,7 +14,7 @@ import type { RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Log } from './log.ts'
 import { stripControls } from './log.ts'
-import { check, homeRelative, runChecked, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
+import { check, homeRelative, retryUnstarted, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 import type { Remote } from './ssh.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
 import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
@@ -207,12 +207,12 @@ export function showStackCommand(s: Stack, cmd: Cmd): string {
 
 /** Runs a command of the stack in its directory and environment. */
 export function runIn(s: Stack, cmd: Cmd, opts: RunOptions = {}): Promise<RunResult> {
-  return s.run(cmd, { cwd: s.cwd, ...(s.env ? { env: s.env } : {}), ...opts })
+  return retryUnstarted(() => s.run(cmd, { cwd: s.cwd, ...(s.env ? { env: s.env } : {}), ...opts }))
 }
 
 /** runIn, and a CommandError (`$ cmd`, exit code, stderr) when the command fails. */
-export function runInChecked(s: Stack, cmd: Cmd, opts: RunOptions & { doing?: string } = {}): Promise<RunResult> {
-  return runChecked(s.run, cmd, { cwd: s.cwd, ...(s.env ? { env: s.env } : {}), ...opts })
+export async function runInChecked(s: Stack, cmd: Cmd, opts: RunOptions & { doing?: string } = {}): Promise<RunResult> {
+  return check(await runIn(s, cmd, opts), opts.doing, opts.stream !== undefined)
 }
 
 /** The stack's containers: Compose's (all states), or per Swarm service its running container (else its newest). [] when Docker cannot tell. */

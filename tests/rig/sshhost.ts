@@ -161,20 +161,6 @@ export function inService(service: 'web' | 'db' | 'proxy'): string {
   return `$(docker ps --quiet --filter status=running --filter health=healthy --filter label=com.docker.swarm.service.name=mymdb_${service} | head -n 1)`
 }
 
-/**
- * Runs `run` again (up to 3 times, a second apart) while a `docker exec` in it failed to start its
- * process: runc's "OCI runtime exec failed ... unable to start container process" (seen on the rig
- * under load: "read init-p: connection reset by peer"). The command never ran then, so running it
- * again is what a person would do; any other result, failure or not, is returned as it is.
- */
-export async function retryUnstartedExec<R extends { stdout: string; stderr: string }>(run: () => Promise<R>): Promise<R> {
-  for (let attempt = 1; ; attempt++) {
-    const r = await run()
-    if (attempt >= 3 || !/OCI runtime exec failed: .*unable to start container process/.test(r.stdout + r.stderr)) return r
-    await new Promise((res) => setTimeout(res, 1000))
-  }
-}
-
 /** Shell on the deploy host: removes MyMDB's Swarm stack and waits until its containers and networks are gone (the volumes stay). */
 export const REMOVE_STACK = [
   'docker stack rm mymdb',

@@ -24,7 +24,7 @@ import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { main as hostMain } from '../../tasks/host.ts'
 import { findHost } from '../../tasks/lib/aws/instance.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
-import { showCommand } from '../../tasks/lib/sh.ts'
+import { retryUnstarted, showCommand } from '../../tasks/lib/sh.ts'
 import { hostStack, oneOffCmd } from '../../tasks/lib/stack.ts'
 import { planRemoteUp } from '../../tasks/lib/remote/plan.ts'
 import { remoteUp } from '../../tasks/lib/remote/up.ts'
@@ -38,9 +38,10 @@ import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { rotationChanges } from '../../tasks/lib/rotation.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
-import { followInstances, inService, REMOVE_STACK, retryUnstartedExec, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { followInstances, inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { startImpostor } from '../rig/impostor.ts'
 import { describeLoad, underLoad, type LoadResult } from '../rig/load.ts'
+import { lastLinesFirst } from '../rig/report.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 import { stripControls } from '../../tasks/lib/log.ts'
 import { $ } from 'zx'
@@ -96,7 +97,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   /** An npm command as a user types it, in a child process (stdin given where it reads it). */
   const task = (file: string, args: string[], input = '') =>
     $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true, input })`node --import tsx ${`tasks/${file}.ts`} ${args}`
-  const onHost = (script: string) => retryUnstartedExec(() => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`))
+  const onHost = (script: string) => retryUnstarted(() => host.dockerExec('sh', '-c', `cd /home/admin/mymdb && ${script}`))
   /** A page of the site in `browser`, logged in as the user the poster test registered. */
   const logInAsPoster = async (browser: Awaited<ReturnType<typeof launchChromium>>) => {
     const page = await browser.newPage({ baseURL: `http://127.0.0.1:${host.httpPort}` })
@@ -191,7 +192,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
   it('bad settings: every problem reported at once, exit 2, nothing created', async () => {
     const r = await run(deployMain, [], { DJANGO_SECRET_KEY: '', DJANGO_UPLOAD_S3_BUCKET: 'Not_A_Bucket', AWS_REGION: 'mars-1' })
-    assert.equal(r.code, 2, r.text)
+    assert.equal(r.code, 2, lastLinesFirst(r.text))
     for (const name of ['DJANGO_SECRET_KEY', 'DJANGO_UPLOAD_S3_BUCKET', 'AWS_REGION']) assert.match(r.text, new RegExp(name))
     assert.equal((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.length ?? 0, 0)
     assert.equal((await instances()).length, 0)
@@ -205,7 +206,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k]
     try {
       const r = await run(deployMain, [], { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' })
-      assert.equal(r.code, 1, r.text)
+      assert.equal(r.code, 1, lastLinesFirst(r.text))
       assert.match(r.text, /could not check the AWS credentials \(sts get-caller-identity\): no AWS credentials found: run `aws configure`/)
       assert.doesNotMatch(r.text, /\[deploy\] 1\/4/)
     } finally {
@@ -220,7 +221,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
   it('--dry-run shows the plan and changes nothing', async () => {
     const r = await run(deployMain, ['--dry-run'])
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.match(r.text, /\[bucket\] bucket: create/)
     assert.equal((await clients.s3.send(new ListBucketsCommand({}))).Buckets?.length ?? 0, 0)
     assert.equal((await instances()).length, 0)
@@ -244,7 +245,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(out, /\[deploy\] 4\/4/)
     const r = await run(deployMain)
     timings.push(`first complete deploy (after the interrupted steps): ${r.seconds.toFixed(1)} s`)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     adminPath = /\[deploy\] its admin site: http:\/\/[^/]+(\/admin-[0-9a-f]{12}\/) \(DJANGO_ADMIN_URL\)/.exec(r.text)?.[1] ?? ''
     assert.ok(adminPath, r.text)
     assert.equal((await instances()).length, 1)
@@ -279,7 +280,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const impostor = await startImpostor()
     try {
       const d = await run(deployMain, [], { MYMDB_HOST_SSH_PORT: String(impostor.port) })
-      assert.equal(d.code, 1, d.text)
+      assert.equal(d.code, 1, lastLinesFirst(d.text))
       assert.match(d.text, /SSH to admin@127\.0\.0\.1:\d+: the host presented the key SHA256:\S+, not SHA256:\S+ \(the HostKey tag of the instance mymdb-rig\); nothing was sent to it/)
       const status = await $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0', MYMDB_HOST_SSH_PORT: String(impostor.port) } as NodeJS.ProcessEnv, nothrow: true, quiet: true })`node --import tsx tasks/status.ts --aws`
       assert.equal(status.exitCode, 1, status.stdout + status.stderr)
@@ -323,7 +324,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const before = { instance: (await instances())[0]?.InstanceId, db: (await onHost(`echo ${inService('db')}`)).stdout.trim() }
     const r = await run(deployMain)
     timings.push(`no-op re-deploy: ${r.seconds.toFixed(1)} s`)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.doesNotMatch(r.text, /: create\b/)
     assert.deepEqual({ instance: (await instances())[0]?.InstanceId, db: (await onHost(`echo ${inService('db')}`)).stdout.trim() }, before)
     assert.equal((await instances()).length, 1)
@@ -341,7 +342,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.equal(changes.DJANGO_SECRET_KEY_FALLBACKS, old.key)
       Object.assign(env, changes)
       const r = await run(deployMain)
-      assert.equal(r.code, 0, r.text)
+      assert.equal(r.code, 0, lastLinesFirst(r.text))
       await page.goto('/')
       assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
       assert.ok((await page.locator('ul.movie-list li').count()) > 0, 'the catalogue is still there')
@@ -373,7 +374,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
   it('one deploy at a time: a second one fails naming the first (who, since when); Ctrl-C releases the lock; a stale lock is released by npm run unlock', async () => {
     const { child, exited } = await startedTask('tasks/deploy-aws.ts', [], /\[deploy\] 1\/4/)
     const second = await run(deployMain)
-    assert.equal(second.code, 1, second.text)
+    assert.equal(second.code, 1, lastLinesFirst(second.text))
     assert.match(second.text, new RegExp(`stage rig is locked by \\S+@\\S+ \\(npm run deploy:aws, pid ${child.pid}\\) since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC, \\d+ s ago; it expires in`))
     assert.doesNotMatch(second.text, /\[deploy\] 1\/4/, 'the second deploy did nothing')
     process.kill(-child.pid!, 'SIGINT')
@@ -477,7 +478,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(made.exitCode, 0, made.stderr)
 
     const s = await run(stopMain, ['--aws'])
-    assert.equal(s.code, 0, s.text)
+    assert.equal(s.code, 0, lastLinesFirst(s.text))
     assert.match(s.text, /\[stop\] stop the containers on the host \(the database shuts down cleanly\) done/)
     assert.equal((await instances())[0]?.State?.Name, 'stopped')
     assert.equal((await onHost('docker ps --quiet --filter label=com.docker.stack.namespace=mymdb')).stdout.trim(), '', 'no container of MyMDB runs on the host')
@@ -487,7 +488,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
     const r = await run(deployMain)
     timings.push(`deploy after stop --aws (instance started, containers up): ${r.seconds.toFixed(1)} s`)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.match(r.text, /instance mymdb-rig: started i-\w+ again/)
     assert.equal((await instances())[0]?.State?.Name, 'running')
     const kept = await user('from django.contrib.auth.models import User; print(User.objects.filter(username="kept-by-stop").count())')
@@ -497,7 +498,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
 
   it('destroy:aws removes instance, security group, key pair and roles; the buckets, the uploads, the backups and the local key file stay', async () => {
     const d = await run(destroyMain, ['--yes'])
-    assert.equal(d.code, 0, d.text)
+    assert.equal(d.code, 0, lastLinesFirst(d.text))
     // first a final backup of the running host, into the backup bucket
     // under a key of its own that no lifecycle rule expires
     const final = /final backup: s3:\/\/[^/]+\/(kept\/final\/mymdb-rig-\d{8}T\d{6}Z\.tar)\?versionId=/.exec(d.text)?.[1]
@@ -528,7 +529,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     ].join(' && '))
     assert.equal(wipe.exitCode, 0, wipe.stderr)
     const d = await run(deployMain)
-    assert.equal(d.code, 0, d.text)
+    assert.equal(d.code, 0, lastLinesFirst(d.text))
     assert.match(d.text, /instance mymdb-rig +create/)
     const count = await onHost(`docker exec ${inService('web')} python3 manage.py shell -c 'from django.contrib.auth.models import User; print(User.objects.filter(username="rig-poster").count())'`)
     assert.equal(count.stdout.trim().split('\n').pop(), '0', 'a new, empty site')
@@ -662,13 +663,13 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     const webTag = async () => (await onHost(`docker inspect --format '{{.Config.Image}}' ${inService('web')}`)).stdout.trim().replace(/@sha256:[0-9a-f]+$/, '').split(':').pop()
     assert.equal(await webTag(), 'premigrate')
     const refused = await run(rollbackMain as never)
-    assert.equal(refused.code, 1, refused.text)
+    assert.equal(refused.code, 1, lastLinesFirst(refused.text))
     assert.match(refused.text, /the database has migrations \S+ does not know: core\.0002_rig_premigrate[\s\S]*nothing changed/)
     assert.match(refused.text, /npm run restore -- --aws mymdb-rig-\d{8}T\d{6}Z\.tar/)
     assert.equal(await webTag(), 'premigrate')
 
     const back = await run(rollbackMain as never, ['--allow-schema-change'])
-    assert.equal(back.code, 0, back.text)
+    assert.equal(back.code, 0, lastLinesFirst(back.text))
     const previous = await webTag()
     assert.ok(previous && previous !== 'premigrate', back.text)
     assert.equal((await get(host.httpPort, '/healthz', 'x')).status, 200)
@@ -682,14 +683,14 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.deepEqual(load.other, {}, describeLoad(load))
     }
     const { value: forth, load: forthLoad } = await throughFront(() => run(rollbackMain as never))
-    assert.equal(forth.code, 0, forth.text)
+    assert.equal(forth.code, 0, lastLinesFirst(forth.text))
     timings.push(`rollback (forward to premigrate) under load: ${forth.seconds.toFixed(1)} s; ${describeLoad(forthLoad)}`)
     noneLost(forthLoad)
     assert.match(forth.text, /has no migration premigrate does not know/)
     assert.equal(await webTag(), 'premigrate')
 
     const { value: again, load: againLoad } = await throughFront(() => run(rollbackMain as never, ['--to', previous, '--allow-schema-change']))
-    assert.equal(again.code, 0, again.text)
+    assert.equal(again.code, 0, lastLinesFirst(again.text))
     timings.push(`rollback (back to ${previous}) under load: ${again.seconds.toFixed(1)} s; ${describeLoad(againLoad)}`)
     noneLost(againLoad)
     assert.equal(await webTag(), previous)
@@ -788,7 +789,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.equal(planted.exitCode, 0, planted.stderr)
     try {
       const r = await run(deployMain, [], { MYMDB_REGISTRY: 'ecr' })
-      assert.equal(r.code, 0, r.text)
+      assert.equal(r.code, 0, lastLinesFirst(r.text))
       assert.match(r.text, new RegExp(`\\[push\\] docker login ${ecrHost.replace(/\./g, '\\.')} as AWS`))
       assert.match(r.text, new RegExp(`\\[registry\\] the host pulls from ${ecrHost.replace(/\./g, '\\.')} with its instance role \\(amazon-ecr-credential-helper\\) done`))
       assert.doesNotMatch(r.text, /\[login\]/)

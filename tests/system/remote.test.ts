@@ -15,7 +15,9 @@ import { main } from '../../tasks/remote-up.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { startFaultProxy } from '../rig/faultproxy.ts'
 import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
-import { inService, REMOVE_STACK, retryUnstartedExec, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { lastLinesFirst } from '../rig/report.ts'
+import { retryUnstarted } from '../../tasks/lib/sh.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
 const TAG = 'test'
@@ -76,7 +78,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   const onHost = async (script: string) => {
     const conn = await connect({ host: '127.0.0.1', port: host!.sshPort, username: 'admin', privateKey, hostKey: pinned, attempts: 3 })
     try {
-      return await retryUnstartedExec(() => exec(conn, ['sh', '-c', script]))
+      return await retryUnstarted(() => exec(conn, ['sh', '-c', script]))
     } finally {
       conn.end()
     }
@@ -140,11 +142,11 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     const impostor = await startImpostor()
     try {
       const unknown = await run({ MYMDB_HOST_KEY: '', MYMDB_HOST_SSH_PORT: String(impostor.port) })
-      assert.equal(unknown.code, 1, unknown.text)
+      assert.equal(unknown.code, 1, lastLinesFirst(unknown.text))
       assert.match(unknown.text, /no host key is known for it \(not in MYMDB_HOST_KEY, an instance tag or \S+mymdb-production\.known_hosts\), so nothing is sent to it: set MYMDB_HOST_KEY/)
       assert.deepEqual(impostor.seen, [], 'not even dialled')
       const other = await run({ MYMDB_HOST_SSH_PORT: String(impostor.port) })
-      assert.equal(other.code, 1, other.text)
+      assert.equal(other.code, 1, lastLinesFirst(other.text))
       assert.match(other.text, /the host presented the key SHA256:\S+, not SHA256:\S+ \(MYMDB_HOST_KEY\); nothing was sent to it/)
     } finally {
       await impostor.stop()
@@ -154,7 +156,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
 
   it('the SSH connection breaks during the pull: exit 1 saying so and to run again (the next test runs again)', async () => {
     const r = await runBreakingSsh(/\[pull\] docker compose pull/, 'cut')
-    assert.equal(r.code, 1, r.text)
+    assert.equal(r.code, 1, lastLinesFirst(r.text))
     assert.match(r.text, /the SSH connection to admin@127\.0\.0\.1:\d+ was lost during `cd mymdb && docker compose pull --quiet`.*Run the same npm command again/)
     assert.doesNotMatch(r.text, /\n\s+at /, 'a one-line message, not a stack trace')
   })
@@ -162,7 +164,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   it('deploys: the site answers through the host with the sample catalogue', async () => {
     const r = await run()
     timings.push(`first remote-up (pull ~570 MB inside the host, up, checks): ${r.took}`)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.match(r.text, /MyMDB is running on 127\.0\.0\.1/)
     assert.match(r.text, new RegExp(`http://${HOST_NAME.replace('.', '\\.')}:${host!.httpPort}/`))
     const health = await get(host!.httpPort, '/healthz')
@@ -195,7 +197,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     assert.notEqual(before, '')
     const r = await run()
     timings.push(`second remote-up (nothing to pull or recreate): ${r.took}`)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.equal(await dbContainerId(), before)
     assert.match(r.text, /already present|nothing loaded/i)
     assert.match((await get(host!.httpPort, '/')).body, /Star Wars/)
@@ -205,7 +207,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     const t = Date.now()
     const r = await run({ MYMDB_REGISTRY: '127.0.0.1:1' })
     timings.push(`failing remote-up (bad registry): ${seconds(t)}`)
-    assert.equal(r.code, 1, r.text)
+    assert.equal(r.code, 1, lastLinesFirst(r.text))
     assert.match(r.text, /Could not pull the images from 127\.0\.0\.1:1/)
     assert.match(r.text, /\$ cd mymdb && docker compose pull --quiet/)
     assert.match(r.text, /exit code [1-9]/)
@@ -217,7 +219,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
   it('the link goes silent during the start (no reset, nothing passes): keepalives notice it, exit 1; the site keeps running', async () => {
     const r = await runBreakingSsh(/\[up\] docker stack deploy/, 'freeze')
     timings.push(`silent SSH link noticed and reported: ${r.took}`)
-    assert.equal(r.code, 1, r.text)
+    assert.equal(r.code, 1, lastLinesFirst(r.text))
     assert.match(r.text, /the SSH connection to admin@127\.0\.0\.1:\d+ was lost during `cd mymdb && docker (stack deploy|service inspect|ps)/)
     assert.equal((await get(host!.httpPort, '/healthz')).status, 200)
   })
@@ -229,7 +231,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     assert.equal((await run({ MYMDB_TAG: 'p1', MYMDB_KEEP_RELEASES: '2' })).code, 0)
     assert.ok((await webImages()).includes(TAG), 'the release before p1 is one of the last 2')
     const r = await run({ MYMDB_TAG: 'p2', MYMDB_KEEP_RELEASES: '2' })
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.match(r.text, /\[prune\] removed \d+ image\(s\) of releases older than the last 2 \(p2, p1 kept for rollbacks\)/)
     const left = await webImages()
     assert.ok(!left.includes(TAG), left.join(' '))
@@ -251,7 +253,7 @@ describe('remote-up over SSH (registry + SSH host rig)', { timeout: 20 * 60_000 
     assert.equal(back.exitCode, 0, back.stdout + back.stderr)
     const r = await run()
     timings.push(`remote-up moving a Compose host to the Swarm stack: ${r.took}`)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.match(r.text, /the host ran MyMDB with Compose: moving it to the Swarm stack/)
     assert.equal((await onHost('cd mymdb && docker compose ps --all --quiet')).stdout.trim(), '', 'no Compose container is left')
     const kept = await onHost(`docker exec ${inService('web')} ${user('from django.contrib.auth.models import User; print(User.objects.filter(username="kept-by-move").count())')}`)

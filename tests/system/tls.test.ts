@@ -17,8 +17,10 @@ import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
 import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
-import { inService, retryUnstartedExec, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { retryUnstarted } from '../../tasks/lib/sh.ts'
 import { describeLoad, underLoad } from '../rig/load.ts'
+import { lastLinesFirst } from '../rig/report.ts'
 import { sshKeyFile } from '../unit/fakes.ts'
 import { $ } from 'zx'
 
@@ -121,7 +123,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   const onHost = async (script: string) => {
     const conn = await connect({ host: '127.0.0.1', port: host.sshPort, username: 'admin', privateKey, hostKey: parseHostKey(hostKey, 'the rig host') as HostKey, attempts: 3 })
     try {
-      return await retryUnstartedExec(() => exec(conn, ['sh', '-c', `cd mymdb && ${script}`]))
+      return await retryUnstarted(() => exec(conn, ['sh', '-c', `cd mymdb && ${script}`]))
     } finally {
       conn.end()
     }
@@ -161,7 +163,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
       // the record appears a moment later, as after a DNS provider's delay
       setTimeout(() => void pebble.addA(DOMAIN, '127.0.0.1'), 3000)
     })
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.match(sawRecord, /create this DNS record at your DNS provider \(it does not resolve yet\)/)
     assert.match(sawRecord, /mymdb\.test\. {2}A {2}127\.0\.0\.1/)
     assert.match(r.text, /\[dns\] mymdb\.test resolves to 127\.0\.0\.1/)
@@ -244,7 +246,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
   it('a redeploy issues no new certificate and leaves the front and the database running', async () => {
     const before = { serial: (await servedCertificate(host.httpsPort, root)).serialNumber, containers: await frontAndDb() }
     const r = await remoteUp(settings(pebble), root)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     assert.equal((await servedCertificate(host.httpsPort, root)).serialNumber, before.serial)
     assert.equal(await frontAndDb(), before.containers)
     timings.push(`redeploy with HTTPS (nothing changed): ${r.seconds.toFixed(1)} s`)
@@ -261,7 +263,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     pushed.push(...(await pushStackImages(registry, NEXT, { web: { dockerfile: `LABEL rig.release=${NEXT}` } })))
     const before = await frontAndDb()
     const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: NEXT }), root))
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     timings.push(`zero-downtime redeploy of a new web version: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
     assert.equal(load.failed, 0, describeLoad(load))
     assert.deepEqual(load.other, {}, describeLoad(load))
@@ -289,7 +291,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     const before = await frontAndDb()
     const runningDb = await dbSpecImage()
     const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: FRESH }), root))
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     timings.push(`redeploy with a db image built again from scratch: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
     assert.match(r.text, /\[pull\] db: built from the same sources and base image as the running one \(label org\.mymdb\.inputs\): it keeps running/)
     assert.equal(load.failed, 0, describeLoad(load))
@@ -310,7 +312,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     const before = await frontAndDb()
     const { value: r, load } = await throughFront(() => remoteUp(settings(pebble, { MYMDB_TAG: BROKEN }), root))
     timings.push(`a broken web version, rolled back by Swarm: ${r.seconds.toFixed(1)} s; ${describeLoad(load)}`)
-    assert.equal(r.code, 1, r.text)
+    assert.equal(r.code, 1, lastLinesFirst(r.text))
     assert.match(r.text, new RegExp(`the new web did not become healthy on admin@127\\.0\\.0\\.1:\\d+: Swarm rolled web back[^\\n]*\\. The previous version \\([^)]*/mymdb-web:${FRESH}@sha256:[0-9a-f]+\\) keeps serving`))
     assert.match(r.text, /Its migrations were applied before it started: the previous version now runs on the newer database schema, and pages that use what changed may fail\. Go forward: fix the new version and deploy again; or back: npm run rollback -- --allow-schema-change/)
     assert.match(r.text, /rig: a broken release|no app loaded/, 'the failed task\'s logs are shown')
@@ -334,7 +336,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     const runningDb = await dbSpecImage()
     const r = await remoteUp(settings(pebble, { MYMDB_TAG: FRESH }), root)
     timings.push(`a db image that does not start, rolled back by Swarm: ${r.seconds.toFixed(1)} s`)
-    assert.equal(r.code, 1, r.text)
+    assert.equal(r.code, 1, lastLinesFirst(r.text))
     assert.match(r.text, /the new db did not become healthy on admin@127\.0\.0\.1:\d+: Swarm rolled db back[^\n]*\. The previous version \([^)]*mymdb-db[^)]*\) runs again/)
     assert.match(r.text, /rig: a database that does not start/, 'the failed task\'s logs are shown')
     assert.equal(await dbSpecImage(), runningDb)
@@ -361,7 +363,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     short = await startPebble({ name: 'mymdb-rig-pebble-short', hosts: { [DOMAIN]: host.ip }, certValiditySeconds: 30 })
     const shortRoot = await short.issuingRoot()
     const r = await remoteUp(settings(short, { MYMDB_ACME_RENEW_INTERVAL: '5s' }), shortRoot)
-    assert.equal(r.code, 0, r.text)
+    assert.equal(r.code, 0, lastLinesFirst(r.text))
     const first = await servedCertificate(host.httpsPort, shortRoot)
     const start = Date.now()
     let renewed = first

@@ -9,7 +9,8 @@ import { controlFilter, formatDuration, plainOutput, stripControls } from '../..
 import { LAYER_CHATTER } from '../../tasks/lib/images.ts'
 import { isEntryPoint, parseFlags, reportError, runCli } from '../../tasks/lib/main.ts'
 import { tempDir } from './fakes.ts'
-import { check, showCommand, zxRunner } from '../../tasks/lib/sh.ts'
+import { check, retryUnstarted, showCommand, zxRunner, type Cmd, type RunResult } from '../../tasks/lib/sh.ts'
+import { hostStack, runInChecked } from '../../tasks/lib/stack.ts'
 import { captureLog } from './fakes.ts'
 
 describe('errors and reporting', () => {
@@ -106,6 +107,26 @@ describe('parseFlags', () => {
 })
 
 describe('runner', () => {
+  const UNSTARTED = 'OCI runtime exec failed: exec failed: unable to start container process: waiting for init preliminary setup: read init-p: connection reset by peer: unknown'
+  const result = (exitCode: number, stderr = ''): RunResult => ({ command: 'docker exec', exitCode, signal: null, stdout: '', stderr, ok: exitCode === 0 })
+  it("a container process that never started (runc under load) runs again, 3 times at most; any other failure is returned as it is", async () => {
+    let calls = 0
+    const unstartedTwice = await retryUnstarted(async () => (++calls <= 2 ? result(126, UNSTARTED) : result(0)), 0)
+    assert.deepEqual([calls, unstartedTwice.ok], [3, true])
+    calls = 0
+    const always = await retryUnstarted(async () => (++calls, result(126, UNSTARTED)), 0)
+    assert.deepEqual([calls, always.exitCode], [3, 126])
+    calls = 0
+    const other = await retryUnstarted(async () => (++calls, result(1, 'Error response from daemon: No such container: abc')), 0)
+    assert.deepEqual([calls, other.exitCode], [1, 1])
+  })
+  it("the stack's commands on the host: one whose process never started runs again, the same command with the same input", async () => {
+    const seen: { cmd: Cmd; input?: string }[] = []
+    const stack = hostStack({ where: 'the host', run: async (cmd, opts) => (seen.push({ cmd, input: opts?.input }), seen.length === 1 ? result(126, UNSTARTED) : result(0)) })
+    const r = await runInChecked(stack, ['docker', 'exec', '-i', 'c', 'psql'], { input: 'select 1' })
+    assert.equal(r.ok, true)
+    assert.deepEqual(seen.map((x) => [x.cmd.join(' '), x.input]), [['docker exec -i c psql', 'select 1'], ['docker exec -i c psql', 'select 1']])
+  })
   it('runs an argument list without a shell splitting it, and never throws', async () => {
     const run = zxRunner()
     const r = await run(['node', '-e', 'console.log(process.argv[1]); console.error("err"); process.exit(3)', 'a b; echo x'])
