@@ -16,6 +16,7 @@ import type { Log } from './log.ts'
 import { stripControls } from './log.ts'
 import { check, homeRelative, retryUnstarted, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 import type { Remote } from './ssh.ts'
+import { SWARM_INIT } from './remote/cluster.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
 import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
 import { createSecretsCmd, oneOffScript, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
@@ -300,19 +301,6 @@ export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_
 }
 
 // --- the host's Swarm stack ------------------------------------------------------------------------
-
-/**
- * Shell: makes the host a single-node Swarm when it is not one (advertising the address of its
- * default route, which stays the same across reboots: an EC2 private IP). Prints what it did.
- */
-export const SWARM_INIT = [
-  'state=$(docker info --format "{{.Swarm.LocalNodeState}}")',
-  'if [ "$state" = active ]; then echo "already a swarm"; exit 0; fi',
-  `addr=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p')`,
-  `[ -n "$addr" ] || addr=$(hostname -I 2>/dev/null | cut -d' ' -f1)`,
-  'docker swarm init --advertise-addr "$addr" >/dev/null',
-  'echo "swarm initialised (advertising $addr)"',
-].join('\n')
 
 /** `docker stack deploy` of a stack file from stdin; registry credentials passed to the node (ECR). */
 export const STACK_DEPLOY: Cmd = ['docker', 'stack', 'deploy', '--with-registry-auth', '--compose-file', '-', STACK_NAME]

@@ -1,0 +1,134 @@
+// Several hosts as one Docker Swarm: which node is a manager, who joins whom, and the commands
+// that do it over the SSH sessions the deploy already holds. The first node is the one the
+// cluster is formed on (it runs `SWARM_INIT`); the others join it with a token read from it and
+// piped to them through this process (never on a command line, a disk or in the log), and the
+// tokens are rotated once anyone joined, so a token seen in transit is worth nothing afterwards.
+import { UserError } from '../errors.ts'
+import type { Log } from '../log.ts'
+import { check, type Cmd, type Runner } from '../sh.ts'
+
+export type Role = 'manager' | 'worker'
+
+/** Swarm keeps working while a majority of managers is up: three from three hosts on, else one. */
+export function clusterRoles(hosts: number): Role[] {
+  if (!Number.isInteger(hosts) || hosts < 1) throw new UserError(`a cluster needs 1 or more hosts, not ${hosts}`)
+  const managers = hosts >= 3 ? 3 : 1
+  return Array.from({ length: hosts }, (_, i) => (i < managers ? 'manager' : 'worker'))
+}
+
+/** Shell: the IPv4 address of the default route's interface (an EC2 instance's private IP, stable across reboots), in `addr`. */
+export const ADVERTISE_ADDR = [
+  `addr=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p')`,
+  `[ -n "$addr" ] || addr=$(hostname -I 2>/dev/null | cut -d' ' -f1)`,
+].join('\n')
+
+/**
+ * Shell: makes the host a single-node Swarm when it is not one (advertising ADVERTISE_ADDR).
+ * Prints what it did.
+ */
+export const SWARM_INIT = [
+  'state=$(docker info --format "{{.Swarm.LocalNodeState}}")',
+  'if [ "$state" = active ]; then echo "already a swarm"; exit 0; fi',
+  ADVERTISE_ADDR,
+  'docker swarm init --advertise-addr "$addr" >/dev/null',
+  'echo "swarm initialised (advertising $addr)"',
+].join('\n')
+
+/** A node's Swarm state and address, one JSON line (`docker info`'s Swarm part). */
+export const NODE_STATE: Cmd = ['sh', '-c', `${ADVERTISE_ADDR}\nprintf '{"addr":"%s","swarm":%s}\\n' "$addr" "$(docker info --format '{{json .Swarm}}')"`]
+
+export interface NodeState {
+  /** The address the others reach it at (where it advertises itself). */
+  addr: string
+  state: string
+  nodeId: string
+  /** The swarm it belongs to (a manager knows its id; a worker does not: ''). */
+  clusterId: string
+  manager: boolean
+}
+
+/** NODE_STATE's output (pure). */
+export function parseNodeState(stdout: string, where: string): NodeState {
+  try {
+    const j = JSON.parse(stdout.trim()) as { addr: string; swarm: { LocalNodeState?: string; NodeID?: string; ControlAvailable?: boolean; Cluster?: { ID?: string } | null } }
+    return { addr: j.addr, state: j.swarm.LocalNodeState ?? '', nodeId: j.swarm.NodeID ?? '', clusterId: j.swarm.Cluster?.ID ?? '', manager: j.swarm.ControlAvailable === true }
+  } catch {
+    throw new UserError(`${where}: could not read its Docker Swarm state (docker info printed: ${stdout.trim().slice(0, 200) || 'nothing'})`)
+  }
+}
+
+export type ClusterAction =
+  | { kind: 'init'; node: number }
+  | { kind: 'join'; node: number; role: Role }
+  | { kind: 'promote' | 'demote'; node: number }
+
+/**
+ * What makes the nodes one swarm with `roles` (pure): the first node's swarm is the cluster (made
+ * when it has none); a node outside it joins; a member with the other role is promoted or
+ * demoted. A node in another swarm, or one not reachable as a member, is a problem for a person.
+ * `members`: the node ids the first node's swarm lists (a worker cannot tell which swarm it is in).
+ */
+export function planCluster(states: NodeState[], roles: readonly Role[], members: readonly string[], where: readonly string[]): ClusterAction[] {
+  const [first] = states
+  if (!first || states.length !== roles.length) throw new Error('planCluster: one state and one role per node')
+  const problems: string[] = []
+  const actions: ClusterAction[] = []
+  if (first.state === 'inactive') actions.push({ kind: 'init', node: 0 })
+  else if (first.state !== 'active' || !first.manager) problems.push(`${where[0]} (the first host) is a Swarm ${first.state === 'active' ? 'worker' : `node in state ${first.state}`}: it must be a manager of the cluster`)
+  states.forEach((s, i) => {
+    if (i === 0) return
+    const inCluster = s.state === 'active' && members.includes(s.nodeId)
+    if (s.state === 'inactive') actions.push({ kind: 'join', node: i, role: roles[i]! })
+    else if (!inCluster) problems.push(`${where[i]} belongs to another Docker Swarm (state ${s.state}): run \`docker swarm leave --force\` on it, then deploy again`)
+    else if (s.manager !== (roles[i] === 'manager')) actions.push({ kind: roles[i] === 'manager' ? 'promote' : 'demote', node: i })
+  })
+  if (problems.length > 0) throw new UserError(problems.join('\n'))
+  return actions
+}
+
+/** Shell, on a manager: prints the join token of `role` (stdout only; the caller keeps it in memory). */
+export const joinTokenCmd = (role: Role): Cmd => ['docker', 'swarm', 'join-token', '--quiet', role]
+
+/** Shell, on the joining node: reads the token from stdin, joins the manager at `managerAddr`, advertising its own address. */
+export const joinCmd = (managerAddr: string): Cmd => ['sh', '-c', `IFS= read -r token || exit 2\n${ADVERTISE_ADDR}\nexec docker swarm join --token "$token" --advertise-addr "$addr" "$1:2377" >/dev/null`, 'sh', managerAddr]
+
+/** Shell, on a manager: new join tokens (the ones handed out before stop working), printing nothing of them. */
+export const ROTATE_TOKENS: Cmd = ['sh', '-c', 'docker swarm join-token --rotate --quiet worker >/dev/null && docker swarm join-token --rotate --quiet manager >/dev/null']
+
+/** The node ids of the swarm, on a manager. */
+export const MEMBERS: Cmd = ['docker', 'node', 'ls', '--format', '{{.ID}}']
+
+export interface ClusterNode {
+  /** `admin@host:22`, for messages. */
+  where: string
+  run: Runner
+}
+
+/** The nodes made one swarm with clusterRoles(n); returns what it did (nothing on a cluster as wanted). */
+export async function formCluster(nodes: readonly ClusterNode[], log: Log): Promise<ClusterAction[]> {
+  const roles = clusterRoles(nodes.length)
+  const states = await Promise.all(nodes.map(async (n) => parseNodeState(check(await n.run(NODE_STATE), `read the Docker Swarm state of ${n.where}`).stdout, n.where)))
+  const first = nodes[0]!
+  const members = async () => (states[0]!.state === 'active' ? check(await first.run(MEMBERS), 'list the swarm nodes').stdout.split('\n').filter(Boolean) : [])
+  const actions = planCluster(states, roles, await members(), nodes.map((n) => n.where))
+  const tokens: Partial<Record<Role, string>> = {}
+  for (const a of actions) {
+    const node = nodes[a.node]!
+    if (a.kind === 'init') {
+      check(await first.run(['sh', '-c', SWARM_INIT]), `make ${first.where} a Docker Swarm manager`)
+      log.info(`[cluster] ${first.where}: a new swarm`)
+    } else if (a.kind === 'join') {
+      tokens[a.role] ??= check(await first.run(joinTokenCmd(a.role)), `read the ${a.role} join token`).stdout.trim()
+      check(await node.run(joinCmd(states[0]!.addr), { input: `${tokens[a.role]}\n` }), `join ${node.where} to the swarm as a ${a.role}`)
+      log.info(`[cluster] ${node.where}: joined as a ${a.role}`)
+    } else {
+      check(await first.run(['docker', 'node', a.kind, states[a.node]!.nodeId]), `${a.kind} ${node.where}`)
+      log.info(`[cluster] ${node.where}: ${a.kind}d`)
+    }
+  }
+  if (actions.some((a) => a.kind === 'join')) {
+    check(await first.run(ROTATE_TOKENS), 'rotate the join tokens')
+    log.info('[cluster] join tokens rotated (the ones used no longer admit anyone)')
+  }
+  return actions
+}

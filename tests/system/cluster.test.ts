@@ -1,0 +1,86 @@
+// Several hosts as one Docker Swarm (issue 21, first piece): formCluster over ssh2 on three rig
+// SSH hosts with their own Docker engines, as the deploy will run it on the stage's instances.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { $ } from 'zx'
+import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
+import { formCluster, type ClusterNode } from '../../tasks/lib/remote/cluster.ts'
+import { openRemote, type Remote } from '../../tasks/lib/ssh.ts'
+import { startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { captureLog, sshKeyFile } from '../unit/fakes.ts'
+
+describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { timeout: 10 * 60_000 }, () => {
+  const hosts: SshHost[] = []
+  const remotes: Remote[] = []
+  let dir = ''
+  const nodes = (n: number): ClusterNode[] => remotes.slice(0, n)
+  /** `docker node ls` on the first host: hostname, status, manager status per node, sorted. */
+  const nodeList = async () => {
+    const r = await hosts[0]!.dockerExec('docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}')
+    assert.equal(r.exitCode, 0, r.stderr)
+    return r.stdout.trim().split('\n').map((l) => l.trim()).sort()
+  }
+  const tokens = async () => {
+    const read = async (role: string) => (await hosts[0]!.dockerExec('docker', 'swarm', 'join-token', '--quiet', role)).stdout.trim()
+    return { worker: await read('worker'), manager: await read('manager') }
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mymdb-cluster-'))
+    const keys = sshKeyFile(join(dir, 'id'))
+    hosts.push(...(await Promise.all([1, 2, 3].map((i) => startSshHost({ authorizedKey: keys.public, name: `mymdb-rig-node${i}` })))))
+    for (const h of hosts) {
+      const hostKey = parseHostKey(await h.hostKey(), h.container) as HostKey
+      remotes.push(await openRemote({ host: h.host, port: h.sshPort, username: h.user, privateKey: keys.private, hostKey, attempts: 3 }))
+    }
+  })
+  after(async () => {
+    for (const r of remotes) r.close()
+    await Promise.all(hosts.map((h) => h.stop()))
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('two hosts: a swarm made on the first, the second joins as a worker; three: the worker promoted, the third joins, three managers; tokens rotated, never in the log or on a disk', async () => {
+    const log = captureLog()
+    const two = await formCluster(nodes(2), log)
+    assert.deepEqual(two.map((a) => a.kind), ['init', 'join'])
+    assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready'])
+
+    const before = await tokens()
+    assert.match(before.worker, /^SWMTKN-/)
+    const three = await formCluster(nodes(3), log)
+    assert.deepEqual(three.map((a) => `${a.kind} ${a.node}`), ['promote 1', 'join 2'])
+    assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable'])
+    // the tokens handed out were rotated once the third joined
+    const after = await tokens()
+    assert.notEqual(after.worker, before.worker)
+    assert.notEqual(after.manager, before.manager)
+    // nothing of a token in what the deploy printed, nor in any file on a host outside Swarm's own (encrypted) state
+    assert.match(log.text(), /\[cluster\] admin@127\.0\.0\.1:\d+: joined as a manager/)
+    assert.doesNotMatch(log.text(), /SWMTKN/)
+    for (const h of hosts) {
+      const found = await h.dockerExec('sh', '-c', 'grep -rIl SWMTKN- /home /root /tmp /etc /run /var --exclude-dir=swarm 2>/dev/null; true')
+      assert.equal(found.stdout.trim(), '', `${h.container}: files holding a join token`)
+    }
+
+    // run again with the same hosts: nothing to do
+    assert.deepEqual(await formCluster(nodes(3), log), [])
+  })
+
+  it('with one of three managers gone, the swarm still has a leader and takes orders', async () => {
+    // node2 dies (its container killed, as a host that is gone): two managers of three are a majority
+    await $`docker kill ${hosts[1]!.container}`
+    let list: string[] = []
+    for (let i = 0; i < 30; i++) {
+      list = await nodeList()
+      if (list.includes('mymdb-rig-node2 Down Unreachable')) break
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+    assert.deepEqual(list, ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Down Unreachable', 'mymdb-rig-node3 Ready Reachable'])
+    const label = await hosts[2]!.dockerExec('docker', 'node', 'update', '--label-add', 'probe=1', 'mymdb-rig-node3')
+    assert.equal(label.exitCode, 0, label.stderr)
+  })
+})
