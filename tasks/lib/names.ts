@@ -41,6 +41,19 @@ export function nodeOf(tags: readonly { Key?: string; Value?: string }[] | undef
   return Number.isInteger(n) && n >= 1 ? n : 1
 }
 
+/** The names of a stage's database on RDS and the private network it lives in. */
+export function databaseResources(stage: string) {
+  const base = stageName(stage)
+  return {
+    instance: base,
+    subnetGroup: `${base}-db`,
+    parameterGroup: `${base}-postgres17`,
+    securityGroup: `${base}-db`,
+    routeTable: `${base}-private`,
+    subnet: (zone: string) => `${base}-db-${zone}`,
+  }
+}
+
 /** The names of a stage's resources shared by its hosts (EC2 and IAM). */
 export function stageResources(stage: string) {
   const base = stageName(stage)

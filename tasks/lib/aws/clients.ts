@@ -5,8 +5,10 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { EC2Client } from '@aws-sdk/client-ec2'
 import type { ECRClient } from '@aws-sdk/client-ecr'
 import type { IAMClient } from '@aws-sdk/client-iam'
+import type { RDSClient } from '@aws-sdk/client-rds'
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { S3ControlClient } from '@aws-sdk/client-s3-control'
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import type { SSMClient } from '@aws-sdk/client-ssm'
 import type { STSClient } from '@aws-sdk/client-sts'
 import { UserError } from '../errors.ts'
@@ -18,8 +20,10 @@ export const DynamoDB = lazy<typeof import('@aws-sdk/client-dynamodb')>('@aws-sd
 export const EC2 = lazy<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2')
 export const ECR = lazy<typeof import('@aws-sdk/client-ecr')>('@aws-sdk/client-ecr')
 export const IAM = lazy<typeof import('@aws-sdk/client-iam')>('@aws-sdk/client-iam')
+export const RDS = lazy<typeof import('@aws-sdk/client-rds')>('@aws-sdk/client-rds')
 export const S3 = lazy<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3')
 export const S3Control = lazy<typeof import('@aws-sdk/client-s3-control')>('@aws-sdk/client-s3-control')
+export const SecretsManager = lazy<typeof import('@aws-sdk/client-secrets-manager')>('@aws-sdk/client-secrets-manager')
 export const SSM = lazy<typeof import('@aws-sdk/client-ssm')>('@aws-sdk/client-ssm')
 export const STS = lazy<typeof import('@aws-sdk/client-sts')>('@aws-sdk/client-sts')
 
@@ -35,6 +39,9 @@ export interface AwsClients {
   sts: STSClient
   /** S3 Control (the account-wide Block Public Access). */
   s3control: S3ControlClient
+  /** RDS and Secrets Manager (the database of MYMDB_DATABASE=rds): made on first use only. */
+  readonly rds: RDSClient
+  readonly secrets: SecretsManagerClient
 }
 
 /**
@@ -53,6 +60,8 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
   // A call that gets no answer fails (and is retried) instead of hanging the deploy forever.
   const requestHandler = { connectionTimeout: 10_000, requestTimeout: 60_000, throwOnRequestTimeout: true }
   const common = { region, ...keys, requestHandler, ...(endpoint ? { endpoint } : {}), ...(maxAttempts ? { maxAttempts } : {}) }
+  let rds: RDSClient | undefined
+  let secrets: SecretsManagerClient | undefined
   return {
     region,
     // Path-style addressing only for custom endpoints (emulators have no per-bucket DNS names).
@@ -66,6 +75,12 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
     // With an endpoint (an emulator) it is used as is: the SDK's rules would put the account id
     // in front of the host (123456789012.127.0.0.1: not a valid URL).
     s3control: new S3Control.S3ControlClient({ ...common, ...(endpoint ? { endpointProvider: () => ({ url: new URL(endpoint) }) } : {}) }),
+    get rds() {
+      return (rds ??= new RDS.RDSClient(common))
+    },
+    get secrets() {
+      return (secrets ??= new SecretsManager.SecretsManagerClient(common))
+    },
   }
 }
 

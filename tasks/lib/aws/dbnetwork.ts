@@ -1,0 +1,216 @@
+// The private network of the stage's RDS database, in the default VPC beside the hosts: a route
+// table with no route out (only the VPC's own), one subnet of it per zone in two zones (no public
+// addresses), the DB subnet group over them, and the database's security group that admits
+// PostgreSQL (5432) from the hosts' security group only. Found again by name and stage tags.
+import { databaseResources, stageTagFilters, stageTags } from '../names.ts'
+import { EC2, RDS, aws, awsErrorCode, type AwsClients } from './clients.ts'
+import type { PlanLine } from './plan.ts'
+
+/** How many zones the database's subnets span (RDS wants two at least, for a standby or a move). */
+export const DB_ZONES = 2
+const PORT = 5432
+
+export interface DbSubnet {
+  id: string
+  zone: string
+  cidr: string
+}
+
+export interface DbNetworkFound {
+  vpc: { id: string; cidr: string }
+  /** The zones of the VPC's subnets (the hosts'), sorted. */
+  zones: string[]
+  /** Every subnet's CIDR in the VPC (a new one must not overlap). */
+  taken: string[]
+  routeTable: { id: string; subnets: string[]; routesOut: boolean } | null
+  subnets: DbSubnet[]
+  subnetGroup: { subnets: string[] } | null
+  /** The database's group and its ingress rules (source: HOSTS, another group's id, or a CIDR). */
+  securityGroup: { id: string; rules: { id: string; port: string; source: string }[] } | null
+}
+
+export interface DbNetworkPlan {
+  vpcId: string
+  routeTable: string | null
+  /** The route table has a route out of the VPC (an internet gateway, a NAT): it goes. */
+  removeRoutesOut: boolean
+  /** Subnets to make (zone, CIDR); the ones kept are in `subnets`. */
+  newSubnets: { zone: string; cidr: string }[]
+  subnets: DbSubnet[]
+  subnetGroup: 'create' | 'update' | 'exists'
+  securityGroup: string | null
+  /** Add the rule admitting 5432 from the hosts' group. */
+  allowHosts: boolean
+  /** Ingress rules to revoke, by id: anything but 5432 from the hosts' group. */
+  revoke: string[]
+  lines: PlanLine[]
+}
+
+const ipv4 = (a: string) => a.split('.').reduce((n, x) => n * 256 + Number(x), 0)
+const dotted = (n: number) => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.')
+const range = (cidr: string): [number, number] => {
+  const [addr, bits] = cidr.split('/')
+  const size = 2 ** (32 - Number(bits))
+  const start = Math.floor(ipv4(addr!) / size) * size
+  return [start, start + size - 1]
+}
+
+/** `count` /24 blocks of `vpcCidr`, from its top down, that overlap none of `taken` (pure). */
+export function freeCidrs(vpcCidr: string, taken: readonly string[], count: number): string[] {
+  const [low, high] = range(vpcCidr)
+  const used = taken.map(range)
+  const out: string[] = []
+  for (let start = high - 255; start >= low && out.length < count; start -= 256) {
+    if (!used.some(([a, b]) => a <= start + 255 && b >= start)) out.push(`${dotted(start)}/24`)
+  }
+  if (out.length < count) throw new Error(`the VPC ${vpcCidr} has no ${count} free /24 blocks for the database's subnets`)
+  return out
+}
+
+/** What makes the database's network as wanted (pure). */
+export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPlan {
+  const names = databaseResources(stage)
+  const zones = found.zones.slice(0, DB_ZONES)
+  if (zones.length < DB_ZONES) throw new Error(`the default VPC has subnets in ${zones.length} zone(s); RDS needs ${DB_ZONES}`)
+  const kept = found.subnets.filter((s) => zones.includes(s.zone))
+  const missing = zones.filter((z) => !kept.some((s) => s.zone === z))
+  const cidrs = freeCidrs(found.vpc.cidr, found.taken, missing.length)
+  const newSubnets = missing.map((zone, i) => ({ zone, cidr: cidrs[i]! }))
+  const wanted = kept.map((s) => s.id)
+  const subnetGroup = !found.subnetGroup ? 'create' : newSubnets.length > 0 || !sameSet(found.subnetGroup.subnets, wanted) ? 'update' : 'exists'
+  const sg = found.securityGroup
+  const isHosts = (r: { port: string; source: string }) => r.source === HOSTS && r.port === String(PORT)
+  const foreign = sg?.rules.filter((r) => !isHosts(r)) ?? []
+  const hostsRule = sg?.rules.some(isHosts) ?? false
+  const lines: PlanLine[] = [
+    found.routeTable
+      ? { resource: `route table ${names.routeTable}`, action: found.routeTable.routesOut ? 'update' : 'exists', detail: found.routeTable.routesOut ? 'a route out of the VPC removed' : `${found.routeTable.id}; no route out of the VPC` }
+      : { resource: `route table ${names.routeTable}`, action: 'create', detail: `in ${found.vpc.id}, no route out of the VPC` },
+    ...zones.map((z): PlanLine => {
+      const s = kept.find((x) => x.zone === z)
+      const n = newSubnets.find((x) => x.zone === z)
+      return { resource: `subnet ${names.subnet(z)}`, action: s ? 'exists' : 'create', detail: s ? `${s.id} ${s.cidr}` : `${n!.cidr} in ${z}, private` }
+    }),
+    { resource: `DB subnet group ${names.subnetGroup}`, action: subnetGroup, detail: `${zones.join(', ')}` },
+    sg
+      ? { resource: `security group ${names.securityGroup}`, action: hostsRule && foreign.length === 0 ? 'exists' : 'update', detail: [hostsRule ? '' : `allow ${PORT} from the hosts`, ...foreign.map((r) => `revoke ${r.port} from ${r.source}`)].filter(Boolean).join(', ') || `${sg.id}; ${PORT} from the hosts only` }
+      : { resource: `security group ${names.securityGroup}`, action: 'create', detail: `${PORT} from the hosts' security group only` },
+  ]
+  return {
+    vpcId: found.vpc.id,
+    routeTable: found.routeTable?.id ?? null,
+    removeRoutesOut: found.routeTable?.routesOut ?? false,
+    newSubnets,
+    subnets: kept,
+    subnetGroup,
+    securityGroup: sg?.id ?? null,
+    allowHosts: !hostsRule,
+    revoke: [...new Set(foreign.map((r) => r.id))],
+    lines,
+  }
+}
+
+/** Stands for the hosts' security group id in a plan made before it exists (apply is given the id). */
+const HOSTS = 'the-hosts'
+
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x))
+
+/** The database network as it is (with `hostsGroupId` named HOSTS in the security group's sources). */
+export async function findDbNetwork(clients: AwsClients, stage: string, vpcId: string, hostsGroupId: string | null): Promise<DbNetworkFound> {
+  const names = databaseResources(stage)
+  const [vpcs, all, tables, groups] = await Promise.all([
+    aws('look up the VPC', () => clients.ec2.send(new EC2.DescribeVpcsCommand({ VpcIds: [vpcId] }))),
+    aws('look up the subnets', () => clients.ec2.send(new EC2.DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))),
+    aws('look up the route table', () => clients.ec2.send(new EC2.DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }, { Name: 'tag:Name', Values: [names.routeTable] }, ...stageTagFilters(stage)] }))),
+    aws("look up the database's security group", () => clients.ec2.send(new EC2.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }, { Name: 'group-name', Values: [names.securityGroup] }] }))),
+  ])
+  const subnets = all.Subnets ?? []
+  const ours = subnets.filter((s) => s.Tags?.some((t) => t.Key === 'Name' && t.Value === names.subnet(s.AvailabilityZone ?? '')) && s.Tags?.some((t) => t.Key === 'Stage' && t.Value === stage))
+  const table = tables.RouteTables?.[0]
+  const sg = groups.SecurityGroups?.find((g) => g.GroupName === names.securityGroup)
+  const rules = sg?.GroupId
+    ? await aws("look up the database's security group rules", () => clients.ec2.send(new EC2.DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg.GroupId!] }] })))
+    : undefined
+  let subnetGroup: DbNetworkFound['subnetGroup'] = null
+  try {
+    const r = await clients.rds.send(new RDS.DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.subnetGroup }))
+    const g = r.DBSubnetGroups?.[0]
+    if (g) subnetGroup = { subnets: (g.Subnets ?? []).map((s) => s.SubnetIdentifier ?? '') }
+  } catch (err) {
+    if (awsErrorCode(err) !== 'DBSubnetGroupNotFoundFault') throw err
+  }
+  return {
+    vpc: { id: vpcId, cidr: vpcs.Vpcs?.[0]?.CidrBlock ?? '172.31.0.0/16' },
+    zones: [...new Set(subnets.filter((s) => !ours.includes(s)).map((s) => s.AvailabilityZone ?? ''))].filter(Boolean).sort(),
+    taken: subnets.map((s) => s.CidrBlock ?? '').filter(Boolean),
+    routeTable: table?.RouteTableId
+      ? { id: table.RouteTableId, subnets: (table.Associations ?? []).map((a) => a.SubnetId ?? '').filter(Boolean), routesOut: (table.Routes ?? []).some((r) => (r.GatewayId && r.GatewayId !== 'local') || r.NatGatewayId) }
+      : null,
+    subnets: ours.map((s) => ({ id: s.SubnetId ?? '', zone: s.AvailabilityZone ?? '', cidr: s.CidrBlock ?? '' })),
+    subnetGroup,
+    securityGroup: sg?.GroupId
+      ? {
+          id: sg.GroupId,
+          rules: (rules?.SecurityGroupRules ?? [])
+            .filter((r) => !r.IsEgress && r.SecurityGroupRuleId)
+            .map((r) => ({
+              id: r.SecurityGroupRuleId!,
+              port: r.FromPort === r.ToPort ? String(r.FromPort) : `${r.FromPort}-${r.ToPort}`,
+              source: r.ReferencedGroupInfo?.GroupId ? (r.ReferencedGroupInfo.GroupId === hostsGroupId ? HOSTS : r.ReferencedGroupInfo.GroupId) : (r.CidrIpv4 ?? r.CidrIpv6 ?? r.PrefixListId ?? ''),
+            })),
+        }
+      : null,
+  }
+}
+
+/** Makes the network as planned; returns the subnet group's name and the database's security group. */
+export async function applyDbNetwork(clients: AwsClients, stage: string, plan: DbNetworkPlan, hostsGroupId: string): Promise<{ subnetGroup: string; securityGroup: string }> {
+  const names = databaseResources(stage)
+  const tags = (name: string) => [{ Key: 'Name', Value: name }, ...stageTags(stage)]
+  let table = plan.routeTable
+  if (!table) {
+    const r = await aws('create the route table', () =>
+      clients.ec2.send(new EC2.CreateRouteTableCommand({ VpcId: plan.vpcId, TagSpecifications: [{ ResourceType: 'route-table', Tags: tags(names.routeTable) }] })),
+    )
+    table = r.RouteTable?.RouteTableId ?? ''
+  }
+  const subnets = [...plan.subnets]
+  for (const n of plan.newSubnets) {
+    const r = await aws('create a subnet for the database', () =>
+      clients.ec2.send(new EC2.CreateSubnetCommand({ VpcId: plan.vpcId, AvailabilityZone: n.zone, CidrBlock: n.cidr, TagSpecifications: [{ ResourceType: 'subnet', Tags: tags(names.subnet(n.zone)) }] })),
+    )
+    subnets.push({ id: r.Subnet?.SubnetId ?? '', zone: n.zone, cidr: n.cidr })
+  }
+  // every subnet of ours on the route table with no way out (a subnet has one route table: this replaces the main one)
+  const current = (await aws('look up the route table', () => clients.ec2.send(new EC2.DescribeRouteTablesCommand({ RouteTableIds: [table] })))).RouteTables?.[0]
+  if (plan.removeRoutesOut)
+    for (const r of (current?.Routes ?? []).filter((x) => x.GatewayId !== 'local' && (x.GatewayId || x.NatGatewayId) && x.DestinationCidrBlock))
+      await aws('remove a route out of the VPC', () => clients.ec2.send(new EC2.DeleteRouteCommand({ RouteTableId: table, DestinationCidrBlock: r.DestinationCidrBlock })))
+  const associated = (current?.Associations ?? []).map((a) => a.SubnetId)
+  for (const s of subnets.filter((x) => !associated.includes(x.id)))
+    await aws('make the subnet private', () => clients.ec2.send(new EC2.AssociateRouteTableCommand({ RouteTableId: table, SubnetId: s.id })))
+  const ids = subnets.map((s) => s.id)
+  if (plan.subnetGroup === 'create')
+    await aws('create the DB subnet group', () =>
+      clients.rds.send(new RDS.CreateDBSubnetGroupCommand({ DBSubnetGroupName: names.subnetGroup, DBSubnetGroupDescription: `MyMDB ${stage}: the database's private subnets`, SubnetIds: ids, Tags: stageTags(stage) })),
+    )
+  else if (plan.subnetGroup === 'update')
+    await aws('update the DB subnet group', () => clients.rds.send(new RDS.ModifyDBSubnetGroupCommand({ DBSubnetGroupName: names.subnetGroup, SubnetIds: ids })))
+  let sg = plan.securityGroup
+  if (!sg) {
+    const r = await aws("create the database's security group", () =>
+      clients.ec2.send(new EC2.CreateSecurityGroupCommand({ GroupName: names.securityGroup, Description: `MyMDB ${stage}: PostgreSQL from the hosts only`, VpcId: plan.vpcId, TagSpecifications: [{ ResourceType: 'security-group', Tags: tags(names.securityGroup) }] })),
+    )
+    sg = r.GroupId ?? ''
+  }
+  const groupId = sg
+  if (plan.revoke.length > 0)
+    await aws('revoke the other rules of the database group', () => clients.ec2.send(new EC2.RevokeSecurityGroupIngressCommand({ GroupId: groupId, SecurityGroupRuleIds: plan.revoke })))
+  if (plan.allowHosts)
+    await aws('admit PostgreSQL from the hosts', () =>
+      clients.ec2.send(new EC2.AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: PORT, ToPort: PORT, UserIdGroupPairs: [{ GroupId: hostsGroupId, Description: 'PostgreSQL from the hosts' }] }] })),
+    ).catch((err) => {
+      if (awsErrorCode(err) !== 'InvalidPermission.Duplicate') throw err
+    })
+  return { subnetGroup: names.subnetGroup, securityGroup: groupId }
+}
