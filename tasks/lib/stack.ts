@@ -18,7 +18,7 @@ import { check, homeRelative, retryUnstarted, showCommand, type Cmd, type RunOpt
 import type { Remote } from './ssh.ts'
 import { SWARM_INIT } from './remote/cluster.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
-import { convergence, parseServices, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
+import { convergence, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
 import { createSecretsCmd, oneOffScript, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
@@ -369,6 +369,7 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
 /** Where the stack's deploy of `images` stands (see stackfile.convergence). */
 async function swarmState(s: Stack, images: Record<string, string>) {
   const services = await runIn(s, ['docker', 'service', 'inspect', '--format', '{{json .}}', ...Object.keys(images).map((n) => swarmService(n as Service))])
-  const containers = await runIn(s, stackCommands.ps(s))
-  return convergence(images, parseServices(services.stdout), parseTaskContainers(containers.stdout))
+  // the tasks of every node (a cluster's run elsewhere too), not this node's containers
+  const tasks = await runIn(s, ['docker', 'service', 'ps', '--filter', 'desired-state=running', '--no-trunc', '--format', '{{json .}}', ...Object.keys(images).map((n) => swarmService(n as Service))])
+  return convergence(images, parseServices(services.stdout), parseServiceTasks(tasks.stdout))
 }

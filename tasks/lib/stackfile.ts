@@ -216,6 +216,24 @@ export function parseTaskContainers(stdout: string, stack = STACK_NAME): TaskCon
   return out
 }
 
+/**
+ * Parses `docker service ps --format '{{json .}}'` (one object a line): the tasks of every node,
+ * as TaskContainers. Swarm keeps a task with a health check `Starting` until its container is
+ * healthy, and says `Running` from then on (seen on the rig: within a second).
+ */
+export function parseServiceTasks(stdout: string, stack = STACK_NAME): TaskContainer[] {
+  const out: TaskContainer[] = []
+  for (const line of stdout.split('\n')) {
+    if (!line.trim().startsWith('{')) continue
+    const o = JSON.parse(line) as Record<string, unknown>
+    const service = String(o.Name ?? '').replace(/\.[^.]*$/, '').replace(new RegExp(`^${stack}_`), '')
+    if (!service) continue
+    const current = String(o.CurrentState ?? '').split(' ')[0]?.toLowerCase() ?? ''
+    out.push({ id: String(o.ID ?? ''), name: `${String(o.Name ?? '')}@${String(o.Node ?? '')}`, service, image: String(o.Image ?? ''), state: current, health: current === 'running' ? 'healthy' : current, createdAt: '' })
+  }
+  return out
+}
+
 /** Does a container run `ref` (as deployed: a tag or a digest; Swarm adds the digest it resolved)? */
 export function runsImage(containerImage: string, ref: string): boolean {
   return containerImage === ref || containerImage.startsWith(`${ref}@`)

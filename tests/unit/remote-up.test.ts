@@ -267,7 +267,8 @@ describe('remote-up main()', () => {
       'cd mymdb && docker compose ps --all --quiet',
       'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
       "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
-      "cd mymdb && docker ps --all --no-trunc --filter label=com.docker.stack.namespace=mymdb --format '{{json .}}'",
+      // the tasks of every node: Running once healthy
+      "cd mymdb && docker service ps --filter desired-state=running --no-trunc --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       // converged: the Swarm secrets of earlier values removed
       showCommand(pruneSecretsCmd([]), 'mymdb'),
       inWeb('migrate --check'),

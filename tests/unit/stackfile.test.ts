@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { latestTasks } from '../../tasks/lib/stack.ts'
-import { convergence, durationSeconds, parseServices, parseTaskContainers, runsImage, takesStartInterval, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
+import { convergence, durationSeconds, parseServices, parseServiceTasks, parseTaskContainers, runsImage, takesStartInterval, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
 
 /** What `docker compose config --format json` prints for our file on the host (shortened). */
 const CONFIG: JsonObject = {
@@ -108,6 +108,15 @@ describe("reading Swarm's answers", () => {
     const updating = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`, 'updating'), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
     assert.deepEqual(convergence(IMAGES, updating, healthy), { state: 'waiting', on: ['web (updating)'] })
     assert.deepEqual(convergence(IMAGES, [], []), { state: 'waiting', on: ['web (no service yet)', 'db (no service yet)'] })
+  })
+  it("the tasks of every node from docker service ps: Running (healthy) counts, Starting waits, wherever the task runs", () => {
+    const task = (name: string, node: string, image: string, current: string) => JSON.stringify({ ID: `t-${name}-${node}`, Name: name, Image: image, Node: node, DesiredState: 'Running', CurrentState: current, Error: '' })
+    const services = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
+    const tasks = parseServiceTasks([task('mymdb_web.1', 'node1', `reg/mymdb-web:v1${D}`, 'Running 1 hour ago'), task('mymdb_web.1', 'node3', `reg/mymdb-web:v2${D}`, 'Starting 2 seconds ago'), task('mymdb_db.1', 'node2', 'reg/mymdb-db@sha256:d', 'Running 2 hours ago'), 'not json'].join('\n'))
+    assert.deepEqual(tasks.map((t) => [t.service, t.name, t.state, t.health]), [['web', 'mymdb_web.1@node1', 'running', 'healthy'], ['web', 'mymdb_web.1@node3', 'starting', 'starting'], ['db', 'mymdb_db.1@node2', 'running', 'healthy']])
+    assert.deepEqual(convergence(IMAGES, services, tasks), { state: 'waiting', on: ['web (starting)'] })
+    const running = parseServiceTasks([task('mymdb_web.1', 'node3', `reg/mymdb-web:v2${D}`, 'Running 1 second ago'), task('mymdb_db.1', 'node2', 'reg/mymdb-db@sha256:d', 'Running 2 hours ago')].join('\n'))
+    assert.deepEqual(convergence(IMAGES, services, running), { state: 'done' })
   })
   it('rolled back (the spec names the old image again) or paused: failed, naming why and what still runs', () => {
     const back = parseServices([service('mymdb_web', `reg/mymdb-web:v1${D}`, 'rollback_completed', 'update rolled back due to failure'), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
