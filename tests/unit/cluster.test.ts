@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { clusterRoles, formCluster, joinCmd, parseNodeState, planCluster, type NodeState } from '../../tasks/lib/remote/cluster.ts'
+import { clusterRoles, formCluster, joinCmd, parseNodeState, planCluster, rolesPending, type NodeState } from '../../tasks/lib/remote/cluster.ts'
 import type { Cmd, RunOptions, RunResult } from '../../tasks/lib/sh.ts'
 import { captureLog } from './fakes.ts'
 
@@ -48,6 +48,13 @@ describe('cluster', () => {
         return true
       },
     )
+  })
+  it('roles count once Swarm says so: a manager when Leader or Reachable (a promotion takes seconds), a worker without a manager status', () => {
+    const ls = 'n0 Leader\nn1 \nn2 Reachable\nn3 Unreachable\n'
+    assert.deepEqual(rolesPending(ls, ['n0', 'n1', 'n2'], clusterRoles(3)), [1])
+    assert.deepEqual(rolesPending('n0 Leader\nn1 Reachable\nn2 Reachable\n', ['n0', 'n1', 'n2'], clusterRoles(3)), [])
+    assert.deepEqual(rolesPending(ls, ['n0', 'n1'], clusterRoles(2)), [])
+    assert.deepEqual(rolesPending(ls, ['n0', 'n3', 'n9'], clusterRoles(3)), [1, 2])
   })
   it('the join token reaches the joining host on stdin only: never on a command line, in the log or in an error', async () => {
     const token = 'SWMTKN-1-abcdef-secret'

@@ -98,14 +98,47 @@ export const ROTATE_TOKENS: Cmd = ['sh', '-c', 'docker swarm join-token --rotate
 /** The node ids of the swarm, on a manager. */
 export const MEMBERS: Cmd = ['docker', 'node', 'ls', '--format', '{{.ID}}']
 
+/** Each node's id and manager status (Leader, Reachable, Unreachable, or empty for a worker), on a manager. */
+export const MANAGER_STATUS: Cmd = ['docker', 'node', 'ls', '--format', '{{.ID}} {{.ManagerStatus}}']
+
+/**
+ * The nodes whose role is not yet the wanted one (pure), from MANAGER_STATUS's output: a new or
+ * promoted manager counts once it is Leader or Reachable (it has joined the managers' consensus,
+ * a few seconds after the promotion is accepted), a worker once it has no manager status.
+ */
+export function rolesPending(stdout: string, nodeIds: readonly string[], roles: readonly Role[]): number[] {
+  const status = new Map(stdout.split('\n').filter(Boolean).map((l) => [l.split(' ')[0]!, l.split(' ').slice(1).join(' ').trim()]))
+  return nodeIds.flatMap((id, i) => {
+    const st = status.get(id)
+    const ok = st !== undefined && (roles[i] === 'manager' ? st === 'Leader' || st === 'Reachable' : st === '')
+    return ok ? [] : [i]
+  })
+}
+
 export interface ClusterNode {
   /** `admin@host:22`, for messages. */
   where: string
   run: Runner
 }
 
+/** Waits until every node has its role in the swarm (a promotion or a manager's join takes a few seconds to count). */
+async function waitForRoles(nodes: readonly ClusterNode[], roles: readonly Role[], log: Log, waitSeconds: number, pollMs: number): Promise<void> {
+  const ids = await Promise.all(nodes.map(async (n) => parseNodeState(check(await n.run(NODE_STATE), `read the Docker Swarm state of ${n.where}`).stdout, n.where).nodeId))
+  const deadline = Date.now() + waitSeconds * 1000
+  let shown = ''
+  for (;;) {
+    const pending = rolesPending(check(await nodes[0]!.run(MANAGER_STATUS), 'list the swarm nodes').stdout, ids, roles)
+    if (pending.length === 0) return
+    if (Date.now() > deadline)
+      throw new UserError(`${pending.map((i) => `${nodes[i]!.where} (wanted: ${roles[i]})`).join(', ')}: not in that role after ${waitSeconds} s; see \`docker node ls\` on ${nodes[0]!.where}`)
+    const now = `[cluster] waiting for ${pending.map((i) => `${nodes[i]!.where} as a ${roles[i]}`).join(', ')}`
+    if (now !== shown) log.info((shown = now))
+    await new Promise((r) => setTimeout(r, pollMs))
+  }
+}
+
 /** The nodes made one swarm with clusterRoles(n); returns what it did (nothing on a cluster as wanted). */
-export async function formCluster(nodes: readonly ClusterNode[], log: Log): Promise<ClusterAction[]> {
+export async function formCluster(nodes: readonly ClusterNode[], log: Log, waitSeconds = 60, pollMs = 1000): Promise<ClusterAction[]> {
   const roles = clusterRoles(nodes.length)
   const states = await Promise.all(nodes.map(async (n) => parseNodeState(check(await n.run(NODE_STATE), `read the Docker Swarm state of ${n.where}`).stdout, n.where)))
   const first = nodes[0]!
@@ -130,5 +163,6 @@ export async function formCluster(nodes: readonly ClusterNode[], log: Log): Prom
     check(await first.run(ROTATE_TOKENS), 'rotate the join tokens')
     log.info('[cluster] join tokens rotated (the ones used no longer admit anyone)')
   }
+  if (actions.length > 0) await waitForRoles(nodes, roles, log, waitSeconds, pollMs)
   return actions
 }
