@@ -52,17 +52,17 @@ describe('the database on RDS: its network', () => {
     const done: DbNetworkFound = {
       ...DEFAULT_VPC,
       taken: [...DEFAULT_VPC.taken, '172.31.255.0/24', '172.31.254.0/24'],
-      routeTable: { id: 'rtb-1', subnets: ['s-a', 's-b'], routesOut: false },
+      routeTable: { id: 'rtb-1', subnets: ['s-a', 's-b'], routesOut: [] },
       subnets,
       subnetGroup: { subnets: ['s-a', 's-b'] },
       securityGroup: { id: 'sg-db', rules: [{ id: 'sgr-1', port: '5432', source: 'the-hosts' }] },
     }
     const same = planDbNetwork('prod', done)
     assert.deepEqual(same.lines.map((l) => l.action), ['exists', 'exists', 'exists', 'exists', 'exists'])
-    assert.deepEqual([same.newSubnets, same.allowHosts, same.removeRoutesOut, same.revoke], [[], false, false, []])
+    assert.deepEqual([same.newSubnets, same.allowHosts, same.removeRoutesOut, same.associated, same.revoke], [[], false, [], ['s-a', 's-b'], []])
     const drifted = planDbNetwork('prod', {
       ...done,
-      routeTable: { id: 'rtb-1', subnets: ['s-a'], routesOut: true },
+      routeTable: { id: 'rtb-1', subnets: ['s-a'], routesOut: ['0.0.0.0/0'] },
       subnets: [subnets[0]!],
       securityGroup: {
         id: 'sg-db',
@@ -74,7 +74,7 @@ describe('the database on RDS: its network', () => {
         ],
       },
     })
-    assert.equal(drifted.removeRoutesOut, true)
+    assert.deepEqual([drifted.removeRoutesOut, drifted.associated], [['0.0.0.0/0'], ['s-a']])
     assert.deepEqual(drifted.newSubnets, [{ zone: 'us-west-2b', cidr: '172.31.253.0/24' }])
     assert.equal(drifted.subnetGroup, 'update')
     assert.deepEqual([drifted.allowHosts, drifted.revoke], [false, ['sgr-2', 'sgr-3', 'sgr-4']])

@@ -2,6 +2,7 @@
 // table with no route out (only the VPC's own), one subnet of it per zone in two zones (no public
 // addresses), the DB subnet group over them, and the database's security group that admits
 // PostgreSQL (5432) from the hosts' security group only. Found again by name and stage tags.
+import { UserError } from '../errors.ts'
 import { databaseResources, stageTagFilters, stageTags } from '../names.ts'
 import { EC2, RDS, aws, awsErrorCode, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
@@ -22,7 +23,8 @@ export interface DbNetworkFound {
   zones: string[]
   /** Every subnet's CIDR in the VPC (a new one must not overlap). */
   taken: string[]
-  routeTable: { id: string; subnets: string[]; routesOut: boolean } | null
+  /** Our route table: the subnets on it, and its routes out of the VPC (destinations), which must go. */
+  routeTable: { id: string; subnets: string[]; routesOut: string[] } | null
   subnets: DbSubnet[]
   subnetGroup: { subnets: string[] } | null
   /** The database's group and its ingress rules (source: HOSTS, another group's id, or a CIDR). */
@@ -32,8 +34,10 @@ export interface DbNetworkFound {
 export interface DbNetworkPlan {
   vpcId: string
   routeTable: string | null
-  /** The route table has a route out of the VPC (an internet gateway, a NAT): it goes. */
-  removeRoutesOut: boolean
+  /** Routes out of the VPC (an internet gateway, a NAT) on the route table, by destination: they go. */
+  removeRoutesOut: string[]
+  /** Subnets already on the route table (the others are put on it). */
+  associated: string[]
   /** Subnets to make (zone, CIDR); the ones kept are in `subnets`. */
   newSubnets: { zone: string; cidr: string }[]
   subnets: DbSubnet[]
@@ -71,7 +75,7 @@ export function freeCidrs(vpcCidr: string, taken: readonly string[], count: numb
 export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPlan {
   const names = databaseResources(stage)
   const zones = found.zones.slice(0, DB_ZONES)
-  if (zones.length < DB_ZONES) throw new Error(`the default VPC has subnets in ${zones.length} zone(s); RDS needs ${DB_ZONES}`)
+  if (zones.length < DB_ZONES) throw new UserError(`the default VPC has subnets in ${zones.length} zone(s); RDS needs ${DB_ZONES}`)
   const kept = found.subnets.filter((s) => zones.includes(s.zone))
   const missing = zones.filter((z) => !kept.some((s) => s.zone === z))
   const cidrs = freeCidrs(found.vpc.cidr, found.taken, missing.length)
@@ -84,7 +88,7 @@ export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPl
   const hostsRule = sg?.rules.some(isHosts) ?? false
   const lines: PlanLine[] = [
     found.routeTable
-      ? { resource: `route table ${names.routeTable}`, action: found.routeTable.routesOut ? 'update' : 'exists', detail: found.routeTable.routesOut ? 'a route out of the VPC removed' : `${found.routeTable.id}; no route out of the VPC` }
+      ? { resource: `route table ${names.routeTable}`, action: found.routeTable.routesOut.length > 0 ? 'update' : 'exists', detail: found.routeTable.routesOut.length > 0 ? 'a route out of the VPC removed' : `${found.routeTable.id}; no route out of the VPC` }
       : { resource: `route table ${names.routeTable}`, action: 'create', detail: `in ${found.vpc.id}, no route out of the VPC` },
     ...zones.map((z): PlanLine => {
       const s = kept.find((x) => x.zone === z)
@@ -99,7 +103,8 @@ export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPl
   return {
     vpcId: found.vpc.id,
     routeTable: found.routeTable?.id ?? null,
-    removeRoutesOut: found.routeTable?.routesOut ?? false,
+    removeRoutesOut: found.routeTable?.routesOut ?? [],
+    associated: found.routeTable?.subnets ?? [],
     newSubnets,
     subnets: kept,
     subnetGroup,
@@ -144,7 +149,7 @@ export async function findDbNetwork(clients: AwsClients, stage: string, vpcId: s
     zones: [...new Set(subnets.filter((s) => !ours.includes(s)).map((s) => s.AvailabilityZone ?? ''))].filter(Boolean).sort(),
     taken: subnets.map((s) => s.CidrBlock ?? '').filter(Boolean),
     routeTable: table?.RouteTableId
-      ? { id: table.RouteTableId, subnets: (table.Associations ?? []).map((a) => a.SubnetId ?? '').filter(Boolean), routesOut: (table.Routes ?? []).some((r) => (r.GatewayId && r.GatewayId !== 'local') || r.NatGatewayId) }
+      ? { id: table.RouteTableId, subnets: (table.Associations ?? []).map((a) => a.SubnetId ?? '').filter(Boolean), routesOut: (table.Routes ?? []).filter((r) => ((r.GatewayId && r.GatewayId !== 'local') || r.NatGatewayId) && r.DestinationCidrBlock).map((r) => r.DestinationCidrBlock!) }
       : null,
     subnets: ours.map((s) => ({ id: s.SubnetId ?? '', zone: s.AvailabilityZone ?? '', cidr: s.CidrBlock ?? '' })),
     subnetGroup,
@@ -181,13 +186,10 @@ export async function applyDbNetwork(clients: AwsClients, stage: string, plan: D
     )
     subnets.push({ id: r.Subnet?.SubnetId ?? '', zone: n.zone, cidr: n.cidr })
   }
+  for (const destination of plan.removeRoutesOut)
+    await aws('remove a route out of the VPC', () => clients.ec2.send(new EC2.DeleteRouteCommand({ RouteTableId: table, DestinationCidrBlock: destination })))
   // every subnet of ours on the route table with no way out (a subnet has one route table: this replaces the main one)
-  const current = (await aws('look up the route table', () => clients.ec2.send(new EC2.DescribeRouteTablesCommand({ RouteTableIds: [table] })))).RouteTables?.[0]
-  if (plan.removeRoutesOut)
-    for (const r of (current?.Routes ?? []).filter((x) => x.GatewayId !== 'local' && (x.GatewayId || x.NatGatewayId) && x.DestinationCidrBlock))
-      await aws('remove a route out of the VPC', () => clients.ec2.send(new EC2.DeleteRouteCommand({ RouteTableId: table, DestinationCidrBlock: r.DestinationCidrBlock })))
-  const associated = (current?.Associations ?? []).map((a) => a.SubnetId)
-  for (const s of subnets.filter((x) => !associated.includes(x.id)))
+  for (const s of subnets.filter((x) => !plan.associated.includes(x.id)))
     await aws('make the subnet private', () => clients.ec2.send(new EC2.AssociateRouteTableCommand({ RouteTableId: table, SubnetId: s.id })))
   const ids = subnets.map((s) => s.id)
   if (plan.subnetGroup === 'create')

@@ -121,9 +121,14 @@ export interface ClusterNode {
   run: Runner
 }
 
+async function readNodeState(n: ClusterNode): Promise<NodeState> {
+  return parseNodeState(check(await n.run(NODE_STATE), `read the Docker Swarm state of ${n.where}`).stdout, n.where)
+}
+
 /** Waits until every node has its role in the swarm (a promotion or a manager's join takes a few seconds to count). */
 async function waitForRoles(nodes: readonly ClusterNode[], roles: readonly Role[], log: Log, waitSeconds: number, pollMs: number): Promise<void> {
-  const ids = await Promise.all(nodes.map(async (n) => parseNodeState(check(await n.run(NODE_STATE), `read the Docker Swarm state of ${n.where}`).stdout, n.where).nodeId))
+  // read again: a node that joined has its id only now
+  const ids = (await Promise.all(nodes.map(readNodeState))).map((s) => s.nodeId)
   const deadline = Date.now() + waitSeconds * 1000
   let shown = ''
   for (;;) {
@@ -140,10 +145,10 @@ async function waitForRoles(nodes: readonly ClusterNode[], roles: readonly Role[
 /** The nodes made one swarm with clusterRoles(n); returns what it did (nothing on a cluster as wanted). */
 export async function formCluster(nodes: readonly ClusterNode[], log: Log, waitSeconds = 60, pollMs = 1000): Promise<ClusterAction[]> {
   const roles = clusterRoles(nodes.length)
-  const states = await Promise.all(nodes.map(async (n) => parseNodeState(check(await n.run(NODE_STATE), `read the Docker Swarm state of ${n.where}`).stdout, n.where)))
+  const states = await Promise.all(nodes.map(readNodeState))
   const first = nodes[0]!
-  const members = async () => (states[0]!.state === 'active' ? check(await first.run(MEMBERS), 'list the swarm nodes').stdout.split('\n').filter(Boolean) : [])
-  const actions = planCluster(states, roles, await members(), nodes.map((n) => n.where))
+  const members = states[0]!.state === 'active' ? check(await first.run(MEMBERS), 'list the swarm nodes').stdout.split('\n').filter(Boolean) : []
+  const actions = planCluster(states, roles, members, nodes.map((n) => n.where))
   const tokens: Partial<Record<Role, string>> = {}
   for (const a of actions) {
     const node = nodes[a.node]!
