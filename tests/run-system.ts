@@ -27,7 +27,7 @@ const HEAVY = ['deploy.test.ts', 'tls.test.ts']
 /** The heavy file that ends the second lane (it starts once the light files are done, beside tls). */
 const LAST = ['remote.test.ts']
 /** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
-const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts']
+const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts']
 
 /** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name, then remote. */
 export function lanes(names: string[]): [string[], string[]] {

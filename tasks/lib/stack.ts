@@ -16,9 +16,9 @@ import type { Log } from './log.ts'
 import { stripControls } from './log.ts'
 import { check, homeRelative, retryUnstarted, showCommand, type Cmd, type RunOptions, type RunResult, type Runner } from './sh.ts'
 import type { Remote } from './ssh.ts'
-import { SWARM_INIT } from './remote/cluster.ts'
+import { STACK_NODES, SWARM_INIT } from './remote/cluster.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
-import { convergence, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
+import { convergence, DB_NODE_LABEL, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
 import { createSecretsCmd, oneOffScript, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
@@ -118,8 +118,9 @@ export function oneOffCmd(s: Stack, args: readonly string[], o: { image?: string
 
 export const stackCommands = {
   up: (s: Stack, waitSeconds = WAIT_TIMEOUT_SECONDS) => s.compose('up', '--detach', '--wait', '--wait-timeout', String(waitSeconds)),
-  migrateCheck: (s: Stack) => manageCmd(s, ['migrate', '--check']),
-  sampleData: (s: Stack) => manageCmd(s, ['load_sample_catalogue', '--if-empty']),
+  // on a Swarm in a throw-away container of web's image (this node may run none of web's tasks)
+  migrateCheck: (s: Stack) => (s.kind === 'swarm' ? oneOffCmd(s, ['manage.py', 'migrate', '--check']) : manageCmd(s, ['migrate', '--check'])),
+  sampleData: (s: Stack) => (s.kind === 'swarm' ? oneOffCmd(s, ['manage.py', 'load_sample_catalogue', '--if-empty']) : manageCmd(s, ['load_sample_catalogue', '--if-empty'])),
   ps: (s: Stack): Cmd =>
     s.kind === 'compose' ? s.compose('ps', '--all', '--format', 'json') : ['docker', 'ps', '--all', '--no-trunc', '--filter', STACK_LABEL, '--format', '{{json .}}'],
   /** The services with a running container, one a line. */
@@ -283,13 +284,7 @@ export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_
   }
   if (afterStart) await afterStart()
   await log.step('migrate', 'check that the database migrations ran', async () => {
-    let r = await runIn(s, stackCommands.migrateCheck(s))
-    // 137: the web container it ran in was stopped meanwhile (Swarm replacing a task): once
-    // more, in a container running then
-    if (r.exitCode === 137) {
-      await new Promise((done) => setTimeout(done, pollMs))
-      r = await runIn(s, stackCommands.migrateCheck(s))
-    }
+    const r = await runIn(s, stackCommands.migrateCheck(s))
     return check(r, 'check the database migrations (the deploy runs them, or the web container at start here; see npm run logs -- web)')
   })
   await log.step('data', 'sample catalogue (only if the database is empty)', () =>
@@ -326,7 +321,9 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
     throw new UserError(`docker compose config on ${s.where} printed no JSON (is its Compose older than 2.17?): ${config.stdout.slice(0, 200)}`)
   }
   const versions = await runIn(s, ['docker', 'version', '--format', '{{.Client.Version}} {{.Server.Version}}'])
-  const { stack: stackFile, secrets } = withSwarmSecrets(toStackFile(rendered, { startInterval: versions.ok && takesStartInterval(versions.stdout) }))
+  const nodes = Number((await runInChecked(s, ['sh', '-c', STACK_NODES], { doing: "count the Swarm's nodes" })).stdout.trim()) || 1
+  if (nodes > 1) log.info(`[swarm] a cluster of ${nodes} nodes: the front on every node, a web replica on each, the database on the node labelled ${DB_NODE_LABEL}`)
+  const { stack: stackFile, secrets } = withSwarmSecrets(toStackFile(rendered, { startInterval: versions.ok && takesStartInterval(versions.stdout), nodes }))
   if (Object.keys(secrets).length > 0)
     await log.step('secrets', `the stack's ${Object.keys(secrets).length} secrets as Swarm secrets (files in its containers, in no service spec)`, () =>
     runInChecked(s, createSecretsCmd(secrets), { input: secretsInput(secrets), doing: 'make the Swarm secrets' }),

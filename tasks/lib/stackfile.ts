@@ -104,8 +104,38 @@ export function takesStartInterval(versions: string): boolean {
   return majors.length === 2 && majors.every((m) => m !== undefined && Number(m) >= 25)
 }
 
-/** The stack file (an object; JSON.stringify it) for `docker stack deploy -c - mymdb`; startInterval: see START_INTERVAL. */
-export function toStackFile(composeConfig: JsonObject, opts: { startInterval?: boolean } = {}): JsonObject {
+/** The node label that says where the database's volume is (a cluster's db task runs there only). */
+export const DB_NODE_LABEL = 'mymdb.db'
+
+/** How the stack is laid out: one host, or a cluster of `nodes` (see toStackFile). */
+export interface StackShape {
+  /** See START_INTERVAL. */
+  startInterval?: boolean
+  /** The Swarm's nodes (default 1). */
+  nodes?: number
+  /** Web's replicas on a cluster (default: one per node). */
+  webReplicas?: number
+}
+
+/**
+ * A cluster's deploy sections (pure), beside the single host's: the front on every node (global:
+ * each node's ports 80 and 443 answer), web's replicas spread over the nodes by Swarm, the
+ * database on the node that holds its volume (labelled DB_NODE_LABEL), one cache for every replica.
+ */
+function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): JsonObject {
+  const nodes = shape.nodes ?? 1
+  if (nodes <= 1) return deploy
+  if (name === 'proxy') {
+    const { replicas: _one, ...rest } = deploy
+    return { ...rest, mode: 'global' }
+  }
+  if (name === 'web') return { ...deploy, replicas: shape.webReplicas ?? nodes }
+  if (name === 'db') return { ...deploy, placement: { constraints: [`node.labels.${DB_NODE_LABEL} == true`] } }
+  return deploy
+}
+
+/** The stack file (an object; JSON.stringify it) for `docker stack deploy -c - mymdb`, for one host or a cluster (StackShape). */
+export function toStackFile(composeConfig: JsonObject, opts: StackShape = {}): JsonObject {
   const services: JsonObject = {}
   for (const [name, raw] of Object.entries(isObj(composeConfig.services) ? composeConfig.services : {})) {
     if (!isObj(raw)) continue
@@ -114,7 +144,7 @@ export function toStackFile(composeConfig: JsonObject, opts: { startInterval?: b
       if (v === null || k.startsWith('x-') || ['depends_on', 'restart', 'container_name', 'pull_policy', 'deploy'].includes(k)) continue
       s[k] = k === 'ports' && Array.isArray(v) ? v.map(port) : v
     }
-    s.deploy = deploySection(name, monitorSeconds(raw.healthcheck))
+    s.deploy = clusterDeploy(name, deploySection(name, monitorSeconds(raw.healthcheck)), opts)
     if (name === 'web') {
       // the deploy migrates once, before the new version takes traffic (manage.py release): a
       // starting web task never does, so several can start at once and a failed one changes nothing
@@ -239,6 +269,9 @@ export function runsImage(containerImage: string, ref: string): boolean {
   return containerImage === ref || containerImage.startsWith(`${ref}@`)
 }
 
+/** Swarm's task states before running (`docker service ps`: a task with a health check is `starting` until healthy). */
+const STARTING_STATES = new Set(['new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting'])
+
 export type Convergence = { state: 'done' } | { state: 'waiting'; on: string[] } | { state: 'failed'; service: string; why: string; running?: string }
 
 /**
@@ -262,8 +295,12 @@ export function convergence(images: Record<string, string>, services: ServiceInf
     }
     if (!runsImage(info.image, ref)) return { state: 'failed', service, why: `Swarm rolled ${service} back${why}`, running: info.image }
     if (info.updateState === 'paused' || info.updateState === 'rollback_paused') return { state: 'failed', service, why: `Swarm paused the update of ${service}${why}` }
-    const ready = containers.some((c) => c.service === service && c.state === 'running' && runsImage(c.image, ref) && (c.health === '' || c.health === 'healthy'))
-    if (!ready) waiting.push(`${service} (${containers.find((c) => c.service === service && runsImage(c.image, ref) && c.state === 'running')?.health || 'starting'})`)
+    const mine = containers.filter((c) => c.service === service && runsImage(c.image, ref))
+    // every task of it that Swarm is still bringing up counts (a cluster's replicas, a global front)
+    const up = mine.filter((c) => c.state === 'running' && (c.health === '' || c.health === 'healthy')).length
+    const coming = mine.filter((c) => STARTING_STATES.has(c.state)).length
+    if (up > 0 && coming === 0) continue
+    waiting.push(up + coming > 1 ? `${service} (${up} of ${up + coming} healthy)` : `${service} (${mine.find((c) => c.state === 'running')?.health || 'starting'})`)
   }
   return waiting.length === 0 ? { state: 'done' } : { state: 'waiting', on: waiting }
 }

@@ -1,5 +1,6 @@
-// Several hosts as one Docker Swarm (issue 21, first piece): formCluster over ssh2 on three rig
-// SSH hosts with their own Docker engines, as the deploy will run it on the stage's instances.
+// Several hosts as one Docker Swarm (issue 21): formCluster over ssh2 on three rig SSH hosts with
+// their own Docker engines, as the deploy will run it on the stage's instances; then the stack
+// deployed onto the three (remote-up against the first), served by every node.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,14 +9,24 @@ import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
 import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { formCluster, type ClusterNode } from '../../tasks/lib/remote/cluster.ts'
+import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { openRemote, type Remote } from '../../tasks/lib/ssh.ts'
+import { main } from '../../tasks/remote-up.ts'
+import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
+import { lastLinesFirst } from '../rig/report.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
+
+const TAG = 'cluster'
+const HOST_NAME = 'mymdb.test'
 
 describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { timeout: 10 * 60_000 }, () => {
   const hosts: SshHost[] = []
   const remotes: Remote[] = []
   let dir = ''
+  let keyFile = ''
+  let registry: Registry | undefined
+  const pushed: string[] = []
   const nodes = (n: number): ClusterNode[] => remotes.slice(0, n)
   /** `docker node ls` on the first host: hostname, status, manager status per node, sorted. */
   const nodeList = async () => {
@@ -30,8 +41,11 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mymdb-cluster-'))
-    const keys = sshKeyFile(join(dir, 'id'))
-    hosts.push(...(await Promise.all([1, 2, 3].map((i) => startSshHost({ authorizedKey: keys.public, name: `mymdb-rig-node${i}` })))))
+    keyFile = join(dir, 'id')
+    const keys = sshKeyFile(keyFile)
+    registry = await rigRegistry('mymdb-rig-registry-cluster', 'cluster')
+    hosts.push(...(await Promise.all([1, 2, 3].map((i) => startSshHost({ authorizedKey: keys.public, registry, name: `mymdb-rig-node${i}` })))))
+    pushed.push(...(await pushStackImages(registry, TAG)))
     for (const h of hosts) {
       const hostKey = parseHostKey(await h.hostKey(), h.container) as HostKey
       remotes.push(await openRemote({ host: h.host, port: h.sshPort, username: h.user, privateKey: keys.private, hostKey, attempts: 3 }))
@@ -40,6 +54,8 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
   after(async () => {
     for (const r of remotes) r.close()
     await Promise.all(hosts.map((h) => h.stop()))
+    await registry?.stop()
+    for (const ref of pushed) await $({ nothrow: true, quiet: true })`docker rmi ${ref}`
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
@@ -68,6 +84,48 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
 
     // run again with the same hosts: nothing to do
     assert.deepEqual(await formCluster(nodes(3), log), [])
+  })
+
+  it('the stack deployed onto the three: every node serves the site, web runs on each, the database on the first (its volume is there)', async () => {
+    const log = captureLog()
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      MYMDB_HOST_ADDRESS: '127.0.0.1',
+      MYMDB_HOST_SSH_PORT: String(hosts[0]!.sshPort),
+      MYMDB_HOST_HTTP_PORT: String(hosts[0]!.httpPort),
+      MYMDB_SSH_USER: hosts[0]!.user,
+      MYMDB_SSH_KEY_FILE: keyFile,
+      MYMDB_HOST_KEY: await hosts[0]!.hostKey(),
+      MYMDB_REGISTRY: registry!.address,
+      MYMDB_TAG: TAG,
+      DJANGO_SECRET_KEY: 'rig-cluster-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz',
+      DJANGO_DB_PASSWORD: 'rig-db-password',
+      POSTGRES_PASSWORD: 'rig-postgres-password',
+      DJANGO_ALLOWED_HOSTS: `${HOST_NAME},127.0.0.1`,
+    }
+    const started = Date.now()
+    const code = await main([], env, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    assert.equal(code, 0, lastLinesFirst(log.text(), 20))
+    console.log(`timing: a deploy onto three nodes (images pulled by each): ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    assert.match(log.text(), /\[swarm\] a cluster of 3 nodes/)
+
+    const where = async (service: string) => {
+      const r = await hosts[0]!.dockerExec('docker', 'service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}', `mymdb_${service}`)
+      assert.equal(r.exitCode, 0, r.stderr)
+      return r.stdout.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')).sort()
+    }
+    const nodes3 = (state: string) => [1, 2, 3].map((i) => `mymdb-rig-node${i} ${state}`)
+    assert.deepEqual(await where('web'), nodes3('Running'), 'one web replica on each node')
+    assert.deepEqual(await where('proxy'), nodes3('Running'), 'the front on every node')
+    assert.deepEqual(await where('db'), ['mymdb-rig-node1 Running'])
+    // each node's port 80 answers, whichever node's web task takes the request
+    for (const h of hosts) {
+      const health = await httpGet(`http://127.0.0.1:${h.httpPort}/healthz`, HOST_NAME)
+      assert.equal(health.status, 200, `${h.container}: ${health.body}`)
+      const home = await httpGet(`http://127.0.0.1:${h.httpPort}/`, HOST_NAME)
+      assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/, h.container)
+    }
   })
 
   it('with one of three managers gone, the swarm still has a leader and takes orders', async () => {

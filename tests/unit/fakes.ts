@@ -195,6 +195,7 @@ export function swarmHost(o: { images?: Record<string, string>; runs?: 'swarm' |
   return (cmd: string): Partial<RunResult> | undefined => {
     if (cmd.includes('echo swarm; elif')) return { stdout: `${o.runs ?? 'swarm'}\n` }
     if (cmd.includes('docker version --format')) return { stdout: '26.1.5+dfsg1 26.1.5+dfsg1\n' }
+    if (cmd.includes('docker node ls --quiet | wc -l')) return { stdout: '1\n' }
     if (cmd.includes('compose config --format json'))
       return { stdout: JSON.stringify({ name: 'mymdb', services: Object.fromEntries(Object.entries(images).map(([s, image]) => [s, { image }])), networks: { front: {}, back: { internal: true } }, volumes: { 'db-data': {} } }) }
     if (cmd.includes('docker service inspect --format {{json .}}') || cmd.includes("docker service inspect --format '{{json .}}'"))

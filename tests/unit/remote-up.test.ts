@@ -17,7 +17,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { envEdit } from '../../tasks/lib/releases.ts'
-import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
+import { HOST_RUNS_CMD, hostStack, oneOffCmd } from '../../tasks/lib/stack.ts'
+import { STACK_NODES } from '../../tasks/lib/remote/cluster.ts'
 import { pruneSecretsCmd } from '../../tasks/lib/swarmsecrets.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
 import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
@@ -249,8 +250,8 @@ describe('remote-up main()', () => {
     assert.match(remote.uploads[0]!.content, /^services:/m)
     assert.equal(remote.uploads[1]!.content, planRemoteUp(ENV).envFile)
     const steps = remote.commands.slice(1)
-    const inWeb = (args: string) =>
-      `cd mymdb && sh -c 'c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running --filter health=healthy | head -n 1); [ -n "$c" ] || c=$(docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter status=running | head -n 1); [ -n "$c" ] || { echo "no running web container of the stack mymdb (npm run status -- --aws shows why)" >&2; exit 1; }; exec docker exec -i "$c" "$@"' sh python3 manage.py ${args}`
+    // in a throw-away container of the image web runs now (this node may run none of web's tasks)
+    const inWeb = (args: string) => showCommand(oneOffCmd(hostStack(remote), ['manage.py', ...args.split(' ')]), 'mymdb')
     assert.equal(steps[0], showCommand(HOST_RUNS_CMD))
     assert.equal(steps[2], `cd mymdb && sh -c 'for r in "$@"; do docker image inspect --format "{{range .RepoDigests}}{{println .}}{{end}}" "$r" 2>/dev/null; done' sh 127.0.0.1:5000/mymdb-db:abc123 127.0.0.1:5000/mymdb-proxy:abc123 127.0.0.1:5000/mymdb-cache:abc123`)
     // the running db, proxy and cache images and the inputs labels of them and of the pulled ones
@@ -264,6 +265,8 @@ describe('remote-up main()', () => {
       'cd mymdb && docker compose config --format json',
       // whether the host's Docker takes start_interval in the stack file
       "cd mymdb && docker version --format '{{.Client.Version}} {{.Server.Version}}'",
+      // how many nodes the Swarm has (one: the single host's stack file)
+      showCommand(['sh', '-c', STACK_NODES], 'mymdb'),
       'cd mymdb && docker compose ps --all --quiet',
       'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
       "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
@@ -344,7 +347,7 @@ describe('remote-up main()', () => {
     const backup = { bucket: 'b-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::1:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
     const manifest = { format: 'mymdb-backup', version: 1, createdAt: '2026-11-27T10:00:00Z', source: 'production', database: 'mymdb', revision: '', postgres: '17', media: false, reason: 'pre-migrate' }
     const answers = (cmd: string) =>
-      cmd.includes('docker create') && cmd.endsWith('manage.py migrate --check')
+      cmd.includes('docker create') && cmd.includes('\nimage=127.0.0.1:5000/mymdb-web:abc123\n') && cmd.endsWith('manage.py migrate --check')
         ? { exitCode: 1, stdout: '  core\n    0002_new\n' }
         : cmd.includes('reason=pre-migrate')
           ? { stdout: `${JSON.stringify(manifest)}\nMYMDB_BACKUP 1234 mymdb-production-20261127T100000Z.tar s3://b-backups/kept/pre-migrate/mymdb-production-20261127T100000Z.tar?versionId=v1\n` }

@@ -51,6 +51,19 @@ describe('the stack file', () => {
         rollback_config: { order: 'stop-first', parallelism: 1 },
       })
   })
+  it('a cluster: the front on every node, one web replica per node (or as many as asked), the database on its labelled node; one host as before', () => {
+    const deploy = (opts: Parameters<typeof toStackFile>[1]) => Object.fromEntries(Object.entries(toStackFile(CONFIG, opts).services as Record<string, JsonObject>).map(([n, s]) => [n, s.deploy as JsonObject]))
+    const three = deploy({ nodes: 3 })
+    assert.equal(three.proxy!.mode, 'global')
+    assert.equal(three.proxy!.replicas, undefined, 'a global service takes no replicas')
+    assert.deepEqual(three.proxy!.update_config, services.proxy!.deploy && (services.proxy!.deploy as JsonObject).update_config)
+    assert.equal(three.web!.replicas, 3)
+    assert.equal(deploy({ nodes: 3, webReplicas: 5 }).web!.replicas, 5)
+    assert.deepEqual(three.db!.placement, { constraints: ['node.labels.mymdb.db == true'] })
+    assert.equal(three.db!.replicas, 1)
+    assert.deepEqual(deploy({ nodes: 1 }), deploy({}))
+    assert.equal(deploy({}).proxy!.mode, undefined)
+  })
   it('Swarm watches a new task as long as its health check takes to call it unhealthy (interval x retries); 15 s without one', () => {
     const monitor = (healthcheck: JsonObject | undefined) => (toStackFile({ services: { web: { image: 'w', ...(healthcheck ? { healthcheck } : {}) } } }).services as Record<string, { deploy: { update_config: JsonObject } }>).web!.deploy.update_config.monitor
     assert.equal(monitor({ test: ['CMD', 'true'], interval: '3s', retries: 3 }), '9s')
@@ -117,6 +130,15 @@ describe("reading Swarm's answers", () => {
     assert.deepEqual(convergence(IMAGES, services, tasks), { state: 'waiting', on: ['web (starting)'] })
     const running = parseServiceTasks([task('mymdb_web.1', 'node3', `reg/mymdb-web:v2${D}`, 'Running 1 second ago'), task('mymdb_db.1', 'node2', 'reg/mymdb-db@sha256:d', 'Running 2 hours ago')].join('\n'))
     assert.deepEqual(convergence(IMAGES, services, running), { state: 'done' })
+  })
+  it('a cluster: done once every replica of the new image is healthy, not at the first', () => {
+    const task = (name: string, node: string, current: string) => JSON.stringify({ ID: `t-${name}-${node}`, Name: name, Image: `reg/mymdb-web:v2${D}`, Node: node, DesiredState: 'Running', CurrentState: current, Error: '' })
+    const services = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`, '')].join('\n'))
+    const web = { web: IMAGES.web }
+    const first = parseServiceTasks([task('mymdb_web.1', 'node1', 'Running 1 second ago'), task('mymdb_web.2', 'node2', 'Starting 3 seconds ago'), task('mymdb_web.3', 'node3', 'Preparing 9 seconds ago')].join('\n'))
+    assert.deepEqual(convergence(web, services, first), { state: 'waiting', on: ['web (1 of 3 healthy)'] })
+    const all = parseServiceTasks([1, 2, 3].map((i) => task(`mymdb_web.${i}`, `node${i}`, 'Running 1 second ago')).join('\n'))
+    assert.deepEqual(convergence(web, services, all), { state: 'done' })
   })
   it('rolled back (the spec names the old image again) or paused: failed, naming why and what still runs', () => {
     const back = parseServices([service('mymdb_web', `reg/mymdb-web:v1${D}`, 'rollback_completed', 'update rolled back due to failure'), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))

@@ -6,6 +6,7 @@
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
 import { check, type Cmd, type Runner } from '../sh.ts'
+import { DB_NODE_LABEL } from '../stackfile.ts'
 
 export type Role = 'manager' | 'worker'
 
@@ -32,6 +33,18 @@ export const SWARM_INIT = [
   ADVERTISE_ADDR,
   'docker swarm init --advertise-addr "$addr" >/dev/null',
   'echo "swarm initialised (advertising $addr)"',
+].join('\n')
+
+/**
+ * Shell, on a manager: prints how many nodes the Swarm has; on a cluster, first labels this node
+ * (the first host: the database's volume is there) as the database's node, unless one is.
+ */
+export const STACK_NODES = [
+  'n=$(docker node ls --quiet | wc -l)',
+  `if [ "$n" -gt 1 ] && ! docker node inspect --format '{{index .Spec.Labels "${DB_NODE_LABEL}"}}' $(docker node ls --quiet) | grep -qx true; then`,
+  `  docker node update --label-add ${DB_NODE_LABEL}=true "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null`,
+  'fi',
+  'echo "$n"',
 ].join('\n')
 
 /** A node's Swarm state and address, one JSON line (`docker info`'s Swarm part). */
