@@ -13,6 +13,7 @@ import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { openRemote, type Remote } from '../../tasks/lib/ssh.ts'
 import { main } from '../../tasks/remote-up.ts'
 import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
+import { describeLoad, loadLoop } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
@@ -128,8 +129,11 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
     }
   })
 
-  it('with one of three managers gone, the swarm still has a leader and takes orders', async () => {
+  it('with one of three managers gone, the swarm still has a leader and takes orders; its web task runs on the others within a minute, and they serve', async () => {
     // node2 dies (its container killed, as a host that is gone): two managers of three are a majority
+    const running = [hosts[0]!, hosts[2]!].map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 10, paths: ['/healthz', '/'] }))
+    await new Promise((res) => setTimeout(res, 2000))
+    const killed = Date.now()
     await $`docker kill ${hosts[1]!.container}`
     let list: string[] = []
     for (let i = 0; i < 30; i++) {
@@ -140,5 +144,21 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
     assert.deepEqual(list, ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Down Unreachable', 'mymdb-rig-node3 Ready Reachable'])
     const label = await hosts[2]!.dockerExec('docker', 'node', 'update', '--label-add', 'probe=1', 'mymdb-rig-node3')
     assert.equal(label.exitCode, 0, label.stderr)
+    // its web task runs again on the others within a minute; they serve the site meanwhile
+    let web: string[] = []
+    for (let i = 0; i < 60; i++) {
+      const r = await hosts[0]!.dockerExec('docker', 'service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}', 'mymdb_web')
+      web = r.stdout.trim().split('\n').filter((l) => / Running /.test(l)).map((l) => l.split(' ')[0]!)
+      if (web.length === 3 && !web.includes('mymdb-rig-node2')) break
+      await new Promise((res) => setTimeout(res, 1000))
+    }
+    const loads = await Promise.all(running.map((l) => l.stop()))
+    console.log(`timing: web back to three replicas on the two nodes left, ${((Date.now() - killed) / 1000).toFixed(1)} s after the kill; answers meanwhile: ${loads.map((l, i) => `node${[1, 3][i]}: ${describeLoad(l)}`).join('; ')}`)
+    assert.equal(web.length, 3, `web's running tasks a minute after node2 died: ${web.join(', ')}`)
+    assert.ok(!web.includes('mymdb-rig-node2'))
+    for (const h of [hosts[0]!, hosts[2]!]) {
+      const home = await httpGet(`http://127.0.0.1:${h.httpPort}/`, HOST_NAME)
+      assert.match(home.body, /Star Wars/, h.container)
+    }
   })
 })
