@@ -83,6 +83,11 @@ function dnsServer(opts: { desc: string; example: string; optional: true }): Val
   })
 }
 
+/** How the stack is spread over the host's Swarm (one host, or several). */
+export const clusterVars = fileSafe({
+  MYMDB_WEB_REPLICAS: int({ desc: "web's replicas over the Swarm's nodes (default: one per node)", example: '3', optional: true, min: 1, max: 100 }),
+})
+
 export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory'
 export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory'
 

@@ -322,8 +322,9 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
   }
   const versions = await runIn(s, ['docker', 'version', '--format', '{{.Client.Version}} {{.Server.Version}}'])
   const nodes = Number((await runInChecked(s, ['sh', '-c', STACK_NODES], { doing: "count the Swarm's nodes" })).stdout.trim()) || 1
-  if (nodes > 1) log.info(`[swarm] a cluster of ${nodes} nodes: the front on every node, a web replica on each, the database on the node labelled ${DB_NODE_LABEL}`)
   const { stack: stackFile, secrets } = withSwarmSecrets(toStackFile(rendered, { startInterval: versions.ok && takesStartInterval(versions.stdout), nodes }))
+  const replicas = ((stackFile.services as Record<string, { deploy?: { replicas?: number } }> | undefined)?.web?.deploy?.replicas) ?? 1
+  if (nodes > 1) log.info(`[swarm] a cluster of ${nodes} nodes: the front on every node, ${replicas} web replicas over them, the database on the node labelled ${DB_NODE_LABEL}`)
   if (Object.keys(secrets).length > 0)
     await log.step('secrets', `the stack's ${Object.keys(secrets).length} secrets as Swarm secrets (files in its containers, in no service spec)`, () =>
     runInChecked(s, createSecretsCmd(secrets), { input: secretsInput(secrets), doing: 'make the Swarm secrets' }),

@@ -124,6 +124,7 @@ export interface StackShape {
  */
 function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): JsonObject {
   const nodes = shape.nodes ?? 1
+  if (name === 'web' && shape.webReplicas !== undefined) return { ...deploy, replicas: shape.webReplicas }
   if (nodes <= 1) return deploy
   if (name === 'proxy') {
     const { replicas: _one, ...rest } = deploy
@@ -135,7 +136,10 @@ function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): Jso
 }
 
 /** The stack file (an object; JSON.stringify it) for `docker stack deploy -c - mymdb`, for one host or a cluster (StackShape). */
-export function toStackFile(composeConfig: JsonObject, opts: StackShape = {}): JsonObject {
+export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): JsonObject {
+  // MYMDB_WEB_REPLICAS, from the host's .env (docker-compose.yml's x-web-replicas)
+  const asked = Number(composeConfig['x-web-replicas'])
+  const opts: StackShape = { webReplicas: Number.isInteger(asked) && asked > 0 ? asked : undefined, ...shape }
   const services: JsonObject = {}
   for (const [name, raw] of Object.entries(isObj(composeConfig.services) ? composeConfig.services : {})) {
     if (!isObj(raw)) continue

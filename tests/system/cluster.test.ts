@@ -19,6 +19,7 @@ import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
 const TAG = 'cluster'
+const NEXT = 'cluster2'
 const HOST_NAME = 'mymdb.test'
 
 describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { timeout: 10 * 60_000 }, () => {
@@ -87,7 +88,8 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
     assert.deepEqual(await formCluster(nodes(3), log), [])
   })
 
-  it('the stack deployed onto the three: every node serves the site, web runs on each, the database on the first (its volume is there)', async () => {
+  /** remote-up against the first node, as deploy:aws will run it once the cluster is formed. */
+  const deploy = async (extra: Record<string, string> = {}) => {
     const log = captureLog()
     const env = {
       PATH: process.env.PATH,
@@ -104,22 +106,29 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
       DJANGO_DB_PASSWORD: 'rig-db-password',
       POSTGRES_PASSWORD: 'rig-postgres-password',
       DJANGO_ALLOWED_HOSTS: `${HOST_NAME},127.0.0.1`,
+      ...extra,
     }
     const started = Date.now()
     const code = await main([], env, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 20))
-    console.log(`timing: a deploy onto three nodes (images pulled by each): ${((Date.now() - started) / 1000).toFixed(1)} s`)
-    assert.match(log.text(), /\[swarm\] a cluster of 3 nodes/)
+    return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
+  }
+  /** Per running task of a service: its node and state, sorted. */
+  const where = async (service: string) => {
+    const r = await hosts[0]!.dockerExec('docker', 'service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}}|{{.CurrentState}}|{{.Image}}', `mymdb_${service}`)
+    assert.equal(r.exitCode, 0, r.stderr)
+    return r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split('|')).map(([node, state, image]) => ({ node: node!, state: state!.split(' ')[0]!, image: image ?? '' })).sort((a, b) => a.node.localeCompare(b.node))
+  }
 
-    const where = async (service: string) => {
-      const r = await hosts[0]!.dockerExec('docker', 'service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}', `mymdb_${service}`)
-      assert.equal(r.exitCode, 0, r.stderr)
-      return r.stdout.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')).sort()
-    }
-    const nodes3 = (state: string) => [1, 2, 3].map((i) => `mymdb-rig-node${i} ${state}`)
-    assert.deepEqual(await where('web'), nodes3('Running'), 'one web replica on each node')
-    assert.deepEqual(await where('proxy'), nodes3('Running'), 'the front on every node')
-    assert.deepEqual(await where('db'), ['mymdb-rig-node1 Running'])
+  it('the stack deployed onto the three: every node serves the site, web runs on each, the database on the first (its volume is there)', async () => {
+    const { text, seconds } = await deploy()
+    console.log(`timing: a deploy onto three nodes (images pulled by each): ${seconds} s`)
+    assert.match(text, /\[swarm\] a cluster of 3 nodes: the front on every node, 3 web replicas over them/)
+    const nodes3 = [1, 2, 3].map((i) => `mymdb-rig-node${i} Running`)
+    const placed = async (service: string) => (await where(service)).map((t) => `${t.node} ${t.state}`)
+    assert.deepEqual(await placed('web'), nodes3, 'one web replica on each node')
+    assert.deepEqual(await placed('proxy'), nodes3, 'the front on every node')
+    assert.deepEqual(await placed('db'), ['mymdb-rig-node1 Running'])
     // each node's port 80 answers, whichever node's web task takes the request
     for (const h of hosts) {
       const health = await httpGet(`http://127.0.0.1:${h.httpPort}/healthz`, HOST_NAME)
@@ -129,36 +138,59 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
     }
   })
 
-  it('with one of three managers gone, the swarm still has a leader and takes orders; its web task runs on the others within a minute, and they serve', async () => {
-    // node2 dies (its container killed, as a host that is gone): two managers of three are a majority
-    const running = [hosts[0]!, hosts[2]!].map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 10, paths: ['/healthz', '/'] }))
+  it('a new web version rolled over the nodes under load on all three ports loses no request; MYMDB_WEB_REPLICAS=2 leaves two', async () => {
+    pushed.push(...(await pushStackImages(registry!, NEXT, { web: { dockerfile: `LABEL rig.release=${NEXT}` } })))
+    const loads = hosts.map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'] }))
+    await new Promise((res) => setTimeout(res, 2000))
+    const { seconds } = await deploy({ MYMDB_TAG: NEXT, MYMDB_WEB_REPLICAS: '2' })
+    await new Promise((res) => setTimeout(res, 2000))
+    const answers = await Promise.all(loads.map((l) => l.stop()))
+    console.log(`timing: a rolling deploy of web on three nodes: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+    answers.forEach((a, i) => {
+      assert.ok(a.sent >= 9 * 20, `node${i + 1}: ${describeLoad(a)}`)
+      assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`)
+    })
+    const web = await where('web')
+    assert.equal(web.length, 2, JSON.stringify(web))
+    for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${NEXT}(@|$)`))
+  })
+
+  it('a node killed: the swarm keeps a leader and takes orders, its web task runs on the others within a minute, and they serve throughout', async () => {
+    // the victim: a node besides the first (the leader, with the database) that runs a web task
+    const runsWeb = (await where('web')).map((t) => t.node)
+    const v = [1, 2].find((i) => runsWeb.includes(`mymdb-rig-node${i + 1}`))
+    assert.ok(v !== undefined, `web runs on node1 only: ${runsWeb.join(', ')}`)
+    const victim = `mymdb-rig-node${v + 1}`
+    const others = [0, 1, 2].filter((i) => i !== v)
+    const running = others.map((i) => loadLoop(hosts[i]!.httpPort, HOST_NAME, { perSecond: 10, paths: ['/healthz', '/'] }))
     await new Promise((res) => setTimeout(res, 2000))
     const killed = Date.now()
-    await $`docker kill ${hosts[1]!.container}`
+    // its container killed, as a host that is gone: two managers of three are a majority
+    await $`docker kill ${hosts[v]!.container}`
     let list: string[] = []
     for (let i = 0; i < 30; i++) {
       list = await nodeList()
-      if (list.includes('mymdb-rig-node2 Down Unreachable')) break
+      if (list.includes(`${victim} Down Unreachable`)) break
       await new Promise((r) => setTimeout(r, 1000))
     }
-    assert.deepEqual(list, ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Down Unreachable', 'mymdb-rig-node3 Ready Reachable'])
-    const label = await hosts[2]!.dockerExec('docker', 'node', 'update', '--label-add', 'probe=1', 'mymdb-rig-node3')
+    assert.deepEqual(list, [1, 2, 3].map((i) => `mymdb-rig-node${i}`).map((n) => (n === victim ? `${n} Down Unreachable` : n === 'mymdb-rig-node1' ? `${n} Ready Leader` : `${n} Ready Reachable`)))
+    const survivor = hosts[others[1]!]!
+    const label = await survivor.dockerExec('docker', 'node', 'update', '--label-add', 'probe=1', survivor.container)
     assert.equal(label.exitCode, 0, label.stderr)
-    // its web task runs again on the others within a minute; they serve the site meanwhile
+    // its web task runs again on the others within a minute
     let web: string[] = []
     for (let i = 0; i < 60; i++) {
-      const r = await hosts[0]!.dockerExec('docker', 'service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}', 'mymdb_web')
-      web = r.stdout.trim().split('\n').filter((l) => / Running /.test(l)).map((l) => l.split(' ')[0]!)
-      if (web.length === 3 && !web.includes('mymdb-rig-node2')) break
+      web = (await where('web')).filter((t) => t.state === 'Running').map((t) => t.node)
+      if (web.length === 2 && !web.includes(victim)) break
       await new Promise((res) => setTimeout(res, 1000))
     }
+    const rescheduled = ((Date.now() - killed) / 1000).toFixed(1)
+    await new Promise((res) => setTimeout(res, 2000))
     const loads = await Promise.all(running.map((l) => l.stop()))
-    console.log(`timing: web back to three replicas on the two nodes left, ${((Date.now() - killed) / 1000).toFixed(1)} s after the kill; answers meanwhile: ${loads.map((l, i) => `node${[1, 3][i]}: ${describeLoad(l)}`).join('; ')}`)
-    assert.equal(web.length, 3, `web's running tasks a minute after node2 died: ${web.join(', ')}`)
-    assert.ok(!web.includes('mymdb-rig-node2'))
-    for (const h of [hosts[0]!, hosts[2]!]) {
-      const home = await httpGet(`http://127.0.0.1:${h.httpPort}/`, HOST_NAME)
-      assert.match(home.body, /Star Wars/, h.container)
-    }
+    console.log(`timing: web back to its two replicas on the nodes left ${rescheduled} s after ${victim} was killed; answers meanwhile: ${loads.map((l, i) => `node${others[i]! + 1}: ${describeLoad(l)}`).join('; ')}`)
+    assert.equal(web.length, 2, `web's running tasks a minute after ${victim} died: ${web.join(', ')}`)
+    assert.ok(!web.includes(victim))
+    // the other nodes' ports lost no request
+    loads.forEach((l, i) => assert.equal(l.ok, l.sent, `node${others[i]! + 1}: ${describeLoad(l)}`))
   })
 })

@@ -507,6 +507,11 @@ describe('HTTPS with MYMDB_DOMAIN (plan)', () => {
     assert.throws(() => planRemoteUp({ ...HTTPS, MYMDB_ACME_CA_ROOT: join(dir, 'not.pem') }), (e: unknown) => e instanceof EnvError && /MYMDB_ACME_CA_ROOT[\s\S]*not a PEM certificate/.test(e.message))
     assert.throws(() => planRemoteUp({ ...HTTPS, MYMDB_ACME_CA_ROOT: join(dir, 'missing.pem') }), (e: unknown) => e instanceof EnvError && /MYMDB_ACME_CA_ROOT[\s\S]*cannot be read/.test(e.message))
   })
+  it("MYMDB_WEB_REPLICAS goes to the host's .env when set (the stack file reads it there); a bad count is refused", () => {
+    assert.equal(parseEnvFile(planRemoteUp({ ...HTTPS, MYMDB_WEB_REPLICAS: '4' }).envFile).MYMDB_WEB_REPLICAS, '4')
+    assert.equal(parseEnvFile(planRemoteUp(HTTPS).envFile).MYMDB_WEB_REPLICAS, undefined)
+    assert.throws(() => planRemoteUp({ ...HTTPS, MYMDB_WEB_REPLICAS: '0' }), (e: unknown) => e instanceof EnvError && /MYMDB_WEB_REPLICAS[\s\S]*a whole number/.test(e.message))
+  })
   it('HSTS: a day by default, from the settings, for the front only with a domain; preload only with subdomains and a year', () => {
     const hsts = (extra: Record<string, string>) => {
       const env = parseEnvFile(planRemoteUp({ ...HTTPS, ...extra }).envFile)

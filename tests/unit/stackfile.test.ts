@@ -61,6 +61,12 @@ describe('the stack file', () => {
     assert.equal(deploy({ nodes: 3, webReplicas: 5 }).web!.replicas, 5)
     assert.deepEqual(three.db!.placement, { constraints: ['node.labels.mymdb.db == true'] })
     assert.equal(three.db!.replicas, 1)
+    // MYMDB_WEB_REPLICAS from the host's .env (docker-compose.yml's x-web-replicas), on one host too
+    const asked = (x: string, opts = {}) => ((toStackFile({ ...CONFIG, 'x-web-replicas': x }, opts).services as Record<string, JsonObject>).web!.deploy as JsonObject).replicas
+    assert.equal(asked('2', { nodes: 3 }), 2)
+    assert.equal(asked('2'), 2)
+    assert.equal(asked('', { nodes: 3 }), 3, 'empty: one per node')
+    assert.equal(asked(''), 1)
     assert.deepEqual(deploy({ nodes: 1 }), deploy({}))
     assert.equal(deploy({}).proxy!.mode, undefined)
   })

@@ -3,7 +3,7 @@
 import { createHmac } from 'node:crypto'
 import { checkEnv, type CleanEnv, type RawEnv } from '../env.ts'
 import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars } from '../vars.ts'
-import { acmeCaRootRule, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
+import { acmeCaRootRule, clusterVars, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
 import { hostList } from '../validators.ts'
 
@@ -18,6 +18,7 @@ export const remoteSpec = {
   MYMDB_CACHE_IMAGE: imageVars.MYMDB_CACHE_IMAGE,
   MYMDB_TAG: imageVars.MYMDB_TAG,
   ...siteVars,
+  ...clusterVars,
   ...releaseVars,
   ...registryVars,
   MYMDB_STAGE: awsVars.MYMDB_STAGE,
