@@ -31,6 +31,8 @@ plain() {
 
 domain=${MYMDB_DOMAIN:-}
 upstream=${MYMDB_UPSTREAM:-web:80}
+upstream_name=${upstream%:*}
+upstream_port=${upstream##*:}
 plain MYMDB_DOMAIN "$domain"
 plain MYMDB_UPSTREAM "$upstream"
 plain MYMDB_ACME_CA "${MYMDB_ACME_CA:-}"
@@ -73,6 +75,32 @@ for h in $(echo "${DJANGO_ALLOWED_HOSTS:-}" | tr ',' ' '); do
 done
 [ -z "$any" ] || hosts=''
 
+# The site's reverse_proxy for the requests of matcher $1 ($2: an extra transport line): every address of the
+# upstream's name, looked up again each second (on Swarm one per running web task, whatever its
+# node; a task is there once healthy and gone once it stops), taken in turn. An address that
+# fails (refused, no answer) is left out for 5 s; meanwhile, and while the site has no address
+# (a web container being replaced), a request waits up to 10 s instead of failing. Connections
+# to the site are kept for reuse, up to 1024 idle (Caddy's default keeps 32: under more
+# concurrent requests it opened a new connection per request, and the closed ones piled up in
+# TIME_WAIT until the ports ran out). Idle ones are closed after 60 s, before nginx's 65 s.
+site_proxy() {
+  echo "	reverse_proxy $1 {"
+  echo "		dynamic a $upstream_name $upstream_port {"
+  echo '			refresh 1s'
+  echo '		}'
+  echo '		lb_policy round_robin'
+  echo '		lb_try_duration 10s'
+  echo '		lb_try_interval 250ms'
+  echo '		fail_duration 5s'
+  echo '		transport http {'
+  [ -z "$2" ] || echo "$2"
+  echo '			dial_timeout 2s'
+  echo '			keepalive 60s'
+  echo '			keepalive_idle_conns_per_host 1024'
+  echo '		}'
+  echo '	}'
+}
+
 config=/etc/caddy/Caddyfile
 root=/etc/caddy/acme-ca-root.pem
 {
@@ -107,18 +135,13 @@ root=/etc/caddy/acme-ca-root.pem
   else
     echo ':80 {'
   fi
-  # Requests wait up to 10 s for the site (a web container being replaced) instead of failing.
-  # Connections to the site are kept for reuse, up to 1024 idle (Caddy's default keeps 32: under
-  # more concurrent requests it opened a new connection per request, and the closed ones piled up
-  # in TIME_WAIT until the ports ran out). Idle ones are closed after 60 s, before nginx's 65 s.
-  echo "	reverse_proxy $upstream {"
-  echo '		lb_try_duration 10s'
-  echo '		lb_try_interval 250ms'
-  echo '		transport http {'
-  echo '			keepalive 60s'
-  echo '			keepalive_idle_conns_per_host 1024'
-  echo '		}'
-  echo '	}'
+  # Reads (GET, HEAD) that get no answer head within 4 s are tried at another address (a web
+  # task on a host that died answers nothing, not even a refusal); writes never go twice.
+  # (reverse_proxy, not handle: Caddy runs handle before abort, which must come first)
+  echo '	@read method GET HEAD'
+  echo '	@write not method GET HEAD'
+  site_proxy @read '			response_header_timeout 4s'
+  site_proxy @write ''
   echo '}'
 } >"$config"
 
