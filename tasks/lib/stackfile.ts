@@ -26,6 +26,10 @@
 //     PostgreSQL on one volume; the proxy owns the host's ports 80 and 443; a cache may be down),
 //     and rolled back too when the new one does not start (the old image runs again). Swarm
 //     watches a new task for as long as its health check takes to call it unhealthy.
+//   - a Swarm of several nodes (a cluster): the front global (each node's ports 80 and 443
+//     answer), web's replicas one per node (MYMDB_WEB_REPLICAS, the compose file's
+//     x-web-replicas, says otherwise, on one host too), the database placed on the node labelled
+//     mymdb.db (the first host: its volume is there), one cache for every replica.
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type JsonObject = { [k: string]: Json }
