@@ -435,7 +435,7 @@ describe('host step on moto', () => {
     assert.equal((await instancesOf('two')).length, 0)
   })
 
-  it('two hosts in one plan: shared key pair, group and roles, an instance and an address each; planned again nothing changes; destroy removes both', async () => {
+  it("three hosts in one plan: shared key pair, group and roles, an instance and an address each, in three zones, Swarm's ports open between them only; planned again nothing changes; destroy removes them all", async () => {
     const env = envFor('pair')
     const { raw, values } = hostSettings(env, tempDir().envFile)
     const vpcId = await defaultVpcId(clients)
@@ -443,30 +443,43 @@ describe('host step on moto', () => {
     const want = { stage: 'pair', sshCidr: SSH_CIDR, bucket: BUCKET, backupBucket: `${BUCKET}-backups`, vpcId }
     const ami = (await clients.ssm.send(new GetParameterCommand({ Name: '/mymdb-test/ami' }))).Parameter?.Value ?? ''
     const launch = async (node: number, securityGroupId: string) => ({ stage: 'pair', node, amiId: ami, instanceType: 't3.micro', keyName: 'mymdb-pair', securityGroupId, instanceProfile: 'mymdb-pair-host', userData: '#!/bin/bash\n', hostKey: deriveHostKey('k', 'pair', node, securityGroupId).publicLine, rootDevice: '/dev/xvda', diskGb: 8 })
-    const plan = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 2), want)
-    assert.deepEqual(plan.nodes.map((h) => h.instance.action), ['create', 'create'])
+    const plan = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 3), want)
+    assert.deepEqual(plan.nodes.map((h) => h.instance.action), ['create', 'create', 'create'])
     const hosts = await applyHost(clients, plan, launch, captureLog())
-    assert.equal(hosts.length, 2)
-    assert.notEqual(hosts[0]?.instanceId, hosts[1]?.instanceId)
+    assert.equal(hosts.length, 3)
+    assert.equal(new Set(hosts.map((h) => h.instanceId)).size, 3)
     const insts = await instancesOf('pair')
-    assert.deepEqual(insts.map((i) => i.Tags?.find((t) => t.Key === 'Name')?.Value).sort(), ['mymdb-pair', 'mymdb-pair-2'])
-    assert.equal(new Set(insts.map((i) => i.SecurityGroups?.[0]?.GroupId)).size, 1, 'one security group for both')
+    assert.deepEqual(insts.map((i) => i.Tags?.find((t) => t.Key === 'Name')?.Value).sort(), ['mymdb-pair', 'mymdb-pair-2', 'mymdb-pair-3'])
+    assert.equal(new Set(insts.map((i) => i.SecurityGroups?.[0]?.GroupId)).size, 1, 'one security group for all')
+    assert.equal(new Set(insts.map((i) => i.Placement?.AvailabilityZone)).size, 3, `three zones: ${insts.map((i) => i.Placement?.AvailabilityZone).join(', ')}`)
+    // Swarm's ports from the group itself, as the emulator keeps them, and from nowhere else
+    const groupId = insts[0]!.SecurityGroups![0]!.GroupId!
+    const group = (await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] }))).SecurityGroups?.[0]
+    const swarm = (group?.IpPermissions ?? []).filter((p) => [2377, 7946, 4789].includes(p.FromPort ?? 0))
+    assert.deepEqual(swarm.map((p) => `${p.FromPort}/${p.IpProtocol} ${(p.UserIdGroupPairs ?? []).map((g) => g.GroupId).join(',')} ${(p.IpRanges ?? []).length + (p.Ipv6Ranges ?? []).length}`).sort(), [
+      `2377/tcp ${groupId} 0`,
+      `4789/udp ${groupId} 0`,
+      `7946/tcp ${groupId} 0`,
+      `7946/udp ${groupId} 0`,
+    ])
     const addresses = await stageAddresses('pair')
     assert.deepEqual(addresses.map((a) => a.InstanceId).sort(), hosts.map((h) => h.instanceId).sort(), 'an address each, on its own instance')
     assert.deepEqual(hosts.map((h) => h.publicIp).sort(), addresses.map((a) => a.PublicIp).sort())
 
-    const again = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 2), want)
+    const again = planHost(await readHostState(clients, 'pair', keyFile(), vpcId, 3), want)
     assert.ok(again.items.every((p) => p.action === 'exists'), JSON.stringify(again.items))
     assert.deepEqual(again.nodes.map((h) => h.instance.existing?.instanceId), hosts.map((h) => h.instanceId))
-    // host 1 alone (as the deploy plans today) is the first instance, and the second is left alone
+    // host 1 alone (as the deploy plans today) is the first instance, the others are left alone, and Swarm's ports would close
     const one = planHost(await readHostState(clients, 'pair', keyFile(), vpcId), want)
     assert.deepEqual(one.nodes.map((h) => h.instance.existing?.instanceId), [hosts[0]?.instanceId])
+    assert.equal(one.securityGroup.self.revoke.length, 4)
 
     const d = await run(destroyMain, ['--no-final-backup', '--delete-key-file', '--release-address'], env)
     assert.equal(d.code, 0, d.out)
     assert.match(d.out, /no MYMDB_DOMAIN to check: make sure no DNS record points at [\d.]+, [\d.]+ before it is released/)
     assert.match(d.out, /instance mymdb-pair i-\S+ \(and its disk\)/)
     assert.match(d.out, /instance mymdb-pair-2 i-\S+ \(and its disk\)/)
+    assert.match(d.out, /instance mymdb-pair-3 i-\S+ \(and its disk\)/)
     assert.equal((await instancesOf('pair')).length, 0)
     assert.deepEqual(await stageAddresses('pair'), [])
   })

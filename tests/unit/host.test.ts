@@ -7,7 +7,8 @@ import { describe, it } from 'node:test'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { removalLines } from '../../tasks/lib/aws/teardown.ts'
 import { main } from '../../tasks/host.ts'
-import { desiredIngress, flattenIngress, planIngress, toIpPermissions, applySecurityGroup } from '../../tasks/lib/aws/securitygroup.ts'
+import { desiredIngress, flattenIngress, flattenSelf, planIngress, selfPermissions, SWARM_PORTS, toIpPermissions, applySecurityGroup } from '../../tasks/lib/aws/securitygroup.ts'
+import { spreadOverZones } from '../../tasks/lib/aws/zones.ts'
 import { findHost, launchToken, runInstancesInput, type LaunchSpec, applyInstance } from '../../tasks/lib/aws/instance.ts'
 import { backupPolicies, hostPolicies, parsePolicyDocument, applyHostRole } from '../../tasks/lib/aws/roles.ts'
 import { keyPairAction, applyKeyPair } from '../../tasks/lib/aws/keypair.ts'
@@ -35,7 +36,7 @@ function allInPlace(): HostState {
   return {
     keyPairInEc2: true,
     keyFile: { path: '/k.pem', exists: true, publicKey: 'ssh-ed25519 AAAA' },
-    securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32') },
+    securityGroup: { id: 'sg-1', ingress: desiredIngress('1.1.1.1/32'), self: [] },
     role: { exists: true, policy: hostPolicies('b1', 'arn:aws:iam::123456789012:role/mymdb-qa-backup').bucket },
     backupRole: {
       exists: true,
@@ -45,12 +46,13 @@ function allInPlace(): HostState {
     instanceProfile: { exists: true, roles: ['mymdb-qa-host'] },
     nodes: [{ node: 1, instance: { instanceId: 'i-1', state: 'running' }, elasticIp: { node: 1, allocationId: 'eipalloc-1', publicIp: '198.51.100.10', instanceId: 'i-1', associationId: 'eipassoc-1' } }],
     account: '123456789012',
+    subnets: [],
   }
 }
 
 const EXTERNAL_ID = 'e'.repeat(48)
 /** An empty account's state (account 123456789012). */
-const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, nodes: [{ node: 1, instance: null, elasticIp: null }], account: '123456789012' }
+const NOTHING = { backupRole: { exists: false, trust: null, policy: null }, nodes: [{ node: 1, instance: null, elasticIp: null }], account: '123456789012', subnets: [] }
 
 /** An ed25519 private key in OpenSSH format (what EC2 hands out and the SSH client reads). */
 function ed25519Pem(): string {
@@ -270,7 +272,7 @@ describe('host: pure parts', () => {
     )
     assert.deepEqual(changed.items.map((p) => p.action), ['import', 'update', 'update', 'exists', 'update', 'start', 'exists'])
     // what apply will do, exactly
-    assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }] })
+    assert.deepEqual(changed.securityGroup, { id: 'sg-1', add: [{ port: 22, cidr: '2.2.2.2/32' }], revoke: [{ port: 22, cidr: '1.1.1.1/32' }], self: { add: [], revoke: [] } })
     assert.deepEqual([changed.role, changed.profile, changed.nodes[0]?.instance.action], [{ create: false, putPolicy: true, policy: hostPolicies('b1', 'arn:aws:iam::123456789012:role/mymdb-qa-backup').bucket, pullsImages: false }, { create: false, addRole: true }, 'start'])
     // with ECR, the role also pulls the stage's repositories: the policy is updated, and then in place
     const ecrPull = { region: 'us-west-2', repositories: ['mymdb-web', 'mymdb-db'] }
@@ -282,18 +284,54 @@ describe('host: pure parts', () => {
     assert.throws(() => planHost({ ...done, keyFile: { path: '/k.pem', exists: false } }, want), /cannot give the private key again/)
   })
 
-  it('plan: several hosts share the key pair, group and roles; each has its own instance and address', () => {
+  it('plan: several hosts share the key pair, group and roles; each has its own instance and address, new ones in the zones with fewest hosts; Swarm opened between them', () => {
     const want = { stage: 'qa', sshCidr: '1.1.1.1/32', bucket: 'b1', backupBucket: 'b1-backups' }
     const done = allInPlace()
-    const two = planHost({ ...done, nodes: [...done.nodes, { node: 2, instance: null, elasticIp: null }] }, want)
-    assert.deepEqual(two.items.map((p) => `${p.resource}: ${p.action}`).slice(-4), [
+    const subnets = [{ subnetId: 'subnet-a', zone: 'us-west-2a' }, { subnetId: 'subnet-b', zone: 'us-west-2b' }, { subnetId: 'subnet-c', zone: 'us-west-2c' }]
+    const first = { ...done.nodes[0]!, instance: { instanceId: 'i-1', state: 'running', zone: 'us-west-2b' } }
+    const three = planHost({ ...done, subnets, nodes: [first, { node: 2, instance: null, elasticIp: null }, { node: 3, instance: null, elasticIp: null }] }, want)
+    assert.deepEqual(three.items.map((p) => `${p.resource}: ${p.action}`).slice(-6), [
       'instance mymdb-qa: exists',
       'elastic IP mymdb-qa: exists',
       'instance mymdb-qa-2: create',
       'elastic IP mymdb-qa-2: create',
+      'instance mymdb-qa-3: create',
+      'elastic IP mymdb-qa-3: create',
     ])
-    assert.deepEqual(two.nodes.map((h) => [h.node, h.instance.action, h.elasticIp.existing?.allocationId ?? null]), [[1, 'exists', 'eipalloc-1'], [2, 'create', null]])
-    assert.equal(two.items.filter((p) => p.resource.startsWith('key pair') || p.resource.startsWith('security group')).length, 2)
+    assert.deepEqual(three.nodes.map((h) => [h.node, h.instance.action, h.elasticIp.existing?.allocationId ?? null, h.subnetId ?? null]), [[1, 'exists', 'eipalloc-1', null], [2, 'create', null, 'subnet-a'], [3, 'create', null, 'subnet-c']])
+    assert.match(three.items.find((p) => p.resource === 'instance mymdb-qa-2')?.detail ?? '', /in us-west-2a/)
+    assert.equal(three.items.filter((p) => p.resource.startsWith('key pair') || p.resource.startsWith('security group')).length, 2)
+    // the group opens Swarm's ports to itself, and says so
+    assert.deepEqual(three.securityGroup.self, { add: [...SWARM_PORTS], revoke: [] })
+    assert.match(three.items[1]?.detail ?? '', /open Swarm 2377\/tcp, 7946\/tcp, 7946\/udp, 4789\/udp between its hosts/)
+    // open: nothing more to do; back to one host: closed again
+    const open = { ...done.securityGroup!, self: [...SWARM_PORTS] }
+    assert.deepEqual(planHost({ ...done, subnets, securityGroup: open, nodes: [first, { node: 2, instance: { instanceId: 'i-2', state: 'running', zone: 'us-west-2a' }, elasticIp: null }] }, want).securityGroup.self, { add: [], revoke: [] })
+    assert.deepEqual(planHost({ ...done, securityGroup: open }, want).securityGroup.self, { add: [], revoke: [...SWARM_PORTS] })
+    // one host: no subnet chosen, EC2 places it as before
+    assert.equal(planHost(done, want).nodes[0]?.subnetId, undefined)
+  })
+
+  it('zones: hosts stay where they are, new ones go to the zones with the fewest; no default subnet is an error naming the fix', () => {
+    const subnets = [{ subnetId: 's-a', zone: 'z-a' }, { subnetId: 's-b', zone: 'z-b' }]
+    const zones = (of: (string | undefined)[]) => spreadOverZones(of, subnets).map((s) => s?.zone ?? null)
+    assert.deepEqual(zones([undefined, undefined, undefined]), ['z-a', 'z-b', 'z-a'])
+    assert.deepEqual(zones(['z-a', 'z-a', undefined, undefined]), [null, null, 'z-b', 'z-b'])
+    assert.deepEqual(zones(['z-b', undefined, undefined]), [null, 'z-a', 'z-a'])
+    // a host in a zone without a default subnet (made by hand) stays there and counts in none
+    assert.deepEqual(zones(['z-x', undefined, undefined]), [null, 'z-a', 'z-b'])
+    assert.throws(() => spreadOverZones([undefined], []), /no default subnet .*create-default-subnet/)
+  })
+
+  it("Swarm's ports: never open to an address range (revoked), opened to the group itself as one rule each", () => {
+    const current = [{ port: 2377, cidr: '0.0.0.0/0' }, { port: 4789, cidr: '10.0.0.0/8', protocol: 'udp' as const }, { port: 4789, cidr: '10.0.0.0/8' }]
+    assert.deepEqual(planIngress([...desiredIngress('1.1.1.1/32'), ...current], '1.1.1.1/32').revoke, current.slice(0, 2))
+    assert.deepEqual(toIpPermissions([current[1]!], true), [{ IpProtocol: 'udp', FromPort: 4789, ToPort: 4789, IpRanges: [{ CidrIp: '10.0.0.0/8', Description: undefined }] }])
+    const perms = selfPermissions(SWARM_PORTS, 'sg-9')
+    assert.deepEqual(perms[2], { IpProtocol: 'udp', FromPort: 7946, ToPort: 7946, UserIdGroupPairs: [{ GroupId: 'sg-9', Description: "Docker Swarm between the stage's hosts" }] })
+    assert.deepEqual(flattenSelf(perms, 'sg-9'), [...SWARM_PORTS])
+    assert.deepEqual(flattenSelf(perms, 'sg-other'), [], 'from another group is not from itself')
+    assert.deepEqual(flattenIngress(perms), [], 'no address range in them')
   })
 
   it('public IP lookup: a /32 from checkip, a clear error otherwise', async () => {

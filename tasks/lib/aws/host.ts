@@ -1,6 +1,6 @@
 // A stage's hosts as one resource: what they share (key pair, security group, roles and instance
-// profile) and, for each host, its instance and Elastic IP. A stage has one host today; the plan
-// holds a list so that several can be planned the same way. What exists is read once
+// profile) and, for each host, its instance and Elastic IP. A stage of several hosts has them
+// spread over the region's availability zones and Swarm's ports open between them only. What exists is read once
 // (readHostState), the plan is pure (planHost), and applyHost executes exactly that plan,
 // reading nothing again.
 import type { Log } from '../log.ts'
@@ -12,7 +12,8 @@ import { applyInstance, findNodes, planInstance, waitRunning, type HostInfo, typ
 import { applyKeyPair, keyPairExists, planKeyPair, type KeyPairPlan } from './keypair.ts'
 import type { PlanLine } from './plan.ts'
 import { applyHostRole, planRoles, readBackupRole, readInstanceProfile, readRole, type RolesPlan, type RolesState } from './roles.ts'
-import { applySecurityGroup, findSecurityGroup, planSecurityGroup, type IngressRule, type SecurityGroupPlan } from './securitygroup.ts'
+import { applySecurityGroup, findSecurityGroup, planSecurityGroup, type SecurityGroupPlan, type SecurityGroupState } from './securitygroup.ts'
+import { readZoneSubnets, spreadOverZones, type ZoneSubnet } from './zones.ts'
 
 /** What is there of one host now. */
 export interface NodeState {
@@ -26,9 +27,11 @@ export interface NodeState {
 export interface HostState extends RolesState {
   keyPairInEc2: boolean
   keyFile: KeyFile
-  securityGroup: { id: string; ingress: IngressRule[] } | null
+  securityGroup: SecurityGroupState | null
   /** Hosts 1..N, in order. */
   nodes: NodeState[]
+  /** With several hosts: the VPC's default subnet in each availability zone (new hosts are spread over them). */
+  subnets: ZoneSubnet[]
 }
 
 /** What the hosts should be: where their SSH comes from, the buckets their roles may use. */
@@ -48,6 +51,8 @@ export interface NodePlan {
   node: number
   instance: InstancePlan
   elasticIp: ElasticIpPlan
+  /** A new instance of a stage of several hosts: the subnet (and so the zone) it is launched in. */
+  subnetId?: string
 }
 
 /**
@@ -67,14 +72,17 @@ export interface HostPlan extends RolesPlan {
 
 export function planHost(state: HostState, want: HostWanted, newExternalId?: () => string): HostPlan {
   const { line: keyLine, ...keyPair } = planKeyPair(want.stage, state.keyPairInEc2, state.keyFile)
-  const { line: groupLine, ...securityGroup } = planSecurityGroup(want.stage, state.securityGroup, want.sshCidr)
+  const { line: groupLine, ...securityGroup } = planSecurityGroup(want.stage, state.securityGroup, want.sshCidr, state.nodes.length)
   const { lines: roleLines, ...roles } = planRoles(want.stage, state, want, newExternalId)
   const nodeLines: PlanLine[] = []
-  const nodes = state.nodes.map(({ node, instance: found, elasticIp: address }) => {
+  // one host: where EC2 puts it, as before; several: spread over the zones
+  const subnets = state.nodes.length > 1 ? spreadOverZones(state.nodes.map((n) => n.instance?.zone), state.subnets) : []
+  const nodes = state.nodes.map(({ node, instance: found, elasticIp: address }, i) => {
     const { line: instanceLine, ...instance } = planInstance(want.stage, node, found)
     const { line: addressLine, ...elasticIp } = planElasticIp(want.stage, node, address, found?.instanceId)
-    nodeLines.push(instanceLine, addressLine)
-    return { stage: want.stage, node, instance, elasticIp }
+    const subnet = instance.action === 'create' ? subnets[i] : undefined
+    nodeLines.push(subnet ? { ...instanceLine, detail: `${instanceLine.detail}, in ${subnet.zone}` } : instanceLine, addressLine)
+    return { stage: want.stage, node, instance, elasticIp, ...(subnet ? { subnetId: subnet.subnetId } : {}) }
   })
   return {
     stage: want.stage,
@@ -106,6 +114,7 @@ export async function readHostState(clients: AwsClients, stage: string, keyFile:
       instance: instances.get(i + 1) ?? null,
       elasticIp: addresses.find((a) => a.node === i + 1) ?? null,
     })),
+    subnets: count > 1 ? await readZoneSubnets(clients, vpcId) : [],
     account: (await aws('find the AWS account id (STS GetCallerIdentity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))).Account ?? '',
   }
 }
@@ -127,7 +136,7 @@ export async function applyHost(
   await applyHostRole(clients, plan, log)
   // every launch first, then the waits: several hosts boot side by side
   const ids: string[] = []
-  for (const node of plan.nodes) ids.push(await applyInstance(clients, node, () => launch(node.node, securityGroupId), log))
+  for (const node of plan.nodes) ids.push(await applyInstance(clients, node, async () => ({ ...(await launch(node.node, securityGroupId)), ...(node.subnetId ? { subnetId: node.subnetId } : {}) }), log))
   const hosts: HostInfo[] = []
   for (const [i, node] of plan.nodes.entries()) {
     const instanceId = ids[i] as string

@@ -1,6 +1,6 @@
 // A host's EC2 instance, tagged Name=mymdb-<stage>[-<n>], Project=mymdb, Stage=<stage>, Node=<n>:
 // found by its tags, launched (with a ClientToken, so a retried launch never makes a twin),
-// started again when stopped, waited for, and stopped. A stage has hosts 1..N (N is 1 today).
+// started again when stopped, waited for, and stopped. A stage has hosts 1..N.
 import { createHash } from 'node:crypto'
 import type { Instance, RunInstancesCommandInput } from '@aws-sdk/client-ec2'
 import { UserError } from '../errors.ts'
@@ -33,6 +33,8 @@ export interface LaunchSpec {
   /** The AMI's root device (/dev/xvda): its volume is made encrypted, of diskGb GiB. */
   rootDevice: string
   diskGb: number
+  /** The subnet (and so the availability zone) to launch in; EC2's choice when absent. */
+  subnetId?: string
 }
 
 /** A ClientToken that is the same for retries of one launch (same inputs), new after a destroy (new group id), one per host. */
@@ -54,6 +56,7 @@ export function runInstancesInput(spec: LaunchSpec): RunInstancesCommandInput {
     MaxCount: 1,
     KeyName: spec.keyName,
     SecurityGroupIds: [spec.securityGroupId],
+    ...(spec.subnetId ? { SubnetId: spec.subnetId } : {}),
     IamInstanceProfile: { Name: spec.instanceProfile },
     UserData: Buffer.from(spec.userData).toString('base64'),
     // The root volume (the database, the images, the .env) encrypted at rest with the account's
@@ -76,13 +79,16 @@ export interface HostInfo {
   publicDns?: string
   /** Its SSH host key (the HostKey tag), when the deploy launched it with one. */
   hostKey?: string
+  /** Its availability zone. */
+  zone?: string
 }
 
 
 /** What the tasks need of an instance (pure): its id, state, addresses and SSH host key (HostKey tag). */
 function hostInfo(i: Instance): HostInfo {
   const hostKey = i.Tags?.find((t) => t.Key === HOST_KEY_TAG)?.Value
-  return { instanceId: i.InstanceId ?? '', state: i.State?.Name ?? 'unknown', publicIp: i.PublicIpAddress || undefined, publicDns: i.PublicDnsName || undefined, ...(hostKey ? { hostKey } : {}) }
+  const zone = i.Placement?.AvailabilityZone
+  return { instanceId: i.InstanceId ?? '', state: i.State?.Name ?? 'unknown', publicIp: i.PublicIpAddress || undefined, publicDns: i.PublicDnsName || undefined, ...(hostKey ? { hostKey } : {}), ...(zone ? { zone } : {}) }
 }
 
 /** Where to reach the host: MYMDB_HOST_ADDRESS (a bastion, the test rig) when set, else its public IP. */
