@@ -8,16 +8,17 @@ import { ConfigError } from './lib/errors.ts'
 import { stripControls } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
-import { inDb, runIn, stackPs, type Stack } from './lib/stack.ts'
+import { inDb, runIn, SERVICES, stackPs, swarmService, type Stack } from './lib/stack.ts'
+import { parseServiceTasks } from './lib/stackfile.ts'
 import { readDeployLog } from './lib/releases.ts'
-import { BACKUP_MAX_AGE_HOURS, backupProblem, formatStatus, INSPECT_FORMAT, parseDf, parseInspect, type StatusReport } from './lib/status.ts'
+import { BACKUP_MAX_AGE_HOURS, backupProblem, formatStatus, INSPECT_FORMAT, parseDf, parseInspect, parseNodes, type StatusReport } from './lib/status.ts'
 import { checkHostAccess, checkLocal, findTarget, localTarget, openTarget, reachable } from './lib/target.ts'
 
 export const HELP = `Usage: npm run status -- [--aws [--check]]
 
 Shows what runs: each container of the stack with its state and health, how long it has been
-up, its image and the git commit it was built from; the database size; the free disk where
-Docker keeps its data.
+up, its image and the git commit it was built from; on a Swarm of several hosts, each node and
+the services running there; the database size; the free disk where Docker keeps its data.
 
   (default)  the stack on this machine (COMPOSE_PROJECT_NAME, default mymdb)
   --aws      the stage's EC2 host (MYMDB_STAGE in AWS_REGION): the instance's state and address
@@ -59,6 +60,14 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
     services,
     databaseSize: size?.ok ? size.stdout.trim() : null,
     disk: df.ok ? parseDf(df.stdout) : null,
+  }
+  if (onHost && stack.kind === 'swarm') {
+    // a Swarm of several nodes: each node, and where each task runs
+    const nodes = await runIn(stack, ['docker', 'node', 'ls', '--format', '{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}'])
+    if (nodes.ok && nodes.stdout.trim().split('\n').length > 1) {
+      const tasks = await runIn(stack, ['docker', 'service', 'ps', '--filter', 'desired-state=running', '--format', '{{json .}}', ...SERVICES.map(swarmService)])
+      report.nodes = parseNodes(nodes.stdout, parseServiceTasks(tasks.stdout))
+    }
   }
   if (onHost) {
     report.deploys = (await readDeployLog(stack, DEPLOYS_SHOWN)).reverse()

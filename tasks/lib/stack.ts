@@ -166,9 +166,16 @@ export function scaleScript(services: readonly Service[], n: 0 | 1): string {
   ].join('\n')
 }
 
-/** `manage.py <args>` in the web container; with a terminal (`tty`) for shell, createsuperuser, ... */
+/**
+ * `manage.py <args>` in the web container; with a terminal (`tty`) for shell, createsuperuser, ...
+ * On a Swarm node that runs none of web's tasks (a cluster's), in a throw-away container of web's
+ * image instead (oneOffCmd).
+ */
 export function manageCmd(s: Stack, args: readonly string[], tty = false): Cmd {
-  return execCmd(s, 'web', ['python3', 'manage.py', ...args], { tty })
+  if (s.kind === 'compose') return execCmd(s, 'web', ['python3', 'manage.py', ...args], { tty })
+  const ps = (extra: string) => `docker ps --quiet --filter ${serviceLabel('web')} --filter status=running${extra} | head -n 1`
+  const here = `c=$(${ps(' --filter health=healthy')}); [ -n "$c" ] || c=$(${ps('')}); [ -z "$c" ] || exec docker exec ${tty ? '-it' : '-i'} "$c" python3 "$@"`
+  return ['sh', '-c', `${here}\n${oneOffScript(swarmService('web'), '', [], tty)}`, 'sh', 'manage.py', ...args]
 }
 
 /** A shell script in the db container as postgres (local socket, peer authentication), with the container's environment. */

@@ -26,6 +26,33 @@ export interface StatusReport {
   deploys?: DeployLine[]
   /** On the host: the last backups (backups.log), the schedule, and the last scheduled run's output. */
   backups?: { lastOk: BackupRecord | null; last: BackupRecord | null; schedule: string | null; output: string }
+  /** A Swarm of several nodes: each node, and the services with a task running there. */
+  nodes?: NodeStatus[]
+}
+
+export interface NodeStatus {
+  hostname: string
+  /** Ready, Down, ... */
+  status: string
+  /** Leader, Reachable, Unreachable; '' for a worker. */
+  manager: string
+  /** The services running a task there (web twice: two replicas). */
+  tasks: string[]
+}
+
+/** `docker node ls --format '{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}'` with the running tasks of `docker service ps` (pure). */
+export function parseNodes(nodeLs: string, tasks: { service: string; name: string; state: string }[]): NodeStatus[] {
+  return nodeLs
+    .split('\n')
+    .map((l) => l.trim().split('|'))
+    .filter(([hostname]) => hostname)
+    .map(([hostname = '', status = '', manager = '']) => ({
+      hostname,
+      status,
+      manager,
+      tasks: tasks.filter((t) => t.state === 'running' && t.name.endsWith(`@${hostname}`)).map((t) => t.service),
+    }))
+    .sort((a, b) => a.hostname.localeCompare(b.hostname))
 }
 
 /** What `docker inspect` prints per container for the report (parseInspect reads it). */
@@ -66,6 +93,13 @@ export function formatStatus(r: StatusReport, now = new Date()): string[] {
     const image = s.image ? `image ${s.image}` : ''
     const commit = s.revision ? `commit ${s.revision}` : ''
     lines.push(`  ${s.service.padEnd(width)}  ${[state, up, image, commit].filter(Boolean).join(', ')}`)
+  }
+  if (r.nodes) {
+    const width = Math.max(0, ...r.nodes.map((n) => n.hostname.length))
+    r.nodes.forEach((n, i) => {
+      const state = [n.status, n.manager ? `manager ${n.manager}` : 'worker'].join(', ')
+      lines.push(`  ${i === 0 ? 'nodes' : '     '}     ${n.hostname.padEnd(width)}  ${state}: ${n.tasks.length > 0 ? n.tasks.join(', ') : 'no task'}`)
+    })
   }
   lines.push(`  database  ${r.databaseSize ?? '(not running)'}`)
   if (r.disk) lines.push(`  disk      ${gb(r.disk.availableKb)} free of ${gb(r.disk.totalKb)} (${r.disk.mount}, where Docker keeps its data)`)

@@ -91,7 +91,7 @@ export function pruneSecretsCmd(keep: readonly string[]): Cmd {
  * container of the stack (the values the running version uses, also while a deploy changes
  * them), else from the host's .env (web stopped: a backup must still work).
  */
-export function oneOffScript(webService: string, image: string, pass: readonly string[]): string {
+export function oneOffScript(webService: string, image: string, pass: readonly string[], tty = false): string {
   return [
     'set -eu',
     `image=${shellQuote(image)}`,
@@ -116,7 +116,7 @@ export function oneOffScript(webService: string, image: string, pass: readonly s
     'done <<EOF',
     '$spec',
     'EOF',
-    `c=$(docker create ${['--interactive', '--network', `${STACK_NAME}_front`, '--env-file', '/dev/fd/3', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@" 3<<EOF`,
+    `c=$(docker create ${['--interactive', ...(tty ? ['--tty'] : []), '--network', `${STACK_NAME}_front`, '--env-file', '/dev/fd/3', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@" 3<<EOF`,
     '$env',
     'EOF',
     ')',

@@ -12,12 +12,16 @@ import { formCluster, type ClusterNode } from '../../tasks/lib/remote/cluster.ts
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { openRemote, type Remote } from '../../tasks/lib/ssh.ts'
 import { main } from '../../tasks/remote-up.ts'
+import { collectStatus } from '../../tasks/status.ts'
+import { formatStatus } from '../../tasks/lib/status.ts'
+import { hostStack } from '../../tasks/lib/stack.ts'
 import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { describeLoad, loadLoop } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
 import { startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
+const REPO = new URL('../..', import.meta.url).pathname
 const TAG = 'cluster'
 const NEXT = 'cluster2'
 const HOST_NAME = 'mymdb.test'
@@ -153,6 +157,34 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
     const web = await where('web')
     assert.equal(web.length, 2, JSON.stringify(web))
     for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${NEXT}(@|$)`))
+  })
+
+  it('status shows every node and the services running there; manage works on the first host when web runs elsewhere', async () => {
+    const lines = formatStatus(await collectStatus(hostStack(remotes[0]!), true))
+    const nodeLines = lines.filter((l) => /^ {2}(nodes| {5}) {5}mymdb-rig-node\d/.test(l))
+    assert.equal(nodeLines.length, 3, lines.join('\n'))
+    for (const l of nodeLines) assert.match(l, /mymdb-rig-node\d +Ready, manager (Leader|Reachable): .*proxy/, lines.join('\n'))
+    assert.equal(nodeLines.join(' ').match(/web/g)?.length, 2, lines.join('\n'))
+    assert.match(nodeLines.find((l) => l.includes('node1')) ?? '', /\bdb\b/)
+
+    // web away from the first host, where the deploy and the operate commands connect
+    const moved = await hosts[0]!.dockerExec('docker', 'service', 'update', '--quiet', '--constraint-add', 'node.hostname!=mymdb-rig-node1', 'mymdb_web')
+    assert.equal(moved.exitCode, 0, moved.stderr)
+    assert.ok(!(await where('web')).some((t) => t.node === 'mymdb-rig-node1'))
+    const env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      AWS_REGION: 'us-east-1',
+      MYMDB_HOST_ADDRESS: '127.0.0.1',
+      MYMDB_HOST_SSH_PORT: String(hosts[0]!.sshPort),
+      MYMDB_HOST_KEY: await hosts[0]!.hostKey(),
+      MYMDB_SSH_USER: hosts[0]!.user,
+      MYMDB_SSH_KEY_FILE: keyFile,
+      FORCE_COLOR: '0',
+    }
+    const shell = await $({ cwd: REPO, env, nothrow: true, quiet: true, input: 'from core.models import Movie\nprint("movies:", Movie.objects.count())\n' })`node --import tsx tasks/manage.ts --aws shell`
+    assert.equal(shell.exitCode, 0, shell.stderr)
+    assert.match(shell.stdout, /movies: [1-9]\d*/)
   })
 
   it('a node killed: the swarm keeps a leader and takes orders, its web task runs on the others within a minute, and they serve throughout', async () => {

@@ -10,7 +10,8 @@ import { logsOptions, main as logsMain } from '../../tasks/logs.ts'
 import { main as manageMain } from '../../tasks/manage.ts'
 import { main as sshMain } from '../../tasks/ssh.ts'
 import { main as statusMain } from '../../tasks/status.ts'
-import { backupProblem, formatStatus, parseDf, parseInspect } from '../../tasks/lib/status.ts'
+import { backupProblem, formatStatus, parseDf, parseInspect, parseNodes } from '../../tasks/lib/status.ts'
+import { parseServiceTasks } from '../../tasks/lib/stackfile.ts'
 import { parseDeployLine } from '../../tasks/lib/releases.ts'
 import { formatAge, plainOutput } from '../../tasks/lib/log.ts'
 import { parseBackupLog } from '../../tasks/lib/backup.ts'
@@ -103,6 +104,17 @@ describe('status', () => {
       '  deployed  2026-11-27 10:00:00 UTC by ada@laptop, tag abc1234, ok in 31 s',
       '            2026-11-27 09:00:00 UTC by bob@ci, tag abc1233, FAILED in 1 min: the site does not answer',
       '            2026-11-26 09:00:00 UTC by bob@ci, tag abc1232',
+    ])
+  })
+  it('a Swarm of several nodes: each node, its role and the services running there', () => {
+    const task = (name: string, node: string, current: string) => JSON.stringify({ ID: `t-${name}-${node}`, Name: name, Image: 'i', Node: node, DesiredState: 'Running', CurrentState: current, Error: '' })
+    const tasks = parseServiceTasks([task('mymdb_proxy.a', 'n1', 'Running 1 hour ago'), task('mymdb_web.1', 'n1', 'Running 1 hour ago'), task('mymdb_db.1', 'n1', 'Running 1 hour ago'), task('mymdb_web.2', 'n2', 'Running 1 hour ago'), task('mymdb_web.3', 'n3', 'Starting 2 seconds ago')].join('\n'))
+    const nodes = parseNodes('n2|Ready|Reachable\nn1|Ready|Leader\nn3|Down|\n', tasks)
+    assert.deepEqual(nodes.map((n) => [n.hostname, n.tasks]), [['n1', ['proxy', 'web', 'db']], ['n2', ['web']], ['n3', []]])
+    assert.deepEqual(formatStatus({ services: [], databaseSize: '9 MB', disk: null, nodes }).slice(1, 4), [
+      '  nodes     n1  Ready, manager Leader: proxy, web, db',
+      '            n2  Ready, manager Reachable: web',
+      '            n3  Down, worker: no task',
     ])
   })
   it('on the host: the last backup, a failed one with the end of its output, and the schedule', () => {
@@ -293,7 +305,8 @@ describe('manage', () => {
     const d = testDeps(noDocker())
     assert.equal(await manageMain(['--aws', 'shell', '-c', 'print("a b")'], hostEnv(), { ...d, tty: false, awsClients: awsWithHost(), openRemote: o.openRemote }), 0)
     assert.equal(remote.commands.length, 2)
-    assert.match(remote.commands[1] ?? '', /^cd mymdb && sh -c 'c=\$\(docker ps --quiet --filter label=com\.docker\.swarm\.service\.name=mymdb_web --filter status=running --filter health=healthy .* exec docker exec -i "\$c" "\$@"' sh python3 manage\.py shell -c 'print\("a b"\)'$/)
+    // in a web container of this node, else (a cluster's node without one) in a throw-away container of web's image
+    assert.match(remote.commands[1] ?? '', /^cd mymdb && sh -c 'c=\$\(docker ps --quiet --filter label=com\.docker\.swarm\.service\.name=mymdb_web --filter status=running --filter health=healthy .* exec docker exec -i "\$c" python3 "\$@"\n.*docker create --interactive --network mymdb_front .*' sh manage\.py shell -c 'print\("a b"\)'$/s)
   })
   it('no arguments, or an unknown option before them: exit 2', async () => {
     const d = testDeps(noDocker())
