@@ -476,7 +476,7 @@ describe('host step on moto', () => {
 
     const d = await run(destroyMain, ['--no-final-backup', '--delete-key-file', '--release-address'], env)
     assert.equal(d.code, 0, d.out)
-    assert.match(d.out, /no MYMDB_DOMAIN to check: make sure no DNS record points at [\d.]+, [\d.]+ before it is released/)
+    assert.match(d.out, /no MYMDB_DOMAIN to check: make sure no DNS record points at [\d.]+, [\d.]+, [\d.]+ before it is released/)
     assert.match(d.out, /instance mymdb-pair i-\S+ \(and its disk\)/)
     assert.match(d.out, /instance mymdb-pair-2 i-\S+ \(and its disk\)/)
     assert.match(d.out, /instance mymdb-pair-3 i-\S+ \(and its disk\)/)
