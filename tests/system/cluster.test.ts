@@ -24,6 +24,7 @@ import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 const REPO = new URL('../..', import.meta.url).pathname
 const TAG = 'cluster'
 const NEXT = 'cluster2'
+const THIRD = 'cluster3'
 const HOST_NAME = 'mymdb.test'
 
 describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { timeout: 10 * 60_000 }, () => {
@@ -31,6 +32,8 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
   const remotes: Remote[] = []
   let dir = ''
   let keyFile = ''
+  /** The host the kill test killed. */
+  let downNode = ''
   let registry: Registry | undefined
   const pushed: string[] = []
   const nodes = (n: number): ClusterNode[] => remotes.slice(0, n)
@@ -224,5 +227,17 @@ describe('several hosts as one Docker Swarm (three SSH hosts of the rig)', { tim
     assert.ok(!web.includes(victim))
     // the other nodes' ports lost no request
     loads.forEach((l, i) => assert.equal(l.ok, l.sent, `node${others[i]! + 1}: ${describeLoad(l)}`))
+    downNode = victim
+  })
+
+  it('with that host still down (one manager of three), a deploy of a new web version works', async () => {
+    assert.ok(downNode, 'the test before killed a host')
+    pushed.push(...(await pushStackImages(registry!, THIRD, { web: { dockerfile: `LABEL rig.release=${THIRD}` } })))
+    const { seconds } = await deploy({ MYMDB_TAG: THIRD, MYMDB_WEB_REPLICAS: '2' })
+    console.log(`timing: a deploy with ${downNode} down: ${seconds} s`)
+    const web = (await where('web')).filter((t) => t.state === 'Running')
+    assert.equal(web.length, 2, JSON.stringify(web))
+    for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${THIRD}(@|$)`))
+    for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await httpGet(`http://127.0.0.1:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
   })
 })
