@@ -10,6 +10,7 @@ import { psqlArgs } from './measure.ts'
 const REPO = new URL('..', import.meta.url).pathname
 const PORT = 18096
 const HELLO_PORT = 18097
+const WEB_PORT = 18098
 const ROUNDS = 3
 const SECONDS = 5
 const CONNECTIONS = [10, 50, 200] as const
@@ -20,6 +21,7 @@ const env = {
   WEB_PORT: String(PORT),
   FORCE_COLOR: '0',
   MYMDB_BENCH_HELLO_PORT: String(HELLO_PORT),
+  MYMDB_BENCH_WEB_PORT: String(WEB_PORT),
 }
 const sh = $({ cwd: REPO, env, quiet: true })
 const compose = (...args: string[]) => sh`docker compose -f docker-compose.yml -f bench/serve/compose.yml ${args}`
@@ -63,10 +65,12 @@ export async function benchServe(record: (what: string, value: string) => void):
     // a logged-in visitor: a session of bench1 (what the login form would set)
     const session = (await compose('exec', '-T', 'web', 'python3', 'manage.py', 'shell', '-c',
       "from django.test import Client; from django.contrib.auth.models import User; c = Client(); c.force_login(User.objects.get(username='bench1')); print(c.cookies['sessionid'].value)")).stdout.trim()
-    await compose('up', '--detach', '--wait', '--wait-timeout', '180', 'hello', 'hello-proxy')
+    // (web again, now also published on its own port)
+    await compose('up', '--detach', '--wait', '--wait-timeout', '180', 'web', 'hello', 'hello-proxy')
     const site = `http://127.0.0.1:${PORT}`
     const targets: [string, string, string?][] = [
       ['movie list /', `${site}/`],
+      ['movie list /, at web without the front', `http://127.0.0.1:${WEB_PORT}/`],
       [`movie detail /movie/${movie}/`, `${site}/movie/${movie}/`],
       ['top 10 /movies/top', `${site}/movies/top`],
       [`movie detail /movie/${movie}/, logged in`, `${site}/movie/${movie}/`, `sessionid=${session}`],
@@ -99,8 +103,15 @@ export async function benchServe(record: (what: string, value: string) => void):
     }
     for (const c of CONNECTIONS) {
       const ceiling = median((runs.get(`hello-world WSGI (the ceiling) @ ${c}`) ?? []).map((f) => f.rps))
-      const ratios = targets.slice(0, 3).map(([name]) => `${name.split(' /')[0]} ${(median((runs.get(`${name} @ ${c}`) ?? []).map((f) => f.rps)) / ceiling).toFixed(2)}`)
+      const ratios = targets.filter(([name]) => !name.includes('without the front')).slice(0, 3).map(([name]) => `${name.split(' /')[0]} ${(median((runs.get(`${name} @ ${c}`) ?? []).map((f) => f.rps)) / ceiling).toFixed(2)}`)
       record(`serve: pages / ceiling at ${c} connections`, ratios.join(', '))
+    }
+    // the front's cost for a page web's nginx answers from its cache (an anonymous visitor's movie list)
+    for (const c of CONNECTIONS) {
+      const rps = (name: string) => median((runs.get(`${name} @ ${c}`) ?? []).map((f) => f.rps))
+      const front = rps('movie list /')
+      const direct = rps('movie list /, at web without the front')
+      record(`serve: the front's cost, cached movie list at ${c} connections`, `${(100 * (1 - front / direct)).toFixed(0)} % of the throughput (${front.toFixed(0)} req/s through it, ${direct.toFixed(0)} at web)`)
     }
     record('serve: web container memory, movie list at 200 connections', memory)
   } finally {
