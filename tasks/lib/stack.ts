@@ -87,12 +87,17 @@ export async function openHostStack(remote: Pick<Remote, 'where' | 'run'>): Prom
 export const WAIT_TIMEOUT_SECONDS = 180
 
 /**
- * Shell: `c` is set to a running container of a Swarm service (a healthy one first: during an
- * update the new one may still be starting), or the script exits 1 naming the service.
+ * Shell: `c` is set to a running container of a Swarm service on this node (a healthy one first:
+ * during an update the new one may still be starting), or to '' when there is none.
  */
-function swarmContainer(service: Service): string {
+function localContainer(service: Service): string {
   const ps = (extra: string) => `docker ps --quiet --filter ${serviceLabel(service)} --filter status=running${extra} | head -n 1`
-  return `c=$(${ps(' --filter health=healthy')}); [ -n "$c" ] || c=$(${ps('')}); [ -n "$c" ] || { echo "no running ${service} container of the stack ${STACK_NAME} (npm run status -- --aws shows why)" >&2; exit 1; }`
+  return `c=$(${ps(' --filter health=healthy')}); [ -n "$c" ] || c=$(${ps('')})`
+}
+
+/** Shell: localContainer, or the script exits 1 naming the service. */
+function swarmContainer(service: Service): string {
+  return `${localContainer(service)}; [ -n "$c" ] || { echo "no running ${service} container of the stack ${STACK_NAME} (npm run status -- --aws shows why)" >&2; exit 1; }`
 }
 
 /** `args` in a running container of `service`, stdin passed; with a terminal (`tty`) for shell, createsuperuser, ... */
@@ -173,8 +178,7 @@ export function scaleScript(services: readonly Service[], n: 0 | 1): string {
  */
 export function manageCmd(s: Stack, args: readonly string[], tty = false): Cmd {
   if (s.kind === 'compose') return execCmd(s, 'web', ['python3', 'manage.py', ...args], { tty })
-  const ps = (extra: string) => `docker ps --quiet --filter ${serviceLabel('web')} --filter status=running${extra} | head -n 1`
-  const here = `c=$(${ps(' --filter health=healthy')}); [ -n "$c" ] || c=$(${ps('')}); [ -z "$c" ] || exec docker exec ${tty ? '-it' : '-i'} "$c" python3 "$@"`
+  const here = `${localContainer('web')}; [ -z "$c" ] || exec docker exec ${tty ? '-it' : '-i'} "$c" python3 "$@"`
   return ['sh', '-c', `${here}\n${oneOffScript(swarmService('web'), '', [], tty)}`, 'sh', 'manage.py', ...args]
 }
 

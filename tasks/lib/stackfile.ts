@@ -128,13 +128,12 @@ export interface StackShape {
  */
 function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): JsonObject {
   const nodes = shape.nodes ?? 1
-  if (name === 'web' && shape.webReplicas !== undefined) return { ...deploy, replicas: shape.webReplicas }
+  if (name === 'web') return { ...deploy, replicas: shape.webReplicas ?? nodes }
   if (nodes <= 1) return deploy
   if (name === 'proxy') {
     const { replicas: _one, ...rest } = deploy
     return { ...rest, mode: 'global' }
   }
-  if (name === 'web') return { ...deploy, replicas: shape.webReplicas ?? nodes }
   if (name === 'db') return { ...deploy, placement: { constraints: [`node.labels.${DB_NODE_LABEL} == true`] } }
   return deploy
 }
@@ -212,6 +211,8 @@ export interface TaskContainer {
   service: string
   image: string
   state: string
+  /** The Swarm node it runs on (`docker service ps`; '' from `docker ps`: this one). */
+  node: string
   /** healthy, unhealthy, starting, or '' without a health check. */
   health: string
   createdAt: string
@@ -249,7 +250,7 @@ export function parseTaskContainers(stdout: string, stack = STACK_NAME): TaskCon
     if (!service) continue
     const status = String(o.Status ?? '')
     const health = /\((healthy|unhealthy|health: starting)\)/.exec(status)?.[1]?.replace('health: ', '') ?? ''
-    out.push({ id: String(o.ID ?? ''), name: String(o.Names ?? ''), service, image: String(o.Image ?? ''), state: String(o.State ?? ''), health, createdAt: String(o.CreatedAt ?? '') })
+    out.push({ id: String(o.ID ?? ''), name: String(o.Names ?? ''), service, image: String(o.Image ?? ''), state: String(o.State ?? ''), node: '', health, createdAt: String(o.CreatedAt ?? '') })
   }
   return out
 }
@@ -267,7 +268,7 @@ export function parseServiceTasks(stdout: string, stack = STACK_NAME): TaskConta
     const service = String(o.Name ?? '').replace(/\.[^.]*$/, '').replace(new RegExp(`^${stack}_`), '')
     if (!service) continue
     const current = String(o.CurrentState ?? '').split(' ')[0]?.toLowerCase() ?? ''
-    out.push({ id: String(o.ID ?? ''), name: `${String(o.Name ?? '')}@${String(o.Node ?? '')}`, service, image: String(o.Image ?? ''), state: current, health: current === 'running' ? 'healthy' : current, createdAt: '' })
+    out.push({ id: String(o.ID ?? ''), name: `${String(o.Name ?? '')}@${String(o.Node ?? '')}`, service, image: String(o.Image ?? ''), state: current, node: String(o.Node ?? ''), health: current === 'running' ? 'healthy' : current, createdAt: '' })
   }
   return out
 }

@@ -41,7 +41,7 @@ export interface NodeStatus {
 }
 
 /** `docker node ls --format '{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}'` with the running tasks of `docker service ps` (pure). */
-export function parseNodes(nodeLs: string, tasks: { service: string; name: string; state: string }[]): NodeStatus[] {
+export function parseNodes(nodeLs: string, tasks: { service: string; node: string; state: string }[]): NodeStatus[] {
   return nodeLs
     .split('\n')
     .map((l) => l.trim().split('|'))
@@ -50,7 +50,7 @@ export function parseNodes(nodeLs: string, tasks: { service: string; name: strin
       hostname,
       status,
       manager,
-      tasks: tasks.filter((t) => t.state === 'running' && t.name.endsWith(`@${hostname}`)).map((t) => t.service),
+      tasks: tasks.filter((t) => t.state === 'running' && t.node === hostname).map((t) => t.service),
     }))
     .sort((a, b) => a.hostname.localeCompare(b.hostname))
 }
