@@ -22,9 +22,10 @@ Deploys MyMDB to AWS in four steps, each safe to run again:
   2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET (public under uploads/) and the private
              backup bucket                                                   (npm run bucket)
   3. host    key pair, security group, IAM roles (host, backup), EC2 instance with Docker,
-             Elastic IP                                                      (npm run host)
-  4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks
-                                                                             (npm run remote:up)
+             Elastic IP; MYMDB_HOSTS of them (default 1), spread over the zones
+                                                                             (npm run host)
+  4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks;
+             with several hosts, first one Docker Swarm of them             (npm run remote:up)
              with MYMDB_DOMAIN: first the DNS record to create, and a wait until the name
              resolves to the host's Elastic IP; then the host gets its certificate
 Every setting is checked first (all problems at once), then the AWS credentials (sts
@@ -99,17 +100,19 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       log.info(`[deploy] 2/4 upload bucket ${s.DJANGO_UPLOAD_S3_BUCKET}`)
       await step(bucketStep, s)
 
-      log.info(`[deploy] 3/4 EC2 host mymdb-${s.MYMDB_STAGE}`)
+      log.info(`[deploy] 3/4 EC2 host${s.MYMDB_HOSTS > 1 ? `s mymdb-${s.MYMDB_STAGE}, -2 .. -${s.MYMDB_HOSTS}` : ` mymdb-${s.MYMDB_STAGE}`}`)
       const host = await step(hostStep, s)
       if (!host.host && dryRun) {
         log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
         return 0
       }
       const address = host.address
-      if (!host.host || !address)
-        throw new UserError('[deploy] the host has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS')
+      const unreachable = host.nodes.filter((n) => !n.address).map((n) => n.node)
+      if (!host.host || !address || unreachable.length > 0)
+        throw new UserError(`[deploy] host ${unreachable.join(', ') || 1} has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS`)
 
-      log.info(`[deploy] 4/4 start MyMDB on ${address}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
+      const more = host.nodes.length > 1 ? ` and hosts ${host.nodes.slice(1).map((n) => n.address).join(', ')}, as one Docker Swarm` : ''
+      log.info(`[deploy] 4/4 start MyMDB on ${address}${more}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
       if (!s.MYMDB_DOMAIN)
         log.warn('[deploy] no MYMDB_DOMAIN: the site is plain HTTP, so logins and passwords cross the internet in clear text; set MYMDB_DOMAIN for HTTPS with an automatic certificate')
       const { url } = await step(startStep, startInput(s, pushed, { ...host, address }))

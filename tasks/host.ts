@@ -7,6 +7,7 @@
 //                   mymdb-<stage>-backup (writes backups only)
 //   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
 //   elastic IP      mymdb-<stage>       (the site's fixed address)
+// With MYMDB_HOSTS=N: an instance and an address for each host (mymdb-<stage>-2 ...), in N zones.
 import { applyHost, backupTarget, planHost, readHostState, type HostResult, type HostStepPlan } from './lib/aws/host.ts'
 import { reachAddress, resolveAmi } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
@@ -43,8 +44,10 @@ Creates or reuses the EC2 host of the stage (MYMDB_STAGE, default production) in
                                        public half is its HostKey tag; IMDSv2 only; its disk
                                        MYMDB_DISK_GB GiB, encrypted
   elastic IP      mymdb-<stage>        the site's fixed address, associated with the instance
+With MYMDB_HOSTS=N (default 1), N instances and addresses (mymdb-<stage>, -2, ... -N), spread
+over the region's availability zones, and Docker Swarm's ports open between them only.
 Existing resources are reused (a stopped instance is started); nothing is created twice.
-Then it waits until the instance runs and its SSH port answers.
+Then it waits until the instances run and their SSH ports answer.
 
 Options:
   --dry-run       only show the plan (what exists, what would be created or changed)
@@ -82,7 +85,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const script = hostUserData(s.MYMDB_SSH_USER)
     const sshCidr = s.MYMDB_SSH_CIDR ?? (await myPublicCidr(deps.fetch ?? fetch))
     const vpcId = await defaultVpcId(clients)
-    const state = await readHostState(clients, stage, keyFile, vpcId)
+    const state = await readHostState(clients, stage, keyFile, vpcId, s.MYMDB_HOSTS)
     const ecrPull = s.MYMDB_REGISTRY === 'ecr' ? { region: s.AWS_REGION, repositories: Object.values(localImages(s)).map(repositoryName) } : undefined
     const resources = planHost(state, { stage, sshCidr, bucket: s.DJANGO_UPLOAD_S3_BUCKET, backupBucket: backupBucketName(s), vpcId, ...(ecrPull ? { ecrPull } : {}) })
     return {
@@ -110,7 +113,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const { log } = deps
     const { resources } = plan
     const { amiId, rootDevice } = plan
-    const [host] = await applyHost(
+    const hosts = await applyHost(
       deps.clients(plan.region),
       resources,
       async (node, securityGroupId) => {
@@ -122,24 +125,25 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       },
       log,
     )
-    if (!host) throw new Error('the plan has no host')
-    const address = reachAddress(plan.addressOverride, host)
-    if (!plan.waitSsh) {
-      log.info('[host] not waiting for SSH')
-    } else if (!address) {
-      throw new UserError(`instance ${host.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
-    } else {
+    const nodes = hosts.map((host, i) => ({ node: i + 1, host, address: reachAddress(plan.addressOverride, host, i + 1) }))
+    const [first] = nodes
+    if (!first?.host) throw new Error('the plan has no host')
+    for (const { host, address } of nodes) {
+      if (!plan.waitSsh) continue
+      if (!address) throw new UserError(`instance ${host.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
       await waitForSsh(address, plan.sshPort, resources.sshCidr, log)
     }
-    const launched = resources.nodes[0]?.instance.action === 'create'
-    log.info(`[host] ready: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}`)
+    if (!plan.waitSsh) log.info('[host] not waiting for SSH')
+    for (const { node, host } of nodes)
+      log.info(`[host] ready${nodes.length > 1 ? ` (host ${node})` : ''}: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}${host.zone && nodes.length > 1 ? ` in ${host.zone}` : ''}`)
+    const launched = resources.nodes.some((n) => n.instance.action === 'create')
     if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
-    return { host, address, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
+    return { host: first.host, address: first.address, nodes, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
   },
 
   preview(plan) {
-    const host = plan.resources.nodes[0]?.instance.existing ?? null
-    return { host, address: reachAddress(plan.addressOverride, host), keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
+    const nodes = plan.resources.nodes.map(({ node, instance }) => ({ node, host: instance.existing, address: reachAddress(plan.addressOverride, instance.existing, node) }))
+    return { host: nodes[0]?.host ?? null, address: nodes[0]?.address, nodes, keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
   },
 }
 

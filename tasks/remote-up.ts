@@ -7,7 +7,7 @@
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { formatDuration } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { checkRemoteSettings, planStart, type RemoteUpPlan, type StartInput } from './lib/remote/plan.ts'
+import { checkRemoteSettings, hostsOf, planStart, type RemoteUpPlan, type StartInput } from './lib/remote/plan.ts'
 import { remoteSteps, remoteUp } from './lib/remote/up.ts'
 import { describePull } from './lib/remote/pull.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
@@ -107,7 +107,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // check: options and settings (before any connection)
     const raw = loadEnv(env, deps.envFile)
     const settings = checkRemoteSettings(raw, { address: flags.address, rules: [sshKeyExistsRule] })
-    const context = { address: settings.MYMDB_HOST_ADDRESS as string, registry: settings.MYMDB_REGISTRY }
+    const context = { ...hostsOf(settings), registry: settings.MYMDB_REGISTRY }
 
     // plan, show, apply
     const start = Date.now()

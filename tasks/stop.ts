@@ -1,6 +1,6 @@
 // npm run stop: stops the local stack; its data stays unless --delete-data. With --aws: stops the
 // stage's EC2 host, after stopping its containers over SSH so that PostgreSQL shuts down cleanly.
-import { findHost, reachAddress, stopHost } from './lib/aws/instance.ts'
+import { findNodes, reachAddress, stopHost } from './lib/aws/instance.ts'
 import { existingVolumes, VOLUMES, volumesToDelete } from './lib/compose.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
@@ -29,7 +29,8 @@ Options:
   --aws           instead: stop the stage's EC2 host (MYMDB_STAGE in AWS_REGION, made by
                   npm run deploy:aws). First its containers are stopped over SSH (the database
                   shuts down cleanly; when SSH does not work it says so and goes on), then
-                  the instance. Its disk and data stay; npm run deploy:aws starts it again
+                  the instance; with several hosts, every one of them. Disks and data stay;
+                  npm run deploy:aws starts them again
   -h, --help      this help
 
 Exit codes: 0 stopped, 1 Docker, AWS or a command failed (or deletion not confirmed), 2 bad option
@@ -60,7 +61,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       const s = { ...values, sshKeyFile: sshKeyPath(values, raw) }
       const clients = stepDeps(deps, partial, raw).clients(s.AWS_REGION)
       return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run stop -- --aws', async () => {
-        const host = await findHost(clients, s.MYMDB_STAGE)
+        const nodes = await findNodes(clients, s.MYMDB_STAGE)
+        const host = nodes.get(1) ?? null
         const address = reachAddress(s.MYMDB_HOST_ADDRESS, host)
         if (host?.state === 'running' && !address)
           log.warn(`[stop] instance ${host.instanceId} has no public IP (and MYMDB_HOST_ADDRESS is not set): its containers are not stopped first`)
@@ -68,7 +70,9 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
           const where = `${s.MYMDB_SSH_USER}@${address}:${s.MYMDB_HOST_SSH_PORT}`
           await stopRemoteContainers(() => log.step('stop', `connect to ${where}`, () => connectTarget(s, address, partial ?? {}, deps, { attempts: 2, readyTimeout: 15_000 }, host)), log)
         }
-        await stopHost(clients, s.MYMDB_STAGE, log, host)
+        // host 1 first (the database's), then the others of a stage of several hosts
+        if (!host) await stopHost(clients, s.MYMDB_STAGE, log, null)
+        for (const [, found] of [...nodes].sort(([a], [b]) => a - b)) await stopHost(clients, s.MYMDB_STAGE, log, found)
         return 0
       })
     }

@@ -192,8 +192,9 @@ export function pinnedHostKey(src: HostKeySources): Pinned | null {
 }
 
 /** Where the key of a stage's first host comes from: the settings (MYMDB_HOST_KEY), and the instance's tag when it was looked up. */
-export function hostKeySources(s: { MYMDB_STAGE: string; sshKeyFile: string; MYMDB_HOST_KEY?: string }, tagged?: string): HostKeySources {
-  return { stage: s.MYMDB_STAGE, sshKeyFile: s.sshKeyFile, setting: s.MYMDB_HOST_KEY, tagged }
+export function hostKeySources(s: { MYMDB_STAGE: string; sshKeyFile: string; MYMDB_HOST_KEY?: string }, tagged?: string, node = 1): HostKeySources {
+  // MYMDB_HOST_KEY is host 1's; the others have their tags or the known_hosts file
+  return { stage: s.MYMDB_STAGE, sshKeyFile: s.sshKeyFile, ...(node === 1 ? { setting: s.MYMDB_HOST_KEY } : { node }), tagged }
 }
 
 /** The UserError for a host that presented another key than the pinned one. */

@@ -5,7 +5,7 @@ import { isIP } from 'node:net'
 import { homedir } from 'node:os'
 import { checkEnv, loadEnv, type CleanEnv, type RawEnv, type Rule, type Validator } from './env.ts'
 import type { Env } from './main.ts'
-import { bool, cidr, hostAddress, int, isHostName, makeValidator, port, str, url } from './validators.ts'
+import { bool, cidr, hostAddresses, int, isHostName, makeValidator, port, str, url } from './validators.ts'
 import { inspectKeyFile, keyFilePath } from './sshkey.ts'
 import { expandHome } from './paths.ts'
 import { parseHostKey } from './hostkey.ts'
@@ -41,7 +41,8 @@ export const hostVars = {
   MYMDB_SSH_USER: str({ desc: 'login user of the AMI', example: 'admin', default: 'admin', pattern: /^[a-z_][a-z0-9_-]{0,31}$/, patternDesc: 'a Unix user name' }),
   MYMDB_SSH_KEY_FILE: str({ desc: 'private key for SSH to the host (created with the key pair when the file does not exist; default ~/.ssh/mymdb-<stage>.pem)', example: '~/.ssh/mymdb-production.pem', optional: true }),
   MYMDB_SSH_CIDR: cidr({ desc: 'who may SSH to the host (default: your current public IP /32)', example: '203.0.113.7/32', optional: true, minPrefix: 8 }),
-  MYMDB_HOST_ADDRESS: hostAddress({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig)', example: '127.0.0.1', optional: true }),
+  MYMDB_HOSTS: int({ desc: 'how many EC2 hosts the stage runs on, as one Docker Swarm (spread over the availability zones; 3 or more: three managers)', example: '1', default: 1, min: 1, max: 20 }),
+  MYMDB_HOST_ADDRESS: hostAddresses({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig); with several hosts one per host, comma-separated, in host order', example: '127.0.0.1', optional: true }),
   MYMDB_HOST_SSH_PORT: port({ desc: 'SSH port of the host', example: '22', default: 22 }),
   MYMDB_HOST_KEY: hostKeySetting({
     desc: "the SSH host key a host the deploy did not launch must present: its public key or fingerprint (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); a launched host's key is pinned by the deploy",
@@ -193,6 +194,15 @@ export function keyFileProblem(path: string): string | null {
   }
 }
 
+/** MYMDB_HOST_ADDRESS, when set, names one address per host (MYMDB_HOSTS). */
+export const hostAddressRule: Rule<{ MYMDB_HOSTS: number; MYMDB_HOST_ADDRESS?: string[] }> = {
+  names: ['MYMDB_HOST_ADDRESS', 'MYMDB_HOSTS'],
+  check: (v) => {
+    const n = v.MYMDB_HOST_ADDRESS?.length
+    return n === undefined || n === v.MYMDB_HOSTS ? null : `MYMDB_HOST_ADDRESS names ${n} address${n === 1 ? '' : 'es'} for ${v.MYMDB_HOSTS} host${v.MYMDB_HOSTS === 1 ? '' : 's'} (MYMDB_HOSTS): give one per host, comma-separated, in host order`
+  },
+}
+
 /** The key file must exist (for the steps that only use it: the start over SSH, stop, ssh). */
 export const sshKeyExistsRule: Rule<KeyValues> = {
   names: ['MYMDB_SSH_KEY_FILE', 'MYMDB_STAGE'],
@@ -218,6 +228,6 @@ export type HostSettings = CleanEnv<typeof hostSpec> & { sshKeyFile: string }
 /** The host step's settings, checked (EnvError, exit 2), with the key file's rule: before any AWS call. */
 export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings } {
   const raw = loadEnv(env, envFile)
-  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule, ...backupBucketRules] })
+  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule, hostAddressRule, ...backupBucketRules] })
   return { raw, values: { ...values, sshKeyFile: sshKeyPath(values, raw) } }
 }

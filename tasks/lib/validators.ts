@@ -225,13 +225,21 @@ export function imageTag<O extends VarOptions<string>>(opts: O): Typed<string, O
 }
 
 /** A host name or an IP address (no scheme, no port, no path), e.g. 203.0.113.7 or host.example.com. */
-export function hostAddress<O extends VarOptions<string>>(opts: O): Typed<string, O> {
-  const expected = 'a host name or IP address, e.g. 203.0.113.7 (no http://, no port, no path)'
-  return makeValidator<string>(opts, expected, (raw) => {
-    const v = raw.trim()
-    if (isIP(v.replace(/^\[|\]$/g, '')) === 0 && !isHostName(v)) fail(`expected ${expected}`)
-    return v
-  }) as Typed<string, O>
+/** Comma-separated host names or IP addresses, one per host (e.g. 203.0.113.7,203.0.113.8): no scheme, port or path. */
+export function hostAddresses<O extends VarOptions<string[]>>(opts: O): Typed<string[], O> {
+  const expected = 'host names or IP addresses, comma-separated, e.g. 203.0.113.7 (no http://, no port, no path)'
+  return makeValidator<string[]>(
+    opts,
+    expected,
+    (raw) => {
+      const all = raw.split(',').map((h) => h.trim())
+      const bad = all.filter((v) => isIP(v.replace(/^\[|\]$/g, '')) === 0 && !isHostName(v))
+      if (bad.length > 0) fail(`${bad.length === all.length && all.length === 1 ? '' : `not addresses: ${bad.map((h) => JSON.stringify(h)).join(', ')}; `}expected ${expected}`)
+      if (new Set(all).size !== all.length) fail('names an address twice: one address per host')
+      return all
+    },
+    (hosts) => hosts.join(','),
+  ) as Typed<string[], O>
 }
 
 export interface CidrOptions extends VarOptions<string> {

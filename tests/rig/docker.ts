@@ -2,6 +2,7 @@
 // from the project's own base image and tagged by a hash of their inputs (so a changed file
 // rebuilds, an unchanged one is built once per machine), and lookups of published ports and IPs.
 import { createHash } from 'node:crypto'
+import { createServer, type AddressInfo, type Server } from 'node:net'
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -49,7 +50,7 @@ export async function buildRigImage(name: string, contextDir: string, extraFiles
 /** Port of `container` that Docker published for `containerPort`/tcp (or udp) on 127.0.0.1. */
 export async function publishedPort(container: string, containerPort: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<number> {
   const out = (await $({ quiet: true })`docker port ${container} ${`${containerPort}/${proto}`}`).stdout
-  const line = out.split('\n').find((l) => l.startsWith('127.0.0.1:'))
+  const line = out.split('\n').find((l) => l.startsWith('127.'))
   const port = Number(line?.split(':').pop())
   if (!Number.isInteger(port) || port <= 0) throw new Error(`${container}: no port published for ${containerPort}/${proto} (docker port said: ${out.trim()})`)
   return port
@@ -66,4 +67,24 @@ export async function removeLocalTags(prefix: string): Promise<void> {
     .split('\n')
     .filter((t) => t.startsWith(`${prefix}/`))
   if (tags.length > 0) await $({ nothrow: true, quiet: true })`docker rmi ${tags}`
+}
+
+/** `n` TCP ports free on every one of `ips` right now (for rig hosts that share their ports over several loopback addresses). */
+export async function freePorts(ips: readonly string[], n: number): Promise<number[]> {
+  const listen = (ip: string, port: number) =>
+    new Promise<Server | null>((res) => {
+      const s = createServer()
+      s.once('error', () => res(null))
+      s.listen(port, ip, () => res(s))
+    })
+  const ports: number[] = []
+  while (ports.length < n) {
+    const first = await listen(ips[0]!, 0)
+    if (!first) throw new Error(`no free port on ${ips[0]}`)
+    const port = (first.address() as AddressInfo).port
+    const rest = await Promise.all(ips.slice(1).map((ip) => listen(ip, port)))
+    for (const s of [first, ...rest]) s?.close()
+    if (rest.every(Boolean) && !ports.includes(port)) ports.push(port)
+  }
+  return ports
 }

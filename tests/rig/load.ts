@@ -20,6 +20,8 @@ export interface LoadOptions {
   paths?: string | string[]
   /** HTTPS: the CA to trust (PEM); `host` is then the name the certificate must carry. */
   tls?: { ca: string }
+  /** The loopback address to send to (default 127.0.0.1; a rig host of a cluster has its own). */
+  address?: string
 }
 
 export function loadLoop(port: number, host: string, o: LoadOptions = {}): { stop(): Promise<LoadResult> } {
@@ -30,7 +32,7 @@ export function loadLoop(port: number, host: string, o: LoadOptions = {}): { sto
     const path = list[r.sent % list.length]
     r.sent++
     const p = new Promise<void>((resolve) => {
-      const options = { host: '127.0.0.1', port, path, headers: { host }, timeout: 5000, agent: false as const }
+      const options = { host: o.address ?? '127.0.0.1', port, path, headers: { host }, timeout: 5000, agent: false as const }
       const done = (res: http.IncomingMessage) => {
         res.resume()
         res.on('end', () => {

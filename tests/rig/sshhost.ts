@@ -34,7 +34,8 @@ export const INNER_DOCKER_FLAGS = [
 ]
 
 export interface SshHost {
-  host: '127.0.0.1'
+  /** Where its ports are published: 127.0.0.1, or its own loopback address (SshHostOptions.address). */
+  host: string
   sshPort: number
   httpPort: number
   httpsPort: number
@@ -69,6 +70,11 @@ export interface SshHostOptions {
   readySeconds?: number
   /** sshd runs only between boot() and shutdown() (the EC2 instances of deploy:aws; see followInstances). */
   bootOnHostKey?: boolean
+  /**
+   * Its own loopback address (127.0.0.11, ...) with fixed ports, as the instances of a stage of
+   * several hosts have an address each and the same ports (one MYMDB_HOST_SSH_PORT for all).
+   */
+  address?: { ip: string; ssh: number; http: number; https: number }
 }
 
 /** Builds the SSH host image unless one of the same inputs exists (context + install script). */
@@ -98,7 +104,9 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   for (const alias of aliases) env.push('--add-host', `${alias}:127.0.0.2`)
   const dockerExec = (...cmd: string[]) => $({ nothrow: true, quiet: true })`docker exec ${name} ${cmd}`
   try {
-    await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} -p 127.0.0.1::22 -p 127.0.0.1::80 -p 127.0.0.1::443 ${env} ${image}`
+    const a = opts.address
+    const publish = a ? ['-p', `${a.ip}:${a.ssh}:22`, '-p', `${a.ip}:${a.http}:80`, '-p', `${a.ip}:${a.https}:443`] : ['-p', '127.0.0.1::22', '-p', '127.0.0.1::80', '-p', '127.0.0.1::443']
+    await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} ${publish} ${env} ${image}`
     const sshPort = await publishedPort(name, 22)
     const httpPort = await publishedPort(name, 80)
     const httpsPort = await publishedPort(name, 443)
@@ -132,7 +140,7 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
       if (r.exitCode !== 0) throw new Error(`${name}: boot with the host key failed: ${r.stderr}`)
     }
     const shutdown = async () => void (await dockerExec('rm', '-f', '/run/rig/booted'))
-    return { host: '127.0.0.1', sshPort, httpPort, httpsPort, ip, user: 'admin', container: name, volume, dockerExec, hostKey, boot, shutdown, stop }
+    return { host: a?.ip ?? '127.0.0.1', sshPort, httpPort, httpsPort, ip, user: 'admin', container: name, volume, dockerExec, hostKey, boot, shutdown, stop }
   } catch (e) {
     await stop()
     throw e
@@ -169,7 +177,8 @@ export const REMOVE_STACK = [
 ].join(' && ')
 
 /**
- * The SSH host (started with bootOnHostKey) as the stage's EC2 instance in the emulator: while an
+ * The SSH host (started with bootOnHostKey) as the stage's EC2 instance (host `node` of it, when
+ * given) in the emulator: while an
  * instance of the stage is pending or running, sshd runs with the host key of that instance's
  * user-data (read back with DescribeInstanceAttribute); when none is (stopped, terminated), sshd
  * is stopped. Checks once a second until stop() (each check is a DescribeInstances call to the
@@ -180,11 +189,12 @@ export const REMOVE_STACK = [
  * does) go into the login user's ~/.aws, with the emulator as endpoint, where the SDKs on the host
  * (the ECR credential helper) find them before they would ask IMDS.
  */
-export function followInstances(clients: AwsClients, stage: string, host: SshHost, emulator?: string): { stop(): Promise<void> } {
+export function followInstances(clients: AwsClients, stage: string, host: SshHost, emulator?: string, node?: number): { stop(): Promise<void> } {
   let booted: string | undefined
   let running = true
   const step = async () => {
-    const r = await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [stage] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }))
+    const ofNode = node === undefined ? [] : [{ Name: 'tag:Node', Values: [String(node)] }]
+    const r = await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [stage] }, ...ofNode, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }))
     const instance = r.Reservations?.flatMap((x) => x.Instances ?? [])[0]
     const id = instance?.InstanceId
     if (id === booted) return

@@ -3,14 +3,16 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { main } from '../../tasks/deploy-aws.ts'
-import { planStart, startInput } from '../../tasks/lib/remote/plan.ts'
+import { hostsOf, planStart, startInput } from '../../tasks/lib/remote/plan.ts'
 import { deploySettings } from '../../tasks/lib/remote/settings.ts'
 import { fakeLockTable, noDocker, tempDir, testDeps } from './fakes.ts'
 
 const BACKUP = { bucket: 'mymdb-uploads-qa-backups', region: 'us-west-2', roleArn: 'arn:aws:iam::123456789012:role/mymdb-production-backup', externalId: 'e'.repeat(48) }
+const HOST_1 = { instanceId: 'i-0abc', state: 'running', publicDns: 'ec2-203-0-113-5.us-west-2.compute.amazonaws.com', publicIp: '203.0.113.5' }
 const HOST = {
-  host: { instanceId: 'i-0abc', state: 'running', publicDns: 'ec2-203-0-113-5.us-west-2.compute.amazonaws.com', publicIp: '203.0.113.5' },
+  host: HOST_1,
   address: '203.0.113.5',
+  nodes: [{ node: 1, host: HOST_1, address: '203.0.113.5' }],
   keyFile: '/home/u/.ssh/mymdb-production.pem',
   launched: false,
   backup: BACKUP,
@@ -80,6 +82,28 @@ describe('deploy:aws startInput: the start step from the settings and the earlie
     assert.deepEqual(p.pull, { kind: 'login', host: 'docker.io', username: 'reader', password: 'ro' })
     assert.equal(p.pullWarning, undefined)
     assert.ok(!JSON.stringify(p).includes('"pw"'))
+  })
+
+  it('several hosts: hosts 2..N reach the start with their addresses and host keys (each pinned by its own tag, known_hosts entry by its number); one host: none', () => {
+    assert.equal(input().context.others, undefined)
+    assert.equal(planStart(input().settings, input().context).others, undefined)
+    const key = (n: number) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${String(n).repeat(43)}`
+    const nodes = [1, 2, 3].map((node) => ({ node, host: { ...HOST_1, instanceId: `i-${node}`, publicIp: `203.0.113.${node}`, hostKey: key(node) }, address: `10.0.0.${node}` }))
+    const three = input({ MYMDB_HOST_KEY: key(9) }, PUSH, { ...HOST, host: nodes[0]!.host, address: '10.0.0.1', nodes })
+    assert.deepEqual(three.context.others, [{ address: '10.0.0.2', hostKey: key(2) }, { address: '10.0.0.3', hostKey: key(3) }])
+    const plan = planStart(three.settings, three.context)
+    assert.equal(plan.address, '10.0.0.1')
+    assert.deepEqual(plan.others?.map((o) => [o.node, o.address, o.hostKey.node, o.hostKey.tagged, o.hostKey.setting]), [
+      [2, '10.0.0.2', 2, key(2), undefined],
+      [3, '10.0.0.3', 3, key(3), undefined],
+    ])
+    // MYMDB_HOST_KEY is host 1's alone
+    assert.equal(plan.hostKey.setting, key(9))
+  })
+
+  it('remote:up alone: MYMDB_HOST_ADDRESS names host 1, then the others', () => {
+    assert.deepEqual(hostsOf({ MYMDB_HOST_ADDRESS: ['10.0.0.1'] }), { address: '10.0.0.1' })
+    assert.deepEqual(hostsOf({ MYMDB_HOST_ADDRESS: ['10.0.0.1', 'b.example.com'] }), { address: '10.0.0.1', others: [{ address: 'b.example.com' }] })
   })
 
   it('does not change its input', () => {

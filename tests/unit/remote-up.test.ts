@@ -189,7 +189,7 @@ describe('planRemoteUp', () => {
     const custom = planRemoteUp({ ...ENV, MYMDB_WEB_IMAGE: 'team/movies-web', MYMDB_DB_IMAGE: 'movies-db' })
     assert.deepEqual(custom.images, { web: '127.0.0.1:5000/movies-web:abc123', db: '127.0.0.1:5000/movies-db:abc123', proxy: '127.0.0.1:5000/mymdb-proxy:abc123', cache: '127.0.0.1:5000/mymdb-cache:abc123' })
     // an --address is checked like MYMDB_HOST_ADDRESS, and the problem names the option
-    assert.throws(() => planRemoteUp(ENV, { address: 'https://203.0.113.7' }), /--address "https:\/\/203\.0\.113\.7" - expected a host name or IP address/)
+    assert.throws(() => planRemoteUp(ENV, { address: 'https://203.0.113.7' }), /--address "https:\/\/203\.0\.113\.7" - expected host names or IP addresses/)
     // production refuses up:local's secrets and values a .env cannot hold
     assert.throws(() => planRemoteUp({ ...ENV, DJANGO_DB_PASSWORD: 'local-only-db-password' }), /DJANGO_DB_PASSWORD=\(hidden, 22 characters\) - is a local-only value of npm run up:local/)
     assert.throws(() => planRemoteUp({ ...ENV, POSTGRES_PASSWORD: "it's-a-secret" }), /POSTGRES_PASSWORD=\(hidden, 13 characters\) - contains a single quote/)

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
 import { main as hostMain } from '../../tasks/host.ts'
 import { checkEnv, EnvError, loadEnv, malformedLines, type RawEnv } from '../../tasks/lib/env.ts'
-import { cidr, hostAddress, imageRef } from '../../tasks/lib/validators.ts'
+import { cidr, hostAddresses, imageRef } from '../../tasks/lib/validators.ts'
 import { imageVars, LOCAL_ONLY_PREFIX, productionOnly, stackVars, djangoVars } from '../../tasks/lib/vars.ts'
 import { hostVars, sshKeyRule } from '../../tasks/lib/hostvars.ts'
 import { registryRules, registryVars, awsVars } from '../../tasks/lib/awsvars.ts'
@@ -78,10 +78,13 @@ describe('rules of single settings', () => {
     for (const arm of ['t4g.small', 'm7gd.large', 'c6gn.xlarge', 'a1.medium'])
       assert.match(problems(() => checkEnv(hostVars, { MYMDB_INSTANCE_TYPE: arm })).join(), /arm64 \(Graviton\)/, arm)
   })
-  it('MYMDB_HOST_ADDRESS / --address: a host name or IP, not a URL', () => {
-    const v = { A: hostAddress({ desc: 'a' }) }
-    for (const ok of ['203.0.113.7', 'host.example.com', '::1', 'localhost']) assert.deepEqual(problems(() => checkEnv(v, { A: ok })), [], ok)
-    for (const bad of ['https://203.0.113.7', '203.0.113.7:22', 'a b']) assert.equal(problems(() => checkEnv(v, { A: bad })).length, 1, bad)
+  it('MYMDB_HOST_ADDRESS / --address: host names or IPs, one per host, comma-separated; not a URL, no port, none twice', () => {
+    const v = { A: hostAddresses({ desc: 'a' }) }
+    for (const ok of ['203.0.113.7', 'host.example.com', '::1', 'localhost']) assert.deepEqual(checkEnv(v, { A: ok }).A, [ok])
+    assert.deepEqual(checkEnv(v, { A: ' 127.0.0.11, 127.0.0.12 ,::1' }).A, ['127.0.0.11', '127.0.0.12', '::1'])
+    for (const bad of ['https://203.0.113.7', '203.0.113.7:22', 'a b', '10.0.0.1,,10.0.0.2']) assert.equal(problems(() => checkEnv(v, { A: bad })).length, 1, bad)
+    assert.match(problems(() => checkEnv(v, { A: '10.0.0.1,10.0.0.1' })).join(), /names an address twice/)
+    assert.match(problems(() => checkEnv(v, { A: '10.0.0.1,http://x' })).join(), /not addresses: "http:\/\/x"/)
   })
   it('MYMDB_BASE_IMAGE / --base: a keyword or a lowercase image reference', () => {
     const v = { B: imageRef({ desc: 'b' }, ['auto', 'pull', 'bootstrap']) }

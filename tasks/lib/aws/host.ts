@@ -4,7 +4,8 @@
 // (readHostState), the plan is pure (planHost), and applyHost executes exactly that plan,
 // reading nothing again.
 import type { Log } from '../log.ts'
-import { stageResources } from '../names.ts'
+import { UserError } from '../errors.ts'
+import { nodeName, stageResources } from '../names.ts'
 import type { KeyFile } from '../sshkey.ts'
 import { STS, aws, type AwsClients } from './clients.ts'
 import { applyElasticIp, planElasticIp, readElasticIps, type ElasticIp, type ElasticIpPlan } from './address.ts'
@@ -32,6 +33,8 @@ export interface HostState extends RolesState {
   nodes: NodeState[]
   /** With several hosts: the VPC's default subnet in each availability zone (new hosts are spread over them). */
   subnets: ZoneSubnet[]
+  /** Hosts beyond the wanted number that exist (their numbers and instances). */
+  beyond?: { node: number; instance: HostInfo }[]
 }
 
 /** What the hosts should be: where their SSH comes from, the buckets their roles may use. */
@@ -71,6 +74,14 @@ export interface HostPlan extends RolesPlan {
 }
 
 export function planHost(state: HostState, want: HostWanted, newExternalId?: () => string): HostPlan {
+  const beyond = state.beyond ?? []
+  if (beyond.length > 0) {
+    const all = state.nodes.length + beyond.length
+    throw new UserError(
+      `the stage has ${all} hosts (${beyond.map((b) => `${nodeName(want.stage, b.node)} ${b.instance.instanceId}`).join(', ')} beyond the ${state.nodes.length} of MYMDB_HOSTS): ` +
+        `taking hosts away is not done by a deploy yet, so nothing was changed; set MYMDB_HOSTS=${Math.max(...beyond.map((b) => b.node))}, or remove the stage with npm run destroy:aws`,
+    )
+  }
   const { line: keyLine, ...keyPair } = planKeyPair(want.stage, state.keyPairInEc2, state.keyFile)
   const { line: groupLine, ...securityGroup } = planSecurityGroup(want.stage, state.securityGroup, want.sshCidr, state.nodes.length)
   const { lines: roleLines, ...roles } = planRoles(want.stage, state, want, newExternalId)
@@ -115,6 +126,7 @@ export async function readHostState(clients: AwsClients, stage: string, keyFile:
       elasticIp: addresses.find((a) => a.node === i + 1) ?? null,
     })),
     subnets: count > 1 ? await readZoneSubnets(clients, vpcId) : [],
+    beyond: [...instances].filter(([node]) => node > count).map(([node, instance]) => ({ node, instance })).sort((a, b) => a.node - b.node),
     account: (await aws('find the AWS account id (STS GetCallerIdentity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))).Account ?? '',
   }
 }
@@ -159,18 +171,29 @@ export interface HostStepPlan {
   amiSource: string
   /** A new instance's launch, but its user-data: the script, to which the launch adds the host's SSH host key. */
   launch: Omit<LaunchSpec, 'node' | 'amiId' | 'securityGroupId' | 'userData' | 'hostKey' | 'rootDevice'> & { script: string }
-  /** MYMDB_HOST_ADDRESS: where to reach the host instead of its public IP. */
-  addressOverride?: string
+  /** MYMDB_HOST_ADDRESS: where to reach the hosts instead of their public IPs (one per host). */
+  addressOverride?: string[]
   sshPort: number
   waitSsh: boolean
 }
 
+/** One host of the stage, as the later steps reach it. */
+export interface NodeReach {
+  node: number
+  /** Its instance; null only in a dry run before it exists. */
+  host: HostInfo | null
+  /** Where to reach it: its entry in MYMDB_HOST_ADDRESS, or its public IP. */
+  address?: string
+}
+
 /** What the host step hands on to the later steps. */
 export interface HostResult {
-  /** The instance; null only in a dry run before it exists. */
+  /** Host 1's instance (the stack is deployed from it); null only in a dry run before it exists. */
   host: HostInfo | null
-  /** Where to reach it: MYMDB_HOST_ADDRESS, or its public IP. */
+  /** Where to reach host 1: MYMDB_HOST_ADDRESS's first entry, or its public IP. */
   address?: string
+  /** Every host, 1..MYMDB_HOSTS (host 1 too). */
+  nodes: NodeReach[]
   /** The private key file of the stage. */
   keyFile: string
   /** Launched by this run: its user-data is still installing Docker. */

@@ -91,9 +91,9 @@ function hostInfo(i: Instance): HostInfo {
   return { instanceId: i.InstanceId ?? '', state: i.State?.Name ?? 'unknown', publicIp: i.PublicIpAddress || undefined, publicDns: i.PublicDnsName || undefined, ...(hostKey ? { hostKey } : {}), ...(zone ? { zone } : {}) }
 }
 
-/** Where to reach the host: MYMDB_HOST_ADDRESS (a bastion, the test rig) when set, else its public IP. */
-export function reachAddress(override: string | undefined, host: Pick<HostInfo, 'publicIp'> | null | undefined): string | undefined {
-  return override ?? host?.publicIp
+/** Where to reach host `node`: its entry in MYMDB_HOST_ADDRESS (a bastion, the test rig) when set, else its public IP. */
+export function reachAddress(override: readonly string[] | undefined, host: Pick<HostInfo, 'publicIp'> | null | undefined, node = 1): string | undefined {
+  return override?.[node - 1] ?? host?.publicIp
 }
 
 export interface InstancePlan {

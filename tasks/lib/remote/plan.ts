@@ -15,8 +15,17 @@ import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
 import { remoteSpec, startSettings, type RemoteSettings, type StartSettings } from './settings.ts'
 
+/** Another host of the cluster, as the start reaches it. */
+export interface OtherHost {
+  node: number
+  address: string
+  hostKey: HostKeySources
+}
+
 export interface RemoteUpPlan {
   address: string
+  /** With several hosts: hosts 2..N, made one Docker Swarm with host 1 before the stack is deployed. */
+  others?: OtherHost[]
   sshPort: number
   user: string
   keyFile: string
@@ -71,6 +80,8 @@ export interface StartContext {
   publicIp?: string
   /** The instance's HostKey tag (the host step found or launched it). */
   hostKey?: string
+  /** Hosts 2..N of the stage (address, HostKey tag), when it has several. */
+  others?: { address: string; hostKey?: string }[]
 }
 
 /** The start's input: checked settings, and where the host and the images are. */
@@ -103,6 +114,7 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   const pull = pullAccess(s, registryHost(registry))
   return {
     address,
+    ...(ctx.others && ctx.others.length > 0 ? { others: ctx.others.map((o, i) => ({ node: i + 2, address: o.address, hostKey: hostKeySources(s, o.hostKey, i + 2) })) } : {}),
     sshPort: s.MYMDB_HOST_SSH_PORT,
     user: s.MYMDB_SSH_USER,
     // the same file the host step creates or imports
@@ -155,14 +167,21 @@ export function startInput(
       ...(push.digests ? { digests: push.digests } : {}),
       ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
       ...(host.host?.hostKey ? { hostKey: host.host.hostKey } : {}),
+      ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map((n) => ({ address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}) })) } : {}),
     },
   }
+}
+
+/** remote:up alone: host 1 and the others from MYMDB_HOST_ADDRESS (or --address), one address per host. */
+export function hostsOf(s: Pick<StartSettings, 'MYMDB_HOST_ADDRESS'>): Pick<StartContext, 'address' | 'others'> {
+  const [address = '', ...rest] = s.MYMDB_HOST_ADDRESS ?? []
+  return { address, ...(rest.length > 0 ? { others: rest.map((a) => ({ address: a })) } : {}) }
 }
 
 /** remote:up alone: the settings checked, then planned with the host and registry they name. */
 export function planRemoteUp(raw: RawEnv, opts: RemoteCheckOptions & Partial<StartContext> = {}): RemoteUpPlan {
   const s = checkRemoteSettings(raw, opts)
-  return planStart(s, { ...opts, address: opts.address ?? (s.MYMDB_HOST_ADDRESS as string), registry: opts.registry ?? s.MYMDB_REGISTRY })
+  return planStart(s, { ...opts, ...hostsOf(s), registry: opts.registry ?? s.MYMDB_REGISTRY })
 }
 
 /** The runner of a plan's commands: a plan runs nothing (its commands are only shown). */

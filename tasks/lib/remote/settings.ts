@@ -3,7 +3,7 @@
 import { createHmac } from 'node:crypto'
 import { checkEnv, type CleanEnv, type RawEnv } from '../env.ts'
 import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars } from '../vars.ts'
-import { acmeCaRootRule, clusterVars, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
+import { acmeCaRootRule, clusterVars, hostAddressRule, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
 import { hostList } from '../validators.ts'
 
@@ -81,7 +81,7 @@ export const deploySpec = {
 }
 
 /** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
-export const deployRules = [...registryRules, sshKeyRule, ...backupBucketRules, acmeCaRootRule, hstsRule]
+export const deployRules = [...registryRules, sshKeyRule, hostAddressRule, ...backupBucketRules, acmeCaRootRule, hstsRule]
 
 export type DeploySettings = ReturnType<typeof deploySettings>
 

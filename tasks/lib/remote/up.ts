@@ -20,7 +20,9 @@ import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showSt
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepSeams } from '../step.ts'
 import { dnsRecord, httpGet, waitFor200, waitForDns, type HttpGet } from './checks.ts'
-import { planOnly, type RemoteUpPlan } from './plan.ts'
+import { planOnly, type OtherHost, type RemoteUpPlan } from './plan.ts'
+import { clusterRoles, formCluster } from './cluster.ts'
+import type { HostKeySources } from '../hostkey.ts'
 import { DOCKER_CONFIG, ECR_HELPER_PACKAGE, INSTALL_HELPER, describePull, dockerConfig, pullHint, pullLoginCmd, pullSays } from './pull.ts'
 
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
@@ -161,10 +163,21 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   phases.push({
     says: ['docker info; docker compose version'],
     async run(s) {
-      s.remote = await connect(s)
+      s.remote = await connect(s, plan.address, plan.hostKey)
       await waitForDocker(s.remote, s.deps, s.poll)
     },
   })
+  const others = plan.others ?? []
+  if (others.length > 0) {
+    const roles = clusterRoles(others.length + 1)
+    const managers = roles.filter((r) => r === 'manager').length
+    phases.push({
+      says: [
+        `hosts ${others.map((o) => `${o.node} (${o.address})`).join(', ')}: docker info; then one Docker Swarm with host 1, ${managers} manager${managers > 1 ? 's' : ''} (hosts 1${managers > 1 ? `-${managers}` : ''}), the rest workers; join tokens read on host 1 and piped to the joining host, rotated afterwards`,
+      ],
+      run: (s) => joinOthers(s, others),
+    })
+  }
   phases.push({
     says: [`upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`],
     run: (s) =>
@@ -224,8 +237,29 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
   return startPhases(plan).flatMap((p) => p.says)
 }
 
-/** The SSH session to the plan's host (retried while the host is still booting). */
-async function connect({ plan, deps, poll }: Session): Promise<Remote> {
+/**
+ * Hosts 2..N made one swarm with host 1 (lib/remote/cluster.ts): each reached over SSH with its
+ * own pinned key, Docker waited for (a new host may still be installing it), then formCluster;
+ * their sessions closed again (the stack is deployed from host 1).
+ */
+async function joinOthers(s: Session, others: readonly OtherHost[]): Promise<void> {
+  const first = connected(s)
+  const opened: Remote[] = []
+  try {
+    for (const o of others) {
+      const remote = await connect(s, o.address, o.hostKey)
+      opened.push(remote)
+      await waitForDocker(remote, s.deps, s.poll)
+    }
+    const actions = await formCluster([first, ...opened], s.deps.log)
+    if (actions.length === 0) s.deps.log.info(`[cluster] the ${opened.length + 1} hosts are one Docker Swarm already, each in its role`)
+  } finally {
+    for (const r of opened) r.close()
+  }
+}
+
+/** The SSH session to one of the plan's hosts (retried while it is still booting). */
+async function connect({ plan, deps, poll }: Session, address: string, hostKey: HostKeySources): Promise<Remote> {
   let privateKey: string
   try {
     privateKey = (deps.readKey ?? ((p: string) => readFileSync(p, 'utf8')))(plan.keyFile)
@@ -233,11 +267,11 @@ async function connect({ plan, deps, poll }: Session): Promise<Remote> {
     throw new ConfigError(`cannot read the SSH key ${plan.keyFile} (${e instanceof Error ? e.message : String(e)}): set MYMDB_SSH_KEY_FILE`)
   }
   const open = deps.openRemote ?? openRemote
-  return deps.log.step('ssh', `connect to ${plan.user}@${plan.address}:${plan.sshPort}`, () =>
+  return deps.log.step('ssh', `connect to ${plan.user}@${address}:${plan.sshPort}`, () =>
     openPinned(
       open,
       {
-        host: plan.address,
+        host: address,
         port: plan.sshPort,
         username: plan.user,
         privateKey,
@@ -245,7 +279,7 @@ async function connect({ plan, deps, poll }: Session): Promise<Remote> {
         retryDelayMs: poll * 1000,
         onRetry: (n, e) => deps.log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
       },
-      plan.hostKey,
+      hostKey,
       deps,
     ),
   )
@@ -292,6 +326,7 @@ async function release(s: Session): Promise<void> {
 /** The last phase: the SSH session closed, the site checked from here over HTTP, or HTTPS with its certificate. */
 function checkSite(plan: RemoteUpPlan): Phase {
   const host = plan.address.includes(':') ? `[${plan.address}]` : plan.address
+  const others = plan.others ?? []
   const base = `http://${host}:${plan.httpPort}`
   const https = plan.https
   const check: { what: string; url: string; run(get: HttpGet, pollMs: number): Promise<void> } = https
@@ -310,11 +345,12 @@ function checkSite(plan: RemoteUpPlan): Phase {
         },
       }
     : {
-        what: `GET ${base}/healthz and / (Host: ${plan.hostName})`,
+        what: `GET ${base}/healthz and / (Host: ${plan.hostName})${others.length > 0 ? `; /healthz on hosts ${others.map((o) => o.node).join(', ')} too (each host's front answers)` : ''}`,
         url: plan.httpPort === 80 ? `http://${plan.hostName}/` : `http://${plan.hostName}:${plan.httpPort}/`,
         async run(get, pollMs) {
           await waitFor200(get, `${base}/healthz`, plan.hostName, 60, pollMs)
           await waitFor200(get, `${base}/`, plan.hostName, 30, pollMs)
+          for (const o of others) await waitFor200(get, `http://${o.address.includes(':') ? `[${o.address}]` : o.address}:${plan.httpPort}/healthz`, plan.hostName, 60, pollMs)
         },
       }
   return {
