@@ -188,11 +188,17 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     }
   })
 
-  /** remote:up alone against the three (host 1 first), as a deploy's start step runs. */
+  /**
+   * remote:up alone against the three (host 1 first), as a deploy's start step runs, with the
+   * site's names deploy:aws gave it (the instance's public name and IP added): other names would
+   * change the front's settings, and a front replaced on a node drops its open connections.
+   */
   const deploy = async (extra: Record<string, string> = {}) => {
     const log = captureLog()
     const started = Date.now()
-    const code = await main([], { ...env, MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    const names = (await hosts[0]!.dockerExec('sh', '-c', 'sed -n "s/^DJANGO_ALLOWED_HOSTS=//p" /home/admin/mymdb/.env')).stdout.trim().replace(/^'(.*)'$/, '$1')
+    assert.match(names, new RegExp(`^${HOST_NAME},`))
+    const code = await main([], { ...env, DJANGO_ALLOWED_HOSTS: names, MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 20))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
