@@ -160,14 +160,16 @@ export const LOGIN_REFUSED = /password authentication failed for user "[^"]*"/
 
 /**
  * Shell: Swarm services scaled to n replicas (no container is stopped or started by hand: Swarm
- * would replace it), waiting up to 150 s until none of theirs runs (0) or one of each does (1).
+ * would replace it), waiting up to 150 s until none of theirs runs on this node (0) or one of each
+ * does (1). A global service (a cluster's front, on every node) cannot be scaled and is left as it is.
  */
 export function scaleScript(services: readonly Service[], n: 0 | 1): string {
-  const running = services.map((s) => `"$(docker ps --quiet --filter ${serviceLabel(s)} --filter status=running)"`)
-  const done = n === 0 ? running.map((r) => `[ -z ${r} ]`) : running.map((r) => `[ -n ${r} ]`)
+  const test = n === 0 ? '-z' : '-n'
   return [
-    `docker service scale --detach ${services.map((s) => `${swarmService(s)}=${n}`).join(' ')} >/dev/null`,
-    `i=0; until ${done.join(' && ')}; do i=$((i+1)); [ $i -lt 150 ] || { echo "${services.join(', ')}: not ${n === 0 ? 'stopped' : 'started'} after 150 s" >&2; exit 1; }; sleep 1; done`,
+    `set --; for s in ${services.map(swarmService).join(' ')}; do [ -n "$(docker service inspect --format '{{if .Spec.Mode.Global}}global{{end}}' "$s")" ] || set -- "$@" "$s"; done`,
+    `docker service scale --detach $(printf '%s=${n} ' "$@") >/dev/null`,
+    `settled() { for s in "$@"; do [ ${test} "$(docker ps --quiet --filter "label=com.docker.swarm.service.name=$s" --filter status=running)" ] || return 1; done; }`,
+    `i=0; until settled "$@"; do i=$((i+1)); [ $i -lt 150 ] || { echo "$*: not ${n === 0 ? 'stopped' : 'started'} after 150 s" >&2; exit 1; }; sleep 1; done`,
   ].join('\n')
 }
 

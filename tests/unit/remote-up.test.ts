@@ -307,6 +307,14 @@ describe('remote-up main()', () => {
     assert.match(d.log.text(), /MyMDB is running on 127\.0\.0\.1 .*http:\/\/mymdb\.example\.com:8081\//)
     assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
   })
+  it('several addresses (MYMDB_HOST_ADDRESS, host 1 first): the others joined into one Swarm after Docker answers on host 1, and each front checked', () => {
+    const steps = remoteSteps(planRemoteUp({ ...ENV, MYMDB_HOST_ADDRESS: '10.0.0.1,10.0.0.2,10.0.0.3' }))
+    assert.equal(steps[0], 'docker info; docker compose version')
+    assert.equal(steps[1], 'hosts 2 (10.0.0.2), 3 (10.0.0.3): docker info; then one Docker Swarm with host 1, 3 managers (hosts 1-3), the rest workers; join tokens read on host 1 and piped to the joining host, rotated afterwards')
+    assert.match(steps.at(-1) ?? '', /^GET http:\/\/10\.0\.0\.1:\d+\/healthz and \/ .*; \/healthz on hosts 2, 3 too/)
+    assert.ok(!remoteSteps(planRemoteUp(ENV)).some((l) => l.includes('Docker Swarm with host 1')))
+  })
+
   it('run alone (no digests from push): db, proxy and cache pinned by the digests of the pulled images, in the .env on the host', async () => {
     const D = (n: string) => `127.0.0.1:5000/mymdb-${n}@sha256:${n[0]!.repeat(64)}`
     const remote = fakeRemote((c) => (c.includes('{{range .RepoDigests}}') ? { stdout: `other/mymdb-db@sha256:${'9'.repeat(64)}\n${D('db')}\n${D('proxy')}\n${D('cache')}\n` } : swarmHost()(c)))
