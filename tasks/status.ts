@@ -107,7 +107,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const found = await findTarget(s, stepDeps(deps, partial, raw), true)
     const { instance } = found
     log.info(
-      `[status] stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: instance ${instance ? `${instance.instanceId} ${instance.state}${instance.publicIp ? `, ${instance.publicIp}` : ''}${instance.publicDns ? ` (${instance.publicDns})` : ''}` : 'none'}${s.MYMDB_HOST_ADDRESS ? `; reached at ${s.MYMDB_HOST_ADDRESS}` : ''}`,
+      `[status] stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: instance ${instance ? `${instance.instanceId} ${instance.state}${instance.publicIp ? `, ${instance.publicIp}` : ''}${instance.publicDns ? ` (${instance.publicDns})` : ''}` : 'none'}${found.address && s.MYMDB_HOST_ADDRESS ? `; reached at ${found.address}` : ''}`,
     )
     if (instance && instance.state !== 'running') {
       log.info(`  the instance is ${instance.state}: nothing runs (start it again with npm run deploy:aws)`)

@@ -111,9 +111,12 @@ export interface Cli<T extends Options> {
   positionals?: 'args' | 'rest'
 }
 
-/** 'rest' command lines: the task's own options, and the words from the first non-option (or after --) on. */
-export function splitRest(argv: readonly string[]): { own: string[]; rest: string[] } {
-  const i = argv.findIndex((a) => a === '--' || !a.startsWith('-'))
+/**
+ * 'rest' command lines: the task's own options, and the words from the first non-option (or
+ * after --) on. `valued`: the task's options that take a value (`--node 2`: the 2 is the option's).
+ */
+export function splitRest(argv: readonly string[], valued: readonly string[] = []): { own: string[]; rest: string[] } {
+  const i = argv.findIndex((a, j) => (a === '--' || !a.startsWith('-')) && !valued.includes(argv[j - 1]?.replace(/^--/, '') ?? ''))
   if (i < 0) return { own: [...argv], rest: [] }
   return { own: argv.slice(0, i), rest: argv.slice(argv[i] === '--' ? i + 1 : i) }
 }
@@ -132,7 +135,8 @@ export async function runCli<T extends Options>(
   return runTask(env, partial, async (deps) => {
     const options: Options = { ...cli.options, help: { type: 'boolean', short: 'h' } }
     const hint = `${cli.command} -- --help`
-    const { own, rest } = cli.positionals === 'rest' ? splitRest(argv) : { own: argv, rest: [] }
+    const valued = Object.entries(cli.options).flatMap(([name, o]) => (o.type === 'string' ? [name] : []))
+    const { own, rest } = cli.positionals === 'rest' ? splitRest(argv, valued) : { own: argv, rest: [] }
     const parsed = parseCommandLine(own, options, hint, cli.positionals === 'args')
     const flags: Record<string, unknown> = parsed.values
     if (flags.help === true) {

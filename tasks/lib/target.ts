@@ -2,7 +2,8 @@
 // --aws the stage's EC2 host over SSH (found by its tags, or reached at MYMDB_HOST_ADDRESS).
 // Settings are checked before anything connects; AWS is asked only when it has to be.
 import { readFileSync } from 'node:fs'
-import { findHost, reachAddress, type HostInfo } from './aws/instance.ts'
+import { findHost, findNodes, reachAddress, type HostInfo } from './aws/instance.ts'
+import { nodeName } from './names.ts'
 import { LOCAL_DEFAULTS, newLocalSecrets, withLocalDefaults } from './compose.ts'
 import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
 import { UserError } from './errors.ts'
@@ -46,24 +47,32 @@ export function localTarget(deps: Deps, local: { project: string; env: RawEnv })
   return localStack(deps.run, deps.root, local.project, local.env)
 }
 
+/** A host of the stage found (or not), and where to reach it. */
+export interface Found {
+  address: string | undefined
+  instance: HostInfo | null | undefined
+  /** Which host of the stage (1, 2, ...). */
+  node: number
+}
+
 /**
- * The stage's instance (when `lookUp`, or when there is no MYMDB_HOST_ADDRESS) and the address
- * to reach it at: MYMDB_HOST_ADDRESS, or the public IP of a running instance.
+ * Host `node`'s instance (when `lookUp`, or when MYMDB_HOST_ADDRESS has no address for it) and
+ * the address to reach it at: its MYMDB_HOST_ADDRESS entry, or the public IP of a running instance.
  */
-export async function findTarget(
-  s: HostAccessSettings,
-  deps: Pick<StepDeps, 'clients'>,
-  lookUp: boolean,
-): Promise<{ address: string | undefined; instance: HostInfo | null | undefined }> {
+export async function findTarget(s: HostAccessSettings, deps: Pick<StepDeps, 'clients'>, lookUp: boolean, node = 1): Promise<Found> {
   let instance: HostInfo | null | undefined
-  if (lookUp || !s.MYMDB_HOST_ADDRESS) instance = await findHost(deps.clients(s.AWS_REGION), s.MYMDB_STAGE)
-  return { address: reachAddress(s.MYMDB_HOST_ADDRESS, instance?.state === 'running' ? instance : null), instance }
+  if (lookUp || !s.MYMDB_HOST_ADDRESS?.[node - 1]) {
+    const clients = deps.clients(s.AWS_REGION)
+    instance = node === 1 ? await findHost(clients, s.MYMDB_STAGE) : ((await findNodes(clients, s.MYMDB_STAGE)).get(node) ?? null)
+  }
+  return { address: reachAddress(s.MYMDB_HOST_ADDRESS, instance?.state === 'running' ? instance : null, node), instance, node }
 }
 
 /** The address to connect to, or a UserError saying why there is none (no host, stopped, no IP). */
-export function reachable(s: HostAccessSettings, found: { address: string | undefined; instance: HostInfo | null | undefined }): string {
+export function reachable(s: HostAccessSettings, found: Found): string {
   const { address, instance } = found
   if (address) return address
+  if (!instance && found.node > 1) throw new UserError(`no host ${found.node} (${nodeName(s.MYMDB_STAGE, found.node)}) in stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: the stage's hosts are counted by MYMDB_HOSTS at deploy:aws`)
   if (!instance) throw new UserError(`no EC2 host for stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: deploy first with npm run deploy:aws`)
   if (instance.state !== 'running') throw new UserError(`the host ${instance.instanceId} is ${instance.state}: start it again with npm run deploy:aws`)
   throw new UserError(`the host ${instance.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
@@ -80,6 +89,7 @@ export async function connectTarget(
   deps: TrustDeps,
   tries: Pick<ConnectOptions, 'attempts' | 'readyTimeout'> = { attempts: 3 },
   instance?: HostInfo | null,
+  node = 1,
 ): Promise<Remote> {
   const username = s.MYMDB_SSH_USER
   return openPinned(
@@ -92,7 +102,7 @@ export async function connectTarget(
       ...tries,
       onRetry: (n, e) => deps.log.info(`[ssh] ${username}@${address}: ${e.message}; attempt ${n + 1} ...`),
     },
-    hostKeySources(s, instance?.hostKey),
+    hostKeySources(s, instance?.hostKey, node),
     deps,
   )
 }

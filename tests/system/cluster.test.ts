@@ -16,6 +16,7 @@ import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { openRemote, type Remote } from '../../tasks/lib/ssh.ts'
 import { main } from '../../tasks/remote-up.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
+import { main as stopMain } from '../../tasks/stop.ts'
 import { collectStatus } from '../../tasks/status.ts'
 import { formatStatus } from '../../tasks/lib/status.ts'
 import { hostStack } from '../../tasks/lib/stack.ts'
@@ -243,6 +244,10 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const shell = await $({ cwd: REPO, env: manageEnv, nothrow: true, quiet: true, input: 'from core.models import Movie\nprint("movies:", Movie.objects.count())\n' })`node --import tsx tasks/manage.ts --aws shell`
     assert.equal(shell.exitCode, 0, shell.stderr)
     assert.match(shell.stdout, /movies: [1-9]\d*/)
+    // ssh --node 3: the third host, pinned by the key the deploy recorded for host 3
+    const ssh = await $({ cwd: REPO, env: { ...manageEnv, MYMDB_HOST_ADDRESS: IPS.join(',') }, nothrow: true, quiet: true })`node --import tsx tasks/ssh.ts --node 3 hostname`
+    assert.equal(ssh.exitCode, 0, ssh.stderr)
+    assert.equal(ssh.stdout.trim(), 'mymdb-rig-node3')
   })
 
   it('a node killed: the swarm keeps a leader and takes orders, its web task runs on the others within a minute, and they serve throughout', async () => {
@@ -295,5 +300,18 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.equal(web.length, 2, JSON.stringify(web))
     for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${THIRD}(@|$)`))
     for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
+  })
+
+  it('stop --aws stops every host: the services scaled to 0 on host 1 (the database shut down cleanly), then the three instances', async () => {
+    const log = captureLog()
+    const code = await stopMain(['--aws'], { ...env, MYMDB_HOST_ADDRESS: IPS.join(',') }, { log, envFile: join(dir, 'no.env'), interactive: false })
+    assert.equal(code, 0, lastLinesFirst(log.text(), 20))
+    assert.match(log.text(), /the stack's services are scaled to 0/)
+    const states = ((await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))).Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.State?.Name)
+    assert.deepEqual(states, ['stopped', 'stopped', 'stopped'])
+    // the database stopped as Swarm stops a task (SIGTERM: PostgreSQL's fast shutdown), not killed with the host: its control file says so
+    const control = 'docker run --rm --user postgres --volume mymdb_db-data:/data --entrypoint /usr/lib/postgresql/17/bin/pg_controldata "$(docker service inspect --format "{{.Spec.TaskTemplate.ContainerSpec.Image}}" mymdb_db)" /data'
+    const db = await hosts[0]!.dockerExec('sh', '-c', control)
+    assert.match(db.stdout, /Database cluster state: +shut down$/m, db.stderr)
   })
 })

@@ -329,6 +329,21 @@ describe('ssh', () => {
     assert.deepEqual(remote.commands, ['bash --login', "sh -c 'docker ps'", 'sh -c false'])
     assert.deepEqual(o.opened, ['admin@203.0.113.7:22', 'admin@203.0.113.7:22', 'admin@203.0.113.7:22'])
   })
+  it('--node N: host N of the stage (found by its Node tag, pinned by its own key); a host that is not there, or a bad number: said', async () => {
+    const instance = (node: number) => ({ InstanceId: `i-${node}`, State: { Name: 'running' }, PublicIpAddress: `203.0.113.${node + 6}`, PublicDnsName: '', Tags: [{ Key: 'HostKey', Value: TEST_HOST_KEY }, { Key: 'Node', Value: String(node) }] })
+    const two = () => ({ region: 'us-west-2', ec2: { send: async () => ({ Reservations: [{ Instances: [instance(1), instance(2)] }] }) } }) as unknown as AwsClients
+    const remote = fakeRemote()
+    const o = opener(remote)
+    const d = testDeps(noDocker())
+    assert.equal(await sshMain(['--node', '2', 'docker', 'ps'], hostEnv(), { ...d, awsClients: two, openRemote: o.openRemote }), 0, d.log.text())
+    assert.deepEqual(o.opened, ['admin@203.0.113.8:22'])
+    assert.deepEqual(remote.commands, ["sh -c 'docker ps'"])
+    assert.equal(await sshMain(['--node', '3'], hostEnv(), { ...d, awsClients: two, openRemote: o.openRemote }), 1)
+    assert.match(d.log.err.join(''), /no host 3 \(mymdb-qa-3\) in stage qa in us-west-2/)
+    assert.equal(await sshMain(['--node', 'two'], hostEnv(), { ...d, awsClients: noAws, openRemote: o.openRemote }), 2)
+    assert.match(d.log.err.join(''), /--node two: expected a host's number, 1 or more/)
+    assert.deepEqual(splitRest(['--node', '2', 'docker', 'ps', '-a'], ['node']), { own: ['--node', '2'], rest: ['docker', 'ps', '-a'] })
+  })
   it('no host for the stage: a one-line fix', async () => {
     const none = () => ({ region: 'us-west-2', ec2: { send: async () => ({ Reservations: [] }) } }) as unknown as AwsClients
     const d = testDeps(noDocker())

@@ -81,7 +81,7 @@ export async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients
   try {
     const keyProblem = keyFileProblem(s.sshKeyFile)
     if (keyProblem) throw new Error(keyProblem)
-    address = reachable(s, { address: reachAddress(s.MYMDB_HOST_ADDRESS, host), instance: host })
+    address = reachable(s, { address: reachAddress(s.MYMDB_HOST_ADDRESS, host), instance: host, node: 1 })
   } catch (e) {
     throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
   }
