@@ -11,6 +11,7 @@
 import { applyHost, backupTarget, planHost, readHostState, type HostResult, type HostStepPlan } from './lib/aws/host.ts'
 import { reachAddress, resolveAmi } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
+import { costLines } from './lib/aws/costs.ts'
 import { defaultVpcId } from './lib/aws/securitygroup.ts'
 import { hostUserData, withHostKey } from './lib/aws/userdata.ts'
 import { deriveHostKey } from './lib/hostkey.ts'
@@ -105,6 +106,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     log.info(`[host] stage ${stage} in ${plan.region} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
     showPlanLines('host', items, log)
     if (plan.amiId) log.info(`[host] AMI ${plan.amiId} (${plan.amiSource}); its root volume ${plan.rootDevice}: ${plan.launch.diskGb} GiB, encrypted`)
+    for (const line of costLines({ hosts: plan.resources.nodes.length, instanceType: plan.launch.instanceType, diskGb: plan.launch.diskGb })) log.info(`[cost] ${line}`)
     if (dryRun) log.info('[host] dry run: nothing was changed')
   },
 

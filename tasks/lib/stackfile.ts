@@ -28,7 +28,8 @@
 //     watches a new task for as long as its health check takes to call it unhealthy.
 //   - a Swarm of several nodes (a cluster): the front global (each node's ports 80 and 443
 //     answer), web's replicas one per node (MYMDB_WEB_REPLICAS, the compose file's
-//     x-web-replicas, says otherwise, on one host too), the database placed on the node labelled
+//     x-web-replicas, says otherwise, on one host too), updated stop-first when there are two or
+//     more (so they stay spread: clusterDeploy), the database placed on the node labelled
 //     mymdb.db (the first host: its volume is there), one cache for every replica.
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
@@ -128,7 +129,17 @@ export interface StackShape {
  */
 function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): JsonObject {
   const nodes = shape.nodes ?? 1
-  if (name === 'web') return { ...deploy, replicas: shape.webReplicas ?? nodes }
+  if (name === 'web') {
+    const replicas = shape.webReplicas ?? nodes
+    if (nodes <= 1 || replicas < 2) return { ...deploy, replicas }
+    // Several replicas over several nodes: each replaced one at a time, stopped before its new
+    // task is placed (the others serve meanwhile; the front tries another address). Swarm places
+    // a task on the node with the fewest of the service's tasks: the node just vacated, so the
+    // replicas stay one per node. Started first, the old task still counts there and the new one
+    // may land beside another (seen on the rig: two on one node, none on another).
+    const stopFirst = (c: Json | undefined) => ({ ...(isObj(c) ? c : {}), order: 'stop-first' })
+    return { ...deploy, replicas, update_config: stopFirst(deploy.update_config), rollback_config: stopFirst(deploy.rollback_config) }
+  }
   if (nodes <= 1) return deploy
   if (name === 'proxy') {
     const { replicas: _one, ...rest } = deploy

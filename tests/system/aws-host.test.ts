@@ -203,6 +203,7 @@ describe('host step on moto', () => {
     for (const res of ['key pair mymdb-one', 'security group mymdb-one-web', 'IAM role mymdb-one-host', 'instance profile mymdb-one-host', 'instance mymdb-one'])
       assert.match(r.out, new RegExp(`${res}\\s+create`))
     assert.match(r.out, /AMI ami-\w+ \(from \/mymdb-test\/ami\)/)
+    assert.match(r.out, /\[cost\] about \$\d+\.\d\d a month: 1 x t3\.\w+ instance \$\d+\.\d\d; 1 x \d+ GiB gp3 disk/)
     assert.deepEqual(await keyPairs(), [])
     assert.deepEqual(await groupsNamed('mymdb-one-web'), [])
     assert.equal(launches.length, 0)

@@ -59,6 +59,12 @@ describe('the stack file', () => {
     assert.deepEqual(three.proxy!.update_config, services.proxy!.deploy && (services.proxy!.deploy as JsonObject).update_config)
     assert.equal(three.web!.replicas, 3)
     assert.equal(deploy({ nodes: 3, webReplicas: 5 }).web!.replicas, 5)
+    // two or more replicas over the nodes: replaced stop-first (they stay one per node); one replica, or one host: start-first
+    const order = (d: Record<string, JsonObject>) => [(d.web!.update_config as JsonObject).order, (d.web!.rollback_config as JsonObject).order]
+    assert.deepEqual(order(three), ['stop-first', 'stop-first'])
+    assert.equal((three.web!.update_config as JsonObject).failure_action, 'rollback')
+    assert.deepEqual(order(deploy({ nodes: 3, webReplicas: 1 })), ['start-first', 'start-first'])
+    assert.deepEqual(order(deploy({ webReplicas: 2 })), ['start-first', 'start-first'])
     assert.deepEqual(three.db!.placement, { constraints: ['node.labels.mymdb.db == true'] })
     assert.equal(three.db!.replicas, 1)
     // MYMDB_WEB_REPLICAS from the host's .env (docker-compose.yml's x-web-replicas), on one host too

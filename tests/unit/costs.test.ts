@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { costLines, monthlyCost } from '../../tasks/lib/aws/costs.ts'
+
+describe('what a set-up costs a month (printed by the host step, a dry run too)', () => {
+  it('one host: the instance, its disk and its address at list prices; three hosts: three of each', () => {
+    const one = monthlyCost({ hosts: 1, instanceType: 't3.micro', diskGb: 8 })
+    // 730 h x $0.0104 + 8 GiB x $0.08 + 730 h x $0.005
+    assert.equal(one.total.toFixed(2), (7.592 + 0.64 + 3.65).toFixed(2))
+    assert.deepEqual(one.unpriced, [])
+    const three = monthlyCost({ hosts: 3, instanceType: 't3.micro', diskGb: 8 })
+    assert.equal(three.total.toFixed(2), (3 * one.total).toFixed(2))
+    assert.match(costLines({ hosts: 3, instanceType: 't3.micro', diskGb: 8 })[0] ?? '', /^about \$35\.65 a month: 3 x t3\.micro instance \$7\.59; 3 x 8 GiB gp3 disk \$0\.64; 3 x Elastic IP \(public IPv4\) \$3\.65$/)
+  })
+  it('a type not in the table: named without a price, never guessed; the rest still counted', () => {
+    const lines = costLines({ hosts: 2, instanceType: 'x2iedn.32xlarge', diskGb: 20 })
+    assert.match(lines[0] ?? '', /^about \$10\.50 a month plus the x2iedn\.32xlarge instance: 2 x x2iedn\.32xlarge instance \(price not in the table\);/)
+    assert.match(lines[1] ?? '', /us-east-1 .* other regions differ; S3, ECR, data transfer and snapshots by use, not counted; see https:\/\/aws\.amazon\.com\/ec2\/pricing\/on-demand\//)
+  })
+})
