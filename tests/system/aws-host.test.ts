@@ -2,6 +2,7 @@
 // here dials the fake public addresses moto hands out: MYMDB_HOST_ADDRESS is 127.0.0.1 and the
 // "SSH port" is a TCP listener this test opens.
 import assert from 'node:assert/strict'
+import { swarmRules } from '../rig/deployenv.ts'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -455,9 +456,7 @@ describe('host step on moto', () => {
     assert.equal(new Set(insts.map((i) => i.Placement?.AvailabilityZone)).size, 3, `three zones: ${insts.map((i) => i.Placement?.AvailabilityZone).join(', ')}`)
     // Swarm's ports from the group itself, as the emulator keeps them, and from nowhere else
     const groupId = insts[0]!.SecurityGroups![0]!.GroupId!
-    const group = (await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] }))).SecurityGroups?.[0]
-    const swarm = (group?.IpPermissions ?? []).filter((p) => [2377, 7946, 4789].includes(p.FromPort ?? 0))
-    assert.deepEqual(swarm.map((p) => `${p.FromPort}/${p.IpProtocol} ${(p.UserIdGroupPairs ?? []).map((g) => g.GroupId).join(',')} ${(p.IpRanges ?? []).length + (p.Ipv6Ranges ?? []).length}`).sort(), [
+    assert.deepEqual(await swarmRules(clients, groupId), [
       `2377/tcp ${groupId} 0`,
       `4789/udp ${groupId} 0`,
       `7946/tcp ${groupId} 0`,

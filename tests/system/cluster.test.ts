@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
-import { DescribeImagesCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2'
 import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
@@ -22,6 +22,7 @@ import { formatStatus } from '../../tasks/lib/status.ts'
 import { hostStack } from '../../tasks/lib/stack.ts'
 import { freePorts } from '../rig/docker.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
+import { rigDeployEnv, swarmRules } from '../rig/deployenv.ts'
 import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { describeLoad, loadLoop } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
@@ -76,28 +77,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     )
     // each rig host is one host of the stage: sshd with its instance's host key while it runs
     hosts.forEach((h, i) => follows.push(followInstances(clients, STAGE, h, moto!.internalEndpoint, i + 1)))
-    const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images?.find((i) => /debian|ubuntu/i.test(i.Name ?? ''))
-    assert.ok(ami?.ImageId)
     env = {
-      PATH: process.env.PATH,
-      HOME: dir,
-      ...moto.env,
-      MYMDB_STAGE: STAGE,
-      DJANGO_UPLOAD_S3_BUCKET: BUCKET,
-      MYMDB_REGISTRY: registry.address,
-      MYMDB_AMI_ID: ami.ImageId,
-      MYMDB_SSH_KEY_FILE: keyFile,
-      MYMDB_SSH_CIDR: '203.0.113.7/32',
+      ...(await rigDeployEnv({ moto, clients, home: dir, stage: STAGE, bucket: BUCKET, registry, keyFile })),
       MYMDB_HOST_SSH_PORT: String(ssh),
       MYMDB_HOST_HTTP_PORT: String(http),
       DJANGO_ALLOWED_HOSTS: `${HOST_NAME},127.0.0.1`,
-      DJANGO_SECRET_KEY: 'rig-cluster-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz',
-      DJANGO_DB_PASSWORD: 'rig-db-password',
-      POSTGRES_PASSWORD: 'rig-postgres-password',
-      // the web containers reach the emulator on the rig network, with keys (no instance role in the rig)
-      AWS_S3_ENDPOINT_URL: moto.internalEndpoint,
-      MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: 'rig',
-      MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: 'rig-secret',
     }
   })
   after(async () => {
@@ -161,9 +145,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     }
     // Swarm's ports, as the emulator keeps them: from the stage's group itself, from no address range
     const groupId = three[0]!.group
-    const group = (await clients.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] }))).SecurityGroups?.[0]
-    const swarm = (group?.IpPermissions ?? []).filter((p) => [2377, 7946, 4789].includes(p.FromPort ?? 0))
-    assert.deepEqual(swarm.map((p) => `${p.FromPort}/${p.IpProtocol} ${(p.UserIdGroupPairs ?? []).map((g) => g.GroupId).join(',')} ${(p.IpRanges ?? []).length + (p.Ipv6Ranges ?? []).length}`).sort(), [
+    assert.deepEqual(await swarmRules(clients, groupId), [
       `2377/tcp ${groupId} 0`,
       `4789/udp ${groupId} 0`,
       `7946/tcp ${groupId} 0`,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { spawn } from 'node:child_process'
-import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
+import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import { GetRoleCommand } from '@aws-sdk/client-iam'
 import { DescribeRepositoriesCommand } from '@aws-sdk/client-ecr'
 import { GetBucketPolicyCommand, GetObjectCommand, GetPublicAccessBlockCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3'
@@ -37,6 +37,7 @@ import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { rotationChanges } from '../../tasks/lib/rotation.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
+import { rigDeployEnv } from '../rig/deployenv.ts'
 import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { followInstances, inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { startImpostor } from '../rig/impostor.ts'
@@ -150,33 +151,14 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     // SSH host key of its user-data (what cloud-init installs); the deploy demands that key.
     host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-deploy', registryAliases: [ecrHost], bootOnHostKey: true })
     follow = followInstances(clients, STAGE, host, moto.internalEndpoint)
-    // moto knows no public SSM AMI parameters: name one of its AMIs directly.
-    const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images?.find((i) => /debian|ubuntu/i.test(i.Name ?? ''))
-    assert.ok(ami?.ImageId)
     env = {
-      PATH: process.env.PATH,
-      HOME: dir,
-      ...moto.env,
-      MYMDB_STAGE: STAGE,
-      DJANGO_UPLOAD_S3_BUCKET: BUCKET,
-      MYMDB_REGISTRY: registry.address,
-      MYMDB_AMI_ID: ami.ImageId,
-      MYMDB_SSH_KEY_FILE: keyFile,
-      MYMDB_SSH_CIDR: '203.0.113.7/32',
+      ...(await rigDeployEnv({ moto, clients, home: dir, stage: STAGE, bucket: BUCKET, registry, keyFile })),
       MYMDB_HOST_ADDRESS: '127.0.0.1',
       MYMDB_HOST_SSH_PORT: String(host.sshPort),
       MYMDB_HOST_HTTP_PORT: String(host.httpPort),
       // the browser of the tests reaches the site at 127.0.0.1:<port>
       DJANGO_ALLOWED_HOSTS: '127.0.0.1',
-      DJANGO_SECRET_KEY: 'rig-only-5d1f9a2c7e4b8d0f3a6c9e2b5d8f1a4c7e0b3d6f9a2c5e8b1d4f7a0c3e6b',
-      DJANGO_DB_PASSWORD: 'rig-db-password',
-      POSTGRES_PASSWORD: 'rig-postgres-password',
       DJANGO_CACHE_TIMEOUT: '1',
-      // The web container on the SSH host reaches the emulator on the rig network, with keys
-      // (the rig has no instance role to give it credentials).
-      AWS_S3_ENDPOINT_URL: moto.internalEndpoint,
-      MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: 'rig',
-      MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: 'rig-secret',
     }
     timings.push(`rig up: ${((Date.now() - start) / 1000).toFixed(1)} s`)
   })
