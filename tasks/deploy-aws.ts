@@ -7,6 +7,7 @@ import { hostStep } from './host.ts'
 import { pushStep } from './push.ts'
 import { startStep } from './remote-up.ts'
 import { STS, aws } from './lib/aws/clients.ts'
+import { terminateInstances } from './lib/aws/instance.ts'
 import { loadEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
 import { holderText, readLock, withLock } from './lib/lock.ts'
@@ -24,6 +25,8 @@ Deploys MyMDB to AWS in four steps, each safe to run again:
   3. host    key pair, security group, IAM roles (host, backup), EC2 instance with Docker,
              Elastic IP; MYMDB_HOSTS of them (default 1), spread over the zones
                                                                              (npm run host)
+             (fewer than there are: the ones beyond are taken out of the swarm by the start
+             step, their tasks moved to the others, and then terminated)
   4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks;
              with several hosts, first one Docker Swarm of them             (npm run remote:up)
              with MYMDB_DOMAIN: first the DNS record to create, and a wait until the name
@@ -119,6 +122,12 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       if (dryRun) {
         log.info('[deploy] dry run: nothing was changed')
         return 0
+      }
+      // hosts beyond MYMDB_HOSTS, out of the swarm now: their instances (and disks) go
+      const retired = host.retire.flatMap((n) => (n.host ? [n.host.instanceId] : []))
+      if (retired.length > 0) {
+        await terminateInstances(clients, retired, log)
+        log.info(`[deploy] host${retired.length > 1 ? 's' : ''} ${host.retire.map((n) => n.node).join(', ')} taken away: ${retired.join(', ')} terminated; their elastic IPs stay the stage's (released by npm run destroy:aws -- --release-address)`)
       }
 
       // summary

@@ -140,12 +140,14 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       log.info(`[host] ready${nodes.length > 1 ? ` (host ${node})` : ''}: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}${host.zone && nodes.length > 1 ? ` in ${host.zone}` : ''}`)
     const launched = resources.nodes.some((n) => n.instance.action === 'create')
     if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
-    return { host: first.host, address: first.address, nodes, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
+    const retire = resources.retire.map(({ node, instance }) => ({ node, host: instance, address: reachAddress(plan.addressOverride, instance, node) }))
+    return { host: first.host, address: first.address, nodes, retire, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
   },
 
   preview(plan) {
     const nodes = plan.resources.nodes.map(({ node, instance }) => ({ node, host: instance.existing, address: reachAddress(plan.addressOverride, instance.existing, node) }))
-    return { host: nodes[0]?.host ?? null, address: nodes[0]?.address, nodes, keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
+    const retire = plan.resources.retire.map(({ node, instance }) => ({ node, host: instance, address: reachAddress(plan.addressOverride, instance, node) }))
+    return { host: nodes[0]?.host ?? null, address: nodes[0]?.address, nodes, retire, keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
   },
 }
 

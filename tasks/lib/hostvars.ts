@@ -42,7 +42,7 @@ export const hostVars = {
   MYMDB_SSH_KEY_FILE: str({ desc: 'private key for SSH to the host (created with the key pair when the file does not exist; default ~/.ssh/mymdb-<stage>.pem)', example: '~/.ssh/mymdb-production.pem', optional: true }),
   MYMDB_SSH_CIDR: cidr({ desc: 'who may SSH to the host (default: your current public IP /32)', example: '203.0.113.7/32', optional: true, minPrefix: 8 }),
   MYMDB_HOSTS: int({ desc: 'how many EC2 hosts the stage runs on, as one Docker Swarm (spread over the availability zones; 3 or more: three managers)', example: '1', default: 1, min: 1, max: 20 }),
-  MYMDB_HOST_ADDRESS: hostAddresses({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig); with several hosts one per host, comma-separated, in host order', example: '127.0.0.1', optional: true }),
+  MYMDB_HOST_ADDRESS: hostAddresses({ desc: 'address to reach the host at instead of its public IP (a bastion, or the test rig); with several hosts one per host, comma-separated, in host order (then those of hosts being taken away)', example: '127.0.0.1', optional: true }),
   MYMDB_HOST_SSH_PORT: port({ desc: 'SSH port of the host', example: '22', default: 22 }),
   MYMDB_HOST_KEY: hostKeySetting({
     desc: "the SSH host key a host the deploy did not launch must present: its public key or fingerprint (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); a launched host's key is pinned by the deploy",
@@ -194,12 +194,12 @@ export function keyFileProblem(path: string): string | null {
   }
 }
 
-/** MYMDB_HOST_ADDRESS, when set, names one address per host (MYMDB_HOSTS). */
+/** MYMDB_HOST_ADDRESS, when set, names one address per host (MYMDB_HOSTS); more: those of hosts being taken away. */
 export const hostAddressRule: Rule<{ MYMDB_HOSTS: number; MYMDB_HOST_ADDRESS?: string[] }> = {
   names: ['MYMDB_HOST_ADDRESS', 'MYMDB_HOSTS'],
   check: (v) => {
     const n = v.MYMDB_HOST_ADDRESS?.length
-    return n === undefined || n === v.MYMDB_HOSTS ? null : `MYMDB_HOST_ADDRESS names ${n} address${n === 1 ? '' : 'es'} for ${v.MYMDB_HOSTS} host${v.MYMDB_HOSTS === 1 ? '' : 's'} (MYMDB_HOSTS): give one per host, comma-separated, in host order`
+    return n === undefined || n >= v.MYMDB_HOSTS ? null : `MYMDB_HOST_ADDRESS names ${n} address${n === 1 ? '' : 'es'} for ${v.MYMDB_HOSTS} hosts (MYMDB_HOSTS): give one per host, comma-separated, in host order`
   },
 }
 

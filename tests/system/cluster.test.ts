@@ -95,10 +95,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   })
 
   /** npm run deploy:aws with `n` hosts (each rig host at its own address). */
-  const deployAws = async (n: number) => {
+  const deployAws = async (n: number, extra: Record<string, string> = {}) => {
     const log = captureLog()
     const started = Date.now()
-    const code = await deployMain([], { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.slice(0, n).join(',') }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    // (every rig host's address: those beyond n are the hosts being taken away)
+    const code = await deployMain([], { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 30))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
@@ -232,6 +233,42 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.equal(ssh.stdout.trim(), 'mymdb-rig-node3')
   })
 
+  /** deploy:aws with `n` hosts under a load loop on hosts 1 and 2's ports (9 requests/s each). */
+  const deployAwsUnderLoad = async (n: number, extra: Record<string, string> = {}) => {
+    const loads = hosts.slice(0, 2).map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'], address: h.host }))
+    await new Promise((res) => setTimeout(res, 2000))
+    const r = await deployAws(n, extra)
+    await new Promise((res) => setTimeout(res, 2000))
+    const answers = await Promise.all(loads.map((l) => l.stop()))
+    return { ...r, answers }
+  }
+
+  it('MYMDB_HOSTS=2 under load on hosts 1 and 2: host 3 drained, out of the swarm, its instance terminated; no request lost', async () => {
+    const { text, seconds, answers } = await deployAwsUnderLoad(2)
+    console.log(`timing: deploy:aws taking host 3 away: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+    answers.forEach((a, i) => {
+      assert.ok(a.sent >= 9 * 20, `node${i + 1}: ${describeLoad(a)}`)
+      assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`)
+    })
+    assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: drained/)
+    assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: left the swarm and removed from its nodes/)
+    assert.match(text, /\[cluster\] admin@127\.0\.0\.12:\d+: demoted/)
+    assert.match(text, /\[deploy\] host 3 taken away: i-\w+ terminated/)
+    assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready'])
+    assert.deepEqual((await instances()).map((i) => i.name), ['mymdb-cluster', 'mymdb-cluster-2'])
+    assert.deepEqual((await where('web')).map((t) => `${t.node} ${t.state}`), ['mymdb-rig-node1 Running', 'mymdb-rig-node2 Running'])
+  })
+
+  it('MYMDB_HOSTS=3 again under load: a new third instance joins as a manager; no request lost', async () => {
+    const { text, seconds, answers } = await deployAwsUnderLoad(3, { MYMDB_WEB_REPLICAS: '2' })
+    console.log(`timing: deploy:aws adding host 3 back: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+    answers.forEach((a, i) => assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`))
+    assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: joined as a manager/)
+    assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable'])
+    assert.equal((await instances()).length, 3)
+    assert.match((await httpGet(`http://${hosts[2]!.host}:${hosts[2]!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+  })
+
   it('a node killed: the swarm keeps a leader and takes orders, its web task runs on the others within a minute, and they serve throughout', async () => {
     // the victim: a node besides the first (the leader, with the database) that runs a web task
     const runsWeb = (await where('web')).map((t) => t.node)
@@ -290,7 +327,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.equal(code, 0, lastLinesFirst(log.text(), 20))
     assert.match(log.text(), /the stack's services are scaled to 0/)
     const states = ((await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))).Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.State?.Name)
-    assert.deepEqual(states, ['stopped', 'stopped', 'stopped'])
+    // (and the host 3 taken away before: terminated)
+    assert.deepEqual(states.filter((st) => st !== 'terminated').sort(), ['stopped', 'stopped', 'stopped'])
     // the database stopped as Swarm stops a task (SIGTERM: PostgreSQL's fast shutdown), not killed with the host: its control file says so
     const control = 'docker run --rm --user postgres --volume mymdb_db-data:/data --entrypoint /usr/lib/postgresql/17/bin/pg_controldata "$(docker service inspect --format "{{.Spec.TaskTemplate.ContainerSpec.Image}}" mymdb_db)" /data'
     const db = await hosts[0]!.dockerExec('sh', '-c', control)

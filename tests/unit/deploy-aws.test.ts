@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { main } from '../../tasks/deploy-aws.ts'
 import { hostsOf, planStart, startInput } from '../../tasks/lib/remote/plan.ts'
+import { remoteSteps } from '../../tasks/lib/remote/up.ts'
 import { deploySettings } from '../../tasks/lib/remote/settings.ts'
 import { fakeLockTable, noDocker, tempDir, testDeps } from './fakes.ts'
 
@@ -13,6 +14,7 @@ const HOST = {
   host: HOST_1,
   address: '203.0.113.5',
   nodes: [{ node: 1, host: HOST_1, address: '203.0.113.5' }],
+  retire: [],
   keyFile: '/home/u/.ssh/mymdb-production.pem',
   launched: false,
   backup: BACKUP,
@@ -99,6 +101,14 @@ describe('deploy:aws startInput: the start step from the settings and the earlie
     ])
     // MYMDB_HOST_KEY is host 1's alone
     assert.equal(plan.hostKey.setting, key(9))
+    // a host beyond MYMDB_HOSTS: taken out of the swarm before the others are joined (the deploy terminates it after)
+    const fewer = input({}, PUSH, { ...HOST, host: nodes[0]!.host, address: '10.0.0.1', nodes: nodes.slice(0, 2), retire: [nodes[2]!] })
+    const p2 = planStart(fewer.settings, fewer.context)
+    assert.deepEqual(p2.retire?.map((o) => [o.node, o.address, o.hostKey.node, o.hostKey.tagged]), [[3, '10.0.0.3', 3, key(3)]])
+    const steps = remoteSteps(p2)
+    const out = steps.findIndex((l) => /^hosts 3 \(10\.0\.0\.3\), beyond MYMDB_HOSTS: drained \(Swarm moves their tasks to the other hosts\), demoted, docker swarm leave, docker node rm on host 1/.test(l))
+    const join = steps.findIndex((l) => l.startsWith('hosts 2 (10.0.0.2): docker info; then one Docker Swarm with host 1, 1 manager'))
+    assert.ok(out > 0 && join > out, steps.join('\n'))
   })
 
   it('remote:up alone: MYMDB_HOST_ADDRESS names host 1, then the others', () => {

@@ -4,7 +4,6 @@
 // (readHostState), the plan is pure (planHost), and applyHost executes exactly that plan,
 // reading nothing again.
 import type { Log } from '../log.ts'
-import { UserError } from '../errors.ts'
 import { nodeName, stageResources } from '../names.ts'
 import type { KeyFile } from '../sshkey.ts'
 import { STS, aws, type AwsClients } from './clients.ts'
@@ -71,19 +70,15 @@ export interface HostPlan extends RolesPlan {
   keyPair: KeyPairPlan
   securityGroup: SecurityGroupPlan
   nodes: NodePlan[]
+  /** Hosts beyond MYMDB_HOSTS: taken out of the swarm by the start step, then terminated. */
+  retire: { node: number; instance: HostInfo }[]
 }
 
 export function planHost(state: HostState, want: HostWanted, newExternalId?: () => string): HostPlan {
-  const beyond = state.beyond ?? []
-  if (beyond.length > 0) {
-    const all = state.nodes.length + beyond.length
-    throw new UserError(
-      `the stage has ${all} hosts (${beyond.map((b) => `${nodeName(want.stage, b.node)} ${b.instance.instanceId}`).join(', ')} beyond the ${state.nodes.length} of MYMDB_HOSTS): ` +
-        `taking hosts away is not done by a deploy yet, so nothing was changed; set MYMDB_HOSTS=${Math.max(...beyond.map((b) => b.node))}, or remove the stage with npm run destroy:aws`,
-    )
-  }
+  const retire = state.beyond ?? []
   const { line: keyLine, ...keyPair } = planKeyPair(want.stage, state.keyPairInEc2, state.keyFile)
-  const { line: groupLine, ...securityGroup } = planSecurityGroup(want.stage, state.securityGroup, want.sshCidr, state.nodes.length)
+  // hosts being taken away are still in the swarm until the start step has moved their tasks: its ports stay open till then
+  const { line: groupLine, ...securityGroup } = planSecurityGroup(want.stage, state.securityGroup, want.sshCidr, state.nodes.length + retire.length)
   const { lines: roleLines, ...roles } = planRoles(want.stage, state, want, newExternalId)
   const nodeLines: PlanLine[] = []
   // one host: where EC2 puts it, as before; several: spread over the zones
@@ -100,11 +95,22 @@ export function planHost(state: HostState, want: HostWanted, newExternalId?: () 
     vpcId: want.vpcId ?? '',
     sshCidr: want.sshCidr,
     bucket: want.bucket,
-    items: [keyLine, groupLine, ...roleLines, ...nodeLines],
+    items: [
+      keyLine,
+      groupLine,
+      ...roleLines,
+      ...nodeLines,
+      ...retire.map(({ node, instance }) => ({
+        resource: `instance ${nodeName(want.stage, node)}`,
+        action: 'remove' as const,
+        detail: `${instance.instanceId}, beyond MYMDB_HOSTS: once the start step has moved its tasks to the other hosts and taken it out of the swarm (its elastic IP stays the stage's)`,
+      })),
+    ],
     keyPair,
     securityGroup,
     ...roles,
     nodes,
+    retire,
   }
 }
 
@@ -194,6 +200,8 @@ export interface HostResult {
   address?: string
   /** Every host, 1..MYMDB_HOSTS (host 1 too). */
   nodes: NodeReach[]
+  /** Hosts beyond MYMDB_HOSTS, to be taken out of the swarm and then terminated. */
+  retire: NodeReach[]
   /** The private key file of the stage. */
   keyFile: string
   /** Launched by this run: its user-data is still installing Docker. */

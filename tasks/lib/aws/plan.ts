@@ -2,7 +2,7 @@
 // apply will do to it. Apply executes the plan and reads nothing again.
 import type { Log } from '../log.ts'
 
-export type Action = 'exists' | 'create' | 'update' | 'import' | 'start'
+export type Action = 'exists' | 'create' | 'update' | 'import' | 'start' | 'remove'
 
 /** One resource of a plan: `key pair mymdb-production  create  ed25519, ...`. */
 export interface PlanLine {

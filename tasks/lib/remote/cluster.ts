@@ -184,3 +184,49 @@ export async function formCluster(nodes: readonly ClusterNode[], log: Log, waitS
   if (actions.length > 0) await waitForRoles(nodes, roles, log, waitSeconds, pollMs)
   return actions
 }
+
+/** Shell on a node leaving the swarm: waits (up to `seconds`) until none of the stack's containers runs there. */
+export const waitNoTasksCmd = (seconds: number): Cmd => [
+  'sh',
+  '-c',
+  `i=0; while [ -n "$(docker ps --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do i=$((i+1)); [ $i -lt ${seconds} ] || { echo "the stack's containers still run here after ${seconds} s" >&2; exit 1; }; sleep 1; done`,
+]
+
+/** Runs `cmd` on `node` until it succeeds (a swarm takes a moment to see a change), at most `seconds`. */
+async function until(node: ClusterNode, cmd: Cmd, doing: string, seconds: number, pollMs: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000
+  for (;;) {
+    const r = await node.run(cmd)
+    if (r.ok) return
+    if (Date.now() > deadline) check(r, doing)
+    await new Promise((res) => setTimeout(res, pollMs))
+  }
+}
+
+/**
+ * Takes a host out of the swarm without a failed request: drained (Swarm moves its tasks to the
+ * other nodes), waited for until
+ * none of the stack's containers runs there, demoted when a manager, `docker swarm leave` on it,
+ * then removed from the node list on the first host. Safe to repeat: a host not in a swarm is left as it is.
+ */
+export async function retireNode(first: ClusterNode, leaving: ClusterNode, log: Log, waitSeconds = 120, pollMs = 1000): Promise<void> {
+  const st = await readNodeState(leaving)
+  if (st.state === 'inactive') {
+    log.info(`[cluster] ${leaving.where}: not in a swarm (left before)`)
+    return
+  }
+  const members = check(await first.run(MEMBERS), 'list the swarm nodes').stdout.split('\n').filter(Boolean)
+  if (!members.includes(st.nodeId)) throw new UserError(`${leaving.where} belongs to another Docker Swarm than the first host's: run \`docker swarm leave --force\` on it, then deploy again`)
+  check(await first.run(['docker', 'node', 'update', '--availability', 'drain', st.nodeId]), `drain ${leaving.where}`)
+  log.info(`[cluster] ${leaving.where}: drained (Swarm moves its tasks to the other hosts)`)
+  check(await leaving.run(waitNoTasksCmd(waitSeconds)), `wait until ${leaving.where} runs none of the stack's tasks`)
+  if (st.manager) {
+    check(await first.run(['docker', 'node', 'demote', st.nodeId]), `demote ${leaving.where}`)
+    log.info(`[cluster] ${leaving.where}: demoted`)
+  }
+  // a demoted manager leaves as a worker once it knows it is one
+  await until(leaving, ['docker', 'swarm', 'leave'], `${leaving.where}: docker swarm leave`, waitSeconds, pollMs)
+  // removable once the managers see it down
+  await until(first, ['docker', 'node', 'rm', st.nodeId], `remove ${leaving.where} from the swarm's nodes`, waitSeconds, pollMs)
+  log.info(`[cluster] ${leaving.where}: left the swarm and removed from its nodes`)
+}

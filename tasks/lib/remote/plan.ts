@@ -26,6 +26,8 @@ export interface RemoteUpPlan {
   address: string
   /** With several hosts: hosts 2..N, made one Docker Swarm with host 1 before the stack is deployed. */
   others?: OtherHost[]
+  /** Hosts beyond MYMDB_HOSTS: drained and taken out of the swarm first (the deploy terminates them after). */
+  retire?: OtherHost[]
   sshPort: number
   user: string
   keyFile: string
@@ -82,6 +84,8 @@ export interface StartContext {
   hostKey?: string
   /** Hosts 2..N of the stage (address, HostKey tag), when it has several. */
   others?: { address: string; hostKey?: string }[]
+  /** Hosts beyond MYMDB_HOSTS, to take out of the swarm (number, address, HostKey tag). */
+  retire?: { node: number; address: string; hostKey?: string }[]
 }
 
 /** The start's input: checked settings, and where the host and the images are. */
@@ -115,6 +119,7 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   return {
     address,
     ...(ctx.others && ctx.others.length > 0 ? { others: ctx.others.map((o, i) => ({ node: i + 2, address: o.address, hostKey: hostKeySources(s, o.hostKey, i + 2) })) } : {}),
+    ...(ctx.retire && ctx.retire.length > 0 ? { retire: ctx.retire.map((o) => ({ node: o.node, address: o.address, hostKey: hostKeySources(s, o.hostKey, o.node) })) } : {}),
     sshPort: s.MYMDB_HOST_SSH_PORT,
     user: s.MYMDB_SSH_USER,
     // the same file the host step creates or imports
@@ -168,6 +173,7 @@ export function startInput(
       ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
       ...(host.host?.hostKey ? { hostKey: host.host.hostKey } : {}),
       ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map((n) => ({ address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}) })) } : {}),
+      ...(host.retire.length > 0 ? { retire: host.retire.map((n) => ({ node: n.node, address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}) })) } : {}),
     },
   }
 }

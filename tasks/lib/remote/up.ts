@@ -4,24 +4,24 @@
 // schedule; then check the site from here.
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { BACKUP_ENV_FILE, hostBackupOptions, takeBackup } from '../backup.ts'
+import { BACKUP_ENV_FILE } from '../backup.ts'
 import { BACKUP_SCRIPT_FILE, CATCH_UP_SCRIPT_FILE, installCronCmd } from '../backupschedule.ts'
 import { ConfigError, UserError } from '../errors.ts'
-import { stripControls, type Log } from '../log.ts'
+import { stripControls } from '../log.ts'
 import type { Deps } from '../main.ts'
-import { DEPLOY_LOG, IMAGE_LIST_FORMAT, pointEnvAt, pruneRefs, readDeployLog, recordRelease, releases } from '../releases.ts'
-import { retryUntil, runChecked, type Cmd } from '../sh.ts'
+import { DEPLOY_LOG, pointEnvAt, recordRelease } from '../releases.ts'
+import { retryUntil, runChecked } from '../sh.ts'
 import { openRemote, type Remote } from '../ssh.ts'
 import { openPinned } from '../trust.ts'
-import { splitImageRef } from '../stackfile.ts'
 import { INPUTS_LABEL } from '../imageinputs.ts'
 import { inputsFacts, keepUnchanged, pinToDigests } from './pin.ts'
-import { hostRuns, hostStack, oneOffCmd, REMOTE_DIR, runIn, runInChecked, showStackCommand, STACK_LABEL, stackPs, startStack, startStackSteps, WAIT_TIMEOUT_SECONDS, type Stack } from '../stack.ts'
+import { hostRuns, hostStack, REMOTE_DIR, runInChecked, showStackCommand, startStack, startStackSteps, WAIT_TIMEOUT_SECONDS } from '../stack.ts'
+import { pruneImages, releaseBeforeStart, releaseCmd, type ReleaseDone } from './release.ts'
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepSeams } from '../step.ts'
 import { dnsRecord, httpGet, waitFor200, waitForDns, type HttpGet } from './checks.ts'
 import { planOnly, type OtherHost, type RemoteUpPlan } from './plan.ts'
-import { clusterRoles, formCluster } from './cluster.ts'
+import { clusterRoles, formCluster, retireNode } from './cluster.ts'
 import type { HostKeySources } from '../hostkey.ts'
 import { DOCKER_CONFIG, ECR_HELPER_PACKAGE, INSTALL_HELPER, describePull, dockerConfig, pullHint, pullLoginCmd, pullSays } from './pull.ts'
 
@@ -47,82 +47,6 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
         `Docker or Compose v2 is not working on the host after ${DOCKER_WAIT_SECONDS} s (its user-data runs scripts/install-docker.sh; see /var/log/cloud-init-output.log there): ${last}`,
       ),
   )
-}
-
-/**
- * Removes the images of the stack's repositories that none of the last `keepReleases` releases
- * of the deploy history uses (a rollback goes back to those). Best effort: an image a container
- * still uses stays, and a failure here does not fail the deploy.
- */
-export async function pruneImages(stack: Stack, plan: Pick<RemoteUpPlan, 'images' | 'keepReleases'>, log: Log): Promise<void> {
-  // the containers of replaced Swarm tasks hold their images: they go first
-  await runIn(stack, ['docker', 'container', 'prune', '--force', '--filter', STACK_LABEL])
-  const kept = releases(await readDeployLog(stack)).slice(0, plan.keepReleases)
-  const keptRefs = [...new Set([...Object.values(plan.images), ...kept.flatMap((r) => Object.values(r.images))])]
-  const ids = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker image inspect --format "{{.Id}}" "$r" 2>/dev/null; done', 'sh', ...keptRefs])
-  const keptIds = new Set(ids.stdout.split('\n').map((l) => l.trim()).filter(Boolean))
-  const repositories = [...new Set(Object.values(plan.images).map((ref) => splitImageRef(ref).repository))]
-  const listing = await runIn(stack, ['docker', 'image', 'ls', '--no-trunc', '--format', IMAGE_LIST_FORMAT])
-  const old = listing.ok && keptIds.size > 0 ? pruneRefs(listing.stdout, repositories, keptIds) : []
-  if (old.length === 0) return
-  const removed = await runIn(stack, ['sh', '-c', 'for r in "$@"; do docker rmi "$r" >/dev/null 2>&1 && echo "$r"; done; true', 'sh', ...old])
-  const gone = removed.stdout.split('\n').filter(Boolean)
-  log.info(`[prune] removed ${gone.length} image(s) of releases older than the last ${plan.keepReleases} (${kept.map((r) => r.tag).join(', ')} kept for rollbacks)${gone.length > 0 ? `: ${gone.join(', ')}` : ''}`)
-}
-
-/** manage.py migrate --check with the web image just pulled (the running web stays as it is). */
-export function migrateCheckNew(stack: Stack, web: string): Cmd {
-  return oneOffCmd(stack, ['manage.py', 'migrate', '--check'], { image: web })
-}
-
-/** manage.py release: a version's migrations, once, in a throw-away container of its web image (default: the service's). */
-export function releaseCmd(stack: Stack, web?: string): Cmd {
-  return oneOffCmd(stack, ['manage.py', 'release'], web ? { image: web } : {})
-}
-
-/** What the release step did before the new version started. */
-export interface ReleaseDone {
-  /** Its migrations were applied (with the pre-migrate backup's name, when one was taken). */
-  migrated?: { backup?: string }
-  /** No database ran yet (a first deploy, a stopped stack): the migrations run once it has started. */
-  later?: boolean
-}
-
-/**
- * The release step, while the old version still serves: when the new web image has migrations to
- * apply, a backup into the backup bucket first (reason pre-migrate; when the deploy knows the
- * bucket), then the migrations, once, in a throw-away container of the new image. A failed
- * backup or migration ends the deploy here: the old version keeps serving.
- */
-export async function releaseBeforeStart(stack: Stack, web: string, stage: string | undefined, log: Log): Promise<ReleaseDone> {
-  const ps = await stackPs(stack)
-  if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return { later: true }
-  // (not ok: migrations to apply, or the check itself failed; either way the release step runs)
-  const unchanged = await log.step('release', 'whether the new version changes the database (manage.py migrate --check, in a throw-away container of it)', async () =>
-    (await runIn(stack, migrateCheckNew(stack, web))).ok,
-  )
-  if (unchanged) {
-    log.info('[release] the new version has no migrations to apply: no backup needed before it starts')
-    return {}
-  }
-  let backup: string | undefined
-  if (stage) {
-    log.info('[backup] the new version changes the database (manage.py migrate --check): a backup first')
-    const r = await takeBackup(stack, hostBackupOptions(stage, 'pre-migrate'), log).catch((e: unknown) => {
-      throw new UserError(`the backup before the migrations failed, so the new version was not started (the old one still runs): ${e instanceof Error ? e.message : String(e)}`)
-    })
-    log.info(`[backup] before the migrations: ${r.file}`)
-    backup = r.name
-  }
-  const migrated = await log.step('release', 'the new version\'s migrations, once, before it takes traffic (manage.py release)', () =>
-    runIn(stack, releaseCmd(stack, web), { stream: log.prefixed('release') }),
-  )
-  if (!migrated.ok)
-    throw new UserError(
-      `the new version's migrations failed, so it was not started: the old version still serves. Each migration is all or nothing, so the database is as far as the ones before the failed one got` +
-        `${backup ? `; to put it back as it was before the deploy: npm run restore -- ${backup} --aws` : ''}. manage.py release said: ${migrated.stderr.trim().split('\n').slice(-3).join(' ')}`,
-    )
-  return { migrated: { ...(backup ? { backup } : {}) } }
 }
 
 /** What the phases of a start share: the plan, the task's deps, and the SSH session once open. */
@@ -167,13 +91,21 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
       await waitForDocker(s.remote, s.deps, s.poll)
     },
   })
+  const retire = plan.retire ?? []
+  if (retire.length > 0)
+    phases.push({
+      says: [
+        `hosts ${retire.map((o) => `${o.node} (${o.address})`).join(', ')}, beyond MYMDB_HOSTS: drained (Swarm moves their tasks to the other hosts), demoted, docker swarm leave, docker node rm on host 1 (the deploy terminates their instances afterwards)`,
+      ],
+      run: (s) => retireOthers(s, retire),
+    })
   const others = plan.others ?? []
   if (others.length > 0) {
     const roles = clusterRoles(others.length + 1)
     const managers = roles.filter((r) => r === 'manager').length
     phases.push({
       says: [
-        `hosts ${others.map((o) => `${o.node} (${o.address})`).join(', ')}: docker info; then one Docker Swarm with host 1, ${managers} manager${managers > 1 ? 's' : ''} (hosts 1${managers > 1 ? `-${managers}` : ''}), the rest workers; join tokens read on host 1 and piped to the joining host, rotated afterwards`,
+        `hosts ${others.map((o) => `${o.node} (${o.address})`).join(', ')}: docker info; then one Docker Swarm with host 1, ${managers > 1 ? `${managers} managers (hosts 1-${managers})` : '1 manager (host 1)'}, the rest workers; join tokens read on host 1 and piped to the joining host, rotated afterwards`,
       ],
       run: (s) => joinOthers(s, others),
     })
@@ -258,8 +190,30 @@ async function joinOthers(s: Session, others: readonly OtherHost[]): Promise<voi
   }
 }
 
+/**
+ * Hosts beyond MYMDB_HOSTS taken out of the swarm, one at a time (lib/remote/cluster.ts
+ * retireNode). One that cannot be reached is said and left: its instance goes anyway.
+ */
+async function retireOthers(s: Session, retire: readonly OtherHost[]): Promise<void> {
+  const first = connected(s)
+  for (const o of retire) {
+    let leaving: Remote
+    try {
+      leaving = await connect({ ...s, poll: 1 }, o.address, o.hostKey, 2)
+    } catch (e) {
+      s.deps.log.warn(`[cluster] host ${o.node} (${o.address}) cannot be reached (${e instanceof Error ? e.message : String(e)}): if \`docker node ls\` on host 1 still lists it, remove it there with docker node rm --force`)
+      continue
+    }
+    try {
+      await retireNode(first, leaving, s.deps.log)
+    } finally {
+      leaving.close()
+    }
+  }
+}
+
 /** The SSH session to one of the plan's hosts (retried while it is still booting). */
-async function connect({ plan, deps, poll }: Session, address: string, hostKey: HostKeySources): Promise<Remote> {
+async function connect({ plan, deps, poll }: Session, address: string, hostKey: HostKeySources, attempts = 15): Promise<Remote> {
   let privateKey: string
   try {
     privateKey = (deps.readKey ?? ((p: string) => readFileSync(p, 'utf8')))(plan.keyFile)
@@ -275,7 +229,7 @@ async function connect({ plan, deps, poll }: Session, address: string, hostKey: 
         port: plan.sshPort,
         username: plan.user,
         privateKey,
-        attempts: 15,
+        attempts,
         retryDelayMs: poll * 1000,
         onRetry: (n, e) => deps.log.info(`[ssh] not reachable yet (${e.message}); attempt ${n + 1} ...`),
       },
