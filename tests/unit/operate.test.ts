@@ -343,6 +343,13 @@ describe('ssh', () => {
     assert.equal(await sshMain(['--node', 'two'], hostEnv(), { ...d, awsClients: noAws, openRemote: o.openRemote }), 2)
     assert.match(d.log.err.join(''), /--node two: expected a host's number, 1 or more/)
     assert.deepEqual(splitRest(['--node', '2', 'docker', 'ps', '-a'], ['node']), { own: ['--node', '2'], rest: ['docker', 'ps', '-a'] })
+    // status --aws names every host of the stage, and reports over SSH from host 1
+    const onHost1 = fakeRemote((c) => stackAnswers(c) ?? swarmHost()(c))
+    const o1 = opener(onHost1)
+    const s = testDeps(noDocker())
+    assert.equal(await statusMain(['--aws'], hostEnv(), { ...s, awsClients: two, openRemote: o1.openRemote }), 0, s.log.text())
+    assert.deepEqual(o1.opened, ['admin@203.0.113.7:22'])
+    assert.match(s.log.text(), /stage qa in us-west-2: instance i-1 running, 203\.0\.113\.7\n {2}host 2: instance i-2 running, 203\.0\.113\.8\n/)
   })
   it('no host for the stage: a one-line fix', async () => {
     const none = () => ({ region: 'us-west-2', ec2: { send: async () => ({ Reservations: [] }) } }) as unknown as AwsClients
