@@ -8,7 +8,7 @@
 //   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
 //   elastic IP      mymdb-<stage>       (the site's fixed address)
 // With MYMDB_HOSTS=N: an instance and an address for each host (mymdb-<stage>-2 ...), in N zones.
-import { applyHost, backupTarget, planHost, readHostState, type HostResult, type HostStepPlan } from './lib/aws/host.ts'
+import { applyHost, backupTarget, planHost, readHostState, type HostResult, type HostStepPlan, type NodeReach } from './lib/aws/host.ts'
 import { reachAddress, resolveAmi } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
 import { costLines } from './lib/aws/costs.ts'
@@ -19,13 +19,16 @@ import { readFileSync } from 'node:fs'
 import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stageName, stageResources } from './lib/names.ts'
-import { myPublicCidr, waitForSsh } from './lib/net.ts'
+import { myPublicCidr, waitForSsh, waitForTcp } from './lib/net.ts'
 import { inspectKeyFile } from './lib/sshkey.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { backupBucketName, repositoryName } from './lib/awsvars.ts'
 import { localImages } from './lib/vars.ts'
 import { hostSettings, type HostSettings } from './lib/hostvars.ts'
 import { stageLock } from './lib/lock.ts'
+
+/** How long the host step waits for SSH on a host of a cluster that ran before (a new one: SSH_TIMEOUT_SECONDS). */
+export const DOWN_HOST_WAIT_SECONDS = 30
 
 export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
@@ -130,10 +133,19 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const nodes = hosts.map((host, i) => ({ node: i + 1, host, address: reachAddress(plan.addressOverride, host, i + 1) }))
     const [first] = nodes
     if (!first?.host) throw new Error('the plan has no host')
-    for (const { host, address } of nodes) {
+    for (const n of nodes as NodeReach[]) {
+      const { node, host, address } = n
       if (!plan.waitSsh) continue
-      if (!address) throw new UserError(`instance ${host.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
-      await waitForSsh(address, plan.sshPort, resources.sshCidr, log)
+      if (!address) throw new UserError(`instance ${host?.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
+      // a host of a cluster that ran before: a short wait; one that does not answer is left out
+      // of this deploy (Swarm runs its tasks on the others) rather than failing it
+      if (node > 1 && resources.nodes[node - 1]?.instance.action === 'exists') {
+        const up = await log.step('host', `waiting for SSH on host ${node} (${address}:${plan.sshPort})`, () => waitForTcp(address, plan.sshPort, DOWN_HOST_WAIT_SECONDS * 1000), 15)
+        if (!up) {
+          n.down = true
+          log.warn(`[host] host ${node} (${host?.instanceId} at ${address}) does not answer on SSH after ${DOWN_HOST_WAIT_SECONDS} s: the deploy goes on without it (Swarm runs its tasks on the other hosts); see the instance in the EC2 console, then deploy again`)
+        }
+      } else await waitForSsh(address, plan.sshPort, resources.sshCidr, log)
     }
     if (!plan.waitSsh) log.info('[host] not waiting for SSH')
     for (const { node, host } of nodes)

@@ -319,6 +319,16 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.equal(web.length, 2, JSON.stringify(web))
     for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${THIRD}(@|$)`))
     for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
+
+    // and deploy:aws itself: the host that does not answer is left out after a short wait, the swarm as it is, the rest deployed
+    const n = Number(downNode.slice(-1))
+    const again = await deployAws(3, { MYMDB_WEB_REPLICAS: '2' })
+    console.log(`timing: deploy:aws with ${downNode} down: ${again.seconds} s`)
+    assert.match(again.text, new RegExp(`\\[host\\] host ${n} \\(i-\\w+ at 127\\.0\\.0\\.1${n}\\) does not answer on SSH after 30 s: the deploy goes on without it`))
+    assert.match(again.text, new RegExp(`\\[cluster\\] host ${n} \\(127\\.0\\.0\\.1${n}\\) did not answer: the swarm is left as it is`))
+    const after = (await where('web')).filter((t) => t.state === 'Running')
+    assert.equal(after.length, 2, JSON.stringify(after))
+    for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
   })
 
   it('stop --aws stops every host: the services scaled to 0 on host 1 (the database shut down cleanly), then the three instances', async () => {

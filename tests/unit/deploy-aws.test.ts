@@ -101,6 +101,10 @@ describe('deploy:aws startInput: the start step from the settings and the earlie
     ])
     // MYMDB_HOST_KEY is host 1's alone
     assert.equal(plan.hostKey.setting, key(9))
+    // a host that did not answer the host step: marked so (the start leaves the swarm as it is and does not check it)
+    const withDown = input({}, PUSH, { ...HOST, host: nodes[0]!.host, address: '10.0.0.1', nodes: [nodes[0]!, { ...nodes[1]!, down: true }, nodes[2]!] })
+    assert.deepEqual(planStart(withDown.settings, withDown.context).others?.map((o) => [o.node, o.down ?? false]), [[2, true], [3, false]])
+    assert.match(remoteSteps(planStart(withDown.settings, withDown.context)).at(-1) ?? '', /\/healthz on hosts 3 too/)
     // a host beyond MYMDB_HOSTS: taken out of the swarm before the others are joined (the deploy terminates it after)
     const fewer = input({}, PUSH, { ...HOST, host: nodes[0]!.host, address: '10.0.0.1', nodes: nodes.slice(0, 2), retire: [nodes[2]!] })
     const p2 = planStart(fewer.settings, fewer.context)

@@ -190,6 +190,8 @@ export interface NodeReach {
   host: HostInfo | null
   /** Where to reach it: its entry in MYMDB_HOST_ADDRESS, or its public IP. */
   address?: string
+  /** A host (not host 1) that ran before and did not answer on SSH now: the deploy goes on without it. */
+  down?: boolean
 }
 
 /** What the host step hands on to the later steps. */

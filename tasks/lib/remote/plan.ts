@@ -20,6 +20,8 @@ export interface OtherHost {
   node: number
   address: string
   hostKey: HostKeySources
+  /** It did not answer the host step: left out of this deploy. */
+  down?: boolean
 }
 
 export interface RemoteUpPlan {
@@ -82,8 +84,8 @@ export interface StartContext {
   publicIp?: string
   /** The instance's HostKey tag (the host step found or launched it). */
   hostKey?: string
-  /** Hosts 2..N of the stage (address, HostKey tag), when it has several. */
-  others?: { address: string; hostKey?: string }[]
+  /** Hosts 2..N of the stage (address, HostKey tag, down: it did not answer), when it has several. */
+  others?: { address: string; hostKey?: string; down?: boolean }[]
   /** Hosts beyond MYMDB_HOSTS, to take out of the swarm (number, address, HostKey tag). */
   retire?: { node: number; address: string; hostKey?: string }[]
 }
@@ -118,7 +120,7 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   const pull = pullAccess(s, registryHost(registry))
   return {
     address,
-    ...(ctx.others && ctx.others.length > 0 ? { others: ctx.others.map((o, i) => ({ node: i + 2, address: o.address, hostKey: hostKeySources(s, o.hostKey, i + 2) })) } : {}),
+    ...(ctx.others && ctx.others.length > 0 ? { others: ctx.others.map((o, i) => ({ node: i + 2, address: o.address, hostKey: hostKeySources(s, o.hostKey, i + 2), ...(o.down ? { down: true } : {}) })) } : {}),
     ...(ctx.retire && ctx.retire.length > 0 ? { retire: ctx.retire.map((o) => ({ node: o.node, address: o.address, hostKey: hostKeySources(s, o.hostKey, o.node) })) } : {}),
     sshPort: s.MYMDB_HOST_SSH_PORT,
     user: s.MYMDB_SSH_USER,
@@ -172,7 +174,7 @@ export function startInput(
       ...(push.digests ? { digests: push.digests } : {}),
       ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
       ...(host.host?.hostKey ? { hostKey: host.host.hostKey } : {}),
-      ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map((n) => ({ address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}) })) } : {}),
+      ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map((n) => ({ address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}), ...(n.down ? { down: true } : {}) })) } : {}),
       ...(host.retire.length > 0 ? { retire: host.retire.map((n) => ({ node: n.node, address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}) })) } : {}),
     },
   }

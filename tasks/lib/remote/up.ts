@@ -176,6 +176,12 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
  */
 async function joinOthers(s: Session, others: readonly OtherHost[]): Promise<void> {
   const first = connected(s)
+  const down = others.filter((o) => o.down)
+  if (down.length > 0) {
+    // the roles are decided over every host: with one missing, the swarm is left as it is
+    s.deps.log.warn(`[cluster] host ${down.map((o) => `${o.node} (${o.address})`).join(', ')} did not answer: the swarm is left as it is (its tasks run on the other hosts); deploy again once it is back`)
+    return
+  }
   const opened: Remote[] = []
   try {
     for (const o of others) {
@@ -280,7 +286,8 @@ async function release(s: Session): Promise<void> {
 /** The last phase: the SSH session closed, the site checked from here over HTTP, or HTTPS with its certificate. */
 function checkSite(plan: RemoteUpPlan): Phase {
   const host = plan.address.includes(':') ? `[${plan.address}]` : plan.address
-  const others = plan.others ?? []
+  // (a host that did not answer the host step is not checked)
+  const others = (plan.others ?? []).filter((o) => !o.down)
   const base = `http://${host}:${plan.httpPort}`
   const https = plan.https
   const check: { what: string; url: string; run(get: HttpGet, pollMs: number): Promise<void> } = https
