@@ -9,7 +9,7 @@
 //   elastic IP      mymdb-<stage>       (the site's fixed address)
 // With MYMDB_HOSTS=N: an instance and an address for each host (mymdb-<stage>-2 ...), in N zones.
 import { applyHost, backupTarget, planHost, readHostState, type HostResult, type HostStepPlan, type NodeReach } from './lib/aws/host.ts'
-import { reachAddress, resolveAmi } from './lib/aws/instance.ts'
+import { reachAddress, resolveAmi, type HostInfo } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
 import { costLines } from './lib/aws/costs.ts'
 import { defaultVpcId } from './lib/aws/securitygroup.ts'
@@ -77,6 +77,11 @@ export type HostInput = HostSettings & { waitSsh?: boolean }
 
 // --- the step ------------------------------------------------------------------------------------
 
+/** Host `node` as the later steps reach it: its MYMDB_HOST_ADDRESS entry, or its public IP. */
+function reach<H extends HostInfo | null>(plan: HostStepPlan, node: number, host: H): { node: number; host: H; address: string | undefined } {
+  return { node, host, address: reachAddress(plan.addressOverride, host, node) }
+}
+
 export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
   name: 'host',
 
@@ -130,7 +135,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       },
       log,
     )
-    const nodes = hosts.map((host, i) => ({ node: i + 1, host, address: reachAddress(plan.addressOverride, host, i + 1) }))
+    const nodes = hosts.map((host, i) => reach(plan, i + 1, host))
     const [first] = nodes
     if (!first?.host) throw new Error('the plan has no host')
     for (const n of nodes as NodeReach[]) {
@@ -152,13 +157,13 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       log.info(`[host] ready${nodes.length > 1 ? ` (host ${node})` : ''}: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}${host.zone && nodes.length > 1 ? ` in ${host.zone}` : ''}`)
     const launched = resources.nodes.some((n) => n.instance.action === 'create')
     if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
-    const retire = resources.retire.map(({ node, instance }) => ({ node, host: instance, address: reachAddress(plan.addressOverride, instance, node) }))
+    const retire = resources.retire.map(({ node, instance }) => reach(plan, node, instance))
     return { host: first.host, address: first.address, nodes, retire, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
   },
 
   preview(plan) {
-    const nodes = plan.resources.nodes.map(({ node, instance }) => ({ node, host: instance.existing, address: reachAddress(plan.addressOverride, instance.existing, node) }))
-    const retire = plan.resources.retire.map(({ node, instance }) => ({ node, host: instance, address: reachAddress(plan.addressOverride, instance, node) }))
+    const nodes = plan.resources.nodes.map(({ node, instance }) => reach(plan, node, instance.existing))
+    const retire = plan.resources.retire.map(({ node, instance }) => reach(plan, node, instance))
     return { host: nodes[0]?.host ?? null, address: nodes[0]?.address, nodes, retire, keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
   },
 }

@@ -3,7 +3,6 @@
 // and backups.
 import { BACKUP_LOG, parseBackupLog } from './lib/backup.ts'
 import { CRON_MARK, LAST_BACKUP_OUTPUT } from './lib/backupschedule.ts'
-import { findNodes } from './lib/aws/instance.ts'
 import { loadEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
 import { stripControls } from './lib/log.ts'
@@ -105,14 +104,13 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     }
 
     const s = checkHostAccess(raw)
-    const sd = stepDeps(deps, partial, raw)
-    const found = await findTarget(s, sd, true)
+    const found = await findTarget(s, stepDeps(deps, partial, raw), true)
     const { instance } = found
     log.info(
       `[status] stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: instance ${instance ? `${instance.instanceId} ${instance.state}${instance.publicIp ? `, ${instance.publicIp}` : ''}${instance.publicDns ? ` (${instance.publicDns})` : ''}` : 'none'}${found.address && s.MYMDB_HOST_ADDRESS ? `; reached at ${found.address}` : ''}`,
     )
     // a stage of several hosts (MYMDB_HOSTS): the others too (their containers: the nodes lines below)
-    const others = [...(await findNodes(sd.clients(s.AWS_REGION), s.MYMDB_STAGE))].filter(([n]) => n > 1).sort(([a], [b]) => a - b)
+    const others = [...(found.hosts ?? [])].filter(([n]) => n > 1).sort(([a], [b]) => a - b)
     for (const [n, h] of others) log.info(`  host ${n}: instance ${h.instanceId} ${h.state}${h.publicIp ? `, ${h.publicIp}` : ''}${h.zone ? ` in ${h.zone}` : ''}`)
     if (instance && instance.state !== 'running') {
       log.info(`  the instance is ${instance.state}: nothing runs (start it again with npm run deploy:aws)`)

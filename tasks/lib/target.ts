@@ -2,7 +2,7 @@
 // --aws the stage's EC2 host over SSH (found by its tags, or reached at MYMDB_HOST_ADDRESS).
 // Settings are checked before anything connects; AWS is asked only when it has to be.
 import { readFileSync } from 'node:fs'
-import { findHost, findNodes, reachAddress, type HostInfo } from './aws/instance.ts'
+import { findNodes, reachAddress, type HostInfo } from './aws/instance.ts'
 import { nodeName } from './names.ts'
 import { LOCAL_DEFAULTS, newLocalSecrets, withLocalDefaults } from './compose.ts'
 import { checkEnv, type CleanEnv, type RawEnv } from './env.ts'
@@ -53,6 +53,8 @@ export interface Found {
   instance: HostInfo | null | undefined
   /** Which host of the stage (1, 2, ...). */
   node: number
+  /** Every host of the stage by number, when AWS was asked. */
+  hosts?: Map<number, HostInfo>
 }
 
 /**
@@ -61,11 +63,12 @@ export interface Found {
  */
 export async function findTarget(s: HostAccessSettings, deps: Pick<StepDeps, 'clients'>, lookUp: boolean, node = 1): Promise<Found> {
   let instance: HostInfo | null | undefined
+  let hosts: Map<number, HostInfo> | undefined
   if (lookUp || !s.MYMDB_HOST_ADDRESS?.[node - 1]) {
-    const clients = deps.clients(s.AWS_REGION)
-    instance = node === 1 ? await findHost(clients, s.MYMDB_STAGE) : ((await findNodes(clients, s.MYMDB_STAGE)).get(node) ?? null)
+    hosts = await findNodes(deps.clients(s.AWS_REGION), s.MYMDB_STAGE)
+    instance = hosts.get(node) ?? null
   }
-  return { address: reachAddress(s.MYMDB_HOST_ADDRESS, instance?.state === 'running' ? instance : null, node), instance, node }
+  return { address: reachAddress(s.MYMDB_HOST_ADDRESS, instance?.state === 'running' ? instance : null, node), instance, node, ...(hosts ? { hosts } : {}) }
 }
 
 /** The address to connect to, or a UserError saying why there is none (no host, stopped, no IP). */

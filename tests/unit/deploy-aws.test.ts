@@ -92,7 +92,7 @@ describe('deploy:aws startInput: the start step from the settings and the earlie
     const key = (n: number) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${String(n).repeat(43)}`
     const nodes = [1, 2, 3].map((node) => ({ node, host: { ...HOST_1, instanceId: `i-${node}`, publicIp: `203.0.113.${node}`, hostKey: key(node) }, address: `10.0.0.${node}` }))
     const three = input({ MYMDB_HOST_KEY: key(9) }, PUSH, { ...HOST, host: nodes[0]!.host, address: '10.0.0.1', nodes })
-    assert.deepEqual(three.context.others, [{ address: '10.0.0.2', hostKey: key(2) }, { address: '10.0.0.3', hostKey: key(3) }])
+    assert.deepEqual(three.context.others, [{ node: 2, address: '10.0.0.2', hostKey: key(2) }, { node: 3, address: '10.0.0.3', hostKey: key(3) }])
     const plan = planStart(three.settings, three.context)
     assert.equal(plan.address, '10.0.0.1')
     assert.deepEqual(plan.others?.map((o) => [o.node, o.address, o.hostKey.node, o.hostKey.tagged, o.hostKey.setting]), [
@@ -117,7 +117,7 @@ describe('deploy:aws startInput: the start step from the settings and the earlie
 
   it('remote:up alone: MYMDB_HOST_ADDRESS names host 1, then the others', () => {
     assert.deepEqual(hostsOf({ MYMDB_HOST_ADDRESS: ['10.0.0.1'] }), { address: '10.0.0.1' })
-    assert.deepEqual(hostsOf({ MYMDB_HOST_ADDRESS: ['10.0.0.1', 'b.example.com'] }), { address: '10.0.0.1', others: [{ address: 'b.example.com' }] })
+    assert.deepEqual(hostsOf({ MYMDB_HOST_ADDRESS: ['10.0.0.1', 'b.example.com'] }), { address: '10.0.0.1', others: [{ node: 2, address: 'b.example.com' }] })
   })
 
   it('does not change its input', () => {

@@ -5,7 +5,7 @@
 // tokens are rotated once anyone joined, so a token seen in transit is worth nothing afterwards.
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
-import { check, type Cmd, type Runner } from '../sh.ts'
+import { check, retryUntil, type Cmd, type Runner } from '../sh.ts'
 import { DB_NODE_LABEL } from '../stackfile.ts'
 
 export type Role = 'manager' | 'worker'
@@ -192,15 +192,14 @@ export const waitNoTasksCmd = (seconds: number): Cmd => [
   `i=0; while [ -n "$(docker ps --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do i=$((i+1)); [ $i -lt ${seconds} ] || { echo "the stack's containers still run here after ${seconds} s" >&2; exit 1; }; sleep 1; done`,
 ]
 
-/** Runs `cmd` on `node` until it succeeds (a swarm takes a moment to see a change), at most `seconds`. */
+/** Runs `cmd` on `node` until it succeeds (a swarm takes a moment to see a change), for at most `seconds`. */
 async function until(node: ClusterNode, cmd: Cmd, doing: string, seconds: number, pollMs: number): Promise<void> {
-  const deadline = Date.now() + seconds * 1000
-  for (;;) {
-    const r = await node.run(cmd)
-    if (r.ok) return
-    if (Date.now() > deadline) check(r, doing)
-    await new Promise((res) => setTimeout(res, pollMs))
-  }
+  await retryUntil(
+    Math.ceil((seconds * 1000) / pollMs),
+    pollMs,
+    async () => (check(await node.run(cmd), doing), true),
+    (last) => new UserError(`${doing}: still failing after ${seconds} s: ${last}`),
+  )
 }
 
 /**

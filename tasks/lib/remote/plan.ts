@@ -2,7 +2,7 @@
 // backup files, the HTTPS site and its DNS record, the backup schedule. remoteSteps says, in
 // order, what up.ts runs for a plan (the dry run prints it).
 import { isIP } from 'node:net'
-import type { BackupTarget, HostResult } from '../aws/host.ts'
+import type { BackupTarget, HostResult, NodeReach } from '../aws/host.ts'
 import { backupScript, hostBackupOptions } from '../backup.ts'
 import { BACKUP_LOCK_SECONDS, catchUpScript, cronLines, longestGapSeconds } from '../backupschedule.ts'
 import { checkEnv, type RawEnv, type Rule } from '../env.ts'
@@ -84,10 +84,18 @@ export interface StartContext {
   publicIp?: string
   /** The instance's HostKey tag (the host step found or launched it). */
   hostKey?: string
-  /** Hosts 2..N of the stage (address, HostKey tag, down: it did not answer), when it has several. */
-  others?: { address: string; hostKey?: string; down?: boolean }[]
-  /** Hosts beyond MYMDB_HOSTS, to take out of the swarm (number, address, HostKey tag). */
-  retire?: { node: number; address: string; hostKey?: string }[]
+  /** Hosts 2..N of the stage, when it has several. */
+  others?: HostAt[]
+  /** Hosts beyond MYMDB_HOSTS, to take out of the swarm. */
+  retire?: HostAt[]
+}
+
+/** Another host of the stage: its number, address, HostKey tag, and whether it did not answer the host step. */
+export interface HostAt {
+  node: number
+  address: string
+  hostKey?: string
+  down?: boolean
 }
 
 /** The start's input: checked settings, and where the host and the images are. */
@@ -118,10 +126,11 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   const { address, registry } = ctx
   const ip = ctx.publicIp ?? (isIP(address) !== 0 ? address : undefined)
   const pull = pullAccess(s, registryHost(registry))
+  const other = (o: HostAt): OtherHost => ({ node: o.node, address: o.address, hostKey: hostKeySources(s, o.hostKey, o.node), ...(o.down ? { down: true } : {}) })
   return {
     address,
-    ...(ctx.others && ctx.others.length > 0 ? { others: ctx.others.map((o, i) => ({ node: i + 2, address: o.address, hostKey: hostKeySources(s, o.hostKey, i + 2), ...(o.down ? { down: true } : {}) })) } : {}),
-    ...(ctx.retire && ctx.retire.length > 0 ? { retire: ctx.retire.map((o) => ({ node: o.node, address: o.address, hostKey: hostKeySources(s, o.hostKey, o.node) })) } : {}),
+    ...(ctx.others && ctx.others.length > 0 ? { others: ctx.others.map(other) } : {}),
+    ...(ctx.retire && ctx.retire.length > 0 ? { retire: ctx.retire.map(other) } : {}),
     sshPort: s.MYMDB_HOST_SSH_PORT,
     user: s.MYMDB_SSH_USER,
     // the same file the host step creates or imports
@@ -165,6 +174,7 @@ export function startInput(
   host: HostResult & { address: string },
 ): StartInput {
   const names = [...s.DJANGO_ALLOWED_HOSTS, host.host?.publicDns, host.host?.publicIp].filter((n, i, all): n is string => !!n && all.indexOf(n) === i)
+  const at = (n: NodeReach): HostAt => ({ node: n.node, address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}), ...(n.down ? { down: true } : {}) })
   return {
     settings: { ...s, MYMDB_TAG: push.tag, DJANGO_ALLOWED_HOSTS: names },
     context: {
@@ -174,8 +184,8 @@ export function startInput(
       ...(push.digests ? { digests: push.digests } : {}),
       ...(host.host?.publicIp ? { publicIp: host.host.publicIp } : {}),
       ...(host.host?.hostKey ? { hostKey: host.host.hostKey } : {}),
-      ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map((n) => ({ address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}), ...(n.down ? { down: true } : {}) })) } : {}),
-      ...(host.retire.length > 0 ? { retire: host.retire.map((n) => ({ node: n.node, address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}) })) } : {}),
+      ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map(at) } : {}),
+      ...(host.retire.length > 0 ? { retire: host.retire.map(at) } : {}),
     },
   }
 }
@@ -183,7 +193,7 @@ export function startInput(
 /** remote:up alone: host 1 and the others from MYMDB_HOST_ADDRESS (or --address), one address per host. */
 export function hostsOf(s: Pick<StartSettings, 'MYMDB_HOST_ADDRESS'>): Pick<StartContext, 'address' | 'others'> {
   const [address = '', ...rest] = s.MYMDB_HOST_ADDRESS ?? []
-  return { address, ...(rest.length > 0 ? { others: rest.map((a) => ({ address: a })) } : {}) }
+  return { address, ...(rest.length > 0 ? { others: rest.map((a, i) => ({ node: i + 2, address: a })) } : {}) }
 }
 
 /** remote:up alone: the settings checked, then planned with the host and registry they name. */
