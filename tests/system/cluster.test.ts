@@ -335,7 +335,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const log = captureLog()
     const code = await stopMain(['--aws'], { ...env, MYMDB_HOST_ADDRESS: IPS.join(',') }, { log, envFile: join(dir, 'no.env'), interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 20))
-    assert.match(log.text(), /the stack's services are scaled to 0/)
+    if (!/the stack's services are scaled to 0/.test(log.text())) {
+      // (once in CI the SSH connection to host 1 was lost 2.7 s into the command: what its container said)
+      const tail = await $({ nothrow: true, quiet: true })`docker logs --tail 20 ${hosts[0]!.container}`
+      assert.fail(`${lastLinesFirst(log.text(), 20)}\n${hosts[0]!.container}'s last lines:\n${tail.stdout}${tail.stderr}`)
+    }
     const states = ((await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))).Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.State?.Name)
     // (and the host 3 taken away before: terminated)
     assert.deepEqual(states.filter((st) => st !== 'terminated').sort(), ['stopped', 'stopped', 'stopped'])

@@ -110,6 +110,27 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
     assert.doesNotMatch(log.text(), /could not/)
   })
 
+  it('a connection lost while the command runs: connected again and the command run once more', async () => {
+    const log = captureLog()
+    let connects = 0
+    let runs = 0
+    const remote = fakeRemote(() => {
+      if (++runs === 1) throw new SshConnectionLost('admin@203.0.113.7:22', 'the command')
+      return undefined
+    })
+    assert.equal(await stopRemoteContainers(async () => (connects++, remote), log), true)
+    assert.equal(connects, 2)
+    assert.equal(remote.commands.length, 2)
+    assert.match(log.text(), /the SSH connection was lost while the containers stopped: connecting again/)
+    assert.doesNotMatch(log.text(), /could not stop/)
+    // lost twice: given up, the instance is stopped anyway
+    const lost = captureLog()
+    const never = fakeRemote(() => { throw new SshConnectionLost('admin@203.0.113.7:22', 'the command') })
+    assert.equal(await stopRemoteContainers(async () => never, lost), false)
+    assert.equal(never.commands.length, 2)
+    assert.match(lost.text(), /could not stop the containers first \(the SSH connection to admin@203\.0\.113\.7:22 was lost/)
+  })
+
   it('a failing command, a lost connection or an unreadable key: a warning saying why, and false (the instance is stopped anyway)', async () => {
     const failing = fakeRemote(() => ({ exitCode: 1, stderr: 'permission denied while trying to connect to the Docker daemon socket' }))
     const cases: [Parameters<typeof stopRemoteContainers>[0], RegExp][] = [

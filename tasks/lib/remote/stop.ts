@@ -2,7 +2,7 @@
 // PostgreSQL shuts down cleanly; best effort, since the instance is stopped either way.
 import type { Log } from '../log.ts'
 import { homeRelative } from '../sh.ts'
-import type { Remote } from '../ssh.ts'
+import { SshConnectionLost, type Remote } from '../ssh.ts'
 import { REMOTE_DIR, scaleScript, SERVICES, swarmService } from '../stack.ts'
 
 /**
@@ -25,20 +25,26 @@ export const STOP_CONTAINERS = [
 /**
  * Stops the containers on the host before the instance goes down. Best effort: a host that
  * cannot be reached is reported and the caller stops the instance anyway (Docker then stops the
- * containers as the host shuts down). Returns whether it worked.
+ * containers as the host shuts down). A connection lost while the command ran is made once more
+ * and the command run again (it only scales to 0 what still runs). Returns whether it worked.
  */
 export async function stopRemoteContainers(connect: () => Promise<Remote>, log: Log): Promise<boolean> {
   try {
-    const remote = await connect()
-    try {
-      const r = await log.step('stop', 'stop the containers on the host (the database shuts down cleanly)', () =>
-        remote.run(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
-      )
-      if (!r.ok) throw new Error(`stopping them exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
-    } finally {
-      remote.close()
+    for (let attempt = 1; ; attempt++) {
+      const remote = await connect()
+      try {
+        const r = await log.step('stop', 'stop the containers on the host (the database shuts down cleanly)', () =>
+          remote.run(STOP_CONTAINERS, { stream: log.prefixed('compose'), timeoutMs: 180_000 }),
+        )
+        if (!r.ok) throw new Error(`stopping them exited with ${r.exitCode ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}`)
+        return true
+      } catch (e) {
+        if (!(e instanceof SshConnectionLost) || attempt > 1) throw e
+        log.warn(`[stop] the SSH connection was lost while the containers stopped: connecting again to finish`)
+      } finally {
+        remote.close()
+      }
     }
-    return true
   } catch (e) {
     log.warn(`[stop] could not stop the containers first (${e instanceof Error ? e.message : String(e)}); stopping the instance anyway: Docker stops them as the host shuts down`)
     return false
