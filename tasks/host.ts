@@ -106,6 +106,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       ...(s.MYMDB_HOST_ADDRESS ? { addressOverride: s.MYMDB_HOST_ADDRESS } : {}),
       sshPort: s.MYMDB_HOST_SSH_PORT,
       waitSsh: s.waitSsh ?? true,
+      ...(s.MYMDB_DATABASE === 'rds' ? { database: { instanceClass: s.MYMDB_DB_INSTANCE_CLASS, storageGb: s.MYMDB_DB_STORAGE_GB } } : {}),
     }
   },
 
@@ -114,7 +115,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     log.info(`[host] stage ${stage} in ${plan.region} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
     showPlanLines('host', items, log)
     if (plan.amiId) log.info(`[host] AMI ${plan.amiId} (${plan.amiSource}); its root volume ${plan.rootDevice}: ${plan.launch.diskGb} GiB, encrypted`)
-    for (const line of costLines({ hosts: plan.resources.nodes.length, instanceType: plan.launch.instanceType, diskGb: plan.launch.diskGb })) log.info(`[cost] ${line}`)
+    for (const line of costLines({ hosts: plan.resources.nodes.length, instanceType: plan.launch.instanceType, diskGb: plan.launch.diskGb, ...(plan.database ? { database: plan.database } : {}) })) log.info(`[cost] ${line}`)
     if (dryRun) log.info('[host] dry run: nothing was changed')
   },
 

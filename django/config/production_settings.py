@@ -10,7 +10,8 @@ Secrets (DJANGO_SECRET_KEY, DJANGO_SECRET_KEY_FALLBACKS, DJANGO_DB_PASSWORD) may
 Optional: DJANGO_SECRET_KEY_FALLBACKS (earlier secret keys, whitespace-separated: sessions and
           password-reset links signed with them stay valid after a rotation), DJANGO_DB_PORT (5432), DJANGO_CACHE_TIMEOUT (60 seconds), DJANGO_CACHE_LOCATION (memcached's
           host:port; empty: the database), DJANGO_LOG_LEVEL (INFO),
-          DJANGO_SECURE_SSL (false), DJANGO_CSRF_TRUSTED_ORIGINS (comma-separated),
+          DJANGO_SECURE_SSL (false), DJANGO_DB_SSLMODE (libpq's sslmode; RDS: verify-full) and
+          DJANGO_DB_SSLROOTCERT (the CA file of verify-ca/verify-full), DJANGO_CSRF_TRUSTED_ORIGINS (comma-separated),
           DJANGO_ADMIN_URL (admin: the admin site's path segment),
           DJANGO_UPLOAD_S3_BUCKET, AWS_S3_REGION_NAME / AWS_DEFAULT_REGION, AWS_S3_ENDPOINT_URL,
           DJANGO_STATIC_ROOT, DJANGO_MEDIA_ROOT (read in common_settings.py)
@@ -133,6 +134,22 @@ DATABASES = {
         "OPTIONS": {"connect_timeout": 5},
     }
 }
+# TLS to the database (RDS: verify-full against the CA bundle the deploy hands in, so a server
+# without RDS's certificate for this host name is refused); the stack's own container: libpq's
+# default.
+_DB_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_db_sslmode = _env("DJANGO_DB_SSLMODE")
+_db_sslrootcert = _env("DJANGO_DB_SSLROOTCERT")
+if _db_sslmode and _db_sslmode not in _DB_SSLMODES:
+    _problems.append(f"DJANGO_DB_SSLMODE (one of {', '.join(_DB_SSLMODES)}; got {_db_sslmode!r})")
+elif _db_sslmode:
+    DATABASES["default"]["OPTIONS"]["sslmode"] = _db_sslmode
+if _db_sslmode in ("verify-ca", "verify-full") and not _db_sslrootcert:
+    _problems.append(f"DJANGO_DB_SSLROOTCERT (the CA file the database's certificate is checked against; required with DJANGO_DB_SSLMODE={_db_sslmode})")
+if _db_sslrootcert:
+    if not os.path.isfile(_db_sslrootcert):
+        _problems.append(f"DJANGO_DB_SSLROOTCERT (no such file: {_db_sslrootcert})")
+    DATABASES["default"]["OPTIONS"]["sslrootcert"] = _db_sslrootcert
 
 # ---------------------------------------------------------------------------------------------
 # Cache: shared by all uWSGI processes. DJANGO_CACHE_LOCATION (host:port) names memcached (the

@@ -10,6 +10,7 @@ import { DATABASE_DEFAULTS, applyDatabase, findDatabase, planDatabase } from '..
 import { applyDbNetwork, findDbNetwork, planDbNetwork } from '../../tasks/lib/aws/dbnetwork.ts'
 import { defaultVpcId } from '../../tasks/lib/aws/securitygroup.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
+import { main } from '../../tasks/database.ts'
 import { captureLog } from '../unit/fakes.ts'
 
 const STAGE = 'dbtest'
@@ -28,6 +29,13 @@ describe('the database on RDS (moto)', { timeout: 5 * 60_000 }, () => {
     const made = await applyDbNetwork(clients, STAGE, network, hosts)
     const result = await applyDatabase(clients, STAGE, settings, database, made, log, 0)
     return { lines: [...network.lines, ...database.lines], result, log }
+  }
+
+  /** npm run database with the stage's settings (no .env file). */
+  const runTask = async (argv: string[], extra: Record<string, string> = {}) => {
+    const log = captureLog()
+    const code = await main(argv, { PATH: process.env.PATH, HOME: process.env.HOME, ...moto.env, AWS_REGION: 'us-west-2', MYMDB_STAGE: STAGE, MYMDB_DATABASE: 'rds', ...extra }, { log, envFile: '/nonexistent/.env', interactive: false, pollSeconds: 0 })
+    return { code, text: log.text() }
   }
 
   before(async () => {
@@ -108,5 +116,29 @@ describe('the database on RDS (moto)', { timeout: 5 * 60_000 }, () => {
     const routes = (await clients.ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [table] }))).RouteTables![0]!.Routes!
     assert.deepEqual(routes.map((r) => r.GatewayId), ['local'])
     assert.deepEqual((await deployDatabase()).lines.map((l) => l.action), ['exists', 'exists', 'exists', 'exists', 'exists', 'exists', 'exists'])
+  })
+
+  it('npm run database: the step alone, the same state found (nothing to do); refused without MYMDB_DATABASE=rds', async () => {
+    const r = await runTask([])
+    assert.equal(r.code, 0, r.text)
+    assert.match(r.text, /\[database\] +RDS instance mymdb-dbtest +exists/)
+    assert.doesNotMatch(r.text, / create | update /)
+    assert.match(r.text, /\[database\] mymdb-dbtest available at mymdb-dbtest\.[\w.-]+:5432 \(TLS only/)
+    const container = await runTask([], { MYMDB_DATABASE: 'container' })
+    assert.equal(container.code, 2)
+    assert.match(container.text, /MYMDB_DATABASE is container: .* set MYMDB_DATABASE=rds/)
+  })
+
+  it("a stage without hosts yet: the dry run shows every part to create; a real run stops before making anything, naming npm run host", async () => {
+    const fresh = { MYMDB_STAGE: 'nohosts' }
+    const dry = await runTask(['--dry-run'], fresh)
+    assert.equal(dry.code, 0, dry.text)
+    assert.match(dry.text, /\[database\] +RDS instance mymdb-nohosts +create +PostgreSQL 17, db\.t4g\.micro, 20 GB encrypted/)
+    assert.match(dry.text, /admitted from the hosts' security group mymdb-nohosts-web \(made by the host step\)/)
+    const real = await runTask([], fresh)
+    assert.equal(real.code, 1, real.text)
+    assert.match(real.text, /the hosts' security group mymdb-nohosts-web does not exist yet: run npm run host first/)
+    const made = await clients.rds.send(new DescribeDBInstancesCommand({})).then((r) => (r.DBInstances ?? []).map((d) => d.DBInstanceIdentifier))
+    assert.ok(!made.includes('mymdb-nohosts'), made.join(', '))
   })
 })

@@ -187,6 +187,18 @@ class ProductionSettingsTests(SimpleTestCase):
         self.assertTrue(loaded["STATIC_ROOT"].endswith("gathered_static_files"))
         self.assertTrue(loaded["MEDIA_ROOT"].endswith("media_root"))
 
+    def test_database_tls_verified_against_a_ca_file(self):
+        ca = os.path.join(settings.BASE_DIR, "manage.py")  # any file that exists
+        db = self.load(DJANGO_DB_SSLMODE="verify-full", DJANGO_DB_SSLROOTCERT=ca)["DATABASES"]["default"]
+        self.assertEqual(db["OPTIONS"], {"connect_timeout": 5, "sslmode": "verify-full", "sslrootcert": ca})
+
+    def test_database_tls_settings_that_cannot_work_are_named(self):
+        stderr = self.fail_with(clean_env(**{**REQUIRED, "DJANGO_DB_SSLMODE": "verify-full"}))
+        self.assertIn("DJANGO_DB_SSLROOTCERT (the CA file", stderr)
+        stderr = self.fail_with(clean_env(**{**REQUIRED, "DJANGO_DB_SSLMODE": "strict", "DJANGO_DB_SSLROOTCERT": "/nonexistent/ca.pem"}))
+        self.assertIn("DJANGO_DB_SSLMODE (one of disable, allow, prefer, require, verify-ca, verify-full; got 'strict')", stderr)
+        self.assertIn("DJANGO_DB_SSLROOTCERT (no such file: /nonexistent/ca.pem)", stderr)
+
     def test_empty_cache_timeout_means_default(self):
         self.assertEqual(self.load(DJANGO_CACHE_TIMEOUT="")["CACHES"]["default"]["TIMEOUT"], 60)
         loaded = self.load(DJANGO_CACHE_TIMEOUT="300", DJANGO_DB_PORT="6543", DJANGO_LOG_LEVEL="warning")

@@ -41,11 +41,27 @@ const GP3_GB_MONTH = 0.08
 /** A public IPv4 address (an Elastic IP, in use or not), USD an hour. */
 const PUBLIC_IPV4_HOURLY = 0.005
 
+/** RDS for PostgreSQL, single-AZ, on-demand USD an hour, us-east-1. */
+const DB_INSTANCE_HOURLY: Record<string, number> = {
+  'db.t4g.micro': 0.016,
+  'db.t4g.small': 0.032,
+  'db.t4g.medium': 0.065,
+  'db.t4g.large': 0.129,
+  'db.t3.micro': 0.018,
+  'db.t3.small': 0.036,
+  'db.t3.medium': 0.072,
+  'db.t3.large': 0.145,
+}
+/** RDS gp3 storage, USD a GiB-month (automated backups up to the database's size are free). */
+const DB_GP3_GB_MONTH = 0.115
+
 /** The set-up whose cost is wanted. */
 export interface CostInput {
   hosts: number
   instanceType: string
   diskGb: number
+  /** The database on RDS (MYMDB_DATABASE=rds). */
+  database?: { instanceClass: string; storageGb: number }
 }
 
 /** One line of the estimate: what, how many, the monthly price of one (undefined: not in the table). */
@@ -63,6 +79,13 @@ export function monthlyCost(c: CostInput): { items: CostItem[]; total: number; u
     { what: `${c.diskGb} GiB gp3 disk`, count: c.hosts, each: c.diskGb * GP3_GB_MONTH },
     { what: 'Elastic IP (public IPv4)', count: c.hosts, each: PUBLIC_IPV4_HOURLY * HOURS_A_MONTH },
   ]
+  if (c.database) {
+    const dbHourly = DB_INSTANCE_HOURLY[c.database.instanceClass]
+    items.push(
+      { what: `RDS ${c.database.instanceClass}`, count: 1, ...(dbHourly !== undefined ? { each: dbHourly * HOURS_A_MONTH } : {}) },
+      { what: `${c.database.storageGb} GiB RDS storage`, count: 1, each: c.database.storageGb * DB_GP3_GB_MONTH },
+    )
+  }
   const total = items.reduce((sum, i) => sum + (i.each ?? 0) * i.count, 0)
   return { items, total, unpriced: items.filter((i) => i.each === undefined).map((i) => i.what) }
 }
@@ -75,6 +98,6 @@ export function costLines(c: CostInput): string[] {
   const parts = items.map((i) => `${i.count} x ${i.what}${i.each !== undefined ? ` ${usd(i.each)}` : ' (price not in the table)'}`)
   return [
     `about ${usd(total)} a month${unpriced.length > 0 ? ` plus the ${unpriced.join(', ')}` : ''}: ${parts.join('; ')}`,
-    `(on-demand list prices of us-east-1 as listed in ${PRICES_AS_OF}, other regions differ; S3, ECR, data transfer and snapshots by use, not counted; see ${PRICING_PAGE})`,
+    `(on-demand list prices of us-east-1 as listed in ${PRICES_AS_OF}, other regions differ; S3, ECR, data transfer and snapshots beyond the database's size by use, not counted; see ${PRICING_PAGE})`,
   ]
 }

@@ -181,6 +181,8 @@ export interface HostStepPlan {
   addressOverride?: string[]
   sshPort: number
   waitSsh: boolean
+  /** The database on RDS (MYMDB_DATABASE=rds), for the cost estimate. */
+  database?: { instanceClass: string; storageGb: number }
 }
 
 /** One host of the stage, as the later steps reach it. */

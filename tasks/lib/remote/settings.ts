@@ -6,6 +6,7 @@ import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars }
 import { acmeCaRootRule, clusterVars, hostAddressRule, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
 import { hostList } from '../validators.ts'
+import { databaseVars, dbCaFileRule } from '../dbvars.ts'
 
 /** What the start on the host reads; the secrets must be production ones (not up:local's). */
 export const remoteSpec = {
@@ -75,13 +76,14 @@ export const deploySpec = {
   ...hostVars,
   ...backupBucketVars,
   ...releaseVars,
+  ...databaseVars,
   DJANGO_UPLOAD_S3_BUCKET: bucketVars.DJANGO_UPLOAD_S3_BUCKET,
   MYMDB_UPLOAD_KEEP_DAYS: bucketVars.MYMDB_UPLOAD_KEEP_DAYS,
   DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),
 }
 
 /** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
-export const deployRules = [...registryRules, sshKeyRule, hostAddressRule, ...backupBucketRules, acmeCaRootRule, hstsRule]
+export const deployRules = [...registryRules, sshKeyRule, hostAddressRule, ...backupBucketRules, acmeCaRootRule, hstsRule, dbCaFileRule]
 
 export type DeploySettings = ReturnType<typeof deploySettings>
 
