@@ -3,6 +3,7 @@
 // (npm run bucket), host (npm run host), start over SSH (npm run remote:up). A second run
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
 import { bucketStep } from './bucket.ts'
+import { databaseStep } from './database.ts'
 import { hostStep } from './host.ts'
 import { pushStep } from './push.ts'
 import { startStep } from './remote-up.ts'
@@ -13,12 +14,13 @@ import { UserError } from './lib/errors.ts'
 import { holderText, readLock, withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { startInput } from './lib/remote/plan.ts'
+import type { RdsTarget } from './lib/remote/dbrole.ts'
 import { deploySettings } from './lib/remote/settings.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
-Deploys MyMDB to AWS in four steps, each safe to run again:
+Deploys MyMDB to AWS in four steps (five with MYMDB_DATABASE=rds), each safe to run again:
   1. push    the web, db, proxy and cache images of this commit to MYMDB_REGISTRY (npm run push)
   2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET (public under uploads/) and the private
              backup bucket                                                   (npm run bucket)
@@ -27,6 +29,8 @@ Deploys MyMDB to AWS in four steps, each safe to run again:
                                                                              (npm run host)
              (fewer than there are: the ones beyond are taken out of the swarm by the start
              step, their tasks moved to the others, and then terminated)
+  (4.) database  with MYMDB_DATABASE=rds: PostgreSQL on RDS, private, TLS only, admitting
+             the hosts only; the site's own role made there by the start    (npm run database)
   4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks;
              with several hosts, first one Docker Swarm of them             (npm run remote:up)
              with MYMDB_DOMAIN: first the DNS record to create, and a wait until the name
@@ -97,16 +101,26 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         }
       }
 
-      log.info(`[deploy] 1/4 push images to ${s.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
+      // with the database on RDS, a step of its own between the hosts (whose group it admits) and the start
+      const rds = s.MYMDB_DATABASE === 'rds'
+      const of = rds ? 5 : 4
+      log.info(`[deploy] 1/${of} push images to ${s.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
       const pushed = await step(pushStep, s)
 
-      log.info(`[deploy] 2/4 upload bucket ${s.DJANGO_UPLOAD_S3_BUCKET}`)
+      log.info(`[deploy] 2/${of} upload bucket ${s.DJANGO_UPLOAD_S3_BUCKET}`)
       await step(bucketStep, s)
 
-      log.info(`[deploy] 3/4 EC2 host${s.MYMDB_HOSTS > 1 ? `s mymdb-${s.MYMDB_STAGE}, -2 .. -${s.MYMDB_HOSTS}` : ` mymdb-${s.MYMDB_STAGE}`}`)
+      log.info(`[deploy] 3/${of} EC2 host${s.MYMDB_HOSTS > 1 ? `s mymdb-${s.MYMDB_STAGE}, -2 .. -${s.MYMDB_HOSTS}` : ` mymdb-${s.MYMDB_STAGE}`}`)
       const host = await step(hostStep, s)
-      if (!host.host && dryRun) {
-        log.info('[deploy] 4/4 start over SSH: once the host exists (its name and address are not known before)')
+
+      let database: RdsTarget | undefined
+      if (rds) {
+        log.info(`[deploy] 4/5 database mymdb-${s.MYMDB_STAGE} on RDS`)
+        const db = await step(databaseStep, s)
+        if (db.endpoint) database = { ...db.endpoint, masterSecretArn: db.masterSecretArn, region: s.AWS_REGION }
+      }
+      if ((!host.host || (rds && !database)) && dryRun) {
+        log.info(`[deploy] ${of}/${of} start over SSH: once the ${host.host ? 'database' : 'host'} exists (its address is not known before)`)
         return 0
       }
       const address = host.address
@@ -115,10 +129,10 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         throw new UserError(`[deploy] host ${unreachable.join(', ') || 1} has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS`)
 
       const more = host.nodes.length > 1 ? ` and hosts ${host.nodes.slice(1).map((n) => n.address).join(', ')}, as one Docker Swarm` : ''
-      log.info(`[deploy] 4/4 start MyMDB on ${address}${more}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
+      log.info(`[deploy] ${of}/${of} start MyMDB on ${address}${more}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
       if (!s.MYMDB_DOMAIN)
         log.warn('[deploy] no MYMDB_DOMAIN: the site is plain HTTP, so logins and passwords cross the internet in clear text; set MYMDB_DOMAIN for HTTPS with an automatic certificate')
-      const { url } = await step(startStep, startInput(s, pushed, { ...host, address }))
+      const { url } = await step(startStep, startInput(s, pushed, { ...host, address }, database))
       if (dryRun) {
         log.info('[deploy] dry run: nothing was changed')
         return 0

@@ -14,6 +14,11 @@ import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { sshKeyExistsRule } from './lib/hostvars.ts'
 import { stageLock } from './lib/lock.ts'
 import { stageRegionVars } from './lib/awsvars.ts'
+import type { AwsClients } from './lib/aws/clients.ts'
+import { findDatabase } from './lib/aws/database.ts'
+import type { RdsTarget } from './lib/remote/dbrole.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
+import { databaseResources } from './lib/names.ts'
 
 export const HELP = `Usage: npm run remote:up -- [options]
 
@@ -102,6 +107,13 @@ export const startStep: Step<StartInput, RemoteUpPlan, StartResult> = {
   },
 }
 
+/** The stage's RDS database as the start reaches it; an error naming the step that makes it when there is none yet. */
+async function rdsTarget(clients: AwsClients, stage: string): Promise<RdsTarget> {
+  const { instance } = await findDatabase(clients, stage)
+  if (!instance?.endpoint) throw new UserError(`MYMDB_DATABASE=rds: the stage's RDS instance ${databaseResources(stage).instance} ${instance ? `has no endpoint yet (${instance.status})` : 'does not exist'}: run npm run database (or npm run deploy:aws)`)
+  return { ...instance.endpoint, masterSecretArn: instance.masterSecretArn, region: clients.region }
+}
+
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
     // check: options and settings (before any connection)
@@ -114,7 +126,10 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const sd = stepDeps(deps, partial, raw)
     const dryRun = flags['dry-run'] ?? false
     const { AWS_REGION } = checkEnv(stageRegionVars, raw)
-    const r = await runStep(startStep, { settings, context }, sd, dryRun, stageLock(sd, { ...settings, AWS_REGION }, 'npm run remote:up'))
+    // the database on RDS: where it answers, from RDS itself (the database step made it)
+    if (settings.MYMDB_DATABASE === 'rds' && !AWS_REGION) throw new ConfigError('MYMDB_DATABASE=rds: set AWS_REGION, the region of the stage and its RDS database')
+    const database = settings.MYMDB_DATABASE === 'rds' && AWS_REGION ? await rdsTarget(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : undefined
+    const r = await runStep(startStep, { settings, context: { ...context, ...(database ? { database } : {}) } }, sd, dryRun, stageLock(sd, { ...settings, AWS_REGION }, 'npm run remote:up'))
 
     // summary
     if (r.url === undefined) return 0

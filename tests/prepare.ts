@@ -16,6 +16,7 @@ const NEEDED = [
   { command: 'chromium', pkg: 'chromium' },
   { command: 'shellcheck', pkg: 'shellcheck' },
   { command: 'certutil', pkg: 'libnss3-tools' },
+  { command: 'openssl', pkg: 'openssl' },
 ]
 
 async function installMissingTools(): Promise<void> {

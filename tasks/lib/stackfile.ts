@@ -31,6 +31,9 @@
 //     x-web-replicas, says otherwise, on one host too), updated stop-first when there are two or
 //     more (so they stay spread: clusterDeploy), the database placed on the node labelled
 //     mymdb.db (the first host: its volume is there), one cache for every replica.
+//   - MYMDB_DATABASE=rds (x-database): no db service and no db-data volume; web reads the CA
+//     bundle of the database's certificate from a Swarm config (db-ca.pem beside the .env), named
+//     by the bundle's id (x-db-ca-id)
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type JsonObject = { [k: string]: Json }
@@ -149,14 +152,29 @@ function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): Jso
   return deploy
 }
 
+/** Where web finds the CA bundle of the database's certificate (MYMDB_DATABASE=rds): a Swarm config, on every node. */
+export const DB_CA_TARGET = '/run/mymdb/db-ca.pem'
+/** The bundle's file in the stack's directory on host 1 (the deploy uploads it). */
+export const DB_CA_FILE = 'db-ca.pem'
+
+/** Whether the host's .env puts the database on RDS (docker-compose.yml's x-database): the stack then has no db service. */
+export function externalDatabase(composeConfig: JsonObject): boolean {
+  return composeConfig['x-database'] === 'rds'
+}
+
 /** The stack file (an object; JSON.stringify it) for `docker stack deploy -c - mymdb`, for one host or a cluster (StackShape). */
 export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): JsonObject {
   // MYMDB_WEB_REPLICAS, from the host's .env (docker-compose.yml's x-web-replicas)
   const asked = Number(composeConfig['x-web-replicas'])
   const opts: StackShape = { webReplicas: Number.isInteger(asked) && asked > 0 ? asked : undefined, ...shape }
+  // MYMDB_DATABASE=rds: no db service (nor its volume); web gets the CA bundle as a Swarm config,
+  // named by its content's id (a config cannot change: a new bundle is a new config)
+  const rds = externalDatabase(composeConfig)
+  const caId = String(composeConfig['x-db-ca-id'] ?? '')
+  if (rds && !/^[0-9a-f]{12}$/.test(caId)) throw new Error(`MYMDB_DATABASE=rds needs MYMDB_DB_CA_ID in the host's .env (12 hex digits; the deploy writes it), got ${JSON.stringify(caId)}`)
   const services: JsonObject = {}
   for (const [name, raw] of Object.entries(isObj(composeConfig.services) ? composeConfig.services : {})) {
-    if (!isObj(raw)) continue
+    if (!isObj(raw) || (rds && name === 'db')) continue
     const s: JsonObject = {}
     for (const [k, v] of Object.entries(raw)) {
       if (v === null || k.startsWith('x-') || ['depends_on', 'restart', 'container_name', 'pull_policy', 'deploy'].includes(k)) continue
@@ -174,6 +192,7 @@ export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): 
     // rotation); up:local leaves a volume's passwords as they were made
     if (name === 'db') s.environment = { ...(isObj(s.environment) ? s.environment : {}), MYMDB_DB_SET_PASSWORDS: '1' }
     if (opts.startInterval && isObj(s.healthcheck) && s.healthcheck.disable !== true) s.healthcheck = { ...s.healthcheck, start_interval: START_INTERVAL }
+    if (rds && name === 'web') s.configs = [{ source: 'db_ca', target: DB_CA_TARGET, mode: 0o444 }]
     services[name] = s
   }
   const networks: JsonObject = {}
@@ -181,8 +200,8 @@ export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): 
     networks[name] = { driver: 'overlay', attachable: true, ...(isObj(raw) && raw.internal === true ? { internal: true } : {}) }
   const volumes: JsonObject = {}
   for (const [name, raw] of Object.entries(isObj(composeConfig.volumes) ? composeConfig.volumes : {}))
-    volumes[name] = isObj(raw) && typeof raw.driver === 'string' ? { driver: raw.driver } : {}
-  return { services, networks, volumes }
+    if (!(rds && name === 'db-data')) volumes[name] = isObj(raw) && typeof raw.driver === 'string' ? { driver: raw.driver } : {}
+  return { services, networks, volumes, ...(rds ? { configs: { db_ca: { name: `${STACK_NAME}_db_ca_${caId}`, file: `./${DB_CA_FILE}` } } } : {}) }
 }
 
 /** The parts of an image reference `<repository>[:<tag>][@<digest>]` (the repository may hold a registry port). */

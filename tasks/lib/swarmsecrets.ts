@@ -6,7 +6,7 @@
 // the new version runs (Swarm's automatic rollback needs the old ones until then).
 import { createHash } from 'node:crypto'
 import { shellQuote, type Cmd } from './sh.ts'
-import { STACK_NAME, type JsonObject } from './stackfile.ts'
+import { DB_CA_FILE, DB_CA_TARGET, STACK_NAME, type JsonObject } from './stackfile.ts'
 
 /** The environment variables that hold secrets (the upload keys' secret half: AWS_SECRET_ACCESS_KEY). */
 export const SECRET_VARS = ['DJANGO_SECRET_KEY', 'DJANGO_SECRET_KEY_FALLBACKS', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD', 'AWS_SECRET_ACCESS_KEY'] as const
@@ -116,7 +116,9 @@ export function oneOffScript(webService: string, image: string, pass: readonly s
     'done <<EOF',
     '$spec',
     'EOF',
-    `c=$(docker create ${['--interactive', ...(tty ? ['--tty'] : []), '--network', `${STACK_NAME}_front`, '--env-file', '/dev/fd/3', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@" 3<<EOF`,
+    // the database on RDS: the CA bundle of its certificate, where web's tasks have it (a Swarm config)
+    `ca=; [ ! -f ${DB_CA_FILE} ] || ca="--volume $PWD/${DB_CA_FILE}:${DB_CA_TARGET}:ro"`,
+    `c=$(docker create ${['--interactive', ...(tty ? ['--tty'] : []), '--network', `${STACK_NAME}_front`, '--env-file', '/dev/fd/3', '$ca', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@" 3<<EOF`,
     '$env',
     'EOF',
     ')',

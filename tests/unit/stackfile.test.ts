@@ -32,6 +32,17 @@ describe('the stack file', () => {
     assert.deepEqual(services.db!.environment, { MYMDB_DB_SET_PASSWORDS: '1' })
     assert.deepEqual(services.db!.volumes, [{ type: 'volume', source: 'db-data', target: '/var/lib/postgresql/data' }])
   })
+  it('the database on RDS (x-database: rds): no db service nor its volume; web gets the CA bundle as a config named by its id', () => {
+    const rds = toStackFile({ ...CONFIG, 'x-database': 'rds', 'x-db-ca-id': '0123456789ab' })
+    const svc = rds.services as Record<string, JsonObject>
+    assert.deepEqual(Object.keys(svc), ['proxy', 'web'])
+    assert.deepEqual(Object.keys(rds.volumes as JsonObject), ['media'])
+    assert.deepEqual(svc.web!.configs, [{ source: 'db_ca', target: '/run/mymdb/db-ca.pem', mode: 0o444 }])
+    assert.deepEqual(rds.configs, { db_ca: { name: 'mymdb_db_ca_0123456789ab', file: './db-ca.pem' } })
+    // the container database: as before, no config
+    assert.equal(toStackFile({ ...CONFIG, 'x-database': 'container' }).configs, undefined)
+    assert.throws(() => toStackFile({ ...CONFIG, 'x-database': 'rds', 'x-db-ca-id': '' }), /MYMDB_DATABASE=rds needs MYMDB_DB_CA_ID/)
+  })
   it('the front publishes on the host itself (no routing mesh), ports as numbers', () => {
     assert.deepEqual(services.proxy!.ports, [{ target: 80, published: 80, protocol: 'tcp', mode: 'host' }, { target: 443, published: 443, protocol: 'tcp', mode: 'host' }])
     assert.throws(() => toStackFile({ services: { proxy: { ports: [{ target: 80, published: '8000-8010' }] } } }), /a published range or name is not supported/)

@@ -104,7 +104,7 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
     const remote = fakeRemote()
     assert.equal(await stopRemoteContainers(async () => remote, log), true)
     assert.deepEqual(remote.commands, [showCommand(STOP_CONTAINERS)])
-    assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  set --; for s in mymdb_proxy mymdb_web mymdb_db mymdb_cache; do .*Spec\.Mode\.Global.*\n  docker service scale --detach \$\(printf '%s=0 ' "\$@"\)/)
+    assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  set --; for s in mymdb_proxy mymdb_web mymdb_db mymdb_cache; do .*Spec\.Mode\.Global.*\n  \[ \$# -eq 0 \] \|\| docker service scale --detach \$\(printf '%s=0 ' "\$@"\)/)
     assert.match(STOP_CONTAINERS[2] ?? '', /\nelif \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop\n/)
     assert.ok(remote.closed)
     assert.doesNotMatch(log.text(), /could not/)

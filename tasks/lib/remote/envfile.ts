@@ -7,6 +7,7 @@ import { IMAGE_NAMES, localImages, type ImageName } from '../vars.ts'
 import { registryImage } from '../awsvars.ts'
 import type { BackupTarget } from '../aws/host.ts'
 import type { RemoteSettings, StartSettings } from './settings.ts'
+import { DB_CA_TARGET } from '../stackfile.ts'
 
 /**
  * The keys of the production .env, in order, and whether the host cannot run without them
@@ -46,6 +47,12 @@ const ENV_FILE = {
   DJANGO_DB_USER: 'optional',
   DJANGO_DB_PASSWORD: 'required',
   POSTGRES_PASSWORD: 'required',
+  MYMDB_DATABASE: 'optional',
+  DJANGO_DB_HOST: 'optional',
+  DJANGO_DB_PORT: 'optional',
+  DJANGO_DB_SSLMODE: 'optional',
+  DJANGO_DB_SSLROOTCERT: 'optional',
+  MYMDB_DB_CA_ID: 'optional',
   UWSGI_PROCESSES: 'optional',
   UWSGI_THREADS: 'optional',
   MYMDB_WEB_REPLICAS: 'optional',
@@ -98,7 +105,7 @@ export function siteHostNames(s: Pick<RemoteSettings, 'DJANGO_ALLOWED_HOSTS' | '
  * With MYMDB_DOMAIN: the ACME settings for the front, and Django's HTTPS settings on
  * (DJANGO_SECURE_SSL: HTTPS redirect, secure cookies, the proxy's X-Forwarded-Proto trusted).
  */
-export function envFileValues(s: StartSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}): Record<EnvFileKey, string | undefined> {
+export function envFileValues(s: StartSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}, db?: RdsEndpoint & { caId: string }): Record<EnvFileKey, string | undefined> {
   const images = hostImages(s, registry, digests)
   const domain = s.MYMDB_DOMAIN
   return {
@@ -133,6 +140,7 @@ export function envFileValues(s: StartSettings, registry: string, digests: Parti
     DJANGO_DB_USER: s.DJANGO_DB_USER,
     DJANGO_DB_PASSWORD: s.DJANGO_DB_PASSWORD,
     POSTGRES_PASSWORD: s.POSTGRES_PASSWORD,
+    ...databaseEnv(db),
     UWSGI_PROCESSES: String(s.UWSGI_PROCESSES),
     UWSGI_THREADS: String(s.UWSGI_THREADS),
     MYMDB_WEB_REPLICAS: s.MYMDB_WEB_REPLICAS === undefined ? undefined : String(s.MYMDB_WEB_REPLICAS),
@@ -141,6 +149,27 @@ export function envFileValues(s: StartSettings, registry: string, digests: Parti
     AWS_S3_ENDPOINT_URL: s.AWS_S3_ENDPOINT_URL,
     MYMDB_UPLOAD_AWS_ACCESS_KEY_ID: s.MYMDB_UPLOAD_AWS_ACCESS_KEY_ID,
     MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY: s.MYMDB_UPLOAD_AWS_SECRET_ACCESS_KEY,
+  }
+}
+
+const DB_KEYS = ['MYMDB_DATABASE', 'DJANGO_DB_HOST', 'DJANGO_DB_PORT', 'DJANGO_DB_SSLMODE', 'DJANGO_DB_SSLROOTCERT', 'MYMDB_DB_CA_ID'] as const satisfies readonly EnvFileKey[]
+
+/** Where the site's database answers on RDS. */
+export interface RdsEndpoint {
+  address: string
+  port: number
+}
+
+/** The database lines of the host's .env: none for the stack's own db; on RDS its endpoint, TLS verified against the bundle (caId: its id). */
+function databaseEnv(db: (RdsEndpoint & { caId: string }) | undefined): Record<(typeof DB_KEYS)[number], string | undefined> {
+  if (!db) return Object.fromEntries(DB_KEYS.map((k) => [k, undefined])) as Record<(typeof DB_KEYS)[number], undefined>
+  return {
+    MYMDB_DATABASE: 'rds',
+    DJANGO_DB_HOST: db.address,
+    DJANGO_DB_PORT: String(db.port),
+    DJANGO_DB_SSLMODE: 'verify-full',
+    DJANGO_DB_SSLROOTCERT: DB_CA_TARGET,
+    MYMDB_DB_CA_ID: db.caId,
   }
 }
 

@@ -1,7 +1,10 @@
 // The plan of a start on the host (pure): where to connect, which images, the host's .env and
 // backup files, the HTTPS site and its DNS record, the backup schedule. remoteSteps says, in
 // order, what up.ts runs for a plan (the dry run prints it).
+import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
+import { ConfigError } from '../errors.ts'
+import type { RdsTarget, SiteRole } from './dbrole.ts'
 import type { BackupTarget, HostResult, NodeReach } from '../aws/host.ts'
 import { backupScript, hostBackupOptions } from '../backup.ts'
 import { BACKUP_LOCK_SECONDS, catchUpScript, cronLines, longestGapSeconds } from '../backupschedule.ts'
@@ -52,6 +55,8 @@ export interface RemoteUpPlan {
   backupEnv?: string
   /** The host's backup script and its crontab line (null: MYMDB_BACKUP_SCHEDULE=off), with backupEnv. */
   schedule?: { script: string; lines: string[]; catchUp?: string; stage: string }
+  /** MYMDB_DATABASE=rds: the database, the CA bundle of its certificate (uploaded; caId: its id), and the site's role made there. */
+  database?: RdsTarget & { ca: string; caId: string; role: SiteRole }
 }
 
 /** The host's address is needed (MYMDB_HOST_ADDRESS or --address). */
@@ -88,6 +93,8 @@ export interface StartContext {
   others?: HostAt[]
   /** Hosts beyond MYMDB_HOSTS, to take out of the swarm. */
   retire?: HostAt[]
+  /** MYMDB_DATABASE=rds: where the database answers (the database step's result, or looked up). */
+  database?: RdsTarget
 }
 
 /** Another host of the stage: its number, address, HostKey tag, and whether it did not answer the host step. */
@@ -124,6 +131,7 @@ export function checkRemoteSettings(raw: RawEnv, opts: RemoteCheckOptions = {}):
 /** The plan for checked settings (pure): what the start does on the host, exactly. */
 export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   const { address, registry } = ctx
+  const database = rdsPlan(s, ctx.database)
   const ip = ctx.publicIp ?? (isIP(address) !== 0 ? address : undefined)
   const pull = pullAccess(s, registryHost(registry))
   const other = (o: HostAt): OtherHost => ({ node: o.node, address: o.address, hostKey: hostKeySources(s, o.hostKey, o.node), ...(o.down ? { down: true } : {}) })
@@ -148,7 +156,8 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
     ...(s.MYMDB_DOMAIN
       ? { https: { domain: s.MYMDB_DOMAIN, ca: s.MYMDB_ACME_CA, port: s.MYMDB_HOST_HTTPS_PORT, ...(ip ? { ip } : {}), dnsWait: s.MYMDB_DNS_WAIT, ...(s.MYMDB_DNS_SERVER ? { dnsServer: s.MYMDB_DNS_SERVER } : {}) } }
       : {}),
-    envFile: productionEnvFile(envFileValues(s, registry, ctx.digests)),
+    envFile: productionEnvFile(envFileValues(s, registry, ctx.digests, database)),
+    ...(database ? { database } : {}),
     ...(ctx.backup
       ? {
           backupEnv: backupEnvFile(ctx.backup),
@@ -163,6 +172,13 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   }
 }
 
+/** The database part of the plan (pure): none for the stack's own db; on RDS, its target, the CA bundle and its id, the site's role. */
+function rdsPlan(s: StartSettings, target: RdsTarget | undefined): RemoteUpPlan['database'] {
+  if (s.MYMDB_DATABASE !== 'rds') return undefined
+  if (!target || !s.dbCa) throw new ConfigError("MYMDB_DATABASE=rds: the database's endpoint is not known (npm run database makes it; npm run deploy:aws runs that step)")
+  return { ...target, ca: s.dbCa, caId: createHash('sha256').update(s.dbCa).digest('hex').slice(0, 12), role: { user: s.DJANGO_DB_USER, password: s.DJANGO_DB_PASSWORD, name: s.DJANGO_DB_NAME } }
+}
+
 /**
  * The start step's input from the earlier steps' results (pure): this commit's tag, the site's
  * names (the instance's public name and address added), the registry the images are in (push's
@@ -172,6 +188,7 @@ export function startInput(
   s: StartSettings,
   push: { tag: string; prefix: string } & Pick<StartContext, 'digests'>,
   host: HostResult & { address: string },
+  database?: RdsTarget,
 ): StartInput {
   const names = [...s.DJANGO_ALLOWED_HOSTS, host.host?.publicDns, host.host?.publicIp].filter((n, i, all): n is string => !!n && all.indexOf(n) === i)
   const at = (n: NodeReach): HostAt => ({ node: n.node, address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}), ...(n.down ? { down: true } : {}) })
@@ -186,6 +203,7 @@ export function startInput(
       ...(host.host?.hostKey ? { hostKey: host.host.hostKey } : {}),
       ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map(at) } : {}),
       ...(host.retire.length > 0 ? { retire: host.retire.map(at) } : {}),
+      ...(database ? { database } : {}),
     },
   }
 }

@@ -56,9 +56,10 @@ export interface ReleaseDone {
  * bucket), then the migrations, once, in a throw-away container of the new image. A failed
  * backup or migration ends the deploy here: the old version keeps serving.
  */
-export async function releaseBeforeStart(stack: Stack, web: string, stage: string | undefined, log: Log): Promise<ReleaseDone> {
-  const ps = await stackPs(stack)
-  if (!ps.some((p) => p.Service === 'db' && p.State === 'running')) return { later: true }
+export async function releaseBeforeStart(stack: Stack, web: string, stage: string | undefined, log: Log, o: { rds?: boolean } = {}): Promise<ReleaseDone> {
+  // (a database on RDS is always there; the stack's own db must run)
+  const ps = o.rds ? [] : await stackPs(stack)
+  if (!o.rds && !ps.some((p) => p.Service === 'db' && p.State === 'running')) return { later: true }
   // (not ok: migrations to apply, or the check itself failed; either way the release step runs)
   const unchanged = await log.step('release', 'whether the new version changes the database (manage.py migrate --check, in a throw-away container of it)', async () =>
     (await runIn(stack, migrateCheckNew(stack, web))).ok,
@@ -68,7 +69,8 @@ export async function releaseBeforeStart(stack: Stack, web: string, stage: strin
     return {}
   }
   let backup: string | undefined
-  if (stage) {
+  if (o.rds) log.info('[backup] the database is on RDS: its automated backups (point-in-time restore within MYMDB_DB_BACKUP_DAYS) are from before the migrations')
+  else if (stage) {
     log.info('[backup] the new version changes the database (manage.py migrate --check): a backup first')
     const r = await takeBackup(stack, hostBackupOptions(stage, 'pre-migrate'), log).catch((e: unknown) => {
       throw new UserError(`the backup before the migrations failed, so the new version was not started (the old one still runs): ${e instanceof Error ? e.message : String(e)}`)

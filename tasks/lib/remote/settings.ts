@@ -6,7 +6,7 @@ import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars }
 import { acmeCaRootRule, clusterVars, hostAddressRule, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
 import { hostList } from '../validators.ts'
-import { databaseVars, dbCaFileRule } from '../dbvars.ts'
+import { databaseVars, dbCaBundle, dbCaFileRule } from '../dbvars.ts'
 
 /** What the start on the host reads; the secrets must be production ones (not up:local's). */
 export const remoteSpec = {
@@ -30,6 +30,7 @@ export const remoteSpec = {
   MYMDB_HOST_KEY: hostVars.MYMDB_HOST_KEY,
   MYMDB_HOST_HTTP_PORT: hostVars.MYMDB_HOST_HTTP_PORT,
   ...backupScheduleVars,
+  ...databaseVars,
 }
 
 export type RemoteSettings = CleanEnv<typeof remoteSpec>
@@ -39,7 +40,7 @@ export type RemoteSettings = CleanEnv<typeof remoteSpec>
  * PEM text of MYMDB_ACME_CA_ROOT, Django's HTTPS settings on with MYMDB_DOMAIN, the upload
  * bucket's region (AWS_REGION unless AWS_S3_REGION_NAME says otherwise), and the admin's address.
  */
-export type StartSettings = RemoteSettings & { sshKeyFile: string; caRoot?: string; DJANGO_ADMIN_URL: string }
+export type StartSettings = RemoteSettings & { sshKeyFile: string; caRoot?: string; DJANGO_ADMIN_URL: string; dbCa?: string }
 
 /**
  * The admin's address on a deployed site unless DJANGO_ADMIN_URL says: admin- and 12 hex digits of
@@ -60,6 +61,8 @@ export function startSettings<V extends RemoteSettings & { AWS_REGION?: string }
     DJANGO_ADMIN_URL: v.DJANGO_ADMIN_URL ?? derivedAdminUrl(v.DJANGO_SECRET_KEY),
     sshKeyFile: sshKeyPath(v, raw),
     ...(caRoot ? { caRoot } : {}),
+    // MYMDB_DATABASE=rds: the PEM bundle the site checks the database's certificate against
+    ...(v.MYMDB_DATABASE === 'rds' ? { dbCa: dbCaBundle(v.MYMDB_DB_CA_FILE, raw) } : {}),
   }
 }
 
@@ -76,7 +79,6 @@ export const deploySpec = {
   ...hostVars,
   ...backupBucketVars,
   ...releaseVars,
-  ...databaseVars,
   DJANGO_UPLOAD_S3_BUCKET: bucketVars.DJANGO_UPLOAD_S3_BUCKET,
   MYMDB_UPLOAD_KEEP_DAYS: bucketVars.MYMDB_UPLOAD_KEEP_DAYS,
   DJANGO_ALLOWED_HOSTS: hostList({ desc: 'extra host names of the site (the instance public DNS name and IP are added)', example: 'mymdb.example.com', optional: true }),

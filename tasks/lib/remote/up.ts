@@ -18,12 +18,17 @@ import { inputsFacts, keepUnchanged, pinToDigests } from './pin.ts'
 import { hostRuns, hostStack, REMOTE_DIR, runInChecked, showStackCommand, startStack, startStackSteps, WAIT_TIMEOUT_SECONDS } from '../stack.ts'
 import { pruneImages, releaseBeforeStart, releaseCmd, type ReleaseDone } from './release.ts'
 import { PINNED_IMAGES, type ImageName } from '../vars.ts'
-import type { StepSeams } from '../step.ts'
+import type { StepDeps, StepSeams } from '../step.ts'
+import { DB_CA_FILE } from '../stackfile.ts'
+import { ensureSiteRole } from './dbrole.ts'
 import { dnsRecord, httpGet, waitFor200, waitForDns, type HttpGet } from './checks.ts'
 import { planOnly, type OtherHost, type RemoteUpPlan } from './plan.ts'
 import { clusterRoles, formCluster, retireNode } from './cluster.ts'
 import type { HostKeySources } from '../hostkey.ts'
 import { DOCKER_CONFIG, ECR_HELPER_PACKAGE, INSTALL_HELPER, describePull, dockerConfig, pullHint, pullLoginCmd, pullSays } from './pull.ts'
+
+/** What a start uses: the task's deps, the seams, and AWS's clients (the database on RDS: its master password). */
+export type StartDeps = Deps & StepSeams & Partial<Pick<StepDeps, 'clients'>>
 
 /** How long to wait for Docker on a host whose user-data may still be installing it. */
 export const DOCKER_WAIT_SECONDS = 300
@@ -52,7 +57,7 @@ async function waitForDocker(remote: Remote, deps: Deps, pollSeconds: number): P
 /** What the phases of a start share: the plan, the task's deps, and the SSH session once open. */
 interface Session {
   plan: RemoteUpPlan
-  deps: Deps & StepSeams
+  deps: StartDeps
   /** Seconds between polls. */
   poll: number
   remote?: Remote
@@ -110,14 +115,19 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
       run: (s) => joinOthers(s, others),
     })
   }
+  const db = plan.database
   phases.push({
-    says: [`upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}`],
+    says: [
+      `upload ${REMOTE_DIR}/docker-compose.yml (0644), ${REMOTE_DIR}/.env (0600)${plan.backupEnv ? `, ${REMOTE_DIR}/${BACKUP_ENV_FILE} (0600)` : ''}` +
+        `${db ? `, ${REMOTE_DIR}/${DB_CA_FILE} (0644: the CA bundle of the database's certificate, id ${db.caId})` : ''}`,
+    ],
     run: (s) =>
       s.deps.log.step('files', `upload ${REMOTE_DIR}/docker-compose.yml and ${REMOTE_DIR}/.env`, async () => {
         const remote = connected(s)
         await remote.upload(`${REMOTE_DIR}/docker-compose.yml`, readFileSync(resolve(s.deps.root, 'docker-compose.yml')), 0o644)
         await remote.upload(`${REMOTE_DIR}/.env`, plan.envFile, 0o600)
         if (plan.backupEnv) await remote.upload(`${REMOTE_DIR}/${BACKUP_ENV_FILE}`, plan.backupEnv, 0o600)
+        if (db) await remote.upload(`${REMOTE_DIR}/${DB_CA_FILE}`, db.ca, 0o644)
       }),
   })
   const pull = plan.pull
@@ -134,6 +144,9 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   phases.push({
     says: [
       showStackCommand(described, described.compose('pull', '--quiet')),
+      ...(db
+        ? [`the site's role ${db.role.user} and database ${db.role.name} on RDS ${db.address}:${db.port}: psql in a throw-away container of ${plan.images.db} as the master user (its password from Secrets Manager, through stdin), TLS verified against ${DB_CA_FILE}; the role's password set to DJANGO_DB_PASSWORD`]
+        : []),
       `manage.py migrate --check in a throw-away container of ${plan.images.web}; when it fails: ${plan.schedule ? 'a backup into the backup bucket, then ' : ''}manage.py release (the migrations) in one, before the new version starts (a first deploy: once the database runs)`,
       ...startStackSteps(described),
       `append a line to ${DEPLOY_LOG} (when, who, which images)`,
@@ -265,7 +278,11 @@ async function release(s: Session): Promise<void> {
       await runInChecked(stack, pointEnvAt(images), { doing: `pin the ${PINNED_IMAGES.join(', ')} images by digest in the .env` })
       log.info(`[pull] ${PINNED_IMAGES.join(', ')} pinned by digest in the .env (${PINNED_IMAGES.map((n) => images[n]).join(', ')}): a new tag of the same image does not restart them`)
     }
-    const done: ReleaseDone = before === 'none' ? { later: true } : await releaseBeforeStart(hostStack(remote, before), plan.images.web, plan.schedule?.stage, log)
+    if (plan.database) {
+      if (!deps.clients) throw new Error('the start needs AWS clients for the database on RDS')
+      await ensureSiteRole(remote, deps.clients(plan.database.region), plan.database, plan.database.role, images.db, log)
+    }
+    const done: ReleaseDone = before === 'none' ? { later: true } : await releaseBeforeStart(hostStack(remote, before), plan.images.web, plan.schedule?.stage, log, { rds: !!plan.database })
     const later = async () => {
       await log.step('release', 'the migrations, once, now that the database runs (manage.py release)', () =>
         runInChecked(stack, releaseCmd(stack), { stream: log.prefixed('release'), doing: 'apply the migrations (manage.py release)' }),
@@ -330,7 +347,7 @@ function closeSession(s: Session): void {
 }
 
 /** The start for a checked plan: its phases, in order (startPhases). Returns the site's URL. */
-export async function remoteUp(plan: RemoteUpPlan, deps: Deps & StepSeams): Promise<string> {
+export async function remoteUp(plan: RemoteUpPlan, deps: StartDeps): Promise<string> {
   const session: Session = { plan, deps, poll: deps.pollSeconds ?? 2, images: plan.images }
   try {
     for (const phase of startPhases(plan)) await phase.run(session)

@@ -1,0 +1,133 @@
+// The site's database on RDS (MYMDB_DATABASE=rds, issue 21): npm run deploy:aws against the
+// emulated AWS, one rig SSH host as the stage's instance, and a real PostgreSQL standing in at the
+// endpoint the emulator gives the RDS instance (tests/rig/rds.ts: TLS only, a certificate for the
+// endpoint's name from the rig's CA, the master password in the emulator's Secrets Manager). The
+// site connects as its own role, over TLS verified against the CA bundle the deploy hands in.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { $ } from 'zx'
+import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds'
+import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
+import { httpGet } from '../../tasks/lib/remote/checks.ts'
+import { main as deployMain } from '../../tasks/deploy-aws.ts'
+import { main as stopMain } from '../../tasks/stop.ts'
+import { startMoto, type Moto } from '../rig/moto.ts'
+import { rigDeployEnv } from '../rig/deployenv.ts'
+import { followDatabase, type RigDatabase } from '../rig/rds.ts'
+import { rigRegistry, type Registry } from '../rig/registry.ts'
+import { lastLinesFirst } from '../rig/report.ts'
+import { followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { captureLog, sshKeyFile } from '../unit/fakes.ts'
+
+const STAGE = 'rds'
+const HOST_NAME = 'mymdb.test'
+const BUCKET = 'mymdb-rig-rds-uploads'
+
+describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL stand-in at the endpoint, one rig host)', { timeout: 10 * 60_000 }, () => {
+  let host: SshHost | undefined
+  let follow: { stop(): Promise<void> } | undefined
+  let db: RigDatabase | undefined
+  let registry: Registry | undefined
+  let moto: Moto | undefined
+  let clients: AwsClients
+  let dir = ''
+  let env: Record<string, string | undefined> = {}
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mymdb-rds-'))
+    const keyFile = join(dir, 'mymdb-rds.pem')
+    const keys = sshKeyFile(keyFile)
+    moto = await startMoto('mymdb-rig-moto-rds')
+    clients = awsClients('us-west-2', { ...process.env, ...moto.env })
+    registry = await rigRegistry('mymdb-rig-registry-rds', 'rds')
+    host = await startSshHost({ authorizedKey: keys.public, registry, name: 'mymdb-rig-sshhost-rds', bootOnHostKey: true })
+    follow = followInstances(clients, STAGE, host, moto.internalEndpoint)
+    db = followDatabase(clients, STAGE, 'mymdb-db:latest')
+    env = {
+      ...(await rigDeployEnv({ moto, clients, home: dir, stage: STAGE, bucket: BUCKET, registry, keyFile })),
+      MYMDB_HOST_ADDRESS: '127.0.0.1',
+      MYMDB_HOST_SSH_PORT: String(host.sshPort),
+      MYMDB_HOST_HTTP_PORT: String(host.httpPort),
+      DJANGO_ALLOWED_HOSTS: HOST_NAME,
+      MYMDB_DATABASE: 'rds',
+      MYMDB_DB_CA_FILE: db.caFile,
+    }
+  })
+  after(async () => {
+    await db?.stop()
+    await follow?.stop()
+    await host?.stop()
+    await registry?.stop()
+    await moto?.stop()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  const deploy = async () => {
+    const log = captureLog()
+    const started = Date.now()
+    const code = await deployMain([], env, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    assert.equal(code, 0, lastLinesFirst(log.text(), 30))
+    return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
+  }
+  const onHost = async (script: string) => {
+    const r = await host!.dockerExec('sh', '-c', script)
+    assert.equal(r.exitCode, 0, r.stderr)
+    return r.stdout.trim()
+  }
+
+  it('deploy:aws from nothing: the RDS instance as asked; the site serves from it as its own role over verified TLS; no db service or volume on the host', async () => {
+    const { text, seconds } = await deploy()
+    console.log(`timing: deploy:aws with the database on RDS, from nothing: ${seconds} s`)
+    assert.match(text, /\[deploy\] 4\/5 database mymdb-rds on RDS/)
+    assert.match(text, /\[database\] +RDS instance mymdb-rds +create +PostgreSQL 17, db\.t4g\.micro, 20 GB encrypted/)
+    assert.match(text, /\[cost\] about \$\d+\.\d\d a month: 1 x t3\.micro instance .*; 1 x RDS db\.t4g\.micro \$11\.68; 1 x 20 GiB RDS storage \$2\.30/)
+    assert.match(text, /the site's role mymdb and database mymdb on mymdb-rds\.[\w.-]+ \(as the master user, over TLS\)/)
+    const instance = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'mymdb-rds' }))).DBInstances![0]!
+    assert.deepEqual([instance.StorageEncrypted, instance.PubliclyAccessible, instance.DeletionProtection, instance.BackupRetentionPeriod], [true, false, true, 7])
+
+    // the site, its catalogue in the stand-in, written as the site's own role (no superuser, the database's owner)
+    const page = await httpGet(`http://127.0.0.1:${host!.httpPort}/`, HOST_NAME)
+    assert.equal(page.status, 200)
+    assert.match(page.body, /Star Wars/)
+    assert.ok(Number(await db!.psql('select count(*) from core_movie', 'mymdb')) > 0)
+    assert.equal(await db!.psql("select rolsuper::text || ' ' || rolcreatedb::text from pg_roles where rolname = 'mymdb'"), 'false false')
+    assert.equal(await db!.psql("select pg_get_userbyid(datdba) from pg_database where datname = 'mymdb'"), 'mymdb')
+    // the site's connections: TLS, every one
+    assert.equal(await db!.psql("select string_agg(distinct s.ssl::text, ',') from pg_stat_ssl s join pg_stat_activity a using (pid) where a.usename = 'mymdb'"), 'true')
+
+    // the host: no db service, no database volume, the endpoint and the bundle in its .env; no master password anywhere there
+    assert.doesNotMatch(await onHost('docker service ls --format "{{.Name}}"'), /mymdb_db/)
+    assert.doesNotMatch(await onHost('docker volume ls --format "{{.Name}}"'), /db-data/)
+    const dotEnv = await onHost('cat /home/admin/mymdb/.env')
+    assert.match(dotEnv, /^DJANGO_DB_HOST='mymdb-rds\.[\w.-]+'$/m)
+    assert.match(dotEnv, /^DJANGO_DB_SSLMODE='verify-full'$/m)
+    const master = await db!.psql("select 1 from pg_roles where rolname = 'postgres' and rolsuper")
+    assert.equal(master, '1')
+  })
+
+  it("the site's check of the server: a certificate for another name is refused (verify-full against the deploy's bundle)", async () => {
+    const ip = (await $({ quiet: true })`docker inspect -f ${'{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'} ${db!.container()}`).stdout.trim()
+    const web = await onHost("docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_web")
+    // by the stand-in's address instead of the name on its certificate
+    const r = await host!.dockerExec('sh', '-c', `cd /home/admin/mymdb && docker run --rm --network host --volume "$PWD/db-ca.pem:/ca.pem:ro" --entrypoint python3 ${web} -c "import psycopg2; psycopg2.connect(host='${ip}', dbname='mymdb', user='mymdb', password='x', sslmode='verify-full', sslrootcert='/ca.pem', connect_timeout=5)"`)
+    assert.notEqual(r.exitCode, 0)
+    assert.match(r.stderr, /does not match host name|certificate verify failed/)
+  })
+
+  it('deploy:aws again: the database found as it is, the role kept, the site serves; stop --aws scales the stack (no db service) to 0', async () => {
+    const { text, seconds } = await deploy()
+    console.log(`timing: deploy:aws with the database on RDS, again: ${seconds} s`)
+    assert.match(text, /\[database\] +RDS instance mymdb-rds +exists/)
+    assert.doesNotMatch(text, /\[database\] .* create /)
+    assert.match((await httpGet(`http://127.0.0.1:${host!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+    assert.equal(await db!.psql("select count(*) from pg_roles where rolname = 'mymdb'"), '1')
+
+    const log = captureLog()
+    const code = await stopMain(['--aws'], env, { log, envFile: join(dir, 'no.env'), interactive: false })
+    assert.equal(code, 0, lastLinesFirst(log.text(), 20))
+    assert.match(log.text(), /the stack's services are scaled to 0/)
+  })
+})
