@@ -1,6 +1,6 @@
 // Runs the system tests (tests/system/*.test.ts) in two lanes side by side: the two longest files
-// that run an SSH host with its own Docker engine and load loops (deploy, tls) one after another
-// in one lane, all the others one after another in the second, the third such file (remote, the
+// that run an SSH host with its own Docker engine and load loops (deploy, tls), and rds (an SSH
+// host and a database), one after another in one lane, all the others one after another in the second, the third such file (remote, the
 // shortest, without load loops) last, once the light ones are done. Three heavy ones at once on a
 // 2-core machine slow each other down threefold and their zero-downtime checks fail (measured:
 // docs/tests.md); remote beside deploy or tls costs each about a tenth. Each file uses its own Compose
@@ -23,11 +23,11 @@ import { startRegistry } from './rig/registry.ts'
 const DIR = new URL('system/', import.meta.url).pathname
 const STARTED = Date.now()
 /** The heavy files of the first lane, in the order they run (longest first). */
-const HEAVY = ['deploy.test.ts', 'tls.test.ts']
+const HEAVY = ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts']
 /** The heavy file that ends the second lane (it starts once the light files are done, beside tls). */
 const LAST = ['remote.test.ts']
 /** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
-const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts']
+const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts', 'rds.test.ts']
 
 /** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name, then remote. */
 export function lanes(names: string[]): [string[], string[]] {

@@ -54,6 +54,8 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
       DJANGO_ALLOWED_HOSTS: HOST_NAME,
       MYMDB_DATABASE: 'rds',
       MYMDB_DB_CA_FILE: db.caFile,
+      // (a backslash and a dollar: the role's password reaches psql and the site as it is)
+      DJANGO_DB_PASSWORD: 'rig-db\\pass$word',
     }
   })
   after(async () => {
@@ -112,7 +114,7 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     const ip = (await $({ quiet: true })`docker inspect -f ${'{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}'} ${db!.container()}`).stdout.trim()
     const web = await onHost("docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' mymdb_web")
     // by the stand-in's address instead of the name on its certificate
-    const r = await host!.dockerExec('sh', '-c', `cd /home/admin/mymdb && docker run --rm --network host --volume "$PWD/db-ca.pem:/ca.pem:ro" --entrypoint python3 ${web} -c "import psycopg2; psycopg2.connect(host='${ip}', dbname='mymdb', user='mymdb', password='x', sslmode='verify-full', sslrootcert='/ca.pem', connect_timeout=5)"`)
+    const r = await host!.dockerExec('sh', '-c', `cd /home/admin/mymdb && docker run --rm --network host --volume "$PWD/db-ca.pem:/ca.pem:ro" --entrypoint python3 ${web} -c "import psycopg; psycopg.connect(host='${ip}', dbname='mymdb', user='mymdb', password='x', sslmode='verify-full', sslrootcert='/ca.pem', connect_timeout=5)"`)
     assert.notEqual(r.exitCode, 0)
     assert.match(r.stderr, /does not match host name|certificate verify failed/)
   })

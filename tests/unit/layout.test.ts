@@ -24,10 +24,10 @@ describe('layout', () => {
     assert.deepEqual(long.map((p) => `${relative('.', p)}: ${lines(p)} lines`), [])
   })
 
-  it('the system tests run in two lanes: deploy and tls one after another, the others beside them and remote last; every file once', () => {
+  it('the system tests run in two lanes: deploy, tls and rds one after another, the others beside them and remote last; every file once', () => {
     const files = readdirSync(join(ROOT, 'tests/system')).filter((f) => f.endsWith('.test.ts'))
     const [heavy, light] = lanes(files)
-    assert.deepEqual(heavy, ['deploy.test.ts', 'tls.test.ts'])
+    assert.deepEqual(heavy, ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts'])
     assert.equal(light.at(-1), 'remote.test.ts')
     assert.deepEqual([...heavy, ...light].sort(), [...files].sort())
     assert.deepEqual(lanes(['remote.test.ts', 'b.test.ts', 'a.test.ts', 'tls.test.ts', 'site.test.ts']), [['tls.test.ts'], ['site.test.ts', 'a.test.ts', 'b.test.ts', 'remote.test.ts']])
