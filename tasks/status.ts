@@ -8,7 +8,8 @@ import { ConfigError } from './lib/errors.ts'
 import { stripControls } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
-import { inDb, runIn, SERVICES, stackPs, swarmService, type Stack } from './lib/stack.ts'
+import { inDb, RDS_TEST } from './lib/dbaccess.ts'
+import { runIn, SERVICES, stackPs, swarmService, type Stack } from './lib/stack.ts'
 import { parseServiceTasks } from './lib/stackfile.ts'
 import { readDeployLog } from './lib/releases.ts'
 import { BACKUP_MAX_AGE_HOURS, backupProblem, formatStatus, INSPECT_FORMAT, parseDf, parseInspect, parseNodes, type StatusReport } from './lib/status.ts'
@@ -51,7 +52,7 @@ export async function collectStatus(stack: Stack, onHost: boolean): Promise<Stat
   const names = ps.map((p) => p.Name).filter(Boolean)
   const inspected = names.length > 0 ? parseInspect((await runIn(stack, ['docker', 'inspect', '--format', INSPECT_FORMAT, ...names])).stdout) : new Map()
   const services = ps.map((p) => ({ service: p.Service, state: p.State, health: p.Health, ...(inspected.get(p.Name) ?? {}) }))
-  const dbUp = ps.some((p) => p.Service === 'db' && p.State === 'running')
+  const dbUp = ps.some((p) => p.Service === 'db' && p.State === 'running') || (stack.kind === 'swarm' && onHost && (await runIn(stack, ['sh', '-c', RDS_TEST])).ok)
   const size = dbUp
     ? await runIn(stack, inDb(stack, 'psql --no-psqlrc -tAc "select pg_size_pretty(sum(pg_database_size(datname))) from pg_database"'))
     : null

@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs'
 import { shellQuote, showCommand, type Cmd, type RunResult } from './sh.ts'
 import type { Log } from './log.ts'
 import { UserError } from './errors.ts'
-import { execCmd, inDb, oneOffCmd, runIn, stackCommands, type Stack } from './stack.ts'
+import { execCmd, oneOffCmd, runIn, stackCommands, type Stack } from './stack.ts'
+import { inDb, RDS_TEST } from './dbaccess.ts'
 import { check } from './sh.ts'
 import { backupKey } from './backupkeys.ts'
 
@@ -70,7 +71,7 @@ export const backupCommands = {
   restore: (s: Stack) =>
     inDb(
       s,
-      'PGPASSWORD="${DJANGO_DB_PASSWORD:-$(cat "${DJANGO_DB_PASSWORD_FILE:-/dev/null}")}" pg_restore --host=127.0.0.1 --username="$DJANGO_DB_USER" --clean --if-exists --no-owner --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"',
+      'PGPASSWORD="${DJANGO_DB_PASSWORD:-$(cat "${DJANGO_DB_PASSWORD_FILE:-/dev/null}")}" pg_restore --host="${PGHOST:-127.0.0.1}" --username="$DJANGO_DB_USER" --clean --if-exists --no-owner --single-transaction --exit-on-error --no-password --dbname "$DJANGO_DB_NAME"',
     ),
   /** Empties the shared cache (memcached's flush_all, through bash's /dev/tcp: the image has no client). */
   flushCache: (s: Stack) =>
@@ -225,7 +226,8 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
         ]
       : []),
     `running=" $(${q(stackCommands.running(s))} | tr '\\n' ' ') "`,
-    'case "$running" in *" db "*) ;; *) echo "the database is not running" >&2; exit 3 ;; esac',
+    // (a database on RDS is there without the stack)
+    `case "$running" in *" db "*) ;; *) ${s.kind === 'swarm' ? `${RDS_TEST} || ` : ''}{ echo "the database is not running" >&2; exit 3; } ;; esac`,
     'mkdir -p "$dir"',
     'mkdir -m 700 "$work"',
     `facts=$(${q(backupCommands.facts(s))})`,

@@ -5,6 +5,7 @@
 import { backupCommands, fromFile, readManifest, type BackupResult, type Manifest } from './backup.ts'
 import { ConfigError, UserError } from './errors.ts'
 import type { Log } from './log.ts'
+import { RDS_TEST } from './dbaccess.ts'
 import { runIn, runInChecked, stackCommands, stackPs, startStack, type Stack } from './stack.ts'
 
 /** The scratch folder of a restore on the host (next to the downloaded backup). */
@@ -41,7 +42,8 @@ export async function restoreBackup(o: RestoreSteps): Promise<Manifest> {
     throw new ConfigError(`${name} is not a MyMDB backup: ${e instanceof Error ? e.message : String(e)}`)
   })
   const ps = await stackPs(stack)
-  if (!ps.some((p) => p.Service === 'db' && p.State === 'running'))
+  const rds = stack.kind === 'swarm' && (await runIn(stack, ['sh', '-c', RDS_TEST])).ok
+  if (!rds && !ps.some((p) => p.Service === 'db' && p.State === 'running'))
     throw new UserError(`the stack ${o.project} on ${stack.where} is not running: start it, then restore`)
   log.info(`[restore] ${name}: database ${manifest.database} of ${manifest.source}, taken ${manifest.createdAt}${manifest.revision ? ` (commit ${manifest.revision})` : ''}${manifest.media ? ', with the uploads' : ''}`)
 

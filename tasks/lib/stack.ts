@@ -96,7 +96,7 @@ function localContainer(service: Service): string {
 }
 
 /** Shell: localContainer, or the script exits 1 naming the service. */
-function swarmContainer(service: Service): string {
+export function swarmContainer(service: Service): string {
   return `${localContainer(service)}; [ -n "$c" ] || { echo "no running ${service} container of the stack ${STACK_NAME} (npm run status -- --aws shows why)" >&2; exit 1; }`
 }
 
@@ -183,11 +183,6 @@ export function manageCmd(s: Stack, args: readonly string[], tty = false): Cmd {
   if (s.kind === 'compose') return execCmd(s, 'web', ['python3', 'manage.py', ...args], { tty })
   const here = `${localContainer('web')}; [ -z "$c" ] || exec docker exec ${tty ? '-it' : '-i'} "$c" python3 "$@"`
   return ['sh', '-c', `${here}\n${oneOffScript(swarmService('web'), '', [], tty)}`, 'sh', 'manage.py', ...args]
-}
-
-/** A shell script in the db container as postgres (local socket, peer authentication), with the container's environment. */
-export function inDb(s: Stack, script: string): Cmd {
-  return execCmd(s, 'db', ['sh', '-c', script], { user: 'postgres' })
 }
 
 export interface LogsOptions {

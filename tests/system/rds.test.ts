@@ -22,6 +22,7 @@ import { lastLinesFirst } from '../rig/report.ts'
 import { followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
+const REPO = new URL('../..', import.meta.url).pathname
 const STAGE = 'rds'
 const HOST_NAME = 'mymdb.test'
 const BUCKET = 'mymdb-rig-rds-uploads'
@@ -117,6 +118,30 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     const r = await host!.dockerExec('sh', '-c', `cd /home/admin/mymdb && docker run --rm --network host --volume "$PWD/db-ca.pem:/ca.pem:ro" --entrypoint python3 ${web} -c "import psycopg; psycopg.connect(host='${ip}', dbname='mymdb', user='mymdb', password='x', sslmode='verify-full', sslrootcert='/ca.pem', connect_timeout=5)"`)
     assert.notEqual(r.exitCode, 0)
     assert.match(r.stderr, /does not match host name|certificate verify failed/)
+  })
+
+  /** npm run <file> as a user runs it, with the stage's settings. */
+  const task = (file: string, args: string[]) =>
+    $({ cwd: REPO, env: { ...env, FORCE_COLOR: '0' } as NodeJS.ProcessEnv, nothrow: true, quiet: true })`node --import tsx ${`tasks/${file}.ts`} ${args}`
+
+  it("backup -- --aws and restore -- --aws against RDS: pg_dump as the site's role over TLS into the backup bucket; a changed title comes back", async () => {
+    const [id, title] = (await db!.psql('select id, title from core_movie order by id limit 1', 'mymdb')).split('\t')
+    const r = await task('backup', ['--aws'])
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr)
+    const name = /npm run restore -- (mymdb-rds-\d{8}T\d{6}Z\.tar) --aws/.exec(r.stdout)?.[1]
+    assert.ok(name, r.stdout)
+    assert.match(r.stdout, /pg_dump of mymdb \(PostgreSQL 17\./)
+
+    await db!.psql(`update core_movie set title = 'Changed by the test' where id = ${id}`, 'mymdb')
+    const restored = await task('restore', [name, '--aws', '--yes', '--no-safety-backup'])
+    assert.equal(restored.exitCode, 0, restored.stdout + restored.stderr)
+    assert.equal(await db!.psql(`select title from core_movie where id = ${id}`, 'mymdb'), title)
+    // still the site's own: the restore ran as its role (--no-owner), nothing became postgres's
+    assert.equal(await db!.psql("select count(*) from pg_tables where schemaname = 'public' and tableowner <> 'mymdb'", 'mymdb'), '0')
+    // and the site shows it (the movie's page: anonymous pages are cached for a minute, this one was never asked for)
+    const page = await httpGet(`http://127.0.0.1:${host!.httpPort}/movie/${id}/`, HOST_NAME)
+    assert.equal(page.status, 200)
+    assert.ok(page.body.includes(title!.replace(/&/g, '&amp;').replace(/'/g, '&#x27;')), `${title} on /movie/${id}/`)
   })
 
   it('deploy:aws again: the database found as it is, the role kept, the site serves; stop --aws scales the stack (no db service) to 0', async () => {

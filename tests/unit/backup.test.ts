@@ -44,7 +44,7 @@ describe('backup format', () => {
   })
   it('the restore runs in one transaction, logged in as the application role (not postgres)', () => {
     const cmd = backupCommands.restore(localStack(noDocker(), '/repo', 'mymdb')).join(' ')
-    assert.match(cmd, /^docker compose --project-name mymdb exec -T --user postgres db sh -c PGPASSWORD="\$\{DJANGO_DB_PASSWORD:-\$\(cat "\$\{DJANGO_DB_PASSWORD_FILE:-\/dev\/null\}"\)\}" pg_restore --host=127\.0\.0\.1 --username="\$DJANGO_DB_USER" --clean --if-exists --no-owner --single-transaction --exit-on-error/)
+    assert.match(cmd, /^docker compose --project-name mymdb exec -T --user postgres db sh -c PGPASSWORD="\$\{DJANGO_DB_PASSWORD:-\$\(cat "\$\{DJANGO_DB_PASSWORD_FILE:-\/dev\/null\}"\)\}" pg_restore --host="\$\{PGHOST:-127\.0\.0\.1\}" --username="\$DJANGO_DB_USER" --clean --if-exists --no-owner --single-transaction --exit-on-error/)
     assert.doesNotMatch(cmd, /--role/)
   })
 })
