@@ -5,6 +5,7 @@
 // --delete-bucket names it exactly. Safe to run again: what is gone is skipped.
 import { existsSync, rmSync } from 'node:fs'
 import { inventory, removeAll, removalLines, takeFinalBackup } from './lib/aws/teardown.ts'
+import { databaseInventory, databaseLines, detachHosts, finalSnapshotName, removeDatabase } from './lib/aws/dbteardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
@@ -28,6 +29,11 @@ belongs to it:
   key pair        mymdb-<stage>        the local private key file stays unless --delete-key-file
   instance profile and IAM role  mymdb-<stage>-host (with its inline policy)
   IAM role       mymdb-<stage>-backup (the backups themselves stay in the backup bucket)
+  RDS database    mymdb-<stage>        KEPT (MYMDB_DATABASE=rds: deletion protection; its data and
+                                       automated backups stay), with its network; only the
+                                       hosts' group is taken out of its security group.
+                                       --delete-database deletes it after a final snapshot, and
+                                       its network and parameter group
   elastic IP      mymdb-<stage>        KEPT: the next deploy of the stage gets the same address
                                        (AWS bills an address without a running instance).
                                        --release-address releases it, unless MYMDB_DOMAIN still
@@ -46,6 +52,8 @@ Options:
   --no-final-backup  destroy without a final backup (the database on the host is lost)
   --delete-key-file  also delete the local private key file (MYMDB_SSH_KEY_FILE)
   --release-address  also release the elastic IP (refused while MYMDB_DOMAIN resolves to it)
+  --delete-database  also delete the RDS database: RDS takes a final snapshot first (kept until
+                     you delete it: aws rds delete-db-snapshot), then its network
   --delete-bucket NAME
                      also delete the upload bucket and every file in it: this deletes ALL
                      UPLOADED POSTERS, for good. NAME must be DJANGO_UPLOAD_S3_BUCKET, exactly;
@@ -65,6 +73,7 @@ export const CLI = {
     'delete-key-file': { type: 'boolean' },
     'release-address': { type: 'boolean' },
     'no-final-backup': { type: 'boolean' },
+    'delete-database': { type: 'boolean' },
     'delete-bucket': { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
   },
@@ -110,7 +119,12 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const inv = release ? found : { ...found, elasticIps: [] }
     if (!release) for (const a of found.elasticIps) log.info(`[destroy] the elastic IP ${a.publicIp} is kept: the next deploy of stage ${stage} uses it again (--release-address releases it)`)
     else await checkAddressesUnnamed(found.elasticIps, s, partial?.resolveName ?? resolveName, log)
-    const lines = removalLines(inv, stage)
+    const db = await databaseInventory(clients, stage, found.securityGroup)
+    const deleteDb = flags['delete-database'] ?? false
+    const snapshot = finalSnapshotName(stage, new Date())
+    const dbLines = db ? databaseLines(db, stage, deleteDb, snapshot) : []
+    if (db && !deleteDb) for (const l of dbLines) log.info(`[destroy] ${l}`)
+    const lines = [...removalLines(inv, stage), ...(deleteDb ? dbLines : [])]
     const keyFileThere = existsSync(keyFile)
     if (lines.length === 0) {
       log.info(`[destroy] stage ${stage} in ${s.AWS_REGION}: nothing to remove`)
@@ -143,7 +157,10 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       if (finalBackup) await takeFinalBackup(s, clients, deps, partial ?? {})
       // a kept address is taken off its instance first: the stage's next instance gets it
       if (!release) for (const a of found.elasticIps) await disassociateElasticIp(clients, a)
-      return removeAll(clients, stage, inv, log)
+      // the database's group admits the hosts' group: that rule goes first, or the hosts' group cannot
+      if (db) await detachHosts(clients, db)
+      const done = await removeAll(clients, stage, inv, log)
+      return deleteDb && db ? [...done, ...(await removeDatabase(clients, stage, db, snapshot, log, (partial?.pollSeconds ?? 15) * 1000))] : done
     })
 
     // summary

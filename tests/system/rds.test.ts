@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
-import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds'
+import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds'
+import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand } from '@aws-sdk/client-ec2'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
@@ -156,5 +157,28 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     const code = await stopMain(['--aws'], env, { log, envFile: join(dir, 'no.env'), interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 20))
     assert.match(log.text(), /the stack's services are scaled to 0/)
+  })
+
+  it('destroy:aws keeps the database (only the hosts leave its group); --delete-database deletes it after a final snapshot, then its network', async () => {
+    const kept = await task('destroy-aws', ['--yes', '--no-final-backup'])
+    assert.equal(kept.exitCode, 0, kept.stdout + kept.stderr)
+    assert.match(kept.stdout, /the RDS database mymdb-rds is KEPT with its network/)
+    const instance = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'mymdb-rds' }))).DBInstances![0]!
+    assert.equal(instance.DeletionProtection, true)
+    const dbGroup = (await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['mymdb-rds-db'] }] }))).SecurityGroups![0]!
+    assert.deepEqual(dbGroup.IpPermissions, [], 'the hosts are gone from the database group')
+    assert.equal((await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['mymdb-rds-web'] }] }))).SecurityGroups!.length, 0)
+
+    const removed = await task('destroy-aws', ['--yes', '--delete-database'])
+    assert.equal(removed.exitCode, 0, removed.stdout + removed.stderr)
+    const snapshot = /final snapshot (mymdb-rds-final-\d{8}t\d{6}z)/.exec(removed.stdout)?.[1]
+    assert.ok(snapshot, removed.stdout)
+    assert.equal((await clients.rds.send(new DescribeDBInstancesCommand({}))).DBInstances!.filter((d) => d.DBInstanceIdentifier === 'mymdb-rds').length, 0)
+    const snapshots = (await clients.rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'mymdb-rds' }))).DBSnapshots ?? []
+    assert.ok(snapshots.some((x) => x.DBSnapshotIdentifier === snapshot), JSON.stringify(snapshots.map((x) => x.DBSnapshotIdentifier)))
+    assert.equal((await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: ['mymdb-rds-db'] }] }))).SecurityGroups!.length, 0)
+    assert.equal((await clients.ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))).Subnets!.length, 0)
+    const again = await task('destroy-aws', ['--yes', '--delete-database'])
+    assert.match(again.stdout, /nothing to remove/)
   })
 })

@@ -116,7 +116,7 @@ export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPl
 }
 
 /** Stands for the hosts' security group id in a plan made before it exists (apply is given the id). */
-const HOSTS = 'the-hosts'
+export const HOSTS = 'the-hosts'
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x))
 

@@ -69,8 +69,7 @@ export async function releaseBeforeStart(stack: Stack, web: string, stage: strin
     return {}
   }
   let backup: string | undefined
-  if (o.rds) log.info('[backup] the database is on RDS: its automated backups (point-in-time restore within MYMDB_DB_BACKUP_DAYS) are from before the migrations')
-  else if (stage) {
+  if (stage) {
     log.info('[backup] the new version changes the database (manage.py migrate --check): a backup first')
     const r = await takeBackup(stack, hostBackupOptions(stage, 'pre-migrate'), log).catch((e: unknown) => {
       throw new UserError(`the backup before the migrations failed, so the new version was not started (the old one still runs): ${e instanceof Error ? e.message : String(e)}`)
