@@ -106,6 +106,13 @@ export async function removeDatabase(clients: AwsClients, stage: string, inv: Da
     await aws("delete the database's security group", () => clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id })))
     removed.push(`security group ${n.securityGroup}`)
   }
+  if (net.routeTable) {
+    // the subnets off the route table first (a route table with subnets on it cannot be deleted)
+    const id = net.routeTable.id
+    const table = (await aws('look up the route table', () => clients.ec2.send(new EC2.DescribeRouteTablesCommand({ RouteTableIds: [id] })))).RouteTables?.[0]
+    for (const a of (table?.Associations ?? []).filter((x) => !x.Main && x.RouteTableAssociationId))
+      await aws('take a subnet off the route table', () => clients.ec2.send(new EC2.DisassociateRouteTableCommand({ AssociationId: a.RouteTableAssociationId })))
+  }
   for (const s of net.subnets) {
     await aws('delete a subnet of the database', () => clients.ec2.send(new EC2.DeleteSubnetCommand({ SubnetId: s.id })))
     removed.push(`subnet ${n.subnet(s.zone)}`)
