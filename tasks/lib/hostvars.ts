@@ -10,7 +10,7 @@ import { inspectKeyFile, keyFilePath } from './sshkey.ts'
 import { expandHome } from './paths.ts'
 import { parseHostKey } from './hostkey.ts'
 import { fileSafe, imageVars } from './vars.ts'
-import { databaseVars, dbCaFileRule } from './dbvars.ts'
+import { clusterDatabaseRule, databaseVars, dbCaFileRule } from './dbvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, bucketVars, optionalRegistryVar } from './awsvars.ts'
 
 const INSTANCE_TYPE = /^([a-z]+(?:-[a-z0-9]+)?\d[a-z0-9]*(?:-[a-z0-9]+)?)\.(nano|micro|small|medium|large|xlarge|[1-9]\d*xlarge|metal(?:-\d+xl)?)$/
@@ -231,6 +231,6 @@ export type HostSettings = CleanEnv<typeof hostSpec> & { sshKeyFile: string }
 /** The host step's settings, checked (EnvError, exit 2), with the key file's rule: before any AWS call. */
 export function hostSettings(env: Env, envFile: string): { raw: RawEnv; values: HostSettings } {
   const raw = loadEnv(env, envFile)
-  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule, hostAddressRule, dbCaFileRule, ...backupBucketRules] })
+  const values = checkEnv(hostSpec, raw, { rules: [sshKeyRule, hostAddressRule, dbCaFileRule, clusterDatabaseRule, ...backupBucketRules] })
   return { raw, values: { ...values, sshKeyFile: sshKeyPath(values, raw) } }
 }

@@ -18,7 +18,7 @@ import { check, homeRelative, retryUnstarted, showCommand, type Cmd, type RunOpt
 import type { Remote } from './ssh.ts'
 import { STACK_NODES, SWARM_INIT } from './remote/cluster.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
-import { convergence, DB_NODE_LABEL, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
+import { convergence, DB_NODE_LABEL, externalDatabase, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
 import { createSecretsCmd, oneOffScript, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
@@ -333,7 +333,7 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
   const nodes = Number((await runInChecked(s, ['sh', '-c', STACK_NODES], { doing: "count the Swarm's nodes" })).stdout.trim()) || 1
   const { stack: stackFile, secrets } = withSwarmSecrets(toStackFile(rendered, { startInterval: versions.ok && takesStartInterval(versions.stdout), nodes }))
   const replicas = ((stackFile.services as Record<string, { deploy?: { replicas?: number } }> | undefined)?.web?.deploy?.replicas) ?? 1
-  if (nodes > 1) log.info(`[swarm] a cluster of ${nodes} nodes: the front on every node, ${replicas} web replicas over them, the database on the node labelled ${DB_NODE_LABEL}`)
+  if (nodes > 1) log.info(`[swarm] a cluster of ${nodes} nodes: the front on every node, ${replicas} web replicas over them, ${externalDatabase(rendered) ? 'the database on RDS' : `the database on the node labelled ${DB_NODE_LABEL}`}`)
   if (Object.keys(secrets).length > 0)
     await log.step('secrets', `the stack's ${Object.keys(secrets).length} secrets as Swarm secrets (files in its containers, in no service spec)`, () =>
     runInChecked(s, createSecretsCmd(secrets), { input: secretsInput(secrets), doing: 'make the Swarm secrets' }),

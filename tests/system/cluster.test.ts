@@ -27,6 +27,7 @@ import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { describeLoad, loadLoop } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
 import { followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { followDatabase, type RigDatabase } from '../rig/rds.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
@@ -49,6 +50,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   let downNode = ''
   let registry: Registry | undefined
   let moto: Moto | undefined
+  /** The stage's database on RDS: the emulator's instance, a PostgreSQL standing in at its endpoint. */
+  let db: RigDatabase | undefined
   let clients: AwsClients
   let env: Record<string, string | undefined> = {}
   const pushed: string[] = []
@@ -77,16 +80,21 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     )
     // each rig host is one host of the stage: sshd with its instance's host key while it runs
     hosts.forEach((h, i) => follows.push(followInstances(clients, STAGE, h, moto!.internalEndpoint, i + 1)))
+    db = followDatabase(clients, STAGE, 'mymdb-db:latest')
     env = {
       ...(await rigDeployEnv({ moto, clients, home: dir, stage: STAGE, bucket: BUCKET, registry, keyFile })),
       MYMDB_HOST_SSH_PORT: String(ssh),
       MYMDB_HOST_HTTP_PORT: String(http),
       DJANGO_ALLOWED_HOSTS: `${HOST_NAME},127.0.0.1`,
+      // several hosts keep their database on RDS
+      MYMDB_DATABASE: 'rds',
+      MYMDB_DB_CA_FILE: db.caFile,
     }
   })
   after(async () => {
     for (const r of remotes) r.close()
     for (const f of follows) await f.stop()
+    await db?.stop()
     await Promise.all(hosts.map((h) => h.stop()))
     await registry?.stop()
     await moto?.stop()
@@ -152,13 +160,13 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       `7946/tcp ${groupId} 0`,
       `7946/udp ${groupId} 0`,
     ])
-    // the stack over the three: web on each, the front on each, the database on the first (its volume is there)
-    assert.match(text, /\[swarm\] a cluster of 3 nodes: the front on every node, 3 web replicas over them/)
+    // the stack over the three: web on each, the front on each, the database on RDS (no db service)
+    assert.match(text, /\[swarm\] a cluster of 3 nodes: the front on every node, 3 web replicas over them, the database on RDS/)
     const nodes3 = [1, 2, 3].map((i) => `mymdb-rig-node${i} Running`)
     const placed = async (service: string) => (await where(service)).map((t) => `${t.node} ${t.state}`)
     assert.deepEqual(await placed('web'), nodes3, 'one web replica on each node')
     assert.deepEqual(await placed('proxy'), nodes3, 'the front on every node')
-    assert.deepEqual(await placed('db'), ['mymdb-rig-node1 Running'])
+    assert.equal((await hosts[0]!.dockerExec('docker', 'service', 'inspect', 'mymdb_db')).exitCode, 1, 'no db service')
     for (const h of hosts) {
       const health = await httpGet(`http://${h.host}:${h.httpPort}/healthz`, HOST_NAME)
       assert.equal(health.status, 200, `${h.container}: ${health.body}`)
@@ -331,7 +339,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
   })
 
-  it('stop --aws stops every host: the services scaled to 0 on host 1 (the database shut down cleanly), then the three instances', async () => {
+  it('stop --aws stops every host: the services scaled to 0 on host 1, then the three instances; the database on RDS keeps the data', async () => {
     const log = captureLog()
     const code = await stopMain(['--aws'], { ...env, MYMDB_HOST_ADDRESS: IPS.join(',') }, { log, envFile: join(dir, 'no.env'), interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 20))
@@ -343,9 +351,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const states = ((await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))).Reservations ?? []).flatMap((r) => r.Instances ?? []).map((i) => i.State?.Name)
     // (and the host 3 taken away before: terminated)
     assert.deepEqual(states.filter((st) => st !== 'terminated').sort(), ['stopped', 'stopped', 'stopped'])
-    // the database stopped as Swarm stops a task (SIGTERM: PostgreSQL's fast shutdown), not killed with the host: its control file says so
-    const control = 'docker run --rm --user postgres --volume mymdb_db-data:/data --entrypoint /usr/lib/postgresql/17/bin/pg_controldata "$(docker service inspect --format "{{.Spec.TaskTemplate.ContainerSpec.Image}}" mymdb_db)" /data'
-    const db = await hosts[0]!.dockerExec('sh', '-c', control)
-    assert.match(db.stdout, /Database cluster state: +shut down$/m, db.stderr)
+    // no web or cache container runs on host 1 (the global front is left to stop with the host); the catalogue is where it was, on RDS
+    assert.equal((await hosts[0]!.dockerExec('sh', '-c', 'docker ps --quiet --filter label=com.docker.swarm.service.name=mymdb_web --filter label=com.docker.swarm.service.name=mymdb_cache')).stdout.trim(), '')
+    assert.ok(Number(await db!.psql('select count(*) from core_movie', 'mymdb')) > 0)
   })
 })

@@ -35,6 +35,10 @@ function fakeAws(bucket: FakeBucket | undefined, instance?: { id: string; state:
     DescribeSecurityGroups: () => ({ SecurityGroups: [] }),
     DescribeKeyPairs: () => ({ KeyPairs: [] }),
     DescribeAddresses: () => ({ Addresses: [] }),
+    // (no database on RDS: the default VPC holds none of its network)
+    DescribeVpcs: () => ({ Vpcs: [{ VpcId: 'vpc-1', CidrBlock: '172.31.0.0/16' }] }),
+    DescribeSubnets: () => ({ Subnets: [] }),
+    DescribeRouteTables: () => ({ RouteTables: [] }),
   }
   const notFound = (code: string) => Object.assign(new Error(code), { name: code, $metadata: { httpStatusCode: 404 } })
   const s3 = (n: string, input: Record<string, unknown>): unknown => {
@@ -83,6 +87,14 @@ function fakeAws(bucket: FakeBucket | undefined, instance?: { id: string; state:
         const n = name(cmd)
         sent.push(n)
         return s3(n, cmd.input)
+      },
+    },
+    rds: {
+      send: async (cmd: { constructor: { name: string } }) => {
+        const n = name(cmd)
+        sent.push(n)
+        const missing: Record<string, string> = { DescribeDBInstances: 'DBInstanceNotFound', DescribeDBParameters: 'DBParameterGroupNotFound', DescribeDBSubnetGroups: 'DBSubnetGroupNotFoundFault' }
+        throw notFound(missing[n] ?? `unexpected RDS call ${n}`)
       },
     },
     dynamodb: fakeLockTable(),

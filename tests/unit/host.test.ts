@@ -532,6 +532,14 @@ function fakeClients(answers: Record<string, () => unknown>): AwsClients & { sen
         throw noSuchEntity
       },
     },
+    rds: {
+      send: async (cmd: { constructor: { name: string } }) => {
+        const name = cmd.constructor.name.replace(/Command$/, '')
+        sent.push(name)
+        const missing: Record<string, string> = { DescribeDBInstances: 'DBInstanceNotFound', DescribeDBParameters: 'DBParameterGroupNotFound', DescribeDBSubnetGroups: 'DBSubnetGroupNotFoundFault' }
+        throw Object.assign(new Error('not found'), { name: missing[name] ?? `unexpected RDS call ${name}` })
+      },
+    },
     sent,
   } as unknown as AwsClients & { sent: string[] }
 }
@@ -547,6 +555,10 @@ describe('destroy and findHost with a fake AWS', () => {
     DescribeSecurityGroups: () => ({ SecurityGroups: [] }),
     DescribeKeyPairs: () => ({ KeyPairs: [] }),
     DescribeAddresses: () => ({ Addresses: [] }),
+    // (no database on RDS)
+    DescribeVpcs: () => ({ Vpcs: [{ VpcId: 'vpc-1', CidrBlock: '172.31.0.0/16' }] }),
+    DescribeSubnets: () => ({ Subnets: [] }),
+    DescribeRouteTables: () => ({ RouteTables: [] }),
   }
 
   it('findHost: the oldest of the stage, with empty addresses as undefined', async () => {

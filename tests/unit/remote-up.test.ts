@@ -308,7 +308,12 @@ describe('remote-up main()', () => {
     assert.doesNotMatch(d.log.text(), /db-pw|pg-pw/)
   })
   it('several addresses (MYMDB_HOST_ADDRESS, host 1 first): the others joined into one Swarm after Docker answers on host 1, and each front checked', () => {
-    const steps = remoteSteps(planRemoteUp({ ...ENV, MYMDB_HOST_ADDRESS: '10.0.0.1,10.0.0.2,10.0.0.3' }))
+    // (several hosts keep the database on RDS)
+    const ca = join(mkdtempSync(join(tmpdir(), 'mymdb-ca-')), 'ca.pem')
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+    const three = { ...ENV, MYMDB_HOST_ADDRESS: '10.0.0.1,10.0.0.2,10.0.0.3', MYMDB_DATABASE: 'rds', MYMDB_DB_CA_FILE: ca }
+    const steps = remoteSteps(planRemoteUp(three, { database: { address: 'db.example', port: 5432, masterSecretArn: 'arn:s', region: 'us-west-2' } }))
+    assert.throws(() => planRemoteUp({ ...three, MYMDB_DATABASE: 'container' }), /MYMDB_DATABASE="container" - 3 hosts need MYMDB_DATABASE=rds: a database on one host's disk is lost with that host/)
     assert.equal(steps[0], 'docker info; docker compose version')
     assert.equal(steps[1], 'hosts 2 (10.0.0.2), 3 (10.0.0.3): docker info; then one Docker Swarm with host 1, 3 managers (hosts 1-3), the rest workers; join tokens read on host 1 and piped to the joining host, rotated afterwards')
     assert.match(steps.at(-1) ?? '', /^GET http:\/\/10\.0\.0\.1:\d+\/healthz and \/ .*; \/healthz on hosts 2, 3 too/)

@@ -6,7 +6,7 @@ import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars }
 import { acmeCaRootRule, clusterVars, hostAddressRule, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
 import { hostList } from '../validators.ts'
-import { databaseVars, dbCaBundle, dbCaFileRule } from '../dbvars.ts'
+import { clusterDatabaseRule, databaseVars, dbCaBundle, dbCaFileRule } from '../dbvars.ts'
 
 /** What the start on the host reads; the secrets must be production ones (not up:local's). */
 export const remoteSpec = {
@@ -85,7 +85,7 @@ export const deploySpec = {
 }
 
 /** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
-export const deployRules = [...registryRules, sshKeyRule, hostAddressRule, ...backupBucketRules, acmeCaRootRule, hstsRule, dbCaFileRule]
+export const deployRules = [...registryRules, sshKeyRule, hostAddressRule, ...backupBucketRules, acmeCaRootRule, hstsRule, dbCaFileRule, clusterDatabaseRule]
 
 export type DeploySettings = ReturnType<typeof deploySettings>
 
