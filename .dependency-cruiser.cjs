@@ -20,7 +20,7 @@ module.exports = {
     {
       name: 'a-task-does-not-import-a-task',
       severity: 'error',
-      comment: 'A task file (tasks/<step>.ts) imports shared code from tasks/lib/ only; deploy-aws.ts alone composes the four step files.',
+      comment: 'A task file (tasks/<step>.ts) imports shared code from tasks/lib/ only; deploy-aws.ts alone composes the step files.',
       from: { path: '^tasks/[^/]+\\.ts$', pathNot: '^tasks/deploy-aws\\.ts$' },
       to: { path: '^tasks/[^/]+\\.ts$' },
     },
