@@ -62,3 +62,19 @@ export async function submitForm(page: Page, path: string, fields: Record<string
     if (attempt >= 3) throw new Error(`${path}: the post ended on chromium's error page 3 times`)
   }
 }
+
+/**
+ * Uploads `file` through the poster form of the movie page `page` is on and returns the new
+ * poster's src (the newest is shown first). It waits for the page after the post to show one
+ * poster more than before: right after the click, the old page (with older posters) may still be
+ * the one a locator reads.
+ */
+export async function uploadPoster(page: Page, file: { name: string; mimeType: string; buffer: Buffer }): Promise<string> {
+  const before = await page.locator('img.poster').count()
+  await page.setInputFiles('#id_image', file)
+  await page.click('#upload-button')
+  await page.locator('img.poster').nth(before).waitFor()
+  const src = await page.locator('img.poster').first().getAttribute('src')
+  if (!src) throw new Error('the movie page shows a poster without a src')
+  return src
+}

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { PutItemCommand } from '@aws-sdk/client-dynamodb'
 import { acquireLock, readLock } from '../../tasks/lib/lock.ts'
-import { launchChromium } from '../rig/browser.ts'
+import { launchChromium, uploadPoster } from '../rig/browser.ts'
 import { main as bucketMain } from '../../tasks/bucket.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
 import { main as destroyMain } from '../../tasks/destroy-aws.ts'
@@ -286,10 +286,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-poster')
       await page.goto('/')
       await page.locator('ul.movie-list li a').first().click()
-      await page.setInputFiles('#id_image', { name: 'poster.png', mimeType: 'image/png', buffer: PNG })
-      await page.click('#upload-button')
-      const src = await page.locator('img.poster').first().getAttribute('src')
-      assert.ok(src, 'the poster is shown on the movie page')
+      const src = await uploadPoster(page, { name: 'poster.png', mimeType: 'image/png', buffer: PNG })
       // The page links the bucket (the rig's emulator, path style): /<bucket>/uploads/<name>.
       const path = new URL(src).pathname
       assert.match(path, new RegExp(`^/${BUCKET}/uploads/.+\\.png$`))

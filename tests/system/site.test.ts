@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
-import { launchChromium } from '../rig/browser.ts'
+import { launchChromium, uploadPoster } from '../rig/browser.ts'
 import { $ } from 'zx'
 import { BASE_URL, compose, npmRun, PROJECT, REPO, type Reply, request, stackEnv, waitFor } from './stack.ts'
 
@@ -84,10 +84,7 @@ describe('MyMDB in a browser', () => {
 
   test('upload a poster and see it on the page', async () => {
     await page.goto(movieUrl)
-    await page.setInputFiles('#id_image', { name: 'poster.png', mimeType: 'image/png', buffer: PNG })
-    await page.click('#upload-button')
-    const src = await page.locator('img.poster').first().getAttribute('src')
-    assert.ok(src, 'the poster is shown on the movie page')
+    const src = await uploadPoster(page, { name: 'poster.png', mimeType: 'image/png', buffer: PNG })
     posterPath = new URL(src, BASE_URL).pathname
     assert.match(posterPath, /^\/media\/.+\.png$/)
     const poster = await request(posterPath)
@@ -393,10 +390,8 @@ Image.new("RGB", (60, 30), (200, 40, 40)).save(out, format="JPEG", exif=exif)
 sys.stdout.write(base64.b64encode(out.getvalue()).decode())`)
     assert.ok(photo.includes('RigCam'), 'the photo carries its EXIF')
     await page.goto(movieUrl)
-    await page.setInputFiles('#id_image', { name: 'holiday.jpg', mimeType: 'image/jpeg', buffer: photo })
-    await page.click('#upload-button')
-    const src = await page.locator('img.poster').first().getAttribute('src')
-    const served = await request(new URL(src ?? '', BASE_URL).pathname)
+    const src = await uploadPoster(page, { name: 'holiday.jpg', mimeType: 'image/jpeg', buffer: photo })
+    const served = await request(new URL(src, BASE_URL).pathname)
     assert.equal(served.status, 200)
     assert.equal(served.headers['content-type'], 'image/jpeg')
     assert.ok(!served.body.includes('RigCam') && !served.body.includes('Exif'), 'no EXIF in the served poster')
