@@ -1,9 +1,11 @@
 // npm run deploy:aws: MyMDB on an EC2 host of the stage, uploads on S3, from this machine.
 // Four steps, each idempotent and each also runnable alone: push (npm run push), bucket
-// (npm run bucket), host (npm run host), start over SSH (npm run remote:up). A second run
+// (npm run bucket), host (npm run host), start over SSH (npm run remote:up); with several hosts
+// the front door (npm run front), with MYMDB_DATABASE=rds the database (npm run database). A second run
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
 import { bucketStep } from './bucket.ts'
 import { databaseStep } from './database.ts'
+import { frontStep } from './front.ts'
 import { hostStep } from './host.ts'
 import { pushStep } from './push.ts'
 import { startStep } from './remote-up.ts'
@@ -20,7 +22,8 @@ import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
-Deploys MyMDB to AWS in four steps (five with MYMDB_DATABASE=rds), each safe to run again:
+Deploys MyMDB to AWS in four steps (one more with several hosts, one more with
+MYMDB_DATABASE=rds), each safe to run again:
   1. push    the web, db, proxy and cache images of this commit to MYMDB_REGISTRY (npm run push)
   2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET (public under uploads/) and the private
              backup bucket                                                   (npm run bucket)
@@ -29,6 +32,9 @@ Deploys MyMDB to AWS in four steps (five with MYMDB_DATABASE=rds), each safe to 
                                                                              (npm run host)
              (fewer than there are: the ones beyond are taken out of the swarm by the start
              step, their tasks moved to the others, and then terminated)
+  (4.) front    with MYMDB_HOSTS > 1: a Network Load Balancer on an Elastic IP per zone
+             passing TCP 80 and 443 to every host, and the EFS file system where the
+             hosts' fronts share the certificate                           (npm run front)
   (4.) database  with MYMDB_DATABASE=rds: PostgreSQL on RDS, private, TLS only, admitting
              the hosts only; the site's own role made there by the start    (npm run database)
   4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks;
@@ -101,21 +107,30 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         }
       }
 
-      // with the database on RDS, a step of its own between the hosts (whose group it admits) and the start
+      // with several hosts, the front door; with the database on RDS, the database: each a step
+      // of its own between the hosts (whose group they admit) and the start
       const rds = s.MYMDB_DATABASE === 'rds'
-      const of = rds ? 5 : 4
-      log.info(`[deploy] 1/${of} push images to ${s.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
+      const cluster = s.MYMDB_HOSTS > 1
+      const steps = ['push', 'bucket', 'host', ...(cluster ? ['front'] : []), ...(rds ? ['database'] : []), 'start']
+      const nth = (name: string) => `${steps.indexOf(name) + 1}/${steps.length}`
+      const of = steps.length
+      log.info(`[deploy] ${nth('push')} push images to ${s.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
       const pushed = await step(pushStep, s)
 
-      log.info(`[deploy] 2/${of} upload bucket ${s.DJANGO_UPLOAD_S3_BUCKET}`)
+      log.info(`[deploy] ${nth('bucket')} upload bucket ${s.DJANGO_UPLOAD_S3_BUCKET}`)
       await step(bucketStep, s)
 
-      log.info(`[deploy] 3/${of} EC2 host${s.MYMDB_HOSTS > 1 ? `s mymdb-${s.MYMDB_STAGE}, -2 .. -${s.MYMDB_HOSTS}` : ` mymdb-${s.MYMDB_STAGE}`}`)
+      log.info(`[deploy] ${nth('host')} EC2 host${cluster ? `s mymdb-${s.MYMDB_STAGE}, -2 .. -${s.MYMDB_HOSTS}` : ` mymdb-${s.MYMDB_STAGE}`}`)
       const host = await step(hostStep, s)
+
+      const front = cluster
+        ? (log.info(`[deploy] ${nth('front')} front door mymdb-${s.MYMDB_STAGE}: load balancer and the fronts' shared storage`),
+          await step(frontStep, { ...s, hosts: host.nodes.map((n) => ({ instanceId: n.host?.instanceId, zone: n.host?.zone })) }))
+        : undefined
 
       let database: RdsTarget | undefined
       if (rds) {
-        log.info(`[deploy] 4/5 database mymdb-${s.MYMDB_STAGE} on RDS`)
+        log.info(`[deploy] ${nth('database')} database mymdb-${s.MYMDB_STAGE} on RDS`)
         const db = await step(databaseStep, s)
         if (db.endpoint) database = { ...db.endpoint, masterSecretArn: db.masterSecretArn, region: s.AWS_REGION }
       }
@@ -148,6 +163,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       log.info('')
       log.info(`[deploy] MyMDB is running: ${url} (deployed ${pushed.tag} in ${Math.round((Date.now() - started) / 1000)} s)`)
       log.info(`[deploy] its admin site: ${new URL(`/${s.DJANGO_ADMIN_URL}/`, url)} (DJANGO_ADMIN_URL)`)
+      if (front) log.info(`[deploy] the cluster's front door: ${front.dnsName} (${front.addresses.join(', ')})`)
       log.info('[deploy] operate it: npm run status -- --aws | logs -- --aws | manage -- --aws <command> | ssh')
       log.info('[deploy] stop the host with: npm run stop -- --aws; remove it with: npm run destroy:aws')
       return 0

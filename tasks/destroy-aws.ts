@@ -6,6 +6,7 @@
 import { existsSync, rmSync } from 'node:fs'
 import { inventory, removeAll, removalLines, takeFinalBackup } from './lib/aws/teardown.ts'
 import { databaseInventory, databaseLines, detachHosts, finalSnapshotName, removeDatabase } from './lib/aws/dbteardown.ts'
+import { frontInventory, frontLines, removeFront } from './lib/aws/frontteardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
@@ -29,6 +30,9 @@ belongs to it:
   key pair        mymdb-<stage>        the local private key file stays unless --delete-key-file
   instance profile and IAM role  mymdb-<stage>-host (with its inline policy)
   IAM role       mymdb-<stage>-backup (the backups themselves stay in the backup bucket)
+  front door      mymdb-<stage>        several hosts: the load balancer, its target groups and
+                                       Elastic IPs, the fronts' EFS file system (it holds the
+                                       certificate only: the next deploy obtains one again)
   RDS database    mymdb-<stage>        KEPT (MYMDB_DATABASE=rds: deletion protection; its data and
                                        automated backups stay), with its network; only the
                                        hosts' group is taken out of its security group.
@@ -124,7 +128,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const snapshot = finalSnapshotName(stage, new Date())
     const dbLines = db ? databaseLines(db, stage, deleteDb, snapshot) : []
     if (db && !deleteDb) for (const l of dbLines) log.info(`[destroy] ${l}`)
-    const lines = [...removalLines(inv, stage), ...(deleteDb ? dbLines : [])]
+    const front = await frontInventory(clients, stage, found.securityGroup)
+    const lines = [...(front ? frontLines(front, stage) : []), ...removalLines(inv, stage), ...(deleteDb ? dbLines : [])]
     const keyFileThere = existsSync(keyFile)
     if (lines.length === 0) {
       log.info(`[destroy] stage ${stage} in ${s.AWS_REGION}: nothing to remove`)
@@ -159,7 +164,9 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       if (!release) for (const a of found.elasticIps) await disassociateElasticIp(clients, a)
       // the database's group admits the hosts' group: that rule goes first, or the hosts' group cannot
       if (db) await detachHosts(clients, db)
-      const done = await removeAll(clients, stage, inv, log)
+      // the front's NFS group refers to the hosts' group too: the front door goes first
+      const frontDone = front ? await removeFront(clients, stage, front, log, (partial?.pollSeconds ?? 5) * 1000) : []
+      const done = [...frontDone, ...(await removeAll(clients, stage, inv, log))]
       return deleteDb && db ? [...done, ...(await removeDatabase(clients, stage, db, snapshot, log, (partial?.pollSeconds ?? 15) * 1000))] : done
     })
 

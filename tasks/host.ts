@@ -115,7 +115,10 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     log.info(`[host] stage ${stage} in ${plan.region} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
     showPlanLines('host', items, log)
     if (plan.amiId) log.info(`[host] AMI ${plan.amiId} (${plan.amiSource}); its root volume ${plan.rootDevice}: ${plan.launch.diskGb} GiB, encrypted`)
-    for (const line of costLines({ hosts: plan.resources.nodes.length, instanceType: plan.launch.instanceType, diskGb: plan.launch.diskGb, ...(plan.database ? { database: plan.database } : {}) })) log.info(`[cost] ${line}`)
+    const { nodes } = plan.resources
+    // several hosts get a front door (npm run front): a load balancer with an address in each of their zones
+    const front = nodes.length > 1 ? { front: { zones: new Set(nodes.map((h) => h.zone ?? `host ${h.node}`)).size } } : {}
+    for (const line of costLines({ hosts: nodes.length, instanceType: plan.launch.instanceType, diskGb: plan.launch.diskGb, ...(plan.database ? { database: plan.database } : {}), ...front })) log.info(`[cost] ${line}`)
     if (dryRun) log.info('[host] dry run: nothing was changed')
   },
 

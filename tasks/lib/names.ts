@@ -67,3 +67,20 @@ export function stageResources(stage: string) {
     backupPolicy: `${base}-backup-write`,
   }
 }
+
+/** The names of a stage's front door when it has several hosts: the load balancer and the fronts' shared storage. */
+export function frontResources(stage: string) {
+  const base = stageName(stage)
+  return {
+    /** The Network Load Balancer (AWS: at most 32 characters; the stage has at most 20). */
+    balancer: base,
+    /** Its target group for a port: mymdb-<stage>-http, -https. */
+    targetGroup: (port: 80 | 443) => `${base}-${port === 80 ? 'http' : 'https'}`,
+    /** The Elastic IP of the balancer in a zone (its Name tag). */
+    address: (zone: string) => `${base}-front-${zone}`,
+    /** The EFS file system (its creation token and Name tag). */
+    fileSystem: `${base}-front`,
+    /** The security group of its mount targets. */
+    fsSecurityGroup: `${base}-front-nfs`,
+  }
+}

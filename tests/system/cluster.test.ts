@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2'
+import { DescribeTargetGroupsCommand, DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2'
 import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
@@ -115,8 +116,19 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   const instances = async () =>
     ((await clients.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }, { Name: 'instance-state-name', Values: ['pending', 'running'] }] }))).Reservations ?? [])
       .flatMap((r) => r.Instances ?? [])
-      .map((i) => ({ name: i.Tags?.find((t) => t.Key === 'Name')?.Value ?? '', zone: i.Placement?.AvailabilityZone ?? '', group: i.SecurityGroups?.[0]?.GroupId ?? '' }))
+      .map((i) => ({ name: i.Tags?.find((t) => t.Key === 'Name')?.Value ?? '', id: i.InstanceId ?? '', zone: i.Placement?.AvailabilityZone ?? '', group: i.SecurityGroups?.[0]?.GroupId ?? '' }))
       .sort((a, b) => a.name.localeCompare(b.name))
+  /** The hosts the load balancer sends each port to (as the emulator keeps its target groups). */
+  const frontTargets = async () => {
+    const out: string[] = []
+    for (const name of ['mymdb-cluster-http', 'mymdb-cluster-https']) {
+      const tg = (await clients.elb.send(new DescribeTargetGroupsCommand({ Names: [name] }))).TargetGroups![0]!
+      const h = await clients.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.TargetGroupArn }))
+      out.push(...(h.TargetHealthDescriptions ?? []).map((d) => `${d.Target!.Id}:${d.Target!.Port}`))
+    }
+    return out.sort()
+  }
+  const targetsOf = (list: { id: string }[]) => list.flatMap((i) => [`${i.id}:443`, `${i.id}:80`]).sort()
 
   it('deploy:aws with MYMDB_HOSTS=2 from nothing: two instances in two zones, a swarm made on the first, the second joined as a worker, the site on both', async () => {
     const { text, seconds } = await deployAws(2)
@@ -124,6 +136,10 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const two = await instances()
     assert.deepEqual(two.map((i) => i.name), ['mymdb-cluster', 'mymdb-cluster-2'])
     assert.equal(new Set(two.map((i) => i.zone)).size, 2, JSON.stringify(two))
+    // the front door, step 4 of 6 (its cost printed first): both hosts behind the load balancer on 80 and 443
+    assert.match(text, /\[cost\] about \$\d+\.\d\d a month: .*; 1 x Network Load Balancer \$16\.43; 2 x load balancer's Elastic IP \$3\.65/)
+    assert.match(text, /\[deploy\] 4\/6 front door mymdb-cluster/)
+    assert.deepEqual(await frontTargets(), targetsOf(two))
     assert.match(text, /\[cluster\] admin@127\.0\.0\.11:\d+: a new swarm/)
     assert.match(text, /\[cluster\] admin@127\.0\.0\.12:\d+: joined as a worker/)
     assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready'])
@@ -262,11 +278,15 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`)
     })
     assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: drained/)
+    // the load balancer stops sending it requests (drained for 30 s) before Swarm drains it
+    const deregistered = text.search(/target group mymdb-cluster-https +update +drain and deregister i-/)
+    assert.ok(deregistered >= 0 && deregistered < text.search(/admin@127\.0\.0\.13:\d+: drained/), 'deregistered from the load balancer first')
     assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: left the swarm and removed from its nodes/)
     assert.match(text, /\[cluster\] admin@127\.0\.0\.12:\d+: demoted/)
     assert.match(text, /\[deploy\] host 3 taken away: i-\w+ terminated/)
     assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready'])
     assert.deepEqual((await instances()).map((i) => i.name), ['mymdb-cluster', 'mymdb-cluster-2'])
+    assert.deepEqual(await frontTargets(), targetsOf(await instances()))
     assert.deepEqual((await where('web')).map((t) => `${t.node} ${t.state}`), ['mymdb-rig-node1 Running', 'mymdb-rig-node2 Running'])
   })
 
@@ -277,6 +297,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: joined as a manager/)
     assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable'])
     assert.equal((await instances()).length, 3)
+    assert.deepEqual(await frontTargets(), targetsOf(await instances()), 'the new third host behind the load balancer')
     assert.match((await httpGet(`http://${hosts[2]!.host}:${hosts[2]!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
   })
 

@@ -6,7 +6,7 @@ import { checkDeleteBucket, main } from '../../tasks/destroy-aws.ts'
 import { removalLines } from '../../tasks/lib/aws/teardown.ts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { ConfigError } from '../../tasks/lib/errors.ts'
-import { fakeLockTable, noDocker, tempDir, testDeps } from './fakes.ts'
+import { absentStageServices, fakeLockTable, noDocker, tempDir, testDeps } from './fakes.ts'
 
 const BUCKET = 'mymdb-uploads-qa'
 
@@ -89,14 +89,7 @@ function fakeAws(bucket: FakeBucket | undefined, instance?: { id: string; state:
         return s3(n, cmd.input)
       },
     },
-    rds: {
-      send: async (cmd: { constructor: { name: string } }) => {
-        const n = name(cmd)
-        sent.push(n)
-        const missing: Record<string, string> = { DescribeDBInstances: 'DBInstanceNotFound', DescribeDBParameters: 'DBParameterGroupNotFound', DescribeDBSubnetGroups: 'DBSubnetGroupNotFoundFault' }
-        throw notFound(missing[n] ?? `unexpected RDS call ${n}`)
-      },
-    },
+    ...absentStageServices(sent),
     dynamodb: fakeLockTable(),
     sent,
     get bucket() {

@@ -219,3 +219,25 @@ export function swarmHost(o: { images?: Record<string, string>; runs?: 'swarm' |
     return undefined
   }
 }
+
+/**
+ * Fake RDS, load balancer and EFS clients of a stage that has neither a database on RDS nor a
+ * front door (one host): every lookup answers "not found" as AWS does; any other call fails the
+ * test. Each call's name goes into `sent`.
+ */
+export function absentStageServices(sent: string[]) {
+  const call = (service: string, missing: Record<string, string | (() => unknown)>) => ({
+    send: async (cmd: { constructor: { name: string } }) => {
+      const name = cmd.constructor.name.replace(/Command$/, '')
+      sent.push(name)
+      const answer = missing[name]
+      if (typeof answer === 'function') return answer()
+      throw Object.assign(new Error('not found'), { name: answer ?? `unexpected ${service} call ${name}`, $metadata: { httpStatusCode: 404 } })
+    },
+  })
+  return {
+    rds: call('RDS', { DescribeDBInstances: 'DBInstanceNotFound', DescribeDBParameters: 'DBParameterGroupNotFound', DescribeDBSubnetGroups: 'DBSubnetGroupNotFoundFault' }),
+    elb: call('ELB', { DescribeLoadBalancers: 'LoadBalancerNotFoundException', DescribeTargetGroups: 'TargetGroupNotFoundException' }),
+    efs: call('EFS', { DescribeFileSystems: () => ({ FileSystems: [] }) }),
+  }
+}

@@ -20,7 +20,7 @@ import { sameJson } from '../../tasks/lib/aws/clients.ts'
 import { inspectKeyFile, keyFilePath, saveKeyFile } from '../../tasks/lib/sshkey.ts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
-import { captureLog, fakeLockTable, noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
+import { absentStageServices, captureLog, fakeLockTable, noDocker, sshKeyPair, tempDir, testDeps } from './fakes.ts'
 
 const INSTALL = readFileSync(new URL('../../scripts/install-docker.sh', import.meta.url), 'utf8')
 
@@ -532,14 +532,7 @@ function fakeClients(answers: Record<string, () => unknown>): AwsClients & { sen
         throw noSuchEntity
       },
     },
-    rds: {
-      send: async (cmd: { constructor: { name: string } }) => {
-        const name = cmd.constructor.name.replace(/Command$/, '')
-        sent.push(name)
-        const missing: Record<string, string> = { DescribeDBInstances: 'DBInstanceNotFound', DescribeDBParameters: 'DBParameterGroupNotFound', DescribeDBSubnetGroups: 'DBSubnetGroupNotFoundFault' }
-        throw Object.assign(new Error('not found'), { name: missing[name] ?? `unexpected RDS call ${name}` })
-      },
-    },
+    ...absentStageServices(sent),
     sent,
   } as unknown as AwsClients & { sent: string[] }
 }

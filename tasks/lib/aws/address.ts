@@ -2,7 +2,7 @@
 // restarts and new instances (DNS points at it). Found by its tags (stage and host number);
 // allocated when missing; associated with the host's instance unless it already is.
 import type { Log } from '../log.ts'
-import { nodeName, nodeOf, nodeTags, stageTagFilters } from '../names.ts'
+import { frontResources, nodeName, nodeOf, nodeTags, stageTagFilters } from '../names.ts'
 import { EC2, aws, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
 
@@ -16,13 +16,14 @@ export interface ElasticIp {
   associationId?: string
 }
 
-/** Every Elastic IP of the stage (all its hosts'), found by its Project/Stage tags. */
+/** Every Elastic IP of the stage's hosts, found by its Project/Stage tags (the load balancer's, balancer.ts, are not theirs). */
 export async function readElasticIps(clients: AwsClients, stage: string): Promise<ElasticIp[]> {
   const r = await aws('look up the elastic IP', () =>
     clients.ec2.send(new EC2.DescribeAddressesCommand({ Filters: stageTagFilters(stage) })),
   )
+  const front = frontResources(stage).address('')
   return (r.Addresses ?? []).flatMap((a) =>
-    a.AllocationId && a.PublicIp
+    a.AllocationId && a.PublicIp && !a.Tags?.some((t) => t.Key === 'Name' && t.Value?.startsWith(front))
       ? [
           {
             node: nodeOf(a.Tags),

@@ -4,6 +4,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { EC2Client } from '@aws-sdk/client-ec2'
 import type { ECRClient } from '@aws-sdk/client-ecr'
+import type { EFSClient } from '@aws-sdk/client-efs'
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2'
 import type { IAMClient } from '@aws-sdk/client-iam'
 import type { RDSClient } from '@aws-sdk/client-rds'
 import type { S3Client } from '@aws-sdk/client-s3'
@@ -19,6 +21,8 @@ import type { Env } from '../main.ts'
 export const DynamoDB = lazy<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb')
 export const EC2 = lazy<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2')
 export const ECR = lazy<typeof import('@aws-sdk/client-ecr')>('@aws-sdk/client-ecr')
+export const EFS = lazy<typeof import('@aws-sdk/client-efs')>('@aws-sdk/client-efs')
+export const ELB = lazy<typeof import('@aws-sdk/client-elastic-load-balancing-v2')>('@aws-sdk/client-elastic-load-balancing-v2')
 export const IAM = lazy<typeof import('@aws-sdk/client-iam')>('@aws-sdk/client-iam')
 export const RDS = lazy<typeof import('@aws-sdk/client-rds')>('@aws-sdk/client-rds')
 export const S3 = lazy<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3')
@@ -42,6 +46,9 @@ export interface AwsClients {
   /** RDS and Secrets Manager (the database of MYMDB_DATABASE=rds): made on first use only. */
   readonly rds: RDSClient
   readonly secrets: SecretsManagerClient
+  /** EFS and the load balancer (the front door of several hosts): made on first use only. */
+  readonly efs: EFSClient
+  readonly elb: ElasticLoadBalancingV2Client
 }
 
 /**
@@ -62,6 +69,8 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
   const common = { region, ...keys, requestHandler, ...(endpoint ? { endpoint } : {}), ...(maxAttempts ? { maxAttempts } : {}) }
   let rds: RDSClient | undefined
   let secrets: SecretsManagerClient | undefined
+  let efs: EFSClient | undefined
+  let elb: ElasticLoadBalancingV2Client | undefined
   return {
     region,
     // Path-style addressing only for custom endpoints (emulators have no per-bucket DNS names).
@@ -80,6 +89,12 @@ export function awsClients(region: string, env: Env = process.env): AwsClients {
     },
     get secrets() {
       return (secrets ??= new SecretsManager.SecretsManagerClient(common))
+    },
+    get efs() {
+      return (efs ??= new EFS.EFSClient(common))
+    },
+    get elb() {
+      return (elb ??= new ELB.ElasticLoadBalancingV2Client(common))
     },
   }
 }

@@ -1,7 +1,7 @@
 // What a stage's set-up costs a month, roughly, so that a user sees it before anything is made
 // (the host step prints it, a dry run too). AWS's own on-demand list prices in us-east-1 for
 // Linux, as AWS listed them when this table was written (below); other regions differ (typically by 0-30 %), and S3, ECR, data
-// transfer and snapshots are billed by use and not counted. An instance type not in the table is
+// transfer, snapshots, load balancer capacity units and EFS are billed by use and not counted. An instance type not in the table is
 // named without a price, never guessed.
 
 /** When the prices below were taken from AWS's pricing pages (they change rarely, mostly downwards). */
@@ -55,6 +55,9 @@ const DB_INSTANCE_HOURLY: Record<string, number> = {
 /** RDS gp3 storage, USD a GiB-month (automated backups up to the database's size are free). */
 const DB_GP3_GB_MONTH = 0.115
 
+/** A Network Load Balancer, USD an hour (its capacity units, LCUs, are billed by use: not counted). */
+const NLB_HOURLY = 0.0225
+
 /** The set-up whose cost is wanted. */
 export interface CostInput {
   hosts: number
@@ -62,6 +65,8 @@ export interface CostInput {
   diskGb: number
   /** The database on RDS (MYMDB_DATABASE=rds). */
   database?: { instanceClass: string; storageGb: number }
+  /** The front door of several hosts: a load balancer with an Elastic IP in each of `zones` zones (its EFS holds kilobytes: cents). */
+  front?: { zones: number }
 }
 
 /** One line of the estimate: what, how many, the monthly price of one (undefined: not in the table). */
@@ -86,6 +91,11 @@ export function monthlyCost(c: CostInput): { items: CostItem[]; total: number; u
       { what: `${c.database.storageGb} GiB RDS storage`, count: 1, each: c.database.storageGb * DB_GP3_GB_MONTH },
     )
   }
+  if (c.front)
+    items.push(
+      { what: 'Network Load Balancer', count: 1, each: NLB_HOURLY * HOURS_A_MONTH },
+      { what: "load balancer's Elastic IP", count: c.front.zones, each: PUBLIC_IPV4_HOURLY * HOURS_A_MONTH },
+    )
   const total = items.reduce((sum, i) => sum + (i.each ?? 0) * i.count, 0)
   return { items, total, unpriced: items.filter((i) => i.each === undefined).map((i) => i.what) }
 }
@@ -98,6 +108,6 @@ export function costLines(c: CostInput): string[] {
   const parts = items.map((i) => `${i.count} x ${i.what}${i.each !== undefined ? ` ${usd(i.each)}` : ' (price not in the table)'}`)
   return [
     `about ${usd(total)} a month${unpriced.length > 0 ? ` plus the ${unpriced.join(', ')}` : ''}: ${parts.join('; ')}`,
-    `(on-demand list prices of us-east-1 as listed in ${PRICES_AS_OF}, other regions differ; S3, ECR, data transfer and snapshots beyond the database's size by use, not counted; see ${PRICING_PAGE})`,
+    `(on-demand list prices of us-east-1 as listed in ${PRICES_AS_OF}, other regions differ; S3, ECR, data transfer, snapshots beyond the database's size, load balancer capacity units and EFS by use, not counted; see ${PRICING_PAGE})`,
   ]
 }

@@ -5,7 +5,10 @@
 import { UserError } from '../errors.ts'
 import { databaseResources, stageTagFilters, stageTags } from '../names.ts'
 import { EC2, RDS, aws, awsErrorCode, type AwsClients } from './clients.ts'
+import { HOSTS, applyHostsOnlyGroup, findHostsOnlyGroup, planHostsOnlyGroup, type HostsOnlyGroupFound } from './hostsonly.ts'
 import type { PlanLine } from './plan.ts'
+
+export { HOSTS }
 
 /** How many zones the database's subnets span (RDS wants two at least, for a standby or a move). */
 export const DB_ZONES = 2
@@ -28,7 +31,7 @@ export interface DbNetworkFound {
   subnets: DbSubnet[]
   subnetGroup: { subnets: string[] } | null
   /** The database's group and its ingress rules (source: HOSTS, another group's id, or a CIDR). */
-  securityGroup: { id: string; rules: { id: string; port: string; source: string }[] } | null
+  securityGroup: HostsOnlyGroupFound
 }
 
 export interface DbNetworkPlan {
@@ -82,10 +85,7 @@ export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPl
   const newSubnets = missing.map((zone, i) => ({ zone, cidr: cidrs[i]! }))
   const wanted = kept.map((s) => s.id)
   const subnetGroup = !found.subnetGroup ? 'create' : newSubnets.length > 0 || !sameSet(found.subnetGroup.subnets, wanted) ? 'update' : 'exists'
-  const sg = found.securityGroup
-  const isHosts = (r: { port: string; source: string }) => r.source === HOSTS && r.port === String(PORT)
-  const foreign = sg?.rules.filter((r) => !isHosts(r)) ?? []
-  const hostsRule = sg?.rules.some(isHosts) ?? false
+  const group = planHostsOnlyGroup(names.securityGroup, PORT, found.securityGroup)
   const lines: PlanLine[] = [
     found.routeTable
       ? { resource: `route table ${names.routeTable}`, action: found.routeTable.routesOut.length > 0 ? 'update' : 'exists', detail: found.routeTable.routesOut.length > 0 ? 'a route out of the VPC removed' : `${found.routeTable.id}; no route out of the VPC` }
@@ -96,9 +96,7 @@ export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPl
       return { resource: `subnet ${names.subnet(z)}`, action: s ? 'exists' : 'create', detail: s ? `${s.id} ${s.cidr}` : `${n!.cidr} in ${z}, private` }
     }),
     { resource: `DB subnet group ${names.subnetGroup}`, action: subnetGroup, detail: `${zones.join(', ')}` },
-    sg
-      ? { resource: `security group ${names.securityGroup}`, action: hostsRule && foreign.length === 0 ? 'exists' : 'update', detail: [hostsRule ? '' : `allow ${PORT} from the hosts`, ...foreign.map((r) => `revoke ${r.port} from ${r.source}`)].filter(Boolean).join(', ') || `${sg.id}; ${PORT} from the hosts only` }
-      : { resource: `security group ${names.securityGroup}`, action: 'create', detail: `${PORT} from the hosts' security group only` },
+    group.line,
   ]
   return {
     vpcId: found.vpc.id,
@@ -108,34 +106,27 @@ export function planDbNetwork(stage: string, found: DbNetworkFound): DbNetworkPl
     newSubnets,
     subnets: kept,
     subnetGroup,
-    securityGroup: sg?.id ?? null,
-    allowHosts: !hostsRule,
-    revoke: [...new Set(foreign.map((r) => r.id))],
+    securityGroup: group.securityGroup,
+    allowHosts: group.allowHosts,
+    revoke: group.revoke,
     lines,
   }
 }
-
-/** Stands for the hosts' security group id in a plan made before it exists (apply is given the id). */
-export const HOSTS = 'the-hosts'
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x) => b.includes(x))
 
 /** The database network as it is (with `hostsGroupId` named HOSTS in the security group's sources). */
 export async function findDbNetwork(clients: AwsClients, stage: string, vpcId: string, hostsGroupId: string | null): Promise<DbNetworkFound> {
   const names = databaseResources(stage)
-  const [vpcs, all, tables, groups] = await Promise.all([
+  const [vpcs, all, tables, securityGroup] = await Promise.all([
     aws('look up the VPC', () => clients.ec2.send(new EC2.DescribeVpcsCommand({ VpcIds: [vpcId] }))),
     aws('look up the subnets', () => clients.ec2.send(new EC2.DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))),
     aws('look up the route table', () => clients.ec2.send(new EC2.DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }, { Name: 'tag:Name', Values: [names.routeTable] }, ...stageTagFilters(stage)] }))),
-    aws("look up the database's security group", () => clients.ec2.send(new EC2.DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }, { Name: 'group-name', Values: [names.securityGroup] }] }))),
+    findHostsOnlyGroup(clients, vpcId, names.securityGroup, hostsGroupId),
   ])
   const subnets = all.Subnets ?? []
   const ours = subnets.filter((s) => s.Tags?.some((t) => t.Key === 'Name' && t.Value === names.subnet(s.AvailabilityZone ?? '')) && s.Tags?.some((t) => t.Key === 'Stage' && t.Value === stage))
   const table = tables.RouteTables?.[0]
-  const sg = groups.SecurityGroups?.find((g) => g.GroupName === names.securityGroup)
-  const rules = sg?.GroupId
-    ? await aws("look up the database's security group rules", () => clients.ec2.send(new EC2.DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [sg.GroupId!] }] })))
-    : undefined
   let subnetGroup: DbNetworkFound['subnetGroup'] = null
   try {
     const r = await clients.rds.send(new RDS.DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: names.subnetGroup }))
@@ -153,18 +144,7 @@ export async function findDbNetwork(clients: AwsClients, stage: string, vpcId: s
       : null,
     subnets: ours.map((s) => ({ id: s.SubnetId ?? '', zone: s.AvailabilityZone ?? '', cidr: s.CidrBlock ?? '' })),
     subnetGroup,
-    securityGroup: sg?.GroupId
-      ? {
-          id: sg.GroupId,
-          rules: (rules?.SecurityGroupRules ?? [])
-            .filter((r) => !r.IsEgress && r.SecurityGroupRuleId)
-            .map((r) => ({
-              id: r.SecurityGroupRuleId!,
-              port: r.FromPort === r.ToPort ? String(r.FromPort) : `${r.FromPort}-${r.ToPort}`,
-              source: r.ReferencedGroupInfo?.GroupId ? (r.ReferencedGroupInfo.GroupId === hostsGroupId ? HOSTS : r.ReferencedGroupInfo.GroupId) : (r.CidrIpv4 ?? r.CidrIpv6 ?? r.PrefixListId ?? ''),
-            })),
-        }
-      : null,
+    securityGroup,
   }
 }
 
@@ -198,21 +178,6 @@ export async function applyDbNetwork(clients: AwsClients, stage: string, plan: D
     )
   else if (plan.subnetGroup === 'update')
     await aws('update the DB subnet group', () => clients.rds.send(new RDS.ModifyDBSubnetGroupCommand({ DBSubnetGroupName: names.subnetGroup, SubnetIds: ids })))
-  let sg = plan.securityGroup
-  if (!sg) {
-    const r = await aws("create the database's security group", () =>
-      clients.ec2.send(new EC2.CreateSecurityGroupCommand({ GroupName: names.securityGroup, Description: `MyMDB ${stage}: PostgreSQL from the hosts only`, VpcId: plan.vpcId, TagSpecifications: [{ ResourceType: 'security-group', Tags: tags(names.securityGroup) }] })),
-    )
-    sg = r.GroupId ?? ''
-  }
-  const groupId = sg
-  if (plan.revoke.length > 0)
-    await aws('revoke the other rules of the database group', () => clients.ec2.send(new EC2.RevokeSecurityGroupIngressCommand({ GroupId: groupId, SecurityGroupRuleIds: plan.revoke })))
-  if (plan.allowHosts)
-    await aws('admit PostgreSQL from the hosts', () =>
-      clients.ec2.send(new EC2.AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: PORT, ToPort: PORT, UserIdGroupPairs: [{ GroupId: hostsGroupId, Description: 'PostgreSQL from the hosts' }] }] })),
-    ).catch((err) => {
-      if (awsErrorCode(err) !== 'InvalidPermission.Duplicate') throw err
-    })
+  const groupId = await applyHostsOnlyGroup(clients, { stage, vpcId: plan.vpcId, name: names.securityGroup, port: PORT, purpose: 'PostgreSQL from the hosts only', hostsGroupId }, plan)
   return { subnetGroup: names.subnetGroup, securityGroup: groupId }
 }

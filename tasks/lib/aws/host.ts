@@ -55,6 +55,8 @@ export interface NodePlan {
   elasticIp: ElasticIpPlan
   /** A new instance of a stage of several hosts: the subnet (and so the zone) it is launched in. */
   subnetId?: string
+  /** Its zone, when known (where it runs, or where a new one of several goes). */
+  zone?: string
 }
 
 /**
@@ -88,7 +90,8 @@ export function planHost(state: HostState, want: HostWanted, newExternalId?: () 
     const { line: addressLine, ...elasticIp } = planElasticIp(want.stage, node, address, found?.instanceId)
     const subnet = instance.action === 'create' ? subnets[i] : undefined
     nodeLines.push(subnet ? { ...instanceLine, detail: `${instanceLine.detail}, in ${subnet.zone}` } : instanceLine, addressLine)
-    return { stage: want.stage, node, instance, elasticIp, ...(subnet ? { subnetId: subnet.subnetId } : {}) }
+    const zone = found?.zone ?? subnet?.zone
+    return { stage: want.stage, node, instance, elasticIp, ...(subnet ? { subnetId: subnet.subnetId } : {}), ...(zone ? { zone } : {}) }
   })
   return {
     stage: want.stage,
