@@ -134,8 +134,9 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         const db = await step(databaseStep, s)
         if (db.endpoint) database = { ...db.endpoint, masterSecretArn: db.masterSecretArn, region: s.AWS_REGION }
       }
-      if ((!host.host || (rds && !database)) && dryRun) {
-        log.info(`[deploy] ${of}/${of} start over SSH: once the ${host.host ? 'database' : 'host'} exists (its address is not known before)`)
+      const missing = !host.host ? 'host' : rds && !database ? 'database' : front && !front.sharedFs ? "fronts' shared storage" : ''
+      if (missing && dryRun) {
+        log.info(`[deploy] ${of}/${of} start over SSH: once the ${missing} exists (its address is not known before)`)
         return 0
       }
       const address = host.address
@@ -147,7 +148,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       log.info(`[deploy] ${of}/${of} start MyMDB on ${address}${more}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
       if (!s.MYMDB_DOMAIN)
         log.warn('[deploy] no MYMDB_DOMAIN: the site is plain HTTP, so logins and passwords cross the internet in clear text; set MYMDB_DOMAIN for HTTPS with an automatic certificate')
-      const { url } = await step(startStep, startInput(s, pushed, { ...host, address }, database))
+      const { url } = await step(startStep, startInput(s, pushed, { ...host, address }, database, front))
       if (dryRun) {
         log.info('[deploy] dry run: nothing was changed')
         return 0

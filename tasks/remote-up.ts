@@ -16,6 +16,8 @@ import { stageLock } from './lib/lock.ts'
 import { stageRegionVars } from './lib/awsvars.ts'
 import type { AwsClients } from './lib/aws/clients.ts'
 import { findDatabase } from './lib/aws/database.ts'
+import { findSharedFsAddress } from './lib/aws/sharedfs.ts'
+import { findFrontAddresses } from './lib/aws/balancer.ts'
 import type { RdsTarget } from './lib/remote/dbrole.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { databaseResources } from './lib/names.ts'
@@ -129,7 +131,10 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // the database on RDS: where it answers, from RDS itself (the database step made it)
     if (settings.MYMDB_DATABASE === 'rds' && !AWS_REGION) throw new ConfigError('MYMDB_DATABASE=rds: set AWS_REGION, the region of the stage and its RDS database')
     const database = settings.MYMDB_DATABASE === 'rds' && AWS_REGION ? await rdsTarget(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : undefined
-    const r = await runStep(startStep, { settings, context: { ...context, ...(database ? { database } : {}) } }, sd, dryRun, stageLock(sd, { ...settings, AWS_REGION }, 'npm run remote:up'))
+    // a stage of several hosts (even when only host 1 is named): the fronts' shared storage, from EFS itself (the front step made it)
+    const frontStorage = AWS_REGION ? await findSharedFsAddress(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : undefined
+    const frontAddresses = frontStorage && AWS_REGION ? await findFrontAddresses(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : []
+    const r = await runStep(startStep, { settings, context: { ...context, ...(database ? { database } : {}), ...(frontStorage ? { frontStorage } : {}), ...(frontAddresses.length > 0 ? { frontAddresses } : {}) } }, sd, dryRun, stageLock(sd, { ...settings, AWS_REGION }, 'npm run remote:up'))
 
     // summary
     if (r.url === undefined) return 0

@@ -34,6 +34,8 @@
 //   - MYMDB_DATABASE=rds (x-database): no db service and no db-data volume; web reads the CA
 //     bundle of the database's certificate from a Swarm config (db-ca.pem beside the .env), named
 //     by the bundle's id (x-db-ca-id)
+//   - the fronts' shared storage (x-front-storage, several hosts): the proxy's /data is that
+//     directory of the host (the same file system on every node) instead of its volume
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 export type JsonObject = { [k: string]: Json }
@@ -172,6 +174,8 @@ export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): 
   const rds = externalDatabase(composeConfig)
   const caId = String(composeConfig['x-db-ca-id'] ?? '')
   if (rds && !/^[0-9a-f]{12}$/.test(caId)) throw new Error(`MYMDB_DATABASE=rds needs MYMDB_DB_CA_ID in the host's .env (12 hex digits; the deploy writes it), got ${JSON.stringify(caId)}`)
+  const frontStorage = String(composeConfig['x-front-storage'] ?? '')
+  if (frontStorage && !/^\/[A-Za-z0-9._/-]+$/.test(frontStorage)) throw new Error(`MYMDB_FRONT_STORAGE in the host's .env must be an absolute path, got ${JSON.stringify(frontStorage)}`)
   const services: JsonObject = {}
   for (const [name, raw] of Object.entries(isObj(composeConfig.services) ? composeConfig.services : {})) {
     if (!isObj(raw) || (rds && name === 'db')) continue
@@ -193,6 +197,8 @@ export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): 
     if (name === 'db') s.environment = { ...(isObj(s.environment) ? s.environment : {}), MYMDB_DB_SET_PASSWORDS: '1' }
     if (opts.startInterval && isObj(s.healthcheck) && s.healthcheck.disable !== true) s.healthcheck = { ...s.healthcheck, start_interval: START_INTERVAL }
     if (rds && name === 'web') s.configs = [{ source: 'db_ca', target: DB_CA_TARGET, mode: 0o444 }]
+    if (frontStorage && name === 'proxy' && Array.isArray(s.volumes))
+      s.volumes = s.volumes.map((v) => (isObj(v) && v.target === '/data' ? { type: 'bind', source: frontStorage, target: '/data' } : v))
     services[name] = s
   }
   const networks: JsonObject = {}

@@ -6,6 +6,8 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
+import tls from 'node:tls'
+import type { HttpGet } from '../../tasks/lib/remote/checks.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { $ } from 'zx'
@@ -23,10 +25,12 @@ export interface Pebble {
   dnsServer: string
   /** The PEM root that signs the certificates pebble issues (new on every start of pebble). */
   issuingRoot(): Promise<string>
-  /** Adds an A record to the DNS server. */
-  addA(name: string, ip: string): Promise<void>
+  /** Sets the name's A records on the DNS server (one address, or several). */
+  addA(name: string, ip: string | readonly string[]): Promise<void>
   /** Removes the name's A records from the DNS server. */
   clearA(name: string): Promise<void>
+  /** How many certificates pebble has issued so far (its log's "Issued certificate" lines). */
+  issued(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -99,13 +103,17 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
         return r.body
       },
       addA: async (host, address) => {
-        const body = JSON.stringify({ host: host.endsWith('.') ? host : `${host}.`, addresses: [address] })
+        const body = JSON.stringify({ host: host.endsWith('.') ? host : `${host}.`, addresses: typeof address === 'string' ? [address] : address })
         const r = await fetch(`http://127.0.0.1:${dnsApiPort}/add-a`, { method: 'POST', body })
         if (!r.ok) throw new Error(`challtestsrv add-a: HTTP ${r.status}`)
       },
       clearA: async (host) => {
         const r = await fetch(`http://127.0.0.1:${dnsApiPort}/clear-a`, { method: 'POST', body: JSON.stringify({ host: host.endsWith('.') ? host : `${host}.` }) })
         if (!r.ok) throw new Error(`challtestsrv clear-a: HTTP ${r.status}`)
+      },
+      issued: async () => {
+        const logs = await $({ nothrow: true, quiet: true })`docker logs ${name}`
+        return `${logs.stdout}\n${logs.stderr}`.split('\n').filter((l) => /issued certificate/i.test(l)).length
       },
       stop,
     }
@@ -131,4 +139,32 @@ export async function browserHomeTrusting(roots: string[]): Promise<string> {
     await $({ quiet: true })`certutil -d ${`sql:${db}`} -A -t C,, -n ${`mymdb-rig-${i}`} -i ${file}`
   }
   return home
+}
+
+/** The certificate a front at host:port serves for `name`, checked against `ca` (throws when it does not verify). */
+export function servedCertificate(o: { host?: string; port: number; name: string; ca: string }): Promise<tls.PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: o.host ?? '127.0.0.1', port: o.port, servername: o.name, ca: o.ca, timeout: 5000 }, () => {
+      resolve(socket.getPeerCertificate())
+      socket.end()
+    })
+    socket.on('error', reject)
+  })
+}
+
+/** The deploy's HTTP client for its final checks (the httpGet seam), trusting only `ca` over HTTPS: the rig CA's certificates. */
+export function httpGetTrusting(ca: string): HttpGet {
+  return (url, hostHeader) =>
+    new Promise((resolve, reject) => {
+      const u = new URL(url)
+      const secure = u.protocol === 'https:'
+      const options = { host: u.hostname, port: u.port || (secure ? 443 : 80), path: u.pathname + u.search, headers: { host: hostHeader }, timeout: 10_000, agent: false }
+      const req = (secure ? https : http).get(secure ? { ...options, servername: hostHeader, ca } : options, (res) => {
+        let body = ''
+        res.on('data', (c) => (body += c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, location: res.headers.location }))
+      })
+      req.on('timeout', () => req.destroy(new Error('no answer within 10 s')))
+      req.on('error', reject)
+    })
 }

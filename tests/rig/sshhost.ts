@@ -14,6 +14,7 @@ import { AssumeRoleCommand } from '@aws-sdk/client-sts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { userDataHostKey } from '../../tasks/lib/aws/userdata.ts'
 import { keyBlob, keyLine } from '../../tasks/lib/hostkey.ts'
+import { FRONT_STORAGE_DIR } from '../../tasks/lib/remote/frontstore.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const CONTEXT = join(REPO, 'tests/rig/sshhost')
@@ -75,6 +76,11 @@ export interface SshHostOptions {
    * several hosts have an address each and the same ports (one MYMDB_HOST_SSH_PORT for all).
    */
   address?: { ip: string; ssh: number; http: number; https: number }
+  /**
+   * A Docker volume mounted where the deploy mounts the fronts' shared storage (FRONT_STORAGE_DIR):
+   * the hosts given the same one share a directory there, the rig's stand-in for EFS (no NFS here).
+   */
+  sharedStorage?: string
 }
 
 /** Builds the SSH host image unless one of the same inputs exists (context + install script). */
@@ -106,7 +112,8 @@ export async function startSshHost(opts: SshHostOptions): Promise<SshHost> {
   try {
     const a = opts.address
     const publish = a ? ['-p', `${a.ip}:${a.ssh}:22`, '-p', `${a.ip}:${a.http}:80`, '-p', `${a.ip}:${a.https}:443`] : ['-p', '127.0.0.1::22', '-p', '127.0.0.1::80', '-p', '127.0.0.1::443']
-    await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} ${publish} ${env} ${image}`
+    const shared = opts.sharedStorage ? ['-v', `${opts.sharedStorage}:${FRONT_STORAGE_DIR}`] : []
+    await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${INNER_DOCKER_FLAGS} -v ${`${volume}:/var/lib/docker`} ${shared} ${publish} ${env} ${image}`
     const sshPort = await publishedPort(name, 22)
     const httpPort = await publishedPort(name, 80)
     const httpsPort = await publishedPort(name, 443)

@@ -25,6 +25,12 @@ import { readZoneSubnets, type ZoneSubnet } from '../../tasks/lib/aws/zones.ts'
 import { nodeTags } from '../../tasks/lib/names.ts'
 import { main } from '../../tasks/front.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
+import { buildSshHostImage } from '../rig/sshhost.ts'
+import { mountScript } from '../../tasks/lib/remote/frontstore.ts'
+import { $ } from 'zx'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { captureLog } from '../unit/fakes.ts'
 
 const STAGE = 'fronttest'
@@ -182,5 +188,33 @@ describe('the front door of several hosts (moto)', { timeout: 5 * 60_000 }, () =
     assert.equal(await frontInventory(clients, STAGE, hosts), null)
     assert.equal((await clients.ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: 'tag:Stage', Values: [STAGE] }] }))).Addresses!.length, 0)
     assert.equal((await clients.efs.send(new DescribeFileSystemsCommand({}))).FileSystems!.length, 0)
+  })
+
+  it("on a host (Debian, the rig's host image; mount and sudo stand-ins: no NFS here): the storage goes into /etc/fstab once and is mounted, the front's directory made; run again, nothing changes", async () => {
+    const image = await buildSshHostImage()
+    const script = mountScript('fs-0123abcd.efs.us-west-2.amazonaws.com')
+    // sudo runs the command (as root already); mount records and marks; mountpoint reads the mark
+    const shims = mkdtempSync(join(tmpdir(), 'mymdb-shims-'))
+    const shim = (name: string, body: string) => writeFileSync(join(shims, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
+    shim('sudo', '[ "$1" = -n ] && shift\nexec "$@"')
+    shim('mount', 'echo "$@" >>/tmp/mounts; touch /tmp/mounted')
+    shim('mountpoint', '[ -e /tmp/mounted ]')
+    shim('findmnt', 'echo fs-0123abcd.efs.us-west-2.amazonaws.com:/')
+    shim('mount.nfs4', 'exit 0')
+    const steps = `echo "# the image's own" >>/etc/fstab; sh -c "$1" && sh -c "$1" && echo --- && cat /etc/fstab && echo --- && cat /tmp/mounts && echo --- && stat -c %a /mnt/mymdb-front/caddy`
+    const r = await $({ nothrow: true, quiet: true })`docker run --rm -v ${`${shims}:/shim:ro`} -e PATH=/shim:/usr/sbin:/usr/bin:/sbin:/bin --entrypoint sh ${image} -c ${steps} sh ${script}`
+    rmSync(shims, { recursive: true, force: true })
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr)
+    const [said, fstab, mounts, mode] = r.stdout.split('---\n')
+    assert.deepEqual(said!.trim().split('\n'), [
+      '/mnt/mymdb-front: fs-0123abcd.efs.us-west-2.amazonaws.com mounted (NFS 4.1, in /etc/fstab)',
+      '/mnt/mymdb-front: fs-0123abcd.efs.us-west-2.amazonaws.com:/ is mounted there',
+    ])
+    const lines = fstab!.trim().split('\n')
+    assert.ok(lines.includes("# the image's own"), fstab)
+    assert.deepEqual(lines.filter((l) => l.includes('/mnt/mymdb-front')), ['fs-0123abcd.efs.us-west-2.amazonaws.com:/ /mnt/mymdb-front nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev 0 0'])
+    assert.deepEqual(mounts!.trim().split('\n'), ['/mnt/mymdb-front'])
+    assert.equal(mode!.trim(), '700')
+    assert.throws(() => mountScript('fs-1; rm -rf /'), /not a file system address/)
   })
 })

@@ -4,7 +4,7 @@
 // the swarm formed over ssh2 by the deploy, the stack served by every node. Then rolling deploys,
 // a node killed, and a deploy with that manager down.
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -30,6 +30,11 @@ import { lastLinesFirst } from '../rig/report.ts'
 import { followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { followDatabase, type RigDatabase } from '../rig/rds.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
+import { startBalancer } from '../rig/balancer.ts'
+import { launchChromium, submitForm } from '../rig/browser.ts'
+import { browserHomeTrusting, httpGetTrusting, servedCertificate, startPebble } from '../rig/pebble.ts'
+import { findFrontAddresses } from '../../tasks/lib/aws/balancer.ts'
+import type { StepSeams } from '../../tasks/lib/step.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
 const STAGE = 'cluster'
@@ -39,6 +44,8 @@ const HOST_NAME = 'mymdb.test'
 const BUCKET = 'mymdb-rig-cluster-uploads'
 /** The rig hosts' own loopback addresses: host n at 127.0.0.1n. */
 const IPS = ['127.0.0.11', '127.0.0.12', '127.0.0.13']
+/** The rig's stand-in for the fronts' EFS: a volume every node mounts at /mnt/mymdb-front. */
+const SHARED_STORAGE = 'mymdb-rig-cluster-front'
 
 describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three SSH hosts of the rig)', { timeout: 25 * 60_000 }, () => {
   const hosts: SshHost[] = []
@@ -72,12 +79,14 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     keyFile = join(dir, 'mymdb-cluster.pem')
     const keys = sshKeyFile(keyFile)
     privateKey = keys.private
+    // the rig's EFS: one volume that every node has where the deploy mounts the fronts' storage
+    await $({ nothrow: true, quiet: true })`docker volume rm ${SHARED_STORAGE}`
     moto = await startMoto('mymdb-rig-moto-cluster')
     clients = awsClients('us-west-2', { ...process.env, ...moto.env })
     registry = await rigRegistry('mymdb-rig-registry-cluster', 'cluster')
     const [ssh, http, https] = (await freePorts(IPS, 3)) as [number, number, number]
     hosts.push(
-      ...(await Promise.all(IPS.map((ip, i) => startSshHost({ authorizedKey: keys.public, registry, name: `mymdb-rig-node${i + 1}`, bootOnHostKey: true, address: { ip, ssh, http, https } })))),
+      ...(await Promise.all(IPS.map((ip, i) => startSshHost({ authorizedKey: keys.public, registry, name: `mymdb-rig-node${i + 1}`, bootOnHostKey: true, address: { ip, ssh, http, https }, sharedStorage: SHARED_STORAGE })))),
     )
     // each rig host is one host of the stage: sshd with its instance's host key while it runs
     hosts.forEach((h, i) => follows.push(followInstances(clients, STAGE, h, moto!.internalEndpoint, i + 1)))
@@ -97,6 +106,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     for (const f of follows) await f.stop()
     await db?.stop()
     await Promise.all(hosts.map((h) => h.stop()))
+    await $({ nothrow: true, quiet: true })`docker volume rm ${SHARED_STORAGE}`
     await registry?.stop()
     await moto?.stop()
     for (const ref of pushed) await $({ nothrow: true, quiet: true })`docker rmi ${ref}`
@@ -183,6 +193,10 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.deepEqual(await placed('web'), nodes3, 'one web replica on each node')
     assert.deepEqual(await placed('proxy'), nodes3, 'the front on every node')
     assert.equal((await hosts[0]!.dockerExec('docker', 'service', 'inspect', 'mymdb_db')).exitCode, 1, 'no db service')
+    // the fronts' storage (the emulator's EFS; the rig's shared volume there): found on every node, the front's /data on it
+    for (const n of [1, 2, 3]) assert.match(text, new RegExp(`\\[front\\] host ${n}: /mnt/mymdb-front: .* is mounted there`))
+    const mounts = await hosts[0]!.dockerExec('docker', 'service', 'inspect', '--format', '{{json .Spec.TaskTemplate.ContainerSpec.Mounts}}', 'mymdb_proxy')
+    assert.deepEqual(JSON.parse(mounts.stdout).map((m: { Type: string; Source: string; Target: string }) => `${m.Type} ${m.Source} ${m.Target}`), ['bind /mnt/mymdb-front/caddy /data'])
     for (const h of hosts) {
       const health = await httpGet(`http://${h.host}:${h.httpPort}/healthz`, HOST_NAME)
       assert.equal(health.status, 200, `${h.container}: ${health.body}`)
@@ -201,12 +215,12 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
    * site's names deploy:aws gave it (the instance's public name and IP added): other names would
    * change the front's settings, and a front replaced on a node drops its open connections.
    */
-  const deploy = async (extra: Record<string, string> = {}) => {
+  const deploy = async (extra: Record<string, string> = {}, seams: StepSeams = {}) => {
     const log = captureLog()
     const started = Date.now()
     const names = (await hosts[0]!.dockerExec('sh', '-c', 'sed -n "s/^DJANGO_ALLOWED_HOSTS=//p" /home/admin/mymdb/.env')).stdout.trim().replace(/^'(.*)'$/, '$1')
     assert.match(names, new RegExp(`^${HOST_NAME},`))
-    const code = await main([], { ...env, DJANGO_ALLOWED_HOSTS: names, MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    const code = await main([], { ...env, DJANGO_ALLOWED_HOSTS: names, MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false, ...seams })
     assert.equal(code, 0, lastLinesFirst(log.text(), 20))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
@@ -299,6 +313,56 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.equal((await instances()).length, 3)
     assert.deepEqual(await frontTargets(), targetsOf(await instances()), 'the new third host behind the load balancer')
     assert.match((await httpGet(`http://${hosts[2]!.host}:${hosts[2]!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+  })
+
+  it('HTTPS on the cluster behind the rig balancer (the NLB stand-in), pebble as the CA: one certificate order, the same certificate on every node; chromium trusting only the rig CA logs in through each node and the balancer; then plain HTTP again', async () => {
+    const balancer = await startBalancer('mymdb-rig-balancer-cluster', hosts.map((h) => h.container))
+    // pebble checks the name where the site's DNS record points: the balancer, which passes TCP to any node
+    const pebble = await startPebble({ name: 'mymdb-rig-pebble-cluster', hosts: { [HOST_NAME]: balancer.ip } })
+    try {
+      const root = await pebble.issuingRoot()
+      // the records the deploy asks for: the load balancer's addresses (the emulator's Elastic IPs: DNS data only, never dialled)
+      const lbIps = await findFrontAddresses(clients, STAGE)
+      assert.equal(lbIps.length, 3, lbIps.join(', '))
+      await pebble.addA(HOST_NAME, lbIps)
+      const caRoot = join(dir, 'pebble-api-root.pem')
+      writeFileSync(caRoot, pebble.apiRoot)
+      const https = { MYMDB_DOMAIN: HOST_NAME, MYMDB_ACME_CA: pebble.directory, MYMDB_ACME_CA_ROOT: caRoot, MYMDB_DNS_SERVER: pebble.dnsServer, MYMDB_HOST_HTTPS_PORT: String(hosts[0]!.httpsPort) }
+      const { text, seconds } = await deploy(https, { httpGet: httpGetTrusting(root) })
+      console.log(`timing: the cluster moved to HTTPS (fronts replaced, one certificate for three nodes, checks): ${seconds} s`)
+      assert.match(text, new RegExp(`\\[dns\\] mymdb\\.test resolves to ${lbIps.map((ip) => ip.replace(/\./g, '\\.')).join(', ')}`))
+      // every node serves a certificate for the name (each front waited for the one in the shared storage)
+      const certs = await Promise.all(hosts.map((h) => servedCertificate({ host: h.host, port: h.httpsPort, name: HOST_NAME, ca: root })))
+      assert.deepEqual(certs.map((c) => c.subjectaltname), hosts.map(() => `DNS:${HOST_NAME}`))
+      assert.equal(new Set(certs.map((c) => c.serialNumber)).size, 1, `serials: ${certs.map((c) => c.serialNumber).join(', ')}`)
+      assert.equal(await pebble.issued(), 1, 'one certificate order for the cluster')
+      // a browser that trusts the rig CA only: registered through node 1, logged in through each node and through the balancer
+      const home = await browserHomeTrusting([root])
+      try {
+        const login = { '#id_username': 'rig-cluster', '#id_password': 'correct-horse-battery-staple-42' }
+        const doors = [...hosts.map((h, i) => ({ what: `node ${i + 1}`, ip: h.host, port: h.httpsPort })), { what: 'the balancer', ip: '127.0.0.1', port: balancer.httpsPort }]
+        for (const [i, door] of doors.entries()) {
+          const browser = await launchChromium({ home, args: [`--host-resolver-rules=MAP ${HOST_NAME} ${door.ip}`] })
+          try {
+            const page = await browser.newPage({ baseURL: `https://${HOST_NAME}:${door.port}` })
+            if (i === 0) await submitForm(page, '/user/register', { '#id_username': login['#id_username'], '#id_password1': login['#id_password'], '#id_password2': login['#id_password'] }, '#register-button')
+            else await submitForm(page, '/user/login', login, '#login-button')
+            if ((await page.locator('#logged-in-as').count()) === 0) await submitForm(page, '/user/login', login, '#login-button')
+            assert.equal(await page.locator('#logged-in-as').innerText(), 'Logged in as rig-cluster', door.what)
+          } finally {
+            await browser.close()
+          }
+        }
+      } finally {
+        rmSync(home, { recursive: true, force: true })
+      }
+      // back to plain HTTP for the tests after this one
+      await deploy()
+      assert.equal((await httpGet(`http://${hosts[0]!.host}:${hosts[0]!.httpPort}/`, HOST_NAME)).status, 200)
+    } finally {
+      await balancer.stop()
+      await pebble.stop()
+    }
   })
 
   it('a node killed: the swarm keeps a leader and takes orders, its web task runs on the others within a minute, and they serve throughout', async () => {

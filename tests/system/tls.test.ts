@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import https from 'node:https'
-import tls from 'node:tls'
 import { launchChromium, submitForm } from '../rig/browser.ts'
 import { connect, exec } from '../../tasks/lib/ssh.ts'
 import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
-import { browserHomeTrusting, startPebble, type Pebble } from '../rig/pebble.ts'
+import { browserHomeTrusting, servedCertificate as servedFor, startPebble, type Pebble } from '../rig/pebble.ts'
 import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { retryUnstarted } from '../../tasks/lib/sh.ts'
@@ -35,15 +34,7 @@ const BROKEN = 'tls-broken'
 const launch = (home: string) => launchChromium({ home, args: [`--host-resolver-rules=MAP ${DOMAIN} 127.0.0.1`] })
 
 /** The certificate the host's front serves for DOMAIN, checked against `ca` (throws when it does not verify). */
-function servedCertificate(port: number, ca: string): Promise<tls.PeerCertificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: DOMAIN, ca, timeout: 5000 }, () => {
-      resolve(socket.getPeerCertificate())
-      socket.end()
-    })
-    socket.on('error', reject)
-  })
-}
+const servedCertificate = (port: number, ca: string) => servedFor({ port, name: DOMAIN, ca })
 
 /** The headers of an HTTPS GET of DOMAIN's `path` at 127.0.0.1:port, its certificate checked against `ca`. */
 function httpsHeaders(port: number, path: string, ca: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {

@@ -500,7 +500,7 @@ describe('HTTPS with MYMDB_DOMAIN (plan)', () => {
     assert.equal(env.MYMDB_ACME_RENEW_INTERVAL, '10m')
     assert.equal(env.WEB_HTTPS_PORT, '443')
     assert.equal(p.hostName, 'movies.example.com')
-    assert.deepEqual(p.https, { domain: 'movies.example.com', ca: 'https://acme-v02.api.letsencrypt.org/directory', port: 8443, ip: '198.51.100.4', dnsWait: 900 })
+    assert.deepEqual(p.https, { domain: 'movies.example.com', ca: 'https://acme-v02.api.letsencrypt.org/directory', port: 8443, ips: ['198.51.100.4'], dnsWait: 900 })
     assert.match(remoteSteps(p)[0] ?? '', /wait until movies\.example\.com resolves to 198\.51\.100\.4/)
   })
   it('without a domain: no ACME settings on the host, DJANGO_SECURE_SSL as set, no DNS wait', () => {
@@ -600,7 +600,7 @@ describe('images on the host', () => {
 })
 
 describe('waitForDns', () => {
-  const H = { domain: 'movies.example.com', ca: 'x', port: 443, ip: '198.51.100.4', dnsWait: 2 }
+  const H = { domain: 'movies.example.com', ca: 'x', port: 443, ips: ['198.51.100.4'], dnsWait: 2 }
   it('already resolving: one line, no wait', async () => {
     const log = captureLog()
     await waitForDns(H, log, async () => ['198.51.100.4'], 0)
@@ -634,9 +634,21 @@ describe('waitForDns', () => {
     const log = captureLog()
     await waitForDns(H, log, async () => answers.shift() ?? [], 1)
     assert.equal(answers.length, 0)
-    assert.match(log.text(), /it resolves to 198\.51\.100\.4, 2001:db8::7; remove the records for 2001:db8::7 \(the host has only 198\.51\.100\.4, no IPv6\)/)
+    assert.match(log.text(), /it resolves to 198\.51\.100\.4, 2001:db8::7; remove the records for 2001:db8::7 \(the site has only 198\.51\.100\.4, no IPv6\)/)
     assert.match(log.text(), /remove the records for 192\.0\.2\.1/)
-    assert.deepEqual([pointsAtHost(['198.51.100.4'], '198.51.100.4'), pointsAtHost(['198.51.100.4', '::1'], '198.51.100.4'), pointsAtHost([], undefined), pointsAtHost(['::1'], undefined)], [true, false, false, true])
+    assert.deepEqual([pointsAtHost(['198.51.100.4'], ['198.51.100.4']), pointsAtHost(['198.51.100.4', '::1'], ['198.51.100.4']), pointsAtHost([], undefined), pointsAtHost(['::1'], undefined)], [true, false, false, true])
+  })
+  it("a cluster's load balancer: a record per address printed; any of its addresses (and only those) will do", async () => {
+    const lb = { ...H, ips: ['198.51.100.4', '198.51.100.5', '198.51.100.6'] }
+    const answers = [[], ['198.51.100.5', '192.0.2.1'], ['198.51.100.5', '198.51.100.6']]
+    const log = captureLog()
+    await waitForDns(lb, log, async () => answers.shift() ?? [], 1)
+    const text = log.text()
+    assert.match(text, /create these DNS records at your DNS provider/)
+    for (const ip of lb.ips) assert.ok(text.includes(`[dns]   movies.example.com.  A  ${ip}`), text)
+    assert.match(text, /remove the records for 192\.0\.2\.1 \(the site has only 198\.51\.100\.4, 198\.51\.100\.5 or 198\.51\.100\.6, no IPv6\)/)
+    assert.match(text, /movies\.example\.com resolves to 198\.51\.100\.5, 198\.51\.100\.6\n?$/)
+    await assert.rejects(waitForDns({ ...lb, dnsWait: 0 }, captureLog(), async () => ['192.0.2.1'], 0), /does not resolve to 198\.51\.100\.4, 198\.51\.100\.5 or 198\.51\.100\.6 only after 0 s/)
   })
   it('a failing lookup is reported, not fatal', async () => {
     let n = 0

@@ -43,6 +43,14 @@ describe('the stack file', () => {
     assert.equal(toStackFile({ ...CONFIG, 'x-database': 'container' }).configs, undefined)
     assert.throws(() => toStackFile({ ...CONFIG, 'x-database': 'rds', 'x-db-ca-id': '' }), /MYMDB_DATABASE=rds needs MYMDB_DB_CA_ID/)
   })
+  it("the fronts' shared storage (x-front-storage): the proxy's /data is that host directory on every node; without it, its volume", () => {
+    const withVolume = { ...CONFIG, services: { ...(CONFIG.services as JsonObject), proxy: { ...((CONFIG.services as JsonObject).proxy as JsonObject), volumes: [{ type: 'volume', source: 'proxy-data', target: '/data', volume: {} }] } } }
+    const shared = toStackFile({ ...withVolume, 'x-front-storage': '/mnt/mymdb-front/caddy' }).services as Record<string, JsonObject>
+    assert.deepEqual(shared.proxy!.volumes, [{ type: 'bind', source: '/mnt/mymdb-front/caddy', target: '/data' }])
+    const own = toStackFile({ ...withVolume, 'x-front-storage': '' }).services as Record<string, JsonObject>
+    assert.deepEqual(own.proxy!.volumes, [{ type: 'volume', source: 'proxy-data', target: '/data', volume: {} }])
+    assert.throws(() => toStackFile({ ...withVolume, 'x-front-storage': 'caddy; rm -rf /' }), /MYMDB_FRONT_STORAGE in the host's .env must be an absolute path/)
+  })
   it('the front publishes on the host itself (no routing mesh), ports as numbers', () => {
     assert.deepEqual(services.proxy!.ports, [{ target: 80, published: 80, protocol: 'tcp', mode: 'host' }, { target: 443, published: 443, protocol: 'tcp', mode: 'host' }])
     assert.throws(() => toStackFile({ services: { proxy: { ports: [{ target: 80, published: '8000-8010' }] } } }), /a published range or name is not supported/)

@@ -215,3 +215,10 @@ export async function applyBalancer(clients: AwsClients, stage: string, plan: Ba
   }
   return { dnsName, addresses: plan.zones.map((z) => addresses.get(z.zone)?.publicIp ?? '').filter(Boolean) }
 }
+
+/** The load balancer's public addresses, when the stage has one (remote:up alone looks them up: MYMDB_DOMAIN points there). */
+export async function findFrontAddresses(clients: AwsClients, stage: string): Promise<string[]> {
+  const prefix = frontResources(stage).address('')
+  const r = await aws("look up the front's Elastic IPs", () => clients.ec2.send(new EC2.DescribeAddressesCommand({ Filters: stageTagFilters(stage) })))
+  return (r.Addresses ?? []).filter((a) => a.PublicIp && a.Tags?.some((t) => t.Key === 'Name' && t.Value?.startsWith(prefix))).map((a) => a.PublicIp!).sort()
+}

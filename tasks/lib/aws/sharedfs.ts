@@ -121,3 +121,10 @@ export async function applySharedFs(clients: AwsClients, stage: string, plan: Sh
   }, pollSeconds, 600)
   return id
 }
+
+/** The address of the stage's shared storage, when it has one (remote:up alone looks it up). */
+export async function findSharedFsAddress(clients: AwsClients, stage: string): Promise<string | undefined> {
+  const r = await aws('look up the EFS file system', () => clients.efs.send(new EFS.DescribeFileSystemsCommand({ CreationToken: frontResources(stage).fileSystem })))
+  const fs = r.FileSystems?.find((f) => f.LifeCycleState === 'available' && f.FileSystemId)
+  return fs ? sharedFsAddress(fs.FileSystemId!, clients.region) : undefined
+}

@@ -15,8 +15,8 @@ export interface HttpsPlan {
   ca: string
   /** The port the HTTPS check goes to (MYMDB_HOST_HTTPS_PORT). */
   port: number
-  /** The address the domain must resolve to (the host's public IP), when known. */
-  ip?: string
+  /** The addresses the domain must resolve to (the host's public IP; a cluster's: its load balancer's), when known. */
+  ips?: string[]
   /** Seconds to wait for the DNS record (MYMDB_DNS_WAIT). */
   dnsWait: number
   /** MYMDB_DNS_SERVER, or the system resolver. */
@@ -97,18 +97,21 @@ export const resolveName: ResolveName = async (name, server) => {
   return [...v4, ...v6]
 }
 
-/** The DNS record the site needs (pure), as a DNS provider shows it. */
-export function dnsRecord(h: Pick<HttpsPlan, 'domain' | 'ip'>): string {
-  return `${h.domain}.  A  ${h.ip ?? "<the host's public IP>"}`
+/** The DNS records the site needs (pure), as a DNS provider shows them: one A record per address. */
+export function dnsRecord(h: Pick<HttpsPlan, 'domain' | 'ips'>): string {
+  return (h.ips && h.ips.length > 0 ? h.ips : ["<the host's public IP>"]).map((ip) => `${h.domain}.  A  ${ip}`).join('; ')
 }
 
+/** The addresses as a sentence ends them: `a`, `a or b`. */
+const either = (ips: readonly string[]) => (ips.length > 1 ? `${ips.slice(0, -1).join(', ')} or ${ips.at(-1)}` : (ips[0] ?? ''))
+
 /**
- * True when the name resolves to the host's address and nowhere else (pure): the CA checks the
+ * True when the name resolves to the host's addresses and nowhere else (pure): the CA checks the
  * name at one of its addresses, IPv6 first when there is an AAAA record, and the host has no IPv6
  * address. Without a known address: when it resolves at all.
  */
-export function pointsAtHost(ips: string[], ip: string | undefined): boolean {
-  return ip ? ips.length > 0 && ips.every((a) => a === ip) : ips.length > 0
+export function pointsAtHost(resolved: string[], ips: readonly string[] | undefined): boolean {
+  return ips && ips.length > 0 ? resolved.length > 0 && resolved.every((a) => ips.includes(a)) : resolved.length > 0
 }
 
 /**
@@ -126,21 +129,22 @@ export async function waitForDns(h: HttpsPlan, log: Log, resolve: ResolveName = 
       return { ips: [], error: e instanceof Error ? e.message : String(e) }
     }
   }
-  const ok = (ips: string[]) => pointsAtHost(ips, h.ip)
-  const others = (ips: string[]) => (h.ip ? ips.filter((a) => a !== h.ip) : [])
+  const ok = (ips: string[]) => pointsAtHost(ips, h.ips)
+  const known = h.ips && h.ips.length > 0 ? h.ips : undefined
+  const others = (ips: string[]) => (known ? ips.filter((a) => !known.includes(a)) : [])
   const describe = (r: { ips: string[]; error?: string }) =>
     r.error
       ? `the lookup failed: ${r.error}`
       : r.ips.length === 0
         ? 'it does not resolve yet'
-        : `it resolves to ${r.ips.join(', ')}${others(r.ips).length > 0 ? `; remove the records for ${others(r.ips).join(', ')} (the host has only ${h.ip}, no IPv6)` : ''}`
+        : `it resolves to ${r.ips.join(', ')}${others(r.ips).length > 0 ? `; remove the records for ${others(r.ips).join(', ')} (the site has only ${either(known ?? [])}, no IPv6)` : ''}`
   let last = await look()
   if (ok(last.ips)) {
     log.info(`[dns] ${h.domain} resolves to ${last.ips.join(', ')}${via}`)
     return
   }
-  log.info(`[dns] create this DNS record at your DNS provider (${describe(last)}):`)
-  log.info(`[dns]   ${dnsRecord(h)}`)
+  log.info(`[dns] create ${known && known.length > 1 ? 'these DNS records' : 'this DNS record'} at your DNS provider (${describe(last)}):`)
+  for (const record of dnsRecord(h).split('; ')) log.info(`[dns]   ${record}`)
   log.info(`[dns] waiting up to ${h.dnsWait} s for it${via} before asking for a certificate (MYMDB_DNS_WAIT) ...`)
   const deadline = Date.now() + h.dnsWait * 1000
   let shown = describe(last)
@@ -154,6 +158,6 @@ export async function waitForDns(h: HttpsPlan, log: Log, resolve: ResolveName = 
     if (describe(last) !== shown) log.info(`[dns] ${h.domain}: ${(shown = describe(last))}`)
   }
   throw new UserError(
-    `${h.domain} does not resolve to ${h.ip ? `${h.ip} only` : 'an address'} after ${h.dnsWait} s (${describe(last)}). Create the DNS record "${dnsRecord(h)}" and no other A or AAAA record for the name, then run the deploy again (the host and its data stay); MYMDB_DNS_WAIT sets how long to wait`,
+    `${h.domain} does not resolve to ${known ? `${either(known)} only` : 'an address'} after ${h.dnsWait} s (${describe(last)}). Create the DNS record${known && known.length > 1 ? 's' : ''} "${dnsRecord(h)}" and no other A or AAAA record for the name, then run the deploy again (the host and its data stay); MYMDB_DNS_WAIT sets how long to wait`,
   )
 }

@@ -36,6 +36,7 @@ const ENV_FILE = {
   MYMDB_HSTS_SECONDS: 'optional',
   MYMDB_HSTS_SUBDOMAINS: 'optional',
   MYMDB_HSTS_PRELOAD: 'optional',
+  MYMDB_FRONT_STORAGE: 'optional',
   DJANGO_SECRET_KEY: 'required',
   DJANGO_SECRET_KEY_FALLBACKS: 'optional',
   DJANGO_ALLOWED_HOSTS: 'required',
@@ -105,7 +106,14 @@ export function siteHostNames(s: Pick<RemoteSettings, 'DJANGO_ALLOWED_HOSTS' | '
  * With MYMDB_DOMAIN: the ACME settings for the front, and Django's HTTPS settings on
  * (DJANGO_SECURE_SSL: HTTPS redirect, secure cookies, the proxy's X-Forwarded-Proto trusted).
  */
-export function envFileValues(s: StartSettings, registry: string, digests: Partial<Record<ImageName, string>> = {}, db?: RdsEndpoint & { caId: string }): Record<EnvFileKey, string | undefined> {
+export function envFileValues(
+  s: StartSettings,
+  registry: string,
+  digests: Partial<Record<ImageName, string>> = {},
+  db?: RdsEndpoint & { caId: string },
+  /** Several hosts: the front's /data on the shared storage (lib/remote/frontstore.ts). */
+  frontStorage?: string,
+): Record<EnvFileKey, string | undefined> {
   const images = hostImages(s, registry, digests)
   const domain = s.MYMDB_DOMAIN
   return {
@@ -129,6 +137,7 @@ export function envFileValues(s: StartSettings, registry: string, digests: Parti
     MYMDB_HSTS_SECONDS: domain ? String(s.MYMDB_HSTS_SECONDS) : undefined,
     MYMDB_HSTS_SUBDOMAINS: domain ? String(s.MYMDB_HSTS_SUBDOMAINS) : undefined,
     MYMDB_HSTS_PRELOAD: domain ? String(s.MYMDB_HSTS_PRELOAD) : undefined,
+    MYMDB_FRONT_STORAGE: frontStorage,
     DJANGO_SECRET_KEY: s.DJANGO_SECRET_KEY,
     DJANGO_SECRET_KEY_FALLBACKS: s.DJANGO_SECRET_KEY_FALLBACKS,
     DJANGO_ALLOWED_HOSTS: siteHostNames(s).join(','),

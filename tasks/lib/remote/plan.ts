@@ -17,6 +17,7 @@ import { hostKeySources, type HostKeySources } from '../hostkey.ts'
 import { pullAccess, registryHost, registryRules, type PullAccess } from '../awsvars.ts'
 import { checkHostName, type HttpsPlan } from './checks.ts'
 import { backupEnvFile, envFileValues, hostImages, siteHostNames, productionEnvFile } from './envfile.ts'
+import { FRONT_DATA_DIR } from './frontstore.ts'
 import { remoteSpec, startSettings, type RemoteSettings, type StartSettings } from './settings.ts'
 
 /** Another host of the cluster, as the start reaches it. */
@@ -58,6 +59,8 @@ export interface RemoteUpPlan {
   schedule?: { script: string; lines: string[]; catchUp?: string; stage: string }
   /** MYMDB_DATABASE=rds: the database, the CA bundle of its certificate (uploaded; caId: its id), and the site's role made there. */
   database?: RdsTarget & { ca: string; caId: string; role: SiteRole }
+  /** Several hosts: the fronts' shared storage every host mounts (lib/remote/frontstore.ts), its address. */
+  frontStorage?: string
 }
 
 /** The host's address is needed (MYMDB_HOST_ADDRESS or --address). */
@@ -96,6 +99,10 @@ export interface StartContext {
   retire?: HostAt[]
   /** MYMDB_DATABASE=rds: where the database answers (the database step's result, or looked up). */
   database?: RdsTarget
+  /** Several hosts: the address of the fronts' shared storage (the front step's result, or looked up). */
+  frontStorage?: string
+  /** Several hosts: the load balancer's public addresses, where MYMDB_DOMAIN must point (instead of the host's). */
+  frontAddresses?: string[]
 }
 
 /** Another host of the stage: its number, address, HostKey tag, and whether it did not answer the host step. */
@@ -133,7 +140,12 @@ export function checkRemoteSettings(raw: RawEnv, opts: RemoteCheckOptions = {}):
 export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
   const { address, registry } = ctx
   const database = rdsPlan(s, ctx.database)
+  // one certificate for the cluster: each front ordering its own fails behind the load balancer (bench/FRONT-SPIKE.md)
+  if ((ctx.others?.length ?? 0) > 0 && s.MYMDB_DOMAIN && !ctx.frontStorage)
+    throw new ConfigError("several hosts with MYMDB_DOMAIN need the fronts' shared storage, where the one certificate is kept: its address is not known (npm run front makes it; npm run deploy:aws runs that step)")
   const ip = ctx.publicIp ?? (isIP(address) !== 0 ? address : undefined)
+  // where the site's name points: a cluster's load balancer, or the host
+  const siteIps = ctx.frontAddresses && ctx.frontAddresses.length > 0 ? ctx.frontAddresses : ip ? [ip] : undefined
   const pull = pullAccess(s, registryHost(registry))
   const other = (o: HostAt): OtherHost => ({ node: o.node, address: o.address, hostKey: hostKeySources(s, o.hostKey, o.node), ...(o.down ? { down: true } : {}) })
   return {
@@ -155,10 +167,11 @@ export function planStart(s: StartSettings, ctx: StartContext): RemoteUpPlan {
     httpPort: s.MYMDB_HOST_HTTP_PORT,
     hostName: checkHostName(siteHostNames(s)),
     ...(s.MYMDB_DOMAIN
-      ? { https: { domain: s.MYMDB_DOMAIN, ca: s.MYMDB_ACME_CA, port: s.MYMDB_HOST_HTTPS_PORT, ...(ip ? { ip } : {}), dnsWait: s.MYMDB_DNS_WAIT, ...(s.MYMDB_DNS_SERVER ? { dnsServer: s.MYMDB_DNS_SERVER } : {}) } }
+      ? { https: { domain: s.MYMDB_DOMAIN, ca: s.MYMDB_ACME_CA, port: s.MYMDB_HOST_HTTPS_PORT, ...(siteIps ? { ips: siteIps } : {}), dnsWait: s.MYMDB_DNS_WAIT, ...(s.MYMDB_DNS_SERVER ? { dnsServer: s.MYMDB_DNS_SERVER } : {}) } }
       : {}),
-    envFile: productionEnvFile(envFileValues(s, registry, ctx.digests, database)),
+    envFile: productionEnvFile(envFileValues(s, registry, ctx.digests, database, ctx.frontStorage ? FRONT_DATA_DIR : undefined)),
     ...(database ? { database } : {}),
+    ...(ctx.frontStorage ? { frontStorage: ctx.frontStorage } : {}),
     ...(ctx.backup
       ? {
           backupEnv: backupEnvFile(ctx.backup),
@@ -190,6 +203,8 @@ export function startInput(
   push: { tag: string; prefix: string } & Pick<StartContext, 'digests'>,
   host: HostResult & { address: string },
   database?: RdsTarget,
+  /** Several hosts: the front door (the front step's result): the shared storage, the load balancer's addresses. */
+  front?: { sharedFs: string; addresses: string[] },
 ): StartInput {
   const names = [...s.DJANGO_ALLOWED_HOSTS, host.host?.publicDns, host.host?.publicIp].filter((n, i, all): n is string => !!n && all.indexOf(n) === i)
   const at = (n: NodeReach): HostAt => ({ node: n.node, address: n.address ?? '', ...(n.host?.hostKey ? { hostKey: n.host.hostKey } : {}), ...(n.down ? { down: true } : {}) })
@@ -205,6 +220,8 @@ export function startInput(
       ...(host.nodes.length > 1 ? { others: host.nodes.slice(1).map(at) } : {}),
       ...(host.retire.length > 0 ? { retire: host.retire.map(at) } : {}),
       ...(database ? { database } : {}),
+      ...(front?.sharedFs ? { frontStorage: front.sharedFs } : {}),
+      ...(front && front.addresses.length > 0 ? { frontAddresses: front.addresses } : {}),
     },
   }
 }

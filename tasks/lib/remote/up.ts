@@ -21,6 +21,7 @@ import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepDeps, StepSeams } from '../step.ts'
 import { DB_CA_FILE } from '../stackfile.ts'
 import { ensureSiteRole } from './dbrole.ts'
+import { FRONT_STORAGE_DIR, mountFrontStorage } from './frontstore.ts'
 import { dnsRecord, httpGet, waitFor200, waitForDns, type HttpGet } from './checks.ts'
 import { planOnly, type OtherHost, type RemoteUpPlan } from './plan.ts'
 import { clusterRoles, formCluster, retireNode } from './cluster.ts'
@@ -85,8 +86,8 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   if (plan.https) {
     const h = plan.https
     phases.push({
-      says: [`wait until ${h.domain} resolves to ${h.ip ?? 'an address'} (DNS record: ${dnsRecord(h)})`],
-      run: ({ deps, poll }) => deps.log.step('dns', `${h.domain} resolves to ${h.ip ?? 'an address'}`, () => waitForDns(h, deps.log, deps.resolveName, poll * 1000 || 50)),
+      says: [`wait until ${h.domain} resolves to ${h.ips?.join(', ') ?? 'an address'} (DNS record: ${dnsRecord(h)})`],
+      run: ({ deps, poll }) => deps.log.step('dns', `${h.domain} resolves to ${h.ips?.join(', ') ?? 'an address'}`, () => waitForDns(h, deps.log, deps.resolveName, poll * 1000 || 50)),
     })
   }
   phases.push({
@@ -115,6 +116,12 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
       run: (s) => joinOthers(s, others),
     })
   }
+  const front = plan.frontStorage
+  if (front)
+    phases.push({
+      says: [`the fronts' shared storage ${front} (the certificate, for every node): mounted at ${FRONT_STORAGE_DIR} on each host over NFS 4.1 (in /etc/fstab; Docker waits for it at boot), unless something is mounted there`],
+      run: (s) => s.deps.log.step('front', `the fronts' shared storage on every host`, () => mountOnEvery(s, front)),
+    })
   const db = plan.database
   phases.push({
     says: [
@@ -206,6 +213,19 @@ async function joinOthers(s: Session, others: readonly OtherHost[]): Promise<voi
     if (actions.length === 0) s.deps.log.info(`[cluster] the ${opened.length + 1} hosts are one Docker Swarm already, each in its role`)
   } finally {
     for (const r of opened) r.close()
+  }
+}
+
+/** The fronts' shared storage mounted on host 1 and on each other host that answered (lib/remote/frontstore.ts). */
+async function mountOnEvery(s: Session, address: string): Promise<void> {
+  await mountFrontStorage('host 1', connected(s).run, address, s.deps.log)
+  for (const o of (s.plan.others ?? []).filter((x) => !x.down)) {
+    const remote = await connect(s, o.address, o.hostKey)
+    try {
+      await mountFrontStorage(`host ${o.node}`, remote.run, address, s.deps.log)
+    } finally {
+      remote.close()
+    }
   }
 }
 
