@@ -40,7 +40,8 @@ MYMDB_DATABASE=rds), each safe to run again:
   4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks;
              with several hosts, first one Docker Swarm of them             (npm run remote:up)
              with MYMDB_DOMAIN: first the DNS record to create, and a wait until the name
-             resolves to the host's Elastic IP; then the host gets its certificate
+             resolves to the host's Elastic IP (several hosts: the load balancer's); then
+             the host gets its certificate (several: one, kept on their shared storage)
 Every setting is checked first (all problems at once), then the AWS credentials (sts
 get-caller-identity), before anything is pushed or created. A run that stopped half-way
 (Ctrl-C, lost connection, an AWS error) is completed by running it again: existing

@@ -36,7 +36,12 @@ again: the volumes stay, only changed services are replaced. A host that runs My
 Compose (an earlier deploy) is moved to the stack, its volumes kept.
 
 Settings (environment and .env; see .env.example):
-  MYMDB_HOST_ADDRESS      the host's address (required unless --address is given)
+  MYMDB_HOST_ADDRESS      the host's address (required unless --address is given); several,
+                          comma-separated: the hosts of a cluster, host 1 first
+  AWS_REGION              with it, the stage's parts are looked up in AWS: the RDS database
+                          (MYMDB_DATABASE=rds), and for a cluster the fronts' shared storage
+                          (mounted on every host) and the load balancer's addresses (where
+                          MYMDB_DOMAIN must point)
   MYMDB_HOST_SSH_PORT     SSH port (default 22); MYMDB_SSH_USER login user (default admin)
   MYMDB_SSH_KEY_FILE      private key (default ~/.ssh/mymdb-<MYMDB_STAGE>.pem)
   MYMDB_HOST_HTTP_PORT    port the site is checked on (default 80)

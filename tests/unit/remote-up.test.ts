@@ -319,6 +319,23 @@ describe('remote-up main()', () => {
     assert.match(steps.at(-1) ?? '', /^GET http:\/\/10\.0\.0\.1:\d+\/healthz and \/ .*; \/healthz on hosts 2, 3 too/)
     assert.ok(!remoteSteps(planRemoteUp(ENV)).some((l) => l.includes('Docker Swarm with host 1')))
   })
+  it("a cluster's front door: the shared storage mounted on every host after the swarm, the front's /data on it; the DNS record at the load balancer; with a domain it is required", () => {
+    const ca = join(mkdtempSync(join(tmpdir(), 'mymdb-ca-')), 'ca.pem')
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
+    const database = { address: 'db.example', port: 5432, masterSecretArn: 'arn:s', region: 'us-west-2' }
+    const three = { ...ENV, MYMDB_HOST_ADDRESS: '10.0.0.1,10.0.0.2,10.0.0.3', MYMDB_DATABASE: 'rds', MYMDB_DB_CA_FILE: ca, MYMDB_DOMAIN: 'movies.example.com' }
+    assert.throws(() => planRemoteUp(three, { database }), /several hosts with MYMDB_DOMAIN need the fronts' shared storage.*npm run front makes it/)
+    const p = planRemoteUp(three, { database, frontStorage: 'fs-12345678.efs.us-west-2.amazonaws.com', frontAddresses: ['198.51.100.7', '198.51.100.8'] })
+    assert.equal(p.frontStorage, 'fs-12345678.efs.us-west-2.amazonaws.com')
+    assert.match(p.envFile, /^MYMDB_FRONT_STORAGE='\/mnt\/mymdb-front\/caddy'$/m)
+    assert.deepEqual(p.https?.ips, ['198.51.100.7', '198.51.100.8'])
+    const steps = remoteSteps(p)
+    const mount = steps.findIndex((l) => l.startsWith("the fronts' shared storage fs-12345678.efs.us-west-2.amazonaws.com"))
+    assert.ok(mount > steps.findIndex((l) => l.includes('one Docker Swarm with host 1')) && mount < steps.findIndex((l) => l.startsWith('upload ~/mymdb/docker-compose.yml')), steps.join('\n'))
+    assert.match(steps[0] ?? '', /wait until movies\.example\.com resolves to 198\.51\.100\.7, 198\.51\.100\.8 \(DNS record: movies\.example\.com\.  A  198\.51\.100\.7; movies\.example\.com\.  A  198\.51\.100\.8\)/)
+    // one host: no storage, the front's own volume
+    assert.doesNotMatch(planRemoteUp(ENV).envFile, /MYMDB_FRONT_STORAGE/)
+  })
 
   it('run alone (no digests from push): db, proxy and cache pinned by the digests of the pulled images, in the .env on the host', async () => {
     const D = (n: string) => `127.0.0.1:5000/mymdb-${n}@sha256:${n[0]!.repeat(64)}`

@@ -58,8 +58,7 @@ export interface ReleaseDone {
  */
 export async function releaseBeforeStart(stack: Stack, web: string, stage: string | undefined, log: Log, o: { rds?: boolean } = {}): Promise<ReleaseDone> {
   // (a database on RDS is always there; the stack's own db must run)
-  const ps = o.rds ? [] : await stackPs(stack)
-  if (!o.rds && !ps.some((p) => p.Service === 'db' && p.State === 'running')) return { later: true }
+  if (!o.rds && !(await stackPs(stack)).some((p) => p.Service === 'db' && p.State === 'running')) return { later: true }
   // (not ok: migrations to apply, or the check itself failed; either way the release step runs)
   const unchanged = await log.step('release', 'whether the new version changes the database (manage.py migrate --check, in a throw-away container of it)', async () =>
     (await runIn(stack, migrateCheckNew(stack, web))).ok,
