@@ -44,16 +44,20 @@ const HOST_NAME = 'mymdb.test'
 const BUCKET = 'mymdb-rig-cluster-uploads'
 /** The rig hosts' own loopback addresses: host n at 127.0.0.1n. */
 const IPS = ['127.0.0.11', '127.0.0.12', '127.0.0.13']
+/** A fourth host, started for the test that adds one and takes it away again. */
+const FOURTH = '127.0.0.14'
 /** The rig's stand-in for the fronts' EFS: a volume every node mounts at /mnt/mymdb-front. */
 const SHARED_STORAGE = 'mymdb-rig-cluster-front'
 
-describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three SSH hosts of the rig)', { timeout: 25 * 60_000 }, () => {
+describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three SSH hosts of the rig, a fourth for a while)', { timeout: 35 * 60_000 }, () => {
   const hosts: SshHost[] = []
   const remotes: Remote[] = []
   const follows: { stop(): Promise<void> }[] = []
   let dir = ''
   let keyFile = ''
   let privateKey = ''
+  let publicKey = ''
+  let ports = { ssh: 0, http: 0, https: 0 }
   /** The host the kill test killed. */
   let downNode = ''
   let registry: Registry | undefined
@@ -79,12 +83,14 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     keyFile = join(dir, 'mymdb-cluster.pem')
     const keys = sshKeyFile(keyFile)
     privateKey = keys.private
+    publicKey = keys.public
     // the rig's EFS: one volume that every node has where the deploy mounts the fronts' storage
     await $({ nothrow: true, quiet: true })`docker volume rm ${SHARED_STORAGE}`
     moto = await startMoto('mymdb-rig-moto-cluster')
     clients = awsClients('us-west-2', { ...process.env, ...moto.env })
     registry = await rigRegistry('mymdb-rig-registry-cluster', 'cluster')
-    const [ssh, http, https] = (await freePorts(IPS, 3)) as [number, number, number]
+    const [ssh, http, https] = (await freePorts([...IPS, FOURTH], 3)) as [number, number, number]
+    ports = { ssh, http, https }
     hosts.push(
       ...(await Promise.all(IPS.map((ip, i) => startSshHost({ authorizedKey: keys.public, registry, name: `mymdb-rig-node${i + 1}`, bootOnHostKey: true, address: { ip, ssh, http, https }, sharedStorage: SHARED_STORAGE })))),
     )
@@ -275,8 +281,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   })
 
   /** deploy:aws with `n` hosts under a load loop on hosts 1 and 2's ports (9 requests/s each). */
-  const deployAwsUnderLoad = async (n: number, extra: Record<string, string> = {}) => {
-    const loads = hosts.slice(0, 2).map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'], address: h.host }))
+  const deployAwsUnderLoad = async (n: number, extra: Record<string, string> = {}, loaded = hosts.slice(0, 2)) => {
+    const loads = loaded.map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'], address: h.host }))
     await new Promise((res) => setTimeout(res, 2000))
     const r = await deployAws(n, extra)
     await new Promise((res) => setTimeout(res, 2000))
@@ -313,6 +319,36 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.equal((await instances()).length, 3)
     assert.deepEqual(await frontTargets(), targetsOf(await instances()), 'the new third host behind the load balancer')
     assert.match((await httpGet(`http://${hosts[2]!.host}:${hosts[2]!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+  })
+
+  it('a fourth host added under load on the three ports, then taken away again: no request lost; the load balancer sends to the four, then the three', async () => {
+    const fourth = await startSshHost({ authorizedKey: publicKey, registry, name: 'mymdb-rig-node4', bootOnHostKey: true, address: { ip: FOURTH, ...ports }, sharedStorage: SHARED_STORAGE })
+    const follow = followInstances(clients, STAGE, fourth, moto!.internalEndpoint, 4)
+    try {
+      const addresses = { MYMDB_HOST_ADDRESS: [...IPS, FOURTH].join(',') }
+      const up = await deployAwsUnderLoad(4, addresses, hosts)
+      console.log(`timing: deploy:aws adding a fourth host: ${up.seconds} s; answers meanwhile: ${up.answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+      up.answers.forEach((a, i) => assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`))
+      assert.match(up.text, /\[cluster\] admin@127\.0\.0\.14:\d+: joined as a worker/)
+      assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable', 'mymdb-rig-node4 Ready'])
+      const four = await instances()
+      assert.equal(four.length, 4)
+      assert.deepEqual(await frontTargets(), targetsOf(four))
+      assert.match((await httpGet(`http://${FOURTH}:${ports.http}/`, HOST_NAME)).body, /Star Wars/)
+
+      const down = await deployAwsUnderLoad(3, addresses, hosts)
+      console.log(`timing: deploy:aws taking the fourth away: ${down.seconds} s; answers meanwhile: ${down.answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+      down.answers.forEach((a, i) => assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`))
+      assert.match(down.text, /\[cluster\] admin@127\.0\.0\.14:\d+: left the swarm and removed from its nodes/)
+      assert.match(down.text, /\[deploy\] host 4 taken away: i-\w+ terminated/)
+      assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable'])
+      const three = await instances()
+      assert.equal(three.length, 3)
+      assert.deepEqual(await frontTargets(), targetsOf(three))
+    } finally {
+      await follow.stop()
+      await fourth.stop()
+    }
   })
 
   it('HTTPS on the cluster behind the rig balancer (the NLB stand-in), pebble as the CA: one certificate order, the same certificate on every node; chromium trusting only the rig CA logs in through each node and the balancer; then plain HTTP again', async () => {
