@@ -4,6 +4,7 @@
 import { BACKUP_LOG, parseBackupLog } from './lib/backup.ts'
 import { CRON_MARK, LAST_BACKUP_OUTPUT } from './lib/backupschedule.ts'
 import { loadEnv } from './lib/env.ts'
+import { frontDoorLines, frontDoorStatus } from './lib/aws/balancer.ts'
 import { ConfigError } from './lib/errors.ts'
 import { stripControls } from './lib/log.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
@@ -24,7 +25,9 @@ the services running there; the database size; the free disk where Docker keeps 
   (default)  the stack on this machine (COMPOSE_PROJECT_NAME, default mymdb)
   --aws      the stage's EC2 host (MYMDB_STAGE in AWS_REGION): the instance's state and address
              from AWS, then the same over SSH; the last 5 deploys (when, who, which tag, ok or
-             failed and why, how long), the last backup, a failed one, and the backup schedule
+             failed and why, how long), the last backup, a failed one, and the backup schedule;
+             with several hosts, the load balancer's name and addresses and each host's
+             health behind it
 
 Options:
   --aws       the EC2 host instead of this machine
@@ -105,7 +108,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     }
 
     const s = checkHostAccess(raw)
-    const found = await findTarget(s, stepDeps(deps, partial, raw), true)
+    const sd = stepDeps(deps, partial, raw)
+    const found = await findTarget(s, sd, true)
     const { instance } = found
     log.info(
       `[status] stage ${s.MYMDB_STAGE} in ${s.AWS_REGION}: instance ${instance ? `${instance.instanceId} ${instance.state}${instance.publicIp ? `, ${instance.publicIp}` : ''}${instance.publicDns ? ` (${instance.publicDns})` : ''}` : 'none'}${found.address && s.MYMDB_HOST_ADDRESS ? `; reached at ${found.address}` : ''}`,
@@ -113,6 +117,9 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // a stage of several hosts (MYMDB_HOSTS): the others too (their containers: the nodes lines below)
     const others = [...(found.hosts ?? [])].filter(([n]) => n > 1).sort(([a], [b]) => a - b)
     for (const [n, h] of others) log.info(`  host ${n}: instance ${h.instanceId} ${h.state}${h.publicIp ? `, ${h.publicIp}` : ''}${h.zone ? ` in ${h.zone}` : ''}`)
+    // and their front door: the load balancer, and each host's health behind it
+    const door = others.length > 0 ? await frontDoorStatus(sd.clients(s.AWS_REGION), s.MYMDB_STAGE) : null
+    if (door) for (const line of frontDoorLines(door, found.hosts ?? new Map())) log.info(line)
     if (instance && instance.state !== 'running') {
       log.info(`  the instance is ${instance.state}: nothing runs (start it again with npm run deploy:aws)`)
       return flags.check ? failCheck(`the host is ${instance.state}: no backups are taken`) : 0

@@ -278,6 +278,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const ssh = await $({ cwd: REPO, env: { ...manageEnv, MYMDB_HOST_ADDRESS: IPS.join(',') }, nothrow: true, quiet: true })`node --import tsx tasks/ssh.ts --node 3 hostname`
     assert.equal(ssh.exitCode, 0, ssh.stderr)
     assert.equal(ssh.stdout.trim(), 'mymdb-rig-node3')
+    // status --aws: the hosts, and their front door (the emulator's balancer; its target health follows the instances)
+    const status = await $({ cwd: REPO, env: { ...manageEnv, MYMDB_HOST_ADDRESS: IPS.join(',') }, nothrow: true, quiet: true })`node --import tsx tasks/status.ts --aws`
+    assert.equal(status.exitCode, 0, status.stderr)
+    assert.match(status.stdout, /front door: \S+\.elb\.amazonaws\.com at \d+\.\d+\.\d+\.\d+, /)
+    assert.match(status.stdout, /behind it: host 1 healthy; host 2 healthy; host 3 healthy\n/)
   })
 
   /** deploy:aws with `n` hosts under a load loop on hosts 1 and 2's ports (9 requests/s each). */

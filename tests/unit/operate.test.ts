@@ -15,7 +15,7 @@ import { parseServiceTasks } from '../../tasks/lib/stackfile.ts'
 import { parseDeployLine } from '../../tasks/lib/releases.ts'
 import { formatAge, plainOutput } from '../../tasks/lib/log.ts'
 import { parseBackupLog } from '../../tasks/lib/backup.ts'
-import { fakeRemote, fakeRunner, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
+import { absentStageServices, fakeRemote, fakeRunner, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
 import { parseHostKey } from '../../tasks/lib/hostkey.ts'
 import { HOST_RUNS_CMD } from '../../tasks/lib/stack.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
@@ -331,7 +331,8 @@ describe('ssh', () => {
   })
   it('--node N: host N of the stage (found by its Node tag, pinned by its own key); a host that is not there, or a bad number: said', async () => {
     const instance = (node: number) => ({ InstanceId: `i-${node}`, State: { Name: 'running' }, PublicIpAddress: `203.0.113.${node + 6}`, PublicDnsName: '', Tags: [{ Key: 'HostKey', Value: TEST_HOST_KEY }, { Key: 'Node', Value: String(node) }] })
-    const two = () => ({ region: 'us-west-2', ec2: { send: async () => ({ Reservations: [{ Instances: [instance(1), instance(2)] }] }) } }) as unknown as AwsClients
+    // (two hosts without a front door: the load balancer's lookup finds none)
+    const two = () => ({ region: 'us-west-2', ec2: { send: async () => ({ Reservations: [{ Instances: [instance(1), instance(2)] }] }) }, ...absentStageServices([]) }) as unknown as AwsClients
     const remote = fakeRemote()
     const o = opener(remote)
     const d = testDeps(noDocker())

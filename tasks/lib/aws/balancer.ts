@@ -222,3 +222,32 @@ export async function findFrontAddresses(clients: AwsClients, stage: string): Pr
   const r = await aws("look up the front's Elastic IPs", () => clients.ec2.send(new EC2.DescribeAddressesCommand({ Filters: stageTagFilters(stage) })))
   return (r.Addresses ?? []).filter((a) => a.PublicIp && a.Tags?.some((t) => t.Key === 'Name' && t.Value?.startsWith(prefix))).map((a) => a.PublicIp!).sort()
 }
+
+/** The front door as `status --aws` shows it: the balancer's name and addresses, and each target's health on each port (null: the stage has none). */
+export async function frontDoorStatus(clients: AwsClients, stage: string): Promise<{ dnsName: string; addresses: string[]; targets: { id: string; port: number; state: string }[] } | null> {
+  const n = frontResources(stage)
+  const lbs = await aws('look up the load balancer', () => clients.elb.send(new ELB.DescribeLoadBalancersCommand({ Names: [n.balancer] })).catch(notFound(['LoadBalancerNotFoundException'])))
+  const lb = lbs?.LoadBalancers?.[0]
+  if (!lb) return null
+  const targets: { id: string; port: number; state: string }[] = []
+  for (const port of FRONT_PORTS) {
+    const g = await aws('look up the target group', () => clients.elb.send(new ELB.DescribeTargetGroupsCommand({ Names: [n.targetGroup(port)] })).catch(notFound(['TargetGroupNotFoundException'])))
+    const arn = g?.TargetGroups?.[0]?.TargetGroupArn
+    if (!arn) continue
+    const h = await aws('look up the targets', () => clients.elb.send(new ELB.DescribeTargetHealthCommand({ TargetGroupArn: arn })))
+    for (const d of h.TargetHealthDescriptions ?? []) if (d.Target?.Id) targets.push({ id: d.Target.Id, port, state: d.TargetHealth?.State ?? '?' })
+  }
+  return { dnsName: lb.DNSName ?? '', addresses: await findFrontAddresses(clients, stage), targets }
+}
+
+/** `status --aws`'s lines for the front door (pure): its name and addresses, then each host's health behind it (a target that is no host of the stage by its id). */
+export function frontDoorLines(door: NonNullable<Awaited<ReturnType<typeof frontDoorStatus>>>, hosts: ReadonlyMap<number, { instanceId: string }>): string[] {
+  const hostOf = new Map([...hosts].map(([node, h]) => [h.instanceId, node]))
+  const ids = [...new Set(door.targets.map((t) => t.id))].sort((a, b) => (hostOf.get(a) ?? 99) - (hostOf.get(b) ?? 99))
+  const each = ids.map((id) => {
+    const states = FRONT_PORTS.map((port) => ({ port, state: door.targets.find((t) => t.id === id && t.port === port)?.state ?? 'not registered' }))
+    const name = hostOf.has(id) ? `host ${hostOf.get(id)}` : id
+    return states.every((s) => s.state === states[0]!.state) ? `${name} ${states[0]!.state}` : `${name} ${states.map((s) => `${s.port} ${s.state}`).join(', ')}`
+  })
+  return [`  front door: ${door.dnsName} at ${door.addresses.join(', ') || '(no address)'}`, `    behind it: ${each.join('; ') || 'no host'}`]
+}
