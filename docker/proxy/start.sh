@@ -1,5 +1,7 @@
 #!/bin/sh
-# Starts MyMDB's front (Caddy) with a Caddyfile written from the environment:
+# Starts MyMDB's front, nginx (the request path, a one-second cache of shared anonymous pages)
+# and, with a domain, Caddy (HTTPS) in front of it, with their configuration written from the
+# environment (run.sh then runs them):
 #   MYMDB_DOMAIN          empty: plain HTTP on :80 for any name. Set: HTTPS for that name with
 #                         a certificate from the ACME CA, and HTTP redirects to HTTPS.
 #   MYMDB_ACME_CA         the CA's directory URL (default: Let's Encrypt)
@@ -31,8 +33,6 @@ plain() {
 
 domain=${MYMDB_DOMAIN:-}
 upstream=${MYMDB_UPSTREAM:-web:80}
-upstream_name=${upstream%:*}
-upstream_port=${upstream##*:}
 plain MYMDB_DOMAIN "$domain"
 plain MYMDB_UPSTREAM "$upstream"
 plain MYMDB_ACME_CA "${MYMDB_ACME_CA:-}"
@@ -61,53 +61,81 @@ case "${MYMDB_HSTS_PRELOAD:-false}" in
   *) fail "MYMDB_HSTS_PRELOAD must be true or false: '${MYMDB_HSTS_PRELOAD}'" ;;
 esac
 
-# DJANGO_ALLOWED_HOSTS as the names of a Caddy host matcher; empty for "any name".
-hosts=''
-any=''
-for h in $(echo "${DJANGO_ALLOWED_HOSTS:-}" | tr ',' ' '); do
-  plain DJANGO_ALLOWED_HOSTS "$h"
-  case "$h" in
-    '*') any=yes ;;
-    .*) hosts="$hosts ${h#.} *$h" ;;
-    \[*\]) h=${h#[}; hosts="$hosts ${h%]}" ;;
-    *) hosts="$hosts $h" ;;
-  esac
-done
-[ -z "$any" ] || hosts=''
+# Where the site is: every address of the upstream's name (nginx's resolver: Docker's DNS).
+dns=$(awk '/^nameserver/ { print $2; exit }' /etc/resolv.conf)
+[ -n "$dns" ] || fail 'no nameserver in /etc/resolv.conf'
+case "$dns" in *:*) dns="[$dns]" ;; esac
 
-# The site's reverse_proxy for the requests of matcher $1 ($2: an extra transport line): every address of the
-# upstream's name, looked up again each second (on Swarm one per running web task, whatever its
-# node; a task is there once healthy and gone once it stops), taken in turn. An address that
-# fails (refused, no answer) is left out for 5 s; meanwhile, and while the site has no address
-# (a web container being replaced), a request waits up to 10 s instead of failing. Connections
-# to the site are kept for reuse, up to 1024 idle (Caddy's default keeps 32: under more
-# concurrent requests it opened a new connection per request, and the closed ones piled up in
-# TIME_WAIT until the ports ran out). Idle ones are closed after 60 s, before nginx's 65 s.
-site_proxy() {
-  echo "	reverse_proxy $1 {"
-  echo "		dynamic a $upstream_name $upstream_port {"
-  echo '			refresh 1s'
-  echo '		}'
-  echo '		lb_policy round_robin'
-  echo '		lb_try_duration 10s'
-  echo '		lb_try_interval 250ms'
-  echo '		fail_duration 5s'
-  echo '		transport http {'
-  [ -z "$2" ] || echo "$2"
-  echo '			dial_timeout 2s'
-  echo '			keepalive 60s'
-  echo '			keepalive_idle_conns_per_host 1024'
-  echo '		}'
-  echo '	}'
-}
+# nginx's servers (nginx.conf includes them; site.conf is the request path).
+front=/etc/nginx/conf.d/front.conf
+mkdir -p /etc/nginx/conf.d
+{
+  echo "resolver $dns valid=1s ipv6=off;"
+  echo
+  echo '# The health check (healthcheck.sh): nginx answers.'
+  echo 'server {'
+  echo '    listen 127.0.0.1:8082;'
+  echo '    location = /front-health { return 204; }'
+  echo '}'
+  echo
+  if [ -n "$domain" ]; then
+    echo '# Behind Caddy (HTTPS) in this container: the scheme and the address are what Caddy saw.'
+    echo 'server {'
+    echo '    listen 127.0.0.1:8081;'
+    echo "    set \$mymdb_upstream $upstream;"
+    echo "    set \$mymdb_proto \$http_x_forwarded_proto;"
+    echo "    set \$mymdb_client \$http_x_forwarded_for;"
+    echo '    include /etc/nginx/mymdb-site.conf;'
+    echo '}'
+  else
+    # DJANGO_ALLOWED_HOSTS as nginx server names (.example.com is the name and its subdomains in
+    # both); "*" or nothing: any name.
+    names=''
+    any=''
+    for h in $(echo "${DJANGO_ALLOWED_HOSTS:-}" | tr ',' ' '); do
+      plain DJANGO_ALLOWED_HOSTS "$h"
+      case "$h" in
+        '*') any=yes ;;
+        *[!][A-Za-z0-9.:_-]*) fail "DJANGO_ALLOWED_HOSTS entry '$h' is not a host name" ;;
+        *) names="$names $h" ;;
+      esac
+    done
+    [ -z "$any" ] || names=''
+    site_server() {
+      echo 'server {'
+      echo "    listen 80$1;"
+      echo "    listen [::]:80$1;"
+      echo "    server_name ${2:-_};"
+      echo "    set \$mymdb_upstream $upstream;"
+      echo "    set \$mymdb_proto http;"
+      echo "    set \$mymdb_client \$remote_addr;"
+      if [ -n "$3" ]; then
+        echo "    location = /healthz { proxy_pass http://\$mymdb_upstream; }"
+        echo '    location / { return 444; }'
+      else
+        echo '    include /etc/nginx/mymdb-site.conf;'
+      fi
+      echo '}'
+    }
+    if [ -n "$names" ]; then
+      echo '# Requests for other names are dropped here, except the health probe /healthz.'
+      site_server ' default_server' _ drop
+      site_server '' "${names# }" ''
+    else
+      site_server ' default_server' _ ''
+    fi
+  fi
+} >"$front"
 
+# With a domain, Caddy owns ports 80 and 443: the certificate, HTTPS, the redirect from HTTP,
+# HSTS; it passes every request to nginx above, over kept-alive connections (up to 1024 idle:
+# Caddy's default keeps 32, and under more concurrent requests the closed ones piled up in
+# TIME_WAIT). Idle ones are closed after 60 s, before nginx's 65 s.
 config=/etc/caddy/Caddyfile
 root=/etc/caddy/acme-ca-root.pem
-{
-  echo '{'
-  if [ -z "$domain" ]; then
-    echo '	auto_https off'
-  else
+if [ -n "$domain" ]; then
+  {
+    echo '{'
     [ -z "${MYMDB_ACME_CA:-}" ] || echo "	acme_ca $MYMDB_ACME_CA"
     [ -z "${MYMDB_ACME_EMAIL:-}" ] || echo "	email $MYMDB_ACME_EMAIL"
     if [ -n "${MYMDB_ACME_CA_ROOT_B64:-}" ]; then
@@ -117,45 +145,36 @@ root=/etc/caddy/acme-ca-root.pem
     [ -z "${MYMDB_ACME_RENEW_INTERVAL:-}" ] || echo "	renew_interval $MYMDB_ACME_RENEW_INTERVAL"
     # Clients that send no server name (a visit by IP address) get the site's certificate.
     echo "	default_sni $domain"
-  fi
-  echo '}'
-  echo
-  if [ -n "$domain" ]; then
+    echo '}'
+    echo
     echo "$domain {"
-    # On every HTTPS response, the site's and Caddy's own (an error while web is replaced);
-    # Caddy's redirect from HTTP to HTTPS is not in this block.
+    # On every HTTPS response, the site's and Caddy's own; Caddy's redirect from HTTP to HTTPS is
+    # not in this block.
     [ "$hsts_seconds" = 0 ] || echo "	header Strict-Transport-Security \"$hsts\""
-  elif [ -n "$hosts" ]; then
-    echo ':80 {'
-    echo '	@other {'
-    echo "		not host$hosts"
-    echo '		not path /healthz'
+    echo '	reverse_proxy 127.0.0.1:8081 {'
+    echo '		transport http {'
+    echo '			keepalive 60s'
+    echo '			keepalive_idle_conns_per_host 1024'
+    echo '		}'
     echo '	}'
-    echo '	abort @other'
-  else
-    echo ':80 {'
-  fi
-  # Reads (GET, HEAD) that get no answer head within 4 s are tried at another address (a web
-  # task on a host that died answers nothing, not even a refusal); writes never go twice.
-  # (reverse_proxy, not handle: Caddy runs handle before abort, which must come first)
-  echo '	@read method GET HEAD'
-  echo '	@write not method GET HEAD'
-  site_proxy @read '			response_header_timeout 4s'
-  site_proxy @write ''
-  echo '}'
-} >"$config"
-
-caddy validate --config "$config" --adapter caddyfile >/dev/null 2>&1 || {
-  caddy validate --config "$config" --adapter caddyfile >&2 || true
-  fail "the Caddyfile written from the environment is not valid (above)"
-}
-# Caddy runs as the user caddy, with only the right to listen on ports below 1024. This script
-# runs as root to hand it the volumes: certificates written by an older proxy, which ran as
-# root, become caddy's.
-if [ "$(id -u)" != 0 ]; then
-  exec caddy run --config "$config" --adapter caddyfile
+    echo '}'
+  } >"$config"
+  caddy validate --config "$config" --adapter caddyfile >/dev/null 2>&1 || {
+    caddy validate --config "$config" --adapter caddyfile >&2 || true
+    fail "the Caddyfile written from the environment is not valid (above)"
+  }
 fi
-find /data /config ! -user caddy -exec chown -h caddy:caddy {} +
+
+mkdir -p /tmp/mymdb-front
+nginx -t -q -e stderr || fail "the nginx configuration written from the environment is not valid (above)"
+
+# Caddy and nginx run as the user caddy, with only the right to listen on ports below 1024. This
+# script runs as root to hand it the volumes: certificates written by an older proxy, which ran
+# as root, become caddy's.
+if [ "$(id -u)" != 0 ]; then
+  exec /usr/local/sbin/mymdb-proxy-run
+fi
+find /data /config /tmp/mymdb-front ! -user caddy -exec chown -h caddy:caddy {} +
 exec setpriv --reuid=caddy --regid=caddy --init-groups \
   --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service --bounding-set=-all,+net_bind_service \
-  caddy run --config "$config" --adapter caddyfile
+  /usr/local/sbin/mymdb-proxy-run

@@ -115,6 +115,8 @@ describe('MyMDB in a browser', () => {
 // DJANGO_CACHE_TIMEOUT seconds: 1 in the test stack.
 describe('pages cached for anonymous visitors', () => {
   const LIFETIME_S = Number(stackEnv.DJANGO_CACHE_TIMEOUT)
+  // The front keeps a page web shares for a second (docker/proxy/nginx.conf).
+  const FRONT_S = 1
   let otherMovie = ''
 
   /** An anonymous GET, repeated until nginx answers from its cache (the page is then shared). */
@@ -145,6 +147,26 @@ describe('pages cached for anonymous visitors', () => {
       assert.equal(response?.headers()['x-cache'], 'BYPASS', `${path} for a logged-in user`)
       assert.equal(await page.locator('#logged-in-as').innerText(), `Logged in as ${USER}`)
     }
+  })
+
+  test('the front keeps the pages web shares, for a second; not a logged-in page, not one that sets a cookie', async () => {
+    const front = async (path: string, cookie?: string) => {
+      const seen: string[] = []
+      for (let i = 0; i < 20; i++) seen.push(String((await request(path, cookie ? { headers: { cookie } } : {})).headers['x-front-cache']))
+      return seen
+    }
+    for (const path of ['/', '/movies/top', otherMovie]) {
+      await cachedCopy(path)
+      assert.ok((await front(path)).includes('HIT'), `${path}: the front answers from its copy`)
+      await new Promise((r) => setTimeout(r, (FRONT_S + 1.2) * 1000))
+      assert.notEqual((await request(path)).headers['x-front-cache'], 'HIT', `${path}: the front's copy is gone after ${FRONT_S + 1} s`)
+    }
+    const cookie = (await page.context().cookies()).filter((c) => c.name === 'sessionid').map((c) => `${c.name}=${c.value}`).join('; ')
+    assert.notEqual(cookie, '', 'the browser is logged in')
+    assert.deepEqual([...new Set(await front(otherMovie, cookie))], ['BYPASS'], 'a logged-in page never comes from the front\'s copy')
+    // the login form sets the CSRF cookie: never shared
+    assert.ok(!(await front('/user/login')).includes('HIT'), 'the login form is never kept at the front')
+    assert.ok(!(await front('/no-such-page/')).includes('HIT'), 'a 404 is never kept at the front')
   })
 
   test("one user's name and vote never appear on another user's or an anonymous page", async () => {
@@ -185,8 +207,9 @@ describe('pages cached for anonymous visitors', () => {
     await page.click('#vote-down')
     await page.waitForURL(`**${otherMovie}`)
     assert.equal(Number(await page.locator('#score').innerText()), before - 2, 'the voter sees the vote at once')
-    // nginx counts whole seconds: a page is fresh for the lifetime and at most one second more.
-    await new Promise((r) => setTimeout(r, (LIFETIME_S + 1.5) * 1000))
+    // nginx counts whole seconds: a page is fresh at web for the lifetime and at most one second
+    // more, and the front's copy of it (taken at that last moment) for FRONT_S and one more.
+    await new Promise((r) => setTimeout(r, (LIFETIME_S + 1 + FRONT_S + 1 + 0.5) * 1000))
     const later = await request(otherMovie)
     assert.match(later.body.toString(), new RegExp(`<span id="score">${before - 2}</span>`), `X-Cache: ${later.headers['x-cache']}`)
   })
@@ -235,6 +258,17 @@ describe('the project folder after up:local', () => {
     const names = new Set(procs.map(([name]) => name))
     for (const name of ['runsvdir', 'runsv', 'nginx', 'uwsgi']) assert.ok(names.has(name), `${name} runs: ${listed.stdout}`)
     assert.deepEqual(procs.filter((p) => p.slice(1).some((uid) => uid !== www)), [], `every process is www-data (${www}):\n${listed.stdout}`)
+  })
+  test('no process of the front runs as root: its run script and nginx (master and workers) are caddy', async () => {
+    const listed = await compose('exec', '-T', 'proxy', 'sh', '-c', 'for s in /proc/[0-9]*/status; do awk \'/^Name:/{n=$2} /^Uid:/{print n, $2, $3, $4, $5}\' "$s"; done')
+    assert.equal(listed.exitCode, 0, listed.stderr)
+    const caddy = (await compose('exec', '-T', 'proxy', 'id', '-u', 'caddy')).stdout.trim()
+    assert.match(caddy, /^[1-9]\d*$/)
+    const procs = listed.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([name]) => !['sh', 'awk'].includes(name ?? ''))
+    const names = new Set(procs.map(([name]) => name))
+    for (const name of ['mymdb-proxy-run', 'nginx']) assert.ok(names.has(name), `${name} runs: ${listed.stdout}`)
+    assert.ok(!names.has('caddy'), `without a domain Caddy does not run: ${listed.stdout}`)
+    assert.deepEqual(procs.filter((p) => p.slice(1).some((uid) => uid !== caddy)), [], `every process is caddy (${caddy}):\n${listed.stdout}`)
   })
   test("every container's logs are capped: json-file, 3 files of 10 MB", async () => {
     const ids = (await compose('ps', '-q')).stdout.trim().split('\n')

@@ -201,14 +201,16 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     assert.equal(plain.location, `https://${DOMAIN}/movies/?page=2`)
   })
 
-  it('the front runs as the user caddy, not root, and owns its certificates', async () => {
+  it('the front (Caddy and nginx) runs as the user caddy, not root, and owns its certificates', async () => {
     const proxy = (await onHost(`echo ${inService('proxy')}`)).stdout.trim()
     const uid = (await onHost(`docker exec ${proxy} id -u caddy`)).stdout.trim()
     assert.match(uid, /^[1-9]\d*$/)
-    // the container's first process (start.sh exec'd into caddy): its name and its real, effective, saved and file-system uid
-    const status = (await onHost(`docker exec ${proxy} grep -E '^(Name|Uid):' /proc/1/status`)).stdout
-    assert.match(status, /^Name:\s+caddy$/m, status)
-    assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'), status)
+    // every process's name and real, effective, saved and file-system uid (the run script, Caddy, nginx's master and workers)
+    const listed = (await onHost(`docker exec ${proxy} sh -c 'for s in /proc/[0-9]*/status; do awk "/^Name:/{n=\\$2} /^Uid:/{print n, \\$2, \\$3, \\$4, \\$5}" "$s"; done'`)).stdout
+    const procs = listed.trim().split('\n').map((l) => l.split(' ')).filter(([name]) => !['sh', 'awk'].includes(name ?? ''))
+    const names = new Set(procs.map(([name]) => name))
+    for (const name of ['mymdb-proxy-run', 'caddy', 'nginx']) assert.ok(names.has(name), `${name} runs: ${listed}`)
+    assert.deepEqual(procs.filter((p) => p.slice(1).some((u) => u !== uid)), [], `every process is caddy (${uid}):\n${listed}`)
     const owners = await onHost(`docker exec ${proxy} find /data /config ! -user caddy`)
     assert.equal(owners.exitCode, 0, owners.stderr)
     assert.equal(owners.stdout.trim(), '', 'every file under /data and /config is caddy\'s')
