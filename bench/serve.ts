@@ -5,12 +5,14 @@
 // connections, in interleaved rounds; each figure is the median of the rounds. The load generator
 // shares the machine's cores with the stack, so read the figures as ratios within one run.
 import { $ } from 'zx'
+import { startHttpsFront, HTTPS_DOMAIN, type HttpsFront } from './httpsfront.ts'
 import { psqlArgs } from './measure.ts'
 
 const REPO = new URL('..', import.meta.url).pathname
 const PORT = 18096
 const HELLO_PORT = 18097
 const WEB_PORT = 18098
+const HTTPS_PORT = 18099
 const ROUNDS = 3
 const SECONDS = 5
 const CONNECTIONS = [10, 50, 200] as const
@@ -19,6 +21,7 @@ const env = {
   ...process.env,
   COMPOSE_PROJECT_NAME: 'mymdb-bench-serve',
   WEB_PORT: String(PORT),
+  DJANGO_ALLOWED_HOSTS: `127.0.0.1,localhost,${HTTPS_DOMAIN}`,
   FORCE_COLOR: '0',
   MYMDB_BENCH_HELLO_PORT: String(HELLO_PORT),
   MYMDB_BENCH_WEB_PORT: String(WEB_PORT),
@@ -37,10 +40,19 @@ interface Figures {
   non2xx: number
 }
 
+interface Target {
+  name: string
+  url: string
+  cookie?: string
+  /** The Host header (default 127.0.0.1) and autocannon's other options (TLS). */
+  host?: string
+  args?: string[]
+}
+
 /** One autocannon run (JSON output). */
-async function cannon(url: string, connections: number, cookie?: string): Promise<Figures> {
-  const headers = ['--headers', 'host=127.0.0.1', ...(cookie ? ['--headers', `cookie=${cookie}`] : [])]
-  const r = await $({ cwd: REPO, quiet: true })`node_modules/.bin/autocannon --json --connections ${connections} --duration ${SECONDS} --timeout 5 ${headers} ${url}`
+async function cannon(t: Target, connections: number): Promise<Figures> {
+  const headers = ['--headers', `host=${t.host ?? '127.0.0.1'}`, ...(t.cookie ? ['--headers', `cookie=${t.cookie}`] : [])]
+  const r = await $({ cwd: REPO, quiet: true })`node_modules/.bin/autocannon --json --connections ${connections} --duration ${SECONDS} --timeout 5 ${headers} ${t.args ?? []} ${t.url}`
   const j = JSON.parse(r.stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number }
   return { rps: j.requests.average, p50: j.latency.p50, p99: j.latency.p99, errors: j.errors, timeouts: j.timeouts, non2xx: j.non2xx }
 }
@@ -54,6 +66,7 @@ async function webMemory(): Promise<string> {
 }
 
 export async function benchServe(record: (what: string, value: string) => void): Promise<void> {
+  let httpsFront: HttpsFront | undefined
   try {
     await sh`npm run --silent stop -- --delete-data --yes`
     await sh`npm run --silent up:local`
@@ -67,24 +80,29 @@ export async function benchServe(record: (what: string, value: string) => void):
       "from django.test import Client; from django.contrib.auth.models import User; c = Client(); c.force_login(User.objects.get(username='bench1')); print(c.cookies['sessionid'].value)")).stdout.trim()
     // (web again, now also published on its own port)
     await compose('up', '--detach', '--wait', '--wait-timeout', '180', 'web', 'hello', 'hello-proxy')
+    // the same front with a domain: HTTPS (Caddy) in front of the front's nginx
+    const proxy = (await compose('ps', '--quiet', 'proxy')).stdout.trim()
+    httpsFront = await startHttpsFront(proxy, `${env.COMPOSE_PROJECT_NAME}_front`, HTTPS_PORT)
     const site = `http://127.0.0.1:${PORT}`
-    const targets: [string, string, string?][] = [
-      ['movie list /', `${site}/`],
-      ['movie list /, at web without the front', `http://127.0.0.1:${WEB_PORT}/`],
-      [`movie detail /movie/${movie}/`, `${site}/movie/${movie}/`],
-      ['top 10 /movies/top', `${site}/movies/top`],
-      [`movie detail /movie/${movie}/, logged in`, `${site}/movie/${movie}/`, `sessionid=${session}`],
-      ['/healthz', `${site}/healthz`],
-      ['a static file', `${site}/static/admin/css/base.css`],
-      ['a 404', `${site}/no-such-page/`],
-      ['hello-world WSGI (the ceiling)', `http://127.0.0.1:${HELLO_PORT}/`],
+    const targets: Target[] = [
+      { name: 'movie list /', url: `${site}/` },
+      { name: 'movie list /, at web without the front', url: `http://127.0.0.1:${WEB_PORT}/` },
+      { name: 'movie list /, over HTTPS through the front', url: `${httpsFront.url}/`, host: HTTPS_DOMAIN, args: httpsFront.cannonArgs },
+      { name: `movie detail /movie/${movie}/`, url: `${site}/movie/${movie}/` },
+      { name: 'top 10 /movies/top', url: `${site}/movies/top` },
+      { name: `movie detail /movie/${movie}/, logged in`, url: `${site}/movie/${movie}/`, cookie: `sessionid=${session}` },
+      { name: '/healthz', url: `${site}/healthz` },
+      { name: 'a static file', url: `${site}/static/admin/css/base.css` },
+      { name: 'a 404', url: `${site}/no-such-page/` },
+      { name: 'hello-world WSGI (the ceiling)', url: `http://127.0.0.1:${HELLO_PORT}/` },
     ]
     const runs = new Map<string, Figures[]>()
     let memory = ''
     for (let round = 1; round <= ROUNDS; round++) {
       for (const c of CONNECTIONS) {
-        for (const [name, url, cookie] of targets) {
-          const pending = cannon(url, c, cookie)
+        for (const t of targets) {
+          const name = t.name
+          const pending = cannon(t, c)
           if (c === 200 && name === 'movie list /' && round === ROUNDS) {
             await new Promise((res) => setTimeout(res, (SECONDS * 1000) / 2))
             memory = await webMemory()
@@ -103,7 +121,7 @@ export async function benchServe(record: (what: string, value: string) => void):
     }
     for (const c of CONNECTIONS) {
       const ceiling = median((runs.get(`hello-world WSGI (the ceiling) @ ${c}`) ?? []).map((f) => f.rps))
-      const ratios = targets.filter(([name]) => !name.includes('without the front')).slice(0, 3).map(([name]) => `${name.split(' /')[0]} ${(median((runs.get(`${name} @ ${c}`) ?? []).map((f) => f.rps)) / ceiling).toFixed(2)}`)
+      const ratios = targets.map((t) => t.name).filter((name) => !name.includes(', ')).slice(0, 3).map((name) => `${name.split(' /')[0]} ${(median((runs.get(`${name} @ ${c}`) ?? []).map((f) => f.rps)) / ceiling).toFixed(2)}`)
       record(`serve: pages / ceiling at ${c} connections`, ratios.join(', '))
     }
     // the front's cost for a page web's nginx answers from its cache (an anonymous visitor's movie list)
@@ -111,10 +129,13 @@ export async function benchServe(record: (what: string, value: string) => void):
       const rps = (name: string) => median((runs.get(`${name} @ ${c}`) ?? []).map((f) => f.rps))
       const front = rps('movie list /')
       const direct = rps('movie list /, at web without the front')
-      record(`serve: the front's cost, cached movie list at ${c} connections`, `${(100 * (1 - front / direct)).toFixed(0)} % of the throughput (${front.toFixed(0)} req/s through it, ${direct.toFixed(0)} at web)`)
+      const secure = rps('movie list /, over HTTPS through the front')
+      const cost = (x: number) => `${(100 * (1 - x / direct)).toFixed(0)} %`
+      record(`serve: the front's cost, cached movie list at ${c} connections`, `${cost(front)} of the throughput over plain HTTP (${front.toFixed(0)} req/s through it, ${direct.toFixed(0)} at web); over HTTPS ${cost(secure)} (${secure.toFixed(0)} req/s)`)
     }
     record('serve: web container memory, movie list at 200 connections', memory)
   } finally {
+    await httpsFront?.stop()
     await compose('down', '--volumes', '--remove-orphans').nothrow()
     await sh`npm run --silent stop -- --delete-data --yes`.nothrow()
   }

@@ -10,7 +10,7 @@ import type { StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run logs -- [proxy|web|db|cache] [options]
 
-Prints the logs of the front (Caddy: requests, certificates), the web container (nginx, uWSGI,
+Prints the logs of the front (Caddy: certificates; nginx: errors), the web container (nginx, uWSGI,
 Django), the database and the cache (memcached), or of one of them, with times. Into a pipe or a file the lines come
 without terminal control sequences.
 

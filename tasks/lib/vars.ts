@@ -139,7 +139,7 @@ export const imageVars = fileSafe({
   ),
 })
 
-/** The stack's images: web (nginx + uWSGI + Django), db (PostgreSQL), proxy (Caddy, the front), cache (memcached). */
+/** The stack's images: web (nginx + uWSGI + Django), db (PostgreSQL), proxy (the front: nginx, Caddy for HTTPS), cache (memcached). */
 export const IMAGE_NAMES = ['web', 'db', 'proxy', 'cache'] as const
 export type ImageName = (typeof IMAGE_NAMES)[number]
 

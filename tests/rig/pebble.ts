@@ -40,6 +40,8 @@ export interface PebbleOptions {
   hosts: Record<string, string>
   /** Lifetime of issued certificates in seconds (default: 5 years). */
   certValiditySeconds?: number
+  /** Every validation succeeds without asking the name's server (PEBBLE_VA_ALWAYS_VALID: benchmarks only). */
+  alwaysValid?: boolean
 }
 
 export function buildPebbleImage(): Promise<string> {
@@ -69,7 +71,10 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
   await $({ nothrow: true, quiet: true })`docker rm -f ${name}`
   const stop = async () => void (await $({ nothrow: true, quiet: true })`docker rm -f ${name}`)
   const hosts = Object.entries(opts.hosts).flatMap(([n, ip]) => ['--add-host', `${n}:${ip}`])
-  const env = opts.certValiditySeconds ? ['-e', `PEBBLE_CERT_VALIDITY=${opts.certValiditySeconds}`] : []
+  const env = [
+    ...(opts.certValiditySeconds ? ['-e', `PEBBLE_CERT_VALIDITY=${opts.certValiditySeconds}`] : []),
+    ...(opts.alwaysValid ? ['-e', 'PEBBLE_VA_ALWAYS_VALID=1'] : []),
+  ]
   try {
     await $({ quiet: true })`docker run -d --name ${name} --hostname ${name} --network ${RIG_NETWORK} ${hosts} ${env} -p 127.0.0.1::14000 -p 127.0.0.1::15000 -p 127.0.0.1::8053/udp -p 127.0.0.1::8055 ${image}`
     const ip = await rigIp(name)
