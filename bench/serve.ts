@@ -1,7 +1,8 @@
 // npm run bench -- serve: how fast the shipped stack serves pages on this machine. Its own Compose
 // project (mymdb-bench-serve, port 18096, removed afterwards), the sample catalogue plus votes, and
 // next to it the ceiling: a hello-world WSGI app under the same uWSGI, nginx and front
-// (bench/serve/compose.yml, port 18097). autocannon (from npm) loads each page at 10, 50 and 200
+// (bench/serve/compose.yml, port 18097), web on its own port (18098: the front's cost) and the
+// front with a domain for the HTTPS figure (bench/httpsfront.ts, port 18099). autocannon (from npm) loads each page at 10, 50 and 200
 // connections, in interleaved rounds; each figure is the median of the rounds. The load generator
 // shares the machine's cores with the stack, so read the figures as ratios within one run.
 import { $ } from 'zx'
