@@ -131,7 +131,7 @@ export async function benchServe(record: (what: string, value: string) => void):
       const front = rps('movie list /')
       const direct = rps('movie list /, at web without the front')
       const secure = rps('movie list /, over HTTPS through the front')
-      const cost = (x: number) => `${(100 * (1 - x / direct)).toFixed(0)} %`
+      const cost = (x: number) => (x >= direct ? `none (${(100 * (x / direct - 1)).toFixed(0)} % more than at web)` : `${(100 * (1 - x / direct)).toFixed(0)} %`)
       record(`serve: the front's cost, cached movie list at ${c} connections`, `${cost(front)} of the throughput over plain HTTP (${front.toFixed(0)} req/s through it, ${direct.toFixed(0)} at web); over HTTPS ${cost(secure)} (${secure.toFixed(0)} req/s)`)
     }
     record('serve: web container memory, movie list at 200 connections', memory)

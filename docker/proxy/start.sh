@@ -168,6 +168,12 @@ fi
 mkdir -p /tmp/mymdb-front
 nginx -t -q -e stderr || fail "the nginx configuration written from the environment is not valid (above)"
 
+# `mymdb-proxy check`: the configuration only (written and validated above), nothing started.
+if [ "${1:-}" = check ]; then
+  echo "mymdb-proxy: the configuration is valid"
+  exit 0
+fi
+
 # Caddy and nginx run as the user caddy, with only the right to listen on ports below 1024. This
 # script runs as root to hand it the volumes: certificates written by an older proxy, which ran
 # as root, become caddy's.

@@ -10,6 +10,7 @@ import { REPO, waitFor } from './stack.ts'
 
 const WEB = 'mymdb-web:latest'
 const DB = 'mymdb-db:latest'
+const PROXY = 'mymdb-proxy:latest'
 const sh = $({ cwd: REPO, nothrow: true, quiet: true })
 
 // Production-like settings for one-off containers of the web image (values are test-only).
@@ -42,6 +43,18 @@ describe('web image', () => {
       '/mymdb/scripts/render_nginx_conf.sh /etc/nginx/mymdb.conf.template /etc/nginx/conf.d/mymdb.conf && nginx -e stderr -t'}`
     assert.equal(r.exitCode, 0, r.stderr)
     assert.match(r.stderr, /test is successful/)
+  })
+
+  test("the front's nginx -t (and Caddy's validate, with a domain) accept the configuration its start script writes; a bad host name is refused", async () => {
+    const hosts = '.example.com,localhost,[::1],ec2-203-0-113-254.ap-southeast-2.compute.amazonaws.com'
+    for (const env of [{ DJANGO_ALLOWED_HOSTS: hosts }, { DJANGO_ALLOWED_HOSTS: '*' }, { MYMDB_DOMAIN: 'mymdb.example.com', MYMDB_HSTS_SECONDS: '31536000' }] as Record<string, string>[]) {
+      const r = await sh`docker run --rm ${envFlags(env)} ${PROXY} /usr/local/sbin/mymdb-proxy check`
+      assert.equal(r.exitCode, 0, `${JSON.stringify(env)}: ${r.stdout}${r.stderr}`)
+      assert.match(r.stdout, /the configuration is valid/)
+    }
+    const bad = await sh`docker run --rm -e ${'DJANGO_ALLOWED_HOSTS=example.com,a$b'} ${PROXY} /usr/local/sbin/mymdb-proxy check`
+    assert.equal(bad.exitCode, 2, bad.stdout + bad.stderr)
+    assert.match(bad.stderr, /DJANGO_ALLOWED_HOSTS entry 'a\$b' is not a host name/)
   })
 
   test('manage.py check --deploy passes under production settings, plain HTTP and HTTPS (as the deploy sets them with MYMDB_DOMAIN)', async () => {
