@@ -333,6 +333,7 @@ describe('remote-up main()', () => {
     const mount = steps.findIndex((l) => l.startsWith("the fronts' shared storage fs-12345678.efs.us-west-2.amazonaws.com"))
     assert.ok(mount > steps.findIndex((l) => l.includes('one Docker Swarm with host 1')) && mount < steps.findIndex((l) => l.startsWith('upload ~/mymdb/docker-compose.yml')), steps.join('\n'))
     assert.match(steps[0] ?? '', /wait until movies\.example\.com resolves to 198\.51\.100\.7, 198\.51\.100\.8 \(DNS record: movies\.example\.com\.  A  198\.51\.100\.7; movies\.example\.com\.  A  198\.51\.100\.8\)/)
+    assert.match(steps.at(-1) ?? '', /^GET https:\/\/10\.0\.0\.1:\d+\/healthz and \/ .*; \/healthz over HTTPS on hosts 2, 3 too \(each host's front has the certificate\)$/)
     // one host: no storage, the front's own volume
     assert.doesNotMatch(planRemoteUp(ENV).envFile, /MYMDB_FRONT_STORAGE/)
   })

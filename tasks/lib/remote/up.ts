@@ -329,7 +329,7 @@ function checkSite(plan: RemoteUpPlan): Phase {
   const https = plan.https
   const check: { what: string; url: string; run(get: HttpGet, pollMs: number): Promise<void> } = https
     ? {
-        what: `GET https://${host}:${https.port}/healthz and / (${https.domain}, its certificate checked); http:// redirects to https://`,
+        what: `GET https://${host}:${https.port}/healthz and / (${https.domain}, its certificate checked); http:// redirects to https://${others.length > 0 ? `; /healthz over HTTPS on hosts ${others.map((o) => o.node).join(', ')} too (each host's front has the certificate)` : ''}`,
         url: `https://${https.domain}/`,
         async run(get, pollMs) {
           const { domain } = https
@@ -337,6 +337,9 @@ function checkSite(plan: RemoteUpPlan): Phase {
           const hint = `Did the certificate come (npm run logs -- --aws proxy)? Are ports 80 and 443 open, and does ${domain} resolve to the host?`
           await waitFor200(get, `${secure}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, pollMs, hint)
           await waitFor200(get, `${secure}/`, domain, 30, pollMs, hint)
+          // a front that started while another obtained the certificate (or whose own try failed)
+          // loads it from the shared storage at its next try: wait for every node's
+          for (const o of others) await waitFor200(get, `https://${o.address.includes(':') ? `[${o.address}]` : o.address}:${https.port}/healthz`, domain, CERTIFICATE_WAIT_SECONDS, pollMs, hint)
           const plain = await get(`${base}/`, domain)
           if (![301, 302, 307, 308].includes(plain.status) || !plain.location?.startsWith(`https://${domain}`))
             throw new UserError(`http://${domain}/ does not redirect to https:// (HTTP ${plain.status}${plain.location ? `, to ${plain.location}` : ''})`)
