@@ -3,8 +3,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { frontDoorLines, planBalancer } from '../../tasks/lib/aws/balancer.ts'
+import { removeFront, type FrontInventory } from '../../tasks/lib/aws/frontteardown.ts'
 import { planSharedFs } from '../../tasks/lib/aws/sharedfs.ts'
 import { UserError } from '../../tasks/lib/errors.ts'
+import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
+import { captureLog } from './fakes.ts'
 
 const ZONES = [
   { zone: 'us-west-2a', subnetId: 'subnet-a' },
@@ -47,5 +50,38 @@ describe('the front door', () => {
       () => planSharedFs('prod', 'vpc-1', { fileSystem: { id: 'fs-1', encrypted: false, state: 'available' }, mountTargets: [], securityGroup: null }, ZONES),
       (e: unknown) => e instanceof UserError && /mymdb-prod-front \(fs-1\) is not encrypted, and EFS cannot encrypt one in place: delete it/.test(e.message),
     )
+  })
+})
+
+describe("destroy: the balancer's addresses", () => {
+  const inventory = { balancer: { balancer: null, targetGroups: [], addresses: [{ allocationId: 'eipalloc-1', publicIp: '198.51.100.7', zone: 'us-east-1a' }] }, sharedFs: { fileSystem: null, mountTargets: [], securityGroup: null } } as unknown as FrontInventory
+  /** An EC2 client whose ReleaseAddress fails with `failures` in turn, then succeeds; DescribeAddresses shows the address on an interface while `held()`. */
+  function ec2(failures: string[], held: () => boolean) {
+    const sent: string[] = []
+    const client = {
+      send: async (cmd: { constructor: { name: string } }) => {
+        const name = cmd.constructor.name.replace(/Command$/, '')
+        sent.push(name)
+        if (name === 'DescribeAddresses') return { Addresses: [{ AllocationId: 'eipalloc-1', ...(held() ? { NetworkInterfaceId: 'eni-elb' } : {}) }] }
+        const code = failures.shift()
+        if (code) throw Object.assign(new Error(code), { name: code, $metadata: { httpStatusCode: 400 } })
+        return {}
+      },
+    }
+    return { sent, clients: { ec2: client } as unknown as AwsClients }
+  }
+
+  it("waits while AWS refuses to release an address still on the deleted balancer's interface (AuthFailure or InUse), then releases it", async () => {
+    let holds = 2
+    const { sent, clients } = ec2(['AuthFailure', 'InvalidIPAddress.InUse', 'AuthFailure'], () => holds-- > 0)
+    const removed = await removeFront(clients, 'qa', inventory, captureLog(), 1)
+    assert.deepEqual(removed, ['elastic IP mymdb-qa-front-us-east-1a 198.51.100.7'])
+    assert.deepEqual(sent, ['ReleaseAddress', 'DescribeAddresses', 'ReleaseAddress', 'ReleaseAddress', 'DescribeAddresses', 'ReleaseAddress'])
+  })
+
+  it('an AuthFailure for an address on no interface is a real refusal: reported at once, not waited out', async () => {
+    const { sent, clients } = ec2(['AuthFailure', 'AuthFailure'], () => false)
+    await assert.rejects(removeFront(clients, 'qa', inventory, captureLog(), 1), /AuthFailure/)
+    assert.deepEqual(sent, ['ReleaseAddress', 'DescribeAddresses'])
   })
 })

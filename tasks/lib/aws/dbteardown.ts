@@ -6,10 +6,11 @@
 // instance, then its private network and parameter group. What is gone already is skipped.
 import type { Log } from '../log.ts'
 import { databaseResources } from '../names.ts'
-import { EC2, RDS, aws, awsErrorCode, type AwsClients } from './clients.ts'
+import { EC2, RDS, aws, type AwsClients } from './clients.ts'
 import { findDatabase } from './database.ts'
 import { HOSTS, findDbNetwork, type DbNetworkFound } from './dbnetwork.ts'
-import { defaultVpcId } from './securitygroup.ts'
+import { removeWhileBusy } from './remove.ts'
+import { defaultVpcId, deleteSecurityGroup } from './securitygroup.ts'
 
 export interface DatabaseInventory {
   /** The RDS instance and its state (null: none). */
@@ -63,7 +64,6 @@ export async function detachHosts(clients: AwsClients, inv: DatabaseInventory): 
   await aws("take the hosts' group out of the database's group", () => clients.ec2.send(new EC2.RevokeSecurityGroupIngressCommand({ GroupId: sg.id, SecurityGroupRuleIds: inv.hostRules })))
 }
 
-const gone = (err: unknown, ...codes: string[]) => codes.includes(awsErrorCode(err) ?? '')
 
 /**
  * Deletes the database after a final snapshot (RDS takes it, and keeps it), waits until the
@@ -90,20 +90,17 @@ export async function removeDatabase(clients: AwsClients, stage: string, inv: Da
   }
   const net = inv.network
   if (net.subnetGroup) {
-    await aws('delete the DB subnet group', () => clients.rds.send(new RDS.DeleteDBSubnetGroupCommand({ DBSubnetGroupName: n.subnetGroup }))).catch((err: unknown) => {
-      if (!gone(err, 'DBSubnetGroupNotFoundFault')) throw err
-    })
+    await removeWhileBusy('delete the DB subnet group', { gone: ['DBSubnetGroupNotFoundFault'] }, () => clients.rds.send(new RDS.DeleteDBSubnetGroupCommand({ DBSubnetGroupName: n.subnetGroup })), { delayMs: pollMs })
     removed.push(`DB subnet group ${n.subnetGroup}`)
   }
   if (inv.parameterGroup) {
-    await aws('delete the DB parameter group', () => clients.rds.send(new RDS.DeleteDBParameterGroupCommand({ DBParameterGroupName: n.parameterGroup }))).catch((err: unknown) => {
-      if (!gone(err, 'DBParameterGroupNotFound', 'DBParameterGroupNotFoundFault')) throw err
-    })
+    await removeWhileBusy('delete the DB parameter group', { gone: ['DBParameterGroupNotFound', 'DBParameterGroupNotFoundFault'] }, () => clients.rds.send(new RDS.DeleteDBParameterGroupCommand({ DBParameterGroupName: n.parameterGroup })), { delayMs: pollMs })
     removed.push(`DB parameter group ${n.parameterGroup}`)
   }
   if (net.securityGroup) {
     const id = net.securityGroup.id
-    await aws("delete the database's security group", () => clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id })))
+    // (the instance's network interfaces may hold it a while after it is gone)
+    await deleteSecurityGroup(clients, id, log, pollMs)
     removed.push(`security group ${n.securityGroup}`)
   }
   if (net.routeTable) {

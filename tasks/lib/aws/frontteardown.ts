@@ -5,10 +5,10 @@
 // group refers to it. What is gone already is skipped.
 import type { Log } from '../log.ts'
 import { frontResources } from '../names.ts'
-import { retryUntil } from '../sh.ts'
-import { EC2, EFS, ELB, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
+import { EC2, EFS, ELB, awsErrorCode, type AwsClients } from './clients.ts'
 import { findBalancer, type BalancerFound } from './balancer.ts'
 import { findSharedFs, type SharedFsFound } from './sharedfs.ts'
+import { removeWhileBusy } from './remove.ts'
 import { deleteSecurityGroup, defaultVpcId } from './securitygroup.ts'
 
 export interface FrontInventory {
@@ -36,24 +36,8 @@ export function frontLines(inv: FrontInventory, stage: string): string[] {
   ]
 }
 
-/** `call` again every `delayMs` while AWS answers one of `busy` (a part still held by another one being deleted). */
-async function whileBusy(what: string, busy: string[], delayMs: number, call: () => Promise<unknown>, gone: string[] = []): Promise<void> {
-  await retryUntil(
-    40,
-    delayMs,
-    async () => {
-      try {
-        await call()
-      } catch (err) {
-        if (gone.includes(awsErrorCode(err))) return true
-        throw err
-      }
-      return true
-    },
-    (_last, err) => explainAwsError(err, what),
-    (err) => !busy.includes(awsErrorCode(err)),
-  )
-}
+/** `call` again every `delayMs` while AWS answers one of `busy`; one of `gone` is done too. */
+const whileBusy = (what: string, busy: string[], delayMs: number, call: () => Promise<unknown>, gone: string[] = []) => removeWhileBusy(what, { busy, gone }, call, { delayMs })
 
 /** Removes the front door in dependency order; returns what was removed. */
 export async function removeFront(clients: AwsClients, stage: string, inv: FrontInventory, log: Log, pollMs = 5_000): Promise<string[]> {
@@ -68,9 +52,25 @@ export async function removeFront(clients: AwsClients, stage: string, inv: Front
     await whileBusy(`delete the target group ${n.targetGroup(t.port)}`, ['ResourceInUse', 'ResourceInUseException'], pollMs, () => clients.elb.send(new ELB.DeleteTargetGroupCommand({ TargetGroupArn: t.arn })), ['TargetGroupNotFoundException'])
     removed.push(`target group ${n.targetGroup(t.port)}`)
   }
-  // an address stays on the deleted balancer's network interface for a while
+  // an address stays on the deleted balancer's network interface for a while: AWS then answers
+  // InvalidIPAddress.InUse, or AuthFailure ("You do not have permission to access the specified
+  // resource": the interface is the ELB service's, as with a NAT gateway's; seen in
+  // aws-cloudformation/cloudformation-coverage-roadmap#831 and eformat/sno-for-100#9). An
+  // AuthFailure counts as "still held" only while the address is on a network interface.
   for (const a of inv.balancer.addresses) {
-    await whileBusy(`release the elastic IP ${a.publicIp}`, ['InvalidIPAddress.InUse', 'AuthFailure'], pollMs, () => clients.ec2.send(new EC2.ReleaseAddressCommand({ AllocationId: a.allocationId })), ['InvalidAllocationID.NotFound'])
+    const release = async () => {
+      try {
+        await clients.ec2.send(new EC2.ReleaseAddressCommand({ AllocationId: a.allocationId }))
+      } catch (err) {
+        if (awsErrorCode(err) !== 'AuthFailure') throw err
+        const held = await clients.ec2
+          .send(new EC2.DescribeAddressesCommand({ AllocationIds: [a.allocationId] }))
+          .then((r) => Boolean(r.Addresses?.[0]?.NetworkInterfaceId), () => false)
+        if (held) throw Object.assign(new Error(`the elastic IP ${a.publicIp} is still on the deleted balancer's network interface`), { name: 'InvalidIPAddress.InUse' })
+        throw err
+      }
+    }
+    await whileBusy(`release the elastic IP ${a.publicIp}`, ['InvalidIPAddress.InUse'], pollMs, release, ['InvalidAllocationID.NotFound'])
     removed.push(`elastic IP ${n.address(a.zone)} ${a.publicIp}`)
   }
   const fs = inv.sharedFs.fileSystem

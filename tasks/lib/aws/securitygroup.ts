@@ -6,10 +6,10 @@
 import type { IpPermission } from '@aws-sdk/client-ec2'
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
-import { retryUntil } from '../sh.ts'
 import { stageResources, stageTagFilters, stageTags } from '../names.ts'
-import { EC2, aws, awsErrorCode, explainAwsError, type AwsClients } from './clients.ts'
+import { EC2, aws, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
+import { removeWhileBusy } from './remove.ts'
 
 export interface IngressRule {
   port: number
@@ -228,21 +228,9 @@ const DELETE_ATTEMPTS = 20
 
 /** Deletes the group (gone already is fine); retried while a just-terminated instance still holds it. */
 export async function deleteSecurityGroup(clients: AwsClients, id: string, log: Log, retryDelayMs = 5000): Promise<void> {
-  const inUse = (err: unknown) => awsErrorCode(err) === 'DependencyViolation'
-  await retryUntil(
-    DELETE_ATTEMPTS,
-    retryDelayMs,
-    async (attempt) => {
-      try {
-        await clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id }))
-      } catch (err) {
-        if (awsErrorCode(err) === 'InvalidGroup.NotFound') return true
-        if (inUse(err) && attempt < DELETE_ATTEMPTS) log.info(`[destroy] security group ${id} is still in use; retrying in ${retryDelayMs / 1000} s (${attempt}/${DELETE_ATTEMPTS})`)
-        throw err
-      }
-      return true
-    },
-    (_last, err) => explainAwsError(err, `delete the security group ${id}`),
-    (err) => !inUse(err),
-  )
+  await removeWhileBusy(`delete the security group ${id}`, { busy: ['DependencyViolation'], gone: ['InvalidGroup.NotFound'] }, () => clients.ec2.send(new EC2.DeleteSecurityGroupCommand({ GroupId: id })), {
+    delayMs: retryDelayMs,
+    attempts: DELETE_ATTEMPTS,
+    onBusy: (attempt, attempts) => log.info(`[destroy] security group ${id} is still in use; retrying in ${retryDelayMs / 1000} s (${attempt}/${attempts})`),
+  })
 }

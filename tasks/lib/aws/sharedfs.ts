@@ -6,6 +6,7 @@
 // token (the name: EFS makes no twin for a token it knows) and the stage's tags.
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
+import { retryUntil } from '../sh.ts'
 import { frontResources, stageTags } from '../names.ts'
 import { EFS, aws, type AwsClients } from './clients.ts'
 import { applyHostsOnlyGroup, findHostsOnlyGroup, planHostsOnlyGroup, type HostsOnlyGroupFound, type HostsOnlyGroupPlan } from './hostsonly.ts'
@@ -84,11 +85,12 @@ export async function findSharedFs(clients: AwsClients, stage: string, vpcId: st
 
 /** Polls `check` every `pollSeconds` until it says done (at most `limitSeconds`). */
 async function waitUntil(what: string, check: () => Promise<boolean>, pollSeconds: number, limitSeconds: number): Promise<void> {
-  const end = Date.now() + limitSeconds * 1000
-  while (!(await check())) {
-    if (Date.now() > end) throw new UserError(`${what} did not happen within ${limitSeconds} s: run the same command again later`)
-    await new Promise((r) => setTimeout(r, pollSeconds * 1000))
-  }
+  await retryUntil(
+    Math.ceil(limitSeconds / pollSeconds) + 1,
+    pollSeconds * 1000,
+    async () => ((await check()) ? true : undefined),
+    () => new UserError(`${what} did not happen within ${limitSeconds} s: run the same command again later`),
+  )
 }
 
 /** Makes the shared storage as planned and waits until every mount target is available; returns the file system's id. */
