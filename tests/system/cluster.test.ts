@@ -402,6 +402,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       // back to plain HTTP for the tests after this one
       await deploy()
       assert.equal((await httpGet(`http://${hosts[0]!.host}:${hosts[0]!.httpPort}/`, HOST_NAME)).status, 200)
+    } catch (e) {
+      // what the fronts said (Caddy: the certificate's orders and loads)
+      const logs = await hosts[0]!.dockerExec('docker', 'service', 'logs', '--timestamps', '--tail', '40', 'mymdb_proxy')
+      console.log(`the fronts' last lines:\n${logs.stdout}${logs.stderr}`)
+      throw e
     } finally {
       await balancer.stop()
       await pebble.stop()
