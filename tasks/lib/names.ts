@@ -41,6 +41,11 @@ export function nodeOf(tags: readonly { Key?: string; Value?: string }[] | undef
   return Number.isInteger(n) && n >= 1 ? n : 1
 }
 
+/** A resource's Name tag, if it has one. */
+export function nameTag(tags: readonly { Key?: string; Value?: string }[] | undefined): string | undefined {
+  return tags?.find((t) => t.Key === 'Name')?.Value
+}
+
 /** The names of a stage's database on RDS and the private network it lives in. */
 export function databaseResources(stage: string) {
   const base = stageName(stage)
@@ -78,6 +83,8 @@ export function frontResources(stage: string) {
     targetGroup: (port: 80 | 443) => `${base}-${port === 80 ? 'http' : 'https'}`,
     /** The Elastic IP of the balancer in a zone (its Name tag). */
     address: (zone: string) => `${base}-front-${zone}`,
+    /** The zone of the balancer's Elastic IP with this Name tag; undefined for any other name (a host's). */
+    addressZone: (name: string | undefined): string | undefined => (name?.startsWith(`${base}-front-`) ? name.slice(`${base}-front-`.length) || undefined : undefined),
     /** The EFS file system (its creation token and Name tag). */
     fileSystem: `${base}-front`,
     /** The security group of its mount targets. */

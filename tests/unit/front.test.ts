@@ -6,6 +6,7 @@ import { frontDoorLines, planBalancer } from '../../tasks/lib/aws/balancer.ts'
 import { removeFront, type FrontInventory } from '../../tasks/lib/aws/frontteardown.ts'
 import { planSharedFs } from '../../tasks/lib/aws/sharedfs.ts'
 import { UserError } from '../../tasks/lib/errors.ts'
+import { frontResources } from '../../tasks/lib/names.ts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { captureLog } from './fakes.ts'
 
@@ -43,6 +44,19 @@ describe('the front door', () => {
     assert.deepEqual(p.newAddresses, ['us-west-2a', 'us-west-2b'])
     assert.deepEqual(p.targetGroups.map((t) => [t.port, t.arn, t.register]), [[80, null, ['i-1', 'i-2']], [443, null, ['i-1', 'i-2']]])
     assert.deepEqual(p.lines.map((l) => l.action), ['create', 'create', 'create', 'create', 'create', 'create', 'create'])
+  })
+
+  it('the hosts registered: a missing one registered, one no longer wanted deregistered, one being drained but wanted again registered again', () => {
+    const healthCheck = { protocol: 'TCP', intervalSeconds: 10, healthy: 2, unhealthy: 2 }
+    const group = (port: 80 | 443) => ({ port, arn: `arn:${port}`, healthCheck, targets: [{ id: 'i-1', state: 'healthy' }, { id: 'i-3', state: 'healthy' }, { id: 'i-2', state: 'draining' }] })
+    const p = planBalancer('prod', 'vpc-1', { balancer: null, addresses: [], targetGroups: [group(80), group(443)], listeners: [] }, ZONES, ['i-1', 'i-2', 'i-4'])
+    assert.deepEqual(p.targetGroups.map((t) => [t.port, t.register, t.deregister]), [[80, ['i-2', 'i-4'], ['i-3']], [443, ['i-2', 'i-4'], ['i-3']]])
+  })
+
+  it("the balancer's addresses are told from the hosts' by their Name tag", () => {
+    const n = frontResources('prod')
+    assert.equal(n.addressZone(n.address('us-west-2a')), 'us-west-2a')
+    for (const other of ['mymdb-prod', 'mymdb-prod-2', 'mymdb-prod-front-', 'mymdb-qa-front-us-west-2a', undefined]) assert.equal(n.addressZone(other), undefined, String(other))
   })
 
   it('an EFS file system that is not encrypted: refused, naming the fix (EFS cannot encrypt one in place)', () => {

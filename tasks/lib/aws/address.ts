@@ -2,7 +2,7 @@
 // restarts and new instances (DNS points at it). Found by its tags (stage and host number);
 // allocated when missing; associated with the host's instance unless it already is.
 import type { Log } from '../log.ts'
-import { frontResources, nodeName, nodeOf, nodeTags, stageTagFilters } from '../names.ts'
+import { frontResources, nameTag, nodeName, nodeOf, nodeTags, stageTagFilters } from '../names.ts'
 import { EC2, aws, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
 
@@ -21,9 +21,9 @@ export async function readElasticIps(clients: AwsClients, stage: string): Promis
   const r = await aws('look up the elastic IP', () =>
     clients.ec2.send(new EC2.DescribeAddressesCommand({ Filters: stageTagFilters(stage) })),
   )
-  const front = frontResources(stage).address('')
+  const front = frontResources(stage)
   return (r.Addresses ?? []).flatMap((a) =>
-    a.AllocationId && a.PublicIp && !a.Tags?.some((t) => t.Key === 'Name' && t.Value?.startsWith(front))
+    a.AllocationId && a.PublicIp && front.addressZone(nameTag(a.Tags)) === undefined
       ? [
           {
             node: nodeOf(a.Tags),

@@ -5,7 +5,7 @@
 // the hosts are spread. A target group per port checks each host's front (TCP, every 10 s, 2
 // checks either way) and drains a host taken out for 30 s. Found again by name and tags.
 import type { Log } from '../log.ts'
-import { frontResources, stageTagFilters, stageTags } from '../names.ts'
+import { frontResources, nameTag, stageTagFilters, stageTags } from '../names.ts'
 import { EC2, ELB, aws, awsErrorCode, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
 import type { ZoneSubnet } from './zones.ts'
@@ -21,7 +21,8 @@ export interface BalancerFound {
   balancer: { arn: string; dnsName: string; state: string; zones: { zone: string; subnetId: string }[]; crossZone: boolean } | null
   /** The stage's front addresses, by zone (Name tag). */
   addresses: { zone: string; allocationId: string; publicIp: string }[]
-  targetGroups: { port: FrontPort; arn: string; healthCheck: typeof HEALTH_CHECK | { protocol: string; intervalSeconds: number; healthy: number; unhealthy: number }; targets: string[] }[]
+  /** Each group with every target registered and its state (healthy, initial, draining, ...). */
+  targetGroups: { port: FrontPort; arn: string; healthCheck: typeof HEALTH_CHECK | { protocol: string; intervalSeconds: number; healthy: number; unhealthy: number }; targets: { id: string; state: string }[] }[]
   listeners: { port: number; arn: string; targetGroupArn: string }[]
 }
 
@@ -56,12 +57,14 @@ export function planBalancer(stage: string, vpcId: string, found: BalancerFound,
   const addZones = lb ? zones.filter((z) => !lb.zones.some((x) => x.zone === z.zone)) : []
   const targetGroups = FRONT_PORTS.map((port) => {
     const tg = found.targetGroups.find((t) => t.port === port)
+    // (a host being drained is on its way out already)
+    const live = tg?.targets.filter((t) => t.state !== 'draining').map((t) => t.id) ?? []
     return {
       port,
       arn: tg?.arn ?? null,
       fixHealthCheck: tg ? !sameCheck(tg.healthCheck) : false,
-      register: instances.filter((i) => !tg?.targets.includes(i)),
-      deregister: tg?.targets.filter((i) => !instances.includes(i)) ?? [],
+      register: instances.filter((i) => !live.includes(i)),
+      deregister: live.filter((i) => !instances.includes(i)),
     }
   })
   const listeners = FRONT_PORTS.map((port) => {
@@ -126,15 +129,11 @@ export async function findBalancer(clients: AwsClients, stage: string): Promise<
           port,
           arn: g.TargetGroupArn!,
           healthCheck: { protocol: g.HealthCheckProtocol ?? '', intervalSeconds: g.HealthCheckIntervalSeconds ?? 0, healthy: g.HealthyThresholdCount ?? 0, unhealthy: g.UnhealthyThresholdCount ?? 0 },
-          targets: (h.TargetHealthDescriptions ?? []).filter((d) => d.TargetHealth?.State !== 'draining').map((d) => d.Target?.Id ?? '').filter(Boolean),
+          targets: (h.TargetHealthDescriptions ?? []).flatMap((d) => (d.Target?.Id ? [{ id: d.Target.Id, state: d.TargetHealth?.State ?? '?' }] : [])),
         })),
       ]
     }),
   )
-  const zoneOf = (tags: { Key?: string; Value?: string }[] | undefined) => {
-    const name = tags?.find((t) => t.Key === 'Name')?.Value ?? ''
-    return name.startsWith(n.address('')) ? name.slice(n.address('').length) : ''
-  }
   return {
     balancer: lb?.LoadBalancerArn
       ? {
@@ -145,7 +144,7 @@ export async function findBalancer(clients: AwsClients, stage: string): Promise<
           crossZone: attributes?.Attributes?.find((a) => a.Key === 'load_balancing.cross_zone.enabled')?.Value === 'true',
         }
       : null,
-    addresses: (eips.Addresses ?? []).flatMap((a) => (a.AllocationId && zoneOf(a.Tags) ? [{ zone: zoneOf(a.Tags), allocationId: a.AllocationId, publicIp: a.PublicIp ?? '' }] : [])),
+    addresses: frontAddresses(eips.Addresses, stage),
     targetGroups,
     listeners: (listeners?.Listeners ?? []).map((l) => ({ port: l.Port ?? 0, arn: l.ListenerArn ?? '', targetGroupArn: l.DefaultActions?.[0]?.TargetGroupArn ?? '' })),
   }
@@ -216,28 +215,30 @@ export async function applyBalancer(clients: AwsClients, stage: string, plan: Ba
   return { dnsName, addresses: plan.zones.map((z) => addresses.get(z.zone)?.publicIp ?? '').filter(Boolean) }
 }
 
+/** The balancer's Elastic IPs among the stage's addresses, by the zone in their Name tag (the hosts' own are not). */
+function frontAddresses(addresses: { AllocationId?: string; PublicIp?: string; Tags?: { Key?: string; Value?: string }[] }[] | undefined, stage: string): BalancerFound['addresses'] {
+  const n = frontResources(stage)
+  return (addresses ?? []).flatMap((a) => {
+    const zone = n.addressZone(nameTag(a.Tags))
+    return a.AllocationId && zone ? [{ zone, allocationId: a.AllocationId, publicIp: a.PublicIp ?? '' }] : []
+  })
+}
+
 /** The load balancer's public addresses, when the stage has one (remote:up alone looks them up: MYMDB_DOMAIN points there). */
 export async function findFrontAddresses(clients: AwsClients, stage: string): Promise<string[]> {
-  const prefix = frontResources(stage).address('')
   const r = await aws("look up the front's Elastic IPs", () => clients.ec2.send(new EC2.DescribeAddressesCommand({ Filters: stageTagFilters(stage) })))
-  return (r.Addresses ?? []).filter((a) => a.PublicIp && a.Tags?.some((t) => t.Key === 'Name' && t.Value?.startsWith(prefix))).map((a) => a.PublicIp!).sort()
+  return frontAddresses(r.Addresses, stage).map((a) => a.publicIp).filter(Boolean).sort()
 }
 
 /** The front door as `status --aws` shows it: the balancer's name and addresses, and each target's health on each port (null: the stage has none). */
 export async function frontDoorStatus(clients: AwsClients, stage: string): Promise<{ dnsName: string; addresses: string[]; targets: { id: string; port: number; state: string }[] } | null> {
-  const n = frontResources(stage)
-  const lbs = await aws('look up the load balancer', () => clients.elb.send(new ELB.DescribeLoadBalancersCommand({ Names: [n.balancer] })).catch(notFound(['LoadBalancerNotFoundException'])))
-  const lb = lbs?.LoadBalancers?.[0]
-  if (!lb) return null
-  const targets: { id: string; port: number; state: string }[] = []
-  for (const port of FRONT_PORTS) {
-    const g = await aws('look up the target group', () => clients.elb.send(new ELB.DescribeTargetGroupsCommand({ Names: [n.targetGroup(port)] })).catch(notFound(['TargetGroupNotFoundException'])))
-    const arn = g?.TargetGroups?.[0]?.TargetGroupArn
-    if (!arn) continue
-    const h = await aws('look up the targets', () => clients.elb.send(new ELB.DescribeTargetHealthCommand({ TargetGroupArn: arn })))
-    for (const d of h.TargetHealthDescriptions ?? []) if (d.Target?.Id) targets.push({ id: d.Target.Id, port, state: d.TargetHealth?.State ?? '?' })
+  const found = await findBalancer(clients, stage)
+  if (!found.balancer) return null
+  return {
+    dnsName: found.balancer.dnsName,
+    addresses: found.addresses.map((a) => a.publicIp).filter(Boolean).sort(),
+    targets: found.targetGroups.flatMap((g) => g.targets.map((t) => ({ id: t.id, port: g.port, state: t.state }))),
   }
-  return { dnsName: lb.DNSName ?? '', addresses: await findFrontAddresses(clients, stage), targets }
 }
 
 /** `status --aws`'s lines for the front door (pure): its name and addresses, then each host's health behind it (a target that is no host of the stage by its id). */
