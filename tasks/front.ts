@@ -73,7 +73,6 @@ export interface FrontStepPlan {
   balancer: BalancerPlan
   /** What the plan knows of the result (a dry run's). */
   known: FrontResult
-  found: Parameters<typeof applyBalancer>[3]
 }
 
 export interface FrontResult {
@@ -107,7 +106,7 @@ export const frontStep: Step<FrontInput, FrontStepPlan, FrontResult> = {
     const sharedFs = planSharedFs(stage, vpcId, await findSharedFs(clients, stage, vpcId, hostsGroupId), zones)
     const balancer = planBalancer(stage, vpcId, found, zones, hosts.flatMap((h) => (h.instanceId ? [h.instanceId] : [])))
     const known = { dnsName: found.balancer?.dnsName ?? '', addresses: found.addresses.filter((a) => zones.some((z) => z.zone === a.zone)).map((a) => a.publicIp), sharedFs: sharedFs.fileSystem ? sharedFsAddress(sharedFs.fileSystem, s.AWS_REGION) : '' }
-    return { region: s.AWS_REGION, stage, hostsGroupId, sharedFs, balancer, known, found: { addresses: found.addresses } }
+    return { region: s.AWS_REGION, stage, hostsGroupId, sharedFs, balancer, known }
   },
 
   show(plan, log, dryRun) {
@@ -122,7 +121,7 @@ export const frontStep: Step<FrontInput, FrontStepPlan, FrontResult> = {
       throw new UserError(`[front] the hosts' security group ${stageResources(plan.stage).securityGroup} does not exist yet: run npm run host first (npm run deploy:aws makes it before the front door)`)
     const clients = deps.clients(plan.region)
     const fsId = await applySharedFs(clients, plan.stage, plan.sharedFs, plan.hostsGroupId, deps.log, deps.pollSeconds ?? 5)
-    const lb: BalancerResult = await applyBalancer(clients, plan.stage, plan.balancer, plan.found, deps.log)
+    const lb: BalancerResult = await applyBalancer(clients, plan.stage, plan.balancer, deps.log)
     deps.log.info(`[front] ${frontResources(plan.stage).balancer}: ${lb.dnsName} at ${lb.addresses.join(', ')} (TCP 80 and 443 to every host's front); the fronts' storage ${fsId}`)
     return { dnsName: lb.dnsName, addresses: lb.addresses, sharedFs: sharedFsAddress(fsId, plan.region) }
   },

@@ -30,6 +30,8 @@ export interface BalancerPlan {
   vpcId: string
   /** The hosts' zones (and their subnets): the balancer's zones. */
   zones: ZoneSubnet[]
+  /** The addresses it has (by zone), and the zones that need one. */
+  addresses: BalancerFound['addresses']
   newAddresses: string[]
   /** The balancer's ARN (null: to be made); zones it lacks. */
   balancer: string | null
@@ -95,7 +97,7 @@ export function planBalancer(stage: string, vpcId: string, found: BalancerFound,
     }),
     ...listeners.map((l): PlanLine => ({ resource: `listener TCP ${l.port}`, action: !l.arn ? 'create' : l.fix ? 'update' : 'exists', detail: `to ${n.targetGroup(l.port)}` })),
   ]
-  return { vpcId, zones: [...zones], newAddresses, balancer: lb?.arn ?? null, addZones, crossZone: lb?.crossZone ?? false, targetGroups, listeners, lines }
+  return { vpcId, zones: [...zones], addresses: found.addresses, newAddresses, balancer: lb?.arn ?? null, addZones, crossZone: lb?.crossZone ?? false, targetGroups, listeners, lines }
 }
 
 const notFound = (codes: string[]) => (err: unknown) => {
@@ -151,9 +153,9 @@ export async function findBalancer(clients: AwsClients, stage: string): Promise<
 }
 
 /** Makes the front door as planned (the targets registered last); returns its name and addresses. */
-export async function applyBalancer(clients: AwsClients, stage: string, plan: BalancerPlan, found: Pick<BalancerFound, 'addresses'>, log: Log): Promise<BalancerResult> {
+export async function applyBalancer(clients: AwsClients, stage: string, plan: BalancerPlan, log: Log): Promise<BalancerResult> {
   const n = frontResources(stage)
-  const addresses = new Map(found.addresses.map((a) => [a.zone, a]))
+  const addresses = new Map(plan.addresses.map((a) => [a.zone, a]))
   for (const zone of plan.newAddresses) {
     const r = await aws(`allocate the front's Elastic IP in ${zone}`, () =>
       clients.ec2.send(new EC2.AllocateAddressCommand({ Domain: 'vpc', TagSpecifications: [{ ResourceType: 'elastic-ip', Tags: [{ Key: 'Name', Value: n.address(zone) }, ...stageTags(stage)] }] })),
