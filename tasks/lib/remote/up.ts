@@ -62,6 +62,8 @@ interface Session {
   /** Seconds between polls. */
   poll: number
   remote?: Remote
+  /** Sessions to hosts 2..N, by node: opened once (the join), used again (the shared storage), closed with host 1's. */
+  others?: Map<number, Remote>
   /** The images the host runs (the db, proxy and cache pinned by digest after the pull). */
   images: Record<ImageName, string>
   /** The site's URL, once checked. */
@@ -191,8 +193,8 @@ export function remoteSteps(plan: RemoteUpPlan): string[] {
 
 /**
  * Hosts 2..N made one swarm with host 1 (lib/remote/cluster.ts): each reached over SSH with its
- * own pinned key, Docker waited for (a new host may still be installing it), then formCluster;
- * their sessions closed again (the stack is deployed from host 1).
+ * own pinned key, Docker waited for (a new host may still be installing it), then formCluster.
+ * Their sessions stay open for the shared storage; the stack is deployed from host 1.
  */
 async function joinOthers(s: Session, others: readonly OtherHost[]): Promise<void> {
   const first = connected(s)
@@ -203,30 +205,28 @@ async function joinOthers(s: Session, others: readonly OtherHost[]): Promise<voi
     return
   }
   const opened: Remote[] = []
-  try {
-    for (const o of others) {
-      const remote = await connect(s, o.address, o.hostKey)
-      opened.push(remote)
-      await waitForDocker(remote, s.deps, s.poll)
-    }
-    const actions = await formCluster([first, ...opened], s.deps.log)
-    if (actions.length === 0) s.deps.log.info(`[cluster] the ${opened.length + 1} hosts are one Docker Swarm already, each in its role`)
-  } finally {
-    for (const r of opened) r.close()
+  for (const o of others) {
+    const remote = await otherRemote(s, o)
+    opened.push(remote)
+    await waitForDocker(remote, s.deps, s.poll)
   }
+  const actions = await formCluster([first, ...opened], s.deps.log)
+  if (actions.length === 0) s.deps.log.info(`[cluster] the ${opened.length + 1} hosts are one Docker Swarm already, each in its role`)
+}
+
+/** The session to another host: the one this start opened already, or a new one (kept in the session). */
+async function otherRemote(s: Session, o: OtherHost): Promise<Remote> {
+  const open = s.others?.get(o.node)
+  if (open) return open
+  const remote = await connect(s, o.address, o.hostKey)
+  ;(s.others ??= new Map()).set(o.node, remote)
+  return remote
 }
 
 /** The fronts' shared storage mounted on host 1 and on each other host that answered (lib/remote/frontstore.ts). */
 async function mountOnEvery(s: Session, address: string): Promise<void> {
   await mountFrontStorage('host 1', connected(s).run, address, s.deps.log)
-  for (const o of (s.plan.others ?? []).filter((x) => !x.down)) {
-    const remote = await connect(s, o.address, o.hostKey)
-    try {
-      await mountFrontStorage(`host ${o.node}`, remote.run, address, s.deps.log)
-    } finally {
-      remote.close()
-    }
-  }
+  for (const o of (s.plan.others ?? []).filter((x) => !x.down)) await mountFrontStorage(`host ${o.node}`, (await otherRemote(s, o)).run, address, s.deps.log)
 }
 
 /**
@@ -367,6 +367,8 @@ function checkSite(plan: RemoteUpPlan): Phase {
 function closeSession(s: Session): void {
   s.remote?.close()
   s.remote = undefined
+  for (const r of s.others?.values() ?? []) r.close()
+  s.others = undefined
 }
 
 /** The start for a checked plan: its phases, in order (startPhases). Returns the site's URL. */
