@@ -5,6 +5,7 @@
 // against an unchanged setup changes nothing; an interrupted run completes on the next one.
 import { bucketStep } from './bucket.ts'
 import { databaseStep } from './database.ts'
+import { rdsTarget } from './lib/aws/database.ts'
 import { frontStep } from './front.ts'
 import { hostStep } from './host.ts'
 import { pushStep } from './push.ts'
@@ -133,7 +134,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       if (rds) {
         log.info(`[deploy] ${nth('database')} database mymdb-${s.MYMDB_STAGE} on RDS`)
         const db = await step(databaseStep, s)
-        if (db.endpoint) database = { ...db.endpoint, masterSecretArn: db.masterSecretArn, region: s.AWS_REGION }
+        database = rdsTarget(db, s.AWS_REGION)
       }
       const missing = !host.host ? 'host' : rds && !database ? 'database' : front && !front.sharedFs ? "fronts' shared storage" : ''
       if (missing && dryRun) {

@@ -15,7 +15,7 @@ import { sshKeyExistsRule } from './lib/hostvars.ts'
 import { stageLock } from './lib/lock.ts'
 import { stageRegionVars } from './lib/awsvars.ts'
 import type { AwsClients } from './lib/aws/clients.ts'
-import { findDatabase } from './lib/aws/database.ts'
+import { findDatabase, rdsTarget } from './lib/aws/database.ts'
 import { findSharedFsAddress } from './lib/aws/sharedfs.ts'
 import { findFrontAddresses } from './lib/aws/balancer.ts'
 import type { RdsTarget } from './lib/remote/dbrole.ts'
@@ -115,10 +115,11 @@ export const startStep: Step<StartInput, RemoteUpPlan, StartResult> = {
 }
 
 /** The stage's RDS database as the start reaches it; an error naming the step that makes it when there is none yet. */
-async function rdsTarget(clients: AwsClients, stage: string): Promise<RdsTarget> {
+async function findRdsTarget(clients: AwsClients, stage: string): Promise<RdsTarget> {
   const { instance } = await findDatabase(clients, stage)
-  if (!instance?.endpoint) throw new UserError(`MYMDB_DATABASE=rds: the stage's RDS instance ${databaseResources(stage).instance} ${instance ? `has no endpoint yet (${instance.status})` : 'does not exist'}: run npm run database (or npm run deploy:aws)`)
-  return { ...instance.endpoint, masterSecretArn: instance.masterSecretArn, region: clients.region }
+  const target = instance ? rdsTarget(instance, clients.region) : undefined
+  if (!target) throw new UserError(`MYMDB_DATABASE=rds: the stage's RDS instance ${databaseResources(stage).instance} ${instance ? `has no endpoint yet (${instance.status})` : 'does not exist'}: run npm run database (or npm run deploy:aws)`)
+  return target
 }
 
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
@@ -135,7 +136,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const { AWS_REGION } = checkEnv(stageRegionVars, raw)
     // the database on RDS: where it answers, from RDS itself (the database step made it)
     if (settings.MYMDB_DATABASE === 'rds' && !AWS_REGION) throw new ConfigError('MYMDB_DATABASE=rds: set AWS_REGION, the region of the stage and its RDS database')
-    const database = settings.MYMDB_DATABASE === 'rds' && AWS_REGION ? await rdsTarget(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : undefined
+    const database = settings.MYMDB_DATABASE === 'rds' && AWS_REGION ? await findRdsTarget(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : undefined
     // a stage of several hosts (even when only host 1 is named): the fronts' shared storage, from EFS itself (the front step made it)
     const frontStorage = AWS_REGION ? await findSharedFsAddress(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : undefined
     const frontAddresses = frontStorage && AWS_REGION ? await findFrontAddresses(sd.clients(AWS_REGION), settings.MYMDB_STAGE) : []

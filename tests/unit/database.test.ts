@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { DATABASE_DEFAULTS, planDatabase, type DbInstanceFound } from '../../tasks/lib/aws/database.ts'
+import { DATABASE_DEFAULTS, planDatabase, rdsTarget, type DbInstanceFound } from '../../tasks/lib/aws/database.ts'
 import { freeCidrs, planDbNetwork, type DbNetworkFound } from '../../tasks/lib/aws/dbnetwork.ts'
 
 const DEFAULT_VPC: DbNetworkFound = {
@@ -116,5 +116,12 @@ describe('the database on RDS: the instance', () => {
       assert.match(e.message, /has 100 GB and RDS storage cannot shrink: set MYMDB_DB_STORAGE_GB=100 or more/)
       return true
     })
+  })
+})
+
+describe('how the start reaches the database', () => {
+  it('its endpoint, the secret of its master password and the region; nothing while it has no endpoint', () => {
+    assert.deepEqual(rdsTarget({ endpoint: { address: 'db.example', port: 5432 }, masterSecretArn: 'arn:s' }, 'us-west-2'), { address: 'db.example', port: 5432, masterSecretArn: 'arn:s', region: 'us-west-2' })
+    assert.equal(rdsTarget({ endpoint: null, masterSecretArn: 'arn:s' }, 'us-west-2'), undefined)
   })
 })

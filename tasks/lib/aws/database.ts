@@ -7,6 +7,7 @@ import type { Log } from '../log.ts'
 import { databaseResources, stageTags } from '../names.ts'
 import { RDS, aws, awsErrorCode, type AwsClients } from './clients.ts'
 import type { PlanLine } from './plan.ts'
+import type { RdsTarget } from '../remote/dbrole.ts'
 
 export const ENGINE = 'postgres'
 /** The major version (the images' PostgreSQL too); AWS picks its newest minor. */
@@ -38,6 +39,11 @@ export interface DbInstanceFound {
   parameterGroup: string
   endpoint: { address: string; port: number } | null
   masterSecretArn: string
+}
+
+/** How the start reaches the database (its endpoint, the secret of its master password, the region); undefined while it has no endpoint. */
+export function rdsTarget(db: { endpoint: { address: string; port: number } | null; masterSecretArn: string }, region: string): RdsTarget | undefined {
+  return db.endpoint ? { ...db.endpoint, masterSecretArn: db.masterSecretArn, region } : undefined
 }
 
 export interface DatabaseFound {
