@@ -18,8 +18,8 @@ import { check, homeRelative, retryUnstarted, showCommand, type Cmd, type RunOpt
 import type { Remote } from './ssh.ts'
 import { STACK_NODES, SWARM_INIT } from './remote/cluster.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
-import { convergence, DB_NODE_LABEL, externalDatabase, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
-import { createSecretsCmd, oneOffScript, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
+import { convergence, DB_CA_CONFIG_PREFIX, DB_NODE_LABEL, externalDatabase, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
+import { createSecretsCmd, oneOffScript, pruneConfigsCmd, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
 export const REMOTE_DIR = '~/mymdb'
@@ -371,6 +371,12 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
   const gone = pruned.stdout.split('\n').filter(Boolean)
   if (gone.length > 0) log.info(`[secrets] removed ${gone.length} secret(s) of earlier values`)
   if (pruned.stderr.trim()) log.warn(`[secrets] ${stripControls(pruned.stderr.trim())}`)
+  // the database's CA bundles of earlier deploys (MYMDB_DATABASE=rds)
+  const configs = Object.values((stackFile.configs ?? {}) as Record<string, { name?: string }>).flatMap((c) => (c.name ? [c.name] : []))
+  const oldBundles = await runIn(s, pruneConfigsCmd(DB_CA_CONFIG_PREFIX, configs))
+  const bundles = oldBundles.stdout.split('\n').filter(Boolean)
+  if (bundles.length > 0) log.info(`[configs] removed ${bundles.length} CA bundle(s) of earlier deploys`)
+  if (oldBundles.stderr.trim()) log.warn(`[configs] ${stripControls(oldBundles.stderr.trim())}`)
 }
 
 /** Where the stack's deploy of `images` stands (see stackfile.convergence). */

@@ -156,6 +156,8 @@ function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): Jso
 
 /** Where web finds the CA bundle of the database's certificate (MYMDB_DATABASE=rds): a Swarm config, on every node. */
 export const DB_CA_TARGET = '/run/mymdb/db-ca.pem'
+/** The Swarm config of a bundle: this and the bundle's id (a new bundle is a new config; the deploy prunes the old ones). */
+export const DB_CA_CONFIG_PREFIX = `${STACK_NAME}_db_ca_`
 /** The bundle's file in the stack's directory on host 1 (the deploy uploads it). */
 export const DB_CA_FILE = 'db-ca.pem'
 
@@ -207,7 +209,7 @@ export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): 
   const volumes: JsonObject = {}
   for (const [name, raw] of Object.entries(isObj(composeConfig.volumes) ? composeConfig.volumes : {}))
     if (!(rds && name === 'db-data')) volumes[name] = isObj(raw) && typeof raw.driver === 'string' ? { driver: raw.driver } : {}
-  return { services, networks, volumes, ...(rds ? { configs: { db_ca: { name: `${STACK_NAME}_db_ca_${caId}`, file: `./${DB_CA_FILE}` } } } : {}) }
+  return { services, networks, volumes, ...(rds ? { configs: { db_ca: { name: `${DB_CA_CONFIG_PREFIX}${caId}`, file: `./${DB_CA_FILE}` } } } : {}) }
 }
 
 /** The parts of an image reference `<repository>[:<tag>][@<digest>]` (the repository may hold a registry port). */

@@ -84,6 +84,22 @@ export function pruneSecretsCmd(keep: readonly string[]): Cmd {
 }
 
 /**
+ * Removes the Swarm configs named `prefix`<anything> other than `keep` (the stack's CA bundles of
+ * earlier deploys: a config cannot change, a new bundle is a new one), once the stack converged.
+ * Prints each name removed; one still in use stays, said on stderr.
+ */
+export function pruneConfigsCmd(prefix: string, keep: readonly string[]): Cmd {
+  const script = [
+    `docker config ls --filter name="$0" --format '{{.Name}}' | while IFS= read -r name; do`,
+    '  case "$name" in "$0"*) ;; *) continue ;; esac',
+    '  case " $* " in *" $name "*) continue ;; esac',
+    '  if docker config rm "$name" >/dev/null 2>&1; then echo "$name"; else echo "kept $name: still in use" >&2; fi',
+    'done',
+  ].join('\n')
+  return ['sh', '-c', script, prefix, ...keep]
+}
+
+/**
  * The shell script of a one-off container of the host's stack (`python3 "$@"` in the web image),
  * run in the stack's directory: web's environment, its secrets read into it and handed to docker
  * through a pipe (no file anywhere), and both networks: the database on the internal one, the

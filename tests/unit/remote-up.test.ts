@@ -18,8 +18,9 @@ import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { envEdit } from '../../tasks/lib/releases.ts'
 import { HOST_RUNS_CMD, hostStack, oneOffCmd } from '../../tasks/lib/stack.ts'
+import { DB_CA_CONFIG_PREFIX } from '../../tasks/lib/stackfile.ts'
 import { STACK_NODES } from '../../tasks/lib/remote/cluster.ts'
-import { pruneSecretsCmd } from '../../tasks/lib/swarmsecrets.ts'
+import { pruneConfigsCmd, pruneSecretsCmd } from '../../tasks/lib/swarmsecrets.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
 import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
 
@@ -274,6 +275,8 @@ describe('remote-up main()', () => {
       "cd mymdb && docker service ps --filter desired-state=running --no-trunc --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       // converged: the Swarm secrets of earlier values removed
       showCommand(pruneSecretsCmd([]), 'mymdb'),
+      // and the database's CA bundles of earlier deploys (none kept: this stack has no database on RDS)
+      showCommand(pruneConfigsCmd(DB_CA_CONFIG_PREFIX, []), 'mymdb'),
       inWeb('migrate --check'),
       inWeb('load_sample_catalogue --if-empty'),
       "cd mymdb && sh -c 'cat >> deploys.log'",

@@ -55,3 +55,26 @@ describe('Swarm secrets of the stack file', () => {
     }
   })
 })
+
+describe("the database's CA bundles of earlier deploys", () => {
+  it('each config with the prefix is removed except the kept ones; one in use stays, said on stderr; other configs are not touched', async () => {
+    const { mkdtempSync, writeFileSync, chmodSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { $ } = await import('zx')
+    const { pruneConfigsCmd } = await import('../../tasks/lib/swarmsecrets.ts')
+    // a docker that lists four configs, logs each rm and refuses the one in use
+    const bin = mkdtempSync(join(tmpdir(), 'mymdb-fake-docker-'))
+    const log = join(bin, 'rm.log')
+    writeFileSync(
+      join(bin, 'docker'),
+      `#!/bin/sh\ncase "$1 $2" in\n"config ls") printf '%s\\n' mymdb_db_ca_aaaaaaaaaaaa mymdb_db_ca_bbbbbbbbbbbb mymdb_db_ca_cccccccccccc other_mymdb_db_ca_x ;;\n"config rm") echo "$3" >> ${log}; [ "$3" != mymdb_db_ca_cccccccccccc ] ;;\nesac\n`,
+    )
+    chmodSync(join(bin, 'docker'), 0o755)
+    const [cmd, ...args] = pruneConfigsCmd('mymdb_db_ca_', ['mymdb_db_ca_bbbbbbbbbbbb'])
+    const r = await $({ nothrow: true, quiet: true, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } })`${cmd} ${args}`
+    assert.equal(r.stdout, 'mymdb_db_ca_aaaaaaaaaaaa\n')
+    assert.match(r.stderr, /kept mymdb_db_ca_cccccccccccc: still in use/)
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['mymdb_db_ca_aaaaaaaaaaaa', 'mymdb_db_ca_cccccccccccc'])
+  })
+})
