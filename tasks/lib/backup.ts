@@ -206,7 +206,9 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     'created=$(date -u -d "@$at" +%Y-%m-%dT%H:%M:%SZ)',
     'name="mymdb-$source-$(date -u -d "@$at" +%Y%m%dT%H%M%SZ).tar"',
     'file="$dir/$name"',
-    'work="$file.partial.d"',
+    // this run's own directory, made once it runs (after the lock): a run that ends early (another
+    // held the stage's lock) removes nothing of another's that started in the same second
+    "work=''",
     'size=0',
     o.record
       ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"name":"%s","file":"%s","note":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$name" "$file" "\${2:-}" >> ${shellQuote(o.record)}; }`
@@ -214,7 +216,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     'drop=',
     'token=',
     o.lock ? `unlock() { [ -z "$token" ] || ${q(s3Backup(s, 'unlock'))} ${shellQuote(o.lock.stage)} "$token" >/dev/null 2>&1 || true; }` : 'unlock() { :; }',
-    `trap 'rc=$?; unlock; rm -rf "$work" "$file.partial"; [ -z "$drop" ] || rm -f "$drop"; [ "$rc" = 0 ] || rec false' EXIT`,
+    `trap 'rc=$?; unlock; [ -z "$work" ] || rm -rf "$work"; [ -z "$drop" ] || rm -f "$drop"; [ "$rc" = 0 ] || rec false' EXIT`,
     ...(o.upload ? [`set -a; . ./${o.upload.envFile}; set +a`] : []),
     ...(o.lock
       ? [
@@ -229,7 +231,7 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     // (a database on RDS is there without the stack)
     `case "$running" in *" db "*) ;; *) ${s.kind === 'swarm' ? `${RDS_TEST} || ` : ''}{ echo "the database is not running" >&2; exit 3; } ;; esac`,
     'mkdir -p "$dir"',
-    'mkdir -m 700 "$work"',
+    'work=$(mktemp -d "$dir/.$name.XXXXXX")',
     `facts=$(${q(backupCommands.facts(s))})`,
     `database=$(printf '%s\\n' "$facts" | sed -n 1p)`,
     `postgres=$(printf '%s\\n' "$facts" | sed -n 2p)`,
@@ -252,8 +254,8 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     `printf '{"format":"${BACKUP_FORMAT}","version":${BACKUP_VERSION},"createdAt":%s,"source":%s,"database":%s,"revision":%s,"postgres":%s,"media":%s,"reason":%s}\\n' ` +
       '"$(j "$created")" "$(j "$source")" "$(j "$database")" "$(j "$revision")" "$(j "$postgres")" "$media" "$(j "$reason")" > "$work/manifest.json"',
     'if [ "$media" = true ]; then set -- media.tar; else set --; fi',
-    'tar -C "$work" -cf "$file.partial" manifest.json db.dump "$@"',
-    'mv "$file.partial" "$file"',
+    'tar -C "$work" -cf "$work/backup.tar" manifest.json db.dump "$@"',
+    'mv "$work/backup.tar" "$file"',
     'size=$(stat -c %s "$file")',
     ...upload,
     'rec true',

@@ -2,7 +2,7 @@
 // shell redirections hold any path.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { backupCommands, backupScript, fromFile, parseBackupOutput, parseManifest } from '../../tasks/lib/backup.ts'
@@ -90,6 +90,31 @@ describe('backups in the bucket', () => {
     const unsigned = item('mymdb-p-20261205T031700Z.tar', 'v-none', '')
     assert.throws(() => findBackup([unsigned], 'mymdb-p-20261205T031700Z.tar', 'b'), /has no SHA-256 recorded with it/)
     assert.throws(() => findBackup([unsigned], 'v-none', 'b'), /has no SHA-256 recorded with it/)
+  })
+})
+
+describe('two backups in the same second', () => {
+  it("a run that ends early (here: no database running) removes nothing of another run's files of the same second", () => {
+    const { dir } = tempDir()
+    // stand-ins: docker answers nothing (no service runs), date's clock is fixed
+    writeFileSync(join(dir, 'docker'), '#!/bin/sh\nexit 0\n', { mode: 0o755 })
+    writeFileSync(join(dir, 'date'), '#!/bin/sh\ncase "$*" in *+%s*) echo 1765000000 ;; *) exec /usr/bin/date "$@" ;; esac\n', { mode: 0o755 })
+    const s = localStack(noDocker(), dir, 'mymdb')
+    const script = backupScript(s, { dir: join(dir, 'backups'), source: 'mymdb', reason: 'manual', media: false })
+    const name = `mymdb-mymdb-${new Date(1765000000 * 1000).toISOString().replace(/[-:]|\.\d+/g, '')}.tar`
+    // what another run of that second has made so far: its work directory (as this script names one, and as earlier versions did)
+    const theirs = [join(dir, 'backups', `.${name}.AbC123`), join(dir, 'backups', `${name}.partial.d`)]
+    for (const d of theirs) mkdirSync(d, { recursive: true })
+    writeFileSync(join(theirs[0]!, 'manifest.json'), '{}')
+    let failed: unknown
+    try {
+      execFileSync('sh', ['-c', script], { cwd: dir, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, stdio: 'pipe' })
+    } catch (e) {
+      failed = e
+    }
+    assert.match(String((failed as { stderr?: Buffer })?.stderr ?? ''), /the database is not running/)
+    for (const d of theirs) assert.ok(existsSync(d), `${d} is still there`)
+    assert.ok(existsSync(join(theirs[0]!, 'manifest.json')))
   })
 })
 
