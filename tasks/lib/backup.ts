@@ -187,12 +187,10 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
   const upload = o.upload
     ? [
         `echo "upload to the backup bucket" >&2`,
-        // from here on the file exists only to be uploaded: a failed upload removes it (the trap)
-        'drop="$file"',
+        // uploaded from this run's own directory (removed with it), never from a shared name
         // where it goes decides how long it is kept (backupkeys.ts); s3_backup.py prints the version
         `key="${backupKey(o.reason, '$name')}"`,
-        `version=$(${q(s3Backup(s, 'put'))} "$key" "$name" "$database" "$revision" "$created" "$reason" < "$file")`,
-        `rm -f "$file"`,
+        `version=$(${q(s3Backup(s, 'put'))} "$key" "$name" "$database" "$revision" "$created" "$reason" < "$work/backup.tar")`,
         'file="s3://$MYMDB_BACKUP_BUCKET/$key${version:+?versionId=$version}"',
       ]
     : []
@@ -213,10 +211,9 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
     o.record
       ? `rec() { printf '{"at":"%s","reason":"%s","ok":%s,"size":%s,"name":"%s","file":"%s","note":"%s"}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$reason" "$1" "$size" "$name" "$file" "\${2:-}" >> ${shellQuote(o.record)}; }`
       : 'rec() { :; }',
-    'drop=',
     'token=',
     o.lock ? `unlock() { [ -z "$token" ] || ${q(s3Backup(s, 'unlock'))} ${shellQuote(o.lock.stage)} "$token" >/dev/null 2>&1 || true; }` : 'unlock() { :; }',
-    `trap 'rc=$?; unlock; [ -z "$work" ] || rm -rf "$work"; [ -z "$drop" ] || rm -f "$drop"; [ "$rc" = 0 ] || rec false' EXIT`,
+    `trap 'rc=$?; unlock; [ -z "$work" ] || rm -rf "$work"; [ "$rc" = 0 ] || rec false' EXIT`,
     ...(o.upload ? [`set -a; . ./${o.upload.envFile}; set +a`] : []),
     ...(o.lock
       ? [
@@ -255,9 +252,8 @@ export function backupScript(s: Stack, o: BackupScriptOptions): string {
       '"$(j "$created")" "$(j "$source")" "$(j "$database")" "$(j "$revision")" "$(j "$postgres")" "$media" "$(j "$reason")" > "$work/manifest.json"',
     'if [ "$media" = true ]; then set -- media.tar; else set --; fi',
     'tar -C "$work" -cf "$work/backup.tar" manifest.json db.dump "$@"',
-    'mv "$work/backup.tar" "$file"',
-    'size=$(stat -c %s "$file")',
-    ...upload,
+    'size=$(stat -c %s "$work/backup.tar")',
+    ...(o.upload ? upload : ['mv "$work/backup.tar" "$file"']),
     'rec true',
     'cat "$work/manifest.json"',
     `echo "${RESULT_MARK} $size $name $file"`,
