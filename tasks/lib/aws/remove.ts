@@ -27,7 +27,8 @@ export async function removeWhileBusy(what: string, codes: RemoveCodes, call: ()
         await call()
       } catch (err) {
         if ((codes.gone ?? []).includes(awsErrorCode(err))) return true
-        if (busy(err) && attempt < attempts) opts.onBusy?.(attempt, attempts)
+        if (!busy(err)) throw explainAwsError(err, what)
+        if (attempt < attempts) opts.onBusy?.(attempt, attempts)
         throw err
       }
       return true
