@@ -11,9 +11,10 @@ import { hostStep } from './host.ts'
 import { pushStep } from './push.ts'
 import { startStep } from './remote-up.ts'
 import { STS, aws } from './lib/aws/clients.ts'
-import { terminateInstances } from './lib/aws/instance.ts'
+import { frontDoorState, frontRemovalStep } from './lib/aws/frontteardown.ts'
+import { findNodes, terminateInstances } from './lib/aws/instance.ts'
 import { loadEnv } from './lib/env.ts'
-import { UserError } from './lib/errors.ts'
+import { ConfigError, UserError } from './lib/errors.ts'
 import { holderText, readLock, withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { startInput } from './lib/remote/plan.ts'
@@ -36,6 +37,8 @@ MYMDB_DATABASE=rds), each safe to run again:
   (4.) front    with MYMDB_HOSTS > 1: a Network Load Balancer on an Elastic IP per zone
              passing TCP 80 and 443 to every host, and the EFS file system where the
              hosts' fronts share the certificate                           (npm run front)
+             (back to MYMDB_HOSTS=1, the front door stays in use, the site's name may
+             point at it, until --remove-front-door)
   (4.) database  with MYMDB_DATABASE=rds: PostgreSQL on RDS, private, TLS only, admitting
              the hosts only; the site's own role made there by the start    (npm run database)
   4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks;
@@ -58,6 +61,11 @@ HTTP (a warning says so); with it, HTTPS with a certificate from MYMDB_ACME_CA (
 Options:
   --dry-run    show the plan of every step (what exists, what would be created or changed),
                change nothing (no push, no AWS write, no SSH)
+  --remove-front-door
+               with MYMDB_HOSTS=1, on a stage down to one host: host 1's front keeps its
+               certificate on its own volume again, then the load balancer, its addresses
+               and the fronts' shared storage are removed (point the site's name at host
+               1's Elastic IP first: with MYMDB_DOMAIN the start waits until it does)
   -h, --help   this help
 
 Stop the host (keeps its disk):  npm run stop -- --aws
@@ -71,6 +79,7 @@ export const CLI = {
   help: HELP,
   options: {
     'dry-run': { type: 'boolean' },
+    'remove-front-door': { type: 'boolean' },
   },
 } as const
 
@@ -82,6 +91,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // check: every setting of every step, before anything happens
     const raw = loadEnv(env, deps.envFile)
     const s = deploySettings(raw)
+    const removeDoor = flags['remove-front-door'] ?? false
+    if (removeDoor && s.MYMDB_HOSTS > 1) throw new ConfigError(`--remove-front-door: MYMDB_HOSTS is ${s.MYMDB_HOSTS}, and several hosts need their front door; it can go once the stage is down to one host (MYMDB_HOSTS=1)`)
     const started = Date.now()
     const sd = stepDeps(deps, partial, raw)
     const clients = sd.clients(s.AWS_REGION)
@@ -96,6 +107,36 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       return deploySteps()
     }
     return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps)
+
+    /**
+     * The stage's front door: kept (made or corrected) with several hosts. With one host, one left
+     * from more stays in use (the site's name may point at it) until --remove-front-door, which
+     * needs the stage down to one host already (the front step stops sending requests to a host
+     * before it is drained; removal in the same run would not).
+     */
+    async function frontDoor(): Promise<'none' | 'keep' | 'remove'> {
+      if (s.MYMDB_HOSTS > 1) return 'keep'
+      const state = await frontDoorState(clients, s.MYMDB_STAGE)
+      if (removeDoor) {
+        if (state === 'none') {
+          log.info(`[deploy] --remove-front-door: stage ${s.MYMDB_STAGE} has no front door (nothing to remove)`)
+          return 'none'
+        }
+        const more = [...(await findNodes(clients, s.MYMDB_STAGE)).keys()].filter((n) => n > 1).sort((a, b) => a - b)
+        if (more.length > 0)
+          throw new UserError(
+            `--remove-front-door: stage ${s.MYMDB_STAGE} still has host${more.length > 1 ? 's' : ''} ${more.join(', ')}: run npm run deploy:aws with MYMDB_HOSTS=1 first (the front door stops sending them requests before they are drained), then again with --remove-front-door`,
+          )
+        return 'remove'
+      }
+      if (state === 'leftovers') log.warn(`[deploy] stage ${s.MYMDB_STAGE} has parts of a front door left (the fronts' shared storage mymdb-${s.MYMDB_STAGE}-front, without its load balancer): remove them with npm run deploy:aws -- --remove-front-door`)
+      if (state !== 'balancer') return 'none'
+      log.warn(
+        `[deploy] stage ${s.MYMDB_STAGE} has a front door (load balancer mymdb-${s.MYMDB_STAGE}, its Elastic IPs, the fronts' shared storage), kept in use with one host: the site's name may point at it. ` +
+          `Once the name points at host 1's Elastic IP, remove it: npm run deploy:aws -- --remove-front-door`,
+      )
+      return 'keep'
+    }
 
     async function deploySteps(): Promise<number> {
       // Each step: plan, show, apply (not in a dry run). A failed step keeps its own report and
@@ -113,9 +154,9 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       // of its own between the hosts (whose group they admit) and the start
       const rds = s.MYMDB_DATABASE === 'rds'
       const cluster = s.MYMDB_HOSTS > 1
-      const steps = ['push', 'bucket', 'host', ...(cluster ? ['front'] : []), ...(rds ? ['database'] : []), 'start']
+      const door = await frontDoor()
+      const steps = ['push', 'bucket', 'host', ...(door === 'keep' ? ['front'] : []), ...(rds ? ['database'] : []), 'start', ...(door === 'remove' ? ['front-removal'] : [])]
       const nth = (name: string) => `${steps.indexOf(name) + 1}/${steps.length}`
-      const of = steps.length
       log.info(`[deploy] ${nth('push')} push images to ${s.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
       const pushed = await step(pushStep, s)
 
@@ -125,10 +166,11 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       log.info(`[deploy] ${nth('host')} EC2 host${cluster ? `s mymdb-${s.MYMDB_STAGE}, -2 .. -${s.MYMDB_HOSTS}` : ` mymdb-${s.MYMDB_STAGE}`}`)
       const host = await step(hostStep, s)
 
-      const front = cluster
-        ? (log.info(`[deploy] ${nth('front')} front door mymdb-${s.MYMDB_STAGE}: load balancer and the fronts' shared storage`),
-          await step(frontStep, { ...s, hosts: host.nodes.map((n) => ({ instanceId: n.host?.instanceId, zone: n.host?.zone })) }))
-        : undefined
+      const front =
+        door === 'keep'
+          ? (log.info(`[deploy] ${nth('front')} front door mymdb-${s.MYMDB_STAGE}: load balancer and the fronts' shared storage`),
+            await step(frontStep, { ...s, hosts: host.nodes.map((n) => ({ instanceId: n.host?.instanceId, zone: n.host?.zone })) }))
+          : undefined
 
       let database: RdsTarget | undefined
       if (rds) {
@@ -138,7 +180,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       }
       const missing = !host.host ? 'host' : rds && !database ? 'database' : front && !front.sharedFs ? "fronts' shared storage" : ''
       if (missing && dryRun) {
-        log.info(`[deploy] ${of}/${of} start over SSH: once the ${missing} exists (its address is not known before)`)
+        log.info(`[deploy] ${nth('start')} start over SSH: once the ${missing} exists (its address is not known before)`)
         return 0
       }
       const address = host.address
@@ -147,10 +189,14 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         throw new UserError(`[deploy] host ${unreachable.join(', ') || 1} has no public IP address: check that the default VPC gives public IPs, or set MYMDB_HOST_ADDRESS`)
 
       const more = host.nodes.length > 1 ? ` and hosts ${host.nodes.slice(1).map((n) => n.address).join(', ')}, as one Docker Swarm` : ''
-      log.info(`[deploy] ${of}/${of} start MyMDB on ${address}${more}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
+      log.info(`[deploy] ${nth('start')} start MyMDB on ${address}${more}${s.MYMDB_HOST_ADDRESS ? ' (MYMDB_HOST_ADDRESS)' : ''}`)
       if (!s.MYMDB_DOMAIN)
         log.warn('[deploy] no MYMDB_DOMAIN: the site is plain HTTP, so logins and passwords cross the internet in clear text; set MYMDB_DOMAIN for HTTPS with an automatic certificate')
       const { url } = await step(startStep, startInput(s, pushed, { ...host, address }, database, front))
+      if (door === 'remove') {
+        log.info(`[deploy] ${nth('front-removal')} the front door mymdb-${s.MYMDB_STAGE} removed (host 1's front no longer uses its shared storage)`)
+        await step(frontRemovalStep, s)
+      }
       if (dryRun) {
         log.info('[deploy] dry run: nothing was changed')
         return 0

@@ -136,7 +136,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // check: settings (before any AWS call)
     const raw = loadEnv(env, deps.envFile)
     const values = checkEnv(frontSpec, raw)
-    if (values.MYMDB_HOSTS < 2) throw new ConfigError(`MYMDB_HOSTS is ${values.MYMDB_HOSTS}: one host is reached at its own Elastic IP; the front door is for several hosts (MYMDB_HOSTS=2 or more)`)
+    if (values.MYMDB_HOSTS < 2) throw new ConfigError(`MYMDB_HOSTS is ${values.MYMDB_HOSTS}: one host is reached at its own Elastic IP; the front door is for several hosts (MYMDB_HOSTS=2 or more); one left from more hosts is kept in use by npm run deploy:aws, and removed by npm run deploy:aws -- --remove-front-door`)
 
     // plan, show, apply
     const sd = stepDeps(deps, partial, raw)

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2'
+import { DescribeFileSystemsCommand } from '@aws-sdk/client-efs'
 import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand, DescribeTargetHealthCommand } from '@aws-sdk/client-elastic-load-balancing-v2'
 import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
@@ -120,11 +121,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   })
 
   /** npm run deploy:aws with `n` hosts (each rig host at its own address). */
-  const deployAws = async (n: number, extra: Record<string, string> = {}) => {
+  const deployAws = async (n: number, extra: Record<string, string> = {}, argv: string[] = []) => {
     const log = captureLog()
     const started = Date.now()
     // (every rig host's address: those beyond n are the hosts being taken away)
-    const code = await deployMain([], { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    const code = await deployMain(argv, { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 30))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
@@ -295,35 +296,78 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     return { ...r, answers }
   }
 
-  it('MYMDB_HOSTS=2 under load on hosts 1 and 2: host 3 drained, out of the swarm, its instance terminated; no request lost', async () => {
-    const { text, seconds, answers } = await deployAwsUnderLoad(2)
-    console.log(`timing: deploy:aws taking host 3 away: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+  it('MYMDB_HOSTS=1 under load on host 1: hosts 3 and 2 drained, out of the swarm, their instances terminated; no request lost; the front door kept (the site\'s name may point at it)', async () => {
+    // the front door cannot go while the stage has more hosts: refused before anything changes
+    const refused = captureLog()
+    const code = await deployMain(['--remove-front-door'], { ...env, MYMDB_HOSTS: '1', MYMDB_HOST_ADDRESS: IPS.join(',') }, { log: refused, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    assert.equal(code, 1, refused.text())
+    assert.match(refused.text(), /--remove-front-door: stage cluster still has hosts 2, 3: run npm run deploy:aws with MYMDB_HOSTS=1 first/)
+    assert.doesNotMatch(refused.text(), /\[deploy\] 1\/\d push/)
+
+    const { text, seconds, answers } = await deployAwsUnderLoad(1, {}, hosts.slice(0, 1))
+    console.log(`timing: deploy:aws taking hosts 2 and 3 away: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
     answers.forEach((a, i) => {
       assert.ok(a.sent >= 9 * 20, `node${i + 1}: ${describeLoad(a)}`)
       assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`)
     })
-    assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: drained/)
-    // the load balancer stops sending it requests (drained for 30 s) before Swarm drains it
+    assert.match(text, /stage cluster has a front door \(load balancer mymdb-cluster, .*kept in use with one host/)
+    for (const n of [2, 3]) {
+      assert.match(text, new RegExp(`\\[cluster\\] admin@127\\.0\\.0\\.1${n}:\\d+: drained`))
+      assert.match(text, new RegExp(`\\[cluster\\] admin@127\\.0\\.0\\.1${n}:\\d+: left the swarm and removed from its nodes`))
+      assert.match(text, new RegExp(`\\[cluster\\] admin@127\\.0\\.0\\.1${n}:\\d+: demoted`))
+    }
+    // the load balancer stops sending them requests (drained for 30 s) before Swarm drains them
     const deregistered = text.search(/target group mymdb-cluster-https +update +drain and deregister i-/)
-    assert.ok(deregistered >= 0 && deregistered < text.search(/admin@127\.0\.0\.13:\d+: drained/), 'deregistered from the load balancer first')
-    assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: left the swarm and removed from its nodes/)
-    assert.match(text, /\[cluster\] admin@127\.0\.0\.12:\d+: demoted/)
-    assert.match(text, /\[deploy\] host 3 taken away: i-\w+ terminated/)
-    assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready'])
-    assert.deepEqual((await instances()).map((i) => i.name), ['mymdb-cluster', 'mymdb-cluster-2'])
+    assert.ok(deregistered >= 0 && deregistered < text.search(/admin@127\.0\.0\.1[23]:\d+: drained/), 'deregistered from the load balancer first')
+    assert.match(text, /\[deploy\] hosts 2, 3 taken away: i-\w+, i-\w+ terminated/)
+    assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader'])
+    assert.deepEqual((await instances()).map((i) => i.name), ['mymdb-cluster'])
     assert.deepEqual(await frontTargets(), targetsOf(await instances()))
-    assert.deepEqual((await where('web')).map((t) => `${t.node} ${t.state}`), ['mymdb-rig-node1 Running', 'mymdb-rig-node2 Running'])
+    assert.deepEqual((await where('web')).map((t) => `${t.node} ${t.state}`), ['mymdb-rig-node1 Running'])
   })
 
-  it('MYMDB_HOSTS=3 again under load: a new third instance joins as a manager; no request lost', async () => {
-    const { text, seconds, answers } = await deployAwsUnderLoad(3, { MYMDB_WEB_REPLICAS: '2' })
-    console.log(`timing: deploy:aws adding host 3 back: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+  it('deploy:aws -- --remove-front-door on one host: the front keeps its data on its own volume, the shared storage unmounted (its /etc/fstab line and Docker\'s wait gone), then the balancer, its addresses and the file system removed', async () => {
+    // host 1 as the start step leaves an EC2 host: the storage in /etc/fstab and mounted (a tmpfs
+    // over the rig's shared directory stands in for the NFS mount), Docker waiting for it at boot
+    const fstabLine = 'fs-0123456789abcdef0.efs.us-east-1.amazonaws.com:/ /mnt/mymdb-front nfs4 nfsvers=4.1,_netdev 0 0'
+    const planted = await hosts[0]!.dockerExec('sh', '-c', `echo '${fstabLine}' >> /etc/fstab && mount -t tmpfs rig-efs /mnt/mymdb-front && mkdir -p /etc/systemd/system/docker.service.d && printf '[Unit]\\nRequiresMountsFor=/mnt/mymdb-front\\n' > /etc/systemd/system/docker.service.d/mymdb-front.conf`)
+    assert.equal(planted.exitCode, 0, planted.stderr)
+    const { text, seconds } = await deployAws(1, {}, ['--remove-front-door'])
+    console.log(`timing: deploy:aws removing the front door: ${seconds} s`)
+    assert.match(text, /\[front\] host 1: \/mnt\/mymdb-front: unmounted, its line taken out of \/etc\/fstab/)
+    assert.match(text, /\[front\] host 1: Docker no longer waits for \/mnt\/mymdb-front at boot/)
+    assert.match(text, /\[front\] +remove +load balancer mymdb-cluster /)
+    // on host 1: no line, no wait, the stand-in unmounted (the rig's shared directory under it stays)
+    const fstab = await hosts[0]!.dockerExec('cat', '/etc/fstab')
+    assert.doesNotMatch(fstab.stdout, /mymdb-front/)
+    assert.equal((await hosts[0]!.dockerExec('test', '-e', '/etc/systemd/system/docker.service.d/mymdb-front.conf')).exitCode, 1)
+    assert.doesNotMatch((await hosts[0]!.dockerExec('findmnt', '-n', '-o', 'FSTYPE', '/mnt/mymdb-front')).stdout, /tmpfs/)
+    // the front's /data: its own volume again, not the shared storage
+    const mounts = await hosts[0]!.dockerExec('docker', 'service', 'inspect', '--format', '{{json .Spec.TaskTemplate.ContainerSpec.Mounts}}', 'mymdb_proxy')
+    const data = (JSON.parse(mounts.stdout) as { Type: string; Source: string; Target: string }[]).find((m) => m.Target === '/data')
+    assert.equal(data?.Type, 'volume', mounts.stdout)
+    // the emulator: no balancer, target groups, front addresses, file system
+    await assert.rejects(clients.elb.send(new DescribeLoadBalancersCommand({ Names: ['mymdb-cluster'] })), /LoadBalancerNotFound|not found/i)
+    await assert.rejects(clients.elb.send(new DescribeTargetGroupsCommand({ Names: ['mymdb-cluster-http'] })), /TargetGroupNotFound|not.*found/i)
+    assert.deepEqual(await findFrontAddresses(clients, STAGE), [])
+    assert.deepEqual((await clients.efs.send(new DescribeFileSystemsCommand({ CreationToken: 'mymdb-cluster-front' }))).FileSystems ?? [], [])
+    // the site on host 1
+    assert.match((await httpGet(`http://${hosts[0]!.host}:${hosts[0]!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+    // and the next deploy of one host has no front door step
+    const again = await deployAws(1)
+    assert.doesNotMatch(again.text, /front door/)
+  })
+
+  it('MYMDB_HOSTS=3 again under load on host 1: the front door made anew, two new instances join as managers; no request lost', async () => {
+    const { text, seconds, answers } = await deployAwsUnderLoad(3, { MYMDB_WEB_REPLICAS: '2' }, hosts.slice(0, 1))
+    console.log(`timing: deploy:aws adding hosts 2 and 3 back: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
     answers.forEach((a, i) => assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`))
+    assert.match(text, /\[cluster\] admin@127\.0\.0\.12:\d+: joined as a manager/)
     assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: joined as a manager/)
     assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable'])
     assert.equal((await instances()).length, 3)
-    assert.deepEqual(await frontTargets(), targetsOf(await instances()), 'the new third host behind the load balancer')
-    assert.match((await httpGet(`http://${hosts[2]!.host}:${hosts[2]!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+    assert.deepEqual(await frontTargets(), targetsOf(await instances()), 'the three hosts behind the new load balancer')
+    for (const h of hosts) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
   })
 
   it('a fourth host added under load on the three ports, then taken away again: no request lost; the load balancer sends to the four, then the three', async () => {

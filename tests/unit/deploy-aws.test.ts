@@ -177,14 +177,17 @@ describe('deploy:aws keeps a step exit code', () => {
       sent.push(name)
       if (name === 'GetCallerIdentity') return { Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/ada' }
       if (name === 'HeadBucket') throw Object.assign(new Error('Forbidden'), { name: 'Forbidden', $metadata: { httpStatusCode: 403 } })
+      // one host: is there a front door left from more?
+      if (name === 'DescribeLoadBalancers') throw Object.assign(new Error('not found'), { name: 'LoadBalancerNotFoundException' })
+      if (name === 'DescribeFileSystems') return { FileSystems: [] }
       throw new Error(`unexpected AWS call ${name}`)
     }
-    const clients = () => ({ region: 'us-west-2', sts: { send }, s3: { send }, s3control: { send }, ec2: { send }, iam: { send }, dynamodb: fakeLockTable(), ecr: { send } }) as never
+    const clients = () => ({ region: 'us-west-2', sts: { send }, s3: { send }, s3control: { send }, ec2: { send }, iam: { send }, elb: { send }, efs: { send }, dynamodb: fakeLockTable(), ecr: { send } }) as never
     const d = testDeps(run)
     const code = await main(['--dry-run'], { ...GOOD, MYMDB_REGISTRY: '127.0.0.1:5000', MYMDB_SSH_CIDR: '203.0.113.7/32' }, { ...d, awsClients: clients, openRemote: noSsh })
     assert.equal(code, 2, d.log.text())
     assert.match(d.log.text(), /\[deploy\] step bucket failed/)
     assert.match(d.log.text(), /mymdb-uploads-qa/)
-    assert.deepEqual(sent, ['GetCallerIdentity', 'HeadBucket'])
+    assert.deepEqual(sent, ['GetCallerIdentity', 'DescribeLoadBalancers', 'DescribeFileSystems', 'HeadBucket'])
   })
 })

@@ -22,6 +22,7 @@ import { DB_CA_CONFIG_PREFIX } from '../../tasks/lib/stackfile.ts'
 import { STACK_NODES } from '../../tasks/lib/remote/cluster.ts'
 import { pruneConfigsCmd, pruneSecretsCmd } from '../../tasks/lib/swarmsecrets.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
+import { unmountScript } from '../../tasks/lib/remote/frontstore.ts'
 import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
 
 const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
@@ -280,6 +281,8 @@ describe('remote-up main()', () => {
       inWeb('migrate --check'),
       inWeb('load_sample_catalogue --if-empty'),
       "cd mymdb && sh -c 'cat >> deploys.log'",
+      // no front door: the shared storage of a removed one unmounted, where /etc/fstab has it
+      showCommand(['sh', '-c', unmountScript()]),
       // the containers of replaced tasks, the images of older releases: the history read, the kept images' ids, the host's images (none here)
       'cd mymdb && docker container prune --force --filter label=com.docker.stack.namespace=mymdb',
       "cd mymdb && sh -c 'cat deploys.log 2>/dev/null || true'",

@@ -1,11 +1,13 @@
-// What destroy:aws does with a stage's front door (several hosts): the load balancer (its
-// listeners go with it), its target groups and Elastic IPs, the fronts' EFS file system with its
-// mount targets, and their security group. All of it goes: it holds no data of the site, only
-// the certificate, which the next deploy's fronts obtain again. Before the hosts' group: the NFS
-// group refers to it. What is gone already is skipped.
+// A stage's front door (several hosts) taken away: by destroy:aws, and by deploy:aws --
+// --remove-front-door once the stage is down to one host (frontRemovalStep). The load balancer
+// (its listeners go with it), its target groups and Elastic IPs, the fronts' EFS file system with
+// its mount targets, and their security group. All of it goes: it holds no data of the site, only
+// the certificate, which the next front obtains again. Before the hosts' group: the NFS group
+// refers to it. What is gone already is skipped (an interrupted removal is completed by a re-run).
 import type { Log } from '../log.ts'
 import { frontResources } from '../names.ts'
-import { EC2, EFS, ELB, awsErrorCode, type AwsClients } from './clients.ts'
+import type { Step } from '../step.ts'
+import { EC2, EFS, ELB, aws, awsErrorCode, type AwsClients } from './clients.ts'
 import { findBalancer, type BalancerFound } from './balancer.ts'
 import { findSharedFs, type SharedFsFound } from './sharedfs.ts'
 import { removeWhileBusy } from './remove.ts'
@@ -21,6 +23,23 @@ export async function frontInventory(clients: AwsClients, stage: string, hostsGr
   const [balancer, sharedFs] = await Promise.all([findBalancer(clients, stage), defaultVpcId(clients).then((vpc) => findSharedFs(clients, stage, vpc, hostsGroupId))])
   const none = !balancer.balancer && balancer.targetGroups.length === 0 && balancer.addresses.length === 0 && !sharedFs.fileSystem && !sharedFs.securityGroup
   return none ? null : { balancer, sharedFs }
+}
+
+/**
+ * Whether the stage has a front door (its load balancer), only leftovers of one (the fronts' file
+ * system without the balancer: a removal that stopped half-way), or none. Two reads.
+ */
+export async function frontDoorState(clients: AwsClients, stage: string): Promise<'balancer' | 'leftovers' | 'none'> {
+  const n = frontResources(stage)
+  const [lb, fs] = await Promise.all([
+    aws('look up the load balancer', () => clients.elb.send(new ELB.DescribeLoadBalancersCommand({ Names: [n.balancer] }))).catch((err: unknown) => {
+      if (awsErrorCode(err) === 'LoadBalancerNotFoundException') return undefined
+      throw err
+    }),
+    aws('look up the EFS file system', () => clients.efs.send(new EFS.DescribeFileSystemsCommand({ CreationToken: n.fileSystem }))),
+  ])
+  if ((lb?.LoadBalancers ?? []).length > 0) return 'balancer'
+  return (fs.FileSystems ?? []).some((f) => f.LifeCycleState !== 'deleting' && f.LifeCycleState !== 'deleted') ? 'leftovers' : 'none'
 }
 
 /** What destroy says it removes of the front door (pure). */
@@ -77,7 +96,7 @@ export async function removeFront(clients: AwsClients, stage: string, inv: Front
   if (fs) {
     for (const m of inv.sharedFs.mountTargets)
       await whileBusy('delete an EFS mount target', [], pollMs, () => clients.efs.send(new EFS.DeleteMountTargetCommand({ MountTargetId: m.id })), ['MountTargetNotFound'])
-    if (inv.sharedFs.mountTargets.length > 0) log.info(`[destroy] waiting until the ${inv.sharedFs.mountTargets.length} EFS mount target(s) are gone`)
+    if (inv.sharedFs.mountTargets.length > 0) log.info(`[front] waiting until the ${inv.sharedFs.mountTargets.length} EFS mount target(s) are gone`)
     // a file system with mount targets (even ones being deleted) cannot be deleted
     await whileBusy(`delete the EFS file system ${fs.id}`, ['FileSystemInUse'], pollMs, () => clients.efs.send(new EFS.DeleteFileSystemCommand({ FileSystemId: fs.id })), ['FileSystemNotFound'])
     removed.push(`EFS file system ${n.fileSystem}`)
@@ -87,4 +106,34 @@ export async function removeFront(clients: AwsClients, stage: string, inv: Front
     removed.push(`security group ${n.fsSecurityGroup}`)
   }
   return removed
+}
+
+export interface FrontRemovalPlan {
+  region: string
+  stage: string
+  /** What there is of the front door (null: nothing). */
+  inventory: FrontInventory | null
+}
+
+/**
+ * deploy:aws -- --remove-front-door, after the start (host 1 no longer uses the shared storage):
+ * the stage's front door removed. Returns what was removed.
+ */
+export const frontRemovalStep: Step<{ AWS_REGION: string; MYMDB_STAGE: string }, FrontRemovalPlan, string[]> = {
+  name: 'front',
+  async plan(s, deps) {
+    return { region: s.AWS_REGION, stage: s.MYMDB_STAGE, inventory: await frontInventory(deps.clients(s.AWS_REGION), s.MYMDB_STAGE, null) }
+  },
+  show(plan, log) {
+    if (!plan.inventory) return log.info(`[front] stage ${plan.stage} has no front door: nothing to remove`)
+    log.info(`[front] the front door of stage ${plan.stage} in ${plan.region} (host 1 answers at its own Elastic IP):`)
+    for (const line of frontLines(plan.inventory, plan.stage)) log.info(`[front]   remove  ${line}`)
+  },
+  async apply(plan, deps) {
+    if (!plan.inventory) return []
+    const removed = await removeFront(deps.clients(plan.region), plan.stage, plan.inventory, deps.log, (deps.pollSeconds ?? 5) * 1000)
+    deps.log.info(`[front] removed: ${removed.join(', ')}`)
+    return removed
+  },
+  preview: () => [],
 }

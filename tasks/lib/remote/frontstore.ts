@@ -6,6 +6,9 @@
 // front orders the certificate and every node serves it (bench/FRONT-SPIKE.md).
 // A directory that is a mount point already is left as it is (a host where an operator mounted
 // it; the rig, whose hosts share a directory at that place instead of NFS).
+// A start without the shared storage (one host, its front door removed) undoes what mountScript
+// did: the mount, its /etc/fstab line and Docker's wait for it (else, once the file system is
+// deleted, Docker would not start at the next boot).
 import type { Log } from '../log.ts'
 import { runChecked, type Runner } from '../sh.ts'
 
@@ -15,6 +18,9 @@ export const FRONT_STORAGE_DIR = '/mnt/mymdb-front'
 export const FRONT_DATA_DIR = `${FRONT_STORAGE_DIR}/caddy`
 /** NFS options AWS recommends for EFS (hard mounts, long timeouts, a new source port on reconnect), and wait for the network at boot. */
 export const NFS_OPTIONS = 'nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev'
+
+/** Docker waits for the storage at boot (systemd drop-in). */
+const DOCKER_DROP_IN = '/etc/systemd/system/docker.service.d/mymdb-front.conf'
 
 /** An EFS address (fs-<hex>.efs.<region>.amazonaws.com, or an emulator's like it): letters, digits, dots and hyphens only. */
 const ADDRESS = /^[a-z0-9][a-z0-9.-]{1,250}$/
@@ -43,7 +49,7 @@ export function mountScript(address: string): string {
     // Docker (and so the front) starts after the storage is mounted, at every boot
     '  if [ -d /run/systemd/system ]; then',
     '    sudo -n install -d -m 0755 /etc/systemd/system/docker.service.d',
-    `    printf '[Unit]\\nRequiresMountsFor=%s\\n' ${dir} | sudo -n tee /etc/systemd/system/docker.service.d/mymdb-front.conf >/dev/null`,
+    `    printf '[Unit]\\nRequiresMountsFor=%s\\n' ${dir} | sudo -n tee ${DOCKER_DROP_IN} >/dev/null`,
     '    sudo -n systemctl daemon-reload',
     '  fi',
     `  sudo -n mount ${dir}`,
@@ -57,4 +63,32 @@ export function mountScript(address: string): string {
 export async function mountFrontStorage(label: string, run: Runner, address: string, log: Log): Promise<void> {
   const r = await runChecked(run, ['sh', '-c', mountScript(address)], { doing: `mount the fronts' shared storage ${address} on ${label} (NFS: can nfs-common be installed, and does the hosts' group reach the mount target on 2049?)` })
   log.info(`[front] ${label}: ${r.stdout.trim().split('\n').at(-1) ?? ''}`)
+}
+
+/**
+ * Shell, on a host: when /etc/fstab mounts the shared storage (mountScript's line), unmounts it and
+ * removes that line and Docker's wait for it. Anything else at FRONT_STORAGE_DIR (an operator's
+ * mount without that line, the rig's shared directory) is left. Prints a line only when it did something.
+ */
+export function unmountScript(): string {
+  const dir = FRONT_STORAGE_DIR
+  return [
+    'set -eu',
+    `if grep -q '^[^#][^ ]* ${dir} nfs4 ' /etc/fstab; then`,
+    `  if mountpoint -q ${dir}; then sudo -n umount ${dir}; fi`,
+    `  sudo -n sed -i '\\# ${dir} nfs4 #d' /etc/fstab`,
+    `  echo "${dir}: unmounted, its line taken out of /etc/fstab"`,
+    'fi',
+    `if [ -e ${DOCKER_DROP_IN} ]; then`,
+    `  sudo -n rm -f ${DOCKER_DROP_IN}`,
+    '  if [ -d /run/systemd/system ]; then sudo -n systemctl daemon-reload; fi',
+    `  echo "Docker no longer waits for ${dir} at boot"`,
+    'fi',
+  ].join('\n')
+}
+
+/** Undoes mountFrontStorage on one host (`label`: how the log names it) when it was done there; says so. */
+export async function unmountFrontStorage(label: string, run: Runner, log: Log): Promise<void> {
+  const r = await runChecked(run, ['sh', '-c', unmountScript()], { doing: `unmount the fronts' shared storage on ${label} (does a container still use ${FRONT_STORAGE_DIR}? fuser -vm ${FRONT_STORAGE_DIR})` })
+  for (const line of r.stdout.trim().split('\n').filter(Boolean)) log.info(`[front] ${label}: ${line}`)
 }

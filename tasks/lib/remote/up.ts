@@ -21,7 +21,7 @@ import { PINNED_IMAGES, type ImageName } from '../vars.ts'
 import type { StepDeps, StepSeams } from '../step.ts'
 import { DB_CA_FILE } from '../stackfile.ts'
 import { ensureSiteRole } from './dbrole.ts'
-import { FRONT_STORAGE_DIR, mountFrontStorage } from './frontstore.ts'
+import { FRONT_STORAGE_DIR, mountFrontStorage, unmountFrontStorage } from './frontstore.ts'
 import { dnsRecord, httpGet, waitFor200, waitForDns, type HttpGet } from './checks.ts'
 import { planOnly, type OtherHost, type RemoteUpPlan } from './plan.ts'
 import { clusterRoles, formCluster, retireNode } from './cluster.ts'
@@ -162,6 +162,11 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
     ],
     run: (s) => release(s),
   })
+  if (!front)
+    phases.push({
+      says: [`on each host, the fronts' shared storage of a front door removed since (its line in /etc/fstab for ${FRONT_STORAGE_DIR}, if any): unmounted, the line and Docker's wait for it taken out`],
+      run: (s) => unmountOnEvery(s),
+    })
   phases.push({
     says: [`remove the stack's images that none of the last ${plan.keepReleases} releases in ${DEPLOY_LOG} uses`],
     run: (s) => s.deps.log.step('prune', `the stack's images that none of the last ${plan.keepReleases} releases uses`, () => pruneImages(hostStack(connected(s)), { ...plan, images: s.images }, s.deps.log)),
@@ -227,6 +232,12 @@ async function otherRemote(s: Session, o: OtherHost): Promise<Remote> {
 async function mountOnEvery(s: Session, address: string): Promise<void> {
   await mountFrontStorage('host 1', connected(s).run, address, s.deps.log)
   for (const o of (s.plan.others ?? []).filter((x) => !x.down)) await mountFrontStorage(`host ${o.node}`, (await otherRemote(s, o)).run, address, s.deps.log)
+}
+
+/** A removed front door's shared storage unmounted on host 1 and on each other host that answered, where it was mounted. */
+async function unmountOnEvery(s: Session): Promise<void> {
+  await unmountFrontStorage('host 1', connected(s).run, s.deps.log)
+  for (const o of (s.plan.others ?? []).filter((x) => !x.down)) await unmountFrontStorage(`host ${o.node}`, (await otherRemote(s, o)).run, s.deps.log)
 }
 
 /**
