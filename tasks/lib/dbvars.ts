@@ -40,6 +40,18 @@ export function dbCaBundle(caFile: string | undefined, raw: RawEnv): string {
   return `${profiles.ca.map((c) => c.trim()).join('\n')}\n`
 }
 
+/** POSTGRES_PASSWORD is the db container's: required with it, not with the database on RDS. */
+export const postgresPasswordRule: Rule<{ MYMDB_DATABASE: string; POSTGRES_PASSWORD?: string }> = {
+  names: ['POSTGRES_PASSWORD'],
+  check: (v) =>
+    v.MYMDB_DATABASE !== 'rds' && !v.POSTGRES_PASSWORD
+      ? "required with the database in the stack's own container (MYMDB_DATABASE=container, the default)"
+      : null,
+}
+
+/** The host's .env with the database on RDS and no POSTGRES_PASSWORD: docker-compose.yml's db service (which the stack leaves out) still names one. */
+export const UNUSED_POSTGRES_PASSWORD = 'unused-the-database-is-on-rds'
+
 const CLUSTER_DB = (n: number) =>
   `${n} hosts need MYMDB_DATABASE=rds: a database on one host's disk is lost with that host, and a cluster is there to outlive one (moving a stage's data: npm run backup -- --aws, set MYMDB_DATABASE=rds, npm run deploy:aws, npm run restore -- <name> --aws)`
 

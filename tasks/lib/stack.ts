@@ -19,6 +19,7 @@ import type { Remote } from './ssh.ts'
 import { STACK_NODES, SWARM_INIT } from './remote/cluster.ts'
 import { parsePs, unhealthy, type PsEntry } from './compose.ts'
 import { convergence, DB_CA_CONFIG_PREFIX, DB_NODE_LABEL, externalDatabase, parseServices, parseServiceTasks, splitImageRef, parseTaskContainers, STACK_NAME, stackImages, takesStartInterval, toStackFile, type JsonObject, type TaskContainer } from './stackfile.ts'
+import { removeModeChanges } from './servicemode.ts'
 import { createSecretsCmd, oneOffScript, pruneConfigsCmd, pruneSecretsCmd, secretsInput, withSwarmSecrets } from './swarmsecrets.ts'
 
 /** Where the compose file and the production .env live on the host. */
@@ -345,6 +346,7 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
       await runInChecked(s, s.compose('stop', 'proxy'), { doing: 'stop the Compose front' })
       await runInChecked(s, s.compose('down', '--remove-orphans'), { stream: log.prefixed('compose'), doing: 'remove the Compose containers and networks' })
     })
+  await removeModeChanges((cmd, o) => runIn(s, cmd, o), stackFile, log)
   const started = Date.now()
   await log.step('up', `docker stack deploy ${STACK_NAME} (${Object.values(images).join(', ')}); waiting up to ${waitSeconds} s for the new version to be healthy`, async () => {
     await runInChecked(s, STACK_DEPLOY, { input: JSON.stringify(stackFile), stream: log.prefixed('swarm'), doing: 'deploy the stack' })

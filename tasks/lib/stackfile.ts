@@ -125,6 +125,8 @@ export interface StackShape {
   nodes?: number
   /** Web's replicas on a cluster (default: one per node). */
   webReplicas?: number
+  /** The front's /data on the cluster's shared storage (MYMDB_FRONT_STORAGE; toStackFile sets it). */
+  sharedFront?: boolean
 }
 
 /**
@@ -145,11 +147,15 @@ function clusterDeploy(name: string, deploy: JsonObject, shape: StackShape): Jso
     const stopFirst = (c: Json | undefined) => ({ ...(isObj(c) ? c : {}), order: 'stop-first' })
     return { ...deploy, replicas, update_config: stopFirst(deploy.update_config), rollback_config: stopFirst(deploy.rollback_config) }
   }
-  if (nodes <= 1) return deploy
-  if (name === 'proxy') {
+  // the front is global on a cluster, and on one host while it shares the cluster's storage (a
+  // stage down to one host behind its front door): Swarm cannot change a service's mode in place
+  // (the deploy removes it first, stack.ts), and this way the mode changes only when the front is
+  // replaced anyway (its /data moves)
+  if (name === 'proxy' && (nodes > 1 || shape.sharedFront)) {
     const { replicas: _one, ...rest } = deploy
     return { ...rest, mode: 'global' }
   }
+  if (nodes <= 1) return deploy
   if (name === 'db') return { ...deploy, placement: { constraints: [`node.labels.${DB_NODE_LABEL} == true`] } }
   return deploy
 }
@@ -186,7 +192,7 @@ export function toStackFile(composeConfig: JsonObject, shape: StackShape = {}): 
       if (v === null || k.startsWith('x-') || ['depends_on', 'restart', 'container_name', 'pull_policy', 'deploy'].includes(k)) continue
       s[k] = k === 'ports' && Array.isArray(v) ? v.map(port) : v
     }
-    s.deploy = clusterDeploy(name, deploySection(name, monitorSeconds(raw.healthcheck)), opts)
+    s.deploy = clusterDeploy(name, deploySection(name, monitorSeconds(raw.healthcheck)), { ...opts, sharedFront: frontStorage !== '' })
     if (name === 'web') {
       // the deploy migrates once, before the new version takes traffic (manage.py release): a
       // starting web task never does, so several can start at once and a failed one changes nothing

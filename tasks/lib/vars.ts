@@ -78,6 +78,15 @@ export const djangoVars = fileSafe({
 
 const DB_IDENT = { pattern: /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, patternDesc: 'letters, digits and _ (not starting with a digit, at most 63)' }
 
+function postgresPassword(optional: boolean) {
+  return str({
+    desc: 'PostgreSQL superuser password (used only inside the db container; not with MYMDB_DATABASE=rds, whose master password AWS keeps)',
+    example: '<output of: openssl rand -hex 24>',
+    secret: true,
+    ...(optional ? { optional: true as const } : {}),
+  })
+}
+
 export const dbVars = fileSafe({
   DJANGO_DB_NAME: str({ desc: "the application's database", example: 'mymdb', default: 'mymdb', ...DB_IDENT }),
   DJANGO_DB_USER: str({ desc: "the application's database role", example: 'mymdb', default: 'mymdb', ...DB_IDENT }),
@@ -86,12 +95,11 @@ export const dbVars = fileSafe({
     example: '<output of: openssl rand -hex 24>',
     secret: true,
   }),
-  POSTGRES_PASSWORD: str({
-    desc: 'PostgreSQL superuser password (used only inside the db container)',
-    example: '<output of: openssl rand -hex 24>',
-    secret: true,
-  }),
+  POSTGRES_PASSWORD: postgresPassword(false),
 })
+
+/** The database settings of a deployed stack: POSTGRES_PASSWORD is the db container's, not used with MYMDB_DATABASE=rds (dbvars.ts postgresPasswordRule). */
+export const deployedDbVars = { ...dbVars, POSTGRES_PASSWORD: fileSafe({ POSTGRES_PASSWORD: postgresPassword(true) }).POSTGRES_PASSWORD }
 
 export const uploadVars = fileSafe({
   DJANGO_UPLOAD_S3_BUCKET: bucketName({

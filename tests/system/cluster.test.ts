@@ -337,6 +337,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.match(text, /\[front\] host 1: \/mnt\/mymdb-front: unmounted, its line taken out of \/etc\/fstab/)
     assert.match(text, /\[front\] host 1: Docker no longer waits for \/mnt\/mymdb-front at boot/)
     assert.match(text, /\[front\] +remove +load balancer mymdb-cluster /)
+    // the front global while it shared the storage, one replica now: removed first, made anew
+    assert.match(text, /\[swarm\] mymdb_proxy: global now, replicated in this deploy, which Swarm cannot change in place: removed first/)
     // on host 1: no line, no wait, the stand-in unmounted (the rig's shared directory under it stays)
     const fstab = await hosts[0]!.dockerExec('cat', '/etc/fstab')
     assert.doesNotMatch(fstab.stdout, /mymdb-front/)
@@ -358,10 +360,15 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.doesNotMatch(again.text, /front door/)
   })
 
-  it('MYMDB_HOSTS=3 again under load on host 1: the front door made anew, two new instances join as managers; no request lost', async () => {
+  it('MYMDB_HOSTS=3 again under load on host 1: the front door made anew, two new instances join as managers; host 1\'s front replaced once (its data onto the shared storage, global)', async () => {
     const { text, seconds, answers } = await deployAwsUnderLoad(3, { MYMDB_WEB_REPLICAS: '2' }, hosts.slice(0, 1))
     console.log(`timing: deploy:aws adding hosts 2 and 3 back: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
-    answers.forEach((a, i) => assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`))
+    // the one host's front (replicated, its data on its volume) becomes the cluster's (global, on
+    // the shared storage): Swarm cannot change the mode in place, so it is removed and made anew,
+    // and host 1's ports are away for those seconds (at most 15 s of the 9 requests a second)
+    assert.match(text, /\[swarm\] mymdb_proxy: replicated now, global in this deploy, which Swarm cannot change in place: removed first/)
+    const lost = answers[0]!.sent - answers[0]!.ok
+    assert.ok(lost <= 9 * 15, `node1: ${describeLoad(answers[0]!)}`)
     assert.match(text, /\[cluster\] admin@127\.0\.0\.12:\d+: joined as a manager/)
     assert.match(text, /\[cluster\] admin@127\.0\.0\.13:\d+: joined as a manager/)
     assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable'])

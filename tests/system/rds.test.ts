@@ -58,6 +58,8 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
       MYMDB_DB_CA_FILE: db.caFile,
       // (a backslash and a dollar: the role's password reaches psql and the site as it is)
       DJANGO_DB_PASSWORD: 'rig-db\\pass$word',
+      // the db container's superuser password: not needed with the database on RDS
+      POSTGRES_PASSWORD: undefined,
     }
   })
   after(async () => {
@@ -108,6 +110,7 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     const dotEnv = await onHost('cat /home/admin/mymdb/.env')
     assert.match(dotEnv, /^DJANGO_DB_HOST='mymdb-rds\.[\w.-]+'$/m)
     assert.match(dotEnv, /^DJANGO_DB_SSLMODE='verify-full'$/m)
+    assert.match(dotEnv, /^POSTGRES_PASSWORD='unused-the-database-is-on-rds'$/m)
     const master = await db!.psql("select 1 from pg_roles where rolname = 'postgres' and rolsuper")
     assert.equal(master, '1')
   })

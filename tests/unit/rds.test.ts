@@ -56,6 +56,14 @@ describe('the start with the database on RDS (plan)', () => {
     assert.match(steps, /the site's role mymdb and database mymdb on RDS mymdb-production\.abc123\.us-west-2\.rds\.amazonaws\.com:5432: psql .* as the master user \(its password from Secrets Manager, through stdin\), TLS verified/)
   })
 
+  it('no POSTGRES_PASSWORD needed (the db container\'s): the host .env names it unused, for docker-compose.yml\'s db service that the stack leaves out', () => {
+    const { POSTGRES_PASSWORD: _, ...rest } = ENV
+    const plan = planRemoteUp(rest, { database: TARGET })
+    assert.equal(envLines(plan.envFile).POSTGRES_PASSWORD, 'unused-the-database-is-on-rds')
+    // the one given is written as it is
+    assert.equal(envLines(planRemoteUp(ENV, { database: TARGET }).envFile).POSTGRES_PASSWORD, 'pg-pw')
+  })
+
   it("the stack's own database: none of these lines", () => {
     const plan = planRemoteUp({ ...ENV, MYMDB_DATABASE: 'container' })
     assert.equal(plan.database, undefined)

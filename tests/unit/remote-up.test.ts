@@ -23,6 +23,7 @@ import { STACK_NODES } from '../../tasks/lib/remote/cluster.ts'
 import { pruneConfigsCmd, pruneSecretsCmd } from '../../tasks/lib/swarmsecrets.ts'
 import { showCommand } from '../../tasks/lib/sh.ts'
 import { unmountScript } from '../../tasks/lib/remote/frontstore.ts'
+import { SERVICE_MODES } from '../../tasks/lib/servicemode.ts'
 import { fakeRemote, noDocker, swarmHost, testDeps, testKeyFile, TEST_HOST_KEY, type FakeRemote } from './fakes.ts'
 
 const SECRET = 'k'.repeat(40) + '$HOME #x "q" \\ ${A}'
@@ -130,9 +131,12 @@ describe('planRemoteUp', () => {
       () => planRemoteUp(rest),
       (e: unknown) =>
         e instanceof EnvError &&
-        ['DJANGO_SECRET_KEY', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD'].every((n) => e.missing.some((p) => p.name === n)),
+        ['DJANGO_SECRET_KEY', 'DJANGO_DB_PASSWORD'].every((n) => e.missing.some((p) => p.name === n)) &&
+        // the db container's superuser password: required with it, not with the database on RDS
+        /POSTGRES_PASSWORD=\(not set\) - required with the database in the stack's own container/.test(e.message),
     )
   })
+
   it('needs a host address (env or --address)', () => {
     const { MYMDB_HOST_ADDRESS: _a, ...rest } = ENV
     assert.throws(() => planRemoteUp(rest), (e: unknown) => e instanceof EnvError && /MYMDB_HOST_ADDRESS/.test(e.message))
@@ -270,6 +274,8 @@ describe('remote-up main()', () => {
       // how many nodes the Swarm has (one: the single host's stack file)
       showCommand(['sh', '-c', STACK_NODES], 'mymdb'),
       'cd mymdb && docker compose ps --all --quiet',
+      // a service whose mode changes is removed first (none here)
+      showCommand(SERVICE_MODES, 'mymdb'),
       'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
       "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       // the tasks of every node: Running once healthy

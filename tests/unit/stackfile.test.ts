@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { latestTasks } from '../../tasks/lib/stack.ts'
+import { modeChanges, removeServiceScript } from '../../tasks/lib/servicemode.ts'
 import { convergence, durationSeconds, parseServices, parseServiceTasks, parseTaskContainers, runsImage, takesStartInterval, toStackFile, type JsonObject } from '../../tasks/lib/stackfile.ts'
 
 /** What `docker compose config --format json` prints for our file on the host (shortened). */
@@ -94,6 +95,20 @@ describe('the stack file', () => {
     assert.equal(asked(''), 1)
     assert.deepEqual(deploy({ nodes: 1 }), deploy({}))
     assert.equal(deploy({}).proxy!.mode, undefined)
+    // one host still sharing the cluster's storage (down to one behind its front door): the front stays global
+    const shared = (toStackFile({ ...CONFIG, 'x-front-storage': '/mnt/mymdb-front/caddy' }).services as Record<string, JsonObject>).proxy!.deploy as JsonObject
+    assert.equal(shared.mode, 'global')
+  })
+  it('a service whose mode the stack file changes (Swarm cannot change it in place): found from `docker service inspect`, to be removed first', () => {
+    const stack = toStackFile(CONFIG, { nodes: 3 })
+    assert.deepEqual(modeChanges(stack, 'mymdb_proxy replicated\nmymdb_web replicated\nmymdb_cache replicated\n'), [{ service: 'mymdb_proxy', from: 'replicated', to: 'global' }])
+    assert.deepEqual(modeChanges(toStackFile(CONFIG), 'mymdb_proxy global\nmymdb_web replicated\n'), [{ service: 'mymdb_proxy', from: 'global', to: 'replicated' }])
+    // the same modes, a new stack, unreadable lines: nothing
+    assert.deepEqual(modeChanges(stack, 'mymdb_proxy global\nmymdb_web replicated\n'), [])
+    assert.deepEqual(modeChanges(stack, ''), [])
+    assert.deepEqual(modeChanges(stack, 'Error: no such service\n'), [])
+    assert.match(removeServiceScript('mymdb_proxy'), /^docker service rm mymdb_proxy >\/dev\/null\n.*label=com\.docker\.swarm\.service\.name=mymdb_proxy/)
+    assert.throws(() => removeServiceScript('mymdb_proxy; rm -rf /'), /not a service name/)
   })
   it('Swarm watches a new task as long as its health check takes to call it unhealthy (interval x retries); 15 s without one', () => {
     const monitor = (healthcheck: JsonObject | undefined) => (toStackFile({ services: { web: { image: 'w', ...(healthcheck ? { healthcheck } : {}) } } }).services as Record<string, { deploy: { update_config: JsonObject } }>).web!.deploy.update_config.monitor

@@ -8,6 +8,7 @@ import { registryImage } from '../awsvars.ts'
 import type { BackupTarget } from '../aws/host.ts'
 import type { RemoteSettings, StartSettings } from './settings.ts'
 import { DB_CA_TARGET } from '../stackfile.ts'
+import { UNUSED_POSTGRES_PASSWORD } from '../dbvars.ts'
 
 /**
  * The keys of the production .env, in order, and whether the host cannot run without them
@@ -148,7 +149,7 @@ export function envFileValues(
     DJANGO_DB_NAME: s.DJANGO_DB_NAME,
     DJANGO_DB_USER: s.DJANGO_DB_USER,
     DJANGO_DB_PASSWORD: s.DJANGO_DB_PASSWORD,
-    POSTGRES_PASSWORD: s.POSTGRES_PASSWORD,
+    POSTGRES_PASSWORD: s.POSTGRES_PASSWORD ?? (db ? UNUSED_POSTGRES_PASSWORD : undefined),
     ...databaseEnv(db),
     UWSGI_PROCESSES: String(s.UWSGI_PROCESSES),
     UWSGI_THREADS: String(s.UWSGI_THREADS),

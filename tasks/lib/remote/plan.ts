@@ -12,7 +12,7 @@ import { checkEnv, type RawEnv, type Rule } from '../env.ts'
 import { hostStack } from '../stack.ts'
 import { type ImageName } from '../vars.ts'
 import { acmeCaRootRule, hstsRule } from '../hostvars.ts'
-import { clusterAddressesDatabaseRule, dbCaFileRule } from '../dbvars.ts'
+import { clusterAddressesDatabaseRule, dbCaFileRule, postgresPasswordRule } from '../dbvars.ts'
 import { hostKeySources, type HostKeySources } from '../hostkey.ts'
 import { pullAccess, registryHost, registryRules, type PullAccess } from '../awsvars.ts'
 import { checkHostName, type HttpsPlan } from './checks.ts'
@@ -130,7 +130,7 @@ export interface RemoteCheckOptions {
 export function checkRemoteSettings(raw: RawEnv, opts: RemoteCheckOptions = {}): StartSettings {
   const env: RawEnv = { ...raw, ...(opts.address !== undefined ? { MYMDB_HOST_ADDRESS: opts.address } : {}) }
   const s = checkEnv(remoteSpec, env, {
-    rules: [addressRule, registryAddressRule, acmeCaRootRule, hstsRule, dbCaFileRule, clusterAddressesDatabaseRule, ...registryRules, ...(opts.rules ?? [])],
+    rules: [addressRule, registryAddressRule, acmeCaRootRule, hstsRule, dbCaFileRule, clusterAddressesDatabaseRule, postgresPasswordRule, ...registryRules, ...(opts.rules ?? [])],
     options: opts.address !== undefined ? { MYMDB_HOST_ADDRESS: '--address' } : {},
   })
   return startSettings(s, env)

@@ -2,15 +2,15 @@
 // those of the whole deploy (npm run deploy:aws: its four steps' settings, checked at once).
 import { createHmac } from 'node:crypto'
 import { checkEnv, type CleanEnv, type RawEnv } from '../env.ts'
-import { dbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars } from '../vars.ts'
+import { deployedDbVars, djangoVars, imageVars, productionOnly, serverVars, uploadVars } from '../vars.ts'
 import { acmeCaRootRule, clusterVars, hostAddressRule, hstsRule, readAcmeCaRoot, sshKeyPath, sshKeyRule, hostVars, siteVars } from '../hostvars.ts'
 import { awsVars, backupBucketRules, backupBucketVars, backupScheduleVars, bucketVars, registryRules, registryVars, releaseVars } from '../awsvars.ts'
 import { hostList } from '../validators.ts'
-import { clusterDatabaseRule, databaseVars, dbCaBundle, dbCaFileRule } from '../dbvars.ts'
+import { clusterDatabaseRule, databaseVars, dbCaBundle, dbCaFileRule, postgresPasswordRule } from '../dbvars.ts'
 
 /** What the start on the host reads; the secrets must be production ones (not up:local's). */
 export const remoteSpec = {
-  ...productionOnly({ ...djangoVars, ...dbVars, ...uploadVars }),
+  ...productionOnly({ ...djangoVars, ...deployedDbVars, ...uploadVars }),
   UWSGI_PROCESSES: serverVars.UWSGI_PROCESSES,
   UWSGI_THREADS: serverVars.UWSGI_THREADS,
   MYMDB_WEB_IMAGE: imageVars.MYMDB_WEB_IMAGE,
@@ -85,7 +85,7 @@ export const deploySpec = {
 }
 
 /** Rules across the settings of the four steps: the registry login, the SSH key file, the backup bucket. */
-export const deployRules = [...registryRules, sshKeyRule, hostAddressRule, ...backupBucketRules, acmeCaRootRule, hstsRule, dbCaFileRule, clusterDatabaseRule]
+export const deployRules = [...registryRules, sshKeyRule, hostAddressRule, ...backupBucketRules, acmeCaRootRule, hstsRule, dbCaFileRule, clusterDatabaseRule, postgresPasswordRule]
 
 export type DeploySettings = ReturnType<typeof deploySettings>
 
