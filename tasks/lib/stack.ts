@@ -307,8 +307,12 @@ export async function startStack(s: Stack, log: Log, waitSeconds = WAIT_TIMEOUT_
 
 // --- the host's Swarm stack ------------------------------------------------------------------------
 
-/** `docker stack deploy` of a stack file from stdin; registry credentials passed to the node (ECR). */
-export const STACK_DEPLOY: Cmd = ['docker', 'stack', 'deploy', '--with-registry-auth', '--compose-file', '-', STACK_NAME]
+/**
+ * `docker stack deploy` of a stack file from stdin; registry credentials passed to the node (ECR);
+ * a service the stack no longer has removed (--prune: the db service once the database is on RDS;
+ * its volume stays).
+ */
+export const STACK_DEPLOY: Cmd = ['docker', 'stack', 'deploy', '--prune', '--with-registry-auth', '--compose-file', '-', STACK_NAME]
 
 /**
  * The host's stack started or updated by Swarm: the stack file rendered from the compose file and

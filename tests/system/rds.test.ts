@@ -71,10 +71,10 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  const deploy = async () => {
+  const deploy = async (extra: Record<string, string> = {}) => {
     const log = captureLog()
     const started = Date.now()
-    const code = await deployMain([], env, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    const code = await deployMain([], { ...env, ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
     assert.equal(code, 0, lastLinesFirst(log.text(), 30))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
@@ -148,9 +148,16 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     assert.ok(page.body.includes(title!.replace(/&/g, '&amp;').replace(/'/g, '&#x27;')), `${title} on /movie/${id}/`)
   })
 
-  it('deploy:aws again: the database found as it is, the role kept, the site serves; stop --aws scales the stack (no db service) to 0', async () => {
+  it('deploy:aws again: the database found as it is, the role kept, the site serves; a db service left from the container (a stage switched to RDS) removed, its volume kept; stop --aws scales the stack (no db service) to 0', async () => {
+    // the host as a stage that ran with its db container leaves it: that service with its volume
+    await onHost(
+      `img=$(docker image ls --format '{{.ID}} {{.Repository}}' | awk '/mymdb-db/ {print $1; exit}'); docker service create --detach --quiet --name mymdb_db --label com.docker.stack.namespace=mymdb --mount type=volume,source=mymdb_db-data,target=/var/lib/postgresql/data --entrypoint sleep "$img" 86400`,
+    )
     const { text, seconds } = await deploy()
     console.log(`timing: deploy:aws with the database on RDS, again: ${seconds} s`)
+    assert.match(text, /\[swarm\] Removing service mymdb_db/)
+    assert.doesNotMatch(await onHost('docker service ls --format "{{.Name}}"'), /mymdb_db/)
+    assert.match(await onHost('docker volume ls --format "{{.Name}}"'), /^mymdb_db-data$/m)
     assert.match(text, /\[database\] +RDS instance mymdb-rds +exists/)
     assert.doesNotMatch(text, /\[database\] .* create /)
     assert.match((await httpGet(`http://127.0.0.1:${host!.httpPort}/`, HOST_NAME)).body, /Star Wars/)

@@ -276,7 +276,7 @@ describe('remote-up main()', () => {
       'cd mymdb && docker compose ps --all --quiet',
       // a service whose mode changes is removed first (none here)
       showCommand(SERVICE_MODES, 'mymdb'),
-      'cd mymdb && docker stack deploy --with-registry-auth --compose-file - mymdb',
+      'cd mymdb && docker stack deploy --prune --with-registry-auth --compose-file - mymdb',
       "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       // the tasks of every node: Running once healthy
       "cd mymdb && docker service ps --filter desired-state=running --no-trunc --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
@@ -305,7 +305,7 @@ describe('remote-up main()', () => {
       'manage.py migrate --check in a throw-away container of 127.0.0.1:5000/mymdb-web:abc123; when it fails: manage.py release (the migrations) in one, before the new version starts (a first deploy: once the database runs)',
       'docker swarm init, unless the host is a Swarm node already; a host still on Compose: docker compose down first (the volumes stay)',
     ])
-    assert.match(remoteSteps(planRemoteUp(ENV))[6] ?? '', /docker compose config --format json \| \(the stack file\) \| docker stack deploy --with-registry-auth --compose-file - mymdb$/)
+    assert.match(remoteSteps(planRemoteUp(ENV))[6] ?? '', /docker compose config --format json \| \(the stack file\) \| docker stack deploy --prune --with-registry-auth --compose-file - mymdb$/)
     // the deploy is recorded on the host: when, who, which images
     const record = JSON.parse(remote.stdin.find((x) => x?.startsWith('{"at"')) ?? '{}')
     assert.equal(record.tag, 'abc123')
@@ -482,7 +482,7 @@ describe('remote-up main()', () => {
     assert.ok(i('docker compose ps --all --format json') > 0)
     assert.ok(i('docker compose stop proxy') > i('docker compose ps --all --quiet'))
     assert.ok(i('docker compose down --remove-orphans') > i('docker compose stop proxy'))
-    assert.ok(i('docker stack deploy --with-registry-auth --compose-file - mymdb') > i('docker compose down --remove-orphans'))
+    assert.ok(i('docker stack deploy --prune --with-registry-auth --compose-file - mymdb') > i('docker compose down --remove-orphans'))
     assert.match(d.log.text(), /the host ran MyMDB with Compose: moving it to the Swarm stack/)
   })
   it('Docker missing on the host: waits, then a UserError naming install-docker.sh', async (t) => {
