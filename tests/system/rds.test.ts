@@ -151,7 +151,7 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
   it('deploy:aws again: the database found as it is, the role kept, the site serves; a db service left from the container (a stage switched to RDS) removed, its volume kept; stop --aws scales the stack (no db service) to 0', async () => {
     // the host as a stage that ran with its db container leaves it: that service with its volume
     await onHost(
-      `img=$(docker image ls --format '{{.ID}} {{.Repository}}' | awk '/mymdb-db/ {print $1; exit}'); docker service create --quiet --name mymdb_db --label com.docker.stack.namespace=mymdb --mount type=volume,source=mymdb_db-data,target=/var/lib/postgresql/data --entrypoint sleep "$img" 86400`,
+      `img=$(docker image ls --digests --format '{{.Repository}}@{{.Digest}}' | grep -m1 '/mymdb-db@sha256:'); timeout 60 docker service create --quiet --name mymdb_db --label com.docker.stack.namespace=mymdb --mount type=volume,source=mymdb_db-data,target=/var/lib/postgresql/data --entrypoint sleep "$img" 86400`,
     )
     const { text, seconds } = await deploy()
     console.log(`timing: deploy:aws with the database on RDS, again: ${seconds} s`)
