@@ -41,6 +41,7 @@ const REPO = new URL('../..', import.meta.url).pathname
 const STAGE = 'cluster'
 const NEXT = 'cluster2'
 const THIRD = 'cluster3'
+const BROKEN = 'cluster-broken'
 const HOST_NAME = 'mymdb.test'
 const BUCKET = 'mymdb-rig-cluster-uploads'
 /** The rig hosts' own loopback addresses: host n at 127.0.0.1n. */
@@ -251,6 +252,26 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`)
     })
     const web = await where('web')
+    assert.equal(web.length, 2, JSON.stringify(web))
+    for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${NEXT}(@|$)`))
+  })
+
+  it('a broken web version under load on all three ports: it never takes traffic, Swarm rolls it back on every node, no request lost; the deploy exits 1 saying so', async () => {
+    pushed.push(...(await pushStackImages(registry!, BROKEN, { web: { dockerfile: `RUN echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` } })))
+    const loads = hosts.map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'], address: h.host }))
+    await new Promise((res) => setTimeout(res, 2000))
+    const log = captureLog()
+    const started = Date.now()
+    const names = (await hosts[0]!.dockerExec('sh', '-c', 'sed -n "s/^DJANGO_ALLOWED_HOSTS=//p" /home/admin/mymdb/.env')).stdout.trim().replace(/^'(.*)'$/, '$1')
+    const code = await main([], { ...env, DJANGO_ALLOWED_HOSTS: names, MYMDB_HOST_ADDRESS: IPS.join(','), MYMDB_TAG: BROKEN, MYMDB_WEB_REPLICAS: '2' }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    await new Promise((res) => setTimeout(res, 2000))
+    const answers = await Promise.all(loads.map((l) => l.stop()))
+    console.log(`timing: a broken web version on three nodes, rolled back: ${((Date.now() - started) / 1000).toFixed(1)} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
+    assert.equal(code, 1, lastLinesFirst(log.text(), 30))
+    assert.match(log.text(), new RegExp(`the new web did not become healthy on [^:]+:\\d+: Swarm rolled web back[^\\n]*\\. The previous version \\([^)]*/mymdb-web:${NEXT}[^)]*\\) keeps serving`))
+    answers.forEach((a, i) => assert.equal(a.ok, a.sent, `node${i + 1}: ${describeLoad(a)}`))
+    // the previous version on every web task, still two
+    const web = (await where('web')).filter((t) => t.state === 'Running')
     assert.equal(web.length, 2, JSON.stringify(web))
     for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${NEXT}(@|$)`))
   })

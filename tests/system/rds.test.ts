@@ -11,14 +11,18 @@ import { after, before, describe, it } from 'node:test'
 import { $ } from 'zx'
 import { DescribeDBInstancesCommand, DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds'
 import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand } from '@aws-sdk/client-ec2'
+import { HeadObjectCommand } from '@aws-sdk/client-s3'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { main as deployMain } from '../../tasks/deploy-aws.ts'
 import { main as stopMain } from '../../tasks/stop.ts'
+import { findDatabase, rdsTarget } from '../../tasks/lib/aws/database.ts'
+import { planRemoteUp } from '../../tasks/lib/remote/plan.ts'
+import { remoteUp } from '../../tasks/lib/remote/up.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
 import { rigDeployEnv } from '../rig/deployenv.ts'
 import { followDatabase, type RigDatabase } from '../rig/rds.ts'
-import { rigRegistry, type Registry } from '../rig/registry.ts'
+import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { lastLinesFirst } from '../rig/report.ts'
 import { followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
@@ -148,6 +152,29 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     assert.ok(page.body.includes(title!.replace(/&/g, '&amp;').replace(/'/g, '&#x27;')), `${title} on /movie/${id}/`)
   })
 
+  it("a new version with a schema change: the start backs up the RDS database first (reason pre-migrate), then migrates it once as the site's role", async () => {
+    const migration = addMigration('0002_rig_rds', '0001_initial', 'CREATE TABLE rig_rds (id integer)', 'DROP TABLE rig_rds')
+    await pushStackImages(registry!, 'rdsmigrate', { web: { dockerfile: `RUN ${migration}` } })
+    // the start as deploy:aws calls it: the backup target from the host step (as the host keeps it), the database from RDS
+    const kept = Object.fromEntries((await onHost('cat /home/admin/mymdb/backup.env')).split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]))
+    const backup = { bucket: kept.MYMDB_BACKUP_BUCKET!, region: kept.MYMDB_BACKUP_REGION!, roleArn: kept.MYMDB_BACKUP_ROLE_ARN!, externalId: kept.MYMDB_BACKUP_EXTERNAL_ID! }
+    const { instance } = await findDatabase(clients, STAGE)
+    const database = instance ? rdsTarget(instance, 'us-west-2') : undefined
+    assert.ok(database, 'the database has an endpoint')
+    const log = captureLog()
+    const plan = planRemoteUp({ ...env, MYMDB_TAG: 'rdsmigrate', AWS_S3_REGION_NAME: 'us-west-2' }, { address: '127.0.0.1', registry: registry!.address, backup, database })
+    await remoteUp(plan, { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never, pollSeconds: 1, clients: () => clients } as never)
+    const text = log.text()
+    const key = /before the migrations: s3:\/\/([^/]+)\/(kept\/pre-migrate\/mymdb-rds-\d{8}T\d{6}Z\.tar)\?versionId=/.exec(text)
+    assert.ok(key, lastLinesFirst(text, 30))
+    assert.ok(text.indexOf('before the migrations:') < text.indexOf('docker stack deploy'), text)
+    assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: key[1], Key: key[2] }))).Metadata?.reason, 'pre-migrate')
+    // applied once, on RDS, by the site's own role
+    assert.equal(await db!.psql("select count(*) from django_migrations where name = '0002_rig_rds'", 'mymdb'), '1')
+    assert.equal(await db!.psql("select tableowner from pg_tables where tablename = 'rig_rds'", 'mymdb'), 'mymdb')
+    assert.match((await httpGet(`http://127.0.0.1:${host!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+  })
+
   it('deploy:aws again: the database found as it is, the role kept, the site serves; a db service left from the container (a stage switched to RDS) removed, its volume kept; stop --aws scales the stack (no db service) to 0', async () => {
     // the host as a stage that ran with its db container leaves it: that service with its volume
     await onHost(
@@ -169,9 +196,18 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     assert.match(log.text(), /the stack's services are scaled to 0/)
   })
 
-  it('destroy:aws keeps the database (only the hosts leave its group); --delete-database deletes it after a final snapshot, then its network', async () => {
-    const kept = await task('destroy-aws', ['--yes', '--no-final-backup'])
+  it('destroy:aws takes its final backup from RDS and keeps the database (only the hosts leave its group); --delete-database deletes it after a final snapshot, then its network', async () => {
+    // the host stopped by the test before: started again (a final backup needs it running)
+    await deploy()
+    const kept = await task('destroy-aws', ['--yes'])
     assert.equal(kept.exitCode, 0, kept.stdout + kept.stderr)
+    // the final backup: pg_dump of the RDS database as the site's role, into the backup bucket, before anything was removed
+    const final = /final backup: s3:\/\/([^/]+)\/(kept\/final\/mymdb-rds-\d{8}T\d{6}Z\.tar)\?versionId=/.exec(kept.stdout)
+    assert.ok(final, kept.stdout)
+    assert.ok(kept.stdout.indexOf('final backup:') < kept.stdout.indexOf('removed:'), kept.stdout)
+    const head = await clients.s3.send(new HeadObjectCommand({ Bucket: final[1], Key: final[2] }))
+    assert.equal(head.Metadata?.reason, 'final')
+    assert.ok((head.ContentLength ?? 0) > 1_000, `the final backup holds the catalogue: ${head.ContentLength} bytes`)
     assert.match(kept.stdout, /the RDS database mymdb-rds is KEPT with its network/)
     const instance = (await clients.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'mymdb-rds' }))).DBInstances![0]!
     assert.equal(instance.DeletionProtection, true)
