@@ -104,6 +104,9 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       MYMDB_HOST_SSH_PORT: String(ssh),
       MYMDB_HOST_HTTP_PORT: String(http),
       DJANGO_ALLOWED_HOSTS: `${HOST_NAME},127.0.0.1`,
+      // no schedule: its hourly catch-up (at :47) takes a backup holding the stage's lock, and a
+      // deploy of this file at that moment was refused (seen in CI); scheduled backups are tested on one host
+      MYMDB_BACKUP_SCHEDULE: 'off',
       // several hosts keep their database on RDS
       MYMDB_DATABASE: 'rds',
       MYMDB_DB_CA_FILE: db.caFile,
