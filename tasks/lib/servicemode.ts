@@ -5,11 +5,10 @@
 // moves then too, so it is replaced (stop-first) anyway. Its volumes stay.
 import type { Log } from './log.ts'
 import { runChecked, type Cmd, type Runner } from './sh.ts'
-import { STACK_NAME, type JsonObject } from './stackfile.ts'
+import { isObj, STACK_NAME, type JsonObject } from './stackfile.ts'
 
 export type ServiceMode = 'global' | 'replicated'
 
-const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** Shell: `<service> <mode>` for each of the stack's services that exist (none: nothing). */
 export const SERVICE_MODES: Cmd = [

@@ -79,7 +79,8 @@ export function monitorSeconds(healthcheck: Json | undefined): number {
   return Math.max(1, Math.ceil(interval * retries))
 }
 
-const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
+/** Whether a value of a parsed JSON document is an object (not null, not an array). */
+export const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function port(p: Json): JsonObject {
   if (!isObj(p)) throw new Error(`ports: expected the long syntax of docker compose config, got ${JSON.stringify(p)}`)

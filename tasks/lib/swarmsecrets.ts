@@ -6,7 +6,7 @@
 // the new version runs (Swarm's automatic rollback needs the old ones until then).
 import { createHash } from 'node:crypto'
 import { shellQuote, type Cmd } from './sh.ts'
-import { DB_CA_FILE, DB_CA_TARGET, STACK_NAME, type JsonObject } from './stackfile.ts'
+import { DB_CA_FILE, DB_CA_TARGET, isObj, STACK_NAME, type JsonObject } from './stackfile.ts'
 
 /** The environment variables that hold secrets (the upload keys' secret half: AWS_SECRET_ACCESS_KEY). */
 export const SECRET_VARS = ['DJANGO_SECRET_KEY', 'DJANGO_SECRET_KEY_FALLBACKS', 'DJANGO_DB_PASSWORD', 'POSTGRES_PASSWORD', 'AWS_SECRET_ACCESS_KEY'] as const
@@ -25,7 +25,6 @@ export function secretName(variable: string, value: string): string {
   return `${STACK_NAME}_${variable.toLowerCase()}_${createHash('sha256').update(value).digest('hex').slice(0, 12)}`
 }
 
-const isObj = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
  * The stack file with its secret values moved into Swarm secrets (pure), and the secrets it names

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { DescribeImagesCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
+import type { BackupTarget } from '../../tasks/lib/aws/host.ts'
 import type { Moto } from './moto.ts'
 
 export interface RigDeploy {
@@ -53,4 +54,10 @@ export async function swarmRules(clients: AwsClients, groupId: string): Promise<
     .filter((p) => [2377, 7946, 4789].includes(p.FromPort ?? 0))
     .map((p) => `${p.FromPort}/${p.IpProtocol} ${(p.UserIdGroupPairs ?? []).map((g) => g.GroupId).join(',')} ${(p.IpRanges ?? []).length + (p.Ipv6Ranges ?? []).length}`)
     .sort()
+}
+
+/** The backup target the host step handed the host, read back from its backup.env (the text of the file). */
+export function backupTargetOf(backupEnv: string): BackupTarget {
+  const v = Object.fromEntries(backupEnv.split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]))
+  return { bucket: v.MYMDB_BACKUP_BUCKET!, region: v.MYMDB_BACKUP_REGION!, roleArn: v.MYMDB_BACKUP_ROLE_ARN!, externalId: v.MYMDB_BACKUP_EXTERNAL_ID! }
 }

@@ -37,7 +37,7 @@ import { removeLocalTags } from '../rig/docker.ts'
 import { ecrMappingUnavailable, mapEcrHost } from '../rig/ecr.ts'
 import { rotationChanges } from '../../tasks/lib/rotation.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
-import { rigDeployEnv } from '../rig/deployenv.ts'
+import { backupTargetOf, rigDeployEnv } from '../rig/deployenv.ts'
 import { addMigration, pushStackImages, startRegistry, type Registry } from '../rig/registry.ts'
 import { followInstances, inService, REMOVE_STACK, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { startImpostor } from '../rig/impostor.ts'
@@ -579,10 +579,7 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
       web: { dockerfile: `RUN ${migration} && sed -i 's|</body>|<!-- the premigrate release --></body>|' /mymdb/django/templates/base.html` },
     })
     try {
-      const target = Object.fromEntries(
-        (await onHost('cat backup.env')).stdout.split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]),
-      )
-      const backup = { bucket: target.MYMDB_BACKUP_BUCKET!, region: target.MYMDB_BACKUP_REGION!, roleArn: target.MYMDB_BACKUP_ROLE_ARN!, externalId: target.MYMDB_BACKUP_EXTERNAL_ID! }
+      const backup = backupTargetOf((await onHost('cat backup.env')).stdout)
       assert.equal(backup.region, 'us-west-2')
       const start = async (tag: string) => {
         const log = captureLog()

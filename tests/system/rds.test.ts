@@ -20,7 +20,7 @@ import { findDatabase, rdsTarget } from '../../tasks/lib/aws/database.ts'
 import { planRemoteUp } from '../../tasks/lib/remote/plan.ts'
 import { remoteUp } from '../../tasks/lib/remote/up.ts'
 import { startMoto, type Moto } from '../rig/moto.ts'
-import { rigDeployEnv } from '../rig/deployenv.ts'
+import { backupTargetOf, rigDeployEnv } from '../rig/deployenv.ts'
 import { followDatabase, type RigDatabase } from '../rig/rds.ts'
 import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { lastLinesFirst } from '../rig/report.ts'
@@ -156,8 +156,7 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     const migration = addMigration('0002_rig_rds', '0001_initial', 'CREATE TABLE rig_rds (id integer)', 'DROP TABLE rig_rds')
     await pushStackImages(registry!, 'rdsmigrate', { web: { dockerfile: `RUN ${migration}` } })
     // the start as deploy:aws calls it: the backup target from the host step (as the host keeps it), the database from RDS
-    const kept = Object.fromEntries((await onHost('cat /home/admin/mymdb/backup.env')).split('\n').filter((l) => /^MYMDB_BACKUP_/.test(l)).map((l) => [l.split('=')[0], l.slice(l.indexOf('=') + 2, -1)]))
-    const backup = { bucket: kept.MYMDB_BACKUP_BUCKET!, region: kept.MYMDB_BACKUP_REGION!, roleArn: kept.MYMDB_BACKUP_ROLE_ARN!, externalId: kept.MYMDB_BACKUP_EXTERNAL_ID! }
+    const backup = backupTargetOf(await onHost('cat /home/admin/mymdb/backup.env'))
     const { instance } = await findDatabase(clients, STAGE)
     const database = instance ? rdsTarget(instance, 'us-west-2') : undefined
     assert.ok(database, 'the database has an endpoint')

@@ -100,7 +100,8 @@ export function planBalancer(stage: string, vpcId: string, found: BalancerFound,
   return { vpcId, zones: [...zones], addresses: found.addresses, newAddresses, balancer: lb?.arn ?? null, addZones, crossZone: lb?.crossZone ?? false, targetGroups, listeners, lines }
 }
 
-const notFound = (codes: string[]) => (err: unknown) => {
+/** A catch that turns one of AWS's `codes` (not found) into undefined and throws anything else. */
+export const notFound = (codes: string[]) => (err: unknown) => {
   if (codes.includes(awsErrorCode(err))) return undefined
   throw err
 }

@@ -8,7 +8,7 @@ import type { Log } from '../log.ts'
 import { frontResources } from '../names.ts'
 import type { Step } from '../step.ts'
 import { EC2, EFS, ELB, aws, awsErrorCode, type AwsClients } from './clients.ts'
-import { findBalancer, type BalancerFound } from './balancer.ts'
+import { findBalancer, notFound, type BalancerFound } from './balancer.ts'
 import { findSharedFs, type SharedFsFound } from './sharedfs.ts'
 import { removeWhileBusy } from './remove.ts'
 import { deleteSecurityGroup, defaultVpcId } from './securitygroup.ts'
@@ -32,10 +32,7 @@ export async function frontInventory(clients: AwsClients, stage: string, hostsGr
 export async function frontDoorState(clients: AwsClients, stage: string): Promise<'balancer' | 'leftovers' | 'none'> {
   const n = frontResources(stage)
   const [lb, fs] = await Promise.all([
-    aws('look up the load balancer', () => clients.elb.send(new ELB.DescribeLoadBalancersCommand({ Names: [n.balancer] }))).catch((err: unknown) => {
-      if (awsErrorCode(err) === 'LoadBalancerNotFoundException') return undefined
-      throw err
-    }),
+    aws('look up the load balancer', () => clients.elb.send(new ELB.DescribeLoadBalancersCommand({ Names: [n.balancer] })).catch(notFound(['LoadBalancerNotFoundException']))),
     aws('look up the EFS file system', () => clients.efs.send(new EFS.DescribeFileSystemsCommand({ CreationToken: n.fileSystem }))),
   ])
   if ((lb?.LoadBalancers ?? []).length > 0) return 'balancer'

@@ -122,7 +122,7 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   if (front)
     phases.push({
       says: [`the fronts' shared storage ${front} (the certificate, for every node): mounted at ${FRONT_STORAGE_DIR} on each host over NFS 4.1 (in /etc/fstab; Docker waits for it at boot), unless something is mounted there`],
-      run: (s) => s.deps.log.step('front', `the fronts' shared storage on every host`, () => mountOnEvery(s, front)),
+      run: (s) => s.deps.log.step('front', `the fronts' shared storage on every host`, () => onEveryHost(s, (label, run) => mountFrontStorage(label, run, front, s.deps.log))),
     })
   const db = plan.database
   phases.push({
@@ -165,7 +165,7 @@ export function startPhases(plan: RemoteUpPlan): Phase[] {
   if (!front)
     phases.push({
       says: [`on each host, the fronts' shared storage of a front door removed since (its line in /etc/fstab for ${FRONT_STORAGE_DIR}, if any): unmounted, the line and Docker's wait for it taken out`],
-      run: (s) => unmountOnEvery(s),
+      run: (s) => onEveryHost(s, (label, run) => unmountFrontStorage(label, run, s.deps.log)),
     })
   phases.push({
     says: [`remove the stack's images that none of the last ${plan.keepReleases} releases in ${DEPLOY_LOG} uses`],
@@ -228,16 +228,10 @@ async function otherRemote(s: Session, o: OtherHost): Promise<Remote> {
   return remote
 }
 
-/** The fronts' shared storage mounted on host 1 and on each other host that answered (lib/remote/frontstore.ts). */
-async function mountOnEvery(s: Session, address: string): Promise<void> {
-  await mountFrontStorage('host 1', connected(s).run, address, s.deps.log)
-  for (const o of (s.plan.others ?? []).filter((x) => !x.down)) await mountFrontStorage(`host ${o.node}`, (await otherRemote(s, o)).run, address, s.deps.log)
-}
-
-/** A removed front door's shared storage unmounted on host 1 and on each other host that answered, where it was mounted. */
-async function unmountOnEvery(s: Session): Promise<void> {
-  await unmountFrontStorage('host 1', connected(s).run, s.deps.log)
-  for (const o of (s.plan.others ?? []).filter((x) => !x.down)) await unmountFrontStorage(`host ${o.node}`, (await otherRemote(s, o)).run, s.deps.log)
+/** `fn` on host 1, then on each other host that answered (its session opened once), in order. */
+async function onEveryHost(s: Session, fn: (label: string, run: Remote['run']) => Promise<void>): Promise<void> {
+  await fn('host 1', connected(s).run)
+  for (const o of (s.plan.others ?? []).filter((x) => !x.down)) await fn(`host ${o.node}`, (await otherRemote(s, o)).run)
 }
 
 /**
