@@ -142,7 +142,7 @@ def lock(stage, seconds):
         "stage": {"S": stage},
         "token": {"S": token},
         "by": {"S": f"the host of stage {stage}"},
-        "command": {"S": "scheduled backup"},
+        "command": {"S": "scheduled backup"},  # lock.ts SCHEDULED_BACKUP: a deploy waits for it
         "pid": {"N": str(os.getpid())},
         "since": {"S": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         "expires": {"N": str(now + int(seconds) * 1000)},

@@ -106,7 +106,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       if (holder) log.warn(`[deploy] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
       return deploySteps()
     }
-    return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps)
+    return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps, { log })
 
     /**
      * The stage's front door: kept (made or corrected) with several hosts. With one host, one left

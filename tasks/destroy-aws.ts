@@ -168,7 +168,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       const frontDone = front ? await removeFront(clients, stage, front, log, (partial?.pollSeconds ?? 5) * 1000) : []
       const done = [...frontDone, ...(await removeAll(clients, stage, inv, log))]
       return deleteDb && db ? [...done, ...(await removeDatabase(clients, stage, db, snapshot, log, (partial?.pollSeconds ?? 15) * 1000))] : done
-    })
+    }, { log })
 
     // summary
     log.info(`[destroy] removed: ${removed.join(', ')}`)

@@ -105,7 +105,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     if (backup.legacy) log.warn(`[restore] ${backup.name} was made before MyMDB recorded digests: its SHA-256 cannot be checked`)
     const url = await presignedBackupUrl(settings, backup, clients)
     // a restore changes the stage like a deploy: one at a time
-    return withLock(clients.dynamodb, settings.MYMDB_STAGE, 'npm run restore -- --aws', () => restoreOnHost(url))
+    return withLock(clients.dynamodb, settings.MYMDB_STAGE, 'npm run restore -- --aws', () => restoreOnHost(url), { log })
 
     async function restoreOnHost(url: string): Promise<number> {
       const target = await resolveTarget(true, raw, deps, partial)

@@ -67,7 +67,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       if (holder) log.warn(`[rollback] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
       return rollback()
     }
-    return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run rollback', rollback)
+    return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run rollback', rollback, { log })
 
     async function rollback(): Promise<number> {
       const found = await findTarget(s, stepDeps(deps, partial, raw), false)

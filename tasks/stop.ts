@@ -74,7 +74,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         if (!host) await stopHost(clients, s.MYMDB_STAGE, log, null)
         for (const [, found] of [...nodes].sort(([a], [b]) => a - b)) await stopHost(clients, s.MYMDB_STAGE, log, found)
         return 0
-      })
+      }, { log })
     }
 
     // check: settings. Compose reads the whole file even for `down`, so the secrets it requires

@@ -28,6 +28,13 @@ const HEAVY = ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts']
 const LAST = ['remote.test.ts']
 /** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
 const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts', 'rds.test.ts']
+/**
+ * The whole run ends by then (MYMDB_TEST_DEADLINE_MINUTES, default 80): the files still running are
+ * stopped and their output so far printed, so that a file that hangs fails the run with what it
+ * printed instead of running into CI's own limit (90 min) with nothing to show.
+ */
+const DEADLINE_MS = Number(process.env.MYMDB_TEST_DEADLINE_MINUTES || 80) * 60_000
+const deadline = new AbortController()
 
 /** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name, then remote. */
 export function lanes(names: string[]): [string[], string[]] {
@@ -41,11 +48,13 @@ function runLane(files: string[]): Promise<boolean> {
   if (files.length === 0) return Promise.resolve(true)
   return new Promise((done) => {
     let ok = true
-    const stream = run({ files, concurrency: 1 })
+    const stream = run({ files, concurrency: 1, signal: deadline.signal })
     // when each file's first test started and its last one ended, for the summary
     const spans = new Map<string, [number, number]>()
+    let current = ''
     const seen = (d: { file?: string }) => {
       if (!d.file) return
+      current = d.file
       const span = spans.get(d.file) ?? [Date.now(), Date.now()]
       span[1] = Date.now()
       spans.set(d.file, span)
@@ -72,6 +81,11 @@ function runLane(files: string[]): Promise<boolean> {
         process.stdout.write(`${lines.slice(0, cut + 1).join('\n')}\n`)
         block = lines.slice(cut + 1).join('\n')
       }
+    })
+    deadline.signal.addEventListener('abort', () => {
+      process.stdout.write(`# stopped at the deadline (${DEADLINE_MS / 60_000} min): ${current.replace(DIR, '') || 'a file'} still running; its output so far:\n${block}\n`)
+      block = ''
+      ok = false
     })
     report.on('end', () => {
       if (block) process.stdout.write(block)
@@ -110,6 +124,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   // the test files run in child processes: they find the shared registry by its container's name
   const registry = [...(heavy ?? []), ...(light ?? [])].some((f) => SHARE_REGISTRY.some((n) => f.endsWith(`/${n}`))) ? await startRegistry('mymdb-rig-registry-shared') : undefined
   if (registry) process.env.MYMDB_RIG_REGISTRY = registry.container
+  setTimeout(() => deadline.abort(), DEADLINE_MS).unref()
   try {
     const results = await Promise.all([runLane(heavy ?? []), second()])
     process.exitCode = results.every(Boolean) ? 0 : 1

@@ -1,7 +1,8 @@
 // One change to a stage at a time: a lease in DynamoDB. The table mymdb-locks (made on first use,
 // pay per request) holds one item per stage while a run changes it. Taking it is a conditional
 // write (no item, or the one there has expired), so of two runs one gets it and the other is told
-// who holds it, since when, and when it expires. The holder renews it every third of the lease; a run
+// who holds it, since when, and when it expires (or, when the holder is the host's scheduled
+// backup, waits for it to end, up to 15 min). The holder renews it every third of the lease; a run
 // that dies (kill -9, a machine that went off) stops renewing and its lock expires by itself
 // within LEASE_SECONDS. Renewing and releasing are conditional on the holder's own token: a lock
 // released by `npm run unlock` and taken by another run is never renewed or removed by the first.
@@ -23,6 +24,10 @@ import { PROJECT_TAG } from './names.ts'
 export const LOCK_TABLE = 'mymdb-locks'
 /** How long a lock outlives its last renewal. */
 export const LEASE_SECONDS = 120
+/** The command the host's scheduled backup holds the lock as (scripts/s3_backup.py lock). */
+export const SCHEDULED_BACKUP = 'scheduled backup'
+/** How long a run waits for the host's scheduled backup to let go of the lock before it gives up. */
+export const BACKUP_WAIT_SECONDS = 900
 
 export interface LockHolder {
   /** user@machine */
@@ -127,46 +132,75 @@ export interface LockOptions {
   leaseSeconds?: number
   /** Progress and Ctrl-C messages (default: stderr). */
   log?: Pick<Log, 'warn'>
+  /** How long a lock held by the host's scheduled backup is waited for (default BACKUP_WAIT_SECONDS). */
+  backupWaitSeconds?: number
+  /** How often a held lock is read again while waiting (default 2000 ms). */
+  pollMs?: number
 }
 
 /**
  * Takes the stage's lock for `command`, or throws a UserError naming who holds it, since when and
- * until when. Until it is released it is renewed, and Ctrl-C (SIGINT) and SIGTERM release it
+ * until when; a lock held by the host's scheduled backup is waited for (up to BACKUP_WAIT_SECONDS). Until it is released it is renewed, and Ctrl-C (SIGINT) and SIGTERM release it
  * once no command runs on the host any more (see the top of this file).
  */
 export async function acquireLock(db: DynamoDBClient, stage: string, command: string, o: LockOptions = {}): Promise<Lock> {
-  const now = o.now ?? new Date()
   const leaseMs = (o.leaseSeconds ?? LEASE_SECONDS) * 1000
   const warn = o.log?.warn.bind(o.log) ?? ((text: string) => process.stderr.write(`${text}\n`))
   const token = randomBytes(16).toString('hex')
-  const holder: LockHolder = { by: whoRuns(), command, pid: process.pid, since: now.toISOString(), expires: new Date(now.getTime() + leaseMs).toISOString() }
   await aws(`make the lock table ${LOCK_TABLE} (DynamoDB)`, () => ensureTable(db))
-  try {
-    await db.send(
-      new DynamoDB.PutItemCommand({
-        TableName: LOCK_TABLE,
-        Item: {
-          stage: { S: stage },
-          token: { S: token },
-          by: { S: holder.by },
-          command: { S: command },
-          pid: { N: String(process.pid) },
-          since: { S: holder.since },
-          expires: { N: String(now.getTime() + leaseMs) },
-        },
-        ConditionExpression: 'attribute_not_exists(#stage) OR #expires < :now',
-        ExpressionAttributeNames: { '#stage': 'stage', '#expires': 'expires' },
-        ExpressionAttributeValues: { ':now': { N: String(now.getTime()) } },
-      }),
-    )
-  } catch (err) {
-    if (awsErrorCode(err) !== 'ConditionalCheckFailedException') throw explainAwsError(err, `take the lock ${lockName(stage)}`)
+  /** Takes the lock at `now`, or false when another run holds it. */
+  const take = async (now: Date): Promise<LockHolder | false> => {
+    const holder: LockHolder = { by: whoRuns(), command, pid: process.pid, since: now.toISOString(), expires: new Date(now.getTime() + leaseMs).toISOString() }
+    try {
+      await db.send(
+        new DynamoDB.PutItemCommand({
+          TableName: LOCK_TABLE,
+          Item: {
+            stage: { S: stage },
+            token: { S: token },
+            by: { S: holder.by },
+            command: { S: command },
+            pid: { N: String(process.pid) },
+            since: { S: holder.since },
+            expires: { N: String(now.getTime() + leaseMs) },
+          },
+          ConditionExpression: 'attribute_not_exists(#stage) OR #expires < :now',
+          ExpressionAttributeNames: { '#stage': 'stage', '#expires': 'expires' },
+          ExpressionAttributeValues: { ':now': { N: String(now.getTime()) } },
+        }),
+      )
+      return holder
+    } catch (err) {
+      if (awsErrorCode(err) !== 'ConditionalCheckFailedException') throw explainAwsError(err, `take the lock ${lockName(stage)}`)
+      return false
+    }
+  }
+  // Held by another run: refused at once, unless that run is the host's scheduled backup (a few
+  // seconds to minutes): then waited for, with a line every 30 s, up to BACKUP_WAIT_SECONDS.
+  const waitMs = (o.backupWaitSeconds ?? BACKUP_WAIT_SECONDS) * 1000
+  const started = Date.now()
+  let told = 0
+  let holder = await take(o.now ?? new Date())
+  for (let vanished = 0; !holder; holder = await take(new Date())) {
+    const now = new Date()
     const other = await readLock(db, stage, now)
+    if (!other && ++vanished <= 3) continue // it ended between the two reads: take it now
+    const waited = Date.now() - started
+    if (other?.command === SCHEDULED_BACKUP && waited < waitMs) {
+      if (told === 0 || Date.now() - told >= 30_000) {
+        warn(`[lock] stage ${stage} is held by ${holderText(other, now)}: waiting for it to end (at most ${formatAge(waitMs)}; ${formatAge(waited)} so far)`)
+        told = Date.now()
+      }
+      await new Promise((r) => setTimeout(r, o.pollMs ?? 2000))
+      continue
+    }
+    const after = waited >= waitMs && other?.command === SCHEDULED_BACKUP ? ` (waited ${formatAge(waited)} for it to end)` : ''
     throw new UserError(
-      `stage ${stage} is locked by ${other ? holderText(other, now) : 'a run that just ended (try again)'}: another deploy, stop, destroy, backup, restore or rollback of this stage is running; ` +
+      `stage ${stage} is locked by ${other ? holderText(other, now) : 'a run that just ended (try again)'}${after}: another deploy, stop, destroy, backup, restore or rollback of this stage is running; ` +
         `wait for it to end. A run that was killed lets go within ${Math.round(leaseMs / 1000)} s; npm run unlock releases it at once`,
     )
   }
+  const taken = holder
 
   // renewing and releasing touch the item only while it holds this run's token
   const item = { TableName: LOCK_TABLE, Key: { stage: { S: stage } } }
@@ -233,7 +267,7 @@ export async function acquireLock(db: DynamoDBClient, stage: string, command: st
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  return { holder, release }
+  return { holder: taken, release }
 }
 
 /** Runs `fn` holding the stage's lock; releases it however `fn` ends. */

@@ -4,6 +4,9 @@
 // the host before it lets go. (Ctrl-C during a real restore --aws: deploy.test.ts.)
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { $ } from 'zx'
 import { after, before, describe, it } from 'node:test'
 import { awsClients, type AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { acquireLock, readLock } from '../../tasks/lib/lock.ts'
@@ -12,11 +15,12 @@ import { startMoto, type Moto } from '../rig/moto.ts'
 import { captureLog, noDocker, testDeps } from '../unit/fakes.ts'
 
 const REPO = new URL('../..', import.meta.url).pathname
+const MOTO = 'mymdb-rig-moto-lock'
 let moto: Moto
 let clients: AwsClients
 
 before(async () => {
-  moto = await startMoto('mymdb-rig-moto-lock')
+  moto = await startMoto(MOTO)
   clients = awsClients('us-west-2', moto.env)
 })
 after(async () => {
@@ -24,6 +28,18 @@ after(async () => {
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** scripts/s3_backup.py lock|unlock, as the host's scheduled backup runs it, in the emulator's container (it has boto3). */
+function runS3Backup(...args: string[]) {
+  const env = ['AWS_S3_ENDPOINT_URL=http://127.0.0.1:5000', 'AWS_ACCESS_KEY_ID=testing', 'AWS_SECRET_ACCESS_KEY=testing', 'MYMDB_BACKUP_REGION=us-west-2'].flatMap((e) => ['-e', e])
+  return $({ quiet: true, nothrow: true, input: readFileSync(join(REPO, 'scripts/s3_backup.py')) })`docker exec -i ${env} ${MOTO} python3 - ${args}`
+}
+/** The same, which must succeed: its output. */
+async function s3Backup(...args: string[]): Promise<string> {
+  const r = await runS3Backup(...args)
+  assert.equal(r.exitCode, 0, r.stderr)
+  return r.stdout.trim()
+}
 
 /** A process holding `stage`'s lock (tests/rig/holdlock.ts), started and holding. */
 async function holder(stage: string, leaseSeconds: number, workMs = 0): Promise<{ child: ChildProcess; out: () => string; exited: Promise<number | null> }> {
@@ -102,6 +118,41 @@ describe('stage lock (a lease in DynamoDB, on the emulator)', () => {
     const none = testDeps(noDocker())
     assert.equal(await unlockMain(['--yes'], env, none), 0)
     assert.match(none.log.text(), /stage unlock in us-west-2 is not locked/)
+  })
+
+  it('a lock held by the host\'s scheduled backup (scripts/s3_backup.py) is waited for, with progress, until the backup lets go; held past the wait, the run is refused saying how long it waited', async () => {
+    await (await acquireLock(clients.dynamodb, 'backup', 'npm run deploy:aws')).release() // the table exists once a run took a lock
+    const token = await s3Backup('lock', 'backup', '3600')
+    assert.match(token, /^[0-9a-f]{32}$/)
+    const log = captureLog()
+    let takenAt = 0
+    const waiting = acquireLock(clients.dynamodb, 'backup', 'npm run deploy:aws', { log, pollMs: 250 }).then((l) => ((takenAt = Date.now()), l))
+    await sleep(3000)
+    assert.equal(takenAt, 0, 'still waiting while the backup holds the lock')
+    assert.match(log.text(), /\[lock\] stage backup is held by the host of stage backup \(scheduled backup, pid \d+\) since .*: waiting for it to end \(at most 15 min; 0 s so far\)/)
+    const unlockedAt = Date.now()
+    await s3Backup('unlock', 'backup', token)
+    const lock = await waiting
+    assert.ok(takenAt >= unlockedAt, 'taken once the backup let go')
+    assert.equal((await readLock(clients.dynamodb, 'backup'))?.command, 'npm run deploy:aws')
+    // while the deploy holds it, the scheduled backup is the one that gives way (exit 4: skipped)
+    const skipped = await runS3Backup('lock', 'backup', '3600')
+    assert.equal(skipped.exitCode, 4, skipped.stderr)
+    await lock.release()
+
+    // a backup that holds it longer than the run waits: refused, saying so
+    const again = await s3Backup('lock', 'backup', '3600')
+    await assert.rejects(
+      acquireLock(clients.dynamodb, 'backup', 'npm run deploy:aws', { backupWaitSeconds: 2, pollMs: 250, log: captureLog() }),
+      /stage backup is locked by the host of stage backup \(scheduled backup, pid \d+\) since .* \(waited [23] s for it to end\): .*npm run unlock releases it at once/,
+    )
+    // a lock of a deploy is not waited for
+    await s3Backup('unlock', 'backup', again)
+    const deploy = await acquireLock(clients.dynamodb, 'backup', 'npm run deploy:aws')
+    const refusedAt = Date.now()
+    await assert.rejects(acquireLock(clients.dynamodb, 'backup', 'npm run rollback'), /stage backup is locked by .* \(npm run deploy:aws, pid \d+\)/)
+    assert.ok(Date.now() - refusedAt < 2000, 'refused at once')
+    await deploy.release()
   })
 
   it('Ctrl-C while a command runs on the host: the lock is held until that command has ended, then released', async () => {

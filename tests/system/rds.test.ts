@@ -79,7 +79,7 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     const log = captureLog()
     const started = Date.now()
     const code = await deployMain([], { ...env, ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
-    assert.equal(code, 0, lastLinesFirst(log.text(), 30))
+    assert.equal(code, 0, lastLinesFirst(log.text()))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
   const onHost = async (script: string) => {
@@ -165,7 +165,7 @@ describe('the database on RDS (deploy:aws with MYMDB_DATABASE=rds; a PostgreSQL 
     await remoteUp(plan, { log, root: REPO, run: (() => assert.fail('nothing runs here')) as never, pollSeconds: 1, clients: () => clients } as never)
     const text = log.text()
     const key = /before the migrations: s3:\/\/([^/]+)\/(kept\/pre-migrate\/mymdb-rds-\d{8}T\d{6}Z\.tar)\?versionId=/.exec(text)
-    assert.ok(key, lastLinesFirst(text, 30))
+    assert.ok(key, lastLinesFirst(text))
     assert.ok(text.indexOf('before the migrations:') < text.indexOf('docker stack deploy'), text)
     assert.equal((await clients.s3.send(new HeadObjectCommand({ Bucket: key[1], Key: key[2] }))).Metadata?.reason, 'pre-migrate')
     // applied once, on RDS, by the site's own role
