@@ -104,9 +104,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       MYMDB_HOST_SSH_PORT: String(ssh),
       MYMDB_HOST_HTTP_PORT: String(http),
       DJANGO_ALLOWED_HOSTS: `${HOST_NAME},127.0.0.1`,
-      // no schedule: its hourly catch-up (at :47) takes a backup holding the stage's lock, and a
-      // deploy of this file at that moment was refused (seen in CI); scheduled backups are tested on one host
-      MYMDB_BACKUP_SCHEDULE: 'off',
+      // the default backup schedule: its hourly catch-up (at :47) may take a backup holding the
+      // stage's lock while a deploy of this file starts; the deploy waits for it (lock.ts)
       // several hosts keep their database on RDS
       MYMDB_DATABASE: 'rds',
       MYMDB_DB_CA_FILE: db.caFile,
@@ -197,6 +196,9 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       `7946/tcp ${groupId} 0`,
       `7946/udp ${groupId} 0`,
     ])
+    // the scheduled backup once for the cluster: in host 1's crontab, in no other's
+    assert.match((await hosts[0]!.dockerExec('crontab', '-l', '-u', 'admin')).stdout, /sh backup\.sh .*# mymdb-backup\n.*sh catch-up\.sh # mymdb-backup-catch-up/)
+    for (const h of hosts.slice(1)) assert.doesNotMatch((await h.dockerExec('sh', '-c', 'crontab -l -u admin 2>&1')).stdout, /mymdb-backup/, h.container)
     // the stack over the three: web on each, the front on each, the database on RDS (no db service)
     assert.match(text, /\[swarm\] a cluster of 3 nodes: the front on every node, 3 web replicas over them, the database on RDS/)
     const nodes3 = [1, 2, 3].map((i) => `mymdb-rig-node${i} Running`)
@@ -293,10 +295,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.ok(webNodes.length > 0 && !webNodes.includes('mymdb-rig-node1'), webNodes.join(', '))
     // host 1's key is in the stage's known_hosts file since the deploy pinned it
     const manageEnv = { ...env, MYMDB_HOST_ADDRESS: IPS[0], FORCE_COLOR: '0' } as NodeJS.ProcessEnv
-    // logs --aws, connected to host 1: the lines of web's tasks on the nodes where they run now
+    // logs --aws, connected to host 1: the lines of web's tasks on the nodes where they run now (each
+    // line: its time, the task and its node, then what the task wrote)
     const logs = await $({ cwd: REPO, env: manageEnv, nothrow: true, quiet: true })`node --import tsx tasks/logs.ts --aws web --lines 20`
     assert.equal(logs.exitCode, 0, logs.stderr)
-    const logNodes = new Set([...logs.stdout.matchAll(/^mymdb_web\.\d+\.\w+@(mymdb-rig-node\d)\s*\|\s*\d{4}-\d\d-\d\dT/gm)].map((m) => m[1]))
+    const logNodes = new Set([...logs.stdout.matchAll(/^\d{4}-\d\d-\d\dT[\d:.]+Z mymdb_web\.\d+\.\w+@(mymdb-rig-node\d) +\| /gm)].map((m) => m[1]))
     for (const n of webNodes) assert.ok(logNodes.has(n), `no line from web on ${n} in:\n${logs.stdout.slice(-3000)}`)
     assert.doesNotMatch(logs.stdout, /\x1b\[/)
     const shell = await $({ cwd: REPO, env: manageEnv, nothrow: true, quiet: true, input: 'from core.models import Movie\nprint("movies:", Movie.objects.count())\n' })`node --import tsx tasks/manage.ts --aws shell`
