@@ -15,7 +15,7 @@ import { frontDoorState, frontRemovalStep } from './lib/aws/frontteardown.ts'
 import { findNodes, terminateInstances } from './lib/aws/instance.ts'
 import { loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { holderText, readLock, withLock } from './lib/lock.ts'
+import { lockNote, readLock, withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { startInput } from './lib/remote/plan.ts'
 import type { RdsTarget } from './lib/remote/dbrole.ts'
@@ -103,7 +103,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // One deploy, stop or destroy of a stage at a time (a dry run changes nothing: it only reports a lock).
     if (dryRun) {
       const holder = await aws('read the deploy lock', () => readLock(clients.dynamodb, s.MYMDB_STAGE))
-      if (holder) log.warn(`[deploy] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
+      if (holder) log.warn(`[deploy] note: ${lockNote(s.MYMDB_STAGE, holder)}`)
       return deploySteps()
     }
     return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps, { log })

@@ -60,11 +60,11 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const raw = loadEnv(env, deps.envFile)
     const s = checkHostAccess(raw)
     const dryRun = flags['dry-run'] ?? false
-    const [{ awsClients }, { withLock, readLock, holderText }] = await Promise.all([import('./lib/aws/clients.ts'), import('./lib/lock.ts')])
+    const [{ awsClients }, { withLock, readLock, lockNote }] = await Promise.all([import('./lib/aws/clients.ts'), import('./lib/lock.ts')])
     const clients = (partial?.awsClients ?? awsClients)(s.AWS_REGION, raw)
     if (dryRun) {
       const holder = await readLock(clients.dynamodb, s.MYMDB_STAGE)
-      if (holder) log.warn(`[rollback] note: stage ${s.MYMDB_STAGE} is locked by ${holderText(holder)}; a real run would stop here`)
+      if (holder) log.warn(`[rollback] note: ${lockNote(s.MYMDB_STAGE, holder)}`)
       return rollback()
     }
     return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run rollback', rollback, { log })

@@ -54,6 +54,12 @@ export function holderText(h: LockHolder, now = new Date()): string {
   return `${h.by} (${h.command}, pid ${h.pid}) since ${utcTime(h.since)}${ago}${left}`
 }
 
+/** What a dry run says of a held lock (pure): what a real run would do about it. */
+export function lockNote(stage: string, h: LockHolder, now = new Date()): string {
+  const would = h.command === SCHEDULED_BACKUP ? `wait for it to end (up to ${formatAge(BACKUP_WAIT_SECONDS * 1000)})` : 'stop here'
+  return `stage ${stage} is locked by ${holderText(h, now)}; a real run would ${would}`
+}
+
 type Item = Record<string, { S?: string; N?: string }>
 
 function holderOf(item: Item | undefined): LockHolder | null {
