@@ -48,7 +48,9 @@ function runLane(files: string[]): Promise<boolean> {
   if (files.length === 0) return Promise.resolve(true)
   return new Promise((done) => {
     let ok = true
-    const stream = run({ files, concurrency: 1, signal: deadline.signal })
+    // forceExit: a file ends once its tests (and after hooks) have, even when a failed test left a
+    // timer or socket open (a load loop): it would otherwise hold its lane until the deadline
+    const stream = run({ files, concurrency: 1, signal: deadline.signal, forceExit: true })
     // when each file's first test started and its last one ended, for the summary
     const spans = new Map<string, [number, number]>()
     let current = ''
