@@ -92,6 +92,8 @@ mkdir -p /etc/nginx/conf.d
     # both); "*" or nothing: any name.
     names=''
     any=''
+    # (split without the shell's globbing, set -f: a * would become the names of the files in /)
+    set -f
     for h in $(echo "${DJANGO_ALLOWED_HOSTS:-}" | tr ',' ' '); do
       plain DJANGO_ALLOWED_HOSTS "$h"
       case "$h" in
@@ -100,6 +102,7 @@ mkdir -p /etc/nginx/conf.d
         *) names="$names $h" ;;
       esac
     done
+    set +f
     [ -z "$any" ] || names=''
     site_server() {
       echo 'server {'
@@ -181,6 +184,9 @@ if [ "$(id -u)" != 0 ]; then
   exec /usr/local/sbin/mymdb-proxy-run
 fi
 find /data /config /tmp/mymdb-front ! -user caddy -exec chown -h caddy:caddy {} +
+# nginx's log of server errors (nginx.conf) opens /dev/stderr: the pipe Docker gave this container
+# becomes caddy's, as runc does for a container started as its user.
+[ ! -p /proc/self/fd/2 ] || chown caddy:caddy /proc/self/fd/2
 exec setpriv --reuid=caddy --regid=caddy --init-groups \
   --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service --bounding-set=-all,+net_bind_service \
   /usr/local/sbin/mymdb-proxy-run

@@ -52,9 +52,35 @@ describe('web image', () => {
       assert.equal(r.exitCode, 0, `${JSON.stringify(env)}: ${r.stdout}${r.stderr}`)
       assert.match(r.stdout, /the configuration is valid/)
     }
+    // "*" is any name: one server for every name, not the names of the files in / (the shell's glob)
+    const any = await sh`docker run --rm -e DJANGO_ALLOWED_HOSTS=* --entrypoint sh ${PROXY} -c ${'/usr/local/sbin/mymdb-proxy check >/dev/null && cat /etc/nginx/conf.d/front.conf'}`
+    assert.equal(any.exitCode, 0, any.stdout + any.stderr)
+    assert.deepEqual(any.stdout.match(/server_name .*;/g), ['server_name _;'], any.stdout)
     const bad = await sh`docker run --rm -e ${'DJANGO_ALLOWED_HOSTS=example.com,a$b'} ${PROXY} /usr/local/sbin/mymdb-proxy check`
     assert.equal(bad.exitCode, 2, bad.stdout + bad.stderr)
     assert.match(bad.stderr, /DJANGO_ALLOWED_HOSTS entry 'a\$b' is not a host name/)
+  })
+
+  test("the front logs each answer of 500 and above with the web tasks it tried, or '-' when the name web has no address", async () => {
+    const net = `mymdb-checks-front-${process.pid}`
+    const [front, web] = [`${net}-front`, `${net}-web`]
+    try {
+      assert.equal((await sh`docker network create ${net}`).exitCode, 0)
+      // a "web" that answers nothing on port 80 (connection refused), then none at all
+      assert.equal((await sh`docker run -d --name ${web} --network ${net} --network-alias web --entrypoint sleep ${PROXY} 300`).exitCode, 0)
+      assert.equal((await sh`docker run -d --name ${front} --network ${net} -e DJANGO_ALLOWED_HOSTS=* ${PROXY}`).exitCode, 0)
+      const get = (path: string) => sh`docker exec ${front} curl -s -o /dev/null -w %{http_code} -H ${'Host: mymdb.example.com'} ${`http://127.0.0.1${path}`}`
+      await waitFor('the front to answer', 30, async () => (await get('/first')).stdout === '502')
+      await sh`docker rm -f ${web}`
+      await waitFor('the front to find no web', 30, async () => (await get('/gone')).stdout === '502' && /\/gone \(web tried: -/.test((await sh`docker logs ${front}`).stderr))
+      const logs = (await sh`docker logs ${front}`).stderr
+      assert.match(logs, /front answered 502 to GET mymdb\.example\.com\/first \(web tried: \d+\.\d+\.\d+\.\d+:80; status: 502; seconds: [\d.]+\)/, logs)
+      assert.match(logs, /front answered 502 to GET mymdb\.example\.com\/gone \(web tried: -; status: -; seconds: -\)/, logs)
+      assert.doesNotMatch(logs, /Permission denied/, logs)
+    } finally {
+      await sh`docker rm -f ${front} ${web}`
+      await sh`docker network rm ${net}`
+    }
   })
 
   test('manage.py check --deploy passes under production settings, plain HTTP and HTTPS (as the deploy sets them with MYMDB_DOMAIN)', async () => {
