@@ -388,7 +388,8 @@ async function deployStack(s: Stack, log: Log, waitSeconds: number, pollMs: numb
 /** Where the stack's deploy of `images` stands (see stackfile.convergence). */
 async function swarmState(s: Stack, images: Record<string, string>) {
   const services = await runIn(s, ['docker', 'service', 'inspect', '--format', '{{json .}}', ...Object.keys(images).map((n) => swarmService(n as Service))])
-  // the tasks of every node (a cluster's run elsewhere too), not this node's containers
-  const tasks = await runIn(s, ['docker', 'service', 'ps', '--filter', 'desired-state=running', '--no-trunc', '--format', '{{json .}}', ...Object.keys(images).map((n) => swarmService(n as Service))])
+  // the tasks of every node (a cluster's run elsewhere too), not this node's containers; those
+  // Swarm restarts after a delay have the desired state Ready first (parseServiceTasks keeps them)
+  const tasks = await runIn(s, ['docker', 'service', 'ps', '--no-trunc', '--format', '{{json .}}', ...Object.keys(images).map((n) => swarmService(n as Service))])
   return convergence(images, parseServices(services.stdout), parseServiceTasks(tasks.stdout))
 }

@@ -246,6 +246,8 @@ export interface ServiceInfo {
   /** The last update's state: updating, completed, paused, rollback_started, rollback_completed, rollback_paused ('' when never updated). */
   updateState: string
   updateMessage: string
+  /** How many tasks a replicated service asks for (undefined: global, one a node). */
+  replicas?: number
 }
 
 /** A container of the stack as `docker ps --format json` shows it. */
@@ -273,11 +275,13 @@ export function parseServices(stdout: string): ServiceInfo[] {
     const task = isObj(spec.TaskTemplate) ? spec.TaskTemplate : {}
     const container = isObj(task.ContainerSpec) ? task.ContainerSpec : {}
     const update = isObj(o.UpdateStatus) ? o.UpdateStatus : {}
+    const replicated = isObj(spec.Mode) && isObj(spec.Mode.Replicated) ? spec.Mode.Replicated : {}
     return {
       name: typeof spec.Name === 'string' ? spec.Name : '',
       image: typeof container.Image === 'string' ? container.Image : '',
       updateState: typeof update.State === 'string' ? update.State : '',
       updateMessage: typeof update.Message === 'string' ? update.Message : '',
+      ...(typeof replicated.Replicas === 'number' ? { replicas: replicated.Replicas } : {}),
     }
   })
 }
@@ -301,15 +305,18 @@ export function parseTaskContainers(stdout: string, stack = STACK_NAME): TaskCon
 }
 
 /**
- * Parses `docker service ps --format '{{json .}}'` (one object a line): the tasks of every node,
- * as TaskContainers. Swarm keeps a task with a health check `Starting` until its container is
- * healthy, and says `Running` from then on (seen on the rig: within a second).
+ * Parses `docker service ps --format '{{json .}}'` (one object a line): the tasks of every node
+ * that Swarm wants running (desired state Running, or Ready: a task it restarts after the
+ * restart delay), as TaskContainers; the ones it shut down are left out. Swarm keeps a task with
+ * a health check `Starting` until its container is healthy, and says `Running` from then on
+ * (seen on the rig: within a second).
  */
 export function parseServiceTasks(stdout: string, stack = STACK_NAME): TaskContainer[] {
   const out: TaskContainer[] = []
   for (const line of stdout.split('\n')) {
     if (!line.trim().startsWith('{')) continue
     const o = JSON.parse(line) as Record<string, unknown>
+    if (o.DesiredState !== undefined && !['running', 'ready'].includes(String(o.DesiredState).toLowerCase())) continue
     const service = String(o.Name ?? '').replace(/\.[^.]*$/, '').replace(new RegExp(`^${stack}_`), '')
     if (!service) continue
     const current = String(o.CurrentState ?? '').split(' ')[0]?.toLowerCase() ?? ''
@@ -326,13 +333,27 @@ export function runsImage(containerImage: string, ref: string): boolean {
 /** Swarm's task states before running (`docker service ps`: a task with a health check is `starting` until healthy). */
 const STARTING_STATES = new Set(['new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting'])
 
+/**
+ * A service's tasks that run `ref` (pure): how many are up (running, healthy or without a health
+ * check) and how many Swarm is still bringing up (a cluster's replicas, a global front), and the
+ * health of a running one.
+ */
+function tasksOf(containers: TaskContainer[], service: string, ref: string): { up: number; coming: number; health: string } {
+  const mine = containers.filter((c) => c.service === service && runsImage(c.image, ref))
+  return {
+    up: mine.filter((c) => c.state === 'running' && (c.health === '' || c.health === 'healthy')).length,
+    coming: mine.filter((c) => STARTING_STATES.has(c.state)).length,
+    health: mine.find((c) => c.state === 'running')?.health ?? '',
+  }
+}
+
 export type Convergence = { state: 'done' } | { state: 'waiting'; on: string[] } | { state: 'failed'; service: string; why: string; running?: string }
 
 /**
  * Where a deploy of `images` (service → the image deployed) stands (pure): done when every
  * service's update is over and a running, healthy container runs the image deployed; failed
- * when Swarm paused the update or rolled it back (the spec then names the old image again);
- * waiting otherwise, on the services named.
+ * when Swarm paused the update, or rolled it back (the spec then names the old image again) and
+ * the old image's tasks are all up again; waiting otherwise, on the services named.
  */
 export function convergence(images: Record<string, string>, services: ServiceInfo[], containers: TaskContainer[], stack = STACK_NAME): Convergence {
   const waiting: string[] = []
@@ -347,14 +368,19 @@ export function convergence(images: Record<string, string>, services: ServiceInf
       waiting.push(`${service} (${info.updateState.replace('_', ' ')})`)
       continue
     }
-    if (!runsImage(info.image, ref)) return { state: 'failed', service, why: `Swarm rolled ${service} back${why}`, running: info.image }
+    if (!runsImage(info.image, ref)) {
+      // rolled back: over once the previous version's tasks that Swarm puts back (a replica it had
+      // stopped first, restarted after the restart delay; a db) are healthy again, so that "the
+      // previous version serves" is whole
+      const back = tasksOf(containers, service, info.image)
+      if (back.coming === 0 && back.up >= (info.replicas ?? 0)) return { state: 'failed', service, why: `Swarm rolled ${service} back${why}`, running: info.image }
+      waiting.push(`${service} (rolled back: the previous version ${back.up} of ${Math.max(back.up + back.coming, info.replicas ?? 0)} healthy)`)
+      continue
+    }
     if (info.updateState === 'paused' || info.updateState === 'rollback_paused') return { state: 'failed', service, why: `Swarm paused the update of ${service}${why}` }
-    const mine = containers.filter((c) => c.service === service && runsImage(c.image, ref))
-    // every task of it that Swarm is still bringing up counts (a cluster's replicas, a global front)
-    const up = mine.filter((c) => c.state === 'running' && (c.health === '' || c.health === 'healthy')).length
-    const coming = mine.filter((c) => STARTING_STATES.has(c.state)).length
+    const { up, coming, health } = tasksOf(containers, service, ref)
     if (up > 0 && coming === 0) continue
-    waiting.push(up + coming > 1 ? `${service} (${up} of ${up + coming} healthy)` : `${service} (${mine.find((c) => c.state === 'running')?.health || 'starting'})`)
+    waiting.push(up + coming > 1 ? `${service} (${up} of ${up + coming} healthy)` : `${service} (${health || 'starting'})`)
   }
   return waiting.length === 0 ? { state: 'done' } : { state: 'waiting', on: waiting }
 }

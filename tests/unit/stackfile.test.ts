@@ -186,9 +186,23 @@ describe("reading Swarm's answers", () => {
     const all = parseServiceTasks([1, 2, 3].map((i) => task(`mymdb_web.${i}`, `node${i}`, 'Running 1 second ago')).join('\n'))
     assert.deepEqual(convergence(web, services, all), { state: 'done' })
   })
-  it('rolled back (the spec names the old image again) or paused: failed, naming why and what still runs', () => {
+  it('rolled back (the spec names the old image again; failed once its tasks are up again) or paused: failed, naming why and what still runs', () => {
     const back = parseServices([service('mymdb_web', `reg/mymdb-web:v1${D}`, 'rollback_completed', 'update rolled back due to failure'), service('mymdb_db', 'reg/mymdb-db@sha256:d')].join('\n'))
     assert.deepEqual(convergence(IMAGES, back, []), { state: 'failed', service: 'web', why: 'Swarm rolled web back: update rolled back due to failure', running: `reg/mymdb-web:v1${D}` })
+    // a cluster's replica that Swarm stopped first (stop-first) and puts back: failed once it is
+    // healthy again, also while Swarm has not yet made it (2 replicas, 1 task) or waits out the
+    // restart delay (desired state Ready); a task it shut down does not count
+    const task = (name: string, node: string, current: string, desired = 'Running', image = `reg/mymdb-web:v1${D}`) => JSON.stringify({ ID: `t-${name}-${node}-${current}`, Name: name, Image: image, Node: node, DesiredState: desired, CurrentState: current, Error: '' })
+    const backTwo = parseServices([JSON.stringify({ Spec: { Name: 'mymdb_web', Mode: { Replicated: { Replicas: 2 } }, TaskTemplate: { ContainerSpec: { Image: `reg/mymdb-web:v1${D}` } } }, UpdateStatus: { State: 'rollback_completed', Message: 'rolled back' } })].join('\n'))
+    assert.equal(backTwo[0]?.replicas, 2)
+    const web = { web: IMAGES.web }
+    const one = task('mymdb_web.1', 'node1', 'Running 5 minutes ago')
+    const broken = task('mymdb_web.2', 'node3', 'Failed 3 seconds ago', 'Shutdown', `reg/mymdb-web:v2${D}`)
+    assert.deepEqual(convergence(web, backTwo, parseServiceTasks([one, broken].join('\n'))), { state: 'waiting', on: ['web (rolled back: the previous version 1 of 2 healthy)'] })
+    assert.deepEqual(convergence(web, backTwo, parseServiceTasks([one, broken, task('mymdb_web.2', 'node3', 'Pending 1 second ago', 'Ready')].join('\n'))), { state: 'waiting', on: ['web (rolled back: the previous version 1 of 2 healthy)'] })
+    assert.deepEqual(convergence(web, backTwo, parseServiceTasks([one, broken, task('mymdb_web.2', 'node2', 'Starting 20 seconds ago')].join('\n'))), { state: 'waiting', on: ['web (rolled back: the previous version 1 of 2 healthy)'] })
+    const whole = parseServiceTasks([one, broken, task('mymdb_web.2', 'node2', 'Running 1 second ago')].join('\n'))
+    assert.deepEqual(convergence(web, backTwo, whole), { state: 'failed', service: 'web', why: 'Swarm rolled web back: rolled back', running: `reg/mymdb-web:v1${D}` })
     const paused = parseServices([service('mymdb_web', `reg/mymdb-web:v2${D}`), service('mymdb_db', 'reg/mymdb-db@sha256:d', 'paused', 'task failed')].join('\n'))
     assert.equal(convergence(IMAGES, paused, []).state, 'failed')
     // an earlier rollback does not fail a deploy of the version that runs
