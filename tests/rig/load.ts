@@ -11,8 +11,10 @@ export interface LoadResult {
   /** Answers other than 2xx, by status. */
   other: Record<number, number>
   failed: number
-  /** The first few failures (what went wrong), for messages. */
+  /** The first few failures and answers other than 2xx (when, what went wrong), for messages. */
   errors: string[]
+  /** The last answer other than 2xx after those (when), for messages. */
+  lastOther?: string
 }
 
 export interface LoadOptions {
@@ -38,7 +40,12 @@ export function loadLoop(port: number, host: string, o: LoadOptions = {}): { sto
         res.on('end', () => {
           const s = res.statusCode ?? 0
           if (s >= 200 && s < 300) r.ok++
-          else r.other[s] = (r.other[s] ?? 0) + 1
+          else {
+            r.other[s] = (r.other[s] ?? 0) + 1
+            const seen = `${new Date().toISOString()} ${path}: ${s}`
+            if (r.errors.length < 5) r.errors.push(seen)
+            else r.lastOther = seen
+          }
           resolve()
         })
       }
@@ -66,7 +73,8 @@ export function loadLoop(port: number, host: string, o: LoadOptions = {}): { sto
 /** "718 sent: 718 2xx, 0 other, 0 without an answer" */
 export function describeLoad(r: LoadResult): string {
   const other = Object.entries(r.other).map(([s, n]) => `${n} × ${s}`).join(', ')
-  return `${r.sent} sent: ${r.ok} 2xx, ${other || '0 other'}, ${r.failed} without an answer${r.errors.length > 0 ? ` (${r.errors.join('; ')})` : ''}`
+  const seen = [...r.errors, ...(r.lastOther ? [`... the last: ${r.lastOther}`] : [])]
+  return `${r.sent} sent: ${r.ok} 2xx, ${other || '0 other'}, ${r.failed} without an answer${seen.length > 0 ? ` (${seen.join('; ')})` : ''}`
 }
 
 /** `fn` under a load loop (from 2 s before it to 2 s after): its value and the answers. */

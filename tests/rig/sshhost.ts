@@ -176,6 +176,22 @@ export function inService(service: 'web' | 'db' | 'proxy'): string {
   return `$(docker ps --quiet --filter status=running --filter health=healthy --filter label=com.docker.swarm.service.name=mymdb_${service} | head -n 1)`
 }
 
+/**
+ * For a failed test's message, from a manager of the stack: each web task (state, image, and its
+ * addresses on the networks: the front sends to the front network's) and the front's answers of
+ * 500 and above of the last 15 min (docker/proxy/nginx.conf logs them with the web tasks tried).
+ */
+export async function stackDiagnosis(host: SshHost): Promise<string> {
+  const script = [
+    'echo "web tasks:"',
+    'for t in $(docker service ps --quiet mymdb_web); do docker inspect --format \'  {{.Status.Timestamp}} {{.Status.State}} (desired {{.DesiredState}}) {{.Spec.ContainerSpec.Image}} {{range .NetworksAttachments}}{{.Network.Spec.Name}}={{.Addresses}} {{end}}\' "$t"; done',
+    'echo "the front\'s server errors (last 20):"',
+    'docker service logs --raw --since 15m mymdb_proxy 2>&1 | grep -E "front answered|upstream|resolved" | tail -n 20',
+  ].join('; ')
+  const r = await host.dockerExec('sh', '-c', script)
+  return r.stdout + r.stderr
+}
+
 /** Shell on the deploy host: removes MyMDB's Swarm stack and waits until its containers and networks are gone (the volumes stay). */
 export const REMOVE_STACK = [
   'docker stack rm mymdb',
