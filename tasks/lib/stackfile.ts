@@ -371,9 +371,9 @@ export function convergence(images: Record<string, string>, services: ServiceInf
     if (!runsImage(info.image, ref)) {
       // rolled back: over once the previous version's tasks that Swarm puts back (a replica it had
       // stopped first, restarted after the restart delay; a db) are healthy again, so that "the
-      // previous version serves" is whole
+      // previous version serves" is whole (none up and none coming: said at once, nothing to wait for)
       const back = tasksOf(containers, service, info.image)
-      if (back.coming === 0 && back.up >= (info.replicas ?? 0)) return { state: 'failed', service, why: `Swarm rolled ${service} back${why}`, running: info.image }
+      if (back.coming === 0 && (back.up >= (info.replicas ?? 0) || back.up === 0)) return { state: 'failed', service, why: `Swarm rolled ${service} back${why}`, running: info.image }
       waiting.push(`${service} (rolled back: the previous version ${back.up} of ${Math.max(back.up + back.coming, info.replicas ?? 0)} healthy)`)
       continue
     }

@@ -204,7 +204,8 @@ export function swarmHost(o: { images?: Record<string, string>; runs?: 'swarm' |
           .map(([s, ref]) => JSON.stringify({ Spec: { Name: `mymdb_${s}`, TaskTemplate: { ContainerSpec: { Image: resolved(o.specImages?.[s] ?? ref) } } }, UpdateStatus: { State: s === 'web' ? (o.updateState ?? 'completed') : 'completed', Message: 'update rolled back due to failure or early termination of task' } }))
           .join('\n'),
       }
-    if (cmd.includes('docker service ps --filter desired-state=running'))
+    // the deploy's (every task) and status's (desired state running) task lists
+    if (cmd.includes('docker service ps') && cmd.includes('{{json .}}'))
       return {
         stdout: Object.entries(images)
           .map(([s, ref], i) => JSON.stringify({ ID: `t${i}`, Name: `mymdb_${s}.1`, Image: resolved(o.specImages?.[s] ?? ref), Node: 'host1', DesiredState: 'Running', CurrentState: s === 'web' && o.health === 'starting' ? 'Starting 2 seconds ago' : 'Running 1 minute ago', Error: '' }))

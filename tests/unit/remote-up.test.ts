@@ -279,7 +279,7 @@ describe('remote-up main()', () => {
       'cd mymdb && docker stack deploy --prune --with-registry-auth --compose-file - mymdb',
       "cd mymdb && docker service inspect --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       // the tasks of every node: Running once healthy
-      "cd mymdb && docker service ps --filter desired-state=running --no-trunc --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
+      "cd mymdb && docker service ps --no-trunc --format '{{json .}}' mymdb_proxy mymdb_web mymdb_db mymdb_cache",
       // converged: the Swarm secrets of earlier values removed
       showCommand(pruneSecretsCmd([]), 'mymdb'),
       // and the database's CA bundles of earlier deploys (none kept: this stack has no database on RDS)
