@@ -454,9 +454,11 @@ sys.stdout.write(base64.b64encode(f"{image.size[0]}x{image.size[1]}".encode()).d
       const r = await other.request.post('/user/login', { form: { csrfmiddlewaretoken: csrf, username: USER, password: `wrong-${i}` }, headers: { referer: `${BASE_URL}/user/login` } })
       statuses.push(r.status())
     }
-    // 10 at once and one more, then one every 6 s
-    assert.deepEqual(statuses.slice(0, 11), Array(11).fill(200), `statuses: ${statuses.join(' ')} (200: the form again, with its error)`)
-    assert.ok(statuses.slice(11).filter((s) => s === 429).length >= 8, `statuses: ${statuses.join(' ')}`)
+    // 10 at once and one more, then one every 6 s (one fewer at once when a login of an earlier
+    // test of this file is less than 6 s old: the same address, the same bucket)
+    const allowed = statuses.findIndex((s) => s !== 200)
+    assert.ok(allowed === 10 || allowed === 11, `statuses: ${statuses.join(' ')} (200: the form again, with its error)`)
+    assert.ok(statuses.slice(allowed).filter((s) => s === 429).length >= 20 - allowed - 1, `statuses: ${statuses.join(' ')}`)
     // what a person sees then: the page of the 429
     await other.fill('#id_username', USER)
     await other.fill('#id_password', 'wrong-again')
