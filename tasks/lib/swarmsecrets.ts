@@ -133,15 +133,10 @@ export function oneOffScript(webService: string, image: string, pass: readonly s
     'EOF',
     // the database on RDS: the CA bundle of its certificate, where web's tasks have it (a Swarm config)
     `ca=; [ ! -f ${DB_CA_FILE} ] || ca="--volume $PWD/${DB_CA_FILE}:${DB_CA_TARGET}:ro"`,
-    // (made again for up to 10 s when Docker cannot make it: right after the stack's tasks stopped
-    // on this node, Docker may not find its overlay network for a moment, "network mymdb_front not found")
-    'i=0',
-    `until c=$(docker create ${['--interactive', ...(tty ? ['--tty'] : []), '--network', `${STACK_NAME}_front`, '--env-file', '/dev/fd/3', '$ca', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@" 3<<EOF`,
+    `c=$(docker create ${['--interactive', ...(tty ? ['--tty'] : []), '--network', `${STACK_NAME}_front`, '--env-file', '/dev/fd/3', '$ca', ...pass, '--entrypoint', 'python3'].join(' ')} "$image" "$@" 3<<EOF`,
     '$env',
     'EOF',
-    '); do',
-    '  i=$((i+1)); [ "$i" -lt 10 ] || exit 1; sleep 1',
-    'done',
+    ')',
     `docker network connect ${STACK_NAME}_back "$c"`,
     'docker start --attach --interactive "$c"',
   ].join('\n')
