@@ -4,10 +4,12 @@
 // ports (22 -> sshPort, 80 -> httpPort, 443 -> httpsPort). Its engine pulls from the rig registry: a socat
 // forwarder inside makes 127.0.0.1:<registry port> there reach the registry container, so an
 // image is called 127.0.0.1:<port>/mymdb-web:tag on this machine and on the SSH host alike.
+import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { $ } from 'zx'
 import { buildRigImage, ensureRigNetwork, publishedPort, RIG_NETWORK, rigIp } from './docker.ts'
 import type { Registry } from './registry.ts'
+import { describeLoad, type LoadResult } from './load.ts'
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2'
 import { GetInstanceProfileCommand } from '@aws-sdk/client-iam'
 import { AssumeRoleCommand } from '@aws-sdk/client-sts'
@@ -177,11 +179,13 @@ export function inService(service: 'web' | 'db' | 'proxy'): string {
 }
 
 /**
- * For a failed test's message, from a manager of the stack: each web task (state, image, and its
- * addresses on the networks: the front sends to the front network's) and the front's answers of
- * 500 and above of the last 15 min (docker/proxy/nginx.conf logs them with the web tasks tried).
+ * Fails the test when a load loop's request went without a 2xx answer: the loops' counts, then,
+ * from `host` (a manager of the stack), each web task (state, image, its addresses on the
+ * networks: the front sends to the front network's) and the front's answers of 500 and above of
+ * the last 15 min (docker/proxy/nginx.conf logs them with the web tasks tried).
  */
-export async function stackDiagnosis(host: SshHost): Promise<string> {
+export async function assertNoneLost(host: SshHost, loads: Record<string, LoadResult>): Promise<void> {
+  if (Object.values(loads).every((l) => l.ok === l.sent)) return
   const script = [
     'echo "web tasks:"',
     'for t in $(docker service ps --quiet mymdb_web); do docker inspect --format \'  {{.Status.Timestamp}} {{.Status.State}} (desired {{.DesiredState}}) {{.Spec.ContainerSpec.Image}} {{range .NetworksAttachments}}{{.Network.Spec.Name}}={{.Addresses}} {{end}}\' "$t"; done',
@@ -189,7 +193,7 @@ export async function stackDiagnosis(host: SshHost): Promise<string> {
     'docker service logs --raw --since 15m mymdb_proxy 2>&1 | grep -E "front answered|upstream|resolved" | tail -n 20',
   ].join('; ')
   const r = await host.dockerExec('sh', '-c', script)
-  return r.stdout + r.stderr
+  assert.fail(`${Object.entries(loads).map(([name, l]) => `${name}: ${describeLoad(l)}`).join('\n')}\n${r.stdout}${r.stderr}`)
 }
 
 /** Shell on the deploy host: removes MyMDB's Swarm stack and waits until its containers and networks are gone (the volumes stay). */

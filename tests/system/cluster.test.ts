@@ -28,7 +28,7 @@ import { rigDeployEnv, swarmRules } from '../rig/deployenv.ts'
 import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { describeLoad, loadLoop } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
-import { followInstances, stackDiagnosis, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { assertNoneLost, followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { followDatabase, type RigDatabase } from '../rig/rds.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 import { startBalancer } from '../rig/balancer.ts'
@@ -270,7 +270,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const answers = await Promise.all(loads.map((l) => l.stop()))
     console.log(`timing: a broken web version on three nodes, rolled back: ${seconds} s; answers meanwhile: ${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('; ')}`)
     assert.match(text, new RegExp(`the new web did not become healthy on [^:]+:\\d+: Swarm rolled web back[^\\n]*\\. The previous version \\([^)]*/mymdb-web:${NEXT}[^)]*\\) keeps serving`))
-    if (answers.some((a) => a.ok !== a.sent)) assert.fail(`${answers.map((a, i) => `node${i + 1}: ${describeLoad(a)}`).join('\n')}\n${await stackDiagnosis(hosts[0]!)}`)
+    await assertNoneLost(hosts[0]!, Object.fromEntries(answers.map((a, i) => [`node${i + 1}`, a])))
     // the previous version on every web task, still two
     const web = (await where('web')).filter((t) => t.state === 'Running')
     assert.equal(web.length, 2, JSON.stringify(web))

@@ -16,7 +16,7 @@ import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, servedCertificate as servedFor, startPebble, type Pebble } from '../rig/pebble.ts'
 import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
-import { inService, stackDiagnosis, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { assertNoneLost, inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { retryUnstarted } from '../../tasks/lib/sh.ts'
 import { describeLoad, underLoad } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
@@ -313,8 +313,7 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     assert.match(r.text, /uwsgi: started again within 10 s of the last start: waiting 5 s first/)
     const applied = await onHost(`docker exec --user postgres ${inService('db')} psql -tAc "select count(*) from django_migrations where name = '0002_rig_ahead'" mymdb`)
     assert.equal(applied.stdout.trim(), '1', applied.stderr)
-    const lost = load.ok === load.sent ? '' : `${describeLoad(load)}\n${await stackDiagnosis(host)}`
-    assert.equal(lost, '')
+    await assertNoneLost(host, { 'through the front': load })
     assert.equal(await frontAndDb(), before)
     assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${FRESH}@sha256:`))
     const last = JSON.parse((await onHost('tail -n 1 deploys.log')).stdout) as { tag: string; result: string; error: string }
