@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { launchChromium, uploadPoster } from '../rig/browser.ts'
+import { containerTree, PROCESS_LIST_SCRIPT } from '../rig/processes.ts'
 import { $ } from 'zx'
 import { BASE_URL, compose, npmRun, PROJECT, REPO, type Reply, request, stackEnv, waitFor } from './stack.ts'
 
@@ -249,26 +250,26 @@ describe('the project folder after up:local', () => {
     assert.match(check.stdout, /no issues/)
   })
   test('no process of the web container runs as root: runit, nginx (master and workers) and uWSGI are www-data', async () => {
-    // every process's name and real, effective, saved and file-system uid, read from /proc as root
-    const listed = await compose('exec', '-T', '--user', 'root', 'web', 'sh', '-c', 'for s in /proc/[0-9]*/status; do awk \'/^Name:/{n=$2} /^Uid:/{print n, $2, $3, $4, $5}\' "$s"; done')
+    // every process's name and real, effective, saved and file-system uid, read from /proc as root (the container's own: not an exec's)
+    const listed = await compose('exec', '-T', '--user', 'root', 'web', 'sh', '-c', PROCESS_LIST_SCRIPT)
     assert.equal(listed.exitCode, 0, listed.stderr)
     const www = (await compose('exec', '-T', 'web', 'id', '-u', 'www-data')).stdout.trim()
     assert.match(www, /^[1-9]\d*$/)
-    const procs = listed.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([name]) => !['sh', 'awk'].includes(name ?? ''))
-    const names = new Set(procs.map(([name]) => name))
+    const procs = containerTree(listed.stdout)
+    const names = new Set(procs.map((p) => p.name))
     for (const name of ['runsvdir', 'runsv', 'nginx', 'uwsgi']) assert.ok(names.has(name), `${name} runs: ${listed.stdout}`)
-    assert.deepEqual(procs.filter((p) => p.slice(1).some((uid) => uid !== www)), [], `every process is www-data (${www}):\n${listed.stdout}`)
+    assert.deepEqual(procs.filter((p) => p.uids.some((uid) => uid !== www)), [], `every process is www-data (${www}):\n${listed.stdout}`)
   })
   test('no process of the front runs as root: its run script (bash) and nginx (master and workers) are caddy', async () => {
-    const listed = await compose('exec', '-T', 'proxy', 'sh', '-c', 'for s in /proc/[0-9]*/status; do awk \'/^Name:/{n=$2} /^Uid:/{print n, $2, $3, $4, $5}\' "$s"; done')
+    const listed = await compose('exec', '-T', 'proxy', 'sh', '-c', PROCESS_LIST_SCRIPT)
     assert.equal(listed.exitCode, 0, listed.stderr)
     const caddy = (await compose('exec', '-T', 'proxy', 'id', '-u', 'caddy')).stdout.trim()
     assert.match(caddy, /^[1-9]\d*$/)
-    const procs = listed.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([name]) => !['sh', 'awk'].includes(name ?? ''))
-    const names = new Set(procs.map(([name]) => name))
+    const procs = containerTree(listed.stdout)
+    const names = new Set(procs.map((p) => p.name))
     for (const name of ['bash', 'nginx']) assert.ok(names.has(name), `${name} runs: ${listed.stdout}`)
     assert.ok(!names.has('caddy'), `without a domain Caddy does not run: ${listed.stdout}`)
-    assert.deepEqual(procs.filter((p) => p.slice(1).some((uid) => uid !== caddy)), [], `every process is caddy (${caddy}):\n${listed.stdout}`)
+    assert.deepEqual(procs.filter((p) => p.uids.some((uid) => uid !== caddy)), [], `every process is caddy (${caddy}):\n${listed.stdout}`)
   })
   test("every container's logs are capped: json-file, 3 files of 10 MB", async () => {
     const ids = (await compose('ps', '-q')).stdout.trim().split('\n')

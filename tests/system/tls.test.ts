@@ -17,7 +17,8 @@ import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, servedCertificate as servedFor, startPebble, type Pebble } from '../rig/pebble.ts'
 import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { assertNoneLost, inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
-import { retryUnstarted } from '../../tasks/lib/sh.ts'
+import { retryUnstarted, shellQuote } from '../../tasks/lib/sh.ts'
+import { containerTree, PROCESS_LIST_SCRIPT } from '../rig/processes.ts'
 import { describeLoad, underLoad } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
 import { sshKeyFile } from '../unit/fakes.ts'
@@ -205,12 +206,12 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     const proxy = (await onHost(`echo ${inService('proxy')}`)).stdout.trim()
     const uid = (await onHost(`docker exec ${proxy} id -u caddy`)).stdout.trim()
     assert.match(uid, /^[1-9]\d*$/)
-    // every process's name and real, effective, saved and file-system uid (the run script, Caddy, nginx's master and workers)
-    const listed = (await onHost(`docker exec ${proxy} sh -c 'for s in /proc/[0-9]*/status; do awk "/^Name:/{n=\\$2} /^Uid:/{print n, \\$2, \\$3, \\$4, \\$5}" "$s"; done'`)).stdout
-    const procs = listed.trim().split('\n').map((l) => l.split(' ')).filter(([name]) => !['sh', 'awk'].includes(name ?? ''))
-    const names = new Set(procs.map(([name]) => name))
+    // the run script, Caddy and nginx's master and workers (not the listing's own exec or a health check's)
+    const listed = (await onHost(`docker exec ${proxy} sh -c ${shellQuote(PROCESS_LIST_SCRIPT)}`)).stdout
+    const procs = containerTree(listed)
+    const names = new Set(procs.map((p) => p.name))
     for (const name of ['bash', 'caddy', 'nginx']) assert.ok(names.has(name), `${name} runs: ${listed}`)
-    assert.deepEqual(procs.filter((p) => p.slice(1).some((u) => u !== uid)), [], `every process is caddy (${uid}):\n${listed}`)
+    assert.deepEqual(procs.filter((p) => p.uids.some((u) => u !== uid)), [], `every process is caddy (${uid}):\n${listed}`)
     const owners = await onHost(`docker exec ${proxy} find /data /config ! -user caddy`)
     assert.equal(owners.exitCode, 0, owners.stderr)
     assert.equal(owners.stdout.trim(), '', 'every file under /data and /config is caddy\'s')
