@@ -111,7 +111,8 @@ export function oneOffScript(webService: string, image: string, pass: readonly s
     'set -eu',
     `image=${shellQuote(image)}`,
     'c=',
-    `trap '[ -z "$c" ] || docker rm --force "$c" >/dev/null 2>&1 || true' EXIT`,
+    'hold=',
+    `trap 'docker rm --force $c $hold >/dev/null 2>&1 || true' EXIT`,
     `spec=$(docker service inspect --format '{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}' ${webService})`,
     `[ -n "$image" ] || image=$(docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' ${webService})`,
     `running=$(docker ps --quiet --filter label=com.docker.stack.namespace=${STACK_NAME} --filter status=running)`,
@@ -138,6 +139,11 @@ export function oneOffScript(webService: string, image: string, pass: readonly s
     'EOF',
     ')',
     `docker network connect ${STACK_NAME}_back "$c"`,
+    // With no container of this node on the front network (the stack stopped, or not started yet),
+    // the node has no local instance of it, and dockerd (26) starts a container on two such networks
+    // only when it happens to attach the front one first: otherwise 'could not find a network
+    // matching network mode'. A container that holds the network while this one starts avoids it.
+    `[ -n "$(docker ps --quiet --filter network=${STACK_NAME}_front)" ] || hold=$(docker run --detach --rm --network ${STACK_NAME}_front --entrypoint sleep "$image" 120)`,
     'docker start --attach --interactive "$c"',
   ].join('\n')
 }

@@ -2,7 +2,6 @@
 // SSH host with its own Docker engine (set up by scripts/install-docker.sh, like the EC2 host's
 // user-data). The deploy reaches the "instance" only through MYMDB_HOST_ADDRESS=127.0.0.1 and
 // the rig's published ports; every connection it opens is recorded and must go to loopback.
-import { waitFor } from './stack.ts'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
@@ -462,10 +461,8 @@ describe('npm run deploy:aws against the rig', { timeout: 30 * 60_000 }, () => {
     assert.match(s.text, /\[stop\] stop the containers on the host \(the database shuts down cleanly\) done/)
     assert.equal((await instances())[0]?.State?.Name, 'stopped')
     assert.equal((await onHost('docker ps --quiet --filter label=com.docker.stack.namespace=mymdb')).stdout.trim(), '', 'no container of MyMDB runs on the host')
-    // Swarm's count of running tasks follows the containers (gone, above) by a moment
-    const scaled = () => onHost('docker service ls --format "{{.Name}} {{.Replicas}}"').then((r) => r.stdout.trim().split('\n').sort())
-    await waitFor('Swarm to count the stopped tasks', 30, async () => (await scaled()).join(' ') === 'mymdb_cache 0/0 mymdb_db 0/0 mymdb_proxy 0/0 mymdb_web 0/0').catch(() => undefined)
-    assert.deepEqual(await scaled(), ['mymdb_cache 0/0', 'mymdb_db 0/0', 'mymdb_proxy 0/0', 'mymdb_web 0/0'])
+    const scaled = await onHost('docker service ls --format "{{.Name}} {{.Replicas}}"')
+    assert.deepEqual(scaled.stdout.trim().split('\n').sort(), ['mymdb_cache 0/0', 'mymdb_db 0/0', 'mymdb_proxy 0/0', 'mymdb_web 0/0'])
     assert.match((await host.dockerExec('docker', 'volume', 'ls', '--quiet')).stdout, /^mymdb_db-data$/m)
 
     const r = await run(deployMain)

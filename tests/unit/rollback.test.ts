@@ -52,7 +52,7 @@ describe('releases and the pick of a rollback', () => {
     // Swarm: the release's image with web's environment (from the service), on both stack networks
     const cmd = unknownMigrationsCmd(hostStack(remote), images('v1').web)
     assert.deepEqual(cmd.slice(0, 2), ['sh', '-c'])
-    assert.match(cmd[2] ?? '', /^set -eu\nimage=reg:5000\/mymdb-web:v1\n[\s\S]*--env-file \/dev\/fd\/3 \$ca --entrypoint python3 "\$image" "\$@" 3<<EOF\n\$env\nEOF\n\)\ndocker network connect mymdb_back "\$c"\ndocker start --attach --interactive "\$c"$/)
+    assert.match(cmd[2] ?? '', /^set -eu\nimage=reg:5000\/mymdb-web:v1\n[\s\S]*--env-file \/dev\/fd\/3 \$ca --entrypoint python3 "\$image" "\$@" 3<<EOF\n\$env\nEOF\n\)\ndocker network connect mymdb_back "\$c"\n\[ -n "\$\(docker ps --quiet --filter network=mymdb_front\)" \] \|\| hold=\$\(docker run --detach --rm --network mymdb_front --entrypoint sleep "\$image" 120\)\ndocker start --attach --interactive "\$c"$/)
     assert.deepEqual(cmd.slice(3, 7), ['sh', 'manage.py', 'shell', '-c'])
     assert.match(cmd.at(-1) ?? '', /MigrationLoader/)
     // a host still on Compose: compose run with the release's image

@@ -106,6 +106,8 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
     assert.deepEqual(remote.commands, [showCommand(STOP_CONTAINERS)])
     assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  set --; for s in mymdb_proxy mymdb_web mymdb_db mymdb_cache; do .*Spec\.Mode\.Global.*\n  \[ \$# -eq 0 \] \|\| docker service scale --detach \$\(printf '%s=0 ' "\$@"\)/)
     assert.match(STOP_CONTAINERS[2] ?? '', /\nelif \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop\n/)
+    // done once no container of theirs runs here and Swarm counts none of their tasks as running anywhere
+    assert.match(STOP_CONTAINERS[2] ?? '', /settled\(\) \{ for s in "\$@"; do \{ \[ -z "\$\(docker ps --quiet --filter "label=com\.docker\.swarm\.service\.name=\$s" --filter status=running\)" \] && ! docker service ps --format '\{\{\.CurrentState\}\}' "\$s" \| grep -q '\^Running'; \} \|\| return 1; done; \}/)
     assert.ok(remote.closed)
     assert.doesNotMatch(log.text(), /could not/)
   })
