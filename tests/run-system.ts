@@ -1,13 +1,14 @@
-// Runs the system tests (tests/system/*.test.ts) in two lanes side by side: the two longest files
-// that run an SSH host with its own Docker engine and load loops (deploy, tls), and rds (an SSH
-// host and a database), one after another in one lane, all the others one after another in the second, the third such file (remote, the
-// shortest, without load loops) last, once the light ones are done. Three heavy ones at once on a
-// 2-core machine slow each other down threefold and their zero-downtime checks fail (measured:
-// docs/tests.md); remote beside deploy or tls costs each about a tenth. Each file uses its own Compose
+// Runs the system tests (tests/system/*.test.ts) in two lanes side by side. The first: the files
+// that run an SSH host with its own Docker engine (deploy and tls, with load loops; rds, an SSH
+// host and a database; remote), one after another, then the short files that need no stack of
+// their own (the emulated AWS steps, the lock, push). The second: the files with a local stack
+// (backup, second-checkout, site, checks), then cluster (four SSH hosts), which starts about when
+// deploy ends. Three heavy ones at once on a 2-core machine slow each other down threefold and
+// their zero-downtime checks fail (measured: docs/tests.md). Each file uses its own Compose
 // project, port, rig containers and checkout, so any two files can run side by side.
-// Each file's report is printed whole once it ends (the lanes' reports never mix). tls and remote
-// push to one registry started here for the run, each under a path of its own: the second one's
-// push mounts the layers the first one sent instead of compressing ~570 MB again.
+// Each file's report is printed whole once it ends (the lanes' reports never mix). tls, remote,
+// cluster and rds push to one registry started here for the run, each under a path of its own:
+// the second one's push mounts the layers the first one sent instead of compressing ~570 MB again.
 // With --with <npm script> (npm test: the type check, the dependency rules and the unit tests),
 // the second lane runs that script first: it is lighter than the first lane by more than that.
 //   node --import tsx tests/run-system.ts [--with <npm script>] [file ...]   (files given: those only, one at a time)
@@ -22,10 +23,10 @@ import { startRegistry } from './rig/registry.ts'
 
 const DIR = new URL('system/', import.meta.url).pathname
 const STARTED = Date.now()
-/** The heavy files of the first lane, in the order they run (longest first). */
-const HEAVY = ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts']
-/** The heavy file that ends the second lane (it starts once the light files are done, beside tls). */
-const LAST = ['remote.test.ts']
+/** The files of the first lane that run an SSH host, in the order they run (longest first); any file not in SECOND runs after them. */
+const HEAVY = ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts', 'remote.test.ts']
+/** The second lane, in order: the files with a local stack, then cluster. */
+const SECOND = ['backup.test.ts', 'second-checkout.test.ts', 'site.test.ts', 'checks.test.ts', 'cluster.test.ts']
 /** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
 const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts', 'rds.test.ts']
 /**
@@ -36,11 +37,10 @@ const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts', 'rds
 const DEADLINE_MS = Number(process.env.MYMDB_TEST_DEADLINE_MINUTES || 80) * 60_000
 const deadline = new AbortController()
 
-/** The two lanes (pure): the heavy files in their order; the others, the longest first, then by name, then remote. */
+/** The two lanes (pure): the heavy files, then the others not in SECOND by name; SECOND in its order. */
 export function lanes(names: string[]): [string[], string[]] {
-  const light = names.filter((n) => !HEAVY.includes(n) && !LAST.includes(n)).sort()
-  const first = ['backup.test.ts', 'second-checkout.test.ts', 'site.test.ts'].filter((n) => light.includes(n))
-  return [HEAVY.filter((n) => names.includes(n)), [...first, ...light.filter((n) => !first.includes(n)), ...LAST.filter((n) => names.includes(n))]]
+  const rest = names.filter((n) => !HEAVY.includes(n) && !SECOND.includes(n)).sort()
+  return [[...HEAVY.filter((n) => names.includes(n)), ...rest], SECOND.filter((n) => names.includes(n))]
 }
 
 /** Runs `files` one at a time; its report goes to stdout one whole file at a time. Resolves true when all passed. */
