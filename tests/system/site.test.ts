@@ -271,6 +271,25 @@ describe('the project folder after up:local', () => {
     assert.ok(!names.has('caddy'), `without a domain Caddy does not run: ${listed.stdout}`)
     assert.deepEqual(procs.filter((p) => p.uids.some((uid) => uid !== caddy)), [], `every process is caddy (${caddy}):\n${listed.stdout}`)
   })
+  test("every health check runs as its service's own user, not root (the front's as caddy, the database's as postgres)", async () => {
+    // each check's command as Docker runs it (the container's user), with the program it ends in
+    // replaced by one that writes down its uid
+    const checks = { proxy: ['caddy', 'curl'], db: ['postgres', 'pg_isready'], web: ['www-data', 'python3'], cache: ['memcache', 'mymdb-cache-healthcheck'] }
+    for (const [service, [user, program]] of Object.entries(checks)) {
+      const id = (await compose('ps', '-q', service)).stdout.trim()
+      const test = JSON.parse((await $({ quiet: true })`docker inspect --format ${'{{json .Config.Healthcheck.Test}}'} ${id}`).stdout) as string[]
+      assert.equal(test[0], 'CMD', `${service}: ${test.join(' ')}`)
+      const shim = `mkdir -p /tmp/mymdb-hc && printf '#!/bin/sh\\nid -u >/tmp/mymdb-hc/uid\\n' >/tmp/mymdb-hc/${program} && chmod 755 /tmp/mymdb-hc /tmp/mymdb-hc/${program} && rm -f /tmp/mymdb-hc/uid && chmod 1777 /tmp/mymdb-hc`
+      assert.equal((await $({ quiet: true, nothrow: true })`docker exec -u root ${id} sh -c ${shim}`).exitCode, 0, service)
+      const path = '/tmp/mymdb-hc:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+      const ran = await $({ quiet: true, nothrow: true })`docker exec -e PATH=${path} ${id} ${test.slice(1)}`
+      const uid = (await $({ quiet: true, nothrow: true })`docker exec -u root ${id} cat /tmp/mymdb-hc/uid`).stdout.trim()
+      const want = (await $({ quiet: true })`docker exec ${id} id -u ${user}`).stdout.trim()
+      await $({ quiet: true, nothrow: true })`docker exec -u root ${id} rm -rf /tmp/mymdb-hc`
+      assert.match(want, /^[1-9]\d*$/)
+      assert.equal(uid, want, `${service}'s check (${test.slice(1).join(' ')}) ran ${program} as uid '${uid}', not ${user} (${want}): ${ran.stderr}`)
+    }
+  })
   test("every container's logs are capped: json-file, 3 files of 10 MB", async () => {
     const ids = (await compose('ps', '-q')).stdout.trim().split('\n')
     assert.equal(ids.length, 4)
