@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { showCommand } from '../../tasks/lib/sh.ts'
 import { describe, it } from 'node:test'
 import { SshConnectionLost } from '../../tasks/lib/ssh.ts'
@@ -106,8 +107,8 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
     assert.deepEqual(remote.commands, [showCommand(STOP_CONTAINERS)])
     assert.match(STOP_CONTAINERS[2] ?? '', /if docker service inspect mymdb_web .*\n  set --; for s in mymdb_proxy mymdb_web mymdb_db mymdb_cache; do .*Spec\.Mode\.Global.*\n  \[ \$# -eq 0 \] \|\| docker service scale --detach \$\(printf '%s=0 ' "\$@"\)/)
     assert.match(STOP_CONTAINERS[2] ?? '', /\nelif \[ -f "\$d\/docker-compose\.yml" \]; then cd "\$d" && docker compose stop\n/)
-    // done once no container of theirs runs here and Swarm counts none of their tasks as running anywhere
-    assert.match(STOP_CONTAINERS[2] ?? '', /settled\(\) \{ for s in "\$@"; do \{ \[ -z "\$\(docker ps --quiet --filter "label=com\.docker\.swarm\.service\.name=\$s" --filter status=running\)" \] && ! docker service ps --format '\{\{\.CurrentState\}\}' "\$s" \| grep -q '\^Running'; \} \|\| return 1; done; \}/)
+    // done once no container of theirs runs here and Swarm counts none of their tasks as running on a node that is up
+    assert.match(STOP_CONTAINERS[2] ?? '', /settled\(\) \{ for s in "\$@"; do \{ \[ -z "\$\(docker ps --quiet --filter "label=com\.docker\.swarm\.service\.name=\$s" --filter status=running\)" \] && ! runs_on_a_ready_node "\$s"; \} \|\| return 1; done; \}/)
     assert.ok(remote.closed)
     assert.doesNotMatch(log.text(), /could not/)
   })
@@ -147,5 +148,22 @@ describe('stop --aws: the containers first, over SSH (best effort)', () => {
       assert.match(log.text(), why)
     }
     assert.ok(failing.closed, 'the session is closed after a failing command too')
+  })
+})
+
+describe("stop's wait on a swarm: which tasks still count as running", () => {
+  // the shell function of the script, run by sh with docker answering as a swarm of two nodes would
+  const fn = (STOP_CONTAINERS[2] ?? '').split('\n').find((l) => l.includes('runs_on_a_ready_node() {')) ?? ''
+  const runs = (nodes: string, tasks: string) => {
+    const docker = `docker() { case "$1" in node) printf '${nodes}' ;; service) printf '${tasks}' ;; esac; }`
+    return spawnSync('sh', ['-c', `${docker}\n${fn.trim()}\nruns_on_a_ready_node mymdb_web`]).status
+  }
+  it('a task Running on a node that is up counts; one on a node that is down (its last state) does not; a shut-down one does not', () => {
+    assert.match(fn, /runs_on_a_ready_node\(\) \{/)
+    const nodes = 'node node1 Ready\\nnode node2 Down\\n'
+    assert.equal(runs(nodes, 'task node1 Running 2 minutes ago\\n'), 0)
+    assert.equal(runs(nodes, 'task node2 Running 9 minutes ago\\ntask node1 Shutdown 3 seconds ago\\n'), 1)
+    assert.equal(runs(nodes, 'task node1 Shutdown 3 seconds ago\\ntask node1 Complete 1 minute ago\\n'), 1)
+    assert.equal(runs(nodes, ''), 1)
   })
 })
