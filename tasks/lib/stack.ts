@@ -162,9 +162,9 @@ export const LOGIN_REFUSED = /password authentication failed for user "[^"]*"/
 /**
  * Shell: Swarm services scaled to n replicas (no container is stopped or started by hand: Swarm
  * would replace it), waiting up to 150 s until one of each runs on this node (1), or none of
- * theirs runs on this node and Swarm lists none of their tasks as running on any node that is up
- * (0: a container gone is not yet a task Swarm counts as stopped, and on a cluster they run
- * elsewhere too). A global service (a cluster's front, on every node) cannot be scaled and is left as it is.
+ * theirs runs on this node and Swarm lists none of their tasks as running on a node that is up
+ * (0: a container gone is not yet a task Swarm counts as stopped, on a cluster they run elsewhere
+ * too, and one on a node that is down keeps its last state, Running, until the node is back). A global service (a cluster's front, on every node) cannot be scaled and is left as it is.
  */
 export function scaleScript(services: readonly Service[], n: 0 | 1): string {
   const here = (test: string) => `[ ${test} "$(docker ps --quiet --filter "label=com.docker.swarm.service.name=$s" --filter status=running)" ]`
@@ -173,7 +173,6 @@ export function scaleScript(services: readonly Service[], n: 0 | 1): string {
     // (a service the stack does not have, the db with MYMDB_DATABASE=rds, is left out)
     `set --; for s in ${services.map(swarmService).join(' ')}; do g=$(docker service inspect --format '{{if .Spec.Mode.Global}}global{{end}}' "$s" 2>/dev/null) || continue; [ -n "$g" ] || set -- "$@" "$s"; done`,
     `[ $# -eq 0 ] || docker service scale --detach $(printf '%s=${n} ' "$@") >/dev/null`,
-    // (a task on a node that is down keeps its last state, Running, until the node is back: not counted)
     ...(n === 0 ? [`runs_on_a_ready_node() { { docker node ls --format 'node {{.Hostname}} {{.Status}}'; docker service ps --format 'task {{.Node}} {{.CurrentState}}' "$1"; } | awk '$1 == "node" && $3 == "Ready" { up[$2] = 1 } $1 == "task" && $3 == "Running" && ($2 in up) { found = 1 } END { exit !found }'; }`] : []),
     `settled() { for s in "$@"; do { ${settled}; } || return 1; done; }`,
     `i=0; until settled "$@"; do i=$((i+1)); [ $i -lt 150 ] || { echo "$*: not ${n === 0 ? 'stopped' : 'started'} after 150 s" >&2; exit 1; }; sleep 1; done`,
