@@ -191,6 +191,10 @@ export async function assertNoneLost(host: SshHost, loads: Record<string, LoadRe
     'for t in $(docker service ps --quiet mymdb_web); do docker inspect --format \'  {{.Status.Timestamp}} {{.Status.State}} (desired {{.DesiredState}}) {{.Spec.ContainerSpec.Image}} {{range .NetworksAttachments}}{{.Network.Spec.Name}}={{.Addresses}} {{end}}\' "$t"; done',
     'echo "the front\'s server errors (last 20):"',
     'docker service logs --raw --since 15m mymdb_proxy 2>&1 | grep -E "front answered|upstream|resolved" | tail -n 20',
+    // in order, to the millisecond: which web task started, turned healthy, was killed, and when
+    // Swarm updated or rolled web back (dockerd keeps its last 256 events: health checks' execs fill it in ~100 s)
+    'echo "web\'s events (the daemon\'s last ones, health check execs left out):"',
+    'docker events --since 5m --until "$(date +%s)" --filter type=container --filter type=service --format \'{{.TimeNano}} {{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes "com.docker.swarm.task.name"}}\' | grep -v " exec_" | grep "mymdb_web" | while read -r t rest; do echo "  $(date -u -d "@${t%?????????}" +%T).$(echo "$t" | cut -c11-13) $rest"; done',
   ].join('; ')
   const r = await host.dockerExec('sh', '-c', script)
   assert.fail(`${Object.entries(loads).map(([name, l]) => `${name}: ${describeLoad(l)}`).join('\n')}\n${r.stdout}${r.stderr}`)
