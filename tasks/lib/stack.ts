@@ -162,9 +162,9 @@ export const LOGIN_REFUSED = /password authentication failed for user "[^"]*"/
 /**
  * Shell: Swarm services scaled to n replicas (no container is stopped or started by hand: Swarm
  * would replace it), waiting up to 150 s until one of each runs on this node (1), or none of
- * theirs runs on this node and Swarm lists none of their tasks as running on a node that is up
- * (0: a container gone is not yet a task Swarm counts as stopped, on a cluster they run elsewhere
- * too, and one on a node that is down keeps its last state, Running, until the node is back). A global service (a cluster's front, on every node) cannot be scaled and is left as it is.
+ * theirs runs here and Swarm counts none as running on a node that is up (0: a container gone is
+ * not yet a task Swarm counts as stopped; on a cluster they run elsewhere too; one on a node that
+ * is down keeps its last state, Running). A global service (a cluster's front) is left as it is.
  */
 export function scaleScript(services: readonly Service[], n: 0 | 1): string {
   const here = (test: string) => `[ ${test} "$(docker ps --quiet --filter "label=com.docker.swarm.service.name=$s" --filter status=running)" ]`
