@@ -57,6 +57,14 @@ export const START_INTERVAL = '1s'
 /** Seconds Swarm watches a new task after it became healthy, for a service without a health check. */
 export const MONITOR_SECONDS = 15
 
+/**
+ * Swarm's pause between replacing one task of a service and the next. Without one, a new task that
+ * fails at once races the next replacement: Swarm's updater hands out the next replica in the same
+ * moment it sees the failure, and at random stops a second healthy task first (seen on the rig: a
+ * broken web replaced both replicas, no web at all until the rollback).
+ */
+export const UPDATE_DELAY = '1s'
+
 /** Seconds in a Go duration as `docker compose config` writes it (`3s`, `1m30s`, `500ms`), or undefined. */
 export function durationSeconds(d: Json | undefined): number | undefined {
   if (typeof d !== 'string' || !/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(d)) return undefined
@@ -99,7 +107,7 @@ function deploySection(name: string, monitor: number): JsonObject {
   return {
     replicas: 1,
     endpoint_mode: 'dnsrr',
-    update_config: { order, parallelism: 1, failure_action: 'rollback', monitor: `${monitor}s` },
+    update_config: { order, parallelism: 1, delay: UPDATE_DELAY, failure_action: 'rollback', monitor: `${monitor}s` },
     rollback_config: { order, parallelism: 1 },
   }
 }

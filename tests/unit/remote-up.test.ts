@@ -297,7 +297,7 @@ describe('remote-up main()', () => {
     ])
     // the stack file went to docker stack deploy on stdin: web start-first, rolled back when unhealthy
     const stackFile = JSON.parse(remote.stdin[remote.commands.findIndex((c) => c.includes('stack deploy'))] ?? '{}')
-    assert.deepEqual(stackFile.services.web.deploy.update_config, { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' })
+    assert.deepEqual(stackFile.services.web.deploy.update_config, { order: 'start-first', parallelism: 1, delay: '1s', failure_action: 'rollback', monitor: '15s' })
     assert.equal(stackFile.name, undefined)
     assert.deepEqual(remoteSteps(planRemoteUp(ENV)).slice(2, 6), [
       'write ~/.docker/config.json (0600) without logins (anonymous pulls)',

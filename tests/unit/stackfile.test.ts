@@ -60,14 +60,14 @@ describe('the stack file', () => {
     assert.deepEqual(services.web!.deploy, {
       replicas: 1,
       endpoint_mode: 'dnsrr',
-      update_config: { order: 'start-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' },
+      update_config: { order: 'start-first', parallelism: 1, delay: '1s', failure_action: 'rollback', monitor: '15s' },
       rollback_config: { order: 'start-first', parallelism: 1 },
     })
     for (const s of ['db', 'proxy'])
       assert.deepEqual(services[s]!.deploy, {
         replicas: 1,
         endpoint_mode: 'dnsrr',
-        update_config: { order: 'stop-first', parallelism: 1, failure_action: 'rollback', monitor: '15s' },
+        update_config: { order: 'stop-first', parallelism: 1, delay: '1s', failure_action: 'rollback', monitor: '15s' },
         rollback_config: { order: 'stop-first', parallelism: 1 },
       })
   })
