@@ -46,16 +46,25 @@ export async function launchChromium(o: { home?: string; args?: string[] } = {})
   return browser
 }
 
+/** A file for a file input, as playwright's setInputFiles takes it. */
+export interface FormFile {
+  name: string
+  mimeType: string
+  buffer: Buffer
+}
+
 /**
- * Goes to the form at `path`, fills `fields` (selector -> value) and clicks `button`, as a person
- * does; when the post ends on chromium's own error page (net::ERR_NETWORK_CHANGED, as above), all
- * of it is done again (at most 3 times). The first post may have reached the site anyway: a form
- * that must not be sent twice (a registration) has to accept "already exists" as its answer.
+ * Goes to the form at `path`, fills `fields` (selector -> value) and `files` (selector -> file)
+ * and clicks `button`, as a person does; when the post ends on chromium's own error page
+ * (net::ERR_NETWORK_CHANGED, as above), all of it is done again (at most 3 times). The first post
+ * may have reached the site anyway: a form that must not be sent twice (a registration) has to
+ * accept "already exists" as its answer.
  */
-export async function submitForm(page: Page, path: string, fields: Record<string, string>, button: string): Promise<void> {
+export async function submitForm(page: Page, path: string, fields: Record<string, string>, button: string, files: Record<string, FormFile> = {}): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await page.goto(path)
     for (const [selector, value] of Object.entries(fields)) await page.fill(selector, value)
+    for (const [selector, file] of Object.entries(files)) await page.setInputFiles(selector, file)
     await page.click(button)
     await page.waitForLoadState('load')
     if (!page.url().startsWith('chrome-error://')) return
@@ -64,16 +73,20 @@ export async function submitForm(page: Page, path: string, fields: Record<string
 }
 
 /**
- * Uploads `file` through the poster form of the movie page `page` is on and returns the new
- * poster's src (the newest is shown first). It waits for the page after the post to show one
- * poster more than before: right after the click, the old page (with older posters) may still be
- * the one a locator reads.
+ * Uploads `file` through the poster form of the movie page `page` is on (submitForm: sent again
+ * after chromium's error page; seen in CI) and returns the new poster's src (the newest is shown
+ * first). It waits for the page after the post to show one poster more than before: right after
+ * the click, the old page (with older posters) may still be the one a locator reads.
  */
-export async function uploadPoster(page: Page, file: { name: string; mimeType: string; buffer: Buffer }): Promise<string> {
+export async function uploadPoster(page: Page, file: FormFile): Promise<string> {
   const before = await page.locator('img.poster').count()
-  await page.setInputFiles('#id_image', file)
-  await page.click('#upload-button')
-  await page.locator('img.poster').nth(before).waitFor()
+  await submitForm(page, page.url(), {}, '#upload-button', { '#id_image': file })
+  try {
+    await page.locator('img.poster').nth(before).waitFor()
+  } catch (e) {
+    const text = (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').slice(0, 400)
+    throw new Error(`no new poster on ${page.url()} after the upload (${before} before); the page says: ${text}`, { cause: e })
+  }
   const src = await page.locator('img.poster').first().getAttribute('src')
   if (!src) throw new Error('the movie page shows a poster without a src')
   return src
