@@ -1,16 +1,19 @@
-// Runs the system tests (tests/system/*.test.ts) in two lanes side by side. The first: the files
-// that run an SSH host with its own Docker engine (deploy and tls, with load loops; rds, an SSH
-// host and a database; remote), one after another, then the short files that need no stack of
-// their own (the emulated AWS steps, the lock, push). The second: the files with a local stack
-// (backup, second-checkout, site, checks), then cluster (four SSH hosts), which starts about when
-// deploy ends. Three heavy ones at once on a 2-core machine slow each other down threefold and
-// their zero-downtime checks fail (measured: docs/tests.md). Each file uses its own Compose
-// project, port, rig containers and checkout, so any two files can run side by side.
+// Runs the system tests (tests/system/*.test.ts) in three lanes side by side. The first: the files
+// that run an SSH host with its own Docker engine and a load loop (deploy, tls) and rds (an SSH
+// host and a database), one after another. The second: the local stacks with a browser (backup,
+// site), then cluster (four SSH hosts), which starts about when deploy is half done. The third,
+// light one: --with's script (below), the other local stacks (second-checkout, checks), remote
+// (an SSH host, no load loop), then the short files that need no stack of their own (the emulated
+// AWS steps, the lock, push) and any new file. Two lanes left about a third of this 2-core
+// machine idle (waits for health checks, Swarm, SSH); three heavy files at once slow each other
+// down threefold and their zero-downtime checks fail (measured: docs/tests.md), so the third
+// lane carries no load loop and ends early. Each file uses its own Compose project, port, rig
+// containers and checkout, so any two files can run side by side.
 // Each file's report is printed whole once it ends (the lanes' reports never mix). tls, remote,
 // cluster and rds push to one registry started here for the run, each under a path of its own:
 // the second one's push mounts the layers the first one sent instead of compressing ~570 MB again.
 // With --with <npm script> (npm test: the type check, the dependency rules and the unit tests),
-// the second lane runs that script first: it is lighter than the first lane by more than that.
+// the third lane runs that script first.
 //   node --import tsx tests/run-system.ts [--with <npm script>] [file ...]   (files given: those only, one at a time)
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
@@ -23,10 +26,12 @@ import { startRegistry } from './rig/registry.ts'
 
 const DIR = new URL('system/', import.meta.url).pathname
 const STARTED = Date.now()
-/** The files of the first lane that run an SSH host, in the order they run (longest first); any file not in SECOND runs after them. */
-const HEAVY = ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts', 'remote.test.ts']
-/** The second lane, in order: the files with a local stack, then cluster. */
-const SECOND = ['backup.test.ts', 'second-checkout.test.ts', 'site.test.ts', 'checks.test.ts', 'cluster.test.ts']
+/** The first lane, in order: the files with an SSH host and a load loop, and rds. */
+const FIRST = ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts']
+/** The second lane, in order: the local stacks with a browser, then cluster. */
+const SECOND = ['backup.test.ts', 'site.test.ts', 'cluster.test.ts']
+/** The third lane begins with these; any file in neither of the others runs after them. */
+const THIRD = ['second-checkout.test.ts', 'checks.test.ts', 'remote.test.ts']
 /** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
 const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts', 'rds.test.ts']
 /**
@@ -37,10 +42,12 @@ const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts', 'rds
 const DEADLINE_MS = Number(process.env.MYMDB_TEST_DEADLINE_MINUTES || 80) * 60_000
 const deadline = new AbortController()
 
-/** The two lanes (pure): the heavy files, then the others not in SECOND by name; SECOND in its order. */
-export function lanes(names: string[]): [string[], string[]] {
-  const rest = names.filter((n) => !HEAVY.includes(n) && !SECOND.includes(n)).sort()
-  return [[...HEAVY.filter((n) => names.includes(n)), ...rest], SECOND.filter((n) => names.includes(n))]
+/** The three lanes (pure): FIRST and SECOND in their order; THIRD, then the other files by name. */
+export function lanes(names: string[]): [string[], string[], string[]] {
+  const named = [...FIRST, ...SECOND, ...THIRD]
+  const rest = names.filter((n) => !named.includes(n)).sort()
+  const pick = (lane: string[]) => lane.filter((n) => names.includes(n))
+  return [pick(FIRST), pick(SECOND), [...pick(THIRD), ...rest]]
 }
 
 /** Runs `files` one at a time; its report goes to stdout one whole file at a time. Resolves true when all passed. */
@@ -118,17 +125,17 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const script = values.with
   const given = positionals.map((f) => resolve(f))
   const all = readdirSync(DIR).filter((f) => f.endsWith('.test.ts'))
-  const [heavy, light] = given.length > 0 ? [given, []] : lanes(all).map((files) => files.map((f) => join(DIR, f)))
-  const second = async () => {
+  const [first, second, third] = given.length > 0 ? [given, [], []] : lanes(all).map((files) => files.map((f) => join(DIR, f)))
+  const withScript = async () => {
     const checked = script ? await runScript(script) : true
-    return (await runLane(light ?? [])) && checked
+    return (await runLane(third ?? [])) && checked
   }
   // the test files run in child processes: they find the shared registry by its container's name
-  const registry = [...(heavy ?? []), ...(light ?? [])].some((f) => SHARE_REGISTRY.some((n) => f.endsWith(`/${n}`))) ? await startRegistry('mymdb-rig-registry-shared') : undefined
+  const registry = [...(first ?? []), ...(second ?? []), ...(third ?? [])].some((f) => SHARE_REGISTRY.some((n) => f.endsWith(`/${n}`))) ? await startRegistry('mymdb-rig-registry-shared') : undefined
   if (registry) process.env.MYMDB_RIG_REGISTRY = registry.container
   setTimeout(() => deadline.abort(), DEADLINE_MS).unref()
   try {
-    const results = await Promise.all([runLane(heavy ?? []), second()])
+    const results = await Promise.all([runLane(first ?? []), runLane(second ?? []), withScript()])
     process.exitCode = results.every(Boolean) ? 0 : 1
   } finally {
     await registry?.stop()
