@@ -1,14 +1,13 @@
 // Runs the system tests (tests/system/*.test.ts) in three lanes side by side. The first: the files
-// that run an SSH host with its own Docker engine and a load loop (deploy, tls) and rds (an SSH
-// host and a database), one after another. The second: the local stacks with a browser (backup,
-// site), then cluster (four SSH hosts), which starts about when deploy is half done. The third,
-// light one: --with's script (below), the other local stacks (second-checkout, checks), remote
-// (an SSH host, no load loop), then the short files that need no stack of their own (the emulated
-// AWS steps, the lock, push) and any new file. Two lanes left about a third of this 2-core
-// machine idle (waits for health checks, Swarm, SSH); three heavy files at once slow each other
-// down threefold and their zero-downtime checks fail (measured: docs/tests.md), so the third
-// lane carries no load loop and ends early. Each file uses its own Compose project, port, rig
-// containers and checkout, so any two files can run side by side.
+// that run an SSH host with its own Docker engine and a load loop (deploy, tls). The second: site
+// (a local stack and a browser), then cluster (four SSH hosts), the longest, from about 100 s on.
+// The third: --with's script (below), the other local stacks (second-checkout, checks, backup),
+// remote and rds (an SSH host each, no load loop), then the short files that need no stack of
+// their own (the emulated AWS steps, the lock, push) and any new file. Two lanes left a third of
+// this 2-core machine idle (waits for health checks, Swarm, SSH); three files with load loops at
+// once slow each other down threefold and their zero-downtime checks fail (measured:
+// docs/tests.md), so the third lane carries none. Each file uses its own Compose project, port,
+// rig containers and checkout, so any two files can run side by side.
 // Each file's report is printed whole once it ends (the lanes' reports never mix). tls, remote,
 // cluster and rds push to one registry started here for the run, each under a path of its own:
 // the second one's push mounts the layers the first one sent instead of compressing ~570 MB again.
@@ -26,12 +25,12 @@ import { startRegistry } from './rig/registry.ts'
 
 const DIR = new URL('system/', import.meta.url).pathname
 const STARTED = Date.now()
-/** The first lane, in order: the files with an SSH host and a load loop, and rds. */
-const FIRST = ['deploy.test.ts', 'tls.test.ts', 'rds.test.ts']
-/** The second lane, in order: the local stacks with a browser, then cluster. */
-const SECOND = ['backup.test.ts', 'site.test.ts', 'cluster.test.ts']
+/** The first lane, in order: the files with an SSH host and a load loop. */
+const FIRST = ['deploy.test.ts', 'tls.test.ts']
+/** The second lane, in order: a local stack with a browser, then cluster. */
+const SECOND = ['site.test.ts', 'cluster.test.ts']
 /** The third lane begins with these; any file in neither of the others runs after them. */
-const THIRD = ['second-checkout.test.ts', 'checks.test.ts', 'remote.test.ts']
+const THIRD = ['second-checkout.test.ts', 'checks.test.ts', 'backup.test.ts', 'remote.test.ts', 'rds.test.ts']
 /** The files that push the stack's images to one registry for the run, each under a path of its own (rig/registry.ts rigRegistry). */
 const SHARE_REGISTRY = ['tls.test.ts', 'remote.test.ts', 'cluster.test.ts', 'rds.test.ts']
 /**
