@@ -149,10 +149,11 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       // a host of a cluster that ran before: a short wait; one that does not answer is left out
       // of this deploy (Swarm runs its tasks on the others) rather than failing it
       if (node > 1 && resources.nodes[node - 1]?.instance.action === 'exists') {
-        const up = await log.step('host', `waiting for SSH on host ${node} (${address}:${plan.sshPort})`, () => waitForTcp(address, plan.sshPort, DOWN_HOST_WAIT_SECONDS * 1000), 15)
+        const wait = deps.downHostWaitSeconds ?? DOWN_HOST_WAIT_SECONDS
+        const up = await log.step('host', `waiting for SSH on host ${node} (${address}:${plan.sshPort})`, () => waitForTcp(address, plan.sshPort, wait * 1000), 15)
         if (!up) {
           n.down = true
-          log.warn(`[host] host ${node} (${host?.instanceId} at ${address}) does not answer on SSH after ${DOWN_HOST_WAIT_SECONDS} s: the deploy goes on without it (Swarm runs its tasks on the other hosts); see the instance in the EC2 console, then deploy again`)
+          log.warn(`[host] host ${node} (${host?.instanceId} at ${address}) does not answer on SSH after ${wait} s: the deploy goes on without it (Swarm runs its tasks on the other hosts); see the instance in the EC2 console, then deploy again`)
         }
       } else await waitForSsh(address, plan.sshPort, resources.sshCidr, log)
     }

@@ -29,6 +29,8 @@ export interface StepDeps extends Deps {
   readKey?: (path: string) => string
   /** Seconds between polls (Docker on the host, HTTP, DNS); tests use 0. */
   pollSeconds?: number
+  /** Seconds the host step waits for SSH on a host of a cluster that ran before (default: DOWN_HOST_WAIT_SECONDS). */
+  downHostWaitSeconds?: number
   /** Looks up the domain's addresses (default: DNS). */
   resolveName?: ResolveName
   /** When the whole deploy started (epoch ms; default: when the start step started), for the history. */

@@ -124,11 +124,11 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   })
 
   /** npm run deploy:aws with `n` hosts (each rig host at its own address). */
-  const deployAws = async (n: number, extra: Record<string, string> = {}, argv: string[] = []) => {
+  const deployAws = async (n: number, extra: Record<string, string> = {}, argv: string[] = [], seams: StepSeams = {}) => {
     const log = captureLog()
     const started = Date.now()
     // (every rig host's address: those beyond n are the hosts being taken away)
-    const code = await deployMain(argv, { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false })
+    const code = await deployMain(argv, { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false, ...seams })
     assert.equal(code, 0, lastLinesFirst(log.text()))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
@@ -555,9 +555,10 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
 
     // and deploy:aws itself: the host that does not answer is left out after a short wait, the swarm as it is, the rest deployed
     const n = Number(downNode.slice(-1))
-    const again = await deployAws(3, { MYMDB_WEB_REPLICAS: '2' })
+    // (the wait for a host that does not answer: 10 s here, DOWN_HOST_WAIT_SECONDS otherwise)
+    const again = await deployAws(3, { MYMDB_WEB_REPLICAS: '2' }, [], { downHostWaitSeconds: 10 })
     console.log(`timing: deploy:aws with ${downNode} down: ${again.seconds} s`)
-    assert.match(again.text, new RegExp(`\\[host\\] host ${n} \\(i-\\w+ at 127\\.0\\.0\\.1${n}\\) does not answer on SSH after 30 s: the deploy goes on without it`))
+    assert.match(again.text, new RegExp(`\\[host\\] host ${n} \\(i-\\w+ at 127\\.0\\.0\\.1${n}\\) does not answer on SSH after 10 s: the deploy goes on without it`))
     assert.match(again.text, new RegExp(`\\[cluster\\] host ${n} \\(127\\.0\\.0\\.1${n}\\) did not answer: the swarm is left as it is`))
     const after = (await where('web')).filter((t) => t.state === 'Running')
     assert.equal(after.length, 2, JSON.stringify(after))
