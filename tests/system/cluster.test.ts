@@ -275,8 +275,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const web = (await where('web')).filter((t) => t.state === 'Running')
     assert.equal(web.length, 2, JSON.stringify(web))
     for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${NEXT}(@|$)`))
-    // the broken tasks Swarm stopped for being unhealthy ended failed, not complete: a task that
-    // exits 0 then counts as complete, and the update goes on to the next replica (runit/boot)
+    // the broken tasks Swarm stopped for being unhealthy ended failed, not complete (runit/boot
+    // exits 143 after its graceful stop)
     const all = await hosts[0]!.dockerExec('docker', 'service', 'ps', '--no-trunc', '--format', '{{.Image}}|{{.CurrentState}}|{{.Error}}', 'mymdb_web')
     const broken = all.stdout.split('\n').filter((l) => l.includes(`/mymdb-web:${BROKEN}`))
     assert.ok(broken.some((l) => /\|Failed .*\|.*non-zero exit \(143\)/.test(l)), all.stdout)

@@ -529,8 +529,8 @@ describe('resilience', () => {
   test('docker stop of the web container finishes gracefully (SIGTERM reaches uWSGI through runit)', async () => {
     const id = (await compose('ps', '-q', 'web')).stdout.trim()
     // Docker SIGKILLs after -t seconds (exit code 137): exit code 143 is runit/boot's own, after
-    // it passed the signal on and the services stopped (not 0: Swarm would count a task stopped
-    // for being unhealthy as complete). (A missed signal always ends in 137. The container
+    // it passed the signal on and the services stopped (not 0: a task Swarm stopped for being
+    // unhealthy would show as complete). (A missed signal always ends in 137. The container
     // bounds its stop at 4 + 3 s (runit/boot); 15 s, not 10, because a machine busy with two
     // other test files and three Docker engines once took longer than 10 s.)
     await compose('stop', '-t', '15', 'web')

@@ -317,8 +317,8 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     await assertNoneLost(host, { 'through the front': load })
     assert.equal(await frontAndDb(), before)
     assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${FRESH}@sha256:`))
-    // the broken task, stopped by Swarm for being unhealthy, ended failed (runit/boot exits 143):
-    // one that ends complete lets Swarm go on as if the update had worked
+    // the broken task, stopped by Swarm for being unhealthy, ended failed, not complete (runit/boot
+    // exits 143 after its graceful stop)
     const tasks = (await onHost(`docker service ps --no-trunc --format '{{.Image}}|{{.CurrentState}}|{{.Error}}' mymdb_web`)).stdout
     const broken = tasks.split('\n').filter((l) => l.includes(`/mymdb-web:${BROKEN}`))
     assert.ok(broken.some((l) => /\|Failed .*\|.*non-zero exit \(143\)/.test(l)), tasks)
