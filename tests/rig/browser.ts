@@ -1,12 +1,15 @@
 // Chromium from Debian for the tests, driven by playwright-core: one launch for every test file.
 // Beside other tests, Docker making or removing a network on this machine changes its addresses,
 // and Chromium then aborts a navigation in flight with net::ERR_NETWORK_CHANGED (seen when
-// remote.test started beside tls.test's browser test). Every page of a browser launched here goes
-// to a URL again when that happens (at most 3 times); every other outcome, an error the test
+// remote.test started beside tls.test's browser test), or playwright reports the navigation as
+// "interrupted by another navigation to chrome-error://chromewebdata/" (cluster.test, CI of
+// b3b0d1f). Every page of a browser launched here goes to a URL again when either happens (at most
+// 3 times), printing what chromium's error page said; every other outcome, an error the test
 // expects included, is the page's own.
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
-const NETWORK_CHANGED = /ERR_NETWORK_CHANGED/
+/** goto's errors that are the network under the browser changing, not the site's answer. */
+const NETWORK_CHANGED = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/
 
 /** The switches every test browser gets (headless in a container, no background traffic). */
 const ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -20,10 +23,17 @@ function steadyPage(page: Page): Page {
         return await goto(...a)
       } catch (e) {
         if (attempt >= 3 || !NETWORK_CHANGED.test(String(e))) throw e
+        console.log(`browser: ${String(a[0])}: ${String(e).split('\n')[0]}; the page says: ${await errorPageText(page)}; going there again`)
       }
     }
   }
   return page
+}
+
+/** The text of chromium's error page (its last line is the error's code, e.g. ERR_NETWORK_CHANGED), '' if none. */
+async function errorPageText(page: Page): Promise<string> {
+  await page.waitForLoadState('load').catch(() => {})
+  return (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').slice(0, 300)
 }
 
 function steadyContext(context: BrowserContext): BrowserContext {
@@ -68,7 +78,9 @@ export async function submitForm(page: Page, path: string, fields: Record<string
     await page.click(button)
     await page.waitForLoadState('load')
     if (!page.url().startsWith('chrome-error://')) return
-    if (attempt >= 3) throw new Error(`${path}: the post ended on chromium's error page 3 times`)
+    const said = await errorPageText(page)
+    if (attempt >= 3) throw new Error(`${path}: the post ended on chromium's error page 3 times; the last said: ${said}`)
+    console.log(`browser: the post to ${path} ended on chromium's error page (${said}); sending it again`)
   }
 }
 
