@@ -1,8 +1,6 @@
-// npm run deploy:aws: MyMDB on an EC2 host of the stage, uploads on S3, from this machine.
-// Four steps, each idempotent and each also runnable alone: push (npm run push), bucket
-// (npm run bucket), host (npm run host), start over SSH (npm run remote:up); with several hosts
-// the front door (npm run front), with MYMDB_DATABASE=rds the database (npm run database). A second run
-// against an unchanged setup changes nothing; an interrupted run completes on the next one.
+// npm run deploy:aws: MyMDB on the stage's EC2 hosts, uploads on S3, from this machine: the step
+// files below planned, shown and applied in order (the steps: HELP). A second run against an
+// unchanged setup changes nothing; an interrupted run completes on the next one.
 import { bucketStep } from './bucket.ts'
 import { databaseStep } from './database.ts'
 import { rdsTarget } from './lib/aws/database.ts'
@@ -11,8 +9,8 @@ import { hostStep } from './host.ts'
 import { pushStep } from './push.ts'
 import { startStep } from './remote-up.ts'
 import { STS, aws } from './lib/aws/clients.ts'
-import { frontDoorState, frontRemovalStep } from './lib/aws/frontteardown.ts'
-import { findNodes, terminateInstances } from './lib/aws/instance.ts'
+import { frontDoorChoice, frontRemovalStep } from './lib/aws/frontteardown.ts'
+import { terminateRetired } from './lib/aws/host.ts'
 import { loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
 import { lockNote, readLock, withLock } from './lib/lock.ts'
@@ -24,53 +22,40 @@ import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
-Deploys MyMDB to AWS in four steps (one more with several hosts, one more with
-MYMDB_DATABASE=rds), each safe to run again:
-  1. push    the web, db, proxy and cache images of this commit to MYMDB_REGISTRY (npm run push)
-  2. bucket  the upload bucket DJANGO_UPLOAD_S3_BUCKET (public under uploads/) and the private
-             backup bucket                                                   (npm run bucket)
-  3. host    key pair, security group, IAM roles (host, backup), EC2 instance with Docker,
-             Elastic IP; MYMDB_HOSTS of them (default 1), spread over the zones
-                                                                             (npm run host)
-             (fewer than there are: the ones beyond are taken out of the swarm by the start
-             step, their tasks moved to the others, and then terminated)
-  (4.) front    with MYMDB_HOSTS > 1: a Network Load Balancer on an Elastic IP per zone
-             passing TCP 80 and 443 to every host, and the EFS file system where the
-             hosts' fronts share the certificate                           (npm run front)
-             (back to MYMDB_HOSTS=1, the front door stays in use, the site's name may
-             point at it, until --remove-front-door)
-  (4.) database  with MYMDB_DATABASE=rds: PostgreSQL on RDS, private, TLS only, admitting
-             the hosts only; the site's own role made there by the start    (npm run database)
-  4. start   compose file + production .env over SSH, pull, Swarm stack deploy, checks;
-             with several hosts, first one Docker Swarm of them             (npm run remote:up)
-             with MYMDB_DOMAIN: first the DNS record to create, and a wait until the name
-             resolves to the host's Elastic IP (several hosts: the load balancer's); then
-             the host gets its certificate (several: one, kept on their shared storage)
+Deploys MyMDB to AWS in steps, each safe to run again and each runnable alone:
+  push      the web, db, proxy and cache images of this commit to MYMDB_REGISTRY  (npm run push)
+  bucket    the upload bucket DJANGO_UPLOAD_S3_BUCKET (public under uploads/) and the
+            private backup bucket                                               (npm run bucket)
+  host      key pair, security group, IAM roles, MYMDB_HOSTS EC2 instances (default 1)
+            with Docker and an Elastic IP each, spread over the zones; hosts beyond
+            MYMDB_HOSTS are drained by the start step, then terminated           (npm run host)
+  front     MYMDB_HOSTS > 1: a Network Load Balancer (an Elastic IP per zone, TCP 80 and
+            443 to every host) and the EFS file system where the fronts share the
+            certificate; kept when back to one host until --remove-front-door  (npm run front)
+  database  MYMDB_DATABASE=rds: PostgreSQL on RDS, private, TLS only, admitting the
+            hosts only                                                        (npm run database)
+  start     compose file + production .env over SSH, pull, Swarm stack deploy (several
+            hosts: one Swarm of them), checks; with MYMDB_DOMAIN first a wait until the
+            name resolves to the host's (or balancer's) addresses, then one certificate
+                                                                            (npm run remote:up)
 Every setting is checked first (all problems at once), then the AWS credentials (sts
-get-caller-identity), before anything is pushed or created. A run that stopped half-way
-(Ctrl-C, lost connection, an AWS error) is completed by running it again: existing
-resources are found by their tags and reused, never created twice.
+get-caller-identity), before anything is pushed or created. A run that stopped half-way is
+completed by running it again: existing resources are found by their tags and reused.
 
-Settings: see .env.example (AWS_REGION, DJANGO_UPLOAD_S3_BUCKET, MYMDB_REGISTRY, the
-production secrets DJANGO_SECRET_KEY, DJANGO_DB_PASSWORD, POSTGRES_PASSWORD, ...).
-AWS credentials come from the AWS SDK's default chain (aws configure, AWS_PROFILE, SSO).
-The site's host names: MYMDB_DOMAIN and DJANGO_ALLOWED_HOSTS (both optional) plus the
-instance's public DNS name and IP, added by this step. Without MYMDB_DOMAIN the site is plain
-HTTP (a warning says so); with it, HTTPS with a certificate from MYMDB_ACME_CA (Let's Encrypt).
+Settings: .env.example; AWS credentials: the AWS SDK's default chain (aws configure,
+AWS_PROFILE, SSO). The site's names: MYMDB_DOMAIN and DJANGO_ALLOWED_HOSTS (optional) plus
+the instance's public DNS name and IP. Without MYMDB_DOMAIN the site is plain HTTP (a warning
+says so); with it, HTTPS with a certificate from MYMDB_ACME_CA (Let's Encrypt).
 
 Options:
-  --dry-run    show the plan of every step (what exists, what would be created or changed),
-               change nothing (no push, no AWS write, no SSH)
+  --dry-run    show the plan of every step, change nothing (no push, no AWS write, no SSH)
   --remove-front-door
-               with MYMDB_HOSTS=1, on a stage down to one host: host 1's front keeps its
+               MYMDB_HOSTS=1, on a stage down to one host: host 1's front keeps its
                certificate on its own volume again, then the load balancer, its addresses
-               and the fronts' shared storage are removed (point the site's name at host
-               1's Elastic IP first: with MYMDB_DOMAIN the start waits until it does)
+               and the shared storage are removed (point the site's name at host 1 first)
   -h, --help   this help
 
-Stop the host (keeps its disk):  npm run stop -- --aws
-Remove the host and its parts:   npm run destroy:aws
-
+Stop the host: npm run stop -- --aws; remove it and its parts: npm run destroy:aws.
 Exit codes: 0 deployed, 1 a step failed (run again after fixing), 2 bad option or setting.`
 
 /** The command line: its options (-h/--help come with runCli). */
@@ -108,36 +93,6 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     }
     return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps, { log })
 
-    /**
-     * The stage's front door: kept (made or corrected) with several hosts. With one host, one left
-     * from more stays in use (the site's name may point at it) until --remove-front-door, which
-     * needs the stage down to one host already (the front step stops sending requests to a host
-     * before it is drained; removal in the same run would not).
-     */
-    async function frontDoor(): Promise<'none' | 'keep' | 'remove'> {
-      if (s.MYMDB_HOSTS > 1) return 'keep'
-      const state = await frontDoorState(clients, s.MYMDB_STAGE)
-      if (removeDoor) {
-        if (state === 'none') {
-          log.info(`[deploy] --remove-front-door: stage ${s.MYMDB_STAGE} has no front door (nothing to remove)`)
-          return 'none'
-        }
-        const more = [...(await findNodes(clients, s.MYMDB_STAGE)).keys()].filter((n) => n > 1).sort((a, b) => a - b)
-        if (more.length > 0)
-          throw new UserError(
-            `--remove-front-door: stage ${s.MYMDB_STAGE} still has host${more.length > 1 ? 's' : ''} ${more.join(', ')}: run npm run deploy:aws with MYMDB_HOSTS=1 first (the front door stops sending them requests before they are drained), then again with --remove-front-door`,
-          )
-        return 'remove'
-      }
-      if (state === 'leftovers') log.warn(`[deploy] stage ${s.MYMDB_STAGE} has parts of a front door left (the fronts' shared storage mymdb-${s.MYMDB_STAGE}-front, without its load balancer): remove them with npm run deploy:aws -- --remove-front-door`)
-      if (state !== 'balancer') return 'none'
-      log.warn(
-        `[deploy] stage ${s.MYMDB_STAGE} has a front door (load balancer mymdb-${s.MYMDB_STAGE}, its Elastic IPs, the fronts' shared storage), kept in use with one host: the site's name may point at it. ` +
-          `Once the name points at host 1's Elastic IP, remove it: npm run deploy:aws -- --remove-front-door`,
-      )
-      return 'keep'
-    }
-
     async function deploySteps(): Promise<number> {
       // Each step: plan, show, apply (not in a dry run). A failed step keeps its own report and
       // exit code (2: a setting to fix; 1: run again after fixing).
@@ -154,7 +109,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
       // of its own between the hosts (whose group they admit) and the start
       const rds = s.MYMDB_DATABASE === 'rds'
       const cluster = s.MYMDB_HOSTS > 1
-      const door = await frontDoor()
+      const door = await frontDoorChoice(clients, s, removeDoor, log)
       const steps = ['push', 'bucket', 'host', ...(door === 'keep' ? ['front'] : []), ...(rds ? ['database'] : []), 'start', ...(door === 'remove' ? ['front-removal'] : [])]
       const nth = (name: string) => `${steps.indexOf(name) + 1}/${steps.length}`
       log.info(`[deploy] ${nth('push')} push images to ${s.MYMDB_REGISTRY}${dryRun ? ' (dry run)' : ''}`)
@@ -202,11 +157,7 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
         return 0
       }
       // hosts beyond MYMDB_HOSTS, out of the swarm now: their instances (and disks) go
-      const retired = host.retire.flatMap((n) => (n.host ? [n.host.instanceId] : []))
-      if (retired.length > 0) {
-        await terminateInstances(clients, retired, log)
-        log.info(`[deploy] host${retired.length > 1 ? 's' : ''} ${host.retire.map((n) => n.node).join(', ')} taken away: ${retired.join(', ')} terminated; their elastic IPs stay the stage's (released by npm run destroy:aws -- --release-address)`)
-      }
+      await terminateRetired(clients, host.retire, log)
 
       // summary
       log.info('')

@@ -1,15 +1,12 @@
-// npm run destroy:aws: removes what the host step created for a stage (lib/aws/teardown.ts): the
-// instance (and its disk), the security group, the key pair, the instance profile and the IAM
-// roles, after a final backup of the host. The Elastic IP is kept unless --release-address (and
-// then only once MYMDB_DOMAIN no longer resolves to it); the upload bucket is left alone unless
-// --delete-bucket names it exactly. Safe to run again: what is gone is skipped.
+// npm run destroy:aws: removes what the deploy created for a stage (the list and what is kept:
+// HELP), after a final backup of the host (lib/aws/teardown.ts). Safe to run again.
 import { existsSync, rmSync } from 'node:fs'
-import { inventory, removeAll, removalLines, takeFinalBackup } from './lib/aws/teardown.ts'
+import { checkAddressesUnnamed, checkDeleteBucket, inventory, removeAll, removalLines, takeFinalBackup } from './lib/aws/teardown.ts'
 import { databaseInventory, databaseLines, detachHosts, finalSnapshotName, removeDatabase } from './lib/aws/dbteardown.ts'
 import { frontInventory, frontLines, removeFront } from './lib/aws/frontteardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
-import { ConfigError, UserError } from './lib/errors.ts'
+import { UserError } from './lib/errors.ts'
 import { sshKeyPath } from './lib/hostvars.ts'
 import { withLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
@@ -17,9 +14,8 @@ import { PROJECT_TAG } from './lib/names.ts'
 import { stepDeps, type StepSeams } from './lib/step.ts'
 import { hostAccessSpec } from './lib/target.ts'
 import { siteVars } from './lib/hostvars.ts'
-import { disassociateElasticIp, type ElasticIp } from './lib/aws/address.ts'
-import { resolveName, type ResolveName } from './lib/remote/checks.ts'
-import type { Log } from './lib/log.ts'
+import { disassociateElasticIp } from './lib/aws/address.ts'
+import { resolveName } from './lib/remote/checks.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
 
@@ -85,19 +81,6 @@ export const CLI = {
 
 /** Only these settings matter for removing (the bucket only with --delete-bucket); SSH for the final backup; the domain for --release-address. */
 export const destroySpec = { ...hostAccessSpec, MYMDB_DOMAIN: siteVars.MYMDB_DOMAIN, MYMDB_DNS_SERVER: siteVars.MYMDB_DNS_SERVER }
-
-/**
- * The check of --delete-bucket NAME (pure): NAME must be DJANGO_UPLOAD_S3_BUCKET exactly, so that
- * a bucket is only deleted by someone who typed its name.
- */
-export function checkDeleteBucket(name: string, configured: string): string {
-  if (name !== configured)
-    throw new ConfigError(
-      `--delete-bucket must be given the upload bucket's name exactly (DJANGO_UPLOAD_S3_BUCKET=${configured}), ` +
-        `not ${JSON.stringify(name)}; nothing was removed`,
-    )
-  return name
-}
 
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
@@ -182,34 +165,6 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     }
     return 0
   })
-}
-
-/**
- * Refuses (UserError) to release an address MYMDB_DOMAIN still resolves to, or when that cannot be
- * looked up: whoever AWS gives the address to next would receive the site's visitors and could
- * get a certificate for the name. Without MYMDB_DOMAIN there is nothing to look up: a warning.
- */
-async function checkAddressesUnnamed(eips: readonly ElasticIp[], s: { MYMDB_DOMAIN?: string; MYMDB_DNS_SERVER?: string }, resolve: ResolveName, log: Log): Promise<void> {
-  if (eips.length === 0) return
-  const domain = s.MYMDB_DOMAIN
-  if (!domain) {
-    log.warn(`[destroy] no MYMDB_DOMAIN to check: make sure no DNS record points at ${eips.map((a) => a.publicIp).join(', ')} before it is released`)
-    return
-  }
-  let ips: string[]
-  try {
-    ips = await resolve(domain, s.MYMDB_DNS_SERVER)
-  } catch (e) {
-    throw new UserError(`cannot tell whether ${domain} still resolves to the elastic IP (${e instanceof Error ? e.message : String(e)}), so it is not released; nothing was removed. Run again once DNS answers, or without --release-address`)
-  }
-  const named = eips.filter((a) => ips.includes(a.publicIp)).map((a) => a.publicIp)
-  if (named.length > 0)
-    throw new UserError(
-      `refusing to release the elastic IP ${named.join(', ')}: MYMDB_DOMAIN ${domain} still resolves to it, and whoever AWS gives the address to next ` +
-        `would receive your visitors and could get a certificate for ${domain}. Point the DNS record elsewhere (or delete it), wait for its TTL, ` +
-        'then run again; or run without --release-address to keep the address. Nothing was removed',
-    )
-  log.info(`[destroy] ${domain} does not resolve to ${eips.map((a) => a.publicIp).join(', ')}: the address may be released`)
 }
 
 runMain(import.meta.url, main)

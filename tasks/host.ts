@@ -1,34 +1,23 @@
-// npm run deploy:aws, step "host": the stage's EC2 host and what it needs. Each resource is
-// found first (by name or tags) and only created or fixed when missing or wrong, so a re-run or a
-// run after an interruption converges on one of each (the resources: tasks/lib/aws/*.ts):
-//   key pair        mymdb-<stage>       (private key kept in MYMDB_SSH_KEY_FILE, mode 0600)
-//   security group  mymdb-<stage>-web   (default VPC; 80/443 from anywhere, 22 from you only)
-//   IAM roles       mymdb-<stage>-host  (+ instance profile; read/write uploads/ of the upload bucket, no delete)
-//                   mymdb-<stage>-backup (writes backups only)
-//   instance        Name=mymdb-<stage>  (Docker installed by user-data: scripts/install-docker.sh)
-//   elastic IP      mymdb-<stage>       (the site's fixed address)
-// With MYMDB_HOSTS=N: an instance and an address for each host (mymdb-<stage>-2 ...), in N zones.
-import { applyHost, backupTarget, planHost, readHostState, type HostResult, type HostStepPlan, type NodeReach } from './lib/aws/host.ts'
-import { reachAddress, resolveAmi, type HostInfo } from './lib/aws/instance.ts'
+// npm run deploy:aws, step "host": the stage's EC2 hosts and what they need (the list: HELP below).
+// Each resource is found first (by name or tags) and only created or fixed when missing or wrong, so
+// a re-run or a run after an interruption converges on one of each (the resources: tasks/lib/aws/*.ts).
+import { applyHost, backupTarget, planHost, reachNode, readHostState, stageCosts, waitForNodes, type HostResult, type HostStepPlan } from './lib/aws/host.ts'
+import { resolveAmi } from './lib/aws/instance.ts'
 import { showPlanLines } from './lib/aws/plan.ts'
 import { costLines } from './lib/aws/costs.ts'
 import { defaultVpcId } from './lib/aws/securitygroup.ts'
 import { hostUserData, withHostKey } from './lib/aws/userdata.ts'
 import { deriveHostKey } from './lib/hostkey.ts'
 import { readFileSync } from 'node:fs'
-import { UserError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { stageName, stageResources } from './lib/names.ts'
-import { myPublicCidr, waitForSsh, waitForTcp } from './lib/net.ts'
+import { myPublicCidr } from './lib/net.ts'
 import { inspectKeyFile } from './lib/sshkey.ts'
 import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 import { backupBucketName, repositoryName } from './lib/awsvars.ts'
 import { localImages } from './lib/vars.ts'
 import { hostSettings, type HostSettings } from './lib/hostvars.ts'
 import { stageLock } from './lib/lock.ts'
-
-/** How long the host step waits for SSH on a host of a cluster that ran before (a new one: SSH_TIMEOUT_SECONDS). */
-export const DOWN_HOST_WAIT_SECONDS = 30
 
 export const HELP = `Usage: npm run host -- [options]   (a step of npm run deploy:aws)
 
@@ -77,11 +66,6 @@ export type HostInput = HostSettings & { waitSsh?: boolean }
 
 // --- the step ------------------------------------------------------------------------------------
 
-/** Host `node` as the later steps reach it: its MYMDB_HOST_ADDRESS entry, or its public IP. */
-function reach<H extends HostInfo | null>(plan: HostStepPlan, node: number, host: H): { node: number; host: H; address: string | undefined } {
-  return { node, host, address: reachAddress(plan.addressOverride, host, node) }
-}
-
 export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
   name: 'host',
 
@@ -115,10 +99,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     log.info(`[host] stage ${stage} in ${plan.region} (default VPC ${vpcId})${dryRun ? ' - dry run, nothing changes' : ''}`)
     showPlanLines('host', items, log)
     if (plan.amiId) log.info(`[host] AMI ${plan.amiId} (${plan.amiSource}); its root volume ${plan.rootDevice}: ${plan.launch.diskGb} GiB, encrypted`)
-    const { nodes } = plan.resources
-    // several hosts get a front door (npm run front): a load balancer with an address in each of their zones
-    const front = nodes.length > 1 ? { front: { zones: new Set(nodes.map((h) => h.zone ?? `host ${h.node}`)).size } } : {}
-    for (const line of costLines({ hosts: nodes.length, instanceType: plan.launch.instanceType, diskGb: plan.launch.diskGb, ...(plan.database ? { database: plan.database } : {}), ...front })) log.info(`[cost] ${line}`)
+    for (const line of costLines(stageCosts(plan))) log.info(`[cost] ${line}`)
     if (dryRun) log.info('[host] dry run: nothing was changed')
   },
 
@@ -139,36 +120,22 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
       },
       log,
     )
-    const nodes = hosts.map((host, i) => reach(plan, i + 1, host))
+    const nodes = hosts.map((host, i) => reachNode(plan, i + 1, host))
     const [first] = nodes
     if (!first?.host) throw new Error('the plan has no host')
-    for (const n of nodes as NodeReach[]) {
-      const { node, host, address } = n
-      if (!plan.waitSsh) continue
-      if (!address) throw new UserError(`instance ${host?.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
-      // a host of a cluster that ran before: a short wait; one that does not answer is left out
-      // of this deploy (Swarm runs its tasks on the others) rather than failing it
-      if (node > 1 && resources.nodes[node - 1]?.instance.action === 'exists') {
-        const wait = deps.downHostWaitSeconds ?? DOWN_HOST_WAIT_SECONDS
-        const up = await log.step('host', `waiting for SSH on host ${node} (${address}:${plan.sshPort})`, () => waitForTcp(address, plan.sshPort, wait * 1000), 15)
-        if (!up) {
-          n.down = true
-          log.warn(`[host] host ${node} (${host?.instanceId} at ${address}) does not answer on SSH after ${wait} s: the deploy goes on without it (Swarm runs its tasks on the other hosts); see the instance in the EC2 console, then deploy again`)
-        }
-      } else await waitForSsh(address, plan.sshPort, resources.sshCidr, log)
-    }
+    if (plan.waitSsh) await waitForNodes(plan, nodes, log, deps.downHostWaitSeconds)
     if (!plan.waitSsh) log.info('[host] not waiting for SSH')
     for (const { node, host } of nodes)
       log.info(`[host] ready${nodes.length > 1 ? ` (host ${node})` : ''}: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}${host.zone && nodes.length > 1 ? ` in ${host.zone}` : ''}`)
     const launched = resources.nodes.some((n) => n.instance.action === 'create')
     if (launched) log.info('[host] Docker is being installed by the user-data on first boot (log: /var/log/mymdb-install-docker.log)')
-    const retire = resources.retire.map(({ node, instance }) => reach(plan, node, instance))
+    const retire = resources.retire.map(({ node, instance }) => reachNode(plan, node, instance))
     return { host: first.host, address: first.address, nodes, retire, keyFile: resources.keyPair.keyFile.path, launched, backup: backupTarget(resources, plan.region) }
   },
 
   preview(plan) {
-    const nodes = plan.resources.nodes.map(({ node, instance }) => reach(plan, node, instance.existing))
-    const retire = plan.resources.retire.map(({ node, instance }) => reach(plan, node, instance))
+    const nodes = plan.resources.nodes.map(({ node, instance }) => reachNode(plan, node, instance.existing))
+    const retire = plan.resources.retire.map(({ node, instance }) => reachNode(plan, node, instance))
     return { host: nodes[0]?.host ?? null, address: nodes[0]?.address, nodes, retire, keyFile: plan.resources.keyPair.keyFile.path, launched: false, backup: backupTarget(plan.resources, plan.region) }
   },
 }

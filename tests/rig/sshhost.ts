@@ -179,6 +179,18 @@ export function inService(service: 'web' | 'db' | 'proxy'): string {
 }
 
 /**
+ * Asserts that web's tasks of image tag `tag` (a broken version Swarm stopped for being unhealthy)
+ * ended failed with exit 143 (runit/boot's graceful stop on SIGTERM), and none complete.
+ */
+export async function assertBrokenTasksFailed(host: SshHost, tag: string): Promise<void> {
+  const all = await host.dockerExec('docker', 'service', 'ps', '--no-trunc', '--format', '{{.Image}}|{{.CurrentState}}|{{.Error}}', 'mymdb_web')
+  assert.equal(all.exitCode, 0, all.stderr)
+  const broken = all.stdout.split('\n').filter((l) => l.includes(`/mymdb-web:${tag}`))
+  assert.ok(broken.some((l) => /\|Failed .*\|.*non-zero exit \(143\)/.test(l)), all.stdout)
+  assert.ok(!broken.some((l) => /\|Complete /.test(l)), all.stdout)
+}
+
+/**
  * Fails the test when a load loop's request went without a 2xx answer: the loops' counts, then,
  * from `host` (a manager of the stack), each web task (state, image, its addresses on the
  * networks: the front sends to the front network's) and the front's answers of 500 and above of

@@ -28,7 +28,7 @@ import { rigDeployEnv, swarmRules } from '../rig/deployenv.ts'
 import { pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
 import { describeLoad, loadLoop } from '../rig/load.ts'
 import { lastLinesFirst } from '../rig/report.ts'
-import { assertNoneLost, followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { assertBrokenTasksFailed, assertNoneLost, followInstances, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { followDatabase, type RigDatabase } from '../rig/rds.ts'
 import { captureLog, sshKeyFile } from '../unit/fakes.ts'
 import { startBalancer } from '../rig/balancer.ts'
@@ -275,12 +275,8 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const web = (await where('web')).filter((t) => t.state === 'Running')
     assert.equal(web.length, 2, JSON.stringify(web))
     for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${NEXT}(@|$)`))
-    // the broken tasks Swarm stopped for being unhealthy ended failed, not complete (runit/boot
-    // exits 143 after its graceful stop)
-    const all = await hosts[0]!.dockerExec('docker', 'service', 'ps', '--no-trunc', '--format', '{{.Image}}|{{.CurrentState}}|{{.Error}}', 'mymdb_web')
-    const broken = all.stdout.split('\n').filter((l) => l.includes(`/mymdb-web:${BROKEN}`))
-    assert.ok(broken.some((l) => /\|Failed .*\|.*non-zero exit \(143\)/.test(l)), all.stdout)
-    assert.ok(!broken.some((l) => /\|Complete /.test(l)), all.stdout)
+    // the broken tasks Swarm stopped for being unhealthy ended failed, not complete
+    await assertBrokenTasksFailed(hosts[0]!, BROKEN)
   })
 
   it('status shows every node and the services running there; manage works on the first host when web runs elsewhere', async () => {

@@ -16,7 +16,7 @@ import { parseHostKey, type HostKey } from '../../tasks/lib/hostkey.ts'
 import { httpGet } from '../../tasks/lib/remote/checks.ts'
 import { browserHomeTrusting, servedCertificate as servedFor, startPebble, type Pebble } from '../rig/pebble.ts'
 import { addMigration, pushStackImages, rigRegistry, type Registry } from '../rig/registry.ts'
-import { assertNoneLost, inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
+import { assertBrokenTasksFailed, assertNoneLost, inService, startSshHost, type SshHost } from '../rig/sshhost.ts'
 import { retryUnstarted, shellQuote } from '../../tasks/lib/sh.ts'
 import { containerTree, PROCESS_LIST_SCRIPT } from '../rig/processes.ts'
 import { describeLoad, underLoad } from '../rig/load.ts'
@@ -317,12 +317,8 @@ describe('HTTPS on the host: certificates from an ACME CA (pebble), DNS, redirec
     await assertNoneLost(host, { 'through the front': load })
     assert.equal(await frontAndDb(), before)
     assert.match((await webImages()).join(' '), new RegExp(`/mymdb-web:${FRESH}@sha256:`))
-    // the broken task, stopped by Swarm for being unhealthy, ended failed, not complete (runit/boot
-    // exits 143 after its graceful stop)
-    const tasks = (await onHost(`docker service ps --no-trunc --format '{{.Image}}|{{.CurrentState}}|{{.Error}}' mymdb_web`)).stdout
-    const broken = tasks.split('\n').filter((l) => l.includes(`/mymdb-web:${BROKEN}`))
-    assert.ok(broken.some((l) => /\|Failed .*\|.*non-zero exit \(143\)/.test(l)), tasks)
-    assert.ok(!broken.some((l) => /\|Complete /.test(l)), tasks)
+    // the broken task, stopped by Swarm for being unhealthy, ended failed, not complete
+    await assertBrokenTasksFailed(host, BROKEN)
     const last = JSON.parse((await onHost('tail -n 1 deploys.log')).stdout) as { tag: string; result: string; error: string }
     assert.deepEqual([last.tag, last.result], [BROKEN, 'failed'])
   })

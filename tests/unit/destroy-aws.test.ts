@@ -2,7 +2,8 @@
 // the stage check and the delete itself.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { checkDeleteBucket, main } from '../../tasks/destroy-aws.ts'
+import { main } from '../../tasks/destroy-aws.ts'
+import { checkDeleteBucket } from '../../tasks/lib/aws/teardown.ts'
 import { removalLines } from '../../tasks/lib/aws/teardown.ts'
 import type { AwsClients } from '../../tasks/lib/aws/clients.ts'
 import { ConfigError } from '../../tasks/lib/errors.ts'

@@ -4,11 +4,13 @@
 // its mount targets, and their security group. All of it goes: it holds no data of the site, only
 // the certificate, which the next front obtains again. Before the hosts' group: the NFS group
 // refers to it. What is gone already is skipped (an interrupted removal is completed by a re-run).
+import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
 import { frontResources } from '../names.ts'
 import type { Step } from '../step.ts'
 import { EC2, EFS, ELB, aws, awsErrorCode, type AwsClients } from './clients.ts'
 import { findBalancer, notFound, type BalancerFound } from './balancer.ts'
+import { findNodes } from './instance.ts'
 import { findSharedFs, type SharedFsFound } from './sharedfs.ts'
 import { removeWhileBusy } from './remove.ts'
 import { deleteSecurityGroup, defaultVpcId } from './securitygroup.ts'
@@ -37,6 +39,36 @@ export async function frontDoorState(clients: AwsClients, stage: string): Promis
   ])
   if ((lb?.LoadBalancers ?? []).length > 0) return 'balancer'
   return (fs.FileSystems ?? []).some((f) => f.LifeCycleState !== 'deleting' && f.LifeCycleState !== 'deleted') ? 'leftovers' : 'none'
+}
+
+/**
+ * The stage's front door: kept (made or corrected) with several hosts. With one host, one left
+ * from more stays in use (the site's name may point at it) until --remove-front-door, which
+ * needs the stage down to one host already (the front step stops sending requests to a host
+ * before it is drained; removal in the same run would not).
+ */
+export async function frontDoorChoice(clients: AwsClients, s: { MYMDB_HOSTS: number; MYMDB_STAGE: string }, removeDoor: boolean, log: Log): Promise<'none' | 'keep' | 'remove'> {
+  if (s.MYMDB_HOSTS > 1) return 'keep'
+  const state = await frontDoorState(clients, s.MYMDB_STAGE)
+  if (removeDoor) {
+    if (state === 'none') {
+      log.info(`[deploy] --remove-front-door: stage ${s.MYMDB_STAGE} has no front door (nothing to remove)`)
+      return 'none'
+    }
+    const more = [...(await findNodes(clients, s.MYMDB_STAGE)).keys()].filter((n) => n > 1).sort((a, b) => a - b)
+    if (more.length > 0)
+      throw new UserError(
+        `--remove-front-door: stage ${s.MYMDB_STAGE} still has host${more.length > 1 ? 's' : ''} ${more.join(', ')}: run npm run deploy:aws with MYMDB_HOSTS=1 first (the front door stops sending them requests before they are drained), then again with --remove-front-door`,
+      )
+    return 'remove'
+  }
+  if (state === 'leftovers') log.warn(`[deploy] stage ${s.MYMDB_STAGE} has parts of a front door left (the fronts' shared storage mymdb-${s.MYMDB_STAGE}-front, without its load balancer): remove them with npm run deploy:aws -- --remove-front-door`)
+  if (state !== 'balancer') return 'none'
+  log.warn(
+    `[deploy] stage ${s.MYMDB_STAGE} has a front door (load balancer mymdb-${s.MYMDB_STAGE}, its Elastic IPs, the fronts' shared storage), kept in use with one host: the site's name may point at it. ` +
+      `Once the name points at host 1's Elastic IP, remove it: npm run deploy:aws -- --remove-front-door`,
+  )
+  return 'keep'
 }
 
 /** What destroy says it removes of the front door (pure). */

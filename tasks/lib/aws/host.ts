@@ -3,12 +3,15 @@
 // spread over the region's availability zones and Swarm's ports open between them only. What exists is read once
 // (readHostState), the plan is pure (planHost), and applyHost executes exactly that plan,
 // reading nothing again.
+import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
+import { waitForSsh, waitForTcp } from '../net.ts'
 import { nodeName, stageResources } from '../names.ts'
 import type { KeyFile } from '../sshkey.ts'
 import { STS, aws, type AwsClients } from './clients.ts'
+import type { CostInput } from './costs.ts'
 import { applyElasticIp, planElasticIp, readElasticIps, type ElasticIp, type ElasticIpPlan } from './address.ts'
-import { applyInstance, findNodes, planInstance, waitRunning, type HostInfo, type InstancePlan, type LaunchSpec } from './instance.ts'
+import { applyInstance, findNodes, planInstance, reachAddress, terminateInstances, waitRunning, type HostInfo, type InstancePlan, type LaunchSpec } from './instance.ts'
 import { applyKeyPair, keyPairExists, planKeyPair, type KeyPairPlan } from './keypair.ts'
 import type { PlanLine } from './plan.ts'
 import { applyHostRole, planRoles, readBackupRole, readInstanceProfile, readRole, type RolesPlan, type RolesState } from './roles.ts'
@@ -215,6 +218,48 @@ export interface HostResult {
   launched: boolean
   /** What the host's backups need (written to ~/mymdb/backup.env by the start step). */
   backup: BackupTarget
+}
+
+/** What the stage the plan makes costs: its hosts, several hosts' front door (a load balancer with an address in each of their zones), an RDS database. */
+export function stageCosts(plan: HostStepPlan): CostInput {
+  const { nodes } = plan.resources
+  const front = nodes.length > 1 ? { front: { zones: new Set(nodes.map((h) => h.zone ?? `host ${h.node}`)).size } } : {}
+  return { hosts: nodes.length, instanceType: plan.launch.instanceType, diskGb: plan.launch.diskGb, ...(plan.database ? { database: plan.database } : {}), ...front }
+}
+
+/** Host `node` as the later steps reach it: its MYMDB_HOST_ADDRESS entry, or its public IP. */
+export function reachNode<H extends HostInfo | null>(plan: HostStepPlan, node: number, host: H): { node: number; host: H; address: string | undefined } {
+  return { node, host, address: reachAddress(plan.addressOverride, host, node) }
+}
+
+/** How long the host step waits for SSH on a host of a cluster that ran before (a new one: SSH_TIMEOUT_SECONDS). */
+export const DOWN_HOST_WAIT_SECONDS = 30
+
+/**
+ * Waits until every host's SSH port answers. A host of a cluster that ran before gets a short
+ * wait (`downWaitSeconds`, default DOWN_HOST_WAIT_SECONDS); one that does not answer is marked
+ * `down` and left out of this deploy (Swarm runs its tasks on the others) rather than failing it.
+ */
+export async function waitForNodes(plan: HostStepPlan, nodes: NodeReach[], log: Log, downWaitSeconds = DOWN_HOST_WAIT_SECONDS): Promise<void> {
+  for (const n of nodes) {
+    const { node, host, address } = n
+    if (!address) throw new UserError(`instance ${host?.instanceId} has no public IP address: set MYMDB_HOST_ADDRESS to an address that reaches it`)
+    if (node > 1 && plan.resources.nodes[node - 1]?.instance.action === 'exists') {
+      const up = await log.step('host', `waiting for SSH on host ${node} (${address}:${plan.sshPort})`, () => waitForTcp(address, plan.sshPort, downWaitSeconds * 1000), 15)
+      if (!up) {
+        n.down = true
+        log.warn(`[host] host ${node} (${host?.instanceId} at ${address}) does not answer on SSH after ${downWaitSeconds} s: the deploy goes on without it (Swarm runs its tasks on the other hosts); see the instance in the EC2 console, then deploy again`)
+      }
+    } else await waitForSsh(address, plan.sshPort, plan.resources.sshCidr, log)
+  }
+}
+
+/** Terminates the instances (and disks) of hosts beyond MYMDB_HOSTS, once the start step took them out of the swarm; their Elastic IPs stay the stage's. */
+export async function terminateRetired(clients: AwsClients, retire: NodeReach[], log: Log): Promise<void> {
+  const retired = retire.flatMap((n) => (n.host ? [n.host.instanceId] : []))
+  if (retired.length === 0) return
+  await terminateInstances(clients, retired, log)
+  log.info(`[deploy] host${retired.length > 1 ? 's' : ''} ${retire.map((n) => n.node).join(', ')} taken away: ${retired.join(', ')} terminated; their elastic IPs stay the stage's (released by npm run destroy:aws -- --release-address)`)
 }
 
 /** Where and as whom the host writes its backups. */

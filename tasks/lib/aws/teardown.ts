@@ -4,12 +4,13 @@
 // of the host (takeFinalBackup), removed in dependency order (removeAll). What is gone already is
 // skipped, so a second run finishes an interrupted one.
 import { backupHost } from '../backup.ts'
-import { UserError } from '../errors.ts'
+import { ConfigError, UserError } from '../errors.ts'
 import { keyFileProblem } from '../hostvars.ts'
 import type { Log } from '../log.ts'
 import type { Deps } from '../main.ts'
 import { nodeName, stageResources } from '../names.ts'
 import type { StepSeams } from '../step.ts'
+import type { ResolveName } from '../remote/checks.ts'
 import { openTarget, reachable, type HostAccessSettings } from '../target.ts'
 import { readElasticIps, releaseElasticIp, type ElasticIp } from './address.ts'
 import { bucketInventory, deleteBucket, type BucketInventory } from './bucket.ts'
@@ -134,4 +135,45 @@ export async function removeAll(clients: AwsClients, stage: string, inv: Invento
     if (result.deleted) removed.push(`S3 bucket ${inv.bucket.name} (${result.objects} object versions)`)
   }
   return removed
+}
+
+/**
+ * The check of --delete-bucket NAME (pure): NAME must be DJANGO_UPLOAD_S3_BUCKET exactly, so that
+ * a bucket is only deleted by someone who typed its name.
+ */
+export function checkDeleteBucket(name: string, configured: string): string {
+  if (name !== configured)
+    throw new ConfigError(
+      `--delete-bucket must be given the upload bucket's name exactly (DJANGO_UPLOAD_S3_BUCKET=${configured}), ` +
+        `not ${JSON.stringify(name)}; nothing was removed`,
+    )
+  return name
+}
+
+/**
+ * Refuses (UserError) to release an address MYMDB_DOMAIN still resolves to, or when that cannot be
+ * looked up: whoever AWS gives the address to next would receive the site's visitors and could
+ * get a certificate for the name. Without MYMDB_DOMAIN there is nothing to look up: a warning.
+ */
+export async function checkAddressesUnnamed(eips: readonly ElasticIp[], s: { MYMDB_DOMAIN?: string; MYMDB_DNS_SERVER?: string }, resolve: ResolveName, log: Log): Promise<void> {
+  if (eips.length === 0) return
+  const domain = s.MYMDB_DOMAIN
+  if (!domain) {
+    log.warn(`[destroy] no MYMDB_DOMAIN to check: make sure no DNS record points at ${eips.map((a) => a.publicIp).join(', ')} before it is released`)
+    return
+  }
+  let ips: string[]
+  try {
+    ips = await resolve(domain, s.MYMDB_DNS_SERVER)
+  } catch (e) {
+    throw new UserError(`cannot tell whether ${domain} still resolves to the elastic IP (${e instanceof Error ? e.message : String(e)}), so it is not released; nothing was removed. Run again once DNS answers, or without --release-address`)
+  }
+  const named = eips.filter((a) => ips.includes(a.publicIp)).map((a) => a.publicIp)
+  if (named.length > 0)
+    throw new UserError(
+      `refusing to release the elastic IP ${named.join(', ')}: MYMDB_DOMAIN ${domain} still resolves to it, and whoever AWS gives the address to next ` +
+        `would receive your visitors and could get a certificate for ${domain}. Point the DNS record elsewhere (or delete it), wait for its TTL, ` +
+        'then run again; or run without --release-address to keep the address. Nothing was removed',
+    )
+  log.info(`[destroy] ${domain} does not resolve to ${eips.map((a) => a.publicIp).join(', ')}: the address may be released`)
 }
