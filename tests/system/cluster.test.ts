@@ -69,6 +69,15 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   let clients: AwsClients
   let env: Record<string, string | undefined> = {}
   const pushed: string[] = []
+  /** From the HTTPS test on, the cluster serves HTTPS and the tests after it run on it: its settings and the rig CA's root. */
+  let secure: { settings: Record<string, string>; root: string } | undefined
+  /** The rig balancer and pebble of the HTTPS test, kept for the tests after it; stopped by after(). */
+  const httpsParts: { stop(): Promise<void> }[] = []
+  /** A node's home page, over HTTPS from the HTTPS test on (trusting the rig CA only), over HTTP before. */
+  const siteGet = (h: SshHost) => (secure ? httpGetTrusting(secure.root)(`https://${h.host}:${h.httpsPort}/`, HOST_NAME) : httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME))
+  /** A load loop on a node's port, HTTPS from the HTTPS test on. */
+  const siteLoad = (h: SshHost, perSecond: number) =>
+    loadLoop(secure ? h.httpsPort : h.httpPort, HOST_NAME, { perSecond, paths: ['/healthz', '/'], address: h.host, ...(secure ? { tls: { ca: secure.root } } : {}) })
   /** `docker node ls` on the first host: hostname, status, manager status per node, sorted. */
   const nodeList = async () => {
     const r = await hosts[0]!.dockerExec('docker', 'node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}')
@@ -113,6 +122,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
   })
   after(async () => {
     for (const r of remotes) r.close()
+    for (const p of httpsParts) await p.stop()
     for (const f of follows) await f.stop()
     await db?.stop()
     await Promise.all(hosts.map((h) => h.stop()))
@@ -123,12 +133,14 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
+  /** The deploys' checks trust the rig CA from the HTTPS test on. */
+  const trusting = (): StepSeams => (secure ? { httpGet: httpGetTrusting(secure.root) } : {})
   /** npm run deploy:aws with `n` hosts (each rig host at its own address). */
   const deployAws = async (n: number, extra: Record<string, string> = {}, argv: string[] = [], seams: StepSeams = {}) => {
     const log = captureLog()
     const started = Date.now()
     // (every rig host's address: those beyond n are the hosts being taken away)
-    const code = await deployMain(argv, { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false, ...seams })
+    const code = await deployMain(argv, { ...env, MYMDB_HOSTS: String(n), MYMDB_HOST_ADDRESS: IPS.join(','), ...secure?.settings, ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false, ...trusting(), ...seams })
     assert.equal(code, 0, lastLinesFirst(log.text()))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
@@ -233,7 +245,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const started = Date.now()
     const names = (await hosts[0]!.dockerExec('sh', '-c', 'sed -n "s/^DJANGO_ALLOWED_HOSTS=//p" /home/admin/mymdb/.env')).stdout.trim().replace(/^'(.*)'$/, '$1')
     assert.match(names, new RegExp(`^${HOST_NAME},`))
-    const code = await main([], { ...env, DJANGO_ALLOWED_HOSTS: names, MYMDB_HOST_ADDRESS: IPS.join(','), ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false, ...seams })
+    const code = await main([], { ...env, DJANGO_ALLOWED_HOSTS: names, MYMDB_HOST_ADDRESS: IPS.join(','), ...secure?.settings, ...extra }, { log, envFile: join(dir, 'no.env'), pollSeconds: 1, interactive: false, ...trusting(), ...seams })
     assert.equal(code, expected, lastLinesFirst(log.text()))
     return { text: log.text(), seconds: ((Date.now() - started) / 1000).toFixed(1) }
   }
@@ -441,10 +453,12 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     for (const h of hosts) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
   })
 
-  it('HTTPS on the cluster behind the rig balancer (the NLB stand-in), pebble as the CA: one certificate order, the same certificate on every node; chromium trusting only the rig CA logs in through each node and the balancer; then plain HTTP again', async () => {
+  it('HTTPS on the cluster behind the rig balancer (the NLB stand-in), pebble as the CA: one certificate order, the same certificate on every node; chromium trusting only the rig CA logs in through each node and the balancer; the tests after it run on HTTPS', async () => {
     const balancer = await startBalancer('mymdb-rig-balancer-cluster', hosts.map((h) => h.container))
+    httpsParts.push(balancer)
     // pebble checks the name where the site's DNS record points: the balancer, which passes TCP to any node
     const pebble = await startPebble({ name: 'mymdb-rig-pebble-cluster', hosts: { [HOST_NAME]: balancer.ip } })
+    httpsParts.push(pebble)
     try {
       const root = await pebble.issuingRoot()
       // the records the deploy asks for: the load balancer's addresses (the emulator's Elastic IPs: DNS data only, never dialled)
@@ -484,19 +498,18 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
       } finally {
         rmSync(home, { recursive: true, force: true })
       }
-      // back to plain HTTP for the tests after this one
-      await deploy()
-      assert.equal((await httpGet(`http://${hosts[0]!.host}:${hosts[0]!.httpPort}/`, HOST_NAME)).status, 200)
+      // the tests after this one (a node killed, a deploy with it down) run on HTTPS, as a cluster with a domain does
+      secure = { settings: https, root }
+      assert.match((await siteGet(hosts[0]!)).body, /Star Wars/)
+      assert.equal((await httpGet(`http://${hosts[0]!.host}:${hosts[0]!.httpPort}/`, HOST_NAME)).status, 308, 'plain HTTP redirects')
     } catch (e) {
+      secure = undefined
       // what the fronts said (Caddy: the certificate's orders and loads)
       const logs = await hosts[0]!.dockerExec('docker', 'service', 'logs', '--timestamps', '--tail', '40', 'mymdb_proxy')
       console.log(`the fronts' last lines:\n${logs.stdout}${logs.stderr}`)
-      // plain HTTP again all the same: the tests after this one would otherwise fail on its account (308s)
+      // plain HTTP again: the tests after this one run on it then, instead of failing on this one's account
       await deploy().catch((err) => console.log(`back to plain HTTP after the failure failed too: ${String(err)}`))
       throw e
-    } finally {
-      await balancer.stop()
-      await pebble.stop()
     }
   })
 
@@ -507,7 +520,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.ok(v !== undefined, `web runs on node1 only: ${runsWeb.join(', ')}`)
     const victim = `mymdb-rig-node${v + 1}`
     const others = [0, 1, 2].filter((i) => i !== v)
-    const running = others.map((i) => loadLoop(hosts[i]!.httpPort, HOST_NAME, { perSecond: 10, paths: ['/healthz', '/'], address: hosts[i]!.host }))
+    const running = others.map((i) => siteLoad(hosts[i]!, 10))
     await new Promise((res) => setTimeout(res, 2000))
     const killed = Date.now()
     // its container killed, as a host that is gone: two managers of three are a majority
@@ -549,7 +562,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     const web = (await where('web')).filter((t) => t.state === 'Running')
     assert.equal(web.length, 2, JSON.stringify(web))
     for (const t of web) assert.match(t.image, new RegExp(`/mymdb-web:${THIRD}(@|$)`))
-    for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
+    for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await siteGet(h)).body, /Star Wars/, h.container)
 
     // and deploy:aws itself: the host that does not answer is left out after a short wait, the swarm as it is, the rest deployed
     const n = Number(downNode.slice(-1))
@@ -560,7 +573,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.match(again.text, new RegExp(`\\[cluster\\] host ${n} \\(127\\.0\\.0\\.1${n}\\) did not answer: the swarm is left as it is`))
     const after = (await where('web')).filter((t) => t.state === 'Running')
     assert.equal(after.length, 2, JSON.stringify(after))
-    for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
+    for (const h of hosts.filter((h) => h.container !== downNode)) assert.match((await siteGet(h)).body, /Star Wars/, h.container)
   })
 
   it('stop --aws stops every host: the services scaled to 0 on host 1, then the three instances; the database on RDS keeps the data', async () => {
