@@ -1,6 +1,6 @@
 // Runs the system tests (tests/system/*.test.ts) in three lanes side by side. The first: the files
 // that run an SSH host with its own Docker engine and a load loop (deploy, tls). The second: site
-// (a local stack and a browser), then cluster (four SSH hosts), the longest, from about 100 s on.
+// (a local stack and a browser), then cluster (four SSH hosts), the longest file, from about 140 s on.
 // The third: --with's script (below), the other local stacks (second-checkout, checks, backup),
 // remote and rds (an SSH host each, no load loop), then the short files that need no stack of
 // their own (the emulated AWS steps, the lock, push) and any new file. Two lanes left a third of
