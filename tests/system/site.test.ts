@@ -540,4 +540,10 @@ describe('resilience', () => {
     assert.match(logs, /goodbye to uWSGI/)
     assert.match(logs, /boot: uWSGI stopped \(\d+ s in all\)/)
   })
+
+  test('docker stop of the front finishes gracefully too, with exit code 143 (a front Swarm stopped for being unhealthy shows as failed)', async () => {
+    await compose('stop', '-t', '15', 'proxy')
+    const code = (await compose('ps', '-a', '--format', '{{.ExitCode}}', 'proxy')).stdout.trim()
+    assert.equal(code, '143', `the front exited with ${code}; its last lines:\n${(await compose('logs', '--tail', '20', 'proxy')).stdout}`)
+  })
 })
