@@ -1,4 +1,4 @@
-// The one contract of the deploy's steps (push, bucket, host, start):
+// The one contract of the deploy's steps (push, bucket, host, front, database, start; the front door's removal):
 //   plan(settings, deps)  reads what is there and decides; changes nothing; plain data
 //   show(plan, log)       prints the plan (what a dry run shows is what apply executes)
 //   apply(plan, deps)     executes exactly the plan, returns a typed result
@@ -54,7 +54,7 @@ export function stepDeps(deps: Deps, seams: StepSeams | undefined, env: Env): St
 }
 
 export interface Step<S, P, R> {
-  /** The step's tag in the output: push, bucket, host, start. */
+  /** The step's tag in the output: push, bucket, host, front (the front door's removal too), database, start. */
   readonly name: string
   plan(settings: S, deps: StepDeps): Promise<P>
   show(plan: P, log: Log, dryRun: boolean): void
