@@ -1,21 +1,18 @@
 // npm run destroy:aws: removes what the deploy created for a stage (the list and what is kept:
-// HELP), after a final backup of the host (lib/aws/teardown.ts). Safe to run again.
-import { existsSync, rmSync } from 'node:fs'
-import { checkAddressesUnnamed, checkDeleteBucket, inventory, removeAll, removalLines, takeFinalBackup } from './lib/aws/teardown.ts'
-import { databaseInventory, databaseLines, detachHosts, finalSnapshotName, removeDatabase } from './lib/aws/dbteardown.ts'
-import { frontInventory, frontLines, removeFront } from './lib/aws/frontteardown.ts'
+// HELP), after a final backup of the host; a step like the deploy's (plan, show, apply: lib/aws/
+// destroy.ts), with a question between show and apply on a terminal. Safe to run again.
+import { applyDestroy, planDestroy, type DestroyInput, type DestroyPlan } from './lib/aws/destroy.ts'
+import { checkDeleteBucket } from './lib/aws/teardown.ts'
 import { bucketVars } from './lib/awsvars.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
-import { sshKeyPath } from './lib/hostvars.ts'
-import { withLock } from './lib/lock.ts'
+import { siteVars, sshKeyPath } from './lib/hostvars.ts'
+import { stageLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { PROJECT_TAG } from './lib/names.ts'
-import { stepDeps, type StepSeams } from './lib/step.ts'
-import { hostAccessSpec } from './lib/target.ts'
-import { siteVars } from './lib/hostvars.ts'
-import { disassociateElasticIp } from './lib/aws/address.ts'
 import { resolveName } from './lib/remote/checks.ts'
+import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
+import { hostAccessSpec } from './lib/target.ts'
 
 export const HELP = `Usage: npm run destroy:aws -- [options]
 
@@ -82,87 +79,58 @@ export const CLI = {
 /** Only these settings matter for removing (the bucket only with --delete-bucket); SSH for the final backup; the domain for --release-address. */
 export const destroySpec = { ...hostAccessSpec, MYMDB_DOMAIN: siteVars.MYMDB_DOMAIN, MYMDB_DNS_SERVER: siteVars.MYMDB_DNS_SERVER }
 
+export const destroyStep: Step<DestroyInput, DestroyPlan, string[]> = {
+  name: 'destroy',
+
+  plan: (input, deps) => planDestroy(deps.clients(input.AWS_REGION), input, deps.resolveName ?? resolveName),
+
+  show(plan, log, dryRun) {
+    const { input, inv, lines } = plan
+    for (const l of plan.kept) log.info(`[destroy] ${l}`)
+    if (plan.addressNote) log[plan.addressNote.warn ? 'warn' : 'info'](`[destroy] ${plan.addressNote.text}`)
+    if (lines.length === 0) log.info(`[destroy] stage ${input.MYMDB_STAGE} in ${input.AWS_REGION}: nothing to remove`)
+    else {
+      log.warn(`[destroy] stage ${input.MYMDB_STAGE} in ${input.AWS_REGION}: ${dryRun ? 'would remove' : 'removing'}:`)
+      for (const l of lines) log.warn(`  ${l}`)
+      if (input.bucket === undefined) log.info('[destroy] the upload bucket is kept')
+      else if (inv.bucket === null) log.info(`[destroy] there is no bucket ${input.bucket}`)
+      const hosts = inv.instances.length > 0
+      log.info(plan.finalBackup ? '[destroy] first a final backup of the host into the backup bucket' : hosts ? '[destroy] no final backup (--no-final-backup): the database on the host is lost' : '[destroy] no host: no final backup')
+    }
+    if (dryRun && lines.length > 0) log.info('[destroy] dry run: nothing was removed')
+  },
+
+  /** The final backup, then the removal (holding the stage's lock); the local key file last. */
+  apply: (plan, deps) => applyDestroy(deps.clients(plan.input.AWS_REGION), plan, deps),
+
+  preview: () => [],
+}
+
 export async function main(argv: string[], env: Env, partial?: StepSeams): Promise<number> {
   return runCli(argv, env, partial, CLI, async (deps, flags) => {
-    const { log } = deps
-
-    // check
+    // check: the settings (the bucket's only with --delete-bucket, whose NAME must match it)
     const raw = loadEnv(env, deps.envFile)
     const deleteBucketName = flags['delete-bucket']
-    // With --delete-bucket the bucket setting is needed too, and NAME must match it.
     const values =
       deleteBucketName !== undefined
         ? checkEnv({ ...destroySpec, ...bucketVars }, raw)
         : { ...checkEnv(destroySpec, raw), DJANGO_UPLOAD_S3_BUCKET: undefined }
-    const s = { ...values, sshKeyFile: sshKeyPath(values, raw) }
-    const bucket = deleteBucketName !== undefined ? checkDeleteBucket(deleteBucketName, s.DJANGO_UPLOAD_S3_BUCKET ?? '') : undefined
-    const stage = s.MYMDB_STAGE
-    const keyFile = s.sshKeyFile
-    const clients = stepDeps(deps, partial, raw).clients(s.AWS_REGION)
-
-    // plan
-    const found = await inventory(clients, stage, { bucket })
-    const release = flags['release-address'] ?? false
-    const inv = release ? found : { ...found, elasticIps: [] }
-    if (!release) for (const a of found.elasticIps) log.info(`[destroy] the elastic IP ${a.publicIp} is kept: the next deploy of stage ${stage} uses it again (--release-address releases it)`)
-    else await checkAddressesUnnamed(found.elasticIps, s, partial?.resolveName ?? resolveName, log)
-    const db = await databaseInventory(clients, stage, found.securityGroup)
-    const deleteDb = flags['delete-database'] ?? false
-    const snapshot = finalSnapshotName(stage, new Date())
-    const dbLines = db ? databaseLines(db, stage, deleteDb, snapshot) : []
-    if (db && !deleteDb) for (const l of dbLines) log.info(`[destroy] ${l}`)
-    const front = await frontInventory(clients, stage, found.securityGroup)
-    const lines = [...(front ? frontLines(front, stage) : []), ...removalLines(inv, stage), ...(deleteDb ? dbLines : [])]
-    const keyFileThere = existsSync(keyFile)
-    if (lines.length === 0) {
-      log.info(`[destroy] stage ${stage} in ${s.AWS_REGION}: nothing to remove`)
-      if (flags['delete-key-file'] && keyFileThere && !flags['dry-run']) {
-        rmSync(keyFile)
-        log.info(`[destroy] deleted the local key file ${keyFile}`)
-      }
-      return 0
+    const input: DestroyInput = {
+      ...values,
+      sshKeyFile: sshKeyPath(values, raw),
+      ...(deleteBucketName !== undefined ? { bucket: checkDeleteBucket(deleteBucketName, values.DJANGO_UPLOAD_S3_BUCKET ?? '') } : {}),
+      release: flags['release-address'] ?? false,
+      deleteDb: flags['delete-database'] ?? false,
+      deleteKeyFile: flags['delete-key-file'] ?? false,
+      finalBackup: !flags['no-final-backup'],
     }
-    log.warn(`[destroy] stage ${stage} in ${s.AWS_REGION}: ${flags['dry-run'] ? 'would remove' : 'removing'}:`)
-    for (const l of lines) log.warn(`  ${l}`)
-    if (bucket === undefined) log.info('[destroy] the upload bucket is kept')
-    else if (inv.bucket === null) log.info(`[destroy] there is no bucket ${bucket}`)
-    if (inv.bucket && !inv.bucket.ours)
-      throw new UserError(
-        `refusing to delete bucket ${inv.bucket.name}: it is not tagged Project=${PROJECT_TAG}, Stage=${stage} ` +
-          `(it has ${inv.bucket.tags}); nothing was removed`,
-      )
-    const finalBackup = !flags['no-final-backup'] && inv.instances.length > 0
-    log.info(finalBackup ? '[destroy] first a final backup of the host into the backup bucket' : inv.instances.length > 0 ? '[destroy] no final backup (--no-final-backup): the database on the host is lost' : '[destroy] no host: no final backup')
-    if (flags['dry-run']) {
-      log.info('[destroy] dry run: nothing was removed')
-      return 0
-    }
-    if (deps.interactive && !flags.yes && !(await deps.confirm('Remove them?')))
-      throw new UserError('nothing removed (not confirmed)')
 
-    // apply: the final backup, then the removal (holding the stage's lock)
-    const removed = await withLock(clients.dynamodb, stage, 'npm run destroy:aws', async () => {
-      if (finalBackup) await takeFinalBackup(s, clients, deps, partial ?? {})
-      // a kept address is taken off its instance first: the stage's next instance gets it
-      if (!release) for (const a of found.elasticIps) await disassociateElasticIp(clients, a)
-      // the database's group admits the hosts' group: that rule goes first, or the hosts' group cannot
-      if (db) await detachHosts(clients, db)
-      // the front's NFS group refers to the hosts' group too: the front door goes first
-      const frontDone = front ? await removeFront(clients, stage, front, log, (partial?.pollSeconds ?? 5) * 1000) : []
-      const done = [...frontDone, ...(await removeAll(clients, stage, inv, log))]
-      return deleteDb && db ? [...done, ...(await removeDatabase(clients, stage, db, snapshot, log, (partial?.pollSeconds ?? 15) * 1000))] : done
-    }, { log })
-
-    // summary
-    log.info(`[destroy] removed: ${removed.join(', ')}`)
-    if (keyFileThere) {
-      if (flags['delete-key-file']) {
-        rmSync(keyFile)
-        log.info(`[destroy] deleted the local key file ${keyFile}`)
-      } else if (inv.keyPair) {
-        log.info(`[destroy] the local private key ${keyFile} is kept (it matches no key pair now; next deploy imports it again). Delete it with --delete-key-file`)
-      }
+    // plan, show, ask (on a terminal, unless --yes), apply holding the stage's lock
+    const sd = stepDeps(deps, partial, raw)
+    const ask = async (plan: DestroyPlan) => {
+      if (plan.lines.length > 0 && deps.interactive && !flags.yes && !(await deps.confirm('Remove them?'))) throw new UserError('nothing removed (not confirmed)')
     }
+    await runStep(destroyStep, input, sd, flags['dry-run'] ?? false, stageLock(sd, input, 'npm run destroy:aws'), ask)
     return 0
   })
 }

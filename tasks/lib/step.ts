@@ -66,17 +66,19 @@ export interface Step<S, P, R> {
  * Plans the step, shows the plan, and applies it unless `dryRun` (then the preview is the result).
  * With `hold` (a task run alone that changes a stage: its lock) the first plan only checks, and the
  * plan shown and applied is made again holding the lock: nothing is locked for a bad setting, and
- * nothing another run changed meanwhile is missed.
+ * nothing another run changed meanwhile is missed. `confirm` (destroy asks a person) comes between
+ * the plan shown and its apply, and may refuse by throwing.
  */
-export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: StepDeps, dryRun: boolean, hold?: Hold): Promise<R> {
+export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: StepDeps, dryRun: boolean, hold?: Hold, confirm?: (plan: P) => Promise<void>): Promise<R> {
   const plan = await step.plan(settings, deps)
-  if (dryRun || !hold) {
-    step.show(plan, deps.log, dryRun)
-    return dryRun ? step.preview(plan) : step.apply(plan, deps)
+  const showAndApply = async (p: P) => {
+    step.show(p, deps.log, false)
+    await confirm?.(p)
+    return step.apply(p, deps)
   }
-  return hold(async () => {
-    const fresh = await step.plan(settings, deps)
-    step.show(fresh, deps.log, false)
-    return step.apply(fresh, deps)
-  })
+  if (dryRun) {
+    step.show(plan, deps.log, true)
+    return step.preview(plan)
+  }
+  return hold ? hold(async () => showAndApply(await step.plan(settings, deps))) : showAndApply(plan)
 }

@@ -533,6 +533,8 @@ function fakeClients(answers: Record<string, () => unknown>): AwsClients & { sen
       },
     },
     ...absentStageServices(sent),
+    // the stage's lock (destroy asks holding it)
+    dynamodb: fakeLockTable(),
     sent,
   } as unknown as AwsClients & { sent: string[] }
 }

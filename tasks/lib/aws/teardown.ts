@@ -153,15 +153,12 @@ export function checkDeleteBucket(name: string, configured: string): string {
 /**
  * Refuses (UserError) to release an address MYMDB_DOMAIN still resolves to, or when that cannot be
  * looked up: whoever AWS gives the address to next would receive the site's visitors and could
- * get a certificate for the name. Without MYMDB_DOMAIN there is nothing to look up: a warning.
+ * get a certificate for the name. Without MYMDB_DOMAIN there is nothing to look up: a warning (returned, as the line that says it is safe).
  */
-export async function checkAddressesUnnamed(eips: readonly ElasticIp[], s: { MYMDB_DOMAIN?: string; MYMDB_DNS_SERVER?: string }, resolve: ResolveName, log: Log): Promise<void> {
-  if (eips.length === 0) return
+export async function checkAddressesUnnamed(eips: readonly ElasticIp[], s: { MYMDB_DOMAIN?: string; MYMDB_DNS_SERVER?: string }, resolve: ResolveName): Promise<AddressNote | undefined> {
+  if (eips.length === 0) return undefined
   const domain = s.MYMDB_DOMAIN
-  if (!domain) {
-    log.warn(`[destroy] no MYMDB_DOMAIN to check: make sure no DNS record points at ${eips.map((a) => a.publicIp).join(', ')} before it is released`)
-    return
-  }
+  if (!domain) return { warn: true, text: `no MYMDB_DOMAIN to check: make sure no DNS record points at ${eips.map((a) => a.publicIp).join(', ')} before it is released` }
   let ips: string[]
   try {
     ips = await resolve(domain, s.MYMDB_DNS_SERVER)
@@ -175,5 +172,11 @@ export async function checkAddressesUnnamed(eips: readonly ElasticIp[], s: { MYM
         `would receive your visitors and could get a certificate for ${domain}. Point the DNS record elsewhere (or delete it), wait for its TTL, ` +
         'then run again; or run without --release-address to keep the address. Nothing was removed',
     )
-  log.info(`[destroy] ${domain} does not resolve to ${eips.map((a) => a.publicIp).join(', ')}: the address may be released`)
+  return { warn: false, text: `${domain} does not resolve to ${eips.map((a) => a.publicIp).join(', ')}: the address may be released` }
+}
+
+/** What the address check says (a warning when it could not check). */
+export interface AddressNote {
+  warn: boolean
+  text: string
 }
