@@ -124,7 +124,7 @@ export const hostStep: Step<HostInput, HostStepPlan, HostResult> = {
     const [first] = nodes
     if (!first?.host) throw new Error('the plan has no host')
     if (plan.waitSsh) await waitForNodes(plan, nodes, log, deps.downHostWaitSeconds)
-    if (!plan.waitSsh) log.info('[host] not waiting for SSH')
+    else log.info('[host] not waiting for SSH')
     for (const { node, host } of nodes)
       log.info(`[host] ready${nodes.length > 1 ? ` (host ${node})` : ''}: ${host.instanceId} at ${host.publicIp ?? '(no public IP)'}${host.publicDns ? ` (${host.publicDns})` : ''}${host.zone && nodes.length > 1 ? ` in ${host.zone}` : ''}`)
     const launched = resources.nodes.some((n) => n.instance.action === 'create')

@@ -74,7 +74,7 @@ export async function applyDestroy(clients: AwsClients, plan: DestroyPlan, deps:
   const stage = input.MYMDB_STAGE
   const removed: string[] = []
   if (plan.lines.length > 0) {
-    if (plan.finalBackup) await takeFinalBackup(input, clients, deps, deps)
+    if (plan.finalBackup) await takeFinalBackup(input, clients, deps)
     // a kept address is taken off its instance first: the stage's next instance gets it
     if (!input.release) for (const a of plan.elasticIps) await disassociateElasticIp(clients, a)
     // the database's group admits the hosts' group: that rule goes first, or the hosts' group cannot

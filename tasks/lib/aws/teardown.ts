@@ -73,7 +73,7 @@ export function removalLines(inv: Inventory, stage: string): string[] {
  * The final backup of the stage's host into the backup bucket. Any reason it cannot be taken is a
  * UserError that names --no-final-backup: then nothing has been removed.
  */
-export async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients, deps: Deps, extra: StepSeams): Promise<void> {
+export async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients, deps: Deps & StepSeams): Promise<void> {
   const refuse = (why: string) =>
     new UserError(`no final backup (${why}), so nothing was removed: fix that and run again, or pass --no-final-backup to destroy without one (the database on the host is then lost)`)
   const host = await findHost(clients, s.MYMDB_STAGE)
@@ -86,7 +86,7 @@ export async function takeFinalBackup(s: HostAccessSettings, clients: AwsClients
   } catch (e) {
     throw refuse(e instanceof Error ? e.message.split('\n').slice(0, 3).join(' ') : String(e))
   }
-  const { remote, stack } = await openTarget(s, address, extra, deps, host).catch((e: unknown) => {
+  const { remote, stack } = await openTarget(s, address, deps, deps, host).catch((e: unknown) => {
     throw refuse(`cannot reach the host: ${e instanceof Error ? e.message : String(e)}`)
   })
   try {
