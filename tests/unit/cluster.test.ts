@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { clusterRoles, formCluster, joinCmd, parseNodeState, planCluster, rolesPending, type NodeState } from '../../tasks/lib/remote/cluster.ts'
+import { changeNode, clusterRoles, formCluster, OUT_OF_SEQUENCE_TRIES, joinCmd, parseNodeState, planCluster, rolesPending, type NodeState } from '../../tasks/lib/remote/cluster.ts'
 import type { Cmd, RunOptions, RunResult } from '../../tasks/lib/sh.ts'
 import { captureLog } from './fakes.ts'
 
@@ -82,5 +82,25 @@ describe('cluster', () => {
     assert.ok(seen.every((s) => !s.cmd.includes('SWMTKN')), 'no token on a command line')
     assert.doesNotMatch(log.text(), /SWMTKN/)
     assert.deepEqual(joinCmd('10.0.0.1').slice(-1), ['10.0.0.1'])
+  })
+  it("a node change Swarm refused as out of sequence (another change landed first) is sent again; any other failure is reported at once", async () => {
+    const sent: string[] = []
+    const manager = (answers: string[]) => ({
+      where: 'admin@a:22',
+      run: async (cmd: Cmd): Promise<RunResult> => {
+        sent.push(cmd.join(' '))
+        const stderr = answers.shift() ?? ''
+        return { command: cmd.join(' '), exitCode: stderr ? 1 : 0, signal: null, stdout: '', stderr, ok: !stderr }
+      },
+    })
+    const race = 'Error response from daemon: rpc error: code = Unknown desc = update out of sequence'
+    await changeNode(manager([race, race]), ['demote', 'n1'], 'demote b', 1)
+    assert.deepEqual(sent, ['docker node demote n1', 'docker node demote n1', 'docker node demote n1'])
+    sent.length = 0
+    await assert.rejects(changeNode(manager(Array(OUT_OF_SEQUENCE_TRIES + 1).fill(race)), ['demote', 'n1'], 'demote b', 1), (e: Error & { stderr?: string }) => /demote b/.test(e.message) && /update out of sequence/.test(e.stderr ?? ''))
+    assert.equal(sent.length, OUT_OF_SEQUENCE_TRIES)
+    sent.length = 0
+    await assert.rejects(changeNode(manager(['Error response from daemon: node n1 not found']), ['promote', 'n1'], 'promote b', 1), (e: Error & { stderr?: string }) => /promote b/.test(e.message) && /not found/.test(e.stderr ?? ''))
+    assert.equal(sent.length, 1)
   })
 })

@@ -173,7 +173,7 @@ export async function formCluster(nodes: readonly ClusterNode[], log: Log, waitS
       check(await node.run(joinCmd(states[0]!.addr), { input: `${tokens[a.role]}\n` }), `join ${node.where} to the swarm as a ${a.role}`)
       log.info(`[cluster] ${node.where}: joined as a ${a.role}`)
     } else {
-      check(await first.run(['docker', 'node', a.kind, states[a.node]!.nodeId]), `${a.kind} ${node.where}`)
+      await changeNode(first, [a.kind, states[a.node]!.nodeId], `${a.kind} ${node.where}`, pollMs)
       log.info(`[cluster] ${node.where}: ${a.kind}d`)
     }
   }
@@ -191,6 +191,25 @@ export const waitNoTasksCmd = (seconds: number): Cmd => [
   '-c',
   `i=0; while [ -n "$(docker ps --quiet --filter label=com.docker.stack.namespace=mymdb)" ]; do i=$((i+1)); [ $i -lt ${seconds} ] || { echo "the stack's containers still run here after ${seconds} s" >&2; exit 1; }; sleep 1; done`,
 ]
+
+/** How often a node change is sent again after Swarm answered that the node changed meanwhile. */
+export const OUT_OF_SEQUENCE_TRIES = 5
+
+/**
+ * `docker node <args>` on a manager. Swarm changes a node object against the version it read; when
+ * another change landed in between (a drain just before a demote, the node's own status report)
+ * it answers "update out of sequence" and changed nothing, so the change is sent again, a few times.
+ */
+export async function changeNode(manager: ClusterNode, args: readonly string[], doing: string, pollMs = 1000): Promise<void> {
+  for (let i = 1; ; i++) {
+    const r = await manager.run(['docker', 'node', ...args])
+    if (r.ok || i >= OUT_OF_SEQUENCE_TRIES || !/update out of sequence/.test(r.stderr)) {
+      check(r, doing)
+      return
+    }
+    await new Promise((res) => setTimeout(res, pollMs))
+  }
+}
 
 /** Runs `cmd` on `node` until it succeeds (a swarm takes a moment to see a change), for at most `seconds`. */
 async function until(node: ClusterNode, cmd: Cmd, doing: string, seconds: number, pollMs: number): Promise<void> {
@@ -216,11 +235,11 @@ export async function retireNode(first: ClusterNode, leaving: ClusterNode, log: 
   }
   const members = check(await first.run(MEMBERS), 'list the swarm nodes').stdout.split('\n').filter(Boolean)
   if (!members.includes(st.nodeId)) throw new UserError(`${leaving.where} belongs to another Docker Swarm than the first host's: run \`docker swarm leave --force\` on it, then deploy again`)
-  check(await first.run(['docker', 'node', 'update', '--availability', 'drain', st.nodeId]), `drain ${leaving.where}`)
+  await changeNode(first, ['update', '--availability', 'drain', st.nodeId], `drain ${leaving.where}`, pollMs)
   log.info(`[cluster] ${leaving.where}: drained (Swarm moves its tasks to the other hosts)`)
   check(await leaving.run(waitNoTasksCmd(waitSeconds)), `wait until ${leaving.where} runs none of the stack's tasks`)
   if (st.manager) {
-    check(await first.run(['docker', 'node', 'demote', st.nodeId]), `demote ${leaving.where}`)
+    await changeNode(first, ['demote', st.nodeId], `demote ${leaving.where}`, pollMs)
     log.info(`[cluster] ${leaving.where}: demoted`)
   }
   // a demoted manager leaves as a worker once it knows it is one
