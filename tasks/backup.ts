@@ -6,7 +6,7 @@ import { backupHost, backupLocal, type BackupResult } from './lib/backup.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
-import { stepDeps, type StepSeams } from './lib/step.ts'
+import { inStage, stepDeps, type StepSeams } from './lib/step.ts'
 import { checkHostAccess, resolveTarget } from './lib/target.ts'
 import { backupVars } from './lib/vars.ts'
 import { stageLock } from './lib/lock.ts'
@@ -56,8 +56,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     const raw = loadEnv(env, deps.envFile)
     const dir = aws ? '' : resolve(deps.root, flags.to ?? checkEnv(backupVars, raw).MYMDB_BACKUP_DIR)
     // on AWS it writes into the stage's bucket: one change to the stage at a time
-    const hold = aws ? stageLock(stepDeps(deps, partial, raw), checkHostAccess(raw), 'npm run backup -- --aws') : undefined
-    return (hold ?? ((fn) => fn()))(async () => {
+    const lock = aws ? stageLock(stepDeps(deps, partial, raw), checkHostAccess(raw), 'npm run backup -- --aws') : undefined
+    return inStage(lock, false, deps.log, 'backup', async () => {
       const target = await resolveTarget(aws, raw, deps, partial)
       try {
         // apply

@@ -2,8 +2,9 @@
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv } from './lib/env.ts'
 import { ConfigError } from './lib/errors.ts'
-import { buildImages, buildOptionsFrom } from './lib/images.ts'
+import { buildSettingsFrom, buildStep } from './lib/images.ts'
 import { runCli, runMain, type Deps, type Env } from './lib/main.ts'
+import { runStep, stepDeps } from './lib/step.ts'
 import { IMAGE_NAMES, imageVars, type ImageName } from './lib/vars.ts'
 
 export const HELP = `Usage: npm run build -- [options]
@@ -68,18 +69,14 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
     // check: Docker (a dry run only looks)
     if (!flags['dry-run']) await preflight({ run: deps.run, log: deps.log, root: deps.root, compose: false, install: !flags['no-install'] })
 
-    // plan + apply
-    const opts = buildOptionsFrom(values, raw, {
-      only: flags.only as ImageName | undefined,
-      rebuildBase: flags['rebuild-base'] ?? false,
-      noCache: flags['no-cache'] ?? false,
-      dryRun: flags['dry-run'] ?? false,
-    })
+    // plan, show, apply (a dry run shows the plan)
+    const settings = buildSettingsFrom(values, { only: flags.only as ImageName | undefined, rebuildBase: flags['rebuild-base'] ?? false, noCache: flags['no-cache'] ?? false })
+    const dryRun = flags['dry-run'] ?? false
     const start = Date.now()
-    const refs = await buildImages(opts, deps)
+    const refs = await runStep(buildStep, settings, stepDeps(deps, undefined, raw), dryRun)
 
     // summary
-    if (!opts.dryRun) {
+    if (!dryRun) {
       deps.log.info(`[build] built in ${Math.round((Date.now() - start) / 1000)} s:`)
       for (const r of refs) deps.log.info(`  ${r}`)
     }

@@ -13,12 +13,12 @@ import { frontDoorChoice, frontRemovalStep } from './lib/aws/frontteardown.ts'
 import { terminateRetired } from './lib/aws/host.ts'
 import { loadEnv } from './lib/env.ts'
 import { ConfigError, UserError } from './lib/errors.ts'
-import { lockNote, readLock, withLock } from './lib/lock.ts'
+import { stageLock } from './lib/lock.ts'
 import { runCli, runMain, type Env } from './lib/main.ts'
 import { startInput } from './lib/remote/plan.ts'
 import type { RdsTarget } from './lib/remote/dbrole.ts'
 import { deploySettings } from './lib/remote/settings.ts'
-import { runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
+import { inStage, runStep, stepDeps, type Step, type StepSeams } from './lib/step.ts'
 
 export const HELP = `Usage: npm run deploy:aws -- [options]
 
@@ -85,13 +85,8 @@ export async function main(argv: string[], env: Env, partial?: StepSeams): Promi
     // check: the AWS credentials work, before anything is pushed or created
     const who = await aws('check the AWS credentials (sts get-caller-identity)', () => clients.sts.send(new STS.GetCallerIdentityCommand({})))
     log.info(`[deploy] AWS account ${who.Account ?? '?'} as ${who.Arn ?? '?'}, region ${s.AWS_REGION}, stage ${s.MYMDB_STAGE}`)
-    // One deploy, stop or destroy of a stage at a time (a dry run changes nothing: it only reports a lock).
-    if (dryRun) {
-      const holder = await aws('read the deploy lock', () => readLock(clients.dynamodb, s.MYMDB_STAGE))
-      if (holder) log.warn(`[deploy] note: ${lockNote(s.MYMDB_STAGE, holder)}`)
-      return deploySteps()
-    }
-    return withLock(clients.dynamodb, s.MYMDB_STAGE, 'npm run deploy:aws', deploySteps, { log })
+    // One deploy, stop or destroy of a stage at a time (a dry run only says who holds the lock).
+    return inStage(stageLock(sd, s, 'npm run deploy:aws'), dryRun, log, 'deploy', deploySteps)
 
     async function deploySteps(): Promise<number> {
       // Each step: plan, show, apply (not in a dry run). A failed step keeps its own report and

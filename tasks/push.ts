@@ -2,7 +2,7 @@
 // pushes them to a registry:
 // Amazon ECR (login token from the SDK on every run, repositories created if missing), Docker
 // Hub, or any registry address.
-import { buildImages, buildOptionsFrom, dockerLogin, gitInfo, imageTags, missingImages, pushImages } from './lib/images.ts'
+import { buildSettingsFrom, buildStep, dockerLogin, gitInfo, imageTags, missingImages, pushImages } from './lib/images.ts'
 import { applyEcrRepositories, ecrLogin as getEcrLogin, ecrPlanLines, planEcrRepositories, type EcrPlan } from './lib/aws/registry.ts'
 import { preflight } from './lib/docker.ts'
 import { checkEnv, loadEnv, valuesOf, type CleanEnv, type RawEnv } from './lib/env.ts'
@@ -126,7 +126,7 @@ export const pushStep: Step<PushSettings, PushPlan, PushResult> = {
     const missing = await missingImages(run, images, plan.tag)
     if (missing.length > 0) {
       log.info(`[push] ${missing.map((n) => `${images[n]}:${plan.tag}`).join(', ')} not built yet: building`)
-      await buildImages(buildOptionsFrom(plan.images, deps.env), deps)
+      await runStep(buildStep, buildSettingsFrom(plan.images), deps, false)
     }
     if (plan.login) await dockerLogin(deps, plan.loginHost, plan.login.username, plan.login.password)
     const digests = await pushImages(deps, images, plan.prefix, plan.tag)

@@ -1,5 +1,6 @@
 // npm run up:local: runs the whole stack on this machine with local-only defaults.
-import { buildImages, buildOptionsFrom, missingImages } from './lib/images.ts'
+import { buildSettingsFrom, buildStep, missingImages } from './lib/images.ts'
+import { runStep, stepDeps } from './lib/step.ts'
 import { checkPortFree, preflight } from './lib/docker.ts'
 import { loadEnv } from './lib/env.ts'
 import { UserError } from './lib/errors.ts'
@@ -106,8 +107,7 @@ export async function main(argv: string[], env: Env, partial?: Partial<Deps>): P
 
     // apply: images
     if (toBuild.length > 0) {
-      const opts = buildOptionsFrom(values, composeEnv, { only: toBuild.length === 1 ? toBuild[0] : undefined })
-      await buildImages(opts, deps)
+      await runStep(buildStep, buildSettingsFrom(values, { only: toBuild.length === 1 ? toBuild[0] : undefined }), stepDeps(deps, undefined, composeEnv), false)
     }
 
     // check: an existing database opens with these passwords (a volume made by another checkout,

@@ -6,6 +6,7 @@ import { resolve } from 'node:path'
 import type { CleanEnv } from './env.ts'
 import { UserError } from './errors.ts'
 import type { Deps, Env } from './main.ts'
+import type { Step } from './step.ts'
 import { imageExists, checkEngine } from './docker.ts'
 import { runChecked, showCommand, type Runner } from './sh.ts'
 import { IMAGE_NAMES, imageVars, localImages, PINNED_IMAGES, type ImageName } from './vars.ts'
@@ -143,29 +144,25 @@ export async function missingImages(run: Runner, images: Record<ImageName, strin
   return missing
 }
 
-export interface BuildOptions {
+/** What a build is asked for (the settings of the build step). */
+export interface BuildSettings {
   only?: ImageName
   /** MYMDB_BASE_IMAGE: auto, pull, bootstrap or an image. */
   base: string
   rebuildBase: boolean
-  noCache?: boolean
-  dryRun: boolean
+  noCache: boolean
   images: Record<ImageName, string>
   composeTag: string
-  /** Environment of the docker commands (DOCKER_BUILDKIT=1 is added). */
-  env: Env
 }
 
-export function buildOptionsFrom(values: CleanEnv<typeof imageVars>, env: Env, flags: Partial<BuildOptions> = {}): BuildOptions {
+export function buildSettingsFrom(values: CleanEnv<typeof imageVars>, flags: Partial<BuildSettings> = {}): BuildSettings {
   return {
     only: flags.only,
     base: flags.base ?? values.MYMDB_BASE_IMAGE,
     rebuildBase: flags.rebuildBase ?? false,
     noCache: flags.noCache ?? false,
-    dryRun: flags.dryRun ?? false,
     images: localImages(values),
     composeTag: values.MYMDB_TAG,
-    env,
   }
 }
 
@@ -208,50 +205,70 @@ async function obtainBase(step: BaseStep, deps: Deps, env: Env): Promise<string>
   }
 }
 
+export interface BuildPlan {
+  /** How the base image is obtained. */
+  base: BaseStep
+  /** The engine answered (when it does not, a dry run counts the local images as absent). */
+  engineUp: boolean
+  /** The build commands' input but the base image and the digests of the build inputs (known once the base is there). */
+  input: Omit<BuildPlanInput, 'baseImage' | 'inputs'>
+  /** The builds with the planned base image (the digests shown as placeholders). */
+  builds: ImageBuild[]
+}
+
 /**
- * Plans and (unless dryRun) builds the images. Expects a reachable engine (except in dry-run,
- * where local images count as absent when the engine does not answer). Returns the image refs.
+ * The images built with BuildKit in the repository root: plan (the base image's way, the tags,
+ * the commands), show, apply (base obtained, the inputs' digests taken, each image built). Run
+ * by runStep for npm run build, and for up:local and push when images are missing. The
+ * environment of the docker commands is deps.env (DOCKER_BUILDKIT=1 added).
  */
-export async function buildImages(opts: BuildOptions, deps: Deps): Promise<string[]> {
-  const { run, log, root } = deps
-  const env: Env = { ...opts.env, DOCKER_BUILDKIT: '1' }
+export const buildStep: Step<BuildSettings, BuildPlan, string[]> = {
+  name: 'build',
 
-  // plan
-  const engineUp = opts.dryRun ? (await checkEngine(run)) === null : true
-  const facts: BaseFacts = engineUp
-    ? { debianLocal: await imageExists(run, DEBIAN_BASE), bootstrapLocal: await imageExists(run, BOOTSTRAP_BASE) }
-    : { debianLocal: false, bootstrapLocal: false }
-  const baseStep = planBase(opts.base, facts, opts.rebuildBase)
-  const git = await gitInfo(deps)
-  if (!git) log.warn('[build] not a git checkout: tagging without a commit')
-  const tags = imageTags(git, opts.composeTag)
-  const input = { only: opts.only, images: opts.images, tags, revision: git?.commit, noCache: opts.noCache }
+  async plan(s, deps) {
+    const { run } = deps
+    const engineUp = (await checkEngine(run)) === null
+    const facts: BaseFacts = engineUp
+      ? { debianLocal: await imageExists(run, DEBIAN_BASE), bootstrapLocal: await imageExists(run, BOOTSTRAP_BASE) }
+      : { debianLocal: false, bootstrapLocal: false }
+    const base = planBase(s.base, facts, s.rebuildBase)
+    const git = await gitInfo(deps)
+    const input = { only: s.only, images: s.images, tags: imageTags(git, s.composeTag), revision: git?.commit, noCache: s.noCache }
+    const placeholders = Object.fromEntries(PINNED_IMAGES.map((n) => [n, '<sha256 of its build inputs>']))
+    return { base, engineUp, input, builds: planImages({ ...input, baseImage: base.image, inputs: placeholders }) }
+  },
 
-  if (opts.dryRun) {
-    log.info(`[build] dry run${engineUp ? '' : ' (Docker engine not reachable: local images counted as absent)'}`)
-    log.info(`[build] base image: ${describeBase(baseStep)}`)
-    if (baseStep.kind === 'pull' && baseStep.orElse)
-      log.info(`[build] (the commands below show ${baseStep.image}; with ${baseStep.orElse.image} if the pull fails)`)
-    const inputs = Object.fromEntries(PINNED_IMAGES.map((n) => [n, '<sha256 of its build inputs>']))
-    for (const b of planImages({ ...input, baseImage: baseStep.image, inputs })) {
+  show(plan, log, dryRun) {
+    if (!plan.input.revision) log.warn('[build] not a git checkout: tagging without a commit')
+    if (dryRun) log.info(`[build] dry run${plan.engineUp ? '' : ' (Docker engine not reachable: local images counted as absent)'}`)
+    log.info(`[build] base image: ${describeBase(plan.base)}`)
+    if (!dryRun) return
+    if (plan.base.kind === 'pull' && plan.base.orElse)
+      log.info(`[build] (the commands below show ${plan.base.image}; with ${plan.base.orElse.image} if the pull fails)`)
+    for (const b of plan.builds) {
       log.info(`[build] ${b.name}: ${b.refs.join(', ')}`)
       log.info(`  $ DOCKER_BUILDKIT=1 ${showCommand(b.cmd)}`)
     }
-    return []
-  }
+  },
 
-  // apply
-  log.info(`[build] base image: ${describeBase(baseStep)}`)
-  const baseImage = await obtainBase(baseStep, deps, env)
-  const base = await baseIdentity(run, baseImage)
-  const inputs = Object.fromEntries(PINNED_IMAGES.map((n) => [n, inputsDigest(base, IMAGE_SOURCES[n].dockerfile, contextFiles(resolve(root, IMAGE_SOURCES[n].context)))]))
-  const builds = planImages({ ...input, baseImage, inputs })
-  for (const b of builds) {
-    await log.step('build', `${b.name} image ${b.refs[0]} (from ${baseImage})`, () =>
-      runChecked(run, b.cmd, { cwd: root, env, stream: log.prefixed(`build ${b.name}`), doing: `build the ${b.name} image` }),
-    )
-  }
-  return builds.flatMap((b) => b.refs)
+  async apply(plan, deps) {
+    const { run, log, root } = deps
+    const env: Env = { ...deps.env, DOCKER_BUILDKIT: '1' }
+    const baseImage = await obtainBase(plan.base, deps, env)
+    const base = await baseIdentity(run, baseImage)
+    const inputs = Object.fromEntries(PINNED_IMAGES.map((n) => [n, inputsDigest(base, IMAGE_SOURCES[n].dockerfile, contextFiles(resolve(root, IMAGE_SOURCES[n].context)))]))
+    const builds = planImages({ ...plan.input, baseImage, inputs })
+    for (const b of builds) {
+      await log.step('build', `${b.name} image ${b.refs[0]} (from ${baseImage})`, () =>
+        runChecked(run, b.cmd, { cwd: root, env, stream: log.prefixed(`build ${b.name}`), doing: `build the ${b.name} image` }),
+      )
+    }
+    return builds.flatMap((b) => b.refs)
+  },
+
+  preview(plan) {
+    return plan.builds.flatMap((b) => b.refs)
+  },
 }
 
 // --- push --------------------------------------------------------------------------------------

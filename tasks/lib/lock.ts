@@ -289,12 +289,25 @@ export async function withLock<T>(db: DynamoDBClient, stage: string, command: st
 /** Runs `fn` holding a lock. */
 export type Hold = <T>(fn: () => Promise<T>) => Promise<T>
 
+/** A stage's lock as a task uses it: held by a real run; a dry run only reads who holds it. */
+export interface StageLock {
+  hold: Hold
+  /** What a real run would meet (lockNote), or undefined when the lock is free. */
+  note(): Promise<string | undefined>
+}
+
 /**
- * Holding the stage's lock, for a task that changes the stage; none for a stage that is not on
- * AWS (no AWS_REGION: remote:up or push alone towards a host or registry of your own).
+ * The stage's lock, for a task that changes the stage; none for a stage that is not on AWS (no
+ * AWS_REGION: remote:up or push alone towards a host or registry of your own).
  */
-export function stageLock(deps: { clients(region: string): AwsClients; log: Pick<Log, 'warn'> }, where: { AWS_REGION?: string; MYMDB_STAGE?: string }, command: string): Hold | undefined {
+export function stageLock(deps: { clients(region: string): AwsClients; log: Pick<Log, 'warn'> }, where: { AWS_REGION?: string; MYMDB_STAGE?: string }, command: string): StageLock | undefined {
   const { AWS_REGION: region, MYMDB_STAGE: stage } = where
   if (!region || !stage) return undefined
-  return (fn) => withLock(deps.clients(region).dynamodb, stage, command, fn, { log: deps.log })
+  return {
+    hold: (fn) => withLock(deps.clients(region).dynamodb, stage, command, fn, { log: deps.log }),
+    note: async () => {
+      const holder = await aws(`read the lock ${lockName(stage)}`, () => readLock(deps.clients(region).dynamodb, stage))
+      return holder ? lockNote(stage, holder) : undefined
+    },
+  }
 }

@@ -1,10 +1,13 @@
-// The one contract of the deploy's steps (push, bucket, host, front, database, start; the front door's removal):
+// The one contract of every step: the deploy's (push, bucket, host, front, database, start; the
+// front door's removal), and build, rollback and destroy:aws:
 //   plan(settings, deps)  reads what is there and decides; changes nothing; plain data
 //   show(plan, log)       prints the plan (what a dry run shows is what apply executes)
 //   apply(plan, deps)     executes exactly the plan, returns a typed result
 //   preview(plan)         the result as far as the plan knows it (what a dry run hands on)
-// runStep does the dry run for every step: plan, show, and apply unless it is a dry run.
-import type { Hold } from './lock.ts'
+// runStep does the dry run for every step: plan, show, and apply unless it is a dry run; with a
+// stage's lock it holds it (a dry run says who holds it). inStage does the same for a task
+// that runs several steps under one lock (deploy:aws).
+import type { StageLock } from './lock.ts'
 import { awsClients as makeAwsClients, type AwsClients } from './aws/clients.ts'
 import type { Log } from './log.ts'
 import type { Deps, Env } from './main.ts'
@@ -54,31 +57,51 @@ export function stepDeps(deps: Deps, seams: StepSeams | undefined, env: Env): St
 }
 
 export interface Step<S, P, R> {
-  /** The step's tag in the output: push, bucket, host, front (the front door's removal too), database, start. */
+  /** The step's tag in the output: push, bucket, host, front (the front door's removal too), database, start, build, rollback, destroy. */
   readonly name: string
   plan(settings: S, deps: StepDeps): Promise<P>
   show(plan: P, log: Log, dryRun: boolean): void
   apply(plan: P, deps: StepDeps): Promise<R>
   preview(plan: P): R
+  /**
+   * The plan reads what exists only once the stage was deployed (a host, over SSH): with a lock it
+   * is made once, holding it, instead of once to check and again holding it.
+   */
+  readonly planHoldingLock?: boolean
+}
+
+/**
+ * Runs `fn` holding the stage's lock; a dry run holds nothing and says who holds it, if anyone
+ * (a real run would stop there, or wait for a scheduled backup).
+ */
+export async function inStage<T>(lock: StageLock | undefined, dryRun: boolean, log: Log, tag: string, fn: () => Promise<T>): Promise<T> {
+  if (!lock) return fn()
+  if (!dryRun) return lock.hold(fn)
+  const note = await lock.note()
+  if (note) log.warn(`[${tag}] note: ${note}`)
+  return fn()
 }
 
 /**
  * Plans the step, shows the plan, and applies it unless `dryRun` (then the preview is the result).
- * With `hold` (a task run alone that changes a stage: its lock) the first plan only checks, and the
- * plan shown and applied is made again holding the lock: nothing is locked for a bad setting, and
- * nothing another run changed meanwhile is missed. `confirm` (destroy asks a person) comes between
- * the plan shown and its apply, and may refuse by throwing.
+ * With `lock` (a task run alone that changes a stage) the first plan only checks, and the plan
+ * shown and applied is made again holding the lock: nothing is locked for a bad setting, and
+ * nothing another run changed meanwhile is missed; a step whose plan needs the stage to exist
+ * (planHoldingLock) plans once, holding it. A dry run notes who holds the lock. `confirm`
+ * (destroy asks a person) comes between the plan shown and its apply, and may refuse by throwing.
  */
-export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: StepDeps, dryRun: boolean, hold?: Hold, confirm?: (plan: P) => Promise<void>): Promise<R> {
-  const plan = await step.plan(settings, deps)
+export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: StepDeps, dryRun: boolean, lock?: StageLock, confirm?: (plan: P) => Promise<void>): Promise<R> {
   const showAndApply = async (p: P) => {
     step.show(p, deps.log, false)
     await confirm?.(p)
     return step.apply(p, deps)
   }
-  if (dryRun) {
-    step.show(plan, deps.log, true)
-    return step.preview(plan)
-  }
-  return hold ? hold(async () => showAndApply(await step.plan(settings, deps))) : showAndApply(plan)
+  if (dryRun)
+    return inStage(lock, true, deps.log, step.name, async () => {
+      const plan = await step.plan(settings, deps)
+      step.show(plan, deps.log, true)
+      return step.preview(plan)
+    })
+  const first = lock && step.planHoldingLock ? undefined : await step.plan(settings, deps)
+  return lock ? lock.hold(async () => showAndApply(await step.plan(settings, deps))) : showAndApply(first as P)
 }

@@ -116,6 +116,20 @@ describe('rollback main()', () => {
     assert.match(d2.log.text(), /dry run: would point/)
     assert.ok(!dry.commands.some((c) => c.includes('sed -i') || c.includes('docker stack deploy') || c.includes('cat >>')))
   })
+  it("--dry-run says who holds the stage's lock and shows the plan; a real run stops at the lock before it connects", async () => {
+    const table = fakeLockTable()
+    const expires = String(Date.now() + 600_000)
+    table.items.set('test', { stage: { S: 'test' }, by: { S: 'ada@laptop' }, command: { S: 'npm run deploy:aws' }, pid: { N: '42' }, since: { S: new Date().toISOString() }, expires: { N: expires }, token: { S: 't' } })
+    const dry = host()
+    const d = { ...deps(dry), awsClients: () => ({ dynamodb: table }) as never }
+    assert.equal(await main(['--dry-run'], ENV, d), 0, d.log.text())
+    assert.match(d.log.text(), /\[rollback\] note: stage test is locked by ada@laptop \(npm run deploy:aws, pid 42\).*; a real run would stop here/)
+    assert.match(d.log.text(), /v4 -> v2[\s\S]*dry run: would point/)
+    const real = host()
+    const d2 = { ...deps(real), awsClients: () => ({ dynamodb: table }) as never, openRemote: async () => assert.fail('connected') }
+    assert.equal(await main([], ENV, d2), 1, d2.log.text())
+    assert.match(d2.log.text(), /locked by ada@laptop/)
+  })
 })
 
 describe('pruneRefs', () => {
