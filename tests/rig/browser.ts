@@ -6,7 +6,7 @@
 // b3b0d1f). Every page of a browser launched here goes to a URL again when either happens (at most
 // 3 times), printing what chromium's error page said; every other outcome, an error the test
 // expects included, is the page's own.
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core'
 
 /** goto's errors that are the network under the browser changing, not the site's answer. */
 const NETWORK_CHANGED = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/
@@ -64,23 +64,56 @@ export interface FormFile {
 }
 
 /**
- * Goes to the form at `path`, fills `fields` (selector -> value) and `files` (selector -> file)
- * and clicks `button`, as a person does; when the post ends on chromium's own error page
- * (net::ERR_NETWORK_CHANGED, as above), all of it is done again (at most 3 times). The first post
- * may have reached the site anyway: a form that must not be sent twice (a registration) has to
- * accept "already exists" as its answer.
+ * Waits for the answer to the POST the next click sends: `answered` (its status, and where it
+ * redirects), or why there is none: chromium failed the request (the network under it changed),
+ * or nothing came within `ms`.
  */
-export async function submitForm(page: Page, path: string, fields: Record<string, string>, button: string, files: Record<string, FormFile> = {}): Promise<void> {
+function postOutcome(page: Page, ms = 20_000): Promise<{ answered?: string; lost?: string }> {
+  return new Promise((resolve) => {
+    const done = (o: { answered?: string; lost?: string }) => {
+      page.off('requestfinished', onFinished)
+      page.off('requestfailed', onFailed)
+      clearTimeout(timer)
+      resolve(o)
+    }
+    const onFinished = (q: Request) => {
+      if (q.method() !== 'POST') return
+      void q.response().then(
+        (r) => done({ answered: r ? `${r.status()}${r.headers().location ? ` to ${r.headers().location}` : ''}` : 'without a response' }),
+        () => done({ answered: 'with an unreadable response' }),
+      )
+    }
+    const onFailed = (q: Request) => {
+      if (q.method() === 'POST') done({ lost: `chromium failed it: ${q.failure()?.errorText ?? '?'}` })
+    }
+    const timer = setTimeout(() => done({ lost: `no answer within ${ms / 1000} s` }), ms)
+    page.on('requestfinished', onFinished)
+    page.on('requestfailed', onFailed)
+  })
+}
+
+/**
+ * Goes to the form at `path`, fills `fields` (selector -> value) and `files` (selector -> file)
+ * and clicks `button`, as a person does; when the post is lost (chromium failed it, or it ended
+ * on chromium's own error page: net::ERR_NETWORK_CHANGED, as above), all of it is done again (at
+ * most 3 times). The first post may have reached the site anyway: a form that must not be sent
+ * twice (a registration) has to accept "already exists" as its answer. Returns the site's answer
+ * to the post (status, and where it redirects), for a test's error message.
+ */
+export async function submitForm(page: Page, path: string, fields: Record<string, string>, button: string, files: Record<string, FormFile> = {}): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     await page.goto(path)
     for (const [selector, value] of Object.entries(fields)) await page.fill(selector, value)
     for (const [selector, file] of Object.entries(files)) await page.setInputFiles(selector, file)
+    const outcome = postOutcome(page)
     await page.click(button)
+    const { answered, lost } = await outcome
     await page.waitForLoadState('load')
-    if (!page.url().startsWith('chrome-error://')) return
-    const said = await errorPageText(page)
-    if (attempt >= 3) throw new Error(`${path}: the post ended on chromium's error page 3 times; the last said: ${said}`)
-    console.log(`browser: the post to ${path} ended on chromium's error page (${said}); sending it again`)
+    const said = page.url().startsWith('chrome-error://') ? await errorPageText(page) : undefined
+    if (answered !== undefined && said === undefined) return answered
+    const why = said !== undefined ? `it ended on chromium's error page (${said})` : `it was lost (${lost})`
+    if (attempt >= 3) throw new Error(`${path}: the post failed 3 times; the last time ${why}`)
+    console.log(`browser: the post to ${path}: ${why}; sending it again`)
   }
 }
 
@@ -92,12 +125,14 @@ export async function submitForm(page: Page, path: string, fields: Record<string
  */
 export async function uploadPoster(page: Page, file: FormFile): Promise<string> {
   const before = await page.locator('img.poster').count()
-  await submitForm(page, page.url(), {}, '#upload-button', { '#id_image': file })
+  const answer = await submitForm(page, page.url(), {}, '#upload-button', { '#id_image': file })
   try {
     await page.locator('img.poster').nth(before).waitFor()
   } catch (e) {
     const text = (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').slice(0, 400)
-    throw new Error(`no new poster on ${page.url()} after the upload (${before} before); the page says: ${text}`, { cause: e })
+    // the page loaded again: a stale page (the site's cache) shows the poster now, a lost upload does not
+    const again = await page.reload().then(() => page.locator('img.poster').count(), (err: Error) => `not loaded: ${err.message}`)
+    throw new Error(`no new poster on ${page.url()} after the upload (the post was answered ${answer}; ${before} poster(s) before, ${again} on the page loaded again); the page says: ${text}`, { cause: e })
   }
   const src = await page.locator('img.poster').first().getAttribute('src')
   if (!src) throw new Error('the movie page shows a poster without a src')
