@@ -20,6 +20,8 @@
     check or change a password on request.user): memcached is on the internal network only, next
     to the database that holds the same.
 """
+import logging
+import time
 from functools import wraps
 
 from django.conf import settings
@@ -36,6 +38,8 @@ USER_KEY = "core:user:{}"
 ANONYMOUS_PAGE = "mymdb_anonymous_page"
 NGINX_CACHE_HEADER = "X-Accel-Expires"
 
+logger = logging.getLogger(__name__)
+
 
 class MemcachedCache(PyMemcacheCache):
     """Django's PyMemcacheCache, keeping its connection to memcached from one request to the next.
@@ -49,6 +53,26 @@ class MemcachedCache(PyMemcacheCache):
 
     def close(self, **kwargs):
         pass
+
+    def delete(self, key, version=None):
+        """Every delete here is an invalidation (core.signals), so it must reach memcached.
+        pymemcache's HashClient, after a command failed on this thread's connection (a 0.5 s
+        timeout on a busy machine), answers every command as a miss for a while without sending
+        it: harmless for a read, but a delete skipped so leaves the old page (without the new
+        poster or vote) for the cache's TIMEOUT. So a delete goes to each server's own client,
+        waits for memcached's answer, and is tried 3 times; one that still fails is logged."""
+        from pymemcache.exceptions import MemcacheError
+
+        key = self.make_and_validate_key(key, version=version)
+        error = None
+        for attempt in range(3):
+            try:
+                return any([client.delete(key, noreply=False) for client in self._cache.clients.values()])
+            except (OSError, MemcacheError) as e:
+                error = e
+                time.sleep(0.05 * (attempt + 1))
+        logger.error("could not drop %s from memcached (%s): its page may show old data for up to %s s", key, error, self.default_timeout)
+        return False
 
 
 def caching_off():

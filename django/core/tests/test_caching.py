@@ -125,6 +125,23 @@ class MemcachedConnectionTests(TestCase):
         # MemcachedCache). At most one: the cache service's healthcheck may connect meanwhile.
         self.assertLessEqual(opened, 1, f"20 requests opened {opened} connections to memcached")
 
+    def test_a_change_is_shown_even_when_memcached_failed_a_moment_before(self):
+        # pymemcache's HashClient, after a command of this thread failed (a timeout on a busy
+        # machine), skips every command for a while; the invalidation of a vote must not be
+        # skipped, or the movie's page shows the old score for the cache's TIMEOUT.
+        cache.clear()
+        movie = make_movie("Busy Machine")
+        page = f"/movie/{movie.pk}/"
+        self.client.force_login(make_user("bea"))
+        self.assertContains(self.client.get(page), '<span id="score">0</span>', html=True)
+        hash_client = cache._cache
+        for client in hash_client.clients.values():
+            hash_client._mark_failed_server(client.server)  # what a timeout a moment ago leaves behind
+        Vote.objects.create(user=make_user("vic"), movie=movie, value=1)
+        hash_client._failed_clients.clear()  # a moment later: commands are sent again
+        self.assertContains(self.client.get(page), '<span id="score">1</span>', html=True)
+        cache.clear()
+
 
 class SessionUserCacheTests(TestCase):
     """A logged-in page takes its user from the cache, and any change of the user shows at once."""
