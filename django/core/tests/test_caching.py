@@ -142,6 +142,23 @@ class MemcachedConnectionTests(TestCase):
         self.assertContains(self.client.get(page), '<span id="score">1</span>', html=True)
         cache.clear()
 
+    def test_a_logged_out_session_stays_out_even_when_memcached_failed_a_moment_before(self):
+        # Sessions are read from the cache first (cached_db): a logout whose delete were skipped
+        # would leave the session cookie valid for the cache's TIMEOUT.
+        cache.clear()
+        page = f"/movie/{make_movie('Logged Out').pk}/"
+        self.client.force_login(make_user("lee"))
+        self.assertContains(self.client.get(page), "Logged in as lee")
+        cookie = self.client.cookies[settings.SESSION_COOKIE_NAME].value
+        hash_client = cache._cache
+        for client in hash_client.clients.values():
+            hash_client._mark_failed_server(client.server)
+        self.client.post("/user/logout")
+        hash_client._failed_clients.clear()
+        self.client.cookies[settings.SESSION_COOKIE_NAME] = cookie  # the old cookie, sent again
+        self.assertNotContains(self.client.get(page), "Logged in as lee")
+        cache.clear()
+
 
 class SessionUserCacheTests(TestCase):
     """A logged-in page takes its user from the cache, and any change of the user shows at once."""
