@@ -16,11 +16,14 @@
   - a logged-in visitor's user (session_user, for core.middleware.CachedAuthenticationMiddleware):
     dropped by any save or delete of that user (a new password, a deactivation, a new name). A
     change that bypasses signals (QuerySet.update) shows after the TIMEOUT, as with the sessions
-    themselves (cached_db). The cached user is the whole row, its password hash included (code may
+    themselves (cached_db).
+  Each is kept under a generation (generation_key) that its invalidation drops: what a request
+  computed from data read before a change is never kept as the current value after it. The cached user is the whole row, its password hash included (code may
     check or change a password on request.user): memcached is on the internal network only, next
     to the database that holds the same.
 """
 import logging
+import secrets
 import time
 from functools import wraps
 
@@ -80,12 +83,32 @@ def caching_off():
     return cache.default_timeout == 0
 
 
+def generation_key(key):
+    """Where the value of key is kept now: "<key>:<generation>", the generation a random token
+    kept (without expiry) under "<key>:gen" and dropped by invalidate(); None when the cache does
+    not answer. A request that read the data before a change and stores what it computed after
+    the change was invalidated stores it under the generation it read, which nobody asks for
+    any more: a slow request never brings the old page back."""
+    gen_key = f"{key}:gen"
+    gen = cache.get(gen_key)
+    if gen is None:
+        cache.add(gen_key, secrets.token_hex(6), timeout=None)
+        gen = cache.get(gen_key)
+    return f"{key}:{gen}" if gen is not None else None
+
+
+def invalidate(key):
+    """Drops key's value: its generation goes (MemcachedCache.delete: never skipped)."""
+    cache.delete(f"{key}:gen")
+
+
 def cached(key, compute):
     """The value kept under key, or compute()'s, kept for the cache's TIMEOUT; compute() every
-    time with caching off."""
-    if caching_off():
+    time with caching off or the cache not answering."""
+    current = None if caching_off() else generation_key(key)
+    if current is None:
         return compute()
-    return cache.get_or_set(key, compute)
+    return cache.get_or_set(current, compute)
 
 
 def get_top_movies(limit=10):
@@ -95,7 +118,7 @@ def get_top_movies(limit=10):
 
 
 def invalidate_top_movies():
-    cache.delete(TOP_MOVIES_CACHE_KEY)
+    invalidate(TOP_MOVIES_CACHE_KEY)
 
 
 def movie_article(movie_id):
@@ -112,7 +135,7 @@ def movie_article(movie_id):
 
 
 def invalidate_movie(movie_id):
-    cache.delete(MOVIE_ARTICLE_KEY.format(int(movie_id)))
+    invalidate(MOVIE_ARTICLE_KEY.format(int(movie_id)))
 
 
 def user_vote(movie_id, user):
@@ -130,7 +153,7 @@ def user_vote(movie_id, user):
 
 
 def invalidate_user_vote(movie_id, user_id):
-    cache.delete(USER_VOTE_KEY.format(int(movie_id), int(user_id)))
+    invalidate(USER_VOTE_KEY.format(int(movie_id), int(user_id)))
 
 
 def session_user(request):
@@ -145,9 +168,9 @@ def session_user(request):
     from django.utils.crypto import salted_hmac
 
     user_id = request.session.get(auth.SESSION_KEY)
-    if user_id is None or caching_off():
+    key = None if user_id is None or caching_off() else generation_key(USER_KEY.format(user_id))
+    if key is None:
         return auth.get_user(request)
-    key = USER_KEY.format(user_id)
 
     def login():
         key_id = salted_hmac("core.caching.session_user", "secret key", algorithm="sha256").hexdigest()[:16]
@@ -163,7 +186,7 @@ def session_user(request):
 
 
 def invalidate_user(user_id):
-    cache.delete(USER_KEY.format(user_id))
+    invalidate(USER_KEY.format(user_id))
 
 
 def anonymous_page(view):

@@ -200,6 +200,24 @@ class SessionUserCacheTests(TestCase):
         other.delete()
         self.assertNotContains(self.client.get(self.page), "Logged in as")
 
+    def test_a_user_read_before_a_deactivation_is_not_kept_after_it(self):
+        # a request reads the user, the user is deactivated meanwhile, then the request stores
+        # what it read: the next request must not take the user from the cache
+        from django.contrib import auth
+
+        cache.clear()
+        real = auth.get_user
+
+        def read_then_deactivated(request):
+            user = real(request)
+            self.user.is_active = False
+            self.user.save()
+            return user
+
+        with mock.patch("django.contrib.auth.get_user", side_effect=read_then_deactivated):
+            self.assertContains(self.client.get(self.page), "Logged in as lou")
+        self.assertNotContains(self.client.get(self.page), "Logged in as")
+
     def test_a_session_with_another_login_is_checked_again(self):
         from django.contrib.auth import HASH_SESSION_KEY
 
@@ -250,6 +268,25 @@ class MovieArticleCacheTests(TestCase):
         self.assertContains(self.score(), '<span id="score">-2</span>', html=True)
         Vote.objects.filter(user=self.voter).get().delete()
         self.assertContains(self.score(), '<span id="score">-1</span>', html=True)
+
+    def test_a_page_computed_before_a_vote_is_not_kept_after_it(self):
+        # a request renders the movie's page, a vote lands meanwhile (and drops the page), then
+        # the request stores what it rendered: the next request must not be given that
+        import core.caching
+
+        cache.clear()
+        real = core.caching.render_to_string
+        voted = []
+
+        def rendered_then_voted(*args, **kwargs):
+            html = real(*args, **kwargs)
+            if not voted:
+                voted.append(Vote.objects.create(user=make_user("rae"), movie=self.movie, value=1))
+            return html
+
+        with mock.patch("core.caching.render_to_string", side_effect=rendered_then_voted):
+            self.assertContains(self.score(), '<span id="score">1</span>', html=True)
+        self.assertContains(self.score(), '<span id="score">2</span>', html=True)
 
     def test_a_new_role_or_an_edit_of_the_movie_shows_at_once(self):
         self.score()
