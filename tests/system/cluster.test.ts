@@ -176,7 +176,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.match(text, /\[cluster\] admin@127\.0\.0\.12:\d+: joined as a worker/)
     assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready'])
     assert.match(text, /\[swarm\] a cluster of 2 nodes: the front on every node, 2 web replicas over them/)
-    for (const h of hosts.slice(0, 2)) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/, h.container)
+    for (const h of hosts.slice(0, 2)) assert.match((await siteGet(h)).body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/, h.container)
   })
 
   it('MYMDB_HOSTS=3: a third instance in a third zone, the worker promoted, the third joined: three managers; tokens rotated, never in the log or on a disk; Swarm ports open to the group only', async () => {
@@ -225,7 +225,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     for (const h of hosts) {
       const health = await httpGet(`http://${h.host}:${h.httpPort}/healthz`, HOST_NAME)
       assert.equal(health.status, 200, `${h.container}: ${health.body}`)
-      const home = await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)
+      const home = await siteGet(h)
       assert.match(home.body, /<a href="\/movie\/\d+\/">Star Wars<\/a>/, h.container)
     }
     // the sessions the later tests use, each pinned to its host's key
@@ -258,7 +258,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
 
   it('a new web version rolled over the nodes under load on all three ports loses no request; MYMDB_WEB_REPLICAS=2 leaves two', async () => {
     pushed.push(...(await pushStackImages(registry!, NEXT, { web: { dockerfile: `LABEL rig.release=${NEXT}` } })))
-    const loads = hosts.map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'], address: h.host }))
+    const loads = hosts.map((h) => siteLoad(h, 9))
     await new Promise((res) => setTimeout(res, 2000))
     const { seconds } = await deploy({ MYMDB_TAG: NEXT, MYMDB_WEB_REPLICAS: '2' })
     await new Promise((res) => setTimeout(res, 2000))
@@ -275,7 +275,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
 
   it('a broken web version under load on all three ports: it never takes traffic, Swarm rolls it back on every node, no request lost; the deploy exits 1 saying so', async () => {
     pushed.push(...(await pushStackImages(registry!, BROKEN, { web: { dockerfile: `RUN echo 'raise RuntimeError("rig: a broken release")' > /mymdb/django/config/wsgi.py` } })))
-    const loads = hosts.map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'], address: h.host }))
+    const loads = hosts.map((h) => siteLoad(h, 9))
     await new Promise((res) => setTimeout(res, 2000))
     const { text, seconds } = await deploy({ MYMDB_TAG: BROKEN, MYMDB_WEB_REPLICAS: '2' }, {}, 1)
     await new Promise((res) => setTimeout(res, 2000))
@@ -332,7 +332,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
 
   /** deploy:aws with `n` hosts under a load loop on hosts 1 and 2's ports (9 requests/s each). */
   const deployAwsUnderLoad = async (n: number, extra: Record<string, string> = {}, loaded = hosts.slice(0, 2)) => {
-    const loads = loaded.map((h) => loadLoop(h.httpPort, HOST_NAME, { perSecond: 9, paths: ['/healthz', '/'], address: h.host }))
+    const loads = loaded.map((h) => siteLoad(h, 9))
     await new Promise((res) => setTimeout(res, 2000))
     const r = await deployAws(n, extra)
     await new Promise((res) => setTimeout(res, 2000))
@@ -430,7 +430,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.deepEqual(await findFrontAddresses(clients, STAGE), [])
     assert.deepEqual((await clients.efs.send(new DescribeFileSystemsCommand({ CreationToken: 'mymdb-cluster-front' }))).FileSystems ?? [], [])
     // the site on host 1
-    assert.match((await httpGet(`http://${hosts[0]!.host}:${hosts[0]!.httpPort}/`, HOST_NAME)).body, /Star Wars/)
+    assert.match((await siteGet(hosts[0]!)).body, /Star Wars/)
     // and the next deploy of one host has no front door step
     const again = await deployAws(1)
     assert.doesNotMatch(again.text, /front door/)
@@ -450,7 +450,7 @@ describe('several hosts as one Docker Swarm (deploy:aws with MYMDB_HOSTS; three 
     assert.deepEqual(await nodeList(), ['mymdb-rig-node1 Ready Leader', 'mymdb-rig-node2 Ready Reachable', 'mymdb-rig-node3 Ready Reachable'])
     assert.equal((await instances()).length, 3)
     assert.deepEqual(await frontTargets(), targetsOf(await instances()), 'the three hosts behind the new load balancer')
-    for (const h of hosts) assert.match((await httpGet(`http://${h.host}:${h.httpPort}/`, HOST_NAME)).body, /Star Wars/, h.container)
+    for (const h of hosts) assert.match((await siteGet(h)).body, /Star Wars/, h.container)
   })
 
   it('HTTPS on the cluster behind the rig balancer (the NLB stand-in), pebble as the CA: one certificate order, the same certificate on every node; chromium trusting only the rig CA logs in through each node and the balancer; the tests after it run on HTTPS', async () => {
