@@ -16,11 +16,11 @@
   - a logged-in visitor's user (session_user, for core.middleware.CachedAuthenticationMiddleware):
     dropped by any save or delete of that user (a new password, a deactivation, a new name). A
     change that bypasses signals (QuerySet.update) shows after the TIMEOUT, as with the sessions
-    themselves (cached_db).
-  Each is kept under a generation (generation_key) that its invalidation drops: what a request
-  computed from data read before a change is never kept as the current value after it. The cached user is the whole row, its password hash included (code may
+    themselves (cached_db). The cached user is the whole row, its password hash included (code may
     check or change a password on request.user): memcached is on the internal network only, next
     to the database that holds the same.
+  Each is kept under a generation (generation_key) that its invalidation drops: what a request
+  computed from data read before a change is never kept as the current value after it.
 """
 import logging
 import secrets
@@ -58,12 +58,13 @@ class MemcachedCache(PyMemcacheCache):
         pass
 
     def delete(self, key, version=None):
-        """Every delete here is an invalidation (core.signals), so it must reach memcached.
-        pymemcache's HashClient, after a command failed on this thread's connection (a 0.5 s
-        timeout on a busy machine), answers every command as a miss for a while without sending
-        it: harmless for a read, but a delete skipped so leaves the old page (without the new
-        poster or vote) for the cache's TIMEOUT. So a delete goes to each server's own client,
-        waits for memcached's answer, and is tried 3 times; one that still fails is logged."""
+        """Every delete is an invalidation (a generation dropped by core.signals, a session ended
+        by a logout), so it must reach memcached. pymemcache's HashClient, after a command failed
+        on this thread's connection (a 0.5 s timeout on a busy machine), answers every command as
+        a miss for a while without sending it: harmless for a read, but a delete skipped so leaves
+        the old page (without the new poster or vote) for the cache's TIMEOUT, or a logged-out
+        session valid. So a delete goes to each server's own client, waits for memcached's
+        answer, and is tried 3 times; one that still fails is logged."""
         from pymemcache.exceptions import MemcacheError
 
         key = self.make_and_validate_key(key, version=version)

@@ -142,18 +142,26 @@ export async function runChecked(run: Runner, cmd: Cmd, opts: RunOptions & { doi
 }
 
 /**
- * Runs `run` again (3 times at most, `pauseMs` apart) while its output says a container's process
- * never started: runc's "OCI runtime exec failed ... unable to start container process" (or
- * `create failed` for a `docker run`), seen on a loaded host as "read init-p: connection reset by
- * peer". The command never ran then, so running it again is what a person would do; any other
- * result, failure or not, is returned as it is.
+ * Runs `run` again (`tries` times in all at most, `pauseMs` apart) while its output matches
+ * `transient`: a failure that says nothing was done and that passes. Any other result, failure or
+ * not, is returned as it is.
  */
-export async function retryUnstarted<R extends { stdout: string; stderr: string }>(run: () => Promise<R>, pauseMs = 1000): Promise<R> {
+export async function rerunWhile<R extends { stdout: string; stderr: string }>(transient: RegExp, run: () => Promise<R>, tries = 3, pauseMs = 1000): Promise<R> {
   for (let attempt = 1; ; attempt++) {
     const r = await run()
-    if (attempt >= 3 || !/OCI runtime (exec|create) failed: .*unable to start container process/.test(r.stdout + r.stderr)) return r
+    if (attempt >= tries || !transient.test(r.stdout + r.stderr)) return r
     await new Promise((res) => setTimeout(res, pauseMs))
   }
+}
+
+/**
+ * rerunWhile a container's process never started: runc's "OCI runtime exec failed ... unable to
+ * start container process" (or `create failed` for a `docker run`), seen on a loaded host as
+ * "read init-p: connection reset by peer". The command never ran then, so running it again is
+ * what a person would do.
+ */
+export function retryUnstarted<R extends { stdout: string; stderr: string }>(run: () => Promise<R>, pauseMs = 1000): Promise<R> {
+  return rerunWhile(/OCI runtime (exec|create) failed: .*unable to start container process/, run, 3, pauseMs)
 }
 
 /**

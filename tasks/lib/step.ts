@@ -102,6 +102,8 @@ export async function runStep<S, P, R>(step: Step<S, P, R>, settings: S, deps: S
       step.show(plan, deps.log, true)
       return step.preview(plan)
     })
-  const first = lock && step.planHoldingLock ? undefined : await step.plan(settings, deps)
-  return lock ? lock.hold(async () => showAndApply(await step.plan(settings, deps))) : showAndApply(first as P)
+  if (!lock) return showAndApply(await step.plan(settings, deps))
+  // the first plan only checks, so that nothing is locked for a bad setting
+  if (!step.planHoldingLock) await step.plan(settings, deps)
+  return lock.hold(async () => showAndApply(await step.plan(settings, deps)))
 }

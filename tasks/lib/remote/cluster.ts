@@ -5,7 +5,7 @@
 // tokens are rotated once anyone joined, so a token seen in transit is worth nothing afterwards.
 import { UserError } from '../errors.ts'
 import type { Log } from '../log.ts'
-import { check, retryUntil, type Cmd, type Runner } from '../sh.ts'
+import { check, rerunWhile, retryUntil, type Cmd, type Runner } from '../sh.ts'
 import { DB_NODE_LABEL } from '../stackfile.ts'
 
 export type Role = 'manager' | 'worker'
@@ -201,14 +201,7 @@ export const OUT_OF_SEQUENCE_TRIES = 5
  * it answers "update out of sequence" and changed nothing, so the change is sent again, a few times.
  */
 export async function changeNode(manager: ClusterNode, args: readonly string[], doing: string, pollMs = 1000): Promise<void> {
-  for (let i = 1; ; i++) {
-    const r = await manager.run(['docker', 'node', ...args])
-    if (r.ok || i >= OUT_OF_SEQUENCE_TRIES || !/update out of sequence/.test(r.stderr)) {
-      check(r, doing)
-      return
-    }
-    await new Promise((res) => setTimeout(res, pollMs))
-  }
+  check(await rerunWhile(/update out of sequence/, () => manager.run(['docker', 'node', ...args]), OUT_OF_SEQUENCE_TRIES, pollMs), doing)
 }
 
 /** Runs `cmd` on `node` until it succeeds (a swarm takes a moment to see a change), for at most `seconds`. */
